@@ -1,0 +1,3 @@
+"""Raccordo: the open-source omnichannel contact center."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Adapters: storage, bus, channels, search — everything that talks to the outside world."""

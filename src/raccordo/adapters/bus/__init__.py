@@ -1,0 +1,28 @@
+"""The event bus: carries committed events and wake-ups between processes.
+
+The database is the source of truth; the bus only carries notifications, so a lost
+message is recovered from the ``events`` table (clients resume, nodes catch up).
+"""
+
+from __future__ import annotations
+
+from raccordo.adapters.bus.base import Bus, Handler
+from raccordo.adapters.bus.memory import MemoryBus
+
+
+def make_bus(url: str) -> Bus:
+    """``memory://`` (one process, the default), ``redis://host:port/db`` or ``nats://host:port``."""
+    if not url or url.startswith("memory"):
+        return MemoryBus()
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from raccordo.adapters.bus.redis import RedisBus
+
+        return RedisBus(url)
+    if url.startswith(("nats://", "tls://")):
+        from raccordo.adapters.bus.nats import NatsBus
+
+        return NatsBus(url)
+    raise ValueError(f"RACCORDO_BUS_URL must start with memory://, redis:// or nats://, not {url!r}")
+
+
+__all__ = ["Bus", "Handler", "MemoryBus", "make_bus"]

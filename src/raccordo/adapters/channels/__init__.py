@@ -1,0 +1,1 @@
+"""One module per channel behind the interface in ``base``; ``registry`` enumerates them."""

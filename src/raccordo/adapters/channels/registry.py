@@ -1,0 +1,3 @@
+"""Imports every channel module so each registers itself. Add new channels here."""
+
+from raccordo.adapters.channels import api  # noqa: F401

@@ -1,0 +1,420 @@
+"""SQLAlchemy tables. Every tenant-owned row carries ``tenant_id``; every query filters on it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+# SQLite needs INTEGER PRIMARY KEY for rowid autoincrement; PostgreSQL gets BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSONType, list[Any]: JSONType}
+
+
+def _id() -> Mapped[int]:
+    return mapped_column(BigId, primary_key=True, autoincrement=True)
+
+
+def _tenant() -> Mapped[int]:
+    return mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+    id: Mapped[int] = _id()
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    default_region: Mapped[str] = mapped_column(String(2), default="IT")
+    default_language: Mapped[str] = mapped_column(String(8), default="it")
+    # continuity: {"across_channels": bool, "reopen_window_hours": int}
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("tenant_id", "email"),)
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(8), default="it")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Team(Base):
+    __tablename__ = "teams"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    members: Mapped[list[TeamMember]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class TeamMember(Base):
+    __tablename__ = "team_members"
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of a 256-bit random token
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class LoginSession(Base):
+    __tablename__ = "login_sessions"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class LoginAttempt(Base):
+    """Failed logins, counted per email and per client address across all processes."""
+
+    __tablename__ = "login_attempts"
+    id: Mapped[int] = _id()
+    key: Mapped[str] = mapped_column(String(400), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Inbox(Base):
+    __tablename__ = "inboxes"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    name: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(32))
+    # Public identifier used in webhook URLs, so internal ids are not exposed to providers.
+    identifier: Mapped[str] = mapped_column(String(64), unique=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secrets_encrypted: Mapped[str | None] = mapped_column(Text)
+    business_hours: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    name: Mapped[str | None] = mapped_column(String(300))
+    # Folded name (no case, accents or word order) for duplicate detection.
+    name_key: Mapped[str] = mapped_column(String(300), default="", index=True)
+    language: Mapped[str | None] = mapped_column(String(8))
+    custom_attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    consent: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Set when this contact was merged away; its id keeps resolving to the survivor.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Loaded on access (or with selectinload where a list needs them), never on the ingest path.
+    identities: Mapped[list[ContactIdentity]] = relationship(lazy="select", order_by="ContactIdentity.id", viewonly=True)
+
+
+def _email_local_part(row: dict[str, Any]) -> str | None:
+    return str(row["value"]).split("@", 1)[0] if row.get("kind") == "email" else None
+
+
+class ContactIdentity(Base):
+    __tablename__ = "contact_identities"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "kind", "value", name="uq_identity_per_tenant"),
+        Index("ix_identity_match_key", "tenant_id", "match_key"),
+    )
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(String(320))
+    # The email's local part, so "same user at another domain" is an index lookup, not a LIKE scan.
+    match_key: Mapped[str | None] = mapped_column(String(320), default=lambda context: _email_local_part(context.get_current_parameters()))
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MergeSuggestion(Base):
+    __tablename__ = "merge_suggestions"
+    __table_args__ = (UniqueConstraint("tenant_id", "contact_a_id", "contact_b_id", name="uq_suggestion_pair"),)
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    contact_a_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)  # always the lower id
+    contact_b_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    score: Mapped[float]
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, merged, dismissed
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_tenant_activity", "tenant_id", "last_activity_at", "id"),)
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    priority: Mapped[str] = mapped_column(String(16), default="none")
+    subject: Mapped[str | None] = mapped_column(String(500))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"), index=True)
+    labels: Mapped[list[Any]] = mapped_column(default=list)
+    custom_attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_channel: Mapped[str | None] = mapped_column(String(32))
+    last_inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inboxes.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_customer_message_at: Mapped[datetime | None]
+    first_response_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    snoozed_until: Mapped[datetime | None]
+
+
+class ConversationLabel(Base):
+    """One row per label, so the inbox can filter by label with an index on both backends."""
+
+    __tablename__ = "conversation_labels"
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
+    label: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+    tenant_id: Mapped[int] = _tenant()
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("inbox_id", "provider_message_id", name="uq_message_provider_id"),
+        Index("ix_messages_conversation", "conversation_id", "id"),
+    )
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    direction: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inboxes.id", ondelete="SET NULL"))
+    sender_type: Mapped[str] = mapped_column(String(16))
+    sender_id: Mapped[int | None] = mapped_column(BigId)
+    text: Mapped[str] = mapped_column(Text, default="")
+    html: Mapped[str | None] = mapped_column(Text)
+    content_attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    provider_message_id: Mapped[str | None] = mapped_column(String(500))
+    delivery_status: Mapped[str] = mapped_column(String(16))
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attachments: Mapped[list[Attachment]] = relationship(lazy="selectin", order_by="Attachment.id", viewonly=True)
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(300))
+    content_type: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_path: Mapped[str] = mapped_column(String(500))  # relative to the attachments directory
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RawInbound(Base):
+    """Every inbound payload, stored before it is acknowledged and kept for inspection."""
+
+    __tablename__ = "raw_inbound"
+    __table_args__ = (Index("ix_raw_inbound_status", "status", "received_at"),)
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"), index=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, processed, failed, rejected
+    error: Mapped[str | None] = mapped_column(Text)
+    message_ids: Mapped[list[Any]] = mapped_column(default=list)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    processed_at: Mapped[datetime | None]
+
+
+class TimelineEvent(Base):
+    """Append-only history of a contact and its conversations."""
+
+    __tablename__ = "timeline_events"
+    __table_args__ = (Index("ix_timeline_contact", "contact_id", "id"), Index("ix_timeline_conversation", "conversation_id", "id"))
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    actor_type: Mapped[str] = mapped_column(String(16))  # contact, user, bot, system
+    actor_id: Mapped[int | None] = mapped_column(BigId)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_tenant", "tenant_id", "id"),)
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[int | None] = mapped_column(BigId)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxItem(Base):
+    """An outbound send waiting for (or done by) a worker. The idempotency key travels to the provider."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "due_at"),)
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"))
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, sending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_message_id: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Event(Base):
+    """A domain event for realtime clients, stored so a reconnecting client can resume.
+
+    Ids are assigned at commit, in commit order per tenant (see ``services/events``), so
+    "everything after id N" is exact for a resuming client.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_tenant_id", "tenant_id", "id"),)
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(48))
+    conversation_id: Mapped[int | None] = mapped_column(BigId)
+    contact_id: Mapped[int | None] = mapped_column(BigId)
+    user_id: Mapped[int | None] = mapped_column(BigId)  # the agent it concerns (assignee, presence)
+    team_id: Mapped[int | None] = mapped_column(BigId)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Job(Base):
+    """A durable timer or background task: runs at ``due_at``, claimed by one worker with a lease."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_due", "status", "due_at"),)
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(48))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # At most one pending job per key (e.g. one snooze-end per conversation); reused when rescheduled.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, running, done, failed, cancelled
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class AgentPresence(Base):
+    """An agent's chosen state; "online" needs at least one live connection, see AgentConnection."""
+
+    __tablename__ = "agent_presence"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    tenant_id: Mapped[int] = _tenant()
+    status: Mapped[str] = mapped_column(String(16), default="offline")  # online, away, offline
+    reason: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AgentConnection(Base):
+    """One open WebSocket of an agent (a browser tab), on one node, kept alive by heartbeats."""
+
+    __tablename__ = "agent_connections"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[int] = _tenant()
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    node: Mapped[str] = mapped_column(String(64))
+    connected_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,82 @@
+"""The FastAPI application: routers, error handlers, body limit, health, the in-process delivery loop."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from raccordo import __version__
+from raccordo.adapters.bus import make_bus
+from raccordo.api import errors, ws
+from raccordo.api.hub import Hub
+from raccordo.api.metrics import Metrics, RequestMetrics
+from raccordo.api.middleware import BodySizeLimit
+from raccordo.api.routers import admin, auth, channels, contacts, conversations, presence
+from raccordo.services.delivery import DeliveryLoop
+from raccordo.services.runtime import Runtime
+
+
+def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
+    """The app; it runs the worker in-process unless ``run_delivery`` or RACCORDO_EMBEDDED_WORKER say not to."""
+    embedded = rt.settings.embedded_worker if run_delivery is None else run_delivery
+    loop = DeliveryLoop(rt) if embedded else None
+    hub = Hub(rt, make_bus(rt.settings.bus_url))
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await hub.start()
+        if loop:
+            loop.start()
+        yield
+        if loop:
+            loop.stop()
+        await hub.stop()
+
+    app = FastAPI(title="Raccordo", version=__version__, lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json")
+    app.state.runtime = rt
+    app.state.hub = hub
+    app.state.delivery_wake = loop.wake if loop else None
+    metrics.collector(app.state)
+    errors.install(app)
+    for module in (auth, admin, contacts, conversations, channels, presence, ws):
+        app.include_router(module.router)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        return {"status": "alive", "version": __version__}
+
+    def database_ok() -> str:
+        try:
+            with rt.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as exc:
+            return type(exc).__name__
+        return "ok"
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> JSONResponse:
+        """Ready when the database answers and the bus reaches the other nodes."""
+        database = await run_in_threadpool(database_ok)
+        bus = "ok" if hub.bus.healthy else "unreachable"
+        ready = database == "ok" and bus == "ok"
+        body = {"status": "ready" if ready else "not ready", "database": database, "bus": bus, "bus_kind": hub.bus.kind, "node": hub.bus.node_id}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        body = await run_in_threadpool(metrics.render)
+        return Response(body, media_type="text/plain; version=0.0.4")
+
+    app.add_middleware(BodySizeLimit, max_bytes=rt.settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    return app

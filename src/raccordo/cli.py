@@ -1,0 +1,224 @@
+"""The ``raccordo`` command: serve, worker, migrate, demo, createuser, import-contacts, export, reprocess."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from raccordo.config import Settings, get_settings
+
+app = typer.Typer(help="Raccordo omnichannel contact center.", no_args_is_help=True, add_completion=False)
+console = Console(stderr=True)
+
+
+def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
+    """The runtime, with the schema brought to head first when RACCORDO_AUTO_MIGRATE allows."""
+    from raccordo.adapters.store import migrate as migrations
+    from raccordo.services.runtime import Runtime
+
+    if settings.auto_migrate:
+        migrations.upgrade(settings.resolved_database_url)
+    return Runtime.build(settings)
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Show a domain error as one readable line and exit 2, instead of a traceback."""
+    from raccordo.domain.errors import RaccordoError
+    from raccordo.i18n import translate
+
+    try:
+        yield
+    except RaccordoError as exc:
+        console.print(f"[red]{translate(exc.key, 'en', **exc.params)}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _server_settings(host: str | None, port: int | None) -> Settings:
+    """Settings with command-line overrides of the listening address, and logging configured."""
+    settings = get_settings()
+    if host:
+        settings.host = host
+    if port:
+        settings.port = port
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return settings
+
+
+@app.command()
+def migrate(revision: str = typer.Argument("head", help="Target revision; 'base' empties the schema.")) -> None:
+    """Upgrade (or downgrade) the database schema."""
+    from raccordo.adapters.store import migrate as migrations
+
+    settings = get_settings()
+    if revision == "base":
+        migrations.downgrade(settings.resolved_database_url, "base")
+    else:
+        migrations.upgrade(settings.resolved_database_url, revision)
+    console.print(f"schema at {revision}")
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from raccordo.api.app import create_app
+
+    rt = _runtime(settings)
+    uvicorn.run(create_app(rt), host=settings.host, port=settings.port, log_level=settings.log_level.lower(), proxy_headers=True)
+
+
+@app.command()
+def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.Option(None)) -> None:
+    """Serve the API (and, in the embedded default, the delivery worker) on HOST:PORT."""
+    _serve(_server_settings(host, port))
+
+
+@app.command()
+def worker() -> None:
+    """Run the worker (outbound sends, timers, inbound recovery) as its own process, without HTTP, until SIGTERM or SIGINT."""
+    import asyncio
+    import signal
+
+    from raccordo.adapters.bus import make_bus
+    from raccordo.services.worker import WorkerLoop
+
+    settings = _server_settings(None, None)
+    rt = _runtime(settings)
+    loop = WorkerLoop(rt, make_bus(settings.bus_url))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        running = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            running.add_signal_handler(signum, stop.set)
+        await loop.run(stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        rt.close()
+
+
+@app.command()
+def demo(
+    host: Optional[str] = typer.Option(None),
+    port: Optional[int] = typer.Option(None),
+    no_serve: bool = typer.Option(False, "--no-serve", help="Load the demo data and exit."),
+    seed: int = typer.Option(7, help="Random seed: the same seed gives the same data."),
+) -> None:
+    """Create the database, load a demo tenant (Italian and English) and serve it."""
+    from raccordo.adapters.store import migrate as migrations
+    from raccordo.services import demo as demo_data
+
+    settings = _server_settings(host, port)
+    migrations.upgrade(settings.resolved_database_url)
+    rt = _runtime(settings)
+    logins = demo_data.load_demo(rt, seed=seed)
+    rt.close()
+    url = settings.resolved_public_url
+    print(f"\nRaccordo demo on {url}  (API docs: {url}/docs)\n")
+    print(f"Organization: {logins.tenant_slug}")
+    for role, email, password in logins.users:
+        print(f"  {role:<11} {email:<32} password: {password}")
+    print()
+    sys.stdout.flush()
+    if not no_serve:
+        _serve(settings)
+
+
+@app.command()
+def createuser(
+    email: str = typer.Option(..., prompt=True),
+    name: str = typer.Option(..., prompt=True),
+    role: str = typer.Option("owner", help="owner, admin, supervisor or agent"),
+    tenant: str = typer.Option(..., help="Organization slug; created if it does not exist."),
+    tenant_name: Optional[str] = typer.Option(None, help="Name for a new organization."),
+    language: str = typer.Option("it"),
+    password: Optional[str] = typer.Option(None, help="Read from RACCORDO_PASSWORD or asked when omitted."),
+) -> None:
+    """Create a user (and the organization when new)."""
+    import os
+
+    from sqlalchemy import select
+
+    from raccordo.adapters.store.db import unit_of_work
+    from raccordo.adapters.store.models import Tenant
+    from raccordo.services import accounts
+    from raccordo.services.actor import system_actor
+
+    settings = get_settings()
+    password = password or os.environ.get("RACCORDO_PASSWORD") or getpass.getpass("Password: ")
+    rt = _runtime(settings)
+    with _clear_errors(), unit_of_work(rt.sessions) as session:
+        row = session.scalars(select(Tenant).where(Tenant.slug == tenant)).one_or_none()
+        if row is None:
+            row = accounts.create_tenant(session, tenant, tenant_name or tenant, region=settings.default_region, language=settings.default_language)
+        user = accounts.create_user(session, system_actor(row.id), email=email, name=name, role=role, password=password, language=language)
+        console.print(f"created {user.role} {user.email} (id {user.id}) in {row.slug}")
+
+
+@app.command("import-contacts")
+def import_contacts(
+    csv_path: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+    tenant: str = typer.Option(..., help="Organization slug."),
+) -> None:
+    """Import contacts from CSV (see docs/import-export.md for the columns). Re-importing updates, never duplicates."""
+    from raccordo.services.import_contacts import import_csv
+
+    rt = _runtime(get_settings())
+    with _clear_errors():
+        report = import_csv(rt, tenant, csv_path)
+    console.print(f"created {report.created}, updated {report.updated}, failed {len(report.errors)}")
+    for line, message in report.errors[:50]:
+        console.print(f"  line {line}: {message}")
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def export(
+    tenant: str = typer.Option(..., help="Organization slug."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write; standard output when omitted."),
+) -> None:
+    """Export a tenant's data as JSON lines (one record per line, with its type)."""
+    from raccordo.services.export import export_tenant
+    from raccordo.services.import_contacts import tenant_by_slug
+
+    rt = _runtime(get_settings())
+    with _clear_errors():
+        with rt.sessions() as session:
+            tenant_by_slug(session, tenant)  # fail before creating the output file
+        if output:
+            with output.open("w", encoding="utf-8") as handle:
+                count = export_tenant(rt, tenant, handle)
+        else:
+            count = export_tenant(rt, tenant, sys.stdout)
+    console.print(f"exported {count} records")
+
+
+@app.command()
+def reprocess() -> None:
+    """Process inbound payloads left pending (e.g. after a crash) and deliver due outbound messages."""
+    from datetime import timedelta
+
+    from raccordo.services.delivery import run_once
+    from raccordo.services.inbound import reprocess_pending
+
+    rt = _runtime(get_settings())
+    console.print(f"inbound processed: {reprocess_pending(rt, older_than=timedelta(0), limit=10_000)}")
+    sent = 0
+    while batch := run_once(rt):
+        sent += batch
+    console.print(f"outbound attempted: {sent}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,70 @@
+"""Configuration from ``RACCORDO_*`` environment variables (documented in docs/configuration.md)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RACCORDO_", env_file=None, extra="ignore")
+
+    data_dir: Path = Field(default=Path("raccordo-data"), description="Database (SQLite), attachments and the generated secret key live here.")
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite at DATA_DIR/raccordo.db.")
+    secret_key: str = Field(default="", description="Key for encrypting inbox secrets at rest; empty means generated once into DATA_DIR/secret.key.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = Field(default="", description="Base URL customers and callbacks see; defaults to http://HOST:PORT.")
+    default_region: str = Field(default="IT", description="Region used to read phone numbers written without a country code.")
+    default_language: str = "it"
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, description="Requests larger than this get 413.")
+    max_attachment_bytes: int = Field(default=8 * 1024 * 1024)
+    session_hours: int = 12
+    cookie_secure: bool = Field(default=False, description="Set true behind HTTPS so session cookies are Secure.")
+    login_max_failures: int = Field(default=5, description="Failed logins allowed per email (and 4x per client address) in the window.")
+    login_window_seconds: int = 900
+    auto_migrate: bool = Field(default=True, description="`serve` and the other commands upgrade the schema to head on start.")
+    delivery_poll_seconds: float = Field(default=1.0, description="How often the in-process worker looks for due outbound messages.")
+    delivery_max_attempts: int = 8
+    delivery_lease_seconds: float = Field(default=120.0, description="A worker that claimed a send and died frees it after this long; the retry reuses the idempotency key.")
+    bus_url: str = Field(default="memory://", description="memory:// (one process), redis://host:6379/0 or nats://host:4222 (many processes).")
+    embedded_worker: bool = Field(default=True, description="`serve` also runs the worker (outbox, timers); false when `raccordo worker` processes run separately.")
+    worker_poll_seconds: float = Field(default=1.0, description="How often a worker looks for due work when no wake-up arrives.")
+    presence_grace_seconds: float = Field(default=30.0, description="An agent whose connections all dropped becomes offline after this long.")
+    ws_queue_size: int = Field(default=1000, description="Events waiting for one slow WebSocket client before it is disconnected.")
+    ws_heartbeat_seconds: float = Field(default=20.0, description="Interval of server heartbeats on WebSockets.")
+    log_level: str = "INFO"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'raccordo.db').resolve()}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.data_dir / "attachments"
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, or one generated on first use and kept in the data directory."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,35 @@
+"""Concurrent deliveries of inbound messages: one contact, one conversation, every message once."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import func, select
+
+from raccordo.adapters.channels import signing
+from raccordo.adapters.store.db import unit_of_work
+from raccordo.adapters.store.models import Contact, Conversation, Message
+from raccordo.services.inbound import receive
+from tests.helpers import create_api_inbox, customer_message
+
+
+def test_concurrent_first_messages_of_one_customer(client, rt, org):
+    inbox = create_api_inbox(client, org.headers())
+    # The customer is known but has no conversation yet: the racy case for "find or open".
+    client.post("/api/v1/contacts", json={"identities": [{"kind": "email", "value": "race@example.com"}]}, headers=org.headers("agent"))
+
+    def deliver(index: int):
+        # Every message is delivered twice, like a provider retrying.
+        body = json.dumps(customer_message(f"race-{index // 2}", f"msg {index // 2}", email="race@example.com")).encode()
+        headers = {k.lower(): v for k, v in signing.sign(inbox.secret, body).items()}
+        return receive(rt, inbox.identifier, headers, body, "api")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(deliver, range(24)))
+    assert all(len(o.message_ids) == 1 for o in outcomes)
+    with unit_of_work(rt.sessions) as session:
+        contacts = session.scalar(select(func.count()).select_from(Contact).where(Contact.tenant_id == org.tenant_id))
+        conversations = session.scalar(select(func.count()).select_from(Conversation).where(Conversation.tenant_id == org.tenant_id))
+        messages = session.scalar(select(func.count()).select_from(Message).where(Message.tenant_id == org.tenant_id))
+    assert (contacts, conversations, messages) == (1, 1, 12)

@@ -1,0 +1,390 @@
+"""Tenant isolation: every id-taking endpoint answers 404 for another tenant's ids, and no list leaks.
+
+The endpoints are enumerated from the OpenAPI document, so an endpoint added later without
+a row in the tables below makes this test fail until it is covered. The same table is also
+run with the caller's own ids and must succeed, which proves each 404 comes from the tenant
+check and not from a bad request body.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.conftest import Org
+from tests.helpers import ApiInbox, create_api_inbox, post_inbound
+
+PROBLEM = "application/problem+json"
+SHARED_NAME = "Giulia Bianchi"
+# Query parameters named *_id that are pagination positions, not references to rows.
+PAGINATION_PARAMS = {"after_id", "before_id"}
+# Addressed by the inbox's unguessable identifier and authenticated by its HMAC secret, not by
+# a tenant's credentials; covered by test_channel_webhook_ignores_tenant_credentials below.
+NOT_TENANT_ID_ENDPOINTS = {("POST", "/api/v1/channels/{channel}/{identifier}/messages")}
+
+
+@dataclass
+class World:
+    """One tenant's rows of every kind an endpoint can address by id."""
+
+    org: Org
+    inbox: ApiInbox
+    contact_id: int
+    second_contact_id: int
+    conversation_id: int
+    message_id: int
+    attachment_id: int
+    team_id: int
+    suggestion_id: int
+    token_id: int
+    token: str
+    spare_token_id: int
+    user_id: int
+    only_email: str
+
+    def ids(self) -> dict[str, int]:
+        return {
+            "user_id": self.user_id,
+            "team_id": self.team_id,
+            "inbox_id": self.inbox.id,
+            "suggestion_id": self.suggestion_id,
+            "contact_id": self.contact_id,
+            "conversation_id": self.conversation_id,
+            "attachment_id": self.attachment_id,
+            "token_id": self.spare_token_id,
+        }
+
+
+def build_world(client, org: Org, shared_email: str) -> World:
+    headers = org.headers()
+    inbox = create_api_inbox(client, headers, name=f"API {org.slug}")
+    only_email = f"only-{org.slug}@example.com"
+    payload = {
+        "message_id": f"iso-{uuid.uuid4().hex}",
+        "contact": {"name": "Mario Rossi", "identities": [{"kind": "email", "value": shared_email}, {"kind": "email", "value": only_email}]},
+        "text": "Buongiorno, allego la ricevuta",
+        "attachments": [{"filename": "ricevuta.pdf", "content_type": "application/pdf", "data_base64": base64.b64encode(b"%PDF-1.4 iso").decode()}],
+    }
+    response = post_inbound(client, inbox, payload)
+    assert response.status_code == 200, response.text
+    message_id = response.json()["message_ids"][0]
+    conversation = client.get("/api/v1/conversations", headers=headers).json()["items"][0]
+    messages = client.get(f"/api/v1/conversations/{conversation['id']}/messages", headers=headers).json()
+    attachment_id = next(m for m in messages if m["id"] == message_id)["attachments"][0]["id"]
+    # Two contacts with the same name make a merge suggestion.
+    first = client.post("/api/v1/contacts", json={"name": SHARED_NAME}, headers=headers)
+    second = client.post("/api/v1/contacts", json={"name": SHARED_NAME}, headers=headers)
+    assert first.status_code == second.status_code == 201, (first.text, second.text)
+    suggestions = client.get("/api/v1/contacts/merge-suggestions", params={"contact_id": second.json()["id"]}, headers=headers).json()
+    assert len(suggestions) == 1, suggestions
+    team = client.post("/api/v1/teams", json={"name": "Assistenza", "member_ids": [org.users["agent"]]}, headers=headers)
+    assert team.status_code == 201, team.text
+    token = client.post("/api/v1/tokens", json={"name": "integration"}, headers=headers)
+    spare = client.post("/api/v1/tokens", json={"name": "spare"}, headers=headers)
+    assert token.status_code == spare.status_code == 201
+    timeline = client.get(f"/api/v1/contacts/{conversation['contact_id']}/timeline", headers=headers).json()
+    assert timeline, "the inbound message must have left timeline events"
+    return World(
+        org=org, inbox=inbox, contact_id=conversation["contact_id"], second_contact_id=second.json()["id"], conversation_id=conversation["id"],
+        message_id=message_id, attachment_id=attachment_id, team_id=team.json()["id"], suggestion_id=suggestions[0]["id"],
+        token_id=token.json()["id"], token=token.json()["token"], spare_token_id=spare.json()["id"], user_id=org.users["agent"], only_email=only_email,
+    )
+
+
+@pytest.fixture
+def worlds(client, org, other_org) -> tuple[World, World]:
+    shared_email = f"cliente-{uuid.uuid4().hex[:8]}@example.com"
+    return build_world(client, org, shared_email), build_world(client, other_org, shared_email)
+
+
+# --- the table of id-taking endpoints ------------------------------------------------------------
+# Each entry: (method, path template) -> body builder(mine) where `mine` is the caller's own world.
+# Bodies are valid and reference only the caller's own rows, so the path id is the only foreign one.
+
+Body = Callable[[World], Any]
+ENDPOINTS: dict[tuple[str, str], Body] = {
+    ("GET", "/api/v1/users/{user_id}"): lambda w: None,
+    ("PATCH", "/api/v1/users/{user_id}"): lambda w: {"name": "Renamed User"},
+    ("GET", "/api/v1/teams/{team_id}"): lambda w: None,
+    ("PATCH", "/api/v1/teams/{team_id}"): lambda w: {"description": "changed"},
+    ("PUT", "/api/v1/teams/{team_id}/members"): lambda w: {"user_ids": [w.org.users["supervisor"]]},
+    ("GET", "/api/v1/inboxes/{inbox_id}"): lambda w: None,
+    ("PATCH", "/api/v1/inboxes/{inbox_id}"): lambda w: {"name": "Renamed inbox"},
+    ("POST", "/api/v1/inboxes/{inbox_id}/reveal-secrets"): lambda w: None,
+    ("GET", "/api/v1/contacts/{contact_id}"): lambda w: None,
+    ("PATCH", "/api/v1/contacts/{contact_id}"): lambda w: {"name": "Mario Renamed"},
+    ("POST", "/api/v1/contacts/{contact_id}/identities"): lambda w: {"kind": "phone", "value": "+39 347 765 4321"},
+    ("GET", "/api/v1/contacts/{contact_id}/timeline"): lambda w: None,
+    ("GET", "/api/v1/contacts/{contact_id}/conversations"): lambda w: None,
+    ("GET", "/api/v1/conversations/{conversation_id}"): lambda w: None,
+    ("PATCH", "/api/v1/conversations/{conversation_id}"): lambda w: {"priority": "urgent", "labels": ["hijacked"]},
+    ("GET", "/api/v1/conversations/{conversation_id}/messages"): lambda w: None,
+    ("GET", "/api/v1/conversations/{conversation_id}/timeline"): lambda w: None,
+    ("POST", "/api/v1/conversations/{conversation_id}/reply"): lambda w: {"text": "Risposta", "inbox_id": w.inbox.id},
+    ("POST", "/api/v1/conversations/{conversation_id}/notes"): lambda w: {"text": "Nota interna"},
+    ("GET", "/api/v1/attachments/{attachment_id}"): lambda w: None,
+    # Destructive ones last: the control run with the caller's own ids goes in this order.
+    ("POST", "/api/v1/contacts/merge-suggestions/{suggestion_id}/dismiss"): lambda w: None,
+    ("POST", "/api/v1/contacts/{contact_id}/merge"): lambda w: {"other_id": w.second_contact_id},
+    ("DELETE", "/api/v1/tokens/{token_id}"): lambda w: None,
+    ("DELETE", "/api/v1/teams/{team_id}"): lambda w: None,
+}
+
+# Query parameters that reference rows: (path, parameter) -> what a foreign id gives.
+QUERY_IDS: dict[tuple[str, str], str] = {
+    ("/api/v1/conversations", "assignee_id"): "empty",
+    ("/api/v1/conversations", "team_id"): "empty",
+    ("/api/v1/conversations", "inbox_id"): "empty",
+    ("/api/v1/conversations", "contact_id"): "empty",
+    ("/api/v1/contacts/merge-suggestions", "contact_id"): "404",
+}
+
+# Request body fields that reference rows: (method, path, field). Each is exercised in
+# test_foreign_ids_in_bodies_are_404_and_change_nothing.
+BODY_IDS = {
+    ("PATCH", "/api/v1/conversations/{conversation_id}", "assignee_id"),
+    ("PATCH", "/api/v1/conversations/{conversation_id}", "team_id"),
+    ("POST", "/api/v1/conversations/{conversation_id}/reply", "inbox_id"),
+    ("POST", "/api/v1/contacts/{contact_id}/merge", "other_id"),
+    ("POST", "/api/v1/teams", "member_ids"),
+    ("PUT", "/api/v1/teams/{team_id}/members", "user_ids"),
+}
+
+
+def _openapi(client) -> dict[str, Any]:
+    return client.app.openapi()
+
+
+def _id_endpoints(spec: dict[str, Any]) -> set[tuple[str, str]]:
+    found = set()
+    for path, operations in spec["paths"].items():
+        if path.startswith("/api/v1/") and "{" in path:
+            found.update((method.upper(), path) for method in operations)
+    return found - NOT_TENANT_ID_ENDPOINTS
+
+
+def _query_ids(spec: dict[str, Any]) -> set[tuple[str, str]]:
+    found = set()
+    for path, operations in spec["paths"].items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                name = parameter["name"]
+                if parameter["in"] == "query" and (name.endswith("_id") or name.endswith("_ids")) and name not in PAGINATION_PARAMS:
+                    found.add((path, name))
+    return found
+
+
+def _body_ids(spec: dict[str, Any]) -> set[tuple[str, str, str]]:
+    schemas = spec.get("components", {}).get("schemas", {})
+    found = set()
+    for path, operations in spec["paths"].items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for method, operation in operations.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            for media in content.values():
+                schema = media.get("schema", {})
+                if "$ref" in schema:
+                    schema = schemas[schema["$ref"].rsplit("/", 1)[-1]]
+                for name in schema.get("properties", {}):
+                    if name.endswith("_id") or name.endswith("_ids"):
+                        found.add((method.upper(), path, name))
+    return found
+
+
+def _call(client, method: str, url: str, headers: dict[str, str], body: Any):
+    return client.request(method, url, headers=headers, json=body) if body is not None else client.request(method, url, headers=headers)
+
+
+def _assert_problem(response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+    assert response.headers["content-type"].startswith(PROBLEM), response.headers["content-type"]
+    body = response.json()
+    assert body["status"] == status and body["detail"], body
+    return body
+
+
+def test_every_id_endpoint_is_in_the_tables(client):
+    """A new endpoint taking an id (in the path, a query or a body) must be added to these tests."""
+    spec = _openapi(client)
+    assert _id_endpoints(spec) == set(ENDPOINTS), "update ENDPOINTS: " + repr(_id_endpoints(spec) ^ set(ENDPOINTS))
+    assert _query_ids(spec) == set(QUERY_IDS), "update QUERY_IDS: " + repr(_query_ids(spec) ^ set(QUERY_IDS))
+    assert _body_ids(spec) == BODY_IDS, "update BODY_IDS: " + repr(_body_ids(spec) ^ BODY_IDS)
+
+
+def _snapshot(client, w: World) -> dict[str, Any]:
+    """What another tenant could have damaged, read by that tenant's own owner."""
+    h = w.org.headers()
+    get = lambda url: client.get(url, headers=h).json()  # noqa: E731
+    return {
+        "user": get(f"/api/v1/users/{w.user_id}"),
+        "team": get(f"/api/v1/teams/{w.team_id}"),
+        "inbox": get(f"/api/v1/inboxes/{w.inbox.id}"),
+        "contact": get(f"/api/v1/contacts/{w.contact_id}"),
+        "second_contact": get(f"/api/v1/contacts/{w.second_contact_id}"),
+        "conversation": get(f"/api/v1/conversations/{w.conversation_id}"),
+        "messages": get(f"/api/v1/conversations/{w.conversation_id}/messages"),
+        "suggestions": get("/api/v1/contacts/merge-suggestions"),
+        "tokens": get("/api/v1/tokens"),
+        "timeline": get(f"/api/v1/contacts/{w.contact_id}/timeline"),
+    }
+
+
+def test_every_id_endpoint_answers_404_for_another_tenants_ids(client, worlds):
+    mine, theirs = worlds
+    before = _snapshot(client, theirs)
+    headers = mine.org.headers()
+    wrong = []
+    for (method, template), body in ENDPOINTS.items():
+        url = template.format(**theirs.ids())
+        response = _call(client, method, url, headers, body(mine))
+        foreign_id = theirs.ids()[template.split("{")[1].split("}")[0]]
+        if response.status_code != 404 or not response.headers["content-type"].startswith(PROBLEM) or str(foreign_id) not in response.json().get("detail", ""):
+            wrong.append(f"{method} {template}: {response.status_code} {response.text[:200]}")
+        assert client.get("/healthz").status_code == 200
+    assert not wrong, "endpoints that did not answer 404 problem+json naming the id:\n" + "\n".join(wrong)
+    after = _snapshot(client, theirs)
+    assert after == before, "a refused request changed the other tenant's data"
+    # Their API token still works and nothing was written in their audit log by our users.
+    assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {theirs.token}"}).status_code == 200
+    audit = client.get("/api/v1/audit", params={"limit": 500}, headers=theirs.org.headers()).json()
+    assert not {a["user_id"] for a in audit} & set(mine.org.users.values())
+
+
+def test_the_same_requests_with_own_ids_succeed(client, worlds):
+    """Control: with the caller's own ids every request in the table works, so the 404s above are the tenant check."""
+    mine, _ = worlds
+    headers = mine.org.headers()
+    wrong = []
+    for (method, template), body in ENDPOINTS.items():
+        url = template.format(**mine.ids())
+        response = _call(client, method, url, headers, body(mine))
+        if not 200 <= response.status_code < 300:
+            wrong.append(f"{method} {url}: {response.status_code} {response.text[:200]}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_foreign_ids_in_queries(client, worlds):
+    mine, theirs = worlds
+    headers = mine.org.headers()
+    # Make their conversation match every filter, so only the tenant scope can hide it.
+    h = theirs.org.headers()
+    patched = client.patch(f"/api/v1/conversations/{theirs.conversation_id}", json={"assignee_id": theirs.user_id, "team_id": theirs.team_id}, headers=h)
+    assert patched.status_code == 200, patched.text
+    foreign = {"assignee_id": theirs.user_id, "team_id": theirs.team_id, "inbox_id": theirs.inbox.id, "contact_id": theirs.contact_id}
+    for (path, name), expected in QUERY_IDS.items():
+        # The suggestion pairs the two same-name contacts, not the one with the conversation.
+        value = theirs.second_contact_id if path.endswith("merge-suggestions") else foreign[name]
+        response = client.get(path, params={name: value}, headers=headers)
+        if expected == "404":
+            _assert_problem(response, 404)
+        else:
+            assert response.status_code == 200, response.text
+            assert response.json()["items"] == [], f"{path}?{name}={value} returned another tenant's rows"
+        # The owner of those rows does see them with the same filter (the filter itself works).
+        theirs_view = client.get(path, params={name: value}, headers=h)
+        assert theirs_view.status_code == 200
+        rows = theirs_view.json()["items"] if expected == "empty" else theirs_view.json()
+        assert rows, f"{path}?{name} finds nothing even for its own tenant"
+
+
+def test_foreign_ids_in_bodies_are_404_and_change_nothing(client, worlds):
+    mine, theirs = worlds
+    headers = mine.org.headers()
+    conversation_url = f"/api/v1/conversations/{mine.conversation_id}"
+    before = client.get(conversation_url, headers=headers).json()
+
+    # Conversation assignee / team of another tenant; the status change in the same request is not applied.
+    for field, value in (("assignee_id", theirs.user_id), ("team_id", theirs.team_id)):
+        response = client.patch(conversation_url, json={"status": "pending", field: value}, headers=headers)
+        _assert_problem(response, 404)
+        now = client.get(conversation_url, headers=headers).json()
+        assert now["status"] == before["status"] == "open" and now[field] is None
+
+    # Reply on another tenant's inbox.
+    messages_before = client.get(f"{conversation_url}/messages", headers=headers).json()
+    _assert_problem(client.post(f"{conversation_url}/reply", json={"text": "Ciao", "inbox_id": theirs.inbox.id}, headers=headers), 404)
+    assert client.get(f"{conversation_url}/messages", headers=headers).json() == messages_before
+    assert len(client.get(f"/api/v1/conversations/{theirs.conversation_id}/messages", headers=theirs.org.headers()).json()) == 1
+
+    # Merge another tenant's contact into ours.
+    ours_before = client.get(f"/api/v1/contacts/{mine.contact_id}", headers=headers).json()
+    _assert_problem(client.post(f"/api/v1/contacts/{mine.contact_id}/merge", json={"other_id": theirs.contact_id}, headers=headers), 404)
+    assert client.get(f"/api/v1/contacts/{theirs.contact_id}", headers=theirs.org.headers()).json()["merged_into_id"] is None
+    assert client.get(f"/api/v1/contacts/{mine.contact_id}", headers=headers).json() == ours_before
+
+    # Team members from another tenant, at creation and on replacement.
+    name = f"Team {uuid.uuid4().hex[:6]}"
+    _assert_problem(client.post("/api/v1/teams", json={"name": name, "member_ids": [mine.org.users["agent"], theirs.user_id]}, headers=headers), 404)
+    assert name not in [t["name"] for t in client.get("/api/v1/teams", headers=headers).json()], "a refused team was still created"
+    _assert_problem(client.put(f"/api/v1/teams/{mine.team_id}/members", json={"user_ids": [mine.org.users["supervisor"], theirs.user_id]}, headers=headers), 404)
+    assert client.get(f"/api/v1/teams/{mine.team_id}", headers=headers).json()["member_ids"] == [mine.org.users["agent"]]
+
+
+def test_lists_never_return_another_tenants_rows(client, worlds):
+    mine, theirs = worlds
+    headers = mine.org.headers()
+    theirs_h = theirs.org.headers()
+
+    def ids(url, **params):
+        response = client.get(url, params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return {row["id"] for row in (body["items"] if isinstance(body, dict) else body)}
+
+    def their_ids(url, **params):
+        body = client.get(url, params=params, headers=theirs_h).json()
+        return {row["id"] for row in (body["items"] if isinstance(body, dict) else body)}
+
+    # Each list shows ours and none of theirs (and theirs is not empty, so the check means something).
+    for url in ("/api/v1/conversations", "/api/v1/contacts", "/api/v1/users", "/api/v1/teams", "/api/v1/inboxes", "/api/v1/contacts/merge-suggestions", "/api/v1/audit", "/api/v1/tokens"):
+        params = {"limit": 100} if url in ("/api/v1/conversations", "/api/v1/contacts", "/api/v1/audit") else {}
+        own, other = ids(url, **params), their_ids(url, **params)
+        assert own and other, url
+        assert not own & other, f"{url} returned another tenant's rows: {own & other}"
+    assert ids("/api/v1/users") == set(mine.org.users.values())
+    assert ids("/api/v1/inboxes") == {mine.inbox.id}
+    assert ids("/api/v1/teams") == {mine.team_id}
+
+    # Search by an email only the other tenant has finds nothing; by a shared email, only our contact.
+    assert ids("/api/v1/contacts", q=theirs.only_email) == set()
+    assert ids("/api/v1/contacts", q=theirs.only_email.upper()) == set()
+    assert their_ids("/api/v1/contacts", q=theirs.only_email) == {theirs.contact_id}
+    shared = next(i["value"] for i in client.get(f"/api/v1/contacts/{mine.contact_id}", headers=headers).json()["identities"] if i["value"].startswith("cliente-"))
+    assert ids("/api/v1/contacts", q=shared) == {mine.contact_id}
+    assert mine.contact_id != theirs.contact_id, "the same email in two tenants must be two contacts"
+    # Same names in both tenants: search and suggestions pair only contacts of one tenant.
+    our_contacts = ids("/api/v1/contacts", limit=100)
+    same_name = ids("/api/v1/contacts", q=SHARED_NAME)
+    assert len(same_name) == 2 and mine.second_contact_id in same_name and same_name <= our_contacts
+    for suggestion in client.get("/api/v1/contacts/merge-suggestions", headers=headers).json():
+        assert {suggestion["contact_a_id"], suggestion["contact_b_id"]} <= our_contacts
+    # The timeline and messages of our conversation hold only our rows.
+    their_messages = {m["id"] for m in client.get(f"/api/v1/conversations/{theirs.conversation_id}/messages", headers=theirs_h).json()}
+    assert not ids(f"/api/v1/conversations/{mine.conversation_id}/messages") & their_messages
+    their_events = their_ids(f"/api/v1/contacts/{theirs.contact_id}/timeline")
+    assert not ids(f"/api/v1/contacts/{mine.contact_id}/timeline") & their_events
+    # The audit log holds only actions of our users.
+    audit = client.get("/api/v1/audit", params={"limit": 500}, headers=headers).json()
+    assert {a["user_id"] for a in audit} - {None} <= set(mine.org.users.values())
+
+
+def test_channel_webhook_ignores_tenant_credentials(client, worlds):
+    """The inbound webhook is addressed by inbox identifier and HMAC: a tenant's token cannot post into another tenant's inbox."""
+    mine, theirs = worlds
+    body = b'{"message_id": "intruder-1", "contact": {"identities": [{"kind": "email", "value": "intruder@example.com"}]}, "text": "hi"}'
+    response = client.post(theirs.inbox.url, content=body, headers={**mine.org.headers(), "Content-Type": "application/json"})
+    _assert_problem(response, 401)
+    # Signed with our inbox's secret, on their inbox: refused too.
+    from raccordo.adapters.channels import signing
+
+    response = client.post(theirs.inbox.url, content=body, headers={"Content-Type": "application/json", **signing.sign(mine.inbox.secret, body)})
+    _assert_problem(response, 401)
+    assert client.get("/api/v1/contacts", params={"q": "intruder@example.com"}, headers=theirs.org.headers()).json() == []
