@@ -33,3 +33,27 @@ def test_concurrent_first_messages_of_one_customer(client, rt, org):
         conversations = session.scalar(select(func.count()).select_from(Conversation).where(Conversation.tenant_id == org.tenant_id))
         messages = session.scalar(select(func.count()).select_from(Message).where(Message.tenant_id == org.tenant_id))
     assert (contacts, conversations, messages) == (1, 1, 12)
+
+
+def test_concurrent_first_connections_of_one_agent(rt, org):
+    """Several tabs (or processes) opening at once for an agent with no presence row yet:
+    every connection is recorded, one presence row, online once."""
+    from raccordo.adapters.store.models import AgentConnection, AgentPresence, Event
+    from raccordo.domain.roles import Role
+    from raccordo.services import presence
+    from raccordo.services.actor import Actor
+
+    actor = Actor(org.tenant_id, org.users["agent"], Role.AGENT)
+
+    def connect(index: int) -> None:
+        with unit_of_work(rt.sessions) as session:
+            presence.connect(session, actor, f"tab-{org.tenant_id}-{index}", "node-test")
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(connect, range(12)))
+    with unit_of_work(rt.sessions) as session:
+        rows = list(session.scalars(select(AgentPresence).where(AgentPresence.user_id == actor.user_id)))
+        connections = session.scalar(select(func.count()).select_from(AgentConnection).where(AgentConnection.user_id == actor.user_id))
+        online = session.scalar(select(func.count()).select_from(Event).where(Event.tenant_id == org.tenant_id, Event.kind == "presence.changed"))
+    assert [row.status for row in rows] == ["online"]
+    assert connections == 12 and online == 1

@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from raccordo.adapters.store.models import AgentConnection, AgentPresence, User
@@ -22,12 +24,20 @@ STATUSES = ("online", "away", "offline")
 
 
 def _presence(session: Session, tenant_id: int, user_id: int) -> AgentPresence:
-    row = session.get(AgentPresence, user_id)
-    if row is None:
-        row = AgentPresence(user_id=user_id, tenant_id=tenant_id, status="offline")
-        session.add(row)
-        session.flush()
-    return row
+    """The agent's presence row, created if missing, locked for this transaction.
+
+    Two tabs (or two processes) connecting at once would both find no row and both insert
+    it: the insert skips a row that already exists, then the row is read under a lock.
+    """
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    session.execute(
+        insert(AgentPresence)
+        .values(user_id=user_id, tenant_id=tenant_id, status="offline", updated_at=datetime.now(UTC))
+        .on_conflict_do_nothing(index_elements=[AgentPresence.user_id])
+    )
+    return session.scalars(
+        select(AgentPresence).where(AgentPresence.user_id == user_id).with_for_update().execution_options(populate_existing=True)
+    ).one()
 
 
 def _change(session: Session, row: AgentPresence, status: str, reason: str | None) -> None:
