@@ -167,11 +167,17 @@ def test_demo_logins_work(rt: Runtime, loaded: DemoRun) -> None:
 
 def test_demo_history_inboxes_refuse_replies_clearly(rt: Runtime, loaded: DemoRun) -> None:
     with rt.sessions() as session:
-        conversation = session.scalars(
-            select(Conversation).join(Inbox, Inbox.id == Conversation.last_inbox_id).where(Conversation.tenant_id == loaded.tenant_id, Conversation.status == "open", Inbox.channel != "api")
-        ).first()
-        if conversation is None or get_channel(session.get(Inbox, conversation.last_inbox_id).channel) is not None:  # type: ignore[union-attr]
-            pytest.skip("every channel of the demo has its module now")
+        # A conversation whose channel has no module yet (WhatsApp, Telegram, ... until their issues land).
+        conversation = next(
+            (
+                c for c, channel in session.execute(
+                    select(Conversation, Inbox.channel).join(Inbox, Inbox.id == Conversation.last_inbox_id).where(Conversation.tenant_id == loaded.tenant_id, Conversation.status == "open")
+                )
+                if get_channel(channel) is None
+            ),
+            None,
+        )
+        assert conversation is not None, "the demo has no open conversation on a channel without a module: drop this test when every channel has one"
         owner = session.scalars(select(User).where(User.tenant_id == loaded.tenant_id, User.role == "owner")).one()
         with pytest.raises(InvalidInput) as error:
             send_reply(session, rt.files, Actor(loaded.tenant_id, owner.id, Role.OWNER), conversation.id, text="Ciao", max_attachment_bytes=1000)

@@ -46,6 +46,24 @@ class World:
     spare_token_id: int
     user_id: int
     only_email: str
+    rt: Any = None
+    queue_id: int = 0
+    second_queue_id: int = 0
+    skill_id: int = 0
+    rule_id: int = 0
+
+    def offer_to_owner(self) -> None:
+        """Put the world's conversation in the second queue and route it: an offer to the owner."""
+        from raccordo.adapters.store.db import unit_of_work
+        from raccordo.domain.roles import Role
+        from raccordo.services import presence, routing
+        from raccordo.services.actor import Actor
+
+        owner = Actor(self.org.tenant_id, self.org.users["owner"], Role.OWNER)
+        with unit_of_work(self.rt.sessions) as session:
+            routing.transfer(session, owner, self.conversation_id, queue_id=self.second_queue_id)
+            presence.set_status(session, owner, "online", None)
+        routing.dispatch(self.rt, self.org.tenant_id)
 
     def ids(self) -> dict[str, int]:
         return {
@@ -57,6 +75,10 @@ class World:
             "conversation_id": self.conversation_id,
             "attachment_id": self.attachment_id,
             "token_id": self.spare_token_id,
+            "queue_id": self.queue_id,
+            "skill_id": self.skill_id,
+            "rule_id": self.rule_id,
+            "message_id": self.message_id,
         }
 
 
@@ -68,6 +90,7 @@ def build_world(client, org: Org, shared_email: str) -> World:
         "message_id": f"iso-{uuid.uuid4().hex}",
         "contact": {"name": "Mario Rossi", "identities": [{"kind": "email", "value": shared_email}, {"kind": "email", "value": only_email}]},
         "text": "Buongiorno, allego la ricevuta",
+        "html": "<p>Buongiorno, allego la <b>ricevuta</b></p>",
         "attachments": [{"filename": "ricevuta.pdf", "content_type": "application/pdf", "data_base64": base64.b64encode(b"%PDF-1.4 iso").decode()}],
     }
     response = post_inbound(client, inbox, payload)
@@ -89,10 +112,18 @@ def build_world(client, org: Org, shared_email: str) -> World:
     assert token.status_code == spare.status_code == 201
     timeline = client.get(f"/api/v1/contacts/{conversation['contact_id']}/timeline", headers=headers).json()
     assert timeline, "the inbound message must have left timeline events"
+    skill = client.post("/api/v1/skills", json={"name": "italiano"}, headers=headers)
+    queue = client.post("/api/v1/queues", json={"name": "Coda"}, headers=headers)
+    second_queue = client.post("/api/v1/queues", json={"name": "Offerte", "offer_timeout_seconds": 60}, headers=headers)
+    assert skill.status_code == queue.status_code == second_queue.status_code == 201, (skill.text, queue.text, second_queue.text)
+    rule = client.post("/api/v1/routing-rules", json={"name": "Italiano", "queue_id": queue.json()["id"], "required_skills": {"italiano": 2}, "conditions": [{"field": "language", "op": "eq", "value": "xx"}]}, headers=headers)
+    owner_profile = client.put(f"/api/v1/users/{org.users['owner']}/routing", json={"queue_ids": [second_queue.json()["id"]]}, headers=headers)
+    assert rule.status_code == 201 and owner_profile.status_code == 200, (rule.text, owner_profile.text)
     return World(
         org=org, inbox=inbox, contact_id=conversation["contact_id"], second_contact_id=second.json()["id"], conversation_id=conversation["id"],
         message_id=message_id, attachment_id=attachment_id, team_id=team.json()["id"], suggestion_id=suggestions[0]["id"],
         token_id=token.json()["id"], token=token.json()["token"], spare_token_id=spare.json()["id"], user_id=org.users["agent"], only_email=only_email,
+        rt=client.app.state.runtime, queue_id=queue.json()["id"], second_queue_id=second_queue.json()["id"], skill_id=skill.json()["id"], rule_id=rule.json()["id"],
     )
 
 
@@ -116,6 +147,8 @@ ENDPOINTS: dict[tuple[str, str], Body] = {
     ("GET", "/api/v1/inboxes/{inbox_id}"): lambda w: None,
     ("PATCH", "/api/v1/inboxes/{inbox_id}"): lambda w: {"name": "Renamed inbox"},
     ("POST", "/api/v1/inboxes/{inbox_id}/reveal-secrets"): lambda w: None,
+    ("POST", "/api/v1/inboxes/{inbox_id}/check"): lambda w: None,
+    ("GET", "/api/v1/messages/{message_id}/html"): lambda w: None,
     ("GET", "/api/v1/contacts/{contact_id}"): lambda w: None,
     ("PATCH", "/api/v1/contacts/{contact_id}"): lambda w: {"name": "Mario Renamed"},
     ("POST", "/api/v1/contacts/{contact_id}/identities"): lambda w: {"kind": "phone", "value": "+39 347 765 4321"},
@@ -128,11 +161,24 @@ ENDPOINTS: dict[tuple[str, str], Body] = {
     ("POST", "/api/v1/conversations/{conversation_id}/reply"): lambda w: {"text": "Risposta", "inbox_id": w.inbox.id},
     ("POST", "/api/v1/conversations/{conversation_id}/notes"): lambda w: {"text": "Nota interna"},
     ("GET", "/api/v1/attachments/{attachment_id}"): lambda w: None,
+    ("GET", "/api/v1/queues/{queue_id}"): lambda w: None,
+    ("PATCH", "/api/v1/queues/{queue_id}"): lambda w: {"ageing_per_minute": 1.5},
+    ("PUT", "/api/v1/queues/{queue_id}/members"): lambda w: {"user_ids": [w.org.users["agent"]]},
+    ("GET", "/api/v1/users/{user_id}/routing"): lambda w: None,
+    ("PUT", "/api/v1/users/{user_id}/routing"): lambda w: {"skills": {"italiano": 3}, "queue_ids": [w.queue_id]},
+    ("PATCH", "/api/v1/routing-rules/{rule_id}"): lambda w: {"priority": 5},
+    ("POST", "/api/v1/conversations/{conversation_id}/offer/accept"): lambda w: w.offer_to_owner(),
+    ("POST", "/api/v1/conversations/{conversation_id}/offer/decline"): lambda w: w.offer_to_owner() or {"reason": "test"},
+    ("POST", "/api/v1/conversations/{conversation_id}/transfer"): lambda w: {"queue_id": w.second_queue_id, "note": "Passo"},
+    ("GET", "/api/v1/conversations/{conversation_id}/routing-events"): lambda w: None,
     # Destructive ones last: the control run with the caller's own ids goes in this order.
     ("POST", "/api/v1/contacts/merge-suggestions/{suggestion_id}/dismiss"): lambda w: None,
     ("POST", "/api/v1/contacts/{contact_id}/merge"): lambda w: {"other_id": w.second_contact_id},
     ("DELETE", "/api/v1/tokens/{token_id}"): lambda w: None,
     ("DELETE", "/api/v1/teams/{team_id}"): lambda w: None,
+    ("DELETE", "/api/v1/routing-rules/{rule_id}"): lambda w: None,
+    ("DELETE", "/api/v1/skills/{skill_id}"): lambda w: None,
+    ("DELETE", "/api/v1/queues/{queue_id}"): lambda w: None,
 }
 
 # Query parameters that reference rows: (path, parameter) -> what a foreign id gives.
@@ -153,6 +199,15 @@ BODY_IDS = {
     ("POST", "/api/v1/contacts/{contact_id}/merge", "other_id"),
     ("POST", "/api/v1/teams", "member_ids"),
     ("PUT", "/api/v1/teams/{team_id}/members", "user_ids"),
+    ("POST", "/api/v1/conversations/{conversation_id}/transfer", "user_id"),
+    ("POST", "/api/v1/conversations/{conversation_id}/transfer", "team_id"),
+    ("POST", "/api/v1/conversations/{conversation_id}/transfer", "queue_id"),
+    ("POST", "/api/v1/queues", "overflow_queue_id"),
+    ("PATCH", "/api/v1/queues/{queue_id}", "overflow_queue_id"),
+    ("PUT", "/api/v1/queues/{queue_id}/members", "user_ids"),
+    ("PUT", "/api/v1/users/{user_id}/routing", "queue_ids"),
+    ("POST", "/api/v1/routing-rules", "queue_id"),
+    ("PATCH", "/api/v1/routing-rules/{rule_id}", "queue_id"),
 }
 
 
@@ -326,6 +381,26 @@ def test_foreign_ids_in_bodies_are_404_and_change_nothing(client, worlds):
     assert name not in [t["name"] for t in client.get("/api/v1/teams", headers=headers).json()], "a refused team was still created"
     _assert_problem(client.put(f"/api/v1/teams/{mine.team_id}/members", json={"user_ids": [mine.org.users["supervisor"], theirs.user_id]}, headers=headers), 404)
     assert client.get(f"/api/v1/teams/{mine.team_id}", headers=headers).json()["member_ids"] == [mine.org.users["agent"]]
+
+    # Routing: transfers, queues, members, agents' queues and rules naming another tenant's rows.
+    for field, value in (("user_id", theirs.user_id), ("team_id", theirs.team_id), ("queue_id", theirs.queue_id)):
+        _assert_problem(client.post(f"{conversation_url}/transfer", json={field: value}, headers=headers), 404)
+        assert client.get(conversation_url, headers=headers).json()["assignee_id"] is None
+    queue_url = f"/api/v1/queues/{mine.queue_id}"
+    queue_before = client.get(queue_url, headers=headers).json()
+    _assert_problem(client.post("/api/v1/queues", json={"name": "Trabocco", "overflow_queue_id": theirs.queue_id}, headers=headers), 404)
+    assert "Trabocco" not in [q["name"] for q in client.get("/api/v1/queues", headers=headers).json()]
+    _assert_problem(client.patch(queue_url, json={"overflow_queue_id": theirs.queue_id}, headers=headers), 404)
+    _assert_problem(client.put(f"{queue_url}/members", json={"user_ids": [mine.org.users["agent"], theirs.user_id]}, headers=headers), 404)
+    assert client.get(queue_url, headers=headers).json() == queue_before
+    profile_url = f"/api/v1/users/{mine.user_id}/routing"
+    profile_before = client.get(profile_url, headers=headers).json()
+    _assert_problem(client.put(profile_url, json={"queue_ids": [mine.queue_id, theirs.queue_id]}, headers=headers), 404)
+    assert client.get(profile_url, headers=headers).json() == profile_before
+    rules_before = client.get("/api/v1/routing-rules", headers=headers).json()
+    _assert_problem(client.post("/api/v1/routing-rules", json={"name": "Altrui", "queue_id": theirs.queue_id}, headers=headers), 404)
+    _assert_problem(client.patch(f"/api/v1/routing-rules/{mine.rule_id}", json={"queue_id": theirs.queue_id}, headers=headers), 404)
+    assert client.get("/api/v1/routing-rules", headers=headers).json() == rules_before
 
 
 def test_lists_never_return_another_tenants_rows(client, worlds):

@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     presence_grace_seconds: float = Field(default=30.0, description="An agent whose connections all dropped becomes offline after this long.")
     ws_queue_size: int = Field(default=1000, description="Events waiting for one slow WebSocket client before it is disconnected.")
     ws_heartbeat_seconds: float = Field(default=20.0, description="Interval of server heartbeats on WebSockets.")
+    email_polling: bool = Field(default=True, description="Workers (embedded in `serve`, and `raccordo worker`) poll the IMAP mailboxes of email inboxes.")
+    email_idle_seconds: float = Field(default=300.0, description="Longest wait in IMAP IDLE before the mailbox is checked again (servers with IDLE).")
+    email_poll_seconds: float = Field(default=60.0, description="Wait between two checks of a mailbox whose server has no IDLE.")
+    email_lease_seconds: float = Field(default=90.0, description="A worker polling a mailbox holds it this long, renewed while it works; another worker takes over after a crash.")
+    email_scan_seconds: float = Field(default=30.0, description="How often a worker looks for email inboxes nobody polls (new inboxes, expired leases).")
+    email_fetch_batch: int = Field(default=50, description="Messages fetched from IMAP per round trip.")
+    email_timeout_seconds: float = Field(default=30.0, description="Network timeout of one IMAP or SMTP step.")
+    smtp_receiver_port: int = Field(default=0, description="Port of the SMTP receiver for forwarded mail (aiosmtpd) in `serve`/`raccordo worker`; 0 turns it off.")
+    smtp_receiver_host: str = Field(default="127.0.0.1", description="Address the SMTP receiver listens on (0.0.0.0 for every interface).")
     log_level: str = "INFO"
 
     @property

@@ -16,7 +16,7 @@ from raccordo.api import errors, ws
 from raccordo.api.hub import Hub
 from raccordo.api.metrics import Metrics, RequestMetrics
 from raccordo.api.middleware import BodySizeLimit
-from raccordo.api.routers import admin, auth, channels, contacts, conversations, presence
+from raccordo.api.routers import admin, auth, channels, contacts, conversations, inbox_check, messages, presence, routing
 from raccordo.services.delivery import DeliveryLoop
 from raccordo.services.runtime import Runtime
 
@@ -42,9 +42,10 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
     app.state.runtime = rt
     app.state.hub = hub
     app.state.delivery_wake = loop.wake if loop else None
+    hub.on_wake = loop.wake if loop else None
     metrics.collector(app.state)
     errors.install(app)
-    for module in (auth, admin, contacts, conversations, channels, presence, ws):
+    for module in (auth, admin, inbox_check, contacts, conversations, messages, channels, presence, routing, ws):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -94,6 +94,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self.delivered = 0
         self.lag_seconds = 0.0
+        self.on_wake: Callable[[], None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -125,6 +126,9 @@ class Hub:
 
     async def on_bus_message(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
+        if kind == "wake" and self.on_wake is not None:  # the embedded worker: work was queued somewhere
+            self.on_wake()
+            return
         tenant_id = message.get("tenant_id")
         if not isinstance(tenant_id, int):
             return

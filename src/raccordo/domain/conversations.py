@@ -65,16 +65,39 @@ class ConversationSummary:
 class ContinuityDecision:
     conversation_id: int | None  # None: open a new conversation
     reopen: bool = False
+    ignore: bool = False  # an automated message with no conversation to join: store nothing
 
 
-def choose_conversation(candidates: list[ConversationSummary], inbox_id: int, now: datetime, policy: ContinuityPolicy) -> ContinuityDecision:
+def choose_conversation(
+    candidates: list[ConversationSummary], inbox_id: int, now: datetime, policy: ContinuityPolicy, *, threaded_id: int | None = None, automated: bool = False
+) -> ContinuityDecision:
     """Pick the conversation an inbound message joins.
 
-    The most recently active conversation of the contact wins if it is still active
-    (open, pending, snoozed); with ``across_channels`` off, only one of the same inbox
-    counts. A resolved conversation within the reopen window is reopened. Otherwise a
-    new conversation starts.
+    A message that answers one of the contact's conversations (``threaded_id``: found by
+    the channel's threading, e.g. email In-Reply-To) joins it, and reopens it when
+    resolved; a closed one is never reopened. Otherwise the most recently active
+    conversation of the contact wins if it is still active (open, pending, snoozed); with
+    ``across_channels`` off, only one of the same inbox counts. A resolved conversation
+    within the reopen window is reopened. Otherwise a new conversation starts.
+
+    An ``automated`` message (auto-reply, vacation notice) never opens nor reopens one: it
+    joins an active or resolved conversation as it is, or is not stored as a message.
     """
+    decision = _choose(candidates, inbox_id, now, policy, threaded_id)
+    if automated:
+        if decision.conversation_id is None:
+            return ContinuityDecision(None, ignore=True)
+        return ContinuityDecision(decision.conversation_id)
+    return decision
+
+
+def _choose(candidates: list[ConversationSummary], inbox_id: int, now: datetime, policy: ContinuityPolicy, threaded_id: int | None) -> ContinuityDecision:
+    threaded = next((c for c in candidates if c.id == threaded_id), None)
+    if threaded is not None:
+        if threaded.status in ACTIVE_STATUSES:
+            return ContinuityDecision(threaded.id)
+        if threaded.status is ConversationStatus.RESOLVED:
+            return ContinuityDecision(threaded.id, reopen=True)
     eligible = [c for c in candidates if policy.across_channels or c.inbox_id == inbox_id]
     if not eligible:
         return ContinuityDecision(None)

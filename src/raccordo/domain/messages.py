@@ -40,6 +40,8 @@ class TimelineKind(enum.StrEnum):
     MESSAGE = "message"
     NOTE = "note"
     ASSIGNED = "assigned"
+    QUEUED = "queued"  # routing put the conversation into a queue
+    TRANSFERRED = "transferred"
     TEAM_CHANGED = "team.changed"
     STATUS_CHANGED = "status.changed"
     PRIORITY_CHANGED = "priority.changed"

@@ -32,6 +32,8 @@ class Permission(enum.StrEnum):
     MANAGE_USERS = "manage_users"
     READ_AUDIT = "read_audit"
     EXPORT = "export"
+    MANAGE_ROUTING = "manage_routing"  # queues, skills, rules, agents' skills and capacity
+    VIEW_LIVE = "view_live"  # the live queue view
 
 
 MINIMUM_ROLE: dict[Permission, Role] = {
@@ -44,6 +46,8 @@ MINIMUM_ROLE: dict[Permission, Role] = {
     Permission.MANAGE_USERS: Role.ADMIN,
     Permission.READ_AUDIT: Role.ADMIN,
     Permission.EXPORT: Role.ADMIN,
+    Permission.MANAGE_ROUTING: Role.ADMIN,
+    Permission.VIEW_LIVE: Role.SUPERVISOR,
 }
 
 

@@ -16,6 +16,7 @@ from raccordo.domain.conversations import ConversationStatus, Priority, check_tr
 from raccordo.domain.errors import Forbidden, InvalidInput
 from raccordo.domain.messages import TimelineKind
 from raccordo.domain.roles import Permission, can
+from raccordo.services import routing
 from raccordo.services.actor import Actor
 from raccordo.services.events import emit_conversation
 from raccordo.services.records import add_timeline, audit, get_owned
@@ -130,6 +131,7 @@ def update_conversation(
     conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id, lock=True)
     now = datetime.now(UTC)
     previous_assignee = conversation.assignee_id
+    previous_status = conversation.status
 
     def record(kind: str, data: dict[str, Any]) -> None:
         add_timeline(session, actor.tenant_id, conversation.contact_id, kind, conversation_id=conversation.id, actor_type=actor.actor_type, actor_id=actor.user_id, data=data)
@@ -188,6 +190,8 @@ def update_conversation(
         conversation.subject = subject
     conversation.updated_at = now
     session.flush()
+    if (previous_status, previous_assignee) != (conversation.status, conversation.assignee_id):
+        routing.after_conversation_change(session, actor, conversation, previous_status=previous_status, previous_assignee=previous_assignee, now=now)
     emit_conversation(session, conversation, "conversation.updated", previous_user_id=previous_assignee)
     return conversation
 

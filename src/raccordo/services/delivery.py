@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import or_, select, update
 
 from raccordo.adapters.channels.base import DeliveryError, InboundIdentity, OutboundAttachment, OutboundMessage, get_channel
+from raccordo.adapters.files import FileStore
 from raccordo.adapters.store.db import unit_of_work
 from raccordo.adapters.store.models import Contact, ContactIdentity, Conversation, Inbox, Message, OutboxItem, User
 from raccordo.domain.messages import DeliveryStatus, TimelineKind
@@ -85,9 +86,18 @@ def _locked(session, outbox_id: int) -> OutboxItem | None:  # type: ignore[no-un
     return session.scalars(query).one_or_none()
 
 
-def _outbound(session, item: OutboxItem) -> OutboundMessage:  # type: ignore[no-untyped-def]
+def _outbound(session, item: OutboxItem, files: FileStore) -> OutboundMessage:  # type: ignore[no-untyped-def]
     message = session.get(Message, item.message_id)
-    contact = session.get(Contact, session.get_one(Conversation, message.conversation_id).contact_id)
+    conversation = session.get_one(Conversation, message.conversation_id)
+    contact = session.get(Contact, conversation.contact_id)
+    # Earlier messages of the conversation on this inbox, for channels that thread replies (email References).
+    earlier = session.execute(
+        select(Message.provider_message_id, Message.direction)
+        .where(Message.conversation_id == conversation.id, Message.inbox_id == item.inbox_id, Message.id < message.id, Message.provider_message_id.is_not(None))
+        .order_by(Message.id.desc()).limit(30)
+    ).all()
+    earlier.reverse()
+    last_inbound = next((pid for pid, direction in reversed(earlier) if direction == "inbound"), None)
     recipient = message.content_attributes.get("recipient")
     sender = session.get(User, message.sender_id) if message.sender_id else None
     identities = session.execute(select(ContactIdentity.kind, ContactIdentity.value).where(ContactIdentity.contact_id == contact.id)).all()
@@ -98,9 +108,12 @@ def _outbound(session, item: OutboxItem) -> OutboundMessage:  # type: ignore[no-
         recipient=InboundIdentity(recipient["kind"], recipient["value"]) if recipient else None,
         text=message.text,
         html=message.html,
-        attachments=[OutboundAttachment(a.filename, a.content_type, a.storage_path) for a in message.attachments],
+        attachments=[OutboundAttachment(a.filename, a.content_type, str(files.path(a.storage_path))) for a in message.attachments],
         sender_name=sender.name if sender else None,
         contact={"id": contact.id, "name": contact.name, "identities": [{"kind": k, "value": v} for k, v in identities]},
+        subject=conversation.subject,
+        thread=tuple(pid for pid, _ in earlier),
+        in_reply_to=last_inbound,
     )
 
 
@@ -120,7 +133,7 @@ def deliver(rt: Runtime, outbox_id: int) -> str:
         inbox = session.get(Inbox, item.inbox_id)
         config = inbox_config(rt, inbox)  # type: ignore[arg-type]
         channel = get_channel(inbox.channel)  # type: ignore[union-attr]
-        outbound = _outbound(session, item)
+        outbound = _outbound(session, item, rt.files)
     if attempts > rt.settings.delivery_max_attempts:  # every earlier attempt died mid-send
         return _record_failure(rt, outbox_id, f"gave up after {attempts - 1} attempts that never finished", True)
     try:

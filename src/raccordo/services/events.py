@@ -90,7 +90,7 @@ def install(sessions: sessionmaker[Session], publisher: Callable[[], Publisher |
 
 
 # Committed events of these kinds mean a worker has something to do now.
-WORKER_KINDS = frozenset({"outbox.queued", "job.scheduled"})
+WORKER_KINDS = frozenset({"outbox.queued", "job.scheduled", "queue.changed"})
 
 
 def wakeups(committed: list[dict[str, Any]]) -> list[dict[str, Any]]:

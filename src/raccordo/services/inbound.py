@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from raccordo.adapters.channels.base import ChannelRejected, InboxConfig, get_channel
+from raccordo.adapters.channels.base import ChannelRejected, DeliveryReport, InboxConfig, get_channel
 from raccordo.adapters.store.db import unit_of_work
 from raccordo.adapters.store.models import Inbox, RawInbound
 from raccordo.domain.errors import NotFound, RaccordoError
-from raccordo.services.ingest import ingest_event
+from raccordo.services.ingest import IngestIgnored, apply_delivery_report, ingest_event
 from raccordo.services.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ class InboundOutcome:
     raw_id: int
     message_ids: list[int] = field(default_factory=list)
     duplicates: int = 0
+    ignored: list[str] = field(default_factory=list)
 
 
 def inbox_config(rt: Runtime, inbox: Inbox) -> InboxConfig:
@@ -66,7 +67,7 @@ def load_stored(rt: Runtime, raw_id: int) -> StoredPayload | InboundOutcome:
     """A stored payload to process again, or its outcome when it was processed already."""
     with unit_of_work(rt.sessions) as session:
         raw = session.get_one(RawInbound, raw_id)
-        if raw.status == "processed":
+        if raw.status in ("processed", "ignored"):
             return InboundOutcome(raw.id, list(raw.message_ids))
         inbox = session.get_one(Inbox, raw.inbox_id)
         return StoredPayload(raw.id, inbox.channel, inbox_config(rt, inbox), dict(raw.headers), bytes(raw.body))
@@ -91,14 +92,32 @@ def process_raw(rt: Runtime, stored: StoredPayload | int) -> InboundOutcome:
                 with unit_of_work(rt.sessions) as session:
                     inbox = session.get_one(Inbox, config.id)
                     outcome = InboundOutcome(raw_id)
+                    ignored: list[str] = []
                     for event in events:
+                        if isinstance(event, DeliveryReport):
+                            # A bounce or status report: it updates our earlier message, it is not a new one.
+                            updated = apply_delivery_report(session, inbox, event)
+                            outcome.message_ids.extend(updated)
+                            if not updated:
+                                ignored.append(f"delivery report for unknown message(s) {', '.join(event.provider_message_ids)[:300] or '-'}: {event.reason[:300]}")
+                            continue
                         result = ingest_event(session, rt.files, inbox, event, max_attachment_bytes=rt.settings.max_attachment_bytes)
                         outcome.message_ids.append(result.message.id)
                         outcome.duplicates += result.duplicate
                     raw = session.get_one(RawInbound, raw_id)
-                    raw.status, raw.error, raw.message_ids = "processed", None, outcome.message_ids
+                    # "ignored": nothing to store (an auto-reply to nobody, a bounce of an unknown message); the reason stays.
+                    status = "ignored" if ignored and not outcome.message_ids else "processed"
+                    raw.status, raw.error, raw.message_ids = status, "; ".join(ignored)[:4000] or None, outcome.message_ids
                     raw.processed_at, raw.attempts = datetime.now(UTC), raw.attempts + 1
+                    outcome.ignored = ignored
                 return outcome
+            except IngestIgnored as skipped:
+                # Rolled back whole (no contact is created for an auto-reply from a stranger); the raw row says why.
+                reason = f"automated message with no conversation to join ({skipped})"
+                with unit_of_work(rt.sessions) as session:
+                    raw = session.get_one(RawInbound, raw_id)
+                    raw.status, raw.error, raw.processed_at, raw.attempts = "ignored", reason, datetime.now(UTC), raw.attempts + 1
+                return InboundOutcome(raw_id, ignored=[reason])
             except (IntegrityError, OperationalError):
                 # A concurrent request stored the same message or identity first: run again and find it.
                 if attempt == 2:
@@ -121,6 +140,10 @@ def _mark(rt: Runtime, raw_id: int, status: str, error: str) -> None:
 
 
 def receive(rt: Runtime, identifier: str, headers: dict[str, str], body: bytes, channel: str | None = None) -> InboundOutcome:
+    """A provider's webhook request: refused (405) for channels that do not receive by webhook."""
+    implementation = get_channel(channel) if channel is not None else None
+    if implementation is not None and not implementation.webhook:
+        raise ChannelRejected("channel.no_inbound", status=405)
     return process_raw(rt, store_raw(rt, identifier, headers, body, channel))
 
 

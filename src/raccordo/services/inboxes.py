@@ -67,3 +67,26 @@ def reveal_secrets(session: Session, box: SecretBox, actor: Actor, inbox_id: int
     inbox = get_owned(session, Inbox, actor.tenant_id, inbox_id)
     audit(session, actor, "inbox.reveal_secrets", "inbox", inbox.id)
     return box.open(inbox.secrets_encrypted)
+
+
+def check_config(session: Session, box: SecretBox, actor: Actor, *, inbox_id: int | None, channel: str | None, settings: dict[str, Any] | None, secrets_: dict[str, str] | None) -> tuple[Any, Any]:
+    """The channel and the inbox configuration to try: a saved inbox (optionally with changed
+    settings and secrets, not saved) or unsaved ones. The caller runs ``channel.check`` outside
+    the transaction, since it talks to the provider."""
+    from raccordo.adapters.channels.base import InboxConfig
+
+    actor.require(Permission.MANAGE_INBOXES)
+    if inbox_id is not None:
+        inbox = get_owned(session, Inbox, actor.tenant_id, inbox_id)
+        implementation = get_channel(inbox.channel)
+        if implementation is None:
+            raise InvalidInput("channel.not_installed", field="channel", channel=inbox.channel)
+        merged_settings = dict(settings) if settings is not None else dict(inbox.settings)
+        merged_secrets = {**box.open(inbox.secrets_encrypted), **(secrets_ or {})}
+        merged_settings, merged_secrets = implementation.validate_settings(merged_settings, merged_secrets)
+        return implementation, InboxConfig(inbox.id, inbox.identifier, merged_settings, merged_secrets)
+    implementation = get_channel(channel or "")
+    if implementation is None:
+        raise InvalidInput("inbox.channel_unknown", field="channel", value=channel or "", known=", ".join(channel_kinds()))
+    checked_settings, checked_secrets = implementation.validate_settings(dict(settings or {}), dict(secrets_ or {}))
+    return implementation, InboxConfig(0, "", checked_settings, checked_secrets)

@@ -12,16 +12,21 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from raccordo.adapters.channels.base import InboundEvent
+from raccordo.adapters.channels.base import DeliveryReport, InboundEvent
 from raccordo.adapters.files import FileStore
 from raccordo.adapters.store.models import Attachment, Contact, Conversation, Inbox, Message, Tenant
 from raccordo.domain.content import html_to_text, sanitize_html
 from raccordo.domain.conversations import ContinuityPolicy, ConversationStatus, ConversationSummary, choose_conversation
 from raccordo.domain.errors import InvalidInput
 from raccordo.domain.messages import DeliveryStatus, Direction, SenderType, TimelineKind
+from raccordo.services import routing
 from raccordo.services.events import emit_conversation, emit_message
 from raccordo.services.identity import IdentityInput, resolve_contact
 from raccordo.services.records import add_timeline
+
+
+class IngestIgnored(Exception):
+    """An automated message (auto-reply, vacation notice) with no conversation to join: nothing is stored."""
 
 
 @dataclass
@@ -65,18 +70,28 @@ def ingest_event(session: Session, files: FileStore, inbox: Inbox, event: Inboun
     # Serialize messages of one contact (PostgreSQL row lock; SQLite serializes writers already),
     # so two concurrent first messages cannot open two conversations.
     session.execute(select(Contact.id).where(Contact.id == contact.id).with_for_update())
-    candidates = session.scalars(
+    candidates = list(session.scalars(
         select(Conversation)
         .where(Conversation.tenant_id == tenant.id, Conversation.contact_id == contact.id, Conversation.status != ConversationStatus.CLOSED.value)
         .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
         .limit(20)
-    ).all()
+    ).all())
+    threaded_id = _threaded_conversation(session, tenant.id, contact.id, inbox.id, event)
+    if threaded_id is not None and all(c.id != threaded_id for c in candidates):
+        threaded = session.get(Conversation, threaded_id)
+        if threaded is not None and threaded.status != ConversationStatus.CLOSED.value:
+            candidates.append(threaded)
     decision = choose_conversation(
         [ConversationSummary(c.id, ConversationStatus(c.status), c.last_inbox_id, c.resolved_at, c.last_activity_at) for c in candidates],
         inbox.id,
         now,
         continuity_policy(tenant),
+        threaded_id=threaded_id,
+        automated=event.automated is not None,
     )
+    if decision.ignore:
+        raise IngestIgnored(event.automated)
+    automated = event.automated is not None
     created = decision.conversation_id is None
     if created:
         conversation = Conversation(
@@ -105,8 +120,8 @@ def ingest_event(session: Session, files: FileStore, inbox: Inbox, event: Inboun
             )
         if event.attributes:
             conversation.custom_attributes = {**conversation.custom_attributes, **event.attributes}
-        # A customer writing again wakes a pending, snoozed or resolved conversation.
-        if conversation.status != ConversationStatus.OPEN.value:
+        # A customer writing again wakes a pending, snoozed or resolved conversation (an auto-reply does not).
+        if conversation.status != ConversationStatus.OPEN.value and not automated:
             conversation.status = ConversationStatus.OPEN.value
             conversation.snoozed_until = None
         conversation.last_channel, conversation.last_inbox_id = inbox.channel, inbox.id
@@ -123,7 +138,7 @@ def ingest_event(session: Session, files: FileStore, inbox: Inbox, event: Inboun
         sender_id=contact.id,
         text=text,
         html=html,
-        content_attributes={"sent_at": event.sent_at.isoformat()} if event.sent_at else {},
+        content_attributes={**event.metadata, **({"sent_at": event.sent_at.isoformat()} if event.sent_at else {}), **({"automated": event.automated} if automated else {})},
         provider_message_id=event.provider_message_id,
         delivery_status=DeliveryStatus.RECEIVED.value,
         created_at=now,
@@ -133,12 +148,54 @@ def ingest_event(session: Session, files: FileStore, inbox: Inbox, event: Inboun
     for attachment in event.attachments:
         relative, digest = files.put(tenant.id, attachment.data)
         session.add(
-            Attachment(tenant_id=tenant.id, message_id=message.id, filename=attachment.filename[:300], content_type=attachment.content_type[:200], size=len(attachment.data), sha256=digest, storage_path=relative)
+            Attachment(
+                tenant_id=tenant.id, message_id=message.id, filename=attachment.filename[:300], content_type=attachment.content_type[:200],
+                size=len(attachment.data), sha256=digest, storage_path=relative, content_id=attachment.content_id[:300] if attachment.content_id else None,
+            )
         )
     conversation.last_activity_at = now
-    conversation.last_customer_message_at = now
+    if not automated:
+        conversation.last_customer_message_at = now
     add_timeline(session, tenant.id, contact.id, TimelineKind.MESSAGE, conversation_id=conversation.id, actor_type="contact", actor_id=contact.id, at=now, data={"message_id": message.id, "direction": "inbound", "channel": inbox.channel})
     session.flush()
     emit_conversation(session, conversation, "conversation.created" if created else "conversation.updated")
     emit_message(session, message, conversation)
+    if not automated:
+        routing.after_inbound(session, conversation, now)  # open and unassigned: the routing rules pick a queue
     return IngestResult(message, conversation, duplicate=False, contact_created=resolution.created, conversation_created=created)
+
+
+def _threaded_conversation(session: Session, tenant_id: int, contact_id: int, inbox_id: int, event: InboundEvent) -> int | None:
+    """The contact's conversation this message answers: by the provider ids it refers to, else the channel's verified hint."""
+    if event.in_reply_to:
+        rows = session.execute(
+            select(Message.provider_message_id, Message.conversation_id).where(Message.inbox_id == inbox_id, Message.provider_message_id.in_(list(event.in_reply_to)))
+        ).all()
+        by_id = {provider_id: conversation_id for provider_id, conversation_id in rows}
+        for provider_id in event.in_reply_to:
+            conversation_id = by_id.get(provider_id)
+            if conversation_id is not None and _is_contacts(session, tenant_id, contact_id, conversation_id):
+                return conversation_id
+    if event.conversation_hint is not None and _is_contacts(session, tenant_id, contact_id, event.conversation_hint):
+        return event.conversation_hint
+    return None
+
+
+def _is_contacts(session: Session, tenant_id: int, contact_id: int, conversation_id: int) -> bool:
+    return session.scalar(select(Conversation.id).where(Conversation.id == conversation_id, Conversation.tenant_id == tenant_id, Conversation.contact_id == contact_id)) is not None
+
+
+def apply_delivery_report(session: Session, inbox: Inbox, report: DeliveryReport) -> list[int]:
+    """Mark the outbound messages a provider reports as failed; returns their ids (already failed ones too)."""
+    messages = list(session.scalars(
+        select(Message).where(Message.inbox_id == inbox.id, Message.direction == Direction.OUTBOUND.value, Message.provider_message_id.in_(list(report.provider_message_ids)))
+    ))
+    for message in messages:
+        if message.delivery_status == DeliveryStatus.FAILED.value:
+            continue  # the same report twice, or a second bounce: the first reason stands
+        message.delivery_status, message.delivery_error = DeliveryStatus.FAILED.value, report.reason[:4000]
+        conversation = session.get_one(Conversation, message.conversation_id)
+        add_timeline(session, message.tenant_id, conversation.contact_id, TimelineKind.DELIVERY_FAILED, conversation_id=conversation.id, data={"message_id": message.id, "error": report.reason[:500], "report": report.report_id[:200]})
+        session.flush()
+        emit_message(session, message, conversation, "message.updated")
+    return [m.id for m in messages]

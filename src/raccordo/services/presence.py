@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from raccordo.adapters.store.models import AgentConnection, AgentPresence, User
 from raccordo.domain.errors import InvalidInput
 from raccordo.services.actor import Actor
+from raccordo.services import routing
 from raccordo.services.events import emit
 
 STATUSES = ("online", "away", "offline")
@@ -46,6 +47,7 @@ def _change(session: Session, row: AgentPresence, status: str, reason: str | Non
     previous = row.status
     row.status, row.reason, row.updated_at = status, reason, datetime.now(UTC)
     emit(session, row.tenant_id, "presence.changed", {"user_id": row.user_id, "status": status, "reason": reason, "previous": previous}, user_id=row.user_id)
+    routing.after_presence_change(session, row.tenant_id, status)
 
 
 def connect(session: Session, actor: Actor, connection_id: str, node: str) -> AgentPresence:

@@ -7,6 +7,9 @@ inbound payloads a crash left pending. Between passes it sleeps
 wait: a lost one delays work by at most one poll interval and never loses it, because
 the rows are the work.
 
+Beside the loop, ``MailService`` (``services/email_poller``) polls the IMAP mailboxes of
+email inboxes and runs the SMTP forwarding receiver when it is configured.
+
 ``serve`` runs one loop in a thread (the embedded default); ``raccordo worker`` runs it
 as its own process with ``WorkerLoop.run``, which also owns the process's bus. Any
 number of loops, in any number of processes, can run against one database: rows are
@@ -24,7 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from raccordo.adapters.bus import Bus
-from raccordo.services import delivery, jobs
+from raccordo.services import delivery, jobs, routing
+from raccordo.services.email_poller import MailService
 from raccordo.services.events import Publisher, wakeups
 from raccordo.services.runtime import Runtime
 
@@ -41,10 +45,11 @@ class PassResult:
     sent: int = 0
     jobs: int = 0
     reprocessed: int = 0
+    routed: int = 0
 
     @property
     def total(self) -> int:
-        return self.sent + self.jobs + self.reprocessed
+        return self.sent + self.jobs + self.reprocessed + self.routed
 
 
 def _never() -> bool:
@@ -90,6 +95,8 @@ def run_once(rt: Runtime, *, reprocess: bool = True, stopping: Callable[[], bool
     result = PassResult()
     result.sent = deliver_due(rt, stopping)
     result.jobs = run_due_jobs(rt, stopping)
+    if not stopping():
+        result.routed = routing.route_due(rt)
     if reprocess and not stopping():
         result.reprocessed = reprocess_pending(rt)
     return result
@@ -117,11 +124,15 @@ class WorkerLoop:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="raccordo-worker", daemon=True)
+        # Mailbox polling (IMAP) and the SMTP forwarding receiver run beside the loop, in their own thread.
+        self.mail = MailService(rt) if rt.settings.email_polling or rt.settings.smtp_receiver_port else None
 
     # --- thread ------------------------------------------------------------------------------
 
     def start(self) -> None:
         self._thread.start()
+        if self.mail is not None:
+            self.mail.start()
 
     def wake(self) -> None:
         self._wake.set()
@@ -130,6 +141,8 @@ class WorkerLoop:
         """Finish the item in progress, release the rest of the claimed batch, and join."""
         self._stop.set()
         self._wake.set()
+        if self.mail is not None:
+            self.mail.stop()
         if self._thread.is_alive():
             self._thread.join(timeout=timeout)
             if self._thread.is_alive():

@@ -41,6 +41,10 @@ class Capabilities:
     max_attachment_bytes: int | None = None
     # Hours after the customer's last message in which free-form replies are allowed (e.g. WhatsApp 24h).
     reply_window_hours: int | None = None
+    # Routing defaults for an agent with no capacity of their own: conversations at once on
+    # this channel, and whether one takes the agent's whole attention (as a phone call does).
+    default_capacity: int = 3
+    exclusive: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class InboundAttachment:
     filename: str
     content_type: str
     data: bytes
+    content_id: str | None = None  # an inline part the HTML refers to as cid:<content_id>
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,35 @@ class InboundEvent:
     sent_at: datetime | None = None
     attachments: list[InboundAttachment] = field(default_factory=list)
     attributes: dict[str, Any] = field(default_factory=dict)
+    # Provider ids of the messages this one answers, most relevant first (email References, reply-to ids).
+    in_reply_to: tuple[str, ...] = ()
+    # A conversation id the channel verified itself (e.g. a signed reply address); used when it is the contact's.
+    conversation_hint: int | None = None
+    # Why the message is machine-generated (auto-reply, vacation notice); it never opens or reopens a conversation.
+    automated: str | None = None
+    # Channel details kept on the message (``content_attributes``), e.g. email headers and the quoted part.
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """The provider says an earlier outbound message failed (an email bounce, a status callback)."""
+
+    provider_message_ids: tuple[str, ...]
+    status: str  # failed
+    reason: str
+    report_id: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One step of checking an inbox's connection settings (DNS, TLS, login, folder...)."""
+
+    step: str
+    ok: bool
+    setting: str | None = None  # the settings field to correct, e.g. settings.imap_host
+    key: str | None = None  # translation key of the failure message
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -91,6 +125,10 @@ class OutboundMessage:
     attachments: list[OutboundAttachment]
     sender_name: str | None
     contact: dict[str, Any]
+    subject: str | None = None  # the conversation's subject
+    # Provider ids of earlier messages of the conversation on this inbox, oldest first, and the customer's last one.
+    thread: tuple[str, ...] = ()
+    in_reply_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,18 +144,25 @@ class Channel:
     capabilities: ClassVar[Capabilities]
     # Identity kinds this channel can address a reply to, in order of preference.
     reply_identity_kinds: ClassVar[tuple[str, ...]] = ()
+    # Whether providers post inbound messages to the webhook URL; a channel that receives
+    # otherwise (e.g. email, polled or forwarded over SMTP) refuses unauthenticated posts there.
+    webhook: ClassVar[bool] = True
 
     def validate_settings(self, settings: dict[str, Any], secrets: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
         """Check and complete an inbox's settings; raise InvalidInput naming the field."""
         return settings, secrets
 
-    def parse_inbound(self, inbox: InboxConfig, headers: dict[str, str], body: bytes) -> list[InboundEvent]:
+    def parse_inbound(self, inbox: InboxConfig, headers: dict[str, str], body: bytes) -> list[InboundEvent | DeliveryReport]:
         """Verify the request and turn it into normalized events; raise ChannelRejected."""
         raise ChannelRejected("channel.no_inbound", status=405)
 
     def send(self, inbox: InboxConfig, message: OutboundMessage) -> str:
         """Deliver and return the provider's message id; raise DeliveryError."""
         raise DeliveryError(f"channel {self.kind} cannot send", permanent=True)
+
+    def check(self, inbox: InboxConfig) -> list[CheckResult]:
+        """Try the inbox's connection settings against the provider; one result per step, in order."""
+        return []
 
 
 _REGISTRY: dict[str, Channel] = {}
