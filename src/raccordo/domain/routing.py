@@ -26,6 +26,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from sortedcontainers import SortedList
+
 from raccordo.domain.errors import InvalidInput
 
 Strategy = Literal["longest_idle", "least_occupied", "round_robin", "best_skill"]
@@ -200,7 +202,11 @@ class RoutingBoard:
 
     ``decide`` returns the same agent as ``decide_by_full_scan`` (the reference, and the
     bench's baseline) but looks only at the agents of the item's queue that have room on
-    its channel: the index is updated on every ``take`` and ``release``.
+    its channel, kept sorted in each strategy's order: (idle since, id) for longest idle,
+    (occupancy, idle since, id) for least occupied, ids from the last one picked for round
+    robin; it walks that order and stops at the first eligible agent. Best skill depends
+    on the item's skills, so it compares every agent with room. ``take`` and ``release`` keep the
+    index current. (sortedcontainers: a pure-Python sorted list with O(log n) updates.)
     """
 
     def __init__(self, agents: Iterable[AgentState], policies: dict[int, QueuePolicy]) -> None:
@@ -212,32 +218,67 @@ class RoutingBoard:
             if agent.online:
                 for queue_id in agent.queues:
                     self._members.setdefault(queue_id, []).append(agent)
-        # (queue, channel) -> agents of that queue with room on that channel now
-        self._room: dict[tuple[int, str], dict[int, AgentState]] = {}
+        # (queue, channel) -> (idle_since, id) of the queue's agents with room on that channel now
+        self._room: dict[tuple[int, str], SortedList] = {}
+        self._by_id: dict[tuple[int, str], SortedList] = {}
+        self._by_occupancy: dict[tuple[int, str], SortedList] = {}
+        # Requirements no agent could meet: taking work only removes room, so they stay
+        # unmet until a release. Only for items with no declines (those are item-specific).
+        self._unservable: set[tuple[int, str, tuple[tuple[str, int], ...] | None]] = set()
 
-    def _with_room(self, queue_id: int, channel: str) -> dict[int, AgentState]:
+    def _index(self, queue_id: int, channel: str) -> tuple[SortedList, SortedList]:
         key = (queue_id, channel)
-        found = self._room.get(key)
-        if found is None:
-            found = {a.id: a for a in self._members.get(queue_id, ()) if a.has_room(channel)}
-            self._room[key] = found
-        return found
+        if key not in self._room:
+            members = [a for a in self._members.get(queue_id, ()) if a.has_room(channel)]
+            self._room[key] = SortedList((a.idle_since, a.id) for a in members)
+            self._by_id[key] = SortedList(a.id for a in members)
+            self._by_occupancy[key] = SortedList((a.occupancy(), a.idle_since, a.id) for a in members)
+        return self._room[key], self._by_id[key]
 
-    def _refresh(self, agent: AgentState) -> None:
-        for (queue_id, channel), index in self._room.items():
-            if queue_id in agent.queues and agent.online and agent.has_room(channel):
-                index[agent.id] = agent
-            else:
-                index.pop(agent.id, None)
+    def _unindex(self, agent: AgentState) -> None:
+        for key, by_idle in self._room.items():
+            if key[0] in agent.queues:
+                by_idle.discard((agent.idle_since, agent.id))
+                self._by_id[key].discard(agent.id)
+                self._by_occupancy[key].discard((agent.occupancy(), agent.idle_since, agent.id))
+
+    def _reindex(self, agent: AgentState) -> None:
+        if not agent.online:
+            return
+        for (queue_id, channel), by_idle in self._room.items():
+            if queue_id in agent.queues and agent.has_room(channel):
+                by_idle.add((agent.idle_since, agent.id))
+                self._by_id[(queue_id, channel)].add(agent.id)
+                self._by_occupancy[(queue_id, channel)].add((agent.occupancy(), agent.idle_since, agent.id))
+
+    def _ordered(self, item: WaitingItem, policy: QueuePolicy) -> Iterable[AgentState]:
+        by_idle, by_id = self._index(item.queue_id, item.channel)
+        if policy.strategy == "round_robin":
+            start = by_id.bisect_right(self.last_picked.get(item.queue_id, -1))
+            return (self.agents[i] for i in [*by_id.islice(start), *by_id.islice(0, start)])
+        if policy.strategy == "least_occupied":
+            return (self.agents[agent_id] for _, _, agent_id in self._by_occupancy[(item.queue_id, item.channel)])
+        return (self.agents[agent_id] for _, agent_id in by_idle)
 
     def decide(self, item: WaitingItem, now: float) -> AgentState | None:
         policy = self.policies[item.queue_id]
         reserved = reserved_for(item, self.agents, policy, now)
         if reserved is not None:
-            candidates: Iterable[AgentState] = [self.agents[reserved]]
+            return _best([self.agents[reserved]], item, policy, now, reserved, self.last_picked.get(item.queue_id))
+        required = required_levels(item, policy, now)
+        signature = (item.queue_id, item.channel, tuple(sorted(required.items())) if required is not None else None)
+        cacheable = not item.declined
+        if cacheable and signature in self._unservable:
+            return None
+        candidates = self._ordered(item, policy)
+        if policy.strategy in ("longest_idle", "round_robin", "least_occupied"):
+            # The index is already in the strategy's order: the first eligible agent wins.
+            found = next((agent for agent in candidates if eligible(agent, item, policy, now, None, required)), None)
         else:
-            candidates = self._with_room(item.queue_id, item.channel).values()
-        return _best(candidates, item, policy, now, reserved, self.last_picked.get(item.queue_id))
+            found = _best(candidates, item, policy, now, None, self.last_picked.get(item.queue_id))
+        if found is None and cacheable:
+            self._unservable.add(signature)
+        return found
 
     def decide_by_full_scan(self, item: WaitingItem, now: float) -> AgentState | None:
         """The reference decision: every agent of the tenant checked against every rule."""
@@ -246,14 +287,17 @@ class RoutingBoard:
         return _best(self.agents.values(), item, policy, now, reserved, self.last_picked.get(item.queue_id))
 
     def take(self, agent: AgentState, item: WaitingItem, now: float) -> None:
+        self._unindex(agent)
         agent.load[item.channel] = agent.load.get(item.channel, 0) + 1
         agent.idle_since = now
         self.last_picked[item.queue_id] = agent.id
-        self._refresh(agent)
+        self._reindex(agent)
 
     def release(self, agent: AgentState, channel: str) -> None:
+        self._unservable.clear()
+        self._unindex(agent)
         agent.load[channel] = max(0, agent.load.get(channel, 0) - 1)
-        self._refresh(agent)
+        self._reindex(agent)
 
     def plan(self, items: Iterable[WaitingItem], now: float) -> list[tuple[WaitingItem, AgentState]]:
         """Serve waiting items in priority order; each decision takes the agent's capacity."""
