@@ -51,6 +51,7 @@ class World:
     second_queue_id: int = 0
     skill_id: int = 0
     rule_id: int = 0
+    policy_id: int = 0
 
     def offer_to_owner(self) -> None:
         """Put the world's conversation in the second queue and route it: an offer to the owner."""
@@ -78,6 +79,7 @@ class World:
             "queue_id": self.queue_id,
             "skill_id": self.skill_id,
             "rule_id": self.rule_id,
+            "policy_id": self.policy_id,
             "message_id": self.message_id,
         }
 
@@ -119,11 +121,14 @@ def build_world(client, org: Org, shared_email: str) -> World:
     rule = client.post("/api/v1/routing-rules", json={"name": "Italiano", "queue_id": queue.json()["id"], "required_skills": {"italiano": 2}, "conditions": [{"field": "language", "op": "eq", "value": "xx"}]}, headers=headers)
     owner_profile = client.put(f"/api/v1/users/{org.users['owner']}/routing", json={"queue_ids": [second_queue.json()["id"]]}, headers=headers)
     assert rule.status_code == 201 and owner_profile.status_code == 200, (rule.text, owner_profile.text)
+    policy = client.post("/api/v1/sla-policies", json={"name": "Standard", "resolution_seconds": 86400}, headers=headers)
+    assert policy.status_code == 201, policy.text
     return World(
         org=org, inbox=inbox, contact_id=conversation["contact_id"], second_contact_id=second.json()["id"], conversation_id=conversation["id"],
         message_id=message_id, attachment_id=attachment_id, team_id=team.json()["id"], suggestion_id=suggestions[0]["id"],
         token_id=token.json()["id"], token=token.json()["token"], spare_token_id=spare.json()["id"], user_id=org.users["agent"], only_email=only_email,
         rt=client.app.state.runtime, queue_id=queue.json()["id"], second_queue_id=second_queue.json()["id"], skill_id=skill.json()["id"], rule_id=rule.json()["id"],
+        policy_id=policy.json()["id"],
     )
 
 
@@ -171,6 +176,8 @@ ENDPOINTS: dict[tuple[str, str], Body] = {
     ("POST", "/api/v1/conversations/{conversation_id}/offer/decline"): lambda w: w.offer_to_owner() or {"reason": "test"},
     ("POST", "/api/v1/conversations/{conversation_id}/transfer"): lambda w: {"queue_id": w.second_queue_id, "note": "Passo"},
     ("GET", "/api/v1/conversations/{conversation_id}/routing-events"): lambda w: None,
+    ("GET", "/api/v1/conversations/{conversation_id}/sla"): lambda w: None,
+    ("PATCH", "/api/v1/sla-policies/{policy_id}"): lambda w: {"warn_before_seconds": 60},
     # Destructive ones last: the control run with the caller's own ids goes in this order.
     ("POST", "/api/v1/contacts/merge-suggestions/{suggestion_id}/dismiss"): lambda w: None,
     ("POST", "/api/v1/contacts/{contact_id}/merge"): lambda w: {"other_id": w.second_contact_id},
@@ -179,6 +186,7 @@ ENDPOINTS: dict[tuple[str, str], Body] = {
     ("DELETE", "/api/v1/routing-rules/{rule_id}"): lambda w: None,
     ("DELETE", "/api/v1/skills/{skill_id}"): lambda w: None,
     ("DELETE", "/api/v1/queues/{queue_id}"): lambda w: None,
+    ("DELETE", "/api/v1/sla-policies/{policy_id}"): lambda w: None,
 }
 
 # Query parameters that reference rows: (path, parameter) -> what a foreign id gives.

@@ -508,3 +508,61 @@ class RoutingEventOut(BaseModel):
     user_id: int | None
     at: datetime
     data: dict[str, Any]
+
+
+class SlaPolicyIn(BaseModel):
+    model_config = Strict
+    name: str = Field(min_length=1, max_length=100)
+    position: int = Field(default=0, ge=0, le=100000)
+    conditions: list[dict[str, Any]] = Field(default_factory=list, max_length=50, description='Same format as routing rules; e.g. [{"field": "priority", "op": "in", "value": ["high", "urgent"]}]')
+    first_response_seconds: int | None = Field(default=None, ge=1, le=90 * 86400)
+    next_response_seconds: int | None = Field(default=None, ge=1, le=90 * 86400)
+    resolution_seconds: int | None = Field(default=None, ge=1, le=365 * 86400)
+    warn_before_seconds: int = Field(default=0, ge=0, le=30 * 86400)
+    business_hours: dict[str, Any] | None = Field(default=None, description="Counted in these hours; null counts around the clock.")
+    actions: dict[str, bool] = Field(default_factory=dict, description="raise_priority, notify_supervisors, reassign")
+    active: bool = True
+
+
+class SlaPolicyPatch(BaseModel):
+    model_config = Strict
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    position: int | None = Field(default=None, ge=0, le=100000)
+    conditions: list[dict[str, Any]] | None = Field(default=None, max_length=50)
+    first_response_seconds: int | None = Field(default=None, ge=1, le=90 * 86400)
+    next_response_seconds: int | None = Field(default=None, ge=1, le=90 * 86400)
+    resolution_seconds: int | None = Field(default=None, ge=1, le=365 * 86400)
+    warn_before_seconds: int | None = Field(default=None, ge=0, le=30 * 86400)
+    business_hours: dict[str, Any] | None = None
+    actions: dict[str, bool] | None = None
+    active: bool | None = None
+
+
+class SlaPolicyOut(BaseModel):
+    model_config = FromRows
+    id: int
+    name: str
+    position: int
+    conditions: list[dict[str, Any]]
+    first_response_seconds: int | None
+    next_response_seconds: int | None
+    resolution_seconds: int | None
+    warn_before_seconds: int
+    business_hours: dict[str, Any] | None
+    actions: dict[str, bool]
+    active: bool
+
+
+class SlaClockOut(BaseModel):
+    model_config = FromRows
+    id: int
+    policy_id: int | None
+    metric: str
+    target_seconds: int
+    status: str
+    started_at: datetime
+    due_at: datetime | None
+    elapsed_seconds: float
+    warned_at: datetime | None
+    breached_at: datetime | None
+    stopped_at: datetime | None

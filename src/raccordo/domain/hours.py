@@ -68,3 +68,62 @@ def parse_business_hours(data: dict[str, Any]) -> BusinessHours:
         except ValueError:
             raise InvalidInput("hours.date_invalid", field=f"business_hours.closed_dates.{index}", value=str(value)) from None
     return BusinessHours(tz, weekly, frozenset(closed))
+
+
+# --- business time arithmetic (SLA clocks counted in business hours) -------------------------
+
+MAX_DAYS = 800  # a calendar with no opening for this long is treated as never open
+
+
+def _open_spans(hours: BusinessHours, day: date) -> list[tuple[datetime, datetime]]:
+    """The day's opening intervals as aware datetimes in the hours' timezone."""
+    if day in hours.closed_dates:
+        return []
+    zone = ZoneInfo(hours.timezone)
+    return [(datetime.combine(day, start, zone), datetime.combine(day, end, zone)) for start, end in hours.weekly.get(DAYS[day.weekday()], [])]
+
+
+def add_business_seconds(hours: BusinessHours | None, start: datetime, seconds: float) -> datetime | None:
+    """The moment ``seconds`` of open time after ``start`` (plain time when ``hours`` is None);
+    None when the calendar never opens again."""
+    from datetime import timedelta
+
+    if hours is None:
+        return start + timedelta(seconds=seconds)
+    zone = ZoneInfo(hours.timezone)
+    local = start.astimezone(zone)
+    left = max(0.0, seconds)
+    for offset in range(MAX_DAYS):
+        day = local.date() + timedelta(days=offset)
+        for open_at, close_at in _open_spans(hours, day):
+            begin = max(open_at, local)
+            if begin >= close_at:
+                continue
+            available = (close_at - begin).total_seconds()
+            if left <= available and (left > 0 or begin < close_at):
+                return (begin + timedelta(seconds=left)).astimezone(start.tzinfo)
+            left -= available
+    return None
+
+
+def business_seconds_between(hours: BusinessHours | None, start: datetime, end: datetime) -> float:
+    """Open time between two moments (plain elapsed time when ``hours`` is None)."""
+    from datetime import timedelta
+
+    if end <= start:
+        return 0.0
+    if hours is None:
+        return (end - start).total_seconds()
+    zone = ZoneInfo(hours.timezone)
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    total = 0.0
+    day = local_start.date()
+    for _ in range(MAX_DAYS):
+        if day > local_end.date():
+            break
+        for open_at, close_at in _open_spans(hours, day):
+            begin, finish = max(open_at, local_start), min(close_at, local_end)
+            if finish > begin:
+                total += (finish - begin).total_seconds()
+        day += timedelta(days=1)
+    return total

@@ -329,7 +329,7 @@ def _best(
 # --- routing rules -------------------------------------------------------------------------------
 
 RULE_OPERATORS = ("eq", "ne", "in", "not_in", "contains", "exists", "gte", "lte")
-RULE_FIELDS = ("channel", "inbox_id", "language", "label", "priority")  # plus contact.<attribute>, conversation.<attribute>
+RULE_FIELDS = ("channel", "inbox_id", "language", "label", "priority", "queue_id")  # plus contact.<attribute>, conversation.<attribute>
 
 
 def validate_conditions(conditions: Any) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from raccordo.domain.conversations import ConversationStatus, Priority, check_tr
 from raccordo.domain.errors import Forbidden, InvalidInput
 from raccordo.domain.messages import TimelineKind
 from raccordo.domain.roles import Permission, can
-from raccordo.services import routing
+from raccordo.services import routing, sla
 from raccordo.services.actor import Actor
 from raccordo.services.events import emit_conversation
 from raccordo.services.records import add_timeline, audit, get_owned
@@ -190,6 +190,8 @@ def update_conversation(
         conversation.subject = subject
     conversation.updated_at = now
     session.flush()
+    if previous_status != conversation.status:
+        sla.after_status_change(session, conversation, previous_status, now)
     if (previous_status, previous_assignee) != (conversation.status, conversation.assignee_id):
         routing.after_conversation_change(session, actor, conversation, previous_status=previous_status, previous_assignee=previous_assignee, now=now)
     emit_conversation(session, conversation, "conversation.updated", previous_user_id=previous_assignee)

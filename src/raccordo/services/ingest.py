@@ -19,7 +19,7 @@ from raccordo.domain.content import html_to_text, sanitize_html
 from raccordo.domain.conversations import ContinuityPolicy, ConversationStatus, ConversationSummary, choose_conversation
 from raccordo.domain.errors import InvalidInput
 from raccordo.domain.messages import DeliveryStatus, Direction, SenderType, TimelineKind
-from raccordo.services import routing
+from raccordo.services import routing, sla
 from raccordo.services.events import emit_conversation, emit_message
 from raccordo.services.identity import IdentityInput, resolve_contact
 from raccordo.services.records import add_timeline
@@ -162,6 +162,7 @@ def ingest_event(session: Session, files: FileStore, inbox: Inbox, event: Inboun
     emit_message(session, message, conversation)
     if not automated:
         routing.after_inbound(session, conversation, now)  # open and unassigned: the routing rules pick a queue
+        sla.after_inbound(session, conversation, now)  # after routing: a policy may depend on the queue
     return IngestResult(message, conversation, duplicate=False, contact_created=resolution.created, conversation_created=created)
 
 

@@ -17,7 +17,7 @@ from raccordo.domain.conversations import ConversationStatus
 from raccordo.domain.errors import InvalidInput
 from raccordo.domain.messages import DeliveryStatus, Direction, SenderType, TimelineKind
 from raccordo.domain.roles import Permission
-from raccordo.services import routing
+from raccordo.services import routing, sla
 from raccordo.services.actor import Actor
 from raccordo.services.events import emit, emit_message
 from raccordo.services.records import add_timeline, get_owned
@@ -116,6 +116,7 @@ def send_reply(
     if conversation.first_response_at is None:
         conversation.first_response_at = now
         routing.after_first_response(session, conversation, actor.user_id, now)
+    sla.after_reply(session, conversation, now)
     conversation.last_activity_at = now
     add_timeline(session, actor.tenant_id, conversation.contact_id, TimelineKind.MESSAGE, conversation_id=conversation.id, actor_type=actor.actor_type, actor_id=actor.user_id, data={"message_id": message.id, "direction": "outbound", "channel": inbox.channel})
     session.flush()

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from raccordo.adapters.store.models import Conversation
 from raccordo.domain.conversations import ConversationStatus
 from raccordo.domain.messages import TimelineKind
-from raccordo.services import jobs
+from raccordo.services import jobs, sla
 from raccordo.services.actor import system_actor
 from raccordo.services.events import emit_conversation
 from raccordo.services.records import add_timeline, audit
@@ -64,5 +64,6 @@ def end_snooze(ctx: jobs.JobContext) -> dict[str, Any]:
     add_timeline(session, conversation.tenant_id, conversation.contact_id, TimelineKind.STATUS_CHANGED, conversation_id=conversation.id, actor_type="system", data=data)
     audit(session, system_actor(conversation.tenant_id), f"conversation.{TimelineKind.STATUS_CHANGED}", "conversation", conversation.id, data)
     session.flush()
+    sla.after_status_change(session, conversation, ConversationStatus.SNOOZED.value, now)  # waiting on the customer is over
     emit_conversation(session, conversation, "conversation.updated")
     return {"reopened": True, "conversation_id": conversation.id}

@@ -574,3 +574,47 @@ class RoutingState(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
     next_run_at: Mapped[datetime | None] = mapped_column(index=True)
     last_run_at: Mapped[datetime | None]
+
+
+# --- SLA -----------------------------------------------------------------------------------------
+
+
+class SlaPolicy(Base):
+    """Targets for first response, next response and resolution, in business hours; the first
+    active policy (by position) whose conditions hold applies to a conversation."""
+
+    __tablename__ = "sla_policies"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    name: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    conditions: Mapped[list[Any]] = mapped_column(default=list)  # same format as routing rules (priority, channel, queue_id, ...)
+    first_response_seconds: Mapped[int | None] = mapped_column(Integer)
+    next_response_seconds: Mapped[int | None] = mapped_column(Integer)
+    resolution_seconds: Mapped[int | None] = mapped_column(Integer)
+    warn_before_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    business_hours: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # null: counted around the clock
+    actions: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"raise_priority": true, "notify_supervisors": true, "reassign": false}
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SlaClock(Base):
+    """One target running on one conversation: due at ``due_at`` unless paused, met or breached."""
+
+    __tablename__ = "sla_clocks"
+    __table_args__ = (Index("ix_sla_clocks_conversation", "conversation_id", "metric"),)
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    policy_id: Mapped[int | None] = mapped_column(ForeignKey("sla_policies.id", ondelete="SET NULL"))
+    metric: Mapped[str] = mapped_column(String(24))  # first_response, next_response, resolution
+    target_seconds: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running, paused, met, breached, cancelled
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resumed_at: Mapped[datetime] = mapped_column(default=utcnow)  # start of the current running stretch
+    elapsed_seconds: Mapped[float] = mapped_column(default=0.0)  # business seconds counted before resumed_at
+    due_at: Mapped[datetime | None]
+    warned_at: Mapped[datetime | None]
+    breached_at: Mapped[datetime | None]
+    stopped_at: Mapped[datetime | None]

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from raccordo.api import schemas
 from raccordo.api.deps import ActorDep, runtime, transaction
 from raccordo.domain.roles import Permission
-from raccordo.services import routing, routing_admin
+from raccordo.services import routing, routing_admin, sla
 from raccordo.services.actor import Actor
 from raccordo.services.records import get_owned
 
@@ -172,3 +172,34 @@ def routing_events(conversation_id: schemas.PathId, request: Request, actor: Act
 def live(request: Request, actor: Actor = ActorDep) -> dict:  # type: ignore[type-arg]
     with transaction(request) as session:
         return routing_admin.live(session, actor)
+
+
+@router.get("/sla-policies", response_model=list[schemas.SlaPolicyOut], tags=["sla"])
+def list_sla_policies(request: Request, actor: Actor = ActorDep) -> list[schemas.SlaPolicyOut]:
+    with transaction(request) as session:
+        return [schemas.SlaPolicyOut.model_validate(p) for p in sla.list_policies(session, actor)]
+
+
+@router.post("/sla-policies", response_model=schemas.SlaPolicyOut, status_code=201, tags=["sla"])
+def create_sla_policy(body: schemas.SlaPolicyIn, request: Request, actor: Actor = ActorDep) -> schemas.SlaPolicyOut:
+    with transaction(request) as session:
+        return schemas.SlaPolicyOut.model_validate(sla.create_policy(session, actor, body.model_dump()))
+
+
+@router.patch("/sla-policies/{policy_id}", response_model=schemas.SlaPolicyOut, tags=["sla"])
+def update_sla_policy(policy_id: schemas.PathId, body: schemas.SlaPolicyPatch, request: Request, actor: Actor = ActorDep) -> schemas.SlaPolicyOut:
+    with transaction(request) as session:
+        return schemas.SlaPolicyOut.model_validate(sla.update_policy(session, actor, policy_id, body.model_dump(exclude_unset=True)))
+
+
+@router.delete("/sla-policies/{policy_id}", status_code=204, tags=["sla"])
+def delete_sla_policy(policy_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> Response:
+    with transaction(request) as session:
+        sla.delete_policy(session, actor, policy_id)
+    return Response(status_code=204)
+
+
+@router.get("/conversations/{conversation_id}/sla", response_model=list[schemas.SlaClockOut], tags=["sla"])
+def conversation_sla(conversation_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> list[schemas.SlaClockOut]:
+    with transaction(request) as session:
+        return [schemas.SlaClockOut.model_validate(c) for c in sla.conversation_clocks(session, actor, conversation_id)]
