@@ -210,3 +210,27 @@ def test_configuration_is_validated_and_guarded(client, rt, org, other_org):
     assert client.put(f"/api/v1/queues/{foreign['id']}/members", json={"user_ids": []}, headers=admin).status_code == 404
     assert client.put(f"/api/v1/users/{other_org.users['agent']}/routing", json={"queue_ids": []}, headers=admin).status_code == 404
     assert client.post("/api/v1/routing-rules", json={"name": "r", "queue_id": foreign["id"]}, headers=admin).status_code == 404
+
+
+def test_closed_queue_keeps_the_conversation_and_tells_the_customer(client, rt, org, callback):
+    admin = org.headers("admin")
+    never_open = {"timezone": "Europe/Rome", "weekly": {}}
+    queue = _ok(client.post("/api/v1/queues", json={"name": "Notte", "business_hours": never_open, "out_of_hours_action": "callback"}, headers=admin), 201)
+    _ok(client.post("/api/v1/routing-rules", json={"name": "Tutto", "queue_id": queue["id"]}, headers=admin), 201)
+    _ok(client.put(f"/api/v1/users/{org.users['agent']}/routing", json={"queue_ids": [queue["id"]]}, headers=admin))
+    _ok(client.put("/api/v1/presence/me", json={"status": "online"}, headers=org.headers("agent")))
+    inbox = create_api_inbox(client, org.headers(), callback_url=callback.url)
+    conversation = _post(client, inbox, org, "notte")
+    messages = client.get(f"/api/v1/conversations/{conversation['id']}/messages", headers=org.headers()).json()
+    notice = [m for m in messages if m["direction"] == "outbound"]
+    assert len(notice) == 1 and "richiameremo" in notice[0]["text"], "an Italian customer gets the Italian notice"
+    refreshed = client.get(f"/api/v1/conversations/{conversation['id']}", headers=org.headers()).json()
+    assert "callback" in refreshed["labels"] and refreshed["first_response_at"] is None, "the notice is not an answer"
+    result = routing.dispatch(rt, org.tenant_id)
+    assert result.assigned == result.offered == 0 and _item(rt, conversation["id"]).status == "waiting", "a closed queue routes nothing"
+    assert result.next_run_at is not None, "it looks again later, in case the queue opens"
+    assert [k for k, _ in _events(rt, conversation["id"])] == ["queued", "out_of_hours"]
+    # Open the queue: the conversation goes to the agent.
+    _ok(client.patch(f"/api/v1/queues/{queue['id']}", json={"business_hours": {"timezone": "UTC", "weekly": {d: [["00:00", "23:59:59"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}}, headers=admin))
+    routing.dispatch(rt, org.tenant_id)
+    assert client.get(f"/api/v1/conversations/{conversation['id']}", headers=org.headers()).json()["assignee_id"] == org.users["agent"]

@@ -377,7 +377,7 @@ class QueueIn(BaseModel):
     overflow_after_seconds: int | None = Field(default=None, ge=1, le=7 * 86400)
     overflow_queue_id: int | None = Field(default=None, ge=1)
     business_hours: dict[str, Any] | None = None
-    out_of_hours_action: Literal["keep"] = "keep"
+    out_of_hours_action: Literal["keep", "message", "callback"] = "keep"
     out_of_hours_message: str | None = Field(default=None, max_length=2000)
     active: bool = True
 
@@ -396,7 +396,7 @@ class QueuePatch(BaseModel):
     overflow_after_seconds: int | None = Field(default=None, ge=1, le=7 * 86400)
     overflow_queue_id: int | None = Field(default=None, ge=1)
     business_hours: dict[str, Any] | None = None
-    out_of_hours_action: Literal["keep"] | None = None
+    out_of_hours_action: Literal["keep", "message", "callback"] | None = None
     out_of_hours_message: str | None = Field(default=None, max_length=2000)
     active: bool | None = None
 

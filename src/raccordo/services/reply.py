@@ -56,8 +56,12 @@ def send_reply(
     inbox_id: int | None = None,
     attachments: list[UploadedFile] | None = None,
     max_attachment_bytes: int,
+    automatic: bool = False,
 ) -> Message:
-    """Store an outbound message on the chosen inbox (default: the customer's last) and queue it for delivery."""
+    """Store an outbound message on the chosen inbox (default: the customer's last) and queue it for delivery.
+
+    ``automatic`` (an out-of-hours notice, say) is not an answer: it does not count as the
+    first response, for routing or for the SLA clocks."""
     actor.require(Permission.WORK)
     attachments = attachments or []
     conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id, lock=True)
@@ -105,7 +109,7 @@ def send_reply(
         sender_id=actor.user_id,
         text=body,
         html=clean_html,
-        content_attributes={"recipient": {"kind": recipient.kind, "value": recipient.value}},
+        content_attributes={"recipient": {"kind": recipient.kind, "value": recipient.value}, **({"automatic": True} if automatic else {})},
         delivery_status=DeliveryStatus.QUEUED.value,
         created_at=now,
     )
@@ -113,10 +117,11 @@ def send_reply(
     session.flush()
     _store_attachments(session, files, actor.tenant_id, message.id, attachments)
     session.add(OutboxItem(tenant_id=actor.tenant_id, message_id=message.id, inbox_id=inbox.id, idempotency_key=uuid.uuid4().hex, due_at=now))
-    if conversation.first_response_at is None:
-        conversation.first_response_at = now
-        routing.after_first_response(session, conversation, actor.user_id, now)
-    sla.after_reply(session, conversation, now)
+    if not automatic:
+        if conversation.first_response_at is None:
+            conversation.first_response_at = now
+            routing.after_first_response(session, conversation, actor.user_id, now)
+        sla.after_reply(session, conversation, now)
     conversation.last_activity_at = now
     add_timeline(session, actor.tenant_id, conversation.contact_id, TimelineKind.MESSAGE, conversation_id=conversation.id, actor_type=actor.actor_type, actor_id=actor.user_id, data={"message_id": message.id, "direction": "outbound", "channel": inbox.channel})
     session.flush()

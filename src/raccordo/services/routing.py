@@ -39,6 +39,7 @@ from raccordo.adapters.store.models import (
     AgentSkill,
     Contact,
     Conversation,
+    ConversationLabel,
     QueueItem,
     QueueMember,
     RoutingEvent,
@@ -51,7 +52,7 @@ from raccordo.adapters.store.models import (
     User,
 )
 from raccordo.domain.conversations import ConversationStatus
-from raccordo.domain.errors import Conflict, Forbidden, InvalidInput
+from raccordo.domain.errors import Conflict, Forbidden, InvalidInput, RaccordoError
 from raccordo.domain.hours import parse_business_hours
 from raccordo.domain.messages import TimelineKind
 from raccordo.domain.roles import Permission, can
@@ -176,10 +177,38 @@ def after_inbound(session: Session, conversation: Conversation, now: datetime | 
         record(session, conversation.tenant_id, conversation.id, "queued", queue_id=queue.id, at=now, rule_id=rule.id, priority=rule.priority)
         add_timeline(session, conversation.tenant_id, conversation.contact_id, TimelineKind.QUEUED, conversation_id=conversation.id, data={"queue_id": queue.id, "queue": queue.name, "rule_id": rule.id})
         if queue.business_hours and not parse_business_hours(queue.business_hours).is_open(now):
-            record(session, conversation.tenant_id, conversation.id, "out_of_hours", queue_id=queue.id, at=now, action=queue.out_of_hours_action)
+            _out_of_hours(session, conversation, queue, item, now)
         request_routing(session, conversation.tenant_id, "queued")
         return item
     return None
+
+
+def _out_of_hours(session: Session, conversation: Conversation, queue: RoutingQueue, item: QueueItem, now: datetime) -> None:
+    """The queue is closed: keep the conversation queued, and with ``message`` or ``callback``
+    tell the customer on their channel (``callback`` also labels it for a call back first
+    thing, and moves it ahead in the queue). A channel that cannot answer now (no module,
+    no reachable identity, a closed message window) keeps the conversation queued all the same."""
+    from raccordo.i18n import translate
+    from raccordo.services.actor import system_actor
+    from raccordo.services.reply import send_reply
+
+    action = queue.out_of_hours_action
+    sent = None
+    if action in ("message", "callback"):
+        contact = session.get(Contact, conversation.contact_id)
+        language = (contact.language if contact else None) or "it"
+        text = queue.out_of_hours_message or translate(f"routing.out_of_hours_{action}", language)
+        try:
+            with session.begin_nested():
+                sent = send_reply(session, None, system_actor(conversation.tenant_id), conversation.id, text=text, max_attachment_bytes=0, automatic=True).id  # type: ignore[arg-type]
+        except RaccordoError as exc:
+            log.info("out-of-hours notice not sent on conversation %s: %s", conversation.id, exc.key)
+    if action == "callback":
+        if "callback" not in (conversation.labels or []):
+            conversation.labels = sorted({*(conversation.labels or []), "callback"})
+            session.add(ConversationLabel(conversation_id=conversation.id, label="callback", tenant_id=conversation.tenant_id))
+        item.priority += 1
+    record(session, conversation.tenant_id, conversation.id, "out_of_hours", queue_id=queue.id, at=now, action=action, message_id=sent)
 
 
 def after_conversation_change(

@@ -37,7 +37,7 @@ QUEUE_FIELDS = (
     "preferred_agent_seconds", "preferred_agent_hours", "overflow_after_seconds", "overflow_queue_id", "business_hours",
     "out_of_hours_action", "out_of_hours_message", "active",
 )
-OUT_OF_HOURS_ACTIONS = ("keep",)
+OUT_OF_HOURS_ACTIONS = ("keep", "message", "callback")
 
 
 # --- skills --------------------------------------------------------------------------------------
