@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -51,14 +52,16 @@ class Client:
     websocket: WebSocket
     subscriber: Subscriber
     connection_id: str
-    queue: asyncio.Queue[dict[str, Any]]
+    queue: asyncio.Queue[dict[str, Any] | str]  # str: an event the hub already serialized
     last_sent_id: int = 0
     closed: bool = False
     overflowed: bool = False
     # Set by the connection: closes the socket from outside the sender, which may be blocked on a stuck peer.
     on_overflow: Callable[[], None] | None = None
 
-    def offer(self, message: dict[str, Any]) -> None:
+    def offer(self, message: dict[str, Any], text: str | None = None) -> None:
+        """Queue ``message`` for the client; ``text``: the same message already serialized
+        (an event fanned out to many clients is serialized once, not once per client)."""
         if self.closed:
             return
         event_id = message.get("id")
@@ -67,7 +70,7 @@ class Client:
                 return
             self.last_sent_id = event_id
         try:
-            self.queue.put_nowait(message)
+            self.queue.put_nowait(text if text is not None else message)  # type: ignore[arg-type]
         except asyncio.QueueFull:
             self.overflowed = True
             self.closed = True
@@ -174,9 +177,12 @@ class Hub:
 
     def _dispatch(self, tenant_id: int, message: dict[str, Any]) -> None:
         created = message.get("created_at")
+        text: str | None = None
         for client in list(self.clients.get(tenant_id, ())):
             if visible(message, client.subscriber):
-                client.offer(message)
+                if text is None:
+                    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+                client.offer(message, text)
                 self.delivered += 1
         if created:
             self.lag_seconds = max(0.0, time.time() - datetime.fromisoformat(created).timestamp())

@@ -135,7 +135,10 @@ async def _send_loop(client: Client, heartbeat: float) -> None:
             message = await asyncio.wait_for(client.queue.get(), timeout=heartbeat)
         except TimeoutError:
             message = {"type": "heartbeat", "last_event_id": client.last_sent_id}
-        await websocket.send_json(message)
+        if isinstance(message, str):  # already serialized by the hub
+            await websocket.send_text(message)
+        else:
+            await websocket.send_json(message)
 
 
 async def _receive_loop(hub: Hub, client: Client, actor: Actor, idle_limit: float) -> None:
