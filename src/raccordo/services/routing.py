@@ -260,13 +260,19 @@ def _assign(session: Session, item: QueueItem, conversation: Conversation, user_
     emit_conversation(session, conversation, "conversation.updated", previous_user_id=previous)
 
 
-def accept_offer(session: Session, actor: Actor, conversation_id: int, now: datetime | None = None) -> Conversation:
+def _my_offer(session: Session, actor: Actor, conversation_id: int) -> tuple[Conversation, QueueItem]:
+    """The conversation and its item, locked, while it is offered to the actor; 409 otherwise."""
     actor.require(Permission.WORK)
-    now = now or datetime.now(UTC)
     conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id, lock=True)
     item = _item_for(session, conversation.id)
     if item is None or item.status != OFFERED or item.offered_user_id != actor.user_id:
         raise Conflict("routing.offer_gone")
+    return conversation, item
+
+
+def accept_offer(session: Session, actor: Actor, conversation_id: int, now: datetime | None = None) -> Conversation:
+    now = now or datetime.now(UTC)
+    conversation, item = _my_offer(session, actor, conversation_id)
     if item.offer_expires_at is not None and item.offer_expires_at <= now:
         raise Conflict("routing.offer_expired")
     record(session, actor.tenant_id, conversation.id, "accepted", queue_id=item.queue_id, user_id=actor.user_id, at=now, waited_seconds=round((now - item.enqueued_at).total_seconds(), 3))
@@ -275,12 +281,8 @@ def accept_offer(session: Session, actor: Actor, conversation_id: int, now: date
 
 
 def decline_offer(session: Session, actor: Actor, conversation_id: int, reason: str | None = None, now: datetime | None = None) -> None:
-    actor.require(Permission.WORK)
     now = now or datetime.now(UTC)
-    conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id, lock=True)
-    item = _item_for(session, conversation.id)
-    if item is None or item.status != OFFERED or item.offered_user_id != actor.user_id:
-        raise Conflict("routing.offer_gone")
+    conversation, item = _my_offer(session, actor, conversation_id)
     record(session, actor.tenant_id, conversation.id, "declined", queue_id=item.queue_id, user_id=actor.user_id, at=now, reason=(reason or "")[:200])
     item.declined = {**(item.declined or {}), str(actor.user_id): now.isoformat()}
     item.status, item.offered_user_id, item.offer_expires_at, item.updated_at = WAITING, None, None, now
