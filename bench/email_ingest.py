@@ -49,7 +49,10 @@ DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SECRET_KEY = "raccordo-bench-secret-key-not-for-production"
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + b"\x00" * 40
 PDF = b"%PDF-1.4\n" + b"0" * 6000 + b"\n%%EOF\n"
-NAMES = ["Mario Rossi", "Giulia Bianchi", "Luca Verdi", "Sara Ferri", "John Smith", "Emily Brown", "Nicolò Conte", "Chiara Galli", "Paolo Leone", "Anna Neri"]
+FIRST = ["Mario", "Giulia", "Luca", "Francesca", "Marco", "Chiara", "Alessandro", "Sara", "Andrea", "Martina", "Giovanni", "Elena", "Matteo", "Valentina",
+         "Davide", "Anna", "Paolo", "Laura", "Stefano", "Federica", "John", "Emily", "James", "Olivia", "Lorenzo", "Beatrice", "Simone", "Alice", "Nicolò", "Ilaria"]
+LAST = ["Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano", "Colombo", "Ricci", "Marino", "Greco", "Bruno", "Gallo", "Conti", "De Luca", "Mancini",
+        "Costa", "Giordano", "Rizzo", "Lombardi", "Moretti", "Smith", "Brown", "Taylor", "Wilson", "Fontana", "Caruso", "Ferri", "Galli", "Martini", "Leone"]
 TEXTS = [
     "Buongiorno, il mio ordine non è ancora arrivato. Potete verificare?",
     "Salve, vorrei modificare l'indirizzo di consegna del pacco.",
@@ -68,7 +71,8 @@ def build_messages(count: int, seed: int, domain: str) -> list[bytes]:
     out = []
     for n in range(count):
         customer = rng.randrange(customers)
-        name = NAMES[customer % len(NAMES)]
+        # Names repeat as in real data (900 names for count/4 customers), so duplicate suggestions do real work.
+        name = f"{FIRST[customer % len(FIRST)]} {LAST[(customer // len(FIRST)) % len(LAST)]}"
         address = f"cliente{customer}@{rng.choice(['example.it', 'example.com', 'posta.example'])}"
         mail = EmailMessage()
         mail["From"] = f"{name} <{address}>"
