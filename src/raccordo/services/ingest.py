@@ -68,8 +68,9 @@ def ingest_event(session: Session, files: FileStore, inbox: Inbox, event: Inboun
     )
     contact = resolution.contact
     # Serialize messages of one contact (PostgreSQL row lock; SQLite serializes writers already),
-    # so two concurrent first messages cannot open two conversations.
-    session.execute(select(Contact.id).where(Contact.id == contact.id).with_for_update())
+    # so two concurrent first messages cannot open two conversations. FOR NO KEY UPDATE: rows
+    # that merely reference the contact (a routing pass's timeline entries) need not wait.
+    session.execute(select(Contact.id).where(Contact.id == contact.id).with_for_update(key_share=True))
     candidates = list(session.scalars(
         select(Conversation)
         .where(Conversation.tenant_id == tenant.id, Conversation.contact_id == contact.id, Conversation.status != ConversationStatus.CLOSED.value)

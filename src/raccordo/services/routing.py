@@ -463,11 +463,18 @@ def dispatch(rt: Runtime, tenant_id: int, now: datetime | None = None) -> PassRe
         request_ids = list(session.scalars(select(RoutingRequest.id).where(RoutingRequest.tenant_id == tenant_id)))
         now = now or datetime.now(UTC)
         items_query = select(QueueItem).where(QueueItem.tenant_id == tenant_id, QueueItem.status.in_(ACTIVE)).order_by(QueueItem.id)
-        if _lock(session):
-            items_query = items_query.with_for_update()
-        items = list(session.scalars(items_query))
-        queues = {q.id: q for q in session.scalars(select(RoutingQueue).where(RoutingQueue.tenant_id == tenant_id))}
         wake_times: list[datetime] = []
+        if _lock(session):
+            # Services lock a conversation, then its queue item. The pass writes about the
+            # conversations too (event rows' foreign keys, assignments), so it locks in the same
+            # order, or a pass and an agent's accept, decline or transfer deadlock. An item that
+            # became active in between is left to the next pass (its routing request is pending).
+            active = select(QueueItem.conversation_id).where(QueueItem.tenant_id == tenant_id, QueueItem.status.in_(ACTIVE))
+            held = set(session.scalars(select(Conversation.id).where(Conversation.id.in_(active)).order_by(Conversation.id).with_for_update(key_share=True)))
+            items = [item for item in session.scalars(items_query.with_for_update()) if item.conversation_id in held]
+        else:
+            items = list(session.scalars(items_query))
+        queues = {q.id: q for q in session.scalars(select(RoutingQueue).where(RoutingQueue.tenant_id == tenant_id))}
 
         for item in items:
             if item.status == OFFERED and item.offer_expires_at is not None and item.offer_expires_at <= now:
