@@ -177,6 +177,7 @@ ENDPOINTS: dict[tuple[str, str], Body] = {
     ("POST", "/api/v1/conversations/{conversation_id}/transfer"): lambda w: {"queue_id": w.second_queue_id, "note": "Passo"},
     ("GET", "/api/v1/conversations/{conversation_id}/routing-events"): lambda w: None,
     ("GET", "/api/v1/conversations/{conversation_id}/sla"): lambda w: None,
+    ("POST", "/api/v1/conversations/{conversation_id}/seen"): lambda w: None,
     ("PATCH", "/api/v1/sla-policies/{policy_id}"): lambda w: {"warn_before_seconds": 60},
     # Destructive ones last: the control run with the caller's own ids goes in this order.
     ("POST", "/api/v1/contacts/merge-suggestions/{suggestion_id}/dismiss"): lambda w: None,

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
@@ -17,6 +17,9 @@ from raccordo.api.hub import Hub
 from raccordo.api.metrics import Metrics, RequestMetrics
 from raccordo.api.middleware import BodySizeLimit
 from raccordo.api.routers import admin, auth, channels, contacts, conversations, inbox_check, messages, presence, routing
+from raccordo.api.routers import widget
+from raccordo.api.widget_hub import WidgetHub
+from raccordo.web import pages
 from raccordo.services.delivery import DeliveryLoop
 from raccordo.services.runtime import Runtime
 
@@ -26,6 +29,7 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
     embedded = rt.settings.embedded_worker if run_delivery is None else run_delivery
     loop = DeliveryLoop(rt) if embedded else None
     hub = Hub(rt, make_bus(rt.settings.bus_url))
+    widget_hub = WidgetHub.of(hub)
     metrics = Metrics()
 
     @asynccontextmanager
@@ -36,6 +40,7 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
         yield
         if loop:
             loop.stop()
+        await widget_hub.stop()
         await hub.stop()
 
     app = FastAPI(title="Raccordo", version=__version__, lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json")
@@ -47,10 +52,9 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
     errors.install(app)
     for module in (auth, admin, inbox_check, contacts, conversations, messages, channels, presence, routing, ws):
         app.include_router(module.router)
+    app.include_router(widget.router)
 
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    pages.install(app)  # "/" (the desktop, or the login page), /login, /inbox, /admin/..., /live
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
@@ -79,5 +83,6 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
         return Response(body, media_type="text/plain; version=0.0.4")
 
     app.add_middleware(BodySizeLimit, max_bytes=rt.settings.max_body_bytes)
+    app.add_middleware(widget.WidgetCors)
     app.add_middleware(RequestMetrics, metrics=metrics)
     return app

@@ -19,7 +19,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -98,6 +98,8 @@ class Hub:
         self.delivered = 0
         self.lag_seconds = 0.0
         self.on_wake: Callable[[], None] | None = None
+        # Other per-process hubs (the web widget's) that see every bus message too.
+        self.listeners: list[Callable[[dict[str, Any]], Awaitable[None]]] = []
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -128,6 +130,11 @@ class Hub:
     # --- bus ---------------------------------------------------------------------------------
 
     async def on_bus_message(self, message: dict[str, Any]) -> None:
+        for listener in list(self.listeners):
+            try:
+                await listener(message)
+            except Exception:  # one listener's bug must not stop the agents' stream
+                log.exception("bus listener failed")
         kind = message.get("type")
         if kind == "wake" and self.on_wake is not None:  # the embedded worker: work was queued somewhere
             self.on_wake()

@@ -2,3 +2,4 @@
 
 from raccordo.adapters.channels import api  # noqa: F401
 from raccordo.adapters.channels import email  # noqa: F401
+from raccordo.adapters.channels import widget  # noqa: F401

@@ -240,6 +240,9 @@ class Conversation(Base):
     first_response_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     snoozed_until: Mapped[datetime | None]
+    # Read receipts on chat channels (the web widget): when an agent, and the customer, last saw it.
+    agent_last_seen_at: Mapped[datetime | None]
+    contact_last_seen_at: Mapped[datetime | None]
 
 
 class ConversationLabel(Base):
