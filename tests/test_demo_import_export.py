@@ -403,3 +403,24 @@ def test_cli_import_and_export(cli_env: dict[str, str], cli_demo: subprocess.Com
     assert any(r["type"] == "identity" and r["value"] == "nuova.cliente@example.com" for r in records)
     to_stdout = _raccordo(cli_env, "export", "--tenant", "demo")
     assert to_stdout.returncode == 0 and len(to_stdout.stdout.splitlines()) == len(lines) + 1  # + this export's own audit entry
+
+
+def test_demo_routes_new_conversations(rt: Runtime, loaded: DemoRun) -> None:
+    """The demo comes with skills, a queue per team, rules and SLA policies: a new customer
+    message is queued by the rules and gets SLA clocks."""
+    from raccordo.adapters.store.models import QueueItem, RoutingQueue, RoutingRule, SlaClock, SlaPolicy
+
+    with unit_of_work(rt.sessions) as session:
+        tenant = loaded.tenant_id
+        assert session.scalar(select(func.count()).select_from(RoutingQueue).where(RoutingQueue.tenant_id == tenant)) == 3
+        assert session.scalar(select(func.count()).select_from(RoutingRule).where(RoutingRule.tenant_id == tenant)) == 5
+        assert session.scalar(select(func.count()).select_from(SlaPolicy).where(SlaPolicy.tenant_id == tenant)) == 2
+        inbox = session.scalars(select(Inbox).where(Inbox.tenant_id == tenant, Inbox.channel == "api")).one()
+        event = InboundEvent(f"demo-new-{uuid.uuid4().hex[:8]}", [InboundIdentity("email", f"nuovo-{uuid.uuid4().hex[:6]}@example.com")], text="Buongiorno", contact_language="en")
+        result = ingest_event(session, rt.files, inbox, event, max_attachment_bytes=1000)
+        item = session.scalars(select(QueueItem).where(QueueItem.conversation_id == result.conversation.id)).one()
+        english = session.scalars(select(RoutingRule).where(RoutingRule.tenant_id == tenant, RoutingRule.name == "English")).one()
+        assert item.status == "waiting" and item.rule_id == english.id and item.required_skills == {"english": 2}
+        metrics = set(session.scalars(select(SlaClock.metric).where(SlaClock.conversation_id == result.conversation.id)))
+        assert metrics == {"first_response", "resolution"}
+        session.rollback()

@@ -1310,5 +1310,63 @@ def load_demo(rt: Runtime, seed: int = 7, *, slug: str = DEMO_SLUG, now: datetim
         org = _create_org(session, rt, slug)
         _create_contacts(session, org, contacts, clock)
         _Writer(session, rt, rng, org, clock, now).run(conversations)
+        _create_routing(session, org)
     return _logins(slug)
+
+
+# Team -> (queue name, the skill its rule requires, strategy, offer timeout in seconds or None).
+DEMO_QUEUES = {
+    CARE: ("Assistenza ordini", "ordini", "longest_idle", 45),
+    BILLING: ("Fatturazione", "fatturazione", "best_skill", None),
+    TECH: ("Supporto tecnico", "tecnico", "least_occupied", 60),
+}
+OFFICE_HOURS = {
+    "timezone": "Europe/Rome",
+    "weekly": {day: [["08:30", "19:00"]] for day in ("mon", "tue", "wed", "thu", "fri")} | {"sat": [["09:00", "13:00"]]},
+    "closed_dates": ["2026-12-25", "2026-12-26", "2027-01-01", "2027-01-06"],
+}
+
+
+def _create_routing(session: Session, org: _Org) -> None:
+    """Skills, one queue per team, rules by keyword and language, agents' skills, an SLA policy:
+    new conversations in the demo are routed like in a real service."""
+    from raccordo.services import routing_admin, sla
+
+    admin = org.actor(1)
+    skills = ["italiano", "english", *(skill for _, skill, _, _ in DEMO_QUEUES.values())]
+    for name in skills:
+        routing_admin.create_skill(session, admin, name)
+    queues = {}
+    for team, (name, _, strategy, timeout) in DEMO_QUEUES.items():
+        queues[team] = routing_admin.create_queue(session, admin, {
+            "name": name, "strategy": strategy, "offer_timeout_seconds": timeout, "ageing_per_minute": 0.5, "ageing_cap": 3,
+            "relax": [{"after_seconds": 120, "drop_levels": 1}, {"after_seconds": 300, "drop_levels": None}],
+            "preferred_agent_seconds": 60, "business_hours": OFFICE_HOURS, "out_of_hours_action": "message",
+        })
+    routing_admin.create_rule(session, admin, {"name": "VIP", "position": 1, "conditions": [{"field": "contact.vip", "op": "eq", "value": True}], "queue_id": queues[CARE].id, "priority": 5})
+    # The intent a bot, an IVR or an integrator records on the conversation ("intent": "billing").
+    keywords = {BILLING: ["billing", "fatturazione"], TECH: ["technical", "tecnico"]}
+    for position, (team, words) in enumerate(keywords.items(), start=2):
+        routing_admin.create_rule(session, admin, {
+            "name": DEMO_QUEUES[team][0], "position": position, "queue_id": queues[team].id, "required_skills": {DEMO_QUEUES[team][1]: 2},
+            "conditions": [{"field": "conversation.intent", "op": "in", "value": words}],
+        })
+    routing_admin.create_rule(session, admin, {"name": "English", "position": 8, "conditions": [{"field": "language", "op": "eq", "value": "en"}], "queue_id": queues[CARE].id, "required_skills": {"english": 2}})
+    routing_admin.create_rule(session, admin, {"name": "Tutto il resto", "position": 9, "queue_id": queues[CARE].id, "required_skills": {"italiano": 2}})
+    for index, person in enumerate(STAFF):
+        if person.role != "agent":
+            continue
+        levels = {"italiano": 5 if person.language == "it" else 2, "english": 5 if person.language == "en" else 3}
+        levels |= {DEMO_QUEUES[team][1]: 3 + (index + position) % 3 for position, team in enumerate(person.teams)}
+        routing_admin.set_agent_profile(
+            session, admin, org.users[index].id, skills=levels, queue_ids=[queues[team].id for team in person.teams],
+        )
+    sla.create_policy(session, admin, {
+        "name": "Standard", "position": 1, "first_response_seconds": 4 * 3600, "next_response_seconds": 8 * 3600, "resolution_seconds": 3 * 86400,
+        "warn_before_seconds": 1800, "business_hours": OFFICE_HOURS, "actions": {"notify_supervisors": True, "raise_priority": True},
+    })
+    sla.create_policy(session, admin, {
+        "name": "VIP", "position": 0, "conditions": [{"field": "contact.vip", "op": "eq", "value": True}], "first_response_seconds": 3600,
+        "resolution_seconds": 86400, "business_hours": OFFICE_HOURS, "actions": {"notify_supervisors": True, "raise_priority": True, "reassign": True},
+    })
 
