@@ -52,6 +52,8 @@ class World:
     skill_id: int = 0
     rule_id: int = 0
     policy_id: int = 0
+    template_id: int = 0
+    code_id: int = 0
 
     def offer_to_owner(self) -> None:
         """Put the world's conversation in the second queue and route it: an offer to the owner."""
@@ -80,6 +82,8 @@ class World:
             "skill_id": self.skill_id,
             "rule_id": self.rule_id,
             "policy_id": self.policy_id,
+            "template_id": self.template_id,
+            "code_id": self.code_id,
             "message_id": self.message_id,
         }
 
@@ -123,12 +127,16 @@ def build_world(client, org: Org, shared_email: str) -> World:
     assert rule.status_code == 201 and owner_profile.status_code == 200, (rule.text, owner_profile.text)
     policy = client.post("/api/v1/sla-policies", json={"name": "Standard", "resolution_seconds": 86400}, headers=headers)
     assert policy.status_code == 201, policy.text
+    template = client.post("/api/v1/templates", json={"name": "Saluto", "shortcut": "ciao", "body": "Ciao {{contact.first_name}}"}, headers=headers)
+    assert template.status_code == 201, template.text
+    code = client.post("/api/v1/wrap-up-codes", json={"code": "vendita", "label": "Vendita"}, headers=headers)
+    assert code.status_code == 201, code.text
     return World(
         org=org, inbox=inbox, contact_id=conversation["contact_id"], second_contact_id=second.json()["id"], conversation_id=conversation["id"],
         message_id=message_id, attachment_id=attachment_id, team_id=team.json()["id"], suggestion_id=suggestions[0]["id"],
         token_id=token.json()["id"], token=token.json()["token"], spare_token_id=spare.json()["id"], user_id=org.users["agent"], only_email=only_email,
         rt=client.app.state.runtime, queue_id=queue.json()["id"], second_queue_id=second_queue.json()["id"], skill_id=skill.json()["id"], rule_id=rule.json()["id"],
-        policy_id=policy.json()["id"],
+        policy_id=policy.json()["id"], template_id=template.json()["id"], code_id=code.json()["id"],
     )
 
 
@@ -179,6 +187,10 @@ ENDPOINTS: dict[tuple[str, str], Body] = {
     ("GET", "/api/v1/conversations/{conversation_id}/sla"): lambda w: None,
     ("POST", "/api/v1/conversations/{conversation_id}/seen"): lambda w: None,
     ("PATCH", "/api/v1/sla-policies/{policy_id}"): lambda w: {"warn_before_seconds": 60},
+    ("GET", "/api/v1/templates/{template_id}"): lambda w: None,
+    ("PATCH", "/api/v1/templates/{template_id}"): lambda w: {"body": "Buongiorno {{contact.name}}"},
+    ("GET", "/api/v1/conversations/{conversation_id}/templates"): lambda w: None,
+    ("PATCH", "/api/v1/wrap-up-codes/{code_id}"): lambda w: {"label": "Vendita conclusa"},
     # Destructive ones last: the control run with the caller's own ids goes in this order.
     ("POST", "/api/v1/contacts/merge-suggestions/{suggestion_id}/dismiss"): lambda w: None,
     ("POST", "/api/v1/contacts/{contact_id}/merge"): lambda w: {"other_id": w.second_contact_id},
@@ -188,6 +200,8 @@ ENDPOINTS: dict[tuple[str, str], Body] = {
     ("DELETE", "/api/v1/skills/{skill_id}"): lambda w: None,
     ("DELETE", "/api/v1/queues/{queue_id}"): lambda w: None,
     ("DELETE", "/api/v1/sla-policies/{policy_id}"): lambda w: None,
+    ("DELETE", "/api/v1/templates/{template_id}"): lambda w: None,
+    ("DELETE", "/api/v1/wrap-up-codes/{code_id}"): lambda w: None,
 }
 
 # Query parameters that reference rows: (path, parameter) -> what a foreign id gives.
@@ -428,7 +442,7 @@ def test_lists_never_return_another_tenants_rows(client, worlds):
         return {row["id"] for row in (body["items"] if isinstance(body, dict) else body)}
 
     # Each list shows ours and none of theirs (and theirs is not empty, so the check means something).
-    for url in ("/api/v1/conversations", "/api/v1/contacts", "/api/v1/users", "/api/v1/teams", "/api/v1/inboxes", "/api/v1/contacts/merge-suggestions", "/api/v1/audit", "/api/v1/tokens"):
+    for url in ("/api/v1/conversations", "/api/v1/contacts", "/api/v1/users", "/api/v1/teams", "/api/v1/inboxes", "/api/v1/contacts/merge-suggestions", "/api/v1/audit", "/api/v1/tokens", "/api/v1/templates", "/api/v1/wrap-up-codes"):
         params = {"limit": 100} if url in ("/api/v1/conversations", "/api/v1/contacts", "/api/v1/audit") else {}
         own, other = ids(url, **params), their_ids(url, **params)
         assert own and other, url

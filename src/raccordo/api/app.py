@@ -17,7 +17,7 @@ from raccordo.api.hub import Hub
 from raccordo.api.metrics import Metrics, RequestMetrics
 from raccordo.api.middleware import BodySizeLimit
 from raccordo.api.routers import admin, auth, channels, contacts, conversations, inbox_check, messages, presence, routing
-from raccordo.api.routers import widget
+from raccordo.api.routers import templates, widget
 from raccordo.api.widget_hub import WidgetHub
 from raccordo.web import pages
 from raccordo.services.delivery import DeliveryLoop
@@ -53,6 +53,7 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
     for module in (auth, admin, inbox_check, contacts, conversations, messages, channels, presence, routing, ws):
         app.include_router(module.router)
     app.include_router(widget.router)
+    app.include_router(templates.router)
 
     pages.install(app)  # "/" (the desktop, or the login page), /login, /inbox, /admin/..., /live
 

@@ -207,6 +207,9 @@ class Hub:
             outgoing = {key: message.get(key) for key in ("type", "conversation_id", "user_id", "state")}
         for client in list(self.clients.get(tenant_id, ())):
             if client.subscriber.user_id == message.get("user_id"):
+                # The viewer learns who else is already there; their own typing is not echoed.
+                if outgoing["type"] == "viewers":
+                    client.offer(outgoing)
                 continue
             if conversation_id in client.subscriber.conversation_ids or client.subscriber.role.at_least(Role.SUPERVISOR):
                 client.offer(outgoing)

@@ -256,6 +256,7 @@ class ConversationOut(BaseModel):
     first_response_at: datetime | None
     resolved_at: datetime | None
     snoozed_until: datetime | None
+    wrap_up_code: str | None = None
 
 
 class ConversationPage(BaseModel):
@@ -272,6 +273,7 @@ class ConversationPatch(BaseModel):
     priority: Literal["none", "low", "medium", "high", "urgent"] | None = None
     subject: str | None = Field(default=None, max_length=500)
     snoozed_until: datetime | None = None
+    wrap_up_code: str | None = Field(default=None, min_length=1, max_length=64, description="The outcome, one of /wrap-up-codes; required on resolve when a queue the conversation went through says so.")
 
 
 class AttachmentOut(BaseModel):
@@ -379,6 +381,7 @@ class QueueIn(BaseModel):
     business_hours: dict[str, Any] | None = None
     out_of_hours_action: Literal["keep", "message", "callback"] = "keep"
     out_of_hours_message: str | None = Field(default=None, max_length=2000)
+    requires_wrap_up: bool = Field(default=False, description="Resolving a conversation routed through this queue needs a wrap-up code.")
     active: bool = True
 
 
@@ -398,6 +401,7 @@ class QueuePatch(BaseModel):
     business_hours: dict[str, Any] | None = None
     out_of_hours_action: Literal["keep", "message", "callback"] | None = None
     out_of_hours_message: str | None = Field(default=None, max_length=2000)
+    requires_wrap_up: bool | None = None
     active: bool | None = None
 
 
@@ -418,6 +422,7 @@ class QueueOut(BaseModel):
     business_hours: dict[str, Any] | None
     out_of_hours_action: str
     out_of_hours_message: str | None
+    requires_wrap_up: bool = False
     active: bool
     member_ids: list[int] = []
 
@@ -566,3 +571,68 @@ class SlaClockOut(BaseModel):
     warned_at: datetime | None
     breached_at: datetime | None
     stopped_at: datetime | None
+
+
+# --- answer templates and wrap-up codes ------------------------------------------------------------
+
+
+class TemplateIn(BaseModel):
+    model_config = Strict
+    name: str = Field(min_length=1, max_length=100)
+    shortcut: str = Field(min_length=1, max_length=32, description="Typed after / in the composer: lowercase letters, digits, - and _.")
+    body: str = Field(min_length=1, max_length=10_000, description="Text with variables such as {{contact.first_name}}, {{contact.name}}, {{agent.name}}; undefined ones render empty.")
+    bodies: dict[Literal["it", "en"], str] = Field(default_factory=dict, description="Optional bodies per language, chosen by the contact's language.")
+    active: bool = True
+
+
+class TemplatePatch(BaseModel):
+    model_config = Strict
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    shortcut: str | None = Field(default=None, min_length=1, max_length=32)
+    body: str | None = Field(default=None, min_length=1, max_length=10_000)
+    bodies: dict[Literal["it", "en"], str] | None = None
+    active: bool | None = None
+
+
+class TemplateOut(BaseModel):
+    model_config = FromRows
+    id: int
+    name: str
+    shortcut: str
+    body: str
+    bodies: dict[str, str]
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class RenderedTemplateOut(BaseModel):
+    model_config = FromRows
+    id: int
+    name: str
+    shortcut: str
+    language: str | None = Field(description="The language of the body used; null: the default body.")
+    text: str
+
+
+class WrapUpCodeIn(BaseModel):
+    model_config = Strict
+    code: str = Field(min_length=1, max_length=64, description="Stored on the conversation: letters, digits, _ . and -.")
+    label: str = Field(min_length=1, max_length=200)
+    active: bool = True
+
+
+class WrapUpCodePatch(BaseModel):
+    model_config = Strict
+    code: str | None = Field(default=None, min_length=1, max_length=64)
+    label: str | None = Field(default=None, min_length=1, max_length=200)
+    active: bool | None = None
+
+
+class WrapUpCodeOut(BaseModel):
+    model_config = FromRows
+    id: int
+    code: str
+    label: str
+    active: bool
+    created_at: datetime

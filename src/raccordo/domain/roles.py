@@ -34,6 +34,7 @@ class Permission(enum.StrEnum):
     EXPORT = "export"
     MANAGE_ROUTING = "manage_routing"  # queues, skills, rules, agents' skills and capacity
     VIEW_LIVE = "view_live"  # the live queue view
+    MANAGE_CONTENT = "manage_content"  # answer templates, wrap-up codes
 
 
 MINIMUM_ROLE: dict[Permission, Role] = {
@@ -48,6 +49,7 @@ MINIMUM_ROLE: dict[Permission, Role] = {
     Permission.EXPORT: Role.ADMIN,
     Permission.MANAGE_ROUTING: Role.ADMIN,
     Permission.VIEW_LIVE: Role.SUPERVISOR,
+    Permission.MANAGE_CONTENT: Role.ADMIN,
 }
 
 

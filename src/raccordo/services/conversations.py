@@ -16,7 +16,7 @@ from raccordo.domain.conversations import ConversationStatus, Priority, check_tr
 from raccordo.domain.errors import Forbidden, InvalidInput
 from raccordo.domain.messages import TimelineKind
 from raccordo.domain.roles import Permission, can
-from raccordo.services import routing, sla
+from raccordo.services import routing, sla, wrapup
 from raccordo.services.actor import Actor
 from raccordo.services.events import emit_conversation
 from raccordo.services.records import add_timeline, audit, get_owned
@@ -126,6 +126,7 @@ def update_conversation(
     priority: str | None = None,
     subject: str | None = None,
     snoozed_until: datetime | None = None,
+    wrap_up_code: str | None = None,
 ) -> Conversation:
     actor.require(Permission.WORK)
     conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id, lock=True)
@@ -153,6 +154,10 @@ def update_conversation(
                 cancel_snooze_end(session, conversation.id)
             conversation.snoozed_until = None
         conversation.resolved_at = now if new is ConversationStatus.RESOLVED else (conversation.resolved_at if new is ConversationStatus.CLOSED else None)
+        if new is ConversationStatus.RESOLVED:
+            wrapup.apply(session, actor, conversation, wrap_up_code, resolving=True)
+        elif new is not ConversationStatus.CLOSED:
+            conversation.wrap_up_code = None  # reopened: the next resolve gives its own outcome
         record(TimelineKind.STATUS_CHANGED, {"from": conversation.status, "to": new.value})
         conversation.status = new.value
     if assignee_id is not _UNSET and assignee_id != conversation.assignee_id:
@@ -188,6 +193,8 @@ def update_conversation(
             session.add_all(ConversationLabel(conversation_id=conversation.id, label=label, tenant_id=actor.tenant_id) for label in clean)
     if subject is not None:
         conversation.subject = subject
+    if wrap_up_code is not None and not (status == ConversationStatus.RESOLVED.value and previous_status != status):
+        wrapup.apply(session, actor, conversation, wrap_up_code, resolving=False)
     conversation.updated_at = now
     session.flush()
     if previous_status != conversation.status:

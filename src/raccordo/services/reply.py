@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 
 from raccordo.adapters.channels.base import get_channel
 from raccordo.adapters.files import FileStore
-from raccordo.adapters.store.models import Attachment, ContactIdentity, Conversation, Inbox, Message, OutboxItem
+from raccordo.adapters.store.models import Attachment, ContactIdentity, Conversation, Inbox, Message, OutboxItem, User
 from raccordo.domain.content import html_to_text, sanitize_html
 from raccordo.domain.conversations import ConversationStatus
 from raccordo.domain.errors import InvalidInput
+from raccordo.domain.mentions import find_mentions
 from raccordo.domain.messages import DeliveryStatus, Direction, SenderType, TimelineKind
 from raccordo.domain.roles import Permission
 from raccordo.services import routing, sla
@@ -131,7 +132,7 @@ def send_reply(
 
 
 def add_note(session: Session, files: FileStore, actor: Actor, conversation_id: int, *, text: str, attachments: list[UploadedFile] | None = None, max_attachment_bytes: int) -> Message:
-    """An internal note: never sent to the customer."""
+    """An internal note: never sent to the customer. ``@name`` in it notifies that user (``mention.created``)."""
     actor.require(Permission.WORK)
     conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id)
     if not text.strip():
@@ -148,10 +149,20 @@ def add_note(session: Session, files: FileStore, actor: Actor, conversation_id: 
         text=text,
         delivery_status=DeliveryStatus.NOT_APPLICABLE.value,
     )
+    people = [(u.id, u.name, u.email) for u in session.scalars(select(User).where(User.tenant_id == actor.tenant_id, User.active.is_(True)))]
+    mentioned = [user_id for user_id in find_mentions(text, people) if user_id != actor.user_id]
+    if mentioned:
+        note.content_attributes = {"mentions": mentioned}
     session.add(note)
     session.flush()
     _store_attachments(session, files, actor.tenant_id, note.id, attachments or [])
     add_timeline(session, actor.tenant_id, conversation.contact_id, TimelineKind.NOTE, conversation_id=conversation.id, actor_type=actor.actor_type, actor_id=actor.user_id, data={"message_id": note.id})
     session.flush()
     emit_message(session, note, conversation)
+    author = next((name for user_id, name, _ in people if user_id == actor.user_id), None)
+    for user_id in mentioned:
+        # Addressed to the mentioned user (and, like every event, visible to supervisors).
+        emit(session, actor.tenant_id, "mention.created", {
+            "conversation_id": conversation.id, "message_id": note.id, "by_user_id": actor.user_id, "by_name": author, "text": text[:300],
+        }, conversation_id=conversation.id, contact_id=conversation.contact_id, user_id=user_id)
     return note

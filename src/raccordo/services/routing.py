@@ -222,7 +222,8 @@ def after_conversation_change(
     if item is not None and item.status in ACTIVE:
         if closed:
             answered = conversation.first_response_at is not None
-            record(session, conversation.tenant_id, conversation.id, "resolved" if answered else "abandoned", queue_id=item.queue_id, user_id=actor.user_id, at=now, while_status=item.status)
+            record(session, conversation.tenant_id, conversation.id, "resolved" if answered else "abandoned", queue_id=item.queue_id, user_id=actor.user_id, at=now, while_status=item.status,
+                   **({"wrap_up_code": conversation.wrap_up_code} if conversation.wrap_up_code else {}))
             frees_capacity = frees_capacity or item.status == OFFERED
             item.status, item.offered_user_id, item.offer_expires_at = DONE, None, None
         elif conversation.assignee_id is not None:
@@ -231,7 +232,8 @@ def after_conversation_change(
             item.status, item.assigned_user_id, item.offered_user_id, item.offer_expires_at = ASSIGNED, conversation.assignee_id, None, None
         item.updated_at = now
     elif item is not None and item.status == ASSIGNED and closed:
-        record(session, conversation.tenant_id, conversation.id, "resolved", queue_id=item.queue_id, user_id=conversation.assignee_id, at=now)
+        record(session, conversation.tenant_id, conversation.id, "resolved", queue_id=item.queue_id, user_id=conversation.assignee_id, at=now,
+               **({"wrap_up_code": conversation.wrap_up_code} if conversation.wrap_up_code else {}))
         item.status, item.updated_at = DONE, now
     if frees_capacity:
         request_routing(session, conversation.tenant_id, "capacity_freed")

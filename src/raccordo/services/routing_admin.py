@@ -35,7 +35,7 @@ from raccordo.services.routing import ACTIVE, OFFERED, WAITING, load_agents, req
 QUEUE_FIELDS = (
     "name", "strategy", "offer_timeout_seconds", "ageing_per_minute", "ageing_cap", "relax", "decline_cooldown_seconds",
     "preferred_agent_seconds", "preferred_agent_hours", "overflow_after_seconds", "overflow_queue_id", "business_hours",
-    "out_of_hours_action", "out_of_hours_message", "active",
+    "out_of_hours_action", "out_of_hours_message", "requires_wrap_up", "active",
 )
 OUT_OF_HOURS_ACTIONS = ("keep", "message", "callback")
 

@@ -208,6 +208,7 @@ def _queue_values(reader: FormReader) -> tuple[dict[str, Any], list[int]]:
         "business_hours": reader.hours(),
         "out_of_hours_action": reader.text("out_of_hours_action") or "keep",
         "out_of_hours_message": reader.text("out_of_hours_message"),
+        "requires_wrap_up": reader.checked("requires_wrap_up"),
         "active": reader.checked("active"),
     }
     if values["strategy"] not in STRATEGIES:

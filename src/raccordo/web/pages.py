@@ -9,6 +9,7 @@ session redirects to ``/login``, a role that may not gets a 403 page, another te
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -24,12 +25,12 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.models import Contact, Conversation, Tenant
+from raccordo.adapters.store.models import Contact, Conversation, Team, Tenant
 from raccordo.api.deps import CSRF_COOKIE, SESSION_COOKIE, client_address, runtime
-from raccordo.domain.errors import Forbidden, NotFound, RaccordoError
+from raccordo.domain.errors import Forbidden, InvalidInput, NotFound, RaccordoError
 from raccordo.domain.roles import Permission, Role, can
 from raccordo.i18n import pick_language, translate
-from raccordo.services import accounts, contacts, conversations, inboxes, presence, reply, routing_admin
+from raccordo.services import accounts, contacts, conversations, inboxes, presence, reply, routing, routing_admin, wrapup
 from raccordo.services.actor import Actor
 from raccordo.services.identity import live_contact
 from raccordo.services.records import get_owned
@@ -319,11 +320,20 @@ def conversation_context(session: Any, me: Me, conversation_id: int) -> dict[str
     contact = live_contact(session, actor.tenant_id, conversation.contact_id)
     users = {u.id: u.name for u in accounts.list_users(session, actor)}
     all_inboxes = inboxes.list_inboxes(session, actor)
+    agents = [u for u in accounts.list_users(session, actor) if u.active and u.id != actor.user_id]
+    teams = list(session.scalars(select(Team).where(Team.tenant_id == actor.tenant_id).order_by(Team.name)))
+    queues = [q for q in routing_admin.list_queues(session, actor) if q.active]
+    codes = wrapup.list_codes(session, actor, active_only=True)
     return {
         "conversation": conversation,
         "contact": contact,
         "identities": list(contact.identities),
         "users": users,
+        "transfer_targets": {"user": agents, "team": teams, "queue": queues},
+        "users_json": json.dumps({str(k): v for k, v in users.items()}, ensure_ascii=False),
+        "wrap_up_codes": codes,
+        "wrap_up_labels": {c.code: c.label for c in wrapup.list_codes(session, actor)},
+        "wrap_up_required": wrapup.requiring_queue(session, conversation) is not None,
         "reply_inboxes": [i for i in all_inboxes if i.active],
         "inbox_names": {i.id: i.name for i in all_inboxes},
         "statuses": STATUSES,
@@ -436,6 +446,8 @@ def post_status(conversation_id: int, request: Request, me: Me = MeDep, form: di
             changes: dict[str, Any] = {"status": str(form.get("status") or "")}
             if changes["status"] == "snoozed":
                 changes["snoozed_until"] = _snooze_until(form)
+            if changes["status"] == "resolved" and form.get("wrap_up_code"):
+                changes["wrap_up_code"] = str(form["wrap_up_code"])
             if form.get("take") == "1":
                 changes = {"assignee_id": me.actor.user_id}
             conversations.update_conversation(session, me.actor, conversation_id, **changes)
@@ -446,6 +458,39 @@ def post_status(conversation_id: int, request: Request, me: Me = MeDep, form: di
     with unit_of_work(runtime(request).sessions) as session:
         context = conversation_context(session, me, conversation_id)
     return render(request, "_head.html", base_context(me, head_errors=errors, **context), status_code=422 if errors else 200,
+                  headers={} if errors else {"HX-Trigger": "raccordo:thread, raccordo:list"})
+
+
+def _transfer_target(value: str) -> dict[str, int]:
+    """``user:7`` / ``team:3`` / ``queue:2`` from the transfer form's select."""
+    kind, _, raw = value.partition(":")
+    if kind in ("user", "team", "queue") and raw.isdigit():
+        return {f"{kind}_id": int(raw)}
+    return {}
+
+
+@router.post("/conversations/{conversation_id}/transfer")
+def post_transfer(conversation_id: int, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
+    rt = runtime(request)
+    errors: dict[str, str] = {}
+    target = _transfer_target(str(form.get("target") or ""))
+    note = str(form.get("note") or "").strip() or None
+    try:
+        if not target:
+            raise InvalidInput("ui.transfer.choose", field="target")
+        with unit_of_work(rt.sessions) as session:
+            routing.transfer(session, me.actor, conversation_id, note=note, files=rt.files, max_attachment_bytes=rt.settings.max_attachment_bytes, **target)
+    except NotFound:
+        raise
+    except RaccordoError as exc:  # Forbidden too: an agent may not take someone else's conversation away
+        errors = {"target": next(iter(field_errors(exc, me.lang).values()))}
+    if not errors:
+        wake = getattr(request.app.state, "delivery_wake", None)
+        if wake:
+            wake()
+    with unit_of_work(rt.sessions) as session:
+        context = conversation_context(session, me, conversation_id)
+    return render(request, "_head.html", base_context(me, head_errors=errors, transfer_note=(note or "") if errors else "", **context), status_code=422 if errors else 200,
                   headers={} if errors else {"HX-Trigger": "raccordo:thread, raccordo:list"})
 
 
@@ -485,9 +530,10 @@ def presence_change(request: Request, me: Me = MeDep, form: dict[str, Any] = For
 
 def install(app: FastAPI) -> None:
     """Mount the pages, the admin pages and their static files on the app."""
-    from raccordo.web import admin_pages
+    from raccordo.web import admin_pages, content_pages
 
     app.include_router(router)
     app.include_router(admin_pages.router)
+    app.include_router(content_pages.router)
     app.mount("/desktop/static", StaticFiles(directory=STATIC), name="desktop-static")
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -243,6 +244,8 @@ class Conversation(Base):
     # Read receipts on chat channels (the web widget): when an agent, and the customer, last saw it.
     agent_last_seen_at: Mapped[datetime | None]
     contact_last_seen_at: Mapped[datetime | None]
+    # The wrap-up code given when it was last resolved (cleared on reopening).
+    wrap_up_code: Mapped[str | None] = mapped_column(String(64))
 
 
 class ConversationLabel(Base):
@@ -492,6 +495,8 @@ class RoutingQueue(Base):
     business_hours: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     out_of_hours_action: Mapped[str] = mapped_column(String(16), default="keep")  # keep, message
     out_of_hours_message: Mapped[str | None] = mapped_column(Text)
+    # Resolving a conversation routed through this queue needs a wrap-up code.
+    requires_wrap_up: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -621,3 +626,39 @@ class SlaClock(Base):
     warned_at: Mapped[datetime | None]
     breached_at: Mapped[datetime | None]
     stopped_at: Mapped[datetime | None]
+
+
+# --- agent desktop content -------------------------------------------------------------------------
+
+
+class AnswerTemplate(Base):
+    """A canned answer managed by admins: ``body`` with ``{{contact.first_name}}``-style variables,
+    and optional per-language bodies (``{"it": ..., "en": ...}``) chosen by the contact's language."""
+
+    __tablename__ = "answer_templates"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", name="uq_answer_templates_tenant_name"),
+        UniqueConstraint("tenant_id", "shortcut", name="uq_answer_templates_tenant_shortcut"),
+    )
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    name: Mapped[str] = mapped_column(String(100))
+    shortcut: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    bodies: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class WrapUpCode(Base):
+    """An outcome agents pick when they resolve a conversation (``code`` is what is stored on it)."""
+
+    __tablename__ = "wrap_up_codes"
+    __table_args__ = (UniqueConstraint("tenant_id", "code", name="uq_wrap_up_codes_tenant_code"),)
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    code: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

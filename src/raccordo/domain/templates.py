@@ -1,0 +1,69 @@
+"""Answer templates: which body fits a language, and filling in ``{{contact.first_name}}``-style variables.
+
+Written by hand on purpose: template bodies are written by admins and rendered in agents'
+browsers, so they must not be a programming language. Jinja2 (even sandboxed) evaluates
+expressions, attribute lookups and filters; here a variable is only a dotted name looked up in
+a flat dictionary of strings that the service builds. Nothing is evaluated, an unknown or
+undefined variable renders empty, and any other ``{{ ... }}`` text stays as written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from raccordo.domain.errors import InvalidInput
+
+VARIABLE = re.compile(r"\{\{\s*([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*)\s*\}\}")
+SHORTCUT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+LANGUAGES = ("it", "en")
+# The variables the desktop fills in; others render empty.
+KNOWN_VARIABLES = ("contact.name", "contact.first_name", "contact.last_name", "contact.email", "contact.phone", "agent.name", "agent.first_name", "conversation.id", "conversation.subject")
+MAX_BODY = 10_000
+
+
+def render(body: str, values: Mapping[str, str | None]) -> str:
+    """Replace each ``{{ dotted.name }}`` with ``values[name]`` (empty when missing or None)."""
+    return VARIABLE.sub(lambda match: str(values.get(match.group(1)) or ""), body)
+
+
+def variables(body: str) -> list[str]:
+    """The variable names a body uses, in order of first use."""
+    return list(dict.fromkeys(VARIABLE.findall(body)))
+
+
+def pick_body(body: str, bodies: Mapping[str, str] | None, language: str | None) -> str:
+    """The body for ``language`` when the template has one, else the default body."""
+    if language and bodies:
+        chosen = bodies.get(language.split("-")[0].lower())
+        if chosen and chosen.strip():
+            return chosen
+    return body
+
+
+def validate(name: str | None, shortcut: str | None, body: str | None, bodies: Mapping[str, str] | None) -> dict[str, str]:
+    """Clean bodies (only it/en, empty ones dropped); raises ``InvalidInput`` naming the field."""
+    if name is not None and not name.strip():
+        raise InvalidInput("template.name_required", field="name")
+    if shortcut is not None and not SHORTCUT.match(shortcut):
+        raise InvalidInput("template.shortcut_invalid", field="shortcut", value=shortcut)
+    if body is not None and (not body.strip() or len(body) > MAX_BODY):
+        raise InvalidInput("template.body_required", field="body", limit=MAX_BODY)
+    clean: dict[str, str] = {}
+    for language, text in (bodies or {}).items():
+        if language not in LANGUAGES:
+            raise InvalidInput("template.language_unknown", field="bodies", value=language)
+        if not isinstance(text, str) or len(text) > MAX_BODY:
+            raise InvalidInput("template.body_required", field=f"bodies.{language}", limit=MAX_BODY)
+        if text.strip():
+            clean[language] = text
+    return clean
+
+
+def first_name(name: str | None) -> str:
+    return (name or "").strip().split(" ")[0] if name else ""
+
+
+def last_name(name: str | None) -> str:
+    parts = (name or "").strip().split(" ")
+    return " ".join(parts[1:]) if len(parts) > 1 else ""
