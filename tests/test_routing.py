@@ -21,6 +21,18 @@ def _ok(response, status=200):
     return response.json() if response.content else None
 
 
+def _online(client, org, role):
+    """The agent online with a live connection row, as an open desktop tab gives: the hub's
+    sweep turns agents with no connection offline, so the REST toggle alone would not last."""
+    from raccordo.domain.roles import Role
+    from raccordo.services import presence
+    from raccordo.services.actor import Actor
+
+    rt = client.app.state.runtime
+    with unit_of_work(rt.sessions) as session:
+        presence.connect(session, Actor(org.tenant_id, org.users[role], Role(role)), f"test-{uuid.uuid4().hex}", "test-node")
+
+
 def _setup(client, org, *, offer_timeout=30, capacity=1, relax=None, preferred=0):
     admin = org.headers("admin")
     for name in ("italiano", "fatturazione"):
@@ -32,7 +44,7 @@ def _setup(client, org, *, offer_timeout=30, capacity=1, relax=None, preferred=0
     _ok(client.put(f"/api/v1/users/{org.users['agent']}/routing", json={"skills": {"italiano": 3}, "capacity": {"api": capacity}, "queue_ids": [support["id"]]}, headers=admin))
     _ok(client.put(f"/api/v1/users/{org.users['supervisor']}/routing", json={"skills": {"italiano": 1, "fatturazione": 5}, "capacity": {"api": 5}, "queue_ids": [support["id"], vip["id"]]}, headers=admin))
     for role in ("agent", "supervisor"):
-        _ok(client.put("/api/v1/presence/me", json={"status": "online"}, headers=org.headers(role)))
+        _online(client, org, role)
     return support, vip
 
 
@@ -218,7 +230,7 @@ def test_closed_queue_keeps_the_conversation_and_tells_the_customer(client, rt, 
     queue = _ok(client.post("/api/v1/queues", json={"name": "Notte", "business_hours": never_open, "out_of_hours_action": "callback"}, headers=admin), 201)
     _ok(client.post("/api/v1/routing-rules", json={"name": "Tutto", "queue_id": queue["id"]}, headers=admin), 201)
     _ok(client.put(f"/api/v1/users/{org.users['agent']}/routing", json={"queue_ids": [queue["id"]]}, headers=admin))
-    _ok(client.put("/api/v1/presence/me", json={"status": "online"}, headers=org.headers("agent")))
+    _online(client, org, "agent")
     inbox = create_api_inbox(client, org.headers(), callback_url=callback.url)
     conversation = _post(client, inbox, org, "notte")
     messages = client.get(f"/api/v1/conversations/{conversation['id']}/messages", headers=org.headers()).json()

@@ -65,7 +65,7 @@ class World:
         owner = Actor(self.org.tenant_id, self.org.users["owner"], Role.OWNER)
         with unit_of_work(self.rt.sessions) as session:
             routing.transfer(session, owner, self.conversation_id, queue_id=self.second_queue_id)
-            presence.set_status(session, owner, "online", None)
+            presence.connect(session, owner, f"iso-{uuid.uuid4().hex}", "test-node")  # online with a live connection row
         routing.dispatch(self.rt, self.org.tenant_id)
 
     def ids(self) -> dict[str, int]:
