@@ -90,3 +90,41 @@ def test_unknown_tenant_is_one_clear_line_and_no_file(tmp_path):
     csv_file.write_text("name,email\nA,a@example.com\n")
     result = subprocess.run([RACCORDO, "import-contacts", str(csv_file), "--tenant", "nope"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_websocket_compression_follows_the_setting(server_env, tmp_path, database_url):
+    """RACCORDO_WS_COMPRESSION=false: the server declines permessage-deflate even when offered."""
+    import asyncio
+
+    from websockets.asyncio.client import connect
+
+    env, base = server_env
+    slug = f"ws-{os.getpid()}-{int(time.time() * 1000) % 100000}"
+    created = subprocess.run(
+        [RACCORDO, "createuser", "--tenant", slug, "--email", f"owner@{slug}.it", "--name", "Owner", "--role", "owner", "--password", "a long password"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+
+    async def extensions(url: str, token: str) -> str:
+        async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}, compression="deflate", open_timeout=10) as ws:
+            return ws.response.headers.get("Sec-WebSocket-Extensions", "")
+
+    for setting, expected in (("true", True), ("false", False)):
+        log = (tmp_path / f"serve-{setting}.log").open("w")
+        process = subprocess.Popen([RACCORDO, "serve"], env={**env, "RACCORDO_WS_COMPRESSION": setting}, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            for _ in range(100):
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            with httpx.Client(base_url=base) as http:
+                login = http.post("/api/v1/auth/login", json={"email": f"owner@{slug}.it", "password": "a long password"})
+                token = http.post("/api/v1/tokens", json={"name": "ws"}, headers={"X-CSRF-Token": login.json()["csrf_token"]}).json()["token"]
+            offered = asyncio.run(extensions(base.replace("http://", "ws://") + "/ws", token))
+            assert ("permessage-deflate" in offered) is expected, (setting, offered)
+        finally:
+            process.terminate()
+            process.wait(timeout=20)

@@ -72,7 +72,10 @@ def _serve(settings: Settings) -> None:
     from raccordo.api.app import create_app
 
     rt = _runtime(settings)
-    uvicorn.run(create_app(rt), host=settings.host, port=settings.port, log_level=settings.log_level.lower(), proxy_headers=True)
+    uvicorn.run(
+        create_app(rt), host=settings.host, port=settings.port, log_level=settings.log_level.lower(), proxy_headers=True,
+        ws_per_message_deflate=settings.ws_compression,
+    )
 
 
 @app.command()

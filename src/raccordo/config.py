@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     presence_grace_seconds: float = Field(default=30.0, description="An agent whose connections all dropped becomes offline after this long.")
     ws_queue_size: int = Field(default=1000, description="Events waiting for one slow WebSocket client before it is disconnected.")
     ws_heartbeat_seconds: float = Field(default=20.0, description="Interval of server heartbeats on WebSockets.")
+    ws_compression: bool = Field(default=True, description="permessage-deflate on WebSockets: less bandwidth, more server CPU per socket (see docs/configuration.md); turn off on a LAN or when the proxy compresses.")
     email_polling: bool = Field(default=True, description="Workers (embedded in `serve`, and `raccordo worker`) poll the IMAP mailboxes of email inboxes.")
     email_idle_seconds: float = Field(default=300.0, description="Longest wait in IMAP IDLE before the mailbox is checked again (servers with IDLE).")
     email_poll_seconds: float = Field(default=60.0, description="Wait between two checks of a mailbox whose server has no IDLE.")
