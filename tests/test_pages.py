@@ -255,3 +255,25 @@ def test_page_routes_are_tenant_scoped(fresh, org, other_org, client):
         assert browser.post(path, data={"text": "x", "status": "resolved", "name": "x"}, headers=hx).status_code == 404, path
     assert f'data-conversation-id="{theirs}"' not in browser.get("/inbox?view=all&status=any").text
     assert client.get(f"/api/v1/conversations/{theirs}/messages", headers=other_org.headers()).json()[-1]["direction"] == "inbound"
+
+
+def test_inbox_filters_by_priority_and_label(fresh, org, client):
+    urgent, _ = a_conversation(client, org, "Urgente")
+    labelled, _ = a_conversation(client, org, "Con etichetta")
+    plain, _ = a_conversation(client, org, "Normale")
+    assert client.patch(f"/api/v1/conversations/{urgent}", json={"priority": "urgent"}, headers=org.headers()).status_code == 200
+    assert client.patch(f"/api/v1/conversations/{labelled}", json={"labels": ["Rimborso"]}, headers=org.headers()).status_code == 200
+    browser = fresh()
+    login(browser, org, "supervisor")
+
+    def listed(query: str) -> set[int]:
+        page = browser.get(f"/inbox/list?view=all&status=any&{query}")
+        assert page.status_code == 200
+        return {int(i) for i in re.findall(r'data-conversation-id="(\d+)"', page.text)} & {urgent, labelled, plain}
+
+    assert listed("") == {urgent, labelled, plain}
+    assert listed("priority=urgent") == {urgent}
+    assert listed("label=rimborso") == {labelled}, "labels are matched as stored: lower-case"
+    assert listed("priority=bogus") == {urgent, labelled, plain}, "an unknown priority is ignored, not an error"
+    page = browser.get("/inbox?view=all&priority=urgent").text
+    assert 'id="filter-priority"' in page and '<option value="urgent" selected>' in page

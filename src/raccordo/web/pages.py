@@ -242,14 +242,19 @@ def logout(request: Request, me: Me = MeDep) -> Response:
 # --- inbox -----------------------------------------------------------------------------------------
 
 
+PRIORITIES = ("none", "low", "medium", "high", "urgent")
+
+
 @dataclass
 class InboxFilters:
     view: str
     status: str
     channel: str
+    priority: str = ""
+    label: str = ""
 
     def query(self, **extra: Any) -> str:
-        values = {"view": self.view, "status": self.status, "channel": self.channel, **extra}
+        values = {"view": self.view, "status": self.status, "channel": self.channel, "priority": self.priority, "label": self.label, **extra}
         return urlencode({k: v for k, v in values.items() if v})
 
 
@@ -267,7 +272,11 @@ def read_filters(request: Request, me: Me) -> InboxFilters:
     if status not in STATUSES and status != "any":
         status = "open"
     channel = params.get("channel", "")
-    return InboxFilters(view, status, channel[:32])
+    priority = params.get("priority", "")
+    if priority not in PRIORITIES:
+        priority = ""
+    label = params.get("label", "").strip().lower()[:100]
+    return InboxFilters(view, status, channel[:32], priority, label)
 
 
 def inbox_list_context(session: Any, me: Me, filters: InboxFilters, cursor: str | None, selected_id: int | None) -> dict[str, Any]:
@@ -277,6 +286,8 @@ def inbox_list_context(session: Any, me: Me, filters: InboxFilters, cursor: str 
         assignee_id=actor.user_id if filters.view == "mine" else None,
         unassigned=filters.view == "unassigned",
         channel=filters.channel or None,
+        priority=filters.priority or None,
+        label=filters.label or None,
     )
     rows, next_cursor = conversations.list_conversations(session, actor, service_filters, 25, cursor)
     contact_ids = {c.contact_id for c in rows}
