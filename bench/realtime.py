@@ -196,29 +196,13 @@ class Setup:
 
 
 def setup_tenant(rt: Any, run_id: str, users: int) -> Setup:
-    """A tenant, an owner, ``users`` agents with a token each, and an API inbox, through the services.
-
-    The tenant id is pushed to a random high value first: Redis pub/sub and NATS subjects are
-    shared by everything on the broker, and wake-ups carry tenant ids; a high id keeps this
-    run's wake-ups from waking other users' hubs for their tenant 1, 2, ... and the reverse.
-    """
-    import random
-
-    from sqlalchemy import text
-
+    """A tenant, an owner, ``users`` agents with a token each, and an API inbox, through the services."""
     from raccordo.adapters.store.db import unit_of_work
-    from raccordo.adapters.store.models import Tenant
     from raccordo.domain.roles import Role
     from raccordo.services import accounts, inboxes
     from raccordo.services.actor import Actor, system_actor
     from raccordo.services.conversations import user_team_ids
 
-    offset = random.randrange(100_000_000, 1_000_000_000)
-    with unit_of_work(rt.sessions) as session:
-        session.add(Tenant(id=offset, slug=f"bench-placeholder-{run_id}", name="placeholder (tenant id offset)"))
-        session.flush()
-        if rt.engine.dialect.name == "postgresql":
-            session.execute(text("SELECT setval(pg_get_serial_sequence('tenants', 'id'), :n)"), {"n": offset})
     with unit_of_work(rt.sessions) as session:
         tenant = accounts.create_tenant(session, f"bench-{run_id}", "Bench S.p.A.")
         system = system_actor(tenant.id)
@@ -869,7 +853,8 @@ class Run:
         import httpx
 
         args = self.args
-        extra = {"RACCORDO_BUS_URL": args.bus_url, "RACCORDO_EMBEDDED_WORKER": "false"}
+        # A subject of this run's own: other users of the broker neither see its wake-ups nor send it theirs.
+        extra = {"RACCORDO_BUS_URL": args.bus_url, "RACCORDO_BUS_SUBJECT": f"raccordo.bench.{self.run_id}", "RACCORDO_EMBEDDED_WORKER": "false"}
         serves = [self.start(f"serve-{name}", "serve", child_env(self.data_dir, database_url, **extra)) for name in ("a", "b")]
         worker = self.start("worker", "worker", child_env(self.data_dir, database_url, **extra))
         for child in serves:

@@ -508,3 +508,27 @@ def test_a_failing_reconnect_callback_or_handler_does_not_stop_the_bus(kind: str
 
 async def _ignore(message: dict[str, Any]) -> None:
     return None
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_make_bus_keeps_deployments_on_their_own_subject(kind: str) -> None:
+    """RACCORDO_BUS_SUBJECT: two deployments sharing a broker do not see each other's messages."""
+    url = shared_url(kind)
+    ours, theirs = f"raccordo.test.{uuid.uuid4().hex[:12]}", f"raccordo.test.{uuid.uuid4().hex[:12]}"
+
+    async def scenario() -> None:
+        sender, colleague, stranger = Node(make_bus(url, ours)), Node(make_bus(url, ours)), Node(make_bus(url, theirs))
+        for node in (sender, colleague, stranger):
+            await asyncio.wait_for(node.bus.start(node.handle, node.catch_up), 10)
+        try:
+            await wait_until(lambda: all(n.bus.healthy for n in (sender, colleague, stranger)), "buses healthy")
+            run_id = uuid.uuid4().hex
+            await sender.bus.publish(event(run_id, 1))
+            await wait_until(lambda: colleague.ids(run_id) == [1], "the message on the same subject")
+            await settle()
+            assert stranger.ids(run_id) == []
+        finally:
+            for node in (sender, colleague, stranger):
+                await asyncio.wait_for(node.bus.stop(), 10)
+
+    run(scenario())

@@ -92,6 +92,26 @@ def test_unknown_tenant_is_one_clear_line_and_no_file(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
 
 
+def _create_owner(env: dict[str, str], slug: str) -> None:
+    created = subprocess.run(
+        [RACCORDO, "createuser", "--tenant", slug, "--email", f"owner@{slug}.it", "--name", "Owner", "--role", "owner", "--password", "a long password"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+
+
+def _wait_healthy(base: str, process: subprocess.Popen, tmp_path: Path) -> None:
+    for _ in range(100):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert process.poll() is None, "raccordo serve exited: " + "".join(p.read_text() for p in tmp_path.glob("serve*.log"))
+        time.sleep(0.2)
+    pytest.fail("raccordo serve did not answer /healthz")
+
+
 def test_websocket_compression_follows_the_setting(server_env, tmp_path, database_url):
     """RACCORDO_WS_COMPRESSION=false: the server declines permessage-deflate even when offered."""
     import asyncio
@@ -100,11 +120,7 @@ def test_websocket_compression_follows_the_setting(server_env, tmp_path, databas
 
     env, base = server_env
     slug = f"ws-{os.getpid()}-{int(time.time() * 1000) % 100000}"
-    created = subprocess.run(
-        [RACCORDO, "createuser", "--tenant", slug, "--email", f"owner@{slug}.it", "--name", "Owner", "--role", "owner", "--password", "a long password"],
-        env=env, capture_output=True, text=True, timeout=60,
-    )
-    assert created.returncode == 0, created.stderr
+    _create_owner(env, slug)
 
     async def extensions(url: str, token: str) -> str:
         async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}, compression="deflate", open_timeout=10) as ws:
@@ -128,3 +144,36 @@ def test_websocket_compression_follows_the_setting(server_env, tmp_path, databas
         finally:
             process.terminate()
             process.wait(timeout=20)
+
+
+def test_embedded_worker_wakes_on_the_commit_not_the_poll(server_env, tmp_path):
+    """With a 60 s poll, a reply is still sent at once: the commit's wake-up on the bus reaches
+    the serve process's own worker (no endpoint wakes it by hand)."""
+    env, base = server_env
+    env = {**env, "RACCORDO_WORKER_POLL_SECONDS": "60"}
+    slug = f"wake-{os.getpid()}-{int(time.time() * 1000) % 100000}"
+    _create_owner(env, slug)
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen([RACCORDO, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    callback = CallbackServer()
+    try:
+        _wait_healthy(base, process, tmp_path)
+        time.sleep(1.0)  # the worker's first pass is over: it now waits for the 60 s poll
+        with httpx.Client(base_url=base) as http:
+            login = http.post("/api/v1/auth/login", json={"email": f"owner@{slug}.it", "password": "a long password"})
+            csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
+            inbox = http.post("/api/v1/inboxes", json={"name": "App", "channel": "api", "settings": {"callback_url": callback.url}}, headers=csrf).json()
+            body = json.dumps({"message_id": "wake-1", "contact": {"identities": [{"kind": "email", "value": "sveglia@example.com"}]}, "text": "Ciao"}).encode()
+            path = f"/api/v1/channels/api/{inbox['identifier']}/messages"
+            assert http.post(path, content=body, headers=signing.sign(inbox["secrets"]["hmac_secret"], body)).status_code == 200
+            conversation = http.get("/api/v1/conversations").json()["items"][0]
+            assert http.post(f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "Subito"}, headers=csrf).status_code == 201
+            for _ in range(50):
+                if callback.received:
+                    break
+                time.sleep(0.1)
+            assert callback.received, "the reply waited for the poll: the wake-up did not reach the embedded worker"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        callback.close()

@@ -95,7 +95,7 @@ def worker() -> None:
 
     settings = _server_settings(None, None)
     rt = _runtime(settings)
-    loop = WorkerLoop(rt, make_bus(settings.bus_url))
+    loop = WorkerLoop(rt, make_bus(settings.bus_url, settings.bus_subject))
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     delivery_max_attempts: int = 8
     delivery_lease_seconds: float = Field(default=120.0, description="A worker that claimed a send and died frees it after this long; the retry reuses the idempotency key.")
     bus_url: str = Field(default="memory://", description="memory:// (one process), redis://host:6379/0 or nats://host:4222 (many processes).")
+    bus_subject: str = Field(default="raccordo.bus", min_length=1, max_length=200, description="Redis channel / NATS subject of the bus; give each deployment sharing a broker its own.")
     embedded_worker: bool = Field(default=True, description="`serve` also runs the worker (outbox, timers); false when `raccordo worker` processes run separately.")
     worker_poll_seconds: float = Field(default=1.0, description="How often a worker looks for due work when no wake-up arrives.")
     presence_grace_seconds: float = Field(default=30.0, description="An agent whose connections all dropped becomes offline after this long.")

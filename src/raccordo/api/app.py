@@ -28,7 +28,7 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
     """The app; it runs the worker in-process unless ``run_delivery`` or RACCORDO_EMBEDDED_WORKER say not to."""
     embedded = rt.settings.embedded_worker if run_delivery is None else run_delivery
     loop = DeliveryLoop(rt) if embedded else None
-    hub = Hub(rt, make_bus(rt.settings.bus_url))
+    hub = Hub(rt, make_bus(rt.settings.bus_url, rt.settings.bus_subject))
     widget_hub = WidgetHub.of(hub)
     metrics = Metrics()
 
@@ -46,7 +46,8 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
     app = FastAPI(title="Raccordo", version=__version__, lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json")
     app.state.runtime = rt
     app.state.hub = hub
-    app.state.delivery_wake = loop.wake if loop else None
+    # Committed work (outbox, timers, routing) publishes a wake-up on the bus after the commit;
+    # the hub passes it to the embedded worker, so no endpoint has to wake it by hand.
     hub.on_wake = loop.wake if loop else None
     metrics.collector(app.state)
     errors.install(app)

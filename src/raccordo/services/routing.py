@@ -102,7 +102,8 @@ def record(session: Session, tenant_id: int, conversation_id: int, kind: str, *,
 # --- queueing ------------------------------------------------------------------------------------
 
 
-def _facts(session: Session, conversation: Conversation) -> dict[str, Any]:
+def conversation_facts(session: Session, conversation: Conversation) -> dict[str, Any]:
+    """What routing rules and SLA policies match on (``domain.routing.rule_matches``)."""
     contact = session.get(Contact, conversation.contact_id)
     return {
         "channel": conversation.last_channel,
@@ -110,6 +111,7 @@ def _facts(session: Session, conversation: Conversation) -> dict[str, Any]:
         "language": contact.language if contact else None,
         "labels": list(conversation.labels or []),
         "priority": conversation.priority,
+        "queue_id": session.scalar(select(QueueItem.queue_id).where(QueueItem.conversation_id == conversation.id)),
         "contact": dict(contact.custom_attributes or {}) if contact else {},
         "conversation": dict(conversation.custom_attributes or {}),
     }
@@ -163,7 +165,7 @@ def after_inbound(session: Session, conversation: Conversation, now: datetime | 
     existing = _item_for(session, conversation.id)
     if existing is not None and existing.status in ACTIVE:
         return existing
-    facts = _facts(session, conversation)
+    facts = conversation_facts(session, conversation)
     rules = session.scalars(
         select(RoutingRule).where(RoutingRule.tenant_id == conversation.tenant_id, RoutingRule.active.is_(True)).order_by(RoutingRule.position, RoutingRule.id)
     )

@@ -23,13 +23,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from raccordo.adapters.store.models import Contact, Conversation, QueueItem, SlaClock, SlaPolicy
+from raccordo.adapters.store.models import Conversation, QueueItem, SlaClock, SlaPolicy
 from raccordo.domain.conversations import ConversationStatus
 from raccordo.domain.errors import InvalidInput
 from raccordo.domain.hours import BusinessHours, add_business_seconds, business_seconds_between, parse_business_hours
 from raccordo.domain.roles import Permission
 from raccordo.domain.routing import rule_matches, validate_conditions
-from raccordo.services import jobs
+from raccordo.services import jobs, routing
 from raccordo.services.actor import Actor
 from raccordo.services.events import emit, emit_conversation
 from raccordo.services.records import audit, get_owned
@@ -52,18 +52,8 @@ def _clocks(session: Session, conversation_id: int, statuses: tuple[str, ...]) -
     ))
 
 
-def _facts(session: Session, conversation: Conversation) -> dict[str, Any]:
-    contact = session.get(Contact, conversation.contact_id)
-    item = session.scalars(select(QueueItem.queue_id).where(QueueItem.conversation_id == conversation.id)).first()
-    return {
-        "channel": conversation.last_channel, "inbox_id": conversation.last_inbox_id, "language": contact.language if contact else None,
-        "labels": list(conversation.labels or []), "priority": conversation.priority, "queue_id": item,
-        "contact": dict(contact.custom_attributes or {}) if contact else {}, "conversation": dict(conversation.custom_attributes or {}),
-    }
-
-
 def policy_for(session: Session, conversation: Conversation) -> SlaPolicy | None:
-    facts = _facts(session, conversation)
+    facts = routing.conversation_facts(session, conversation)
     policies = session.scalars(
         select(SlaPolicy).where(SlaPolicy.tenant_id == conversation.tenant_id, SlaPolicy.active.is_(True)).order_by(SlaPolicy.position, SlaPolicy.id)
     )
@@ -198,8 +188,6 @@ def warn(ctx: jobs.JobContext) -> dict[str, Any]:
 
 @jobs.job_handler(BREACH)
 def breach(ctx: jobs.JobContext) -> dict[str, Any]:
-    from raccordo.services import routing
-
     session = ctx.session
     clock = _locked_clock(ctx)
     if clock is None or clock.status != RUNNING or clock.due_at is None:

@@ -270,9 +270,6 @@ def _save_queue(request: Request, me: Me, form: dict[str, Any], queue_id: int | 
     except RaccordoError as exc:
         errors = field_errors(exc, me.lang)
     else:
-        wake = getattr(request.app.state, "delivery_wake", None)
-        if wake:
-            wake()
         return _saved(f"/admin/queues/{saved_id}")
     current = None
     if queue_id is not None:
@@ -367,9 +364,6 @@ def agent_save(user_id: int, request: Request, me: Me = MeDep, form: dict[str, A
         return _agent_page(request, me, user_id, values, field_errors(exc, me.lang), 422)
     except RaccordoError as exc:
         return _agent_page(request, me, user_id, values, field_errors(exc, me.lang), 422)
-    wake = getattr(request.app.state, "delivery_wake", None)
-    if wake:
-        wake()
     return _saved(f"/admin/agents/{user_id}")
 
 
@@ -429,11 +423,7 @@ def _save_rule(request: Request, me: Me, form: dict[str, Any], rule_id: int | No
             saved_id = rule.id
     except FormErrors as exc:
         errors = exc.errors
-    except RaccordoError as exc:
-        if rule_id is not None and isinstance(exc, NotFound) and exc.params.get("id") == rule_id:
-            raise
-        if isinstance(exc, Forbidden):
-            raise
+    except RaccordoError as exc:  # the role and the edited row were checked before: the rest is the form's
         errors = field_errors(exc, me.lang)
     else:
         return _saved(f"/admin/rules/{saved_id}")
@@ -513,9 +503,7 @@ def _save_sla(request: Request, me: Me, form: dict[str, Any], policy_id: int | N
             saved_id = policy.id
     except FormErrors as exc:
         errors = exc.errors
-    except RaccordoError as exc:
-        if isinstance(exc, Forbidden) or (policy_id is not None and isinstance(exc, NotFound) and exc.params.get("id") == policy_id):
-            raise
+    except RaccordoError as exc:  # the role and the edited row were checked before: the rest is the form's
         errors = field_errors(exc, me.lang)
     else:
         return _saved(f"/admin/sla/{saved_id}")

@@ -414,9 +414,6 @@ def post_reply(conversation_id: int, request: Request, me: Me = MeDep, form: dic
         raise
     except RaccordoError as exc:
         return _composer(request, me, conversation_id, field_errors(exc, me.lang), text, 422, "reply", inbox_id)
-    wake = getattr(request.app.state, "delivery_wake", None)
-    if wake:
-        wake()
     return _composer(request, me, conversation_id, {}, "", 200, "reply", inbox_id)
 
 
@@ -495,10 +492,6 @@ def post_transfer(conversation_id: int, request: Request, me: Me = MeDep, form: 
         raise
     except RaccordoError as exc:  # Forbidden too: an agent may not take someone else's conversation away
         errors = {"target": next(iter(field_errors(exc, me.lang).values()))}
-    if not errors:
-        wake = getattr(request.app.state, "delivery_wake", None)
-        if wake:
-            wake()
     with unit_of_work(rt.sessions) as session:
         context = conversation_context(session, me, conversation_id)
     return render(request, "_head.html", base_context(me, head_errors=errors, transfer_note=(note or "") if errors else "", **context), status_code=422 if errors else 200,
@@ -532,9 +525,6 @@ def presence_change(request: Request, me: Me = MeDep, form: dict[str, Any] = For
             presence.set_status(session, me.actor, status, reason)
     except RaccordoError as exc:
         errors = field_errors(exc, me.lang)
-    wake = getattr(request.app.state, "delivery_wake", None)
-    if wake:
-        wake()
     with unit_of_work(runtime(request).sessions) as session:
         return render(request, "_presence.html", base_context(me, presence_errors=errors, **presence_context(session, me)), status_code=422 if errors else 200)
 

@@ -90,9 +90,6 @@ def send_reply(conversation_id: schemas.PathId, body: schemas.ReplyIn, request: 
         message = reply.send_reply(session, rt.files, actor, conversation_id, text=body.text, html=body.html, inbox_id=body.inbox_id, attachments=_uploads(body.attachments), max_attachment_bytes=rt.settings.max_attachment_bytes)
         session.refresh(message, ["attachments"])
         out = schemas.MessageOut.model_validate(message)
-    wake = getattr(request.app.state, "delivery_wake", None)
-    if wake:
-        wake()
     return out
 
 

@@ -14,13 +14,6 @@ from raccordo.services.records import get_owned
 router = APIRouter(prefix="/api/v1", tags=["routing"])
 
 
-def _wake(request: Request) -> None:
-    """Route at once in this process (embedded worker); other workers wake on the bus."""
-    wake = getattr(request.app.state, "delivery_wake", None)
-    if wake:
-        wake()
-
-
 @router.get("/skills", response_model=list[schemas.SkillOut])
 def list_skills(request: Request, actor: Actor = ActorDep) -> list[schemas.SkillOut]:
     with transaction(request) as session:
@@ -71,7 +64,6 @@ def get_queue(queue_id: schemas.PathId, request: Request, actor: Actor = ActorDe
 def update_queue(queue_id: schemas.PathId, body: schemas.QueuePatch, request: Request, actor: Actor = ActorDep) -> schemas.QueueOut:
     with transaction(request) as session:
         out = _queue_out(session, routing_admin.update_queue(session, actor, queue_id, body.model_dump(exclude_unset=True)))
-    _wake(request)
     return out
 
 
@@ -79,7 +71,6 @@ def update_queue(queue_id: schemas.PathId, body: schemas.QueuePatch, request: Re
 def set_queue_members(queue_id: schemas.PathId, body: schemas.MembersIn, request: Request, actor: Actor = ActorDep) -> list[int]:
     with transaction(request) as session:
         members = routing_admin.set_queue_members(session, actor, queue_id, body.user_ids)
-    _wake(request)
     return members
 
 
@@ -100,7 +91,6 @@ def get_agent_routing(user_id: schemas.PathId, request: Request, actor: Actor = 
 def set_agent_routing(user_id: schemas.PathId, body: schemas.AgentRoutingIn, request: Request, actor: Actor = ActorDep) -> schemas.AgentRoutingOut:
     with transaction(request) as session:
         out = schemas.AgentRoutingOut(**vars(routing_admin.set_agent_profile(session, actor, user_id, **body.model_dump(exclude_unset=True))))
-    _wake(request)
     return out
 
 
@@ -145,7 +135,6 @@ def accept_offer(conversation_id: schemas.PathId, request: Request, actor: Actor
 def decline_offer(conversation_id: schemas.PathId, body: schemas.DeclineIn, request: Request, actor: Actor = ActorDep) -> Response:
     with transaction(request) as session:
         routing.decline_offer(session, actor, conversation_id, body.reason)
-    _wake(request)
     return Response(status_code=204)
 
 
@@ -158,7 +147,6 @@ def transfer(conversation_id: schemas.PathId, body: schemas.TransferIn, request:
             files=rt.files, max_attachment_bytes=rt.settings.max_attachment_bytes,
         )
         out = schemas.ConversationOut.model_validate(conversation)
-    _wake(request)
     return out
 
 
