@@ -18,7 +18,19 @@ DEFAULT_LANGUAGE = "en"
 
 @cache
 def catalog(language: str) -> dict[str, str]:
-    return json.loads((Path(__file__).parent / f"{language}.json").read_text(encoding="utf-8"))
+    """``{language}.json`` plus one fragment per product area in ``{language}/*.json``.
+
+    Fragments keep each area's strings together (and let areas be added without touching one
+    big file); a key defined twice is an error, not a silent override.
+    """
+    folder = Path(__file__).parent
+    merged: dict[str, str] = json.loads((folder / f"{language}.json").read_text(encoding="utf-8"))
+    for fragment in sorted((folder / language).glob("*.json")):
+        for key, value in json.loads(fragment.read_text(encoding="utf-8")).items():
+            if key in merged:
+                raise ValueError(f"translation key {key!r} is defined twice ({fragment.name})")
+            merged[key] = value
+    return merged
 
 
 def pick_language(accept_language: str | None, preferred: str | None = None) -> str:

@@ -662,3 +662,15 @@ class WrapUpCode(Base):
     label: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- guided scripts (migration 0009) ---
+
+
+# --- agenda: callbacks and follow-ups (migration 0010) ---
+
+
+# --- side-panel apps (migration 0011) ---
+
+
+# --- inbox search, team and queue views (migration 0012) ---
