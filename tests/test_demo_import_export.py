@@ -89,7 +89,7 @@ def test_demo_loads_the_promised_organization(rt: Runtime, loaded: DemoRun) -> N
         assert _count(session, Contact, tid) == 200
         assert _count(session, Conversation, tid) == 500
         channels = set(session.scalars(select(Inbox.channel).where(Inbox.tenant_id == tid)))
-        assert {"api", "email", "whatsapp", "sms", "webchat", "telegram", "messenger"} <= channels
+        assert {"api", "email", "whatsapp", "sms", "widget", "telegram", "messenger"} <= channels
         kinds = set(session.scalars(select(ContactIdentity.kind).where(ContactIdentity.tenant_id == tid)))
         assert {"email", "phone", "whatsapp", "telegram", "messenger", "web_visitor", "external"} <= kinds
         assert _count(session, ContactIdentity, tid, ContactIdentity.kind == "phone", ContactIdentity.value.like("+393%")) > 50

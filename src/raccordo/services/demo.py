@@ -25,11 +25,14 @@ How the history is made, and why:
 - The load is one transaction: either the whole demo exists or nothing does, so "the
   tenant slug exists" is a reliable sign that the demo is already loaded.
 
-Only the ``api`` channel has a module today. The API inbox is created through
-``services.inboxes.create_inbox``; the email, WhatsApp, SMS, web chat, Telegram and
-Messenger inboxes are created as plain ``Inbox`` rows so the history shows real channel
-switches. Those inboxes have no channel module yet: a reply on them fails with the
-clear ``channel.not_installed`` error until the channel issues land.
+The API, email and web chat (``widget``) inboxes are created through
+``services.inboxes.create_inbox``, so agents can answer on them: the email inbox has an
+address but no IMAP/SMTP server until an admin sets one (a reply there fails with the
+clear "no SMTP server configured" delivery error), the widget allows the demo's own
+origin. The WhatsApp, SMS, Telegram and Messenger inboxes are created as plain ``Inbox``
+rows so the history shows real channel switches; they have no channel module yet, and a
+reply on them fails with the clear ``channel.not_installed`` error until the channel
+issues land.
 
 The email addresses use reserved ``example`` domains, but the Italian mobile numbers
 and the Telegram and Messenger ids are random and may belong to real people: never
@@ -115,18 +118,18 @@ STAFF = (
     _Staff("James Wilson", "agent", "en", (BILLING, TECH)),
     _Staff("Olivia Bennett", "agent", "en", (TECH, CARE)),
 )
-# Channel kind -> inbox name. "api" is created through the inbox service; the others are history-only rows.
+# Channel kind -> inbox name. "api", "email" and "widget" are created through the inbox service; the others are history-only rows.
 INBOX_NAMES = {
     "api": "App e sito (API)",
     "email": "Email assistenza",
     "whatsapp": "WhatsApp",
     "sms": "SMS",
-    "webchat": "Chat sito web",
+    "widget": "Chat sito web",
     "telegram": "Telegram",
     "messenger": "Messenger",
 }
 # The identity a message on each channel carries, and replies on it are addressed to.
-CHANNEL_IDENTITY = {"email": "email", "whatsapp": "whatsapp", "sms": "phone", "webchat": "web_visitor", "telegram": "telegram", "messenger": "messenger", "api": "external"}
+CHANNEL_IDENTITY = {"email": "email", "whatsapp": "whatsapp", "sms": "phone", "widget": "web_visitor", "telegram": "telegram", "messenger": "messenger", "api": "external"}
 
 
 # --- people and places ---------------------------------------------------------------------------------
@@ -624,8 +627,8 @@ TOPIC_WEIGHTS = {"delivery": 30, "billing": 18, "returns": 22, "technical": 20, 
 
 # How customers say which channel they wrote on before (used when a conversation switches channel).
 CHANNEL_VIA = {
-    "it": {"email": "per email", "whatsapp": "su WhatsApp", "sms": "via SMS", "webchat": "sulla chat del sito", "telegram": "su Telegram", "messenger": "su Messenger", "api": "dall'app"},
-    "en": {"email": "by email", "whatsapp": "on WhatsApp", "sms": "by text", "webchat": "on the website chat", "telegram": "on Telegram", "messenger": "on Messenger", "api": "through the app"},
+    "it": {"email": "per email", "whatsapp": "su WhatsApp", "sms": "via SMS", "widget": "sulla chat del sito", "telegram": "su Telegram", "messenger": "su Messenger", "api": "dall'app"},
+    "en": {"email": "by email", "whatsapp": "on WhatsApp", "sms": "by text", "widget": "on the website chat", "telegram": "on Telegram", "messenger": "on Messenger", "api": "through the app"},
 }
 SWITCH = {
     "it": (
@@ -1154,7 +1157,7 @@ class _Writer:
         assert step.channel is not None
         kind, value = plan.contact.identity_for(step.channel)
         identities = [InboundIdentity(kind, value)]
-        if step.channel == "webchat" and "email" in plan.contact.identities:
+        if step.channel == "widget" and "email" in plan.contact.identities:
             identities.append(InboundIdentity("email", plan.contact.identities["email"]))  # from the pre-chat form
         attachments = []
         if step.attachment:
@@ -1265,9 +1268,14 @@ def _create_org(session: Session, rt: Runtime, slug: str) -> _Org:
     for name, description in TEAM_DESCRIPTIONS.items():
         members = [users[i].id for i, person in enumerate(STAFF) if name in person.teams]
         teams[name] = accounts.create_team(session, admin, name, description, members)
-    inboxes = {"api": create_inbox(session, rt.secretbox, admin, name=INBOX_NAMES["api"], channel="api", settings={}, secrets_={}, business_hours=None)[0]}
+    public_url = rt.settings.resolved_public_url
+    settings = {"api": {}, "email": {"address": f"assistenza@{slug}.example", "from_name": "Bottega Digitale"}, "widget": {"allowed_origins": [public_url]}}
+    inboxes = {
+        channel: create_inbox(session, rt.secretbox, admin, name=INBOX_NAMES[channel], channel=channel, settings=channel_settings, secrets_={}, business_hours=None)[0]
+        for channel, channel_settings in settings.items()
+    }
     for channel, name in INBOX_NAMES.items():
-        if channel != "api":
+        if channel not in inboxes:
             # No channel module yet: a history-only inbox (see the module docstring).
             inboxes[channel] = Inbox(tenant_id=tenant.id, name=name, channel=channel, identifier=secrets.token_urlsafe(12), settings={}, business_hours={})
             session.add(inboxes[channel])
@@ -1311,6 +1319,7 @@ def load_demo(rt: Runtime, seed: int = 7, *, slug: str = DEMO_SLUG, now: datetim
         _create_contacts(session, org, contacts, clock)
         _Writer(session, rt, rng, org, clock, now).run(conversations)
         _create_routing(session, org)
+        _create_content(session, org)
     return _logins(slug)
 
 
@@ -1370,3 +1379,34 @@ def _create_routing(session: Session, org: _Org) -> None:
         "resolution_seconds": 86400, "business_hours": OFFICE_HOURS, "actions": {"notify_supervisors": True, "raise_priority": True, "reassign": True},
     })
 
+
+# (name, shortcut, Italian body, English body): the answers the shop's agents give every day.
+DEMO_TEMPLATES = (
+    ("Saluto", "ciao", "Buongiorno {{contact.first_name}}, sono {{agent.first_name}} di Bottega Digitale: come posso aiutarla?",
+     "Hello {{contact.first_name}}, this is {{agent.first_name}} from Bottega Digitale: how can I help?"),
+    ("Tracking spedizione", "tracking", "Gentile {{contact.first_name}}, le ho inviato per email il link per seguire la spedizione.",
+     "Dear {{contact.first_name}}, I have emailed you the link to track your parcel."),
+    ("Reso gratuito", "reso", "Il reso è gratuito entro 30 giorni dalla consegna: le mando l'etichetta prepagata per email.",
+     "Returns are free within 30 days of delivery: I'm emailing you the prepaid label."),
+    ("Chiusura", "fine", "Grazie {{contact.first_name}}, buona giornata da {{agent.name}} e da tutta Bottega Digitale!",
+     "Thank you {{contact.first_name}}, have a nice day from {{agent.name}} and all of Bottega Digitale!"),
+)
+# (code, label): outcomes the supervisors report on.
+DEMO_WRAP_UP_CODES = (
+    ("risolto", "Risolto al primo contatto / Solved at first contact"),
+    ("reso", "Reso avviato / Return started"),
+    ("rimborso", "Rimborso emesso / Refund issued"),
+    ("informazioni", "Solo informazioni / Information only"),
+    ("escalation", "Passato al secondo livello / Escalated"),
+)
+
+
+def _create_content(session: Session, org: _Org) -> None:
+    """Answer templates and wrap-up codes, so the desktop's "/" picker and resolve codes work at once."""
+    from raccordo.services import templates, wrapup
+
+    admin = org.actor(1)
+    for name, shortcut, italian, english in DEMO_TEMPLATES:
+        templates.create_template(session, admin, {"name": name, "shortcut": shortcut, "body": italian, "bodies": {"it": italian, "en": english}})
+    for code, label in DEMO_WRAP_UP_CODES:
+        wrapup.create_code(session, admin, {"code": code, "label": label})
