@@ -76,6 +76,18 @@ class UserIn(BaseModel):
     language: Literal["it", "en"] = "it"
 
 
+class ProfilePatch(BaseModel):
+    model_config = Strict
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    language: Literal["it", "en"] | None = None
+
+
+class PasswordChangeIn(BaseModel):
+    model_config = Strict
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)
+
+
 class UserPatch(BaseModel):
     model_config = Strict
     name: str | None = Field(default=None, min_length=1, max_length=200)

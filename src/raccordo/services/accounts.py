@@ -100,6 +100,10 @@ def update_user(session: Session, actor: Actor, user_id: int, *, name: str | Non
         if not active:
             session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
     if password is not None:
+        if is_self:
+            # Changing one's own password needs the current one (change_own_password): a
+            # session left open on a shared desk must not be enough to take the account over.
+            raise InvalidInput("user.password_own_needs_current", field="password")
         _check_password(password)
         user.password_hash = _hasher.hash(password)
         changes["password"] = "changed"
@@ -110,6 +114,54 @@ def update_user(session: Session, actor: Actor, user_id: int, *, name: str | Non
         if remaining == 0:
             raise InvalidInput("user.last_owner", field="role" if role is not None else "active")
     audit(session, actor, "user.update", "user", user.id, changes)
+    session.flush()
+    return user
+
+
+def update_profile(session: Session, actor: Actor, *, name: str | None = None, language: str | None = None) -> User:
+    """The signed-in user's own name and language (the desktop's language follows it)."""
+    if actor.user_id is None:
+        raise Forbidden("user.profile_needs_user")
+    if name is not None:
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise InvalidInput("user.name_required", field="name")
+    return update_user(session, actor, actor.user_id, name=name, language=language)
+
+
+PASSWORD_CHANGE_FAILURES = 5
+PASSWORD_CHANGE_WINDOW = timedelta(minutes=15)
+
+
+def change_own_password(session: Session, actor: Actor, *, current_password: str, new_password: str, keep_login_session: str | None = None) -> User:
+    """Checks the current password (wrong guesses are rate limited like logins, so an open
+    session cannot be used to guess it); ends every other session (the one in use stays when given)."""
+    if actor.user_id is None:
+        raise Forbidden("user.profile_needs_user")
+    user = get_owned(session, User, actor.tenant_id, actor.user_id)
+    now, key = datetime.now(UTC), f"password:{user.id}"
+    _enforce_rate_limit(session, [(key, PASSWORD_CHANGE_FAILURES)], PASSWORD_CHANGE_WINDOW, now)
+    try:
+        ok = _hasher.verify(user.password_hash or "", current_password)
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok:
+        session.add(LoginAttempt(key=key, attempted_at=now))
+        session.commit()  # failures must count even though we raise
+        raise InvalidInput("user.password_current_wrong", field="current_password")
+    if new_password == current_password:
+        raise InvalidInput("user.password_unchanged", field="new_password")
+    try:
+        _check_password(new_password)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.key, field="new_password", **exc.params) from None
+    user.password_hash = _hasher.hash(new_password)
+    others = delete(LoginSession).where(LoginSession.user_id == user.id)
+    if keep_login_session:
+        others = others.where(LoginSession.token_hash != token_digest(keep_login_session))
+    session.execute(others)
+    session.execute(delete(LoginAttempt).where(LoginAttempt.key == key))
+    audit(session, actor, "user.password_changed", "user", user.id, {})
     session.flush()
     return user
 

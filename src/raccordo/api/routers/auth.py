@@ -60,6 +60,19 @@ def me(request: Request, actor: Actor = ActorDep) -> schemas.MeOut:
         )
 
 
+@router.patch("/auth/me", response_model=schemas.UserOut, description="The signed-in user's own name and language.")
+def update_me(body: schemas.ProfilePatch, request: Request, actor: Actor = ActorDep) -> schemas.UserOut:
+    with transaction(request) as session:
+        return schemas.UserOut.model_validate(accounts.update_profile(session, actor, name=body.name, language=body.language))
+
+
+@router.post("/auth/password", status_code=204, description="Change one's own password: the current one is required; other sessions end.")
+def change_password(body: schemas.PasswordChangeIn, request: Request, actor: Actor = ActorDep) -> Response:
+    with transaction(request) as session:
+        accounts.change_own_password(session, actor, current_password=body.current_password, new_password=body.new_password, keep_login_session=request.cookies.get(SESSION_COOKIE))
+    return Response(status_code=204)
+
+
 def tenant_out(tenant: Tenant) -> schemas.TenantOut:
     continuity = (tenant.settings or {}).get("continuity", {})
     return schemas.TenantOut(
