@@ -17,10 +17,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -215,20 +217,23 @@ def test_admin_routes_a_new_conversation_the_agent_accepts_replies_on_email_ment
     assert recipients == ["marta.bianchi@example.com"] and "Hello Marta" in sent.get_body(("plain",)).get_content()
     demo.shot(agent, "04-reply-by-email")
 
-    # 5. A note that mentions the colleague: a toast on her desktop.
+    # 5. The demo's guided script for returns, beside the conversation: answers land in the attributes.
+    run_return_script(agent, demo, conversation_id)
+
+    # 6. A note that mentions the colleague: a toast on her desktop.
     agent.fill("#reply-text", "@Olivia Bennett can you check the partner's invoice?")
     agent.click("button[data-action=note]")
     agent.locator("#thread .message.note", has_text="partner's invoice").wait_for(timeout=10000)
     colleague.locator("#toasts .toast", has_text="partner's invoice").wait_for(timeout=15000)
-    demo.shot(colleague, "05-mention-toast")
+    demo.shot(colleague, "06-mention-toast")
 
-    # 6. Transfer to the colleague with a note; she resolves it with the wrap-up code the queue requires.
+    # 7. Transfer to the colleague with a note; she resolves it with the wrap-up code the queue requires.
     agent.click("summary[data-action=transfer-open]")
     agent.select_option(f"#transfer-target-{conversation_id}", f"user:{olivia}")
     agent.fill(f"#transfer-note-{conversation_id}", "Invoice question, over to you")
     agent.click("button[data-action=transfer]")
     agent.locator("#thread .message.note", has_text="over to you").wait_for(timeout=10000)
-    demo.shot(agent, "06-transferred")
+    demo.shot(agent, "07-transferred")
     colleague.goto(f"{demo.base}/conversations/{conversation_id}")
     wrap_up = colleague.locator(f"#wrap-up-{conversation_id}")
     wrap_up.wait_for(timeout=10000)
@@ -236,7 +241,7 @@ def test_admin_routes_a_new_conversation_the_agent_accepts_replies_on_email_ment
     wrap_up.select_option("rimborso")
     colleague.click("button[data-action=resolved]")
     colleague.locator("#conversation-status.status-resolved").wait_for(timeout=10000)
-    demo.shot(colleague, "07-resolved-with-wrap-up")
+    demo.shot(colleague, "08-resolved-with-wrap-up")
     conversation = demo.api("GET", f"/api/v1/conversations/{conversation_id}").json()
     assert conversation["status"] == "resolved" and conversation["wrap_up_code"] == "rimborso"
     kinds = [e["kind"] for e in demo.api("GET", f"/api/v1/conversations/{conversation_id}/routing-events").json()]
@@ -245,3 +250,84 @@ def test_admin_routes_a_new_conversation_the_agent_accepts_replies_on_email_ment
     assert not errors, errors
     for page in (agent, colleague, admin):
         page.context.close()
+
+
+def run_return_script(agent: Any, demo: Demo, conversation_id: int) -> None:
+    """Runs "Reso prodotto / Product return" from the demo: greeting, order number, the "faulty"
+    branch (photos? yes), delivery date, pickup (saved on the contact), closing."""
+    panel = agent.locator("#script-panel")
+    panel.locator("#script-choose").select_option(label="Reso prodotto / Product return")
+    panel.locator("form.script-start button[type=submit]").click()
+
+    def step(title: str) -> Any:
+        form = panel.locator("form.script-step-form")
+        form.locator(".script-step-title", has_text=title).wait_for(timeout=10000)
+        return form
+
+    form = step("Saluto")
+    assert "Marta" in form.locator(".script-prompt").inner_text() and "Emily" in form.locator(".script-prompt").inner_text()
+    form.locator("button.primary").click()
+    form = step("Numero d'ordine")
+    form.locator("#script-value").fill("P-7731")
+    form.locator("button.primary").click()
+    form = step("Motivo")
+    assert "P-7731" in form.locator(".script-prompt").inner_text()
+    form.locator("input[value='Difettoso / Faulty']").check()
+    form.locator("button.primary").click()
+    form = step("Foto del difetto")  # the branch for a faulty product
+    form.locator("input[value=yes]").check()
+    form.locator("button.primary").click()
+    form = step("Data di consegna")
+    form.locator("#script-value").fill("2026-11-20")
+    form.locator("button.primary").click()
+    form = step("Ritiro a domicilio")
+    form.locator("input[value=yes]").check()
+    form.locator("button.primary").click()
+    form = step("Chiusura")
+    assert "marta.bianchi@example.com" in form.locator(".script-prompt").inner_text()
+    form.locator("button.primary").click()
+    panel.locator(".script-run.finished").wait_for(timeout=10000)
+    demo.shot(agent, "05-script-completed")
+    conversation = demo.api("GET", f"/api/v1/conversations/{conversation_id}").json()
+    attributes = conversation["custom_attributes"]
+    assert attributes["order_number"] == "P-7731" and attributes["return_reason"] == "Difettoso / Faulty", attributes
+    assert attributes["photos_received"] is True and attributes["delivered_on"] == "2026-11-20", attributes
+    contact = demo.api("GET", f"/api/v1/contacts/{conversation['contact_id']}").json()
+    assert contact["custom_attributes"]["prefers_pickup"] is True, contact["custom_attributes"]
+
+
+def test_an_agent_schedules_a_callback_on_a_demo_conversation_and_it_comes_back_at_its_time(browser, demo):  # noqa: F811
+    """Giulia (Italian desktop) plans to call a customer back in a few seconds from a resolved demo
+    conversation; at the due time the toast appears and the conversation is hers again, open."""
+    giulia = demo.user_id("Giulia Romano")
+    resolved = demo.api("GET", "/api/v1/conversations", params={"status": "resolved", "limit": 50}).json()["items"]
+    conversation = next(c for c in resolved if c["assignee_id"] in (None, giulia))
+    conversation_id = conversation["id"]
+    contact = demo.api("GET", f"/api/v1/contacts/{conversation['contact_id']}").json()
+    page = login(browser, demo, _email_of(demo, "Giulia Romano"), f"/conversations/{conversation_id}")
+    assert page.locator("html").get_attribute("lang") == "it"
+    panel = page.locator("#agenda-panel")
+    panel.locator("summary").click()
+    due = datetime.now(ZoneInfo("Europe/Rome")) + timedelta(seconds=15)
+    page.fill("#agenda-due", due.strftime("%Y-%m-%dT%H:%M:%S"))
+    phone = page.locator("#agenda-channel option[value=phone]")
+    if any(i["kind"] == "phone" for i in contact["identities"]):
+        assert phone.count() == 1
+        page.select_option("#agenda-channel", "phone")
+    page.fill("#agenda-note", "Richiamare per il rimborso")
+    panel.locator("form button[type=submit]").click()
+    scheduled = page.locator("#agenda-items .agenda-item.status-scheduled", has_text="Richiamare per il rimborso")
+    scheduled.or_(panel.locator(".field-error")).first.wait_for(timeout=20000)
+    assert scheduled.count() == 1, panel.inner_text()
+    demo.shot(page, "10-callback-scheduled")
+    page.goto(demo.base + "/agenda")
+    page.wait_for_selector("body[data-ws=open]", timeout=20000)
+    page.locator("#agenda-list .agenda-item.status-scheduled", has_text="Richiamare per il rimborso").wait_for(timeout=20000)
+    demo.shot(page, "11-agenda")
+    page.locator(".agenda-toast", has_text=contact["name"]).wait_for(timeout=60000)
+    page.locator("#agenda-list .agenda-item.status-due", has_text="Richiamare per il rimborso").wait_for(timeout=20000)
+    demo.shot(page, "12-callback-due")
+    back = demo.api("GET", f"/api/v1/conversations/{conversation_id}").json()
+    assert (back["status"], back["assignee_id"]) == ("open", giulia), back
+    assert not page.errors, page.errors  # type: ignore[attr-defined]
+    page.context.close()

@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 from raccordo.adapters.store.migrate import downgrade, upgrade
-from raccordo.adapters.store.models import Base
+from raccordo.adapters.store.models import Base, include_schema_name
 from tests.conftest import BACKENDS, _postgres_database, drop_postgres_database
 
 
@@ -28,7 +28,7 @@ def test_upgrade_downgrade_upgrade(empty_url):
     tables = set(inspect(engine).get_table_names())
     assert {"tenants", "contacts", "contact_identities", "conversations", "messages", "raw_inbound", "timeline_events", "audit_log", "outbox"} <= tables
     with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True, "include_name": include_schema_name}), Base.metadata)
     assert diff == [], f"models and migrations differ: {diff}"
     engine.dispose()
     downgrade(empty_url, "base")

@@ -54,6 +54,10 @@ class World:
     policy_id: int = 0
     template_id: int = 0
     code_id: int = 0
+    app_id: int = 0
+    script_id: int = 0
+    run_id: int = 0
+    agenda_item_id: int = 0
 
     def offer_to_owner(self) -> None:
         """Put the world's conversation in the second queue and route it: an offer to the owner."""
@@ -67,6 +71,19 @@ class World:
             routing.transfer(session, owner, self.conversation_id, queue_id=self.second_queue_id)
             presence.connect(session, owner, f"iso-{uuid.uuid4().hex}", "test-node")  # online with a live connection row
         routing.dispatch(self.rt, self.org.tenant_id)
+
+    def reschedule_agenda(self) -> None:
+        """Make the world's agenda item scheduled again (after the table completed it), so it can be cancelled."""
+        from datetime import UTC, datetime, timedelta
+
+        from raccordo.adapters.store.db import unit_of_work
+        from raccordo.domain.roles import Role
+        from raccordo.services import agenda
+        from raccordo.services.actor import Actor
+
+        owner = Actor(self.org.tenant_id, self.org.users["owner"], Role.OWNER)
+        with unit_of_work(self.rt.sessions) as session:
+            agenda.update(session, owner, self.agenda_item_id, due_at=datetime.now(UTC) + timedelta(hours=2))
 
     def ids(self) -> dict[str, int]:
         return {
@@ -84,6 +101,10 @@ class World:
             "policy_id": self.policy_id,
             "template_id": self.template_id,
             "code_id": self.code_id,
+            "app_id": self.app_id,
+            "script_id": self.script_id,
+            "run_id": self.run_id,
+            "agenda_item_id": self.agenda_item_id,
             "message_id": self.message_id,
         }
 
@@ -131,12 +152,23 @@ def build_world(client, org: Org, shared_email: str) -> World:
     assert template.status_code == 201, template.text
     code = client.post("/api/v1/wrap-up-codes", json={"code": "vendita", "label": "Vendita"}, headers=headers)
     assert code.status_code == 201, code.text
+    app = client.post("/api/v1/side-panel-apps", json={"name": "CRM", "url": "https://crm.example.com/panel", "inbox_ids": [inbox.id], "queue_ids": [queue.json()["id"]]}, headers=headers)
+    assert app.status_code == 201, app.text
+    script_steps = [{"id": "motivo", "prompt": "Motivo?", "answer": "text", "target": "conversation.motivo", "next": "fine"}, {"id": "fine", "prompt": "Grazie"}]
+    script = client.post("/api/v1/scripts", json={"name": "Reso", "steps": script_steps}, headers=headers)
+    assert script.status_code == 201, script.text
+    run = client.post(f"/api/v1/conversations/{conversation['id']}/script-runs", json={"script_id": script.json()["id"]}, headers=headers)
+    assert run.status_code == 201, run.text
+    callback = client.post("/api/v1/agenda", json={"conversation_id": conversation["id"], "kind": "callback", "due_at": "2099-01-01T10:00:00+00:00", "inbox_id": inbox.id}, headers=headers)
+    assert callback.status_code == 201, callback.text
     return World(
         org=org, inbox=inbox, contact_id=conversation["contact_id"], second_contact_id=second.json()["id"], conversation_id=conversation["id"],
         message_id=message_id, attachment_id=attachment_id, team_id=team.json()["id"], suggestion_id=suggestions[0]["id"],
         token_id=token.json()["id"], token=token.json()["token"], spare_token_id=spare.json()["id"], user_id=org.users["agent"], only_email=only_email,
         rt=client.app.state.runtime, queue_id=queue.json()["id"], second_queue_id=second_queue.json()["id"], skill_id=skill.json()["id"], rule_id=rule.json()["id"],
         policy_id=policy.json()["id"], template_id=template.json()["id"], code_id=code.json()["id"],
+        script_id=script.json()["id"], run_id=run.json()["id"],
+        agenda_item_id=callback.json()["id"], app_id=app.json()["id"],
     )
 
 
@@ -191,6 +223,24 @@ ENDPOINTS: dict[tuple[str, str], Body] = {
     ("PATCH", "/api/v1/templates/{template_id}"): lambda w: {"body": "Buongiorno {{contact.name}}"},
     ("GET", "/api/v1/conversations/{conversation_id}/templates"): lambda w: None,
     ("PATCH", "/api/v1/wrap-up-codes/{code_id}"): lambda w: {"label": "Vendita conclusa"},
+    ("GET", "/api/v1/side-panel-apps/{app_id}"): lambda w: None,
+    ("PATCH", "/api/v1/side-panel-apps/{app_id}"): lambda w: {"position": 3, "inbox_ids": [w.inbox.id], "queue_ids": [w.queue_id]},
+    ("POST", "/api/v1/side-panel-apps/{app_id}/rotate-secret"): lambda w: None,
+    ("GET", "/api/v1/conversations/{conversation_id}/side-panel-apps"): lambda w: None,
+    ("GET", "/api/v1/agenda/{agenda_item_id}"): lambda w: None,
+    ("PATCH", "/api/v1/agenda/{agenda_item_id}"): lambda w: {"note": "Richiamare dopo le 15"},
+    ("GET", "/api/v1/conversations/{conversation_id}/agenda"): lambda w: None,
+    ("POST", "/api/v1/agenda/{agenda_item_id}/complete"): lambda w: None,
+    ("POST", "/api/v1/agenda/{agenda_item_id}/cancel"): lambda w: w.reschedule_agenda(),
+    ("GET", "/api/v1/scripts/{script_id}"): lambda w: None,
+    ("PATCH", "/api/v1/scripts/{script_id}"): lambda w: {"description": "Resi", "queue_ids": [w.queue_id]},
+    ("GET", "/api/v1/scripts/{script_id}/versions"): lambda w: None,
+    ("GET", "/api/v1/conversations/{conversation_id}/scripts"): lambda w: None,
+    ("GET", "/api/v1/conversations/{conversation_id}/script-runs"): lambda w: None,
+    ("GET", "/api/v1/script-runs/{run_id}"): lambda w: None,
+    ("POST", "/api/v1/script-runs/{run_id}/answer"): lambda w: {"step_id": "motivo", "value": "Difettoso"},
+    ("POST", "/api/v1/script-runs/{run_id}/back"): lambda w: None,
+    ("POST", "/api/v1/contacts/{contact_id}/consent"): lambda w: {"purpose": "profiling", "granted": True, "source": "phone"},
     # Destructive ones last: the control run with the caller's own ids goes in this order.
     ("POST", "/api/v1/contacts/merge-suggestions/{suggestion_id}/dismiss"): lambda w: None,
     ("POST", "/api/v1/contacts/{contact_id}/merge"): lambda w: {"other_id": w.second_contact_id},
@@ -202,6 +252,11 @@ ENDPOINTS: dict[tuple[str, str], Body] = {
     ("DELETE", "/api/v1/sla-policies/{policy_id}"): lambda w: None,
     ("DELETE", "/api/v1/templates/{template_id}"): lambda w: None,
     ("DELETE", "/api/v1/wrap-up-codes/{code_id}"): lambda w: None,
+    ("DELETE", "/api/v1/side-panel-apps/{app_id}"): lambda w: None,
+    ("POST", "/api/v1/script-runs/{run_id}/abandon"): lambda w: None,
+    # Starting a run needs none in progress: the world's run was just abandoned above.
+    ("POST", "/api/v1/conversations/{conversation_id}/script-runs"): lambda w: {"script_id": w.script_id},
+    ("DELETE", "/api/v1/scripts/{script_id}"): lambda w: None,
 }
 
 # Query parameters that reference rows: (path, parameter) -> what a foreign id gives.
@@ -210,6 +265,7 @@ QUERY_IDS: dict[tuple[str, str], str] = {
     ("/api/v1/conversations", "team_id"): "empty",
     ("/api/v1/conversations", "inbox_id"): "empty",
     ("/api/v1/conversations", "contact_id"): "empty",
+    ("/api/v1/conversations", "queue_id"): "empty",
     ("/api/v1/contacts/merge-suggestions", "contact_id"): "404",
 }
 
@@ -231,6 +287,21 @@ BODY_IDS = {
     ("PUT", "/api/v1/users/{user_id}/routing", "queue_ids"),
     ("POST", "/api/v1/routing-rules", "queue_id"),
     ("PATCH", "/api/v1/routing-rules/{rule_id}", "queue_id"),
+    ("POST", "/api/v1/side-panel-apps", "inbox_ids"),
+    ("POST", "/api/v1/side-panel-apps", "queue_ids"),
+    ("PATCH", "/api/v1/side-panel-apps/{app_id}", "inbox_ids"),
+    ("PATCH", "/api/v1/side-panel-apps/{app_id}", "queue_ids"),
+    ("POST", "/api/v1/agenda", "conversation_id"),
+    ("POST", "/api/v1/agenda", "inbox_id"),
+    ("POST", "/api/v1/agenda", "queue_id"),
+    ("POST", "/api/v1/agenda", "owner_id"),
+    ("PATCH", "/api/v1/agenda/{agenda_item_id}", "inbox_id"),
+    ("PATCH", "/api/v1/agenda/{agenda_item_id}", "queue_id"),
+    ("PATCH", "/api/v1/agenda/{agenda_item_id}", "owner_id"),
+    # Guided scripts: exercised in tests/test_scripts.py::test_applicability_inactive_scripts_and_tenant_isolation.
+    ("POST", "/api/v1/scripts", "queue_ids"),
+    ("PATCH", "/api/v1/scripts/{script_id}", "queue_ids"),
+    ("POST", "/api/v1/conversations/{conversation_id}/script-runs", "script_id"),
 }
 
 
@@ -271,10 +342,16 @@ def _body_ids(spec: dict[str, Any]) -> set[tuple[str, str, str]]:
                 schema = media.get("schema", {})
                 if "$ref" in schema:
                     schema = schemas[schema["$ref"].rsplit("/", 1)[-1]]
-                for name in schema.get("properties", {}):
-                    if name.endswith("_id") or name.endswith("_ids"):
+                for name, prop in schema.get("properties", {}).items():
+                    if (name.endswith("_id") or name.endswith("_ids")) and _is_integer(prop):
                         found.add((method.upper(), path, name))
     return found
+
+
+def _is_integer(prop: dict[str, Any]) -> bool:
+    """Row ids are integers (or lists of them); a string ``step_id`` names a step inside a script."""
+    options = prop.get("anyOf") or prop.get("oneOf") or [prop]
+    return any(o.get("type") == "integer" or (o.get("type") == "array" and o.get("items", {}).get("type") == "integer") for o in options)
 
 
 def _call(client, method: str, url: str, headers: dict[str, str], body: Any):
@@ -312,6 +389,7 @@ def _snapshot(client, w: World) -> dict[str, Any]:
         "suggestions": get("/api/v1/contacts/merge-suggestions"),
         "tokens": get("/api/v1/tokens"),
         "timeline": get(f"/api/v1/contacts/{w.contact_id}/timeline"),
+        "agenda": get(f"/api/v1/agenda/{w.agenda_item_id}"),
     }
 
 
@@ -354,9 +432,11 @@ def test_foreign_ids_in_queries(client, worlds):
     headers = mine.org.headers()
     # Make their conversation match every filter, so only the tenant scope can hide it.
     h = theirs.org.headers()
+    queued = client.post(f"/api/v1/conversations/{theirs.conversation_id}/transfer", json={"queue_id": theirs.queue_id}, headers=h)
+    assert queued.status_code == 200, queued.text
     patched = client.patch(f"/api/v1/conversations/{theirs.conversation_id}", json={"assignee_id": theirs.user_id, "team_id": theirs.team_id}, headers=h)
     assert patched.status_code == 200, patched.text
-    foreign = {"assignee_id": theirs.user_id, "team_id": theirs.team_id, "inbox_id": theirs.inbox.id, "contact_id": theirs.contact_id}
+    foreign = {"assignee_id": theirs.user_id, "team_id": theirs.team_id, "inbox_id": theirs.inbox.id, "contact_id": theirs.contact_id, "queue_id": theirs.queue_id}
     for (path, name), expected in QUERY_IDS.items():
         # The suggestion pairs the two same-name contacts, not the one with the conversation.
         value = theirs.second_contact_id if path.endswith("merge-suggestions") else foreign[name]
@@ -425,6 +505,18 @@ def test_foreign_ids_in_bodies_are_404_and_change_nothing(client, worlds):
     _assert_problem(client.patch(f"/api/v1/routing-rules/{mine.rule_id}", json={"queue_id": theirs.queue_id}, headers=headers), 404)
     assert client.get("/api/v1/routing-rules", headers=headers).json() == rules_before
 
+    # Agenda: another tenant's conversation, inbox, queue or agent, when scheduling or changing an item.
+    agenda_url = f"/api/v1/agenda/{mine.agenda_item_id}"
+    agenda_before = client.get(agenda_url, headers=headers).json()
+    listed_before = client.get("/api/v1/agenda", params={"scope": "all"}, headers=headers).json()
+    schedule = {"conversation_id": mine.conversation_id, "kind": "callback", "due_at": "2099-01-02T10:00:00+00:00", "inbox_id": mine.inbox.id}
+    for field, value in (("conversation_id", theirs.conversation_id), ("inbox_id", theirs.inbox.id), ("queue_id", theirs.queue_id), ("owner_id", theirs.user_id)):
+        _assert_problem(client.post("/api/v1/agenda", json={**schedule, field: value}, headers=headers), 404)
+        if field != "conversation_id":
+            _assert_problem(client.patch(agenda_url, json={field: value, "note": "cambiata"}, headers=headers), 404)
+    assert client.get(agenda_url, headers=headers).json() == agenda_before
+    assert client.get("/api/v1/agenda", params={"scope": "all"}, headers=headers).json() == listed_before
+
 
 def test_lists_never_return_another_tenants_rows(client, worlds):
     mine, theirs = worlds
@@ -442,7 +534,7 @@ def test_lists_never_return_another_tenants_rows(client, worlds):
         return {row["id"] for row in (body["items"] if isinstance(body, dict) else body)}
 
     # Each list shows ours and none of theirs (and theirs is not empty, so the check means something).
-    for url in ("/api/v1/conversations", "/api/v1/contacts", "/api/v1/users", "/api/v1/teams", "/api/v1/inboxes", "/api/v1/contacts/merge-suggestions", "/api/v1/audit", "/api/v1/tokens", "/api/v1/templates", "/api/v1/wrap-up-codes"):
+    for url in ("/api/v1/conversations", "/api/v1/contacts", "/api/v1/users", "/api/v1/teams", "/api/v1/inboxes", "/api/v1/contacts/merge-suggestions", "/api/v1/audit", "/api/v1/tokens", "/api/v1/templates", "/api/v1/wrap-up-codes", "/api/v1/scripts", "/api/v1/agenda", "/api/v1/side-panel-apps"):
         params = {"limit": 100} if url in ("/api/v1/conversations", "/api/v1/contacts", "/api/v1/audit") else {}
         own, other = ids(url, **params), their_ids(url, **params)
         assert own and other, url
@@ -486,3 +578,17 @@ def test_channel_webhook_ignores_tenant_credentials(client, worlds):
     response = client.post(theirs.inbox.url, content=body, headers={"Content-Type": "application/json", **signing.sign(mine.inbox.secret, body)})
     _assert_problem(response, 401)
     assert client.get("/api/v1/contacts", params={"q": "intruder@example.com"}, headers=theirs.org.headers()).json() == []
+
+
+def test_foreign_ids_in_side_panel_app_bodies(client, worlds):
+    """Side-panel apps limited to another tenant's inbox or queue: 404, and nothing is created or changed."""
+    mine, theirs = worlds
+    headers = mine.org.headers()
+    app_url = f"/api/v1/side-panel-apps/{mine.app_id}"
+    before = client.get(app_url, headers=headers).json()
+    listed = client.get("/api/v1/side-panel-apps", headers=headers).json()
+    for field, value in (("inbox_ids", theirs.inbox.id), ("queue_ids", theirs.queue_id)):
+        _assert_problem(client.post("/api/v1/side-panel-apps", json={"name": "Altrui", "url": "https://other.example.com/", field: [value]}, headers=headers), 404)
+        _assert_problem(client.patch(app_url, json={"position": 9, field: [value]}, headers=headers), 404)
+    assert client.get(app_url, headers=headers).json() == before
+    assert client.get("/api/v1/side-panel-apps", headers=headers).json() == listed

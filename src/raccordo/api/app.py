@@ -18,6 +18,11 @@ from raccordo.api.metrics import Metrics, RequestMetrics
 from raccordo.api.middleware import BodySizeLimit
 from raccordo.api.routers import admin, auth, channels, contacts, conversations, inbox_check, messages, presence, routing
 from raccordo.api.routers import templates, widget
+from raccordo.api.routers import scripts as scripts_api
+from raccordo.api.routers import side_panel_apps as side_panel_apps_api
+from raccordo.api.routers import composer as composer_api
+from raccordo.api.routers import search as search_api
+from raccordo.api.routers import agenda as agenda_api
 from raccordo.api.widget_hub import WidgetHub
 from raccordo.web import pages
 from raccordo.services.delivery import DeliveryLoop
@@ -55,6 +60,11 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(widget.router)
     app.include_router(templates.router)
+    app.include_router(scripts_api.router)
+    app.include_router(side_panel_apps_api.router)
+    app.include_router(composer_api.router)
+    app.include_router(agenda_api.router)
+    app.include_router(search_api.router)
 
     pages.install(app)  # "/" (the desktop, or the login page), /login, /inbox, /admin/..., /live
 

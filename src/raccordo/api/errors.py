@@ -39,7 +39,7 @@ def install(app: FastAPI) -> None:
         if "kind" in params and exc.key == "error.not_found_id":
             params["kind"] = translate(f"noun.{params['kind']}", language)
         detail = translate(exc.key, language, **params)
-        errors = [{"field": exc.field, "message": detail}] if exc.field else None
+        errors = [{"field": exc.field, "message": detail, "code": exc.key}] if exc.field else None
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
         return problem(request, exc.status, detail, errors=errors, headers=headers)
 

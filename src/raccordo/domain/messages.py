@@ -49,4 +49,5 @@ class TimelineKind(enum.StrEnum):
     CHANNEL_SWITCH = "channel.switch"
     MERGED = "merged"  # on the surviving contact
     MERGED_INTO = "merged.into"  # on the contact that was merged away
+    CONSENT_CHANGED = "consent.changed"  # a purpose granted or withdrawn, with its source
     DELIVERY_FAILED = "delivery.failed"

@@ -8,15 +8,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, false, or_, select
 from sqlalchemy.orm import Session
 
-from raccordo.adapters.store.models import Conversation, ConversationLabel, Message, Team, TeamMember, TimelineEvent, User
+from raccordo.adapters.store.models import Conversation, ConversationLabel, Message, QueueItem, Team, TeamMember, TimelineEvent, User
 from raccordo.domain.conversations import ConversationStatus, Priority, check_transition
 from raccordo.domain.errors import Forbidden, InvalidInput
 from raccordo.domain.messages import TimelineKind
 from raccordo.domain.roles import Permission, can
-from raccordo.services import routing, sla, wrapup
+from raccordo.domain.search import parse_query
+from raccordo.services import routing, search, sla, wrapup
 from raccordo.services.actor import Actor
 from raccordo.services.events import emit_conversation
 from raccordo.services.records import add_timeline, audit, get_owned
@@ -34,6 +35,9 @@ class ConversationFilters:
     label: str | None = None
     priority: str | None = None
     contact_id: int | None = None
+    team_ids: tuple[int, ...] | None = None  # the "my teams" view: conversations of these teams
+    queue_id: int | None = None  # the queue of the conversation's routing item
+    q: str | None = None  # full-text search (services/search.py); agents only find what their views show
 
 
 def encode_cursor(values: list[Any]) -> str:
@@ -71,6 +75,15 @@ def list_conversations(session: Session, actor: Actor, filters: ConversationFilt
         query = query.where(Conversation.priority == filters.priority)
     if filters.contact_id is not None:
         query = query.where(Conversation.contact_id == filters.contact_id)
+    if filters.team_ids is not None:
+        query = query.where(Conversation.team_id.in_(filters.team_ids)) if filters.team_ids else query.where(false())
+    if filters.queue_id is not None:
+        query = query.where(Conversation.id.in_(select(QueueItem.conversation_id).where(QueueItem.tenant_id == actor.tenant_id, QueueItem.queue_id == filters.queue_id)))
+    if filters.q is not None and filters.q.strip():
+        query = query.where(search.conversation_clause(session, actor.tenant_id, parse_query(filters.q)))
+        visible = search.visible_clause(session, actor)
+        if visible is not None:
+            query = query.where(visible)
     if filters.label:
         query = query.where(
             Conversation.id.in_(select(ConversationLabel.conversation_id).where(ConversationLabel.tenant_id == actor.tenant_id, ConversationLabel.label == filters.label))

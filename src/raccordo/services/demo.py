@@ -1320,7 +1320,36 @@ def load_demo(rt: Runtime, seed: int = 7, *, slug: str = DEMO_SLUG, now: datetim
         _Writer(session, rt, rng, org, clock, now).run(conversations)
         _create_routing(session, org)
         _create_content(session, org)
+        _create_agenda(session, org, now)
     return _logins(slug)
+
+
+def _create_agenda(session: Session, org: _Org, now: datetime) -> None:
+    """Two callbacks in agents' agendas: a phone call in two hours and a follow-up tomorrow morning."""
+    from zoneinfo import ZoneInfo
+
+    from raccordo.domain.errors import InvalidInput
+    from raccordo.services import agenda
+
+    rows = session.scalars(
+        select(Conversation).where(Conversation.tenant_id == org.tenant.id, Conversation.status == "open", Conversation.assignee_id.is_not(None)).order_by(Conversation.id)
+    ).all()
+    local = now.astimezone(ZoneInfo("Europe/Rome"))
+    plans = [
+        ("callback", "phone", now + timedelta(hours=2), "Richiamare per confermare la consegna / Call back to confirm the delivery"),
+        ("follow_up", None, (local + timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0), "Verificare che il rimborso sia arrivato / Check the refund arrived"),
+    ]
+    for conversation in rows:
+        if not plans:
+            break
+        kind, channel, due, note = plans[0]
+        user = session.get(User, conversation.assignee_id)
+        try:
+            with session.begin_nested():
+                agenda.schedule(session, Actor(org.tenant.id, user.id, Role(user.role)), conversation_id=conversation.id, kind=kind, due_at=due, channel=channel, note=note, now=now)
+        except InvalidInput:  # no phone number on this customer: try the next conversation
+            continue
+        plans.pop(0)
 
 
 # Team -> (queue name, the skill its rule requires, strategy, offer timeout in seconds or None).
@@ -1401,6 +1430,33 @@ DEMO_WRAP_UP_CODES = (
 )
 
 
+# A guided script with branches (Italian, with the English after " / "); answers go into attributes.
+DEMO_SCRIPT: dict[str, Any] = {
+    "name": "Reso prodotto / Product return",
+    "description": "Raccoglie i dati per un reso / Collects what a return needs",
+    "steps": [
+        {"id": "saluto", "title": "Saluto / Greeting", "next": "ordine",
+         "prompt": "Buongiorno {{contact.first_name}}, sono {{agent.first_name}}: la aiuto con il reso. / Hello {{contact.first_name}}, I'm {{agent.first_name}}: I'll help you with the return."},
+        {"id": "ordine", "title": "Numero d'ordine / Order number", "answer": "text", "target": "conversation.order_number", "next": "motivo",
+         "prompt": "Mi indica il numero d'ordine? / Could you give me the order number?"},
+        {"id": "motivo", "title": "Motivo / Reason", "answer": "choice", "options": ["Difettoso / Faulty", "Taglia sbagliata / Wrong size", "Ripensamento / Changed mind"],
+         "target": "conversation.return_reason", "branches": {"Difettoso / Faulty": "foto"}, "next": "consegna",
+         "prompt": "Qual è il motivo del reso dell'ordine {{answer.ordine}}? / Why is order {{answer.ordine}} being returned?"},
+        {"id": "foto", "title": "Foto del difetto / Photos", "answer": "yes_no", "target": "conversation.photos_received",
+         "branches": {"no": "chiedi-foto"}, "next": "consegna",
+         "prompt": "Il cliente ha inviato le foto del difetto? / Has the customer sent photos of the fault?"},
+        {"id": "chiedi-foto", "title": "Richiesta foto / Ask for photos", "next": "consegna",
+         "prompt": "Chieda le foto del difetto via email prima di emettere l'etichetta. / Ask for photos of the fault by email before issuing the label."},
+        {"id": "consegna", "title": "Data di consegna / Delivery date", "answer": "date", "target": "conversation.delivered_on", "next": "ritiro",
+         "prompt": "Quando è stato consegnato il pacco? Il reso è gratuito entro 30 giorni. / When was the parcel delivered? Returns are free within 30 days."},
+        {"id": "ritiro", "title": "Ritiro a domicilio / Pickup", "answer": "yes_no", "target": "contact.prefers_pickup", "next": "fine",
+         "prompt": "Preferisce il ritiro a domicilio invece del punto di consegna? / Would they rather have a home pickup than a drop-off point?"},
+        {"id": "fine", "title": "Chiusura / Closing",
+         "prompt": "Confermi che l'etichetta arriverà per email a {{contact.email}}. / Confirm the label will be emailed to {{contact.email}}."},
+    ],
+}
+
+
 def _create_content(session: Session, org: _Org) -> None:
     """Answer templates and wrap-up codes, so the desktop's "/" picker and resolve codes work at once."""
     from raccordo.services import templates, wrapup
@@ -1410,3 +1466,6 @@ def _create_content(session: Session, org: _Org) -> None:
         templates.create_template(session, admin, {"name": name, "shortcut": shortcut, "body": italian, "bodies": {"it": italian, "en": english}})
     for code, label in DEMO_WRAP_UP_CODES:
         wrapup.create_code(session, admin, {"code": code, "label": label})
+    from raccordo.services import scripts
+
+    scripts.create_script(session, admin, DEMO_SCRIPT)

@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ATTEMPTS = 5
 # Modules that register the built-in handlers; imported before the first lookup.
-BUILTIN_HANDLER_MODULES = ("raccordo.services.snooze", "raccordo.services.sla")
+BUILTIN_HANDLER_MODULES = ("raccordo.services.snooze", "raccordo.services.sla", "raccordo.services.agenda")
 
 PENDING, RUNNING, DONE, FAILED, CANCELLED = "pending", "running", "done", "failed", "cancelled"
 

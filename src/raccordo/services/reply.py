@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from raccordo.adapters.channels.base import get_channel
@@ -18,7 +18,7 @@ from raccordo.domain.errors import InvalidInput
 from raccordo.domain.mentions import find_mentions
 from raccordo.domain.messages import DeliveryStatus, Direction, SenderType, TimelineKind
 from raccordo.domain.roles import Permission
-from raccordo.services import routing, sla
+from raccordo.services import composer, routing, sla
 from raccordo.services.actor import Actor
 from raccordo.services.events import emit, emit_message
 from raccordo.services.records import add_timeline, get_owned
@@ -82,20 +82,8 @@ def send_reply(
     body = text or (html_to_text(clean_html) if clean_html else "")
     if not body.strip() and not attachments:
         raise InvalidInput("reply.empty", field="text")
-    if caps.max_text_length is not None and len(body) > caps.max_text_length:
-        raise InvalidInput("reply.too_long", field="text", channel=inbox.channel, limit=caps.max_text_length, length=len(body))
-    if attachments and not caps.attachments:
-        raise InvalidInput("reply.attachments_unsupported", field="attachments", channel=inbox.channel)
-    limit = min(max_attachment_bytes, caps.max_attachment_bytes or max_attachment_bytes)
-    for index, upload in enumerate(attachments):
-        if len(upload.data) > limit:
-            raise InvalidInput("attachment.too_large", field=f"attachments.{index}", filename=upload.filename, limit=limit)
-    if caps.reply_window_hours is not None:
-        last_inbound = session.scalar(
-            select(func.max(Message.created_at)).where(Message.conversation_id == conversation.id, Message.inbox_id == inbox.id, Message.direction == Direction.INBOUND.value)
-        )
-        if last_inbound is None or datetime.now(UTC) - last_inbound > timedelta(hours=caps.reply_window_hours):
-            raise InvalidInput("reply.window_closed", field="inbox_id", channel=inbox.channel, hours=caps.reply_window_hours)
+    # The channel's composer rules (length, attachments, message window), declared in its module.
+    composer.enforce(session, conversation, inbox, channel, body, attachments, max_attachment_bytes)
     recipient = reply_recipient(session, actor.tenant_id, conversation.contact_id, channel.reply_identity_kinds)
     if recipient is None:
         raise InvalidInput("reply.no_recipient", field="inbox_id", channel=inbox.channel)

@@ -397,6 +397,23 @@ def default_capacity() -> tuple[dict[str, int], frozenset[str]]:
     return capacity, frozenset(exclusive)
 
 
+def agent_loads(session: Session, tenant_id: int, user_id: int | None = None) -> dict[int, dict[str, int]]:
+    """Agents' current load by channel: open and pending conversations assigned to them plus offers awaiting an answer."""
+    assigned = select(Conversation.assignee_id, Conversation.last_channel, func.count()).where(
+        Conversation.tenant_id == tenant_id, Conversation.assignee_id.is_not(None), Conversation.status.in_(LOADING_STATUSES))
+    offered = select(QueueItem.offered_user_id, QueueItem.channel, func.count()).where(QueueItem.tenant_id == tenant_id, QueueItem.status == OFFERED)
+    if user_id is not None:
+        assigned = assigned.where(Conversation.assignee_id == user_id)
+        offered = offered.where(QueueItem.offered_user_id == user_id)
+    load: dict[int, dict[str, int]] = {}
+    for agent_id, channel, count in session.execute(assigned.group_by(Conversation.assignee_id, Conversation.last_channel)):
+        load.setdefault(agent_id, {})[channel or ""] = count
+    for agent_id, channel, count in session.execute(offered.group_by(QueueItem.offered_user_id, QueueItem.channel)):
+        bucket = load.setdefault(agent_id, {})
+        bucket[channel] = bucket.get(channel, 0) + count
+    return load
+
+
 def load_agents(session: Session, tenant_id: int) -> list[AgentState]:
     """Every queue member of the tenant with presence, skills, capacity and current load."""
     members: dict[int, set[int]] = {}
@@ -413,20 +430,7 @@ def load_agents(session: Session, tenant_id: int) -> list[AgentState]:
     ):
         skills.setdefault(user_id, {})[name] = level
     profiles = {row.user_id: row for row in session.scalars(select(AgentCapacity).where(AgentCapacity.tenant_id == tenant_id))}
-    load: dict[int, dict[str, int]] = {}
-    for user_id, channel, count in session.execute(
-        select(Conversation.assignee_id, Conversation.last_channel, func.count())
-        .where(Conversation.tenant_id == tenant_id, Conversation.assignee_id.is_not(None), Conversation.status.in_(LOADING_STATUSES))
-        .group_by(Conversation.assignee_id, Conversation.last_channel)
-    ):
-        load.setdefault(user_id, {})[channel or ""] = count
-    for user_id, channel, count in session.execute(
-        select(QueueItem.offered_user_id, QueueItem.channel, func.count())
-        .where(QueueItem.tenant_id == tenant_id, QueueItem.status == OFFERED)
-        .group_by(QueueItem.offered_user_id, QueueItem.channel)
-    ):
-        bucket = load.setdefault(user_id, {})
-        bucket[channel] = bucket.get(channel, 0) + count
+    load = agent_loads(session, tenant_id)
     defaults, default_exclusive = default_capacity()
     agents = []
     for user_id, queues in members.items():
@@ -443,7 +447,8 @@ def _to_waiting(item: QueueItem) -> WaitingItem:
     return WaitingItem(item.id, item.queue_id, item.channel, item.priority, dict(item.required_skills or {}), _ts(item.queued_at), declined, item.preferred_user_id)
 
 
-def _claim_tenant(session: Session, tenant_id: int) -> RoutingState | None:
+def claim_tenant(session: Session, tenant_id: int) -> RoutingState | None:
+    """The tenant's routing lock (a row lock on PostgreSQL), or None while a pass of another worker holds it."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -460,7 +465,7 @@ def dispatch(rt: Runtime, tenant_id: int, now: datetime | None = None) -> PassRe
     """One routing pass for the tenant (see the module docstring)."""
     result = PassResult(tenant_id)
     with unit_of_work(rt.sessions) as session:
-        state = _claim_tenant(session, tenant_id)
+        state = claim_tenant(session, tenant_id)
         if state is None:
             result.skipped = True
             return result
@@ -560,6 +565,29 @@ def _apply(session: Session, item: QueueItem, queue: RoutingQueue, user_id: int,
         record(session, item.tenant_id, item.conversation_id, "assigned", queue_id=queue.id, user_id=user_id, at=now, waited_seconds=round((now - item.enqueued_at).total_seconds(), 3))
         _assign(session, item, conversation, user_id, now)
         result.assigned += 1
+
+
+def enqueue(session: Session, conversation: Conversation, queue: RoutingQueue, now: datetime, **event_data: Any) -> QueueItem:
+    """Put a conversation (back) into ``queue`` as waiting, keeping the priority, skills and rule
+    of its last routing; records ``queued`` with ``event_data`` (e.g. ``reason``). Call it holding
+    the tenant's lock (``claim_tenant``)."""
+    previous = _item_for(session, conversation.id)
+    placed = _place(
+        session, conversation, queue, priority=previous.priority if previous else 0, skills=dict(previous.required_skills or {}) if previous else {},
+        rule_id=previous.rule_id if previous else None, now=now,
+    )
+    record(session, conversation.tenant_id, conversation.id, "queued", queue_id=queue.id, at=now, **event_data)
+    return placed
+
+
+def hand_to_agent(session: Session, item: QueueItem, queue: RoutingQueue, user_id: int, now: datetime, reason: str) -> bool:
+    """Offer a waiting item to one chosen agent (or assign it, when the queue does not offer) the
+    way a routing pass does; True when it was offered. Call it holding the tenant's lock."""
+    result = PassResult(item.tenant_id)
+    _apply(session, item, queue, user_id, now, result)
+    _mark_routed(session, item.tenant_id, {user_id}, now)
+    request_routing(session, item.tenant_id, reason)  # the next pass keeps the offer's timeout
+    return bool(result.offered)
 
 
 def _mark_routed(session: Session, tenant_id: int, user_ids: set[int], now: datetime) -> None:

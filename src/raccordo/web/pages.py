@@ -30,10 +30,11 @@ from raccordo.api.deps import CSRF_COOKIE, SESSION_COOKIE, client_address, runti
 from raccordo.domain.errors import Forbidden, InvalidInput, NotFound, RaccordoError
 from raccordo.domain.roles import Permission, Role, can
 from raccordo.i18n import pick_language, translate
-from raccordo.services import accounts, contacts, conversations, inboxes, presence, reply, routing, routing_admin, wrapup
+from raccordo.services import accounts, contacts, conversations, desk_load, inbox, inboxes, presence, reply, routing, routing_admin, search, wrapup
 from raccordo.services.actor import Actor
 from raccordo.services.identity import live_contact
 from raccordo.services.records import get_owned
+from raccordo.web import composer_view
 from raccordo.web.templating import STATIC, render
 
 LOGIN_CSRF_COOKIE = "raccordo_login_csrf"
@@ -252,20 +253,22 @@ class InboxFilters:
     channel: str
     priority: str = ""
     label: str = ""
+    queue: str = ""  # a queue id (the conversation's routing item), as text
+    q: str = ""  # full-text search (services/search.py)
 
     def query(self, **extra: Any) -> str:
-        values = {"view": self.view, "status": self.status, "channel": self.channel, "priority": self.priority, "label": self.label, **extra}
+        values = {"view": self.view, "status": self.status, "channel": self.channel, "priority": self.priority, "label": self.label, "queue": self.queue, "q": self.q, **extra}
         return urlencode({k: v for k, v in values.items() if v})
 
 
 def inbox_views(me: Me) -> tuple[str, ...]:
-    return ("mine", "unassigned", "all") if me.can_supervise else ("mine", "unassigned")
+    return inbox.views_for(me.role)
 
 
 def read_filters(request: Request, me: Me) -> InboxFilters:
     params = request.query_params
     views = inbox_views(me)
-    view = params.get("view") or ("all" if me.can_supervise else "mine")
+    view = params.get("view") or inbox.default_view(me.role)
     if view not in views:
         raise Forbidden("ui.error.forbidden_page")
     status = params.get("status", "open")
@@ -276,24 +279,32 @@ def read_filters(request: Request, me: Me) -> InboxFilters:
     if priority not in PRIORITIES:
         priority = ""
     label = params.get("label", "").strip().lower()[:100]
-    return InboxFilters(view, status, channel[:32], priority, label)
+    queue = params.get("queue", "").strip()
+    queue = queue if queue.isdigit() and 0 < int(queue) < 2**63 else ""
+    return InboxFilters(view, status, channel[:32], priority, label, queue, params.get("q", "").strip()[:search.MAX_QUERY_CHARS])
 
 
 def inbox_list_context(session: Any, me: Me, filters: InboxFilters, cursor: str | None, selected_id: int | None) -> dict[str, Any]:
     actor = me.actor
     service_filters = conversations.ConversationFilters(
         status=None if filters.status == "any" else filters.status,
-        assignee_id=actor.user_id if filters.view == "mine" else None,
-        unassigned=filters.view == "unassigned",
         channel=filters.channel or None,
         priority=filters.priority or None,
         label=filters.label or None,
+        queue_id=int(filters.queue) if filters.queue else None,
+        q=filters.q or None,
+        **inbox.view_filters(session, actor, filters.view),  # mine, unassigned, my teams, all
     )
     rows, next_cursor = conversations.list_conversations(session, actor, service_filters, 25, cursor)
+    contact_hits = search.search_contacts(session, actor, filters.q) if filters.q and not cursor else []
     contact_ids = {c.contact_id for c in rows}
     names = dict(session.execute(select(Contact.id, Contact.name).where(Contact.tenant_id == actor.tenant_id, Contact.id.in_(contact_ids))).all()) if contact_ids else {}
     users = {u.id: u.name for u in accounts.list_users(session, actor)}
-    return {"items": rows, "names": names, "users": users, "next_cursor": next_cursor, "filters": filters, "selected_id": selected_id, "cursor": cursor}
+    return {"items": rows, "names": names, "users": users, "next_cursor": next_cursor, "filters": filters, "selected_id": selected_id, "cursor": cursor, "contact_hits": contact_hits}
+
+
+def _queues(session: Any, actor: Actor) -> list[Any]:
+    return [q for q in routing_admin.list_queues(session, actor) if q.active]
 
 
 def _channels(session: Any, actor: Actor) -> list[str]:
@@ -311,7 +322,7 @@ def inbox_page(request: Request, me: Me = MeDep) -> Response:
     with unit_of_work(runtime(request).sessions) as session:
         context = inbox_list_context(session, me, filters, None, None)
         channels = _channels(session, me.actor)
-        return render(request, "inbox.html", base_context(me, views=inbox_views(me), statuses=STATUSES, channels=channels, conversation=None, **context))
+        return render(request, "inbox.html", base_context(me, views=inbox_views(me), statuses=STATUSES, channels=channels, queues=_queues(session, me.actor), conversation=None, **context))
 
 
 @router.get("/inbox/list")
@@ -360,7 +371,7 @@ def customer_context(session: Any, me: Me, contact_id: int) -> dict[str, Any]:
     return {
         "previous": contacts.contact_conversations(session, me.actor, contact_id),
         "timeline": contacts.contact_timeline(session, me.actor, contact_id, 30),
-    }
+    } | composer_view.panel_context(session, me, contact_id)
 
 
 @router.get("/conversations/{conversation_id}")
@@ -371,8 +382,10 @@ def conversation_page(conversation_id: int, request: Request, me: Me = MeDep) ->
         context |= thread_context(session, me, conversation_id)
         context |= customer_context(session, me, context["contact"].id)
         context |= inbox_list_context(session, me, filters, None, conversation_id)
+        context |= side_panel_context(session, request, me, conversation_id)
+        context |= composer_view.composer_context(session, me, context, runtime(request).settings.max_attachment_bytes)
         channels = _channels(session, me.actor)
-        return render(request, "inbox.html", base_context(me, views=inbox_views(me), channels=channels, composer_errors={}, draft="", **context))
+        return render(request, "inbox.html", base_context(me, views=inbox_views(me), channels=channels, queues=_queues(session, me.actor), composer_errors={}, draft="", **context))
 
 
 @router.get("/conversations/{conversation_id}/thread")
@@ -391,6 +404,7 @@ def conversation_head(conversation_id: int, request: Request, me: Me = MeDep) ->
 def _composer(request: Request, me: Me, conversation_id: int, errors: dict[str, str], draft: str, status: int, mode: str = "reply", inbox_id: int | None = None) -> Response:
     with unit_of_work(runtime(request).sessions) as session:
         context = conversation_context(session, me, conversation_id)
+        context |= composer_view.composer_context(session, me, context, runtime(request).settings.max_attachment_bytes)
     headers = {"HX-Trigger": "raccordo:thread"} if not errors else {}
     return render(request, "_composer.html", base_context(me, composer_errors=errors, draft=draft, mode=mode, chosen_inbox_id=inbox_id, **context), status_code=status, headers=headers)
 
@@ -409,7 +423,7 @@ def post_reply(conversation_id: int, request: Request, me: Me = MeDep, form: dic
     inbox_id = _int_or_none(form.get("inbox_id"))
     try:
         with unit_of_work(rt.sessions) as session:
-            reply.send_reply(session, rt.files, me.actor, conversation_id, text=text, inbox_id=inbox_id, max_attachment_bytes=rt.settings.max_attachment_bytes)
+            reply.send_reply(session, rt.files, me.actor, conversation_id, text=text, inbox_id=inbox_id, attachments=composer_view.form_uploads(form), max_attachment_bytes=rt.settings.max_attachment_bytes)
     except (NotFound, Forbidden):
         raise
     except RaccordoError as exc:
@@ -423,7 +437,7 @@ def post_note(conversation_id: int, request: Request, me: Me = MeDep, form: dict
     text = str(form.get("text") or "")
     try:
         with unit_of_work(rt.sessions) as session:
-            reply.add_note(session, rt.files, me.actor, conversation_id, text=text, max_attachment_bytes=rt.settings.max_attachment_bytes)
+            reply.add_note(session, rt.files, me.actor, conversation_id, text=text, attachments=composer_view.form_uploads(form), max_attachment_bytes=rt.settings.max_attachment_bytes)
     except (NotFound, Forbidden):
         raise
     except RaccordoError as exc:
@@ -503,8 +517,8 @@ def post_transfer(conversation_id: int, request: Request, me: Me = MeDep, form: 
 
 def presence_context(session: Any, me: Me) -> dict[str, Any]:
     mine = next((row for user, row, _ in presence.list_presence(session, me.actor.tenant_id) if user.id == me.actor.user_id), None)
-    profile = routing_admin.agent_profile(session, me.actor, me.actor.user_id)  # type: ignore[arg-type]
-    return {"presence_status": mine.status if mine else "offline", "presence_reason": mine.reason if mine else None, "away_reasons": AWAY_REASONS, "capacity": profile.capacity}
+    return {"presence_status": mine.status if mine else "offline", "presence_reason": mine.reason if mine else None, "away_reasons": AWAY_REASONS,
+            "channel_load": desk_load.my_load(session, me.actor)}
 
 
 @router.get("/presence")
@@ -529,12 +543,34 @@ def presence_change(request: Request, me: Me = MeDep, form: dict[str, Any] = For
         return render(request, "_presence.html", base_context(me, presence_errors=errors, **presence_context(session, me)), status_code=422 if errors else 200)
 
 
+def side_panel_context(session: Any, request: Request, me: Me, conversation_id: int) -> dict[str, Any]:
+    """The side-panel apps beside a conversation and the origins the page's CSP lets it frame."""
+    from raccordo.services import side_panel_apps
+
+    page_origin = f"{request.url.scheme}://{request.url.netloc}"
+    apps = side_panel_apps.conversation_apps(session, runtime(request).secretbox, me.actor, conversation_id, page_origin=page_origin)
+    return {"side_panel_apps": apps, "frame_origins": sorted({a.origin for a in apps})}
+
+
 def install(app: FastAPI) -> None:
     """Mount the pages, the admin pages and their static files on the app."""
-    from raccordo.web import admin_pages, content_pages
+    from raccordo.web import admin_pages, composer_pages, content_pages
 
     app.include_router(router)
     app.include_router(admin_pages.router)
     app.include_router(content_pages.router)
+    from raccordo.web import script_pages
+
+    app.include_router(script_pages.router)
+    app.include_router(composer_pages.router)
+    from raccordo.web import profile_pages
+
+    app.include_router(profile_pages.router)
+    from raccordo.web import setup_pages
+
+    app.include_router(setup_pages.router)
+    from raccordo.web import agenda_pages
+
+    app.include_router(agenda_pages.router)
     app.mount("/desktop/static", StaticFiles(directory=STATIC), name="desktop-static")
 

@@ -67,7 +67,10 @@ def render(request: Request, template: str, context: dict[str, Any], *, status_c
     """Render a page or an htmx fragment with the security headers."""
     values = {"request": request, "lang": "en", "me": None, "csrf_token": "", "errors": {}, **context}
     body = environment.get_template(template).render(values)
-    return HTMLResponse(body, status_code=status_code, headers={**PAGE_HEADERS, **(headers or {})})
+    page_headers = dict(PAGE_HEADERS)
+    if context.get("frame_origins"):  # side-panel apps: this response may frame exactly their origins
+        page_headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace("frame-src 'self'", "frame-src 'self' " + " ".join(context["frame_origins"]))
+    return HTMLResponse(body, status_code=status_code, headers={**page_headers, **(headers or {})})
 
 
 @pass_context

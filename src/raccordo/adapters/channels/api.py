@@ -12,6 +12,7 @@ import binascii
 import json
 import secrets
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -28,9 +29,11 @@ from raccordo.adapters.channels.base import (
     InboundEvent,
     InboundIdentity,
     InboxConfig,
+    OutboundAttachment,
     OutboundMessage,
     register,
 )
+from raccordo.domain.composer import ComposerRules
 from raccordo.domain.errors import InvalidInput
 
 
@@ -69,10 +72,17 @@ class InboundPayload(BaseModel):
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
+def _attachment_out(attachment: OutboundAttachment) -> dict[str, Any]:
+    data = Path(attachment.path).read_bytes()
+    return {"filename": attachment.filename, "content_type": attachment.content_type, "size": len(data), "data_base64": base64.b64encode(data).decode()}
+
+
 @register
 class ApiChannel(Channel):
     kind = "api"
-    capabilities = Capabilities(text=True, html=True, attachments=True, max_text_length=100_000)
+    capabilities = Capabilities(text=True, html=True)
+    # Attachments travel base64 in the callback, so their size is the installation's upload limit.
+    composer = ComposerRules(max_length=100_000, attachments=True, max_attachments=20)
     reply_identity_kinds = ("external", "email", "phone", "whatsapp", "telegram", "messenger", "instagram", "web_visitor")
 
     def validate_settings(self, settings: dict[str, Any], secrets_: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -134,7 +144,8 @@ class ApiChannel(Channel):
                     "text": message.text,
                     "html": message.html,
                     "sender_name": message.sender_name,
-                    "attachments": [{"filename": a.filename, "content_type": a.content_type} for a in message.attachments],
+                    # The same shape as inbound attachments: the integrator gets the file itself.
+                    "attachments": [_attachment_out(a) for a in message.attachments],
                 },
                 "recipient": {"kind": message.recipient.kind, "value": message.recipient.value} if message.recipient else None,
                 "contact": message.contact,

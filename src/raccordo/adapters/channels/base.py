@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from raccordo.domain.composer import ComposerRules
 from raccordo.domain.errors import RaccordoError
 
 
@@ -34,13 +35,11 @@ class DeliveryError(Exception):
 
 @dataclass(frozen=True)
 class Capabilities:
+    """Formats and routing defaults. What an agent may send (length, attachments, message window)
+    is the channel's ``composer`` rules (``domain/composer.py``), declared once per channel module."""
+
     text: bool = True
     html: bool = False
-    attachments: bool = True
-    max_text_length: int | None = None
-    max_attachment_bytes: int | None = None
-    # Hours after the customer's last message in which free-form replies are allowed (e.g. WhatsApp 24h).
-    reply_window_hours: int | None = None
     # Routing defaults for an agent with no capacity of their own: conversations at once on
     # this channel, and whether one takes the agent's whole attention (as a phone call does).
     default_capacity: int = 3
@@ -147,6 +146,12 @@ class Channel:
     # Whether providers post inbound messages to the webhook URL; a channel that receives
     # otherwise (e.g. email, polled or forwarded over SMTP) refuses unauthenticated posts there.
     webhook: ClassVar[bool] = True
+    # What an agent's reply may be on this channel; the reply service and the composer both read it.
+    composer: ClassVar[ComposerRules] = ComposerRules()
+
+    def composer_rules(self, settings: dict[str, Any]) -> ComposerRules:
+        """The rules for one inbox of this channel (an inbox's settings may narrow them)."""
+        return self.composer
 
     def validate_settings(self, settings: dict[str, Any], secrets: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
         """Check and complete an inbox's settings; raise InvalidInput naming the field."""

@@ -38,6 +38,7 @@ from raccordo.adapters.channels.base import (
 from raccordo.adapters.mailbox import SECURITY_MODES, ImapMailbox, MailboxError, SendRefused, ServerAccount, smtp_connect, smtp_send
 from raccordo.domain import mail
 from raccordo.domain.content import sanitize_html
+from raccordo.domain.composer import ComposerRules
 from raccordo.domain.errors import InvalidInput
 from raccordo.domain.html_view import count_remote_images
 
@@ -80,7 +81,9 @@ def accepts_forwarding(config: InboxConfig) -> bool:
 @register
 class EmailChannel(Channel):
     kind = "email"
-    capabilities = Capabilities(text=True, html=True, attachments=True, max_text_length=500_000, max_attachment_bytes=20 * 1024 * 1024)
+    capabilities = Capabilities(text=True, html=True)
+    # Most mail servers refuse messages over 20-25 MB; base64 adds a third, so 20 files of at most 20 MiB each.
+    composer = ComposerRules(max_length=500_000, attachments=True, max_attachments=20, max_attachment_bytes=20 * 1024 * 1024)
     reply_identity_kinds = ("email",)
     # The worker polls these inboxes' mailboxes (services/email_poller) and the SMTP receiver accepts mail for them.
     mailbox = True

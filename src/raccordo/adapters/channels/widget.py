@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlparse
 
@@ -39,6 +40,7 @@ from raccordo.adapters.channels.base import (
     OutboundMessage,
     register,
 )
+from raccordo.domain.composer import ComposerRules
 from raccordo.domain.errors import InvalidInput
 
 KIND = "widget"
@@ -157,12 +159,18 @@ def type_allowed(content_type: str, allowed: tuple[str, ...]) -> bool:
 @register
 class WidgetChannel(Channel):
     kind = KIND
-    capabilities = Capabilities(text=True, html=False, attachments=True, max_text_length=10_000, max_attachment_bytes=MAX_ATTACHMENT_BYTES, default_capacity=3)
+    capabilities = Capabilities(text=True, html=False, default_capacity=3)
+    composer = ComposerRules(max_length=10_000, attachments=True, max_attachments=5, max_attachment_bytes=MAX_ATTACHMENT_BYTES, attachment_types=DEFAULT_ATTACHMENT_TYPES)
     reply_identity_kinds = ("web_visitor",)
     # Visitors write over the widget's own WebSocket, never on the webhook URL.
     webhook = False
     # Marks the channel the widget endpoints serve (they look for this, not for a name).
     widget = True
+
+    def composer_rules(self, settings: dict[str, Any]) -> ComposerRules:
+        """The inbox's own file size and types (what its visitors may send, they may also receive)."""
+        limit, types = attachment_limits(settings)
+        return replace(self.composer, max_attachment_bytes=min(limit, MAX_ATTACHMENT_BYTES), attachment_types=types)
 
     def validate_settings(self, settings: dict[str, Any], secrets_: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
         unknown = set(settings) - _SETTINGS

@@ -38,7 +38,11 @@ def make_engine(url: str) -> Engine:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    from raccordo.adapters.store import search_index
+
+    factory = sessionmaker(engine, expire_on_commit=False)
+    search_index.install(factory)  # search_entries follow messages, subjects and contacts
+    return factory
 
 
 @contextmanager

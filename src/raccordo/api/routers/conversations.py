@@ -13,7 +13,7 @@ from raccordo.api import schemas
 from raccordo.api.deps import ActorDep, runtime, transaction
 from raccordo.domain.errors import InvalidInput
 from raccordo.domain.roles import Permission
-from raccordo.services import conversations, reply
+from raccordo.services import conversations, inbox, reply
 from raccordo.services.actor import Actor
 from raccordo.services.records import get_owned
 
@@ -34,14 +34,20 @@ def list_conversations(
     label: str | None = Query(None, max_length=100),
     priority: str | None = Query(None, pattern="^(none|low|medium|high|urgent)$"),
     contact_id: schemas.QueryId = None,
+    view: str | None = Query(None, pattern="^(mine|unassigned|teams|all)$", description="an inbox view: mine, unassigned, teams (the caller's teams), all (supervisors and up)"),
+    queue_id: schemas.QueryId = None,
+    q: str | None = Query(None, max_length=200, description="full-text search over subject, messages, contact name and identities; the last word is a prefix"),
     cursor: str | None = Query(None, max_length=200),
     limit: int = Query(25, ge=1, le=100),
 ) -> schemas.ConversationPage:
-    filters = conversations.ConversationFilters(
-        status=status, assignee_id=actor.user_id if mine else assignee_id, unassigned=unassigned, team_id=team_id, inbox_id=inbox_id,
-        channel=channel, label=label.lower() if label else None, priority=priority, contact_id=contact_id,
-    )
     with transaction(request) as session:
+        fields = dict(
+            status=status, assignee_id=actor.user_id if mine else assignee_id, unassigned=unassigned, team_id=team_id, inbox_id=inbox_id,
+            channel=channel, label=label.lower() if label else None, priority=priority, contact_id=contact_id, queue_id=queue_id, q=q,
+        )
+        if view:
+            fields |= inbox.view_filters(session, actor, view)  # the view's own conditions win
+        filters = conversations.ConversationFilters(**fields)  # type: ignore[arg-type]
         rows, next_cursor = conversations.list_conversations(session, actor, filters, limit, cursor)
         return schemas.ConversationPage(items=[schemas.ConversationOut.model_validate(c) for c in rows], next_cursor=next_cursor)
 

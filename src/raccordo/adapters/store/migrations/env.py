@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from raccordo.adapters.store.models import Base
+from raccordo.adapters.store.models import Base, include_schema_name
 
 config = context.config
 target_metadata = Base.metadata
@@ -27,6 +27,7 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_schema_name,  # the FTS5 table and GIN index of migration 0012
     )
     with context.begin_transaction():
         context.run_migrations()

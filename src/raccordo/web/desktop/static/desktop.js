@@ -252,6 +252,7 @@
   function onEvent(message) {
     if (typeof message.id === "number") lastEventId = message.id;
     var kind = message.kind || "";
+    document.dispatchEvent(new CustomEvent("raccordo:event", { detail: message }));  // for the other desk scripts (desk-alerts.js, ...)
     var current = openConversationId();
     var me = parseInt(document.body.getAttribute("data-user-id"), 10);
     if (kind === "routing.offered" && message.user_id === me) {

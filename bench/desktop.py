@@ -1,0 +1,466 @@
+#!/usr/bin/env python3
+"""Server time of the agent desktop: the inbox, its views, filters and search, opening a
+conversation, replying and adding a note, on the demo data and then with 10,000 more
+conversations.
+
+For each backend: a fresh database, ``raccordo demo``'s data (``services/demo.load_demo``),
+then the real application (``create_app``, delivery loop off so nothing is sent) in this
+process behind a timing ASGI wrapper; a supervisor and an agent of the demo log in through the
+login page. Each request is timed from the moment the app receives it until its last body byte
+is sent: server time, without a network or a browser. Baselines measured in the same run:
+``GET /healthz`` through the same stack, and a bare ``SELECT 1`` in a unit of work. Every line
+prints p50/p95/p99, the ratio of its p50 to the ``/healthz`` p50, and PASS or FAIL against the
+issue's bar (p95 under 100 ms). Timings never make the bench fail; a wrong status does.
+
+Then it adds ``--conversations`` more (default 10,000; contacts with email and phone, 2 to 4
+messages each, teams, assignees, labels, queue items) and measures again. ``--explain`` prints
+the query plan of the inbox list for each view and filter. ``python bench/desktop.py --help``;
+bench/README.md explains the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+START_POSTGRES = "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start (or set RACCORDO_BENCH_POSTGRES_URL)"
+BAR_MS = 100.0
+
+WORDS = ("ordine spedizione rimborso reso fattura pagamento consegna corriere pacco garanzia riparazione sostituzione lavatrice frigorifero "
+         "tostapane aspirapolvere stampante router fibra abbonamento password account indirizzo ritardo danneggiato order shipping refund "
+         "invoice payment delivery parcel warranty repair replacement printer subscription address delayed damaged perché già più città").split()
+FIRST = ("Giulia Marco Francesca Luca Chiara Alessandro Sara Matteo Elena Davide Martina Lorenzo Anna Simone Laura Andrea Emma Oliver "
+         "Sophie James Charlotte Henry Niccolò Zoë").split()
+LAST = ("Rossi Bianchi Romano Colombo Ricci Marino Greco Bruno Gallo Conti De Luca Mancini Costa Giordano Rizzo Lombardi Moretti "
+        "Smith Jones Taylor Brown Williams Wilson Esposito Fabbri").split()
+
+
+class BenchError(Exception):
+    pass
+
+
+@dataclass
+class Database:
+    backend: str
+    url: str
+    drop: Any
+
+
+def create_database(backend: str, data_dir: Path, postgres_url: str) -> Database:
+    from sqlalchemy import create_engine, text
+
+    if backend == "sqlite":
+        return Database(backend, f"sqlite:///{data_dir / 'desktop.db'}", None)
+    name = f"raccordo_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure here means "no usable server"
+        raise BenchError(f"PostgreSQL at {postgres_url} is not usable ({type(exc).__name__}: {exc}); {START_POSTGRES}") from None
+    finally:
+        admin.dispose()
+
+    def drop() -> None:
+        engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        finally:
+            engine.dispose()
+
+    return Database(backend, postgres_url.rsplit("/", 1)[0] + f"/{name}", drop)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+# --------------------------------------------------------------------------- more conversations
+
+
+def add_conversations(rt: Any, tenant_id: int, count: int, seed: int) -> dict[str, Any]:
+    """``count`` conversations with new contacts, through the ORM (so the search index follows as
+    it does for every write), in chunks of 500."""
+    from sqlalchemy import select
+
+    from raccordo.adapters.store.db import unit_of_work
+    from raccordo.adapters.store.models import Contact, ContactIdentity, Conversation, ConversationLabel, Inbox, Message, QueueItem, RoutingQueue, Team, User
+
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    with unit_of_work(rt.sessions) as session:
+        agents = list(session.scalars(select(User.id).where(User.tenant_id == tenant_id, User.role == "agent")))
+        teams = list(session.scalars(select(Team.id).where(Team.tenant_id == tenant_id)))
+        queues = list(session.scalars(select(RoutingQueue.id).where(RoutingQueue.tenant_id == tenant_id)))
+        inboxes = [(i.id, i.channel) for i in session.scalars(select(Inbox).where(Inbox.tenant_id == tenant_id))]
+    statuses = ["open"] * 30 + ["pending"] * 10 + ["snoozed"] * 5 + ["resolved"] * 45 + ["closed"] * 10
+    started = time.perf_counter()
+    for start in range(0, count, 500):
+        with unit_of_work(rt.sessions) as session:
+            for index in range(start, min(count, start + 500)):
+                first, last = rng.choice(FIRST), rng.choice(LAST)
+                at = now - timedelta(minutes=rng.randint(1, 180 * 24 * 60))
+                contact = Contact(tenant_id=tenant_id, name=f"{first} {last}", name_key=f"{first} {last}".lower(), created_at=at, updated_at=at)
+                session.add(contact)
+                session.flush()
+                session.add_all([
+                    ContactIdentity(tenant_id=tenant_id, contact_id=contact.id, kind="email", value=f"{first}.{last}.{index}@bench.example".lower().replace(" ", ""), created_at=at),
+                    ContactIdentity(tenant_id=tenant_id, contact_id=contact.id, kind="phone", value=f"+39345{index:07d}", created_at=at),
+                ])
+                inbox_id, channel = rng.choice(inboxes)
+                status = rng.choice(statuses)
+                assignee = None if status == "open" and rng.random() < 0.3 else rng.choice(agents)
+                labels = sorted(rng.sample(["vip", "reclamo", "urgente", "b2b", "estero"], k=rng.choice([0, 0, 0, 1, 2])))
+                conversation = Conversation(
+                    tenant_id=tenant_id, contact_id=contact.id, status=status, priority=rng.choice(["none"] * 6 + ["low", "medium", "high", "urgent"]),
+                    subject=" ".join(rng.sample(WORDS, 3)).capitalize() if rng.random() < 0.6 else None, assignee_id=assignee,
+                    team_id=rng.choice(teams) if teams else None, labels=labels, last_channel=channel, last_inbox_id=inbox_id,
+                    created_at=at, updated_at=at, last_activity_at=at, last_customer_message_at=at,
+                    resolved_at=at if status in ("resolved", "closed") else None, snoozed_until=now + timedelta(days=1) if status == "snoozed" else None,
+                )
+                session.add(conversation)
+                session.flush()
+                session.add_all(ConversationLabel(tenant_id=tenant_id, conversation_id=conversation.id, label=label) for label in labels)
+                for n in range(rng.randint(2, 4)):
+                    direction = "inbound" if n % 2 == 0 else rng.choice(["outbound", "outbound", "note"])
+                    session.add(Message(
+                        tenant_id=tenant_id, conversation_id=conversation.id, direction=direction, channel=channel, inbox_id=inbox_id,
+                        sender_type="contact" if direction == "inbound" else "user", text=" ".join(rng.choices(WORDS, k=rng.randint(6, 30))),
+                        delivery_status="received" if direction == "inbound" else "sent", created_at=at,
+                    ))
+                if queues and status == "open":
+                    session.add(QueueItem(tenant_id=tenant_id, conversation_id=conversation.id, queue_id=rng.choice(queues), channel=channel or "api",
+                                          status="waiting" if assignee is None else "assigned", assigned_user_id=assignee, enqueued_at=at, queued_at=at, updated_at=at))
+    return {"conversations": count, "seconds": round(time.perf_counter() - started, 2)}
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+@dataclass
+class Line:
+    name: str
+    samples: list[float] = field(default_factory=list)
+    bar: bool = True
+
+    def figures(self) -> dict[str, float]:
+        return {p: round(percentile(self.samples, int(p[1:])) * 1000, 2) for p in ("p50", "p95", "p99")}
+
+
+class Timed:
+    """ASGI wrapper: the time from receiving a request to sending its last body byte."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.last: float | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        await self.app(scope, receive, send)
+        self.last = time.perf_counter() - started
+
+
+class Desk:
+    def __init__(self, rt: Any, samples: int) -> None:
+        from starlette.testclient import TestClient
+
+        from raccordo.api.app import create_app
+
+        self.app = create_app(rt, run_delivery=False)
+        self.timed = Timed(self.app)
+        self.samples = samples
+        self.client = TestClient(self.timed, follow_redirects=False)
+        self.client.__enter__()  # one client, one lifespan (the app's hub lives on its loop)
+        self.cookies: dict[str, dict[str, str]] = {}
+        self.csrf: dict[str, str] = {}
+
+    def login(self, role: str, email: str, password: str, tenant: str) -> None:
+        client = self.client
+        client.cookies.clear()
+        page = client.get("/login")
+        token = re.search(r'name="login_csrf" value="([^"]+)"', page.text).group(1)
+        done = client.post("/login", data={"email": email, "password": password, "tenant": tenant, "login_csrf": token, "next": "/inbox"})
+        if done.status_code != 303:
+            raise BenchError(f"login of {email} answered {done.status_code}")
+        self.cookies[role] = dict(client.cookies.items())
+        self.csrf[role] = re.search(r'<meta name="csrf-token" content="([^"]+)"', client.get("/inbox").text).group(1)
+
+    def as_role(self, role: str) -> Any:
+        self.client.cookies.clear()
+        self.client.cookies.update(self.cookies[role])
+        return self.client
+
+    def close(self) -> None:
+        self.client.__exit__(None, None, None)
+
+    def measure(self, name: str, role: str, method: str, url: str, *, data: Callable[[int], dict[str, str]] | None = None, expect: int = 200, bar: bool = True) -> Line:
+        line = Line(name, bar=bar)
+        client = self.as_role(role)
+        for i in range(self.samples + 2):  # two warm-up requests
+            headers = {"X-CSRF-Token": self.csrf[role], "HX-Request": "true"} if method == "POST" else {}
+            response = client.request(method, url, data=data(i) if data else None, headers=headers)
+            if response.status_code != expect:
+                raise BenchError(f"{name}: {method} {url} answered {response.status_code}: {response.text[:300]}")
+            if i >= 2:
+                line.samples.append(self.timed.last or 0.0)
+        return line
+
+
+def bare_select(rt: Any, samples: int) -> Line:
+    from sqlalchemy import text
+
+    from raccordo.adapters.store.db import unit_of_work
+
+    line = Line("bare SELECT 1 (unit of work)", bar=False)
+    for _ in range(samples + 2):
+        started = time.perf_counter()
+        with unit_of_work(rt.sessions) as session:
+            session.execute(text("SELECT 1")).scalar()
+        line.samples.append(time.perf_counter() - started)
+    line.samples = line.samples[2:]
+    return line
+
+
+@dataclass
+class Fixture:
+    """What the measured requests point at, read from the database."""
+
+    conversation_id: int
+    reply_id: int
+    queue_id: int
+    label: str
+    name: str
+    email_prefix: str
+    phone: str
+    cursor_url: str
+
+
+def pick(rt: Any, tenant_id: int, desk: Desk) -> Fixture:
+    from sqlalchemy import func, select
+
+    from raccordo.adapters.store.db import unit_of_work
+    from raccordo.adapters.store.models import Contact, ContactIdentity, Conversation, ConversationLabel, QueueItem
+
+    with unit_of_work(rt.sessions) as session:
+        open_ids = list(session.scalars(select(Conversation.id).where(Conversation.tenant_id == tenant_id, Conversation.status == "open").order_by(Conversation.last_activity_at.desc()).limit(50)))
+        reply_id = session.scalar(select(Conversation.id).where(Conversation.tenant_id == tenant_id, Conversation.status == "open", Conversation.last_channel.in_(("api", "widget"))).order_by(Conversation.id.desc()).limit(1))
+        queue_id = session.scalar(select(QueueItem.queue_id).where(QueueItem.tenant_id == tenant_id).group_by(QueueItem.queue_id).order_by(func.count().desc()).limit(1))
+        label = session.scalar(select(ConversationLabel.label).where(ConversationLabel.tenant_id == tenant_id).group_by(ConversationLabel.label).order_by(func.count().desc()).limit(1)) or "vip"
+        contact = session.scalar(select(Contact).join(Conversation, Conversation.contact_id == Contact.id).where(Contact.tenant_id == tenant_id, Contact.name.is_not(None), Conversation.status == "open").limit(1))
+        email = session.scalar(select(ContactIdentity.value).where(ContactIdentity.tenant_id == tenant_id, ContactIdentity.kind == "email").order_by(ContactIdentity.id).limit(1))
+        phone = session.scalar(select(ContactIdentity.value).where(ContactIdentity.tenant_id == tenant_id, ContactIdentity.kind == "phone").order_by(ContactIdentity.id).limit(1))
+    if not open_ids or reply_id is None:
+        raise BenchError("the demo has no open conversation on the API or web chat inbox to answer")
+    page = desk.as_role("supervisor").get("/inbox/list", params={"view": "all", "status": "any"}).text
+    more = re.search(r'hx-get="(/inbox/list\?[^"]*cursor=[^"]+)"', page)
+    return Fixture(open_ids[len(open_ids) // 2], reply_id, queue_id or 0, label, (contact.name or "rossi").split()[-1], (email or "mario@").split("@")[0][:5], phone or "+39345", more.group(1).replace("&amp;", "&") if more else "")
+
+
+def measure_all(desk: Desk, fx: Fixture) -> list[Line]:
+    lines = [desk.measure("baseline GET /healthz", "supervisor", "GET", "/healthz", bar=False)]
+    lines.append(desk.measure("inbox page (supervisor, all)", "supervisor", "GET", "/inbox"))
+    lines.append(desk.measure("inbox page (agent, mine)", "agent", "GET", "/inbox"))
+    for role, view in (("agent", "mine"), ("agent", "unassigned"), ("agent", "teams"), ("supervisor", "all")):
+        lines.append(desk.measure(f"list: {view} ({role})", role, "GET", f"/inbox/list?view={view}&status=open"))
+    lines.append(desk.measure("list: all, any status", "supervisor", "GET", "/inbox/list?view=all&status=any"))
+    if fx.cursor_url:
+        lines.append(desk.measure("list: all, next page (cursor)", "supervisor", "GET", fx.cursor_url))
+    for name, query in (("channel=email", "channel=email"), ("priority=high", "priority=high"), (f"label={fx.label}", f"label={fx.label}"),
+                        ("queue", f"queue={fx.queue_id}"), ("status=resolved", "status=resolved")):
+        lines.append(desk.measure(f"list: all, {name}", "supervisor", "GET", f"/inbox/list?view=all&{'' if 'status' in query else 'status=any&'}{query}"))
+    for name, q in (("common word", "ordine"), ("rare word", "aspirapolvere danneggiato"), ("prefix as typed", "rimbo"), ("contact name", fx.name),
+                    ("email prefix", fx.email_prefix), ("phone", f"{fx.phone[:3]} {fx.phone[3:6]} {fx.phone[6:9]}")):
+        lines.append(desk.measure(f"search: {name} (supervisor)", "supervisor", "GET", f"/inbox/list?view=all&status=any&q={q}"))
+    lines.append(desk.measure("search: common word (agent, teams)", "agent", "GET", "/inbox/list?view=teams&status=any&q=ordine"))
+    lines.append(desk.measure("REST /api/v1/search", "supervisor", "GET", "/api/v1/search?q=ordine"))
+    lines.append(desk.measure("open conversation (page)", "supervisor", "GET", f"/conversations/{fx.conversation_id}"))
+    lines.append(desk.measure("conversation thread fragment", "supervisor", "GET", f"/conversations/{fx.conversation_id}/thread"))
+    lines.append(desk.measure("conversation head fragment", "supervisor", "GET", f"/conversations/{fx.conversation_id}/head"))
+    lines.append(desk.measure("send a reply", "supervisor", "POST", f"/conversations/{fx.reply_id}/reply", data=lambda i: {"text": f"Gentile cliente, risposta {i}: ordine spedito"}))
+    lines.append(desk.measure("add a note", "supervisor", "POST", f"/conversations/{fx.conversation_id}/note", data=lambda i: {"text": f"nota {i}: richiamare domani"}))
+    return lines
+
+
+def report(title: str, lines: list[Line], select_line: Line) -> list[dict[str, Any]]:
+    base = percentile(lines[0].samples, 50)
+    print(f"-- {title}")
+    print(f"{'request':44} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'x healthz':>10}  bar (p95 < {BAR_MS:.0f} ms)")
+    out = []
+    for line in [select_line, *lines]:
+        f = line.figures()
+        ratio = percentile(line.samples, 50) / base if base else float("nan")
+        verdict = ("PASS" if f["p95"] < BAR_MS else "FAIL") if line.bar else "-"
+        print(f"{line.name:44} {len(line.samples):>4} {f['p50']:>8.2f} {f['p95']:>8.2f} {f['p99']:>8.2f} {ratio:>10.1f}  {verdict}")
+        out.append({"name": line.name, "n": len(line.samples), **f, "ratio_to_healthz": round(ratio, 2), "verdict": verdict})
+    passed = sum(1 for o in out if o["verdict"] == "PASS")
+    failed = sum(1 for o in out if o["verdict"] == "FAIL")
+    print(f"{title}: {passed} PASS, {failed} FAIL")
+    return out
+
+
+# --------------------------------------------------------------------------- query plans
+
+
+def explain(rt: Any, tenant_id: int, agent_id: int, fx: Fixture) -> None:
+    """The plan of the inbox list query for each view and filter, as the service runs it."""
+    from sqlalchemy import event
+
+    from raccordo.adapters.store.db import unit_of_work
+    from raccordo.domain.roles import Role
+    from raccordo.services import conversations, inbox
+    from raccordo.services.actor import Actor
+
+    captured: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if "FROM conversations" in statement and "ORDER BY conversations.last_activity_at DESC" in statement:
+            captured.append((statement, parameters))
+
+    dialect = rt.engine.dialect.name
+    cases = [("mine", "agent", {}), ("unassigned", "agent", {}), ("teams", "agent", {}), ("all", "supervisor", {}), ("all", "supervisor", {"channel": "email"}),
+             ("all", "supervisor", {"priority": "high"}), ("all", "supervisor", {"label": fx.label}), ("all", "supervisor", {"queue_id": fx.queue_id}),
+             ("all", "supervisor", {"q": "ordine"}), ("teams", "agent", {"q": "ordine"})]
+    for view, role, extra in cases:
+        actor = Actor(tenant_id=tenant_id, user_id=agent_id, role=Role(role))
+        captured.clear()
+        event.listen(rt.engine, "before_cursor_execute", capture)
+        try:
+            with unit_of_work(rt.sessions) as session:
+                fields = {"status": "open", **extra, **inbox.view_filters(session, actor, view)}
+                conversations.list_conversations(session, actor, conversations.ConversationFilters(**fields), 25)
+        finally:
+            event.remove(rt.engine, "before_cursor_execute", capture)
+        statement, parameters = captured[-1]
+        raw = rt.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(("EXPLAIN QUERY PLAN " if dialect == "sqlite" else "EXPLAIN ") + statement, parameters)
+            plan = [" | ".join(str(c) for c in row[-1:]) if dialect == "sqlite" else row[0] for row in cursor.fetchall()]
+        finally:
+            raw.close()
+        print(f"plan: view={view} {extra or ''}")
+        for row in plan:
+            print(f"    {row}")
+
+
+# --------------------------------------------------------------------------- one backend
+
+
+def analyze(rt: Any) -> None:
+    """Fresh planner statistics after a bulk load, as autovacuum would give them a little later."""
+    with rt.engine.connect() as connection:
+        connection.exec_driver_sql("ANALYZE")
+        connection.commit()
+
+
+def run_backend(backend: str, args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
+    from raccordo.adapters.store.db import unit_of_work
+    from raccordo.adapters.store.migrate import upgrade
+    from raccordo.adapters.store.models import Conversation, SearchEntry, Tenant, User
+    from raccordo.config import Settings
+    from raccordo.services.demo import load_demo
+    from raccordo.services.runtime import Runtime
+
+    postgres_url = os.environ.get("RACCORDO_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    db = create_database(backend, data_dir, postgres_url)
+    rt = None
+    desk = None
+    try:
+        upgrade(db.url)
+        settings = Settings(data_dir=data_dir / backend, database_url=db.url, secret_key="bench-secret-key", embedded_worker=False)
+        rt = Runtime.build(settings)
+        started = time.perf_counter()
+        logins = load_demo(rt, seed=args.seed)
+        demo_seconds = time.perf_counter() - started
+        with unit_of_work(rt.sessions) as session:
+            tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == logins.tenant_slug))
+            agent_email = session.scalar(select(User.email).where(User.tenant_id == tenant_id, User.role == "agent").order_by(User.id).limit(1))
+            agent_id = session.scalar(select(User.id).where(User.email == agent_email))
+            demo_count = session.scalar(select(func.count()).select_from(Conversation).where(Conversation.tenant_id == tenant_id))
+        supervisor = next((email, password) for role, email, password in logins.users if role == "supervisor")
+        agent_password = next(password for role, email, password in logins.users if email == agent_email)
+        version = rt.engine.dialect.server_version_info
+        print(f"== desktop on {backend} ({'.'.join(map(str, version or ())) or '?'}): demo loaded in {demo_seconds:.1f} s ({demo_count} conversations), {args.samples} samples per line")
+        analyze(rt)
+        desk = Desk(rt, args.samples)
+        desk.login("supervisor", supervisor[0], supervisor[1], logins.tenant_slug)
+        desk.login("agent", agent_email, agent_password, logins.tenant_slug)
+        fx = pick(rt, tenant_id, desk)
+        result: dict[str, Any] = {"backend": backend, "database": ".".join(map(str, version or ())), "demo_conversations": demo_count, "samples": args.samples}
+        result["demo"] = report(f"{backend}: demo data ({demo_count} conversations)", measure_all(desk, fx), bare_select(rt, args.samples))
+        if args.conversations:
+            added = add_conversations(rt, tenant_id, args.conversations, args.seed)
+            with unit_of_work(rt.sessions) as session:
+                total = session.scalar(select(func.count()).select_from(Conversation).where(Conversation.tenant_id == tenant_id))
+                entries = session.scalar(select(func.count()).select_from(SearchEntry).where(SearchEntry.tenant_id == tenant_id))
+            analyze(rt)
+            print(f"added {added['conversations']} conversations in {added['seconds']} s: {total} in the tenant, {entries} search entries")
+            first = fx
+            fx = pick(rt, tenant_id, desk)
+            fx.conversation_id, fx.reply_id = first.conversation_id, first.reply_id  # the same demo conversations as before
+            result["large"] = report(f"{backend}: {total} conversations", measure_all(desk, fx), bare_select(rt, args.samples))
+            result["added"] = added | {"total": total, "search_entries": entries}
+        if args.explain:
+            explain(rt, tenant_id, agent_id, fx)
+        return result
+    finally:
+        if desk:
+            desk.close()
+        if rt:
+            rt.close()
+        if db.drop:
+            db.drop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--conversations", type=int, default=10_000, help="conversations added after the demo measurements (0: none)")
+    parser.add_argument("--samples", type=int, default=40, help="measured requests per line (after 2 warm-up requests)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--explain", action="store_true", help="print the query plan of the inbox list per view and filter")
+    parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+    backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
+    results = {"python": platform.python_version(), "started": datetime.now(UTC).isoformat(), "backends": []}
+    try:
+        with tempfile.TemporaryDirectory(prefix="raccordo-bench-desktop-") as tmp:
+            for backend in backends:
+                results["backends"].append(run_backend(backend, args, Path(tmp)))
+    except BenchError as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        return 1
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    (args.results_dir / "desktop.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
