@@ -31,6 +31,7 @@ from aiosmtpd.controller import Controller
 from raccordo.adapters.channels import signing
 from raccordo.services.demo import DEMO_PASSWORD
 from tests.mailserver import free_port
+from tests.test_desktop_a11y_browser import OBSERVE
 from tests.test_desktop_browser import RACCORDO, browser  # noqa: F401 - the Chromium fixture
 
 ARTIFACTS = Path(os.environ.get("RACCORDO_TEST_ARTIFACTS") or Path(__file__).resolve().parent.parent / "test-artifacts") / "e2e"
@@ -119,8 +120,11 @@ def demo(tmp_path_factory) -> Iterator[Demo]:
         controller.stop()
 
 
-def login(browser: Any, demo: Demo, email: str, path: str = "/inbox") -> Any:  # noqa: F811
+def login(browser: Any, demo: Demo, email: str, path: str = "/inbox", *, notifications: bool = False) -> Any:  # noqa: F811
     context = browser.new_context(viewport={"width": 1280, "height": 800})
+    if notifications:  # the person said yes to the desk's notifications; the page's ones are recorded
+        context.grant_permissions(["notifications"], origin=demo.base)
+        context.add_init_script(OBSERVE)
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(f"{m.text} at {m.location}") if m.type == "error" else None)
@@ -180,7 +184,7 @@ def test_admin_routes_a_new_conversation_the_agent_accepts_replies_on_email_ment
 
     # 2. Two agents at their desks: Emily is in the new queue, Olivia is not.
     agent = login(browser, demo, _email_of(demo, "Emily Carter"))
-    colleague = login(browser, demo, _email_of(demo, "Olivia Bennett"))
+    colleague = login(browser, demo, _email_of(demo, "Olivia Bennett"), notifications=True)
     demo.shot(agent, "02-agent-inbox")
     customer_writes(demo, app_inbox, "Hello, my partner order P-7731 arrived damaged.", name="Marta Bianchi", email="marta.bianchi@example.com")
 
@@ -225,6 +229,11 @@ def test_admin_routes_a_new_conversation_the_agent_accepts_replies_on_email_ment
     agent.click("button[data-action=note]")
     agent.locator("#thread .message.note", has_text="partner's invoice").wait_for(timeout=10000)
     colleague.locator("#toasts .toast", has_text="partner's invoice").wait_for(timeout=15000)
+    # ...and, as her desk may notify, a browser notification and the chime.
+    colleague.wait_for_function("window.__notifications.some(n => n.title.indexOf('mentioned you') !== -1)", timeout=10000)
+    notification = colleague.evaluate("window.__notifications.find(n => n.title.indexOf('mentioned you') !== -1)")
+    assert notification["title"] == f"Emily Carter mentioned you in conversation #{conversation_id}" and "partner's invoice" in notification["body"], notification
+    assert colleague.evaluate("window.__oscillators") > 0
     demo.shot(colleague, "06-mention-toast")
 
     # 7. Transfer to the colleague with a note; she resolves it with the wrap-up code the queue requires.

@@ -47,6 +47,27 @@ def test_rolled_back_work_publishes_nothing(rt, org):
         assert session.scalars(select(Event).where(Event.kind == "test.never")).first() is None
 
 
+def test_a_rolled_back_savepoint_drops_only_its_own_events(rt, org):
+    """Routing, jobs and imports use savepoints; the work around a failed one still commits with its events."""
+    published: list[dict] = []
+    previous, rt.publisher = rt.publisher, published.extend
+    try:
+        with unit_of_work(rt.sessions) as session:
+            emit(session, org.tenant_id, "test.before", {})
+            savepoint = session.begin_nested()
+            emit(session, org.tenant_id, "test.inside", {})
+            savepoint.rollback()
+            with session.begin_nested():
+                emit(session, org.tenant_id, "test.kept_savepoint", {})
+            emit(session, org.tenant_id, "test.after", {})
+    finally:
+        rt.publisher = previous
+    assert [e["kind"] for e in published if e["kind"].startswith("test.")] == ["test.before", "test.kept_savepoint", "test.after"]
+    with unit_of_work(rt.sessions) as session:
+        kinds = list(session.scalars(select(Event.kind).where(Event.tenant_id == org.tenant_id, Event.kind.like("test.%")).order_by(Event.id)))
+    assert kinds == ["test.before", "test.kept_savepoint", "test.after"]
+
+
 def test_visibility_rule():
     agent = Subscriber(tenant_id=1, user_id=10, role=Role.AGENT, team_ids=frozenset({5}), conversation_ids={99})
     supervisor = Subscriber(tenant_id=1, user_id=20, role=Role.SUPERVISOR)

@@ -8,6 +8,8 @@ import json
 import re
 import uuid
 
+import pytest
+
 from raccordo.adapters.store.db import unit_of_work
 from raccordo.adapters.store.models import Conversation, Message, RoutingEvent
 from raccordo.i18n import translate
@@ -284,3 +286,53 @@ def test_dynamic_template_keys_are_in_both_catalogs():
     keys = {f"ui.transfer.group.{kind}" for kind in ("user", "team", "queue")} | {f"ui.admin.templates.body_in.{lang}" for lang in LANGUAGES}
     keys |= {"noun.answer_templates", "noun.wrap_up_codes", "template.name_exists", "template.shortcut_exists"}
     assert not [k for k in keys if k not in catalog("en") or k not in catalog("it")]
+
+
+def test_template_versions_per_channel_and_language():
+    from raccordo.domain.errors import InvalidInput
+    from raccordo.domain.templates import pick_variant, validate
+
+    bodies = {"it": "Ciao", "email": "Dear customer,\nregards", "email:it": "Gentile cliente,\ncordiali saluti"}
+    assert pick_variant("Hi", bodies, "it", "email") == ("Gentile cliente,\ncordiali saluti", "email:it")
+    assert pick_variant("Hi", bodies, "en", "email") == ("Dear customer,\nregards", "email")
+    assert pick_variant("Hi", bodies, "it", "widget") == ("Ciao", "it")
+    assert pick_variant("Hi", bodies, "en", "widget") == ("Hi", None)
+    assert validate("N", "n", "Hi", bodies | {"widget": " "}, ["email", "widget"]) == bodies  # blank versions are dropped
+    for wrong in ("de", "fax", "fax:it", "email:de", ":it", "email:"):
+        with pytest.raises(InvalidInput) as raised:
+            validate("N", "n", "Hi", {wrong: "x"}, ["email", "widget"])
+        assert raised.value.field == "bodies" and raised.value.params["value"] == wrong
+
+
+def test_the_inbox_the_agent_answers_on_picks_the_version(client, org):
+    admin, agent = org.headers("admin"), org.headers("agent")
+    email_inbox = client.post("/api/v1/inboxes", json={"name": "Posta", "channel": "email", "settings": {"address": "help@example.com"}}, headers=admin)
+    assert email_inbox.status_code == 201, email_inbox.text
+    body = {"name": "Spedizione", "shortcut": "sped", "body": "Your parcel left today.",
+            "bodies": {"api": "📦 left today", "email:en": "Dear {{contact.first_name}},\nyour parcel left today.\nKind regards, {{agent.name}}"}}
+    created = client.post("/api/v1/templates", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    assert client.post("/api/v1/templates", json=body | {"name": "X", "shortcut": "x", "bodies": {"fax": "..."}}, headers=admin).status_code == 422
+    conversation_id, _ = a_conversation(client, org)
+    contact_id = client.get(f"/api/v1/conversations/{conversation_id}", headers=agent).json()["contact_id"]
+    client.patch(f"/api/v1/contacts/{contact_id}", json={"name": "Giulia Bianchi", "language": "en"}, headers=admin)
+    url = f"/api/v1/conversations/{conversation_id}/templates"
+    on_last = client.get(url, headers=agent).json()[0]  # the customer wrote through the API channel
+    assert (on_last["text"], on_last["variant"], on_last["language"]) == ("📦 left today", "api", None)
+    by_email = client.get(url, params={"inbox_id": email_inbox.json()["id"]}, headers=agent).json()[0]
+    assert by_email["text"] == "Dear Giulia,\nyour parcel left today.\nKind regards, Agent User" and by_email["variant"] == "email:en" and by_email["language"] == "en"
+    assert client.get(url, params={"inbox_id": 10**9}, headers=agent).status_code == 404
+
+
+def test_templates_admin_page_saves_versions_per_channel(fresh, org, client):
+    browser = fresh()
+    csrf = login(browser, org, "admin")
+    page = browser.get("/admin/templates")
+    assert 'name="body_email:it"' in page.text and 'name="body_widget"' in page.text and 'for="f-body-email-it"' in page.text
+    form = {"csrf_token": csrf, "name": "Firma", "shortcut": "firma", "body": "Bye", "body_email:it": "Cordiali saluti,\n{{agent.name}}", "body_widget": "Ciao!", "active": "1"}
+    saved = browser.post("/admin/templates", data=form)
+    assert saved.status_code == 303, saved.text
+    template = next(t for t in client.get("/api/v1/templates", headers=org.headers("admin")).json() if t["shortcut"] == "firma")
+    assert template["bodies"] == {"email:it": "Cordiali saluti,\n{{agent.name}}", "widget": "Ciao!"}
+    edit = browser.get(f"/admin/templates/{template['id']}")
+    assert "Cordiali saluti" in edit.text and "<details open>" in edit.text, "a channel with a version opens by itself"

@@ -267,6 +267,7 @@ QUERY_IDS: dict[tuple[str, str], str] = {
     ("/api/v1/conversations", "contact_id"): "empty",
     ("/api/v1/conversations", "queue_id"): "empty",
     ("/api/v1/contacts/merge-suggestions", "contact_id"): "404",
+    ("/api/v1/conversations/{conversation_id}/templates", "inbox_id"): "404",
 }
 
 # Request body fields that reference rows: (method, path, field). Each is exercised in
@@ -440,14 +441,14 @@ def test_foreign_ids_in_queries(client, worlds):
     for (path, name), expected in QUERY_IDS.items():
         # The suggestion pairs the two same-name contacts, not the one with the conversation.
         value = theirs.second_contact_id if path.endswith("merge-suggestions") else foreign[name]
-        response = client.get(path, params={name: value}, headers=headers)
+        response = client.get(path.format(conversation_id=mine.conversation_id), params={name: value}, headers=headers)
         if expected == "404":
             _assert_problem(response, 404)
         else:
             assert response.status_code == 200, response.text
             assert response.json()["items"] == [], f"{path}?{name}={value} returned another tenant's rows"
         # The owner of those rows does see them with the same filter (the filter itself works).
-        theirs_view = client.get(path, params={name: value}, headers=h)
+        theirs_view = client.get(path.format(conversation_id=theirs.conversation_id), params={name: value}, headers=h)
         assert theirs_view.status_code == 200
         rows = theirs_view.json()["items"] if expected == "empty" else theirs_view.json()
         assert rows, f"{path}?{name} finds nothing even for its own tenant"

@@ -593,7 +593,7 @@ class TemplateIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     shortcut: str = Field(min_length=1, max_length=32, description="Typed after / in the composer: lowercase letters, digits, - and _.")
     body: str = Field(min_length=1, max_length=10_000, description="Text with variables such as {{contact.first_name}}, {{contact.name}}, {{agent.name}}; undefined ones render empty.")
-    bodies: dict[Literal["it", "en"], str] = Field(default_factory=dict, description="Optional bodies per language, chosen by the contact's language.")
+    bodies: dict[str, str] = Field(default_factory=dict, description="Optional other versions, keyed by language (\"it\", \"en\": the contact's), channel (\"email\": the one the agent answers on) or both (\"email:it\"); the most specific that fits is used, else body.")
     active: bool = True
 
 
@@ -602,7 +602,7 @@ class TemplatePatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     shortcut: str | None = Field(default=None, min_length=1, max_length=32)
     body: str | None = Field(default=None, min_length=1, max_length=10_000)
-    bodies: dict[Literal["it", "en"], str] | None = None
+    bodies: dict[str, str] | None = Field(default=None, description="Replaces every other version; keys as in TemplateIn.")
     active: bool | None = None
 
 
@@ -623,8 +623,9 @@ class RenderedTemplateOut(BaseModel):
     id: int
     name: str
     shortcut: str
-    language: str | None = Field(description="The language of the body used; null: the default body.")
+    language: str | None = Field(description="The language of the body used; null: the default body or a channel's.")
     text: str
+    variant: str | None = Field(default=None, description="The key of the version used (\"email:it\", \"email\", \"it\"); null: the default body.")
 
 
 class WrapUpCodeIn(BaseModel):

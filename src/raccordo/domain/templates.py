@@ -10,7 +10,7 @@ undefined variable renders empty, and any other ``{{ ... }}`` text stays as writ
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from raccordo.domain.errors import InvalidInput
 
@@ -32,31 +32,61 @@ def variables(body: str) -> list[str]:
     return list(dict.fromkeys(VARIABLE.findall(body)))
 
 
-def pick_body(body: str, bodies: Mapping[str, str] | None, language: str | None) -> str:
-    """The body for ``language`` when the template has one, else the default body."""
-    if language and bodies:
-        chosen = bodies.get(language.split("-")[0].lower())
+def variant_order(language: str | None, channel: str | None) -> list[str]:
+    """The ``bodies`` keys that fit, most specific first: ``email:it``, ``email``, ``it``.
+
+    A template is written once and may be varied per language (the contact's) and per channel
+    (the one the agent answers on: a formal email with a sign-off, a short chat line); the
+    default ``body`` is used when no variant fits.
+    """
+    lang = language.split("-")[0].lower() if language else None
+    keys = []
+    if channel and lang:
+        keys.append(f"{channel}:{lang}")
+    if channel:
+        keys.append(channel)
+    if lang:
+        keys.append(lang)
+    return keys
+
+
+def pick_variant(body: str, bodies: Mapping[str, str] | None, language: str | None, channel: str | None = None) -> tuple[str, str | None]:
+    """The best fitting body and its key (None: the default body)."""
+    for key in variant_order(language, channel):
+        chosen = (bodies or {}).get(key)
         if chosen and chosen.strip():
-            return chosen
-    return body
+            return chosen, key
+    return body, None
 
 
-def validate(name: str | None, shortcut: str | None, body: str | None, bodies: Mapping[str, str] | None) -> dict[str, str]:
-    """Clean bodies (only it/en, empty ones dropped); raises ``InvalidInput`` naming the field."""
+def pick_body(body: str, bodies: Mapping[str, str] | None, language: str | None, channel: str | None = None) -> str:
+    """The body for ``language`` (and ``channel``) when the template has one, else the default body."""
+    return pick_variant(body, bodies, language, channel)[0]
+
+
+def validate(name: str | None, shortcut: str | None, body: str | None, bodies: Mapping[str, str] | None, channels: Iterable[str] = ()) -> dict[str, str]:
+    """Clean bodies (keys: a language ``it``/``en``, a channel of ``channels``, or ``channel:language``;
+    empty ones dropped); raises ``InvalidInput`` naming the field."""
     if name is not None and not name.strip():
         raise InvalidInput("template.name_required", field="name")
     if shortcut is not None and not SHORTCUT.match(shortcut):
         raise InvalidInput("template.shortcut_invalid", field="shortcut", value=shortcut)
     if body is not None and (not body.strip() or len(body) > MAX_BODY):
         raise InvalidInput("template.body_required", field="body", limit=MAX_BODY)
+    known_channels = set(channels)
     clean: dict[str, str] = {}
-    for language, text in (bodies or {}).items():
-        if language not in LANGUAGES:
-            raise InvalidInput("template.language_unknown", field="bodies", value=language)
+    for key, text in (bodies or {}).items():
+        if ":" in key:
+            channel, _, language = key.partition(":")
+            fits = channel in known_channels and language in LANGUAGES
+        else:
+            fits = key in LANGUAGES or key in known_channels
+        if not fits:
+            raise InvalidInput("template.variant_unknown", field="bodies", value=key, languages=", ".join(LANGUAGES), channels=", ".join(sorted(known_channels)))
         if not isinstance(text, str) or len(text) > MAX_BODY:
-            raise InvalidInput("template.body_required", field=f"bodies.{language}", limit=MAX_BODY)
+            raise InvalidInput("template.body_required", field=f"bodies.{key}", limit=MAX_BODY)
         if text.strip():
-            clean[language] = text
+            clean[key] = text
     return clean
 
 

@@ -22,6 +22,7 @@ from raccordo.adapters.store.models import Event
 
 _PENDING = "raccordo.pending_events"
 _COMMITTED = "raccordo.committed_events"
+_MARKS = "raccordo.pending_event_marks"  # savepoint -> how many events were pending when it began
 # High half of the advisory lock key: "RACC"; the low half is the tenant id.
 _LOCK_NAMESPACE = 0x52414343 << 32
 
@@ -83,10 +84,29 @@ def install(sessions: sessionmaker[Session], publisher: Callable[[], Publisher |
         if committed and publish is not None:
             publish(committed)
 
-    @sa_event.listens_for(sessions, "after_rollback")
-    def _drop(session: Session) -> None:
-        session.info.pop(_PENDING, None)
-        session.info.pop(_COMMITTED, None)
+    # A savepoint (begin_nested) that rolls back drops only the events emitted inside it: the
+    # work around it still commits. (``after_rollback`` fires for savepoints too, so dropping
+    # everything there lost the outer transaction's events.)
+    @sa_event.listens_for(sessions, "after_transaction_create")
+    def _mark(session: Session, transaction: Any) -> None:
+        if transaction.nested:
+            session.info.setdefault(_MARKS, {})[transaction] = len(session.info.get(_PENDING, ()))
+
+    @sa_event.listens_for(sessions, "after_transaction_end")
+    def _unmark(session: Session, transaction: Any) -> None:
+        if transaction.parent is None:  # (a savepoint's mark is still needed: soft rollback comes after its end)
+            session.info.pop(_MARKS, None)
+
+    @sa_event.listens_for(sessions, "after_soft_rollback")
+    def _drop(session: Session, previous: Any) -> None:
+        if previous.nested:
+            mark = session.info.get(_MARKS, {}).pop(previous, None)
+            if mark is not None and _PENDING in session.info:
+                del session.info[_PENDING][mark:]
+            return
+        if previous.parent is None:  # the whole transaction: nothing of it happened
+            session.info.pop(_PENDING, None)
+            session.info.pop(_COMMITTED, None)
 
 
 # Committed events of these kinds mean a worker has something to do now.

@@ -1,6 +1,6 @@
 """Answer templates managed centrally by admins; agents list them and get them rendered for a
-conversation (the contact's language picks the body; variables come from the contact, the agent
-and the conversation, see ``domain/templates.py``)."""
+conversation (the contact's language and the channel the agent answers on pick the body;
+variables come from the contact, the agent and the conversation, see ``domain/templates.py``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from raccordo.adapters.store.models import AnswerTemplate, Conversation, User
+from raccordo.adapters.channels.base import channel_kinds
+from raccordo.adapters.store.models import AnswerTemplate, Conversation, Inbox, User
 from raccordo.domain import templates as rules
 from raccordo.domain.errors import Conflict
 from raccordo.domain.roles import Permission
@@ -29,6 +30,7 @@ class Rendered:
     shortcut: str
     language: str | None
     text: str
+    variant: str | None = None
 
 
 def list_templates(session: Session, actor: Actor, *, active_only: bool = False) -> list[AnswerTemplate]:
@@ -60,7 +62,7 @@ def create_template(session: Session, actor: Actor, values: dict[str, Any]) -> A
     actor.require(Permission.MANAGE_CONTENT)
     values = {k: v for k, v in values.items() if k in FIELDS}
     name, shortcut = (values.get("name") or "").strip(), (values.get("shortcut") or "").strip()
-    bodies = rules.validate(name, shortcut, values.get("body") or "", values.get("bodies"))
+    bodies = rules.validate(name, shortcut, values.get("body") or "", values.get("bodies"), channel_kinds())
     _unique(session, actor, {"name": name, "shortcut": shortcut}, None)
     now = datetime.now(UTC)
     template = AnswerTemplate(
@@ -81,7 +83,7 @@ def update_template(session: Session, actor: Actor, template_id: int, values: di
         values["name"] = values["name"].strip()
     if isinstance(values.get("shortcut"), str):
         values["shortcut"] = values["shortcut"].strip()
-    bodies = rules.validate(values.get("name"), values.get("shortcut"), values.get("body"), values.get("bodies"))
+    bodies = rules.validate(values.get("name"), values.get("shortcut"), values.get("body"), values.get("bodies"), channel_kinds())
     if "bodies" in values:
         values["bodies"] = bodies
     _unique(session, actor, values, template_id)
@@ -119,15 +121,19 @@ def conversation_values(session: Session, actor: Actor, conversation: Conversati
     return values, contact.language
 
 
-def render_for_conversation(session: Session, actor: Actor, conversation_id: int, language: str | None = None) -> list[Rendered]:
-    """Every active template rendered for this conversation, in ``language`` or the contact's."""
+def render_for_conversation(session: Session, actor: Actor, conversation_id: int, language: str | None = None, inbox_id: int | None = None) -> list[Rendered]:
+    """Every active template rendered for this conversation: in ``language`` or the contact's, and
+    for the channel of ``inbox_id`` (the inbox the agent answers on; the conversation's last one by default)."""
     actor.require(Permission.READ)
     conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id)
     values, contact_language = conversation_values(session, actor, conversation)
     chosen = language or contact_language
+    channel = conversation.last_channel
+    if inbox_id is not None:
+        channel = get_owned(session, Inbox, actor.tenant_id, inbox_id).channel
     out = []
     for template in list_templates(session, actor, active_only=True):
-        body = rules.pick_body(template.body, template.bodies, chosen)
-        used = chosen if body is not template.body else None
-        out.append(Rendered(template.id, template.name, template.shortcut, used, rules.render(body, values)))
+        body, key = rules.pick_variant(template.body, template.bodies, chosen, channel)
+        language_used = key.rpartition(":")[2] if key and (":" in key or key in rules.LANGUAGES) else None
+        out.append(Rendered(template.id, template.name, template.shortcut, language_used, rules.render(body, values), key))
     return out

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
+from raccordo.adapters.channels.base import channel_kinds
 from raccordo.adapters.store.db import unit_of_work
 from raccordo.adapters.store.models import AnswerTemplate, RoutingQueue, WrapUpCode
 from raccordo.api.deps import runtime
@@ -40,9 +41,14 @@ def _template_values(form: dict[str, Any]) -> dict[str, Any]:
         "name": str(form.get("name") or "").strip(),
         "shortcut": str(form.get("shortcut") or "").strip(),
         "body": str(form.get("body") or ""),
-        "bodies": {language: str(form.get(f"body_{language}") or "") for language in LANGUAGES},
+        "bodies": {key: str(form.get(f"body_{key}") or "") for key in variant_keys()},
         "active": str(form.get("active") or "") in ("1", "on", "true"),
     }
+
+
+def variant_keys() -> list[str]:
+    """The other versions the form offers: per language, then per installed channel (and language)."""
+    return [*LANGUAGES, *(f"{channel}{suffix}" for channel in channel_kinds() for suffix in ("", *(f":{language}" for language in LANGUAGES)))]
 
 
 def _templates_page(request: Request, me: Me, template: AnswerTemplate | None, values: dict[str, Any] | None, errors: dict[str, str], status: int = 200) -> Response:
@@ -52,7 +58,7 @@ def _templates_page(request: Request, me: Me, template: AnswerTemplate | None, v
             values = {"name": template.name, "shortcut": template.shortcut, "body": template.body, "bodies": dict(template.bodies or {}), "active": template.active}
         values = values or {"name": "", "shortcut": "", "body": "", "bodies": {}, "active": True}
         return render(request, "admin/templates.html", base_context(
-            me, nav="templates", templates=rows, template=template, v=values, errors=errors, languages=LANGUAGES, variables=KNOWN_VARIABLES,
+            me, nav="templates", templates=rows, template=template, v=values, errors=errors, languages=LANGUAGES, variables=KNOWN_VARIABLES, channels=channel_kinds(),
             saved=request.query_params.get("saved"),
         ), status_code=status)
 
@@ -85,7 +91,8 @@ def _save_template(request: Request, me: Me, form: dict[str, Any], template_id: 
     except RaccordoError as exc:
         errors = field_errors(exc, me.lang)
         if "bodies" in errors:
-            errors["body_" + (exc.field or "bodies.it").partition(".")[2]] = errors.pop("bodies")
+            key = (exc.field or "").partition(".")[2]
+            errors["body_" + key if key else "body"] = errors.pop("bodies")
         current = None
         if template_id is not None:
             with unit_of_work(runtime(request).sessions) as session:

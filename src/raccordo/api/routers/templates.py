@@ -46,10 +46,11 @@ def delete_template(template_id: schemas.PathId, request: Request, actor: Actor 
 @router.get("/conversations/{conversation_id}/templates", response_model=list[schemas.RenderedTemplateOut])
 def rendered_templates(
     conversation_id: schemas.PathId, request: Request, actor: Actor = ActorDep, language: str | None = Query(None, pattern="^(it|en)$"),
+    inbox_id: int | None = Query(None, ge=1, description="The inbox the agent answers on (its channel picks the version); the conversation's last by default."),
 ) -> list[schemas.RenderedTemplateOut]:
     """Every active template rendered for this conversation (the contact's language unless ``language`` is given)."""
     with transaction(request) as session:
-        return [schemas.RenderedTemplateOut.model_validate(r) for r in templates.render_for_conversation(session, actor, conversation_id, language)]
+        return [schemas.RenderedTemplateOut.model_validate(r) for r in templates.render_for_conversation(session, actor, conversation_id, language, inbox_id)]
 
 
 # --- wrap-up codes -----------------------------------------------------------------------------------

@@ -118,6 +118,34 @@
     if (event.detail && event.detail.kind === "routing.offer_withdrawn") forget(event.detail.conversation_id);
   });
 
+  // --- mentions: the same chime, and a notification that opens the conversation -------------------
+  function notifyMention(message) {
+    var payload = message.payload || {};
+    chime();
+    if (!notificationsSupported() || window.Notification.permission !== "granted") return;
+    var texts = document.getElementById("desk-controls");
+    if (!texts || !payload.conversation_id) return;
+    var fill = function (text) {
+      return (text || "").replace("{name}", payload.by_name || "").replace("{id}", String(payload.conversation_id));
+    };
+    var notification;
+    try {
+      notification = new window.Notification(fill(texts.getAttribute("data-mention-title")), {
+        body: (payload.excerpt || payload.text || "").slice(0, 200), tag: "raccordo-mention-" + payload.conversation_id, lang: document.documentElement.lang,
+      });
+    } catch (e) { return; }
+    notification.onclick = function () {
+      window.focus();
+      window.location.assign("/conversations/" + encodeURIComponent(payload.conversation_id));
+      notification.close();
+    };
+  }
+
+  document.addEventListener("raccordo:event", function (event) {
+    var message = event.detail || {};
+    if (message.kind === "mention.created" && String(message.user_id) === userId()) notifyMention(message);
+  });
+
   // --- the header's load per channel follows assignments, status changes and offers ---------------
   var loadTimer = null;
   document.addEventListener("raccordo:event", function (event) {

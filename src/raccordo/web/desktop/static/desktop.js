@@ -144,6 +144,9 @@
     if (!found) { closePicker(); return; }
     picker.start = found.start;
     var url = textarea.getAttribute("data-templates-url");
+    // The inbox chosen to answer on picks each template's version for its channel.
+    var inbox = document.getElementById("reply-inbox");
+    if (inbox && inbox.value) url += (url.indexOf("?") === -1 ? "?" : "&") + "inbox_id=" + encodeURIComponent(inbox.value);
     if (picker.url === url && picker.rows) { drawPicker(found.query); return; }
     picker.url = url; picker.rows = null;
     fetch(url, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : []; }).then(function (rows) {

@@ -9,6 +9,22 @@
     return section ? parseInt(section.getAttribute("data-conversation-id"), 10) : null;
   }
 
+  // A live refresh that would show the very step already on screen (same run, step and version)
+  // is not swapped in: it would wipe what the agent has started to answer. This covers the echo
+  // of the agent's own answer arriving before or after the answer's own response.
+  function stateOf(root) {
+    var run = root && root.querySelector(".script-run[data-run-id]");
+    return run ? [run.getAttribute("data-run-id"), run.getAttribute("data-step-id"), run.getAttribute("data-version")].join("/") : null;
+  }
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (!target || target.id !== "script-panel" || event.detail.requestConfig.verb !== "get") return;
+    var incoming = document.createElement("div");
+    incoming.innerHTML = event.detail.serverResponse || "";
+    var now = stateOf(target);
+    if (now !== null && now === stateOf(incoming) && !incoming.querySelector("[role=alert]")) event.detail.shouldSwap = false;
+  });
+
   var timer = null;
   document.addEventListener("raccordo:event", function (event) {
     var message = event.detail || {};
