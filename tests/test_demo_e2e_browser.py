@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 import uuid
@@ -73,6 +74,7 @@ class Demo:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Iterator[Demo]:
     data = tmp_path_factory.mktemp("demo-e2e")
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)  # this run's screenshots only
     port = free_port()
     env = {
         **os.environ, "RACCORDO_DATA_DIR": str(data), "RACCORDO_DATABASE_URL": "", "RACCORDO_PORT": str(port), "RACCORDO_SECRET_KEY": "demo-e2e",

@@ -72,3 +72,27 @@ def test_guessing_the_current_password_is_rate_limited(org, client):
     assert answers[5].status_code == 429
     right = client.post("/api/v1/auth/password", json={"current_password": org.password, "new_password": "another passphrase"}, headers=headers)
     assert right.status_code == 429, "even the right password waits for the window to pass"
+
+
+def test_the_desktop_shows_times_in_the_organizations_timezone(org, client, fresh):  # noqa: F811
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from raccordo.web.templating import environment
+
+    assert client.get("/api/v1/tenant", headers=org.headers()).json()["timezone"] == "Europe/Rome"
+    wrong = client.patch("/api/v1/tenant", json={"timezone": "Mars/Olympus"}, headers=org.headers("admin"))
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "timezone"
+    assert client.patch("/api/v1/tenant", json={"timezone": "America/New_York"}, headers=org.headers("agent")).status_code == 403
+    changed = client.patch("/api/v1/tenant", json={"timezone": "America/New_York"}, headers=org.headers("admin"))
+    assert changed.status_code == 200 and changed.json()["timezone"] == "America/New_York"
+    # The filter every page uses: 2026-01-15 23:30 UTC is 18:30 in New York, 00:30 of the 16th in Rome.
+    when = environment.from_string("{{ value | when(lang) }}")
+    moment = datetime(2026, 1, 15, 23, 30, tzinfo=UTC)
+    assert when.render(value=moment, lang="en", zone=ZoneInfo("America/New_York")) == "2026-01-15 18:30"
+    assert when.render(value=moment, lang="it", zone=ZoneInfo("Europe/Rome")) == "16/01/2026 00:30"
+    # And the pages get the organization's zone.
+    browser = fresh()
+    login(browser, org, "agent")
+    page = browser.get("/agenda")
+    assert page.status_code == 200 and "America/New_York" in page.text

@@ -50,6 +50,7 @@ class TenantOut(BaseModel):
     default_language: str
     continuity_across_channels: bool = Field(description="A customer's message on another channel joins their open conversation.")
     reopen_window_hours: float = Field(description="A resolved conversation reopens when the customer writes within this many hours.")
+    timezone: str = Field(description="The organization's timezone: the desktop shows times in it (Europe/Rome when not set).")
 
 
 class TenantPatch(BaseModel):
@@ -59,6 +60,7 @@ class TenantPatch(BaseModel):
     default_language: Literal["it", "en"] | None = None
     continuity_across_channels: bool | None = None
     reopen_window_hours: float | None = Field(default=None, ge=0, le=24 * 365)
+    timezone: str | None = Field(default=None, max_length=64, description="IANA zone (Europe/Rome): the desktop shows times in it and agenda times are entered in it.")
 
 
 class MeOut(BaseModel):

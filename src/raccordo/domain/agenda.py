@@ -16,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
+
+from raccordo.domain.hours import tenant_zone
 
 KINDS = ("callback", "follow_up")
 PHONE = "phone"
@@ -24,7 +26,6 @@ SCHEDULED, DUE, DONE, CANCELLED, MISSED = "scheduled", "due", "done", "cancelled
 STATUSES = (SCHEDULED, DUE, DONE, CANCELLED, MISSED)
 OPEN_STATUSES = (SCHEDULED, DUE)  # still to do
 NOTE_MAX = 2000
-DEFAULT_TIMEZONE = "Europe/Rome"
 
 # What a person may do from each status (``reschedule`` is allowed from every status).
 _ALLOWED = {
@@ -38,12 +39,8 @@ def may(action: str, status: str) -> bool:
 
 
 def zone_of(settings: dict[str, Any] | None) -> ZoneInfo:
-    """The tenant's timezone for showing and entering agenda times."""
-    name = str((settings or {}).get("timezone") or DEFAULT_TIMEZONE)
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(DEFAULT_TIMEZONE)
+    """The tenant's timezone for showing and entering agenda times (the desktop's, ``hours.tenant_zone``)."""
+    return tenant_zone(settings)
 
 
 def needed_identity_kinds(channel: str, reply_identity_kinds: Iterable[str] = ()) -> frozenset[str]:

@@ -127,3 +127,22 @@ def business_seconds_between(hours: BusinessHours | None, start: datetime, end: 
                 total += (finish - begin).total_seconds()
         day += timedelta(days=1)
     return total
+
+
+DEFAULT_TIMEZONE = "Europe/Rome"
+
+
+def is_timezone(name: str) -> bool:
+    """An IANA zone name the system knows (``Europe/Rome``)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return "/" in name or name == "UTC"
+
+
+def tenant_zone(settings: dict[str, Any] | None) -> ZoneInfo:
+    """The organization's timezone (``settings.timezone``, Europe/Rome when unset): the desktop shows
+    times in it and agenda times are entered in it; users have no timezone of their own."""
+    name = str((settings or {}).get("timezone") or DEFAULT_TIMEZONE)
+    return ZoneInfo(name) if is_timezone(name) else ZoneInfo(DEFAULT_TIMEZONE)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from raccordo.adapters.store.models import ApiToken, LoginAttempt, LoginSession, Team, TeamMember, Tenant, User
 from raccordo.domain.errors import Conflict, Forbidden, InvalidInput, TooManyRequests, Unauthorized
+from raccordo.domain.hours import is_timezone
 from raccordo.domain.identities import normalize_email
 from raccordo.domain.roles import Permission, Role, can_grant
 from raccordo.i18n import LANGUAGES
@@ -339,7 +340,7 @@ def delete_team(session: Session, actor: Actor, team_id: int) -> None:
 # --- tenant settings -------------------------------------------------------------------------
 
 
-def update_tenant(session: Session, actor: Actor, *, name: str | None = None, default_region: str | None = None, default_language: str | None = None, continuity_across_channels: bool | None = None, reopen_window_hours: float | None = None) -> Tenant:
+def update_tenant(session: Session, actor: Actor, *, name: str | None = None, default_region: str | None = None, default_language: str | None = None, continuity_across_channels: bool | None = None, reopen_window_hours: float | None = None, timezone: str | None = None) -> Tenant:
     """Organization settings, including the conversation continuity rule."""
     actor.require(Permission.MANAGE_INBOXES)
     tenant = session.get_one(Tenant, actor.tenant_id)
@@ -362,7 +363,12 @@ def update_tenant(session: Session, actor: Actor, *, name: str | None = None, de
         if reopen_window_hours < 0:
             raise InvalidInput("tenant.reopen_window_negative", field="reopen_window_hours")
         continuity["reopen_window_hours"] = changes["reopen_window_hours"] = reopen_window_hours
-    tenant.settings = {**(tenant.settings or {}), "continuity": continuity}
+    settings = {**(tenant.settings or {}), "continuity": continuity}
+    if timezone is not None:
+        if not is_timezone(timezone):
+            raise InvalidInput("tenant.timezone_unknown", field="timezone", value=timezone)
+        settings["timezone"] = changes["timezone"] = timezone
+    tenant.settings = settings
     audit(session, actor, "tenant.update", "tenant", tenant.id, changes)
     session.flush()
     return tenant

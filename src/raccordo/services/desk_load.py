@@ -30,7 +30,7 @@ class ChannelLoad:
 
 
 def my_load(session: Session, actor: Actor) -> list[ChannelLoad]:
-    """One row per channel the tenant has an active inbox on (or the agent has work on), sorted by channel."""
+    """One row per installed channel the tenant has an active inbox on (or the agent has work on), sorted by channel."""
     actor.require(Permission.READ)
     assert actor.user_id is not None
     defaults, _ = default_capacity()
@@ -39,4 +39,7 @@ def my_load(session: Session, actor: Actor) -> list[ChannelLoad]:
     load = agent_loads(session, actor.tenant_id, actor.user_id).get(actor.user_id, {})
     channels = set(session.scalars(select(Inbox.channel).where(Inbox.tenant_id == actor.tenant_id, Inbox.active.is_(True)).distinct()))
     channels |= {channel for channel, count in load.items() if count and channel}
+    # Only channels with a module: the others (history-only inboxes) are never routed, and
+    # "Messenger 1/0" would read as a full channel.
+    channels &= set(defaults)
     return [ChannelLoad(channel, load.get(channel, 0), capacity.get(channel, 0)) for channel in sorted(channels)]

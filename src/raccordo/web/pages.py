@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
@@ -28,6 +29,7 @@ from raccordo.adapters.store.db import unit_of_work
 from raccordo.adapters.store.models import Contact, Conversation, Team, Tenant
 from raccordo.api.deps import CSRF_COOKIE, SESSION_COOKIE, client_address, runtime
 from raccordo.domain.errors import Forbidden, InvalidInput, NotFound, RaccordoError
+from raccordo.domain.hours import DEFAULT_TIMEZONE, tenant_zone
 from raccordo.domain.roles import Permission, Role, can
 from raccordo.i18n import pick_language, translate
 from raccordo.services import accounts, contacts, conversations, desk_load, inbox, inboxes, presence, reply, routing, routing_admin, search, wrapup
@@ -60,6 +62,7 @@ class Me:
     email: str
     csrf: str
     tenant_name: str
+    timezone: str = DEFAULT_TIMEZONE  # the organization's: every time on the desktop is shown in it
 
     @property
     def role(self) -> Role:
@@ -93,7 +96,7 @@ def _find_session(request: Request) -> Me | None:
         user, login_session = found
         tenant = session.get_one(Tenant, user.tenant_id)
         actor = Actor(tenant_id=user.tenant_id, user_id=user.id, role=Role(user.role), language=user.language, client_address=client_address(request))
-        return Me(actor, user.name, user.email, login_session.csrf_token, tenant.name)
+        return Me(actor, user.name, user.email, login_session.csrf_token, tenant.name, tenant_zone(tenant.settings).key)
 
 
 async def form_data(request: Request) -> dict[str, Any]:
@@ -175,7 +178,7 @@ def field_errors(exc: RaccordoError, lang: str) -> dict[str, str]:
 
 
 def base_context(me: Me, **values: Any) -> dict[str, Any]:
-    return {"me": me, "lang": me.lang, "csrf_token": me.csrf, **values}
+    return {"me": me, "lang": me.lang, "csrf_token": me.csrf, "zone": ZoneInfo(me.timezone), **values}
 
 
 # --- login and logout ------------------------------------------------------------------------------

@@ -37,13 +37,16 @@ def _t(context: Any, key: str, **params: object) -> str:
     return translate(key, context.get("lang", "en"), **params)
 
 
-def _when(value: datetime | None, lang: str = "en") -> str:
-    """A short local-time label: the hour today, else the date (dates in the reader's order)."""
+@pass_context
+def _when(context: Any, value: datetime | None, lang: str = "en") -> str:
+    """A short label in the organization's time (``zone`` of the page context, UTC without one):
+    the hour today, else the date (dates in the reader's order)."""
     if value is None:
         return ""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    now = datetime.now(UTC)
+    zone = context.get("zone") or UTC
+    value, now = value.astimezone(zone), datetime.now(zone)
     if value.date() == now.date():
         return value.strftime("%H:%M")
     return value.strftime("%d/%m/%Y %H:%M" if lang == "it" else "%Y-%m-%d %H:%M")

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from raccordo.adapters.store.models import Tenant, User
 from raccordo.api import schemas
+from raccordo.domain.hours import tenant_zone
 from raccordo.api.deps import CSRF_COOKIE, SESSION_COOKIE, ActorDep, client_address, runtime, transaction
 from raccordo.services import accounts
 from raccordo.services.actor import Actor
@@ -78,6 +79,7 @@ def tenant_out(tenant: Tenant) -> schemas.TenantOut:
     return schemas.TenantOut(
         id=tenant.id, slug=tenant.slug, name=tenant.name, default_region=tenant.default_region, default_language=tenant.default_language,
         continuity_across_channels=bool(continuity.get("across_channels", True)), reopen_window_hours=float(continuity.get("reopen_window_hours", 168)),
+        timezone=tenant_zone(tenant.settings).key,
     )
 
 
