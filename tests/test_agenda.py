@@ -183,6 +183,24 @@ def test_due_while_the_owner_is_away_goes_to_the_queue_and_another_agent_gets_it
     assert _ok(client.get(f"/api/v1/conversations/{conversation['id']}", headers=org.headers()))["assignee_id"] == org.users["supervisor"]
 
 
+def test_due_while_the_owner_is_away_stays_with_an_online_colleague_who_holds_it(client, rt, org):
+    queue = _queues(client, org, offer_timeout=None)
+    inbox = create_api_inbox(client, org.headers())
+    conversation = _conversation(client, org, inbox)
+    item = _ok(client.post("/api/v1/agenda", json={"conversation_id": conversation["id"], "due_at": _soon(), "queue_id": queue["id"]}, headers=org.headers("agent")), 201)
+    # Meanwhile the supervisor took the conversation over; the agent who planned the callback is away.
+    _ok(client.patch(f"/api/v1/conversations/{conversation['id']}", json={"assignee_id": org.users["supervisor"]}, headers=org.headers("supervisor")))
+    _online(rt, org, "agent")
+    _away(rt, org, "agent")
+    _online(rt, org, "supervisor")
+    _make_due(rt, item["id"])
+    run_once(rt, reprocess=False)
+    fired = _item(client, org, item["id"])
+    assert (fired["status"], fired["outcome"], fired["routed_user_id"], fired["routed_queue_id"]) == ("due", "assigned", org.users["supervisor"], None)
+    after = _ok(client.get(f"/api/v1/conversations/{conversation['id']}", headers=org.headers()))
+    assert (after["status"], after["assignee_id"]) == ("open", org.users["supervisor"])
+
+
 def test_cancel_before_due_does_nothing_and_reschedule_moves_the_job(client, rt, org):
     inbox = create_api_inbox(client, org.headers())
     conversation = _conversation(client, org, inbox)

@@ -134,7 +134,7 @@ def test_message_window_length_and_files_are_enforced_per_inbox(client, rt, org,
     with unit_of_work(rt.sessions) as session:
         session.execute(update(Message).where(Message.conversation_id == conversation_id, Message.direction == "inbound").values(created_at=datetime.now(UTC) - timedelta(minutes=61)))
     closed = _problem(client.post(url, json={"text": "Ci sei?", "inbox_id": inbox["id"]}, headers=headers), "inbox_id", "composer.window_closed")
-    assert "within 1 hours" in closed["detail"] and " UTC" in closed["detail"] and "Answer on another channel" in closed["detail"]
+    assert "a 1-hour window" in closed["detail"] and " UTC" in closed["detail"] and "Answer on another channel" in closed["detail"]
     page = browser.get(f"/conversations/{conversation_id}").text
     option = re.search(rf'<option value="{inbox["id"]}"[^>]*data-rules="([^"]+)"', page).group(1)
     assert json.loads(option.replace("&#34;", '"'))["window_open"] is False

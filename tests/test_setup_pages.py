@@ -345,3 +345,6 @@ def test_teams_create_rename_members_delete(fresh, org, rt, client):
     assert browser.post(f"/admin/teams/{team_id}/delete", data={"csrf_token": csrf}).status_code == 303
     with unit_of_work(rt.sessions) as session:
         assert session.get(Team, team_id) is None
+    # The service checks the name too (the API has no page in front of it).
+    blank = client.post("/api/v1/teams", json={"name": "   "}, headers=org.headers("admin"))
+    assert blank.status_code == 422 and blank.json()["errors"][0]["field"] == "name"

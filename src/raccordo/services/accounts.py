@@ -291,8 +291,16 @@ def revoke_token(session: Session, actor: Actor, token_id: int) -> None:
 # --- teams -----------------------------------------------------------------------------------
 
 
+def _team_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("team.name_required", field="name")
+    return name
+
+
 def create_team(session: Session, actor: Actor, name: str, description: str = "", member_ids: list[int] | None = None) -> Team:
     actor.require(Permission.MANAGE_TEAMS)
+    name = _team_name(name)
     if session.scalar(select(Team.id).where(Team.tenant_id == actor.tenant_id, Team.name == name)) is not None:
         raise Conflict("team.name_taken", field="name", value=name)
     team = Team(tenant_id=actor.tenant_id, name=name, description=description)
@@ -320,6 +328,7 @@ def set_team_members(session: Session, actor: Actor, team_id: int, user_ids: lis
 def update_team(session: Session, actor: Actor, team_id: int, *, name: str | None, description: str | None) -> Team:
     actor.require(Permission.MANAGE_TEAMS)
     team = get_owned(session, Team, actor.tenant_id, team_id)
+    name = _team_name(name) if name is not None else None
     if name is not None and name != team.name:
         if session.scalar(select(Team.id).where(Team.tenant_id == actor.tenant_id, Team.name == name)) is not None:
             raise Conflict("team.name_taken", field="name", value=name)

@@ -455,7 +455,15 @@ def _route(session: Session, item: AgendaItem, now: datetime) -> str:
             return "offered" if offered else "assigned"
         conversations.update_conversation(session, system, conversation.id, assignee_id=owner.id)
         return "assigned"
-    # The owner is away (or full): the work goes to a queue, where routing goes on as usual.
+    # The owner is away (or full). A colleague who holds the conversation now and is online
+    # keeps it (taking it from them would be a surprise); otherwise it goes to a queue, where
+    # routing goes on as usual.
+    if conversation.assignee_id is not None and conversation.assignee_id != item.owner_id:
+        holder = _owner_state(session, item.tenant_id, conversation.assignee_id)
+        if holder is not None and holder.online:
+            item.routed_user_id = holder.id
+            emit_conversation(session, conversation, "conversation.updated")
+            return "assigned"
     if conversation.assignee_id is not None:
         conversations.update_conversation(session, system, conversation.id, assignee_id=None)
     if queue is not None:
