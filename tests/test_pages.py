@@ -277,3 +277,25 @@ def test_inbox_filters_by_priority_and_label(fresh, org, client):
     assert listed("priority=bogus") == {urgent, labelled, plain}, "an unknown priority is ignored, not an error"
     page = browser.get("/inbox?view=all&priority=urgent").text
     assert 'id="filter-priority"' in page and '<option value="urgent" selected>' in page
+
+
+def test_the_composer_offers_only_inboxes_that_can_send_and_picks_one_that_reaches_the_customer(fresh, org, client, rt):
+    """A history-only inbox (a channel without a module, like the demo's WhatsApp) is not offered;
+    when it was the customer's last, the default is an inbox that can reach them."""
+    import secrets as _secrets
+
+    from raccordo.adapters.store.models import Conversation as ConversationRow
+    from raccordo.adapters.store.models import Inbox
+
+    conversation_id, api_inbox = a_conversation(client, org)
+    with unit_of_work(rt.sessions) as session:
+        history = Inbox(tenant_id=org.tenant_id, name="WhatsApp storico", channel="whatsapp", identifier=_secrets.token_urlsafe(12), settings={}, business_hours={})
+        session.add(history)
+        session.flush()
+        session.get(ConversationRow, conversation_id).last_inbox_id = history.id
+    browser = fresh()
+    login(browser, org, "agent")
+    page = browser.get(f"/conversations/{conversation_id}").text
+    options = re.findall(r'<option value="(\d+)"( selected)?[^>]*data-rules', page)
+    assert options and str(history.id) not in {value for value, _ in options}
+    assert [value for value, chosen in options if chosen] == [str(api_inbox)], options

@@ -25,8 +25,9 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from raccordo.adapters.channels.base import get_channel
 from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.models import Contact, Conversation, Team, Tenant
+from raccordo.adapters.store.models import Contact, Conversation, Inbox, Team, Tenant
 from raccordo.api.deps import CSRF_COOKIE, SESSION_COOKIE, client_address, runtime
 from raccordo.domain.errors import Forbidden, InvalidInput, NotFound, RaccordoError
 from raccordo.domain.hours import DEFAULT_TIMEZONE, tenant_zone
@@ -349,6 +350,9 @@ def conversation_context(session: Any, me: Me, conversation_id: int) -> dict[str
     teams = list(session.scalars(select(Team).where(Team.tenant_id == actor.tenant_id).order_by(Team.name)))
     queues = [q for q in routing_admin.list_queues(session, actor) if q.active]
     codes = wrapup.list_codes(session, actor, active_only=True)
+    # Only inboxes whose channel has a module can send: history-only ones (the demo's WhatsApp)
+    # would fail with channel.not_installed.
+    replyable = [i for i in all_inboxes if i.active and get_channel(i.channel) is not None]
     return {
         "conversation": conversation,
         "contact": contact,
@@ -359,10 +363,23 @@ def conversation_context(session: Any, me: Me, conversation_id: int) -> dict[str
         "wrap_up_codes": codes,
         "wrap_up_labels": {c.code: c.label for c in wrapup.list_codes(session, actor)},
         "wrap_up_required": wrapup.requiring_queue(session, conversation) is not None,
-        "reply_inboxes": [i for i in all_inboxes if i.active],
+        "reply_inboxes": replyable,
+        "default_reply_inbox_id": _default_reply_inbox(conversation, contact, replyable),
         "inbox_names": {i.id: i.name for i in all_inboxes},
         "statuses": STATUSES,
     }
+
+
+def _default_reply_inbox(conversation: Conversation, contact: Contact, replyable: list[Inbox]) -> int | None:
+    """The customer's last inbox when it can send, else the first one that can reach the contact."""
+    if any(i.id == conversation.last_inbox_id for i in replyable):
+        return conversation.last_inbox_id
+    kinds = {identity.kind for identity in contact.identities}
+    for candidate in replyable:
+        channel = get_channel(candidate.channel)
+        if channel is not None and kinds & set(channel.reply_identity_kinds):
+            return candidate.id
+    return replyable[0].id if replyable else None
 
 
 def thread_context(session: Any, me: Me, conversation_id: int) -> dict[str, Any]:
