@@ -29,7 +29,6 @@ import re
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,9 +37,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from bench.ingest import BenchError, Database, create_postgres_database, percentile  # noqa: E402 - after the path
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-START_POSTGRES = "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start (or set RACCORDO_BENCH_POSTGRES_URL)"
 BAR_MS = 100.0
 
 WORDS = ("ordine spedizione rimborso reso fattura pagamento consegna corriere pacco garanzia riparazione sostituzione lavatrice frigorifero "
@@ -52,49 +53,10 @@ LAST = ("Rossi Bianchi Romano Colombo Ricci Marino Greco Bruno Gallo Conti De Lu
         "Smith Jones Taylor Brown Williams Wilson Esposito Fabbri").split()
 
 
-class BenchError(Exception):
-    pass
-
-
-@dataclass
-class Database:
-    backend: str
-    url: str
-    drop: Any
-
-
 def create_database(backend: str, data_dir: Path, postgres_url: str) -> Database:
-    from sqlalchemy import create_engine, text
-
     if backend == "sqlite":
         return Database(backend, f"sqlite:///{data_dir / 'desktop.db'}", None)
-    name = f"raccordo_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure here means "no usable server"
-        raise BenchError(f"PostgreSQL at {postgres_url} is not usable ({type(exc).__name__}: {exc}); {START_POSTGRES}") from None
-    finally:
-        admin.dispose()
-
-    def drop() -> None:
-        engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        finally:
-            engine.dispose()
-
-    return Database(backend, postgres_url.rsplit("/", 1)[0] + f"/{name}", drop)
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
+    return create_postgres_database(postgres_url)
 
 
 # --------------------------------------------------------------------------- more conversations

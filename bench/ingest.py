@@ -411,8 +411,6 @@ class Database:
 
 
 def create_database(backend: str, data_dir: Path, postgres_url: str) -> Database:
-    from sqlalchemy import create_engine, text
-
     if backend == "sqlite":
         path = data_dir / "raccordo.db"
         if path.exists():
@@ -420,6 +418,13 @@ def create_database(backend: str, data_dir: Path, postgres_url: str) -> Database
             raise BenchError(f"{path} already exists; give --data-dir an empty directory")
         path.parent.mkdir(parents=True, exist_ok=True)
         return Database(backend, f"sqlite:///{path}", None)
+    return create_postgres_database(postgres_url)
+
+
+def create_postgres_database(postgres_url: str) -> Database:
+    """A fresh ``raccordo_bench_<random>`` database on the server of ``postgres_url``, dropped by ``drop()``."""
+    from sqlalchemy import create_engine, text
+
     name = f"raccordo_bench_{uuid.uuid4().hex[:10]}"
     admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     try:
@@ -438,7 +443,7 @@ def create_database(backend: str, data_dir: Path, postgres_url: str) -> Database
         finally:
             engine.dispose()
 
-    return Database(backend, postgres_url.rsplit("/", 1)[0] + f"/{name}", drop)
+    return Database("postgresql", postgres_url.rsplit("/", 1)[0] + f"/{name}", drop)
 
 
 def setup_tenant(rt: Any, run_id: str) -> tuple[int, str]:

@@ -31,7 +31,7 @@ from raccordo.domain.realtime import Subscriber
 from raccordo.domain.roles import Role
 from raccordo.services import accounts, presence
 from raccordo.services.actor import Actor
-from raccordo.services.conversations import user_team_ids
+from raccordo.services.accounts import user_team_ids
 
 router = APIRouter()
 TOKEN_PROTOCOL = "raccordo.token."

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from raccordo.domain.hours import tenant_zone
 
 KINDS = ("callback", "follow_up")
 PHONE = "phone"
@@ -38,11 +37,6 @@ def may(action: str, status: str) -> bool:
     return status in _ALLOWED[action]
 
 
-def zone_of(settings: dict[str, Any] | None) -> ZoneInfo:
-    """The tenant's timezone for showing and entering agenda times (the desktop's, ``hours.tenant_zone``)."""
-    return tenant_zone(settings)
-
-
 def needed_identity_kinds(channel: str, reply_identity_kinds: Iterable[str] = ()) -> frozenset[str]:
     """The identity kinds of which the contact needs one to be reached on ``channel``."""
     return frozenset({"phone"}) if channel == PHONE else frozenset(reply_identity_kinds)
@@ -50,10 +44,6 @@ def needed_identity_kinds(channel: str, reply_identity_kinds: Iterable[str] = ()
 
 def reachable(channel: str, identity_kinds: Iterable[str], reply_identity_kinds: Iterable[str] = ()) -> bool:
     return bool(needed_identity_kinds(channel, reply_identity_kinds) & set(identity_kinds))
-
-
-def is_overdue(status: str, due_at: datetime, now: datetime) -> bool:
-    return status in OPEN_STATUSES and due_at <= now
 
 
 class _Dated(Protocol):

@@ -312,6 +312,13 @@ def create_team(session: Session, actor: Actor, name: str, description: str = ""
     return team
 
 
+def user_team_ids(session: Session, tenant_id: int, user_id: int | None) -> list[int]:
+    """The teams a user belongs to (none for an integration acting without a user)."""
+    if user_id is None:
+        return []
+    return list(session.scalars(select(TeamMember.team_id).join(Team, Team.id == TeamMember.team_id).where(Team.tenant_id == tenant_id, TeamMember.user_id == user_id)))
+
+
 def set_team_members(session: Session, actor: Actor, team_id: int, user_ids: list[int]) -> Team:
     actor.require(Permission.MANAGE_TEAMS)
     team = get_owned(session, Team, actor.tenant_id, team_id)

@@ -55,6 +55,7 @@ from raccordo.adapters.store.models import (
     User,
 )
 from raccordo.domain import agenda as rules
+from raccordo.domain import hours
 from raccordo.domain.conversations import ConversationStatus
 from raccordo.domain.errors import Conflict, Forbidden, InvalidInput
 from raccordo.domain.messages import TimelineKind
@@ -81,7 +82,7 @@ def job_key(item_id: int) -> str:
 
 def tenant_zone(session: Session, tenant_id: int) -> Any:
     tenant = session.get(Tenant, tenant_id)
-    return rules.zone_of(tenant.settings if tenant else None)
+    return hours.tenant_zone(tenant.settings if tenant else None)
 
 
 def get_item(session: Session, actor: Actor, item_id: int, *, lock: bool = False) -> AgendaItem:
@@ -133,8 +134,11 @@ def list_items(session: Session, actor: Actor, filters: AgendaFilters, limit: in
         query = query.where(AgendaItem.status == filters.status)
     if filters.day is not None:
         zone = tenant_zone(session, actor.tenant_id)
-        start = datetime.combine(filters.day, datetime.min.time(), zone).astimezone(UTC)
-        end = datetime.combine(filters.day + timedelta(days=1), datetime.min.time(), zone).astimezone(UTC)
+        try:
+            start = datetime.combine(filters.day, datetime.min.time(), zone).astimezone(UTC)
+            end = datetime.combine(filters.day + timedelta(days=1), datetime.min.time(), zone).astimezone(UTC)
+        except OverflowError:  # the first or last day a date can hold
+            raise InvalidInput("agenda.day_invalid", field="day", value=filters.day.isoformat()) from None
         query = query.where(AgendaItem.due_at >= start, AgendaItem.due_at < end)
     return list(session.scalars(query.order_by(AgendaItem.due_at, AgendaItem.id).limit(limit)))
 
@@ -166,7 +170,10 @@ def _due(value: Any, now: datetime) -> datetime:
         raise InvalidInput("agenda.due_at_required", field="due_at")
     if value.tzinfo is None:
         raise InvalidInput("agenda.due_at_timezone", field="due_at")
-    value = value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00
+        raise InvalidInput("agenda.due_at_out_of_range", field="due_at") from None
     if value <= now:
         raise InvalidInput("agenda.due_at_past", field="due_at")
     return value

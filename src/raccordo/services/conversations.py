@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, delete, false, or_, select
 from sqlalchemy.orm import Session
 
-from raccordo.adapters.store.models import Conversation, ConversationLabel, Message, QueueItem, Team, TeamMember, TimelineEvent, User
+from raccordo.adapters.store.models import Conversation, ConversationLabel, Message, QueueItem, Team, TimelineEvent, User
 from raccordo.domain.conversations import ConversationStatus, Priority, check_transition
 from raccordo.domain.errors import Forbidden, InvalidInput
 from raccordo.domain.messages import TimelineKind
@@ -218,5 +218,3 @@ def update_conversation(
     return conversation
 
 
-def user_team_ids(session: Session, tenant_id: int, user_id: int) -> list[int]:
-    return list(session.scalars(select(TeamMember.team_id).join(Team, Team.id == TeamMember.team_id).where(Team.tenant_id == tenant_id, TeamMember.user_id == user_id)))

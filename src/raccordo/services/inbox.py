@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from raccordo.domain.errors import Forbidden
 from raccordo.domain.roles import Permission, Role, can
 from raccordo.services.actor import Actor
-from raccordo.services.search import user_team_ids
+from raccordo.services.accounts import user_team_ids
 
 AGENT_VIEWS = ("mine", "unassigned", "teams")
 ALL_VIEWS = ("mine", "unassigned", "teams", "all")

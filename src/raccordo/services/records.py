@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from raccordo.adapters.store.models import AuditEntry, Base, TimelineEvent
+from raccordo.adapters.store.models import AuditEntry, Base, QueueItem, RoutingEvent, TimelineEvent
 from raccordo.domain.errors import NotFound
 from raccordo.services.actor import Actor
 
@@ -67,3 +68,9 @@ def audit(session: Session, actor: Actor, action: str, target_type: str, target_
             client_address=actor.client_address,
         )
     )
+
+
+def queues_went_through(session: Session, conversation_id: int) -> set[int]:
+    """Every queue a conversation was routed through (its routing events) or waits in now."""
+    queue_ids = set(session.scalars(select(RoutingEvent.queue_id).where(RoutingEvent.conversation_id == conversation_id, RoutingEvent.queue_id.is_not(None))))
+    return queue_ids | set(session.scalars(select(QueueItem.queue_id).where(QueueItem.conversation_id == conversation_id)))

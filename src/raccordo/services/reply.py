@@ -137,7 +137,8 @@ def add_note(session: Session, files: FileStore, actor: Actor, conversation_id: 
         text=text,
         delivery_status=DeliveryStatus.NOT_APPLICABLE.value,
     )
-    people = [(u.id, u.name, u.email) for u in session.scalars(select(User).where(User.tenant_id == actor.tenant_id, User.active.is_(True)))]
+    # Only a note with an "@" can mention anyone: skip loading the tenant's users otherwise.
+    people = [(u.id, u.name, u.email) for u in session.scalars(select(User).where(User.tenant_id == actor.tenant_id, User.active.is_(True)))] if "@" in text else []
     mentioned = [user_id for user_id in find_mentions(text, people) if user_id != actor.user_id]
     if mentioned:
         note.content_attributes = {"mentions": mentioned}

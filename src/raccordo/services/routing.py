@@ -102,16 +102,22 @@ def record(session: Session, tenant_id: int, conversation_id: int, kind: str, *,
 # --- queueing ------------------------------------------------------------------------------------
 
 
-def conversation_facts(session: Session, conversation: Conversation) -> dict[str, Any]:
-    """What routing rules and SLA policies match on (``domain.routing.rule_matches``)."""
+_UNKNOWN: Any = object()
+
+
+def conversation_facts(session: Session, conversation: Conversation, queue_id: int | None = _UNKNOWN) -> dict[str, Any]:
+    """What routing rules and SLA policies match on (``domain.routing.rule_matches``); pass
+    ``queue_id`` when the conversation's queue item is already loaded."""
     contact = session.get(Contact, conversation.contact_id)
+    if queue_id is _UNKNOWN:
+        queue_id = session.scalar(select(QueueItem.queue_id).where(QueueItem.conversation_id == conversation.id))
     return {
         "channel": conversation.last_channel,
         "inbox_id": conversation.last_inbox_id,
         "language": contact.language if contact else None,
         "labels": list(conversation.labels or []),
         "priority": conversation.priority,
-        "queue_id": session.scalar(select(QueueItem.queue_id).where(QueueItem.conversation_id == conversation.id)),
+        "queue_id": queue_id,
         "contact": dict(contact.custom_attributes or {}) if contact else {},
         "conversation": dict(conversation.custom_attributes or {}),
     }
@@ -165,7 +171,7 @@ def after_inbound(session: Session, conversation: Conversation, now: datetime | 
     existing = _item_for(session, conversation.id)
     if existing is not None and existing.status in ACTIVE:
         return existing
-    facts = conversation_facts(session, conversation)
+    facts = conversation_facts(session, conversation, existing.queue_id if existing is not None else None)
     rules = session.scalars(
         select(RoutingRule).where(RoutingRule.tenant_id == conversation.tenant_id, RoutingRule.active.is_(True)).order_by(RoutingRule.position, RoutingRule.id)
     )

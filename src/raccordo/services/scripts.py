@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from raccordo.adapters.channels.base import channel_kinds
-from raccordo.adapters.store.models import Conversation, QueueItem, RoutingEvent, RoutingQueue, Script, ScriptRun, ScriptVersion
+from raccordo.adapters.store.models import Conversation, RoutingQueue, Script, ScriptRun, ScriptVersion
 from raccordo.domain import scripts as rules
 from raccordo.domain import templates as template_rules
 from raccordo.domain.errors import Conflict, InvalidInput
@@ -26,7 +26,7 @@ from raccordo.services import templates
 from raccordo.services.actor import Actor
 from raccordo.services.events import emit
 from raccordo.services.identity import live_contact
-from raccordo.services.records import add_timeline, audit, get_owned
+from raccordo.services.records import add_timeline, audit, get_owned, queues_went_through
 
 FIELDS = ("name", "description", "active", "channels", "queue_ids", "steps")
 IN_PROGRESS, COMPLETED, ABANDONED = "in_progress", "completed", "abandoned"
@@ -147,8 +147,7 @@ def delete_script(session: Session, actor: Actor, script_id: int) -> None:
 
 
 def _conversation_queues(session: Session, conversation: Conversation) -> set[int]:
-    queue_ids = set(session.scalars(select(RoutingEvent.queue_id).where(RoutingEvent.conversation_id == conversation.id, RoutingEvent.queue_id.is_not(None))))
-    return queue_ids | set(session.scalars(select(QueueItem.queue_id).where(QueueItem.conversation_id == conversation.id)))
+    return queues_went_through(session, conversation.id)
 
 
 def applicable(session: Session, actor: Actor, conversation_id: int) -> list[Script]:

@@ -16,18 +16,13 @@ from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from raccordo.adapters.store import search_index
-from raccordo.adapters.store.models import Contact, Conversation, SearchEntry, Team, TeamMember
+from raccordo.adapters.store.models import Contact, Conversation, SearchEntry
 from raccordo.domain.roles import Permission, can
 from raccordo.domain.search import SearchQuery, parse_query
+from raccordo.services import accounts
 from raccordo.services.actor import Actor
 
 MAX_QUERY_CHARS = 200
-
-
-def user_team_ids(session: Session, tenant_id: int, user_id: int | None) -> list[int]:
-    if user_id is None:
-        return []
-    return list(session.scalars(select(TeamMember.team_id).join(Team, Team.id == TeamMember.team_id).where(Team.tenant_id == tenant_id, TeamMember.user_id == user_id)))
 
 
 def visible_clause(session: Session, actor: Actor) -> ColumnElement[bool] | None:
@@ -35,7 +30,7 @@ def visible_clause(session: Session, actor: Actor) -> ColumnElement[bool] | None
     (supervisors and up, who have the *all* view)."""
     if can(actor.role, Permission.ASSIGN_OTHERS):
         return None
-    teams = user_team_ids(session, actor.tenant_id, actor.user_id)
+    teams = accounts.user_team_ids(session, actor.tenant_id, actor.user_id)
     conditions = [Conversation.assignee_id.is_(None)]
     if actor.user_id is not None:
         conditions.append(Conversation.assignee_id == actor.user_id)

@@ -14,13 +14,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from raccordo.adapters.secretbox import SecretBox
-from raccordo.adapters.store.models import Contact, Conversation, Inbox, Message, QueueItem, RoutingEvent, RoutingQueue, SidePanelApp, User
+from raccordo.adapters.store.models import Contact, Conversation, Inbox, Message, RoutingQueue, SidePanelApp, User
 from raccordo.domain import side_panel
 from raccordo.domain.errors import Conflict, InvalidInput
 from raccordo.domain.roles import Permission
 from raccordo.services.actor import Actor
 from raccordo.services.identity import live_contact
-from raccordo.services.records import audit, get_owned
+from raccordo.services.records import audit, get_owned, queues_went_through
 
 FIELDS = ("name", "url", "active", "position", "share", "inbox_ids", "queue_ids")
 DEFAULT_SHARE = ["contact.name", "contact.identities", "conversation.subject"]
@@ -127,12 +127,6 @@ def delete_app(session: Session, actor: Actor, app_id: int) -> None:
     session.delete(app)
 
 
-def active_origins(session: Session, tenant_id: int) -> list[str]:
-    """The origins of a tenant's active apps: what the conversation page's CSP lets it frame."""
-    urls = session.scalars(select(SidePanelApp.url).where(SidePanelApp.tenant_id == tenant_id, SidePanelApp.active.is_(True)))
-    return sorted({side_panel.app_origin(url) for url in urls})
-
-
 def conversation_apps(session: Session, box: SecretBox, actor: Actor, conversation_id: int, *, page_origin: str | None = None) -> list[PanelApp]:
     """The active apps that apply to a conversation, in order, each with its context message.
     An app served from the desk's own origin (``page_origin``) is never framed: with
@@ -146,8 +140,7 @@ def conversation_apps(session: Session, box: SecretBox, actor: Actor, conversati
     inbox_ids = set(session.scalars(select(Message.inbox_id).where(Message.tenant_id == actor.tenant_id, Message.conversation_id == conversation.id, Message.inbox_id.is_not(None)).distinct()))
     if conversation.last_inbox_id:
         inbox_ids.add(conversation.last_inbox_id)
-    queue_ids = set(session.scalars(select(RoutingEvent.queue_id).where(RoutingEvent.conversation_id == conversation.id, RoutingEvent.queue_id.is_not(None))))
-    queue_ids |= set(session.scalars(select(QueueItem.queue_id).where(QueueItem.conversation_id == conversation.id)))
+    queue_ids = queues_went_through(session, conversation.id)
     apps = [a for a in apps if side_panel.applies(list(a.inbox_ids or []), list(a.queue_ids or []), inbox_ids, queue_ids)]
     if not apps:
         return []

@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from raccordo.adapters.store.models import Conversation, QueueItem, RoutingEvent, RoutingQueue, WrapUpCode
+from raccordo.adapters.store.models import Conversation, RoutingQueue, WrapUpCode
 from raccordo.domain.errors import Conflict, InvalidInput
 from raccordo.domain.roles import Permission
 from raccordo.services.actor import Actor
-from raccordo.services.records import audit, get_owned
+from raccordo.services.records import audit, get_owned, queues_went_through
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 FIELDS = ("code", "label", "active")
@@ -75,8 +75,7 @@ def delete_code(session: Session, actor: Actor, code_id: int) -> None:
 
 def requiring_queue(session: Session, conversation: Conversation) -> RoutingQueue | None:
     """The first queue requiring a wrap-up code that this conversation was routed through, if any."""
-    queue_ids = set(session.scalars(select(RoutingEvent.queue_id).where(RoutingEvent.conversation_id == conversation.id, RoutingEvent.queue_id.is_not(None))))
-    queue_ids |= set(session.scalars(select(QueueItem.queue_id).where(QueueItem.conversation_id == conversation.id)))
+    queue_ids = queues_went_through(session, conversation.id)
     if not queue_ids:
         return None
     return session.scalar(

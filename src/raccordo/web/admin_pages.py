@@ -22,7 +22,7 @@ from raccordo.domain.roles import Permission
 from raccordo.i18n import translate
 from raccordo.services import accounts, routing_admin, sla
 from raccordo.services.records import get_owned
-from raccordo.web.pages import FormDep, Me, MeDep, PageRoute, base_context, field_errors
+from raccordo.web.pages import FormDep, Me, MeDep, PageRoute, base_context, field_errors, form_id
 from raccordo.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -82,7 +82,7 @@ class FormReader:
     def ids(self, name: str) -> list[int]:
         raw = self.form.get(name) or []
         values = raw if isinstance(raw, list) else [raw]
-        return sorted({int(v) for v in values if str(v).isdigit()})
+        return sorted({id_ for id_ in map(form_id, values) if id_ is not None})
 
     def json(self, name: str, kind: type, default: Any) -> Any:
         raw = str(self.form.get(name) or "").strip()

@@ -1,7 +1,7 @@
 """Agenda pages: the conversation's "Schedule callback / follow-up" panel and the agent's /agenda page.
 
 Entrypoint layer over ``services/agenda.py``. Times are entered and shown in the tenant's
-timezone (``domain.agenda.zone_of``). The fragments refresh on ``raccordo:agenda`` (fired by
+timezone (``domain.hours.tenant_zone``). The fragments refresh on ``raccordo:agenda`` (fired by
 ``agenda.js`` on ``agenda.*`` events).
 """
 
@@ -22,7 +22,7 @@ from raccordo.domain.errors import Forbidden, InvalidInput, NotFound, RaccordoEr
 from raccordo.domain.roles import Permission
 from raccordo.services import accounts, agenda
 from raccordo.services.records import get_owned
-from raccordo.web.pages import FormDep, Me, MeDep, PageRoute, base_context, field_errors
+from raccordo.web.pages import FormDep, Me, MeDep, PageRoute, base_context, field_errors, form_id
 from raccordo.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -87,7 +87,7 @@ def conversation_agenda_items(conversation_id: int, request: Request, me: Me = M
 
 def _channel_choice(value: str) -> dict[str, Any]:
     """``phone`` or ``inbox:7`` from the form's select."""
-    if value.startswith("inbox:") and value[6:].isdigit():
+    if value.startswith("inbox:") and form_id(value[6:]):
         return {"inbox_id": int(value[6:])}
     if value == rules.PHONE:
         return {"channel": rules.PHONE}
@@ -105,7 +105,7 @@ def schedule_from_conversation(conversation_id: int, request: Request, me: Me = 
             due = rules.local_input(values["due_at"], zone) if values["due_at"] else None
             if values["due_at"] and due is None:
                 raise InvalidInput("agenda.due_at_invalid", field="due_at")
-            queue_id = int(values["queue_id"]) if values["queue_id"].isdigit() else None
+            queue_id = form_id(values["queue_id"])
             agenda.schedule(session, me.actor, conversation_id=conversation_id, kind=values["kind"], due_at=due, note=values["note"], queue_id=queue_id, **_channel_choice(values["channel"]))
     except NotFound:
         raise

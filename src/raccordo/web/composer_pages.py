@@ -11,15 +11,23 @@ from fastapi.responses import Response
 from sqlalchemy import or_, select
 
 from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.models import MergeSuggestion
+from raccordo.adapters.store.models import Conversation, MergeSuggestion
 from raccordo.api.deps import runtime
 from raccordo.domain.errors import Forbidden, InvalidInput, NotFound, RaccordoError
 from raccordo.domain.roles import Permission
 from raccordo.services import customer_panel, identity
+from raccordo.services.identity import live_contact
+from raccordo.services.records import get_owned
 from raccordo.web.pages import FormDep, Me, MeDep, PageRoute, base_context, conversation_context, customer_context, field_errors
 from raccordo.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+
+def _contact_id(session: Any, me: Me, conversation_id: int) -> int:
+    """The (surviving) contact of a conversation of this tenant, without the whole page context."""
+    conversation = get_owned(session, Conversation, me.actor.tenant_id, conversation_id)
+    return live_contact(session, me.actor.tenant_id, conversation.contact_id).id
 
 
 def _panel(request: Request, me: Me, conversation_id: int, errors: dict[str, str] | None = None, *, status: int = 200, changed: bool = False) -> Response:
@@ -40,7 +48,7 @@ def customer_panel_fragment(conversation_id: int, request: Request, me: Me = MeD
 def post_consent(conversation_id: int, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
     try:
         with unit_of_work(runtime(request).sessions) as session:
-            contact_id = conversation_context(session, me, conversation_id)["contact"].id
+            contact_id = _contact_id(session, me, conversation_id)
             granted = str(form.get("granted") or "")
             if granted not in ("1", "0"):
                 raise InvalidInput("composer.consent_choose_decision", field="granted")
@@ -77,7 +85,7 @@ def post_merge(conversation_id: int, request: Request, me: Me = MeDep, form: dic
     try:
         me.require(Permission.MERGE_CONTACTS)
         with unit_of_work(runtime(request).sessions) as session:
-            contact_id = conversation_context(session, me, conversation_id)["contact"].id
+            contact_id = _contact_id(session, me, conversation_id)
             suggestion = _suggestion(session, me, contact_id, form.get("suggestion_id"))
             other_id = suggestion.contact_b_id if suggestion.contact_a_id == contact_id else suggestion.contact_a_id
             identity.merge_contacts(session, me.actor, contact_id, other_id)
@@ -93,7 +101,7 @@ def post_dismiss(conversation_id: int, suggestion_id: int, request: Request, me:
     try:
         me.require(Permission.MERGE_CONTACTS)
         with unit_of_work(runtime(request).sessions) as session:
-            contact_id = conversation_context(session, me, conversation_id)["contact"].id
+            contact_id = _contact_id(session, me, conversation_id)
             suggestion = _suggestion(session, me, contact_id, suggestion_id)
             identity.dismiss_suggestion(session, me.actor, suggestion.id)
     except NotFound:

@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from raccordo.adapters.channels.base import get_channel
 from raccordo.adapters.store.db import unit_of_work
 from raccordo.adapters.store.models import Contact, Conversation, Inbox, Team, Tenant
+from raccordo.api.schemas import MAX_ID
 from raccordo.api.deps import CSRF_COOKIE, SESSION_COOKIE, client_address, runtime
 from raccordo.domain.errors import Forbidden, InvalidInput, NotFound, RaccordoError
 from raccordo.domain.hours import DEFAULT_TIMEZONE, tenant_zone
@@ -284,7 +285,7 @@ def read_filters(request: Request, me: Me) -> InboxFilters:
         priority = ""
     label = params.get("label", "").strip().lower()[:100]
     queue = params.get("queue", "").strip()
-    queue = queue if queue.isdigit() and 0 < int(queue) < 2**63 else ""
+    queue = queue if form_id(queue) else ""
     return InboxFilters(view, status, channel[:32], priority, label, queue, params.get("q", "").strip()[:search.MAX_QUERY_CHARS])
 
 
@@ -344,12 +345,14 @@ def conversation_context(session: Any, me: Me, conversation_id: int) -> dict[str
     actor = me.actor
     conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id)
     contact = live_contact(session, actor.tenant_id, conversation.contact_id)
-    users = {u.id: u.name for u in accounts.list_users(session, actor)}
+    people = accounts.list_users(session, actor)
+    users = {u.id: u.name for u in people}
     all_inboxes = inboxes.list_inboxes(session, actor)
-    agents = [u for u in accounts.list_users(session, actor) if u.active and u.id != actor.user_id]
+    agents = [u for u in people if u.active and u.id != actor.user_id]
     teams = list(session.scalars(select(Team).where(Team.tenant_id == actor.tenant_id).order_by(Team.name)))
     queues = [q for q in routing_admin.list_queues(session, actor) if q.active]
-    codes = wrapup.list_codes(session, actor, active_only=True)
+    every_code = wrapup.list_codes(session, actor)
+    codes = [c for c in every_code if c.active]
     # Only inboxes whose channel has a module can send: history-only ones (the demo's WhatsApp)
     # would fail with channel.not_installed.
     replyable = [i for i in all_inboxes if i.active and get_channel(i.channel) is not None]
@@ -361,7 +364,7 @@ def conversation_context(session: Any, me: Me, conversation_id: int) -> dict[str
         "transfer_targets": {"user": agents, "team": teams, "queue": queues},
         "users_json": json.dumps({str(k): v for k, v in users.items()}, ensure_ascii=False),
         "wrap_up_codes": codes,
-        "wrap_up_labels": {c.code: c.label for c in wrapup.list_codes(session, actor)},
+        "wrap_up_labels": {c.code: c.label for c in every_code},
         "wrap_up_required": wrapup.requiring_queue(session, conversation) is not None,
         "reply_inboxes": replyable,
         "default_reply_inbox_id": _default_reply_inbox(conversation, contact, replyable),
@@ -429,6 +432,13 @@ def _composer(request: Request, me: Me, conversation_id: int, errors: dict[str, 
     return render(request, "_composer.html", base_context(me, composer_errors=errors, draft=draft, mode=mode, chosen_inbox_id=inbox_id, **context), status_code=status, headers=headers)
 
 
+def form_id(value: Any) -> int | None:
+    """A row id posted in a form or a query: decimal digits only (``"²".isdigit()`` is true, and
+    int() refuses it) and within the id column, else None."""
+    text = str(value) if value is not None else ""
+    return int(text) if text.isdecimal() and 0 < int(text) <= MAX_ID else None
+
+
 def _int_or_none(value: Any) -> int | None:
     try:
         return int(value) if value not in (None, "") else None
@@ -477,7 +487,10 @@ def _snooze_until(form: dict[str, Any]) -> datetime | None:
     if local.tzinfo is not None:
         return local
     offset = _int_or_none(form.get("tz_offset")) or 0
-    return (local + timedelta(minutes=offset)).replace(tzinfo=UTC)
+    try:
+        return (local + timedelta(minutes=offset)).replace(tzinfo=UTC)
+    except OverflowError:  # year 9999 plus an offset, or an absurd offset: as unreadable as a bad date
+        return None
 
 
 @router.post("/conversations/{conversation_id}/status")
@@ -506,7 +519,7 @@ def post_status(conversation_id: int, request: Request, me: Me = MeDep, form: di
 def _transfer_target(value: str) -> dict[str, int]:
     """``user:7`` / ``team:3`` / ``queue:2`` from the transfer form's select."""
     kind, _, raw = value.partition(":")
-    if kind in ("user", "team", "queue") and raw.isdigit():
+    if kind in ("user", "team", "queue") and form_id(raw):
         return {f"{kind}_id": int(raw)}
     return {}
 

@@ -28,7 +28,7 @@ from raccordo.i18n import translate
 from raccordo.services import routing_admin, scripts
 from raccordo.services.identity import live_contact
 from raccordo.services.records import get_owned
-from raccordo.web.pages import FormDep, Me, MeDep, PageRoute, base_context, field_errors
+from raccordo.web.pages import FormDep, Me, MeDep, PageRoute, base_context, field_errors, form_id
 from raccordo.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -50,7 +50,7 @@ def _form_steps(form: dict[str, Any]) -> list[dict[str, Any]]:
     """The steps as posted: ``s{i}-…`` fields; branch selects carry their answer in ``s{i}-bkey-{k}``."""
     try:
         count = max(0, min(int(form.get("steps_count") or 0), rules.MAX_STEPS))
-    except ValueError:
+    except (TypeError, ValueError):  # not a number, or the field sent twice (a list)
         count = 0
     steps = []
     for i in range(count):
@@ -79,7 +79,7 @@ def _apply_op(steps: list[dict[str, Any]], op: str) -> list[dict[str, Any]]:
         while _blank_step(index)["id"] in taken:
             index += 1
         return [*steps, _blank_step(index)]
-    if not number.isdigit() or int(number) >= len(steps):
+    if not number.isdecimal() or int(number) >= len(steps):
         return steps
     i = int(number)
     steps = list(steps)
@@ -151,7 +151,7 @@ def script_edit_page(script_id: int, request: Request, me: Me = MeDep) -> Respon
 
 def _ints(value: Any) -> list[int]:
     items = value if isinstance(value, list) else [value] if value else []
-    return [int(v) for v in items if str(v).isdigit()]
+    return [id_ for id_ in map(form_id, items) if id_ is not None]
 
 
 def _strings(value: Any) -> list[str]:
@@ -258,7 +258,7 @@ def _own_run(session: Any, me: Me, conversation_id: int, run_id: int) -> Any:
 @router.post("/conversations/{conversation_id}/script/start")
 def script_start(conversation_id: int, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
     script_id = str(form.get("script_id") or "")
-    if not script_id.isdigit():
+    if form_id(script_id) is None:
         return _panel(request, me, conversation_id, {"script_id": translate("ui.scripts.choose", me.lang)}, status=422)
     return _run_action(request, me, conversation_id, lambda session: scripts.start_run(session, me.actor, conversation_id, int(script_id)) and False)
 

@@ -82,7 +82,9 @@ def accepts_forwarding(config: InboxConfig) -> bool:
 class EmailChannel(Channel):
     kind = "email"
     capabilities = Capabilities(text=True, html=True)
-    # Most mail servers refuse messages over 20-25 MB; base64 adds a third, so 20 files of at most 20 MiB each.
+    # Per file: 20 MiB, under what most mail servers accept for a whole message (20-25 MB before
+    # base64's third). There is no total per message yet: a server that refuses a large one fails
+    # that delivery with its own error, shown on the message.
     composer = ComposerRules(max_length=500_000, attachments=True, max_attachments=20, max_attachment_bytes=20 * 1024 * 1024)
     reply_identity_kinds = ("email",)
     # The worker polls these inboxes' mailboxes (services/email_poller) and the SMTP receiver accepts mail for them.

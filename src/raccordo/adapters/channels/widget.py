@@ -215,7 +215,7 @@ class WidgetChannel(Channel):
             raise InvalidInput("widget.attachment_types_invalid", field="settings.attachment_types")
         clean["attachment_types"] = [t.lower() for t in types]
         offline = settings.get("offline_inbox_id")
-        if offline is not None and (not isinstance(offline, int) or isinstance(offline, bool)):
+        if offline is not None and (not isinstance(offline, int) or isinstance(offline, bool) or not 0 < offline < 2**63):
             raise InvalidInput("widget.offline_inbox_invalid", field="settings.offline_inbox_id")
         clean["offline_inbox_id"] = offline
         for name, default in (("visitor_messages_per_minute", 20), ("ip_messages_per_minute", 120)):

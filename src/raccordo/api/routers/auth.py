@@ -11,7 +11,7 @@ from raccordo.domain.hours import tenant_zone
 from raccordo.api.deps import CSRF_COOKIE, SESSION_COOKIE, ActorDep, client_address, runtime, transaction
 from raccordo.services import accounts
 from raccordo.services.actor import Actor
-from raccordo.services.conversations import user_team_ids
+from raccordo.services.accounts import user_team_ids
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 

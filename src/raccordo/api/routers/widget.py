@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from raccordo.api.schemas import MAX_ID, PathId
 from raccordo.adapters.channels import widget as channel
 from raccordo.api.deps import ActorDep, client_address, runtime, transaction
 from raccordo.api.errors import request_language
@@ -112,7 +113,7 @@ async def open_session(identifier: str, body: WidgetSessionIn, request: Request)
 
 
 @router.get("/widget/{identifier}/attachments/{attachment_id}", tags=["widget"], response_class=FileResponse)
-async def visitor_attachment(identifier: str, attachment_id: int, request: Request) -> FileResponse:
+async def visitor_attachment(identifier: str, attachment_id: PathId, request: Request) -> FileResponse:
     """A file on a message the visitor can see (their own uploads, agents' sent replies)."""
     rt = runtime(request)
     language = request_language(request)
@@ -126,7 +127,7 @@ async def visitor_attachment(identifier: str, attachment_id: int, request: Reque
 
 
 @router.post("/api/v1/conversations/{conversation_id}/seen", tags=["conversations"], status_code=200)
-def conversation_seen(conversation_id: int, request: Request, actor: Actor = ActorDep) -> dict[str, Any]:
+def conversation_seen(conversation_id: PathId, request: Request, actor: Actor = ActorDep) -> dict[str, Any]:
     """The agent read the conversation: the web widget shows the customer "seen"."""
     with transaction(request) as session:
         conversation = service.agent_seen(session, actor, conversation_id)
@@ -228,7 +229,7 @@ async def _receive_loop(hub: WidgetHub, client: VisitorClient, websocket: WebSoc
                     await _typing(hub, client, state)
             elif kind == "read":
                 up_to = data.get("message_id")
-                if isinstance(up_to, int):
+                if isinstance(up_to, int) and not isinstance(up_to, bool) and 0 < up_to <= MAX_ID:  # a bigger one overflows the column
                     await run_in_threadpool(service.mark_outbound, hub.rt, visitor, None, up_to, DeliveryStatus.READ.value)
             elif kind == "details":
                 values = {k: data.get(k) if isinstance(data.get(k), str) and data.get(k).strip() else None for k in ("name", "email", "phone")}
