@@ -201,7 +201,7 @@ def setup_tenant(rt: Any, run_id: str, users: int) -> Setup:
     from raccordo.domain.roles import Role
     from raccordo.services import accounts, inboxes
     from raccordo.services.actor import Actor, system_actor
-    from raccordo.services.conversations import user_team_ids
+    from raccordo.services.accounts import user_team_ids
 
     with unit_of_work(rt.sessions) as session:
         tenant = accounts.create_tenant(session, f"bench-{run_id}", "Bench S.p.A.")
@@ -679,7 +679,7 @@ def verify(rt: Any, setup: Setup, tracker: Tracker, phases: list[Phase]) -> dict
     from raccordo.adapters.store.models import Event, Message
     from raccordo.domain.realtime import Subscriber, visible
     from raccordo.domain.roles import Role
-    from raccordo.services.conversations import user_team_ids
+    from raccordo.services.accounts import user_team_ids
     from raccordo.services.events import event_message
 
     sent = sum(p.n for p in phases)
