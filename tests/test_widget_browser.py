@@ -219,6 +219,10 @@ def test_visitor_writes_agent_replies_history_survives_reload(server, site, brow
     assert [m["text"] for m in messages] == ["Buongiorno, dov'è il mio ordine?"]
     # The agent's desktop got it live over its WebSocket.
     wait_for(lambda: any(e.get("kind") == "message.created" and e["payload"]["text"] == "Buongiorno, dov'è il mio ordine?" for e in agent.events))
+    # Typing is relayed apart from the committed message event, so it may arrive just after it.
+    deadline = time.monotonic() + 15
+    while not any(e.get("type") == "typing" and e["conversation_id"] == conversation["id"] and e["user_id"] is None for e in agent.events) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert any(e.get("type") == "typing" and e["conversation_id"] == conversation["id"] and e["user_id"] is None for e in agent.events), "the visitor's typing reached the agent"
     attributes = server.api("GET", f"/api/v1/conversations/{conversation['id']}").json()["custom_attributes"]
     assert attributes["plan"] == "gold" and attributes["page_url"] == url
