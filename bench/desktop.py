@@ -67,8 +67,8 @@ def add_conversations(rt: Any, tenant_id: int, count: int, seed: int) -> dict[st
     it does for every write), in chunks of 500."""
     from sqlalchemy import select
 
-    from raccordo.adapters.store.db import unit_of_work
-    from raccordo.adapters.store.models import Contact, ContactIdentity, Conversation, ConversationLabel, Inbox, Message, QueueItem, RoutingQueue, Team, User
+    from raccordo.platform.store.db import unit_of_work
+    from raccordo.platform.store.models import Contact, ContactIdentity, Conversation, ConversationLabel, Inbox, Message, QueueItem, RoutingQueue, Team, User
 
     rng = random.Random(seed)
     now = datetime.now(UTC)
@@ -151,7 +151,7 @@ class Desk:
     def __init__(self, rt: Any, samples: int) -> None:
         from starlette.testclient import TestClient
 
-        from raccordo.api.app import create_app
+        from raccordo.bootstrap.http import create_app
 
         self.app = create_app(rt, run_delivery=False)
         self.timed = Timed(self.app)
@@ -196,7 +196,7 @@ class Desk:
 def bare_select(rt: Any, samples: int) -> Line:
     from sqlalchemy import text
 
-    from raccordo.adapters.store.db import unit_of_work
+    from raccordo.platform.store.db import unit_of_work
 
     line = Line("bare SELECT 1 (unit of work)", bar=False)
     for _ in range(samples + 2):
@@ -225,8 +225,8 @@ class Fixture:
 def pick(rt: Any, tenant_id: int, desk: Desk) -> Fixture:
     from sqlalchemy import func, select
 
-    from raccordo.adapters.store.db import unit_of_work
-    from raccordo.adapters.store.models import Contact, ContactIdentity, Conversation, ConversationLabel, QueueItem
+    from raccordo.platform.store.db import unit_of_work
+    from raccordo.platform.store.models import Contact, ContactIdentity, Conversation, ConversationLabel, QueueItem
 
     with unit_of_work(rt.sessions) as session:
         open_ids = list(session.scalars(select(Conversation.id).where(Conversation.tenant_id == tenant_id, Conversation.status == "open").order_by(Conversation.last_activity_at.desc()).limit(50)))
@@ -292,10 +292,11 @@ def explain(rt: Any, tenant_id: int, agent_id: int, fx: Fixture) -> None:
     """The plan of the inbox list query for each view and filter, as the service runs it."""
     from sqlalchemy import event
 
-    from raccordo.adapters.store.db import unit_of_work
-    from raccordo.domain.roles import Role
-    from raccordo.services import conversations, inbox
-    from raccordo.services.actor import Actor
+    from raccordo.platform.store.db import unit_of_work
+    from raccordo.accounts.domain.roles import Role
+    from raccordo.record.services import conversations
+    from raccordo.desk.services import inbox
+    from raccordo.accounts.domain.actor import Actor
 
     captured: list[tuple[str, Any]] = []
 
@@ -343,12 +344,12 @@ def analyze(rt: Any) -> None:
 def run_backend(backend: str, args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     from sqlalchemy import func, select
 
-    from raccordo.adapters.store.db import unit_of_work
-    from raccordo.adapters.store.migrate import upgrade
-    from raccordo.adapters.store.models import Conversation, SearchEntry, Tenant, User
-    from raccordo.config import Settings
-    from raccordo.services.demo import load_demo
-    from raccordo.services.runtime import Runtime
+    from raccordo.platform.store.db import unit_of_work
+    from raccordo.platform.store.migrate import upgrade
+    from raccordo.platform.store.models import Conversation, SearchEntry, Tenant, User
+    from raccordo.platform.config import Settings
+    from raccordo.demo.seed import load_demo
+    from raccordo.platform.runtime import Runtime
 
     postgres_url = os.environ.get("RACCORDO_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
     db = create_database(backend, data_dir, postgres_url)

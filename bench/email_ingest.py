@@ -118,7 +118,7 @@ def cpu_seconds() -> float:
 
 
 async def baseline(account: Any, folder: str, batch: int) -> int:
-    from raccordo.adapters.mailbox import ImapMailbox
+    from raccordo.channels.email.mailbox import ImapMailbox
 
     parser = BytesParser(policy=policy.default)
     box = ImapMailbox(account, folder)
@@ -141,17 +141,18 @@ async def baseline(account: Any, folder: str, batch: int) -> int:
 def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     from sqlalchemy import create_engine, func, select, text
 
-    from raccordo.adapters.channels.email import imap_account
-    from raccordo.adapters.mailbox import ImapMailbox
-    from raccordo.adapters.store.db import unit_of_work
-    from raccordo.adapters.store.migrate import upgrade
-    from raccordo.adapters.store.models import Inbox, Message, RawInbound
-    from raccordo.config import Settings
-    from raccordo.services import accounts, inboxes
-    from raccordo.services.actor import system_actor
-    from raccordo.services.email_poller import PolledInbox, poll_open_mailbox
-    from raccordo.services.inbound import inbox_config
-    from raccordo.services.runtime import Runtime
+    from raccordo.channels.email.channel import imap_account
+    from raccordo.channels.email.mailbox import ImapMailbox
+    from raccordo.platform.store.db import unit_of_work
+    from raccordo.platform.store.migrate import upgrade
+    from raccordo.platform.store.models import Inbox, Message, RawInbound
+    from raccordo.platform.config import Settings
+    from raccordo.accounts.services import accounts
+    from raccordo.channels.services import inboxes
+    from raccordo.accounts.domain.actor import system_actor
+    from raccordo.channels.email.poller import PolledInbox, poll_open_mailbox
+    from raccordo.channels.services.inbound import inbox_config
+    from raccordo.platform.runtime import Runtime
     from tests.mailserver import Dovecot
 
     work = Path(tempfile.mkdtemp(prefix=f"raccordo-email-bench-{backend}-"))

@@ -6,7 +6,7 @@ For each backend (SQLite, PostgreSQL) the bench:
 1. creates a fresh database (a temporary SQLite file; a ``raccordo_bench_*`` PostgreSQL
    database, dropped at the end), migrates it, and creates a tenant with an owner token
    and a ``bench_baseline_rows`` table;
-2. starts the real application (``raccordo.api.app.create_app``) under uvicorn in a child
+2. starts the real application (``raccordo.bootstrap.http.create_app``) under uvicorn in a child
    process on 127.0.0.1 and a free port, with one bench-only route added to that same app:
    ``POST /bench/baseline`` stores the request body as one row of the bench table, in one
    transaction on the app's own session factory;
@@ -227,7 +227,7 @@ def add_baseline_route(app: Any, rt: Any) -> None:
     from sqlalchemy import MetaData, insert
     from starlette.concurrency import run_in_threadpool
 
-    from raccordo.adapters.store.db import unit_of_work
+    from raccordo.platform.store.db import unit_of_work
 
     table = baseline_table(MetaData())
 
@@ -245,9 +245,9 @@ def serve_child(port: int, parent_pid: int, max_seconds: float) -> None:
     """Entry point of the server process: the real app plus the baseline route, under uvicorn."""
     import uvicorn
 
-    from raccordo.api.app import create_app
-    from raccordo.config import Settings
-    from raccordo.services.runtime import Runtime
+    from raccordo.bootstrap.http import create_app
+    from raccordo.platform.config import Settings
+    from raccordo.platform.runtime import Runtime
 
     def watchdog() -> None:
         # Never outlive the bench: stop when the parent is gone or the time budget is spent.
@@ -348,7 +348,7 @@ async def run_phase(
     client: Any, path: str, requests: list[tuple[str, bytes, str]], concurrency: int, deadline: float, server: Server,
 ) -> PhaseResult:
     """Send every (url path, body, HMAC secret) request with at most `concurrency` in flight (closed loop)."""
-    from raccordo.adapters.channels import signing
+    from raccordo.channels import signing
 
     latencies = [0.0] * len(requests)
     responses: list[dict[str, Any]] = [{} for _ in requests]
@@ -448,10 +448,10 @@ def create_postgres_database(postgres_url: str) -> Database:
 
 def setup_tenant(rt: Any, run_id: str) -> tuple[int, str]:
     """A tenant with an owner user and API token, created through the services."""
-    from raccordo.adapters.store.db import unit_of_work
-    from raccordo.domain.roles import Role
-    from raccordo.services import accounts
-    from raccordo.services.actor import Actor, system_actor
+    from raccordo.platform.store.db import unit_of_work
+    from raccordo.accounts.domain.roles import Role
+    from raccordo.accounts.services import accounts
+    from raccordo.accounts.domain.actor import Actor, system_actor
 
     with unit_of_work(rt.sessions) as session:
         tenant = accounts.create_tenant(session, f"bench-{run_id}", "Bench S.p.A.")
@@ -473,8 +473,8 @@ def verify(rt: Any, tenant_id: int, workload: Workload, ingest_phases: list[Phas
     """The database must hold exactly what was sent; raises BenchError otherwise."""
     from sqlalchemy import MetaData, func, select
 
-    from raccordo.adapters.store.models import Contact, Conversation, Message, RawInbound, TimelineEvent
-    from raccordo.domain.messages import TimelineKind
+    from raccordo.platform.store.models import Contact, Conversation, Message, RawInbound, TimelineEvent
+    from raccordo.record.domain.messages import TimelineKind
 
     sent = sum(p.requests for p in ingest_phases)
     returned_ids = {mid for p in ingest_phases for r in p.responses for mid in r.get("message_ids", [])}
@@ -518,9 +518,9 @@ def run_backend(backend: str, args: argparse.Namespace, data_root: Path) -> dict
     import httpx
     from sqlalchemy import MetaData
 
-    from raccordo.adapters.store.migrate import upgrade
-    from raccordo.config import Settings
-    from raccordo.services.runtime import Runtime
+    from raccordo.platform.store.migrate import upgrade
+    from raccordo.platform.config import Settings
+    from raccordo.platform.runtime import Runtime
 
     started_at = datetime.now(UTC)
     deadline = time.monotonic() + args.time_limit

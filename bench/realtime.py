@@ -197,11 +197,12 @@ class Setup:
 
 def setup_tenant(rt: Any, run_id: str, users: int) -> Setup:
     """A tenant, an owner, ``users`` agents with a token each, and an API inbox, through the services."""
-    from raccordo.adapters.store.db import unit_of_work
-    from raccordo.domain.roles import Role
-    from raccordo.services import accounts, inboxes
-    from raccordo.services.actor import Actor, system_actor
-    from raccordo.services.accounts import user_team_ids
+    from raccordo.platform.store.db import unit_of_work
+    from raccordo.accounts.domain.roles import Role
+    from raccordo.accounts.services import accounts
+    from raccordo.channels.services import inboxes
+    from raccordo.accounts.domain.actor import Actor, system_actor
+    from raccordo.accounts.services.accounts import user_team_ids
 
     with unit_of_work(rt.sessions) as session:
         tenant = accounts.create_tenant(session, f"bench-{run_id}", "Bench S.p.A.")
@@ -220,15 +221,15 @@ def setup_tenant(rt: Any, run_id: str, users: int) -> Setup:
 
 
 def subscriber(setup: Setup, agent: int) -> Any:
-    from raccordo.domain.realtime import Subscriber
-    from raccordo.domain.roles import Role
+    from raccordo.realtime.domain.visibility import Subscriber
+    from raccordo.accounts.domain.roles import Role
 
     return Subscriber(setup.tenant_id, setup.agents[agent][0], Role.AGENT, setup.agent_teams[agent])
 
 
 def check_rule(setup: Setup) -> None:
     """Every socket must see each measured message: the rule has to show an unassigned conversation's message to every agent."""
-    from raccordo.domain.realtime import visible
+    from raccordo.realtime.domain.visibility import visible
 
     event = {"type": "event", "tenant_id": setup.tenant_id, "kind": "message.created", "conversation_id": 1, "contact_id": 1, "user_id": None, "team_id": None, "payload": {}}
     for position in range(len(setup.agents)):
@@ -313,7 +314,7 @@ class Tracker:
     """Receives every frame of every socket; the hot path parses only ``message.created`` frames."""
 
     def __init__(self, run_id: str) -> None:
-        from raccordo.domain.realtime import visible
+        from raccordo.realtime.domain.visibility import visible
 
         self.visible = visible
         self.run_id = run_id
@@ -514,7 +515,7 @@ async def gather_or_cancel(coroutines: list[Any]) -> list[Any]:
 
 
 async def post(client: Any, phase: Phase, index: int, base_url: str, setup: Setup, body: bytes) -> None:
-    from raccordo.adapters.channels import signing
+    from raccordo.channels import signing
 
     headers = {"Content-Type": "application/json", **signing.sign(setup.inbox_secret, body)}
     phase.started[index] = time.perf_counter()
@@ -675,12 +676,12 @@ def verify(rt: Any, setup: Setup, tracker: Tracker, phases: list[Phase]) -> dict
     """From the database: the messages, their events, and which socket had to get which event (the rule itself)."""
     from sqlalchemy import func, select
 
-    from raccordo.adapters.store.db import unit_of_work
-    from raccordo.adapters.store.models import Event, Message
-    from raccordo.domain.realtime import Subscriber, visible
-    from raccordo.domain.roles import Role
-    from raccordo.services.accounts import user_team_ids
-    from raccordo.services.events import event_message
+    from raccordo.platform.store.db import unit_of_work
+    from raccordo.platform.store.models import Event, Message
+    from raccordo.realtime.domain.visibility import Subscriber, visible
+    from raccordo.accounts.domain.roles import Role
+    from raccordo.accounts.services.accounts import user_team_ids
+    from raccordo.platform.events import event_message
 
     sent = sum(p.n for p in phases)
     by_tag = {p.tag: p for p in phases}
@@ -951,9 +952,9 @@ class Run:
 
 
 def run_bench(args: argparse.Namespace, data_root: Path) -> dict[str, Any]:
-    from raccordo.adapters.store.migrate import upgrade
-    from raccordo.config import Settings
-    from raccordo.services.runtime import Runtime
+    from raccordo.platform.store.migrate import upgrade
+    from raccordo.platform.config import Settings
+    from raccordo.platform.runtime import Runtime
 
     started_at = datetime.now(UTC)
     nofile = raise_nofile()

@@ -34,15 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from raccordo.domain.routing import (  # noqa: E402
-    STRATEGIES,
-    AgentState,
-    QueuePolicy,
-    RelaxStep,
-    RoutingBoard,
-    WaitingItem,
-    item_order_key,
-)
+from raccordo.routing.domain.routing import STRATEGIES, AgentState, QueuePolicy, RelaxStep, RoutingBoard, WaitingItem, item_order_key
 
 SKILLS = ["italiano", "english", "deutsch", "fatturazione", "tecnico", "resi", "vip", "mobile", "fibra", "assicurazioni"]
 CHANNELS = ["chat", "email", "voice", "whatsapp", "sms"]

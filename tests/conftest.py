@@ -19,13 +19,13 @@ import pytest
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
-from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.migrate import upgrade
-from raccordo.api.app import create_app
-from raccordo.config import Settings
-from raccordo.services import accounts
-from raccordo.services.actor import system_actor
-from raccordo.services.runtime import Runtime
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.migrate import upgrade
+from raccordo.bootstrap.http import create_app
+from raccordo.platform.config import Settings
+from raccordo.accounts.services import accounts
+from raccordo.accounts.domain.actor import system_actor
+from raccordo.platform.runtime import Runtime
 from tests.helpers import CallbackServer
 
 POSTGRES_ADMIN_URL = os.environ.get("RACCORDO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

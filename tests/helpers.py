@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from raccordo.adapters.channels import signing
+from raccordo.channels import signing
 
 
 @dataclass

@@ -11,12 +11,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.models import AgendaItem, Job, RoutingEvent, TimelineEvent
-from raccordo.domain.roles import Role
-from raccordo.services import agenda, jobs, presence
-from raccordo.services.actor import Actor
-from raccordo.services.worker import run_once
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import AgendaItem, Job, RoutingEvent, TimelineEvent
+from raccordo.accounts.domain.roles import Role
+from raccordo.desk.services import agenda
+from raccordo.platform import jobs
+from raccordo.realtime.services import presence
+from raccordo.accounts.domain.actor import Actor
+from raccordo.bootstrap.worker import run_once
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 
 

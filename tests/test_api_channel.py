@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 
-from raccordo.adapters.channels import signing
-from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.models import RawInbound
-from raccordo.services.delivery import run_once
+from raccordo.channels import signing
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import RawInbound
+from raccordo.channels.services.delivery import run_once
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 
 

@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import update
 from starlette.testclient import TestClient
 
-from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.models import Conversation
-from raccordo.api.app import create_app
-from raccordo.config import Settings
-from raccordo.services.runtime import Runtime
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Conversation
+from raccordo.bootstrap.http import create_app
+from raccordo.platform.config import Settings
+from raccordo.platform.runtime import Runtime
 from tests.conftest import Org, make_org
 from tests.helpers import ApiInbox, create_api_inbox, customer_message, post_inbound
 

@@ -17,11 +17,11 @@ from argon2 import PasswordHasher
 from sqlalchemy import select, text
 from starlette.testclient import TestClient
 
-from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.models import LoginSession, User
-from raccordo.api.app import create_app
-from raccordo.services import accounts
-from raccordo.services.actor import system_actor
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import LoginSession, User
+from raccordo.bootstrap.http import create_app
+from raccordo.accounts.services import accounts
+from raccordo.accounts.domain.actor import system_actor
 
 PROBLEM = "application/problem+json"
 SESSION = "raccordo_session"

@@ -26,10 +26,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from raccordo.adapters.bus import Bus, MemoryBus, make_bus
-from raccordo.adapters.bus.base import SUBJECT
-from raccordo.adapters.bus.nats import NatsBus
-from raccordo.adapters.bus.redis import RedisBus
+from raccordo.platform.bus import Bus, MemoryBus, make_bus
+from raccordo.platform.bus.base import SUBJECT
+from raccordo.platform.bus.nats import NatsBus
+from raccordo.platform.bus.redis import RedisBus
 
 REDIS_URL = os.environ.get("RACCORDO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 NATS_URL = os.environ.get("RACCORDO_TEST_NATS_URL", "nats://127.0.0.1:4222")
@@ -198,8 +198,8 @@ def test_make_bus_picks_the_implementation_from_the_url() -> None:
 
 
 def test_logged_urls_hide_passwords() -> None:
-    from raccordo.adapters.bus.nats import redact as redact_nats
-    from raccordo.adapters.bus.redis import redact as redact_redis
+    from raccordo.platform.bus.nats import redact as redact_nats
+    from raccordo.platform.bus.redis import redact as redact_redis
 
     assert redact_redis("redis://:s3cret@cache:6379/0") == "redis://:***@cache:6379/0"
     assert redact_redis("rediss://app:s3cret@cache:6380/1") == "rediss://app:***@cache:6380/1"
@@ -434,8 +434,8 @@ def test_stop_is_prompt_when_the_broker_was_never_there(kind: str) -> None:
 def test_a_frozen_broker_is_detected_and_recovered_from(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A server that stops answering but keeps its sockets open (SIGSTOP, or a half-open
     connection): the keep-alive PINGs notice it; shortened here from about 15 s."""
-    import raccordo.adapters.bus.nats as nats_bus
-    import raccordo.adapters.bus.redis as redis_bus
+    import raccordo.platform.bus.nats as nats_bus
+    import raccordo.platform.bus.redis as redis_bus
 
     monkeypatch.setattr(redis_bus, "PING_AFTER", 0.5)
     monkeypatch.setattr(redis_bus, "DEAD_AFTER", 2.0)

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from raccordo.adapters.channels import signing
+from raccordo.channels import signing
 from tests.helpers import CallbackServer
 
 RACCORDO = str(Path(sys.executable).parent / "raccordo")

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from raccordo.adapters.channels.base import _REGISTRY, Capabilities, Channel, InboundEvent, InboundIdentity, InboxConfig, OutboundMessage, get_channel, register
-from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.models import Attachment, AuditEntry, Event, Message
-from raccordo.domain.composer import ComposerRules, OutgoingFile, check_reply, sms_segments
-from raccordo.domain.errors import InvalidInput
-from raccordo.i18n import translate
+from raccordo.channels.base import _REGISTRY, Capabilities, Channel, InboundEvent, InboundIdentity, InboxConfig, OutboundMessage, get_channel, register
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Attachment, AuditEntry, Event, Message
+from raccordo.channels.domain.composer import ComposerRules, OutgoingFile, check_reply, sms_segments
+from raccordo.platform.errors import InvalidInput
+from raccordo.platform.i18n import translate
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 from tests.test_pages import fresh, login  # noqa: F401 - fixture
 from tests.test_widget import ORIGIN, SmtpSink, deliver, email_inbox, open_session, until, visitor_socket, widget_inbox

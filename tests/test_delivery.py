@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
-from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.models import OutboxItem, RawInbound
-from raccordo.services.delivery import claim_due, deliver, run_once
-from raccordo.services.inbound import reprocess_pending, store_raw
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import OutboxItem, RawInbound
+from raccordo.channels.services.delivery import claim_due, deliver, run_once
+from raccordo.channels.services.inbound import reprocess_pending, store_raw
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 
 
@@ -80,7 +80,7 @@ def test_expired_lease_is_claimed_again(client, rt, org, callback):
 def test_pending_raw_payload_is_processed_after_a_crash(client, rt, org):
     import json
 
-    from raccordo.adapters.channels import signing
+    from raccordo.channels import signing
 
     inbox = create_api_inbox(client, org.headers())
     body = json.dumps(customer_message("crash-1", email="crash@example.com")).encode()

@@ -29,8 +29,8 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from raccordo.adapters.channels import signing
-from raccordo.services.demo import DEMO_PASSWORD
+from raccordo.channels import signing
+from raccordo.demo.seed import DEMO_PASSWORD
 from tests.mailserver import free_port
 from tests.test_desktop_a11y_browser import OBSERVE
 from tests.test_desktop_browser import RACCORDO, browser  # noqa: F401 - the Chromium fixture

@@ -16,32 +16,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from raccordo.adapters.channels.base import InboundAttachment, InboundEvent, InboundIdentity, get_channel
-from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.models import (
-    AuditEntry,
-    Contact,
-    ContactIdentity,
-    Conversation,
-    Inbox,
-    MergeSuggestion,
-    Message,
-    OutboxItem,
-    Team,
-    TeamMember,
-    TimelineEvent,
-    User,
-)
-from raccordo.domain.errors import InvalidInput, NotFound
-from raccordo.domain.roles import Role
-from raccordo.services import accounts, demo
-from raccordo.services.actor import Actor, system_actor
-from raccordo.services.export import export_tenant
-from raccordo.services.import_contacts import import_csv, tenant_by_slug
-from raccordo.services.inboxes import create_inbox
-from raccordo.services.ingest import ingest_event
-from raccordo.services.reply import add_note, send_reply
-from raccordo.services.runtime import Runtime
+from raccordo.channels.base import InboundAttachment, InboundEvent, InboundIdentity, get_channel
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import AuditEntry, Contact, ContactIdentity, Conversation, Inbox, MergeSuggestion, Message, OutboxItem, Team, TeamMember, TimelineEvent, User
+from raccordo.platform.errors import InvalidInput, NotFound
+from raccordo.accounts.domain.roles import Role
+from raccordo.accounts.services import accounts
+from raccordo.demo import seed as demo
+from raccordo.accounts.domain.actor import Actor, system_actor
+from raccordo.record.services.export import export_tenant
+from raccordo.record.services.import_contacts import import_csv, tenant_by_slug
+from raccordo.channels.services.inboxes import create_inbox
+from raccordo.record.services.ingest import ingest_event
+from raccordo.record.services.reply import add_note, send_reply
+from raccordo.platform.runtime import Runtime
 from tests.conftest import Org
 
 RACCORDO = str(Path(sys.executable).parent / "raccordo")
@@ -408,7 +396,7 @@ def test_cli_import_and_export(cli_env: dict[str, str], cli_demo: subprocess.Com
 def test_demo_routes_new_conversations(rt: Runtime, loaded: DemoRun) -> None:
     """The demo comes with skills, a queue per team, rules and SLA policies: a new customer
     message is queued by the rules and gets SLA clocks."""
-    from raccordo.adapters.store.models import QueueItem, RoutingQueue, RoutingRule, SlaClock, SlaPolicy
+    from raccordo.platform.store.models import QueueItem, RoutingQueue, RoutingRule, SlaClock, SlaPolicy
 
     with unit_of_work(rt.sessions) as session:
         tenant = loaded.tenant_id

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from raccordo.adapters.channels import signing
+from raccordo.channels import signing
 
 from tests.a11y import assert_accessible
 from tests.test_desktop_browser import PASSWORD, Desk, browser, desk  # noqa: F401  (fixtures)

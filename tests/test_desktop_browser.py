@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from raccordo.adapters.channels import signing
+from raccordo.channels import signing
 from tests.helpers import CallbackServer
 from tests.mailserver import free_port
 

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from raccordo.domain.conversations import ContinuityPolicy, ConversationStatus, ConversationSummary, check_transition, choose_conversation
-from raccordo.domain.duplicates import ContactProfile, duplicate_reasons, duplicate_score
-from raccordo.domain.errors import InvalidInput
-from raccordo.domain.hours import parse_business_hours
-from raccordo.domain.identities import IdentityKind, equivalent_identities, fold_name, normalize_email, normalize_identity, normalize_phone
-from raccordo.domain.roles import Permission, Role, can, can_grant
+from raccordo.record.domain.conversations import ContinuityPolicy, ConversationStatus, ConversationSummary, check_transition, choose_conversation
+from raccordo.record.domain.duplicates import ContactProfile, duplicate_reasons, duplicate_score
+from raccordo.platform.errors import InvalidInput
+from raccordo.platform.hours import parse_business_hours
+from raccordo.record.domain.identities import IdentityKind, equivalent_identities, fold_name, normalize_email, normalize_identity, normalize_phone
+from raccordo.accounts.domain.roles import Permission, Role, can, can_grant
 
 
 @pytest.mark.parametrize(

@@ -20,12 +20,12 @@ from email.utils import make_msgid
 import pytest
 from sqlalchemy import select
 
-from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.models import Contact, Conversation, Message, OutboxItem, RawInbound, TimelineEvent
-from raccordo.config import Settings
-from raccordo.services import delivery
-from raccordo.services.email_poller import MailService, PolledInbox, acquire_lease, poll_once, release_lease
-from raccordo.services.runtime import Runtime
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Contact, Conversation, Message, OutboxItem, RawInbound, TimelineEvent
+from raccordo.platform.config import Settings
+from raccordo.channels.services import delivery
+from raccordo.channels.email.poller import MailService, PolledInbox, acquire_lease, poll_once, release_lease
+from raccordo.platform.runtime import Runtime
 from tests.mailserver import Dovecot, TestMTA, free_port
 
 SUPPORT = "support@acme.example"
@@ -291,7 +291,7 @@ def test_failing_message_does_not_block_others_and_seen_only_after_stored(client
 
 def test_one_worker_polls_a_mailbox_at_a_time(rt, inbox):
     with unit_of_work(rt.sessions) as session:
-        from raccordo.adapters.store.models import Inbox
+        from raccordo.platform.store.models import Inbox
 
         polled = PolledInbox(inbox["id"], session.get_one(Inbox, inbox["id"]).tenant_id, inbox["identifier"])
     assert acquire_lease(rt, polled, "worker-a")
@@ -361,7 +361,7 @@ def test_settings_are_validated_field_by_field(client, org):
 
 
 def test_mail_service_runs_inside_the_worker(rt):
-    from raccordo.services.worker import WorkerLoop
+    from raccordo.bootstrap.worker import WorkerLoop
 
     loop = WorkerLoop(rt)
     assert loop.mail is not None

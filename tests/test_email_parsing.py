@@ -25,11 +25,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.models import Attachment, ContactIdentity, Conversation, Message, RawInbound
-from raccordo.domain import html_view
-from raccordo.domain.mail import conversation_from_tokens, outbound_message_id, parse_email, reply_address, split_reply
-from raccordo.services.inbound import process_raw, store_raw
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Attachment, ContactIdentity, Conversation, Message, RawInbound
+from raccordo.record.domain import html_view
+from raccordo.channels.email.mime import conversation_from_tokens, outbound_message_id, parse_email, reply_address, split_reply
+from raccordo.channels.services.inbound import process_raw, store_raw
 
 CORPUS = Path(__file__).parent / "mail_corpus"
 EXPECTED: dict[str, dict] = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))

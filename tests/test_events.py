@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.models import Event
-from raccordo.domain.realtime import Subscriber, visible
-from raccordo.domain.roles import Role
-from raccordo.services.events import emit
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Event
+from raccordo.realtime.domain.visibility import Subscriber, visible
+from raccordo.accounts.domain.roles import Role
+from raccordo.platform.events import emit
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 
 

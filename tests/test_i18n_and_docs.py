@@ -6,8 +6,8 @@ import re
 import string
 from pathlib import Path
 
-from raccordo.config import Settings
-from raccordo.i18n import catalog, pick_language, translate
+from raccordo.platform.config import Settings
+from raccordo.platform.i18n import catalog, pick_language, translate
 
 SRC = Path(__file__).parents[1] / "src" / "raccordo"
 ROOT = Path(__file__).parents[1]

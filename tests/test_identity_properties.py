@@ -13,14 +13,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from raccordo.adapters.channels.base import InboundEvent, InboundIdentity
-from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.models import Contact, ContactIdentity, Conversation, Inbox, Message, TimelineEvent
-from raccordo.domain.roles import Role
-from raccordo.services import accounts
-from raccordo.services.actor import Actor
-from raccordo.services.identity import live_contact, merge_contacts
-from raccordo.services.ingest import ingest_event
+from raccordo.channels.base import InboundEvent, InboundIdentity
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Contact, ContactIdentity, Conversation, Inbox, Message, TimelineEvent
+from raccordo.accounts.domain.roles import Role
+from raccordo.accounts.services import accounts
+from raccordo.accounts.domain.actor import Actor
+from raccordo.record.services.identity import live_contact, merge_contacts
+from raccordo.record.services.ingest import ingest_event
 
 POOL = [
     ("email", "anna@example.com"),

@@ -193,8 +193,8 @@ def test_a_rolled_back_savepoint_keeps_the_rest_of_the_transaction_indexed(clien
     """Routing and the demo use savepoints; rolling one back must not drop the outer changes' entries."""
     from sqlalchemy.exc import IntegrityError
 
-    from raccordo.adapters.store.db import unit_of_work
-    from raccordo.adapters.store.models import Contact, ContactIdentity
+    from raccordo.platform.store.db import unit_of_work
+    from raccordo.platform.store.models import Contact, ContactIdentity
 
     with unit_of_work(rt.sessions) as session:
         session.add(Contact(tenant_id=org.tenant_id, name="Ottavio Savepoint"))

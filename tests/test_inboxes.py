@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from raccordo.adapters.store.db import unit_of_work
+from raccordo.platform.store.db import unit_of_work
 
 
 def test_secrets_are_encrypted_at_rest_and_never_read_back(client, rt, org):

@@ -10,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.models import Event, Job
-from raccordo.services import jobs, worker
-from raccordo.services.events import event_message, wakeups
-from raccordo.services.snooze import SNOOZE_END, snooze_key
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Event, Job
+from raccordo.platform import jobs
+from raccordo.bootstrap import worker
+from raccordo.platform.events import event_message, wakeups
+from raccordo.record.services.snooze import SNOOZE_END, snooze_key
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 
 
@@ -134,7 +135,7 @@ def test_handler_effects_and_done_commit_together_and_a_cancelled_run_is_rolled_
 
     @jobs.job_handler(kind)
     def writes_an_event(ctx):
-        from raccordo.services.events import emit
+        from raccordo.platform.events import emit
 
         emit(ctx.session, org.tenant_id, kind, {"job": ctx.id})
         return {"wrote": True}
@@ -291,7 +292,7 @@ def test_stale_snooze_timer_does_nothing(client, rt, org):
     url = f"/api/v1/conversations/{conversation['id']}"
     client.patch(url, json={"status": "snoozed", "snoozed_until": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}, headers=org.headers("agent"))
     with unit_of_work(rt.sessions) as session:
-        from raccordo.adapters.store.models import Conversation
+        from raccordo.platform.store.models import Conversation
 
         row = session.get(Conversation, conversation["id"])
         row.status, row.snoozed_until = "open", None  # what ingest does when the customer writes

@@ -7,8 +7,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
-from raccordo.adapters.store.migrate import downgrade, upgrade
-from raccordo.adapters.store.models import Base, include_schema_name
+from raccordo.platform.store.migrate import downgrade, upgrade
+from raccordo.platform.store.models import Base, include_schema_name
 from tests.conftest import BACKENDS, _postgres_database, drop_postgres_database
 
 

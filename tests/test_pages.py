@@ -11,15 +11,15 @@ import pytest
 from markupsafe import escape
 from starlette.testclient import TestClient
 
-from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.models import Message, RoutingQueue, Skill, User
-from raccordo.domain.hours import DAYS
-from raccordo.i18n import catalog, translate
-from raccordo.web.admin_pages import OUT_OF_HOURS, SLA_ACTIONS, STRATEGIES
-from raccordo.web.pages import STATUSES
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Message, RoutingQueue, Skill, User
+from raccordo.platform.hours import DAYS
+from raccordo.platform.i18n import catalog, translate
+from raccordo.routing.pages.admin import OUT_OF_HOURS, SLA_ACTIONS, STRATEGIES
+from raccordo.desk.pages.pages import STATUSES
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 
-TEMPLATES = Path(__file__).parents[1] / "src" / "raccordo" / "web" / "desktop" / "templates"
+TEMPLATES = Path(__file__).parents[1] / "src" / "raccordo"
 
 
 @pytest.fixture
@@ -284,8 +284,8 @@ def test_the_composer_offers_only_inboxes_that_can_send_and_picks_one_that_reach
     when it was the customer's last, the default is an inbox that can reach them."""
     import secrets as _secrets
 
-    from raccordo.adapters.store.models import Conversation as ConversationRow
-    from raccordo.adapters.store.models import Inbox
+    from raccordo.platform.store.models import Conversation as ConversationRow
+    from raccordo.platform.store.models import Inbox
 
     conversation_id, api_inbox = a_conversation(client, org)
     with unit_of_work(rt.sessions) as session:

@@ -78,7 +78,7 @@ def test_the_desktop_shows_times_in_the_organizations_timezone(org, client, fres
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
-    from raccordo.web.templating import environment
+    from raccordo.platform.web.templating import environment
 
     assert client.get("/api/v1/tenant", headers=org.headers()).json()["timezone"] == "Europe/Rome"
     wrong = client.patch("/api/v1/tenant", json={"timezone": "Mars/Olympus"}, headers=org.headers("admin"))

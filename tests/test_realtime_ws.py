@@ -11,13 +11,13 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from raccordo.api.app import create_app
-from raccordo.api.hub import Client
-from raccordo.api.ws import start_sender
-from raccordo.domain.realtime import Subscriber
-from raccordo.domain.roles import Role
-from raccordo.config import Settings
-from raccordo.services.runtime import Runtime
+from raccordo.bootstrap.http import create_app
+from raccordo.realtime.hub import Client
+from raccordo.realtime.api.ws import start_sender
+from raccordo.realtime.domain.visibility import Subscriber
+from raccordo.accounts.domain.roles import Role
+from raccordo.platform.config import Settings
+from raccordo.platform.runtime import Runtime
 from tests.conftest import make_org
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 

@@ -331,7 +331,7 @@ def test_last_owner_cannot_be_demoted_or_deactivated(client, org):
 def test_password_change_ends_sessions(client, rt, org):
     from starlette.testclient import TestClient
 
-    from raccordo.api.app import create_app
+    from raccordo.bootstrap.http import create_app
 
     with TestClient(create_app(rt, run_delivery=False), client=("10.9.8.7", 1234)) as browser:
         login = browser.post("/api/v1/auth/login", json={"email": org.email("agent"), "password": org.password})

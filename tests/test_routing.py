@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.models import QueueItem, RoutingEvent
-from raccordo.services import routing
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import QueueItem, RoutingEvent
+from raccordo.routing.services import routing
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 
 
@@ -24,9 +24,9 @@ def _ok(response, status=200):
 def _online(client, org, role):
     """The agent online with a live connection row, as an open desktop tab gives: the hub's
     sweep turns agents with no connection offline, so the REST toggle alone would not last."""
-    from raccordo.domain.roles import Role
-    from raccordo.services import presence
-    from raccordo.services.actor import Actor
+    from raccordo.accounts.domain.roles import Role
+    from raccordo.realtime.services import presence
+    from raccordo.accounts.domain.actor import Actor
 
     rt = client.app.state.runtime
     with unit_of_work(rt.sessions) as session:

@@ -17,22 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from raccordo.domain.errors import InvalidInput
-from raccordo.domain.routing import (
-    STRATEGIES,
-    AgentState,
-    QueuePolicy,
-    RelaxStep,
-    RoutingBoard,
-    WaitingItem,
-    effective_priority,
-    eligible,
-    next_relaxation,
-    required_levels,
-    reserved_for,
-    validate_levels,
-    validate_policy,
-)
+from raccordo.platform.errors import InvalidInput
+from raccordo.routing.domain.routing import STRATEGIES, AgentState, QueuePolicy, RelaxStep, RoutingBoard, WaitingItem, effective_priority, eligible, next_relaxation, required_levels, reserved_for, validate_levels, validate_policy
 
 CHANNELS = ("chat", "email", "voice")
 SKILLS = ("it", "en", "billing")

@@ -69,21 +69,24 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from raccordo.adapters.bus import make_bus
-from raccordo.adapters.channels import signing
-from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.migrate import upgrade
-from raccordo.adapters.store.models import Conversation, Inbox, QueueItem, RoutingEvent, RoutingQueue, RoutingRequest, RoutingState
-from raccordo.config import Settings
-from raccordo.domain.errors import Conflict
-from raccordo.domain.roles import Role
-from raccordo.domain.routing import AgentState, QueuePolicy, WaitingItem, eligible, effective_priority, required_levels, reserved_for, skills_match
-from raccordo.services import accounts, inboxes, presence, routing, routing_admin
-from raccordo.services.actor import Actor
-from raccordo.services.conversations import update_conversation
-from raccordo.services.inbound import process_raw, receive, store_raw
-from raccordo.services.runtime import Runtime
-from raccordo.services.worker import bus_publisher
+from raccordo.platform.bus import make_bus
+from raccordo.channels import signing
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.migrate import upgrade
+from raccordo.platform.store.models import Conversation, Inbox, QueueItem, RoutingEvent, RoutingQueue, RoutingRequest, RoutingState
+from raccordo.platform.config import Settings
+from raccordo.platform.errors import Conflict
+from raccordo.accounts.domain.roles import Role
+from raccordo.routing.domain.routing import AgentState, QueuePolicy, WaitingItem, eligible, effective_priority, required_levels, reserved_for, skills_match
+from raccordo.accounts.services import accounts
+from raccordo.channels.services import inboxes
+from raccordo.realtime.services import presence
+from raccordo.routing.services import routing, admin as routing_admin
+from raccordo.accounts.domain.actor import Actor
+from raccordo.record.services.conversations import update_conversation
+from raccordo.channels.services.inbound import process_raw, receive, store_raw
+from raccordo.platform.runtime import Runtime
+from raccordo.bootstrap.worker import bus_publisher
 from tests.conftest import BACKENDS, _postgres_database, drop_postgres_database, make_org
 from tests.helpers import customer_message
 

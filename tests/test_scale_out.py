@@ -36,13 +36,13 @@ import pytest
 from sqlalchemy import func, select
 from websockets.asyncio.client import ClientConnection, connect
 
-from raccordo.adapters.channels import signing
-from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.migrate import upgrade
-from raccordo.adapters.store.models import Job, TimelineEvent
-from raccordo.config import Settings
-from raccordo.services.runtime import Runtime
-from raccordo.services.snooze import snooze_key
+from raccordo.channels import signing
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.migrate import upgrade
+from raccordo.platform.store.models import Job, TimelineEvent
+from raccordo.platform.config import Settings
+from raccordo.platform.runtime import Runtime
+from raccordo.record.services.snooze import snooze_key
 from tests.conftest import BACKENDS, _postgres_database, drop_postgres_database, make_org
 from tests.helpers import CallbackServer
 from tests.test_bus import PrivateServer

@@ -8,9 +8,9 @@ import uuid
 
 from sqlalchemy import select
 
-from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.models import Event, TimelineEvent
-from raccordo.i18n import translate
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Event, TimelineEvent
+from raccordo.platform.i18n import translate
 from tests.test_pages import a_conversation, fresh, login, set_language  # noqa: F401 - fresh is a fixture
 
 HX = {"HX-Request": "true"}

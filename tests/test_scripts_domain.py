@@ -6,8 +6,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from raccordo.domain import scripts as rules
-from raccordo.domain.errors import InvalidInput
+from raccordo.desk.domain import scripts as rules
+from raccordo.platform.errors import InvalidInput
 
 RETURN = [
     {"id": "intro", "prompt": "Buongiorno {{contact.first_name}}", "next": "motivo"},
@@ -197,7 +197,7 @@ def test_a_step_leading_back_to_the_start_is_a_cycle_error(raw):
 
 
 def test_the_demo_script_is_valid_and_branches():
-    from raccordo.services.demo import DEMO_SCRIPT
+    from raccordo.demo.seed import DEMO_SCRIPT
 
     design = rules.validate(DEMO_SCRIPT["steps"])
     state = rules.answer(design, rules.start(design), None)[0]

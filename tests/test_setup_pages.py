@@ -12,10 +12,10 @@ import pytest
 from markupsafe import escape
 from starlette.testclient import TestClient
 
-from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.models import Inbox, Team, User
-from raccordo.domain.side_panel import verify_token
-from raccordo.i18n import translate
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Inbox, Team, User
+from raccordo.desk.domain.side_panel import verify_token
+from raccordo.platform.i18n import translate
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 from tests.mailserver import free_port
 from tests.test_pages import login, set_language

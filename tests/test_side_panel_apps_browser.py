@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from raccordo.domain.side_panel import verify_token
+from raccordo.desk.domain.side_panel import verify_token
 from tests.test_desktop_browser import Desk, browser, desk, open_desktop  # noqa: F401  (fixtures)
 
 ECHO = (Path(__file__).parent / "side_panel_echo.html").read_bytes()

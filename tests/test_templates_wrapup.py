@@ -10,9 +10,9 @@ import uuid
 
 import pytest
 
-from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.models import Conversation, Message, RoutingEvent
-from raccordo.i18n import translate
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Conversation, Message, RoutingEvent
+from raccordo.platform.i18n import translate
 from tests.test_pages import a_conversation, fresh, login  # noqa: F401 - fresh is a fixture
 
 HX = "HX-Request"
@@ -71,7 +71,7 @@ def test_transfer_from_the_conversation_view(fresh, org, other_org, client, rt):
 
 
 def test_template_rendering_is_plain_substitution():
-    from raccordo.domain.templates import pick_body, render, variables
+    from raccordo.desk.domain.templates import pick_body, render, variables
 
     values = {"contact.first_name": "Giulia", "agent.name": "Marco"}
     assert render("Ciao {{contact.first_name}}, sono {{ agent.name }}.", values) == "Ciao Giulia, sono Marco."
@@ -241,7 +241,7 @@ def test_wrap_up_in_the_conversation_view_and_admin_pages(fresh, org, client, rt
 
 
 def test_find_mentions():
-    from raccordo.domain.mentions import find_mentions
+    from raccordo.desk.domain.mentions import find_mentions
 
     people = [(1, "Mario Rossi", "mario@x.it"), (2, "Mariolina Bianchi", "mb@x.it"), (3, "Anna Verdi", "anna.v@x.it"), (4, "Anna Neri", "neri@x.it")]
     assert find_mentions("@Mario puoi vedere?", people) == [1]  # not Mariolina
@@ -252,9 +252,9 @@ def test_find_mentions():
 
 
 def test_mention_in_a_note_notifies_the_user(org, client, rt):
-    from raccordo.adapters.store.models import Event
-    from raccordo.domain.realtime import Subscriber, visible
-    from raccordo.domain.roles import Role
+    from raccordo.platform.store.models import Event
+    from raccordo.realtime.domain.visibility import Subscriber, visible
+    from raccordo.accounts.domain.roles import Role
     from tests.test_realtime_ws import _connect, _until
 
     conversation_id, _ = a_conversation(client, org)
@@ -280,8 +280,8 @@ def test_mention_in_a_note_notifies_the_user(org, client, rt):
 
 def test_dynamic_template_keys_are_in_both_catalogs():
     """Keys built in templates (``t('prefix.' ~ value)``) that the generic template check cannot see."""
-    from raccordo.domain.templates import LANGUAGES
-    from raccordo.i18n import catalog
+    from raccordo.desk.domain.templates import LANGUAGES
+    from raccordo.platform.i18n import catalog
 
     keys = {f"ui.transfer.group.{kind}" for kind in ("user", "team", "queue")} | {f"ui.admin.templates.body_in.{lang}" for lang in LANGUAGES}
     keys |= {"noun.answer_templates", "noun.wrap_up_codes", "template.name_exists", "template.shortcut_exists"}
@@ -289,8 +289,8 @@ def test_dynamic_template_keys_are_in_both_catalogs():
 
 
 def test_template_versions_per_channel_and_language():
-    from raccordo.domain.errors import InvalidInput
-    from raccordo.domain.templates import pick_variant, validate
+    from raccordo.platform.errors import InvalidInput
+    from raccordo.desk.domain.templates import pick_variant, validate
 
     bodies = {"it": "Ciao", "email": "Dear customer,\nregards", "email:it": "Gentile cliente,\ncordiali saluti"}
     assert pick_variant("Hi", bodies, "it", "email") == ("Gentile cliente,\ncordiali saluti", "email:it")

@@ -61,10 +61,11 @@ class World:
 
     def offer_to_owner(self) -> None:
         """Put the world's conversation in the second queue and route it: an offer to the owner."""
-        from raccordo.adapters.store.db import unit_of_work
-        from raccordo.domain.roles import Role
-        from raccordo.services import presence, routing
-        from raccordo.services.actor import Actor
+        from raccordo.platform.store.db import unit_of_work
+        from raccordo.accounts.domain.roles import Role
+        from raccordo.realtime.services import presence
+        from raccordo.routing.services import routing
+        from raccordo.accounts.domain.actor import Actor
 
         owner = Actor(self.org.tenant_id, self.org.users["owner"], Role.OWNER)
         with unit_of_work(self.rt.sessions) as session:
@@ -76,10 +77,10 @@ class World:
         """Make the world's agenda item scheduled again (after the table completed it), so it can be cancelled."""
         from datetime import UTC, datetime, timedelta
 
-        from raccordo.adapters.store.db import unit_of_work
-        from raccordo.domain.roles import Role
-        from raccordo.services import agenda
-        from raccordo.services.actor import Actor
+        from raccordo.platform.store.db import unit_of_work
+        from raccordo.accounts.domain.roles import Role
+        from raccordo.desk.services import agenda
+        from raccordo.accounts.domain.actor import Actor
 
         owner = Actor(self.org.tenant_id, self.org.users["owner"], Role.OWNER)
         with unit_of_work(self.rt.sessions) as session:
@@ -574,7 +575,7 @@ def test_channel_webhook_ignores_tenant_credentials(client, worlds):
     response = client.post(theirs.inbox.url, content=body, headers={**mine.org.headers(), "Content-Type": "application/json"})
     _assert_problem(response, 401)
     # Signed with our inbox's secret, on their inbox: refused too.
-    from raccordo.adapters.channels import signing
+    from raccordo.channels import signing
 
     response = client.post(theirs.inbox.url, content=body, headers={"Content-Type": "application/json", **signing.sign(mine.inbox.secret, body)})
     _assert_problem(response, 401)

@@ -21,13 +21,13 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from raccordo.adapters.channels.widget import identity_hash
-from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.models import ContactIdentity, Conversation, Message, OutboxItem, RawInbound
-from raccordo.api.app import create_app
-from raccordo.config import Settings
-from raccordo.services import delivery
-from raccordo.services.runtime import Runtime
+from raccordo.channels.widget.channel import identity_hash
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import ContactIdentity, Conversation, Message, OutboxItem, RawInbound
+from raccordo.bootstrap.http import create_app
+from raccordo.platform.config import Settings
+from raccordo.channels.services import delivery
+from raccordo.platform.runtime import Runtime
 from tests.conftest import Org, make_org
 from tests.helpers import create_api_inbox, post_inbound
 from tests.mailserver import free_port

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from raccordo.adapters.channels.widget import identity_hash
+from raccordo.channels.widget.channel import identity_hash
 from tests.mailserver import free_port
 from tests.test_widget import SmtpSink
 

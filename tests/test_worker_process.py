@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from raccordo.adapters.store.db import unit_of_work
-from raccordo.adapters.store.models import Event, Message, OutboxItem
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Event, Message, OutboxItem
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 
 RACCORDO = str(Path(sys.executable).parent / "raccordo")
@@ -210,7 +210,7 @@ def test_worker_process_wakes_on_the_bus_and_announces_what_it_committed(kind, c
     import socket
     from urllib.parse import urlsplit
 
-    from raccordo.adapters.bus import make_bus
+    from raccordo.platform.bus import make_bus
 
     url = BUS_URLS[kind]
     parts = urlsplit(url)

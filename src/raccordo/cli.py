@@ -13,7 +13,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from raccordo.config import Settings, get_settings
+from raccordo.platform.config import Settings, get_settings
 
 app = typer.Typer(help="Raccordo omnichannel contact center.", no_args_is_help=True, add_completion=False)
 console = Console(stderr=True)
@@ -21,8 +21,8 @@ console = Console(stderr=True)
 
 def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
     """The runtime, with the schema brought to head first when RACCORDO_AUTO_MIGRATE allows."""
-    from raccordo.adapters.store import migrate as migrations
-    from raccordo.services.runtime import Runtime
+    from raccordo.platform.store import migrate as migrations
+    from raccordo.platform.runtime import Runtime
 
     if settings.auto_migrate:
         migrations.upgrade(settings.resolved_database_url)
@@ -32,8 +32,8 @@ def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
 @contextmanager
 def _clear_errors() -> Iterator[None]:
     """Show a domain error as one readable line and exit 2, instead of a traceback."""
-    from raccordo.domain.errors import RaccordoError
-    from raccordo.i18n import translate
+    from raccordo.platform.errors import RaccordoError
+    from raccordo.platform.i18n import translate
 
     try:
         yield
@@ -56,7 +56,7 @@ def _server_settings(host: str | None, port: int | None) -> Settings:
 @app.command()
 def migrate(revision: str = typer.Argument("head", help="Target revision; 'base' empties the schema.")) -> None:
     """Upgrade (or downgrade) the database schema."""
-    from raccordo.adapters.store import migrate as migrations
+    from raccordo.platform.store import migrate as migrations
 
     settings = get_settings()
     if revision == "base":
@@ -69,7 +69,7 @@ def migrate(revision: str = typer.Argument("head", help="Target revision; 'base'
 def _serve(settings: Settings) -> None:
     import uvicorn
 
-    from raccordo.api.app import create_app
+    from raccordo.bootstrap.http import create_app
 
     rt = _runtime(settings)
     uvicorn.run(
@@ -90,8 +90,8 @@ def worker() -> None:
     import asyncio
     import signal
 
-    from raccordo.adapters.bus import make_bus
-    from raccordo.services.worker import WorkerLoop
+    from raccordo.platform.bus import make_bus
+    from raccordo.bootstrap.worker import WorkerLoop
 
     settings = _server_settings(None, None)
     rt = _runtime(settings)
@@ -118,8 +118,8 @@ def demo(
     seed: int = typer.Option(7, help="Random seed: the same seed gives the same data."),
 ) -> None:
     """Create the database, load a demo tenant (Italian and English) and serve it."""
-    from raccordo.adapters.store import migrate as migrations
-    from raccordo.services import demo as demo_data
+    from raccordo.platform.store import migrate as migrations
+    from raccordo.demo import seed as demo_data
 
     settings = _server_settings(host, port)
     migrations.upgrade(settings.resolved_database_url)
@@ -152,10 +152,10 @@ def createuser(
 
     from sqlalchemy import select
 
-    from raccordo.adapters.store.db import unit_of_work
-    from raccordo.adapters.store.models import Tenant
-    from raccordo.services import accounts
-    from raccordo.services.actor import system_actor
+    from raccordo.platform.store.db import unit_of_work
+    from raccordo.platform.store.models import Tenant
+    from raccordo.accounts.services import accounts
+    from raccordo.accounts.domain.actor import system_actor
 
     settings = get_settings()
     password = password or os.environ.get("RACCORDO_PASSWORD") or getpass.getpass("Password: ")
@@ -174,7 +174,7 @@ def import_contacts(
     tenant: str = typer.Option(..., help="Organization slug."),
 ) -> None:
     """Import contacts from CSV (see docs/import-export.md for the columns). Re-importing updates, never duplicates."""
-    from raccordo.services.import_contacts import import_csv
+    from raccordo.record.services.import_contacts import import_csv
 
     rt = _runtime(get_settings())
     with _clear_errors():
@@ -192,8 +192,8 @@ def export(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write; standard output when omitted."),
 ) -> None:
     """Export a tenant's data as JSON lines (one record per line, with its type)."""
-    from raccordo.services.export import export_tenant
-    from raccordo.services.import_contacts import tenant_by_slug
+    from raccordo.record.services.export import export_tenant
+    from raccordo.record.services.import_contacts import tenant_by_slug
 
     rt = _runtime(get_settings())
     with _clear_errors():
@@ -212,8 +212,8 @@ def reprocess() -> None:
     """Process inbound payloads left pending (e.g. after a crash) and deliver due outbound messages."""
     from datetime import timedelta
 
-    from raccordo.services.delivery import run_once
-    from raccordo.services.inbound import reprocess_pending
+    from raccordo.channels.services.delivery import run_once
+    from raccordo.channels.services.inbound import reprocess_pending
 
     rt = _runtime(get_settings())
     console.print(f"inbound processed: {reprocess_pending(rt, older_than=timedelta(0), limit=10_000)}")

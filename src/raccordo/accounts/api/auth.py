@@ -1,0 +1,115 @@
+"""Log in and out (session cookie + CSRF token), who am I, personal API tokens."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
+
+from raccordo.platform.store.models import Tenant, User
+from raccordo.platform.web import schemas
+from raccordo.platform.hours import tenant_zone
+from raccordo.accounts.api.deps import CSRF_COOKIE, SESSION_COOKIE, ActorDep, client_address, runtime, transaction
+from raccordo.accounts.services import accounts
+from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.services.accounts import user_team_ids
+
+router = APIRouter(prefix="/api/v1", tags=["auth"])
+
+
+@router.post("/auth/login", response_model=schemas.LoginOut)
+def login(body: schemas.LoginIn, request: Request, response: Response) -> schemas.LoginOut:
+    settings = runtime(request).settings
+    with transaction(request) as session:
+        new = accounts.login(
+            session,
+            email=body.email,
+            password=body.password,
+            tenant_slug=body.tenant,
+            client_address=client_address(request),
+            max_failures=settings.login_max_failures,
+            window_seconds=settings.login_window_seconds,
+            session_hours=settings.session_hours,
+        )
+        out = schemas.LoginOut(user=schemas.UserOut.model_validate(new.user), csrf_token=new.csrf_token, expires_at=new.expires_at)
+    max_age = settings.session_hours * 3600
+    response.set_cookie(SESSION_COOKIE, new.token, max_age=max_age, httponly=True, samesite="lax", secure=settings.cookie_secure, path="/")
+    response.set_cookie(CSRF_COOKIE, new.csrf_token, max_age=max_age, httponly=False, samesite="strict", secure=settings.cookie_secure, path="/")
+    return out
+
+
+@router.post("/auth/logout", status_code=204)
+def logout(request: Request, response: Response, actor: Actor = ActorDep) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        with transaction(request) as session:
+            accounts.logout(session, token)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    response.status_code = 204
+    return response
+
+
+@router.get("/auth/me", response_model=schemas.MeOut)
+def me(request: Request, actor: Actor = ActorDep) -> schemas.MeOut:
+    with transaction(request) as session:
+        user = session.get(User, actor.user_id)
+        tenant = session.scalars(select(Tenant).where(Tenant.id == actor.tenant_id)).one()
+        return schemas.MeOut(
+            user=schemas.UserOut.model_validate(user),
+            tenant={"id": tenant.id, "slug": tenant.slug, "name": tenant.name, "default_region": tenant.default_region, "default_language": tenant.default_language},
+            team_ids=user_team_ids(session, actor.tenant_id, actor.user_id),  # type: ignore[arg-type]
+        )
+
+
+@router.patch("/auth/me", response_model=schemas.UserOut, description="The signed-in user's own name and language.")
+def update_me(body: schemas.ProfilePatch, request: Request, actor: Actor = ActorDep) -> schemas.UserOut:
+    with transaction(request) as session:
+        return schemas.UserOut.model_validate(accounts.update_profile(session, actor, name=body.name, language=body.language))
+
+
+@router.post("/auth/password", status_code=204, description="Change one's own password: the current one is required; other sessions end.")
+def change_password(body: schemas.PasswordChangeIn, request: Request, actor: Actor = ActorDep) -> Response:
+    with transaction(request) as session:
+        accounts.change_own_password(session, actor, current_password=body.current_password, new_password=body.new_password, keep_login_session=request.cookies.get(SESSION_COOKIE))
+    return Response(status_code=204)
+
+
+def tenant_out(tenant: Tenant) -> schemas.TenantOut:
+    continuity = (tenant.settings or {}).get("continuity", {})
+    return schemas.TenantOut(
+        id=tenant.id, slug=tenant.slug, name=tenant.name, default_region=tenant.default_region, default_language=tenant.default_language,
+        continuity_across_channels=bool(continuity.get("across_channels", True)), reopen_window_hours=float(continuity.get("reopen_window_hours", 168)),
+        timezone=tenant_zone(tenant.settings).key,
+    )
+
+
+@router.get("/tenant", response_model=schemas.TenantOut, tags=["tenant"])
+def get_tenant(request: Request, actor: Actor = ActorDep) -> schemas.TenantOut:
+    with transaction(request) as session:
+        return tenant_out(session.get_one(Tenant, actor.tenant_id))
+
+
+@router.patch("/tenant", response_model=schemas.TenantOut, tags=["tenant"])
+def update_tenant(body: schemas.TenantPatch, request: Request, actor: Actor = ActorDep) -> schemas.TenantOut:
+    with transaction(request) as session:
+        return tenant_out(accounts.update_tenant(session, actor, **body.model_dump(exclude_unset=True)))
+
+
+@router.get("/tokens", response_model=list[schemas.TokenOut], tags=["tokens"])
+def list_tokens(request: Request, actor: Actor = ActorDep) -> list[schemas.TokenOut]:
+    with transaction(request) as session:
+        return [schemas.TokenOut.model_validate(t) for t in accounts.list_tokens(session, actor)]
+
+
+@router.post("/tokens", response_model=schemas.TokenCreated, status_code=201, tags=["tokens"])
+def create_token(body: schemas.TokenIn, request: Request, actor: Actor = ActorDep) -> schemas.TokenCreated:
+    with transaction(request) as session:
+        token, plain = accounts.create_token(session, actor, body.name)
+        return schemas.TokenCreated(**schemas.TokenOut.model_validate(token).model_dump(), token=plain)
+
+
+@router.delete("/tokens/{token_id}", status_code=204, tags=["tokens"])
+def revoke_token(token_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> Response:
+    with transaction(request) as session:
+        accounts.revoke_token(session, actor, token_id)
+    return Response(status_code=204)

@@ -1,1 +1,0 @@
-"""Adapters: storage, bus, channels, search — everything that talks to the outside world."""

@@ -1,1 +1,0 @@
-"""HTTP entrypoints: REST under /api/v1, provider webhooks, health. Thin: parse, authorize, call a service."""

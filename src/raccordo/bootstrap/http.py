@@ -1,0 +1,106 @@
+"""The FastAPI application: routers, error handlers, body limit, health, the in-process delivery loop."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from raccordo import __version__
+from raccordo.platform.bus import make_bus
+from raccordo.platform.web import errors
+from raccordo.realtime.api import ws
+from raccordo.realtime.hub import Hub
+from raccordo.platform.web.metrics import Metrics, RequestMetrics
+from raccordo.platform.web.middleware import BodySizeLimit
+from raccordo.accounts.api import admin, auth
+from raccordo.channels.api import webhooks as channels, inbox_check
+from raccordo.record.api import contacts, conversations, messages
+from raccordo.realtime.api import presence
+from raccordo.routing.api import routing
+from raccordo.desk.api import templates
+from raccordo.channels.widget import api as widget
+from raccordo.desk.api import scripts as scripts_api
+from raccordo.desk.api import side_panel_apps as side_panel_apps_api
+from raccordo.desk.api import composer as composer_api
+from raccordo.desk.api import search as search_api
+from raccordo.desk.api import agenda as agenda_api
+from raccordo.channels.widget.hub import WidgetHub
+from raccordo.desk.pages import pages
+from raccordo.channels.services.delivery import DeliveryLoop
+from raccordo.platform.runtime import Runtime
+
+
+def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
+    """The app; it runs the worker in-process unless ``run_delivery`` or RACCORDO_EMBEDDED_WORKER say not to."""
+    embedded = rt.settings.embedded_worker if run_delivery is None else run_delivery
+    loop = DeliveryLoop(rt) if embedded else None
+    hub = Hub(rt, make_bus(rt.settings.bus_url, rt.settings.bus_subject))
+    widget_hub = WidgetHub.of(hub)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await hub.start()
+        if loop:
+            loop.start()
+        yield
+        if loop:
+            loop.stop()
+        await widget_hub.stop()
+        await hub.stop()
+
+    app = FastAPI(title="Raccordo", version=__version__, lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json")
+    app.state.runtime = rt
+    app.state.hub = hub
+    # Committed work (outbox, timers, routing) publishes a wake-up on the bus after the commit;
+    # the hub passes it to the embedded worker, so no endpoint has to wake it by hand.
+    hub.on_wake = loop.wake if loop else None
+    metrics.collector(app.state)
+    errors.install(app)
+    for module in (auth, admin, inbox_check, contacts, conversations, messages, channels, presence, routing, ws):
+        app.include_router(module.router)
+    app.include_router(widget.router)
+    app.include_router(templates.router)
+    app.include_router(scripts_api.router)
+    app.include_router(side_panel_apps_api.router)
+    app.include_router(composer_api.router)
+    app.include_router(agenda_api.router)
+    app.include_router(search_api.router)
+
+    pages.install(app)  # "/" (the desktop, or the login page), /login, /inbox, /admin/..., /live
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        return {"status": "alive", "version": __version__}
+
+    def database_ok() -> str:
+        try:
+            with rt.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as exc:
+            return type(exc).__name__
+        return "ok"
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> JSONResponse:
+        """Ready when the database answers and the bus reaches the other nodes."""
+        database = await run_in_threadpool(database_ok)
+        bus = "ok" if hub.bus.healthy else "unreachable"
+        ready = database == "ok" and bus == "ok"
+        body = {"status": "ready" if ready else "not ready", "database": database, "bus": bus, "bus_kind": hub.bus.kind, "node": hub.bus.node_id}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        body = await run_in_threadpool(metrics.render)
+        return Response(body, media_type="text/plain; version=0.0.4")
+
+    app.add_middleware(BodySizeLimit, max_bytes=rt.settings.max_body_bytes)
+    app.add_middleware(widget.WidgetCors)
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    return app

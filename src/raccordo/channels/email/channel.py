@@ -1,0 +1,271 @@
+"""The email channel: IMAP (or SMTP forwarding) in, SMTP out, threaded by Message-ID.
+
+Inbound payloads are raw RFC 5322 messages, stored by the poller (``services/email_poller``)
+or the forwarding receiver (``services/email_receiver``) before they reach ``parse_inbound``.
+A message becomes an ``InboundEvent`` (sender identity, text and sanitized-later HTML,
+attachments with inline ``cid`` parts, the Message-IDs it answers, a verified conversation
+token from the reply address); a bounce becomes a ``DeliveryReport``; an auto-reply is an
+event marked ``automated``. Replies are multipart text/HTML with a Message-ID fixed by the
+outbox key, In-Reply-To/References to the thread, and a Reply-To carrying the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import re
+import secrets
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from pathlib import Path
+from typing import Any
+
+from raccordo.channels.base import Capabilities, Channel, ChannelRejected, CheckResult, DeliveryError, DeliveryReport, InboundAttachment, InboundEvent, InboundIdentity, InboxConfig, OutboundMessage, register
+from raccordo.channels.email.mailbox import SECURITY_MODES, ImapMailbox, MailboxError, SendRefused, ServerAccount, smtp_connect, smtp_send
+from raccordo.channels.email import mime as mail
+from raccordo.record.domain.content import sanitize_html
+from raccordo.channels.domain.composer import ComposerRules
+from raccordo.platform.errors import InvalidInput
+from raccordo.record.domain.html_view import count_remote_images
+
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_STRINGS = {"address", "from_name", "imap_host", "imap_security", "imap_username", "imap_folder", "smtp_host", "smtp_security", "smtp_username", "outbound_domain"}
+_PORTS = {"imap_port", "smtp_port"}
+_BOOLS = {"imap_verify_tls", "smtp_verify_tls", "reply_token", "accept_forwarding"}
+_DEFAULT_PORTS = {("imap", "tls"): 993, ("imap", "starttls"): 143, ("imap", "none"): 143, ("smtp", "tls"): 465, ("smtp", "starttls"): 587, ("smtp", "none"): 25}
+TIMEOUT_SECONDS = 30.0
+
+
+def _account(config: InboxConfig, prefix: str, timeout: float = TIMEOUT_SECONDS) -> ServerAccount | None:
+    settings = config.settings
+    host = settings.get(f"{prefix}_host")
+    if not host:
+        return None
+    security = settings.get(f"{prefix}_security", "tls")
+    return ServerAccount(
+        prefix=prefix,
+        host=str(host),
+        port=int(settings.get(f"{prefix}_port") or _DEFAULT_PORTS[(prefix, security)]),
+        security=security,
+        username=str(settings.get(f"{prefix}_username") or (settings.get("address") if prefix == "imap" else "") or ""),
+        password=config.secrets.get(f"{prefix}_password", ""),
+        verify_tls=bool(settings.get(f"{prefix}_verify_tls", True)),
+        timeout=timeout,
+    )
+
+
+def imap_account(config: InboxConfig, timeout: float = TIMEOUT_SECONDS) -> tuple[ServerAccount, str] | None:
+    """The IMAP account and folder to poll, or None for an inbox that only receives by forwarding."""
+    account = _account(config, "imap", timeout)
+    return (account, str(config.settings.get("imap_folder") or "INBOX")) if account else None
+
+
+def accepts_forwarding(config: InboxConfig) -> bool:
+    return bool(config.settings.get("accept_forwarding", True))
+
+
+@register
+class EmailChannel(Channel):
+    kind = "email"
+    capabilities = Capabilities(text=True, html=True)
+    # Per file: 20 MiB, under what most mail servers accept for a whole message (20-25 MB before
+    # base64's third). There is no total per message yet: a server that refuses a large one fails
+    # that delivery with its own error, shown on the message.
+    composer = ComposerRules(max_length=500_000, attachments=True, max_attachments=20, max_attachment_bytes=20 * 1024 * 1024)
+    reply_identity_kinds = ("email",)
+    # The worker polls these inboxes' mailboxes (services/email_poller) and the SMTP receiver accepts mail for them.
+    mailbox = True
+    # Mail arrives by IMAP or the SMTP receiver, never by the (unauthenticated for email) webhook URL.
+    webhook = False
+
+    # --- settings ---------------------------------------------------------------------------------
+
+    def validate_settings(self, settings: dict[str, Any], secrets_: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+        unknown = set(settings) - _STRINGS - _PORTS - _BOOLS
+        if unknown:
+            raise InvalidInput("inbox.setting_unknown", field="settings", names=", ".join(sorted(unknown)))
+        for name in _STRINGS & set(settings):
+            if settings[name] is not None and not isinstance(settings[name], str):
+                raise InvalidInput("email.setting_text", field=f"settings.{name}")
+        for name in _BOOLS & set(settings):
+            if not isinstance(settings[name], bool):
+                raise InvalidInput("email.setting_bool", field=f"settings.{name}")
+        for name in _PORTS & set(settings):
+            if settings[name] is not None and (not isinstance(settings[name], int) or isinstance(settings[name], bool) or not 1 <= settings[name] <= 65535):
+                raise InvalidInput("email.port_invalid", field=f"settings.{name}", value=str(settings[name]))
+        address = str(settings.get("address") or "").strip()
+        if not _EMAIL.match(address):
+            raise InvalidInput("email.address_invalid", field="settings.address", value=address)
+        settings = {**settings, "address": address.lower()}
+        for prefix in ("imap", "smtp"):
+            security = settings.get(f"{prefix}_security", "tls")
+            if security not in SECURITY_MODES:
+                raise InvalidInput("email.security_invalid", field=f"settings.{prefix}_security", value=str(security))
+            if settings.get(f"{prefix}_host"):
+                settings[f"{prefix}_security"] = security
+                settings.setdefault(f"{prefix}_port", _DEFAULT_PORTS[(prefix, security)])
+        folder = settings.get("imap_folder")
+        if folder is not None and (not folder.strip() or any(ch in folder for ch in '\r\n"')):
+            raise InvalidInput("email.folder_invalid", field="settings.imap_folder", value=folder)
+        secrets_ = dict(secrets_)
+        unknown_secrets = set(secrets_) - {"imap_password", "smtp_password", "thread_secret"}
+        if unknown_secrets:
+            raise InvalidInput("inbox.setting_unknown", field="secrets", names=", ".join(sorted(unknown_secrets)))
+        if settings.get("imap_host") and not secrets_.get("imap_password"):
+            raise InvalidInput("email.password_required", field="secrets.imap_password", server="IMAP")
+        secrets_.setdefault("thread_secret", secrets.token_urlsafe(24))
+        return settings, secrets_
+
+    def check(self, inbox: InboxConfig) -> list[CheckResult]:
+        return asyncio.run(_check(inbox))
+
+    # --- inbound ----------------------------------------------------------------------------------
+
+    def parse_inbound(self, inbox: InboxConfig, headers: dict[str, str], body: bytes) -> list[InboundEvent | DeliveryReport]:
+        if not body.strip():
+            raise ChannelRejected("email.empty", status=422)
+        parsed = mail.parse_email(body)
+        if parsed.bounce is not None:
+            if not parsed.bounce.original_message_ids:
+                raise ChannelRejected("email.bounce_unmatched", status=422, reason=parsed.bounce.reason[:300])
+            reason = " ".join(p for p in (parsed.bounce.status, parsed.bounce.reason) if p)
+            return [DeliveryReport(tuple(parsed.bounce.original_message_ids), "failed", reason, parsed.message_id)]
+        if parsed.sender is None:
+            raise ChannelRejected("email.no_sender", status=422)
+        own = {inbox.settings.get("address", "").lower()}
+        if parsed.sender.email.lower() in own:
+            # Our own reply coming back (a copy in the polled folder, a loop): never a customer message.
+            raise ChannelRejected("email.from_self", status=422, address=parsed.sender.email)
+        recipients = [a.email for a in parsed.to + parsed.cc] + parsed.delivered_to + [v for k, v in headers.items() if k == "x-raccordo-rcpt"]
+        hint = mail.conversation_from_tokens(inbox.secrets.get("thread_secret", ""), recipients, parsed.thread_ids)
+        split = mail.split_reply(parsed.text)
+        html_main = None
+        if parsed.html:
+            halves = mail.split_html_reply(parsed.html)
+            if halves is not None:
+                html_main = sanitize_html(halves[0])
+        metadata: dict[str, Any] = {
+            # Folding in the conversation view (any channel may set these): what was written now, the
+            # signature and the quoted history, all kept; html_main is the HTML without the quoted part.
+            "text_main": split.main,
+            "text_quoted": split.quoted,
+            "signature": split.signature,
+            "html_main": html_main,
+            "remote_images": count_remote_images(sanitize_html(parsed.html)) if parsed.html else 0,
+            "email": {
+                "message_id": parsed.message_id,
+                "subject": parsed.subject,
+                "from": {"name": parsed.sender.name, "email": parsed.sender.email},
+                "to": [{"name": a.name, "email": a.email} for a in parsed.to[:50]],
+                "cc": [{"name": a.name, "email": a.email} for a in parsed.cc[:50]],
+                "reply_to": [a.email for a in parsed.reply_to[:10]],
+                "in_reply_to": parsed.in_reply_to[:5],
+                "references": parsed.references[-20:],
+                "defects": parsed.defects[:20],
+                "charset_fallback": parsed.charset_fallback,
+                "source": headers.get("x-raccordo-source", "imap"),
+            },
+        }
+        identities = [InboundIdentity("email", parsed.sender.email)]
+        for extra in parsed.reply_to[:1]:
+            if extra.email.lower() != parsed.sender.email.lower() and extra.email.lower() not in own:
+                identities.insert(0, InboundIdentity("email", extra.email))  # replies go where the customer asked
+        return [
+            InboundEvent(
+                provider_message_id=parsed.message_id,
+                identities=identities,
+                text=parsed.text,
+                html=parsed.html,
+                contact_name=parsed.sender.name or None,
+                subject=parsed.subject or None,
+                sent_at=parsed.date,
+                attachments=[InboundAttachment(a.filename, a.content_type, a.data, a.content_id if a.inline else None) for a in parsed.attachments],
+                in_reply_to=tuple(parsed.thread_ids),
+                conversation_hint=hint,
+                automated=parsed.automated,
+                metadata=metadata,
+            )
+        ]
+
+    # --- outbound ---------------------------------------------------------------------------------
+
+    def build_message(self, inbox: InboxConfig, message: OutboundMessage) -> tuple[EmailMessage, str]:
+        settings = inbox.settings
+        address = settings["address"]
+        domain = settings.get("outbound_domain") or address.rsplit("@", 1)[1]
+        secret = inbox.secrets.get("thread_secret", "")
+        message_id = mail.outbound_message_id(message.idempotency_key, secret, message.conversation_id, domain)
+        email = EmailMessage()
+        display = message.sender_name or settings.get("from_name") or ""
+        if message.sender_name and settings.get("from_name"):
+            display = f"{message.sender_name} ({settings['from_name']})"
+        email["From"] = formataddr((display, address)) if display else address
+        email["To"] = message.recipient.value  # type: ignore[union-attr]
+        if settings.get("reply_token", True):
+            email["Reply-To"] = formataddr((settings.get("from_name") or "", mail.reply_address(address, secret, message.conversation_id)))
+        subject = (message.subject or settings.get("from_name") or "").strip()
+        email["Subject"] = subject if re.match(r"(?i)^(re|r|aw|sv|antw)\s*:", subject) or not message.in_reply_to else f"Re: {subject}"
+        email["Message-ID"] = message_id
+        email["Date"] = format_datetime(datetime.now(UTC))
+        if message.in_reply_to:
+            email["In-Reply-To"] = message.in_reply_to
+        references = [r for r in message.thread if r.startswith("<")][-20:]
+        if references:
+            email["References"] = " ".join(references)
+        email["X-Raccordo-Message"] = str(message.message_id)
+        email.set_content(message.text or "")
+        if message.html:
+            email.add_alternative(message.html, subtype="html")
+        for attachment in message.attachments:
+            data = Path(attachment.path).read_bytes()
+            content_type = attachment.content_type or mimetypes.guess_type(attachment.filename)[0] or "application/octet-stream"
+            maintype, _, subtype = content_type.partition("/")
+            email.add_attachment(data, maintype=maintype or "application", subtype=subtype or "octet-stream", filename=attachment.filename)
+        return email, message_id
+
+    def send(self, inbox: InboxConfig, message: OutboundMessage) -> str:
+        if message.recipient is None or message.recipient.kind != "email":
+            raise DeliveryError("no email address to send the reply to", permanent=True)
+        account = _account(inbox, "smtp")
+        if account is None:
+            raise DeliveryError("the email inbox has no SMTP server configured (settings.smtp_host)", permanent=True)
+        email, message_id = self.build_message(inbox, message)
+        try:
+            asyncio.run(smtp_send(account, email, inbox.settings["address"], [message.recipient.value]))
+        except MailboxError as exc:
+            raise DeliveryError(f"{exc.step}: {exc.params.get('reason', '')}") from None
+        except SendRefused as exc:
+            raise DeliveryError(f"SMTP refused the message: {exc}", permanent=exc.permanent) from None
+        except (OSError, TimeoutError) as exc:
+            raise DeliveryError(f"SMTP connection failed: {type(exc).__name__}: {exc}") from None
+        return message_id
+
+
+async def _check(inbox: InboxConfig) -> list[CheckResult]:
+    results: list[CheckResult] = []
+    imap = imap_account(inbox)
+    if imap is not None:
+        account, folder = imap
+        box = ImapMailbox(account, folder)
+        try:
+            await box.open()
+            results.append(CheckResult("imap", True))
+        except MailboxError as exc:
+            results.append(CheckResult(exc.step, False, exc.setting, exc.key, exc.params))
+        finally:
+            await box.close()
+    smtp = _account(inbox, "smtp")
+    if smtp is not None:
+        try:
+            client = await smtp_connect(smtp)
+            try:
+                await asyncio.wait_for(client.quit(), 5)
+            except Exception:  # noqa: BLE001
+                client.close()
+            results.append(CheckResult("smtp", True))
+        except MailboxError as exc:
+            results.append(CheckResult(exc.step, False, exc.setting, exc.key, exc.params))
+    if imap is None and smtp is None:
+        results.append(CheckResult("settings", False, "settings.smtp_host", "email.check.nothing", {}))
+    return results

@@ -1,0 +1,321 @@
+"""Polling the IMAP mailboxes of email inboxes: fetch, store raw, process, then mark seen.
+
+Each message is fetched without setting ``\\Seen`` (``BODY.PEEK``), stored raw and
+committed, processed (parsed and ingested; a failure stays on the raw row with its
+error), and only then marked ``\\Seen``. A crash in between fetches it again next time,
+and ingest is idempotent by Message-ID. A failing message never blocks the others.
+
+``MailService`` runs in the worker (``serve`` with the embedded worker, and ``raccordo
+worker``): a thread with its own asyncio loop, one task per inbox, so many mailboxes are
+polled concurrently, each waiting in IMAP IDLE when the server offers it. With several
+worker processes, an inbox is polled by one at a time: a row in ``mailbox_leases`` is
+taken with a conditional UPDATE (free, expired, or already ours) and renewed while the
+task runs; a crashed worker's inboxes are taken over when its lease expires. The same
+thread runs the SMTP forwarding receiver when ``RACCORDO_SMTP_RECEIVER_PORT`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import or_, select, update
+
+from raccordo.channels.base import channel_kinds, get_channel
+from raccordo.channels.email.mailbox import ImapMailbox, MailboxError
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Inbox, MailboxLease
+from raccordo.channels.services.inbound import StoredPayload, inbox_config, process_raw, store_raw
+from raccordo.platform.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def mailbox_channel_kinds() -> list[str]:
+    """Channels whose inboxes receive through a mailbox (they declare ``mailbox = True``)."""
+    return [kind for kind in channel_kinds() if getattr(get_channel(kind), "mailbox", False)]
+
+
+@dataclass(frozen=True)
+class PolledInbox:
+    id: int
+    tenant_id: int
+    identifier: str
+
+
+def pollable_inboxes(rt: Runtime) -> list[PolledInbox]:
+    with unit_of_work(rt.sessions) as session:
+        rows = session.scalars(select(Inbox).where(Inbox.active.is_(True), Inbox.channel.in_(mailbox_channel_kinds())).order_by(Inbox.id)).all()
+        return [PolledInbox(r.id, r.tenant_id, r.identifier) for r in rows if r.settings.get("imap_host")]
+
+
+# --- leases ---------------------------------------------------------------------------------------
+
+
+def acquire_lease(rt: Runtime, inbox: PolledInbox, owner: str, now: datetime | None = None) -> bool:
+    """Take (or renew) the right to poll this inbox; False while another live worker holds it."""
+    now = now or datetime.now(UTC)
+    with unit_of_work(rt.sessions) as session:
+        if session.get(MailboxLease, inbox.id) is None:
+            _insert_if_absent(session, {"inbox_id": inbox.id, "tenant_id": inbox.tenant_id, "fetched": 0})
+        result = session.execute(
+            update(MailboxLease)
+            .where(MailboxLease.inbox_id == inbox.id, or_(MailboxLease.owner.is_(None), MailboxLease.owner == owner, MailboxLease.leased_until < now))
+            .values(owner=owner, leased_until=now + timedelta(seconds=rt.settings.email_lease_seconds))
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def _insert_if_absent(session, values: dict) -> None:  # type: ignore[no-untyped-def]
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    session.execute(insert(MailboxLease).values(**values).on_conflict_do_nothing(index_elements=[MailboxLease.inbox_id]))
+
+
+def release_lease(rt: Runtime, inbox_id: int, owner: str) -> None:
+    with unit_of_work(rt.sessions) as session:
+        session.execute(update(MailboxLease).where(MailboxLease.inbox_id == inbox_id, MailboxLease.owner == owner).values(owner=None, leased_until=None))
+
+
+def record_poll(rt: Runtime, inbox_id: int, *, error: str | None, fetched: int = 0) -> None:
+    now = datetime.now(UTC)
+    with unit_of_work(rt.sessions) as session:
+        lease = session.get(MailboxLease, inbox_id)
+        if lease is None:
+            return
+        lease.last_poll_at, lease.fetched = now, lease.fetched + fetched
+        if error is None:
+            lease.last_ok_at, lease.last_error = now, None
+        else:
+            lease.last_error = error[:4000]
+
+
+# --- one pass over a mailbox ----------------------------------------------------------------------
+
+
+@dataclass
+class PollResult:
+    fetched: int = 0
+    processed: int = 0
+    failed: int = 0
+    raw_ids: list[int] = field(default_factory=list)
+
+
+async def poll_open_mailbox(rt: Runtime, box: ImapMailbox, inbox: PolledInbox, batch: int | None = None) -> PollResult:
+    """Fetch every unseen message of an open mailbox: store raw, process, then mark seen."""
+    result = PollResult()
+    batch = batch or rt.settings.email_fetch_batch
+    uids = await box.unseen_uids()
+    for start in range(0, len(uids), batch):
+        chunk = uids[start:start + batch]
+        messages = await box.fetch_many(chunk)
+        stored: list[int] = []
+        try:
+            await asyncio.to_thread(_store_and_process, rt, inbox, box.folder, messages, result, stored)
+        finally:
+            # Even when storing one failed (the database went away), the ones stored before it are done.
+            if stored:
+                await box.mark_seen_many(stored)
+    return result
+
+
+def _store_and_process(rt: Runtime, inbox: PolledInbox, folder: str, messages: list[tuple[int, bytes]], result: PollResult, done: list[int]) -> None:
+    """Store each message raw (committed), then process it; ``done`` gets the UIDs that may be marked seen."""
+    for uid, body in messages:
+        headers = {"x-raccordo-source": "imap", "x-imap-uid": str(uid), "x-imap-folder": folder}
+        payload: StoredPayload = store_raw(rt, inbox.identifier, headers, body)
+        result.fetched += 1
+        result.raw_ids.append(payload.raw_id)
+        try:
+            process_raw(rt, payload)
+            result.processed += 1
+        except Exception:  # noqa: BLE001 - recorded on the raw row; the next message goes on
+            result.failed += 1
+        done.append(uid)
+
+
+def poll_once(rt: Runtime, inbox_id: int) -> PollResult:
+    """Open the inbox's mailbox, fetch everything unseen, close. For ``raccordo``'s tools and tests."""
+    from raccordo.channels.email.channel import imap_account
+
+    with unit_of_work(rt.sessions) as session:
+        row = session.get_one(Inbox, inbox_id)
+        config = inbox_config(rt, row)
+        inbox = PolledInbox(row.id, row.tenant_id, row.identifier)
+    account = imap_account(config, rt.settings.email_timeout_seconds)
+    if account is None:
+        raise ValueError(f"inbox {inbox_id} has no IMAP server")
+
+    async def run() -> PollResult:
+        box = ImapMailbox(*account)
+        try:
+            await box.open()
+            return await poll_open_mailbox(rt, box, inbox)
+        finally:
+            await box.close()
+
+    return asyncio.run(run())
+
+
+# --- the service in the worker --------------------------------------------------------------------
+
+
+class MailService:
+    """A thread with an asyncio loop: one polling task per leased inbox, and the SMTP receiver if configured."""
+
+    def __init__(self, rt: Runtime, *, owner: str | None = None) -> None:
+        self.rt = rt
+        self.owner = owner or f"{uuid.uuid4().hex[:12]}"
+        self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.receiver_port: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="raccordo-mail", daemon=True)
+        self._wake: asyncio.Event | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+        self._started.wait(10)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def rescan(self) -> None:
+        """Look for inboxes to poll now (e.g. one was just created)."""
+        if self._loop is not None and self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except Exception:  # noqa: BLE001
+            log.exception("mail service stopped by an error")
+        finally:
+            self._started.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        server = None
+        settings = self.rt.settings
+        try:
+            if settings.smtp_receiver_port:
+                from raccordo.channels.email.receiver import start_receiver
+
+                server = await start_receiver(self.rt, settings.smtp_receiver_host, settings.smtp_receiver_port)
+                self.receiver_port = server.sockets[0].getsockname()[1]
+        finally:
+            self._started.set()
+        try:
+            while not self._stopping.is_set():
+                if settings.email_polling:
+                    try:
+                        await self._scan()
+                    except Exception:  # noqa: BLE001 - the database may be away; try again later
+                        log.exception("mail service: scanning inboxes failed")
+                self._wake.clear()
+                await _first(self._stopping.wait(), self._wake.wait(), timeout=settings.email_scan_seconds)
+        finally:
+            for task in self.tasks.values():
+                task.cancel()
+            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+            if server is not None:
+                server.close()
+                await server.wait_closed()
+
+    async def _scan(self) -> None:
+        for task_inbox, task in list(self.tasks.items()):
+            if task.done():
+                del self.tasks[task_inbox]
+        for inbox in await asyncio.to_thread(pollable_inboxes, self.rt):
+            if inbox.id in self.tasks:
+                continue
+            if await asyncio.to_thread(acquire_lease, self.rt, inbox, self.owner):
+                self.tasks[inbox.id] = asyncio.create_task(self._poll_inbox(inbox), name=f"mailbox-{inbox.id}")
+
+    async def _poll_inbox(self, inbox: PolledInbox) -> None:
+        """Poll one mailbox while this worker holds its lease; reconnect with backoff on errors."""
+        settings = self.rt.settings
+        failures = 0
+        try:
+            while not self._stopping.is_set():  # type: ignore[union-attr]
+                config = await asyncio.to_thread(_config, self.rt, inbox.id)
+                from raccordo.channels.email.channel import imap_account
+
+                account = imap_account(config, settings.email_timeout_seconds) if config is not None else None
+                if account is None:
+                    return  # deactivated or no IMAP any more
+                box = ImapMailbox(*account)
+                try:
+                    await box.open()
+                    while not self._stopping.is_set():  # type: ignore[union-attr]
+                        if not await asyncio.to_thread(acquire_lease, self.rt, inbox, self.owner):
+                            return  # another worker took it (our lease expired)
+                        result = await poll_open_mailbox(self.rt, box, inbox)
+                        await asyncio.to_thread(record_poll, self.rt, inbox.id, error=None, fetched=result.fetched)
+                        failures = 0
+                        if await asyncio.to_thread(_config, self.rt, inbox.id) is None:
+                            return
+                        wait = settings.email_idle_seconds if box.supports_idle else settings.email_poll_seconds
+                        # Renew the lease well before it expires, even while idling.
+                        wait = max(0.05, min(wait, settings.email_lease_seconds / 3))
+                        await _first(self._stopping.wait(), box.wait_for_news(wait), timeout=wait + settings.email_timeout_seconds)  # type: ignore[union-attr]
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a network or server error: record it, back off, reconnect
+                    failures += 1
+                    reason = f"{exc.step}: {exc.params.get('reason', '')}" if isinstance(exc, MailboxError) else f"{type(exc).__name__}: {exc}"
+                    log.warning("mailbox of inbox %s: %s", inbox.id, reason)
+                    await asyncio.to_thread(record_poll, self.rt, inbox.id, error=reason)
+                    delay = min(300.0, 2.0 ** min(failures, 8))
+                    if not await asyncio.to_thread(acquire_lease, self.rt, inbox, self.owner):
+                        return
+                    await _first(self._stopping.wait(), timeout=delay)  # type: ignore[union-attr]
+                finally:
+                    await box.close()
+        finally:
+            try:
+                await asyncio.to_thread(release_lease, self.rt, inbox.id, self.owner)
+            except Exception:  # noqa: BLE001 - the lease expires by itself
+                pass
+
+
+def _config(rt: Runtime, inbox_id: int):  # type: ignore[no-untyped-def]
+    with unit_of_work(rt.sessions) as session:
+        row = session.get(Inbox, inbox_id)
+        if row is None or not row.active:
+            return None
+        return inbox_config(rt, row)
+
+
+async def _first(*awaitables, timeout: float) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the first of ``awaitables`` finishes (or ``timeout``); cancel the others."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        done, _ = await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+

@@ -1,0 +1,92 @@
+"""The SMTP receiver for forwarded mail (aiosmtpd): companies forward their support address here.
+
+A recipient is accepted when it names an email inbox that accepts forwarding:
+``<inbox identifier>@<any domain>`` always, or the inbox's own ``address`` when exactly
+one inbox in the whole installation has it (so one tenant cannot capture another's mail
+by configuring its address). Anything else is refused at RCPT time with 550, so this is
+never an open relay. The message is stored raw and committed for each inbox before the
+server answers 250; processing follows, and its failure stays on the raw row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import select
+
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Inbox
+from raccordo.channels.email.poller import mailbox_channel_kinds
+from raccordo.channels.services.inbound import process_raw, store_raw
+from raccordo.platform.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def inbox_for_recipient(rt: Runtime, address: str) -> str | None:
+    """The identifier of the inbox that accepts forwarded mail for ``address``, or None."""
+    address = address.strip().strip("<>").lower()
+    local, _, _domain = address.partition("@")
+    base = f"{local.split('+', 1)[0]}@{_domain}"
+    with unit_of_work(rt.sessions) as session:
+        inboxes = session.scalars(select(Inbox).where(Inbox.active.is_(True), Inbox.channel.in_(mailbox_channel_kinds()))).all()
+        accepting = [i for i in inboxes if i.settings.get("accept_forwarding", True)]
+        for inbox in accepting:
+            if inbox.identifier.lower() == local.split("+", 1)[0]:
+                return inbox.identifier
+        matches = [i for i in accepting if str(i.settings.get("address", "")).lower() in (address, base)]
+        return matches[0].identifier if len(matches) == 1 else None
+
+
+class ForwardingHandler:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]) -> str:  # noqa: N802
+        try:
+            identifier = await asyncio.to_thread(inbox_for_recipient, self.rt, address)
+        except Exception:  # noqa: BLE001 - the database is away: the sender retries later
+            log.exception("SMTP receiver: looking up %s failed", address)
+            return "451 4.3.0 Temporary failure, try again later"
+        if identifier is None:
+            return f"550 5.1.1 <{address}>: no inbox accepts mail for this address"
+        envelope.rcpt_tos.append(address)
+        targets: dict[str, str] = getattr(envelope, "raccordo_inboxes", {})
+        targets.setdefault(identifier, address)
+        envelope.raccordo_inboxes = targets  # type: ignore[attr-defined]
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        body = envelope.original_content or envelope.content or b""
+        if isinstance(body, str):
+            body = body.encode("utf-8", "surrogateescape")
+        peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        targets: dict[str, str] = getattr(envelope, "raccordo_inboxes", {})
+        stored = []
+        try:
+            for identifier, rcpt in targets.items():
+                headers = {"x-raccordo-source": "smtp", "x-raccordo-rcpt": rcpt, "x-raccordo-mail-from": envelope.mail_from or "", "x-raccordo-peer": peer}
+                stored.append(await asyncio.to_thread(store_raw, self.rt, identifier, headers, body))
+        except Exception:  # noqa: BLE001 - nothing acknowledged, nothing lost: the sender retries
+            log.exception("SMTP receiver: storing a message failed")
+            return "451 4.3.0 Could not store the message, try again later"
+        for payload in stored:
+            try:
+                await asyncio.to_thread(process_raw, self.rt, payload)
+            except Exception:  # noqa: BLE001 - kept on the raw row with its error
+                pass
+        return "250 2.0.0 Message accepted"
+
+
+async def start_receiver(rt: Runtime, host: str, port: int) -> Any:
+    """Listen for SMTP on ``host:port`` in the running loop; returns the asyncio server (port 0: a free one)."""
+    handler = ForwardingHandler(rt)
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        lambda: SMTP(handler, data_size_limit=rt.settings.max_body_bytes, enable_SMTPUTF8=True, decode_data=False, hostname="raccordo", ident="Raccordo ESMTP"),
+        host=host,
+        port=port,
+    )

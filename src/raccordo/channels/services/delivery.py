@@ -1,0 +1,196 @@
+"""The outbox worker: claim due sends, call the channel, record the outcome, retry with backoff.
+
+Exactly-once effect per send, recorded before and after the provider call:
+
+- Claiming marks a row ``sending`` with a lease (``claimed_until = now +
+  RACCORDO_DELIVERY_LEASE_SECONDS``) and counts the attempt, in its own transaction
+  (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent workers never take the same
+  row). Just before the provider call the lease is renewed, so a batch claim does not
+  eat into the time of its last sends; a row no longer ``sending`` is skipped.
+- The provider gets the row's idempotency key, fixed when the reply was queued.
+- After the call the outcome is recorded: ``sent`` once (a second success recorded for
+  the same row changes and publishes nothing), or a retry with backoff, or ``failed``.
+
+A worker that dies mid-send leaves the lease to expire and the row is sent again with
+the same key, which the provider uses to drop the duplicate.
+
+The loop that drives this is ``services.worker.WorkerLoop`` (``DeliveryLoop`` is its old name).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import or_, select, update
+
+from raccordo.channels.base import DeliveryError, InboundIdentity, OutboundAttachment, OutboundMessage, get_channel
+from raccordo.platform.files import FileStore
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Contact, ContactIdentity, Conversation, Inbox, Message, OutboxItem, User
+from raccordo.record.domain.messages import DeliveryStatus, TimelineKind
+from raccordo.platform.events import emit_message
+from raccordo.channels.services.inbound import inbox_config
+from raccordo.record.services.records import add_timeline
+from raccordo.platform.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def lease(rt: Runtime) -> timedelta:
+    """How long a claimed send stays reserved for its worker (RACCORDO_DELIVERY_LEASE_SECONDS)."""
+    return timedelta(seconds=rt.settings.delivery_lease_seconds)
+
+
+def backoff(attempts: int) -> timedelta:
+    """5s, 20s, 80s, ... capped at one hour."""
+    return timedelta(seconds=min(3600, 5 * 4 ** max(0, attempts - 1)))
+
+
+def claim_due(rt: Runtime, limit: int = 20, now: datetime | None = None) -> list[int]:
+    """Mark up to ``limit`` due sends ``sending`` under a lease and return their ids."""
+    now = now or datetime.now(UTC)
+    with unit_of_work(rt.sessions) as session:
+        query = (
+            select(OutboxItem)
+            .where(or_(
+                (OutboxItem.status == "pending") & (OutboxItem.due_at <= now),
+                (OutboxItem.status == "sending") & (OutboxItem.claimed_until < now),
+            ))
+            .order_by(OutboxItem.due_at)
+            .limit(limit)
+        )
+        if rt.engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        items = list(session.scalars(query))
+        for item in items:
+            item.status, item.claimed_until, item.attempts = "sending", now + lease(rt), item.attempts + 1
+        return [item.id for item in items]
+
+
+def release(rt: Runtime, outbox_ids: list[int]) -> None:
+    """Give back claimed sends that were not started (a worker stopping cleanly)."""
+    if not outbox_ids:
+        return
+    with unit_of_work(rt.sessions) as session:
+        session.execute(
+            update(OutboxItem).where(OutboxItem.id.in_(outbox_ids), OutboxItem.status == "sending")
+            .values(status="pending", claimed_until=None, attempts=OutboxItem.attempts - 1)
+        )
+
+
+def _locked(session, outbox_id: int) -> OutboxItem | None:  # type: ignore[no-untyped-def]
+    query = select(OutboxItem).where(OutboxItem.id == outbox_id).execution_options(populate_existing=True)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return session.scalars(query).one_or_none()
+
+
+def _outbound(session, item: OutboxItem, files: FileStore) -> OutboundMessage:  # type: ignore[no-untyped-def]
+    message = session.get(Message, item.message_id)
+    conversation = session.get_one(Conversation, message.conversation_id)
+    contact = session.get(Contact, conversation.contact_id)
+    # Earlier messages of the conversation on this inbox, for channels that thread replies (email References).
+    earlier = session.execute(
+        select(Message.provider_message_id, Message.direction)
+        .where(Message.conversation_id == conversation.id, Message.inbox_id == item.inbox_id, Message.id < message.id, Message.provider_message_id.is_not(None))
+        .order_by(Message.id.desc()).limit(30)
+    ).all()
+    earlier.reverse()
+    last_inbound = next((pid for pid, direction in reversed(earlier) if direction == "inbound"), None)
+    recipient = message.content_attributes.get("recipient")
+    sender = session.get(User, message.sender_id) if message.sender_id else None
+    identities = session.execute(select(ContactIdentity.kind, ContactIdentity.value).where(ContactIdentity.contact_id == contact.id)).all()
+    return OutboundMessage(
+        idempotency_key=item.idempotency_key,
+        message_id=message.id,
+        conversation_id=message.conversation_id,
+        recipient=InboundIdentity(recipient["kind"], recipient["value"]) if recipient else None,
+        text=message.text,
+        html=message.html,
+        attachments=[OutboundAttachment(a.filename, a.content_type, str(files.path(a.storage_path))) for a in message.attachments],
+        sender_name=sender.name if sender else None,
+        contact={"id": contact.id, "name": contact.name, "identities": [{"kind": k, "value": v} for k, v in identities]},
+        subject=conversation.subject,
+        thread=tuple(pid for pid, _ in earlier),
+        in_reply_to=last_inbound,
+    )
+
+
+def deliver(rt: Runtime, outbox_id: int) -> str:
+    """Send one claimed item. Returns the resulting status (the row's own when it is not claimed)."""
+    with unit_of_work(rt.sessions) as session:
+        item = _locked(session, outbox_id)
+        if item is None:
+            return "missing"
+        if item.status != "sending":  # sent, failed or released meanwhile: not ours to send
+            return item.status
+        attempts = item.attempts
+        # Recorded before the provider call: the attempt is ours for a full lease from now.
+        renewed = datetime.now(UTC) + lease(rt)
+        if item.claimed_until is None or item.claimed_until < renewed:
+            item.claimed_until = renewed
+        inbox = session.get(Inbox, item.inbox_id)
+        config = inbox_config(rt, inbox)  # type: ignore[arg-type]
+        channel = get_channel(inbox.channel)  # type: ignore[union-attr]
+        outbound = _outbound(session, item, rt.files)
+    if attempts > rt.settings.delivery_max_attempts:  # every earlier attempt died mid-send
+        return _record_failure(rt, outbox_id, f"gave up after {attempts - 1} attempts that never finished", True)
+    try:
+        if channel is None:
+            raise DeliveryError(f"channel {inbox.channel} is not installed", permanent=True)  # type: ignore[union-attr]
+        provider_id = channel.send(config, outbound)
+    except DeliveryError as exc:
+        return _record_failure(rt, outbox_id, str(exc), exc.permanent)
+    except Exception as exc:  # a bug in a channel must not stop the worker; the row keeps the error
+        log.exception("outbox %s: unexpected error", outbox_id)
+        return _record_failure(rt, outbox_id, f"{type(exc).__name__}: {exc}", False)
+    with unit_of_work(rt.sessions) as session:
+        item = _locked(session, outbox_id)
+        if item is None:
+            return "missing"
+        if item.status == "sent":  # another worker's attempt (same key) was recorded first
+            return "sent"
+        message = session.get(Message, item.message_id)
+        item.status, item.provider_message_id, item.last_error, item.claimed_until = "sent", provider_id, None, None
+        message.delivery_status, message.provider_message_id, message.delivery_error = DeliveryStatus.SENT.value, provider_id, None  # type: ignore[union-attr]
+        emit_message(session, message, session.get_one(Conversation, message.conversation_id), "message.updated")  # type: ignore[union-attr]
+    return "sent"
+
+
+def _record_failure(rt: Runtime, outbox_id: int, error: str, permanent: bool) -> str:
+    with unit_of_work(rt.sessions) as session:
+        item = _locked(session, outbox_id)
+        if item is None:
+            return "missing"
+        if item.status != "sending":  # sent by another worker meanwhile: that outcome stands
+            return item.status
+        message = session.get(Message, item.message_id)
+        item.last_error, item.claimed_until = error[:4000], None
+        if permanent or item.attempts >= rt.settings.delivery_max_attempts:  # type: ignore[union-attr]
+            item.status = "failed"  # type: ignore[union-attr]
+            message.delivery_status, message.delivery_error = DeliveryStatus.FAILED.value, error[:4000]  # type: ignore[union-attr]
+            conversation = session.get(Conversation, message.conversation_id)  # type: ignore[union-attr]
+            add_timeline(session, item.tenant_id, conversation.contact_id, TimelineKind.DELIVERY_FAILED, conversation_id=conversation.id, data={"message_id": message.id, "error": error[:500]})  # type: ignore[union-attr]
+            emit_message(session, message, conversation, "message.updated")
+            return "failed"
+        item.status, item.due_at = "pending", datetime.now(UTC) + backoff(item.attempts)  # type: ignore[union-attr]
+        message.delivery_error = error[:4000]  # type: ignore[union-attr]
+        return "retrying"
+
+
+def run_once(rt: Runtime, limit: int = 20) -> int:
+    """Claim and send one batch of due sends. Returns how many were claimed."""
+    ids = claim_due(rt, limit)
+    for outbox_id in ids:
+        deliver(rt, outbox_id)
+    return len(ids)
+
+
+def __getattr__(name: str) -> object:
+    # DeliveryLoop is the old name of the worker loop, kept so existing imports keep working.
+    if name == "DeliveryLoop":
+        from raccordo.bootstrap.worker import WorkerLoop
+
+        return WorkerLoop
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,650 @@
+"""Admin setup pages: inboxes (each channel's settings, the connection check, business hours),
+users and roles, teams, and side-panel apps. Plain forms posted with the CSRF token; the same
+services as the API check every value and their errors are shown, translated, next to the field
+they name (see ``admin_pages`` for the conventions). Secrets are write-only: a password field is
+never filled back, a generated secret (an inbox's HMAC secret, an app's signing secret) is shown
+once, on the page that answers the form that created it.
+
+The settings form of a channel is described by ``CHANNEL_FORMS`` (one entry per channel kind,
+field names as the channel module's ``validate_settings`` takes them); a channel installed without
+an entry gets its settings as a JSON text, so adding a channel never needs this module."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from raccordo.channels.base import channel_kinds, get_channel
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Inbox, SidePanelApp, Team, TeamMember, User
+from raccordo.accounts.api.deps import runtime
+from raccordo.platform.errors import Forbidden, InvalidInput, NotFound, RaccordoError
+from raccordo.platform.hours import DAYS
+from raccordo.accounts.domain.roles import Permission, Role, can_grant
+from raccordo.desk.domain.side_panel import SHAREABLE, app_origin
+from raccordo.platform.i18n import LANGUAGES, translate
+from raccordo.accounts.services import accounts
+from raccordo.channels.services import inboxes
+from raccordo.routing.services import admin as routing_admin
+from raccordo.desk.services import side_panel_apps
+from raccordo.record.services.records import get_owned
+from raccordo.routing.pages.admin import FormErrors, FormReader, hours_fields
+from raccordo.desk.pages.pages import FormDep, Me, MeDep, PageRoute, base_context
+from raccordo.platform.web.templating import render
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+
+def _saved(path: str) -> Response:
+    return RedirectResponse(f"{path}?saved=1", status_code=303)
+
+
+def _message(exc: RaccordoError, lang: str) -> str:
+    params = dict(exc.params)
+    if "kind" in params and exc.key == "error.not_found_id":
+        params["kind"] = translate(f"noun.{params['kind']}", lang)
+    return translate(exc.key, lang, **params)
+
+
+def _errors(exc: RaccordoError, lang: str, fields: set[str]) -> dict[str, str]:
+    """A service error next to its form field: ``settings.imap_port`` and ``secrets.imap_password``
+    go to that field, ``settings.allowed_origins.2`` to ``allowed_origins``; anything else on top."""
+    parts = (exc.field or "").split(".")
+    if parts[0] in ("settings", "secrets") and len(parts) > 1:
+        parts = parts[1:]
+    name = parts[0]
+    if name == "colors" and len(parts) > 1:
+        name = f"color_{parts[1]}"
+    return {name if name in fields else "_form": _message(exc, lang)}
+
+
+# --- channel settings forms ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str  # text, email, url, port, security, secret, lines, textarea, color, json
+    required: bool = False
+
+
+SECURITY = ("tls", "starttls", "none")
+CHANNEL_FORMS: dict[str, tuple[Field, ...]] = {
+    "email": (
+        Field("address", "email", True), Field("from_name", "text"),
+        Field("imap_host", "text"), Field("imap_port", "port"), Field("imap_security", "security"), Field("imap_username", "text"), Field("imap_password", "secret"), Field("imap_folder", "text"),
+        Field("smtp_host", "text"), Field("smtp_port", "port"), Field("smtp_security", "security"), Field("smtp_username", "text"), Field("smtp_password", "secret"),
+    ),
+    "widget": (Field("allowed_origins", "lines", True), Field("title", "text"), Field("greeting", "textarea"), Field("color_primary", "color"), Field("color_on_primary", "color"), Field("prechat_fields", "json")),
+    "api": (Field("callback_url", "url"),),
+}
+GENERIC_FORM = (Field("settings_json", "json"),)
+# Secrets a channel generates that the integrator must copy: shown once after creating the inbox.
+SHOWN_ONCE = ("hmac_secret",)
+
+
+def channel_form(channel: str) -> tuple[Field, ...]:
+    return CHANNEL_FORMS.get(channel, GENERIC_FORM)
+
+
+def _form_values(settings: dict[str, Any], channel: str) -> dict[str, Any]:
+    """What the form's fields show for stored settings (secrets: never)."""
+    values: dict[str, Any] = {}
+    for field in channel_form(channel):
+        if field.kind == "secret":
+            values[field.name] = ""
+        elif field.kind == "lines":
+            values[field.name] = "\n".join(settings.get(field.name) or [])
+        elif field.kind == "color":
+            values[field.name] = (settings.get("colors") or {}).get(field.name.removeprefix("color_"), "")
+        elif field.kind == "json":
+            value = settings if field.name == "settings_json" else settings.get(field.name)
+            values[field.name] = json.dumps(value, ensure_ascii=False, indent=1) if value else ""
+        else:
+            value = settings.get(field.name)
+            values[field.name] = "" if value is None else value
+    return values
+
+
+def _read_settings(reader: FormReader, channel: str, current: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
+    """(settings, secrets, what to show back) from the posted form; settings the form does not
+    show are kept as they are, an empty secret field keeps the stored secret."""
+    settings = dict(current)
+    secrets_: dict[str, str] = {}
+    shown: dict[str, Any] = {}
+    colors = dict(current.get("colors") or {})
+    for field in channel_form(channel):
+        raw = str(reader.form.get(field.name) or "")
+        shown[field.name] = "" if field.kind == "secret" else raw
+        text = raw.strip()
+        if field.required and not text:
+            reader.errors[field.name] = translate("ui.error.required", reader.lang)
+            continue
+        if field.kind == "secret":
+            if text:
+                secrets_[field.name] = raw
+        elif field.kind == "port":
+            value = reader.integer(field.name, 1, 65535)
+            if value is None:
+                settings.pop(field.name, None)
+            else:
+                settings[field.name] = value
+        elif field.kind == "lines":
+            settings[field.name] = [line.strip() for line in raw.replace(",", "\n").splitlines() if line.strip()]
+        elif field.kind == "color":
+            if text:
+                colors[field.name.removeprefix("color_")] = text
+        elif field.kind == "json":
+            parsed = reader.json(field.name, dict if field.name == "settings_json" else list, None)
+            if field.name == "settings_json":
+                settings = parsed if parsed is not None else ({} if not text else settings)
+            elif parsed is not None or not text:
+                settings[field.name] = parsed or []
+        elif text:
+            settings[field.name] = text
+        else:
+            settings.pop(field.name, None)
+    if colors:
+        settings["colors"] = colors
+    return settings, secrets_, shown
+
+
+# --- inboxes ---------------------------------------------------------------------------------------
+
+
+def _inbox_admin(me: Me) -> None:
+    me.require(Permission.MANAGE_INBOXES)
+
+
+def _inbox_page(request: Request, me: Me, *, inbox: Inbox | None, channel: str | None, values: dict[str, Any] | None, errors: dict[str, str], status: int = 200,
+                shown_secrets: dict[str, str] | None = None, checks: list[dict[str, Any]] | None = None) -> Response:
+    rt = runtime(request)
+    with unit_of_work(rt.sessions) as session:
+        rows = inboxes.list_inboxes(session, me.actor)
+        if inbox is not None:
+            inbox = get_owned(session, Inbox, me.actor.tenant_id, inbox.id)
+            channel = inbox.channel
+            if values is None:
+                values = {"name": inbox.name, "active": inbox.active, "hours": inbox.business_hours or None, **_form_values(dict(inbox.settings or {}), inbox.channel)}
+        values = values or ({"name": "", "active": True, "hours": None, **_form_values({}, channel)} if channel else {})
+        base = str(request.base_url).rstrip("/")
+        snippet = f'<script src="{base}/widget/widget.js" data-inbox="{inbox.identifier}" async></script>' if inbox is not None and inbox.channel == "widget" else ""
+        return render(request, "admin/setup_inboxes.html", base_context(
+            me, nav="admin-inboxes", inboxes=rows, inbox=inbox, channel=channel, channels=channel_kinds(), fields=channel_form(channel) if channel else (), v=values, errors=errors,
+            security=SECURITY, days=DAYS, hours=hours_fields(values.get("hours")), shown_secrets=shown_secrets or {}, checks=checks, snippet=snippet,
+            can_check=bool(channel and _has_check(channel)),
+            saved=request.query_params.get("saved"),
+        ), status_code=status)
+
+
+def _has_check(channel: str) -> bool:
+    from raccordo.channels.base import Channel
+
+    implementation = get_channel(channel)
+    return implementation is not None and type(implementation).check is not Channel.check
+
+
+@router.get("/admin/inboxes")
+def inboxes_page(request: Request, channel: str | None = None, me: Me = MeDep) -> Response:
+    _inbox_admin(me)
+    if channel is not None and channel not in channel_kinds():
+        channel = None
+    return _inbox_page(request, me, inbox=None, channel=channel, values=None, errors={})
+
+
+# Before the routes with an {inbox_id}, which would otherwise take "check" for an id.
+@router.post("/admin/inboxes/check")
+async def inbox_check_new(request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
+    return await _check(request, me, form, None)
+
+
+@router.get("/admin/inboxes/{inbox_id}")
+def inbox_edit_page(inbox_id: int, request: Request, me: Me = MeDep) -> Response:
+    _inbox_admin(me)
+    with unit_of_work(runtime(request).sessions) as session:
+        inbox = get_owned(session, Inbox, me.actor.tenant_id, inbox_id)
+    return _inbox_page(request, me, inbox=inbox, channel=None, values=None, errors={})
+
+
+def _inbox_form(me: Me, form: dict[str, Any], channel: str, current: dict[str, Any]) -> tuple[FormReader, dict[str, Any], dict[str, str], dict[str, Any]]:
+    reader = FormReader(form, me.lang)
+    name = reader.text("name", required=True)
+    settings, secrets_, shown = _read_settings(reader, channel, current)
+    hours = reader.hours()
+    values = {"name": name or "", "active": reader.checked("active"), "hours": hours, **shown}
+    return reader, settings, secrets_, values | {"_hours": hours}
+
+
+@router.post("/admin/inboxes")
+def inbox_create(request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
+    _inbox_admin(me)
+    channel = str(form.get("channel") or "")
+    if channel not in channel_kinds():
+        return _inbox_page(request, me, inbox=None, channel=None, values=None, errors={"_form": translate("inbox.channel_unknown", me.lang, value=channel, known=", ".join(channel_kinds()))}, status=422)
+    reader, settings, secrets_, values = _inbox_form(me, form, channel, {})
+    fields = {f.name for f in channel_form(channel)} | {"name", "business_hours"}
+    rt = runtime(request)
+    try:
+        reader.done()
+        with unit_of_work(rt.sessions) as session:
+            inbox, all_secrets = inboxes.create_inbox(session, rt.secretbox, me.actor, name=values["name"], channel=channel, settings=settings, secrets_=secrets_, business_hours=values["_hours"])
+            inbox_id = inbox.id
+    except FormErrors as exc:
+        return _inbox_page(request, me, inbox=None, channel=channel, values=values, errors=exc.errors, status=422)
+    except (NotFound, Forbidden):
+        raise
+    except RaccordoError as exc:
+        errors = {"business_hours": _message(exc, me.lang)} if (exc.key or "").startswith("hours.") else _errors(exc, me.lang, fields)
+        return _inbox_page(request, me, inbox=None, channel=channel, values=values, errors=errors, status=422)
+    shown = {k: v for k, v in all_secrets.items() if k in SHOWN_ONCE}
+    with unit_of_work(rt.sessions) as session:
+        inbox = get_owned(session, Inbox, me.actor.tenant_id, inbox_id)
+    if not shown:
+        return _saved(f"/admin/inboxes/{inbox_id}")
+    return _inbox_page(request, me, inbox=inbox, channel=None, values=None, errors={}, status=201, shown_secrets=shown)
+
+
+@router.post("/admin/inboxes/{inbox_id}")
+def inbox_update(inbox_id: int, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
+    _inbox_admin(me)
+    rt = runtime(request)
+    with unit_of_work(rt.sessions) as session:
+        inbox = get_owned(session, Inbox, me.actor.tenant_id, inbox_id)
+        current = dict(inbox.settings or {})
+    reader, settings, secrets_, values = _inbox_form(me, form, inbox.channel, current)
+    fields = {f.name for f in channel_form(inbox.channel)} | {"name", "business_hours"}
+    try:
+        reader.done()
+        with unit_of_work(rt.sessions) as session:
+            inboxes.update_inbox(session, rt.secretbox, me.actor, inbox_id, name=values["name"], settings=settings, secrets_=secrets_, business_hours=values["_hours"] or {}, active=values["active"])
+    except FormErrors as exc:
+        return _inbox_page(request, me, inbox=inbox, channel=None, values=values, errors=exc.errors, status=422)
+    except (NotFound, Forbidden):
+        raise
+    except RaccordoError as exc:
+        errors = {"business_hours": _message(exc, me.lang)} if (exc.key or "").startswith("hours.") else _errors(exc, me.lang, fields)
+        return _inbox_page(request, me, inbox=inbox, channel=None, values=values, errors=errors, status=422)
+    return _saved(f"/admin/inboxes/{inbox_id}")
+
+
+async def _check(request: Request, me: Me, form: dict[str, Any], inbox_id: int | None) -> Response:
+    """Try the settings as typed (not saved) against the provider; each failing step is shown next to its field."""
+    _inbox_admin(me)
+    rt = runtime(request)
+
+    def prepare() -> tuple[Any, Any, Inbox | None, str, dict[str, Any], FormReader, dict[str, Any]]:
+        with unit_of_work(rt.sessions) as session:
+            inbox = get_owned(session, Inbox, me.actor.tenant_id, inbox_id) if inbox_id is not None else None
+            channel = inbox.channel if inbox is not None else str(form.get("channel") or "")
+            if channel not in channel_kinds():
+                raise InvalidInput("inbox.channel_unknown", field="channel", value=channel, known=", ".join(channel_kinds()))
+            reader, settings, secrets_, values = _inbox_form(me, form, channel, dict(inbox.settings or {}) if inbox else {})
+            reader.done()
+            implementation, config = inboxes.check_config(session, rt.secretbox, me.actor, inbox_id=inbox_id, channel=channel, settings=settings, secrets_=secrets_)
+            return implementation, config, inbox, channel, values, reader, settings
+
+    try:
+        implementation, config, inbox, channel, values, _, _ = await run_in_threadpool(prepare)
+    except FormErrors as exc:
+        return await run_in_threadpool(_check_failed, request, me, form, inbox_id, exc.errors)
+    except (NotFound, Forbidden):
+        raise
+    except RaccordoError as exc:
+        return await run_in_threadpool(_check_failed, request, me, form, inbox_id, None, exc)
+    results = await run_in_threadpool(implementation.check, config)
+    checks = [{"step": r.step, "ok": r.ok, "message": translate(r.key, me.lang, **r.params) if r.key else ""} for r in results]
+    fields = {f.name for f in channel_form(channel)}
+    errors: dict[str, str] = {}
+    for r in results:
+        if not r.ok:
+            field = (r.setting or "").split(".")[-1]
+            key = field if field in fields else "_form"
+            errors.setdefault(key, translate(r.key, me.lang, **r.params) if r.key else r.step)
+    return await run_in_threadpool(lambda: _inbox_page(request, me, inbox=inbox, channel=channel, values=values, errors=errors, status=422 if errors else 200, checks=checks))
+
+
+def _check_failed(request: Request, me: Me, form: dict[str, Any], inbox_id: int | None, errors: dict[str, str] | None, exc: RaccordoError | None = None) -> Response:
+    inbox = None
+    if inbox_id is not None:
+        with unit_of_work(runtime(request).sessions) as session:
+            inbox = get_owned(session, Inbox, me.actor.tenant_id, inbox_id)
+    channel = inbox.channel if inbox is not None else str(form.get("channel") or "")
+    if channel not in channel_kinds():
+        return _inbox_page(request, me, inbox=None, channel=None, values=None, errors={"_form": _message(exc, me.lang) if exc else ""}, status=422)
+    _, _, _, values = _inbox_form(me, form, channel, dict(inbox.settings or {}) if inbox else {})
+    if exc is not None:
+        errors = _errors(exc, me.lang, {f.name for f in channel_form(channel)} | {"name"})
+    return _inbox_page(request, me, inbox=inbox, channel=channel, values=values, errors=errors or {}, status=422)
+
+
+@router.post("/admin/inboxes/{inbox_id}/check")
+async def inbox_check_saved(inbox_id: int, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
+    return await _check(request, me, form, inbox_id)
+
+
+# --- users -----------------------------------------------------------------------------------------
+
+
+def _users_admin(me: Me) -> None:
+    me.require(Permission.MANAGE_USERS)
+
+
+def _grantable(me: Me) -> list[str]:
+    return [r.value for r in Role if can_grant(me.role, r)]
+
+
+def _teams_of(session: Any, tenant_id: int) -> tuple[list[Team], dict[int, set[int]]]:
+    teams = list(session.scalars(select(Team).where(Team.tenant_id == tenant_id).order_by(Team.name)))
+    members: dict[int, set[int]] = {}
+    for team_id, user_id in session.execute(select(TeamMember.team_id, TeamMember.user_id).join(Team, Team.id == TeamMember.team_id).where(Team.tenant_id == tenant_id)).all():
+        members.setdefault(user_id, set()).add(team_id)
+    return teams, members
+
+
+def _users_page(request: Request, me: Me, *, user: User | None, values: dict[str, Any] | None, errors: dict[str, str], status: int = 200) -> Response:
+    with unit_of_work(runtime(request).sessions) as session:
+        users = accounts.list_users(session, me.actor)
+        teams, memberships = _teams_of(session, me.actor.tenant_id)
+        team_names = {t.id: t.name for t in teams}
+        if user is not None:
+            user = get_owned(session, User, me.actor.tenant_id, user.id)
+            if values is None:
+                values = {"name": user.name, "email": user.email, "role": user.role, "language": user.language, "active": user.active, "team_ids": sorted(memberships.get(user.id, set()))}
+        values = values or {"name": "", "email": "", "role": "agent", "language": "it", "active": True, "team_ids": []}
+        return render(request, "admin/setup_users.html", base_context(
+            me, nav="admin-users", users=users, user=user, v=values, errors=errors, roles=[r.value for r in Role], grantable=_grantable(me), languages=LANGUAGES,
+            teams=teams, memberships=memberships, team_names=team_names, editable=user is None or can_grant(me.role, Role(user.role)), saved=request.query_params.get("saved"),
+        ), status_code=status)
+
+
+@router.get("/admin/users")
+def users_page(request: Request, me: Me = MeDep) -> Response:
+    _users_admin(me)
+    return _users_page(request, me, user=None, values=None, errors={})
+
+
+@router.get("/admin/users/{user_id}")
+def user_edit_page(user_id: int, request: Request, me: Me = MeDep) -> Response:
+    _users_admin(me)
+    with unit_of_work(runtime(request).sessions) as session:
+        user = get_owned(session, User, me.actor.tenant_id, user_id)
+    return _users_page(request, me, user=user, values=None, errors={})
+
+
+def _set_user_teams(session: Any, me: Me, user_id: int, team_ids: list[int]) -> None:
+    """Add the user to these teams and remove them from the others (the teams' other members stay)."""
+    teams, memberships = _teams_of(session, me.actor.tenant_id)
+    wanted = set(team_ids)
+    for team_id in wanted:
+        get_owned(session, Team, me.actor.tenant_id, team_id)
+    for team in teams:
+        members = {m.user_id for m in team.members}
+        if (team.id in wanted) != (user_id in members):
+            accounts.set_team_members(session, me.actor, team.id, sorted(members ^ {user_id}))
+
+
+USER_FIELDS = {"name", "email", "role", "language", "password", "active", "team_ids"}
+
+
+@router.post("/admin/users")
+def user_create(request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
+    _users_admin(me)
+    reader = FormReader(form, me.lang)
+    values = {"name": reader.text("name", required=True) or "", "email": reader.text("email", required=True) or "", "role": reader.text("role") or "agent",
+              "language": reader.text("language") or "it", "active": True, "team_ids": reader.ids("team_ids")}
+    password = str(form.get("password") or "") or None
+    try:
+        reader.done()
+        with unit_of_work(runtime(request).sessions) as session:
+            user = accounts.create_user(session, me.actor, email=values["email"], name=values["name"], role=values["role"], password=password, language=values["language"])
+            _set_user_teams(session, me, user.id, values["team_ids"])
+            user_id = user.id
+    except FormErrors as exc:
+        return _users_page(request, me, user=None, values=values, errors=exc.errors, status=422)
+    except Forbidden as exc:
+        return _users_page(request, me, user=None, values=values, errors={"role": _message(exc, me.lang)}, status=403)
+    except NotFound:
+        raise
+    except RaccordoError as exc:
+        errors = {"email": _message(exc, me.lang)} if exc.key == "identity.email_invalid" else _errors(exc, me.lang, USER_FIELDS)
+        return _users_page(request, me, user=None, values=values, errors=errors, status=422)
+    return _saved(f"/admin/users/{user_id}")
+
+
+@router.post("/admin/users/{user_id}")
+def user_update(user_id: int, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
+    _users_admin(me)
+    with unit_of_work(runtime(request).sessions) as session:
+        user = get_owned(session, User, me.actor.tenant_id, user_id)
+        email = user.email
+    reader = FormReader(form, me.lang)
+    values = {"name": reader.text("name", required=True) or "", "email": email, "role": reader.text("role") or "", "language": reader.text("language") or "it",
+              "active": reader.checked("active"), "team_ids": reader.ids("team_ids")}
+    password = str(form.get("password") or "") or None
+    try:
+        reader.done()
+        with unit_of_work(runtime(request).sessions) as session:
+            current = get_owned(session, User, me.actor.tenant_id, user_id)
+            accounts.update_user(session, me.actor, user_id, name=values["name"], role=values["role"] if values["role"] != current.role else None, language=values["language"],
+                                 active=values["active"] if values["active"] != current.active else None, password=password)
+            _set_user_teams(session, me, user_id, values["team_ids"])
+    except FormErrors as exc:
+        return _users_page(request, me, user=user, values=values, errors=exc.errors, status=422)
+    except Forbidden as exc:
+        return _users_page(request, me, user=user, values=values, errors={"role": _message(exc, me.lang)}, status=403)
+    except NotFound as exc:
+        if exc.params.get("id") == user_id:
+            raise
+        return _users_page(request, me, user=user, values=values, errors=_errors(exc, me.lang, USER_FIELDS), status=422)
+    except RaccordoError as exc:
+        return _users_page(request, me, user=user, values=values, errors=_errors(exc, me.lang, USER_FIELDS), status=422)
+    return _saved(f"/admin/users/{user_id}")
+
+
+@router.post("/admin/users/{user_id}/active")
+def user_active(user_id: int, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
+    """Deactivate or reactivate from the list (the last owner and oneself cannot be deactivated)."""
+    _users_admin(me)
+    active = str(form.get("active") or "") == "1"
+    try:
+        with unit_of_work(runtime(request).sessions) as session:
+            accounts.update_user(session, me.actor, user_id, active=active)
+    except NotFound:
+        raise
+    except RaccordoError as exc:
+        return _users_page(request, me, user=None, values=None, errors={"_form": _message(exc, me.lang)}, status=exc.status)
+    return _saved("/admin/users")
+
+
+# --- teams -----------------------------------------------------------------------------------------
+
+
+def _teams_admin(me: Me) -> None:
+    me.require(Permission.MANAGE_TEAMS)
+
+
+def _teams_page(request: Request, me: Me, *, team: Team | None, values: dict[str, Any] | None, errors: dict[str, str], status: int = 200) -> Response:
+    with unit_of_work(runtime(request).sessions) as session:
+        teams = list(session.scalars(select(Team).where(Team.tenant_id == me.actor.tenant_id).order_by(Team.name)))
+        counts = {t.id: len(t.members) for t in teams}
+        users = [u for u in accounts.list_users(session, me.actor) if u.active]
+        if team is not None:
+            team = get_owned(session, Team, me.actor.tenant_id, team.id)
+            if values is None:
+                values = {"name": team.name, "description": team.description or "", "member_ids": sorted(m.user_id for m in team.members)}
+        values = values or {"name": "", "description": "", "member_ids": []}
+        return render(request, "admin/setup_teams.html", base_context(
+            me, nav="admin-teams", teams=teams, counts=counts, users=users, team=team, v=values, errors=errors, saved=request.query_params.get("saved"),
+        ), status_code=status)
+
+
+@router.get("/admin/teams")
+def teams_page(request: Request, me: Me = MeDep) -> Response:
+    _teams_admin(me)
+    return _teams_page(request, me, team=None, values=None, errors={})
+
+
+@router.get("/admin/teams/{team_id}")
+def team_edit_page(team_id: int, request: Request, me: Me = MeDep) -> Response:
+    _teams_admin(me)
+    with unit_of_work(runtime(request).sessions) as session:
+        team = get_owned(session, Team, me.actor.tenant_id, team_id)
+    return _teams_page(request, me, team=team, values=None, errors={})
+
+
+def _save_team(request: Request, me: Me, form: dict[str, Any], team_id: int | None) -> Response:
+    _teams_admin(me)
+    reader = FormReader(form, me.lang)
+    values = {"name": reader.text("name", required=True) or "", "description": str(form.get("description") or "").strip(), "member_ids": reader.ids("member_ids")}
+    if len(values["name"]) > 200:
+        reader.errors["name"] = translate("ui.setup.error.too_long", me.lang, limit=200)
+    team = None
+    try:
+        if team_id is not None:
+            with unit_of_work(runtime(request).sessions) as session:
+                team = get_owned(session, Team, me.actor.tenant_id, team_id)
+        reader.done()
+        with unit_of_work(runtime(request).sessions) as session:
+            if team_id is None:
+                saved_id = accounts.create_team(session, me.actor, values["name"], values["description"], values["member_ids"]).id
+            else:
+                accounts.update_team(session, me.actor, team_id, name=values["name"], description=values["description"])
+                accounts.set_team_members(session, me.actor, team_id, values["member_ids"])
+                saved_id = team_id
+    except FormErrors as exc:
+        return _teams_page(request, me, team=team, values=values, errors=exc.errors, status=422)
+    except (NotFound, Forbidden) as exc:
+        if team_id is not None and isinstance(exc, NotFound) and exc.params.get("id") == team_id:
+            raise
+        if isinstance(exc, Forbidden):
+            raise
+        return _teams_page(request, me, team=team, values=values, errors={"member_ids": _message(exc, me.lang)}, status=422)
+    except RaccordoError as exc:
+        return _teams_page(request, me, team=team, values=values, errors=_errors(exc, me.lang, {"name", "description", "member_ids"}), status=422)
+    return _saved(f"/admin/teams/{saved_id}")
+
+
+@router.post("/admin/teams")
+def team_create(request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
+    return _save_team(request, me, form, None)
+
+
+@router.post("/admin/teams/{team_id}")
+def team_update(team_id: int, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
+    return _save_team(request, me, form, team_id)
+
+
+@router.post("/admin/teams/{team_id}/delete")
+def team_delete(team_id: int, request: Request, me: Me = MeDep) -> Response:
+    _teams_admin(me)
+    with unit_of_work(runtime(request).sessions) as session:
+        accounts.delete_team(session, me.actor, team_id)
+    return _saved("/admin/teams")
+
+
+# --- side-panel apps -------------------------------------------------------------------------------
+
+
+APP_FIELDS = {"name", "url", "position", "share", "inbox_ids", "queue_ids"}
+
+
+def _apps_page(request: Request, me: Me, *, app: SidePanelApp | None, values: dict[str, Any] | None, errors: dict[str, str], status: int = 200, secret: str | None = None) -> Response:
+    with unit_of_work(runtime(request).sessions) as session:
+        apps = side_panel_apps.list_apps(session, me.actor)
+        if app is not None:
+            app = get_owned(session, SidePanelApp, me.actor.tenant_id, app.id)
+            if values is None:
+                values = {"name": app.name, "url": app.url, "active": app.active, "position": app.position, "share": list(app.share or []), "inbox_ids": list(app.inbox_ids or []), "queue_ids": list(app.queue_ids or [])}
+        values = values or {"name": "", "url": "", "active": True, "position": 0, "share": list(side_panel_apps.DEFAULT_SHARE), "inbox_ids": [], "queue_ids": []}
+        return render(request, "admin/setup_apps.html", base_context(
+            me, nav="admin-apps", apps=apps, app=app, v=values, errors=errors, shareable=SHAREABLE, origins={a.id: app_origin(a.url) for a in apps},
+            all_inboxes=inboxes.list_inboxes(session, me.actor), queues=routing_admin.list_queues(session, me.actor), secret=secret, saved=request.query_params.get("saved"),
+        ), status_code=status)
+
+
+@router.get("/admin/apps")
+def apps_page(request: Request, me: Me = MeDep) -> Response:
+    me.require(Permission.MANAGE_INBOXES)
+    return _apps_page(request, me, app=None, values=None, errors={})
+
+
+@router.get("/admin/apps/{app_id}")
+def app_edit_page(app_id: int, request: Request, me: Me = MeDep) -> Response:
+    me.require(Permission.MANAGE_INBOXES)
+    with unit_of_work(runtime(request).sessions) as session:
+        app = side_panel_apps.get_app(session, me.actor, app_id)
+    return _apps_page(request, me, app=app, values=None, errors={})
+
+
+def _save_app(request: Request, me: Me, form: dict[str, Any], app_id: int | None) -> Response:
+    me.require(Permission.MANAGE_INBOXES)
+    rt = runtime(request)
+    reader = FormReader(form, me.lang)
+    raw_share = form.get("share") or []
+    values = {
+        "name": str(form.get("name") or "").strip(), "url": str(form.get("url") or "").strip(), "active": reader.checked("active"),
+        "position": reader.integer("position", 0, 1000, 0), "share": raw_share if isinstance(raw_share, list) else [raw_share],
+        "inbox_ids": reader.ids("inbox_ids"), "queue_ids": reader.ids("queue_ids"),
+    }
+    app = None
+    try:
+        if app_id is not None:
+            with unit_of_work(rt.sessions) as session:
+                app = side_panel_apps.get_app(session, me.actor, app_id)
+        reader.done()
+        with unit_of_work(rt.sessions) as session:
+            if app_id is None:
+                created, secret = side_panel_apps.create_app(session, rt.secretbox, me.actor, values)
+                saved_id = created.id
+            else:
+                side_panel_apps.update_app(session, me.actor, app_id, values)
+                saved_id, secret = app_id, None
+    except FormErrors as exc:
+        return _apps_page(request, me, app=app, values=values, errors=exc.errors, status=422)
+    except NotFound as exc:
+        if app_id is not None and exc.params.get("id") == app_id:
+            raise
+        return _apps_page(request, me, app=app, values=values, errors=_errors(exc, me.lang, APP_FIELDS), status=422)
+    except Forbidden:
+        raise
+    except RaccordoError as exc:
+        return _apps_page(request, me, app=app, values=values, errors=_errors(exc, me.lang, APP_FIELDS), status=422)
+    if secret is None:
+        return _saved(f"/admin/apps/{saved_id}")
+    with unit_of_work(rt.sessions) as session:
+        app = side_panel_apps.get_app(session, me.actor, saved_id)
+    return _apps_page(request, me, app=app, values=None, errors={}, status=201, secret=secret)
+
+
+@router.post("/admin/apps")
+def app_create(request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
+    return _save_app(request, me, form, None)
+
+
+@router.post("/admin/apps/{app_id}")
+def app_update(app_id: int, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
+    return _save_app(request, me, form, app_id)
+
+
+@router.post("/admin/apps/{app_id}/rotate-secret")
+def app_rotate(app_id: int, request: Request, me: Me = MeDep) -> Response:
+    me.require(Permission.MANAGE_INBOXES)
+    rt = runtime(request)
+    with unit_of_work(rt.sessions) as session:
+        secret = side_panel_apps.rotate_secret(session, rt.secretbox, me.actor, app_id)
+        app = side_panel_apps.get_app(session, me.actor, app_id)
+    return _apps_page(request, me, app=app, values=None, errors={}, secret=secret)
+
+
+@router.post("/admin/apps/{app_id}/delete")
+def app_delete(app_id: int, request: Request, me: Me = MeDep) -> Response:
+    me.require(Permission.MANAGE_INBOXES)
+    with unit_of_work(runtime(request).sessions) as session:
+        side_panel_apps.delete_app(session, me.actor, app_id)
+    return _saved("/admin/apps")

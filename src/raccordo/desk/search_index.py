@@ -1,0 +1,173 @@
+"""Keeps ``search_entries`` in step with messages, conversation subjects and contacts, and matches
+a query against it on each backend.
+
+Every write path (ingest, replies, notes, the widget, imports, contact edits, identities, merges,
+the demo) goes through the ORM, so one pair of session hooks does what a database trigger would,
+with the folding of ``domain/search.py`` that SQL cannot do portably: ``after_flush`` notes which
+messages, conversations and contacts changed, ``before_commit`` rewrites their entries in the same
+transaction. Bulk ``UPDATE`` statements bypass the ORM; the one that matters (a merge moving
+identities) also sets ``merged_into_id`` on the merged contact, which reindexes the survivor.
+
+The full-text index itself is the database's: on PostgreSQL a GIN index on the generated column
+``tsv = to_tsvector('simple', body)``; on SQLite the FTS5 table ``search_fts`` over ``search_entries``
+(external content, synced by SQL triggers). Both are created by migration 0012.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import ColumnElement, Select, and_, column, delete, func, insert, inspect, literal_column, select, table
+from sqlalchemy.orm import Session, sessionmaker
+
+from raccordo.platform.store.models import Contact, ContactIdentity, Conversation, Message, SearchEntry
+from raccordo.desk.domain.search import SearchQuery, index_body, phone_forms
+
+_PENDING = "search_pending"
+_NOT_INDEXED_KINDS = frozenset({"web_visitor"})  # random tokens, nothing a person would type
+_FTS = table("search_fts", column("rowid"))
+
+
+@dataclass
+class Pending:
+    messages: set[int] = field(default_factory=set)
+    conversations: set[int] = field(default_factory=set)
+    contacts: set[int] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.messages or self.conversations or self.contacts)
+
+
+def _changed(obj: Any, *names: str) -> bool:
+    state = inspect(obj)
+    return any(state.attrs[name].history.has_changes() for name in names)
+
+
+def _after_flush(session: Session, _context: Any) -> None:
+    pending: Pending = session.info.setdefault(_PENDING, Pending())
+    for obj in session.new:
+        if isinstance(obj, Message):
+            pending.messages.add(obj.id)
+        elif isinstance(obj, Conversation):
+            pending.conversations.add(obj.id)
+        elif isinstance(obj, Contact):
+            pending.contacts.add(obj.id)
+        elif isinstance(obj, ContactIdentity):
+            pending.contacts.add(obj.contact_id)
+    for obj in session.dirty:
+        if isinstance(obj, Message) and _changed(obj, "text"):
+            pending.messages.add(obj.id)
+        elif isinstance(obj, Conversation) and _changed(obj, "subject"):
+            pending.conversations.add(obj.id)
+        elif isinstance(obj, Contact) and _changed(obj, "name", "merged_into_id"):
+            pending.contacts.add(obj.id)
+            if obj.merged_into_id is not None:
+                pending.contacts.add(obj.merged_into_id)
+        elif isinstance(obj, ContactIdentity) and _changed(obj, "contact_id", "value"):
+            history = inspect(obj).attrs.contact_id.history
+            pending.contacts.update(v for v in (*history.deleted, obj.contact_id) if v is not None)
+    for obj in session.deleted:
+        if isinstance(obj, ContactIdentity):
+            pending.contacts.add(obj.contact_id)
+
+
+def _before_commit(session: Session) -> None:
+    for _ in range(5):  # writing entries flushes; a flush may (rarely) report more changes
+        session.flush()
+        pending = session.info.pop(_PENDING, None)
+        if not pending:
+            return
+        reindex(session, pending)
+
+
+def _forget(session: Session, previous_transaction: Any) -> None:
+    # Only when the whole transaction is rolled back: a savepoint's rollback (``begin_nested``)
+    # leaves the outer transaction's changes to index. Ids whose rows were rolled back are
+    # harmless: ``reindex`` reads what the database holds.
+    if previous_transaction.parent is None:
+        session.info.pop(_PENDING, None)
+
+
+def install(factory: sessionmaker[Session]) -> None:
+    """Attach the hooks to every session of ``factory``."""
+    from sqlalchemy import event
+
+    event.listen(factory, "after_flush", _after_flush)
+    event.listen(factory, "before_commit", _before_commit)
+    event.listen(factory, "after_soft_rollback", _forget)
+
+
+def _chunks(ids: Iterable[int], size: int = 500) -> Iterable[list[int]]:
+    items = sorted(i for i in ids if i is not None)
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def contact_body(name: str | None, identities: Iterable[tuple[str, str]]) -> str:
+    """A contact's name and identity values; phone numbers also as their national digits."""
+    parts: list[str | None] = [name]
+    for kind, value in identities:
+        if kind in _NOT_INDEXED_KINDS:
+            continue
+        parts.append(value)
+        if value.startswith("+"):
+            try:
+                national = str(phonenumbers.parse(value, None).national_number)
+            except phonenumbers.NumberParseException:
+                national = None
+            parts.extend(phone_forms(value, national))
+    return index_body(parts)
+
+
+def reindex(session: Session, pending: Pending) -> None:
+    """Rewrite the entries of the given messages, conversations (subject) and contacts."""
+    for ids in _chunks(pending.messages):
+        session.execute(delete(SearchEntry).where(SearchEntry.message_id.in_(ids)))
+        rows = [
+            {"tenant_id": tenant, "kind": "message", "conversation_id": conversation, "message_id": mid, "body": body}
+            for mid, tenant, conversation, text in session.execute(select(Message.id, Message.tenant_id, Message.conversation_id, Message.text).where(Message.id.in_(ids)))
+            if (body := index_body([text]))
+        ]
+        if rows:
+            session.execute(insert(SearchEntry), rows)
+    for ids in _chunks(pending.conversations):
+        session.execute(delete(SearchEntry).where(SearchEntry.conversation_id.in_(ids), SearchEntry.kind == "subject"))
+        rows = [
+            {"tenant_id": tenant, "kind": "subject", "conversation_id": cid, "body": body}
+            for cid, tenant, subject in session.execute(select(Conversation.id, Conversation.tenant_id, Conversation.subject).where(Conversation.id.in_(ids)))
+            if (body := index_body([subject]))
+        ]
+        if rows:
+            session.execute(insert(SearchEntry), rows)
+    for ids in _chunks(pending.contacts):
+        session.execute(delete(SearchEntry).where(SearchEntry.contact_id.in_(ids), SearchEntry.kind == "contact"))
+        identities: dict[int, list[tuple[str, str]]] = {}
+        for contact_id, kind, value in session.execute(select(ContactIdentity.contact_id, ContactIdentity.kind, ContactIdentity.value).where(ContactIdentity.contact_id.in_(ids)).order_by(ContactIdentity.id)):
+            identities.setdefault(contact_id, []).append((kind, value))
+        rows = [
+            {"tenant_id": tenant, "kind": "contact", "contact_id": cid, "body": body}
+            for cid, tenant, name in session.execute(select(Contact.id, Contact.tenant_id, Contact.name).where(Contact.id.in_(ids), Contact.merged_into_id.is_(None)))
+            if (body := contact_body(name, identities.get(cid, [])))
+        ]
+        if rows:
+            session.execute(insert(SearchEntry), rows)
+
+
+def matches(dialect: str, query: SearchQuery) -> ColumnElement[bool]:
+    """``search_entries`` rows whose body has every word of ``query`` (the last as a prefix), using
+    the backend's full-text index."""
+    if dialect == "postgresql":
+        return literal_column("search_entries.tsv").op("@@")(func.to_tsquery(literal_column("'simple'::regconfig"), query.tsquery()))
+    return SearchEntry.id.in_(select(_FTS.c.rowid).where(literal_column("search_fts").op("MATCH")(query.fts5())))
+
+
+def matching(session: Session, tenant_id: int, query: SearchQuery, kinds: tuple[str, ...] | None, *targets: Any) -> Select[Any]:
+    """``SELECT targets FROM search_entries`` for this tenant's matching entries (of these kinds)."""
+    dialect = session.get_bind().dialect.name
+    condition = and_(SearchEntry.tenant_id == tenant_id, matches(dialect, query))
+    if kinds is not None:
+        condition = and_(condition, SearchEntry.kind.in_(kinds))
+    return select(*targets).where(condition)

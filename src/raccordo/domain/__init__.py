@@ -1,1 +1,0 @@
-"""Pure rules and types: no I/O, no framework imports."""

@@ -1,0 +1,42 @@
+"""The process-wide objects services need: settings, database, secret box, file store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from raccordo.platform.files import FileStore
+from raccordo.platform.secretbox import SecretBox
+from raccordo.platform.store.db import make_engine, make_session_factory
+from raccordo.platform.config import Settings
+from raccordo.platform import events
+from raccordo.platform.events import Publisher
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    secretbox: SecretBox
+    files: FileStore
+    # Set by the process that owns a bus (serve, worker); committed events go to it.
+    publisher: Publisher | None = None
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        engine = make_engine(settings.resolved_database_url)
+        runtime = cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_session_factory(engine),
+            secretbox=SecretBox(settings.resolved_secret_key()),
+            files=FileStore(settings.attachments_dir),
+        )
+        events.install(runtime.sessions, lambda: runtime.publisher)
+        return runtime
+
+    def close(self) -> None:
+        self.engine.dispose()

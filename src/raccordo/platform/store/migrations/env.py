@@ -1,0 +1,36 @@
+"""Alembic environment: one history for SQLite (batch mode) and PostgreSQL."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine, pool
+
+from raccordo.platform.store.models import Base, include_schema_name
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    connectable = config.attributes.get("connection")
+    if connectable is None:
+        engine = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+        with engine.connect() as connection:
+            _run(connection)
+    else:
+        _run(connectable)
+
+
+def _run(connection) -> None:  # type: ignore[no-untyped-def]
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+        include_name=include_schema_name,  # the FTS5 table and GIN index of migration 0012
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run_migrations_online()

@@ -1,0 +1,275 @@
+"""The per-process WebSocket hub: delivers committed events, typing and viewing to connected clients.
+
+Bus messages about events are only wake-ups: the hub reads the tenant's events after
+its cursor from the database and dispatches them in id order. Ids within a tenant are
+assigned in commit order (services/events.py), so a client gets every event once and
+in order, whatever order the wake-ups arrive in, and a lost wake-up is repaired by the
+next one, by the periodic pump, or by the catch-up after a bus outage.
+
+Each client has a bounded send queue; a client that cannot keep up is disconnected
+with a reason, never slowing the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocket
+
+from raccordo.platform.bus import Bus
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Event
+from raccordo.realtime.domain.visibility import Subscriber, visible
+from raccordo.accounts.domain.roles import Role
+from raccordo.realtime.services import presence
+from raccordo.platform.events import event_message, wakeups
+from raccordo.platform.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+BACKLOG_LIMIT = 5000  # a client further behind than this is told to reload instead
+EPHEMERAL = frozenset({"typing", "viewing"})
+CLOSE_SLOW = 4008
+VIEWING_TTL = 30.0
+
+
+class SlowClient(Exception):
+    pass
+
+
+@dataclass(eq=False)
+class Client:
+    websocket: WebSocket
+    subscriber: Subscriber
+    connection_id: str
+    queue: asyncio.Queue[dict[str, Any] | str]  # str: an event the hub already serialized
+    last_sent_id: int = 0
+    closed: bool = False
+    overflowed: bool = False
+    # Set by the connection: closes the socket from outside the sender, which may be blocked on a stuck peer.
+    on_overflow: Callable[[], None] | None = None
+
+    def offer(self, message: dict[str, Any], text: str | None = None) -> None:
+        """Queue ``message`` for the client; ``text``: the same message already serialized
+        (an event fanned out to many clients is serialized once, not once per client)."""
+        if self.closed:
+            return
+        event_id = message.get("id")
+        if event_id is not None:
+            if event_id <= self.last_sent_id:
+                return
+            self.last_sent_id = event_id
+        try:
+            self.queue.put_nowait(text if text is not None else message)  # type: ignore[arg-type]
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self.closed = True
+            if self.on_overflow is not None:
+                self.on_overflow()
+
+
+@dataclass
+class TenantState:
+    cursor: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    dirty: bool = False
+    pumping: bool = False
+
+
+class Hub:
+    def __init__(self, rt: Runtime, bus: Bus) -> None:
+        self.rt = rt
+        self.bus = bus
+        self.clients: dict[int, set[Client]] = {}
+        self.tenants: dict[int, TenantState] = {}
+        # (tenant, conversation) -> {user_id: expiry}
+        self.viewers: dict[tuple[int, int], dict[int, float]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.delivered = 0
+        self.lag_seconds = 0.0
+        self.on_wake: Callable[[], None] | None = None
+        # Other per-process hubs (the web widget's) that see every bus message too.
+        self.listeners: list[Callable[[dict[str, Any]], Awaitable[None]]] = []
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.bus.start(self.on_bus_message, on_reconnect=self.catch_up)
+        self.rt.publisher = self._publish_committed
+        self._tasks.append(asyncio.create_task(self._housekeeping()))
+
+    async def stop(self) -> None:
+        if self.rt.publisher == self._publish_committed:
+            self.rt.publisher = None
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.bus.stop()
+
+    def _publish_committed(self, events: list[dict[str, Any]]) -> None:
+        """Called from service threads after a commit."""
+        for message in wakeups(events):
+            self.bus.publish_threadsafe(message)
+
+    @property
+    def client_count(self) -> int:
+        return sum(len(c) for c in self.clients.values())
+
+    # --- bus ---------------------------------------------------------------------------------
+
+    async def on_bus_message(self, message: dict[str, Any]) -> None:
+        for listener in list(self.listeners):
+            try:
+                await listener(message)
+            except Exception:  # one listener's bug must not stop the agents' stream
+                log.exception("bus listener failed")
+        kind = message.get("type")
+        if kind == "wake" and self.on_wake is not None:  # the embedded worker: work was queued somewhere
+            self.on_wake()
+            return
+        tenant_id = message.get("tenant_id")
+        if not isinstance(tenant_id, int):
+            return
+        if kind == "events":
+            if tenant_id in self.clients:
+                await self.pump(tenant_id)
+        elif kind in EPHEMERAL:
+            self._relay_ephemeral(tenant_id, message)
+
+    async def catch_up(self) -> None:
+        """After a bus outage: read what other nodes committed meanwhile."""
+        for tenant_id in list(self.clients):
+            await self.pump(tenant_id)
+
+    async def pump(self, tenant_id: int) -> None:
+        """Dispatch the tenant's committed events after the cursor, in order. Coalesces bursts."""
+        state = self.tenants.setdefault(tenant_id, TenantState())
+        state.dirty = True
+        if state.pumping:
+            return
+        state.pumping = True
+        try:
+            while state.dirty:
+                state.dirty = False
+                async with state.lock:
+                    rows = await run_in_threadpool(self._events_after, tenant_id, state.cursor, 1000)
+                    for message in rows:
+                        state.cursor = message["id"]
+                        self._dispatch(tenant_id, message)
+                    if len(rows) == 1000:
+                        state.dirty = True
+        finally:
+            state.pumping = False
+
+    def _events_after(self, tenant_id: int, after_id: int, limit: int) -> list[dict[str, Any]]:
+        with unit_of_work(self.rt.sessions) as session:
+            rows = session.scalars(select(Event).where(Event.tenant_id == tenant_id, Event.id > after_id).order_by(Event.id).limit(limit))
+            return [event_message(row) for row in rows]
+
+    def _last_event_id(self, tenant_id: int) -> int:
+        with unit_of_work(self.rt.sessions) as session:
+            return session.scalar(select(func.max(Event.id)).where(Event.tenant_id == tenant_id)) or 0
+
+    def _dispatch(self, tenant_id: int, message: dict[str, Any]) -> None:
+        created = message.get("created_at")
+        text: str | None = None
+        for client in list(self.clients.get(tenant_id, ())):
+            if visible(message, client.subscriber):
+                if text is None:
+                    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+                client.offer(message, text)
+                self.delivered += 1
+        if created:
+            self.lag_seconds = max(0.0, time.time() - datetime.fromisoformat(created).timestamp())
+
+    def _relay_ephemeral(self, tenant_id: int, message: dict[str, Any]) -> None:
+        conversation_id = message.get("conversation_id")
+        if message["type"] == "viewing" and isinstance(conversation_id, int):
+            viewers = self.viewers.setdefault((tenant_id, conversation_id), {})
+            if message.get("state", True):
+                viewers[message["user_id"]] = time.monotonic() + VIEWING_TTL
+            else:
+                viewers.pop(message["user_id"], None)
+            outgoing = {"type": "viewers", "conversation_id": conversation_id, "user_ids": self.current_viewers(tenant_id, conversation_id)}
+        else:
+            outgoing = {key: message.get(key) for key in ("type", "conversation_id", "user_id", "state")}
+        for client in list(self.clients.get(tenant_id, ())):
+            if client.subscriber.user_id == message.get("user_id"):
+                # The viewer learns who else is already there; their own typing is not echoed.
+                if outgoing["type"] == "viewers":
+                    client.offer(outgoing)
+                continue
+            if conversation_id in client.subscriber.conversation_ids or client.subscriber.role.at_least(Role.SUPERVISOR):
+                client.offer(outgoing)
+
+    def current_viewers(self, tenant_id: int, conversation_id: int) -> list[int]:
+        now = time.monotonic()
+        viewers = self.viewers.get((tenant_id, conversation_id), {})
+        for user_id in [u for u, expiry in viewers.items() if expiry < now]:
+            viewers.pop(user_id, None)
+        return sorted(viewers)
+
+    # --- clients -----------------------------------------------------------------------------
+
+    async def register(self, client: Client, resume_from: int | None, hello: dict[str, Any]) -> None:
+        """Add a client; with ``resume_from`` send what it missed first. No gap, no duplicate.
+
+        ``hello`` goes first and carries ``last_event_id``: the stream starts right after it,
+        so a client without a resume point loads the current state after reading hello.
+        """
+        tenant_id = client.subscriber.tenant_id
+        state = self.tenants.setdefault(tenant_id, TenantState())
+        async with state.lock:
+            if tenant_id not in self.clients:
+                state.cursor = await run_in_threadpool(self._last_event_id, tenant_id)
+            client.last_sent_id = state.cursor
+            client.queue.put_nowait({**hello, "last_event_id": state.cursor})
+            if resume_from is not None and resume_from < state.cursor:
+                backlog = await run_in_threadpool(self._events_after, tenant_id, resume_from, BACKLOG_LIMIT + 1)
+                backlog = [m for m in backlog if m["id"] <= state.cursor]
+                if len(backlog) > BACKLOG_LIMIT:
+                    client.queue.put_nowait({"type": "resync", "reason": "too far behind: reload the current state"})
+                else:
+                    for message in backlog:
+                        if visible(message, client.subscriber):
+                            client.queue.put_nowait(message)
+            self.clients.setdefault(tenant_id, set()).add(client)
+
+    def unregister(self, client: Client) -> None:
+        client.closed = True
+        tenant_clients = self.clients.get(client.subscriber.tenant_id)
+        if tenant_clients is not None:
+            tenant_clients.discard(client)
+            if not tenant_clients:
+                self.clients.pop(client.subscriber.tenant_id, None)
+
+    async def _housekeeping(self) -> None:
+        """Heartbeat connections in the database, sweep dead presence, pump as a safety net."""
+        interval = max(1.0, self.rt.settings.ws_heartbeat_seconds / 2)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                ids = [c.connection_id for clients in self.clients.values() for c in clients]
+                await run_in_threadpool(self._heartbeat_and_sweep, ids)
+                for tenant_id in list(self.clients):
+                    await self.pump(tenant_id)
+            except Exception:  # keep serving; the next round retries
+                log.exception("hub housekeeping failed")
+
+    def _heartbeat_and_sweep(self, connection_ids: list[str]) -> None:
+        with unit_of_work(self.rt.sessions) as session:
+            presence.heartbeat(session, connection_ids)
+        with unit_of_work(self.rt.sessions) as session:
+            presence.sweep(session, timedelta(seconds=self.rt.settings.presence_grace_seconds))

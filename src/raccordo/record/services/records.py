@@ -1,0 +1,76 @@
+"""Tenant-scoped lookups, the timeline and the audit log, shared by every service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from raccordo.platform.store.models import AuditEntry, Base, QueueItem, RoutingEvent, TimelineEvent
+from raccordo.platform.errors import NotFound
+from raccordo.accounts.domain.actor import Actor
+
+M = TypeVar("M", bound=Base)
+
+
+def get_owned(session: Session, model: type[M], tenant_id: int, id_: int, *, lock: bool = False) -> M:
+    """The row with this id if it belongs to the tenant; otherwise 404, never another tenant's row."""
+    if not 0 < id_ < 2**63:
+        raise NotFound("error.not_found_id", kind=model.__tablename__, id=id_)
+    query = session.query(model).filter(model.id == id_, model.tenant_id == tenant_id)  # type: ignore[attr-defined]
+    if lock:
+        query = query.with_for_update()
+    row = query.one_or_none()
+    if row is None:
+        raise NotFound("error.not_found_id", kind=model.__tablename__, id=id_)
+    return row
+
+
+def add_timeline(
+    session: Session,
+    tenant_id: int,
+    contact_id: int,
+    kind: str,
+    *,
+    conversation_id: int | None = None,
+    actor_type: str = "system",
+    actor_id: int | None = None,
+    data: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> TimelineEvent:
+    """Append an event; ``at`` dates it when history is loaded after the fact (imports, demo)."""
+    event = TimelineEvent(
+        tenant_id=tenant_id,
+        contact_id=contact_id,
+        conversation_id=conversation_id,
+        kind=kind,
+        actor_type=actor_type,
+        actor_id=actor_id,
+        data=data or {},
+    )
+    if at is not None:
+        event.created_at = at
+    session.add(event)
+    return event
+
+
+def audit(session: Session, actor: Actor, action: str, target_type: str, target_id: int | None, data: dict[str, Any] | None = None) -> None:
+    session.add(
+        AuditEntry(
+            tenant_id=actor.tenant_id,
+            user_id=actor.user_id,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            data=data or {},
+            client_address=actor.client_address,
+        )
+    )
+
+
+def queues_went_through(session: Session, conversation_id: int) -> set[int]:
+    """Every queue a conversation was routed through (its routing events) or waits in now."""
+    queue_ids = set(session.scalars(select(RoutingEvent.queue_id).where(RoutingEvent.conversation_id == conversation_id, RoutingEvent.queue_id.is_not(None))))
+    return queue_ids | set(session.scalars(select(QueueItem.queue_id).where(QueueItem.conversation_id == conversation_id)))

@@ -1,1 +1,0 @@
-"""One module per use case. Services take a Session (the unit of work) and plain values."""
