@@ -616,13 +616,19 @@ def tenants_due(rt: Runtime, now: datetime | None = None) -> list[int]:
 def route_due(rt: Runtime, max_passes: int = 50) -> int:
     """Run a pass for every tenant with requests or a due time; again while new requests arrive."""
     done = 0
+    broken: set[int] = set()  # tenants whose pass failed: retried on the next worker pass, not in this loop
     for _ in range(max_passes):
-        tenants = tenants_due(rt)
+        tenants = [t for t in tenants_due(rt) if t not in broken]
         if not tenants:
             break
         progressed = False
         for tenant_id in tenants:
-            result = dispatch(rt, tenant_id)
+            try:
+                result = dispatch(rt, tenant_id)
+            except Exception:  # one tenant's failing pass must not stop routing for the others
+                log.exception("routing pass for tenant %s failed", tenant_id)
+                broken.add(tenant_id)
+                continue
             if not result.skipped:
                 done += 1
                 progressed = True
