@@ -166,6 +166,13 @@ def _place(session: Session, conversation: Conversation, queue: RoutingQueue, *,
 def after_inbound(session: Session, conversation: Conversation, now: datetime | None = None) -> QueueItem | None:
     """A customer message arrived: an open, unassigned conversation not yet in a queue is queued by the rules."""
     now = now or datetime.now(UTC)
+    if conversation.id is not None:
+        # Decide on the committed row, locked, not on the caller's copy: ingest reads the
+        # conversation before it waits for its row, and an agent may accept the offer (or resolve)
+        # in between; re-queuing from a stale "unassigned" left a waiting item on a conversation
+        # assigned to that agent. Same lock order as the services: the conversation, then its item.
+        session.flush()
+        session.refresh(conversation, attribute_names=["status", "assignee_id"], with_for_update=True)
     if conversation.status != ConversationStatus.OPEN.value or conversation.assignee_id is not None:
         return None
     existing = _item_for(session, conversation.id)
