@@ -31,7 +31,8 @@ def test_bench_ingest_smoke(tmp_path: Path) -> None:
         env["RACCORDO_BENCH_POSTGRES_URL"] = env["RACCORDO_TEST_POSTGRES_URL"]
     backend = "both" if {"sqlite", "postgresql"} <= set(BACKENDS) else BACKENDS[0]
     command = [
-        sys.executable, str(BENCH), "--backend", backend, "--messages", str(MESSAGES), "--concurrency", str(CONCURRENCY),
+        sys.executable, str(BENCH), "--backend", backend, "--messages", str(MESSAGES),
+        "--concurrency", str(CONCURRENCY),
         "--warmup", str(WARMUP), "--rounds", "2", "--time-limit", "180",
         "--results-dir", str(tmp_path / "results"), "--data-dir", str(tmp_path / "data"),
     ]

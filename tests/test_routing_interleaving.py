@@ -26,18 +26,25 @@ from tests.test_routing import _ok, _online
 
 def _offered_conversation(client, rt, org):
     admin = org.headers("admin")
-    queue = _ok(client.post("/api/v1/queues", json={"name": "Offerte", "offer_timeout_seconds": 60}, headers=admin), 201)
-    _ok(client.post("/api/v1/routing-rules", json={"name": "Tutto", "position": 1, "conditions": [], "queue_id": queue["id"]}, headers=admin), 201)
-    _ok(client.put(f"/api/v1/users/{org.users['agent']}/routing", json={"skills": {}, "capacity": {"api": 3}, "queue_ids": [queue["id"]]}, headers=admin))
+    offering = {"name": "Offerte", "offer_timeout_seconds": 60}
+    queue = _ok(client.post("/api/v1/queues", json=offering, headers=admin), 201)
+    rule = {"name": "Tutto", "position": 1, "conditions": [], "queue_id": queue["id"]}
+    _ok(client.post("/api/v1/routing-rules", json=rule, headers=admin), 201)
+    profile = {"skills": {}, "capacity": {"api": 3}, "queue_ids": [queue["id"]]}
+    _ok(client.put(f"/api/v1/users/{org.users['agent']}/routing", json=profile, headers=admin))
     _online(client, org, "agent")
     inbox = create_api_inbox(client, org.headers())
     email = f"again-{uuid.uuid4().hex[:8]}@example.com"
     _ok(post_inbound(client, inbox, customer_message(f"m-{uuid.uuid4().hex}", "Buongiorno", email=email)))
     routing.dispatch(rt, org.tenant_id)
     with unit_of_work(rt.sessions) as session:
-        item = session.scalars(select(QueueItem).join(Conversation, Conversation.id == QueueItem.conversation_id).where(QueueItem.tenant_id == org.tenant_id)).one()
+        item = session.scalars(select(QueueItem).where(QueueItem.tenant_id == org.tenant_id)).one()
         assert item.status == "offered" and item.offered_user_id == org.users["agent"]
         return item.conversation_id, inbox.id, email
+
+
+def _accept(client, org, conversation_id):
+    return _ok(client.post(f"/api/v1/conversations/{conversation_id}/offer/accept", headers=org.headers("agent")))
 
 
 def _state(rt, conversation_id):
@@ -56,7 +63,7 @@ def test_a_message_arriving_while_the_agent_accepts_keeps_the_item_assigned(clie
         stale = ingest.get_one(Conversation, conversation_id)  # ingest has read it: open, unassigned
         ingest.commit()  # (its copy stays as read; no lock is held, as under READ COMMITTED)
 
-        accepted = _ok(client.post(f"/api/v1/conversations/{conversation_id}/offer/accept", headers=org.headers("agent")))
+        accepted = _accept(client, org, conversation_id)
         assert accepted["assignee_id"] == agent
 
         event = InboundEvent(f"m-{uuid.uuid4().hex}", [InboundIdentity("email", email)], text="Ci siete?")
@@ -79,8 +86,9 @@ def test_a_message_arriving_while_the_agent_resolves_does_not_queue_a_resolved_c
     try:
         stale = ingest.get_one(Conversation, conversation_id)
         ingest.commit()
-        _ok(client.post(f"/api/v1/conversations/{conversation_id}/offer/accept", headers=org.headers("agent")))
-        _ok(client.patch(f"/api/v1/conversations/{conversation_id}", json={"status": "resolved"}, headers=org.headers("agent")))
+        _accept(client, org, conversation_id)
+        resolved = {"status": "resolved"}
+        _ok(client.patch(f"/api/v1/conversations/{conversation_id}", json=resolved, headers=org.headers("agent")))
         event = InboundEvent(f"m-{uuid.uuid4().hex}", [InboundIdentity("email", email)], text="Ancora io")
         result = ingest_event(ingest, rt.files, ingest.get_one(Inbox, inbox_id), event, max_attachment_bytes=1_000_000)
         assert result.conversation is stale
@@ -88,4 +96,4 @@ def test_a_message_arriving_while_the_agent_resolves_does_not_queue_a_resolved_c
     finally:
         ingest.close()
 
-    assert _state(rt, conversation_id) == ("done", None, agent, agent, "resolved"), "never a waiting item on a resolved conversation"
+    assert _state(rt, conversation_id) == ("done", None, agent, agent, "resolved"), "never waiting when resolved"

@@ -55,7 +55,8 @@ def _replies(client, org, callback_url: str, count: int, prefix: str) -> list[in
     for n in range(count):
         post_inbound(client, inbox, customer_message(f"{prefix}-{n}", email=f"{prefix}.{n}@example.com"))
     for conversation in client.get("/api/v1/conversations", headers=org.headers()).json()["items"]:
-        reply = client.post(f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "Risposta"}, headers=org.headers("agent"))
+        url = f"/api/v1/conversations/{conversation['id']}/reply"
+        reply = client.post(url, json={"text": "Risposta"}, headers=org.headers("agent"))
         assert reply.status_code in (200, 201), reply.text
         ids.append(reply.json()["id"])
     assert len(ids) == count
@@ -64,7 +65,8 @@ def _replies(client, org, callback_url: str, count: int, prefix: str) -> list[in
 
 def _due_now(rt, message_ids: list[int]) -> None:
     with unit_of_work(rt.sessions) as session:
-        session.execute(update(OutboxItem).where(OutboxItem.message_id.in_(message_ids)).values(due_at=datetime.now(UTC) - timedelta(minutes=1)))
+        due = datetime.now(UTC) - timedelta(minutes=1)
+        session.execute(update(OutboxItem).where(OutboxItem.message_id.in_(message_ids)).values(due_at=due))
 
 
 def test_a_callback_answering_the_same_id_every_time_jams_nobody(client, rt):
@@ -80,18 +82,21 @@ def test_a_callback_answering_the_same_id_every_time_jams_nobody(client, rt):
         ran: list[int] = []
         jobs.job_handler(kind)(lambda ctx: ran.append(ctx.id) or {})
         with unit_of_work(rt.sessions) as session:
-            job_id = jobs.schedule(session, kind, datetime.now(UTC) - timedelta(seconds=1), tenant_id=other.tenant_id).id
+            due = datetime.now(UTC) - timedelta(seconds=1)
+            job_id = jobs.schedule(session, kind, due, tenant_id=other.tenant_id).id
 
         for _ in range(5):  # a pass may leave work for the next one; a failing pass raises
             worker.run_once(rt, reprocess=False)
             with unit_of_work(rt.sessions) as session:
-                statuses = list(session.scalars(select(OutboxItem.status).where(OutboxItem.message_id.in_(jammed + others))))
+                ours = OutboxItem.message_id.in_(jammed + others)
+                statuses = list(session.scalars(select(OutboxItem.status).where(ours)))
             if set(statuses) == {"sent"} and ran:
                 break
 
         assert same_id.received == 6, "each reply was sent once"
         with unit_of_work(rt.sessions) as session:
-            items = {i.message_id: i for i in session.scalars(select(OutboxItem).where(OutboxItem.message_id.in_(jammed + others)))}
+            rows = session.scalars(select(OutboxItem).where(OutboxItem.message_id.in_(jammed + others)))
+            items = {i.message_id: i for i in rows}
             messages = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(jammed + others)))}
             assert {items[i].status for i in jammed + others} == {"sent"}
             assert {messages[i].delivery_status for i in jammed + others} == {"sent"}
@@ -99,7 +104,8 @@ def test_a_callback_answering_the_same_id_every_time_jams_nobody(client, rt):
             assert {items[i].provider_message_id for i in jammed} == {"cb"}
             holders = [i for i in jammed if messages[i].provider_message_id == "cb"]
             assert len(holders) == 1
-            assert all(messages[i].content_attributes.get("provider_id_duplicate") == "cb" for i in jammed if i not in holders)
+            others_of_jammer = [i for i in jammed if i not in holders]
+            assert all(messages[i].content_attributes.get("provider_id_duplicate") == "cb" for i in others_of_jammer)
             assert session.get(Job, job_id).status == "done"
         assert ran == [job_id], "the other tenant's job ran"
         assert len(normal.received) == 2

@@ -166,13 +166,17 @@ def _record_sent(rt: Runtime, outbox_id: int, provider_id: str, *, keep_id: bool
         message = session.get_one(Message, item.message_id)
         taken = not keep_id or session.scalar(
             select(Message.id).where(
-                Message.inbox_id == message.inbox_id, Message.provider_message_id == provider_id, Message.id != message.id
+                Message.inbox_id == message.inbox_id, Message.provider_message_id == provider_id,
+                Message.id != message.id,
             ).limit(1)
         ) is not None
         item.status, item.provider_message_id, item.last_error, item.claimed_until = "sent", provider_id, None, None
         message.delivery_status, message.delivery_error = DeliveryStatus.SENT.value, None
         if taken:
-            log.warning("outbox %s: the provider answered id %r, which another message of inbox %s has", outbox_id, provider_id, message.inbox_id)
+            log.warning(
+                "outbox %s: the provider answered id %r, which another message of inbox %s has",
+                outbox_id, provider_id, message.inbox_id,
+            )
             message.content_attributes = {**message.content_attributes, "provider_id_duplicate": provider_id}
         else:
             message.provider_message_id = provider_id

@@ -52,7 +52,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ATTEMPTS = 5
 # Modules that register the built-in handlers; imported before the first lookup.
-BUILTIN_HANDLER_MODULES = ("raccordo.services.snooze", "raccordo.services.sla", "raccordo.services.agenda")
+BUILTIN_HANDLER_MODULES = (
+    "raccordo.services.snooze", "raccordo.services.sla", "raccordo.services.agenda", "raccordo.services.inbound",
+)
 
 PENDING, RUNNING, DONE, FAILED, CANCELLED = "pending", "running", "done", "failed", "cancelled"
 

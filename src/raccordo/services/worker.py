@@ -176,6 +176,12 @@ class WorkerLoop:
             self.wake()
 
     def _run(self) -> None:
+        from raccordo.services.inbound import ensure_purge_job
+
+        try:
+            ensure_purge_job(self.rt)  # the retention of raw payloads runs as a job
+        except Exception:  # the database may be away; the next start tries again
+            log.exception("could not schedule the raw payload retention job")
         poll = max(0.01, float(self.rt.settings.worker_poll_seconds))
         last_reprocess = float("-inf")
         failures = 0
