@@ -57,15 +57,19 @@ def test_same_provider_id_twice_stores_one_message(client, org):
     assert len(messages) == 1
 
 
-def test_bad_signature_is_rejected_and_kept(client, rt, org):
+def test_bad_signature_is_rejected_and_counted_not_stored(client, rt, org):
+    from raccordo.platform.store.models import InboundRejection
+
     inbox = create_api_inbox(client, org.headers())
     response = post_inbound(client, inbox, customer_message("x-1"), secret="wrong")
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/problem+json")
     assert "signature" in response.json()["detail"].lower()
     with unit_of_work(rt.sessions) as session:
-        raw = session.query(RawInbound).filter_by(inbox_id=inbox.id).one()
-        assert raw.status == "rejected" and b"x-1" in raw.body
+        # An unauthenticated body is not stored (tests/test_inbound_hardening.py): only a compact record.
+        assert session.query(RawInbound).filter_by(inbox_id=inbox.id).count() == 0
+        rejection = session.query(InboundRejection).filter_by(inbox_id=inbox.id).one()
+        assert rejection.reason.startswith("signature.") and rejection.size > 0 and len(rejection.sha256) == 64
 
 
 def test_malformed_payload_gets_field_and_raw_is_kept(client, rt, org):

@@ -1,4 +1,4 @@
-"""The ``raccordo`` command: serve, worker, migrate, demo, createuser, import-contacts, export, reprocess."""
+"""The ``raccordo`` command: serve, worker, migrate, demo, createuser, import-contacts, export, reprocess, purge-raw."""
 
 from __future__ import annotations
 
@@ -221,6 +221,33 @@ def reprocess() -> None:
     while batch := run_once(rt):
         sent += batch
     console.print(f"outbound attempted: {sent}")
+
+
+@app.command("purge-raw")
+def purge_raw(
+    tenant: Optional[str] = typer.Option(None, help="Organization slug: with --days, set its retention."),
+    days: Optional[int] = typer.Option(None, help="With --tenant: the organization's retention in days (0 keeps all)."),
+    default: bool = typer.Option(False, "--default", help="With --tenant: use RACCORDO_RAW_RETENTION_DAYS again."),
+) -> None:
+    """Delete processed raw inbound payloads past the retention (RACCORDO_RAW_RETENTION_DAYS, or the organization's)."""
+    from raccordo.platform.store.db import unit_of_work
+    from raccordo.channels.services import inbound
+    from raccordo.record.services.import_contacts import tenant_by_slug
+
+    settings = get_settings()
+    rt = _runtime(settings)
+    if tenant is not None:
+        if days is None and not default:
+            console.print("[red]--tenant needs --days N or --default[/red]")
+            raise typer.Exit(2)
+        with _clear_errors(), unit_of_work(rt.sessions) as session:
+            row = tenant_by_slug(session, tenant)
+            inbound.set_raw_retention(session, row.id, None if default else days)
+        kept = "per RACCORDO_RAW_RETENTION_DAYS" if default else f"{days} days" if days else "forever"
+        console.print(f"{tenant}: raw payloads kept {kept}")
+        return
+    counts = inbound.purge_raw(rt)
+    console.print(f"deleted {counts['raw_inbound']} raw payloads and {counts['inbound_rejections']} rejection records")
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ def deliver_due(rt: Runtime, stopping: Callable[[], bool] = _never, batch: int =
             if stopping():
                 delivery.release(rt, ids[index:])
                 return done
-            delivery.deliver(rt, outbox_id)
+            delivery.deliver_isolated(rt, outbox_id)  # one row's error stays with that row
             done += 1
         if len(ids) < batch:
             break
@@ -83,7 +83,7 @@ def run_due_jobs(rt: Runtime, stopping: Callable[[], bool] = _never, batch: int 
             if stopping():
                 jobs.release(rt, ids[index:])
                 return done
-            jobs.run_job(rt, job_id)
+            jobs.run_job_isolated(rt, job_id)
             done += 1
         if len(ids) < batch:
             break
@@ -95,13 +95,31 @@ def run_once(rt: Runtime, *, reprocess: bool = True, stopping: Callable[[], bool
     from raccordo.channels.services.inbound import reprocess_pending
 
     result = PassResult()
-    result.sent = deliver_due(rt, stopping)
-    result.jobs = run_due_jobs(rt, stopping)
+    # Each step runs even when another failed: a failure in one must not stop the others' work.
+    # Inside each, every row (send, job, tenant's routing pass, payload) has its own transaction.
+    failed: list[str] = []
+    result.sent = _step("delivery", failed, deliver_due, rt, stopping)
+    result.jobs = _step("jobs", failed, run_due_jobs, rt, stopping)
     if not stopping():
-        result.routed = routing.route_due(rt)
+        result.routed = _step("routing", failed, routing.route_due, rt)
     if reprocess and not stopping():
-        result.reprocessed = reprocess_pending(rt)
+        result.reprocessed = _step("reprocess", failed, reprocess_pending, rt)
+    if failed:  # the loop backs off (the database may be away) after running what it could
+        raise PassFailed(", ".join(failed))
     return result
+
+
+class PassFailed(Exception):
+    """Some steps of a pass failed (each is logged); the others ran."""
+
+
+def _step(name: str, failed: list[str], run: Callable[..., int], *args: Any) -> int:
+    try:
+        return run(*args)
+    except Exception:
+        log.exception("worker step %s failed", name)
+        failed.append(name)
+        return 0
 
 
 def bus_publisher(bus: Bus) -> Publisher:
@@ -160,6 +178,12 @@ class WorkerLoop:
             self.wake()
 
     def _run(self) -> None:
+        from raccordo.channels.services.inbound import ensure_purge_job
+
+        try:
+            ensure_purge_job(self.rt)  # the retention of raw payloads runs as a job
+        except Exception:  # the database may be away; the next start tries again
+            log.exception("could not schedule the raw payload retention job")
         poll = max(0.01, float(self.rt.settings.worker_poll_seconds))
         last_reprocess = float("-inf")
         failures = 0

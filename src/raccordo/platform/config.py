@@ -31,6 +31,17 @@ class Settings(BaseSettings):
     delivery_poll_seconds: float = Field(default=1.0, description="How often the in-process worker looks for due outbound messages.")
     delivery_max_attempts: int = 8
     delivery_lease_seconds: float = Field(default=120.0, description="A worker that claimed a send and died frees it after this long; the retry reuses the idempotency key.")
+    inbound_lease_seconds: float = Field(default=120.0, description=(
+        "A raw inbound payload is reserved this long for the process working on it; "
+        "after a crash the worker reprocesses it once the lease has expired."
+    ))
+    inbound_rejections_per_minute: int = Field(default=30, ge=0, description=(
+        "Webhook requests refused for their signature that are recorded per inbox and minute; "
+        "past it they get 429 and nothing is written."
+    ))
+    raw_retention_days: int = Field(default=30, ge=0, description=(
+        "Processed raw inbound payloads are deleted after this many days (a tenant may set its own); 0 keeps them."
+    ))
     bus_url: str = Field(default="memory://", description="memory:// (one process), redis://host:6379/0 or nats://host:4222 (many processes).")
     bus_subject: str = Field(default="raccordo.bus", min_length=1, max_length=200, description="Redis channel / NATS subject of the bus; give each deployment sharing a broker its own.")
     embedded_worker: bool = Field(default=True, description="`serve` also runs the worker (outbox, timers); false when `raccordo worker` processes run separately.")

@@ -52,7 +52,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ATTEMPTS = 5
 # Modules that register the built-in handlers; imported before the first lookup.
-BUILTIN_HANDLER_MODULES = ("raccordo.record.services.snooze", "raccordo.routing.services.sla", "raccordo.desk.services.agenda")
+BUILTIN_HANDLER_MODULES = (
+    "raccordo.record.services.snooze", "raccordo.routing.services.sla", "raccordo.desk.services.agenda", "raccordo.channels.services.inbound",
+)
 
 PENDING, RUNNING, DONE, FAILED, CANCELLED = "pending", "running", "done", "failed", "cancelled"
 
@@ -315,6 +317,18 @@ def run_job(rt: Runtime, job_id: int) -> str:
         return _record_failure(rt, job_id, token, f"{type(exc).__name__}: {exc}", permanent=permanent)
 
 
+def run_job_isolated(rt: Runtime, job_id: int) -> str:
+    """``run_job``, where an error outside the handler (claiming, recording) is logged and never reaches the loop.
+
+    The job keeps its lease; when it expires the job is claimed again, and after ``max_attempts``
+    claims it fails."""
+    try:
+        return run_job(rt, job_id)
+    except Exception:
+        log.exception("job %s: run step failed", job_id)
+        return "error"
+
+
 def _record_failure(rt: Runtime, job_id: int, token: datetime, error: str, *, permanent: bool) -> str:
     now = datetime.now(UTC)
     try:
@@ -333,5 +347,5 @@ def run_due(rt: Runtime, limit: int = 20, now: datetime | None = None, *, kinds:
     """Claim and run one batch of due jobs. Returns how many were claimed."""
     ids = claim_due(rt, limit, now, kinds=kinds)
     for job_id in ids:
-        run_job(rt, job_id)
+        run_job_isolated(rt, job_id)
     return len(ids)

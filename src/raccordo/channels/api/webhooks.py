@@ -17,5 +17,6 @@ async def receive(channel: str, identifier: str, request: Request) -> schemas.In
     body = await request.body()
     rt = request.app.state.runtime
     headers = {k.lower(): v for k, v in request.headers.items()}
-    outcome = await run_in_threadpool(inbound.receive, rt, identifier, headers, body, channel)
+    remote = request.client.host if request.client else None
+    outcome = await run_in_threadpool(inbound.receive, rt, identifier, headers, body, channel, remote)
     return schemas.InboundAccepted(raw_id=outcome.raw_id, message_ids=outcome.message_ids, duplicates=outcome.duplicates)

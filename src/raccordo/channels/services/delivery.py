@@ -23,6 +23,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from raccordo.channels.base import DeliveryError, InboundIdentity, OutboundAttachment, OutboundMessage, get_channel
 from raccordo.platform.files import FileStore
@@ -145,16 +146,41 @@ def deliver(rt: Runtime, outbox_id: int) -> str:
     except Exception as exc:  # a bug in a channel must not stop the worker; the row keeps the error
         log.exception("outbox %s: unexpected error", outbox_id)
         return _record_failure(rt, outbox_id, f"{type(exc).__name__}: {exc}", False)
+    try:
+        return _record_sent(rt, outbox_id, provider_id, keep_id=True)
+    except IntegrityError:  # another message of the inbox took this provider id meanwhile
+        return _record_sent(rt, outbox_id, provider_id, keep_id=False)
+
+
+def _record_sent(rt: Runtime, outbox_id: int, provider_id: str, *, keep_id: bool) -> str:
+    """Record a send the provider accepted. A provider id another message of the inbox already has
+    (a callback answering the same id every time) is kept on the outbox row and in the message's
+    ``provider_id_duplicate`` attribute, not in its unique column: the send happened, and one
+    integrator's answer must not make the row fail or the worker stop."""
     with unit_of_work(rt.sessions) as session:
         item = _locked(session, outbox_id)
         if item is None:
             return "missing"
         if item.status == "sent":  # another worker's attempt (same key) was recorded first
             return "sent"
-        message = session.get(Message, item.message_id)
+        message = session.get_one(Message, item.message_id)
+        taken = not keep_id or session.scalar(
+            select(Message.id).where(
+                Message.inbox_id == message.inbox_id, Message.provider_message_id == provider_id,
+                Message.id != message.id,
+            ).limit(1)
+        ) is not None
         item.status, item.provider_message_id, item.last_error, item.claimed_until = "sent", provider_id, None, None
-        message.delivery_status, message.provider_message_id, message.delivery_error = DeliveryStatus.SENT.value, provider_id, None  # type: ignore[union-attr]
-        emit_message(session, message, session.get_one(Conversation, message.conversation_id), "message.updated")  # type: ignore[union-attr]
+        message.delivery_status, message.delivery_error = DeliveryStatus.SENT.value, None
+        if taken:
+            log.warning(
+                "outbox %s: the provider answered id %r, which another message of inbox %s has",
+                outbox_id, provider_id, message.inbox_id,
+            )
+            message.content_attributes = {**message.content_attributes, "provider_id_duplicate": provider_id}
+        else:
+            message.provider_message_id = provider_id
+        emit_message(session, message, session.get_one(Conversation, message.conversation_id), "message.updated")
     return "sent"
 
 
@@ -183,8 +209,21 @@ def run_once(rt: Runtime, limit: int = 20) -> int:
     """Claim and send one batch of due sends. Returns how many were claimed."""
     ids = claim_due(rt, limit)
     for outbox_id in ids:
-        deliver(rt, outbox_id)
+        deliver_isolated(rt, outbox_id)
     return len(ids)
+
+
+def deliver_isolated(rt: Runtime, outbox_id: int) -> str:
+    """``deliver``, where any error stays with the row (retried, then failed) and never reaches the loop."""
+    try:
+        return deliver(rt, outbox_id)
+    except Exception as exc:
+        log.exception("outbox %s: delivery step failed", outbox_id)
+        try:
+            return _record_failure(rt, outbox_id, f"{type(exc).__name__}: {exc}", False)
+        except Exception:  # the database itself is failing: the lease expires and the row is claimed again
+            log.exception("outbox %s: could not record the failure", outbox_id)
+            return "error"
 
 
 def __getattr__(name: str) -> object:

@@ -1,23 +1,40 @@
-"""Receiving a provider request: store it raw and commit, then verify, parse and ingest.
+"""Receiving a provider request: verify it, store it raw and commit, then parse and ingest.
 
-The raw row is committed before anything else happens, so a crash or a bug in parsing
-loses nothing: the row stays ``pending`` (reprocessed on restart) or ``failed`` with its
-error. Ingest retries on a unique-key race with a concurrent delivery of the same message.
+A webhook request that fails authentication (bad or missing signature: the channel answers
+401/403) is not stored: a compact ``inbound_rejections`` row (reason, client address, size,
+SHA-256, never the body) is counted, and past ``RACCORDO_INBOUND_REJECTIONS_PER_MINUTE`` per
+inbox the answer is 429 and nothing more is written. Every other request is stored raw and
+committed before it is acknowledged, so a crash or a bug in parsing loses nothing: the row
+stays ``pending`` (reprocessed after its lease) or ``failed`` with its error; a malformed
+but authenticated payload is kept for inspection. Ingest retries on a unique-key race with
+a concurrent delivery of the same message.
+
+A raw row carries a lease (``claimed_until``) while a process works on it: the request that
+stored it, or the worker sweep (``reprocess_pending``) that took it after a crash; the sweep
+never takes a row whose lease is running, so a payload is never processed twice at once.
+
+Retention: processed and ignored raw payloads (and rejection rows) older than
+``RACCORDO_RAW_RETENTION_DAYS`` (a tenant may set its own, ``set_raw_retention``) are
+deleted by the daily ``inbound.purge_raw`` job and by ``raccordo purge-raw``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
-from raccordo.channels.base import ChannelRejected, DeliveryReport, InboxConfig, get_channel
+from raccordo.channels.base import ChannelRejected, DeliveryReport, InboundEvent, InboxConfig, get_channel
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Inbox, RawInbound
-from raccordo.platform.errors import NotFound, RaccordoError
+from raccordo.platform.store.models import InboundRejection, Inbox, Job, RawInbound, Tenant
+from raccordo.platform.errors import InvalidInput, NotFound, RaccordoError, TooManyRequests
+from raccordo.platform import jobs
 from raccordo.record.services.ingest import IngestIgnored, apply_delivery_report, ingest_event
 from raccordo.platform.runtime import Runtime
 
@@ -50,14 +67,33 @@ class StoredPayload:
     body: bytes
 
 
+def _kept(headers: dict[str, str]) -> dict[str, str]:
+    kept = {k.lower(): v for k, v in headers.items() if k.lower() in _KEPT_HEADERS or k.lower().startswith("x-")}
+    kept.pop("authorization", None)
+    return kept
+
+
+def _active_inbox(session: Session, identifier: str, channel: str | None) -> Inbox:
+    inbox = session.scalars(select(Inbox).where(Inbox.identifier == identifier, Inbox.active.is_(True))).one_or_none()
+    if inbox is None or (channel is not None and inbox.channel != channel):
+        raise NotFound("inbox.unknown_identifier", identifier=identifier)
+    return inbox
+
+
+def inbound_lease(rt: Runtime) -> timedelta:
+    """How long a raw payload stays reserved for the process working on it (RACCORDO_INBOUND_LEASE_SECONDS)."""
+    return timedelta(seconds=rt.settings.inbound_lease_seconds)
+
+
 def store_raw(rt: Runtime, identifier: str, headers: dict[str, str], body: bytes, channel: str | None = None) -> StoredPayload:
+    """Store and commit the raw payload, leased to the caller, who processes it next."""
     with unit_of_work(rt.sessions) as session:
-        inbox = session.scalars(select(Inbox).where(Inbox.identifier == identifier, Inbox.active.is_(True))).one_or_none()
-        if inbox is None or (channel is not None and inbox.channel != channel):
-            raise NotFound("inbox.unknown_identifier", identifier=identifier)
-        kept = {k.lower(): v for k, v in headers.items() if k.lower() in _KEPT_HEADERS or k.lower().startswith("x-")}
-        kept.pop("authorization", None)
-        raw = RawInbound(tenant_id=inbox.tenant_id, inbox_id=inbox.id, headers=kept, body=body, status="pending")
+        inbox = _active_inbox(session, identifier, channel)
+        kept = _kept(headers)
+        raw = RawInbound(
+            tenant_id=inbox.tenant_id, inbox_id=inbox.id, headers=kept, body=body, status="pending",
+            claimed_until=datetime.now(UTC) + inbound_lease(rt),
+        )
         session.add(raw)
         session.flush()
         return StoredPayload(raw.id, inbox.channel, inbox_config(rt, inbox), kept, body)
@@ -73,8 +109,11 @@ def load_stored(rt: Runtime, raw_id: int) -> StoredPayload | InboundOutcome:
         return StoredPayload(raw.id, inbox.channel, inbox_config(rt, inbox), dict(raw.headers), bytes(raw.body))
 
 
-def process_raw(rt: Runtime, stored: StoredPayload | int) -> InboundOutcome:
-    """Verify, parse and ingest one stored payload; record the outcome on the raw row."""
+def process_raw(
+    rt: Runtime, stored: StoredPayload | int, events: list[InboundEvent | DeliveryReport] | None = None,
+) -> InboundOutcome:
+    """Verify, parse (unless ``events`` were parsed already) and ingest one stored payload;
+    record the outcome on the raw row."""
     if isinstance(stored, int):
         loaded = load_stored(rt, stored)
         if isinstance(loaded, InboundOutcome):
@@ -85,7 +124,8 @@ def process_raw(rt: Runtime, stored: StoredPayload | int) -> InboundOutcome:
     try:
         if channel is None:
             raise ChannelRejected("channel.not_installed", status=422, channel=stored.channel_kind)
-        events = channel.parse_inbound(config, stored.headers, stored.body)
+        if events is None:
+            events = channel.parse_inbound(config, stored.headers, stored.body)
         outcome = InboundOutcome(raw_id)
         for attempt in range(3):
             try:
@@ -109,6 +149,7 @@ def process_raw(rt: Runtime, stored: StoredPayload | int) -> InboundOutcome:
                     status = "ignored" if ignored and not outcome.message_ids else "processed"
                     raw.status, raw.error, raw.message_ids = status, "; ".join(ignored)[:4000] or None, outcome.message_ids
                     raw.processed_at, raw.attempts = datetime.now(UTC), raw.attempts + 1
+                    raw.claimed_until = None
                     outcome.ignored = ignored
                 return outcome
             except IngestIgnored as skipped:
@@ -117,6 +158,7 @@ def process_raw(rt: Runtime, stored: StoredPayload | int) -> InboundOutcome:
                 with unit_of_work(rt.sessions) as session:
                     raw = session.get_one(RawInbound, raw_id)
                     raw.status, raw.error, raw.processed_at, raw.attempts = "ignored", reason, datetime.now(UTC), raw.attempts + 1
+                    raw.claimed_until = None
                 return InboundOutcome(raw_id, ignored=[reason])
             except (IntegrityError, OperationalError):
                 # A concurrent request stored the same message or identity first: run again and find it.
@@ -136,27 +178,167 @@ def _mark(rt: Runtime, raw_id: int, status: str, error: str) -> None:
     with unit_of_work(rt.sessions) as session:
         raw = session.get(RawInbound, raw_id)
         if raw is not None:
-            raw.status, raw.error, raw.attempts = status, error[:4000], raw.attempts + 1
+            raw.status, raw.error, raw.attempts, raw.claimed_until = status, error[:4000], raw.attempts + 1, None
 
 
-def receive(rt: Runtime, identifier: str, headers: dict[str, str], body: bytes, channel: str | None = None) -> InboundOutcome:
-    """A provider's webhook request: refused (405) for channels that do not receive by webhook."""
+def receive(
+    rt: Runtime, identifier: str, headers: dict[str, str], body: bytes, channel: str | None = None,
+    remote: str | None = None,
+) -> InboundOutcome:
+    """A provider's webhook request: refused (405) for channels that do not receive by webhook.
+
+    Authenticated first: a request the channel refuses with 401/403 is counted, not stored."""
     implementation = get_channel(channel) if channel is not None else None
     if implementation is not None and not implementation.webhook:
         raise ChannelRejected("channel.no_inbound", status=405)
-    return process_raw(rt, store_raw(rt, identifier, headers, body, channel))
+    kept = _kept(headers)
+    events: list[InboundEvent | DeliveryReport] | None = None
+    rejected: ChannelRejected | None = None
+    with unit_of_work(rt.sessions) as session:  # one transaction: the inbox, the check, the raw row
+        inbox = _active_inbox(session, identifier, channel)
+        config, implementation = inbox_config(rt, inbox), get_channel(inbox.channel)
+        tenant_id, inbox_id = inbox.tenant_id, inbox.id
+        if implementation is not None:
+            try:
+                events = implementation.parse_inbound(config, kept, body)
+            except ChannelRejected as exc:
+                if exc.status in (401, 403):
+                    rejected = exc
+                # Otherwise authenticated but malformed: stored, failed by process_raw, kept for inspection.
+            except Exception:  # a bug in the parser: the payload is stored and its row keeps the error
+                log.warning("inbox %s: parsing a payload failed; stored with its error", inbox_id, exc_info=True)
+        if rejected is None:
+            raw = RawInbound(
+                tenant_id=tenant_id, inbox_id=inbox_id, headers=kept, body=body, status="pending",
+                claimed_until=datetime.now(UTC) + inbound_lease(rt),
+            )
+            session.add(raw)
+            session.flush()
+            stored = StoredPayload(raw.id, inbox.channel, config, kept, body)
+    if rejected is not None:
+        _reject(rt, tenant_id, inbox_id, body, rejected.key, remote)
+        raise rejected
+    return process_raw(rt, stored, events)
 
 
-def reprocess_pending(rt: Runtime, older_than: timedelta = timedelta(seconds=30), limit: int = 100) -> int:
-    """Process payloads left ``pending`` by a crash. Returns how many were processed."""
-    cutoff = datetime.now(UTC) - older_than
+def _reject(rt: Runtime, tenant_id: int, inbox_id: int, body: bytes, reason: str, remote: str | None) -> None:
+    """Count a refused request (no body kept); past the inbox's per-minute limit, answer 429 and write nothing."""
+    now = datetime.now(UTC)
     with unit_of_work(rt.sessions) as session:
-        ids = list(session.scalars(select(RawInbound.id).where(RawInbound.status == "pending", RawInbound.received_at <= cutoff).order_by(RawInbound.id).limit(limit)))
+        recent = session.scalar(
+            select(func.count()).select_from(InboundRejection)
+            .where(InboundRejection.inbox_id == inbox_id, InboundRejection.received_at > now - timedelta(minutes=1))
+        ) or 0
+        limited = recent >= rt.settings.inbound_rejections_per_minute
+        if not limited:
+            session.add(InboundRejection(
+                tenant_id=tenant_id, inbox_id=inbox_id, received_at=now, reason=reason[:64],
+                remote=(remote or "")[:64] or None,
+                size=len(body), sha256=hashlib.sha256(body).hexdigest(),
+            ))
+    if limited:
+        limit = rt.settings.inbound_rejections_per_minute
+        log.warning("inbox %s: more than %d rejected requests in a minute; answering 429", inbox_id, limit)
+        raise TooManyRequests("inbound.rejected_rate_limited", retry_after=60)
+
+
+def claim_pending(
+    rt: Runtime, older_than: timedelta = timedelta(seconds=30), limit: int = 100, now: datetime | None = None,
+) -> list[int]:
+    """Lease up to ``limit`` payloads still ``pending`` that nobody is working on (no lease, or an expired one)."""
+    now = now or datetime.now(UTC)
+    with unit_of_work(rt.sessions) as session:
+        query = (
+            select(RawInbound)
+            .where(
+                RawInbound.status == "pending", RawInbound.received_at <= now - older_than,
+                or_(RawInbound.claimed_until.is_(None), RawInbound.claimed_until < now),
+            )
+            .order_by(RawInbound.id)
+            .limit(limit)
+        )
+        if rt.engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = list(session.scalars(query))
+        for raw in rows:
+            raw.claimed_until = now + inbound_lease(rt)
+        return [raw.id for raw in rows]
+
+
+def reprocess_pending(
+    rt: Runtime, older_than: timedelta = timedelta(seconds=30), limit: int = 100, now: datetime | None = None,
+) -> int:
+    """Process payloads left ``pending`` by a crash (their lease expired). Returns how many were processed."""
     done = 0
-    for raw_id in ids:
+    for raw_id in claim_pending(rt, older_than, limit, now):
         try:
             process_raw(rt, raw_id)
             done += 1
         except Exception:  # recorded on the row by process_raw; go on with the others
             continue
     return done
+
+
+# --- retention ----------------------------------------------------------------------------------
+
+PURGE_JOB = "inbound.purge_raw"
+PURGE_EVERY = timedelta(hours=6)
+_PURGED_STATUSES = ("processed", "ignored")
+
+
+def retention_days(tenant_settings: dict[str, Any] | None, default: int) -> int:
+    """Days a tenant keeps processed raw payloads: its own setting, else the global default; 0 keeps them."""
+    value = (tenant_settings or {}).get("raw_retention_days")
+    return int(value) if isinstance(value, int) and value >= 0 else default
+
+
+def purge_raw_in(session: Session, default_days: int, now: datetime | None = None) -> dict[str, int]:
+    """Delete processed/ignored raw payloads and rejection rows past each tenant's retention."""
+    now = now or datetime.now(UTC)
+    counts = {"raw_inbound": 0, "inbound_rejections": 0}
+    for tenant_id, tenant_settings in session.execute(select(Tenant.id, Tenant.settings)).all():
+        days = retention_days(tenant_settings, default_days)
+        if days <= 0:
+            continue
+        cutoff = now - timedelta(days=days)
+        counts["raw_inbound"] += session.execute(
+            delete(RawInbound).where(
+                RawInbound.tenant_id == tenant_id, RawInbound.status.in_(_PURGED_STATUSES),
+                RawInbound.processed_at < cutoff,
+            )
+        ).rowcount or 0
+        counts["inbound_rejections"] += session.execute(
+            delete(InboundRejection)
+            .where(InboundRejection.tenant_id == tenant_id, InboundRejection.received_at < cutoff)
+        ).rowcount or 0
+    return counts
+
+
+def purge_raw(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
+    """``purge_raw_in`` in its own transaction (``raccordo purge-raw``)."""
+    with unit_of_work(rt.sessions) as session:
+        return purge_raw_in(session, rt.settings.raw_retention_days, now)
+
+
+def set_raw_retention(session: Session, tenant_id: int, days: int | None) -> None:
+    """A tenant's own retention in days (0 keeps everything), or ``None`` for the global default."""
+    if days is not None and days < 0:
+        raise InvalidInput("inbound.retention_days_invalid", field="days")
+    tenant = session.get_one(Tenant, tenant_id)
+    settings = {k: v for k, v in (tenant.settings or {}).items() if k != "raw_retention_days"}
+    tenant.settings = settings if days is None else {**settings, "raw_retention_days": days}
+
+
+@jobs.job_handler(PURGE_JOB)
+def _purge_job(ctx: jobs.JobContext) -> dict[str, Any]:
+    counts = purge_raw_in(ctx.session, ctx.rt.settings.raw_retention_days, ctx.now)
+    ctx.run_again_at(ctx.now + PURGE_EVERY)
+    return counts
+
+
+def ensure_purge_job(rt: Runtime) -> None:
+    """Keep one pending retention job (workers call it when they start)."""
+    with unit_of_work(rt.sessions) as session:
+        status = session.scalar(select(Job.status).where(Job.dedupe_key == PURGE_JOB))
+        if status not in (jobs.PENDING, jobs.RUNNING):
+            jobs.schedule(session, PURGE_JOB, datetime.now(UTC), dedupe_key=PURGE_JOB)

@@ -1,13 +1,64 @@
-"""Engine and session factory. SQLite runs in WAL mode with foreign keys on."""
+"""Engine and session factory. SQLite runs in WAL mode with foreign keys on.
+
+SQLite has one writer at a time, and its busy handler is not a queue: a waiting writer
+sleeps and polls, so later writers can overtake it again and again (a request waited
+over a second while forty later ones went through, and a customer's first message was
+stored after their later ones, making two contacts). Within a process, SQLite
+transactions therefore queue first come, first served on a ``FairLock`` before
+``BEGIN IMMEDIATE``; other processes still queue on ``busy_timeout``.
+"""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+SQLITE_BUSY_SECONDS = 30
+
+
+class FairLock:
+    """A lock handed to its waiters in arrival order (``threading.Lock`` promises no order)."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiters: deque[threading.Lock] = deque()
+
+    def acquire(self, timeout: float = -1) -> bool:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return True
+            waiter = threading.Lock()
+            waiter.acquire()
+            self._waiters.append(waiter)
+        if waiter.acquire(timeout=timeout):
+            return True  # handed over by release(): the lock stays held, now by us
+        with self._mutex:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+                return False
+        return True  # handed over between the timeout and the removal
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().release()
+            else:
+                self._held = False
+
+
+def _raw(connection):  # type: ignore[no-untyped-def]
+    """The driver's connection behind a pool wrapper (or itself)."""
+    return getattr(connection, "dbapi_connection", None) or connection
 
 
 def make_engine(url: str) -> Engine:
@@ -15,7 +66,9 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS})
+        writers = FairLock()
+        holders: set[int] = set()  # the sqlite3 connections whose transaction holds ``writers``
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -26,13 +79,45 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            if not writers.acquire(timeout=SQLITE_BUSY_SECONDS):
+                raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
+            holders.add(id(_raw(conn.connection)))
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                _release(conn.connection)
+                raise
 
+        def _release(connection):  # type: ignore[no-untyped-def]
+            key = id(_raw(connection))
+            if key in holders:
+                holders.discard(key)
+                writers.release()
+
+        # Released once COMMIT or ROLLBACK has run (also the pool's rollback when a connection goes
+        # back), so the next writer's BEGIN IMMEDIATE finds the database free and never polls.
+        dialect = engine.dialect
+        do_commit, do_rollback = dialect.do_commit, dialect.do_rollback
+
+        def _commit(dbapi_conn):  # type: ignore[no-untyped-def]
+            try:
+                do_commit(dbapi_conn)
+            finally:
+                _release(dbapi_conn)
+
+        def _rollback(dbapi_conn):  # type: ignore[no-untyped-def]
+            try:
+                do_rollback(dbapi_conn)
+            finally:
+                _release(dbapi_conn)
+
+        dialect.do_commit, dialect.do_rollback = _commit, _rollback  # type: ignore[method-assign]
+        event.listen(engine.pool, "invalidate", lambda dbapi_conn, record, *args: _release(dbapi_conn))
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 

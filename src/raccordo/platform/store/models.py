@@ -300,7 +300,10 @@ class RawInbound(Base):
     """Every inbound payload, stored before it is acknowledged and kept for inspection."""
 
     __tablename__ = "raw_inbound"
-    __table_args__ = (Index("ix_raw_inbound_status", "status", "received_at"),)
+    __table_args__ = (
+        Index("ix_raw_inbound_status", "status", "received_at"),
+        Index("ix_raw_inbound_retention", "status", "processed_at"),
+    )
     id: Mapped[int] = _id()
     tenant_id: Mapped[int] = _tenant()
     inbox_id: Mapped[int] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"), index=True)
@@ -312,6 +315,24 @@ class RawInbound(Base):
     message_ids: Mapped[list[Any]] = mapped_column(default=list)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     processed_at: Mapped[datetime | None]
+    # While set and in the future, a process is working on the row (the request that stored it,
+    # or a reprocessing worker): nobody else takes it before it expires.
+    claimed_until: Mapped[datetime | None]
+
+
+class InboundRejection(Base):
+    """A webhook request refused before storing (bad or missing signature): who, when, why, how big; never the body."""
+
+    __tablename__ = "inbound_rejections"
+    __table_args__ = (Index("ix_inbound_rejections_inbox", "inbox_id", "received_at"),)
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reason: Mapped[str] = mapped_column(String(64))
+    remote: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    sha256: Mapped[str] = mapped_column(String(64))
 
 
 class TimelineEvent(Base):

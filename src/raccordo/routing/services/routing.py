@@ -141,6 +141,13 @@ def _place(session: Session, conversation: Conversation, queue: RoutingQueue, *,
 def after_inbound(session: Session, conversation: Conversation, now: datetime | None = None) -> QueueItem | None:
     """A customer message arrived: an open, unassigned conversation not yet in a queue is queued by the rules."""
     now = now or datetime.now(UTC)
+    if conversation.id is not None:
+        # Decide on the committed row, locked, not on the caller's copy: ingest reads the
+        # conversation before it waits for its row, and an agent may accept the offer (or resolve)
+        # in between; re-queuing from a stale "unassigned" left a waiting item on a conversation
+        # assigned to that agent. Same lock order as the services: the conversation, then its item.
+        session.flush()
+        session.refresh(conversation, attribute_names=["status", "assignee_id"], with_for_update=True)
     if conversation.status != ConversationStatus.OPEN.value or conversation.assignee_id is not None:
         return None
     existing = _item_for(session, conversation.id)
@@ -591,13 +598,19 @@ def tenants_due(rt: Runtime, now: datetime | None = None) -> list[int]:
 def route_due(rt: Runtime, max_passes: int = 50) -> int:
     """Run a pass for every tenant with requests or a due time; again while new requests arrive."""
     done = 0
+    broken: set[int] = set()  # tenants whose pass failed: retried on the next worker pass, not in this loop
     for _ in range(max_passes):
-        tenants = tenants_due(rt)
+        tenants = [t for t in tenants_due(rt) if t not in broken]
         if not tenants:
             break
         progressed = False
         for tenant_id in tenants:
-            result = dispatch(rt, tenant_id)
+            try:
+                result = dispatch(rt, tenant_id)
+            except Exception:  # one tenant's failing pass must not stop routing for the others
+                log.exception("routing pass for tenant %s failed", tenant_id)
+                broken.add(tenant_id)
+                continue
             if not result.skipped:
                 done += 1
                 progressed = True
