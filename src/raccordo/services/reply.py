@@ -14,11 +14,12 @@ from raccordo.adapters.files import FileStore
 from raccordo.adapters.store.models import Attachment, ContactIdentity, Conversation, Inbox, Message, OutboxItem, User
 from raccordo.domain.content import html_to_text, sanitize_html
 from raccordo.domain.conversations import ConversationStatus
-from raccordo.domain.errors import InvalidInput
+from raccordo.domain.errors import InvalidInput, NotFound
 from raccordo.domain.mentions import find_mentions
 from raccordo.domain.messages import DeliveryStatus, Direction, SenderType, TimelineKind
 from raccordo.domain.roles import Permission
 from raccordo.services import composer, routing, sla
+from raccordo.services import inbox as inbox_access
 from raccordo.services.actor import Actor
 from raccordo.services.events import emit, emit_message
 from raccordo.services.records import add_timeline, get_owned
@@ -66,6 +67,7 @@ def send_reply(
     actor.require(Permission.WORK)
     attachments = attachments or []
     conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id, lock=True)
+    inbox_access.require_can_act(session, actor, conversation)
     if conversation.status == ConversationStatus.CLOSED.value:
         raise InvalidInput("reply.conversation_closed", field="conversation_id")
     chosen_inbox_id = inbox_id if inbox_id is not None else conversation.last_inbox_id
@@ -123,6 +125,8 @@ def add_note(session: Session, files: FileStore, actor: Actor, conversation_id: 
     """An internal note: never sent to the customer. ``@name`` in it notifies that user (``mention.created``)."""
     actor.require(Permission.WORK)
     conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id)
+    if not inbox_access.can_see(session, actor, conversation):  # teammates may annotate; others' are not found
+        raise NotFound("conversation.not_found")
     if not text.strip():
         raise InvalidInput("reply.empty", field="text")
     for index, upload in enumerate(attachments or []):

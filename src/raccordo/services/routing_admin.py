@@ -23,6 +23,7 @@ from raccordo.adapters.store.models import (
     RoutingRule,
     Skill,
     User,
+    fold_name,
 )
 from raccordo.domain.errors import Conflict, InvalidInput
 from raccordo.domain.hours import parse_business_hours
@@ -53,7 +54,7 @@ def create_skill(session: Session, actor: Actor, name: str) -> Skill:
     clean = name.strip()
     if not clean or len(clean) > 64:
         raise InvalidInput("routing.skill_name_invalid", field="name")
-    if session.scalar(select(Skill.id).where(Skill.tenant_id == actor.tenant_id, func.lower(Skill.name) == clean.lower())):
+    if session.scalar(select(Skill.id).where(Skill.tenant_id == actor.tenant_id, Skill.name_key == fold_name(clean))):
         raise Conflict("routing.skill_exists", name=clean)
     skill = Skill(tenant_id=actor.tenant_id, name=clean, created_at=datetime.now(UTC))
     session.add(skill)

@@ -29,7 +29,7 @@ from raccordo.adapters.channels.base import get_channel
 from raccordo.adapters.store.db import unit_of_work
 from raccordo.adapters.store.models import Contact, Conversation, Inbox, Team, Tenant
 from raccordo.api.schemas import MAX_ID
-from raccordo.api.deps import CSRF_COOKIE, SESSION_COOKIE, client_address, runtime
+from raccordo.api.deps import CSRF_COOKIE, SESSION_COOKIE, client_address, cookie_secure, runtime
 from raccordo.domain.errors import Forbidden, InvalidInput, NotFound, RaccordoError
 from raccordo.domain.hours import DEFAULT_TIMEZONE, tenant_zone
 from raccordo.domain.roles import Permission, Role, can
@@ -202,7 +202,7 @@ async def login_page(request: Request, next: str | None = None) -> Response:  # 
 def _login_form(request: Request, next_url: str | None, errors: dict[str, str], *, status: int, email: str = "", tenant: str = "") -> Response:
     token = secrets.token_urlsafe(24)
     response = render(request, "login.html", {"lang": _language(request), "login_csrf": token, "next": _safe_next(next_url), "errors": errors, "email": email, "tenant": tenant}, status_code=status)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict", secure=runtime(request).settings.cookie_secure, path="/login")
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict", secure=cookie_secure(request), path="/login")
     return response
 
 
@@ -225,8 +225,8 @@ def login_submit(request: Request, form: dict[str, Any] = FormDep) -> Response:
         return _login_form(request, form.get("next"), {"_form": translate(exc.key, lang, **exc.params)}, status=exc.status, email=email, tenant=tenant)
     response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
     max_age = settings.session_hours * 3600
-    response.set_cookie(SESSION_COOKIE, new.token, max_age=max_age, httponly=True, samesite="lax", secure=settings.cookie_secure, path="/")
-    response.set_cookie(CSRF_COOKIE, new.csrf_token, max_age=max_age, httponly=False, samesite="strict", secure=settings.cookie_secure, path="/")
+    response.set_cookie(SESSION_COOKIE, new.token, max_age=max_age, httponly=True, samesite="lax", secure=cookie_secure(request), path="/")
+    response.set_cookie(CSRF_COOKIE, new.csrf_token, max_age=max_age, httponly=False, samesite="strict", secure=cookie_secure(request), path="/")
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 
@@ -534,12 +534,16 @@ def post_transfer(conversation_id: int, request: Request, me: Me = MeDep, form: 
         if not target:
             raise InvalidInput("ui.transfer.choose", field="target")
         with unit_of_work(rt.sessions) as session:
+            conversations.require_can_act(session, me.actor, conversation_id)
             routing.transfer(session, me.actor, conversation_id, note=note, files=rt.files, max_attachment_bytes=rt.settings.max_attachment_bytes, **target)
     except NotFound:
         raise
     except RaccordoError as exc:  # Forbidden too: an agent may not take someone else's conversation away
         errors = {"target": next(iter(field_errors(exc, me.lang).values()))}
     with unit_of_work(rt.sessions) as session:
+        if not errors and not inbox.can_see(session, me.actor, get_owned(session, Conversation, me.actor.tenant_id, conversation_id)):
+            # Handed to someone the agent does not share a team with: it leaves their sight.
+            return Response(status_code=200, headers={"HX-Redirect": "/inbox", "HX-Trigger": "raccordo:list"})
         context = conversation_context(session, me, conversation_id)
     return render(request, "_head.html", base_context(me, head_errors=errors, transfer_note=(note or "") if errors else "", **context), status_code=422 if errors else 200,
                   headers={} if errors else {"HX-Trigger": "raccordo:thread, raccordo:list"})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import unicodedata
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
@@ -54,9 +56,8 @@ def list_conversations(
 
 @router.get("/conversations/{conversation_id}", response_model=schemas.ConversationOut)
 def get_conversation(conversation_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> schemas.ConversationOut:
-    actor.require(Permission.READ)
     with transaction(request) as session:
-        return schemas.ConversationOut.model_validate(get_owned(session, Conversation, actor.tenant_id, conversation_id))
+        return schemas.ConversationOut.model_validate(conversations.get_visible(session, actor, conversation_id))
 
 
 @router.patch("/conversations/{conversation_id}", response_model=schemas.ConversationOut)
@@ -115,4 +116,14 @@ def download(attachment_id: schemas.PathId, request: Request, actor: Actor = Act
         attachment = get_owned(session, Attachment, actor.tenant_id, attachment_id)
         path = runtime(request).files.path(attachment.storage_path)
         # Served as a download, never rendered inline: a customer's file must not run in our origin.
-        return FileResponse(path, media_type=attachment.content_type, filename=attachment.filename, content_disposition_type="attachment", headers={"X-Content-Type-Options": "nosniff"})
+        headers = {"Content-Disposition": content_disposition(attachment.filename), "X-Content-Type-Options": "nosniff"}
+        return FileResponse(path, media_type=attachment.content_type, headers=headers)
+
+
+def content_disposition(filename: str | None) -> str:
+    """``attachment`` with the file's own name, never a path (RFC 6266): an ASCII ``filename``
+    fallback and the exact name as ``filename*`` (RFC 8187, UTF-8, percent-encoded)."""
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip().lstrip(".") or "attachment"
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\;%' else "_" for ch in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
