@@ -54,7 +54,7 @@ def test_transfer_from_the_conversation_view(fresh, org, other_org, client, rt):
         assert "transferred" in kinds
     # Now it is the supervisor's: the agent may not take it away, and is told why.
     refused = browser.post(f"/conversations/{conversation_id}/transfer", data={"target": f"queue:{queue.json()['id']}"}, headers=_hx(csrf))
-    assert refused.status_code == 404
+    assert refused.status_code == 422 and translate("conversation.not_yours", "en") in refused.text
     # A supervisor moves it to the queue.
     boss = fresh()
     boss_csrf = login(boss, org, "supervisor")

@@ -467,6 +467,7 @@ def post_note(conversation_id: int, request: Request, me: Me = MeDep, form: dict
     text = str(form.get("text") or "")
     try:
         with unit_of_work(rt.sessions) as session:
+            conversations.get_visible(session, me.actor, conversation_id)  # teammates may annotate; others' are not found
             reply.add_note(session, rt.files, me.actor, conversation_id, text=text, attachments=composer_view.form_uploads(form), max_attachment_bytes=rt.settings.max_attachment_bytes)
     except (NotFound, Forbidden):
         raise

@@ -104,6 +104,7 @@ def send_reply(conversation_id: schemas.PathId, body: schemas.ReplyIn, request: 
 def add_note(conversation_id: schemas.PathId, body: schemas.NoteIn, request: Request, actor: Actor = ActorDep) -> schemas.MessageOut:
     rt = runtime(request)
     with transaction(request) as session:
+        conversations.get_visible(session, actor, conversation_id)  # teammates may annotate; others' are not found
         note = reply.add_note(session, rt.files, actor, conversation_id, text=body.text, attachments=_uploads(body.attachments), max_attachment_bytes=rt.settings.max_attachment_bytes)
         session.refresh(note, ["attachments"])
         return schemas.MessageOut.model_validate(note)
