@@ -313,8 +313,8 @@ def listing(client, rt) -> Listing:
     assert post_inbound(client, inbox_a, customer_message("l-again", "Sono ancora io", email="cliente0@example.com")).status_code == 200
     again = client.get("/api/v1/conversations", params={"limit": 1}, headers=owner).json()["items"][0]
     assert again["id"] not in created
-    # An agent's reply moves an old conversation to the top.
-    assert client.post(f"/api/v1/conversations/{created[5]}/reply", json={"text": "Eccomi"}, headers=org.headers("agent")).status_code == 201
+    # A reply moves an old conversation to the top (its assignee, the supervisor, answers: agents answer only their own).
+    assert client.post(f"/api/v1/conversations/{created[5]}/reply", json={"text": "Eccomi"}, headers=supervisor).status_code == 201
     order = [created[5], again["id"]] + [c for c in reversed(created) if c != created[5]]
     rows: dict[int, dict] = {}
     for conversation_id in order:

@@ -116,13 +116,16 @@ def test_agents_do_not_see_colleagues_assigned_work(live):
 def test_typing_and_viewers_between_agents(live):
     rt, client = live
     org = make_org(rt)
+    # A real conversation the agent may see (unassigned, no team): typing and viewing are refused on others.
+    post_inbound(client, create_api_inbox(client, org.headers()), customer_message("tv-1", email="typing@example.com"))
+    shared = client.get("/api/v1/conversations", headers=org.headers()).json()["items"][0]["id"]
     with _connect(client, org.tokens["agent"]) as watcher, _connect(client, org.tokens["admin"]) as typist:
         _until(watcher, lambda m: m["type"] == "hello")
         _until(typist, lambda m: m["type"] == "hello")
-        watcher.send_json({"type": "viewing", "conversation_id": 4242})
+        watcher.send_json({"type": "viewing", "conversation_id": shared})
         viewers = _until(typist, lambda m: m["type"] == "viewers")
-        assert viewers == {"type": "viewers", "conversation_id": 4242, "user_ids": [org.users["agent"]]}
-        typist.send_json({"type": "typing", "conversation_id": 4242, "state": True})
+        assert viewers == {"type": "viewers", "conversation_id": shared, "user_ids": [org.users["agent"]]}
+        typist.send_json({"type": "typing", "conversation_id": shared, "state": True})
         typing = _until(watcher, lambda m: m["type"] == "typing")
         assert typing["user_id"] == org.users["admin"] and typing["state"] is True
         typist.send_json({"type": "bogus"})

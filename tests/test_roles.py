@@ -291,7 +291,7 @@ def test_agent_cannot_take_release_or_hand_over_what_is_not_theirs(client, ctx):
         assert response.status_code == 403, (body, response.text)
         assert response.headers["content-type"].startswith(PROBLEM)
         assert "take an unassigned conversation or release your own" in response.json()["detail"]
-        assert client.get(url, headers=agent).json()["assignee_id"] == supervisor_id
+        assert client.get(url, headers=ctx.org.headers("supervisor")).json()["assignee_id"] == supervisor_id
     # Once it is theirs, an agent still cannot hand it to a colleague.
     assert client.patch(url, json={"assignee_id": agent_id}, headers=ctx.org.headers("supervisor")).status_code == 200
     assert client.patch(url, json={"assignee_id": supervisor_id}, headers=agent).status_code == 403

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from raccordo import __version__
 from raccordo.platform.bus import make_bus
@@ -61,7 +63,7 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
     # the hub passes it to the embedded worker, so no endpoint has to wake it by hand.
     hub.on_wake = loop.wake if loop else None
     metrics.collector(app.state)
-    errors.install(app)
+    errors.install(app, html_page=pages.error_page)
     for module in (auth, admin, inbox_check, contacts, conversations, messages, channels, presence, routing, ws):
         app.include_router(module.router)
     app.include_router(widget.router)
@@ -96,11 +98,25 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
-    async def prometheus_metrics() -> Response:
+    async def prometheus_metrics(request: Request) -> Response:
+        token = rt.settings.metrics_token
+        if token:
+            scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip().encode(), token.encode()):
+                return Response("metrics need the bearer token (RACCORDO_METRICS_TOKEN)\n", status_code=401, media_type="text/plain", headers={"WWW-Authenticate": "Bearer"})
         body = await run_in_threadpool(metrics.render)
         return Response(body, media_type="text/plain; version=0.0.4")
 
+    def openapi() -> dict:  # type: ignore[type-arg]
+        if app.openapi_schema is None:
+            app.openapi_schema = errors.document_errors(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodySizeLimit, max_bytes=rt.settings.max_body_bytes)
     app.add_middleware(widget.WidgetCors)
     app.add_middleware(RequestMetrics, metrics=metrics)
+    proxies = [p.strip() for p in rt.settings.trusted_proxies.split(",") if p.strip()]
+    if proxies:  # outermost: the scheme and client address are the proxy's forwarded ones from here on
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
     return app

@@ -24,7 +24,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, description="Requests larger than this get 413.")
     max_attachment_bytes: int = Field(default=8 * 1024 * 1024)
     session_hours: int = 12
-    cookie_secure: bool = Field(default=False, description="Set true behind HTTPS so session cookies are Secure.")
+    cookie_secure: bool = Field(default=False, description="Always mark session cookies Secure (they are anyway on requests that arrive over HTTPS).")
+    trusted_proxies: str = Field(default="", description="Comma-separated addresses (or *) of reverse proxies whose X-Forwarded-Proto and X-Forwarded-For are believed: HTTPS there makes cookies Secure, and login limits count the real client.")
+    metrics_token: str = Field(default="", description="When set, /metrics answers only to `Authorization: Bearer <token>`.")
     login_max_failures: int = Field(default=5, description="Failed logins allowed per email (and 4x per client address) in the window.")
     login_window_seconds: int = 900
     auto_migrate: bool = Field(default=True, description="`serve` and the other commands upgrade the schema to head on start.")

@@ -18,7 +18,11 @@ class FileStore:
         relative = f"{tenant_id}/{digest[:2]}/{digest}"
         target = self.root / relative
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
+            # Owner-only directories (0700); mkstemp already creates the file 0600.
+            directory = self.root
+            for part in (None, str(tenant_id), digest[:2]):
+                directory = directory / part if part else directory
+                directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             # Write then rename, so a crash never leaves a truncated file under the final name.
             fd, tmp = tempfile.mkstemp(dir=target.parent)
             with os.fdopen(fd, "wb") as handle:

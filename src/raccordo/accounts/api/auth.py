@@ -8,7 +8,7 @@ from sqlalchemy import select
 from raccordo.platform.store.models import Tenant, User
 from raccordo.platform.web import schemas
 from raccordo.platform.hours import tenant_zone
-from raccordo.accounts.api.deps import CSRF_COOKIE, SESSION_COOKIE, ActorDep, client_address, runtime, transaction
+from raccordo.accounts.api.deps import CSRF_COOKIE, SESSION_COOKIE, ActorDep, client_address, cookie_secure, runtime, transaction
 from raccordo.accounts.services import accounts
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.services.accounts import user_team_ids
@@ -32,8 +32,8 @@ def login(body: schemas.LoginIn, request: Request, response: Response) -> schema
         )
         out = schemas.LoginOut(user=schemas.UserOut.model_validate(new.user), csrf_token=new.csrf_token, expires_at=new.expires_at)
     max_age = settings.session_hours * 3600
-    response.set_cookie(SESSION_COOKIE, new.token, max_age=max_age, httponly=True, samesite="lax", secure=settings.cookie_secure, path="/")
-    response.set_cookie(CSRF_COOKIE, new.csrf_token, max_age=max_age, httponly=False, samesite="strict", secure=settings.cookie_secure, path="/")
+    response.set_cookie(SESSION_COOKIE, new.token, max_age=max_age, httponly=True, samesite="lax", secure=cookie_secure(request), path="/")
+    response.set_cookie(CSRF_COOKIE, new.csrf_token, max_age=max_age, httponly=False, samesite="strict", secure=cookie_secure(request), path="/")
     return out
 
 

@@ -32,6 +32,12 @@ def transaction(request: Request) -> Iterator[Session]:
         yield session
 
 
+def cookie_secure(request: Request) -> bool:
+    """Secure cookies when configured, or when the request came over HTTPS (directly, or through a
+    trusted proxy's X-Forwarded-Proto: see ``RACCORDO_TRUSTED_PROXIES``)."""
+    return runtime(request).settings.cookie_secure or request.url.scheme == "https"
+
+
 def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 

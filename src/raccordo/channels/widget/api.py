@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from raccordo.platform.web.schemas import MAX_ID, PathId
 from raccordo.channels.widget import channel
 from raccordo.accounts.api.deps import ActorDep, client_address, runtime, transaction
-from raccordo.platform.web.errors import request_language
+from raccordo.platform.web.errors import message_params, request_language
 from raccordo.channels.widget.hub import VisitorClient, WidgetHub
 from raccordo.channels.base import ChannelRejected
 from raccordo.platform.errors import RaccordoError, TooManyRequests
@@ -138,7 +138,7 @@ def conversation_seen(conversation_id: PathId, request: Request, actor: Actor = 
 
 
 def _error(exc: RaccordoError, language: str, client_id: Any = None) -> dict[str, Any]:
-    frame = {"type": "error", "status": exc.status, "code": exc.key, "message": translate(exc.key, language, **exc.params), "field": exc.field, "client_id": client_id}
+    frame = {"type": "error", "status": exc.status, "code": exc.key, "message": translate(exc.key, language, **message_params(exc)), "field": exc.field, "client_id": client_id}
     if isinstance(exc, TooManyRequests):
         frame["retry_after"] = exc.retry_after
     return frame

@@ -30,7 +30,7 @@ from raccordo.channels.base import get_channel
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Contact, Conversation, Inbox, Team, Tenant
 from raccordo.platform.web.schemas import MAX_ID
-from raccordo.accounts.api.deps import CSRF_COOKIE, SESSION_COOKIE, client_address, runtime
+from raccordo.accounts.api.deps import CSRF_COOKIE, SESSION_COOKIE, client_address, cookie_secure, runtime
 from raccordo.platform.errors import Forbidden, InvalidInput, NotFound, RaccordoError
 from raccordo.platform.hours import DEFAULT_TIMEZONE, tenant_zone
 from raccordo.accounts.domain.roles import Permission, Role, can
@@ -212,7 +212,7 @@ async def login_page(request: Request, next: str | None = None) -> Response:  # 
 def _login_form(request: Request, next_url: str | None, errors: dict[str, str], *, status: int, email: str = "", tenant: str = "") -> Response:
     token = secrets.token_urlsafe(24)
     response = render(request, "login.html", {"lang": _language(request), "login_csrf": token, "next": _safe_next(next_url), "errors": errors, "email": email, "tenant": tenant}, status_code=status)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict", secure=runtime(request).settings.cookie_secure, path="/login")
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict", secure=cookie_secure(request), path="/login")
     return response
 
 
@@ -235,8 +235,8 @@ def login_submit(request: Request, form: dict[str, Any] = FormDep) -> Response:
         return _login_form(request, form.get("next"), {"_form": translate(exc.key, lang, **exc.params)}, status=exc.status, email=email, tenant=tenant)
     response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
     max_age = settings.session_hours * 3600
-    response.set_cookie(SESSION_COOKIE, new.token, max_age=max_age, httponly=True, samesite="lax", secure=settings.cookie_secure, path="/")
-    response.set_cookie(CSRF_COOKIE, new.csrf_token, max_age=max_age, httponly=False, samesite="strict", secure=settings.cookie_secure, path="/")
+    response.set_cookie(SESSION_COOKIE, new.token, max_age=max_age, httponly=True, samesite="lax", secure=cookie_secure(request), path="/")
+    response.set_cookie(CSRF_COOKIE, new.csrf_token, max_age=max_age, httponly=False, samesite="strict", secure=cookie_secure(request), path="/")
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 
@@ -477,6 +477,7 @@ def post_note(conversation_id: int, request: Request, me: Me = MeDep, form: dict
     text = str(form.get("text") or "")
     try:
         with unit_of_work(rt.sessions) as session:
+            conversations.get_visible(session, me.actor, conversation_id)  # teammates may annotate; others' are not found
             reply.add_note(session, rt.files, me.actor, conversation_id, text=text, attachments=composer_view.form_uploads(form), max_attachment_bytes=rt.settings.max_attachment_bytes)
     except (NotFound, Forbidden):
         raise
@@ -544,12 +545,16 @@ def post_transfer(conversation_id: int, request: Request, me: Me = MeDep, form: 
         if not target:
             raise InvalidInput("ui.transfer.choose", field="target")
         with unit_of_work(rt.sessions) as session:
+            conversations.require_can_act(session, me.actor, conversation_id)
             routing.transfer(session, me.actor, conversation_id, note=note, files=rt.files, max_attachment_bytes=rt.settings.max_attachment_bytes, **target)
     except NotFound:
         raise
     except RaccordoError as exc:  # Forbidden too: an agent may not take someone else's conversation away
         errors = {"target": next(iter(field_errors(exc, me.lang).values()))}
     with unit_of_work(rt.sessions) as session:
+        if not errors and not inbox.can_see(session, me.actor, get_owned(session, Conversation, me.actor.tenant_id, conversation_id)):
+            # Handed to someone the agent does not share a team with: it leaves their sight.
+            return Response(status_code=200, headers={"HX-Redirect": "/inbox", "HX-Trigger": "raccordo:list"})
         context = conversation_context(session, me, conversation_id)
     return render(request, "_head.html", base_context(me, head_errors=errors, transfer_note=(note or "") if errors else "", **context), status_code=422 if errors else 200,
                   headers={} if errors else {"HX-Trigger": "raccordo:thread, raccordo:list"})

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from raccordo.channels.base import channel_kinds
-from raccordo.platform.store.models import Conversation, RoutingQueue, Script, ScriptRun, ScriptVersion
+from raccordo.platform.store.models import Conversation, RoutingQueue, Script, ScriptRun, ScriptVersion, fold_name
 from raccordo.desk.domain import scripts as rules
 from raccordo.desk.domain import templates as template_rules
 from raccordo.platform.errors import Conflict, InvalidInput
@@ -63,7 +63,7 @@ def _clean(session: Session, actor: Actor, values: dict[str, Any], script_id: in
         values["name"] = (values["name"] or "").strip()
         if not values["name"] or len(values["name"]) > 100:
             raise InvalidInput("script.name_required", field="name")
-        query = select(Script.id).where(Script.tenant_id == actor.tenant_id, func.lower(Script.name) == values["name"].lower())
+        query = select(Script.id).where(Script.tenant_id == actor.tenant_id, Script.name_key == fold_name(values["name"]))
         if script_id is not None:
             query = query.where(Script.id != script_id)
         if session.scalar(query) is not None:

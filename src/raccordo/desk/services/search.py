@@ -19,24 +19,16 @@ from raccordo.desk import search_index
 from raccordo.platform.store.models import Contact, Conversation, SearchEntry
 from raccordo.accounts.domain.roles import Permission, can
 from raccordo.desk.domain.search import SearchQuery, parse_query
-from raccordo.accounts.services import accounts
+from raccordo.desk.services import inbox
 from raccordo.accounts.domain.actor import Actor
 
 MAX_QUERY_CHARS = 200
 
 
 def visible_clause(session: Session, actor: Actor) -> ColumnElement[bool] | None:
-    """What an agent may list: their own, the unassigned, their teams'. ``None``: everything
+    """What an agent may list (``services/inbox.visible_clause``). ``None``: everything
     (supervisors and up, who have the *all* view)."""
-    if can(actor.role, Permission.ASSIGN_OTHERS):
-        return None
-    teams = accounts.user_team_ids(session, actor.tenant_id, actor.user_id)
-    conditions = [Conversation.assignee_id.is_(None)]
-    if actor.user_id is not None:
-        conditions.append(Conversation.assignee_id == actor.user_id)
-    if teams:
-        conditions.append(Conversation.team_id.in_(teams))
-    return or_(*conditions)
+    return inbox.visible_clause(session, actor)
 
 
 def conversation_clause(session: Session, tenant_id: int, query: SearchQuery) -> ColumnElement[bool]:

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from raccordo.platform.secretbox import SecretBox
-from raccordo.platform.store.models import Contact, Conversation, Inbox, Message, RoutingQueue, SidePanelApp, User
+from raccordo.platform.store.models import Contact, Conversation, Inbox, Message, RoutingQueue, SidePanelApp, User, fold_name
 from raccordo.desk.domain import side_panel
 from raccordo.platform.errors import Conflict, InvalidInput
 from raccordo.accounts.domain.roles import Permission
@@ -60,7 +60,7 @@ def _clean(session: Session, actor: Actor, values: dict[str, Any], app_id: int |
     clean: dict[str, Any] = {}
     if "name" in values:
         clean["name"] = side_panel.check_name(values["name"])
-        query = select(SidePanelApp.id).where(SidePanelApp.tenant_id == actor.tenant_id, func.lower(SidePanelApp.name) == clean["name"].lower())
+        query = select(SidePanelApp.id).where(SidePanelApp.tenant_id == actor.tenant_id, SidePanelApp.name_key == fold_name(clean["name"]))
         if app_id is not None:
             query = query.where(SidePanelApp.id != app_id)
         if session.scalar(query) is not None:

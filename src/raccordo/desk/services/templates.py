@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from raccordo.channels.base import channel_kinds
-from raccordo.platform.store.models import AnswerTemplate, Conversation, Inbox, User
+from raccordo.platform.store.models import AnswerTemplate, Conversation, Inbox, User, fold_name
 from raccordo.desk.domain import templates as rules
 from raccordo.platform.errors import Conflict
 from raccordo.accounts.domain.roles import Permission
@@ -50,8 +50,8 @@ def _unique(session: Session, actor: Actor, values: dict[str, Any], template_id:
     for field in ("name", "shortcut"):
         if values.get(field) is None:
             continue
-        column = getattr(AnswerTemplate, field)
-        query = select(AnswerTemplate.id).where(AnswerTemplate.tenant_id == actor.tenant_id, func.lower(column) == values[field].lower())
+        column = getattr(AnswerTemplate, f"{field}_key")
+        query = select(AnswerTemplate.id).where(AnswerTemplate.tenant_id == actor.tenant_id, column == fold_name(values[field]))
         if template_id is not None:
             query = query.where(AnswerTemplate.id != template_id)
         if session.scalar(query) is not None:

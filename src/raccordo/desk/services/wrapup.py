@@ -7,10 +7,10 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from raccordo.platform.store.models import Conversation, RoutingQueue, WrapUpCode
+from raccordo.platform.store.models import Conversation, RoutingQueue, WrapUpCode, fold_name
 from raccordo.platform.errors import Conflict, InvalidInput
 from raccordo.accounts.domain.roles import Permission
 from raccordo.accounts.domain.actor import Actor
@@ -32,7 +32,7 @@ def _check(session: Session, actor: Actor, values: dict[str, Any], code_id: int 
     if "code" in values:
         if not isinstance(values["code"], str) or not CODE.match(values["code"]):
             raise InvalidInput("wrapup.code_invalid", field="code", value=values.get("code"))
-        query = select(WrapUpCode.id).where(WrapUpCode.tenant_id == actor.tenant_id, func.lower(WrapUpCode.code) == values["code"].lower())
+        query = select(WrapUpCode.id).where(WrapUpCode.tenant_id == actor.tenant_id, WrapUpCode.code_key == fold_name(values["code"]))
         if code_id is not None:
             query = query.where(WrapUpCode.id != code_id)
         if session.scalar(query) is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from sqlalchemy import (
     false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -466,13 +467,38 @@ class MailboxLease(Base):
 # --- routing (ACD) -------------------------------------------------------------------------------
 
 
+def fold_name(value: str | None) -> str | None:
+    """The key a name is unique by: NFKC-normalized and casefolded (``Ãrabo`` and ``ãRABO`` are
+    one name on every database; SQLite's ``lower()`` folds ASCII only)."""
+    return None if value is None else unicodedata.normalize("NFKC", value).casefold()
+
+
+def _folded(source: str) -> Any:
+    """A ``*_key`` column filled from ``source`` on insert (ORM or Core); ORM updates go through
+    ``@validates`` on the model."""
+
+    def default(context: Any) -> str | None:
+        return fold_name(context.get_current_parameters().get(source))
+
+    return mapped_column(Text, default=default)
+
+
 class Skill(Base):
     __tablename__ = "skills"
-    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_skills_tenant_name"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", name="uq_skills_tenant_name"),
+        Index("uq_skills_tenant_name_key", "tenant_id", "name_key", unique=True),
+    )
     id: Mapped[int] = _id()
     tenant_id: Mapped[int] = _tenant()
     name: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    name_key: Mapped[str | None] = _folded("name")
+
+    @validates("name")
+    def _fold(self, key: str, value: str | None) -> str | None:
+        setattr(self, f"{key}_key", fold_name(value))
+        return value
 
 
 class AgentSkill(Base):
@@ -660,6 +686,8 @@ class AnswerTemplate(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "name", name="uq_answer_templates_tenant_name"),
         UniqueConstraint("tenant_id", "shortcut", name="uq_answer_templates_tenant_shortcut"),
+        Index("uq_answer_templates_tenant_name_key", "tenant_id", "name_key", unique=True),
+        Index("uq_answer_templates_tenant_shortcut_key", "tenant_id", "shortcut_key", unique=True),
     )
     id: Mapped[int] = _id()
     tenant_id: Mapped[int] = _tenant()
@@ -670,19 +698,35 @@ class AnswerTemplate(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    name_key: Mapped[str | None] = _folded("name")
+    shortcut_key: Mapped[str | None] = _folded("shortcut")
+
+    @validates("name", "shortcut")
+    def _fold(self, key: str, value: str | None) -> str | None:
+        setattr(self, f"{key}_key", fold_name(value))
+        return value
 
 
 class WrapUpCode(Base):
     """An outcome agents pick when they resolve a conversation (``code`` is what is stored on it)."""
 
     __tablename__ = "wrap_up_codes"
-    __table_args__ = (UniqueConstraint("tenant_id", "code", name="uq_wrap_up_codes_tenant_code"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "code", name="uq_wrap_up_codes_tenant_code"),
+        Index("uq_wrap_up_codes_tenant_code_key", "tenant_id", "code_key", unique=True),
+    )
     id: Mapped[int] = _id()
     tenant_id: Mapped[int] = _tenant()
     code: Mapped[str] = mapped_column(String(64))
     label: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    code_key: Mapped[str | None] = _folded("code")
+
+    @validates("code")
+    def _fold(self, key: str, value: str | None) -> str | None:
+        setattr(self, f"{key}_key", fold_name(value))
+        return value
 
 
 # --- guided scripts (migration 0009) ---
@@ -693,7 +737,10 @@ class Script(Base):
     (``version`` is the latest number). Empty ``channels``/``queue_ids`` mean every channel/queue."""
 
     __tablename__ = "scripts"
-    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_scripts_tenant_name"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", name="uq_scripts_tenant_name"),
+        Index("uq_scripts_tenant_name_key", "tenant_id", "name_key", unique=True),
+    )
     id: Mapped[int] = _id()
     tenant_id: Mapped[int] = _tenant()
     name: Mapped[str] = mapped_column(String(100))
@@ -704,6 +751,12 @@ class Script(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    name_key: Mapped[str | None] = _folded("name")
+
+    @validates("name")
+    def _fold(self, key: str, value: str | None) -> str | None:
+        setattr(self, f"{key}_key", fold_name(value))
+        return value
 
 
 class ScriptVersion(Base):
@@ -781,7 +834,10 @@ class SidePanelApp(Base):
     with a token signed by ``secret_encrypted`` (sealed like inbox secrets) so it can trust it."""
 
     __tablename__ = "side_panel_apps"
-    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_side_panel_apps_tenant_name"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", name="uq_side_panel_apps_tenant_name"),
+        Index("uq_side_panel_apps_tenant_name_key", "tenant_id", "name_key", unique=True),
+    )
     id: Mapped[int] = _id()
     tenant_id: Mapped[int] = _tenant()
     name: Mapped[str] = mapped_column(String(100))
@@ -796,6 +852,12 @@ class SidePanelApp(Base):
     secret_encrypted: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    name_key: Mapped[str | None] = _folded("name")
+
+    @validates("name")
+    def _fold(self, key: str, value: str | None) -> str | None:
+        setattr(self, f"{key}_key", fold_name(value))
+        return value
 
 
 

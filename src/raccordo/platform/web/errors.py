@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from raccordo.platform.errors import RaccordoError, TooManyRequests
 from raccordo.platform.i18n import pick_language, translate
@@ -16,7 +17,7 @@ from raccordo.platform.i18n import pick_language, translate
 log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
-_TITLES = {400: "error.bad_request", 401: "error.unauthorized", 403: "error.forbidden", 404: "error.not_found", 405: "error.method", 409: "error.conflict", 413: "error.too_large", 415: "error.media_type", 422: "error.invalid", 429: "error.rate_limited", 500: "error.internal"}
+_TITLES = {400: "error.bad_request", 401: "error.unauthorized", 403: "error.forbidden", 404: "error.not_found", 405: "error.method_title", 409: "error.conflict", 413: "error.too_large", 415: "error.media_type", 422: "error.invalid", 429: "error.rate_limited", 500: "error.internal"}
 
 
 def request_language(request: Request) -> str:
@@ -31,11 +32,57 @@ def problem(request: Request, status: int, detail: str, *, errors: list[dict[str
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def install(app: FastAPI) -> None:
+# The errors any /api operation may answer, documented once for all of them (``document_errors``).
+COMMON_ERRORS = {400: "Bad request", 401: "Not logged in", 403: "Forbidden for this role", 404: "Not found", 405: "Method not allowed",
+                 409: "Conflict", 413: "Body too large", 415: "Unsupported media type", 422: "Invalid input", 429: "Too many requests"}
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Add the common problem+json answers to every operation of the OpenAPI document (FastAPI's
+    own 422 says ``application/json``: it is replaced, since the handler answers problem+json)."""
+    schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    problem_content = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            for status, description in COMMON_ERRORS.items():
+                responses[str(status)] = {"description": description, "content": problem_content}
+            if "429" in responses:
+                responses["429"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}}
+    return schema
+
+
+def message_params(exc: RaccordoError) -> dict[str, Any]:
+    """The parameters of the error's message: its own, and the field it names (``{field}``)."""
+    params = dict(exc.params)
+    if exc.field is not None:
+        params.setdefault("field", exc.field)
+    return params
+
+
+def wants_html(request: Request) -> bool:
+    """A browser asking for a page (not /api, not the widget's JSON): errors answer an HTML page."""
+    path = request.url.path
+    return not path.startswith(("/api/", "/widget/")) and "text/html" in request.headers.get("accept", "")
+
+
+def install(app: FastAPI, html_page: Callable[[Request, int, str], Response] | None = None) -> None:
+    """``html_page(request, status, message)`` renders the error page browsers get for unknown page URLs."""
+
     @app.exception_handler(RaccordoError)
     async def _domain(request: Request, exc: RaccordoError) -> JSONResponse:
         language = request_language(request)
-        params = dict(exc.params)
+        params = message_params(exc)
         if "kind" in params and exc.key == "error.not_found_id":
             params["kind"] = translate(f"noun.{params['kind']}", language)
         detail = translate(exc.key, language, **params)
@@ -64,10 +111,12 @@ def install(app: FastAPI) -> None:
         return problem(request, 422, detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         language = request_language(request)
         key = {404: "error.route_not_found", 405: "error.method"}.get(exc.status_code)
         detail = translate(key, language, path=request.url.path, method=request.method) if key else str(exc.detail)
+        if exc.status_code == 404 and html_page is not None and wants_html(request):
+            return html_page(request, 404, translate("ui.error.page_not_found", language))
         return problem(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # Every id the API accepts fits the databases' 64-bit keys; larger ones are a clean 422, not a 500.
 MAX_ID = 2**63 - 1
@@ -15,6 +15,20 @@ PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 Strict = ConfigDict(extra="forbid")
+
+
+class NoNullPatch(BaseModel):
+    """A PATCH body where ``null`` is refused (422) except for the fields in ``nullable``, whose
+    ``null`` means "none" (no offer timeout, no overflow...). Omitting a field leaves it unchanged."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> Self:
+        for name in sorted(self.model_fields_set - self.nullable):
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null: omit it to keep the current value")
+        return self
 FromRows = ConfigDict(from_attributes=True)
 
 
@@ -399,8 +413,9 @@ class QueueIn(BaseModel):
     active: bool = True
 
 
-class QueuePatch(BaseModel):
+class QueuePatch(NoNullPatch):
     model_config = Strict
+    nullable: ClassVar[frozenset[str]] = frozenset({"offer_timeout_seconds", "overflow_after_seconds", "overflow_queue_id", "business_hours", "out_of_hours_message"})
     name: str | None = Field(default=None, min_length=1, max_length=100)
     strategy: Literal["longest_idle", "least_occupied", "round_robin", "best_skill"] | None = None
     offer_timeout_seconds: int | None = Field(default=None, ge=1, le=3600)
@@ -473,7 +488,7 @@ class RoutingRuleIn(BaseModel):
     active: bool = True
 
 
-class RoutingRulePatch(BaseModel):
+class RoutingRulePatch(NoNullPatch):
     model_config = Strict
     name: str | None = Field(default=None, min_length=1, max_length=100)
     position: int | None = Field(default=None, ge=0, le=100000)
@@ -543,8 +558,9 @@ class SlaPolicyIn(BaseModel):
     active: bool = True
 
 
-class SlaPolicyPatch(BaseModel):
+class SlaPolicyPatch(NoNullPatch):
     model_config = Strict
+    nullable: ClassVar[frozenset[str]] = frozenset({"first_response_seconds", "next_response_seconds", "resolution_seconds", "business_hours"})
     name: str | None = Field(default=None, min_length=1, max_length=100)
     position: int | None = Field(default=None, ge=0, le=100000)
     conditions: list[dict[str, Any]] | None = Field(default=None, max_length=50)

@@ -30,6 +30,7 @@ from raccordo.platform.errors import RaccordoError
 from raccordo.realtime.domain.visibility import Subscriber
 from raccordo.accounts.domain.roles import Role
 from raccordo.accounts.services import accounts
+from raccordo.desk.services import inbox
 from raccordo.realtime.services import presence
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.services.accounts import user_team_ids
@@ -163,11 +164,15 @@ async def _receive_loop(hub: Hub, client: Client, actor: Actor, idle_limit: floa
             if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids) or len(ids) > MAX_SUBSCRIPTIONS:
                 client.offer({"type": "error", "message": f"subscribe needs conversation_ids: a list of at most {MAX_SUBSCRIPTIONS} integers"})
                 continue
-            client.subscriber.conversation_ids = set(ids)
+            # Only what the agent may see: a subscription is no way around the listing rule.
+            client.subscriber.conversation_ids = await run_in_threadpool(_in_transaction, hub, inbox.visible_ids, actor, ids)
         elif kind in ("typing", "viewing"):
             conversation_id = data.get("conversation_id")
             if not isinstance(conversation_id, int):
                 client.offer({"type": "error", "message": f"{kind} needs an integer conversation_id"})
+                continue
+            if conversation_id not in client.subscriber.conversation_ids and not await run_in_threadpool(_in_transaction, hub, inbox.visible_ids, actor, [conversation_id]):
+                client.offer({"type": "error", "message": f"{kind}: no such conversation among those you can see"})
                 continue
             await hub.bus.publish({"type": kind, "tenant_id": actor.tenant_id, "conversation_id": conversation_id, "user_id": actor.user_id, "state": bool(data.get("state", True))})
             if kind == "viewing" and data.get("state", True):

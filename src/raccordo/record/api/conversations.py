@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import unicodedata
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
@@ -55,9 +57,8 @@ def list_conversations(
 
 @router.get("/conversations/{conversation_id}", response_model=schemas.ConversationOut)
 def get_conversation(conversation_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> schemas.ConversationOut:
-    actor.require(Permission.READ)
     with transaction(request) as session:
-        return schemas.ConversationOut.model_validate(get_owned(session, Conversation, actor.tenant_id, conversation_id))
+        return schemas.ConversationOut.model_validate(conversations.get_visible(session, actor, conversation_id))
 
 
 @router.patch("/conversations/{conversation_id}", response_model=schemas.ConversationOut)
@@ -104,6 +105,7 @@ def send_reply(conversation_id: schemas.PathId, body: schemas.ReplyIn, request: 
 def add_note(conversation_id: schemas.PathId, body: schemas.NoteIn, request: Request, actor: Actor = ActorDep) -> schemas.MessageOut:
     rt = runtime(request)
     with transaction(request) as session:
+        conversations.get_visible(session, actor, conversation_id)  # teammates may annotate; others' are not found
         note = reply.add_note(session, rt.files, actor, conversation_id, text=body.text, attachments=_uploads(body.attachments), max_attachment_bytes=rt.settings.max_attachment_bytes)
         session.refresh(note, ["attachments"])
         return schemas.MessageOut.model_validate(note)
@@ -116,4 +118,14 @@ def download(attachment_id: schemas.PathId, request: Request, actor: Actor = Act
         attachment = get_owned(session, Attachment, actor.tenant_id, attachment_id)
         path = runtime(request).files.path(attachment.storage_path)
         # Served as a download, never rendered inline: a customer's file must not run in our origin.
-        return FileResponse(path, media_type=attachment.content_type, filename=attachment.filename, content_disposition_type="attachment", headers={"X-Content-Type-Options": "nosniff"})
+        headers = {"Content-Disposition": content_disposition(attachment.filename), "X-Content-Type-Options": "nosniff"}
+        return FileResponse(path, media_type=attachment.content_type, headers=headers)
+
+
+def content_disposition(filename: str | None) -> str:
+    """``attachment`` with the file's own name, never a path (RFC 6266): an ASCII ``filename``
+    fallback and the exact name as ``filename*`` (RFC 8187, UTF-8, percent-encoded)."""
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip().lstrip(".") or "attachment"
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\;%' else "_" for ch in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

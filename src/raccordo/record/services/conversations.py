@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 
 from raccordo.platform.store.models import Conversation, ConversationLabel, Message, QueueItem, Team, TimelineEvent, User
 from raccordo.record.domain.conversations import ConversationStatus, Priority, check_transition
-from raccordo.platform.errors import Forbidden, InvalidInput
+from raccordo.platform.errors import Forbidden, InvalidInput, NotFound
 from raccordo.record.domain.messages import TimelineKind
 from raccordo.accounts.domain.roles import Permission, can
 from raccordo.desk.domain.search import parse_query
+from raccordo.desk.services import inbox, search, wrapup
 from raccordo.routing.services import routing, sla
-from raccordo.desk.services import search, wrapup
 from raccordo.accounts.domain.actor import Actor
 from raccordo.platform.events import emit_conversation
 from raccordo.record.services.records import add_timeline, audit, get_owned
@@ -82,9 +82,9 @@ def list_conversations(session: Session, actor: Actor, filters: ConversationFilt
         query = query.where(Conversation.id.in_(select(QueueItem.conversation_id).where(QueueItem.tenant_id == actor.tenant_id, QueueItem.queue_id == filters.queue_id)))
     if filters.q is not None and filters.q.strip():
         query = query.where(search.conversation_clause(session, actor.tenant_id, parse_query(filters.q)))
-        visible = search.visible_clause(session, actor)
-        if visible is not None:
-            query = query.where(visible)
+    visible = inbox.visible_clause(session, actor)  # whatever the filters: an agent's limit holds
+    if visible is not None:
+        query = query.where(visible)
     if filters.label:
         query = query.where(
             Conversation.id.in_(select(ConversationLabel.conversation_id).where(ConversationLabel.tenant_id == actor.tenant_id, ConversationLabel.label == filters.label))
@@ -107,9 +107,25 @@ def list_conversations(session: Session, actor: Actor, filters: ConversationFilt
     return rows, next_cursor
 
 
-def list_messages(session: Session, actor: Actor, conversation_id: int, limit: int = 50, after_id: int | None = None) -> list[Message]:
+def get_visible(session: Session, actor: Actor, conversation_id: int) -> Conversation:
+    """The conversation, if the actor may see it (``inbox.visible_clause``); otherwise not found."""
     actor.require(Permission.READ)
-    get_owned(session, Conversation, actor.tenant_id, conversation_id)
+    conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id)
+    if not inbox.can_see(session, actor, conversation):
+        raise NotFound("conversation.not_found")
+    return conversation
+
+
+def require_can_act(session: Session, actor: Actor, conversation_id: int) -> Conversation:
+    """The conversation, locked, if the actor may change it (``inbox.require_can_act``); for
+    write paths that live in other modules (transfer)."""
+    conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id, lock=True)
+    inbox.require_can_act(session, actor, conversation)
+    return conversation
+
+
+def list_messages(session: Session, actor: Actor, conversation_id: int, limit: int = 50, after_id: int | None = None) -> list[Message]:
+    get_visible(session, actor, conversation_id)
     query = select(Message).where(Message.tenant_id == actor.tenant_id, Message.conversation_id == conversation_id)
     if after_id is not None:
         query = query.where(Message.id > after_id)
@@ -117,8 +133,7 @@ def list_messages(session: Session, actor: Actor, conversation_id: int, limit: i
 
 
 def conversation_timeline(session: Session, actor: Actor, conversation_id: int, limit: int = 200, after_id: int | None = None) -> list[TimelineEvent]:
-    actor.require(Permission.READ)
-    get_owned(session, Conversation, actor.tenant_id, conversation_id)
+    get_visible(session, actor, conversation_id)
     query = select(TimelineEvent).where(TimelineEvent.tenant_id == actor.tenant_id, TimelineEvent.conversation_id == conversation_id)
     if after_id is not None:
         query = query.where(TimelineEvent.id > after_id)
@@ -144,6 +159,7 @@ def update_conversation(
 ) -> Conversation:
     actor.require(Permission.WORK)
     conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id, lock=True)
+    inbox.require_can_act(session, actor, conversation)
     now = datetime.now(UTC)
     previous_assignee = conversation.assignee_id
     previous_status = conversation.status

@@ -20,6 +20,7 @@ from raccordo.record.domain.messages import DeliveryStatus, Direction, SenderTyp
 from raccordo.accounts.domain.roles import Permission
 from raccordo.desk.services import composer
 from raccordo.routing.services import routing, sla
+from raccordo.desk.services import inbox as inbox_access
 from raccordo.accounts.domain.actor import Actor
 from raccordo.platform.events import emit, emit_message
 from raccordo.record.services.records import add_timeline, get_owned
@@ -67,6 +68,7 @@ def send_reply(
     actor.require(Permission.WORK)
     attachments = attachments or []
     conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id, lock=True)
+    inbox_access.require_can_act(session, actor, conversation)
     if conversation.status == ConversationStatus.CLOSED.value:
         raise InvalidInput("reply.conversation_closed", field="conversation_id")
     chosen_inbox_id = inbox_id if inbox_id is not None else conversation.last_inbox_id

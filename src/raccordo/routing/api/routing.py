@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, Response
 from raccordo.platform.web import schemas
 from raccordo.accounts.api.deps import ActorDep, runtime, transaction
 from raccordo.accounts.domain.roles import Permission
+from raccordo.record.services import conversations
 from raccordo.routing.services import routing, admin as routing_admin, sla
 from raccordo.accounts.domain.actor import Actor
 from raccordo.record.services.records import get_owned
@@ -142,6 +143,7 @@ def decline_offer(conversation_id: schemas.PathId, body: schemas.DeclineIn, requ
 def transfer(conversation_id: schemas.PathId, body: schemas.TransferIn, request: Request, actor: Actor = ActorDep) -> schemas.ConversationOut:
     rt = runtime(request)
     with transaction(request) as session:
+        conversations.require_can_act(session, actor, conversation_id)
         conversation = routing.transfer(
             session, actor, conversation_id, user_id=body.user_id, team_id=body.team_id, queue_id=body.queue_id, note=body.note,
             files=rt.files, max_attachment_bytes=rt.settings.max_attachment_bytes,

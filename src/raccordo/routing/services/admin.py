@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from raccordo.channels.base import channel_kinds
-from raccordo.platform.store.models import AgentCapacity, AgentPresence, AgentSkill, QueueItem, QueueMember, RoutingEvent, RoutingQueue, RoutingRule, Skill, User
+from raccordo.platform.store.models import AgentCapacity, AgentPresence, AgentSkill, QueueItem, QueueMember, RoutingEvent, RoutingQueue, RoutingRule, Skill, User, fold_name
 from raccordo.platform.errors import Conflict, InvalidInput
 from raccordo.platform.hours import parse_business_hours
 from raccordo.accounts.domain.roles import Permission
@@ -42,7 +42,7 @@ def create_skill(session: Session, actor: Actor, name: str) -> Skill:
     clean = name.strip()
     if not clean or len(clean) > 64:
         raise InvalidInput("routing.skill_name_invalid", field="name")
-    if session.scalar(select(Skill.id).where(Skill.tenant_id == actor.tenant_id, func.lower(Skill.name) == clean.lower())):
+    if session.scalar(select(Skill.id).where(Skill.tenant_id == actor.tenant_id, Skill.name_key == fold_name(clean))):
         raise Conflict("routing.skill_exists", name=clean)
     skill = Skill(tenant_id=actor.tenant_id, name=clean, created_at=datetime.now(UTC))
     session.add(skill)
