@@ -440,17 +440,24 @@ def _part_text(part: Message) -> tuple[str, bool]:
     return decode_bytes(_part_bytes(part), part.get_content_charset())
 
 
+_MULTIPART_HEADER = re.compile(rb"(?im)^content-type:[ \t]*multipart/")
+MAX_TREE_CONTAINERS = 100  # more multipart parts than this: read flat (the parser recurses once per level)
+
+
 def _read_message(raw: bytes) -> tuple[Message, bool]:
     """The MIME tree, or the headers alone when it nests deeper than the parser recurses (flagged)."""
+    if len(_MULTIPART_HEADER.findall(raw, 0, len(raw))[:MAX_TREE_CONTAINERS + 1]) > MAX_TREE_CONTAINERS:
+        return BytesHeaderParser(policy=compat32).parsebytes(raw), True
     try:
         return message_from_bytes(raw, policy=compat32), False
     except RecursionError:
         return BytesHeaderParser(policy=compat32).parsebytes(raw), True
 
 
-def parse_email(raw: bytes, *, seconds: float = PARSE_SECONDS) -> ParsedEmail:
+def parse_email(raw: bytes, *, seconds: float | None = None) -> ParsedEmail:
     """Parse raw RFC 5322 bytes. Never raises on malformed input; what could not be read is in ``defects``
     and ``notes``. Every step is linear in the input and capped; past ``seconds`` it raises ``ParseTimeout``."""
+    seconds = PARSE_SECONDS if seconds is None else seconds
     deadline = time.monotonic() + seconds
     message, too_deep = _read_message(raw)
     defects = [type(d).__name__ for d in message.defects]
