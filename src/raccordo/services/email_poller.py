@@ -37,6 +37,15 @@ log = logging.getLogger(__name__)
 # Bytes of mail fetched per round trip (with at most ``email_fetch_batch`` messages): the IMAP client
 # holds several times a response's size in memory, so a batch of large messages is split.
 FETCH_BYTES = 8 * 1024 * 1024
+# An unreachable or refusing server: wait 10 s, 20 s, 40 s ... up to 10 minutes between attempts,
+# and warn when the error starts or changes, then at most once an hour while it lasts.
+RETRY_FIRST_SECONDS = 10.0
+RETRY_MAX_SECONDS = 600.0
+WARN_EVERY = 3600.0
+
+
+def retry_delay(failures: int) -> float:
+    return min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2.0 ** min(max(failures, 1) - 1, 16))
 
 
 def mailbox_channel_kinds() -> list[str]:
@@ -278,6 +287,7 @@ class MailService:
         """Poll one mailbox while this worker holds its lease; reconnect with backoff on errors."""
         settings = self.rt.settings
         failures = 0
+        last_reason, warned_at = "", 0.0
         try:
             while not self._stopping.is_set():  # type: ignore[union-attr]
                 config = await asyncio.to_thread(_config, self.rt, inbox.id)
@@ -300,7 +310,7 @@ class MailService:
                             keeper.cancel()
                             await asyncio.gather(keeper, return_exceptions=True)
                         await asyncio.to_thread(record_poll, self.rt, inbox.id, error=None, fetched=result.fetched)
-                        failures = 0
+                        failures, last_reason = 0, ""
                         if await asyncio.to_thread(_config, self.rt, inbox.id) is None:
                             return
                         wait = settings.email_idle_seconds if box.supports_idle else settings.email_poll_seconds
@@ -312,9 +322,16 @@ class MailService:
                 except Exception as exc:  # noqa: BLE001 - a network or server error: record it, back off, reconnect
                     failures += 1
                     reason = f"{exc.step}: {exc.params.get('reason', '')}" if isinstance(exc, MailboxError) else f"{type(exc).__name__}: {exc}"
-                    log.warning("mailbox of inbox %s: %s", inbox.id, reason)
+                    # One warning when the error starts or changes, and at most one per WARN_EVERY while it lasts;
+                    # every attempt is on the lease row (last_error) and in the debug log.
+                    now = asyncio.get_running_loop().time()
+                    if reason != last_reason or now - warned_at >= WARN_EVERY:
+                        log.warning("mailbox of inbox %s: %s (attempt %s; next in %.0f s)", inbox.id, reason, failures, retry_delay(failures))
+                        last_reason, warned_at = reason, now
+                    else:
+                        log.debug("mailbox of inbox %s: %s (attempt %s)", inbox.id, reason, failures)
                     await asyncio.to_thread(record_poll, self.rt, inbox.id, error=reason)
-                    delay = min(300.0, 2.0 ** min(failures, 8))
+                    delay = retry_delay(failures)
                     if not await asyncio.to_thread(acquire_lease, self.rt, inbox, self.owner):
                         return
                     await _first(self._stopping.wait(), timeout=delay)  # type: ignore[union-attr]
