@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import tracemalloc
 import uuid
+from email import message_from_bytes
 
 import pytest
 from sqlalchemy import select
@@ -115,7 +116,9 @@ def test_forwarded_message_keeps_its_own_headers():
            b"--sep\r\nContent-Type: message/rfc822\r\n\r\n" + inner + b"--sep--\r\n")
     attachment = parse_email(raw).attachments[0]
     assert attachment.content_type == "message/rfc822" and attachment.filename.endswith(".eml")
-    assert b"Subject: Ordine 42" in attachment.data and b"From: Anna" in attachment.data and b"Dov'e' il mio ordine?" in attachment.data
+    forwarded = message_from_bytes(attachment.data)
+    assert (forwarded["Subject"], forwarded["From"]) == ("Ordine 42", "Anna <anna@customer.example>"), attachment.data[:80]
+    assert forwarded.get_payload().strip() == "Dov'e' il mio ordine?"
 
 
 def test_tnef_body_and_files_are_extracted():
