@@ -284,7 +284,7 @@ def _addresses(message: Message, *names: str) -> list[Address]:
         address = address.strip().strip("<>").strip()
         domain = address.rpartition("@")[2]
         # user@host with no dot is no Internet address (the identity layer refuses it too).
-        if "@" not in address or " " in address or len(address) > 320 or "." not in domain.strip(".") or "\x00" in address:
+        if "@" not in address or " " in address or len(address) > 320 or "." not in domain.strip("."):
             continue
         result.append(Address(decode_header_value(display) if display else "", address))
     return result

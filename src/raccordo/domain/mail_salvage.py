@@ -49,7 +49,8 @@ def read_tnef(data: bytes) -> TnefContent | None:
         except Exception:  # noqa: BLE001
             name = f"attachment-{index}"
         payload = getattr(attachment, "data", b"") or b""
-        content.files.append((name.strip().replace("/", "_").replace("\\", "_") or f"attachment-{index}", bytes(payload)))
+        name = name.strip().replace("/", "_").replace("\\", "_") or f"attachment-{index}"
+        content.files.append((name, bytes(payload)))
     return content
 
 

@@ -149,7 +149,9 @@ def _chunks_by_size(uids: list[int], sizes: dict[int, int], limit: int) -> list[
     return chunks
 
 
-async def _fetch_store_process(rt: Runtime, box: ImapMailbox, inbox: PolledInbox, chunk: list[int], result: PollResult) -> None:
+async def _fetch_store_process(
+    rt: Runtime, box: ImapMailbox, inbox: PolledInbox, chunk: list[int], result: PollResult
+) -> None:
     messages = await box.fetch_many(chunk)
     stored: list[int] = []
     try:

@@ -45,7 +45,11 @@ from raccordo.i18n import translate
 
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 # Senders nobody answers (web forms, notifications): the customer is whoever Reply-To names.
-_NO_REPLY = re.compile(r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|wordpress|web[-_.]?forms?|forms?|www-data|apache|nobody)(?:[-_.+].*)?@", re.I)
+_NO_REPLY = re.compile(
+    r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|wordpress|web[-_.]?forms?|forms?|www-data|apache|nobody)"
+    r"(?:[-_.+].*)?@",
+    re.I,
+)
 MAX_ATTACHMENT_HEADER = "x-raccordo-max-attachment"
 _STRINGS = {"address", "from_name", "imap_host", "imap_security", "imap_username", "imap_folder", "smtp_host", "smtp_security", "smtp_username", "outbound_domain"}
 _PORTS = {"imap_port", "smtp_port"}
@@ -164,7 +168,8 @@ class EmailChannel(Channel):
         for attachment in parsed.attachments:
             if len(attachment.data) > limit:
                 # Keep the message and say what was dropped: the agent still reads the text.
-                parsed.notes.append(("email.note.attachment_too_large", {"filename": attachment.filename, "size": str(len(attachment.data)), "limit": str(limit)}))
+                params = {"filename": attachment.filename, "size": str(len(attachment.data)), "limit": str(limit)}
+                parsed.notes.append(("email.note.attachment_too_large", params))
                 continue
             attachments.append(attachment)
         text = parsed.text
@@ -205,7 +210,8 @@ class EmailChannel(Channel):
         # never linked or merged (a forged or list Reply-To would join strangers' mail to one contact).
         identities = [InboundIdentity("email", parsed.sender.email)]
         contact_name = parsed.sender.name or None
-        reply_to = next((a for a in parsed.reply_to if a.email.lower() not in own and a.email.lower() != parsed.sender.email.lower()), None)
+        sender = parsed.sender.email.lower()
+        reply_to = next((a for a in parsed.reply_to if a.email.lower() not in own and a.email.lower() != sender), None)
         if reply_to is not None and _NO_REPLY.match(parsed.sender.email):
             # A web form's no-reply sender: the person is the unverified Reply-To, an identity of its own kind.
             identities = [InboundIdentity("email_reply_to", reply_to.email)]
@@ -219,7 +225,10 @@ class EmailChannel(Channel):
                 contact_name=contact_name,
                 subject=parsed.subject or None,
                 sent_at=parsed.date,
-                attachments=[InboundAttachment(a.filename, a.content_type, a.data, a.content_id if a.inline else None) for a in attachments],
+                attachments=[
+                    InboundAttachment(a.filename, a.content_type, a.data, a.content_id if a.inline else None)
+                    for a in attachments
+                ],
                 in_reply_to=tuple(parsed.thread_ids),
                 conversation_hint=hint,
                 automated=parsed.automated,
