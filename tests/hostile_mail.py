@@ -68,6 +68,30 @@ def long_line(size: int = 2_000_000) -> bytes:
     return _headers("Long line") + b"\r\n" + b"parola " * (size // 7) + b"\r\n"
 
 
+
+
+def _tnef_object(level: int, name: int, kind: int, payload: bytes) -> bytes:
+    import struct
+
+    return struct.pack("<BHHI", level, name, kind, len(payload)) + payload + struct.pack("<H", sum(payload) & 0xFFFF)
+
+
+def tnef_winmail(body: str = "Perché i prezzi sono cambiati?", filename: str = "listino.pdf", data: bytes = b"%PDF-1.4 listino",
+                 padding: int = 0) -> bytes:
+    """An Outlook message whose body and file travel only inside winmail.dat (TNEF), built by hand; ``padding``
+    tiny objects make it hostile (a parser that copies the rest of the data at every object is quadratic)."""
+    import struct
+
+    obj = _tnef_object
+    tnef = (struct.pack("<IH", 0x223E9F78, 1) + obj(1, 0x800C, 0x0002, body.encode("cp1252") + b"\x00") + obj(1, 0x8004, 2, b"x") * padding
+            + obj(2, 0x9002, 0x0006, b"\x00" * 14) + obj(2, 0x8010, 0x0001, filename.encode() + b"\x00") + obj(2, 0x800F, 0x0006, data)
+            + obj(1, 0x9006, 0x0008, b"\x00\x00\x01\x00") + b"\x00" * 16)
+    encoded = base64.encodebytes(tnef).replace(b"\n", b"\r\n")
+    return (_headers("Listino", extra='Content-Type: multipart/mixed; boundary="sep"\r\n') + b"\r\n--sep\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n\r\n"
+            + b'--sep\r\nContent-Type: application/ms-tnef; name="winmail.dat"\r\nContent-Transfer-Encoding: base64\r\n'
+            + b'Content-Disposition: attachment; filename="winmail.dat"\r\n\r\n' + encoded + b"\r\n--sep--\r\n")
+
+
 GENERATED = {
     "subject_whitespace_1mb": subject_whitespace,
     "unclosed_div_600kb": unclosed_div,
@@ -80,20 +104,5 @@ GENERATED = {
     "nul_bytes": nul_bytes,
     "address_list_20000": long_address_list,
     "long_line_2mb": long_line,
+    "tnef_100000_objects": lambda: tnef_winmail(padding=100_000),
 }
-
-
-def tnef_winmail(body: str = "Perché i prezzi sono cambiati?", filename: str = "listino.pdf", data: bytes = b"%PDF-1.4 listino") -> bytes:
-    """An Outlook message whose body and file travel only inside winmail.dat (TNEF), built by hand."""
-    import struct
-
-    def obj(level: int, name: int, kind: int, payload: bytes) -> bytes:
-        return struct.pack("<BHHI", level, name, kind, len(payload)) + payload + struct.pack("<H", sum(payload) & 0xFFFF)
-
-    tnef = (struct.pack("<IH", 0x223E9F78, 1) + obj(1, 0x800C, 0x0002, body.encode("cp1252") + b"\x00")
-            + obj(2, 0x9002, 0x0006, b"\x00" * 14) + obj(2, 0x8010, 0x0001, filename.encode() + b"\x00") + obj(2, 0x800F, 0x0006, data)
-            + obj(1, 0x9006, 0x0008, b"\x00\x00\x01\x00") + b"\x00" * 16)
-    encoded = base64.encodebytes(tnef).replace(b"\n", b"\r\n")
-    return (_headers("Listino", extra='Content-Type: multipart/mixed; boundary="sep"\r\n') + b"\r\n--sep\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n\r\n"
-            + b'--sep\r\nContent-Type: application/ms-tnef; name="winmail.dat"\r\nContent-Transfer-Encoding: base64\r\n'
-            + b'Content-Disposition: attachment; filename="winmail.dat"\r\n\r\n' + encoded + b"\r\n--sep--\r\n")

@@ -11,7 +11,8 @@ from email import message_from_bytes
 from email.message import Message
 from email.policy import compat32
 
-MAX_TNEF_BYTES = 20 * 1024 * 1024
+# tnefparse reads object by object; larger files stay a plain attachment (the raw is kept anyway).
+MAX_TNEF_BYTES = 5 * 1024 * 1024
 _BOUNDARY_LINE = re.compile(rb"(?m)^--[^\r\n]{1,200}\r?$")
 
 
@@ -23,6 +24,8 @@ class TnefContent:
 
 
 def _text(value: object) -> str:
+    if isinstance(value, memoryview):
+        value = value.tobytes()
     if isinstance(value, bytes):
         for charset in ("utf-8", "cp1252"):
             try:
@@ -39,11 +42,14 @@ def read_tnef(data: bytes) -> TnefContent | None:
     from tnefparse import TNEF
 
     try:
-        tnef = TNEF(data, do_checksum=False)
+        # A memoryview: tnefparse slices the rest of the data at every object, which copies bytes (quadratic).
+        tnef = TNEF(memoryview(data), do_checksum=False)
     except Exception:  # noqa: BLE001 - not TNEF, or a broken one: the attachment stays as it is
         return None
     content = TnefContent(_text(tnef.body), _text(tnef.htmlbody))
     for index, attachment in enumerate(tnef.attachments, start=1):
+        if isinstance(getattr(attachment, "_name", None), memoryview):
+            attachment._name = attachment._name.tobytes()
         try:
             name = _text(attachment.long_filename() or attachment.name) or f"attachment-{index}"
         except Exception:  # noqa: BLE001
