@@ -206,8 +206,9 @@ def test_forwarding_over_smtp(client, rt, mail_rt, org, inbox, dovecot):
             assert smtp.sendmail("giulia@customer.example", [SUPPORT], mail.as_bytes()) == {}
             by_identifier = customer_mail("Per identificativo", "Indirizzata all'identificativo della casella.", sender="luca@customer.example")
             assert smtp.sendmail("luca@customer.example", [f"{inbox['identifier']}@raccordo.example"], by_identifier.as_bytes()) == {}
-        stored = {m.provider_message_id: m for m in messages_of(rt, inbox["id"])}
-        assert mail["Message-ID"] in stored and by_identifier["Message-ID"] in stored
+        # Processed after the 250 (services/email_receiver): wait for both.
+        wanted = {mail["Message-ID"], by_identifier["Message-ID"]}
+        stored = wait_for(lambda: (found := {m.provider_message_id: m for m in messages_of(rt, inbox["id"])}) and wanted <= set(found) and found, what="both forwarded messages")
         assert stored[mail["Message-ID"]].content_attributes["email"]["source"] == "smtp"
         with unit_of_work(rt.sessions) as session:
             raw = session.scalars(select(RawInbound).where(RawInbound.inbox_id == inbox["id"]).order_by(RawInbound.id)).all()

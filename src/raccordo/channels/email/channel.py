@@ -28,8 +28,16 @@ from raccordo.record.domain.content import sanitize_html
 from raccordo.channels.domain.composer import ComposerRules
 from raccordo.platform.errors import InvalidInput
 from raccordo.record.domain.html_view import count_remote_images
+from raccordo.platform.i18n import translate
 
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+# Senders nobody answers (web forms, notifications): the customer is whoever Reply-To names.
+_NO_REPLY = re.compile(
+    r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|wordpress|web[-_.]?forms?|forms?|www-data|apache|nobody)"
+    r"(?:[-_.+].*)?@",
+    re.I,
+)
+MAX_ATTACHMENT_HEADER = "x-raccordo-max-attachment"
 _STRINGS = {"address", "from_name", "imap_host", "imap_security", "imap_username", "imap_folder", "smtp_host", "smtp_security", "smtp_username", "outbound_domain"}
 _PORTS = {"imap_port", "smtp_port"}
 _BOOLS = {"imap_verify_tls", "smtp_verify_tls", "reply_token", "accept_forwarding"}
@@ -73,7 +81,7 @@ class EmailChannel(Channel):
     # base64's third). There is no total per message yet: a server that refuses a large one fails
     # that delivery with its own error, shown on the message.
     composer = ComposerRules(max_length=500_000, attachments=True, max_attachments=20, max_attachment_bytes=20 * 1024 * 1024)
-    reply_identity_kinds = ("email",)
+    reply_identity_kinds = ("email", "email_reply_to")
     # The worker polls these inboxes' mailboxes (services/email_poller) and the SMTP receiver accepts mail for them.
     mailbox = True
     # Mail arrives by IMAP or the SMTP receiver, never by the (unauthenticated for email) webhook URL.
@@ -125,10 +133,13 @@ class EmailChannel(Channel):
     def parse_inbound(self, inbox: InboxConfig, headers: dict[str, str], body: bytes) -> list[InboundEvent | DeliveryReport]:
         if not body.strip():
             raise ChannelRejected("email.empty", status=422)
-        parsed = mail.parse_email(body)
+        try:
+            parsed = mail.parse_email(body)
+        except mail.ParseTimeout as exc:
+            # Failed with its raw kept, never retried: reading it again would take as long.
+            raise ChannelRejected("email.too_slow", status=422, reason=str(exc)) from None
         if parsed.bounce is not None:
-            if not parsed.bounce.original_message_ids:
-                raise ChannelRejected("email.bounce_unmatched", status=422, reason=parsed.bounce.reason[:300])
+            # A bounce naming none of our messages is ignored (kept raw with the reason), as documented.
             reason = " ".join(p for p in (parsed.bounce.status, parsed.bounce.reason) if p)
             return [DeliveryReport(tuple(parsed.bounce.original_message_ids), "failed", reason, parsed.message_id)]
         if parsed.sender is None:
@@ -139,7 +150,20 @@ class EmailChannel(Channel):
             raise ChannelRejected("email.from_self", status=422, address=parsed.sender.email)
         recipients = [a.email for a in parsed.to + parsed.cc] + parsed.delivered_to + [v for k, v in headers.items() if k == "x-raccordo-rcpt"]
         hint = mail.conversation_from_tokens(inbox.secrets.get("thread_secret", ""), recipients, parsed.thread_ids)
-        split = mail.split_reply(parsed.text)
+        limit = _attachment_limit(headers)
+        attachments = []
+        for attachment in parsed.attachments:
+            if len(attachment.data) > limit:
+                # Keep the message and say what was dropped: the agent still reads the text.
+                params = {"filename": attachment.filename, "size": str(len(attachment.data)), "limit": str(limit)}
+                parsed.notes.append(("email.note.attachment_too_large", params))
+                continue
+            attachments.append(attachment)
+        text = parsed.text
+        if parsed.notes:
+            # First, so the agent sees them above what the customer wrote (and above any quoted history).
+            text = "\n\n".join([*(f"[{translate(key, **params)}]" for key, params in parsed.notes), text]).strip()
+        split = mail.split_reply(text)
         html_main = None
         if parsed.html:
             halves = mail.split_html_reply(parsed.html)
@@ -165,22 +189,33 @@ class EmailChannel(Channel):
                 "defects": parsed.defects[:20],
                 "charset_fallback": parsed.charset_fallback,
                 "source": headers.get("x-raccordo-source", "imap"),
+                "notes": [{"key": key, "params": params} for key, params in parsed.notes[:20]],
+                "security": parsed.security,
             },
         }
+        # The customer is who the message is From. Reply-To says where to answer, not who wrote: it is
+        # never linked or merged (a forged or list Reply-To would join strangers' mail to one contact).
         identities = [InboundIdentity("email", parsed.sender.email)]
-        for extra in parsed.reply_to[:1]:
-            if extra.email.lower() != parsed.sender.email.lower() and extra.email.lower() not in own:
-                identities.insert(0, InboundIdentity("email", extra.email))  # replies go where the customer asked
+        contact_name = parsed.sender.name or None
+        sender = parsed.sender.email.lower()
+        reply_to = next((a for a in parsed.reply_to if a.email.lower() not in own and a.email.lower() != sender), None)
+        if reply_to is not None and _NO_REPLY.match(parsed.sender.email):
+            # A web form's no-reply sender: the person is the unverified Reply-To, an identity of its own kind.
+            identities = [InboundIdentity("email_reply_to", reply_to.email)]
+            contact_name = reply_to.name or None
         return [
             InboundEvent(
                 provider_message_id=parsed.message_id,
                 identities=identities,
-                text=parsed.text,
+                text=text,
                 html=parsed.html,
-                contact_name=parsed.sender.name or None,
+                contact_name=contact_name,
                 subject=parsed.subject or None,
                 sent_at=parsed.date,
-                attachments=[InboundAttachment(a.filename, a.content_type, a.data, a.content_id if a.inline else None) for a in parsed.attachments],
+                attachments=[
+                    InboundAttachment(a.filename, a.content_type, a.data, a.content_id if a.inline else None)
+                    for a in attachments
+                ],
                 in_reply_to=tuple(parsed.thread_ids),
                 conversation_hint=hint,
                 automated=parsed.automated,
@@ -240,6 +275,16 @@ class EmailChannel(Channel):
         except (OSError, TimeoutError) as exc:
             raise DeliveryError(f"SMTP connection failed: {type(exc).__name__}: {exc}") from None
         return message_id
+
+
+def _attachment_limit(headers: dict[str, str]) -> int:
+    """The installation's attachment limit, as the poller or receiver stored it with the raw message."""
+    try:
+        return int(headers[MAX_ATTACHMENT_HEADER])
+    except (KeyError, ValueError):
+        from raccordo.platform.config import get_settings
+
+        return get_settings().max_attachment_bytes
 
 
 async def _check(inbox: InboxConfig) -> list[CheckResult]:

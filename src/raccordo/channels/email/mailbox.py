@@ -24,6 +24,7 @@ from aioimaplib.aioimaplib import Command, IMAP4ClientProtocol
 
 SECURITY_MODES = ("tls", "starttls", "none")
 _FETCH_UID = re.compile(rb"\bUID (\d+)\b")
+_FETCH_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)\b")
 
 
 class MailboxError(Exception):
@@ -142,6 +143,30 @@ def _lines(response: Any) -> str:
     return " ".join(line.decode(errors="replace") if isinstance(line, (bytes, bytearray)) else str(line) for line in response.lines)[:300]
 
 
+def fetched_messages(lines: list[Any]) -> dict[int, bytes]:
+    """UID → message from the lines of a ``UID FETCH (UID BODY.PEEK[])`` answer, whether the server
+    sends ``UID n`` before the literal (``* 1 FETCH (UID 5 BODY[] {n}``) or after it (`` UID 5)``)."""
+    found: dict[int, bytes] = {}
+    previous = b""
+    waiting: bytes | None = None  # a literal whose UID comes on the next line
+    for line in lines:
+        if isinstance(line, bytearray):
+            match = _FETCH_UID.search(previous)
+            if match:
+                found[int(match.group(1))] = bytes(line)
+                waiting = None
+            else:
+                waiting = bytes(line)
+        elif isinstance(line, bytes):
+            if waiting is not None:
+                match = _FETCH_UID.search(line)
+                if match:
+                    found[int(match.group(1))] = waiting
+                waiting = None
+            previous = line
+    return found
+
+
 class ImapMailbox:
     """One logged-in IMAP session on one folder: unseen UIDs, fetch without marking, mark seen, IDLE."""
 
@@ -210,16 +235,24 @@ class ImapMailbox:
         response = await self.client.uid("fetch", ",".join(str(u) for u in uids), "(UID BODY.PEEK[])")
         if response.result != "OK":
             raise ConnectionError(f"UID FETCH failed: {_lines(response)}")
-        found: dict[int, bytes] = {}
-        previous = b""
-        for line in response.lines:
-            if isinstance(line, bytearray):
-                match = _FETCH_UID.search(previous)
-                if match:
-                    found[int(match.group(1))] = bytes(line)
-            elif isinstance(line, bytes):
-                previous = line
+        found = fetched_messages(response.lines)
         return [(uid, found[uid]) for uid in sorted(found)]
+
+    async def sizes(self, uids: list[int]) -> dict[int, int]:
+        """Each message's size in bytes (RFC822.SIZE), to fetch them in batches of bounded memory."""
+        assert self.client is not None
+        if not uids:
+            return {}
+        response = await self.client.uid("fetch", ",".join(str(u) for u in uids), "(UID RFC822.SIZE)")
+        if response.result != "OK":
+            raise ConnectionError(f"UID FETCH (RFC822.SIZE) failed: {_lines(response)}")
+        result: dict[int, int] = {}
+        for line in response.lines:
+            if isinstance(line, (bytes, bytearray)):
+                uid, size = _FETCH_UID.search(line), _FETCH_SIZE.search(line)
+                if uid and size:
+                    result[int(uid.group(1))] = int(size.group(1))
+        return result
 
     async def mark_seen_many(self, uids: list[int]) -> None:
         assert self.client is not None

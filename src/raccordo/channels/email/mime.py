@@ -21,15 +21,19 @@ maintained library does for real-world mail as a contact center receives it:
 
 from __future__ import annotations
 
+import binascii
+import codecs
 import hashlib
 import hmac
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import message_from_bytes
-from email.header import Header, decode_header, make_header
+from email.header import Header, decode_header
 from email.message import Message
 from email.policy import compat32
+from email.parser import BytesHeaderParser
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 from raccordo.record.domain.content import html_to_text, sanitize_html
@@ -44,20 +48,60 @@ _CHARSET_ALIASES = {
 _SINGLE_BYTE_LATIN = {"cp1252", "iso-8859-15", "windows-1252", "iso-8859-2", "cp1250"}
 _MSGID = re.compile(r"<([^<>\s]{1,900})>")
 MAX_REFERENCES = 30
-MAX_PARTS = 500
+# Caps that keep every step linear and bounded, whatever the sender wrote (what is cut is noted; the raw stays).
+MAX_PARTS = 1000  # leaf parts read (bodies and attachments) per message
+MAX_CONTAINERS = 2000  # multipart containers walked
+MAX_HEADER_CHARS = 16_384  # of one header decoded for display (Subject, a display name)
+MAX_ADDRESS_HEADER_CHARS = 65_536  # of one address header (To, Cc) read for addresses
+MAX_TEXT_CHARS = 1_000_000  # of one text or HTML body
+MAX_FILENAME = 200
+MAX_SCAN_CHARS = 65_536  # of a plain-text bounce searched for ids, status and recipient
+PARSE_SECONDS = 30.0  # a message that takes longer to read is failed (its raw is kept), never retried
+_ASCII = bytes(range(128))
+
+
+class ParseTimeout(Exception):
+    """Reading the message took longer than its time budget."""
+
+
+def _repair_cp1252(exc: UnicodeError) -> tuple[str, int]:
+    # One stray Latin-1/Windows-1252 byte in UTF-8 text: read that byte alone, keep the rest UTF-8.
+    if isinstance(exc, UnicodeDecodeError):
+        return exc.object[exc.start:exc.end].decode("cp1252", "replace"), exc.end
+    raise exc
+
+
+codecs.register_error("raccordo-cp1252", _repair_cp1252)
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    """Whether most non-ASCII bytes form valid UTF-8 sequences (mixed text is repaired byte by byte)."""
+    high = len(data.translate(None, _ASCII))
+    valid = data.decode("utf-8", "ignore").encode("utf-8")
+    valid_high = len(valid.translate(None, _ASCII))
+    return valid_high > 0 and valid_high >= high - valid_high
 
 
 def decode_bytes(data: bytes, declared: str | None = None) -> tuple[str, bool]:
     """Text from bytes in a (possibly wrong or unknown) charset; the flag says a fallback was used."""
     charset = (declared or "").strip().strip('"').lower()
     charset = _CHARSET_ALIASES.get(charset, charset)
-    if charset in _SINGLE_BYTE_LATIN or charset == "":
+    if data.isascii() and charset not in ("utf-7", "iso-2022-jp", "hz", "utf-16", "utf-32"):
+        return data.decode("ascii").replace("\x00", ""), False
+    if charset in _SINGLE_BYTE_LATIN or charset in ("", "utf-8"):
         # Valid UTF-8 with non-ASCII bytes is almost never Latin-1 text: a mislabelled UTF-8 body.
-        if any(b > 0x7F for b in data):
-            try:
-                return data.decode("utf-8"), bool(declared)
-            except UnicodeDecodeError:
-                pass
+        try:
+            return data.decode("utf-8").replace("\x00", ""), bool(declared) and charset != "utf-8"
+        except UnicodeDecodeError:
+            pass
+        if charset == "utf-8" or _mostly_utf8(data):
+            # UTF-8 with a few stray single-byte characters (a mixed header, one pasted Latin-1 word).
+            return data.decode("utf-8", "raccordo-cp1252").replace("\x00", ""), True
+    text, fallback = _decode_strict(data, charset)
+    return text.replace("\x00", ""), fallback
+
+
+def _decode_strict(data: bytes, charset: str) -> tuple[str, bool]:
     if charset:
         try:
             return data.decode(charset), False
@@ -78,30 +122,83 @@ def raw_header_text(value: object) -> str:
     if isinstance(value, Header):
         return "".join(decode_bytes(chunk, None)[0] if isinstance(chunk, bytes) else chunk for chunk, _ in decode_header(value))
     raw = str(value)
-    if any("\udc80" <= ch <= "\udcff" for ch in raw):
+    if not raw.isascii() and any("\udc80" <= ch <= "\udcff" for ch in raw):
         # compat32 keeps raw 8-bit header bytes as surrogate escapes: read them as bytes.
-        raw = decode_bytes(raw.encode("ascii", "surrogateescape"))[0]
-    return raw
+        raw = decode_bytes(raw.encode("utf-8", "surrogateescape"))[0]
+    return raw.replace("\x00", "")
 
 
-def decode_header_value(value: object) -> str:
+# An RFC 2047 encoded word (RFC 2231 language suffix allowed); bounded, so a scan is linear.
+_ENCODED_WORD = re.compile(r"=\?([^?\s*]{1,64})(?:\*[^?\s]{0,32})?\?([bBqQ])\?([^?\s]{0,4000})\?=")
+_LINE_BREAK = re.compile(r"\r?\n")
+
+
+def _word_bytes(encoding: str, text: str) -> bytes | None:
+    try:
+        if encoding in "qQ":
+            return binascii.a2b_qp(text.encode("ascii", "replace"), header=True)
+        data = text.encode("ascii", "replace")
+        return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def decode_words(raw: str) -> str:
+    """RFC 2047 encoded words decoded one by one: a broken or unknown word stays as written, the others are read.
+
+    Adjacent words in one charset are joined before decoding (a character may be split between
+    them) and the whitespace between adjacent words is dropped, as RFC 2047 says."""
+    if "=?" not in raw:
+        return raw
+    out: list[str] = []
+    pending: bytearray = bytearray()
+    pending_charset: str | None = None
+    position = 0
+    previous_word_end = -1
+
+    def flush() -> None:
+        nonlocal pending, pending_charset
+        if pending_charset is not None:
+            out.append(decode_bytes(bytes(pending), pending_charset)[0])
+        pending, pending_charset = bytearray(), None
+
+    for match in _ENCODED_WORD.finditer(raw):
+        between = raw[position:match.start()]
+        data = _word_bytes(match.group(2), match.group(3))
+        if data is None:
+            flush()
+            out.append(between + match.group(0))
+            position, previous_word_end = match.end(), -1
+            continue
+        charset = match.group(1).lower()
+        adjacent = previous_word_end == match.start() - len(between) and not between.strip()
+        if not adjacent or charset != pending_charset:
+            flush()
+            if not adjacent:
+                out.append(between)
+        pending_charset = charset
+        pending.extend(data)
+        position = previous_word_end = match.end()
+    flush()
+    out.append(raw[position:])
+    return "".join(out)
+
+
+def _unfold(text: str) -> str:
+    if "\n" not in text:
+        return text.strip()
+    return " ".join(piece for piece in (line.strip() for line in _LINE_BREAK.split(text)) if piece)
+
+
+def decode_header_value(value: object, limit: int = MAX_HEADER_CHARS) -> str:
     """A header as readable text: RFC 2047 words decoded, raw 8-bit bytes guessed, folding removed."""
-    raw = raw_header_text(value)
-    try:
-        parts = decode_header(raw)
-    except Exception:  # noqa: BLE001 - a malformed encoded word: show the header as it is
-        parts = [(raw, None)]
-    try:
-        # make_header keeps the space between an encoded word and plain text, as RFC 2047 wants.
-        text = str(make_header(parts))
-    except Exception:  # noqa: BLE001 - an unknown or lying charset: decode chunk by chunk
-        text = "".join(decode_bytes(chunk, charset)[0] if isinstance(chunk, bytes) else chunk for chunk, charset in parts)
-    return re.sub(r"\s*\r?\n\s*", " ", text).strip()
+    return _unfold(decode_words(raw_header_text(value)[:limit]))
 
 
 def normalize_message_id(value: str | None) -> str | None:
     if not value:
         return None
+    value = value[:MAX_HEADER_CHARS].replace("\x00", "")
     match = _MSGID.search(value)
     if match:
         return f"<{match.group(1)}>"
@@ -159,6 +256,9 @@ class ParsedEmail:
     bounce: Bounce | None = None
     defects: list[str] = field(default_factory=list)
     charset_fallback: bool = False
+    # What could not be kept or read, for the agent: (translation key, params), e.g. a dropped part.
+    notes: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    security: str | None = None  # "signed", "encrypted" or "signed-opaque" (S/MIME or PGP)
 
     @property
     def thread_ids(self) -> list[str]:
@@ -174,7 +274,7 @@ def _addresses(message: Message, *names: str) -> list[Address]:
     values = []
     for name in names:
         for raw in message.get_all(name, []) or []:
-            values.append(raw_header_text(raw))
+            values.append(raw_header_text(raw)[:MAX_ADDRESS_HEADER_CHARS])
     result = []
     try:
         pairs = getaddresses(values)
@@ -182,7 +282,9 @@ def _addresses(message: Message, *names: str) -> list[Address]:
         pairs = [parseaddr(v) for v in values]
     for display, address in pairs:
         address = address.strip().strip("<>").strip()
-        if "@" not in address or " " in address or len(address) > 320:
+        domain = address.rpartition("@")[2]
+        # user@host with no dot is no Internet address (the identity layer refuses it too).
+        if "@" not in address or " " in address or len(address) > 320 or "." not in domain.strip("."):
             continue
         result.append(Address(decode_header_value(display) if display else "", address))
     return result
@@ -216,6 +318,8 @@ def detect_automated(message: Message) -> str | None:
 
 _BOUNCE_SUBJECT = re.compile(r"(?i)(undeliver|delivery (status notification|failure|has failed)|mail delivery failed|returned mail|non[- ]?remis|mancato recapito|impossibile recapitare|failure notice)")
 _STATUS = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
+_BOUNCED_ID = re.compile(r"(?im)^[ \t]*Message-ID:[ \t]*<([^<>\s]{1,900})>")
+_BOUNCED_RECIPIENT = re.compile(r"(?<![\w.+-])([\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8})")
 
 
 def detect_bounce(message: Message, text: str) -> Bounce | None:
@@ -262,11 +366,14 @@ def detect_bounce(message: Message, text: str) -> Bounce | None:
         for part in message.walk():
             if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
                 originals.extend(_original_ids(part))
-        originals.extend(f"<{m}>" for m in re.findall(r"(?im)^\s*Message-ID:\s*<([^<>\s]+)>", text))
+        text = text[:MAX_SCAN_CHARS]
+        originals.extend(f"<{m}>" for m in _BOUNCED_ID.findall(text))
         statuses.extend(_STATUS.findall(text)[:1])
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        lines = [line.strip()[:1000] for line in text.splitlines() if line.strip()]
         reasons.append(next((line for line in lines if _STATUS.search(line) or "550" in line or "user unknown" in line.lower()), lines[0] if lines else "")[:500])
-        recipients.extend(re.findall(r"<?([\w.+-]+@[\w.-]+\.\w+)>?", text)[:1])
+        # Bounded pieces, tried only where an "@" is: a long word with no "@" is skipped at once.
+        recipients.extend(m.group(1) for m in _BOUNCED_RECIPIENT.finditer(text) if m.group(1).count("@") == 1)
+        recipients[:] = recipients[:1]
     originals.extend(message_ids(_header(message, "In-Reply-To")))
     originals.extend(message_ids(_header(message, "References")))
     unique = list(dict.fromkeys(originals))
@@ -281,7 +388,7 @@ def _original_ids(part: Message) -> list[str]:
         inner = payload[0]
         return [m for m in [normalize_message_id(str(inner.get("Message-ID") or ""))] if m]
     if isinstance(payload, str):
-        return [f"<{m}>" for m in re.findall(r"(?im)^Message-ID:\s*<([^<>\s]+)>", payload)]
+        return [f"<{m}>" for m in _BOUNCED_ID.findall(payload[:MAX_SCAN_CHARS])]
     return []
 
 
@@ -303,7 +410,17 @@ def _filename(part: Message, index: int) -> str:
 
         extension = mimetypes.guess_extension(part.get_content_type()) or ".bin"
         name = f"attachment-{index}{extension}"
-    return name[:300]
+    return shorten_filename(name)
+
+
+def shorten_filename(name: str, limit: int = MAX_FILENAME) -> str:
+    """At most ``limit`` characters, keeping the extension (a viewer chooses by it)."""
+    if len(name) <= limit:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if dot and stem and 0 < len(extension) <= 16:
+        return f"{stem[:limit - len(extension) - 1].rstrip()}.{extension}"
+    return name[:limit]
 
 
 def _part_bytes(part: Message) -> bytes:
@@ -323,10 +440,28 @@ def _part_text(part: Message) -> tuple[str, bool]:
     return decode_bytes(_part_bytes(part), part.get_content_charset())
 
 
-def parse_email(raw: bytes) -> ParsedEmail:
-    """Parse raw RFC 5322 bytes. Never raises on malformed input; what could not be read is in ``defects``."""
-    message = message_from_bytes(raw, policy=compat32)
+_MULTIPART_HEADER = re.compile(rb"(?im)^content-type:[ \t]*multipart/")
+MAX_TREE_CONTAINERS = 100  # more multipart parts than this: read flat (the parser recurses once per level)
+
+
+def _read_message(raw: bytes) -> tuple[Message, bool]:
+    """The MIME tree, or the headers alone when it nests deeper than the parser recurses (flagged)."""
+    if len(_MULTIPART_HEADER.findall(raw, 0, len(raw))[:MAX_TREE_CONTAINERS + 1]) > MAX_TREE_CONTAINERS:
+        return BytesHeaderParser(policy=compat32).parsebytes(raw), True
+    try:
+        return message_from_bytes(raw, policy=compat32), False
+    except RecursionError:
+        return BytesHeaderParser(policy=compat32).parsebytes(raw), True
+
+
+def parse_email(raw: bytes, *, seconds: float | None = None) -> ParsedEmail:
+    """Parse raw RFC 5322 bytes. Never raises on malformed input; what could not be read is in ``defects``
+    and ``notes``. Every step is linear in the input and capped; past ``seconds`` it raises ``ParseTimeout``."""
+    seconds = PARSE_SECONDS if seconds is None else seconds
+    deadline = time.monotonic() + seconds
+    message, too_deep = _read_message(raw)
     defects = [type(d).__name__ for d in message.defects]
+    notes: list[tuple[str, dict[str, str]]] = []
     declared_id = normalize_message_id(str(message.get("Message-ID") or ""))
     generated = declared_id is None
     message_id = declared_id or f"<{hashlib.sha256(raw).hexdigest()[:40]}@raccordo.generated>"
@@ -335,7 +470,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
     try:
         raw_date = message.get("Date")
         if raw_date:
-            date = parsedate_to_datetime(str(raw_date))
+            date = parsedate_to_datetime(str(raw_date)[:200])
             if date.tzinfo is None:
                 from datetime import UTC
 
@@ -348,67 +483,127 @@ def parse_email(raw: bytes) -> ParsedEmail:
     htmls: list[str] = []
     attachments: list[ParsedAttachment] = []
     fallback = False
-    parts = 0
+    security: str | None = None
+    leaves = containers = skipped = 0
 
-    def visit(part: Message, in_alternative: bool) -> None:
-        nonlocal fallback, parts
-        parts += 1
-        if parts > MAX_PARTS:
-            return
+    def add_text(text: str, into: list[str]) -> None:
+        if len(text) > MAX_TEXT_CHARS:
+            notes.append(("email.note.text_truncated", {"chars": str(len(text)), "kept": str(MAX_TEXT_CHARS)}))
+            text = text[:MAX_TEXT_CHARS]
+        into.append(text)
+
+    def leaf(part: Message, disposition: str) -> None:
+        nonlocal fallback, security
         content_type = part.get_content_type()
-        disposition = (part.get("Content-Disposition") or "").split(";", 1)[0].strip().lower()
-        if content_type == "message/rfc822":
-            _as_attachment(part, disposition_inline=False)
-            return
-        if part.is_multipart():
-            children = [p for p in (part.get_payload() or []) if isinstance(p, Message)]
-            if content_type == "multipart/alternative":
-                # Prefer the richest text/plain and text/html alternatives; others (e.g. calendar) are attachments.
-                plain = [c for c in children if c.get_content_type() == "text/plain"]
-                html = [c for c in children if c.get_content_type() == "text/html"]
-                nested = [c for c in children if c.is_multipart()]
-                for child in plain[-1:] + html[-1:]:
-                    visit(child, True)
-                for child in nested:
-                    visit(child, True)
-                for child in children:
-                    if child not in plain and child not in html and child not in nested:
-                        _as_attachment(child, disposition_inline=False)
-                return
-            for child in children:
-                visit(child, in_alternative)
-            return
         if content_type in ("message/rfc822", "message/delivery-status", "text/rfc822-headers", "message/disposition-notification"):
             _as_attachment(part, disposition_inline=False)
             return
+        if content_type in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
+            smime = str(part.get_param("smime-type") or "").lower()
+            security = "signed-opaque" if "signed" in smime else "encrypted"
+            notes.append((f"email.note.{security}", {}))
+        elif content_type == "application/pgp-encrypted":
+            security = "encrypted"
+            notes.append(("email.note.encrypted", {}))
         filename_given = bool(part.get_param("name") or part.get_param("filename", header="content-disposition"))
         if content_type in ("text/plain", "text/html") and disposition != "attachment" and not (filename_given and disposition != "inline"):
             text, used_fallback = _part_text(part)
             fallback = fallback or used_fallback
-            (texts if content_type == "text/plain" else htmls).append(text)
+            add_text(text, texts if content_type == "text/plain" else htmls)
             return
         _as_attachment(part, disposition_inline=disposition == "inline")
+        if content_type == "application/ms-tnef" or attachments[-1].filename.lower() == "winmail.dat":
+            from raccordo.channels.email.salvage import read_tnef
+
+            tnef = read_tnef(attachments[-1].data)
+            if tnef is not None:
+                if tnef.text:
+                    add_text(tnef.text, texts)
+                if tnef.html:
+                    add_text(tnef.html, htmls)
+                for name, data in tnef.files:
+                    attachments.append(ParsedAttachment(shorten_filename(name), _guess_type(name), data))
+
+    def walk(root: Message) -> None:
+        """Depth first, in document order, without recursion (a deep tree cannot exhaust the stack)."""
+        nonlocal leaves, containers, skipped, security
+        stack: list[tuple[bool, Message]] = [(False, root)]  # (as an attachment, part)
+        while stack:
+            if time.monotonic() > deadline:
+                raise ParseTimeout(f"more than {seconds:g} s")
+            as_attachment, part = stack.pop()
+            if part.is_multipart() and part.get_content_type() != "message/rfc822" and not as_attachment:
+                containers += 1
+                if containers > MAX_CONTAINERS:
+                    skipped += 1
+                    continue
+                content_type = part.get_content_type()
+                children = [p for p in (part.get_payload() or []) if isinstance(p, Message)]
+                if content_type == "multipart/signed":
+                    security = security or "signed"
+                    children = children[:1]  # the signature part is no attachment for the agent
+                if content_type == "multipart/encrypted":
+                    security = "encrypted"
+                    notes.append(("email.note.encrypted", {}))
+                if content_type == "multipart/alternative":
+                    # Prefer the richest text/plain and text/html alternatives; others (e.g. calendar) are attachments.
+                    plain = [c for c in children if c.get_content_type() == "text/plain"]
+                    html = [c for c in children if c.get_content_type() == "text/html"]
+                    nested = [c for c in children if c.is_multipart()]
+                    chosen = {id(c) for c in plain[-1:] + html[-1:] + nested}
+                    others = [(True, c) for c in children if id(c) not in chosen and c not in plain and c not in html]
+                    ordered = [(False, c) for c in plain[-1:] + html[-1:] + nested] + others
+                else:
+                    ordered = [(False, c) for c in children]
+                stack.extend(reversed(ordered))
+                continue
+            leaves += 1
+            if leaves > MAX_PARTS:
+                skipped += 1
+                continue
+            if as_attachment:
+                _as_attachment(part, disposition_inline=False)
+                continue
+            disposition = str(part.get("Content-Disposition") or "").split(";", 1)[0].strip().lower()
+            leaf(part, disposition)
 
     def _as_attachment(part: Message, disposition_inline: bool) -> None:
-        if part.is_multipart():
-            data = part.as_bytes() if hasattr(part, "as_bytes") else str(part).encode()
-        elif part.get_content_type() == "message/rfc822" or isinstance(part.get_payload(), list):
+        content_type = part.get_content_type()
+        payload = part.get_payload()
+        if content_type == "message/rfc822" and isinstance(payload, list) and payload:
+            # The forwarded message whole, with its own headers (From, Subject, Date): an .eml to open.
             try:
-                data = part.get_payload()[0].as_bytes()  # type: ignore[index]
+                data = payload[0].as_bytes()
             except Exception:  # noqa: BLE001
-                data = str(part.get_payload()).encode("utf-8", "replace")
+                data = str(payload[0]).encode("utf-8", "replace")
+        elif part.is_multipart() or isinstance(payload, list):
+            try:
+                data = part.as_bytes()
+            except Exception:  # noqa: BLE001
+                data = str(part).encode("utf-8", "replace")
         else:
             data = _part_bytes(part)
         content_id = normalize_message_id(str(part.get("Content-ID") or "")) if part.get("Content-ID") else None
-        content_type = part.get_content_type()
         name = _filename(part, len(attachments) + 1)
         if content_type == "message/rfc822" and not name.lower().endswith(".eml"):
-            name = f"{name.rsplit('.', 1)[0]}.eml"
+            name = shorten_filename(f"{name.rsplit('.', 1)[0]}.eml")
         inline = bool(content_id) and (disposition_inline or content_type.startswith("image/"))
         attachments.append(ParsedAttachment(name, content_type, data, content_id[1:-1] if content_id else None, inline))
 
-    if message.is_multipart():
-        visit(message, False)
+    if too_deep:
+        # Deeper than the parser recurses: read the leaf parts between boundary lines, one by one.
+        from raccordo.channels.email.salvage import flat_parts
+
+        defects.append("NestingTooDeep")
+        notes.append(("email.note.too_deep", {}))
+        for flat in flat_parts(raw, deadline):
+            leaves += 1
+            if leaves > MAX_PARTS:
+                skipped += 1
+                continue
+            leaf(flat, str(flat.get("Content-Disposition") or "").split(";", 1)[0].strip().lower())
+    elif message.is_multipart():
+        walk(message)
     else:
         content_type = message.get_content_type()
         if message.get_content_maintype() == "multipart":
@@ -416,17 +611,25 @@ def parse_email(raw: bytes) -> ParsedEmail:
             content_type = "text/plain"
         if content_type in ("text/plain", "text/html") or message.get_content_maintype() in ("text", "multipart") and content_type not in ("text/calendar",):
             text, fallback = _part_text(message)
-            (htmls if content_type == "text/html" else texts).append(text)
+            add_text(text, htmls if content_type == "text/html" else texts)
         else:
-            _as_attachment(message, disposition_inline=False)
+            leaf(message, "attachment")
+    if skipped:
+        notes.append(("email.note.parts_skipped", {"count": str(skipped), "limit": str(MAX_PARTS)}))
+        defects.append("TooManyParts")
 
     text = "\n\n".join(t.strip("\r\n") for t in texts if t.strip()).replace("\r\n", "\n")
     html = "\n".join(htmls) if htmls else None
     if not text.strip() and html:
         cleaned = sanitize_html(html)
         text = html_to_text(cleaned) if cleaned else ""
+    if time.monotonic() > deadline:
+        raise ParseTimeout(f"more than {seconds:g} s")
     automated = detect_automated(message)
-    bounce = detect_bounce(message, text)
+    try:
+        bounce = detect_bounce(message, text)
+    except RecursionError:
+        bounce = None
     if bounce is not None and automated is None:
         automated = "bounce"
     return ParsedEmail(
@@ -448,7 +651,15 @@ def parse_email(raw: bytes) -> ParsedEmail:
         bounce=bounce,
         defects=defects,
         charset_fallback=fallback,
+        notes=notes,
+        security=security,
     )
+
+
+def _guess_type(name: str) -> str:
+    import mimetypes
+
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 # --- quoted history and signatures ---------------------------------------------------------------
@@ -473,6 +684,14 @@ def split_reply(text: str) -> SplitText:
     """Split a plain-text reply into what the customer wrote now, their signature, and the quoted history."""
     lines = text.replace("\r\n", "\n").split("\n")
     quote_at = len(lines)
+    # Where the '>' lines that run (with blank lines) to the end begin: found once, so the loop stays linear.
+    quoted_tail = len(lines)
+    for index in range(len(lines) - 1, -1, -1):
+        stripped = lines[index].strip()
+        if stripped and not stripped.startswith(">"):
+            break
+        if stripped:
+            quoted_tail = index
     for index, line in enumerate(lines):
         two = f"{line} {lines[index + 1]}" if index + 1 < len(lines) else line
         if _QUOTE_HEADERS[3].match(line):
@@ -485,12 +704,10 @@ def split_reply(text: str) -> SplitText:
         if any(p.match(line) for p in _QUOTE_HEADERS[:3]) or (_QUOTE_HEADERS[0].match(two) and not line.startswith(">")):
             quote_at = index
             break
-        if line.startswith(">"):
+        if line.startswith(">") and index >= quoted_tail:
             # A block of '>' lines that runs (with blank lines) to the end is the quoted history.
-            rest = [candidate for candidate in lines[index:] if candidate.strip()]
-            if rest and all(candidate.lstrip().startswith(">") for candidate in rest):
-                quote_at = index
-                break
+            quote_at = index
+            break
     head, quoted = lines[:quote_at], lines[quote_at:]
     signature_at = len(head)
     for index, line in enumerate(head):
@@ -502,20 +719,30 @@ def split_reply(text: str) -> SplitText:
     return SplitText(main, "\n".join(quoted).strip(), signature)
 
 
+# Matched against one opening tag at a time (at most _MAX_TAG characters), never across the document.
 _HTML_QUOTE_MARKERS = re.compile(
     r"<(div|blockquote)[^>]*\b(class|id|type|name)\s*=\s*[\"']?(gmail_quote|divRplyFwdMsg|moz-cite-prefix|appendonsend|yahoo_quoted|cite|messageReplySection|OutlookMessageHeader|x_divRplyFwdMsg|protonmail_quote|zmail_extra)\b"
     r"|<hr[^>]*\bid\s*=\s*[\"']?stopSpelling"
     r"|<div[^>]*style\s*=\s*[\"'][^\"']*border-top:\s*solid\s*#(E1E1E1|B5C4DF)",
     re.I,
 )
+_HTML_QUOTE_TAG = re.compile(r"<(?:div|blockquote|hr)\b", re.I)
+_MAX_TAG = 2000
 
 
 def split_html_reply(html: str) -> tuple[str, str] | None:
     """Raw (unsanitized) HTML split at the first quoted-history marker of a known client, or None."""
-    match = _HTML_QUOTE_MARKERS.search(html)
-    if not match or match.start() == 0:
-        return None
-    return html[: match.start()], html[match.start():]
+    tag_end = -1
+    for start in _HTML_QUOTE_TAG.finditer(html):
+        position = start.start()
+        if tag_end < position:
+            tag_end = html.find(">", position)
+            if tag_end < 0:
+                return None  # no tag is closed after here
+        if tag_end - position > _MAX_TAG or not _HTML_QUOTE_MARKERS.match(html, position, tag_end + 1):
+            continue
+        return (html[:position], html[position:]) if position else None
+    return None
 
 
 # --- reply-address token ------------------------------------------------------------------------

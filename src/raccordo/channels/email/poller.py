@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import or_, select, update
 
 from raccordo.channels.base import channel_kinds, get_channel
+from raccordo.channels.email.channel import MAX_ATTACHMENT_HEADER
 from raccordo.channels.email.mailbox import ImapMailbox, MailboxError
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Inbox, MailboxLease
@@ -33,6 +34,18 @@ from raccordo.channels.services.inbound import StoredPayload, inbox_config, proc
 from raccordo.platform.runtime import Runtime
 
 log = logging.getLogger(__name__)
+# Bytes of mail fetched per round trip (with at most ``email_fetch_batch`` messages): the IMAP client
+# holds several times a response's size in memory, so a batch of large messages is split.
+FETCH_BYTES = 8 * 1024 * 1024
+# An unreachable or refusing server: wait 10 s, 20 s, 40 s ... up to 10 minutes between attempts,
+# and warn when the error starts or changes, then at most once an hour while it lasts.
+RETRY_FIRST_SECONDS = 10.0
+RETRY_MAX_SECONDS = 600.0
+WARN_EVERY = 3600.0
+
+
+def retry_delay(failures: int) -> float:
+    return min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2.0 ** min(max(failures, 1) - 1, 16))
 
 
 def mailbox_channel_kinds() -> list[str]:
@@ -115,22 +128,44 @@ async def poll_open_mailbox(rt: Runtime, box: ImapMailbox, inbox: PolledInbox, b
     batch = batch or rt.settings.email_fetch_batch
     uids = await box.unseen_uids()
     for start in range(0, len(uids), batch):
-        chunk = uids[start:start + batch]
-        messages = await box.fetch_many(chunk)
-        stored: list[int] = []
-        try:
-            await asyncio.to_thread(_store_and_process, rt, inbox, box.folder, messages, result, stored)
-        finally:
-            # Even when storing one failed (the database went away), the ones stored before it are done.
-            if stored:
-                await box.mark_seen_many(stored)
+        sizes = await box.sizes(uids[start:start + batch])
+        for chunk in _chunks_by_size(uids[start:start + batch], sizes, FETCH_BYTES):
+            await _fetch_store_process(rt, box, inbox, chunk, result)
     return result
+
+
+def _chunks_by_size(uids: list[int], sizes: dict[int, int], limit: int) -> list[list[int]]:
+    """Consecutive UIDs in groups of at most ``limit`` bytes (a larger message is fetched alone)."""
+    chunks: list[list[int]] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if chunks and chunks[-1] and total + size <= limit:
+            chunks[-1].append(uid)
+            total += size
+        else:
+            chunks.append([uid])
+            total = size
+    return chunks
+
+
+async def _fetch_store_process(
+    rt: Runtime, box: ImapMailbox, inbox: PolledInbox, chunk: list[int], result: PollResult
+) -> None:
+    messages = await box.fetch_many(chunk)
+    stored: list[int] = []
+    try:
+        await asyncio.to_thread(_store_and_process, rt, inbox, box.folder, messages, result, stored)
+    finally:
+        # Even when storing one failed (the database went away), the ones stored before it are done.
+        if stored:
+            await box.mark_seen_many(stored)
 
 
 def _store_and_process(rt: Runtime, inbox: PolledInbox, folder: str, messages: list[tuple[int, bytes]], result: PollResult, done: list[int]) -> None:
     """Store each message raw (committed), then process it; ``done`` gets the UIDs that may be marked seen."""
     for uid, body in messages:
-        headers = {"x-raccordo-source": "imap", "x-imap-uid": str(uid), "x-imap-folder": folder}
+        headers = {"x-raccordo-source": "imap", "x-imap-uid": str(uid), "x-imap-folder": folder, MAX_ATTACHMENT_HEADER: str(rt.settings.max_attachment_bytes)}
         payload: StoredPayload = store_raw(rt, inbox.identifier, headers, body)
         result.fetched += 1
         result.raw_ids.append(payload.raw_id)
@@ -254,6 +289,7 @@ class MailService:
         """Poll one mailbox while this worker holds its lease; reconnect with backoff on errors."""
         settings = self.rt.settings
         failures = 0
+        last_reason, warned_at = "", 0.0
         try:
             while not self._stopping.is_set():  # type: ignore[union-attr]
                 config = await asyncio.to_thread(_config, self.rt, inbox.id)
@@ -268,9 +304,15 @@ class MailService:
                     while not self._stopping.is_set():  # type: ignore[union-attr]
                         if not await asyncio.to_thread(acquire_lease, self.rt, inbox, self.owner):
                             return  # another worker took it (our lease expired)
-                        result = await poll_open_mailbox(self.rt, box, inbox)
+                        # Renewed while the poll works too: a long poll (a slow message) keeps its mailbox.
+                        keeper = asyncio.create_task(self._keep_lease(inbox), name=f"mailbox-lease-{inbox.id}")
+                        try:
+                            result = await poll_open_mailbox(self.rt, box, inbox)
+                        finally:
+                            keeper.cancel()
+                            await asyncio.gather(keeper, return_exceptions=True)
                         await asyncio.to_thread(record_poll, self.rt, inbox.id, error=None, fetched=result.fetched)
-                        failures = 0
+                        failures, last_reason = 0, ""
                         if await asyncio.to_thread(_config, self.rt, inbox.id) is None:
                             return
                         wait = settings.email_idle_seconds if box.supports_idle else settings.email_poll_seconds
@@ -282,9 +324,16 @@ class MailService:
                 except Exception as exc:  # noqa: BLE001 - a network or server error: record it, back off, reconnect
                     failures += 1
                     reason = f"{exc.step}: {exc.params.get('reason', '')}" if isinstance(exc, MailboxError) else f"{type(exc).__name__}: {exc}"
-                    log.warning("mailbox of inbox %s: %s", inbox.id, reason)
+                    # One warning when the error starts or changes, and at most one per WARN_EVERY while it lasts;
+                    # every attempt is on the lease row (last_error) and in the debug log.
+                    now = asyncio.get_running_loop().time()
+                    if reason != last_reason or now - warned_at >= WARN_EVERY:
+                        log.warning("mailbox of inbox %s: %s (attempt %s; next in %.0f s)", inbox.id, reason, failures, retry_delay(failures))
+                        last_reason, warned_at = reason, now
+                    else:
+                        log.debug("mailbox of inbox %s: %s (attempt %s)", inbox.id, reason, failures)
                     await asyncio.to_thread(record_poll, self.rt, inbox.id, error=reason)
-                    delay = min(300.0, 2.0 ** min(failures, 8))
+                    delay = retry_delay(failures)
                     if not await asyncio.to_thread(acquire_lease, self.rt, inbox, self.owner):
                         return
                     await _first(self._stopping.wait(), timeout=delay)  # type: ignore[union-attr]
@@ -295,6 +344,14 @@ class MailService:
                 await asyncio.to_thread(release_lease, self.rt, inbox.id, self.owner)
             except Exception:  # noqa: BLE001 - the lease expires by itself
                 pass
+
+
+    async def _keep_lease(self, inbox: PolledInbox) -> None:
+        """Renew the lease every third of its length until cancelled (or until another worker took it)."""
+        period = max(0.05, self.rt.settings.email_lease_seconds / 3)
+        while await _first(self._stopping.wait(), timeout=period) is None and not self._stopping.is_set():  # type: ignore[union-attr]
+            if not await asyncio.to_thread(acquire_lease, self.rt, inbox, self.owner):
+                return
 
 
 def _config(rt: Runtime, inbox_id: int):  # type: ignore[no-untyped-def]

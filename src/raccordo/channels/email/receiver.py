@@ -4,8 +4,10 @@ A recipient is accepted when it names an email inbox that accepts forwarding:
 ``<inbox identifier>@<any domain>`` always, or the inbox's own ``address`` when exactly
 one inbox in the whole installation has it (so one tenant cannot capture another's mail
 by configuring its address). Anything else is refused at RCPT time with 550, so this is
-never an open relay. The message is stored raw and committed for each inbox before the
-server answers 250; processing follows, and its failure stays on the raw row.
+never an open relay. The message is stored raw and committed for each inbox, then the
+server answers 250 at once; processing follows in the background (a slow message never makes
+the sender time out and send it again), and its failure stays on the raw row. A crash before
+processing leaves the row ``pending`` for the worker's reprocessing.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 
+from raccordo.channels.email.channel import MAX_ATTACHMENT_HEADER
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Inbox
 from raccordo.channels.email.poller import mailbox_channel_kinds
-from raccordo.channels.services.inbound import process_raw, store_raw
+from raccordo.channels.services.inbound import StoredPayload, process_raw, store_raw
 from raccordo.platform.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,7 @@ def inbox_for_recipient(rt: Runtime, address: str) -> str | None:
 class ForwardingHandler:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        self.processing: set[asyncio.Task[None]] = set()  # kept referenced until done
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]) -> str:  # noqa: N802
         try:
@@ -68,17 +72,25 @@ class ForwardingHandler:
         stored = []
         try:
             for identifier, rcpt in targets.items():
-                headers = {"x-raccordo-source": "smtp", "x-raccordo-rcpt": rcpt, "x-raccordo-mail-from": envelope.mail_from or "", "x-raccordo-peer": peer}
+                headers = {
+                    "x-raccordo-source": "smtp", "x-raccordo-rcpt": rcpt, "x-raccordo-mail-from": envelope.mail_from or "", "x-raccordo-peer": peer,
+                    MAX_ATTACHMENT_HEADER: str(self.rt.settings.max_attachment_bytes),
+                }
                 stored.append(await asyncio.to_thread(store_raw, self.rt, identifier, headers, body))
         except Exception:  # noqa: BLE001 - nothing acknowledged, nothing lost: the sender retries
             log.exception("SMTP receiver: storing a message failed")
             return "451 4.3.0 Could not store the message, try again later"
+        task = asyncio.create_task(self._process(stored))
+        self.processing.add(task)
+        task.add_done_callback(self.processing.discard)
+        return "250 2.0.0 Message accepted"
+
+    async def _process(self, stored: list[StoredPayload]) -> None:
         for payload in stored:
             try:
                 await asyncio.to_thread(process_raw, self.rt, payload)
             except Exception:  # noqa: BLE001 - kept on the raw row with its error
                 pass
-        return "250 2.0.0 Message accepted"
 
 
 async def start_receiver(rt: Runtime, host: str, port: int) -> Any:

@@ -18,6 +18,9 @@ from raccordo.platform.errors import InvalidInput
 
 class IdentityKind(enum.StrEnum):
     EMAIL = "email"
+    # Where a no-reply sender (a web form) asked answers to go: unverified, so it never links or
+    # merges with an "email" identity (anyone can type anyone's address into a form).
+    EMAIL_REPLY_TO = "email_reply_to"
     PHONE = "phone"  # SMS and voice
     WHATSAPP = "whatsapp"
     TELEGRAM = "telegram"
@@ -76,7 +79,7 @@ def normalize_identity(kind: IdentityKind | str, value: str, default_region: str
         raise InvalidInput("identity.kind_unknown", kind=str(kind), known=", ".join(k.value for k in IdentityKind)) from None
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput("identity.value_empty", kind=kind.value)
-    if kind is IdentityKind.EMAIL:
+    if kind in (IdentityKind.EMAIL, IdentityKind.EMAIL_REPLY_TO):
         return kind, normalize_email(value)
     if kind in PHONE_NUMBER_KINDS:
         return kind, normalize_phone(value, default_region)
