@@ -33,14 +33,14 @@ from raccordo.desk.api import search as search_api
 from raccordo.desk.api import agenda as agenda_api
 from raccordo.channels.widget.hub import WidgetHub
 from raccordo.desk.pages import pages
-from raccordo.channels.services.delivery import DeliveryLoop
+from raccordo.bootstrap.worker import WorkerLoop
 from raccordo.platform.runtime import Runtime
 
 
 def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
     """The app; it runs the worker in-process unless ``run_delivery`` or RACCORDO_EMBEDDED_WORKER say not to."""
     embedded = rt.settings.embedded_worker if run_delivery is None else run_delivery
-    loop = DeliveryLoop(rt) if embedded else None
+    loop = WorkerLoop(rt) if embedded else None
     hub = Hub(rt, make_bus(rt.settings.bus_url, rt.settings.bus_subject))
     widget_hub = WidgetHub.of(hub)
     metrics = Metrics()

@@ -225,11 +225,3 @@ def deliver_isolated(rt: Runtime, outbox_id: int) -> str:
             log.exception("outbox %s: could not record the failure", outbox_id)
             return "error"
 
-
-def __getattr__(name: str) -> object:
-    # DeliveryLoop is the old name of the worker loop, kept so existing imports keep working.
-    if name == "DeliveryLoop":
-        from raccordo.bootstrap.worker import WorkerLoop
-
-        return WorkerLoop
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""Tenants, users, teams, roles, API tokens, login and the acting user (``Actor``)."""

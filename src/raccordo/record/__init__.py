@@ -1,0 +1,1 @@
+"""The central record: contacts, identities, conversations, messages, timeline, ingest, merge."""

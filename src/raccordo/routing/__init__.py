@@ -1,0 +1,1 @@
+"""Routing (ACD): queues, skills, rules, offers, transfers, SLA clocks, routing admin."""
