@@ -67,8 +67,13 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            # Created owner-only (0600); SQLite gives its -wal and -shm files the same mode.
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            # Created owner-only (0600); SQLite gives its -wal and -shm files the same mode. Only a
+            # missing file is created: closing any descriptor of an open SQLite file drops the
+            # process's POSIX locks on it, which SQLite reports later as "disk I/O error".
+            try:
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except FileExistsError:
+                pass
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS})
         writers = FairLock()
         holders: set[int] = set()  # the sqlite3 connections whose transaction holds ``writers``
