@@ -243,9 +243,15 @@ def test_admin_routes_a_new_conversation_the_agent_accepts_replies_on_email_ment
     agent.select_option(f"#transfer-target-{conversation_id}", f"user:{olivia}")
     agent.fill(f"#transfer-note-{conversation_id}", "Invoice question, over to you")
     agent.click("button[data-action=transfer]")
-    agent.locator("#thread .message.note", has_text="over to you").wait_for(timeout=10000)
-    demo.shot(agent, "07-transferred")
+    # Once it is hers, the agent may no longer see it (another team): the note is checked where
+    # the colleague reads it, after the transfer has committed.
+    deadline = time.monotonic() + 15
+    while demo.api("GET", f"/api/v1/conversations/{conversation_id}").json()["assignee_id"] != olivia:
+        assert time.monotonic() < deadline, "the transfer never reached the colleague"
+        time.sleep(0.1)
     colleague.goto(f"{demo.base}/conversations/{conversation_id}")
+    colleague.locator("#thread .message.note", has_text="over to you").wait_for(timeout=15000)
+    demo.shot(agent, "07-transferred")
     wrap_up = colleague.locator(f"#wrap-up-{conversation_id}")
     wrap_up.wait_for(timeout=10000)
     assert wrap_up.get_attribute("required") is not None

@@ -267,5 +267,5 @@ def test_a_forged_reply_to_never_attaches_the_attacker_to_the_victim(rt, org, em
     later = _contact_of(rt, _receive(rt, email_inbox, _web_form("x@y.example", "x", "Di nuovo", sender="Attacker <attacker@evil.example>").replace(b"Reply-To: x <x@y.example>\r\n", b"")))
     assert later[1] == attacker[1] != victim[1]
     with unit_of_work(rt.sessions) as session:
-        message = session.get_one(Message, session.scalars(select(Message.id).where(Message.conversation_id == attacker[1])).first())
+        message = session.get_one(Message, session.scalars(select(Message.id).where(Message.conversation_id == attacker[1]).order_by(Message.id)).first())
         assert message.content_attributes["email"]["reply_to"] == ["victim@customer.example"], "kept on the message as its reply address"
