@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterator
-from contextlib import contextmanager
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -21,8 +21,8 @@ console = Console(stderr=True)
 
 def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
     """The runtime, with the schema brought to head first when RACCORDO_AUTO_MIGRATE allows."""
-    from raccordo.platform.store import migrate as migrations
     from raccordo.platform.runtime import Runtime
+    from raccordo.platform.store import migrate as migrations
 
     if settings.auto_migrate:
         migrations.upgrade(settings.resolved_database_url)
@@ -90,8 +90,8 @@ def worker() -> None:
     import asyncio
     import signal
 
-    from raccordo.platform.bus import make_bus
     from raccordo.bootstrap.worker import WorkerLoop
+    from raccordo.platform.bus import make_bus
 
     settings = _server_settings(None, None)
     rt = _runtime(settings)
@@ -118,8 +118,8 @@ def demo(
     seed: int = typer.Option(7, help="Random seed: the same seed gives the same data."),
 ) -> None:
     """Create the database, load a demo tenant (Italian and English) and serve it."""
-    from raccordo.platform.store import migrate as migrations
     from raccordo.demo import seed as demo_data
+    from raccordo.platform.store import migrate as migrations
 
     settings = _server_settings(host, port)
     migrations.upgrade(settings.resolved_database_url)
@@ -152,10 +152,10 @@ def createuser(
 
     from sqlalchemy import select
 
+    from raccordo.accounts.domain.actor import system_actor
+    from raccordo.accounts.services import accounts
     from raccordo.platform.store.db import unit_of_work
     from raccordo.platform.store.models import Tenant
-    from raccordo.accounts.services import accounts
-    from raccordo.accounts.domain.actor import system_actor
 
     settings = get_settings()
     password = password or os.environ.get("RACCORDO_PASSWORD") or getpass.getpass("Password: ")
@@ -230,8 +230,8 @@ def purge_raw(
     default: bool = typer.Option(False, "--default", help="With --tenant: use RACCORDO_RAW_RETENTION_DAYS again."),
 ) -> None:
     """Delete processed raw inbound payloads past the retention (RACCORDO_RAW_RETENTION_DAYS, or the organization's)."""
-    from raccordo.platform.store.db import unit_of_work
     from raccordo.channels.services import inbound
+    from raccordo.platform.store.db import unit_of_work
     from raccordo.record.services.import_contacts import tenant_by_slug
 
     settings = get_settings()

@@ -8,33 +8,43 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from raccordo import __version__
+from raccordo.accounts.api import admin, auth
+from raccordo.accounts.pages import login as login_pages
+from raccordo.accounts.pages import profile as profile_pages
+from raccordo.bootstrap.worker import WorkerLoop
+from raccordo.channels.api import inbox_check
+from raccordo.channels.api import webhooks as channels
+from raccordo.channels.widget import api as widget
+from raccordo.channels.widget.hub import WidgetHub
+from raccordo.desk.api import agenda as agenda_api
+from raccordo.desk.api import composer as composer_api
+from raccordo.desk.api import scripts as scripts_api
+from raccordo.desk.api import search as search_api
+from raccordo.desk.api import side_panel_apps as side_panel_apps_api
+from raccordo.desk.api import templates
+from raccordo.desk.pages import agenda as agenda_pages
+from raccordo.desk.pages import composer as composer_pages
+from raccordo.desk.pages import content as content_pages
+from raccordo.desk.pages import pages
+from raccordo.desk.pages import scripts as script_pages
+from raccordo.desk.pages import setup as setup_pages
 from raccordo.platform.bus import make_bus
+from raccordo.platform.runtime import Runtime
 from raccordo.platform.web import errors
-from raccordo.realtime.api import ws
-from raccordo.realtime.hub import Hub
 from raccordo.platform.web.metrics import Metrics, RequestMetrics
 from raccordo.platform.web.middleware import BodySizeLimit
-from raccordo.accounts.api import admin, auth
-from raccordo.channels.api import webhooks as channels, inbox_check
+from raccordo.platform.web.pages import error_page
+from raccordo.realtime.api import presence, ws
+from raccordo.realtime.hub import Hub
 from raccordo.record.api import contacts, conversations, messages
-from raccordo.realtime.api import presence
 from raccordo.routing.api import routing
-from raccordo.desk.api import templates
-from raccordo.channels.widget import api as widget
-from raccordo.desk.api import scripts as scripts_api
-from raccordo.desk.api import side_panel_apps as side_panel_apps_api
-from raccordo.desk.api import composer as composer_api
-from raccordo.desk.api import search as search_api
-from raccordo.desk.api import agenda as agenda_api
-from raccordo.channels.widget.hub import WidgetHub
-from raccordo.desk.pages import pages
-from raccordo.bootstrap.worker import WorkerLoop
-from raccordo.platform.runtime import Runtime
+from raccordo.routing.pages import admin as admin_pages
 
 
 def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
@@ -63,7 +73,7 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
     # the hub passes it to the embedded worker, so no endpoint has to wake it by hand.
     hub.on_wake = loop.wake if loop else None
     metrics.collector(app.state)
-    errors.install(app, html_page=pages.error_page)
+    errors.install(app, html_page=error_page)
     for module in (auth, admin, inbox_check, contacts, conversations, messages, channels, presence, routing, ws):
         app.include_router(module.router)
     app.include_router(widget.router)
@@ -74,7 +84,10 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
     app.include_router(agenda_api.router)
     app.include_router(search_api.router)
 
-    pages.install(app)  # "/" (the desktop, or the login page), /login, /inbox, /admin/..., /live
+    # "/" (the desktop, or the login page), /login, /inbox, /admin/..., /live
+    for page_module in (login_pages, pages, admin_pages, content_pages, script_pages, composer_pages, profile_pages, setup_pages, agenda_pages):
+        app.include_router(page_module.router)
+    app.mount("/desktop/static", StaticFiles(directory=pages.STATIC), name="desktop-static")
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

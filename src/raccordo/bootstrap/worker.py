@@ -26,13 +26,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from raccordo.platform.bus import Bus
+from raccordo.channels.email.poller import MailService
 from raccordo.channels.services import delivery
 from raccordo.platform import jobs
-from raccordo.routing.services import routing
-from raccordo.channels.email.poller import MailService
+from raccordo.platform.bus import Bus
 from raccordo.platform.events import Publisher, wakeups
 from raccordo.platform.runtime import Runtime
+from raccordo.routing.services import routing
 
 log = logging.getLogger(__name__)
 

@@ -54,19 +54,19 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from raccordo.accounts.domain.actor import Actor, system_actor
+from raccordo.accounts.domain.roles import Role
+from raccordo.accounts.services import accounts
 from raccordo.channels.base import InboundAttachment, InboundEvent, InboundIdentity
+from raccordo.channels.services.inboxes import create_inbox
+from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Conversation, ConversationLabel, Inbox, Message, Team, Tenant, User
 from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.record.domain.messages import DeliveryStatus, Direction, SenderType, TimelineKind
-from raccordo.accounts.domain.roles import Role
-from raccordo.accounts.services import accounts
-from raccordo.accounts.domain.actor import Actor, system_actor
 from raccordo.record.services.identity import IdentityInput, resolve_contact
-from raccordo.channels.services.inboxes import create_inbox
 from raccordo.record.services.ingest import ingest_event
 from raccordo.record.services.records import add_timeline, audit
-from raccordo.platform.runtime import Runtime
 
 DEMO_SLUG = "demo"
 DEMO_PASSWORD = "raccordo-demo"
@@ -1328,8 +1328,8 @@ def _create_agenda(session: Session, org: _Org, now: datetime) -> None:
     """Two callbacks in agents' agendas: a phone call in two hours and a follow-up tomorrow morning."""
     from zoneinfo import ZoneInfo
 
-    from raccordo.platform.errors import InvalidInput
     from raccordo.desk.services import agenda
+    from raccordo.platform.errors import InvalidInput
 
     rows = session.scalars(
         select(Conversation).where(Conversation.tenant_id == org.tenant.id, Conversation.status == "open", Conversation.assignee_id.is_not(None)).order_by(Conversation.id)
@@ -1368,7 +1368,8 @@ OFFICE_HOURS = {
 def _create_routing(session: Session, org: _Org) -> None:
     """Skills, one queue per team, rules by keyword and language, agents' skills, an SLA policy:
     new conversations in the demo are routed like in a real service."""
-    from raccordo.routing.services import admin as routing_admin, sla
+    from raccordo.routing.services import admin as routing_admin
+    from raccordo.routing.services import sla
 
     admin = org.actor(1)
     skills = ["italiano", "english", *(skill for _, skill, _, _ in DEMO_QUEUES.values())]

@@ -23,8 +23,8 @@ import phonenumbers
 from sqlalchemy import ColumnElement, Select, and_, column, delete, func, insert, inspect, literal_column, select, table
 from sqlalchemy.orm import Session, sessionmaker
 
-from raccordo.platform.store.models import Contact, ContactIdentity, Conversation, Message, SearchEntry
 from raccordo.desk.domain.search import SearchQuery, index_body, phone_forms
+from raccordo.platform.store.models import Contact, ContactIdentity, Conversation, Message, SearchEntry
 
 _PENDING = "search_pending"
 _NOT_INDEXED_KINDS = frozenset({"web_visitor"})  # random tokens, nothing a person would type

@@ -43,10 +43,10 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Job
 from raccordo.platform.events import emit
 from raccordo.platform.runtime import Runtime
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Job
 
 log = logging.getLogger(__name__)
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from raccordo.platform import events
+from raccordo.platform.config import Settings
+from raccordo.platform.events import Publisher
 from raccordo.platform.files import FileStore
 from raccordo.platform.secretbox import SecretBox
 from raccordo.platform.store.db import make_engine, make_session_factory
-from raccordo.platform.config import Settings
-from raccordo.platform import events
-from raccordo.platform.events import Publisher
 
 
 @dataclass

@@ -17,23 +17,23 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket
 
+from raccordo.accounts.domain.roles import Role
 from raccordo.platform.bus import Bus
+from raccordo.platform.events import event_message, wakeups
+from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Event
 from raccordo.realtime.domain.visibility import Subscriber, visible
-from raccordo.accounts.domain.roles import Role
 from raccordo.realtime.services import presence
-from raccordo.platform.events import event_message, wakeups
-from raccordo.platform.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

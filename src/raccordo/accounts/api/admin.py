@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
-from raccordo.platform.store.models import AuditEntry, Inbox, Team, User
-from raccordo.platform.web import schemas
 from raccordo.accounts.api.deps import ActorDep, runtime, transaction
+from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.accounts.services import accounts
 from raccordo.channels.services import inboxes
-from raccordo.accounts.domain.actor import Actor
+from raccordo.platform.store.models import AuditEntry, Inbox, Team, User
+from raccordo.platform.web import schemas
 from raccordo.record.services.records import get_owned
 
 router = APIRouter(prefix="/api/v1")

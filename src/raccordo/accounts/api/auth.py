@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
+from raccordo.accounts.api.deps import CSRF_COOKIE, SESSION_COOKIE, ActorDep, client_address, cookie_secure, runtime, transaction
+from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.services import accounts
+from raccordo.accounts.services.accounts import user_team_ids
+from raccordo.platform.hours import tenant_zone
 from raccordo.platform.store.models import Tenant, User
 from raccordo.platform.web import schemas
-from raccordo.platform.hours import tenant_zone
-from raccordo.accounts.api.deps import CSRF_COOKIE, SESSION_COOKIE, ActorDep, client_address, cookie_secure, runtime, transaction
-from raccordo.accounts.services import accounts
-from raccordo.accounts.domain.actor import Actor
-from raccordo.accounts.services.accounts import user_team_ids
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 

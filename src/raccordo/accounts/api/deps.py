@@ -9,12 +9,12 @@ from contextlib import contextmanager
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.errors import Forbidden, Unauthorized
+from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Role
 from raccordo.accounts.services import accounts
-from raccordo.accounts.domain.actor import Actor
+from raccordo.platform.errors import Forbidden, Unauthorized
 from raccordo.platform.runtime import Runtime
+from raccordo.platform.store.db import unit_of_work
 
 SESSION_COOKIE = "raccordo_session"
 CSRF_COOKIE = "raccordo_csrf"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from raccordo.platform.errors import Forbidden
 from raccordo.accounts.domain.roles import Permission, Role, can
+from raccordo.platform.errors import Forbidden
 
 
 @dataclass(frozen=True)

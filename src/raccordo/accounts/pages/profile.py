@@ -11,11 +11,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from raccordo.platform.store.db import unit_of_work
 from raccordo.accounts.api.deps import SESSION_COOKIE, runtime
+from raccordo.accounts.pages.session import Me, MeDep
 from raccordo.platform.errors import RaccordoError
 from raccordo.platform.i18n import LANGUAGES
-from raccordo.desk.pages.pages import FormDep, Me, MeDep, PageRoute, base_context, field_errors
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.web.forms import FormDep, field_errors
+from raccordo.platform.web.pages import PageRoute, base_context
 from raccordo.platform.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)

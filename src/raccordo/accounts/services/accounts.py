@@ -14,13 +14,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from raccordo.platform.store.models import ApiToken, LoginAttempt, LoginSession, Team, TeamMember, Tenant, User
+from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.domain.roles import Permission, Role, can_grant
 from raccordo.platform.errors import Conflict, Forbidden, InvalidInput, TooManyRequests, Unauthorized
 from raccordo.platform.hours import is_timezone
-from raccordo.record.domain.identities import normalize_email
-from raccordo.accounts.domain.roles import Permission, Role, can_grant
 from raccordo.platform.i18n import LANGUAGES
-from raccordo.accounts.domain.actor import Actor
+from raccordo.platform.store.models import ApiToken, LoginAttempt, LoginSession, Team, TeamMember, Tenant, User
+from raccordo.record.domain.identities import normalize_email
 from raccordo.record.services.records import audit, get_owned
 
 _hasher = PasswordHasher()

@@ -10,12 +10,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from raccordo.platform.web import schemas
 from raccordo.accounts.api.deps import ActorDep, runtime, transaction
-from raccordo.platform.web.errors import problem, request_language
-from raccordo.platform.i18n import translate
-from raccordo.channels.services import inboxes
 from raccordo.accounts.domain.actor import Actor
+from raccordo.channels.services import inboxes
+from raccordo.platform.i18n import translate
+from raccordo.platform.web import schemas
+from raccordo.platform.web.errors import problem, request_language
 
 router = APIRouter(prefix="/api/v1", tags=["inboxes"])
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from raccordo.platform.web import schemas
 from raccordo.channels.services import inbound
+from raccordo.platform.web import schemas
 
 router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
 

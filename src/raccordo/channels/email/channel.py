@@ -21,14 +21,27 @@ from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Any
 
-from raccordo.channels.base import Capabilities, Channel, ChannelRejected, CheckResult, DeliveryError, DeliveryReport, InboundAttachment, InboundEvent, InboundIdentity, InboxConfig, OutboundMessage, register
-from raccordo.channels.email.mailbox import SECURITY_MODES, ImapMailbox, MailboxError, SendRefused, ServerAccount, smtp_connect, smtp_send
-from raccordo.channels.email import mime as mail
-from raccordo.record.domain.content import sanitize_html
+from raccordo.channels.base import (
+    Capabilities,
+    Channel,
+    ChannelRejected,
+    CheckResult,
+    DeliveryError,
+    DeliveryReport,
+    InboundAttachment,
+    InboundEvent,
+    InboundIdentity,
+    InboxConfig,
+    OutboundMessage,
+    register,
+)
 from raccordo.channels.domain.composer import ComposerRules
+from raccordo.channels.email import mime as mail
+from raccordo.channels.email.mailbox import SECURITY_MODES, ImapMailbox, MailboxError, SendRefused, ServerAccount, smtp_connect, smtp_send
 from raccordo.platform.errors import InvalidInput
-from raccordo.record.domain.html_view import count_remote_images
 from raccordo.platform.i18n import translate
+from raccordo.record.domain.content import sanitize_html
+from raccordo.record.domain.html_view import count_remote_images
 
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 # Senders nobody answers (web forms, notifications): the customer is whoever Reply-To names.

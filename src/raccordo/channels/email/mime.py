@@ -32,8 +32,8 @@ from datetime import datetime
 from email import message_from_bytes
 from email.header import Header, decode_header
 from email.message import Message
-from email.policy import compat32
 from email.parser import BytesHeaderParser
+from email.policy import compat32
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 from raccordo.record.domain.content import html_to_text, sanitize_html

@@ -20,11 +20,11 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 
 from raccordo.channels.email.channel import MAX_ATTACHMENT_HEADER
-from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Inbox
 from raccordo.channels.email.poller import mailbox_channel_kinds
 from raccordo.channels.services.inbound import StoredPayload, process_raw, store_raw
 from raccordo.platform.runtime import Runtime
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Inbox
 
 log = logging.getLogger(__name__)
 

@@ -26,14 +26,14 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from raccordo.channels.base import DeliveryError, InboundIdentity, OutboundAttachment, OutboundMessage, get_channel
+from raccordo.channels.services.inbound import inbox_config
+from raccordo.platform.events import emit_message
 from raccordo.platform.files import FileStore
+from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Contact, ContactIdentity, Conversation, Inbox, Message, OutboxItem, User
 from raccordo.record.domain.messages import DeliveryStatus, TimelineKind
-from raccordo.platform.events import emit_message
-from raccordo.channels.services.inbound import inbox_config
 from raccordo.record.services.records import add_timeline
-from raccordo.platform.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

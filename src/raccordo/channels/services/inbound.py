@@ -31,12 +31,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from raccordo.channels.base import ChannelRejected, DeliveryReport, InboundEvent, InboxConfig, get_channel
+from raccordo.platform import jobs
+from raccordo.platform.errors import InvalidInput, NotFound, RaccordoError, TooManyRequests
+from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import InboundRejection, Inbox, Job, RawInbound, Tenant
-from raccordo.platform.errors import InvalidInput, NotFound, RaccordoError, TooManyRequests
-from raccordo.platform import jobs
 from raccordo.record.services.ingest import IngestIgnored, apply_delivery_report, ingest_event
-from raccordo.platform.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

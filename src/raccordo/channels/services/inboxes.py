@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.domain.roles import Permission
 from raccordo.channels.base import channel_kinds, get_channel
-from raccordo.platform.secretbox import SecretBox
-from raccordo.platform.store.models import Inbox
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.hours import parse_business_hours
-from raccordo.accounts.domain.roles import Permission
-from raccordo.accounts.domain.actor import Actor
+from raccordo.platform.secretbox import SecretBox
+from raccordo.platform.store.models import Inbox
 from raccordo.record.services.records import audit, get_owned
 
 

@@ -37,17 +37,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from raccordo.platform.web.schemas import MAX_ID, PathId
-from raccordo.channels.widget import channel
 from raccordo.accounts.api.deps import ActorDep, client_address, runtime, transaction
-from raccordo.platform.web.errors import message_params, request_language
-from raccordo.channels.widget.hub import VisitorClient, WidgetHub
-from raccordo.channels.base import ChannelRejected
-from raccordo.platform.errors import RaccordoError, TooManyRequests
-from raccordo.record.domain.messages import DeliveryStatus
-from raccordo.platform.i18n import pick_language, translate
-from raccordo.channels.widget import services as service
 from raccordo.accounts.domain.actor import Actor
+from raccordo.channels.base import ChannelRejected
+from raccordo.channels.widget import channel
+from raccordo.channels.widget import services as service
+from raccordo.channels.widget.hub import VisitorClient, WidgetHub
+from raccordo.platform.errors import RaccordoError, TooManyRequests
+from raccordo.platform.i18n import pick_language, translate
+from raccordo.platform.web.errors import message_params, request_language
+from raccordo.platform.web.schemas import MAX_ID, PathId
+from raccordo.record.domain.messages import DeliveryStatus
 
 router = APIRouter()
 TOKEN_PROTOCOL = "raccordo.widget."

@@ -22,12 +22,12 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket
 
+from raccordo.channels.widget import services as service
 from raccordo.platform.ratelimit import RateLimits
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Event, Inbox
 from raccordo.realtime.hub import CLOSE_SLOW, Hub
 from raccordo.record.domain.messages import DeliveryStatus
-from raccordo.channels.widget import services as service
 
 log = logging.getLogger(__name__)
 

@@ -28,25 +28,25 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from raccordo.channels.widget import channel
+from raccordo.accounts.domain.actor import Actor
 from raccordo.channels.base import InboxConfig, get_channel
+from raccordo.channels.services.inbound import InboundOutcome, inbox_config, process_raw, store_raw
+from raccordo.channels.widget import channel
+from raccordo.platform.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from raccordo.platform.events import emit_conversation, emit_message, when
+from raccordo.platform.hours import parse_business_hours
+from raccordo.platform.i18n import LANGUAGES, translate
+from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import AgentPresence, Contact, ContactIdentity, Conversation, Inbox, Message, RoutingQueue, RoutingRule, User
 from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.record.domain.duplicates import DuplicateReason
-from raccordo.platform.errors import Forbidden, InvalidInput, NotFound, Unauthorized
-from raccordo.platform.hours import parse_business_hours
 from raccordo.record.domain.identities import fold_name, normalize_identity
 from raccordo.record.domain.messages import DeliveryStatus, Direction, TimelineKind
-from raccordo.routing.domain.routing import rule_matches
-from raccordo.platform.i18n import LANGUAGES, translate
-from raccordo.routing.services import routing
-from raccordo.accounts.domain.actor import Actor
-from raccordo.platform.events import emit_conversation, emit_message, when
 from raccordo.record.services.identity import IdentityInput, live_contact, resolve_contact, suggest_merge
-from raccordo.channels.services.inbound import InboundOutcome, inbox_config, process_raw, store_raw
 from raccordo.record.services.records import add_timeline, get_owned
-from raccordo.platform.runtime import Runtime
+from raccordo.routing.domain.routing import rule_matches
+from raccordo.routing.services import routing
 
 VISIBLE_TO_VISITOR = (DeliveryStatus.SENT.value, DeliveryStatus.DELIVERED.value, DeliveryStatus.READ.value)
 HISTORY_LIMIT = 200

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from raccordo.accounts.api.deps import ActorDep, transaction
-from raccordo.platform.web.schemas import MAX_ID, PathId
-from raccordo.desk.services import agenda
 from raccordo.accounts.domain.actor import Actor
+from raccordo.desk.services import agenda
+from raccordo.platform.web.schemas import MAX_ID, PathId
 
 router = APIRouter(prefix="/api/v1", tags=["agenda"])
 

@@ -7,10 +7,10 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from raccordo.platform.web import schemas
 from raccordo.accounts.api.deps import ActorDep, transaction
-from raccordo.desk.services import composer, customer_panel
 from raccordo.accounts.domain.actor import Actor
+from raccordo.desk.services import composer, customer_panel
+from raccordo.platform.web import schemas
 
 router = APIRouter(prefix="/api/v1", tags=["composer"])
 

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from raccordo.accounts.api.deps import ActorDep, transaction
-from raccordo.platform.web.schemas import Id, PathId
-from raccordo.desk.services import scripts
 from raccordo.accounts.domain.actor import Actor
+from raccordo.desk.services import scripts
+from raccordo.platform.web.schemas import Id, PathId
 
 router = APIRouter(prefix="/api/v1", tags=["scripts"])
 Strict = ConfigDict(extra="forbid")

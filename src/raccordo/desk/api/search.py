@@ -7,11 +7,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from raccordo.platform.web import schemas
 from raccordo.accounts.api.deps import ActorDep, transaction
-from raccordo.record.services import conversations
-from raccordo.desk.services import search
 from raccordo.accounts.domain.actor import Actor
+from raccordo.desk.services import search
+from raccordo.platform.web import schemas
+from raccordo.record.services import conversations
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 

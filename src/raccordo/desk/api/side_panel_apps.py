@@ -9,11 +9,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from raccordo.platform.web import schemas
 from raccordo.accounts.api.deps import ActorDep, runtime, transaction
+from raccordo.accounts.domain.actor import Actor
 from raccordo.desk.domain.side_panel import SHAREABLE, app_origin
 from raccordo.desk.services import side_panel_apps
-from raccordo.accounts.domain.actor import Actor
+from raccordo.platform.web import schemas
 
 router = APIRouter(prefix="/api/v1", tags=["side-panel apps"])
 SHARE_HELP = "Optional parts of the context the app receives: " + ", ".join(SHAREABLE) + ". Ids, status and channel always go."

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request, Response
 
-from raccordo.platform.web import schemas
 from raccordo.accounts.api.deps import ActorDep, transaction
-from raccordo.desk.services import templates, wrapup
 from raccordo.accounts.domain.actor import Actor
+from raccordo.desk.services import templates, wrapup
+from raccordo.platform.web import schemas
 
 router = APIRouter(prefix="/api/v1", tags=["templates"])
 

@@ -18,7 +18,6 @@ from datetime import date, datetime
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-
 KINDS = ("callback", "follow_up")
 PHONE = "phone"
 SCHEDULED, DUE, DONE, CANCELLED, MISSED = "scheduled", "due", "done", "cancelled", "missed"

@@ -14,17 +14,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from raccordo.accounts.api.deps import runtime
+from raccordo.accounts.domain.roles import Permission
+from raccordo.accounts.pages.session import Me, MeDep
+from raccordo.accounts.services import accounts
+from raccordo.desk.domain import agenda as rules
+from raccordo.desk.services import agenda
+from raccordo.platform.errors import Forbidden, InvalidInput, NotFound, RaccordoError
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import AgendaItem, Contact, Conversation, Inbox, RoutingQueue
-from raccordo.accounts.api.deps import runtime
-from raccordo.desk.domain import agenda as rules
-from raccordo.platform.errors import Forbidden, InvalidInput, NotFound, RaccordoError
-from raccordo.accounts.domain.roles import Permission
-from raccordo.accounts.services import accounts
-from raccordo.desk.services import agenda
-from raccordo.record.services.records import get_owned
-from raccordo.desk.pages.pages import FormDep, Me, MeDep, PageRoute, base_context, field_errors, form_id
+from raccordo.platform.web.forms import FormDep, field_errors, form_id
+from raccordo.platform.web.pages import PageRoute, base_context
 from raccordo.platform.web.templating import render
+from raccordo.record.services.records import get_owned
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

@@ -10,17 +10,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import or_, select
 
+from raccordo.accounts.api.deps import runtime
+from raccordo.accounts.domain.roles import Permission
+from raccordo.accounts.pages.session import Me, MeDep
+from raccordo.desk.pages.pages import conversation_context, customer_context
+from raccordo.desk.services import customer_panel
+from raccordo.platform.errors import Forbidden, InvalidInput, NotFound, RaccordoError
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Conversation, MergeSuggestion
-from raccordo.accounts.api.deps import runtime
-from raccordo.platform.errors import Forbidden, InvalidInput, NotFound, RaccordoError
-from raccordo.accounts.domain.roles import Permission
-from raccordo.desk.services import customer_panel
+from raccordo.platform.web.forms import FormDep, field_errors
+from raccordo.platform.web.pages import PageRoute, base_context
+from raccordo.platform.web.templating import render
 from raccordo.record.services import identity
 from raccordo.record.services.identity import live_contact
 from raccordo.record.services.records import get_owned
-from raccordo.desk.pages.pages import FormDep, Me, MeDep, PageRoute, base_context, conversation_context, customer_context, field_errors
-from raccordo.platform.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

@@ -7,20 +7,22 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy import select
 
-from raccordo.channels.base import channel_kinds
-from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import AnswerTemplate, RoutingQueue, WrapUpCode
 from raccordo.accounts.api.deps import runtime
-from raccordo.platform.errors import Forbidden, NotFound, RaccordoError
 from raccordo.accounts.domain.roles import Permission
+from raccordo.accounts.pages.session import Me, MeDep
+from raccordo.channels.base import channel_kinds
 from raccordo.desk.domain.templates import KNOWN_VARIABLES, LANGUAGES
 from raccordo.desk.services import templates, wrapup
-from raccordo.record.services.records import get_owned
-from raccordo.desk.pages.pages import FormDep, Me, MeDep, PageRoute, base_context, field_errors
+from raccordo.platform.errors import Forbidden, NotFound, RaccordoError
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import AnswerTemplate, RoutingQueue, WrapUpCode
+from raccordo.platform.web.forms import FormDep, field_errors, saved_redirect
+from raccordo.platform.web.pages import PageRoute, base_context
 from raccordo.platform.web.templating import render
+from raccordo.record.services.records import get_owned
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -28,9 +30,6 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 def _admin(me: Me) -> None:
     me.require(Permission.MANAGE_CONTENT)
 
-
-def _saved(path: str) -> Response:
-    return RedirectResponse(f"{path}?saved=1", status_code=303)
 
 
 # --- answer templates ------------------------------------------------------------------------------
@@ -98,7 +97,7 @@ def _save_template(request: Request, me: Me, form: dict[str, Any], template_id: 
             with unit_of_work(runtime(request).sessions) as session:
                 current = get_owned(session, AnswerTemplate, me.actor.tenant_id, template_id)
         return _templates_page(request, me, current, values, errors, 422)
-    return _saved(f"/admin/templates/{saved_id}")
+    return saved_redirect(f"/admin/templates/{saved_id}")
 
 
 @router.post("/admin/templates")
@@ -119,7 +118,7 @@ def template_delete(template_id: int, request: Request, me: Me = MeDep) -> Respo
     _admin(me)
     with unit_of_work(runtime(request).sessions) as session:
         templates.delete_template(session, me.actor, template_id)
-    return _saved("/admin/templates")
+    return saved_redirect("/admin/templates")
 
 
 # --- wrap-up codes ---------------------------------------------------------------------------------
@@ -168,7 +167,7 @@ def _save_code(request: Request, me: Me, form: dict[str, Any], code_id: int | No
             with unit_of_work(runtime(request).sessions) as session:
                 current = get_owned(session, WrapUpCode, me.actor.tenant_id, code_id)
         return _codes_page(request, me, current, values, field_errors(exc, me.lang), 422)
-    return _saved(f"/admin/wrap-up-codes/{saved_id}")
+    return saved_redirect(f"/admin/wrap-up-codes/{saved_id}")
 
 
 @router.post("/admin/wrap-up-codes")
@@ -189,4 +188,4 @@ def code_delete(code_id: int, request: Request, me: Me = MeDep) -> Response:
     _admin(me)
     with unit_of_work(runtime(request).sessions) as session:
         wrapup.delete_code(session, me.actor, code_id)
-    return _saved("/admin/wrap-up-codes")
+    return saved_redirect("/admin/wrap-up-codes")

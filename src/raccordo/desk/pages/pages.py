@@ -8,44 +8,37 @@ session redirects to ``/login``, a role that may not gets a 403 page, another te
 
 from __future__ import annotations
 
-import hmac
 import json
-import secrets
-from pathlib import Path
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from fastapi.routing import APIRoute
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
 
-from raccordo.channels.base import get_channel
-from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Contact, Conversation, Inbox, Team, Tenant
-from raccordo.platform.web.schemas import MAX_ID
-from raccordo.accounts.api.deps import CSRF_COOKIE, SESSION_COOKIE, client_address, cookie_secure, runtime
-from raccordo.platform.errors import Forbidden, InvalidInput, NotFound, RaccordoError
-from raccordo.platform.hours import DEFAULT_TIMEZONE, tenant_zone
-from raccordo.accounts.domain.roles import Permission, Role, can
-from raccordo.platform.i18n import pick_language, translate
-from raccordo.accounts.services import accounts
-from raccordo.record.services import contacts, conversations, reply
-from raccordo.desk.services import desk_load, inbox, search, wrapup
-from raccordo.channels.services import inboxes
-from raccordo.realtime.services import presence
-from raccordo.routing.services import routing, admin as routing_admin
+from raccordo.accounts.api.deps import runtime
 from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.pages.session import Me, MeDep
+from raccordo.accounts.services import accounts
+from raccordo.channels.base import get_channel
+from raccordo.channels.services import inboxes
+from raccordo.desk.pages import composer_view
+from raccordo.desk.services import desk_load, inbox, search, wrapup
+from raccordo.platform.errors import Forbidden, InvalidInput, NotFound, RaccordoError
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Contact, Conversation, Inbox, Team
+from raccordo.platform.web.forms import FormDep, field_errors, form_id
+from raccordo.platform.web.pages import PageRoute, base_context
+from raccordo.platform.web.templating import register_templates, render
+from raccordo.realtime.services import presence
+from raccordo.record.services import contacts, conversations, reply
 from raccordo.record.services.identity import live_contact
 from raccordo.record.services.records import get_owned
-from raccordo.desk.pages import composer_view
-from raccordo.platform.web.templating import register_templates, render
+from raccordo.routing.services import admin as routing_admin
+from raccordo.routing.services import routing
 
 LOGIN_CSRF_COOKIE = "raccordo_login_csrf"
 _SAFE = {"GET", "HEAD", "OPTIONS"}
@@ -57,202 +50,7 @@ STATIC = DESK / "static"
 register_templates(DESK / "templates")
 
 
-class LoginRequired(Exception):
-    """No valid session: pages redirect to the login page."""
-
-
-class CsrfFailed(Exception):
-    """A POST without the session's CSRF token."""
-
-
-@dataclass
-class Me:
-    """The logged-in user as the pages need them."""
-
-    actor: Actor
-    name: str
-    email: str
-    csrf: str
-    tenant_name: str
-    timezone: str = DEFAULT_TIMEZONE  # the organization's: every time on the desktop is shown in it
-
-    @property
-    def role(self) -> Role:
-        return self.actor.role
-
-    @property
-    def lang(self) -> str:
-        return self.actor.language or "en"
-
-    @property
-    def can_supervise(self) -> bool:
-        return can(self.actor.role, Permission.VIEW_LIVE)
-
-    @property
-    def can_admin(self) -> bool:
-        return can(self.actor.role, Permission.MANAGE_ROUTING)
-
-    def require(self, permission: Permission) -> None:
-        if not can(self.actor.role, permission):
-            raise Forbidden("ui.error.forbidden_page")
-
-
-def _find_session(request: Request) -> Me | None:
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie:
-        return None
-    with unit_of_work(runtime(request).sessions) as session:
-        found = accounts.session_user(session, cookie)
-        if found is None:
-            return None
-        user, login_session = found
-        tenant = session.get_one(Tenant, user.tenant_id)
-        actor = Actor(tenant_id=user.tenant_id, user_id=user.id, role=Role(user.role), language=user.language, client_address=client_address(request))
-        return Me(actor, user.name, user.email, login_session.csrf_token, tenant.name, tenant_zone(tenant.settings).key)
-
-
-async def form_data(request: Request) -> dict[str, Any]:
-    """The posted form as a dict (lists for repeated names); empty for GET."""
-    if request.method in _SAFE:
-        return {}
-    form = await request.form()
-    data: dict[str, Any] = {}
-    for key in form:
-        values = form.getlist(key)
-        data[key] = values if len(values) > 1 or key.endswith("[]") else values[0]
-    return data
-
-
-async def current_me(request: Request, form: dict[str, Any] = Depends(form_data)) -> Me:
-    me = await run_in_threadpool(_find_session, request)
-    if me is None:
-        raise LoginRequired()
-    request.state.language = me.lang
-    if request.method not in _SAFE:
-        sent = request.headers.get("x-csrf-token") or str(form.get("csrf_token") or "")
-        if not sent or not hmac.compare_digest(sent, me.csrf):
-            raise CsrfFailed()
-    return me
-
-
-MeDep = Depends(current_me)
-FormDep = Depends(form_data)
-
-
-def _language(request: Request) -> str:
-    return getattr(request.state, "language", None) or pick_language(request.headers.get("accept-language"))
-
-
-def error_page(request: Request, status: int, message: str) -> Response:
-    lang = _language(request)
-    title = translate({403: "ui.error.forbidden_title", 404: "ui.error.not_found_title"}.get(status, "ui.error.title"), lang)
-    return render(request, "error.html", {"lang": lang, "status": status, "title": title, "message": message}, status_code=status)
-
-
-class PageRoute(APIRoute):
-    """Routes answering HTML on errors: login redirects, 403 and 404 pages."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        original = super().get_route_handler()
-
-        async def handler(request: Request) -> Response:
-            try:
-                return await original(request)
-            except LoginRequired:
-                if request.headers.get("hx-request"):
-                    return Response(status_code=204, headers={"HX-Redirect": "/login"})
-                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
-            except CsrfFailed:
-                return error_page(request, 403, translate("ui.error.csrf", _language(request)))
-            except RaccordoError as exc:
-                if isinstance(exc, Forbidden | NotFound):
-                    params = dict(exc.params)
-                    if "kind" in params and exc.key == "error.not_found_id":
-                        params["kind"] = translate(f"noun.{params['kind']}", _language(request))
-                    return error_page(request, exc.status, translate(exc.key, _language(request), **params))
-                raise
-
-        return handler
-
-
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
-
-
-def field_errors(exc: RaccordoError, lang: str) -> dict[str, str]:
-    """A service error as {form field: translated message}; nested fields (``relax.0``) go to their base field."""
-    params = dict(exc.params)
-    if "kind" in params and exc.key == "error.not_found_id":
-        params["kind"] = translate(f"noun.{params['kind']}", lang)
-    message = translate(exc.key, lang, **params)
-    field = (exc.field or "_form").split(".")[0]
-    return {field: message}
-
-
-def base_context(me: Me, **values: Any) -> dict[str, Any]:
-    return {"me": me, "lang": me.lang, "csrf_token": me.csrf, "zone": ZoneInfo(me.timezone), **values}
-
-
-# --- login and logout ------------------------------------------------------------------------------
-
-
-def _safe_next(value: str | None) -> str:
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/inbox"
-
-
-@router.get("/login")
-async def login_page(request: Request, next: str | None = None) -> Response:  # noqa: A002
-    if await run_in_threadpool(_find_session, request):
-        return RedirectResponse(_safe_next(next), status_code=303)
-    return _login_form(request, next, {}, status=200)
-
-
-def _login_form(request: Request, next_url: str | None, errors: dict[str, str], *, status: int, email: str = "", tenant: str = "") -> Response:
-    token = secrets.token_urlsafe(24)
-    response = render(request, "login.html", {"lang": _language(request), "login_csrf": token, "next": _safe_next(next_url), "errors": errors, "email": email, "tenant": tenant}, status_code=status)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict", secure=cookie_secure(request), path="/login")
-    return response
-
-
-@router.post("/login")
-def login_submit(request: Request, form: dict[str, Any] = FormDep) -> Response:
-    settings = runtime(request).settings
-    lang = _language(request)
-    email, tenant = str(form.get("email") or "").strip(), str(form.get("tenant") or "").strip()
-    sent, expected = str(form.get("login_csrf") or ""), request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not sent or not expected or not hmac.compare_digest(sent, expected):
-        return _login_form(request, form.get("next"), {"_form": translate("ui.login.expired_form", lang)}, status=403, email=email, tenant=tenant)
-    try:
-        with unit_of_work(runtime(request).sessions) as session:
-            new = accounts.login(
-                session, email=email, password=str(form.get("password") or ""), tenant_slug=tenant or None, client_address=client_address(request),
-                max_failures=settings.login_max_failures, window_seconds=settings.login_window_seconds, session_hours=settings.session_hours,
-            )
-    except RaccordoError as exc:
-        request.state.language = lang
-        return _login_form(request, form.get("next"), {"_form": translate(exc.key, lang, **exc.params)}, status=exc.status, email=email, tenant=tenant)
-    response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
-    max_age = settings.session_hours * 3600
-    response.set_cookie(SESSION_COOKIE, new.token, max_age=max_age, httponly=True, samesite="lax", secure=cookie_secure(request), path="/")
-    response.set_cookie(CSRF_COOKIE, new.csrf_token, max_age=max_age, httponly=False, samesite="strict", secure=cookie_secure(request), path="/")
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
-    return response
-
-
-@router.post("/logout")
-def logout(request: Request, me: Me = MeDep) -> Response:
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        with unit_of_work(runtime(request).sessions) as session:
-            accounts.logout(session, token)
-    response = RedirectResponse("/login", status_code=303)
-    if request.headers.get("hx-request"):
-        response = Response(status_code=204, headers={"HX-Redirect": "/login"})
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    response.delete_cookie(CSRF_COOKIE, path="/")
-    return response
 
 
 # --- inbox -----------------------------------------------------------------------------------------
@@ -442,13 +240,6 @@ def _composer(request: Request, me: Me, conversation_id: int, errors: dict[str, 
     return render(request, "_composer.html", base_context(me, composer_errors=errors, draft=draft, mode=mode, chosen_inbox_id=inbox_id, **context), status_code=status, headers=headers)
 
 
-def form_id(value: Any) -> int | None:
-    """A row id posted in a form or a query: decimal digits only (``"²".isdigit()`` is true, and
-    int() refuses it) and within the id column, else None."""
-    text = str(value) if value is not None else ""
-    return int(text) if text.isdecimal() and 0 < int(text) <= MAX_ID else None
-
-
 def _int_or_none(value: Any) -> int | None:
     try:
         return int(value) if value not in (None, "") else None
@@ -598,28 +389,3 @@ def side_panel_context(session: Any, request: Request, me: Me, conversation_id: 
     page_origin = f"{request.url.scheme}://{request.url.netloc}"
     apps = side_panel_apps.conversation_apps(session, runtime(request).secretbox, me.actor, conversation_id, page_origin=page_origin)
     return {"side_panel_apps": apps, "frame_origins": sorted({a.origin for a in apps})}
-
-
-def install(app: FastAPI) -> None:
-    """Mount the pages, the admin pages and their static files on the app."""
-    from raccordo.routing.pages import admin as admin_pages
-    from raccordo.desk.pages import composer as composer_pages, content as content_pages
-
-    app.include_router(router)
-    app.include_router(admin_pages.router)
-    app.include_router(content_pages.router)
-    from raccordo.desk.pages import scripts as script_pages
-
-    app.include_router(script_pages.router)
-    app.include_router(composer_pages.router)
-    from raccordo.accounts.pages import profile as profile_pages
-
-    app.include_router(profile_pages.router)
-    from raccordo.desk.pages import setup as setup_pages
-
-    app.include_router(setup_pages.router)
-    from raccordo.desk.pages import agenda as agenda_pages
-
-    app.include_router(agenda_pages.router)
-    app.mount("/desktop/static", StaticFiles(directory=STATIC), name="desktop-static")
-

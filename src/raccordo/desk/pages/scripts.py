@@ -16,21 +16,23 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from raccordo.accounts.api.deps import runtime
+from raccordo.accounts.domain.roles import Permission
+from raccordo.accounts.pages.session import Me, MeDep
 from raccordo.channels.base import channel_kinds
+from raccordo.desk.domain import scripts as rules
+from raccordo.desk.domain.templates import KNOWN_VARIABLES
+from raccordo.desk.services import scripts
+from raccordo.platform.errors import Forbidden, NotFound, RaccordoError
+from raccordo.platform.i18n import translate
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Conversation, Script
-from raccordo.accounts.api.deps import runtime
-from raccordo.desk.domain import scripts as rules
-from raccordo.platform.errors import Forbidden, NotFound, RaccordoError
-from raccordo.accounts.domain.roles import Permission
-from raccordo.desk.domain.templates import KNOWN_VARIABLES
-from raccordo.platform.i18n import translate
-from raccordo.routing.services import admin as routing_admin
-from raccordo.desk.services import scripts
+from raccordo.platform.web.forms import FormDep, field_errors, form_id
+from raccordo.platform.web.pages import PageRoute, base_context
+from raccordo.platform.web.templating import render
 from raccordo.record.services.identity import live_contact
 from raccordo.record.services.records import get_owned
-from raccordo.desk.pages.pages import FormDep, Me, MeDep, PageRoute, base_context, field_errors, form_id
-from raccordo.platform.web.templating import render
+from raccordo.routing.services import admin as routing_admin
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 ANSWER_TYPES = tuple(t.value for t in rules.AnswerType)

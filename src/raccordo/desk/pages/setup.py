@@ -16,40 +16,32 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from raccordo.channels.base import channel_kinds, get_channel
-from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Inbox, SidePanelApp, Team, TeamMember, User
 from raccordo.accounts.api.deps import runtime
+from raccordo.accounts.domain.roles import Permission, Role, can_grant
+from raccordo.accounts.pages.session import Me, MeDep
+from raccordo.accounts.services import accounts
+from raccordo.channels.base import channel_kinds, get_channel
+from raccordo.channels.services import inboxes
+from raccordo.desk.domain.side_panel import SHAREABLE, app_origin
+from raccordo.desk.services import side_panel_apps
 from raccordo.platform.errors import Forbidden, InvalidInput, NotFound, RaccordoError
 from raccordo.platform.hours import DAYS
-from raccordo.accounts.domain.roles import Permission, Role, can_grant
-from raccordo.desk.domain.side_panel import SHAREABLE, app_origin
 from raccordo.platform.i18n import LANGUAGES, translate
-from raccordo.accounts.services import accounts
-from raccordo.channels.services import inboxes
-from raccordo.routing.services import admin as routing_admin
-from raccordo.desk.services import side_panel_apps
-from raccordo.record.services.records import get_owned
-from raccordo.routing.pages.admin import FormErrors, FormReader, hours_fields
-from raccordo.desk.pages.pages import FormDep, Me, MeDep, PageRoute, base_context
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Inbox, SidePanelApp, Team, TeamMember, User
+from raccordo.platform.web.forms import FormDep, FormErrors, FormReader, error_message, hours_fields, saved_redirect
+from raccordo.platform.web.pages import PageRoute, base_context
 from raccordo.platform.web.templating import render
+from raccordo.record.services.records import get_owned
+from raccordo.routing.services import admin as routing_admin
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 
-def _saved(path: str) -> Response:
-    return RedirectResponse(f"{path}?saved=1", status_code=303)
-
-
-def _message(exc: RaccordoError, lang: str) -> str:
-    params = dict(exc.params)
-    if "kind" in params and exc.key == "error.not_found_id":
-        params["kind"] = translate(f"noun.{params['kind']}", lang)
-    return translate(exc.key, lang, **params)
 
 
 def _errors(exc: RaccordoError, lang: str, fields: set[str]) -> dict[str, str]:
@@ -61,7 +53,7 @@ def _errors(exc: RaccordoError, lang: str, fields: set[str]) -> dict[str, str]:
     name = parts[0]
     if name == "colors" and len(parts) > 1:
         name = f"color_{parts[1]}"
-    return {name if name in fields else "_form": _message(exc, lang)}
+    return {name if name in fields else "_form": error_message(exc, lang)}
 
 
 # --- channel settings forms ------------------------------------------------------------------------
@@ -240,13 +232,13 @@ def inbox_create(request: Request, me: Me = MeDep, form: dict[str, Any] = FormDe
     except (NotFound, Forbidden):
         raise
     except RaccordoError as exc:
-        errors = {"business_hours": _message(exc, me.lang)} if (exc.key or "").startswith("hours.") else _errors(exc, me.lang, fields)
+        errors = {"business_hours": error_message(exc, me.lang)} if (exc.key or "").startswith("hours.") else _errors(exc, me.lang, fields)
         return _inbox_page(request, me, inbox=None, channel=channel, values=values, errors=errors, status=422)
     shown = {k: v for k, v in all_secrets.items() if k in SHOWN_ONCE}
     with unit_of_work(rt.sessions) as session:
         inbox = get_owned(session, Inbox, me.actor.tenant_id, inbox_id)
     if not shown:
-        return _saved(f"/admin/inboxes/{inbox_id}")
+        return saved_redirect(f"/admin/inboxes/{inbox_id}")
     return _inbox_page(request, me, inbox=inbox, channel=None, values=None, errors={}, status=201, shown_secrets=shown)
 
 
@@ -268,9 +260,9 @@ def inbox_update(inbox_id: int, request: Request, me: Me = MeDep, form: dict[str
     except (NotFound, Forbidden):
         raise
     except RaccordoError as exc:
-        errors = {"business_hours": _message(exc, me.lang)} if (exc.key or "").startswith("hours.") else _errors(exc, me.lang, fields)
+        errors = {"business_hours": error_message(exc, me.lang)} if (exc.key or "").startswith("hours.") else _errors(exc, me.lang, fields)
         return _inbox_page(request, me, inbox=inbox, channel=None, values=values, errors=errors, status=422)
-    return _saved(f"/admin/inboxes/{inbox_id}")
+    return saved_redirect(f"/admin/inboxes/{inbox_id}")
 
 
 async def _check(request: Request, me: Me, form: dict[str, Any], inbox_id: int | None) -> Response:
@@ -316,7 +308,7 @@ def _check_failed(request: Request, me: Me, form: dict[str, Any], inbox_id: int 
             inbox = get_owned(session, Inbox, me.actor.tenant_id, inbox_id)
     channel = inbox.channel if inbox is not None else str(form.get("channel") or "")
     if channel not in channel_kinds():
-        return _inbox_page(request, me, inbox=None, channel=None, values=None, errors={"_form": _message(exc, me.lang) if exc else ""}, status=422)
+        return _inbox_page(request, me, inbox=None, channel=None, values=None, errors={"_form": error_message(exc, me.lang) if exc else ""}, status=422)
     _, _, _, values = _inbox_form(me, form, channel, dict(inbox.settings or {}) if inbox else {})
     if exc is not None:
         errors = _errors(exc, me.lang, {f.name for f in channel_form(channel)} | {"name"})
@@ -408,13 +400,13 @@ def user_create(request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep
     except FormErrors as exc:
         return _users_page(request, me, user=None, values=values, errors=exc.errors, status=422)
     except Forbidden as exc:
-        return _users_page(request, me, user=None, values=values, errors={"role": _message(exc, me.lang)}, status=403)
+        return _users_page(request, me, user=None, values=values, errors={"role": error_message(exc, me.lang)}, status=403)
     except NotFound:
         raise
     except RaccordoError as exc:
-        errors = {"email": _message(exc, me.lang)} if exc.key == "identity.email_invalid" else _errors(exc, me.lang, USER_FIELDS)
+        errors = {"email": error_message(exc, me.lang)} if exc.key == "identity.email_invalid" else _errors(exc, me.lang, USER_FIELDS)
         return _users_page(request, me, user=None, values=values, errors=errors, status=422)
-    return _saved(f"/admin/users/{user_id}")
+    return saved_redirect(f"/admin/users/{user_id}")
 
 
 @router.post("/admin/users/{user_id}")
@@ -437,14 +429,14 @@ def user_update(user_id: int, request: Request, me: Me = MeDep, form: dict[str, 
     except FormErrors as exc:
         return _users_page(request, me, user=user, values=values, errors=exc.errors, status=422)
     except Forbidden as exc:
-        return _users_page(request, me, user=user, values=values, errors={"role": _message(exc, me.lang)}, status=403)
+        return _users_page(request, me, user=user, values=values, errors={"role": error_message(exc, me.lang)}, status=403)
     except NotFound as exc:
         if exc.params.get("id") == user_id:
             raise
         return _users_page(request, me, user=user, values=values, errors=_errors(exc, me.lang, USER_FIELDS), status=422)
     except RaccordoError as exc:
         return _users_page(request, me, user=user, values=values, errors=_errors(exc, me.lang, USER_FIELDS), status=422)
-    return _saved(f"/admin/users/{user_id}")
+    return saved_redirect(f"/admin/users/{user_id}")
 
 
 @router.post("/admin/users/{user_id}/active")
@@ -458,8 +450,8 @@ def user_active(user_id: int, request: Request, me: Me = MeDep, form: dict[str, 
     except NotFound:
         raise
     except RaccordoError as exc:
-        return _users_page(request, me, user=None, values=None, errors={"_form": _message(exc, me.lang)}, status=exc.status)
-    return _saved("/admin/users")
+        return _users_page(request, me, user=None, values=None, errors={"_form": error_message(exc, me.lang)}, status=exc.status)
+    return saved_redirect("/admin/users")
 
 
 # --- teams -----------------------------------------------------------------------------------------
@@ -524,10 +516,10 @@ def _save_team(request: Request, me: Me, form: dict[str, Any], team_id: int | No
             raise
         if isinstance(exc, Forbidden):
             raise
-        return _teams_page(request, me, team=team, values=values, errors={"member_ids": _message(exc, me.lang)}, status=422)
+        return _teams_page(request, me, team=team, values=values, errors={"member_ids": error_message(exc, me.lang)}, status=422)
     except RaccordoError as exc:
         return _teams_page(request, me, team=team, values=values, errors=_errors(exc, me.lang, {"name", "description", "member_ids"}), status=422)
-    return _saved(f"/admin/teams/{saved_id}")
+    return saved_redirect(f"/admin/teams/{saved_id}")
 
 
 @router.post("/admin/teams")
@@ -545,7 +537,7 @@ def team_delete(team_id: int, request: Request, me: Me = MeDep) -> Response:
     _teams_admin(me)
     with unit_of_work(runtime(request).sessions) as session:
         accounts.delete_team(session, me.actor, team_id)
-    return _saved("/admin/teams")
+    return saved_redirect("/admin/teams")
 
 
 # --- side-panel apps -------------------------------------------------------------------------------
@@ -616,7 +608,7 @@ def _save_app(request: Request, me: Me, form: dict[str, Any], app_id: int | None
     except RaccordoError as exc:
         return _apps_page(request, me, app=app, values=values, errors=_errors(exc, me.lang, APP_FIELDS), status=422)
     if secret is None:
-        return _saved(f"/admin/apps/{saved_id}")
+        return saved_redirect(f"/admin/apps/{saved_id}")
     with unit_of_work(rt.sessions) as session:
         app = side_panel_apps.get_app(session, me.actor, saved_id)
     return _apps_page(request, me, app=app, values=None, errors={}, status=201, secret=secret)
@@ -647,4 +639,4 @@ def app_delete(app_id: int, request: Request, me: Me = MeDep) -> Response:
     me.require(Permission.MANAGE_INBOXES)
     with unit_of_work(runtime(request).sessions) as session:
         side_panel_apps.delete_app(session, me.actor, app_id)
-    return _saved("/admin/apps")
+    return saved_redirect("/admin/apps")

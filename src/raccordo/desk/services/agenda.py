@@ -41,22 +41,21 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from raccordo.channels.base import get_channel
-from raccordo.platform.store.models import AgendaItem, AgentCapacity, AgentPresence, Contact, Conversation, Inbox, QueueItem, RoutingQueue, Tenant, User
-from raccordo.desk.domain import agenda as rules
-from raccordo.platform import hours
-from raccordo.record.domain.conversations import ConversationStatus
-from raccordo.platform.errors import Conflict, Forbidden, InvalidInput
-from raccordo.record.domain.messages import TimelineKind
-from raccordo.accounts.domain.roles import Permission, can
-from raccordo.routing.domain.routing import AgentState
-from raccordo.record.services import conversations
-from raccordo.platform import jobs
-from raccordo.routing.services import routing
 from raccordo.accounts.domain.actor import Actor, system_actor
+from raccordo.accounts.domain.roles import Permission, can
+from raccordo.channels.base import get_channel
+from raccordo.desk.domain import agenda as rules
+from raccordo.platform import hours, jobs
+from raccordo.platform.errors import Conflict, Forbidden, InvalidInput
 from raccordo.platform.events import emit, emit_conversation
+from raccordo.platform.store.models import AgendaItem, AgentCapacity, AgentPresence, Contact, Conversation, Inbox, QueueItem, RoutingQueue, Tenant, User
+from raccordo.record.domain.conversations import ConversationStatus
+from raccordo.record.domain.messages import TimelineKind
+from raccordo.record.services import conversations
 from raccordo.record.services.identity import live_contact
 from raccordo.record.services.records import add_timeline, audit, get_owned
+from raccordo.routing.domain.routing import AgentState
+from raccordo.routing.services import routing
 
 AGENDA_DUE = "agenda.due"
 TIMELINE_SCHEDULED = "agenda.scheduled"

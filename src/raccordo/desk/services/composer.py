@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from raccordo.channels.base import Channel, get_channel
-from raccordo.platform.store.models import Conversation, Inbox, Message, User
-from raccordo.channels.domain.composer import ComposerRules, OutgoingFile, check_reply, window_closes_at, window_open
-from raccordo.record.domain.messages import Direction
-from raccordo.accounts.domain.roles import Permission
 from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.domain.roles import Permission
+from raccordo.channels.base import Channel, get_channel
+from raccordo.channels.domain.composer import ComposerRules, OutgoingFile, check_reply, window_closes_at, window_open
+from raccordo.platform.store.models import Conversation, Inbox, Message, User
+from raccordo.record.domain.messages import Direction
 
 
 def rules_for(channel: Channel, inbox: Inbox, max_attachment_bytes: int) -> ComposerRules:

@@ -9,13 +9,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from raccordo.platform.store.models import Contact, MergeSuggestion
-from raccordo.platform.errors import InvalidInput
-from raccordo.record.domain.messages import TimelineKind
-from raccordo.accounts.domain.roles import Permission
 from raccordo.accounts.domain.actor import Actor
-from raccordo.record.services.contacts import CONSENT_PURPOSES, list_suggestions
+from raccordo.accounts.domain.roles import Permission
+from raccordo.platform.errors import InvalidInput
 from raccordo.platform.events import emit
+from raccordo.platform.store.models import Contact, MergeSuggestion
+from raccordo.record.domain.messages import TimelineKind
+from raccordo.record.services.contacts import CONSENT_PURPOSES, list_suggestions
 from raccordo.record.services.identity import live_contact
 from raccordo.record.services.records import add_timeline, audit
 

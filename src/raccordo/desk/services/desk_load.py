@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from raccordo.platform.store.models import AgentCapacity, Inbox
-from raccordo.accounts.domain.roles import Permission
 from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.domain.roles import Permission
+from raccordo.platform.store.models import AgentCapacity, Inbox
 from raccordo.routing.services.routing import agent_loads, default_capacity
 
 

@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
-from raccordo.platform.store.models import Conversation, QueueItem, QueueMember
-from raccordo.platform.errors import Forbidden
-from raccordo.accounts.domain.roles import Permission, Role, can
 from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.domain.roles import Permission, Role, can
 from raccordo.accounts.services.accounts import user_team_ids
+from raccordo.platform.errors import Forbidden
+from raccordo.platform.store.models import Conversation, QueueItem, QueueMember
 
 AGENT_VIEWS = ("mine", "unassigned", "teams")
 ALL_VIEWS = ("mine", "unassigned", "teams", "all")

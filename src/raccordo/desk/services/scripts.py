@@ -16,15 +16,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.domain.roles import Permission
 from raccordo.channels.base import channel_kinds
-from raccordo.platform.store.models import Conversation, RoutingQueue, Script, ScriptRun, ScriptVersion, fold_name
 from raccordo.desk.domain import scripts as rules
 from raccordo.desk.domain import templates as template_rules
-from raccordo.platform.errors import Conflict, InvalidInput
-from raccordo.accounts.domain.roles import Permission
 from raccordo.desk.services import templates
-from raccordo.accounts.domain.actor import Actor
+from raccordo.platform.errors import Conflict, InvalidInput
 from raccordo.platform.events import emit
+from raccordo.platform.store.models import Conversation, RoutingQueue, Script, ScriptRun, ScriptVersion, fold_name
 from raccordo.record.services.identity import live_contact
 from raccordo.record.services.records import add_timeline, audit, get_owned, queues_went_through
 

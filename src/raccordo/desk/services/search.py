@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.orm import Session
 
+from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.domain.roles import Permission
 from raccordo.desk import search_index
-from raccordo.platform.store.models import Contact, Conversation, SearchEntry
-from raccordo.accounts.domain.roles import Permission, can
 from raccordo.desk.domain.search import SearchQuery, parse_query
 from raccordo.desk.services import inbox
-from raccordo.accounts.domain.actor import Actor
+from raccordo.platform.store.models import Contact, Conversation, SearchEntry
 
 MAX_QUERY_CHARS = 200
 

@@ -13,12 +13,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from raccordo.platform.secretbox import SecretBox
-from raccordo.platform.store.models import Contact, Conversation, Inbox, Message, RoutingQueue, SidePanelApp, User, fold_name
+from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.domain.roles import Permission
 from raccordo.desk.domain import side_panel
 from raccordo.platform.errors import Conflict, InvalidInput
-from raccordo.accounts.domain.roles import Permission
-from raccordo.accounts.domain.actor import Actor
+from raccordo.platform.secretbox import SecretBox
+from raccordo.platform.store.models import Contact, Conversation, Inbox, Message, RoutingQueue, SidePanelApp, User, fold_name
 from raccordo.record.services.identity import live_contact
 from raccordo.record.services.records import audit, get_owned, queues_went_through
 

@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.domain.roles import Permission
 from raccordo.channels.base import channel_kinds
-from raccordo.platform.store.models import AnswerTemplate, Conversation, Inbox, User, fold_name
 from raccordo.desk.domain import templates as rules
 from raccordo.platform.errors import Conflict
-from raccordo.accounts.domain.roles import Permission
-from raccordo.accounts.domain.actor import Actor
+from raccordo.platform.store.models import AnswerTemplate, Conversation, Inbox, User, fold_name
 from raccordo.record.services.identity import live_contact
 from raccordo.record.services.records import audit, get_owned
 

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from raccordo.platform.store.models import Conversation, RoutingQueue, WrapUpCode, fold_name
-from raccordo.platform.errors import Conflict, InvalidInput
-from raccordo.accounts.domain.roles import Permission
 from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.domain.roles import Permission
+from raccordo.platform.errors import Conflict, InvalidInput
+from raccordo.platform.store.models import Conversation, RoutingQueue, WrapUpCode, fold_name
 from raccordo.record.services.records import audit, get_owned, queues_went_through
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

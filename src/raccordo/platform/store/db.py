@@ -10,10 +10,10 @@ transactions therefore queue first come, first served on a ``FairLock`` before
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections import deque
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path

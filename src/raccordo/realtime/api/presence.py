@@ -9,9 +9,9 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from raccordo.accounts.api.deps import ActorDep, transaction
+from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.realtime.services import presence
-from raccordo.accounts.domain.actor import Actor
 
 router = APIRouter(prefix="/api/v1", tags=["presence"])
 

@@ -23,17 +23,17 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
-from raccordo.platform.store.db import unit_of_work
 from raccordo.accounts.api.deps import SESSION_COOKIE
-from raccordo.realtime.hub import CLOSE_SLOW, Client, Hub
-from raccordo.platform.errors import RaccordoError
-from raccordo.realtime.domain.visibility import Subscriber
+from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Role
 from raccordo.accounts.services import accounts
-from raccordo.desk.services import inbox
-from raccordo.realtime.services import presence
-from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.services.accounts import user_team_ids
+from raccordo.desk.services import inbox
+from raccordo.platform.errors import RaccordoError
+from raccordo.platform.store.db import unit_of_work
+from raccordo.realtime.domain.visibility import Subscriber
+from raccordo.realtime.hub import CLOSE_SLOW, Client, Hub
+from raccordo.realtime.services import presence
 
 router = APIRouter()
 TOKEN_PROTOCOL = "raccordo.token."

@@ -15,11 +15,11 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from raccordo.platform.store.models import AgentConnection, AgentPresence, User
-from raccordo.platform.errors import InvalidInput
 from raccordo.accounts.domain.actor import Actor
-from raccordo.routing.services import routing
+from raccordo.platform.errors import InvalidInput
 from raccordo.platform.events import emit
+from raccordo.platform.store.models import AgentConnection, AgentPresence, User
+from raccordo.routing.services import routing
 
 STATUSES = ("online", "away", "offline")
 

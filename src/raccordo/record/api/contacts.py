@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 
+from raccordo.accounts.api.deps import ActorDep, transaction
+from raccordo.accounts.domain.actor import Actor
 from raccordo.platform.store.models import Tenant
 from raccordo.platform.web import schemas
-from raccordo.accounts.api.deps import ActorDep, transaction
 from raccordo.record.services import contacts, identity
-from raccordo.accounts.domain.actor import Actor
 from raccordo.record.services.identity import IdentityInput
 
 router = APIRouter(prefix="/api/v1", tags=["contacts"])

@@ -10,14 +10,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 
-from raccordo.platform.store.models import Attachment, Conversation
-from raccordo.platform.web import schemas
 from raccordo.accounts.api.deps import ActorDep, runtime, transaction
-from raccordo.platform.errors import InvalidInput
-from raccordo.accounts.domain.roles import Permission
-from raccordo.record.services import conversations, reply
-from raccordo.desk.services import inbox
 from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.domain.roles import Permission
+from raccordo.desk.services import inbox
+from raccordo.platform.errors import InvalidInput
+from raccordo.platform.store.models import Attachment
+from raccordo.platform.web import schemas
+from raccordo.record.services import conversations, reply
 from raccordo.record.services.records import get_owned
 
 router = APIRouter(prefix="/api/v1", tags=["conversations"])

@@ -7,13 +7,13 @@ import base64
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from raccordo.accounts.api.deps import ActorDep, runtime, transaction
+from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.domain.roles import Permission
+from raccordo.platform.errors import NotFound
 from raccordo.platform.store.models import Attachment, Message
 from raccordo.platform.web import schemas
-from raccordo.accounts.api.deps import ActorDep, runtime, transaction
 from raccordo.record.domain import html_view
-from raccordo.platform.errors import NotFound
-from raccordo.accounts.domain.roles import Permission
-from raccordo.accounts.domain.actor import Actor
 from raccordo.record.services.records import get_owned
 
 router = APIRouter(prefix="/api/v1", tags=["conversations"])

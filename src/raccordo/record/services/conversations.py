@@ -11,18 +11,18 @@ from typing import Any
 from sqlalchemy import and_, delete, false, or_, select
 from sqlalchemy.orm import Session
 
-from raccordo.platform.store.models import Conversation, ConversationLabel, Message, QueueItem, Team, TimelineEvent, User
-from raccordo.record.domain.conversations import ConversationStatus, Priority, check_transition
-from raccordo.platform.errors import Forbidden, InvalidInput, NotFound
-from raccordo.record.domain.messages import TimelineKind
+from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission, can
 from raccordo.desk.domain.search import parse_query
 from raccordo.desk.services import inbox, search, wrapup
-from raccordo.routing.services import routing, sla
-from raccordo.accounts.domain.actor import Actor
+from raccordo.platform.errors import Forbidden, InvalidInput, NotFound
 from raccordo.platform.events import emit_conversation
+from raccordo.platform.store.models import Conversation, ConversationLabel, Message, QueueItem, Team, TimelineEvent, User
+from raccordo.record.domain.conversations import ConversationStatus, Priority, check_transition
+from raccordo.record.domain.messages import TimelineKind
 from raccordo.record.services.records import add_timeline, audit, get_owned
 from raccordo.record.services.snooze import cancel_snooze_end, schedule_snooze_end
+from raccordo.routing.services import routing, sla
 
 
 @dataclass(frozen=True)

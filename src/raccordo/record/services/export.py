@@ -25,12 +25,12 @@ from typing import Any, TextIO
 from sqlalchemy import ColumnElement, Connection, Engine, Table, create_engine, event, select
 from sqlalchemy.pool import NullPool
 
+from raccordo.accounts.domain.actor import system_actor
+from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Attachment, AuditEntry, Contact, ContactIdentity, Conversation, Inbox, MergeSuggestion, Message, Team, TeamMember, Tenant, TimelineEvent, User
-from raccordo.accounts.domain.actor import system_actor
 from raccordo.record.services.import_contacts import tenant_by_slug
 from raccordo.record.services.records import audit
-from raccordo.platform.runtime import Runtime
 
 BATCH_SIZE = 1000
 

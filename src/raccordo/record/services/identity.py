@@ -18,14 +18,14 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.domain.roles import Permission
+from raccordo.platform.errors import Conflict, InvalidInput, NotFound
+from raccordo.platform.events import emit
 from raccordo.platform.store.models import Contact, ContactIdentity, Conversation, MergeSuggestion, TimelineEvent
 from raccordo.record.domain.duplicates import SUGGESTION_THRESHOLD, ContactProfile, DuplicateReason, duplicate_reasons, duplicate_score
-from raccordo.platform.errors import Conflict, InvalidInput, NotFound
 from raccordo.record.domain.identities import PHONE_NUMBER_KINDS, IdentityKind, equivalent_identities, fold_name, normalize_identity
 from raccordo.record.domain.messages import TimelineKind
-from raccordo.accounts.domain.roles import Permission
-from raccordo.accounts.domain.actor import Actor
-from raccordo.platform.events import emit
 from raccordo.record.services.records import add_timeline, audit, get_owned
 
 

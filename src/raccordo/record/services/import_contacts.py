@@ -21,16 +21,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from raccordo.accounts.domain.actor import Actor, system_actor
+from raccordo.platform.errors import InvalidInput, NotFound, RaccordoError
+from raccordo.platform.i18n import LANGUAGES, translate
+from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Tenant
-from raccordo.platform.errors import InvalidInput, NotFound, RaccordoError
 from raccordo.record.domain.identities import normalize_identity
-from raccordo.platform.i18n import LANGUAGES, translate
-from raccordo.accounts.domain.actor import Actor, system_actor
 from raccordo.record.services.contacts import update_contact
 from raccordo.record.services.identity import IdentityInput, resolve_contact
 from raccordo.record.services.records import audit
-from raccordo.platform.runtime import Runtime
 
 # CSV column -> identity kind.
 IDENTITY_COLUMNS = {

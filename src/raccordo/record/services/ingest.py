@@ -13,16 +13,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from raccordo.channels.base import DeliveryReport, InboundEvent
+from raccordo.platform.errors import InvalidInput
+from raccordo.platform.events import emit_conversation, emit_message
 from raccordo.platform.files import FileStore
 from raccordo.platform.store.models import Attachment, Contact, Conversation, Inbox, Message, Tenant
 from raccordo.record.domain.content import html_to_text, sanitize_html
 from raccordo.record.domain.conversations import ContinuityPolicy, ConversationStatus, ConversationSummary, choose_conversation
-from raccordo.platform.errors import InvalidInput
 from raccordo.record.domain.messages import DeliveryStatus, Direction, SenderType, TimelineKind
-from raccordo.routing.services import routing, sla
-from raccordo.platform.events import emit_conversation, emit_message
 from raccordo.record.services.identity import IdentityInput, resolve_contact
 from raccordo.record.services.records import add_timeline
+from raccordo.routing.services import routing, sla
 
 
 class IngestIgnored(Exception):

@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from raccordo.platform.store.models import AuditEntry, Base, QueueItem, RoutingEvent, TimelineEvent
-from raccordo.platform.errors import NotFound
 from raccordo.accounts.domain.actor import Actor
+from raccordo.platform.errors import NotFound
+from raccordo.platform.store.models import AuditEntry, Base, QueueItem, RoutingEvent, TimelineEvent
 
 M = TypeVar("M", bound=Base)
 

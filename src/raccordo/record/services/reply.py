@@ -9,21 +9,21 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.domain.roles import Permission
 from raccordo.channels.base import get_channel
+from raccordo.desk.domain.mentions import find_mentions
+from raccordo.desk.services import composer
+from raccordo.desk.services import inbox as inbox_access
+from raccordo.platform.errors import InvalidInput
+from raccordo.platform.events import emit, emit_message
 from raccordo.platform.files import FileStore
 from raccordo.platform.store.models import Attachment, ContactIdentity, Conversation, Inbox, Message, OutboxItem, User
 from raccordo.record.domain.content import html_to_text, sanitize_html
 from raccordo.record.domain.conversations import ConversationStatus
-from raccordo.platform.errors import InvalidInput
-from raccordo.desk.domain.mentions import find_mentions
 from raccordo.record.domain.messages import DeliveryStatus, Direction, SenderType, TimelineKind
-from raccordo.accounts.domain.roles import Permission
-from raccordo.desk.services import composer
-from raccordo.routing.services import routing, sla
-from raccordo.desk.services import inbox as inbox_access
-from raccordo.accounts.domain.actor import Actor
-from raccordo.platform.events import emit, emit_message
 from raccordo.record.services.records import add_timeline, get_owned
+from raccordo.routing.services import routing, sla
 
 
 @dataclass(frozen=True)

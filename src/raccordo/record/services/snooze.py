@@ -15,14 +15,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from raccordo.accounts.domain.actor import system_actor
+from raccordo.platform import jobs
+from raccordo.platform.events import emit_conversation
 from raccordo.platform.store.models import Conversation
 from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.record.domain.messages import TimelineKind
-from raccordo.platform import jobs
-from raccordo.routing.services import sla
-from raccordo.accounts.domain.actor import system_actor
-from raccordo.platform.events import emit_conversation
 from raccordo.record.services.records import add_timeline, audit
+from raccordo.routing.services import sla
 
 SNOOZE_END = "conversation.snooze_end"
 

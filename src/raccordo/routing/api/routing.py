@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from raccordo.platform.web import schemas
 from raccordo.accounts.api.deps import ActorDep, runtime, transaction
-from raccordo.accounts.domain.roles import Permission
-from raccordo.record.services import conversations
-from raccordo.routing.services import routing, admin as routing_admin, sla
 from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.domain.roles import Permission
+from raccordo.platform.web import schemas
+from raccordo.record.services import conversations
 from raccordo.record.services.records import get_owned
+from raccordo.routing.services import admin as routing_admin
+from raccordo.routing.services import routing, sla
 
 router = APIRouter(prefix="/api/v1", tags=["routing"])
 

@@ -10,21 +10,24 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
-from raccordo.channels.base import channel_kinds
-from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import RoutingQueue, RoutingRule, SlaPolicy, User
 from raccordo.accounts.api.deps import runtime
+from raccordo.accounts.domain.roles import Permission
+from raccordo.accounts.pages.session import Me, MeDep
+from raccordo.accounts.services import accounts
+from raccordo.channels.base import channel_kinds
 from raccordo.platform.errors import Forbidden, NotFound, RaccordoError
 from raccordo.platform.hours import DAYS
-from raccordo.accounts.domain.roles import Permission
 from raccordo.platform.i18n import translate
-from raccordo.accounts.services import accounts
-from raccordo.routing.services import admin as routing_admin, sla
-from raccordo.record.services.records import get_owned
-from raccordo.desk.pages.pages import FormDep, Me, MeDep, PageRoute, base_context, field_errors, form_id
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import RoutingQueue, RoutingRule, SlaPolicy, User
+from raccordo.platform.web.forms import FormDep, FormErrors, FormReader, field_errors, hours_fields, saved_redirect
+from raccordo.platform.web.pages import PageRoute, base_context
 from raccordo.platform.web.templating import render
+from raccordo.record.services.records import get_owned
+from raccordo.routing.services import admin as routing_admin
+from raccordo.routing.services import sla
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -33,114 +36,9 @@ OUT_OF_HOURS = ("keep", "message", "callback")
 SLA_ACTIONS = ("raise_priority", "notify_supervisors", "reassign")
 
 
-class FormErrors(Exception):
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__(errors)
-        self.errors = errors
-
-
-class FormReader:
-    """Reads typed values from a posted form, collecting translated errors by field."""
-
-    def __init__(self, form: dict[str, Any], lang: str) -> None:
-        self.form, self.lang, self.errors = form, lang, {}
-
-    def text(self, name: str, required: bool = False) -> str | None:
-        value = str(self.form.get(name) or "").strip()
-        if required and not value:
-            self.errors[name] = translate("ui.error.required", self.lang)
-        return value or None
-
-    def integer(self, name: str, low: int, high: int, default: int | None = None) -> int | None:
-        raw = str(self.form.get(name) or "").strip()
-        if not raw:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            value = None
-        if value is None or not low <= value <= high:
-            self.errors[name] = translate("ui.error.integer", self.lang, low=low, high=high)
-            return default
-        return value
-
-    def number(self, name: str, low: float, high: float, default: float) -> float:
-        raw = str(self.form.get(name) or "").strip().replace(",", ".")
-        if not raw:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            value = None
-        if value is None or not low <= value <= high:
-            self.errors[name] = translate("ui.error.number", self.lang, low=low, high=high)
-            return default
-        return value
-
-    def checked(self, name: str) -> bool:
-        return str(self.form.get(name) or "") in ("1", "on", "true")
-
-    def ids(self, name: str) -> list[int]:
-        raw = self.form.get(name) or []
-        values = raw if isinstance(raw, list) else [raw]
-        return sorted({id_ for id_ in map(form_id, values) if id_ is not None})
-
-    def json(self, name: str, kind: type, default: Any) -> Any:
-        raw = str(self.form.get(name) or "").strip()
-        if not raw:
-            return default
-        try:
-            value = json.loads(raw)
-        except ValueError as exc:
-            self.errors[name] = translate("ui.error.json", self.lang, reason=str(exc))
-            return default
-        if not isinstance(value, kind):
-            self.errors[name] = translate("ui.error.json_list" if kind is list else "ui.error.json_object", self.lang)
-            return default
-        return value
-
-    def hours(self) -> dict[str, Any] | None:
-        """Business hours from the week editor: ``09:00-13:00, 14:00-18:00`` per day, closed dates one per line."""
-        if not self.checked("hours_enabled"):
-            return None
-        weekly: dict[str, list[list[str]]] = {}
-        for day in DAYS:
-            raw = str(self.form.get(f"hours_{day}") or "").strip()
-            spans = []
-            for part in filter(None, (p.strip() for p in raw.split(","))):
-                start, dash, end = part.partition("-")
-                if not dash:
-                    self.errors["business_hours"] = translate("ui.error.hours_format", self.lang, value=part)
-                    continue
-                spans.append([start.strip(), end.strip()])
-            if spans:
-                weekly[day] = spans
-        closed = [line.strip() for line in str(self.form.get("closed_dates") or "").replace(",", "\n").splitlines() if line.strip()]
-        return {"timezone": str(self.form.get("timezone") or "Europe/Rome").strip(), "weekly": weekly, "closed_dates": closed}
-
-    def done(self) -> None:
-        if self.errors:
-            raise FormErrors(self.errors)
-
-
-def hours_fields(hours: dict[str, Any] | None) -> dict[str, Any]:
-    """The week editor's values from stored business hours."""
-    hours = hours or {}
-    weekly = hours.get("weekly") or {}
-    return {
-        "enabled": bool(hours),
-        "timezone": hours.get("timezone", "Europe/Rome"),
-        "days": {day: ", ".join(f"{a}-{b}" for a, b in weekly.get(day, [])) for day in DAYS},
-        "closed": "\n".join(hours.get("closed_dates") or []),
-    }
-
-
 def _admin(me: Me) -> None:
     me.require(Permission.MANAGE_ROUTING)
 
-
-def _saved(path: str) -> Response:
-    return RedirectResponse(f"{path}?saved=1", status_code=303)
 
 
 def _users(session: Any, me: Me) -> list[User]:
@@ -174,7 +72,7 @@ def skills_create(request: Request, me: Me = MeDep, form: dict[str, Any] = FormD
     except RaccordoError as exc:
         errors = field_errors(exc, me.lang)
         return _skills_page(request, me, {"name": errors.get("name") or errors.get("_form", "")}, 422, name)
-    return _saved("/admin/skills")
+    return saved_redirect("/admin/skills")
 
 
 @router.post("/admin/skills/{skill_id}/delete")
@@ -187,7 +85,7 @@ def skills_delete(skill_id: int, request: Request, me: Me = MeDep) -> Response:
         raise
     except RaccordoError as exc:
         return _skills_page(request, me, {"_form": field_errors(exc, me.lang).popitem()[1]}, 409)
-    return _saved("/admin/skills")
+    return saved_redirect("/admin/skills")
 
 
 # --- queues ----------------------------------------------------------------------------------------
@@ -271,7 +169,7 @@ def _save_queue(request: Request, me: Me, form: dict[str, Any], queue_id: int | 
     except RaccordoError as exc:
         errors = field_errors(exc, me.lang)
     else:
-        return _saved(f"/admin/queues/{saved_id}")
+        return saved_redirect(f"/admin/queues/{saved_id}")
     current = None
     if queue_id is not None:
         with unit_of_work(runtime(request).sessions) as session:
@@ -301,7 +199,7 @@ def queue_delete(queue_id: int, request: Request, me: Me = MeDep) -> Response:
         raise
     except RaccordoError as exc:
         return _queue_page(request, me, None, None, None, {"_form": field_errors(exc, me.lang).popitem()[1]}, 409)
-    return _saved("/admin/queues")
+    return saved_redirect("/admin/queues")
 
 
 # --- agents ----------------------------------------------------------------------------------------
@@ -365,7 +263,7 @@ def agent_save(user_id: int, request: Request, me: Me = MeDep, form: dict[str, A
         return _agent_page(request, me, user_id, values, field_errors(exc, me.lang), 422)
     except RaccordoError as exc:
         return _agent_page(request, me, user_id, values, field_errors(exc, me.lang), 422)
-    return _saved(f"/admin/agents/{user_id}")
+    return saved_redirect(f"/admin/agents/{user_id}")
 
 
 # --- routing rules ---------------------------------------------------------------------------------
@@ -427,7 +325,7 @@ def _save_rule(request: Request, me: Me, form: dict[str, Any], rule_id: int | No
     except RaccordoError as exc:  # the role and the edited row were checked before: the rest is the form's
         errors = field_errors(exc, me.lang)
     else:
-        return _saved(f"/admin/rules/{saved_id}")
+        return saved_redirect(f"/admin/rules/{saved_id}")
     if "conditions" in errors or "conditions" in form:
         values["conditions"] = str(form.get("conditions") or "")
     current = None
@@ -454,7 +352,7 @@ def rule_delete(rule_id: int, request: Request, me: Me = MeDep) -> Response:
     _admin(me)
     with unit_of_work(runtime(request).sessions) as session:
         routing_admin.delete_rule(session, me.actor, rule_id)
-    return _saved("/admin/rules")
+    return saved_redirect("/admin/rules")
 
 
 # --- SLA policies ----------------------------------------------------------------------------------
@@ -507,7 +405,7 @@ def _save_sla(request: Request, me: Me, form: dict[str, Any], policy_id: int | N
     except RaccordoError as exc:  # the role and the edited row were checked before: the rest is the form's
         errors = field_errors(exc, me.lang)
     else:
-        return _saved(f"/admin/sla/{saved_id}")
+        return saved_redirect(f"/admin/sla/{saved_id}")
     if "conditions" in errors:
         values["conditions"] = str(form.get("conditions") or "")
     current = None
@@ -534,7 +432,7 @@ def sla_delete(policy_id: int, request: Request, me: Me = MeDep) -> Response:
     _admin(me)
     with unit_of_work(runtime(request).sessions) as session:
         sla.delete_policy(session, me.actor, policy_id)
-    return _saved("/admin/sla")
+    return saved_redirect("/admin/sla")
 
 
 # --- live queue view -------------------------------------------------------------------------------

@@ -11,14 +11,14 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.domain.roles import Permission
 from raccordo.channels.base import channel_kinds
-from raccordo.platform.store.models import AgentCapacity, AgentPresence, AgentSkill, QueueItem, QueueMember, RoutingEvent, RoutingQueue, RoutingRule, Skill, User, fold_name
 from raccordo.platform.errors import Conflict, InvalidInput
 from raccordo.platform.hours import parse_business_hours
-from raccordo.accounts.domain.roles import Permission
-from raccordo.routing.domain.routing import RelaxStep, validate_conditions, validate_levels, validate_policy
-from raccordo.accounts.domain.actor import Actor
+from raccordo.platform.store.models import AgentCapacity, AgentPresence, AgentSkill, QueueItem, QueueMember, RoutingEvent, RoutingQueue, RoutingRule, Skill, User, fold_name
 from raccordo.record.services.records import audit, get_owned
+from raccordo.routing.domain.routing import RelaxStep, validate_conditions, validate_levels, validate_policy
 from raccordo.routing.services.routing import ACTIVE, OFFERED, WAITING, load_agents, request_routing
 
 QUEUE_FIELDS = (

@@ -31,19 +31,36 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from raccordo.channels.base import channel_kinds, get_channel
-from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import AgentCapacity, AgentPresence, AgentSkill, Contact, Conversation, ConversationLabel, QueueItem, QueueMember, RoutingEvent, RoutingQueue, RoutingRequest, RoutingRule, RoutingState, Skill, Team, User
-from raccordo.record.domain.conversations import ConversationStatus
-from raccordo.platform.errors import Conflict, Forbidden, InvalidInput, RaccordoError
-from raccordo.platform.hours import parse_business_hours
-from raccordo.record.domain.messages import TimelineKind
-from raccordo.accounts.domain.roles import Permission, can
-from raccordo.routing.domain.routing import AgentState, QueuePolicy, RelaxStep, RoutingBoard, WaitingItem, next_relaxation, rule_matches
 from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.domain.roles import Permission, can
+from raccordo.channels.base import channel_kinds, get_channel
+from raccordo.platform.errors import Conflict, Forbidden, InvalidInput, RaccordoError
 from raccordo.platform.events import emit, emit_conversation
-from raccordo.record.services.records import add_timeline, audit, get_owned
+from raccordo.platform.hours import parse_business_hours
 from raccordo.platform.runtime import Runtime
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import (
+    AgentCapacity,
+    AgentPresence,
+    AgentSkill,
+    Contact,
+    Conversation,
+    ConversationLabel,
+    QueueItem,
+    QueueMember,
+    RoutingEvent,
+    RoutingQueue,
+    RoutingRequest,
+    RoutingRule,
+    RoutingState,
+    Skill,
+    Team,
+    User,
+)
+from raccordo.record.domain.conversations import ConversationStatus
+from raccordo.record.domain.messages import TimelineKind
+from raccordo.record.services.records import add_timeline, audit, get_owned
+from raccordo.routing.domain.routing import AgentState, QueuePolicy, RelaxStep, RoutingBoard, WaitingItem, next_relaxation, rule_matches
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +195,8 @@ def _out_of_hours(session: Session, conversation: Conversation, queue: RoutingQu
     tell the customer on their channel (``callback`` also labels it for a call back first
     thing, and moves it ahead in the queue). A channel that cannot answer now (no module,
     no reachable identity, a closed message window) keeps the conversation queued all the same."""
-    from raccordo.platform.i18n import translate
     from raccordo.accounts.domain.actor import system_actor
+    from raccordo.platform.i18n import translate
     from raccordo.record.services.reply import send_reply
 
     action = queue.out_of_hours_action

@@ -23,17 +23,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.domain.roles import Permission
+from raccordo.platform import jobs
+from raccordo.platform.errors import InvalidInput
+from raccordo.platform.events import emit, emit_conversation
+from raccordo.platform.hours import BusinessHours, add_business_seconds, business_seconds_between, parse_business_hours
 from raccordo.platform.store.models import Conversation, QueueItem, SlaClock, SlaPolicy
 from raccordo.record.domain.conversations import ConversationStatus
-from raccordo.platform.errors import InvalidInput
-from raccordo.platform.hours import BusinessHours, add_business_seconds, business_seconds_between, parse_business_hours
-from raccordo.accounts.domain.roles import Permission
-from raccordo.routing.domain.routing import rule_matches, validate_conditions
-from raccordo.platform import jobs
-from raccordo.routing.services import routing
-from raccordo.accounts.domain.actor import Actor
-from raccordo.platform.events import emit, emit_conversation
 from raccordo.record.services.records import audit, get_owned
+from raccordo.routing.domain.routing import rule_matches, validate_conditions
+from raccordo.routing.services import routing
 
 FIRST_RESPONSE, NEXT_RESPONSE, RESOLUTION = "first_response", "next_response", "resolution"
 RUNNING, PAUSED, MET, BREACHED, CANCELLED = "running", "paused", "met", "breached", "cancelled"

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
-import raccordo.platform.store.models
 from sqlalchemy.dialects import postgresql
 
+import raccordo.platform.store.models
 
 revision = '0001'
 down_revision = None

@@ -15,8 +15,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import raccordo.platform.store.models
-
 revision = '0012'
 down_revision = '0011'
 branch_labels = None
@@ -34,8 +32,8 @@ _FTS_TRIGGERS = (
 
 
 def _backfill() -> None:
-    from raccordo.desk.search_index import contact_body
     from raccordo.desk.domain.search import index_body
+    from raccordo.desk.search_index import contact_body
 
     bind = op.get_bind()
     entries = sa.table('search_entries', sa.column('tenant_id'), sa.column('kind'), sa.column('conversation_id'), sa.column('contact_id'), sa.column('message_id'), sa.column('body'))
