@@ -1,0 +1,181 @@
+"""The routing admin use cases as the pages call them: each opens, commits or rolls back its own
+unit of work, and the read models return plain data (no row outlives its session) in a fixed
+number of queries, however many queues, agents or rules a tenant has."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.services import accounts
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import AgentCapacity, AgentSkill, QueueMember, RoutingQueue, RoutingRule, Skill, SlaPolicy, User
+from raccordo.platform.store.rows import plain
+from raccordo.record.services.records import get_owned
+from raccordo.routing.services import admin, sla
+
+Sessions = sessionmaker[Session]
+Data = dict[str, Any]
+
+
+def _active_users(session: Session, actor: Actor) -> list[Any]:
+    return [plain(u) for u in accounts.list_users(session, actor) if u.active]
+
+
+def _skills(session: Session, actor: Actor) -> list[Any]:
+    return [plain(s) for s in admin.list_skills(session, actor)]
+
+
+def _queues(session: Session, actor: Actor) -> list[Any]:
+    return [plain(q) for q in admin.list_queues(session, actor)]
+
+
+# --- skills ----------------------------------------------------------------------------------------
+
+
+def skills_view(sessions: Sessions, actor: Actor) -> Data:
+    with unit_of_work(sessions) as session:
+        return {"skills": _skills(session, actor)}
+
+
+def create_skill(sessions: Sessions, actor: Actor, name: str) -> int:
+    with unit_of_work(sessions) as session:
+        return admin.create_skill(session, actor, name).id
+
+
+def delete_skill(sessions: Sessions, actor: Actor, skill_id: int) -> None:
+    with unit_of_work(sessions) as session:
+        admin.delete_skill(session, actor, skill_id)
+
+
+# --- queues ----------------------------------------------------------------------------------------
+
+
+def queues_view(sessions: Sessions, actor: Actor, queue_id: int | None = None) -> Data:
+    """The queues with their member counts (one grouped query), the users, and the edited queue."""
+    with unit_of_work(sessions) as session:
+        queues = _queues(session, actor)
+        counts = Counter(session.scalars(select(QueueMember.queue_id).where(QueueMember.tenant_id == actor.tenant_id)))
+        data: Data = {"queues": queues, "users": _active_users(session, actor), "member_counts": {q.id: counts.get(q.id, 0) for q in queues}, "members": []}
+        if queue_id is not None:
+            queue = get_owned(session, RoutingQueue, actor.tenant_id, queue_id)
+            data["row"] = plain(queue)
+            data["stored"] = {name: getattr(queue, name) for name in admin.QUEUE_FIELDS}
+            data["members"] = admin.queue_members(session, actor.tenant_id, queue_id)
+        return data
+
+
+def save_queue(sessions: Sessions, actor: Actor, queue_id: int | None, values: Data, members: list[int]) -> int:
+    with unit_of_work(sessions) as session:
+        queue = admin.create_queue(session, actor, values) if queue_id is None else admin.update_queue(session, actor, queue_id, values)
+        admin.set_queue_members(session, actor, queue.id, members)
+        return queue.id
+
+
+def delete_queue(sessions: Sessions, actor: Actor, queue_id: int) -> None:
+    with unit_of_work(sessions) as session:
+        admin.delete_queue(session, actor, queue_id)
+
+
+# --- agents ----------------------------------------------------------------------------------------
+
+
+def agents_view(sessions: Sessions, actor: Actor) -> Data:
+    """Every active user's routing profile, read in four queries for the whole team."""
+    with unit_of_work(sessions) as session:
+        users = _active_users(session, actor)
+        skills: dict[int, dict[str, int]] = defaultdict(dict)
+        for user_id, name, level in session.execute(
+            select(AgentSkill.user_id, Skill.name, AgentSkill.level).join(Skill, Skill.id == AgentSkill.skill_id).where(AgentSkill.tenant_id == actor.tenant_id)
+        ):
+            skills[user_id][name] = level
+        capacity = {row.user_id: row for row in session.scalars(select(AgentCapacity).where(AgentCapacity.tenant_id == actor.tenant_id))}
+        queue_ids: dict[int, list[int]] = defaultdict(list)
+        for user_id, queue_id in session.execute(select(QueueMember.user_id, QueueMember.queue_id).where(QueueMember.tenant_id == actor.tenant_id).order_by(QueueMember.queue_id)):
+            queue_ids[user_id].append(queue_id)
+        profiles = {
+            u.id: admin.AgentProfile(
+                u.id, skills.get(u.id, {}), dict(capacity[u.id].capacity or {}) if u.id in capacity else {},
+                list(capacity[u.id].exclusive or []) if u.id in capacity else [], queue_ids.get(u.id, []),
+            )
+            for u in users
+        }
+        queue_names = {q.id: q.name for q in _queues(session, actor)}
+        return {"users": users, "profiles": profiles, "queue_names": queue_names}
+
+
+def agent_view(sessions: Sessions, actor: Actor, user_id: int) -> Data:
+    with unit_of_work(sessions) as session:
+        agent = get_owned(session, User, actor.tenant_id, user_id)
+        profile = admin.agent_profile(session, actor, user_id)
+        return {
+            "row": plain(agent), "skills": _skills(session, actor), "queues": _queues(session, actor),
+            "stored": {"skills": profile.skills, "capacity": profile.capacity, "exclusive": profile.exclusive, "queue_ids": profile.queue_ids},
+        }
+
+
+def save_agent_profile(sessions: Sessions, actor: Actor, user_id: int, values: Data) -> None:
+    with unit_of_work(sessions) as session:
+        admin.set_agent_profile(session, actor, user_id, **values)
+
+
+# --- routing rules ---------------------------------------------------------------------------------
+
+
+def rules_view(sessions: Sessions, actor: Actor, rule_id: int | None = None) -> Data:
+    with unit_of_work(sessions) as session:
+        queues = _queues(session, actor)
+        data: Data = {
+            "rules": [plain(r) for r in admin.list_rules(session, actor)], "queues": queues, "queue_names": {q.id: q.name for q in queues},
+            "skills": _skills(session, actor),
+        }
+        if rule_id is not None:
+            rule = get_owned(session, RoutingRule, actor.tenant_id, rule_id)
+            data["row"] = plain(rule)
+            data["stored"] = {name: getattr(rule, name) for name in admin.RULE_FIELDS}
+        return data
+
+
+def save_rule(sessions: Sessions, actor: Actor, rule_id: int | None, values: Data) -> int:
+    with unit_of_work(sessions) as session:
+        return (admin.create_rule(session, actor, values) if rule_id is None else admin.update_rule(session, actor, rule_id, values)).id
+
+
+def delete_rule(sessions: Sessions, actor: Actor, rule_id: int) -> None:
+    with unit_of_work(sessions) as session:
+        admin.delete_rule(session, actor, rule_id)
+
+
+# --- SLA policies ----------------------------------------------------------------------------------
+
+
+def sla_view(sessions: Sessions, actor: Actor, policy_id: int | None = None) -> Data:
+    with unit_of_work(sessions) as session:
+        data: Data = {"policies": [plain(p) for p in sla.list_policies(session, actor)]}
+        if policy_id is not None:
+            policy = get_owned(session, SlaPolicy, actor.tenant_id, policy_id)
+            data["row"] = plain(policy)
+            data["stored"] = {name: getattr(policy, name) for name in sla.POLICY_FIELDS}
+        return data
+
+
+def save_sla_policy(sessions: Sessions, actor: Actor, policy_id: int | None, values: Data) -> int:
+    with unit_of_work(sessions) as session:
+        return (sla.create_policy(session, actor, values) if policy_id is None else sla.update_policy(session, actor, policy_id, values)).id
+
+
+def delete_sla_policy(sessions: Sessions, actor: Actor, policy_id: int) -> None:
+    with unit_of_work(sessions) as session:
+        sla.delete_policy(session, actor, policy_id)
+
+
+# --- live queue view -------------------------------------------------------------------------------
+
+
+def live_view(sessions: Sessions, actor: Actor) -> Data:
+    with unit_of_work(sessions) as session:
+        return {"live": admin.live(session, actor), "names": {u.id: u.name for u in accounts.list_users(session, actor)}}
