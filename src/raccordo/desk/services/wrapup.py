@@ -28,6 +28,11 @@ def list_codes(session: Session, actor: Actor, *, active_only: bool = False) -> 
     return list(session.scalars(query.order_by(WrapUpCode.label)))
 
 
+def get_code(session: Session, actor: Actor, code_id: int) -> WrapUpCode:
+    actor.require(Permission.READ)
+    return get_owned(session, WrapUpCode, actor.tenant_id, code_id)
+
+
 def _check(session: Session, actor: Actor, values: dict[str, Any], code_id: int | None) -> None:
     if "code" in values:
         if not isinstance(values["code"], str) or not CODE.match(values["code"]):

@@ -56,7 +56,7 @@ class AdminResource:
     guard: Callable[[Any], None]
     page: Callable[[Request, Any, int | None], Values]
     read: Callable[[FormReader], Values] | None = None
-    create: Callable[[Request, Any, Values], int] | None = None
+    create: Callable[[Request, Any, Values], int | Response] | None = None  # the new id, or a page of its own (a secret shown once)
     update: Callable[[Request, Any, int, Values], int | None] | None = None
     delete: Callable[[Request, Any, int], None] | None = None
     defaults: Values = field(default_factory=dict)
@@ -65,8 +65,12 @@ class AdminResource:
     view: Callable[[Values], Values] | None = None  # template values derived from the form's (json text, hours fields)
     keep_typed: Callable[[Values, dict[str, str], Values], None] | None = None  # (values, errors, form): what was typed stays
     after_save: Callable[[int], str] | None = None  # where to go after a save (default: the row's page)
+    errors_of: Callable[[RaccordoError, str], dict[str, str]] = field_errors  # a service error by form field
 
-    def render(self, request: Request, me: AdminUser, row_id: int | None, values: Values | None = None, errors: dict[str, str] | None = None, status: int = 200) -> Response:
+    def render(
+        self, request: Request, me: AdminUser, row_id: int | None, values: Values | None = None, errors: dict[str, str] | None = None, status: int = 200,
+        **extra_context: Any,
+    ) -> Response:
         data = self.page(request, me, row_id)
         stored = data.pop("stored", None)
         row = data.pop("row", None)
@@ -74,7 +78,7 @@ class AdminResource:
         extra = self.view(form_values) if self.view else {}
         template = self.edit_template if row_id is not None and self.edit_template else self.template
         context = base_context(me, nav=self.nav, v=form_values, errors=errors or {}, saved=request.query_params.get("saved"))
-        context |= {self.row_name: row, **data, **extra}
+        context |= {self.row_name: row, **data, **extra, **extra_context}
         return render(request, template, context, status_code=status)
 
     def save(self, request: Request, me: AdminUser, form: Values, row_id: int | None) -> Response:
@@ -94,8 +98,10 @@ class AdminResource:
         except RaccordoError as exc:
             if isinstance(exc, Forbidden) or is_the_row(exc, self.kind, row_id):
                 raise
-            errors = field_errors(exc, me.lang)
+            errors = self.errors_of(exc, me.lang)
         else:
+            if isinstance(saved_id, Response):
+                return saved_id
             return saved_redirect(self.after_save(saved_id) if self.after_save else f"{self.path}/{saved_id}")
         if self.keep_typed:
             self.keep_typed(values, errors, form)
@@ -109,7 +115,7 @@ class AdminResource:
         except RaccordoError as exc:
             if isinstance(exc, Forbidden | NotFound):
                 raise
-            return self.render(request, me, None, None, {"_form": next(iter(field_errors(exc, me.lang).values()))}, 409)
+            return self.render(request, me, None, None, {"_form": next(iter(self.errors_of(exc, me.lang).values()))}, 409)
         return saved_redirect(self.path)
 
     def mount(self, router: APIRouter, me_dep: Any) -> None:
