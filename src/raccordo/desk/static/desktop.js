@@ -18,6 +18,23 @@
     }
   });
 
+  // An error answer aimed at the page's error region (the page kernel sets HX-Retarget on every
+  // error of an htmx request): show it there, instead of htmx dropping a 4xx silently.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr && xhr.status >= 400 && xhr.status !== 422 && xhr.getResponseHeader("HX-Retarget")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    // The agent's next successful action clears the last error (a background refresh does not).
+    var region = document.getElementById("page-error");
+    var xhr = event.detail.xhr, elt = event.detail.elt;
+    var byAgent = elt && (elt.tagName === "FORM" || elt.tagName === "BUTTON" || elt.tagName === "A");
+    if (region && byAgent && xhr && xhr.status < 400 && region.childNodes.length) region.textContent = "";
+  });
+
   function fire(name) {
     if (window.htmx) window.htmx.trigger(document.body, name);
   }

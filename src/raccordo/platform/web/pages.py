@@ -1,6 +1,10 @@
 """The page kernel: the route class every server-rendered page uses (a missing login redirects to
-``/login``, a missing CSRF token, a forbidden action or another tenant's id answer an HTML error
-page, never JSON), and the context every template gets."""
+``/login``, a missing CSRF token, a forbidden action, another tenant's id or any service error
+answer an HTML error page, never JSON), and the context every template gets.
+
+An htmx request gets the error as a fragment aimed at the page's error region (``HX-Retarget:
+#page-error``): htmx swaps no 4xx answer into its own target, so without it a deleted row or a
+forbidden action would fail silently; desktop.js swaps an error answer that names a target."""
 
 from __future__ import annotations
 
@@ -10,10 +14,11 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import escape
 from fastapi.routing import APIRoute
 
-from raccordo.platform.errors import Forbidden, NotFound, RaccordoError
+from raccordo.platform.errors import RaccordoError
 from raccordo.platform.i18n import pick_language, translate
 from raccordo.platform.web.templating import render
 
@@ -39,8 +44,14 @@ def page_language(request: Request) -> str:
     return getattr(request.state, "language", None) or pick_language(request.headers.get("accept-language"))
 
 
+ERROR_REGION = "#page-error"
+
+
 def error_page(request: Request, status: int, message: str) -> Response:
     lang = page_language(request)
+    if request.headers.get("hx-request"):
+        body = f'<p class="error" role="alert" data-status="{status}">{escape(message)}</p>'
+        return HTMLResponse(body, status_code=status, headers={"HX-Retarget": ERROR_REGION, "HX-Reswap": "innerHTML"})
     title = translate({403: "ui.error.forbidden_title", 404: "ui.error.not_found_title"}.get(status, "ui.error.title"), lang)
     return render(request, "error.html", {"lang": lang, "status": status, "title": title, "message": message}, status_code=status)
 
@@ -62,12 +73,10 @@ class PageRoute(APIRoute):
             except CsrfFailed:
                 return error_page(request, 403, translate("ui.error.csrf", page_language(request)))
             except RaccordoError as exc:
-                if isinstance(exc, Forbidden | NotFound):
-                    params = dict(exc.params)
-                    if "kind" in params and exc.key == "error.not_found_id":
-                        params["kind"] = translate(f"noun.{params['kind']}", page_language(request))
-                    return error_page(request, exc.status, translate(exc.key, page_language(request), **params))
-                raise
+                params = dict(exc.params)
+                if "kind" in params and exc.key == "error.not_found_id":
+                    params["kind"] = translate(f"noun.{params['kind']}", page_language(request))
+                return error_page(request, exc.status, translate(exc.key, page_language(request), **params))
 
         return handler
 
