@@ -60,13 +60,18 @@ def inbox_rules(session: Session, actor: Actor, conversation: Conversation, inbo
     """The rules of each given inbox for a reply in ``conversation`` (inboxes of uninstalled channels are left out)."""
     actor.require(Permission.READ)
     now = datetime.now(UTC)
+    ruled = [(inbox, rules_for(channel, inbox, max_attachment_bytes)) for inbox in inboxes if (channel := get_channel(inbox.channel)) is not None]
+    windowed = [inbox.id for inbox, rules in ruled if rules.reply_window_seconds is not None]
+    last_by_inbox: dict[int, datetime] = {}
+    if windowed:  # the customer's last message per inbox, one query for all of them
+        last_by_inbox = dict(session.execute(
+            select(Message.inbox_id, func.max(Message.created_at)).where(
+                Message.conversation_id == conversation.id, Message.inbox_id.in_(windowed), Message.direction == Direction.INBOUND.value,
+            ).group_by(Message.inbox_id)
+        ).all())
     rows: list[InboxRules] = []
-    for inbox in inboxes:
-        channel = get_channel(inbox.channel)
-        if channel is None:
-            continue
-        rules = rules_for(channel, inbox, max_attachment_bytes)
-        last = last_inbound_at(session, conversation.id, inbox.id) if rules.reply_window_seconds is not None else None
+    for inbox, rules in ruled:
+        last = last_by_inbox.get(inbox.id)
         rows.append(InboxRules(inbox, rules, window_open(rules, last, now), window_closes_at(rules, last)))
     return rows
 

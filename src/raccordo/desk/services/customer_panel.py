@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
 
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
@@ -59,10 +60,27 @@ class Candidate:
 def merge_candidates(session: Session, actor: Actor, contact_id: int) -> list[Candidate]:
     actor.require(Permission.READ)
     contact = live_contact(session, actor.tenant_id, contact_id)
+    suggestions = list_suggestions(session, actor, contact.id, 20)
+    other_ids = {s.contact_b_id if s.contact_a_id == contact.id else s.contact_a_id for s in suggestions}
+    # The other contacts in one query, not one per suggestion.
+    others = {}
+    if other_ids:
+        query = select(Contact).where(Contact.tenant_id == actor.tenant_id, Contact.id.in_(other_ids)).options(selectinload(Contact.identities))
+        others = {c.id: c for c in session.scalars(query)}
     rows = []
-    for suggestion in list_suggestions(session, actor, contact.id, 20):
-        other_id = suggestion.contact_b_id if suggestion.contact_a_id == contact.id else suggestion.contact_a_id
-        other = session.get(Contact, other_id)
-        if other is not None and other.tenant_id == actor.tenant_id and other.merged_into_id is None:
+    for suggestion in suggestions:
+        other = others.get(suggestion.contact_b_id if suggestion.contact_a_id == contact.id else suggestion.contact_a_id)
+        if other is not None and other.merged_into_id is None:
             rows.append(Candidate(suggestion, other))
     return rows
+
+
+def consent_row(purpose: str, decision: Any) -> dict[str, Any]:
+    """One purpose as the panel shows it; ``granted`` is None when nothing was recorded."""
+    if not isinstance(decision, dict):
+        return {"purpose": purpose, "granted": None, "at": None, "source": None, "by": None, "note": None}
+    try:
+        at = datetime.fromisoformat(str(decision.get("at")))
+    except ValueError:
+        at = None
+    return {"purpose": purpose, "granted": bool(decision.get("granted")), "at": at, "source": decision.get("source"), "by": decision.get("by"), "note": decision.get("note")}

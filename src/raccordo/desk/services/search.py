@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, false, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
@@ -68,6 +68,7 @@ def search_contacts(session: Session, actor: Actor, text: str | None, limit: int
         .where(Contact.tenant_id == actor.tenant_id, Contact.id.in_(ids), Contact.merged_into_id.is_(None))
         .order_by(latest.c.at.desc().nulls_last(), Contact.id.desc())
         .limit(limit)
+        .options(selectinload(Contact.identities))  # the hit shows them, after the session is gone
     ).all()
     hits = []
     for contact, at, count in rows:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.desk.domain import side_panel
-from raccordo.platform.errors import Conflict, InvalidInput
+from raccordo.platform.errors import Conflict, InvalidInput, NotFound
 from raccordo.platform.secretbox import SecretBox
 from raccordo.platform.store.models import Contact, Conversation, Inbox, Message, RoutingQueue, SidePanelApp, User, fold_name
 from raccordo.record.services.identity import live_contact
@@ -132,7 +132,10 @@ def conversation_apps(session: Session, box: SecretBox, actor: Actor, conversati
     An app served from the desk's own origin (``page_origin``) is never framed: with
     ``allow-same-origin`` it could reach into the page."""
     actor.require(Permission.READ)
-    conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id)
+    # From the session's identity map when the page has read it already (get_owned always queries).
+    conversation = session.get(Conversation, conversation_id) if 0 < conversation_id < 2**63 else None
+    if conversation is None or conversation.tenant_id != actor.tenant_id:
+        raise NotFound("error.not_found_id", kind="conversations", id=conversation_id)
     apps = [a for a in session.scalars(select(SidePanelApp).where(SidePanelApp.tenant_id == actor.tenant_id, SidePanelApp.active.is_(True)).order_by(SidePanelApp.position, SidePanelApp.id))]
     apps = [a for a in apps if side_panel.app_origin(a.url) != page_origin]
     if not apps:
