@@ -79,7 +79,7 @@ def add_rows(rt, org, n: int) -> None:
             ])
 
 
-def test_admin_lists_run_the_same_statements_for_more_rows(fresh, org, rt):
+def test_admin_lists_run_the_same_statements_for_more_rows(fresh, org, rt):  # noqa: F811
     browser = fresh()
     login(browser, org, "admin")
     add_rows(rt, org, 1)
@@ -89,7 +89,7 @@ def test_admin_lists_run_the_same_statements_for_more_rows(fresh, org, rt):
     assert many == few
 
 
-def test_conversation_page_runs_a_bounded_number_of_statements(fresh, org, client, rt):
+def test_conversation_page_runs_a_bounded_number_of_statements(fresh, org, client, rt):  # noqa: F811
     conversation_id, _ = a_conversation(client, org)
     for _ in range(3):
         a_conversation(client, org, "Ancora")
@@ -105,7 +105,7 @@ def test_conversation_page_runs_a_bounded_number_of_statements(fresh, org, clien
     assert counted(browser, rt, f"/conversations/{conversation_id}") == count
 
 
-def test_a_deleted_row_answers_a_visible_error(fresh, org, rt):
+def test_a_deleted_row_answers_a_visible_error(fresh, org, rt):  # noqa: F811
     browser = fresh()
     csrf = login(browser, org, "admin")
     created = browser.post("/admin/queues", data={"csrf_token": csrf, "name": "Temporanea", "strategy": "longest_idle", "active": "1"})
@@ -135,7 +135,7 @@ def test_a_deleted_row_answers_a_visible_error(fresh, org, rt):
             assert browser.post(f"{missing}/delete", data={"csrf_token": csrf}).status_code == 404, missing
 
 
-def test_a_refused_delete_shows_why_on_the_list(fresh, org, rt):
+def test_a_refused_delete_shows_why_on_the_list(fresh, org, rt):  # noqa: F811
     browser = fresh()
     csrf = login(browser, org, "admin")
     assert browser.post("/admin/skills", data={"csrf_token": csrf, "name": "tedesco"}).status_code == 303

@@ -35,7 +35,6 @@ from raccordo.platform.web.forms import FormDep, FormErrors, FormReader, error_m
 from raccordo.platform.web.pages import PageRoute, base_context
 from raccordo.platform.web.templating import render
 from raccordo.record.services.records import get_owned
-from raccordo.routing.services import admin as routing_admin
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 
 from raccordo.accounts.api.deps import ActorDep, runtime, transaction
 from raccordo.accounts.domain.actor import Actor
-from raccordo.accounts.domain.roles import Permission
 from raccordo.platform.web import schemas
 from raccordo.record.services import conversations
-from raccordo.record.services.records import get_owned
 from raccordo.routing.services import admin as routing_admin
 from raccordo.routing.services import routing, sla
 
@@ -35,16 +35,17 @@ def delete_skill(skill_id: schemas.PathId, request: Request, actor: Actor = Acto
     return Response(status_code=204)
 
 
-def _queue_out(session, queue) -> schemas.QueueOut:  # type: ignore[no-untyped-def]
+def _queue_out(session: Any, queue: Any, members: list[int] | None = None) -> schemas.QueueOut:
     out = schemas.QueueOut.model_validate(queue)
-    out.member_ids = routing_admin.queue_members(session, queue.tenant_id, queue.id)
+    out.member_ids = members if members is not None else routing_admin.queue_members(session, queue.tenant_id, queue.id)
     return out
 
 
 @router.get("/queues", response_model=list[schemas.QueueOut])
 def list_queues(request: Request, actor: Actor = ActorDep) -> list[schemas.QueueOut]:
     with transaction(request) as session:
-        return [_queue_out(session, q) for q in routing_admin.list_queues(session, actor)]
+        members = routing_admin.members_by_queue(session, actor.tenant_id)  # one query, not one per queue
+        return [_queue_out(session, q, members.get(q.id, [])) for q in routing_admin.list_queues(session, actor)]
 
 
 @router.post("/queues", response_model=schemas.QueueOut, status_code=201)
@@ -55,11 +56,8 @@ def create_queue(body: schemas.QueueIn, request: Request, actor: Actor = ActorDe
 
 @router.get("/queues/{queue_id}", response_model=schemas.QueueOut)
 def get_queue(queue_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> schemas.QueueOut:
-    from raccordo.platform.store.models import RoutingQueue
-
-    actor.require(Permission.READ)
     with transaction(request) as session:
-        return _queue_out(session, get_owned(session, RoutingQueue, actor.tenant_id, queue_id))
+        return _queue_out(session, routing_admin.get_queue(session, actor, queue_id))
 
 
 @router.patch("/queues/{queue_id}", response_model=schemas.QueueOut)

@@ -162,6 +162,19 @@ def list_queues(session: Session, actor: Actor) -> list[RoutingQueue]:
     return list(session.scalars(select(RoutingQueue).where(RoutingQueue.tenant_id == actor.tenant_id).order_by(RoutingQueue.name)))
 
 
+def get_queue(session: Session, actor: Actor, queue_id: int) -> RoutingQueue:
+    actor.require(Permission.READ)
+    return get_owned(session, RoutingQueue, actor.tenant_id, queue_id)
+
+
+def members_by_queue(session: Session, tenant_id: int) -> dict[int, list[int]]:
+    """Every queue's member ids, in one query (lists show them per row)."""
+    members: dict[int, list[int]] = defaultdict(list)
+    for queue_id, user_id in session.execute(select(QueueMember.queue_id, QueueMember.user_id).where(QueueMember.tenant_id == tenant_id).order_by(QueueMember.user_id)):
+        members[queue_id].append(user_id)
+    return members
+
+
 def queue_members(session: Session, tenant_id: int, queue_id: int) -> list[int]:
     return sorted(session.scalars(select(QueueMember.user_id).where(QueueMember.queue_id == queue_id, QueueMember.tenant_id == tenant_id)))
 
@@ -282,9 +295,7 @@ def live(session: Session, actor: Actor, now: datetime | None = None) -> dict[st
     items_of: dict[int, list[QueueItem]] = defaultdict(list)
     for item in session.scalars(select(QueueItem).where(QueueItem.tenant_id == actor.tenant_id, QueueItem.status.in_(ACTIVE))):
         items_of[item.queue_id].append(item)
-    members_of: dict[int, list[int]] = defaultdict(list)
-    for queue_id, user_id in session.execute(select(QueueMember.queue_id, QueueMember.user_id).where(QueueMember.tenant_id == actor.tenant_id).order_by(QueueMember.user_id)):
-        members_of[queue_id].append(user_id)
+    members_of = members_by_queue(session, actor.tenant_id)
     queues = []
     for queue in list_queues(session, actor):
         items = items_of.get(queue.id, [])
