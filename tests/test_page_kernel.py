@@ -17,6 +17,7 @@ from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Role
 from raccordo.accounts.services import accounts
 from raccordo.desk.pages.pages import AWAY_REASONS, STATUSES
+from raccordo.desk.services import scripts, side_panel_apps
 from raccordo.platform.i18n import translate
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import AnswerTemplate, RoutingQueue, RoutingRule, Skill, SlaPolicy, WrapUpCode
@@ -59,7 +60,7 @@ def counted(browser, rt, path: str) -> int:
 
 
 def add_rows(rt, org, n: int) -> None:
-    """n more of everything an admin list shows, each with what its row displays (members, skills, capacity)."""
+    """n more of everything an admin list shows, each with what its row displays (members, skills, capacity, queues)."""
     now = datetime.now(UTC)
     with unit_of_work(rt.sessions) as session:
         owner = Actor(org.tenant_id, org.users["owner"], Role.OWNER)
@@ -71,6 +72,8 @@ def add_rows(rt, org, n: int) -> None:
             session.add_all([skill, queue])
             session.flush()
             routing_admin.set_agent_profile(session, owner, user.id, skills={skill.name: 2}, capacity={"api": 3}, queue_ids=[queue.id])
+            scripts.create_script(session, owner, {"name": f"Script {tag}", "steps": [{"id": "intro", "prompt": "Buongiorno"}], "queue_ids": [queue.id]})
+            side_panel_apps.create_app(session, rt.secretbox, owner, {"name": f"App {tag}", "url": f"https://{tag}.example.com/panel", "queue_ids": [queue.id]})
             session.add_all([
                 RoutingRule(tenant_id=org.tenant_id, name=f"Rule {tag}", queue_id=queue.id, conditions=[], required_skills={skill.name: 1}, created_at=now),
                 SlaPolicy(tenant_id=org.tenant_id, name=f"SLA {tag}", conditions=[], first_response_seconds=600, actions={}, created_at=now),
@@ -108,9 +111,10 @@ def test_conversation_page_runs_a_bounded_number_of_statements(fresh, org, clien
 def test_a_deleted_row_answers_a_visible_error(fresh, org, rt):  # noqa: F811
     browser = fresh()
     csrf = login(browser, org, "admin")
-    created = browser.post("/admin/queues", data={"csrf_token": csrf, "name": "Temporanea", "strategy": "longest_idle", "active": "1"})
+    created = browser.post("/admin/queues", data={"csrf_token": csrf, "name": "Temporanea", "strategy": "longest_idle", "active": "1", "members": str(org.users["agent"])})
     assert created.status_code == 303
     queue_path = created.headers["location"].split("?")[0]
+    assert f'name="members" value="{org.users["agent"]}" checked' in browser.get(queue_path).text  # the edit page shows what was stored
     assert browser.post(f"{queue_path}/delete", data={"csrf_token": csrf}).status_code == 303
     queue_id = int(queue_path.rsplit("/", 1)[1])
     gone = translate("error.not_found_id", "en", kind=translate("noun.queues", "en"), id=queue_id)

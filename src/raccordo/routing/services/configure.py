@@ -60,12 +60,11 @@ def queues_view(sessions: Sessions, actor: Actor, queue_id: int | None = None) -
     with unit_of_work(sessions) as session:
         queues = _queues(session, actor)
         counts = Counter(session.scalars(select(QueueMember.queue_id).where(QueueMember.tenant_id == actor.tenant_id)))
-        data: Data = {"queues": queues, "users": _active_users(session, actor), "member_counts": {q.id: counts.get(q.id, 0) for q in queues}, "members": []}
+        data: Data = {"queues": queues, "users": _active_users(session, actor), "member_counts": {q.id: counts.get(q.id, 0) for q in queues}}
         if queue_id is not None:
             queue = get_owned(session, RoutingQueue, actor.tenant_id, queue_id)
             data["row"] = plain(queue)
-            data["stored"] = {name: getattr(queue, name) for name in admin.QUEUE_FIELDS}
-            data["members"] = admin.queue_members(session, actor.tenant_id, queue_id)
+            data["stored"] = {name: getattr(queue, name) for name in admin.QUEUE_FIELDS} | {"members": admin.queue_members(session, actor.tenant_id, queue_id)}
         return data
 
 
