@@ -15,6 +15,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from raccordo import __version__
 from raccordo.accounts.api import admin, auth
+from raccordo.accounts.pages import admin as accounts_admin_pages
 from raccordo.accounts.pages import login as login_pages
 from raccordo.accounts.pages import profile as profile_pages
 from raccordo.accounts.services import passwords
@@ -87,7 +88,7 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
     app.include_router(search_api.router)
 
     # "/" (the desktop, or the login page), /login, /inbox, /admin/..., /live
-    for page_module in (login_pages, pages, admin_pages, content_pages, script_pages, composer_pages, profile_pages, setup_pages, agenda_pages):
+    for page_module in (login_pages, pages, admin_pages, content_pages, script_pages, composer_pages, profile_pages, accounts_admin_pages, setup_pages, agenda_pages):
         app.include_router(page_module.router)
     app.mount("/desktop/static", StaticFiles(directory=pages.STATIC), name="desktop-static")
 
