@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from argon2 import PasswordHasher, extract_parameters, profiles
 from sqlalchemy import select
 
@@ -41,6 +42,9 @@ def test_the_test_profile_is_cheap_and_its_hashes_verify_under_production():
 def test_explicit_cost_overrides_the_profile():
     hasher = passwords.hasher_for(Settings(password_hash="production", password_hash_time_cost=2, password_hash_memory_kib=19456))
     assert (hasher.time_cost, hasher.memory_cost, hasher.parallelism) == (2, 19456, 4)
+    assert hasher.verify(hasher.hash("x"), "x")
+    with pytest.raises(ValueError, match="MEMORY_KIB"):  # 8 KiB per lane: refused at start, not at the first login
+        passwords.hasher_for(Settings(password_hash="production", password_hash_memory_kib=16))
 
 
 def test_this_suite_runs_at_the_cheap_cost(rt, org):
