@@ -28,6 +28,9 @@ from raccordo.accounts.domain.actor import system_actor
 from raccordo.platform.runtime import Runtime
 from tests.helpers import CallbackServer
 
+# Argon2 at its cheapest for the whole session (production parameters are tested in test_passwords.py):
+# the suite hashes a password for every user it creates.
+os.environ.setdefault("RACCORDO_PASSWORD_HASH", "test")
 POSTGRES_ADMIN_URL = os.environ.get("RACCORDO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BACKENDS = [b.strip() for b in os.environ.get("RACCORDO_TEST_DATABASES", "sqlite,postgresql").split(",") if b.strip()]
 START_POSTGRES = "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start (or set RACCORDO_TEST_POSTGRES_URL)"

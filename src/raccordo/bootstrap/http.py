@@ -15,8 +15,10 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from raccordo import __version__
 from raccordo.accounts.api import admin, auth
+from raccordo.accounts.pages import admin as accounts_admin_pages
 from raccordo.accounts.pages import login as login_pages
 from raccordo.accounts.pages import profile as profile_pages
+from raccordo.accounts.services import passwords
 from raccordo.bootstrap.worker import WorkerLoop
 from raccordo.channels.api import inbox_check
 from raccordo.channels.api import webhooks as channels
@@ -50,6 +52,7 @@ from raccordo.routing.pages import admin as admin_pages
 def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
     """The app; it runs the worker in-process unless ``run_delivery`` or RACCORDO_EMBEDDED_WORKER say not to."""
     embedded = rt.settings.embedded_worker if run_delivery is None else run_delivery
+    passwords.configure(rt.settings)
     loop = WorkerLoop(rt) if embedded else None
     hub = Hub(rt, make_bus(rt.settings.bus_url, rt.settings.bus_subject))
     widget_hub = WidgetHub.of(hub)
@@ -85,7 +88,7 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
     app.include_router(search_api.router)
 
     # "/" (the desktop, or the login page), /login, /inbox, /admin/..., /live
-    for page_module in (login_pages, pages, admin_pages, content_pages, script_pages, composer_pages, profile_pages, setup_pages, agenda_pages):
+    for page_module in (login_pages, pages, admin_pages, content_pages, script_pages, composer_pages, profile_pages, accounts_admin_pages, setup_pages, agenda_pages):
         app.include_router(page_module.router)
     app.mount("/desktop/static", StaticFiles(directory=pages.STATIC), name="desktop-static")
 

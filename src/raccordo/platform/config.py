@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,16 @@ class Settings(BaseSettings):
     metrics_token: str = Field(default="", description="When set, /metrics answers only to `Authorization: Bearer <token>`.")
     login_max_failures: int = Field(default=5, description="Failed logins allowed per email (and 4x per client address) in the window.")
     login_window_seconds: int = 900
+    login_account_max_failures: int = Field(default=50, ge=1, description=(
+        "Failed logins allowed per account (organization + email) from all addresses together in the window; "
+        "past it the account refuses every address until the window passes (a distributed guessing attack)."
+    ))
+    password_hash: Literal["production", "test"] = Field(default="production", description=(
+        "Argon2id cost profile of new password hashes: production (RFC 9106 low-memory: 3 passes, 64 MiB) or "
+        "test (the cheapest, for test suites only: never in production)."
+    ))
+    password_hash_time_cost: int | None = Field(default=None, ge=1, description="Argon2 passes; overrides the profile's.")
+    password_hash_memory_kib: int | None = Field(default=None, ge=8, description="Argon2 memory in KiB; overrides the profile's.")
     auto_migrate: bool = Field(default=True, description="`serve` and the other commands upgrade the schema to head on start.")
     delivery_poll_seconds: float = Field(default=1.0, description="How often the in-process worker looks for due outbound messages.")
     delivery_max_attempts: int = 8

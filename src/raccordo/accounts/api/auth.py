@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
-from raccordo.accounts.api.deps import CSRF_COOKIE, SESSION_COOKIE, ActorDep, client_address, cookie_secure, runtime, transaction
+from raccordo.accounts.api.deps import SESSION_COOKIE, ActorDep, log_in, log_out, set_session_cookies, transaction
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.services import accounts
 from raccordo.accounts.services.accounts import user_team_ids
@@ -18,33 +18,14 @@ router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 @router.post("/auth/login", response_model=schemas.LoginOut)
 def login(body: schemas.LoginIn, request: Request, response: Response) -> schemas.LoginOut:
-    settings = runtime(request).settings
-    with transaction(request) as session:
-        new = accounts.login(
-            session,
-            email=body.email,
-            password=body.password,
-            tenant_slug=body.tenant,
-            client_address=client_address(request),
-            max_failures=settings.login_max_failures,
-            window_seconds=settings.login_window_seconds,
-            session_hours=settings.session_hours,
-        )
-        out = schemas.LoginOut(user=schemas.UserOut.model_validate(new.user), csrf_token=new.csrf_token, expires_at=new.expires_at)
-    max_age = settings.session_hours * 3600
-    response.set_cookie(SESSION_COOKIE, new.token, max_age=max_age, httponly=True, samesite="lax", secure=cookie_secure(request), path="/")
-    response.set_cookie(CSRF_COOKIE, new.csrf_token, max_age=max_age, httponly=False, samesite="strict", secure=cookie_secure(request), path="/")
-    return out
+    new = log_in(request, email=body.email, password=body.password, tenant=body.tenant)
+    set_session_cookies(request, response, new)
+    return schemas.LoginOut(user=schemas.UserOut.model_validate(new.user), csrf_token=new.csrf_token, expires_at=new.expires_at)
 
 
 @router.post("/auth/logout", status_code=204)
 def logout(request: Request, response: Response, actor: Actor = ActorDep) -> Response:
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        with transaction(request) as session:
-            accounts.logout(session, token)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    response.delete_cookie(CSRF_COOKIE, path="/")
+    log_out(request, response)
     response.status_code = 204
     return response
 

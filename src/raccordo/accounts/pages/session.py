@@ -1,25 +1,22 @@
-"""Who is logged in, for the pages: the session cookie read into ``Me`` (the actor and what the
-templates show), and the CSRF check on every unsafe request. The API's bearer/cookie check is
-``accounts.api.deps``."""
+"""Who is logged in, for the pages: the API's session and CSRF check (``accounts.api.deps.authenticate``)
+read into ``Me`` (the actor and what the templates show)."""
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from raccordo.accounts.api.deps import SESSION_COOKIE, client_address, runtime
+from raccordo.accounts.api.deps import CSRF_HEADER, authenticate, runtime
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission, Role, can
-from raccordo.accounts.services import accounts
-from raccordo.platform.errors import Forbidden
+from raccordo.platform.errors import Forbidden, Unauthorized
 from raccordo.platform.hours import DEFAULT_TIMEZONE, tenant_zone
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Tenant
-from raccordo.platform.web.forms import SAFE_METHODS, form_data
+from raccordo.platform.web.forms import form_data
 from raccordo.platform.web.pages import CsrfFailed, LoginRequired
 
 
@@ -55,31 +52,33 @@ class Me:
             raise Forbidden("ui.error.forbidden_page")
 
 
-def find_session(request: Request) -> Me | None:
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie:
-        return None
+def _resolve_me(request: Request, csrf_sent: str) -> Me:
     with unit_of_work(runtime(request).sessions) as session:
-        found = accounts.session_user(session, cookie)
-        if found is None:
-            return None
-        user, login_session = found
-        tenant = session.get_one(Tenant, user.tenant_id)
-        actor = Actor(tenant_id=user.tenant_id, user_id=user.id, role=Role(user.role), language=user.language, client_address=client_address(request))
-        return Me(actor, user.name, user.email, login_session.csrf_token, tenant.name, tenant_zone(tenant.settings).key)
+        found = authenticate(request, session, csrf_sent=csrf_sent, allow_bearer=False)
+        tenant = session.get_one(Tenant, found.user.tenant_id)
+        assert found.login_session is not None  # pages take the cookie only
+        return Me(found.actor(request), found.user.name, found.user.email, found.login_session.csrf_token, tenant.name, tenant_zone(tenant.settings).key)
+
+
+def find_session(request: Request) -> Me | None:
+    """The logged-in user of a safe request (the login page sends them on), None without one."""
+    try:
+        return _resolve_me(request, "")
+    except (Unauthorized, Forbidden):
+        return None
 
 
 async def current_me(request: Request, form: dict[str, Any] = Depends(form_data)) -> Me:
-    me = await run_in_threadpool(find_session, request)
-    if me is None:
-        raise LoginRequired()
-    request.state.language = me.lang
-    if request.method not in SAFE_METHODS:
-        sent = request.headers.get("x-csrf-token") or str(form.get("csrf_token") or "")
-        if not sent or not hmac.compare_digest(sent, me.csrf):
-            raise CsrfFailed()
-    return me
-
+    """The API's authentication (``accounts.api.deps.authenticate``), read into ``Me``: no or an
+    ended session redirects to the login page, a missing or wrong CSRF token (the header htmx
+    sends, or the plain form's ``csrf_token`` field) answers the 403 page."""
+    sent = request.headers.get(CSRF_HEADER) or str(form.get("csrf_token") or "")
+    try:
+        return await run_in_threadpool(_resolve_me, request, sent)
+    except Unauthorized:
+        raise LoginRequired() from None
+    except Forbidden:
+        raise CsrfFailed() from None
 
 
 MeDep = Depends(current_me)

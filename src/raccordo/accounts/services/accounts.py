@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import phonenumbers
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission, Role, can_grant
+from raccordo.accounts.services.passwords import hash_password, needs_rehash, verify_password
 from raccordo.platform.errors import Conflict, Forbidden, InvalidInput, TooManyRequests, Unauthorized
 from raccordo.platform.hours import is_timezone
 from raccordo.platform.i18n import LANGUAGES
@@ -23,7 +22,6 @@ from raccordo.platform.store.models import ApiToken, LoginAttempt, LoginSession,
 from raccordo.record.domain.identities import normalize_email
 from raccordo.record.services.records import audit, get_owned
 
-_hasher = PasswordHasher()
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 MIN_PASSWORD = 10
 
@@ -64,7 +62,7 @@ def create_user(session: Session, actor: Actor, *, email: str, name: str, role: 
         raise Conflict("user.email_taken", field="email", value=email)
     if password is not None:
         _check_password(password)
-    user = User(tenant_id=actor.tenant_id, email=email, name=name, role=role_.value, language=language, password_hash=_hasher.hash(password) if password else None)
+    user = User(tenant_id=actor.tenant_id, email=email, name=name, role=role_.value, language=language, password_hash=hash_password(password) if password else None)
     session.add(user)
     session.flush()
     audit(session, actor, "user.create", "user", user.id, {"email": email, "role": role_.value})
@@ -106,7 +104,7 @@ def update_user(session: Session, actor: Actor, user_id: int, *, name: str | Non
             # session left open on a shared desk must not be enough to take the account over.
             raise InvalidInput("user.password_own_needs_current", field="password")
         _check_password(password)
-        user.password_hash = _hasher.hash(password)
+        user.password_hash = hash_password(password)
         changes["password"] = "changed"
         # A new password ends every session (someone else may hold an old one).
         session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
@@ -142,13 +140,8 @@ def change_own_password(session: Session, actor: Actor, *, current_password: str
     user = get_owned(session, User, actor.tenant_id, actor.user_id)
     now, key = datetime.now(UTC), f"password:{user.id}"
     _enforce_rate_limit(session, [(key, PASSWORD_CHANGE_FAILURES)], PASSWORD_CHANGE_WINDOW, now)
-    try:
-        ok = _hasher.verify(user.password_hash or "", current_password)
-    except (VerificationError, InvalidHashError):
-        ok = False
-    if not ok:
-        session.add(LoginAttempt(key=key, attempted_at=now))
-        session.commit()  # failures must count even though we raise
+    if not verify_password(user.password_hash, current_password):
+        _record_failures(session, [key], now, PASSWORD_CHANGE_WINDOW)
         raise InvalidInput("user.password_current_wrong", field="current_password")
     if new_password == current_password:
         raise InvalidInput("user.password_unchanged", field="new_password")
@@ -156,7 +149,7 @@ def change_own_password(session: Session, actor: Actor, *, current_password: str
         _check_password(new_password)
     except InvalidInput as exc:
         raise InvalidInput(exc.key, field="new_password", **exc.params) from None
-    user.password_hash = _hasher.hash(new_password)
+    user.password_hash = hash_password(new_password)
     others = delete(LoginSession).where(LoginSession.user_id == user.id)
     if keep_login_session:
         others = others.where(LoginSession.token_hash != token_digest(keep_login_session))
@@ -193,44 +186,68 @@ def _enforce_rate_limit(session: Session, keys: list[tuple[str, int]], window: t
             raise TooManyRequests("login.rate_limited", retry_after=max(1, retry))
 
 
-def login(session: Session, *, email: str, password: str, tenant_slug: str | None, client_address: str | None, max_failures: int, window_seconds: int, session_hours: int) -> NewSession:
+def _failure_keys(tenant_slug: str, email: str, address: str) -> tuple[str, str]:
+    """The counters of one account (organization + email): from every address, and from this one.
+    The email is digested: the table then holds no address book, and any length fits the column."""
+    account = f"acct:{tenant_slug}:{hashlib.sha256(email.encode()).hexdigest()[:32]}"
+    return account, f"{account}|addr:{address}"
+
+
+def login(session: Session, *, email: str, password: str, tenant_slug: str | None, client_address: str | None, max_failures: int, window_seconds: int,
+          session_hours: int, account_max_failures: int = 50) -> NewSession:
+    """Checks the password and opens a login session.
+
+    Failed logins are counted per account (organization + email) and client address
+    (``max_failures``), per client address over every email (four times as many), and per account
+    over every address (``account_max_failures``, a distributed attack). So an attacker's guesses
+    lock the attacker's address out of the account, not the owner typing the right password
+    elsewhere. An email nobody has is counted and answered exactly like a real one (the same 401,
+    the same 429, a dummy hash checked in the same time), and an email in several organizations
+    is not asked for its organization before a password matches more than one of them."""
     now = datetime.now(UTC)
     window = timedelta(seconds=window_seconds)
     try:
         email = normalize_email(email)  # the same form user creation stored
     except InvalidInput:
         email = email.strip().lower()
-    email_key = f"email:{email}"
-    address_key = f"addr:{client_address or '-'}"
-    _enforce_rate_limit(session, [(email_key, max_failures), (address_key, max_failures * 4)], window, now)
-    query = select(User).join(Tenant, Tenant.id == User.tenant_id).where(User.email == email, User.active.is_(True))
+    address = (client_address or "-")[:100]
+    address_key = f"addr:{address}"
+    query = select(User, Tenant.slug).join(Tenant, Tenant.id == User.tenant_id).where(User.email == email, User.active.is_(True))
     if tenant_slug:
         query = query.where(Tenant.slug == tenant_slug)
-    users = list(session.scalars(query))
-    if len(users) > 1:
-        raise InvalidInput("login.tenant_required", field="tenant")
-    user = users[0] if users else None
-    ok = False
-    if user is not None and user.password_hash:
-        try:
-            ok = _hasher.verify(user.password_hash, password)
-        except (VerificationError, InvalidHashError):
-            ok = False
+    candidates = [(user, slug) for user, slug in session.execute(query.order_by(User.id))]
+    keys = [_failure_keys(slug, email, address) for _, slug in candidates] or [_failure_keys(tenant_slug or "-", email, address)]
+    limits = [(address_key, max_failures * 4)] + [(here, max_failures) for _, here in keys] + [(everywhere, account_max_failures) for everywhere, _ in keys]
+    _enforce_rate_limit(session, limits, window, now)
+    if candidates:
+        matched = [(user, key) for (user, _), key in zip(candidates, keys, strict=True) if verify_password(user.password_hash, password)]
     else:
-        # Spend the same time as a real check so timing does not reveal which emails exist.
-        _hasher.hash(password)
-    if not ok or user is None:
-        session.add_all([LoginAttempt(key=email_key, attempted_at=now), LoginAttempt(key=address_key, attempted_at=now)])
-        session.commit()  # failures must count even though we raise
+        matched = []
+        verify_password(None, password)  # the time of a real check, so timing does not tell the email is unknown
+    if not matched:
+        _record_failures(session, [address_key, *(key for pair in keys for key in pair)], now, window)
         raise Unauthorized("login.failed")
-    session.execute(delete(LoginAttempt).where(LoginAttempt.key == email_key))
-    if _hasher.check_needs_rehash(user.password_hash):  # type: ignore[arg-type]
-        user.password_hash = _hasher.hash(password)
+    if len(matched) > 1:
+        # This password opens the email's account in several organizations: only now, to someone
+        # who knows it, is there anything to ask.
+        raise InvalidInput("login.tenant_required", field="tenant")
+    user, (_, here) = matched[0]
+    session.execute(delete(LoginAttempt).where(LoginAttempt.key == here))
+    if needs_rehash(user.password_hash):  # type: ignore[arg-type]
+        user.password_hash = hash_password(password)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     expires = now + timedelta(hours=session_hours)
     session.add(LoginSession(tenant_id=user.tenant_id, user_id=user.id, token_hash=token_digest(token), csrf_token=csrf, expires_at=expires))
     audit(session, Actor(user.tenant_id, user.id, Role(user.role), client_address=client_address), "user.login", "user", user.id)
     return NewSession(token, csrf, user, expires)
+
+
+def _record_failures(session: Session, keys: list[str], now: datetime, window: timedelta) -> None:
+    """Counts a failure under each key, committed at once (the caller raises, and the failure must
+    count anyway); rows older than every window are dropped, so the table stays small."""
+    session.execute(delete(LoginAttempt).where(LoginAttempt.attempted_at < now - max(window, PASSWORD_CHANGE_WINDOW)))
+    session.add_all(LoginAttempt(key=key, attempted_at=now) for key in keys)
+    session.commit()
 
 
 def session_user(session: Session, token: str) -> tuple[User, LoginSession] | None:
