@@ -31,9 +31,11 @@ from raccordo.routing.services import admin as routing_admin
 from raccordo.routing.services import sla
 from tests.test_pages import a_conversation, fresh, login  # noqa: F401  (fixture)
 
-# The conversation page ran 31 statements in this test before its read model, and more with every
-# inbox; now 23 on SQLite (5 of them the login session's and the two BEGINs), 21 on PostgreSQL.
-CONVERSATION_PAGE_MAX_STATEMENTS = 23
+# The conversation page ran 27 statements of its own before its read model (31 with the login
+# session's), measured with this test's data less the side-panel apps, and more with every inbox;
+# now 20 on SQLite (with its BEGIN IMMEDIATE) with side-panel apps that apply, 19 on PostgreSQL,
+# and the same for more rows.
+CONVERSATION_PAGE_MAX_STATEMENTS = 20
 ADMIN_LISTS = ("/admin/queues", "/admin/agents", "/admin/rules", "/admin/sla", "/admin/skills", "/admin/templates", "/admin/wrap-up-codes", "/admin/apps", "/admin/scripts", "/live")
 
 
@@ -99,8 +101,11 @@ def test_conversation_page_runs_a_bounded_number_of_statements(fresh, org, clien
     add_rows(rt, org, 2)
     browser = fresh()
     login(browser, org, "admin")
+    with statements(rt.engine) as seen:
+        assert browser.get("/").status_code == 303  # the login session's own statements, and nothing else
+    session_cost = len(seen)
     count = counted(browser, rt, f"/conversations/{conversation_id}")
-    assert count <= CONVERSATION_PAGE_MAX_STATEMENTS, count
+    assert count - session_cost <= CONVERSATION_PAGE_MAX_STATEMENTS, (count, session_cost)
     # More of everything the page lists (each a_conversation adds an inbox): not one more statement.
     for _ in range(3):
         a_conversation(client, org, "Ancora una")

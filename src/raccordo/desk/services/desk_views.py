@@ -28,7 +28,7 @@ from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.record.services import contacts, conversations
 from raccordo.record.services.contacts import CONSENT_PURPOSES
 from raccordo.record.services.identity import live_contact
-from raccordo.record.services.records import get_owned
+from raccordo.record.services.records import get_owned, queues_went_through
 from raccordo.routing.services import admin as routing_admin
 
 Sessions = sessionmaker[Session]
@@ -60,6 +60,7 @@ class _Lists:
         self._users: list[Any] | None = None
         self._inboxes: list[Inbox] | None = None
         self._queues: list[Any] | None = None
+        self._went_through: dict[int, set[int]] = {}
 
     @property
     def users(self) -> list[Any]:
@@ -72,6 +73,12 @@ class _Lists:
         if self._inboxes is None:
             self._inboxes = inboxes.list_inboxes(self.session, self.actor)
         return self._inboxes
+
+    def went_through(self, conversation_id: int) -> set[int]:
+        """The queues the conversation was routed through (the wrap-up rule and the side-panel apps ask)."""
+        if conversation_id not in self._went_through:
+            self._went_through[conversation_id] = queues_went_through(self.session, conversation_id)
+        return self._went_through[conversation_id]
 
     @property
     def queues(self) -> list[Any]:
@@ -140,7 +147,7 @@ def _conversation(session: Session, actor: Actor, lists: _Lists, conversation_id
         "users_json": json.dumps({str(k): v for k, v in users.items()}, ensure_ascii=False),
         "wrap_up_codes": [c for c in every_code if c.active],
         "wrap_up_labels": {c.code: c.label for c in every_code},
-        "wrap_up_required": wrapup.requiring_queue(session, conversation) is not None,
+        "wrap_up_required": wrapup.requiring_queue(session, conversation, lists.went_through(conversation.id)) is not None,
         "reply_inboxes": replyable,
         "default_reply_inbox_id": _default_reply_inbox(conversation, identities, replyable),
         "inbox_names": {i.id: i.name for i in lists.inboxes},
@@ -187,9 +194,9 @@ def _customer(session: Session, actor: Actor, contact: Contact) -> Data:
     }
 
 
-def _side_panel(session: Session, box: SecretBox, actor: Actor, conversation_id: int, page_origin: str) -> Data:
+def _side_panel(session: Session, box: SecretBox, actor: Actor, lists: _Lists, conversation_id: int, page_origin: str) -> Data:
     """The side-panel apps beside a conversation and the origins the page's CSP lets it frame."""
-    apps = side_panel_apps.conversation_apps(session, box, actor, conversation_id, page_origin=page_origin)
+    apps = side_panel_apps.conversation_apps(session, box, actor, conversation_id, page_origin=page_origin, went_through=lists.went_through(conversation_id))
     return {"side_panel_apps": apps, "frame_origins": sorted({a.origin for a in apps})}
 
 
@@ -203,7 +210,7 @@ def conversation_page_view(
         context["messages"] = _messages(session, actor, context["conversation"])
         context |= _customer(session, actor, context["contact"])
         context |= _inbox_list(session, actor, lists, filters, None, conversation_id)
-        context |= _side_panel(session, box, actor, conversation_id, page_origin)
+        context |= _side_panel(session, box, actor, lists, conversation_id, page_origin)
         context |= _composer(session, actor, context, max_attachment_bytes)
         return context | lists.frame()
 

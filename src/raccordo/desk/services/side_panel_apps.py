@@ -127,10 +127,13 @@ def delete_app(session: Session, actor: Actor, app_id: int) -> None:
     session.delete(app)
 
 
-def conversation_apps(session: Session, box: SecretBox, actor: Actor, conversation_id: int, *, page_origin: str | None = None) -> list[PanelApp]:
+def conversation_apps(
+    session: Session, box: SecretBox, actor: Actor, conversation_id: int, *, page_origin: str | None = None, went_through: set[int] | None = None,
+) -> list[PanelApp]:
     """The active apps that apply to a conversation, in order, each with its context message.
     An app served from the desk's own origin (``page_origin``) is never framed: with
-    ``allow-same-origin`` it could reach into the page."""
+    ``allow-same-origin`` it could reach into the page. ``went_through``: the queues the
+    conversation was routed through, when the caller has read them already."""
     actor.require(Permission.READ)
     # From the session's identity map when the page has read it already (get_owned always queries).
     conversation = session.get(Conversation, conversation_id) if 0 < conversation_id < 2**63 else None
@@ -143,7 +146,7 @@ def conversation_apps(session: Session, box: SecretBox, actor: Actor, conversati
     inbox_ids = set(session.scalars(select(Message.inbox_id).where(Message.tenant_id == actor.tenant_id, Message.conversation_id == conversation.id, Message.inbox_id.is_not(None)).distinct()))
     if conversation.last_inbox_id:
         inbox_ids.add(conversation.last_inbox_id)
-    queue_ids = queues_went_through(session, conversation.id)
+    queue_ids = queues_went_through(session, conversation.id) if went_through is None else went_through
     apps = [a for a in apps if side_panel.applies(list(a.inbox_ids or []), list(a.queue_ids or []), inbox_ids, queue_ids)]
     if not apps:
         return []

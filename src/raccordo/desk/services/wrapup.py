@@ -78,9 +78,10 @@ def delete_code(session: Session, actor: Actor, code_id: int) -> None:
     session.delete(row)
 
 
-def requiring_queue(session: Session, conversation: Conversation) -> RoutingQueue | None:
-    """The first queue requiring a wrap-up code that this conversation was routed through, if any."""
-    queue_ids = queues_went_through(session, conversation.id)
+def requiring_queue(session: Session, conversation: Conversation, went_through: set[int] | None = None) -> RoutingQueue | None:
+    """The first queue requiring a wrap-up code that this conversation was routed through, if any
+    (``went_through``: those queues, when the caller has read them already)."""
+    queue_ids = queues_went_through(session, conversation.id) if went_through is None else went_through
     if not queue_ids:
         return None
     return session.scalar(

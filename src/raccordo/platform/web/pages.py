@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import escape
 from fastapi.routing import APIRoute
 
-from raccordo.platform.errors import RaccordoError
+from raccordo.platform.errors import RaccordoError, TooManyRequests
 from raccordo.platform.i18n import pick_language, translate
 from raccordo.platform.web.templating import render
 
@@ -76,7 +76,10 @@ class PageRoute(APIRoute):
                 params = dict(exc.params)
                 if "kind" in params and exc.key == "error.not_found_id":
                     params["kind"] = translate(f"noun.{params['kind']}", page_language(request))
-                return error_page(request, exc.status, translate(exc.key, page_language(request), **params))
+                response = error_page(request, exc.status, translate(exc.key, page_language(request), **params))
+                if isinstance(exc, TooManyRequests):
+                    response.headers["Retry-After"] = str(exc.retry_after)
+                return response
 
         return handler
 
