@@ -23,5 +23,6 @@ def test_an_htmx_action_on_a_deleted_row_shows_a_visible_error(browser, desk):  
     page.click("form.admin-form button[type=submit]")
     page.wait_for_url("**/admin/skills?saved=1")
     assert page.locator("#page-error").inner_text() == ""
-    assert not page.errors, page.errors  # type: ignore[attr-defined]
+    unexpected = [e for e in page.errors if f"/admin/skills/{missing}/delete" not in e]  # type: ignore[attr-defined]  (the browser logs the 404 itself)
+    assert not unexpected, unexpected
     page.context.close()
