@@ -106,12 +106,17 @@ class RunOut(BaseModel):
     finished_at: datetime | None
 
 
-def _script_out(session: Any, script: Any) -> ScriptOut:
-    version = scripts.latest_version(session, script)
+def _script_out(session: Any, script: Any, version: Any = None) -> ScriptOut:
+    version = version or scripts.latest_version(session, script)
     return ScriptOut(
         id=script.id, name=script.name, description=script.description, active=script.active, channels=script.channels, queue_ids=script.queue_ids,
         version=script.version, steps=version.steps, created_at=script.created_at, updated_at=script.updated_at,
     )
+
+
+def _scripts_out(session: Any, rows: list[Any]) -> list[ScriptOut]:
+    versions = scripts.latest_versions(session, rows)  # one query, not one per script
+    return [_script_out(session, s, versions[s.id]) for s in rows]
 
 
 def _run_out(session: Any, actor: Actor, run: Any) -> RunOut:
@@ -134,7 +139,7 @@ def _values(body: BaseModel, *, unset: bool) -> dict[str, Any]:
 @router.get("/scripts", response_model=list[ScriptOut])
 def list_scripts(request: Request, actor: Actor = ActorDep) -> list[ScriptOut]:
     with transaction(request) as session:
-        return [_script_out(session, s) for s in scripts.list_scripts(session, actor)]
+        return _scripts_out(session, scripts.list_scripts(session, actor))
 
 
 @router.post("/scripts", response_model=ScriptOut, status_code=201)
@@ -173,7 +178,7 @@ def list_versions(script_id: PathId, request: Request, actor: Actor = ActorDep) 
 def applicable_scripts(conversation_id: PathId, request: Request, actor: Actor = ActorDep) -> list[ScriptOut]:
     """The active scripts that apply to this conversation (its channel, a queue it went through)."""
     with transaction(request) as session:
-        return [_script_out(session, s) for s in scripts.applicable(session, actor, conversation_id)]
+        return _scripts_out(session, scripts.applicable(session, actor, conversation_id))
 
 
 @router.get("/conversations/{conversation_id}/script-runs", response_model=list[RunOut])

@@ -52,6 +52,14 @@ def latest_version(session: Session, script: Script) -> ScriptVersion:
     return session.scalars(select(ScriptVersion).where(ScriptVersion.script_id == script.id, ScriptVersion.number == script.version)).one()
 
 
+def latest_versions(session: Session, scripts: list[Script]) -> dict[int, ScriptVersion]:
+    """Each script's live version, in one query for the whole list."""
+    if not scripts:
+        return {}
+    query = select(ScriptVersion).join(Script, (Script.id == ScriptVersion.script_id) & (Script.version == ScriptVersion.number)).where(Script.id.in_([s.id for s in scripts]))
+    return {version.script_id: version for version in session.scalars(query)}
+
+
 def list_versions(session: Session, actor: Actor, script_id: int) -> list[ScriptVersion]:
     script = get_script(session, actor, script_id)
     return list(session.scalars(select(ScriptVersion).where(ScriptVersion.script_id == script.id).order_by(ScriptVersion.number.desc())))
