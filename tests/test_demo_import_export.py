@@ -23,6 +23,8 @@ from raccordo.platform.errors import InvalidInput, NotFound
 from raccordo.accounts.domain.roles import Role
 from raccordo.accounts.services import accounts
 from raccordo.demo import seed as demo
+from raccordo.demo.content import load_content
+from raccordo.demo.domain.planner import CONVERSATION_COUNT, plan_demo
 from raccordo.accounts.domain.actor import Actor, system_actor
 from raccordo.record.services.export import export_tenant
 from raccordo.record.services.import_contacts import import_csv, tenant_by_slug
@@ -178,15 +180,11 @@ def test_demo_plan_is_deterministic() -> None:
     now = datetime(2026, 1, 15, tzinfo=UTC)
 
     def fingerprint(seed: int) -> list[tuple[str, str, str]]:
-        import random
-
-        rng = random.Random(seed)
-        contacts = demo._plan_contacts(rng, demo._Ids(rng), now)
-        plans = demo._plan_conversations(rng, contacts, now)
+        plans = plan_demo(load_content(), seed, now).conversations
         return [(p.contact.name, p.steps[0].text, str(p.start)) for p in plans]
 
     first = fingerprint(7)
-    assert len(first) == demo.CONVERSATION_COUNT and first == fingerprint(7)
+    assert len(first) == CONVERSATION_COUNT and first == fingerprint(7)
     assert first != fingerprint(8)
 
 
@@ -365,7 +363,7 @@ def test_cli_demo_prints_url_and_logins(cli_env: dict[str, str], cli_demo: subpr
     assert "Raccordo demo on http://127.0.0.1:8000  (API docs: http://127.0.0.1:8000/docs)" in cli_demo.stdout
     assert "Organization: demo" in cli_demo.stdout
     login_lines = [line.split() for line in cli_demo.stdout.splitlines() if "password:" in line]
-    assert [(role, email, password) for role, email, _, password in login_lines] == [(role, email, password) for role, email, password in demo._logins("demo").users]
+    assert [(role, email, password) for role, email, _, password in login_lines] == [(role, email, password) for role, email, password in demo.demo_logins("demo").users]
     assert (Path(cli_env["RACCORDO_DATA_DIR"]) / "raccordo.db").exists()
     again = _raccordo(cli_env, "demo", "--no-serve")
     assert again.returncode == 0 and again.stdout == cli_demo.stdout
