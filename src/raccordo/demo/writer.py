@@ -105,10 +105,8 @@ class HistoryWriter:
         for timed in self.plan.timeline():
             self.clock.at = timed.at
             handlers[timed.step.action](timed.conversation, timed.step, timed.at)
-            if timed.last:
-                self.conversations[
-                    timed.conversation.index
-                ].updated_at = timed.at  # services stamp the wall clock on every change
+            if timed.last:  # services stamp the wall clock on every change: end on the last step's time
+                self.conversations[timed.conversation.index].updated_at = timed.at
         return self.conversations
 
     def _conversation(self, plan: ConversationPlan) -> Conversation:
