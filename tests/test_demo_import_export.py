@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from raccordo.channels.base import InboundAttachment, InboundEvent, InboundIdentity, get_channel
 from raccordo.platform.store.db import unit_of_work
@@ -45,6 +45,7 @@ class DemoRun:
     tenant_id: int
     seconds: float
     now: datetime
+    statements: int
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +53,23 @@ def loaded(rt: Runtime) -> DemoRun:
     # The PostgreSQL test database is shared by the whole session: a fresh slug keeps this run apart.
     slug = f"demo-{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC)
+    statements = 0
+
+    def count(*_: object) -> None:
+        nonlocal statements
+        statements += 1
+
+    event.listen(rt.engine, "before_cursor_execute", count)
     started = time.perf_counter()
-    logins = demo.load_demo(rt, slug=slug, now=now)
+    try:
+        logins = demo.load_demo(rt, slug=slug, now=now)
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", count)
     seconds = time.perf_counter() - started
-    print(f"\ndemo loaded on {rt.engine.dialect.name} in {seconds:.1f} s")
+    print(f"\ndemo loaded on {rt.engine.dialect.name} in {seconds:.1f} s, {statements} statements")
     with unit_of_work(rt.sessions) as session:
         tenant_id = tenant_by_slug(session, slug).id
-    return DemoRun(logins, tenant_id, seconds, now)
+    return DemoRun(logins, tenant_id, seconds, now, statements)
 
 
 def _count(session, model, tenant_id: int, *conditions) -> int:  # type: ignore[no-untyped-def]
@@ -66,8 +77,9 @@ def _count(session, model, tenant_id: int, *conditions) -> int:  # type: ignore[
 
 
 def test_demo_loads_the_promised_organization(rt: Runtime, loaded: DemoRun) -> None:
-    # Well under a minute on SQLite, the demo's default; PostgreSQL pays a round trip per statement.
-    assert loaded.seconds < (60 if rt.engine.dialect.name == "sqlite" else 120)
+    # The load's cost is bounded by its statements, not by a wall time a busy CI machine would
+    # stretch (about 56k on SQLite and 48k on PostgreSQL for 500 conversations when measured).
+    assert loaded.statements < 80_000
     with unit_of_work(rt.sessions) as session:
         tid = loaded.tenant_id
         teams = list(session.scalars(select(Team).where(Team.tenant_id == tid)))
