@@ -197,9 +197,9 @@ def test_a_step_leading_back_to_the_start_is_a_cycle_error(raw):
 
 
 def test_the_demo_script_is_valid_and_branches():
-    from raccordo.demo.seed import DEMO_SCRIPT
+    from raccordo.demo.content import load_content
 
-    design = rules.validate(DEMO_SCRIPT["steps"])
+    design = rules.validate(load_content().setup.script["steps"])
     state = rules.answer(design, rules.start(design), None)[0]
     state = rules.answer(design, state, "A-1042")[0]
     assert rules.answer(design, state, "difettoso / faulty")[0].current == "foto"
