@@ -48,6 +48,34 @@ def delete_template(sessions: Sessions, actor: Actor, template_id: int) -> None:
         templates.delete_template(session, actor, template_id)
 
 
+def list_templates(sessions: Sessions, actor: Actor) -> list[Any]:
+    with unit_of_work(sessions) as session:
+        return [plain(t) for t in templates.list_templates(session, actor)]
+
+
+def get_template(sessions: Sessions, actor: Actor, template_id: int) -> Any:
+    with unit_of_work(sessions) as session:
+        return plain(templates.get_template(session, actor, template_id))
+
+
+def create_template(sessions: Sessions, actor: Actor, values: Data) -> Any:
+    """The new template, as stored."""
+    with unit_of_work(sessions) as session:
+        return plain(templates.create_template(session, actor, values))
+
+
+def update_template(sessions: Sessions, actor: Actor, template_id: int, values: Data) -> Any:
+    """Change what ``values`` names; the template as stored."""
+    with unit_of_work(sessions) as session:
+        return plain(templates.update_template(session, actor, template_id, values))
+
+
+def rendered_templates(sessions: Sessions, actor: Actor, conversation_id: int, language: str | None, inbox_id: int | None) -> list[Any]:
+    """Every active template rendered for the conversation (``templates.render_for_conversation``)."""
+    with unit_of_work(sessions) as session:
+        return templates.render_for_conversation(session, actor, conversation_id, language, inbox_id)
+
+
 # --- wrap-up codes ---------------------------------------------------------------------------------
 
 
@@ -68,6 +96,21 @@ def codes_view(sessions: Sessions, actor: Actor, code_id: int | None = None) -> 
 def save_code(sessions: Sessions, actor: Actor, code_id: int | None, values: Data) -> int:
     with unit_of_work(sessions) as session:
         return (wrapup.create_code(session, actor, values) if code_id is None else wrapup.update_code(session, actor, code_id, values)).id
+
+
+def list_codes(sessions: Sessions, actor: Actor) -> list[Any]:
+    with unit_of_work(sessions) as session:
+        return [plain(c) for c in wrapup.list_codes(session, actor)]
+
+
+def create_code(sessions: Sessions, actor: Actor, values: Data) -> Any:
+    with unit_of_work(sessions) as session:
+        return plain(wrapup.create_code(session, actor, values))
+
+
+def update_code(sessions: Sessions, actor: Actor, code_id: int, values: Data) -> Any:
+    with unit_of_work(sessions) as session:
+        return plain(wrapup.update_code(session, actor, code_id, values))
 
 
 def delete_code(sessions: Sessions, actor: Actor, code_id: int) -> None:
