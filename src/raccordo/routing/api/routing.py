@@ -1,4 +1,6 @@
-"""Routing: skills, queues, agents' routing profiles, rules, offers, transfers, the live queue view."""
+"""Routing: skills, queues, agents' routing profiles, rules, offers, transfers, the live queue view.
+The configuration handlers call one ``routing.services.configure`` use case each (it owns its unit
+of work); offers, transfers and SLA clocks still open theirs here, until routing's domain events land."""
 
 from __future__ import annotations
 
@@ -11,111 +13,97 @@ from raccordo.accounts.domain.actor import Actor
 from raccordo.platform.web import schemas
 from raccordo.record.services import conversations
 from raccordo.routing.services import admin as routing_admin
-from raccordo.routing.services import routing, sla
+from raccordo.routing.services import configure, routing, sla
 
 router = APIRouter(prefix="/api/v1", tags=["routing"])
 
 
+def _sessions(request: Request) -> Any:
+    return runtime(request).sessions
+
+
 @router.get("/skills", response_model=list[schemas.SkillOut])
 def list_skills(request: Request, actor: Actor = ActorDep) -> list[schemas.SkillOut]:
-    with transaction(request) as session:
-        return [schemas.SkillOut.model_validate(s) for s in routing_admin.list_skills(session, actor)]
+    return [schemas.SkillOut.model_validate(s) for s in configure.list_skills(_sessions(request), actor)]
 
 
 @router.post("/skills", response_model=schemas.SkillOut, status_code=201)
 def create_skill(body: schemas.SkillIn, request: Request, actor: Actor = ActorDep) -> schemas.SkillOut:
-    with transaction(request) as session:
-        return schemas.SkillOut.model_validate(routing_admin.create_skill(session, actor, body.name))
+    return schemas.SkillOut.model_validate(configure.create_skill(_sessions(request), actor, body.name))
 
 
 @router.delete("/skills/{skill_id}", status_code=204)
 def delete_skill(skill_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> Response:
-    with transaction(request) as session:
-        routing_admin.delete_skill(session, actor, skill_id)
+    configure.delete_skill(_sessions(request), actor, skill_id)
     return Response(status_code=204)
 
 
-def _queue_out(session: Any, queue: Any, members: list[int] | None = None) -> schemas.QueueOut:
+def _queue_out(found: tuple[Any, list[int]]) -> schemas.QueueOut:
+    queue, members = found
     out = schemas.QueueOut.model_validate(queue)
-    out.member_ids = members if members is not None else routing_admin.queue_members(session, queue.tenant_id, queue.id)
+    out.member_ids = members
     return out
 
 
 @router.get("/queues", response_model=list[schemas.QueueOut])
 def list_queues(request: Request, actor: Actor = ActorDep) -> list[schemas.QueueOut]:
-    with transaction(request) as session:
-        members = routing_admin.members_by_queue(session, actor.tenant_id)  # one query, not one per queue
-        return [_queue_out(session, q, members.get(q.id, [])) for q in routing_admin.list_queues(session, actor)]
+    return [_queue_out(found) for found in configure.list_queues(_sessions(request), actor)]
 
 
 @router.post("/queues", response_model=schemas.QueueOut, status_code=201)
 def create_queue(body: schemas.QueueIn, request: Request, actor: Actor = ActorDep) -> schemas.QueueOut:
-    with transaction(request) as session:
-        return _queue_out(session, routing_admin.create_queue(session, actor, body.model_dump()))
+    return _queue_out(configure.create_queue(_sessions(request), actor, body.model_dump()))
 
 
 @router.get("/queues/{queue_id}", response_model=schemas.QueueOut)
 def get_queue(queue_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> schemas.QueueOut:
-    with transaction(request) as session:
-        return _queue_out(session, routing_admin.get_queue(session, actor, queue_id))
+    return _queue_out(configure.get_queue(_sessions(request), actor, queue_id))
 
 
 @router.patch("/queues/{queue_id}", response_model=schemas.QueueOut)
 def update_queue(queue_id: schemas.PathId, body: schemas.QueuePatch, request: Request, actor: Actor = ActorDep) -> schemas.QueueOut:
-    with transaction(request) as session:
-        out = _queue_out(session, routing_admin.update_queue(session, actor, queue_id, body.model_dump(exclude_unset=True)))
-    return out
+    return _queue_out(configure.update_queue(_sessions(request), actor, queue_id, body.model_dump(exclude_unset=True)))
 
 
 @router.put("/queues/{queue_id}/members", response_model=list[int])
 def set_queue_members(queue_id: schemas.PathId, body: schemas.MembersIn, request: Request, actor: Actor = ActorDep) -> list[int]:
-    with transaction(request) as session:
-        members = routing_admin.set_queue_members(session, actor, queue_id, body.user_ids)
-    return members
+    return configure.set_queue_members(_sessions(request), actor, queue_id, body.user_ids)
 
 
 @router.delete("/queues/{queue_id}", status_code=204)
 def delete_queue(queue_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> Response:
-    with transaction(request) as session:
-        routing_admin.delete_queue(session, actor, queue_id)
+    configure.delete_queue(_sessions(request), actor, queue_id)
     return Response(status_code=204)
 
 
 @router.get("/users/{user_id}/routing", response_model=schemas.AgentRoutingOut)
 def get_agent_routing(user_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> schemas.AgentRoutingOut:
-    with transaction(request) as session:
-        return schemas.AgentRoutingOut(**vars(routing_admin.agent_profile(session, actor, user_id)))
+    return schemas.AgentRoutingOut(**vars(configure.agent_profile(_sessions(request), actor, user_id)))
 
 
 @router.put("/users/{user_id}/routing", response_model=schemas.AgentRoutingOut)
 def set_agent_routing(user_id: schemas.PathId, body: schemas.AgentRoutingIn, request: Request, actor: Actor = ActorDep) -> schemas.AgentRoutingOut:
-    with transaction(request) as session:
-        out = schemas.AgentRoutingOut(**vars(routing_admin.set_agent_profile(session, actor, user_id, **body.model_dump(exclude_unset=True))))
-    return out
+    return schemas.AgentRoutingOut(**vars(configure.save_agent_profile(_sessions(request), actor, user_id, body.model_dump(exclude_unset=True))))
 
 
 @router.get("/routing-rules", response_model=list[schemas.RoutingRuleOut])
 def list_rules(request: Request, actor: Actor = ActorDep) -> list[schemas.RoutingRuleOut]:
-    with transaction(request) as session:
-        return [schemas.RoutingRuleOut.model_validate(r) for r in routing_admin.list_rules(session, actor)]
+    return [schemas.RoutingRuleOut.model_validate(r) for r in configure.list_rules(_sessions(request), actor)]
 
 
 @router.post("/routing-rules", response_model=schemas.RoutingRuleOut, status_code=201)
 def create_rule(body: schemas.RoutingRuleIn, request: Request, actor: Actor = ActorDep) -> schemas.RoutingRuleOut:
-    with transaction(request) as session:
-        return schemas.RoutingRuleOut.model_validate(routing_admin.create_rule(session, actor, body.model_dump()))
+    return schemas.RoutingRuleOut.model_validate(configure.save_rule(_sessions(request), actor, None, body.model_dump()))
 
 
 @router.patch("/routing-rules/{rule_id}", response_model=schemas.RoutingRuleOut)
 def update_rule(rule_id: schemas.PathId, body: schemas.RoutingRulePatch, request: Request, actor: Actor = ActorDep) -> schemas.RoutingRuleOut:
-    with transaction(request) as session:
-        return schemas.RoutingRuleOut.model_validate(routing_admin.update_rule(session, actor, rule_id, body.model_dump(exclude_unset=True)))
+    return schemas.RoutingRuleOut.model_validate(configure.save_rule(_sessions(request), actor, rule_id, body.model_dump(exclude_unset=True)))
 
 
 @router.delete("/routing-rules/{rule_id}", status_code=204)
 def delete_rule(rule_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> Response:
-    with transaction(request) as session:
-        routing_admin.delete_rule(session, actor, rule_id)
+    configure.delete_rule(_sessions(request), actor, rule_id)
     return Response(status_code=204)
 
 
@@ -158,33 +146,28 @@ def routing_events(conversation_id: schemas.PathId, request: Request, actor: Act
 
 
 @router.get("/routing/live", description="Each queue's waiting and offered conversations, oldest wait, and agents by state.")
-def live(request: Request, actor: Actor = ActorDep) -> dict:  # type: ignore[type-arg]
-    with transaction(request) as session:
-        return routing_admin.live(session, actor)
+def live(request: Request, actor: Actor = ActorDep) -> dict[str, Any]:
+    return configure.live(_sessions(request), actor)
 
 
 @router.get("/sla-policies", response_model=list[schemas.SlaPolicyOut], tags=["sla"])
 def list_sla_policies(request: Request, actor: Actor = ActorDep) -> list[schemas.SlaPolicyOut]:
-    with transaction(request) as session:
-        return [schemas.SlaPolicyOut.model_validate(p) for p in sla.list_policies(session, actor)]
+    return [schemas.SlaPolicyOut.model_validate(p) for p in configure.list_sla_policies(_sessions(request), actor)]
 
 
 @router.post("/sla-policies", response_model=schemas.SlaPolicyOut, status_code=201, tags=["sla"])
 def create_sla_policy(body: schemas.SlaPolicyIn, request: Request, actor: Actor = ActorDep) -> schemas.SlaPolicyOut:
-    with transaction(request) as session:
-        return schemas.SlaPolicyOut.model_validate(sla.create_policy(session, actor, body.model_dump()))
+    return schemas.SlaPolicyOut.model_validate(configure.save_sla_policy(_sessions(request), actor, None, body.model_dump()))
 
 
 @router.patch("/sla-policies/{policy_id}", response_model=schemas.SlaPolicyOut, tags=["sla"])
 def update_sla_policy(policy_id: schemas.PathId, body: schemas.SlaPolicyPatch, request: Request, actor: Actor = ActorDep) -> schemas.SlaPolicyOut:
-    with transaction(request) as session:
-        return schemas.SlaPolicyOut.model_validate(sla.update_policy(session, actor, policy_id, body.model_dump(exclude_unset=True)))
+    return schemas.SlaPolicyOut.model_validate(configure.save_sla_policy(_sessions(request), actor, policy_id, body.model_dump(exclude_unset=True)))
 
 
 @router.delete("/sla-policies/{policy_id}", status_code=204, tags=["sla"])
 def delete_sla_policy(policy_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> Response:
-    with transaction(request) as session:
-        sla.delete_policy(session, actor, policy_id)
+    configure.delete_sla_policy(_sessions(request), actor, policy_id)
     return Response(status_code=204)
 
 

@@ -69,7 +69,7 @@ skills = AdminResource(
     path="/admin/skills", kind="skills", template="admin/skills.html", nav="skills", guard=_admin,
     page=lambda request, me, _: configure.skills_view(_sessions(request), me.actor),
     read=lambda reader: {"name": str(reader.form.get("name") or "")},
-    create=lambda request, me, values: configure.create_skill(_sessions(request), me.actor, values["name"]),
+    create=lambda request, me, values: configure.create_skill(_sessions(request), me.actor, values["name"]).id,
     delete=lambda request, me, skill_id: configure.delete_skill(_sessions(request), me.actor, skill_id),
     defaults={"name": ""}, after_save=lambda _: "/admin/skills",
 )
@@ -150,7 +150,7 @@ def _agents_page(request: Request, me: Me, user_id: int | None) -> Values:
 agents = AdminResource(
     path="/admin/agents", kind="users", template="admin/agents.html", edit_template="admin/agent.html", nav="agents", guard=_admin, row_name="agent",
     page=_agents_page, read=_agent_values,
-    update=lambda request, me, user_id, values: configure.save_agent_profile(_sessions(request), me.actor, user_id, values),
+    update=lambda request, me, user_id, values: configure.save_agent_profile(_sessions(request), me.actor, user_id, values).user_id,
 )
 
 
@@ -172,8 +172,8 @@ rules = AdminResource(
     path="/admin/rules", kind="routing_rules", template="admin/rules.html", nav="rules", guard=_admin, row_name="rule",
     page=lambda request, me, rule_id: configure.rules_view(_sessions(request), me.actor, rule_id),
     read=_rule_values,
-    create=lambda request, me, values: configure.save_rule(_sessions(request), me.actor, None, values),
-    update=lambda request, me, rule_id, values: configure.save_rule(_sessions(request), me.actor, rule_id, values),
+    create=lambda request, me, values: configure.save_rule(_sessions(request), me.actor, None, values).id,
+    update=lambda request, me, rule_id, values: configure.save_rule(_sessions(request), me.actor, rule_id, values).id,
     delete=lambda request, me, rule_id: configure.delete_rule(_sessions(request), me.actor, rule_id),
     defaults={"position": 0, "priority": 0, "conditions": [], "required_skills": {}, "active": True},
     view=lambda v: {"conditions_json": _conditions_json(v)}, keep_typed=_keep_typed_conditions,
@@ -201,8 +201,8 @@ sla_policies = AdminResource(
     path="/admin/sla", kind="sla_policies", template="admin/sla.html", nav="sla", guard=_admin, row_name="policy",
     page=lambda request, me, policy_id: configure.sla_view(_sessions(request), me.actor, policy_id),
     read=_sla_values,
-    create=lambda request, me, values: configure.save_sla_policy(_sessions(request), me.actor, None, values),
-    update=lambda request, me, policy_id, values: configure.save_sla_policy(_sessions(request), me.actor, policy_id, values),
+    create=lambda request, me, values: configure.save_sla_policy(_sessions(request), me.actor, None, values).id,
+    update=lambda request, me, policy_id, values: configure.save_sla_policy(_sessions(request), me.actor, policy_id, values).id,
     delete=lambda request, me, policy_id: configure.delete_sla_policy(_sessions(request), me.actor, policy_id),
     defaults={"position": 0, "conditions": [], "warn_before_seconds": 0, "actions": {}, "active": True},
     view=lambda v: {"actions": SLA_ACTIONS, "days": DAYS, "hours": hours_fields(v.get("business_hours")), "conditions_json": _conditions_json(v)},

@@ -42,9 +42,15 @@ def skills_view(sessions: Sessions, actor: Actor) -> Data:
         return {"skills": _skills(session, actor)}
 
 
-def create_skill(sessions: Sessions, actor: Actor, name: str) -> int:
+def list_skills(sessions: Sessions, actor: Actor) -> list[Any]:
     with unit_of_work(sessions) as session:
-        return admin.create_skill(session, actor, name).id
+        return _skills(session, actor)
+
+
+def create_skill(sessions: Sessions, actor: Actor, name: str) -> Any:
+    """The new skill, as stored."""
+    with unit_of_work(sessions) as session:
+        return plain(admin.create_skill(session, actor, name))
 
 
 def delete_skill(sessions: Sessions, actor: Actor, skill_id: int) -> None:
@@ -73,6 +79,36 @@ def save_queue(sessions: Sessions, actor: Actor, queue_id: int | None, values: D
         queue = admin.create_queue(session, actor, values) if queue_id is None else admin.update_queue(session, actor, queue_id, values)
         admin.set_queue_members(session, actor, queue.id, members)
         return queue.id
+
+
+def list_queues(sessions: Sessions, actor: Actor) -> list[tuple[Any, list[int]]]:
+    """Each queue with its member ids (one query for all members)."""
+    with unit_of_work(sessions) as session:
+        members = admin.members_by_queue(session, actor.tenant_id)
+        return [(q, members.get(q.id, [])) for q in _queues(session, actor)]
+
+
+def get_queue(sessions: Sessions, actor: Actor, queue_id: int) -> tuple[Any, list[int]]:
+    with unit_of_work(sessions) as session:
+        return plain(admin.get_queue(session, actor, queue_id)), admin.queue_members(session, actor.tenant_id, queue_id)
+
+
+def create_queue(sessions: Sessions, actor: Actor, values: Data) -> tuple[Any, list[int]]:
+    with unit_of_work(sessions) as session:
+        queue = admin.create_queue(session, actor, values)
+        return plain(queue), admin.queue_members(session, actor.tenant_id, queue.id)
+
+
+def update_queue(sessions: Sessions, actor: Actor, queue_id: int, values: Data) -> tuple[Any, list[int]]:
+    """Change what ``values`` names; the queue as stored, with its members."""
+    with unit_of_work(sessions) as session:
+        queue = admin.update_queue(session, actor, queue_id, values)
+        return plain(queue), admin.queue_members(session, actor.tenant_id, queue.id)
+
+
+def set_queue_members(sessions: Sessions, actor: Actor, queue_id: int, user_ids: list[int]) -> list[int]:
+    with unit_of_work(sessions) as session:
+        return admin.set_queue_members(session, actor, queue_id, user_ids)
 
 
 def delete_queue(sessions: Sessions, actor: Actor, queue_id: int) -> None:
@@ -117,9 +153,15 @@ def agent_view(sessions: Sessions, actor: Actor, user_id: int) -> Data:
         }
 
 
-def save_agent_profile(sessions: Sessions, actor: Actor, user_id: int, values: Data) -> None:
+def agent_profile(sessions: Sessions, actor: Actor, user_id: int) -> admin.AgentProfile:
     with unit_of_work(sessions) as session:
-        admin.set_agent_profile(session, actor, user_id, **values)
+        return admin.agent_profile(session, actor, user_id)
+
+
+def save_agent_profile(sessions: Sessions, actor: Actor, user_id: int, values: Data) -> admin.AgentProfile:
+    """Replace what ``values`` names (skills, capacity, exclusive channels, queues); the profile as stored."""
+    with unit_of_work(sessions) as session:
+        return admin.set_agent_profile(session, actor, user_id, **values)
 
 
 # --- routing rules ---------------------------------------------------------------------------------
@@ -139,9 +181,15 @@ def rules_view(sessions: Sessions, actor: Actor, rule_id: int | None = None) -> 
         return data
 
 
-def save_rule(sessions: Sessions, actor: Actor, rule_id: int | None, values: Data) -> int:
+def list_rules(sessions: Sessions, actor: Actor) -> list[Any]:
     with unit_of_work(sessions) as session:
-        return (admin.create_rule(session, actor, values) if rule_id is None else admin.update_rule(session, actor, rule_id, values)).id
+        return [plain(r) for r in admin.list_rules(session, actor)]
+
+
+def save_rule(sessions: Sessions, actor: Actor, rule_id: int | None, values: Data) -> Any:
+    """Create (no id) or change a rule; the rule as stored."""
+    with unit_of_work(sessions) as session:
+        return plain(admin.create_rule(session, actor, values) if rule_id is None else admin.update_rule(session, actor, rule_id, values))
 
 
 def delete_rule(sessions: Sessions, actor: Actor, rule_id: int) -> None:
@@ -162,9 +210,15 @@ def sla_view(sessions: Sessions, actor: Actor, policy_id: int | None = None) -> 
         return data
 
 
-def save_sla_policy(sessions: Sessions, actor: Actor, policy_id: int | None, values: Data) -> int:
+def list_sla_policies(sessions: Sessions, actor: Actor) -> list[Any]:
     with unit_of_work(sessions) as session:
-        return (sla.create_policy(session, actor, values) if policy_id is None else sla.update_policy(session, actor, policy_id, values)).id
+        return [plain(p) for p in sla.list_policies(session, actor)]
+
+
+def save_sla_policy(sessions: Sessions, actor: Actor, policy_id: int | None, values: Data) -> Any:
+    """Create (no id) or change a policy; the policy as stored."""
+    with unit_of_work(sessions) as session:
+        return plain(sla.create_policy(session, actor, values) if policy_id is None else sla.update_policy(session, actor, policy_id, values))
 
 
 def delete_sla_policy(sessions: Sessions, actor: Actor, policy_id: int) -> None:
@@ -173,6 +227,11 @@ def delete_sla_policy(sessions: Sessions, actor: Actor, policy_id: int) -> None:
 
 
 # --- live queue view -------------------------------------------------------------------------------
+
+
+def live(sessions: Sessions, actor: Actor) -> Data:
+    with unit_of_work(sessions) as session:
+        return admin.live(session, actor)
 
 
 def live_view(sessions: Sessions, actor: Actor) -> Data:
