@@ -23,14 +23,32 @@ import hmac
 import re
 import secrets
 from dataclasses import replace
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from raccordo.channels.base import Capabilities, Channel, ChannelRejected, DeliveryError, InboundAttachment, InboundEvent, InboundIdentity, InboxConfig, OutboundMessage, register
+from raccordo.channels.base import (
+    Capabilities,
+    Channel,
+    ChannelRejected,
+    DeliveryError,
+    DeliveryReport,
+    Feature,
+    InboundAttachment,
+    InboundEvent,
+    InboundIdentity,
+    InboundRequest,
+    InboxConfig,
+    OutboundMessage,
+)
 from raccordo.channels.domain.composer import ComposerRules
+from raccordo.channels.domain.settings_form import FieldKind, Label, SettingsField, SettingsForm
 from raccordo.platform.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 KIND = "widget"
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
@@ -145,16 +163,33 @@ def type_allowed(content_type: str, allowed: tuple[str, ...]) -> bool:
     return any(content_type == a or (a.endswith("/*") and content_type.startswith(a[:-1])) for a in allowed)
 
 
-@register
+SETTINGS_FORM = SettingsForm(
+    fields=(
+        SettingsField(
+            "allowed_origins", Label("Allowed sites", "Siti ammessi"), FieldKind.LINES, required=True,
+            hint=Label("One per line, like https://www.example.com; * for any site", "Uno per riga, come https://www.esempio.it; * per qualsiasi sito"),
+        ),
+        SettingsField("title", Label("Title", "Titolo")),
+        SettingsField("greeting", Label("Greeting", "Saluto"), FieldKind.TEXTAREA),
+        SettingsField("color_primary", Label("Main colour", "Colore principale"), FieldKind.COLOR, path=("colors", "primary")),
+        SettingsField("color_on_primary", Label("Text colour on it", "Colore del testo sopra"), FieldKind.COLOR, path=("colors", "on_primary")),
+        SettingsField(
+            "prechat_fields", Label("Pre-chat fields (JSON)", "Campi prima della chat (JSON)"), FieldKind.JSON, json_list=True,
+            hint=Label('e.g. [{"name": "email", "required": true}]', 'es. [{"name": "email", "required": true}]'),
+        ),
+    ),
+    shown_once=(SettingsField("hmac_secret", Label("HMAC secret", "Segreto HMAC"), FieldKind.SECRET, generated=True),),
+)
+
+
 class WidgetChannel(Channel):
     kind = KIND
     capabilities = Capabilities(text=True, html=False, default_capacity=3)
+    # Visitors write over the widget's own WebSocket (its endpoints: HTTP), never on the webhook URL.
+    features = frozenset({Feature.HTTP})
+    settings_form = SETTINGS_FORM
     composer = ComposerRules(max_length=10_000, attachments=True, max_attachments=5, max_attachment_bytes=MAX_ATTACHMENT_BYTES, attachment_types=DEFAULT_ATTACHMENT_TYPES)
     reply_identity_kinds = ("web_visitor",)
-    # Visitors write over the widget's own WebSocket, never on the webhook URL.
-    webhook = False
-    # Marks the channel the widget endpoints serve (they look for this, not for a name).
-    widget = True
 
     def composer_rules(self, settings: dict[str, Any]) -> ComposerRules:
         """The inbox's own file size and types (what its visitors may send, they may also receive)."""
@@ -219,9 +254,21 @@ class WidgetChannel(Channel):
         secrets_.setdefault("visitor_secret", secrets.token_urlsafe(32))
         return clean, secrets_
 
-    def parse_inbound(self, inbox: InboxConfig, headers: dict[str, str], body: bytes) -> list[InboundEvent]:
+    def install_http(self, app: FastAPI, hub: Any) -> Callable[[], Awaitable[None]]:
+        """The visitor endpoints (``api.py``), their CORS answers, and the hub of visitor sockets."""
+        from raccordo.channels.widget import api  # the endpoints import this module
+
+        widget_hub = api.WidgetHub.of(hub)
+        app.include_router(api.router)
+        app.add_middleware(api.WidgetCors)
+        return widget_hub.stop
+
+    def embed_snippet(self, inbox: InboxConfig, public_url: str) -> str:
+        return f'<script src="{public_url}/widget/widget.js" data-inbox="{inbox.identifier}" async></script>'
+
+    def parse_inbound(self, inbox: InboxConfig, request: InboundRequest) -> list[InboundEvent | DeliveryReport]:
         try:
-            payload = VisitorPayload.model_validate_json(body)
+            payload = VisitorPayload.model_validate_json(request.body)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "body"
@@ -267,3 +314,6 @@ class WidgetChannel(Channel):
             raise DeliveryError("no web visitor to show the reply to", permanent=True)
         # Nothing to call: recorded as sent, the visitor's sockets read it from the database.
         return f"widget:{message.idempotency_key}"
+
+
+CHANNEL = WidgetChannel

@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor
-from raccordo.channels.base import InboxConfig, get_channel
+from raccordo.channels.base import InboundRequest, InboxConfig, get_channel
 from raccordo.channels.services.inbound import InboundOutcome, inbox_config, process_raw, store_raw
 from raccordo.channels.widget import channel
 from raccordo.platform.errors import Forbidden, InvalidInput, NotFound, Unauthorized
@@ -77,8 +77,7 @@ class Visitor:
 
 def widget_inbox(session: Session, identifier: str) -> Inbox:
     inbox = session.scalars(select(Inbox).where(Inbox.identifier == identifier, Inbox.active.is_(True))).one_or_none()
-    implementation = get_channel(inbox.channel) if inbox is not None else None
-    if inbox is None or not getattr(implementation, "widget", False):
+    if inbox is None or inbox.channel != channel.KIND:
         raise NotFound("inbox.unknown_identifier", identifier=identifier)
     return inbox
 
@@ -374,7 +373,8 @@ def receive_message(rt: Runtime, visitor: Visitor, frame: dict[str, Any], *, use
         "user_agent": (user_agent or "")[:500] or None,
     }
     headers = {"content-type": "application/json", "x-raccordo-source": "widget", **({"x-forwarded-for": client_address} if client_address else {})}
-    stored = store_raw(rt, visitor.identifier, headers, json.dumps(body, separators=(",", ":")).encode(), channel.KIND)
+    request = InboundRequest("WS", f"widget:{visitor.identifier}", headers, json.dumps(body, separators=(",", ":")).encode())
+    stored = store_raw(rt, visitor.identifier, request, channel.KIND)
     outcome = process_raw(rt, stored)
     continue_by_email(rt, visitor)
     return outcome
