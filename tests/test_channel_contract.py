@@ -237,6 +237,10 @@ def test_a_throwaway_channel_plugs_into_the_one_webhook_route(client, rt, org, c
     assert sent.recipient is not None and sent.recipient.kind == "phone" and sent.text == "Arriva domani"
     with unit_of_work(rt.sessions) as session:
         provider_id = session.get_one(Message, sent.message_id).provider_message_id
+    delivered = _signed_post(client, inbox, {"MessageSid": provider_id, "MessageStatus": "delivered"})
+    assert delivered.status_code == 200 and delivered.content == TWIML
+    messages = client.get(f"/api/v1/conversations/{conversation['id']}/messages", headers=org.headers()).json()
+    assert next(m for m in messages if m["id"] == sent.message_id)["delivery_status"] == "delivered"
     status = _signed_post(client, inbox, {"MessageSid": provider_id, "MessageStatus": "failed", "ErrorCode": "30003"})
     assert status.status_code == 200 and status.content == TWIML
     messages = client.get(f"/api/v1/conversations/{conversation['id']}/messages", headers=org.headers()).json()
@@ -299,3 +303,20 @@ def test_registration_is_explicit_and_one_module_per_kind(contract_channel):
         register(Impostor)
     register(ContractSmsChannel)  # the same class again: a no-op
     assert type(get_channel(KIND)) is ContractSmsChannel
+
+
+def test_composer_rules_name_templates_outside_the_message_window():
+    from datetime import UTC, datetime, timedelta
+
+    from raccordo.channels.domain.composer import check_reply
+    from raccordo.platform.errors import InvalidInput
+
+    now = datetime(2026, 5, 5, 12, tzinfo=UTC)
+    rules = ComposerRules(reply_window_seconds=24 * 3600, templates_outside_window=True)
+    with pytest.raises(InvalidInput) as closed:
+        check_reply(rules, channel=KIND, text="Ci sei?", files=[], last_inbound_at=now - timedelta(days=2), now=now)
+    assert closed.value.key == "composer.window_closed_template"
+    with pytest.raises(InvalidInput) as never:
+        check_reply(rules, channel=KIND, text="Ci sei?", files=[], last_inbound_at=None, now=now)
+    assert never.value.key == "composer.window_never_opened_template"
+    assert rules.as_data()["templates_outside_window"] is True  # the composer shows it
