@@ -320,3 +320,19 @@ def test_composer_rules_name_templates_outside_the_message_window():
         check_reply(rules, channel=KIND, text="Ci sei?", files=[], last_inbound_at=None, now=now)
     assert never.value.key == "composer.window_never_opened_template"
     assert rules.as_data()["templates_outside_window"] is True  # the composer shows it
+
+
+def test_installed_packages_add_channels_through_entry_points(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    import raccordo.bootstrap.channels as installer
+
+    declared = [EntryPoint(KIND, f"{__name__}:ContractSmsChannel", installer.ENTRY_POINT_GROUP)]
+    monkeypatch.setattr(installer, "entry_points", lambda group: declared if group == installer.ENTRY_POINT_GROUP else [])
+    try:
+        kinds = installer.install_channels()
+        assert KIND in kinds and {"api", "email", "widget"} <= set(kinds)  # the built-in subpackages too
+        assert type(get_channel(KIND)).__name__ == "ContractSmsChannel"
+    finally:
+        unregister(KIND)
+    assert get_channel(KIND) is None
