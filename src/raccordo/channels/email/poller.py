@@ -208,7 +208,6 @@ class MailService:
         self._stopping: asyncio.Event | None = None
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, name="raccordo-mail", daemon=True)
-        self._wake: asyncio.Event | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -219,11 +218,6 @@ class MailService:
             self._loop.call_soon_threadsafe(self._stopping.set)
         if self._thread.is_alive():
             self._thread.join(timeout)
-
-    def rescan(self) -> None:
-        """Look for inboxes to poll now (e.g. one was just created)."""
-        if self._loop is not None and self._wake is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
 
     @property
     def running(self) -> bool:
@@ -240,7 +234,6 @@ class MailService:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()
         server = None
         settings = self.rt.settings
         try:
@@ -258,8 +251,7 @@ class MailService:
                         await self._scan()
                     except Exception:  # noqa: BLE001 - the database may be away; try again later
                         log.exception("mail service: scanning inboxes failed")
-                self._wake.clear()
-                await _first(self._stopping.wait(), self._wake.wait(), timeout=settings.email_scan_seconds)
+                await _first(self._stopping.wait(), timeout=settings.email_scan_seconds)
         finally:
             for task in self.tasks.values():
                 task.cancel()
