@@ -16,7 +16,7 @@ from importlib.metadata import entry_points
 
 import raccordo.channels
 from raccordo.channels.base import Channel
-from raccordo.channels.registry import register
+from raccordo.channels.registry import channel_kinds, register
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "raccordo.channels"
@@ -42,7 +42,7 @@ def install_channels() -> list[str]:
             register(_checked(entry.load(), entry.value))
         except Exception:  # a broken third-party package must not stop the others
             log.exception("channel entry point %s (%s) could not be installed", entry.name, entry.value)
-    return raccordo.channels.registry.channel_kinds()
+    return channel_kinds()
 
 
 def _checked(channel_class: object, where: str) -> type[Channel]:
