@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.migrate import upgrade
+from raccordo.bootstrap.channels import install_channels
 from raccordo.bootstrap.http import create_app
 from raccordo.platform.config import Settings
 from raccordo.accounts.services import accounts
@@ -33,6 +34,9 @@ from tests.helpers import CallbackServer
 os.environ.setdefault("RACCORDO_PASSWORD_HASH", "test")
 POSTGRES_ADMIN_URL = os.environ.get("RACCORDO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BACKENDS = [b.strip() for b in os.environ.get("RACCORDO_TEST_DATABASES", "sqlite,postgresql").split(",") if b.strip()]
+# The composition root installs the channels when the app or worker starts; tests that call the
+# services directly need them too.
+install_channels()
 START_POSTGRES = "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start (or set RACCORDO_TEST_POSTGRES_URL)"
 
 

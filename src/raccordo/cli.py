@@ -24,8 +24,11 @@ def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
     from raccordo.platform.runtime import Runtime
     from raccordo.platform.store import migrate as migrations
 
+    from raccordo.bootstrap.channels import install_channels
+
     if settings.auto_migrate:
         migrations.upgrade(settings.resolved_database_url)
+    install_channels()
     return Runtime.build(settings)
 
 

@@ -187,11 +187,23 @@ def _is_contacts(session: Session, tenant_id: int, contact_id: int, conversation
     return session.scalar(select(Conversation.id).where(Conversation.id == conversation_id, Conversation.tenant_id == tenant_id, Conversation.contact_id == contact_id)) is not None
 
 
+# A status callback only moves a message forward (a late "delivered" never hides "read" or "failed").
+_PROGRESS = {DeliveryStatus.SENT.value: 0, DeliveryStatus.DELIVERED.value: 1, DeliveryStatus.READ.value: 2}
+
+
 def apply_delivery_report(session: Session, inbox: Inbox, report: DeliveryReport) -> list[int]:
-    """Mark the outbound messages a provider reports as failed; returns their ids (already failed ones too)."""
+    """Apply what a provider reports on outbound messages (a bounce or a failed status: failed; a
+    status callback: delivered or read); returns their ids (already updated ones too)."""
     messages = list(session.scalars(
         select(Message).where(Message.inbox_id == inbox.id, Message.direction == Direction.OUTBOUND.value, Message.provider_message_id.in_(list(report.provider_message_ids)))
     ))
+    if report.status in (DeliveryStatus.DELIVERED.value, DeliveryStatus.READ.value):
+        for message in messages:
+            if _PROGRESS.get(message.delivery_status, 3) < _PROGRESS[report.status]:
+                message.delivery_status = report.status
+                session.flush()
+                emit_message(session, message, session.get_one(Conversation, message.conversation_id), "message.updated")
+        return [m.id for m in messages]
     for message in messages:
         if message.delivery_status == DeliveryStatus.FAILED.value:
             continue  # the same report twice, or a second bounce: the first reason stands
