@@ -8,6 +8,14 @@ next one, by the periodic pump, or by the catch-up after a bus outage.
 
 Each client has a bounded send queue; a client that cannot keep up is disconnected
 with a reason, never slowing the others.
+
+Fan-out cost (bench/realtime.py): the clients of a tenant are grouped by *view* (user,
+role, teams: what ``visible`` looks at besides a client's own subscriptions), so the rule
+runs once per event per view, not per socket. Each frame is serialized and compressed
+once (``frames.PreparedFrame``) and the same bytes go to every socket that gets it. A
+client that connected with ``?batch=1`` gets one ``events`` frame per pump with every
+event of that pump it may see (the list updates of a burst coalesced), shared by every
+socket of its view; other clients get one ``event`` frame per event, as before.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Event
 from raccordo.realtime.domain.visibility import Subscriber, visible
+from raccordo.realtime.frames import PreparedFrame
 from raccordo.realtime.services import presence
 
 log = logging.getLogger(__name__)
@@ -52,8 +61,9 @@ class Client:
     websocket: WebSocket
     subscriber: Subscriber
     connection_id: str
-    queue: asyncio.Queue[dict[str, Any] | str]  # str: an event the hub already serialized
+    queue: asyncio.Queue[dict[str, Any] | str | PreparedFrame]  # str, PreparedFrame: already serialized by the hub
     last_sent_id: int = 0
+    batch: bool = False  # live events as one "events" frame per pump (the client asked for it)
     closed: bool = False
     overflowed: bool = False
     # Set by the connection: closes the socket from outside the sender, which may be blocked on a stuck peer.
@@ -72,10 +82,28 @@ class Client:
         try:
             self.queue.put_nowait(text if text is not None else message)  # type: ignore[arg-type]
         except asyncio.QueueFull:
-            self.overflowed = True
-            self.closed = True
-            if self.on_overflow is not None:
-                self.on_overflow()
+            self._overflow()
+
+    def offer_frame(self, last_id: int, frame: PreparedFrame) -> None:
+        """Queue a frame the hub prepared for many clients, holding events up to ``last_id``."""
+        if self.closed:
+            return
+        self.last_sent_id = last_id
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self._overflow()
+
+    def _overflow(self) -> None:
+        self.overflowed = True
+        self.closed = True
+        if self.on_overflow is not None:
+            self.on_overflow()
+
+    @property
+    def view(self) -> tuple[int, Any, frozenset[int]]:
+        """What the visibility rule looks at besides the client's own subscriptions."""
+        return (self.subscriber.user_id, self.subscriber.role, self.subscriber.team_ids)
 
 
 @dataclass
@@ -165,9 +193,9 @@ class Hub:
                 state.dirty = False
                 async with state.lock:
                     rows = await run_in_threadpool(self._events_after, tenant_id, state.cursor, 1000)
-                    for message in rows:
-                        state.cursor = message["id"]
-                        self._dispatch(tenant_id, message)
+                    if rows:
+                        state.cursor = rows[-1]["id"]
+                        self._dispatch(tenant_id, rows)
                     if len(rows) == 1000:
                         state.dirty = True
         finally:
@@ -182,15 +210,51 @@ class Hub:
         with unit_of_work(self.rt.sessions) as session:
             return session.scalar(select(func.max(Event.id)).where(Event.tenant_id == tenant_id)) or 0
 
-    def _dispatch(self, tenant_id: int, message: dict[str, Any]) -> None:
-        created = message.get("created_at")
-        text: str | None = None
-        for client in list(self.clients.get(tenant_id, ())):
-            if visible(message, client.subscriber):
-                if text is None:
-                    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
-                client.offer(message, text)
-                self.delivered += 1
+    def _dispatch(self, tenant_id: int, messages: list[dict[str, Any]]) -> None:
+        """Offer one pump's events to the tenant's clients: the rule once per event and view,
+        each frame built once. Exactly what ``visible(message, client.subscriber)`` allows:
+        the rule is a disjunction in which only ``conversation_ids`` differs between the
+        clients of a view, so a client gets its view's events plus those of its subscriptions."""
+        clients = self.clients.get(tenant_id)
+        if not clients or not messages:
+            return
+        views: dict[tuple[int, Any, frozenset[int]], list[Client]] = {}
+        for client in clients:
+            views.setdefault(client.view, []).append(client)
+        singles: dict[int, PreparedFrame] = {}  # event id -> its "event" frame, shared by every client
+
+        def single(message: dict[str, Any]) -> PreparedFrame:
+            frame = singles.get(message["id"])
+            if frame is None:
+                frame = singles[message["id"]] = PreparedFrame(json.dumps(message, separators=(",", ":"), ensure_ascii=False))
+            return frame
+
+        for (user_id, role, team_ids), members in views.items():
+            rule = Subscriber(tenant_id, user_id, role, team_ids)
+            seen = [message for message in messages if visible(message, rule)]
+            shared: PreparedFrame | None = None
+            for client in members:
+                own = seen
+                subscribed = client.subscriber.conversation_ids
+                if subscribed:
+                    extra = [m for m in messages if m.get("conversation_id") in subscribed and m.get("tenant_id") == tenant_id]
+                    if extra:
+                        own = sorted({m["id"]: m for m in (*seen, *extra)}.values(), key=lambda m: m["id"])
+                if own and own[0]["id"] <= client.last_sent_id:  # already sent (a backlog on register)
+                    own = [m for m in own if m["id"] > client.last_sent_id]
+                if not own:
+                    continue
+                self.delivered += len(own)
+                if not client.batch:
+                    for message in own:
+                        client.offer_frame(message["id"], single(message))
+                elif own is seen:
+                    if shared is None:
+                        shared = _batch_frame(seen)
+                    client.offer_frame(seen[-1]["id"], shared)
+                else:
+                    client.offer_frame(own[-1]["id"], _batch_frame(own))
+        created = messages[-1].get("created_at")
         if created:
             self.lag_seconds = max(0.0, time.time() - datetime.fromisoformat(created).timestamp())
 
@@ -273,3 +337,7 @@ class Hub:
             presence.heartbeat(session, connection_ids)
         with unit_of_work(self.rt.sessions) as session:
             presence.sweep(session, timedelta(seconds=self.rt.settings.presence_grace_seconds))
+
+
+def _batch_frame(messages: list[dict[str, Any]]) -> PreparedFrame:
+    return PreparedFrame(json.dumps({"type": "events", "events": messages}, separators=(",", ":"), ensure_ascii=False))
