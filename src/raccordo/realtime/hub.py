@@ -24,13 +24,16 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket
 
@@ -106,6 +109,52 @@ class Client:
         return (self.subscriber.user_id, self.subscriber.role, self.subscriber.team_ids)
 
 
+class EventReader:
+    """The hub's reads of committed events on one connection it keeps: a pump costs the
+    query and its commit, not a pool checkout (with its liveness ping) and an ORM session.
+    Core rows carry the same typed values as the ORM's, so ``event_message`` is unchanged.
+    A connection the database dropped is replaced and the read retried once."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()  # pumps of different tenants run in different threads
+        self._connection: Connection | None = None
+
+    def _read(self, statement: Any) -> list[Any]:
+        with self._lock:
+            for attempt in (1, 2):
+                if self._connection is None:
+                    self._connection = self.engine.connect()
+                try:
+                    rows = self._connection.execute(statement).all()
+                    self._connection.commit()  # ends the read (on SQLite, frees the writer lock)
+                    return rows
+                except BaseException as exc:
+                    self.close_locked()
+                    if attempt == 2 or not (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+                        raise
+            raise AssertionError("unreachable")
+
+    def events_after(self, tenant_id: int, after_id: int, limit: int) -> list[dict[str, Any]]:
+        table = Event.__table__
+        rows = self._read(select(table).where(table.c.tenant_id == tenant_id, table.c.id > after_id).order_by(table.c.id).limit(limit))
+        return [event_message(row) for row in rows]
+
+    def last_event_id(self, tenant_id: int) -> int:
+        rows = self._read(select(func.max(Event.__table__.c.id)).where(Event.__table__.c.tenant_id == tenant_id))
+        return rows[0][0] or 0
+
+    def close_locked(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self.close_locked()
+
+
 @dataclass
 class TenantState:
     cursor: int = 0
@@ -128,6 +177,7 @@ class Hub:
         self.on_wake: Callable[[], None] | None = None
         # Other per-process hubs (the web widget's) that see every bus message too.
         self.listeners: list[Callable[[dict[str, Any]], Awaitable[None]]] = []
+        self.reader = EventReader(rt.engine) if rt is not None else None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -145,6 +195,8 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.bus.stop()
+        if self.reader is not None:
+            await run_in_threadpool(self.reader.close)
 
     def _publish_committed(self, events: list[dict[str, Any]]) -> None:
         """Called from service threads after a commit."""
@@ -202,13 +254,12 @@ class Hub:
             state.pumping = False
 
     def _events_after(self, tenant_id: int, after_id: int, limit: int) -> list[dict[str, Any]]:
-        with unit_of_work(self.rt.sessions) as session:
-            rows = session.scalars(select(Event).where(Event.tenant_id == tenant_id, Event.id > after_id).order_by(Event.id).limit(limit))
-            return [event_message(row) for row in rows]
+        assert self.reader is not None
+        return self.reader.events_after(tenant_id, after_id, limit)
 
     def _last_event_id(self, tenant_id: int) -> int:
-        with unit_of_work(self.rt.sessions) as session:
-            return session.scalar(select(func.max(Event.id)).where(Event.tenant_id == tenant_id)) or 0
+        assert self.reader is not None
+        return self.reader.last_event_id(tenant_id)
 
     def _dispatch(self, tenant_id: int, messages: list[dict[str, Any]]) -> None:
         """Offer one pump's events to the tenant's clients: the rule once per event and view,
