@@ -124,10 +124,13 @@ class EventReader:
         with self._lock:
             for attempt in (1, 2):
                 if self._connection is None:
-                    self._connection = self.engine.connect()
+                    connection = self.engine.connect()
+                    if self.engine.dialect.name == "postgresql":  # a read needs no transaction: one round trip
+                        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+                    self._connection = connection
                 try:
                     rows = self._connection.execute(statement).all()
-                    self._connection.commit()  # ends the read (on SQLite, frees the writer lock)
+                    self._connection.commit()  # ends the read (on SQLite, frees the writer lock; PostgreSQL: no-op)
                     return rows
                 except BaseException as exc:
                     self.close_locked()
