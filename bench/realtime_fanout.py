@@ -285,7 +285,7 @@ async def run_target(name: str, target: dict[str, Any], ctx: dict[str, Any]) -> 
 async def drive(scenario: Scenario, tag: str, rate: float, target: dict[str, Any], ctx: dict[str, Any], reader: Reader, users: int) -> dict[str, Any]:
     setup, run_id = ctx["setup"], ctx["run_id"]
     pid = target["pid"]
-    cpu_before, frames_before = _cpu(pid), reader.frames
+    cpu_before, frames_before, client_before = _cpu(pid), reader.frames, time.process_time()
     start = time.perf_counter() + 0.05
     send = target["send"]
     next_id = ctx.setdefault("raw_ids", [10**9])
@@ -310,7 +310,7 @@ async def drive(scenario: Scenario, tag: str, rate: float, target: dict[str, Any
     done = [x for x in scenario.last if not math.isnan(x)]
     ended = max(done) if done else time.perf_counter()
     seconds = max(1e-6, ended - start)
-    cpu_after = _cpu(pid)
+    cpu_after, client_cpu = _cpu(pid), time.process_time() - client_before
     cpu = (cpu_after - cpu_before) if cpu_after is not None and cpu_before is not None else None
     latencies = [e - s for e, s in zip(scenario.last, scenario.scheduled, strict=True) if not math.isnan(e)]
     after_commit = [e - c for e, c in zip(scenario.last, scenario.committed, strict=True) if not math.isnan(e) and not math.isnan(c)]
@@ -329,6 +329,7 @@ async def drive(scenario: Scenario, tag: str, rate: float, target: dict[str, Any
         "server_cpu_s": round(cpu, 3) if cpu is not None else None,
         "server_cpu_percent": round(cpu / seconds * 100, 1) if cpu is not None else None,
         "frames_per_cpu_s": round(frames / cpu, 0) if cpu else None,
+        "client_cpu_percent": round(client_cpu / seconds * 100, 1),
         "deliveries_per_cpu_s": round(deliveries / cpu, 0) if cpu else None,
     }
 
@@ -422,14 +423,14 @@ def problems(results: dict[str, Any]) -> list[str]:
 def print_fanout(results: dict[str, Any], sockets: int, users: int) -> None:
     print(f"fan-out: {sockets} agent sockets ({users} agents), events committed by the bench and announced on a Redis bus; one serve process, no embedded worker")
     print("latency from the scheduled time to the last socket that must have the event; 'commit p99': from the commit instead (the source's own lag left out)")
-    print(f"{'scenario':<9} {'server':<9} {'msgs/s':>6} {'reach':>6} {'p50 ms':>8} {'p99 ms':>8} {'commit p99':>10} {'frames/s':>9} {'CPU %':>6} {'frames/CPU s':>13} {'deliv/CPU s':>12}  complete")
+    print(f"{'scenario':<9} {'server':<9} {'msgs/s':>6} {'reach':>6} {'p50 ms':>8} {'p99 ms':>8} {'commit p99':>10} {'frames/s':>9} {'CPU %':>6} {'frames/CPU s':>13} {'deliv/CPU s':>12} {'client CPU %':>12}  complete")
     for tag in ("assigned", "list"):
         for server, scenarios in results.items():
             row = scenarios[tag]
             reach = "/".join(str(x) for x in row["sockets_per_message"])
             print(
                 f"{tag:<9} {server:<9} {row['rate']:>6g} {reach:>6} {_f(row['p50_ms']):>8} {_f(row['p99_ms']):>8} {_f(row['after_commit_p99_ms']):>10} {_f(row['frames_per_s'], '.0f'):>9} {_f(row['server_cpu_percent']):>6} "
-                f"{_f(row['frames_per_cpu_s'], '.0f'):>13} {_f(row['deliveries_per_cpu_s'], '.0f'):>12}  {row['complete']}/{row['messages']}"
+                f"{_f(row['frames_per_cpu_s'], '.0f'):>13} {_f(row['deliveries_per_cpu_s'], '.0f'):>12} {_f(row['client_cpu_percent']):>12}  {row['complete']}/{row['messages']}"
             )
     raw = results.get("raw")
     for server in (s for s in results if s != "raw"):

@@ -276,6 +276,14 @@ class Hub:
         for client in clients:
             views.setdefault(client.view, []).append(client)
         singles: dict[int, PreparedFrame] = {}  # event id -> its "event" frame, shared by every client
+        batches: dict[tuple[int, ...], PreparedFrame] = {}  # event ids -> their "events" frame: views that see the same share it
+
+        def batch(events: list[dict[str, Any]]) -> PreparedFrame:
+            key = tuple(m["id"] for m in events)
+            frame = batches.get(key)
+            if frame is None:
+                frame = batches[key] = _batch_frame(events)
+            return frame
 
         def single(message: dict[str, Any]) -> PreparedFrame:
             frame = singles.get(message["id"])
@@ -286,7 +294,6 @@ class Hub:
         for (user_id, role, team_ids), members in views.items():
             rule = Subscriber(tenant_id, user_id, role, team_ids)
             seen = [message for message in messages if visible(message, rule)]
-            shared: PreparedFrame | None = None
             for client in members:
                 own = seen
                 subscribed = client.subscriber.conversation_ids
@@ -302,12 +309,8 @@ class Hub:
                 if not client.batch:
                     for message in own:
                         client.offer_frame(message["id"], single(message))
-                elif own is seen:
-                    if shared is None:
-                        shared = _batch_frame(seen)
-                    client.offer_frame(seen[-1]["id"], shared)
                 else:
-                    client.offer_frame(own[-1]["id"], _batch_frame(own))
+                    client.offer_frame(own[-1]["id"], batch(own))
         created = messages[-1].get("created_at")
         if created:
             self.lag_seconds = max(0.0, time.time() - datetime.fromisoformat(created).timestamp())
