@@ -53,6 +53,7 @@ BACKLOG_LIMIT = 5000  # a client further behind than this is told to reload inst
 EPHEMERAL = frozenset({"typing", "viewing"})
 CLOSE_SLOW = 4008
 VIEWING_TTL = 30.0
+PUMP_INTERVAL = 0.015  # seconds between two reads of a tenant's events: adds at most this much latency
 
 
 class SlowClient(Exception):
@@ -164,6 +165,7 @@ class TenantState:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     dirty: bool = False
     pumping: bool = False
+    pumped_at: float = 0.0  # event-loop time the last read ended
 
 
 class Hub:
@@ -244,10 +246,17 @@ class Hub:
             return
         state.pumping = True
         try:
+            loop = asyncio.get_running_loop()
             while state.dirty:
+                # At most one read per PUMP_INTERVAL: under a stream of commits the wake-ups that
+                # arrive meanwhile share the next read (a read and its fan-out cost more than waiting).
+                wait = state.pumped_at + PUMP_INTERVAL - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
                 state.dirty = False
                 async with state.lock:
                     rows = await run_in_threadpool(self._events_after, tenant_id, state.cursor, 1000)
+                    state.pumped_at = loop.time()
                     if rows:
                         state.cursor = rows[-1]["id"]
                         self._dispatch(tenant_id, rows)
