@@ -989,7 +989,7 @@ def run_bench(args: argparse.Namespace, data_root: Path) -> dict[str, Any]:
             finally:
                 run.stop_all()
             parts: dict[str, Any] = {"fanout": results}
-            facts: dict[str, Any] = {"problems": problems(results), "missing_deliveries": sum(r[t]["missing"] for r in results.values() for t in ("assigned", "list"))}
+            facts: dict[str, Any] = {"problems": problems(results), "missing_deliveries": sum(results["raccordo"][t]["missing"] for t in ("assigned", "list"))}
         else:
             try:
                 parts = asyncio.run(run.run_parts(setup, database.url))
@@ -1079,7 +1079,7 @@ def print_result(result: dict[str, Any]) -> None:
 
         print_fanout(result["fanout"], result["options"]["sockets"], result["options"]["users"])
         v = result["verification"]
-        print(f"verified: {v['missing_deliveries']} missing deliveries; " + ("; ".join(v["problems"]) or "every event reached exactly the sockets the rule allows, once"))
+        print(f"verified: {v['missing_deliveries']} deliveries missing on this checkout's server; " + ("; ".join(v["problems"]) or "every event delivered reached exactly the sockets the rule allows, once"))
         return
     v = result["verification"]
     print(

@@ -410,11 +410,13 @@ def wait_port(port: int, timeout: float = 30.0) -> None:
 
 
 def problems(results: dict[str, Any]) -> list[str]:
+    """Wrong deliveries fail any server; missing ones (not delivered within --drain-timeout)
+    fail only this checkout's: a baseline that cannot keep up is a figure, not a defect here."""
     found = []
     for server, scenarios in results.items():
         for tag in ("assigned", "list"):
             row = scenarios[tag]
-            for key in ("missing", "duplicates", "unexpected"):
+            for key in ("missing", "duplicates", "unexpected") if server == "raccordo" else ("duplicates", "unexpected"):
                 if row[key]:
                     found.append(f"{server} {tag}: {row[key]} {key} deliveries")
     return found
@@ -438,6 +440,10 @@ def print_fanout(results: dict[str, Any], sockets: int, users: int) -> None:
             mine, base = results[server][tag], raw[tag] if raw else None
             if base and mine["deliveries_per_cpu_s"] and base["deliveries_per_cpu_s"]:
                 print(f"ratio {server}/raw deliveries per server CPU second, {tag}: {mine['deliveries_per_cpu_s'] / base['deliveries_per_cpu_s']:.2f}")
+    for server, scenarios in results.items():
+        for tag in ("assigned", "list"):
+            if server != "raccordo" and scenarios[tag]["missing"]:
+                print(f"note: {server} {tag} did not keep up: {scenarios[tag]['missing']} deliveries still missing after --drain-timeout")
     print("goals: assigned p99 < 50 ms at 100 msgs/s; list p99 < 250 ms at 20 msgs/s (1,000 sockets)")
 
 
