@@ -27,6 +27,12 @@ both. A closed loop with ``--concurrency`` messages in flight (the next message 
 when one has reached every socket) measures delivered msgs/s; configurations alternate
 in rounds (one, two, two, one, ...). The ratio two/one is the scale-out factor.
 
+Part 3, fan-out (``--part fanout``, alone; bench/realtime_fanout.py): events committed by
+the bench at 100/s to one agent's sockets and at 20/s to every socket, against a bare
+websockets server broadcasting the same JSON (the in-run baseline), optionally another
+checkout's server (``--compare-src``), and this checkout's: p99, frames/s, server CPU per
+delivery and the ratio to the baseline.
+
 Afterwards it checks, from the database, that every socket got every ``message.created``
 event the visibility rule gives it, exactly once, and fails when one is missing.
 
