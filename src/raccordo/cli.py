@@ -73,11 +73,12 @@ def _serve(settings: Settings) -> None:
     import uvicorn
 
     from raccordo.bootstrap.http import create_app
+    from raccordo.realtime.frames import BroadcastWebSocketProtocol
 
     rt = _runtime(settings)
     uvicorn.run(
         create_app(rt), host=settings.host, port=settings.port, log_level=settings.log_level.lower(), proxy_headers=True,
-        ws_per_message_deflate=settings.ws_compression,
+        ws_per_message_deflate=settings.ws_compression, ws=BroadcastWebSocketProtocol,  # one compression per broadcast frame
     )
 
 
