@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.migrate import upgrade
+from raccordo.bootstrap import subscriptions
 from raccordo.bootstrap.http import create_app
 from raccordo.platform.config import Settings
 from raccordo.accounts.services import accounts
@@ -52,6 +53,13 @@ def drop_postgres_database(name: str) -> None:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
 
+
+
+@pytest.fixture(scope="session", autouse=True)
+def domain_event_subscriptions() -> None:
+    """Routing, SLA and the search index react to the services' domain events in every test, as in
+    the app, the worker and the CLI (tests also build runtimes and call services directly)."""
+    subscriptions.register()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

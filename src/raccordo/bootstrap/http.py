@@ -17,6 +17,7 @@ from raccordo import __version__
 from raccordo.accounts.api import admin, auth
 from raccordo.accounts.pages import login as login_pages
 from raccordo.accounts.pages import profile as profile_pages
+from raccordo.bootstrap import subscriptions
 from raccordo.bootstrap.worker import WorkerLoop
 from raccordo.channels.api import inbox_check
 from raccordo.channels.api import webhooks as channels
@@ -49,6 +50,7 @@ from raccordo.routing.pages import admin as admin_pages
 
 def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
     """The app; it runs the worker in-process unless ``run_delivery`` or RACCORDO_EMBEDDED_WORKER say not to."""
+    subscriptions.register()  # services record domain events; routing, SLA and search react
     embedded = rt.settings.embedded_worker if run_delivery is None else run_delivery
     loop = WorkerLoop(rt) if embedded else None
     hub = Hub(rt, make_bus(rt.settings.bus_url, rt.settings.bus_subject))

@@ -1,4 +1,7 @@
-"""Domain events: recorded in the transaction that caused them, published after it commits.
+"""The persisted event log: what clients see, recorded in the transaction that caused it, published after it commits.
+
+(Not to be confused with ``platform.domain_events``, the in-process dispatcher by which services
+tell each other what happened.)
 
 ``emit`` queues an event on the session. Just before commit the queued events are
 inserted into ``events``; on PostgreSQL a per-tenant advisory lock is taken first, so
@@ -125,12 +128,6 @@ def wakeups(committed: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if any(e["kind"] in WORKER_KINDS for e in committed):
         messages.append({"type": "wake"})
     return messages
-
-
-def events_after(session: Session, tenant_id: int, after_id: int, limit: int = 1000) -> list[Event]:
-    from sqlalchemy import select
-
-    return list(session.scalars(select(Event).where(Event.tenant_id == tenant_id, Event.id > after_id).order_by(Event.id).limit(limit)))
 
 
 def when(value: datetime | None) -> str | None:
