@@ -141,6 +141,7 @@ async def baseline(account: Any, folder: str, batch: int) -> int:
 def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     from sqlalchemy import create_engine, func, select, text
 
+    from raccordo.bootstrap import subscriptions
     from raccordo.channels.email.channel import imap_account
     from raccordo.channels.email.mailbox import ImapMailbox
     from raccordo.platform.store.db import unit_of_work
@@ -173,6 +174,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         messages = build_messages(args.messages, args.seed, "acme.example")
         fill_maildir(dovecot, "support", messages)
         upgrade(url)
+        subscriptions.register()  # routing, SLA and the search index react as in the app
         rt = Runtime.build(Settings(data_dir=work / "data", database_url=url, secret_key=SECRET_KEY, email_fetch_batch=args.batch))
         with unit_of_work(rt.sessions) as session:
             tenant = accounts.create_tenant(session, f"bench-{uuid.uuid4().hex[:6]}", "Bench")

@@ -18,10 +18,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from raccordo.platform.store.models import Event
+from raccordo.platform.store.models import Event, utcnow
 
 _PENDING = "raccordo.pending_events"
 _COMMITTED = "raccordo.committed_events"
@@ -64,6 +64,15 @@ def event_message(row: Event) -> dict[str, Any]:
     }
 
 
+def _message(event_id: int, row: dict[str, Any]) -> dict[str, Any]:
+    """``event_message`` for a row written by ``_write`` (a dict, not an ORM object)."""
+    return {
+        "type": "event", "id": event_id, "tenant_id": row["tenant_id"], "kind": row["kind"], "conversation_id": row["conversation_id"],
+        "contact_id": row["contact_id"], "user_id": row["user_id"], "team_id": row["team_id"], "payload": row["payload"],
+        "created_at": row["created_at"].isoformat(),
+    }
+
+
 def install(sessions: sessionmaker[Session], publisher: Callable[[], Publisher | None]) -> None:
     """Hook event writing and publishing into every session the factory makes."""
 
@@ -75,10 +84,12 @@ def install(sessions: sessionmaker[Session], publisher: Callable[[], Publisher |
         if session.get_bind().dialect.name == "postgresql":
             for tenant_id in sorted({p["tenant_id"] for p in pending}):
                 session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_NAMESPACE | tenant_id})
-        rows = [Event(**p) for p in pending]
-        session.add_all(rows)
+        # One multi-row INSERT ... RETURNING id (in the order given) instead of an ORM object per event.
         session.flush()
-        session.info.setdefault(_COMMITTED, []).extend(event_message(row) for row in rows)
+        now = utcnow()
+        rows = [{**p, "created_at": now} for p in pending]
+        ids = session.scalars(insert(Event).returning(Event.id, sort_by_parameter_order=True), rows).all()
+        session.info.setdefault(_COMMITTED, []).extend(_message(event_id, row) for event_id, row in zip(ids, rows, strict=True))
 
     @sa_event.listens_for(sessions, "after_commit")
     def _publish(session: Session) -> None:

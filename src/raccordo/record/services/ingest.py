@@ -108,6 +108,7 @@ def ingest_event(session: Session, files: FileStore, inbox: Inbox, event: Inboun
             custom_attributes=dict(event.attributes),
             created_at=now,
             last_activity_at=now,
+            last_customer_message_at=None if automated else now,  # set now: no UPDATE of the row just inserted
         )
         session.add(conversation)
         session.flush()

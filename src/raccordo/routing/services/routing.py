@@ -160,7 +160,15 @@ def _place(session: Session, conversation: Conversation, queue: RoutingQueue, *,
     return item
 
 
-def after_inbound(session: Session, conversation: Conversation, now: datetime | None = None, *, created: bool = False) -> QueueItem | None:
+def _active_rules(session: Session, tenant_id: int) -> list[RoutingRule]:
+    return list(session.scalars(
+        select(RoutingRule).where(RoutingRule.tenant_id == tenant_id, RoutingRule.active.is_(True)).order_by(RoutingRule.position, RoutingRule.id)
+    ))
+
+
+def after_inbound(
+    session: Session, conversation: Conversation, now: datetime | None = None, *, created: bool = False, rules: list[RoutingRule] | None = None,
+) -> QueueItem | None:
     """A customer message arrived: an open, unassigned conversation not yet in a queue is queued by the rules.
 
     ``created``: the conversation was created in this transaction, so no other can see or change
@@ -178,9 +186,7 @@ def after_inbound(session: Session, conversation: Conversation, now: datetime | 
     existing = None if created else _item_for(session, conversation.id)
     if existing is not None and existing.status in ACTIVE:
         return existing
-    rules = list(session.scalars(
-        select(RoutingRule).where(RoutingRule.tenant_id == conversation.tenant_id, RoutingRule.active.is_(True)).order_by(RoutingRule.position, RoutingRule.id)
-    ))
+    rules = _active_rules(session, conversation.tenant_id) if rules is None else rules
     if not rules:  # a tenant that does not route: no facts to gather
         return None
     facts = conversation_facts(session, conversation, existing.queue_id if existing is not None else None)
@@ -205,8 +211,11 @@ def after_inbound(session: Session, conversation: Conversation, now: datetime | 
 
 def on_message_received(session: Session, event: MessageReceived) -> None:
     """A customer's message: an open, unassigned conversation is queued by the routing rules (an auto-reply is not)."""
-    if not event.automated:
-        after_inbound(session, session.get_one(Conversation, event.conversation_id), event.at, created=event.conversation_created)
+    if event.automated:
+        return
+    rules = _active_rules(session, event.tenant_id)
+    if rules:  # a tenant that does not route has nothing to lock or look up
+        after_inbound(session, session.get_one(Conversation, event.conversation_id), event.at, created=event.conversation_created, rules=rules)
 
 
 def on_reply_sent(session: Session, event: ReplySent) -> None:
