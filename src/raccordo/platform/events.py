@@ -28,6 +28,7 @@ _COMMITTED = "raccordo.committed_events"
 _MARKS = "raccordo.pending_event_marks"  # savepoint -> how many events were pending when it began
 # High half of the advisory lock key: "RACC"; the low half is the tenant id.
 _LOCK_NAMESPACE = 0x52414343 << 32
+_EVENTS = Event.__table__
 
 Publisher = Callable[[list[dict[str, Any]]], None]
 
@@ -84,12 +85,15 @@ def install(sessions: sessionmaker[Session], publisher: Callable[[], Publisher |
         if session.get_bind().dialect.name == "postgresql":
             for tenant_id in sorted({p["tenant_id"] for p in pending}):
                 session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_NAMESPACE | tenant_id})
-        # One multi-row INSERT ... RETURNING id (in the order given) instead of an ORM object per event.
+        # Plain INSERT ... RETURNING id statements on the table, not an ORM object per event (no
+        # identity map, no unit of work; the statement is compiled once and cached).
         session.flush()
         now = utcnow()
-        rows = [{**p, "created_at": now} for p in pending]
-        ids = session.scalars(insert(Event).returning(Event.id, sort_by_parameter_order=True), rows).all()
-        session.info.setdefault(_COMMITTED, []).extend(_message(event_id, row) for event_id, row in zip(ids, rows, strict=True))
+        statement = insert(_EVENTS).returning(_EVENTS.c.id)
+        committed = session.info.setdefault(_COMMITTED, [])
+        for p in pending:
+            row = {**p, "created_at": now}
+            committed.append(_message(session.execute(statement, row).scalar_one(), row))
 
     @sa_event.listens_for(sessions, "after_commit")
     def _publish(session: Session) -> None:
