@@ -25,6 +25,7 @@ from raccordo.realtime.services import presence
 from raccordo.record.services.ingest import ingest_event
 from raccordo.routing.domain.events import ConversationAssigned
 from raccordo.routing.services import routing
+from raccordo.routing.services import subscribers as routing_subscribers
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 
 
@@ -99,7 +100,7 @@ def test_subscribing_twice_is_one_subscription_and_after_commit_failures_do_not_
     assert seen == [7]
     assert "subscriber bug" in caplog.text
     subscriptions.register()  # the bootstrap wiring runs once per app, worker and fixture: still one routing handler
-    assert domain_events.dispatcher.in_transaction[MessageReceived].count(routing.on_message_received) == 1
+    assert domain_events.dispatcher.in_transaction[MessageReceived].count(routing_subscribers.route_message) == 1
     with pytest.raises(ValueError):
         domain_events.subscribe(Pinged, handler, "someday")  # type: ignore[arg-type]
 

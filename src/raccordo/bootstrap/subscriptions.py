@@ -19,21 +19,21 @@ from raccordo.desk import search_index
 from raccordo.platform import domain_events
 from raccordo.platform.domain_events import IN_TRANSACTION
 from raccordo.record.domain.events import ConversationStatusChanged, ConversationUpdated, MessageReceived, ReplySent
-from raccordo.routing.services import routing, sla
+from raccordo.routing.services import subscribers as routing_and_sla
 
 
 def register() -> None:
     subscribe = domain_events.subscribe
     # A customer's message: routing first, then SLA (a policy may depend on the queue).
-    subscribe(MessageReceived, routing.on_message_received, IN_TRANSACTION)
-    subscribe(MessageReceived, sla.on_message_received, IN_TRANSACTION)
+    subscribe(MessageReceived, routing_and_sla.route_message, IN_TRANSACTION)
+    subscribe(MessageReceived, routing_and_sla.start_or_resume_clocks, IN_TRANSACTION)
     # An agent's reply: the first response is a routing fact; SLA meets the response clocks.
-    subscribe(ReplySent, routing.on_reply_sent, IN_TRANSACTION)
-    subscribe(ReplySent, sla.on_reply_sent, IN_TRANSACTION)
+    subscribe(ReplySent, routing_and_sla.note_first_response, IN_TRANSACTION)
+    subscribe(ReplySent, routing_and_sla.meet_response_clocks, IN_TRANSACTION)
     # A status change (a person, or a snooze ending): SLA stops, pauses or resumes its clocks.
-    subscribe(ConversationStatusChanged, sla.on_status_changed, IN_TRANSACTION)
+    subscribe(ConversationStatusChanged, routing_and_sla.follow_status, IN_TRANSACTION)
     # A person changed status or assignee: routing keeps the queue item and its capacity in step.
-    subscribe(ConversationUpdated, routing.on_conversation_updated, IN_TRANSACTION)
+    subscribe(ConversationUpdated, routing_and_sla.follow_conversation_update, IN_TRANSACTION)
     # The search index follows every write of a message, a subject or a contact in the same
     # transaction, whichever service made it (imports, merges, the widget, the demo), so it watches
     # the session's changes instead of a list of events.

@@ -61,7 +61,6 @@ from raccordo.platform.store.models import (
 )
 from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.record.domain.messages import TimelineKind
-from raccordo.record.domain.events import ConversationUpdated, MessageReceived, ReplySent
 from raccordo.record.services.records import add_timeline, audit, get_owned
 from raccordo.record.services.reply import add_note, send_reply
 from raccordo.routing.domain.events import ConversationAssigned
@@ -160,7 +159,7 @@ def _place(session: Session, conversation: Conversation, queue: RoutingQueue, *,
     return item
 
 
-def _active_rules(session: Session, tenant_id: int) -> list[RoutingRule]:
+def active_rules(session: Session, tenant_id: int) -> list[RoutingRule]:
     return list(session.scalars(
         select(RoutingRule).where(RoutingRule.tenant_id == tenant_id, RoutingRule.active.is_(True)).order_by(RoutingRule.position, RoutingRule.id)
     ))
@@ -186,7 +185,7 @@ def after_inbound(
     existing = None if created else _item_for(session, conversation.id)
     if existing is not None and existing.status in ACTIVE:
         return existing
-    rules = _active_rules(session, conversation.tenant_id) if rules is None else rules
+    rules = active_rules(session, conversation.tenant_id) if rules is None else rules
     if not rules:  # a tenant that does not route: no facts to gather
         return None
     facts = conversation_facts(session, conversation, existing.queue_id if existing is not None else None)
@@ -204,32 +203,6 @@ def after_inbound(
         request_routing(session, conversation.tenant_id, "queued")
         return item
     return None
-
-
-# --- subscribers (wired in bootstrap.subscriptions) ----------------------------------------------
-
-
-def on_message_received(session: Session, event: MessageReceived) -> None:
-    """A customer's message: an open, unassigned conversation is queued by the routing rules (an auto-reply is not)."""
-    if event.automated:
-        return
-    rules = _active_rules(session, event.tenant_id)
-    if rules:  # a tenant that does not route has nothing to lock or look up
-        after_inbound(session, session.get_one(Conversation, event.conversation_id), event.at, created=event.conversation_created, rules=rules)
-
-
-def on_reply_sent(session: Session, event: ReplySent) -> None:
-    """The conversation's first answer is a routing fact (time to first response per queue)."""
-    if event.first_response:
-        after_first_response(session, session.get_one(Conversation, event.conversation_id), event.user_id, event.at)
-
-
-def on_conversation_updated(session: Session, event: ConversationUpdated) -> None:
-    """A person changed status or assignee: keep the queue item and the routing events in step."""
-    after_conversation_change(
-        session, session.get_one(Conversation, event.conversation_id), user_id=event.user_id,
-        previous_status=event.previous_status, previous_assignee=event.previous_assignee_id, now=event.at,
-    )
 
 
 def requeue(session: Session, conversation: Conversation, *, reason: str, now: datetime) -> bool:

@@ -32,7 +32,6 @@ from raccordo.platform.events import emit, emit_conversation
 from raccordo.platform.hours import BusinessHours, add_business_seconds, business_seconds_between, parse_business_hours
 from raccordo.platform.store.models import Conversation, SlaClock, SlaPolicy
 from raccordo.record.domain.conversations import ConversationStatus
-from raccordo.record.domain.events import ConversationStatusChanged, MessageReceived, ReplySent
 from raccordo.record.services.records import audit, get_owned
 from raccordo.routing.domain.events import SlaBreached
 from raccordo.routing.domain.routing import rule_matches, validate_conditions
@@ -171,24 +170,6 @@ def _resume(session: Session, paused: list[SlaClock], now: datetime) -> None:
         clock.status, clock.resumed_at = RUNNING, now
         clock.due_at = add_business_seconds(_hours(policy), now, max(0.0, clock.target_seconds - clock.elapsed_seconds))
         _schedule(session, clock, policy)
-
-
-# --- subscribers (wired in bootstrap.subscriptions) ----------------------------------------------
-
-
-def on_message_received(session: Session, event: MessageReceived) -> None:
-    """Subscribed after routing's: a policy may depend on the queue the message was routed to."""
-    if not event.automated:
-        after_inbound(session, session.get_one(Conversation, event.conversation_id), event.at, created=event.conversation_created)
-
-
-def on_reply_sent(session: Session, event: ReplySent) -> None:
-    if not event.automatic:
-        after_reply(session, session.get_one(Conversation, event.conversation_id), event.at)
-
-
-def on_status_changed(session: Session, event: ConversationStatusChanged) -> None:
-    after_status_change(session, session.get_one(Conversation, event.conversation_id), event.previous, event.at)
 
 
 # --- timer handlers ------------------------------------------------------------------------------
