@@ -19,14 +19,15 @@ import pytest
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
-from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.migrate import upgrade
+from raccordo.accounts.domain.actor import system_actor
+from raccordo.accounts.services import accounts
+from raccordo.bootstrap import subscriptions
 from raccordo.bootstrap.channels import install_channels
 from raccordo.bootstrap.http import create_app
 from raccordo.platform.config import Settings
-from raccordo.accounts.services import accounts
-from raccordo.accounts.domain.actor import system_actor
 from raccordo.platform.runtime import Runtime
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.migrate import upgrade
 from tests.helpers import CallbackServer
 
 # Argon2 at its cheapest for the whole session (production parameters are tested in test_passwords.py):
@@ -59,6 +60,13 @@ def drop_postgres_database(name: str) -> None:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
 
+
+
+@pytest.fixture(scope="session", autouse=True)
+def domain_event_subscriptions() -> None:
+    """Routing, SLA and the search index react to the services' domain events in every test, as in
+    the app, the worker and the CLI (tests also build runtimes and call services directly)."""
+    subscriptions.register()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -21,14 +21,15 @@ console = Console(stderr=True)
 
 def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
     """The runtime, with the schema brought to head first when RACCORDO_AUTO_MIGRATE allows."""
+    from raccordo.bootstrap import subscriptions
+    from raccordo.bootstrap.channels import install_channels
     from raccordo.platform.runtime import Runtime
     from raccordo.platform.store import migrate as migrations
-
-    from raccordo.bootstrap.channels import install_channels
 
     if settings.auto_migrate:
         migrations.upgrade(settings.resolved_database_url)
     install_channels()
+    subscriptions.register()
     return Runtime.build(settings)
 
 

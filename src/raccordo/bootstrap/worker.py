@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from raccordo.bootstrap import subscriptions
 from raccordo.bootstrap.channels import install_channels
 from raccordo.channels.base import Feature, Poller
 from raccordo.channels.registry import channels
@@ -139,6 +140,7 @@ class WorkerLoop:
     """A background thread running ``run_once`` until stopped; ``wake()`` starts a pass at once."""
 
     def __init__(self, rt: Runtime, bus: Bus | None = None, *, reprocess_every: float = REPROCESS_EVERY) -> None:
+        subscriptions.register()  # the worker's jobs (SLA timers, snooze ends) record domain events
         self.rt = rt
         self.bus = bus
         self.reprocess_every = reprocess_every
