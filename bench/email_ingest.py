@@ -86,7 +86,7 @@ def build_messages(count: int, seed: int, domain: str) -> list[bytes]:
             mail["Subject"] = "Re: Richiesta"
             mail["In-Reply-To"] = earlier[-1]
             mail["References"] = " ".join(earlier[-5:])
-            text += f"\n\nIl giorno 1 nov 2025, Assistenza ha scritto:\n> Gentile cliente, ci scusiamo.\n> Cordiali saluti\n"
+            text += "\n\nIl giorno 1 nov 2025, Assistenza ha scritto:\n> Gentile cliente, ci scusiamo.\n> Cordiali saluti\n"
         else:
             mail["Subject"] = rng.choice(["Richiesta", "Ordine in ritardo", "Fattura", "Reso"])
         mail.set_content(text, charset="iso-8859-1" if kind < 0.15 else "utf-8")
@@ -141,18 +141,20 @@ async def baseline(account: Any, folder: str, batch: int) -> int:
 def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     from sqlalchemy import create_engine, func, select, text
 
+    from raccordo.accounts.domain.actor import system_actor
+    from raccordo.accounts.services import accounts
+    from raccordo.bootstrap import subscriptions
+    from raccordo.bootstrap.channels import install_channels
     from raccordo.channels.email.channel import imap_account
     from raccordo.channels.email.mailbox import ImapMailbox
+    from raccordo.channels.email.poller import PolledInbox, poll_open_mailbox
+    from raccordo.channels.services import inboxes
+    from raccordo.channels.services.inbound import inbox_config
+    from raccordo.platform.config import Settings
+    from raccordo.platform.runtime import Runtime
     from raccordo.platform.store.db import unit_of_work
     from raccordo.platform.store.migrate import upgrade
     from raccordo.platform.store.models import Inbox, Message, RawInbound
-    from raccordo.platform.config import Settings
-    from raccordo.accounts.services import accounts
-    from raccordo.channels.services import inboxes
-    from raccordo.accounts.domain.actor import system_actor
-    from raccordo.channels.email.poller import PolledInbox, poll_open_mailbox
-    from raccordo.channels.services.inbound import inbox_config
-    from raccordo.platform.runtime import Runtime
     from tests.mailserver import Dovecot
 
     work = Path(tempfile.mkdtemp(prefix=f"raccordo-email-bench-{backend}-"))
@@ -173,6 +175,8 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         messages = build_messages(args.messages, args.seed, "acme.example")
         fill_maildir(dovecot, "support", messages)
         upgrade(url)
+        install_channels()  # what the app and the worker do when they start
+        subscriptions.register()  # routing, SLA and the search index react as in the app
         rt = Runtime.build(Settings(data_dir=work / "data", database_url=url, secret_key=SECRET_KEY, email_fetch_batch=args.batch))
         with unit_of_work(rt.sessions) as session:
             tenant = accounts.create_tenant(session, f"bench-{uuid.uuid4().hex[:6]}", "Bench")

@@ -27,6 +27,12 @@ both. A closed loop with ``--concurrency`` messages in flight (the next message 
 when one has reached every socket) measures delivered msgs/s; configurations alternate
 in rounds (one, two, two, one, ...). The ratio two/one is the scale-out factor.
 
+Part 3, fan-out (``--part fanout``, alone; bench/realtime_fanout.py): events committed by
+the bench at 100/s to one agent's sockets and at 20/s to every socket, against a bare
+websockets server broadcasting the same JSON (the in-run baseline), optionally another
+checkout's server (``--compare-src``), and this checkout's: p99, frames/s, server CPU per
+delivery and the ratio to the baseline.
+
 Afterwards it checks, from the database, that every socket got every ``message.created``
 event the visibility rule gives it, exactly once, and fails when one is missing.
 
@@ -54,7 +60,7 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -105,6 +111,11 @@ def child_main(kind: str, port: int, parent_pid: int, max_seconds: float) -> Non
 
     raise_nofile()
     threading.Thread(target=watchdog, daemon=True).start()
+    if kind == "raw":  # the fan-out part's baseline: a bare websockets server
+        from realtime_fanout import raw_server
+
+        asyncio.run(raw_server(port, os.environ.get("RACCORDO_BENCH_RAW_DEFLATE") == "1"))
+        return
     from raccordo.cli import app
 
     argv = ["serve", "--host", "127.0.0.1", "--port", str(port)] if kind == "serve" else ["worker"]
@@ -117,7 +128,7 @@ class Child:
     def __init__(self, name: str, kind: str, env: dict[str, str], log_path: Path, max_seconds: float) -> None:
         self.name = name
         self.kind = kind
-        self.port = free_port() if kind == "serve" else 0
+        self.port = free_port() if kind in ("serve", "raw") else 0
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
         self.log_path = log_path
@@ -954,13 +965,14 @@ class Run:
 def run_bench(args: argparse.Namespace, data_root: Path) -> dict[str, Any]:
     from raccordo.platform.store.migrate import upgrade
     from raccordo.platform.config import Settings
+    from raccordo.bootstrap import subscriptions
     from raccordo.platform.runtime import Runtime
 
     started_at = datetime.now(UTC)
     nofile = raise_nofile()
     if nofile < args.sockets * 2 + 200:
         raise BenchError(f"the open-file limit is {nofile}; {args.sockets} sockets need about {args.sockets * 2 + 200} (raise it with ulimit -n)")
-    if args.part in ("scale", "both") and not reachable(args.bus_url, 6379 if args.bus == "redis" else 4222):
+    if args.part in ("scale", "both", "fanout") and not reachable(args.bus_url, 6379 if args.bus == "redis" else 4222):
         raise BenchError(f"{args.bus} at {args.bus_url} is not reachable; {HOW_TO_START[args.bus]}")
     data_dir = data_root / args.backend
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -969,16 +981,29 @@ def run_bench(args: argparse.Namespace, data_root: Path) -> dict[str, Any]:
     run = Run(args, data_dir)
     try:
         upgrade(database.url)
+        subscriptions.register()  # routing, SLA and the search index react as in the app
         rt = Runtime.build(Settings(data_dir=data_dir, database_url=database.url, secret_key=SECRET_KEY))
         users = args.users or max(1, math.ceil(args.sockets / 10))
         setup = setup_tenant(rt, run.run_id, users)
         check_rule(setup)
         versions = server_versions(rt)
-        try:
-            parts = asyncio.run(run.run_parts(setup, database.url))
-        finally:
-            run.stop_all()
-        facts = verify(rt, setup, run.tracker, run.phases)
+        if args.part == "fanout":
+            from realtime_fanout import fanout, problems
+
+            os.environ["RACCORDO_BENCH_RAW_DEFLATE"] = "1" if run.compression else "0"
+            ctx = {"args": args, "setup": setup, "run_id": run.run_id, "run": run, "rt": rt, "data_dir": data_dir, "database_url": database.url, "compression": run.compression}
+            try:
+                results = asyncio.run(fanout(ctx))
+            finally:
+                run.stop_all()
+            parts: dict[str, Any] = {"fanout": results}
+            facts: dict[str, Any] = {"problems": problems(results), "missing_deliveries": sum(results["raccordo"][t]["missing"] for t in ("assigned", "list"))}
+        else:
+            try:
+                parts = asyncio.run(run.run_parts(setup, database.url))
+            finally:
+                run.stop_all()
+            facts = verify(rt, setup, run.tracker, run.phases)
         return {
             "backend": args.backend,
             "started_at": started_at.isoformat(timespec="seconds"),
@@ -1057,6 +1082,13 @@ def print_result(result: dict[str, Any]) -> None:
         print(f"scale-out factor two/one = {scale['factor']:.2f} (two {scale['two']['msgs_per_s']:.1f} msgs/s / one {scale['one']['msgs_per_s']:.1f} msgs/s)")
         if result["backend"] == "sqlite":
             print("note: on SQLite both processes share one database file and its single writer; the documented scale-out runs on PostgreSQL")
+    if result.get("fanout"):
+        from realtime_fanout import print_fanout
+
+        print_fanout(result["fanout"], result["options"]["sockets"], result["options"]["users"])
+        v = result["verification"]
+        print(f"verified: {v['missing_deliveries']} deliveries missing on this checkout's server; " + ("; ".join(v["problems"]) or "every event delivered reached exactly the sockets the rule allows, once"))
+        return
     v = result["verification"]
     print(
         f"verified: {v['inbound_messages_in_db']} inbound messages and {v['message_created_events_in_db']} message.created events stored for {v['messages_posted']} posted; "
@@ -1071,7 +1103,7 @@ def print_result(result: dict[str, Any]) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Inbound API message to agent WebSocket latency on one serve process, and the scale-out factor of two processes over one.")
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="postgresql")
-    parser.add_argument("--part", choices=("latency", "scale", "both"), default="both", help="which part to run (default both)")
+    parser.add_argument("--part", choices=("latency", "scale", "both", "fanout"), default="both", help="which part to run (default both; fanout runs alone, see bench/realtime_fanout.py)")
     parser.add_argument("--sockets", type=int, default=1000, help="agent WebSockets kept open (default 1000)")
     parser.add_argument("--users", type=int, default=None, help="agents the sockets belong to, round robin (default: sockets / 10)")
     parser.add_argument("--rate", type=float, default=2.0, help="latency part: messages per second, open loop (default 2)")
@@ -1082,13 +1114,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2, help="scale-out part: rounds; each measures one and two, alternating order (default 2: one two two one)")
     parser.add_argument("--bus", choices=("redis", "nats"), default="redis", help="scale-out part: the bus between the processes (default redis)")
     parser.add_argument("--bus-url", default=None, help="default: RACCORDO_BENCH_REDIS_URL or redis://127.0.0.1:6379/0 (nats: RACCORDO_BENCH_NATS_URL or nats://127.0.0.1:4222)")
+    parser.add_argument("--assigned-rate", type=float, default=100.0, help="fanout part: messages per second in assigned conversations (default 100)")
+    parser.add_argument("--list-rate", type=float, default=20.0, help="fanout part: new unassigned conversations per second (default 20)")
+    parser.add_argument("--fanout-seconds", type=float, default=10.0, help="fanout part: measured seconds per scenario and server (default 10; plus 10%% warm-up)")
+    parser.add_argument("--compare-src", default=None, help="fanout part: also measure the server of another checkout's src directory (e.g. main's), before this one")
     parser.add_argument("--compression", choices=("deflate", "none"), default="deflate", help="permessage-deflate on the sockets, as browsers negotiate it (default deflate)")
     parser.add_argument("--drain-timeout", type=float, default=30.0, help="seconds a message may take to reach every socket before it counts as missing (default 30)")
     parser.add_argument("--time-limit", type=float, default=900.0, help="seconds the whole run may take before the bench gives up (default 900)")
     parser.add_argument("--postgres-url", default=os.environ.get("RACCORDO_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL), help="admin URL; the bench creates and drops its own database (env RACCORDO_BENCH_POSTGRES_URL)")
     parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results", help="where realtime-<backend>.json goes (default bench/results)")
     parser.add_argument("--data-dir", type=Path, default=None, help="keep the SQLite database and the process logs here (default: a temporary directory, removed)")
-    parser.add_argument("--child", choices=("serve", "worker"), default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("serve", "worker", "raw"), default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child-port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child-max-seconds", type=float, default=960.0, help=argparse.SUPPRESS)

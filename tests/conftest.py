@@ -19,13 +19,15 @@ import pytest
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
-from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.migrate import upgrade
+from raccordo.accounts.domain.actor import system_actor
+from raccordo.accounts.services import accounts
+from raccordo.bootstrap import subscriptions
+from raccordo.bootstrap.channels import install_channels
 from raccordo.bootstrap.http import create_app
 from raccordo.platform.config import Settings
-from raccordo.accounts.services import accounts
-from raccordo.accounts.domain.actor import system_actor
 from raccordo.platform.runtime import Runtime
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.migrate import upgrade
 from tests.helpers import CallbackServer
 
 # Argon2 at its cheapest for the whole session (production parameters are tested in test_passwords.py):
@@ -33,6 +35,9 @@ from tests.helpers import CallbackServer
 os.environ.setdefault("RACCORDO_PASSWORD_HASH", "test")
 POSTGRES_ADMIN_URL = os.environ.get("RACCORDO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BACKENDS = [b.strip() for b in os.environ.get("RACCORDO_TEST_DATABASES", "sqlite,postgresql").split(",") if b.strip()]
+# The composition root installs the channels when the app or worker starts; tests that call the
+# services directly need them too.
+install_channels()
 START_POSTGRES = "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start (or set RACCORDO_TEST_POSTGRES_URL)"
 
 
@@ -55,6 +60,13 @@ def drop_postgres_database(name: str) -> None:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
 
+
+
+@pytest.fixture(scope="session", autouse=True)
+def domain_event_subscriptions() -> None:
+    """Routing, SLA and the search index react to the services' domain events in every test, as in
+    the app, the worker and the CLI (tests also build runtimes and call services directly)."""
+    subscriptions.register()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

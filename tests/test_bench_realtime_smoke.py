@@ -75,3 +75,30 @@ def test_bench_realtime_smoke(tmp_path: Path) -> None:
     assert result["latency"]["complete_messages"] == MESSAGES
     assert result["scale_out"]["one"]["messages"] == result["scale_out"]["two"]["messages"] == MESSAGES
     assert result["scale_out"]["factor"] > 0
+
+
+def test_bench_realtime_fanout_smoke(tmp_path: Path) -> None:
+    """The fan-out part with its raw baseline and this checkout's server compared with itself
+    (``--compare-src src``): every event reached exactly the sockets the rule allows, once."""
+    backend = "postgresql" if "postgresql" in BACKENDS else BACKENDS[0]
+    if backend == "postgresql":
+        _require("postgresql", POSTGRES_URL, 5432)
+    _require("redis", REDIS_URL, 6379)
+    env = {**os.environ, "RACCORDO_BENCH_POSTGRES_URL": POSTGRES_URL, "RACCORDO_BENCH_REDIS_URL": REDIS_URL}
+    command = [
+        sys.executable, str(BENCH), "--backend", backend, "--part", "fanout", "--sockets", str(SOCKETS), "--users", "4",
+        "--assigned-rate", "20", "--list-rate", "10", "--fanout-seconds", "1", "--compare-src", str(ROOT / "src"),
+        "--drain-timeout", "20", "--time-limit", "120", "--results-dir", str(tmp_path / "results"), "--data-dir", str(tmp_path / "data"),
+    ]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, f"bench exited {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    assert re.search(r"^ratio raccordo/raw deliveries per server CPU second, list: \d+\.\d+$", done.stdout, re.MULTILINE), done.stdout
+    result = json.loads((tmp_path / "results" / f"realtime-{backend}.json").read_text())
+    assert set(result["fanout"]) == {"raw", "before", "raccordo"}
+    for server in result["fanout"].values():
+        assigned, listed = server["assigned"], server["list"]
+        assert assigned["sockets_per_message"] == [SOCKETS // 4] and listed["sockets_per_message"] == [SOCKETS]
+        for row in (assigned, listed):
+            assert row["complete"] == row["messages"] and row["deliveries"] == row["expected"] > 0
+            assert row["missing"] == row["duplicates"] == row["unexpected"] == 0
+    assert result["verification"]["problems"] == []

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from raccordo.channels.base import _REGISTRY, Capabilities, Channel, InboundEvent, InboundIdentity, InboxConfig, OutboundMessage, get_channel, register
+from raccordo.channels.base import Capabilities, Channel, DeliveryReport, InboundEvent, InboundIdentity, InboundRequest, InboxConfig, OutboundMessage, get_channel, register, unregister
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Attachment, AuditEntry, Event, Message
 from raccordo.channels.domain.composer import ComposerRules, OutgoingFile, check_reply, sms_segments
@@ -88,8 +88,8 @@ class WindowedChannel(Channel):
     composer = ComposerRules(max_length=160, attachments=False, reply_window_seconds=3600, sms_segments=True)
     reply_identity_kinds = ("phone",)
 
-    def parse_inbound(self, inbox: InboxConfig, headers: dict[str, str], body: bytes) -> list[InboundEvent]:
-        data = json.loads(body)
+    def parse_inbound(self, inbox: InboxConfig, request: InboundRequest) -> list[InboundEvent | DeliveryReport]:
+        data = json.loads(request.body)
         return [InboundEvent(provider_message_id=data["id"], identities=[InboundIdentity("phone", data["phone"], True)], text=data["text"])]
 
     def send(self, inbox: InboxConfig, message: OutboundMessage) -> str:
@@ -100,7 +100,7 @@ class WindowedChannel(Channel):
 def windowed() -> Iterator[str]:
     register(WindowedChannel)
     yield WindowedChannel.kind
-    _REGISTRY.pop(WindowedChannel.kind, None)
+    unregister(WindowedChannel.kind)
 
 
 def _problem(response, field: str, code: str) -> dict[str, Any]:

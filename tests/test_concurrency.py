@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 
+from raccordo.channels.domain.request import InboundRequest
 from raccordo.channels import signing
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Contact, Conversation, Message
@@ -23,7 +24,7 @@ def test_concurrent_first_messages_of_one_customer(client, rt, org):
         # Every message is delivered twice, like a provider retrying.
         body = json.dumps(customer_message(f"race-{index // 2}", f"msg {index // 2}", email="race@example.com")).encode()
         headers = {k.lower(): v for k, v in signing.sign(inbox.secret, body).items()}
-        return receive(rt, inbox.identifier, headers, body, "api")
+        return receive(rt, inbox.identifier, InboundRequest.of("POST", "http://testserver/hook", headers, body), "api")
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         outcomes = list(pool.map(deliver, range(24)))

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
+from raccordo.channels.domain.request import InboundRequest
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import OutboxItem, RawInbound
 from raccordo.channels.services.delivery import claim_due, deliver, run_once
@@ -85,7 +86,7 @@ def test_pending_raw_payload_is_processed_after_a_crash(client, rt, org):
     inbox = create_api_inbox(client, org.headers())
     body = json.dumps(customer_message("crash-1", email="crash@example.com")).encode()
     headers = {k.lower(): v for k, v in signing.sign(inbox.secret, body).items()}
-    raw_id = store_raw(rt, inbox.identifier, headers, body).raw_id  # stored, then the process "crashed"
+    raw_id = store_raw(rt, inbox.identifier, InboundRequest.of("POST", "http://testserver/hook", headers, body)).raw_id  # stored, then the process "crashed"
     # Taken once the lease of the process that stored it has expired (tests/test_inbound_hardening.py).
     after_lease = datetime.now(UTC) + timedelta(seconds=rt.settings.inbound_lease_seconds + 1)
     assert reprocess_pending(rt, older_than=timedelta(0), now=after_lease) >= 1

@@ -365,10 +365,10 @@ def test_mail_service_runs_inside_the_worker(rt):
     from raccordo.bootstrap.worker import WorkerLoop
 
     loop = WorkerLoop(rt)
-    assert loop.mail is not None
+    mail = loop.pollers["email"]  # found through the registry: the email channel declares a poller
     loop.start()
     try:
-        assert loop.mail.running
+        assert mail.running
     finally:
         loop.stop()
-    assert not loop.mail.running
+    assert not mail.running

@@ -16,6 +16,7 @@ from email import message_from_bytes
 import pytest
 from sqlalchemy import select
 
+from raccordo.channels.domain.request import InboundRequest
 from raccordo.channels.base import DeliveryReport, InboxConfig
 from raccordo.channels.email.channel import MAX_ATTACHMENT_HEADER, EmailChannel
 from raccordo.channels.email.mailbox import fetched_messages
@@ -46,7 +47,7 @@ def test_hostile_message_is_read_within_its_time_and_memory_budget(name):
     tracemalloc.start()
     started = time.perf_counter()
     try:
-        events = EmailChannel().parse_inbound(CONFIG, {}, raw)
+        events = EmailChannel().parse_inbound(CONFIG, InboundRequest.polled("test", raw))
         elapsed = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -71,7 +72,7 @@ def test_what_the_caps_cut_is_said_not_lost_silently():
     many = parse_email(hostile_mail.many_attachments(3000))
     assert "TooManyParts" in many.defects
     assert [n for n in many.notes if n[0] == "email.note.parts_skipped"] == [("email.note.parts_skipped", {"count": "2001", "limit": "1000"})]
-    event = EmailChannel().parse_inbound(CONFIG, {}, hostile_mail.many_attachments(3000))[0]
+    event = EmailChannel().parse_inbound(CONFIG, InboundRequest.polled("test", hostile_mail.many_attachments(3000)))[0]
     assert event.text.startswith("[") and "2001" in event.text.split("\n")[0], "the agent sees what was not read"
     long = parse_email(hostile_mail.long_line())
     assert len(long.text) == mail.MAX_TEXT_CHARS and long.notes[0][0] == "email.note.text_truncated"
@@ -132,7 +133,7 @@ def test_opaque_smime_is_shown_as_signed_or_encrypted():
            b"Content-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHA6CAMIACAQAxggE=\r\n")
     parsed = parse_email(raw)
     assert parsed.security == "encrypted" and ("email.note.encrypted", {}) in parsed.notes
-    event = EmailChannel().parse_inbound(CONFIG, {}, raw)[0]
+    event = EmailChannel().parse_inbound(CONFIG, InboundRequest.polled("test", raw))[0]
     assert "encrypted" in event.text and event.metadata["email"]["security"] == "encrypted"
     signed = parse_email(raw.replace(b"enveloped-data", b"signed-data"))
     assert signed.security == "signed-opaque"
@@ -174,7 +175,7 @@ def email_inbox(client, org):
 
 
 def _receive(rt, inbox, raw: bytes, headers: dict[str, str] | None = None) -> RawInbound:
-    stored = store_raw(rt, inbox["identifier"], {"x-raccordo-source": "test", **(headers or {})}, raw)
+    stored = store_raw(rt, inbox["identifier"], InboundRequest.polled("test", raw, {"x-raccordo-source": "test", **(headers or {})}))
     try:
         process_raw(rt, stored)
     except Exception:  # noqa: BLE001 - recorded on the raw row, checked by the caller

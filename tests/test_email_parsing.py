@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from raccordo.channels.domain.request import InboundRequest
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Attachment, ContactIdentity, Conversation, Message, RawInbound
 from raccordo.record.domain import html_view
@@ -129,7 +130,7 @@ def test_every_corpus_message_is_stored_or_kept_with_its_error(rt, org, email_in
     for name in FILES:
         expected = EXPECTED[name]
         raw = (CORPUS / name).read_bytes()
-        stored = store_raw(rt, email_inbox["identifier"], {"x-raccordo-source": "test"}, raw)
+        stored = store_raw(rt, email_inbox["identifier"], InboundRequest.polled("test", raw, {"x-raccordo-source": "test"}))
         try:
             process_raw(rt, stored)
         except Exception:  # noqa: BLE001 - a failure must be recorded on the raw row, checked below
@@ -168,8 +169,8 @@ def test_every_corpus_message_is_stored_or_kept_with_its_error(rt, org, email_in
 
 def test_the_same_message_twice_is_stored_once(rt, org, email_inbox):
     raw = (CORPUS / "gmail_reply_en.eml").read_bytes()
-    first = process_raw(rt, store_raw(rt, email_inbox["identifier"], {}, raw))
-    second = process_raw(rt, store_raw(rt, email_inbox["identifier"], {}, raw))
+    first = process_raw(rt, store_raw(rt, email_inbox["identifier"], InboundRequest.polled("test", raw)))
+    second = process_raw(rt, store_raw(rt, email_inbox["identifier"], InboundRequest.polled("test", raw)))
     assert first.message_ids == second.message_ids and second.duplicates == 1
     with unit_of_work(rt.sessions) as session:
         count = len(session.scalars(select(Message.id).where(Message.inbox_id == email_inbox["id"])).all())
@@ -178,7 +179,7 @@ def test_the_same_message_twice_is_stored_once(rt, org, email_inbox):
 
 def test_html_view_endpoint_sandboxes_and_blocks_remote_images(client, rt, org, email_inbox):
     raw = (CORPUS / "html_only_scripts_tracking.eml").read_bytes()
-    outcome = process_raw(rt, store_raw(rt, email_inbox["identifier"], {}, raw))
+    outcome = process_raw(rt, store_raw(rt, email_inbox["identifier"], InboundRequest.polled("test", raw)))
     message_id = outcome.message_ids[0]
     blocked = client.get(f"/api/v1/messages/{message_id}/html", headers=org.headers("agent"))
     assert blocked.status_code == 200, blocked.text
@@ -193,16 +194,16 @@ def test_html_view_endpoint_sandboxes_and_blocks_remote_images(client, rt, org, 
 
 def test_html_view_inlines_cid_images_and_folds_quotes(client, rt, org, email_inbox):
     raw = (CORPUS / "outlook_nested_related_logo_docx.eml").read_bytes()
-    message_id = process_raw(rt, store_raw(rt, email_inbox["identifier"], {}, raw)).message_ids[0]
+    message_id = process_raw(rt, store_raw(rt, email_inbox["identifier"], InboundRequest.polled("test", raw))).message_ids[0]
     page = client.get(f"/api/v1/messages/{message_id}/html", headers=org.headers("agent"))
     assert 'src="data:image/png;base64,' in page.text and 'data-cid="image001.png@01DC5E01.A1B2C3D0"' in page.text
     raw = (CORPUS / "gmail_reply_en.eml").read_bytes().replace(b"<CAJ7y=", b"<fold-" + uuid.uuid4().hex.encode() + b"=")
-    message_id = process_raw(rt, store_raw(rt, email_inbox["identifier"], {}, raw)).message_ids[0]
+    message_id = process_raw(rt, store_raw(rt, email_inbox["identifier"], InboundRequest.polled("test", raw))).message_ids[0]
     full = client.get(f"/api/v1/messages/{message_id}/html", headers=org.headers("agent"))
     folded = client.get(f"/api/v1/messages/{message_id}/html", params={"quoted": "hide"}, headers=org.headers("agent"))
     assert "could you send us the invoice" in full.text
     assert "could you send us the invoice" not in folded.text and "the invoice is attached now" in folded.text
-    text_only = process_raw(rt, store_raw(rt, email_inbox["identifier"], {}, (CORPUS / "android_gmail_signature.eml").read_bytes())).message_ids[0]
+    text_only = process_raw(rt, store_raw(rt, email_inbox["identifier"], InboundRequest.polled("test", (CORPUS / "android_gmail_signature.eml").read_bytes()))).message_ids[0]
     missing = client.get(f"/api/v1/messages/{text_only}/html", headers=org.headers("agent"))
     assert missing.status_code == 404 and missing.json()["detail"]
 

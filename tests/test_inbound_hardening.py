@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select, update
 
+from raccordo.channels.domain.request import InboundRequest
 from raccordo.channels import signing
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import InboundRejection, Job, RawInbound, Tenant
@@ -39,7 +40,7 @@ def _raw(rt, raw_id: int) -> RawInbound:
 def test_the_sweep_leaves_a_payload_in_flight_to_its_process_and_takes_it_after_a_crash(client, rt, org):
     inbox = create_api_inbox(client, org.headers())
     headers, body = _signed(inbox, "lease-1", "lease1@example.com")
-    stored = inbound.store_raw(rt, inbox.identifier, headers, body)
+    stored = inbound.store_raw(rt, inbox.identifier, InboundRequest.of("POST", "http://testserver/hook", headers, body))
     # The request that stored it is still working on it, a minute later (a slow parse, a busy machine).
     with unit_of_work(rt.sessions) as session:
         minute_ago = datetime.now(UTC) - timedelta(minutes=1)
@@ -53,7 +54,7 @@ def test_the_sweep_leaves_a_payload_in_flight_to_its_process_and_takes_it_after_
 
     # A process that died leaves its lease to expire; then one sweep, and only one, takes the payload.
     headers, body = _signed(inbox, "lease-2", "lease2@example.com")
-    crashed = inbound.store_raw(rt, inbox.identifier, headers, body).raw_id
+    crashed = inbound.store_raw(rt, inbox.identifier, InboundRequest.of("POST", "http://testserver/hook", headers, body)).raw_id
     after_lease = datetime.now(UTC) + timedelta(seconds=rt.settings.inbound_lease_seconds + 1)
     first = inbound.claim_pending(rt, timedelta(0), 10_000, now=after_lease)
     assert crashed in first

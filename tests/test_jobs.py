@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Event, Job
+from raccordo.platform.store.models import Conversation, Event, Job
 from raccordo.platform import jobs
 from raccordo.bootstrap import worker
 from raccordo.platform.events import event_message, wakeups
@@ -229,7 +229,9 @@ def _wait_until(moment: datetime) -> None:
 def test_snooze_end_reopens_the_conversation_once(client, rt, org):
     conversation = _conversation(client, org, f"snz-{uuid.uuid4().hex[:6]}")
     url = f"/api/v1/conversations/{conversation['id']}"
-    until = datetime.now(UTC) + timedelta(seconds=1)
+    # A minute ahead, so a busy machine cannot reach it before the "before its time" check; the
+    # deadline is then moved into the past, as the clock would, instead of sleeping a minute.
+    until = datetime.now(UTC) + timedelta(seconds=60)
     response = client.patch(url, json={"status": "snoozed", "snoozed_until": until.isoformat()}, headers=org.headers("agent"))
     assert response.status_code == 200 and response.json()["status"] == "snoozed", response.text
     job = _job(rt, _job_id(rt, conversation["id"]))
@@ -243,7 +245,7 @@ def test_snooze_end_reopens_the_conversation_once(client, rt, org):
     worker.run_once(rt, reprocess=False)  # before its time: nothing happens
     assert client.get(url, headers=org.headers()).json()["status"] == "snoozed"
 
-    _wait_until(until)
+    _time_passes(rt, conversation["id"], job.id)
     worker.run_once(rt, reprocess=False)
     body = client.get(url, headers=org.headers()).json()
     assert body["status"] == "open" and body["snoozed_until"] is None
@@ -257,6 +259,14 @@ def test_snooze_end_reopens_the_conversation_once(client, rt, org):
     worker.run_once(rt, reprocess=False)  # running again changes nothing
     assert len(_system_status_changes(client, org, conversation["id"])) == 1
     assert client.get(url, headers=org.headers()).json()["status"] == "open"
+
+
+def _time_passes(rt, conversation_id: int, job_id: int) -> None:
+    """The snooze's deadline and its timer one second in the past."""
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    with unit_of_work(rt.sessions) as session:
+        session.get_one(Conversation, conversation_id).snoozed_until = past
+        session.get_one(Job, job_id).due_at = past
 
 
 def _job_id(rt, conversation_id: int) -> int:

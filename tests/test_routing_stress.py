@@ -69,6 +69,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from raccordo.channels.domain.request import InboundRequest
 from raccordo.platform.bus import make_bus
 from raccordo.channels import signing
 from raccordo.platform.store.db import unit_of_work
@@ -606,12 +607,12 @@ class Load:
                 f"From: Cliente <{address}>\r\nTo: posta@raccordo.example.com\r\nSubject: Fattura\r\nMessage-ID: <{message_id}@example.com>\r\n"
                 f"Date: {email.utils.formatdate()}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBuongiorno, ho una domanda sulla fattura.\r\n"
             ).encode()
-            outcome = process_raw(self.rt, store_raw(self.rt, self.tenant.email_inbox, {"x-raccordo-source": "smtp"}, body))
+            outcome = process_raw(self.rt, store_raw(self.rt, self.tenant.email_inbox, InboundRequest.polled("smtp:test", body, {"x-raccordo-source": "smtp"})))
         else:
             identifier, secret = self.tenant.api_inboxes[kind]
             body = json.dumps(customer_message(message_id, "Buongiorno", email=address)).encode()
             headers = {k.lower(): v for k, v in signing.sign(secret, body).items()}
-            outcome = receive(self.rt, identifier, headers, body, "api")
+            outcome = receive(self.rt, identifier, InboundRequest.of("POST", "http://testserver/hook", headers, body), "api")
         assert len(outcome.message_ids) == 1, outcome
 
     # agents --------------------------------------------------------------------------------------

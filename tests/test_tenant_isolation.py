@@ -24,8 +24,12 @@ SHARED_NAME = "Giulia Bianchi"
 # Query parameters named *_id that are pagination positions, not references to rows.
 PAGINATION_PARAMS = {"after_id", "before_id"}
 # Addressed by the inbox's unguessable identifier and authenticated by its HMAC secret, not by
-# a tenant's credentials; covered by test_channel_webhook_ignores_tenant_credentials below.
-NOT_TENANT_ID_ENDPOINTS = {("POST", "/api/v1/channels/{channel}/{identifier}/messages")}
+# a tenant's credentials (the GET is the provider's handshake, checked by the channel); covered by
+# test_channel_webhook_ignores_tenant_credentials below and tests/test_channel_contract.py.
+NOT_TENANT_ID_ENDPOINTS = {
+    ("POST", "/api/v1/channels/{channel}/{identifier}/messages"),
+    ("GET", "/api/v1/channels/{channel}/{identifier}/messages"),
+}
 
 
 @dataclass
@@ -580,6 +584,9 @@ def test_channel_webhook_ignores_tenant_credentials(client, worlds):
     response = client.post(theirs.inbox.url, content=body, headers={"Content-Type": "application/json", **signing.sign(mine.inbox.secret, body)})
     _assert_problem(response, 401)
     assert client.get("/api/v1/contacts", params={"q": "intruder@example.com"}, headers=theirs.org.headers()).json() == []
+    # The GET on the same URL is the provider's handshake: a tenant's token gets no more than anyone
+    # (the API channel has none: 405).
+    _assert_problem(client.get(theirs.inbox.url, headers=mine.org.headers()), 405)
 
 
 def test_foreign_ids_in_side_panel_app_bodies(client, worlds):

@@ -21,11 +21,15 @@ console = Console(stderr=True)
 
 def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
     """The runtime, with the schema brought to head first when RACCORDO_AUTO_MIGRATE allows."""
+    from raccordo.bootstrap import subscriptions
+    from raccordo.bootstrap.channels import install_channels
     from raccordo.platform.runtime import Runtime
     from raccordo.platform.store import migrate as migrations
 
     if settings.auto_migrate:
         migrations.upgrade(settings.resolved_database_url)
+    install_channels()
+    subscriptions.register()
     return Runtime.build(settings)
 
 
@@ -70,11 +74,12 @@ def _serve(settings: Settings) -> None:
     import uvicorn
 
     from raccordo.bootstrap.http import create_app
+    from raccordo.realtime.frames import BroadcastWebSocketProtocol
 
     rt = _runtime(settings)
     uvicorn.run(
         create_app(rt), host=settings.host, port=settings.port, log_level=settings.log_level.lower(), proxy_headers=True,
-        ws_per_message_deflate=settings.ws_compression,
+        ws_per_message_deflate=settings.ws_compression, ws=BroadcastWebSocketProtocol,  # one compression per broadcast frame
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -19,11 +19,14 @@ from raccordo.accounts.pages import admin as accounts_admin_pages
 from raccordo.accounts.pages import login as login_pages
 from raccordo.accounts.pages import profile as profile_pages
 from raccordo.accounts.services import passwords
+from raccordo.bootstrap import subscriptions
+from raccordo.bootstrap.channels import install_channels
 from raccordo.bootstrap.worker import WorkerLoop
 from raccordo.channels.api import inbox_check
 from raccordo.channels.api import webhooks as channels
-from raccordo.channels.widget import api as widget
-from raccordo.channels.widget.hub import WidgetHub
+from raccordo.channels.base import Feature
+from raccordo.channels.pages import inboxes as inbox_pages
+from raccordo.channels.registry import channels as installed_channels
 from raccordo.desk.api import agenda as agenda_api
 from raccordo.desk.api import composer as composer_api
 from raccordo.desk.api import scripts as scripts_api
@@ -35,7 +38,6 @@ from raccordo.desk.pages import composer as composer_pages
 from raccordo.desk.pages import content as content_pages
 from raccordo.desk.pages import pages
 from raccordo.desk.pages import scripts as script_pages
-from raccordo.desk.pages import setup as setup_pages
 from raccordo.platform.bus import make_bus
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.web import errors
@@ -51,12 +53,14 @@ from raccordo.routing.pages import admin as admin_pages
 
 def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
     """The app; it runs the worker in-process unless ``run_delivery`` or RACCORDO_EMBEDDED_WORKER say not to."""
+    install_channels()
+    subscriptions.register()  # services record domain events; routing, SLA and search react
     embedded = rt.settings.embedded_worker if run_delivery is None else run_delivery
     passwords.configure(rt.settings)
     loop = WorkerLoop(rt) if embedded else None
     hub = Hub(rt, make_bus(rt.settings.bus_url, rt.settings.bus_subject))
-    widget_hub = WidgetHub.of(hub)
     metrics = Metrics()
+    stop_channels: list[Callable[[], Awaitable[None]]] = []
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,7 +70,8 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
         yield
         if loop:
             loop.stop()
-        await widget_hub.stop()
+        for stop in stop_channels:
+            await stop()
         await hub.stop()
 
     app = FastAPI(title="Raccordo", version=__version__, lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json")
@@ -79,7 +84,6 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
     errors.install(app, html_page=error_page)
     for module in (auth, admin, inbox_check, contacts, conversations, messages, channels, presence, routing, ws):
         app.include_router(module.router)
-    app.include_router(widget.router)
     app.include_router(templates.router)
     app.include_router(scripts_api.router)
     app.include_router(side_panel_apps_api.router)
@@ -88,7 +92,7 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
     app.include_router(search_api.router)
 
     # "/" (the desktop, or the login page), /login, /inbox, /admin/..., /live
-    for page_module in (login_pages, pages, admin_pages, content_pages, script_pages, composer_pages, profile_pages, accounts_admin_pages, setup_pages, agenda_pages):
+    for page_module in (login_pages, pages, admin_pages, content_pages, script_pages, composer_pages, profile_pages, accounts_admin_pages, inbox_pages, agenda_pages):
         app.include_router(page_module.router)
     app.mount("/desktop/static", StaticFiles(directory=pages.STATIC), name="desktop-static")
 
@@ -130,7 +134,12 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodySizeLimit, max_bytes=rt.settings.max_body_bytes)
-    app.add_middleware(widget.WidgetCors)
+    # Channels with endpoints of their own (the chat widget) mount them, and their middleware, here.
+    for channel in installed_channels():
+        if channel.supports(Feature.HTTP):
+            stop = channel.install_http(app, hub)
+            if stop is not None:
+                stop_channels.append(stop)
     app.add_middleware(RequestMetrics, metrics=metrics)
     proxies = [p.strip() for p in rt.settings.trusted_proxies.split(",") if p.strip()]
     if proxies:  # outermost: the scheme and client address are the proxy's forwarded ones from here on

@@ -7,8 +7,8 @@ inbound payloads a crash left pending. Between passes it sleeps
 wait: a lost one delays work by at most one poll interval and never loses it, because
 the rows are the work.
 
-Beside the loop, ``MailService`` (``services/email_poller``) polls the IMAP mailboxes of
-email inboxes and runs the SMTP forwarding receiver when it is configured.
+Beside the loop run the pollers of the channels that declare ``Feature.POLLING`` (the email
+channel's polls IMAP mailboxes and runs the SMTP forwarding receiver), found in the registry.
 
 ``serve`` runs one loop in a thread (the embedded default); ``raccordo worker`` runs it
 as its own process with ``WorkerLoop.run``, which also owns the process's bus. Any
@@ -26,7 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from raccordo.channels.email.poller import MailService
+from raccordo.bootstrap import subscriptions
+from raccordo.bootstrap.channels import install_channels
+from raccordo.channels.base import Feature, Poller
+from raccordo.channels.registry import channels
 from raccordo.channels.services import delivery
 from raccordo.platform import jobs
 from raccordo.platform.bus import Bus
@@ -137,6 +140,7 @@ class WorkerLoop:
     """A background thread running ``run_once`` until stopped; ``wake()`` starts a pass at once."""
 
     def __init__(self, rt: Runtime, bus: Bus | None = None, *, reprocess_every: float = REPROCESS_EVERY) -> None:
+        subscriptions.register()  # the worker's jobs (SLA timers, snooze ends) record domain events
         self.rt = rt
         self.bus = bus
         self.reprocess_every = reprocess_every
@@ -144,15 +148,21 @@ class WorkerLoop:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="raccordo-worker", daemon=True)
-        # Mailbox polling (IMAP) and the SMTP forwarding receiver run beside the loop, in their own thread.
-        self.mail = MailService(rt) if rt.settings.email_polling or rt.settings.smtp_receiver_port else None
+        # The channels' pollers (IMAP and the SMTP receiver, for email) run beside the loop, each its own way.
+        install_channels()
+        self.pollers: dict[str, Poller] = {}
+        for channel in channels():
+            if channel.supports(Feature.POLLING):
+                poller = channel.poller(rt)
+                if poller is not None:
+                    self.pollers[channel.kind] = poller
 
     # --- thread ------------------------------------------------------------------------------
 
     def start(self) -> None:
         self._thread.start()
-        if self.mail is not None:
-            self.mail.start()
+        for poller in self.pollers.values():
+            poller.start()
 
     def wake(self) -> None:
         self._wake.set()
@@ -161,8 +171,11 @@ class WorkerLoop:
         """Finish the item in progress, release the rest of the claimed batch, and join."""
         self._stop.set()
         self._wake.set()
-        if self.mail is not None:
-            self.mail.stop()
+        for kind, poller in self.pollers.items():
+            try:
+                poller.stop()
+            except Exception:  # one channel's poller failing to stop must not keep the others running
+                log.exception("the %s poller did not stop cleanly", kind)
         if self._thread.is_alive():
             self._thread.join(timeout=timeout)
             if self._thread.is_alive():

@@ -1,17 +1,38 @@
-"""The channel interface: verify and parse inbound, send outbound, declare capabilities.
+"""The channel plug-in contract: what a channel declares and what it implements.
 
-Adding a channel is adding a module that defines a ``Channel`` subclass decorated with
-``@register``; nothing else in the code switches on channel names.
+A channel is one subpackage of ``raccordo.channels`` whose ``channel`` module defines a
+``Channel`` subclass and names it ``CHANNEL``; the composition root registers it
+(``bootstrap/channels.py``, or an installed package's ``raccordo.channels`` entry point), and
+nothing outside ``channels/`` switches on channel names. What a channel can do beyond parsing
+and sending is declared, never guessed: ``features`` (a set of ``Feature``) says which optional
+hooks the rest of the code may call, ``settings_form`` describes its inbox form, ``composer``
+what an agent may send. ``docs/architecture.md`` ("Adding a channel") walks through one.
 """
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from raccordo.channels.domain.composer import ComposerRules
+from raccordo.channels.domain.request import InboundRequest, WebhookResponse
+from raccordo.channels.domain.settings_form import SettingsForm
+from raccordo.channels.registry import channel_kinds, get_channel, register, unregister
 from raccordo.platform.errors import RaccordoError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from raccordo.platform.runtime import Runtime
+
+__all__ = [
+    "Capabilities", "Channel", "ChannelRejected", "CheckResult", "DeliveryError", "DeliveryReport", "Feature",
+    "InboundAttachment", "InboundEvent", "InboundIdentity", "InboundRequest", "InboxConfig", "OutboundAttachment",
+    "OutboundMessage", "Poller", "WebhookResponse", "channel_kinds", "get_channel", "register", "unregister",
+]
 
 
 class ChannelRejected(RaccordoError):
@@ -87,10 +108,12 @@ class InboundEvent:
 
 @dataclass(frozen=True)
 class DeliveryReport:
-    """The provider says an earlier outbound message failed (an email bounce, a status callback)."""
+    """The provider reports on an earlier outbound message: an email bounce, an SMS status callback
+    (``delivered``, ``read``, ``failed``). A channel declaring ``Feature.DELIVERY_STATUS`` returns
+    these from ``parse_inbound`` for the status requests that reach the one webhook route."""
 
     provider_message_ids: tuple[str, ...]
-    status: str  # failed
+    status: str  # failed, or (status callbacks) delivered / read
     reason: str
     report_id: str
 
@@ -138,53 +161,118 @@ class InboxConfig:
     secrets: dict[str, str]
 
 
+
+
+class Feature(enum.StrEnum):
+    """Optional capabilities a channel declares in ``Channel.features``; code outside the channel
+    calls the matching hook only when the feature is declared."""
+
+    # Providers POST messages (and status callbacks) to the one webhook route; others refuse it (405).
+    WEBHOOK = "webhook"
+    # The provider verifies the webhook URL with a GET (Meta's hub.challenge): ``handshake``.
+    HANDSHAKE = "handshake"
+    # The webhook must be registered with the provider when an inbox is saved, and removed when it
+    # is deactivated (Telegram setWebhook): ``provision`` / ``unprovision``, run as jobs.
+    PROVISIONING = "provisioning"
+    # The worker runs the channel's poller (IMAP): ``poller``.
+    POLLING = "polling"
+    # ``parse_inbound`` may return ``DeliveryReport``s (bounces, status callbacks).
+    DELIVERY_STATUS = "delivery_status"
+    # The inbox settings can be tried against the provider before saving: ``check``.
+    CONNECTION_CHECK = "connection_check"
+    # The channel serves endpoints of its own (the chat widget): ``install_http``.
+    HTTP = "http"
+
+
+class Poller(Protocol):
+    """A background service the worker starts and stops (``Feature.POLLING``); it stores what it fetches
+    with ``inbound.store_raw`` and processes it with ``inbound.process_raw``, like a webhook would."""
+
+    def start(self) -> None: ...
+
+    def stop(self, timeout: float = ...) -> None: ...
+
+    @property
+    def running(self) -> bool: ...
+
+
 class Channel:
     kind: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    # The optional hooks below that this channel implements (see ``Feature``).
+    features: ClassVar[frozenset[Feature]] = frozenset({Feature.WEBHOOK})
     # Identity kinds this channel can address a reply to, in order of preference.
     reply_identity_kinds: ClassVar[tuple[str, ...]] = ()
-    # Whether providers post inbound messages to the webhook URL; a channel that receives
-    # otherwise (e.g. email, polled or forwarded over SMTP) refuses unauthenticated posts there.
-    webhook: ClassVar[bool] = True
     # What an agent's reply may be on this channel; the reply service and the composer both read it.
     composer: ClassVar[ComposerRules] = ComposerRules()
+    # The inbox settings form (fields, labels, secrets, defaults) the admin page renders and reads.
+    settings_form: ClassVar[SettingsForm] = SettingsForm()
+
+    def supports(self, feature: Feature) -> bool:
+        return feature in self.features
+
+    # --- settings ---------------------------------------------------------------------------------
 
     def composer_rules(self, settings: dict[str, Any]) -> ComposerRules:
         """The rules for one inbox of this channel (an inbox's settings may narrow them)."""
         return self.composer
 
     def validate_settings(self, settings: dict[str, Any], secrets: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-        """Check and complete an inbox's settings; raise InvalidInput naming the field."""
-        return settings, secrets
+        """Check and complete an inbox's settings; raise InvalidInput naming the field. By default the
+        declared form's checks (types, required, choices, defaults, generated secrets)."""
+        return self.settings_form.validate(settings, secrets)
 
-    def parse_inbound(self, inbox: InboxConfig, headers: dict[str, str], body: bytes) -> list[InboundEvent | DeliveryReport]:
-        """Verify the request and turn it into normalized events; raise ChannelRejected."""
+    def check(self, inbox: InboxConfig) -> list[CheckResult]:
+        """``Feature.CONNECTION_CHECK``: try the settings against the provider; one result per step, in order."""
+        return []
+
+    # --- inbound ----------------------------------------------------------------------------------
+
+    def parse_inbound(self, inbox: InboxConfig, request: InboundRequest) -> list[InboundEvent | DeliveryReport]:
+        """Verify the whole request (signature over body, URL or parameters) and turn it into
+        normalized events; raise ChannelRejected (401/403 for authentication: such a request is
+        counted in ``inbound_rejections``, never stored)."""
         raise ChannelRejected("channel.no_inbound", status=405)
+
+    def handshake(self, inbox: InboxConfig, request: InboundRequest) -> WebhookResponse:
+        """``Feature.HANDSHAKE``: answer the provider's GET on the webhook URL (echo its challenge after
+        checking the verify token); raise ChannelRejected to refuse it."""
+        raise ChannelRejected("channel.no_inbound", status=405)
+
+    def webhook_response(
+        self, inbox: InboxConfig, request: InboundRequest, events: list[InboundEvent | DeliveryReport],
+    ) -> WebhookResponse | None:
+        """The body the provider expects once a request is stored and ingested (TwiML, an empty 200);
+        None answers the route's own JSON (the raw and message ids)."""
+        return None
+
+    # --- provisioning -----------------------------------------------------------------------------
+
+    def provision(self, inbox: InboxConfig, webhook_url: str) -> None:
+        """``Feature.PROVISIONING``: register ``webhook_url`` with the provider (after an inbox is saved
+        active). Runs in a job, outside the transaction, retried with backoff: raise to retry."""
+
+    def unprovision(self, inbox: InboxConfig) -> None:
+        """``Feature.PROVISIONING``: remove the webhook from the provider (after an inbox is deactivated)."""
+
+    # --- background and HTTP ----------------------------------------------------------------------
+
+    def poller(self, rt: Runtime) -> Poller | None:
+        """``Feature.POLLING``: the service the worker runs for this channel's inboxes, or None when
+        the installation's settings turn it off."""
+        return None
+
+    def install_http(self, app: FastAPI, hub: Any) -> Callable[[], Awaitable[None]] | None:
+        """``Feature.HTTP``: mount the channel's own endpoints and middleware on the app (``hub`` is the
+        process's realtime hub); returns what to await when the app stops, if anything."""
+        return None
+
+    def embed_snippet(self, inbox: InboxConfig, public_url: str) -> str | None:
+        """HTML an admin pastes into their site to use this inbox (the chat widget's script tag)."""
+        return None
+
+    # --- outbound ---------------------------------------------------------------------------------
 
     def send(self, inbox: InboxConfig, message: OutboundMessage) -> str:
         """Deliver and return the provider's message id; raise DeliveryError."""
         raise DeliveryError(f"channel {self.kind} cannot send", permanent=True)
-
-    def check(self, inbox: InboxConfig) -> list[CheckResult]:
-        """Try the inbox's connection settings against the provider; one result per step, in order."""
-        return []
-
-
-_REGISTRY: dict[str, Channel] = {}
-
-
-def register(cls: type[Channel]) -> type[Channel]:
-    _REGISTRY[cls.kind] = cls()
-    return cls
-
-
-def get_channel(kind: str) -> Channel | None:
-    from raccordo.channels import registry  # noqa: F401  (imports every channel module)
-
-    return _REGISTRY.get(kind)
-
-
-def channel_kinds() -> list[str]:
-    from raccordo.channels import registry  # noqa: F401
-
-    return sorted(_REGISTRY)

@@ -36,9 +36,26 @@ class Pending:
     messages: set[int] = field(default_factory=set)
     conversations: set[int] = field(default_factory=set)
     contacts: set[int] = field(default_factory=set)
+    # Rows inserted in this transaction, with what their entry is made of: they have no entry to
+    # delete and nothing to read back, so their entries are written in one insert.
+    new_messages: dict[int, tuple[int, int, str]] = field(default_factory=dict)  # id -> (tenant, conversation, text)
+    new_subjects: dict[int, tuple[int, str | None]] = field(default_factory=dict)  # conversation id -> (tenant, subject)
+    new_contacts: dict[int, tuple[int, str | None]] = field(default_factory=dict)  # id -> (tenant, name)
+    new_identities: list[tuple[int, int, str, str]] = field(default_factory=list)  # (id, contact id, kind, value)
 
     def __bool__(self) -> bool:
-        return bool(self.messages or self.conversations or self.contacts)
+        return bool(self.messages or self.conversations or self.contacts or self.new_messages or self.new_subjects or self.new_contacts or self.new_identities)
+
+    def read_back(self) -> None:
+        """Forget what was noted as new: ``reindex`` reads those rows from the database instead."""
+        self.messages.update(self.new_messages)
+        self.conversations.update(self.new_subjects)
+        self.contacts.update(self.new_contacts)
+        self.contacts.update(contact_id for _, contact_id, _, _ in self.new_identities)
+        self.new_messages.clear()
+        self.new_subjects.clear()
+        self.new_contacts.clear()
+        self.new_identities.clear()
 
 
 def _changed(obj: Any, *names: str) -> bool:
@@ -50,13 +67,13 @@ def _after_flush(session: Session, _context: Any) -> None:
     pending: Pending = session.info.setdefault(_PENDING, Pending())
     for obj in session.new:
         if isinstance(obj, Message):
-            pending.messages.add(obj.id)
+            pending.new_messages[obj.id] = (obj.tenant_id, obj.conversation_id, obj.text)
         elif isinstance(obj, Conversation):
-            pending.conversations.add(obj.id)
+            pending.new_subjects[obj.id] = (obj.tenant_id, obj.subject)
         elif isinstance(obj, Contact):
-            pending.contacts.add(obj.id)
+            pending.new_contacts[obj.id] = (obj.tenant_id, obj.name)
         elif isinstance(obj, ContactIdentity):
-            pending.contacts.add(obj.contact_id)
+            pending.new_identities.append((obj.id, obj.contact_id, obj.kind, obj.value))
     for obj in session.dirty:
         if isinstance(obj, Message) and _changed(obj, "text"):
             pending.messages.add(obj.id)
@@ -89,6 +106,12 @@ def _forget(session: Session, previous_transaction: Any) -> None:
     # harmless: ``reindex`` reads what the database holds.
     if previous_transaction.parent is None:
         session.info.pop(_PENDING, None)
+        return
+    # A savepoint rolled back: rows inserted inside it may be gone, so what was noted as new is
+    # read back from the database instead (``reindex`` finds nothing for a row that is gone).
+    pending = session.info.get(_PENDING)
+    if pending is not None:
+        pending.read_back()
 
 
 def install(factory: sessionmaker[Session]) -> None:
@@ -124,6 +147,29 @@ def contact_body(name: str | None, identities: Iterable[tuple[str, str]]) -> str
 
 def reindex(session: Session, pending: Pending) -> None:
     """Rewrite the entries of the given messages, conversations (subject) and contacts."""
+    # A row inserted and then changed in the same transaction is rewritten from the database below;
+    # so is a contact that existed before and got a new identity.
+    fresh_contacts: dict[int, list[tuple[int, str, str]]] = {cid: [] for cid in pending.new_contacts if cid not in pending.contacts}
+    for identity_id, contact_id, kind, value in pending.new_identities:
+        if contact_id in fresh_contacts:
+            fresh_contacts[contact_id].append((identity_id, kind, value))
+        else:
+            pending.contacts.add(contact_id)
+    fresh = [
+        {"tenant_id": tenant, "kind": "message", "conversation_id": conversation, "message_id": mid, "body": body}
+        for mid, (tenant, conversation, text) in pending.new_messages.items()
+        if mid not in pending.messages and (body := index_body([text]))
+    ] + [
+        {"tenant_id": tenant, "kind": "subject", "conversation_id": cid, "body": body}
+        for cid, (tenant, subject) in pending.new_subjects.items()
+        if cid not in pending.conversations and (body := index_body([subject]))
+    ] + [
+        {"tenant_id": pending.new_contacts[cid][0], "kind": "contact", "contact_id": cid, "body": body}
+        for cid, identities in fresh_contacts.items()
+        if (body := contact_body(pending.new_contacts[cid][1], [(kind, value) for _, kind, value in sorted(identities)]))
+    ]
+    if fresh:
+        session.execute(insert(SearchEntry), fresh)
     for ids in _chunks(pending.messages):
         session.execute(delete(SearchEntry).where(SearchEntry.message_id.in_(ids)))
         rows = [

@@ -1,4 +1,7 @@
-"""Domain events: recorded in the transaction that caused them, published after it commits.
+"""The persisted event log: what clients see, recorded in the transaction that caused it, published after it commits.
+
+(Not to be confused with ``platform.domain_events``, the in-process dispatcher by which services
+tell each other what happened.)
 
 ``emit`` queues an event on the session. Just before commit the queued events are
 inserted into ``events``; on PostgreSQL a per-tenant advisory lock is taken first, so
@@ -15,16 +18,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from raccordo.platform.store.models import Event
+from raccordo.platform.store.models import Event, utcnow
 
 _PENDING = "raccordo.pending_events"
 _COMMITTED = "raccordo.committed_events"
 _MARKS = "raccordo.pending_event_marks"  # savepoint -> how many events were pending when it began
 # High half of the advisory lock key: "RACC"; the low half is the tenant id.
 _LOCK_NAMESPACE = 0x52414343 << 32
+_EVENTS = Event.__table__
 
 Publisher = Callable[[list[dict[str, Any]]], None]
 
@@ -61,6 +65,15 @@ def event_message(row: Event) -> dict[str, Any]:
     }
 
 
+def _message(event_id: int, row: dict[str, Any]) -> dict[str, Any]:
+    """``event_message`` for a row written by ``_write`` (a dict, not an ORM object)."""
+    return {
+        "type": "event", "id": event_id, "tenant_id": row["tenant_id"], "kind": row["kind"], "conversation_id": row["conversation_id"],
+        "contact_id": row["contact_id"], "user_id": row["user_id"], "team_id": row["team_id"], "payload": row["payload"],
+        "created_at": row["created_at"].isoformat(),
+    }
+
+
 def install(sessions: sessionmaker[Session], publisher: Callable[[], Publisher | None]) -> None:
     """Hook event writing and publishing into every session the factory makes."""
 
@@ -72,10 +85,15 @@ def install(sessions: sessionmaker[Session], publisher: Callable[[], Publisher |
         if session.get_bind().dialect.name == "postgresql":
             for tenant_id in sorted({p["tenant_id"] for p in pending}):
                 session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_NAMESPACE | tenant_id})
-        rows = [Event(**p) for p in pending]
-        session.add_all(rows)
+        # Plain INSERT ... RETURNING id statements on the table, not an ORM object per event (no
+        # identity map, no unit of work; the statement is compiled once and cached).
         session.flush()
-        session.info.setdefault(_COMMITTED, []).extend(event_message(row) for row in rows)
+        now = utcnow()
+        statement = insert(_EVENTS).returning(_EVENTS.c.id)
+        committed = session.info.setdefault(_COMMITTED, [])
+        for p in pending:
+            row = {**p, "created_at": now}
+            committed.append(_message(session.execute(statement, row).scalar_one(), row))
 
     @sa_event.listens_for(sessions, "after_commit")
     def _publish(session: Session) -> None:
@@ -125,12 +143,6 @@ def wakeups(committed: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if any(e["kind"] in WORKER_KINDS for e in committed):
         messages.append({"type": "wake"})
     return messages
-
-
-def events_after(session: Session, tenant_id: int, after_id: int, limit: int = 1000) -> list[Event]:
-    from sqlalchemy import select
-
-    return list(session.scalars(select(Event).where(Event.tenant_id == tenant_id, Event.id > after_id).order_by(Event.id).limit(limit)))
 
 
 def when(value: datetime | None) -> str | None:

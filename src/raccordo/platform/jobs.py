@@ -54,6 +54,7 @@ DEFAULT_MAX_ATTEMPTS = 5
 # Modules that register the built-in handlers; imported before the first lookup.
 BUILTIN_HANDLER_MODULES = (
     "raccordo.record.services.snooze", "raccordo.routing.services.sla", "raccordo.desk.services.agenda", "raccordo.channels.services.inbound",
+    "raccordo.channels.services.inboxes",
 )
 
 PENDING, RUNNING, DONE, FAILED, CANCELLED = "pending", "running", "done", "failed", "cancelled"

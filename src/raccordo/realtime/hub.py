@@ -8,6 +8,14 @@ next one, by the periodic pump, or by the catch-up after a bus outage.
 
 Each client has a bounded send queue; a client that cannot keep up is disconnected
 with a reason, never slowing the others.
+
+Fan-out cost (bench/realtime.py): the clients of a tenant are grouped by *view* (user,
+role, teams: what ``visible`` looks at besides a client's own subscriptions), so the rule
+runs once per event per view, not per socket. Each frame is serialized and compressed
+once (``frames.PreparedFrame``) and the same bytes go to every socket that gets it. A
+client that connected with ``?batch=1`` gets one ``events`` frame per pump with every
+event of that pump it may see (the list updates of a burst coalesced), shared by every
+socket of its view; other clients get one ``event`` frame per event, as before.
 """
 
 from __future__ import annotations
@@ -16,13 +24,16 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket
 
@@ -33,6 +44,7 @@ from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Event
 from raccordo.realtime.domain.visibility import Subscriber, visible
+from raccordo.realtime.frames import PreparedFrame
 from raccordo.realtime.services import presence
 
 log = logging.getLogger(__name__)
@@ -41,6 +53,7 @@ BACKLOG_LIMIT = 5000  # a client further behind than this is told to reload inst
 EPHEMERAL = frozenset({"typing", "viewing"})
 CLOSE_SLOW = 4008
 VIEWING_TTL = 30.0
+PUMP_INTERVAL = 0.015  # seconds between two reads of a tenant's events: adds at most this much latency
 
 
 class SlowClient(Exception):
@@ -52,8 +65,9 @@ class Client:
     websocket: WebSocket
     subscriber: Subscriber
     connection_id: str
-    queue: asyncio.Queue[dict[str, Any] | str]  # str: an event the hub already serialized
+    queue: asyncio.Queue[dict[str, Any] | str | PreparedFrame]  # str, PreparedFrame: already serialized by the hub
     last_sent_id: int = 0
+    batch: bool = False  # live events as one "events" frame per pump (the client asked for it)
     closed: bool = False
     overflowed: bool = False
     # Set by the connection: closes the socket from outside the sender, which may be blocked on a stuck peer.
@@ -72,10 +86,77 @@ class Client:
         try:
             self.queue.put_nowait(text if text is not None else message)  # type: ignore[arg-type]
         except asyncio.QueueFull:
-            self.overflowed = True
-            self.closed = True
-            if self.on_overflow is not None:
-                self.on_overflow()
+            self._overflow()
+
+    def offer_frame(self, last_id: int, frame: PreparedFrame) -> None:
+        """Queue a frame the hub prepared for many clients, holding events up to ``last_id``."""
+        if self.closed:
+            return
+        self.last_sent_id = last_id
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self._overflow()
+
+    def _overflow(self) -> None:
+        self.overflowed = True
+        self.closed = True
+        if self.on_overflow is not None:
+            self.on_overflow()
+
+    @property
+    def view(self) -> tuple[int, Any, frozenset[int]]:
+        """What the visibility rule looks at besides the client's own subscriptions."""
+        return (self.subscriber.user_id, self.subscriber.role, self.subscriber.team_ids)
+
+
+class EventReader:
+    """The hub's reads of committed events on one connection it keeps: a pump costs the
+    query and its commit, not a pool checkout (with its liveness ping) and an ORM session.
+    Core rows carry the same typed values as the ORM's, so ``event_message`` is unchanged.
+    A connection the database dropped is replaced and the read retried once."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()  # pumps of different tenants run in different threads
+        self._connection: Connection | None = None
+
+    def _read(self, statement: Any) -> list[Any]:
+        with self._lock:
+            for attempt in (1, 2):
+                if self._connection is None:
+                    connection = self.engine.connect()
+                    if self.engine.dialect.name == "postgresql":  # a read needs no transaction: one round trip
+                        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+                    self._connection = connection
+                try:
+                    rows = self._connection.execute(statement).all()
+                    self._connection.commit()  # ends the read (on SQLite, frees the writer lock; PostgreSQL: no-op)
+                    return rows
+                except BaseException as exc:
+                    self.close_locked()
+                    if attempt == 2 or not (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+                        raise
+            raise AssertionError("unreachable")
+
+    def events_after(self, tenant_id: int, after_id: int, limit: int) -> list[dict[str, Any]]:
+        table = Event.__table__
+        rows = self._read(select(table).where(table.c.tenant_id == tenant_id, table.c.id > after_id).order_by(table.c.id).limit(limit))
+        return [event_message(row) for row in rows]
+
+    def last_event_id(self, tenant_id: int) -> int:
+        rows = self._read(select(func.max(Event.__table__.c.id)).where(Event.__table__.c.tenant_id == tenant_id))
+        return rows[0][0] or 0
+
+    def close_locked(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self.close_locked()
 
 
 @dataclass
@@ -84,6 +165,7 @@ class TenantState:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     dirty: bool = False
     pumping: bool = False
+    pumped_at: float = 0.0  # event-loop time the last read ended
 
 
 class Hub:
@@ -100,6 +182,7 @@ class Hub:
         self.on_wake: Callable[[], None] | None = None
         # Other per-process hubs (the web widget's) that see every bus message too.
         self.listeners: list[Callable[[dict[str, Any]], Awaitable[None]]] = []
+        self.reader = EventReader(rt.engine) if rt is not None else None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -117,6 +200,8 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.bus.stop()
+        if self.reader is not None:
+            await run_in_threadpool(self.reader.close)
 
     def _publish_committed(self, events: list[dict[str, Any]]) -> None:
         """Called from service threads after a commit."""
@@ -161,36 +246,81 @@ class Hub:
             return
         state.pumping = True
         try:
+            loop = asyncio.get_running_loop()
             while state.dirty:
+                # At most one read per PUMP_INTERVAL: under a stream of commits the wake-ups that
+                # arrive meanwhile share the next read (a read and its fan-out cost more than waiting).
+                wait = state.pumped_at + PUMP_INTERVAL - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
                 state.dirty = False
                 async with state.lock:
                     rows = await run_in_threadpool(self._events_after, tenant_id, state.cursor, 1000)
-                    for message in rows:
-                        state.cursor = message["id"]
-                        self._dispatch(tenant_id, message)
+                    state.pumped_at = loop.time()
+                    if rows:
+                        state.cursor = rows[-1]["id"]
+                        self._dispatch(tenant_id, rows)
                     if len(rows) == 1000:
                         state.dirty = True
         finally:
             state.pumping = False
 
     def _events_after(self, tenant_id: int, after_id: int, limit: int) -> list[dict[str, Any]]:
-        with unit_of_work(self.rt.sessions) as session:
-            rows = session.scalars(select(Event).where(Event.tenant_id == tenant_id, Event.id > after_id).order_by(Event.id).limit(limit))
-            return [event_message(row) for row in rows]
+        assert self.reader is not None
+        return self.reader.events_after(tenant_id, after_id, limit)
 
     def _last_event_id(self, tenant_id: int) -> int:
-        with unit_of_work(self.rt.sessions) as session:
-            return session.scalar(select(func.max(Event.id)).where(Event.tenant_id == tenant_id)) or 0
+        assert self.reader is not None
+        return self.reader.last_event_id(tenant_id)
 
-    def _dispatch(self, tenant_id: int, message: dict[str, Any]) -> None:
-        created = message.get("created_at")
-        text: str | None = None
-        for client in list(self.clients.get(tenant_id, ())):
-            if visible(message, client.subscriber):
-                if text is None:
-                    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
-                client.offer(message, text)
-                self.delivered += 1
+    def _dispatch(self, tenant_id: int, messages: list[dict[str, Any]]) -> None:
+        """Offer one pump's events to the tenant's clients: the rule once per event and view,
+        each frame built once. Exactly what ``visible(message, client.subscriber)`` allows:
+        the rule is a disjunction in which only ``conversation_ids`` differs between the
+        clients of a view, so a client gets its view's events plus those of its subscriptions."""
+        clients = self.clients.get(tenant_id)
+        if not clients or not messages:
+            return
+        views: dict[tuple[int, Any, frozenset[int]], list[Client]] = {}
+        for client in clients:
+            views.setdefault(client.view, []).append(client)
+        singles: dict[int, PreparedFrame] = {}  # event id -> its "event" frame, shared by every client
+        batches: dict[tuple[int, ...], PreparedFrame] = {}  # event ids -> their "events" frame: views that see the same share it
+
+        def batch(events: list[dict[str, Any]]) -> PreparedFrame:
+            key = tuple(m["id"] for m in events)
+            frame = batches.get(key)
+            if frame is None:
+                frame = batches[key] = _batch_frame(events)
+            return frame
+
+        def single(message: dict[str, Any]) -> PreparedFrame:
+            frame = singles.get(message["id"])
+            if frame is None:
+                frame = singles[message["id"]] = PreparedFrame(json.dumps(message, separators=(",", ":"), ensure_ascii=False))
+            return frame
+
+        for (user_id, role, team_ids), members in views.items():
+            rule = Subscriber(tenant_id, user_id, role, team_ids)
+            seen = [message for message in messages if visible(message, rule)]
+            for client in members:
+                own = seen
+                subscribed = client.subscriber.conversation_ids
+                if subscribed:
+                    extra = [m for m in messages if m.get("conversation_id") in subscribed and m.get("tenant_id") == tenant_id]
+                    if extra:
+                        own = sorted({m["id"]: m for m in (*seen, *extra)}.values(), key=lambda m: m["id"])
+                if own and own[0]["id"] <= client.last_sent_id:  # already sent (a backlog on register)
+                    own = [m for m in own if m["id"] > client.last_sent_id]
+                if not own:
+                    continue
+                self.delivered += len(own)
+                if not client.batch:
+                    for message in own:
+                        client.offer_frame(message["id"], single(message))
+                else:
+                    client.offer_frame(own[-1]["id"], batch(own))
+        created = messages[-1].get("created_at")
         if created:
             self.lag_seconds = max(0.0, time.time() - datetime.fromisoformat(created).timestamp())
 
@@ -273,3 +403,7 @@ class Hub:
             presence.heartbeat(session, connection_ids)
         with unit_of_work(self.rt.sessions) as session:
             presence.sweep(session, timedelta(seconds=self.rt.settings.presence_grace_seconds))
+
+
+def _batch_frame(messages: list[dict[str, Any]]) -> PreparedFrame:
+    return PreparedFrame(json.dumps({"type": "events", "events": messages}, separators=(",", ":"), ensure_ascii=False))

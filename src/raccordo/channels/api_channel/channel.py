@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import secrets
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,23 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from raccordo.channels import signing
-from raccordo.channels.base import Capabilities, Channel, ChannelRejected, DeliveryError, InboundAttachment, InboundEvent, InboundIdentity, InboxConfig, OutboundAttachment, OutboundMessage, register
+from raccordo.channels.base import (
+    Capabilities,
+    Channel,
+    ChannelRejected,
+    DeliveryError,
+    DeliveryReport,
+    Feature,
+    InboundAttachment,
+    InboundEvent,
+    InboundIdentity,
+    InboundRequest,
+    InboxConfig,
+    OutboundAttachment,
+    OutboundMessage,
+)
 from raccordo.channels.domain.composer import ComposerRules
+from raccordo.channels.domain.settings_form import FieldKind, Label, SettingsField, SettingsForm
 from raccordo.platform.errors import InvalidInput
 
 
@@ -65,10 +79,15 @@ def _attachment_out(attachment: OutboundAttachment) -> dict[str, Any]:
     return {"filename": attachment.filename, "content_type": attachment.content_type, "size": len(data), "data_base64": base64.b64encode(data).decode()}
 
 
-@register
 class ApiChannel(Channel):
     kind = "api"
     capabilities = Capabilities(text=True, html=True)
+    features = frozenset({Feature.WEBHOOK})
+    settings_form = SettingsForm(
+        fields=(SettingsField("callback_url", Label("Callback URL", "URL di callback"), FieldKind.URL),),
+        shown_once=(SettingsField("hmac_secret", Label("HMAC secret", "Segreto HMAC"), FieldKind.SECRET, generated=True),),
+        extra_settings=("timeout_seconds",),
+    )
     # Attachments travel base64 in the callback, so their size is the installation's upload limit.
     composer = ComposerRules(max_length=100_000, attachments=True, max_attachments=20)
     reply_identity_kinds = ("external", "email", "phone", "whatsapp", "telegram", "messenger", "instagram", "web_visitor")
@@ -79,15 +98,11 @@ class ApiChannel(Channel):
             parsed = urlparse(str(callback))
             if parsed.scheme not in ("http", "https") or not parsed.netloc:
                 raise InvalidInput("inbox.callback_url_invalid", field="settings.callback_url", value=str(callback))
-        unknown = set(settings) - {"callback_url", "timeout_seconds"}
-        if unknown:
-            raise InvalidInput("inbox.setting_unknown", field="settings", names=", ".join(sorted(unknown)))
-        secrets_ = dict(secrets_)
-        secrets_.setdefault("hmac_secret", secrets.token_urlsafe(32))
-        return settings, secrets_
+        return self.settings_form.validate(settings, secrets_)
 
-    def parse_inbound(self, inbox: InboxConfig, headers: dict[str, str], body: bytes) -> list[InboundEvent]:
-        problem = signing.verify(inbox.secrets.get("hmac_secret", ""), body, headers)
+    def parse_inbound(self, inbox: InboxConfig, request: InboundRequest) -> list[InboundEvent | DeliveryReport]:
+        body = request.body
+        problem = signing.verify(inbox.secrets.get("hmac_secret", ""), body, request.headers)
         if problem:
             raise ChannelRejected(problem, status=401)
         try:
@@ -155,3 +170,6 @@ class ApiChannel(Channel):
         except (ValueError, AttributeError):
             provider_id = None
         return str(provider_id) if provider_id else message.idempotency_key
+
+
+CHANNEL = ApiChannel

@@ -1,4 +1,5 @@
-"""A channel's rules for what an agent may send on it: length, attachments, message window. Pure.
+"""A channel's rules for what an agent may send on it: length, SMS segments, attachments, message
+window and the templates allowed outside it. Pure.
 
 Each channel module declares one ``ComposerRules`` (``Channel.composer``, narrowed per inbox by
 ``Channel.composer_rules``); the reply service enforces them with ``check_reply`` and the
@@ -33,6 +34,9 @@ class ComposerRules:
     reply_window_seconds: int | None = None
     # Characters per SMS segment are counted in the composer when set (GSM-7 160 / UCS-2 70).
     sms_segments: bool = False
+    # Outside the window the provider still accepts its pre-approved message templates (WhatsApp):
+    # the refusal says so instead of sending the agent to another channel.
+    templates_outside_window: bool = False
 
     def limited(self, max_attachment_bytes: int) -> ComposerRules:
         """These rules under the installation's own upload limit (``RACCORDO_MAX_ATTACHMENT_BYTES``)."""
@@ -90,9 +94,10 @@ def check_reply(rules: ComposerRules, *, channel: str, text: str, files: list[Ou
     if rules.reply_window_seconds is not None and not window_open(rules, last_inbound_at, now):
         hours = round(rules.reply_window_seconds / 3600, 1)
         closed = window_closes_at(rules, last_inbound_at)
+        suffix = "_template" if rules.templates_outside_window else ""
         if closed is None:
-            raise InvalidInput("composer.window_never_opened", field="inbox_id", channel=channel, hours=f"{hours:g}")
-        raise InvalidInput("composer.window_closed", field="inbox_id", channel=channel, hours=f"{hours:g}", closed_at=closed.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+            raise InvalidInput(f"composer.window_never_opened{suffix}", field="inbox_id", channel=channel, hours=f"{hours:g}")
+        raise InvalidInput(f"composer.window_closed{suffix}", field="inbox_id", channel=channel, hours=f"{hours:g}", closed_at=closed.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"))
     if rules.max_length is not None and len(text) > rules.max_length:
         raise InvalidInput("composer.too_long", field="text", channel=channel, limit=rules.max_length, length=len(text))
     if files and not rules.attachments:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raccordo.channels.base import (
     Capabilities,
@@ -28,20 +28,39 @@ from raccordo.channels.base import (
     CheckResult,
     DeliveryError,
     DeliveryReport,
+    Feature,
     InboundAttachment,
     InboundEvent,
     InboundIdentity,
+    InboundRequest,
     InboxConfig,
     OutboundMessage,
-    register,
+    Poller,
 )
 from raccordo.channels.domain.composer import ComposerRules
+from raccordo.channels.email import KIND
+from raccordo.channels.domain.settings_form import Choice, FieldKind, Label, SettingsField, SettingsForm
 from raccordo.channels.email import mime as mail
-from raccordo.channels.email.mailbox import SECURITY_MODES, ImapMailbox, MailboxError, SendRefused, ServerAccount, smtp_connect, smtp_send
+from raccordo.channels.email.mailbox import (
+    DEFAULT_PORTS,
+    MAX_ATTACHMENT_HEADER,
+    SECURITY_MODES,
+    ImapMailbox,
+    MailboxError,
+    SendRefused,
+    imap_account,
+    server_account,
+    smtp_connect,
+    smtp_send,
+)
+from raccordo.channels.email.poller import MailService
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.i18n import translate
 from raccordo.record.domain.content import sanitize_html
 from raccordo.record.domain.html_view import count_remote_images
+
+if TYPE_CHECKING:
+    from raccordo.platform.runtime import Runtime
 
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 # Senders nobody answers (web forms, notifications): the customer is whoever Reply-To names.
@@ -50,55 +69,51 @@ _NO_REPLY = re.compile(
     r"(?:[-_.+].*)?@",
     re.I,
 )
-MAX_ATTACHMENT_HEADER = "x-raccordo-max-attachment"
 _STRINGS = {"address", "from_name", "imap_host", "imap_security", "imap_username", "imap_folder", "smtp_host", "smtp_security", "smtp_username", "outbound_domain"}
 _PORTS = {"imap_port", "smtp_port"}
 _BOOLS = {"imap_verify_tls", "smtp_verify_tls", "reply_token", "accept_forwarding"}
-_DEFAULT_PORTS = {("imap", "tls"): 993, ("imap", "starttls"): 143, ("imap", "none"): 143, ("smtp", "tls"): 465, ("smtp", "starttls"): 587, ("smtp", "none"): 25}
-TIMEOUT_SECONDS = 30.0
 
 
-def _account(config: InboxConfig, prefix: str, timeout: float = TIMEOUT_SECONDS) -> ServerAccount | None:
-    settings = config.settings
-    host = settings.get(f"{prefix}_host")
-    if not host:
-        return None
-    security = settings.get(f"{prefix}_security", "tls")
-    return ServerAccount(
-        prefix=prefix,
-        host=str(host),
-        port=int(settings.get(f"{prefix}_port") or _DEFAULT_PORTS[(prefix, security)]),
-        security=security,
-        username=str(settings.get(f"{prefix}_username") or (settings.get("address") if prefix == "imap" else "") or ""),
-        password=config.secrets.get(f"{prefix}_password", ""),
-        verify_tls=bool(settings.get(f"{prefix}_verify_tls", True)),
-        timeout=timeout,
+_SECURITY_CHOICES = (
+    Choice("tls", Label("TLS (encrypted from the start)", "TLS (cifrato dall'inizio)")),
+    Choice("starttls", Label("STARTTLS (encrypted after connecting)", "STARTTLS (cifrato dopo la connessione)")),
+    Choice("none", Label("None (not encrypted)", "Nessuna (non cifrato)")),
+)
+
+
+def _server_fields(prefix: str, server: str) -> tuple[SettingsField, ...]:
+    return (
+        SettingsField(f"{prefix}_host", Label(f"{server} server", f"Server {server}")),
+        SettingsField(f"{prefix}_port", Label(f"{server} port", f"Porta {server}"), FieldKind.PORT),
+        SettingsField(f"{prefix}_security", Label(f"{server} security", f"Sicurezza {server}"), FieldKind.CHOICE, default="tls", choices=_SECURITY_CHOICES),
+        SettingsField(f"{prefix}_username", Label(f"{server} user", f"Utente {server}")),
+        SettingsField(f"{prefix}_password", Label(f"{server} password", f"Password {server}"), FieldKind.SECRET),
     )
 
 
-def imap_account(config: InboxConfig, timeout: float = TIMEOUT_SECONDS) -> tuple[ServerAccount, str] | None:
-    """The IMAP account and folder to poll, or None for an inbox that only receives by forwarding."""
-    account = _account(config, "imap", timeout)
-    return (account, str(config.settings.get("imap_folder") or "INBOX")) if account else None
+SETTINGS_FORM = SettingsForm(
+    fields=(
+        SettingsField("address", Label("Email address", "Indirizzo email"), FieldKind.EMAIL, required=True),
+        SettingsField("from_name", Label("Sender name", "Nome del mittente")),
+        *_server_fields("imap", "IMAP"),
+        SettingsField("imap_folder", Label("IMAP folder", "Cartella IMAP")),
+        *_server_fields("smtp", "SMTP"),
+    ),
+)
 
 
-def accepts_forwarding(config: InboxConfig) -> bool:
-    return bool(config.settings.get("accept_forwarding", True))
-
-
-@register
 class EmailChannel(Channel):
-    kind = "email"
+    kind = KIND
     capabilities = Capabilities(text=True, html=True)
     # Per file: 20 MiB, under what most mail servers accept for a whole message (20-25 MB before
     # base64's third). There is no total per message yet: a server that refuses a large one fails
     # that delivery with its own error, shown on the message.
     composer = ComposerRules(max_length=500_000, attachments=True, max_attachments=20, max_attachment_bytes=20 * 1024 * 1024)
     reply_identity_kinds = ("email", "email_reply_to")
-    # The worker polls these inboxes' mailboxes (services/email_poller) and the SMTP receiver accepts mail for them.
-    mailbox = True
-    # Mail arrives by IMAP or the SMTP receiver, never by the (unauthenticated for email) webhook URL.
-    webhook = False
+    # Mail arrives by IMAP (the poller the worker runs) or the SMTP forwarding receiver (run by the
+    # same poller), never by the webhook URL, which email could not authenticate: no WEBHOOK.
+    features = frozenset({Feature.POLLING, Feature.DELIVERY_STATUS, Feature.CONNECTION_CHECK})
+    settings_form = SETTINGS_FORM
 
     # --- settings ---------------------------------------------------------------------------------
 
@@ -125,7 +140,7 @@ class EmailChannel(Channel):
                 raise InvalidInput("email.security_invalid", field=f"settings.{prefix}_security", value=str(security))
             if settings.get(f"{prefix}_host"):
                 settings[f"{prefix}_security"] = security
-                settings.setdefault(f"{prefix}_port", _DEFAULT_PORTS[(prefix, security)])
+                settings.setdefault(f"{prefix}_port", DEFAULT_PORTS[(prefix, security)])
         folder = settings.get("imap_folder")
         if folder is not None and (not folder.strip() or any(ch in folder for ch in '\r\n"')):
             raise InvalidInput("email.folder_invalid", field="settings.imap_folder", value=folder)
@@ -141,9 +156,16 @@ class EmailChannel(Channel):
     def check(self, inbox: InboxConfig) -> list[CheckResult]:
         return asyncio.run(_check(inbox))
 
+    def poller(self, rt: Runtime) -> Poller | None:
+        """IMAP polling and the SMTP forwarding receiver, each when the installation turns it on."""
+        if not (rt.settings.email_polling or rt.settings.smtp_receiver_port):
+            return None
+        return MailService(rt)
+
     # --- inbound ----------------------------------------------------------------------------------
 
-    def parse_inbound(self, inbox: InboxConfig, headers: dict[str, str], body: bytes) -> list[InboundEvent | DeliveryReport]:
+    def parse_inbound(self, inbox: InboxConfig, request: InboundRequest) -> list[InboundEvent | DeliveryReport]:
+        headers, body = request.headers, request.body
         if not body.strip():
             raise ChannelRejected("email.empty", status=422)
         try:
@@ -275,7 +297,7 @@ class EmailChannel(Channel):
     def send(self, inbox: InboxConfig, message: OutboundMessage) -> str:
         if message.recipient is None or message.recipient.kind != "email":
             raise DeliveryError("no email address to send the reply to", permanent=True)
-        account = _account(inbox, "smtp")
+        account = server_account(inbox, "smtp")
         if account is None:
             raise DeliveryError("the email inbox has no SMTP server configured (settings.smtp_host)", permanent=True)
         email, message_id = self.build_message(inbox, message)
@@ -313,7 +335,7 @@ async def _check(inbox: InboxConfig) -> list[CheckResult]:
             results.append(CheckResult(exc.step, False, exc.setting, exc.key, exc.params))
         finally:
             await box.close()
-    smtp = _account(inbox, "smtp")
+    smtp = server_account(inbox, "smtp")
     if smtp is not None:
         try:
             client = await smtp_connect(smtp)
@@ -327,3 +349,8 @@ async def _check(inbox: InboxConfig) -> list[CheckResult]:
     if imap is None and smtp is None:
         results.append(CheckResult("settings", False, "settings.smtp_host", "email.check.nothing", {}))
     return results
+
+
+CHANNEL = EmailChannel
+
+__all__ = ["CHANNEL", "MAX_ATTACHMENT_HEADER", "EmailChannel", "imap_account"]

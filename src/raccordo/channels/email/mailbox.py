@@ -16,11 +16,14 @@ import re
 import socket
 import ssl
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aioimaplib
 import aiosmtplib
 from aioimaplib.aioimaplib import Command, IMAP4ClientProtocol
+
+if TYPE_CHECKING:
+    from raccordo.channels.base import InboxConfig
 
 SECURITY_MODES = ("tls", "starttls", "none")
 _FETCH_UID = re.compile(rb"\bUID (\d+)\b")
@@ -365,3 +368,35 @@ async def smtp_send(account: ServerAccount, message: email.message.EmailMessage,
             await asyncio.wait_for(client.quit(), 5)
         except Exception:  # noqa: BLE001
             client.close()
+
+
+# --- an inbox's server accounts -------------------------------------------------------------------
+
+# The installation's attachment limit, stored by the poller or receiver with each raw message.
+MAX_ATTACHMENT_HEADER = "x-raccordo-max-attachment"
+DEFAULT_PORTS = {("imap", "tls"): 993, ("imap", "starttls"): 143, ("imap", "none"): 143, ("smtp", "tls"): 465, ("smtp", "starttls"): 587, ("smtp", "none"): 25}
+TIMEOUT_SECONDS = 30.0
+
+
+def server_account(config: InboxConfig, prefix: str, timeout: float = TIMEOUT_SECONDS) -> ServerAccount | None:
+    settings = config.settings
+    host = settings.get(f"{prefix}_host")
+    if not host:
+        return None
+    security = settings.get(f"{prefix}_security", "tls")
+    return ServerAccount(
+        prefix=prefix,
+        host=str(host),
+        port=int(settings.get(f"{prefix}_port") or DEFAULT_PORTS[(prefix, security)]),
+        security=security,
+        username=str(settings.get(f"{prefix}_username") or (settings.get("address") if prefix == "imap" else "") or ""),
+        password=config.secrets.get(f"{prefix}_password", ""),
+        verify_tls=bool(settings.get(f"{prefix}_verify_tls", True)),
+        timeout=timeout,
+    )
+
+
+def imap_account(config: InboxConfig, timeout: float = TIMEOUT_SECONDS) -> tuple[ServerAccount, str] | None:
+    """The IMAP account and folder to poll, or None for an inbox that only receives by forwarding."""
+    account = server_account(config, "imap", timeout)
+    return (account, str(config.settings.get("imap_folder") or "INBOX")) if account else None

@@ -25,9 +25,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select, update
 
-from raccordo.channels.base import channel_kinds, get_channel
-from raccordo.channels.email.channel import MAX_ATTACHMENT_HEADER
-from raccordo.channels.email.mailbox import ImapMailbox, MailboxError
+from raccordo.channels.base import InboundRequest
+from raccordo.channels.email import KIND
+from raccordo.channels.email.mailbox import MAX_ATTACHMENT_HEADER, ImapMailbox, MailboxError, imap_account
 from raccordo.channels.services.inbound import StoredPayload, inbox_config, process_raw, store_raw
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
@@ -48,11 +48,6 @@ def retry_delay(failures: int) -> float:
     return min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2.0 ** min(max(failures, 1) - 1, 16))
 
 
-def mailbox_channel_kinds() -> list[str]:
-    """Channels whose inboxes receive through a mailbox (they declare ``mailbox = True``)."""
-    return [kind for kind in channel_kinds() if getattr(get_channel(kind), "mailbox", False)]
-
-
 @dataclass(frozen=True)
 class PolledInbox:
     id: int
@@ -62,7 +57,7 @@ class PolledInbox:
 
 def pollable_inboxes(rt: Runtime) -> list[PolledInbox]:
     with unit_of_work(rt.sessions) as session:
-        rows = session.scalars(select(Inbox).where(Inbox.active.is_(True), Inbox.channel.in_(mailbox_channel_kinds())).order_by(Inbox.id)).all()
+        rows = session.scalars(select(Inbox).where(Inbox.active.is_(True), Inbox.channel == KIND).order_by(Inbox.id)).all()
         return [PolledInbox(r.id, r.tenant_id, r.identifier) for r in rows if r.settings.get("imap_host")]
 
 
@@ -166,7 +161,7 @@ def _store_and_process(rt: Runtime, inbox: PolledInbox, folder: str, messages: l
     """Store each message raw (committed), then process it; ``done`` gets the UIDs that may be marked seen."""
     for uid, body in messages:
         headers = {"x-raccordo-source": "imap", "x-imap-uid": str(uid), "x-imap-folder": folder, MAX_ATTACHMENT_HEADER: str(rt.settings.max_attachment_bytes)}
-        payload: StoredPayload = store_raw(rt, inbox.identifier, headers, body)
+        payload: StoredPayload = store_raw(rt, inbox.identifier, InboundRequest.polled(f"imap:{folder}/{uid}", body, headers))
         result.fetched += 1
         result.raw_ids.append(payload.raw_id)
         try:
@@ -179,8 +174,6 @@ def _store_and_process(rt: Runtime, inbox: PolledInbox, folder: str, messages: l
 
 def poll_once(rt: Runtime, inbox_id: int) -> PollResult:
     """Open the inbox's mailbox, fetch everything unseen, close. For ``raccordo``'s tools and tests."""
-    from raccordo.channels.email.channel import imap_account
-
     with unit_of_work(rt.sessions) as session:
         row = session.get_one(Inbox, inbox_id)
         config = inbox_config(rt, row)
@@ -215,7 +208,6 @@ class MailService:
         self._stopping: asyncio.Event | None = None
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, name="raccordo-mail", daemon=True)
-        self._wake: asyncio.Event | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -226,11 +218,6 @@ class MailService:
             self._loop.call_soon_threadsafe(self._stopping.set)
         if self._thread.is_alive():
             self._thread.join(timeout)
-
-    def rescan(self) -> None:
-        """Look for inboxes to poll now (e.g. one was just created)."""
-        if self._loop is not None and self._wake is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
 
     @property
     def running(self) -> bool:
@@ -247,7 +234,6 @@ class MailService:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()
         server = None
         settings = self.rt.settings
         try:
@@ -265,8 +251,7 @@ class MailService:
                         await self._scan()
                     except Exception:  # noqa: BLE001 - the database may be away; try again later
                         log.exception("mail service: scanning inboxes failed")
-                self._wake.clear()
-                await _first(self._stopping.wait(), self._wake.wait(), timeout=settings.email_scan_seconds)
+                await _first(self._stopping.wait(), timeout=settings.email_scan_seconds)
         finally:
             for task in self.tasks.values():
                 task.cancel()
@@ -293,8 +278,6 @@ class MailService:
         try:
             while not self._stopping.is_set():  # type: ignore[union-attr]
                 config = await asyncio.to_thread(_config, self.rt, inbox.id)
-                from raccordo.channels.email.channel import imap_account
-
                 account = imap_account(config, settings.email_timeout_seconds) if config is not None else None
                 if account is None:
                     return  # deactivated or no IMAP any more

@@ -19,8 +19,9 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 
-from raccordo.channels.email.channel import MAX_ATTACHMENT_HEADER
-from raccordo.channels.email.poller import mailbox_channel_kinds
+from raccordo.channels.email.mailbox import MAX_ATTACHMENT_HEADER
+from raccordo.channels.base import InboundRequest
+from raccordo.channels.email import KIND
 from raccordo.channels.services.inbound import StoredPayload, process_raw, store_raw
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
@@ -35,7 +36,7 @@ def inbox_for_recipient(rt: Runtime, address: str) -> str | None:
     local, _, _domain = address.partition("@")
     base = f"{local.split('+', 1)[0]}@{_domain}"
     with unit_of_work(rt.sessions) as session:
-        inboxes = session.scalars(select(Inbox).where(Inbox.active.is_(True), Inbox.channel.in_(mailbox_channel_kinds()))).all()
+        inboxes = session.scalars(select(Inbox).where(Inbox.active.is_(True), Inbox.channel == KIND)).all()
         accepting = [i for i in inboxes if i.settings.get("accept_forwarding", True)]
         for inbox in accepting:
             if inbox.identifier.lower() == local.split("+", 1)[0]:
@@ -76,7 +77,8 @@ class ForwardingHandler:
                     "x-raccordo-source": "smtp", "x-raccordo-rcpt": rcpt, "x-raccordo-mail-from": envelope.mail_from or "", "x-raccordo-peer": peer,
                     MAX_ATTACHMENT_HEADER: str(self.rt.settings.max_attachment_bytes),
                 }
-                stored.append(await asyncio.to_thread(store_raw, self.rt, identifier, headers, body))
+                request = InboundRequest.polled(f"smtp:{rcpt}", body, headers)
+                stored.append(await asyncio.to_thread(store_raw, self.rt, identifier, request))
         except Exception:  # noqa: BLE001 - nothing acknowledged, nothing lost: the sender retries
             log.exception("SMTP receiver: storing a message failed")
             return "451 4.3.0 Could not store the message, try again later"

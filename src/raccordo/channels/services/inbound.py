@@ -1,5 +1,11 @@
 """Receiving a provider request: verify it, store it raw and commit, then parse and ingest.
 
+The whole request is kept (``InboundRequest``: method, URL, query, headers, body; cookies and
+``Authorization`` are dropped) so a channel can verify it from any part and a stored row can be
+verified and parsed again. A ``GET`` on the webhook route is the provider's handshake, answered by
+the channel (``Feature.HANDSHAKE``) and never stored; a ``POST`` is answered with the channel's own
+body when it has one (``webhook_response``: TwiML), else with the stored and ingested ids.
+
 A webhook request that fails authentication (bad or missing signature: the channel answers
 401/403) is not stored: a compact ``inbound_rejections`` row (reason, client address, size,
 SHA-256, never the body) is counted, and past ``RACCORDO_INBOUND_REJECTIONS_PER_MINUTE`` per
@@ -30,7 +36,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from raccordo.channels.base import ChannelRejected, DeliveryReport, InboundEvent, InboxConfig, get_channel
+from raccordo.channels.base import ChannelRejected, DeliveryReport, Feature, InboundEvent, InboundRequest, InboxConfig, WebhookResponse, get_channel
 from raccordo.platform import jobs
 from raccordo.platform.errors import InvalidInput, NotFound, RaccordoError, TooManyRequests
 from raccordo.platform.runtime import Runtime
@@ -50,6 +56,8 @@ class InboundOutcome:
     message_ids: list[int] = field(default_factory=list)
     duplicates: int = 0
     ignored: list[str] = field(default_factory=list)
+    # What the provider expects back, when the channel answers in its own format.
+    response: WebhookResponse | None = None
 
 
 def inbox_config(rt: Runtime, inbox: Inbox) -> InboxConfig:
@@ -63,14 +71,32 @@ class StoredPayload:
     raw_id: int
     channel_kind: str
     config: InboxConfig
-    headers: dict[str, str]
-    body: bytes
+    request: InboundRequest
 
 
 def _kept(headers: dict[str, str]) -> dict[str, str]:
     kept = {k.lower(): v for k, v in headers.items() if k.lower() in _KEPT_HEADERS or k.lower().startswith("x-")}
     kept.pop("authorization", None)
     return kept
+
+
+def _storable(request: InboundRequest) -> InboundRequest:
+    """The request as it is stored and verified: only the headers worth keeping."""
+    return InboundRequest(request.method, request.url, _kept(request.headers), request.body, request.query)
+
+
+def _raw_row(tenant_id: int, inbox_id: int, request: InboundRequest, lease: timedelta) -> RawInbound:
+    return RawInbound(
+        tenant_id=tenant_id, inbox_id=inbox_id, method=request.method[:8], url=request.url[:4000],
+        query=[list(pair) for pair in request.query], headers=request.headers, body=request.body,
+        status="pending", claimed_until=datetime.now(UTC) + lease,
+    )
+
+
+def _stored_request(raw: RawInbound) -> InboundRequest:
+    # Rows stored before the whole request was kept (migration 0015) have no method or URL: POSTs.
+    query = tuple((str(k), str(v)) for k, v in (raw.query or []))
+    return InboundRequest(raw.method or "POST", raw.url or "", dict(raw.headers), bytes(raw.body), query)
 
 
 def _active_inbox(session: Session, identifier: str, channel: str | None) -> Inbox:
@@ -85,18 +111,16 @@ def inbound_lease(rt: Runtime) -> timedelta:
     return timedelta(seconds=rt.settings.inbound_lease_seconds)
 
 
-def store_raw(rt: Runtime, identifier: str, headers: dict[str, str], body: bytes, channel: str | None = None) -> StoredPayload:
-    """Store and commit the raw payload, leased to the caller, who processes it next."""
+def store_raw(rt: Runtime, identifier: str, request: InboundRequest, channel: str | None = None) -> StoredPayload:
+    """Store and commit the raw request (a poller's fetched message, a socket's frame), leased to
+    the caller, who processes it next with ``process_raw``."""
+    request = _storable(request)
     with unit_of_work(rt.sessions) as session:
         inbox = _active_inbox(session, identifier, channel)
-        kept = _kept(headers)
-        raw = RawInbound(
-            tenant_id=inbox.tenant_id, inbox_id=inbox.id, headers=kept, body=body, status="pending",
-            claimed_until=datetime.now(UTC) + inbound_lease(rt),
-        )
+        raw = _raw_row(inbox.tenant_id, inbox.id, request, inbound_lease(rt))
         session.add(raw)
         session.flush()
-        return StoredPayload(raw.id, inbox.channel, inbox_config(rt, inbox), kept, body)
+        return StoredPayload(raw.id, inbox.channel, inbox_config(rt, inbox), request)
 
 
 def load_stored(rt: Runtime, raw_id: int) -> StoredPayload | InboundOutcome:
@@ -106,7 +130,7 @@ def load_stored(rt: Runtime, raw_id: int) -> StoredPayload | InboundOutcome:
         if raw.status in ("processed", "ignored"):
             return InboundOutcome(raw.id, list(raw.message_ids))
         inbox = session.get_one(Inbox, raw.inbox_id)
-        return StoredPayload(raw.id, inbox.channel, inbox_config(rt, inbox), dict(raw.headers), bytes(raw.body))
+        return StoredPayload(raw.id, inbox.channel, inbox_config(rt, inbox), _stored_request(raw))
 
 
 def process_raw(
@@ -125,7 +149,7 @@ def process_raw(
         if channel is None:
             raise ChannelRejected("channel.not_installed", status=422, channel=stored.channel_kind)
         if events is None:
-            events = channel.parse_inbound(config, stored.headers, stored.body)
+            events = channel.parse_inbound(config, stored.request)
         outcome = InboundOutcome(raw_id)
         for attempt in range(3):
             try:
@@ -182,16 +206,17 @@ def _mark(rt: Runtime, raw_id: int, status: str, error: str) -> None:
 
 
 def receive(
-    rt: Runtime, identifier: str, headers: dict[str, str], body: bytes, channel: str | None = None,
+    rt: Runtime, identifier: str, request: InboundRequest, channel: str | None = None,
     remote: str | None = None,
 ) -> InboundOutcome:
-    """A provider's webhook request: refused (405) for channels that do not receive by webhook.
+    """A provider's POST on the webhook route: refused (405) for channels that declare no ``WEBHOOK``.
 
-    Authenticated first: a request the channel refuses with 401/403 is counted, not stored."""
+    Authenticated first: a request the channel refuses with 401/403 is counted, not stored. The
+    outcome carries the channel's own response, if it answers in a format of its own."""
     implementation = get_channel(channel) if channel is not None else None
-    if implementation is not None and not implementation.webhook:
+    if implementation is not None and not implementation.supports(Feature.WEBHOOK):
         raise ChannelRejected("channel.no_inbound", status=405)
-    kept = _kept(headers)
+    request = _storable(request)
     events: list[InboundEvent | DeliveryReport] | None = None
     rejected: ChannelRejected | None = None
     with unit_of_work(rt.sessions) as session:  # one transaction: the inbox, the check, the raw row
@@ -200,7 +225,7 @@ def receive(
         tenant_id, inbox_id = inbox.tenant_id, inbox.id
         if implementation is not None:
             try:
-                events = implementation.parse_inbound(config, kept, body)
+                events = implementation.parse_inbound(config, request)
             except ChannelRejected as exc:
                 if exc.status in (401, 403):
                     rejected = exc
@@ -208,17 +233,35 @@ def receive(
             except Exception:  # a bug in the parser: the payload is stored and its row keeps the error
                 log.warning("inbox %s: parsing a payload failed; stored with its error", inbox_id, exc_info=True)
         if rejected is None:
-            raw = RawInbound(
-                tenant_id=tenant_id, inbox_id=inbox_id, headers=kept, body=body, status="pending",
-                claimed_until=datetime.now(UTC) + inbound_lease(rt),
-            )
+            raw = _raw_row(tenant_id, inbox_id, request, inbound_lease(rt))
             session.add(raw)
             session.flush()
-            stored = StoredPayload(raw.id, inbox.channel, config, kept, body)
+            stored = StoredPayload(raw.id, inbox.channel, config, request)
     if rejected is not None:
-        _reject(rt, tenant_id, inbox_id, body, rejected.key, remote)
+        _reject(rt, tenant_id, inbox_id, request.body, rejected.key, remote)
         raise rejected
-    return process_raw(rt, stored, events)
+    outcome = process_raw(rt, stored, events)
+    if implementation is not None and events is not None:
+        outcome.response = implementation.webhook_response(config, request, events)
+    return outcome
+
+
+def handshake(rt: Runtime, identifier: str, request: InboundRequest, channel: str | None, remote: str | None = None) -> WebhookResponse:
+    """A provider's GET on the webhook route (its verification of the URL): answered by the channel,
+    never stored; refused (405) for channels that declare no ``HANDSHAKE``; a refusal for a wrong
+    verify token is counted like a bad signature."""
+    with unit_of_work(rt.sessions) as session:
+        inbox = _active_inbox(session, identifier, channel)
+        config, implementation = inbox_config(rt, inbox), get_channel(inbox.channel)
+        tenant_id, inbox_id = inbox.tenant_id, inbox.id
+    if implementation is None or not implementation.supports(Feature.HANDSHAKE):
+        raise ChannelRejected("channel.no_handshake", status=405)
+    try:
+        return implementation.handshake(config, request)
+    except ChannelRejected as exc:
+        if exc.status in (401, 403):
+            _reject(rt, tenant_id, inbox_id, request.url.encode(), exc.key, remote)
+        raise
 
 
 def _reject(rt: Runtime, tenant_id: int, inbox_id: int, body: bytes, reason: str, remote: str | None) -> None:

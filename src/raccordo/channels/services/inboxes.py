@@ -1,8 +1,15 @@
-"""Inboxes: a configured channel instance of a tenant. Secrets are encrypted at rest and never read back."""
+"""Inboxes: a configured channel instance of a tenant. Secrets are encrypted at rest and never read back.
+
+A channel that declares ``Feature.PROVISIONING`` has its webhook registered with the provider when
+an inbox is saved active and removed when it is deactivated: a ``channels.provision`` job, scheduled
+in the same transaction and run by the worker after the commit, retried with backoff (the provider
+may be away), one row per inbox so the last save wins.
+"""
 
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -10,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
-from raccordo.channels.base import channel_kinds, get_channel
+from raccordo.channels.base import Channel, Feature, InboxConfig, channel_kinds, get_channel
+from raccordo.platform import jobs
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.hours import parse_business_hours
 from raccordo.platform.secretbox import SecretBox
@@ -30,6 +38,7 @@ def create_inbox(session: Session, box: SecretBox, actor: Actor, *, name: str, c
     session.add(inbox)
     session.flush()
     audit(session, actor, "inbox.create", "inbox", inbox.id, {"name": name, "channel": channel})
+    _schedule_provisioning(session, implementation, inbox)
     return inbox, secrets_
 
 
@@ -53,6 +62,7 @@ def update_inbox(session: Session, box: SecretBox, actor: Actor, inbox_id: int, 
         inbox.active = active
     audit(session, actor, "inbox.update", "inbox", inbox.id, {"name": inbox.name, "secrets_changed": sorted((secrets_ or {}).keys())})
     session.flush()
+    _schedule_provisioning(session, implementation, inbox)
     return inbox
 
 
@@ -73,8 +83,6 @@ def check_config(session: Session, box: SecretBox, actor: Actor, *, inbox_id: in
     """The channel and the inbox configuration to try: a saved inbox (optionally with changed
     settings and secrets, not saved) or unsaved ones. The caller runs ``channel.check`` outside
     the transaction, since it talks to the provider."""
-    from raccordo.channels.base import InboxConfig
-
     actor.require(Permission.MANAGE_INBOXES)
     if inbox_id is not None:
         inbox = get_owned(session, Inbox, actor.tenant_id, inbox_id)
@@ -90,3 +98,38 @@ def check_config(session: Session, box: SecretBox, actor: Actor, *, inbox_id: in
         raise InvalidInput("inbox.channel_unknown", field="channel", value=channel or "", known=", ".join(channel_kinds()))
     checked_settings, checked_secrets = implementation.validate_settings(dict(settings or {}), dict(secrets_ or {}))
     return implementation, InboxConfig(0, "", checked_settings, checked_secrets)
+
+
+# --- provisioning ---------------------------------------------------------------------------------
+
+PROVISION_JOB = "channels.provision"
+
+
+def webhook_url(public_url: str, channel: str, identifier: str) -> str:
+    """The one webhook route of an inbox, as providers call it."""
+    return f"{public_url.rstrip('/')}/api/v1/channels/{channel}/{identifier}/messages"
+
+
+def _schedule_provisioning(session: Session, implementation: Channel, inbox: Inbox) -> None:
+    if not implementation.supports(Feature.PROVISIONING):
+        return
+    action = "register" if inbox.active else "unregister"
+    jobs.schedule(
+        session, PROVISION_JOB, datetime.now(UTC), {"inbox_id": inbox.id, "action": action},
+        tenant_id=inbox.tenant_id, dedupe_key=f"{PROVISION_JOB}:{inbox.id}",
+    )
+
+
+@jobs.job_handler(PROVISION_JOB)
+def _provision_job(ctx: jobs.JobContext) -> dict[str, Any]:
+    inbox = ctx.session.get(Inbox, int(ctx.payload["inbox_id"]))
+    implementation = get_channel(inbox.channel) if inbox is not None else None
+    if inbox is None or implementation is None:
+        return {"skipped": "inbox or channel gone"}
+    config = InboxConfig(inbox.id, inbox.identifier, dict(inbox.settings), ctx.rt.secretbox.open(inbox.secrets_encrypted))
+    if ctx.payload.get("action") == "unregister":
+        implementation.unprovision(config)
+        return {"unregistered": inbox.id}
+    url = webhook_url(ctx.rt.settings.resolved_public_url, inbox.channel, inbox.identifier)
+    implementation.provision(config, url)
+    return {"registered": url}

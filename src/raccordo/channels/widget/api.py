@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from raccordo.accounts.api.deps import ActorDep, client_address, runtime, transaction
 from raccordo.accounts.domain.actor import Actor
 from raccordo.channels.base import ChannelRejected
-from raccordo.channels.widget import channel
+from raccordo.channels.widget import visitor as widget
 from raccordo.channels.widget import services as service
 from raccordo.channels.widget.hub import VisitorClient, WidgetHub
 from raccordo.platform.errors import RaccordoError, TooManyRequests
@@ -196,7 +196,7 @@ async def _typing(hub: WidgetHub, client: VisitorClient, state: bool) -> None:
 async def _receive_loop(hub: WidgetHub, client: VisitorClient, websocket: WebSocket, idle_limit: float) -> None:
     visitor = client.visitor
     language = visitor.language
-    limit, _ = channel.attachment_limits(visitor.config.settings)
+    limit, _ = widget.attachment_limits(visitor.config.settings)
     max_frame = limit * 4 // 3 * 5 + 64 * 1024  # five attachments, base64, and the text
     address = websocket.client.host if websocket.client else "unknown"
     while True:

@@ -29,9 +29,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor
-from raccordo.channels.base import InboxConfig, get_channel
+from raccordo.channels.base import InboundRequest, InboxConfig, get_channel
 from raccordo.channels.services.inbound import InboundOutcome, inbox_config, process_raw, store_raw
-from raccordo.channels.widget import channel
+from raccordo.channels.widget import visitor as widget
 from raccordo.platform.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from raccordo.platform.events import emit_conversation, emit_message, when
 from raccordo.platform.hours import parse_business_hours
@@ -77,8 +77,7 @@ class Visitor:
 
 def widget_inbox(session: Session, identifier: str) -> Inbox:
     inbox = session.scalars(select(Inbox).where(Inbox.identifier == identifier, Inbox.active.is_(True))).one_or_none()
-    implementation = get_channel(inbox.channel) if inbox is not None else None
-    if inbox is None or not getattr(implementation, "widget", False):
+    if inbox is None or inbox.channel != widget.KIND:
         raise NotFound("inbox.unknown_identifier", identifier=identifier)
     return inbox
 
@@ -86,7 +85,7 @@ def widget_inbox(session: Session, identifier: str) -> Inbox:
 def check_origin(inbox: Inbox, origin: str | None) -> None:
     if not origin:
         raise Forbidden("widget.origin_missing")
-    if not channel.origin_allowed(inbox.settings, origin):
+    if not widget.origin_allowed(inbox.settings, origin):
         raise Forbidden("widget.origin_not_allowed", origin=origin[:200])
 
 
@@ -96,7 +95,7 @@ def authenticate(rt: Runtime, identifier: str, origin: str | None, token: str | 
         inbox = widget_inbox(session, identifier)
         check_origin(inbox, origin)
         config = inbox_config(rt, inbox)
-        visitor_id = channel.verify_visitor_token(config, token)
+        visitor_id = widget.verify_visitor_token(config, token)
         if visitor_id is None:
             raise Unauthorized("widget.token_invalid")
         return Visitor(inbox.tenant_id, inbox.id, identifier, visitor_id, config, language if language in LANGUAGES else "en")
@@ -117,7 +116,7 @@ def _owner(session: Session, tenant_id: int, kind: str, value: str) -> Contact |
 def ui_strings(inbox: Inbox, language: str) -> dict[str, str]:
     strings = {key: translate(f"widget.ui.{key}", language) for key in UI_KEYS}
     for key in ("title", "greeting"):
-        custom = channel.localized(inbox.settings.get(key), language)
+        custom = widget.localized(inbox.settings.get(key), language)
         if custom:
             strings[key] = custom
     if not inbox.settings.get("title"):
@@ -126,12 +125,12 @@ def ui_strings(inbox: Inbox, language: str) -> dict[str, str]:
 
 
 def public_settings(inbox: Inbox, language: str) -> dict[str, Any]:
-    limit, types = channel.attachment_limits(inbox.settings)
+    limit, types = widget.attachment_limits(inbox.settings)
     fields = []
     for field in inbox.settings.get("prechat_fields") or []:
-        label = channel.localized(field.get("label"), language) or translate(f"widget.ui.field_{field['name']}", language)
+        label = widget.localized(field.get("label"), language) or translate(f"widget.ui.field_{field['name']}", language)
         fields.append({"name": field["name"], "label": label, "type": field["type"], "required": field["required"]})
-    return {"colors": inbox.settings.get("colors") or channel.DEFAULT_COLORS, "prechat_fields": fields, "max_attachment_bytes": limit, "attachment_types": list(types)}
+    return {"colors": inbox.settings.get("colors") or widget.DEFAULT_COLORS, "prechat_fields": fields, "max_attachment_bytes": limit, "attachment_types": list(types)}
 
 
 def open_session(
@@ -144,10 +143,10 @@ def open_session(
         inbox = widget_inbox(session, identifier)
         check_origin(inbox, origin)
         config = inbox_config(rt, inbox)
-        visitor_id = channel.verify_visitor_token(config, token) or channel.new_visitor_id()
+        visitor_id = widget.verify_visitor_token(config, token) or widget.new_visitor_id()
         verified = False
         if user_id is not None or user_hash is not None:
-            if not user_id or not user_hash or not channel.verify_identity(config, user_id, user_hash):
+            if not user_id or not user_hash or not widget.verify_identity(config, user_id, user_hash):
                 # Nothing is linked or created: the transaction has written nothing yet.
                 raise Forbidden("widget.identity_hash_invalid")
             normalize_identity("external", user_id)  # 422 for an id that cannot be an identity
@@ -158,7 +157,7 @@ def open_session(
                 or (user_owner is None and any(i.kind == "external" for i in visitor_owner.identities))
             ):
                 # This browser's visitor belongs to someone else: a new visitor for the signed-in user.
-                visitor_id = channel.new_visitor_id()
+                visitor_id = widget.new_visitor_id()
             identities = [IdentityInput("external", user_id, True), IdentityInput("web_visitor", visitor_id, True)]
             if email:
                 identities.append(IdentityInput("email", email, True))  # vouched for by the host site with the hash
@@ -172,7 +171,7 @@ def open_session(
             contact = visitor_contact(session, inbox.tenant_id, visitor_id)
         emails = [i.value for i in contact.identities if i.kind == "email"] if contact is not None else []
         return {
-            "visitor_token": channel.visitor_token(config, visitor_id),
+            "visitor_token": widget.visitor_token(config, visitor_id),
             "visitor_id": visitor_id,
             "verified": verified or bool(contact is not None and any(i.kind == "external" and i.verified for i in contact.identities)),
             "contact": {"name": contact.name if contact else None, "email": emails[0] if emails else None},
@@ -374,7 +373,8 @@ def receive_message(rt: Runtime, visitor: Visitor, frame: dict[str, Any], *, use
         "user_agent": (user_agent or "")[:500] or None,
     }
     headers = {"content-type": "application/json", "x-raccordo-source": "widget", **({"x-forwarded-for": client_address} if client_address else {})}
-    stored = store_raw(rt, visitor.identifier, headers, json.dumps(body, separators=(",", ":")).encode(), channel.KIND)
+    request = InboundRequest("WS", f"widget:{visitor.identifier}", headers, json.dumps(body, separators=(",", ":")).encode())
+    stored = store_raw(rt, visitor.identifier, request, widget.KIND)
     outcome = process_raw(rt, stored)
     continue_by_email(rt, visitor)
     return outcome

@@ -131,11 +131,9 @@ def make_engine(url: str) -> Engine:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    from raccordo.desk import search_index
-
-    factory = sessionmaker(engine, expire_on_commit=False)
-    search_index.install(factory)  # search_entries follow messages, subjects and contacts
-    return factory
+    # Session hooks of capabilities (the search index) are added by the composition root through
+    # ``platform.domain_events.extend_sessions``: the store imports no capability.
+    return sessionmaker(engine, expire_on_commit=False)
 
 
 @contextmanager

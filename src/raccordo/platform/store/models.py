@@ -309,6 +309,11 @@ class RawInbound(Base):
     tenant_id: Mapped[int] = _tenant()
     inbox_id: Mapped[int] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"), index=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The whole request, as the channel verifies it: POST/GET for webhooks, POLL or WS otherwise;
+    # the URL the provider called (or where a poller fetched it); the query parameters in order.
+    method: Mapped[str | None] = mapped_column(String(8))
+    url: Mapped[str | None] = mapped_column(Text)
+    query: Mapped[list[Any]] = mapped_column(default=list)
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     body: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, processed, ignored, failed, rejected

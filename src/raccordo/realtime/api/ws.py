@@ -4,10 +4,12 @@ Authenticated by the session cookie (browsers; the Origin must be this server's)
 ``Authorization: Bearer`` header, or the subprotocol ``raccordo.token.<token>`` (for
 browser code holding a token, since browsers cannot set headers on WebSockets; tokens in
 the URL would end up in access logs). ``?last_event_id=N`` resumes after event N.
+``?batch=1`` asks for live events as ``events`` frames ({"type": "events", "events": [...]},
+in id order): one frame per hub pump instead of one per event, fewer frames under load.
 
 Server → client: ``hello`` (with ``last_event_id``: the stream starts after it, so load
 the current state over REST after reading it, or resume), ``event`` (with a monotonically increasing ``id``),
-``typing``, ``viewers``, ``heartbeat``, ``pong``, ``resync``, ``error``.
+``events`` (with ``?batch=1``), ``typing``, ``viewers``, ``heartbeat``, ``pong``, ``resync``, ``error``.
 Client → server: ``ping``, ``subscribe`` {conversation_ids}, ``typing`` {conversation_id,
 state}, ``viewing`` {conversation_id, state}, ``presence`` {status, reason}.
 """
@@ -32,6 +34,7 @@ from raccordo.desk.services import inbox
 from raccordo.platform.errors import RaccordoError
 from raccordo.platform.store.db import unit_of_work
 from raccordo.realtime.domain.visibility import Subscriber
+from raccordo.realtime.frames import PREPARED, PreparedFrame
 from raccordo.realtime.hub import CLOSE_SLOW, Client, Hub
 from raccordo.realtime.services import presence
 
@@ -84,9 +87,10 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             await websocket.close(code=1008, reason="last_event_id must be a number")
             return
         resume = int(raw_resume)
+    batch = websocket.query_params.get("batch") == "1"
     await websocket.accept(subprotocol=subprotocol)
     connection_id = uuid.uuid4().hex
-    client = Client(websocket, Subscriber(actor.tenant_id, actor.user_id, actor.role, teams), connection_id, asyncio.Queue(maxsize=settings.ws_queue_size))  # type: ignore[arg-type]
+    client = Client(websocket, Subscriber(actor.tenant_id, actor.user_id, actor.role, teams), connection_id, asyncio.Queue(maxsize=settings.ws_queue_size), batch=batch)  # type: ignore[arg-type]
     await run_in_threadpool(_in_transaction, hub, presence.connect, actor, connection_id, hub.bus.node_id)
     await hub.register(client, resume, {"type": "hello", "connection_id": connection_id, "node": hub.bus.node_id, "user_id": actor.user_id})
     sender = start_sender(client, settings.ws_heartbeat_seconds)
@@ -131,13 +135,18 @@ def start_sender(client: Client, heartbeat: float) -> asyncio.Task[None]:
 
 
 async def _send_loop(client: Client, heartbeat: float) -> None:
-    websocket = client.websocket
+    websocket, queue = client.websocket, client.queue
     while True:
-        try:
-            message = await asyncio.wait_for(client.queue.get(), timeout=heartbeat)
-        except TimeoutError:
-            message = {"type": "heartbeat", "last_event_id": client.last_sent_id}
-        if isinstance(message, str):  # already serialized by the hub
+        if queue.empty():  # (wait_for costs a task per call: only when there is nothing to send)
+            try:
+                message = await asyncio.wait_for(queue.get(), timeout=heartbeat)
+            except TimeoutError:
+                message = {"type": "heartbeat", "last_event_id": client.last_sent_id}
+        else:
+            message = queue.get_nowait()
+        if isinstance(message, PreparedFrame):  # built once for every socket that gets it
+            await websocket.send({"type": "websocket.send", "text": message.text, PREPARED: message})
+        elif isinstance(message, str):  # already serialized by the hub
             await websocket.send_text(message)
         else:
             await websocket.send_json(message)

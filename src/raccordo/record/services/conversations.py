@@ -15,14 +15,15 @@ from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission, can
 from raccordo.desk.domain.search import parse_query
 from raccordo.desk.services import inbox, search, wrapup
+from raccordo.platform.domain_events import record as record_event
 from raccordo.platform.errors import Forbidden, InvalidInput, NotFound
 from raccordo.platform.events import emit_conversation
 from raccordo.platform.store.models import Conversation, ConversationLabel, Message, QueueItem, Team, TimelineEvent, User
 from raccordo.record.domain.conversations import ConversationStatus, Priority, check_transition
+from raccordo.record.domain.events import ConversationStatusChanged, ConversationUpdated
 from raccordo.record.domain.messages import TimelineKind
 from raccordo.record.services.records import add_timeline, audit, get_owned
 from raccordo.record.services.snooze import cancel_snooze_end, schedule_snooze_end
-from raccordo.routing.services import routing, sla
 
 
 @dataclass(frozen=True)
@@ -227,10 +228,13 @@ def update_conversation(
         wrapup.apply(session, actor, conversation, wrap_up_code, resolving=False)
     conversation.updated_at = now
     session.flush()
+    # SLA stops, pauses or resumes its clocks; routing keeps the queue item in step (bootstrap.subscriptions).
     if previous_status != conversation.status:
-        sla.after_status_change(session, conversation, previous_status, now)
+        record_event(session, ConversationStatusChanged(actor.tenant_id, conversation.id, previous_status, conversation.status, now, actor.user_id))
     if (previous_status, previous_assignee) != (conversation.status, conversation.assignee_id):
-        routing.after_conversation_change(session, actor, conversation, previous_status=previous_status, previous_assignee=previous_assignee, now=now)
+        record_event(session, ConversationUpdated(
+            actor.tenant_id, conversation.id, previous_status, previous_assignee, conversation.status, conversation.assignee_id, actor.user_id, now,
+        ))
     emit_conversation(session, conversation, "conversation.updated", previous_user_id=previous_assignee)
     return conversation
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, tuple_, union, update
 from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor
@@ -86,20 +86,25 @@ def resolve_contact(
     items = normalized(identities, region)
     if not items:
         raise InvalidInput("identity.none_given", field="identities")
-    owners: dict[tuple[str, str], int] = {}
-    for kind, value, _ in items:
-        found = _find(session, tenant_id, kind, value)
-        if found is not None:
-            owners[(kind, value)] = found.contact_id
+    # One query for the identities given and their provable equivalents (the same number on
+    # another phone channel); their contacts come with it, so following merges reads no more.
+    equivalents = {(kind, value): [(k.value, v) for k, v in equivalent_identities(IdentityKind(kind), value)] for kind, value, _ in items}
+    wanted = set(equivalents) | {pair for pairs in equivalents.values() for pair in pairs}
+    # (The rows are kept: the session's identity map holds objects weakly, and ``live_contact`` below reads them.)
+    rows = session.execute(
+        select(ContactIdentity.kind, ContactIdentity.value, Contact)
+        .join(Contact, Contact.id == ContactIdentity.contact_id)
+        .where(ContactIdentity.tenant_id == tenant_id, tuple_(ContactIdentity.kind, ContactIdentity.value).in_(sorted(wanted)))
+    ).all()
+    known: dict[tuple[str, str], int] = {(kind, value): contact.id for kind, value, contact in rows}
+    owners = {(kind, value): known[(kind, value)] for kind, value, _ in items if (kind, value) in known}
     via_equivalence: dict[tuple[str, str], int] = {}
     for kind, value, _ in items:
         if (kind, value) in owners:
             continue
-        for other_kind, other_value in equivalent_identities(IdentityKind(kind), value):
-            found = _find(session, tenant_id, other_kind.value, other_value)
-            if found is not None:
-                via_equivalence[(kind, value)] = found.contact_id
-                break
+        found = next((known[pair] for pair in equivalents[(kind, value)] if pair in known), None)
+        if found is not None:
+            via_equivalence[(kind, value)] = found
     chosen_id = next((owners[(k, v)] for k, v, _ in items if (k, v) in owners), None)
     if chosen_id is None:
         chosen_id = next((via_equivalence[(k, v)] for k, v, _ in items if (k, v) in via_equivalence), None)
@@ -116,6 +121,7 @@ def resolve_contact(
         if language and not contact.language:
             contact.language = language
     linked: list[tuple[str, str]] = []
+    attached: list[tuple[str, str]] = []  # identities this call gave to ``contact``
     conflicting: set[int] = set()
     for kind, value, verified in items:
         owner = owners.get((kind, value))
@@ -132,6 +138,8 @@ def resolve_contact(
             if target != contact.id:
                 conflicting.add(target)
         session.add(ContactIdentity(tenant_id=tenant_id, contact_id=target, kind=kind, value=value, verified=verified))
+        if target == contact.id:
+            attached.append((kind, value))
         kind_of_event = TimelineKind.IDENTITY_LINKED if equivalent_owner is not None else TimelineKind.IDENTITY_ADDED
         add_timeline(session, tenant_id, target, kind_of_event, actor_type=actor_type, actor_id=actor_id, data={"kind": kind, "value": value})
         if equivalent_owner is not None or not created:
@@ -141,7 +149,8 @@ def resolve_contact(
         # One message claims identities of two contacts: strong evidence, but a person decides.
         suggest_merge(session, tenant_id, contact.id, live_contact(session, tenant_id, other).id, [DuplicateReason("identities_claimed_together", 0.9)])
     if created or linked:
-        refresh_suggestions(session, tenant_id, contact)
+        # A contact created just now has exactly the identities attached here: no need to read them back.
+        refresh_suggestions(session, tenant_id, contact, identities=attached if created else None)
     return Resolution(contact, created, linked)
 
 
@@ -150,13 +159,14 @@ def _profile(session: Session, contact: Contact) -> ContactProfile:
     return ContactProfile(contact.id, contact.name, frozenset((k, v) for k, v in rows))
 
 
-def refresh_suggestions(session: Session, tenant_id: int, contact: Contact) -> list[MergeSuggestion]:
-    """Compare a contact with the likely duplicates the indexes can find and record suggestions.
+def refresh_suggestions(session: Session, tenant_id: int, contact: Contact, *, identities: list[tuple[str, str]] | None = None) -> list[MergeSuggestion]:
+    """Compare a contact with the likely duplicates the indexes can find and record suggestions
+    (``identities``: the contact's identities, when the caller knows them all).
 
     One index lookup per reason (same folded name, same number, same email user), so the
     cost does not grow with the size of the tenant.
     """
-    me = _profile(session, contact)
+    me = _profile(session, contact) if identities is None else ContactProfile(contact.id, contact.name, frozenset(identities))
     lookups = []
     if contact.name_key:
         lookups.append(select(Contact.id).where(Contact.tenant_id == tenant_id, Contact.name_key == contact.name_key).limit(50))
@@ -169,8 +179,8 @@ def refresh_suggestions(session: Session, tenant_id: int, contact: Contact) -> l
     if locals_:
         lookups.append(select(ContactIdentity.contact_id).where(ContactIdentity.tenant_id == tenant_id, ContactIdentity.match_key.in_(locals_)).limit(50))
     candidate_ids: set[int] = set()
-    for lookup in lookups:
-        candidate_ids.update(session.scalars(lookup))
+    if lookups:  # one round trip for all of them
+        candidate_ids.update(session.scalars(union(*(lookup.subquery().select() for lookup in lookups))))
     candidate_ids.discard(contact.id)
     if not candidate_ids:
         return []

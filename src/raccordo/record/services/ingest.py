@@ -13,16 +13,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from raccordo.channels.base import DeliveryReport, InboundEvent
+from raccordo.platform.domain_events import record
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.events import emit_conversation, emit_message
 from raccordo.platform.files import FileStore
 from raccordo.platform.store.models import Attachment, Contact, Conversation, Inbox, Message, Tenant
 from raccordo.record.domain.content import html_to_text, sanitize_html
 from raccordo.record.domain.conversations import ContinuityPolicy, ConversationStatus, ConversationSummary, choose_conversation
+from raccordo.record.domain.events import MessageReceived
 from raccordo.record.domain.messages import DeliveryStatus, Direction, SenderType, TimelineKind
 from raccordo.record.services.identity import IdentityInput, resolve_contact
 from raccordo.record.services.records import add_timeline
-from raccordo.routing.services import routing, sla
 
 
 class IngestIgnored(Exception):
@@ -67,17 +68,19 @@ def ingest_event(session: Session, files: FileStore, inbox: Inbox, event: Inboun
         language=event.contact_language,
     )
     contact = resolution.contact
-    # Serialize messages of one contact (PostgreSQL row lock; SQLite serializes writers already),
-    # so two concurrent first messages cannot open two conversations. FOR NO KEY UPDATE: rows
-    # that merely reference the contact (a routing pass's timeline entries) need not wait.
-    session.execute(select(Contact.id).where(Contact.id == contact.id).with_for_update(key_share=True))
-    candidates = list(session.scalars(
+    # Serialize messages of one contact (PostgreSQL row lock; SQLite serializes writers already,
+    # so it needs no statement), so two concurrent first messages cannot open two conversations.
+    # FOR NO KEY UPDATE: rows that merely reference the contact (a routing pass's timeline entries) need not wait.
+    if not resolution.created and session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Contact.id).where(Contact.id == contact.id).with_for_update(key_share=True))
+    # A contact created just now has no conversation yet, to continue or to thread into.
+    candidates = [] if resolution.created else list(session.scalars(
         select(Conversation)
         .where(Conversation.tenant_id == tenant.id, Conversation.contact_id == contact.id, Conversation.status != ConversationStatus.CLOSED.value)
         .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
         .limit(20)
     ).all())
-    threaded_id = _threaded_conversation(session, tenant.id, contact.id, inbox.id, event)
+    threaded_id = None if resolution.created else _threaded_conversation(session, tenant.id, contact.id, inbox.id, event)
     if threaded_id is not None and all(c.id != threaded_id for c in candidates):
         threaded = session.get(Conversation, threaded_id)
         if threaded is not None and threaded.status != ConversationStatus.CLOSED.value:
@@ -105,6 +108,7 @@ def ingest_event(session: Session, files: FileStore, inbox: Inbox, event: Inboun
             custom_attributes=dict(event.attributes),
             created_at=now,
             last_activity_at=now,
+            last_customer_message_at=None if automated else now,  # set now: no UPDATE of the row just inserted
         )
         session.add(conversation)
         session.flush()
@@ -161,9 +165,8 @@ def ingest_event(session: Session, files: FileStore, inbox: Inbox, event: Inboun
     session.flush()
     emit_conversation(session, conversation, "conversation.created" if created else "conversation.updated")
     emit_message(session, message, conversation)
-    if not automated:
-        routing.after_inbound(session, conversation, now)  # open and unassigned: the routing rules pick a queue
-        sla.after_inbound(session, conversation, now)  # after routing: a policy may depend on the queue
+    # Routing queues an open, unassigned conversation; SLA starts or resumes its clocks (bootstrap.subscriptions).
+    record(session, MessageReceived(tenant.id, conversation.id, message.id, contact.id, inbox.id, now, automated=automated, conversation_created=created))
     return IngestResult(message, conversation, duplicate=False, contact_created=resolution.created, conversation_created=created)
 
 
@@ -187,11 +190,23 @@ def _is_contacts(session: Session, tenant_id: int, contact_id: int, conversation
     return session.scalar(select(Conversation.id).where(Conversation.id == conversation_id, Conversation.tenant_id == tenant_id, Conversation.contact_id == contact_id)) is not None
 
 
+# A status callback only moves a message forward (a late "delivered" never hides "read" or "failed").
+_PROGRESS = {DeliveryStatus.SENT.value: 0, DeliveryStatus.DELIVERED.value: 1, DeliveryStatus.READ.value: 2}
+
+
 def apply_delivery_report(session: Session, inbox: Inbox, report: DeliveryReport) -> list[int]:
-    """Mark the outbound messages a provider reports as failed; returns their ids (already failed ones too)."""
+    """Apply what a provider reports on outbound messages (a bounce or a failed status: failed; a
+    status callback: delivered or read); returns their ids (already updated ones too)."""
     messages = list(session.scalars(
         select(Message).where(Message.inbox_id == inbox.id, Message.direction == Direction.OUTBOUND.value, Message.provider_message_id.in_(list(report.provider_message_ids)))
     ))
+    if report.status in (DeliveryStatus.DELIVERED.value, DeliveryStatus.READ.value):
+        for message in messages:
+            if _PROGRESS.get(message.delivery_status, 3) < _PROGRESS[report.status]:
+                message.delivery_status = report.status
+                session.flush()
+                emit_message(session, message, session.get_one(Conversation, message.conversation_id), "message.updated")
+        return [m.id for m in messages]
     for message in messages:
         if message.delivery_status == DeliveryStatus.FAILED.value:
             continue  # the same report twice, or a second bounce: the first reason stands

@@ -15,15 +15,16 @@ from raccordo.channels.base import get_channel
 from raccordo.desk.domain.mentions import find_mentions
 from raccordo.desk.services import composer
 from raccordo.desk.services import inbox as inbox_access
+from raccordo.platform.domain_events import record
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.events import emit, emit_message
 from raccordo.platform.files import FileStore
 from raccordo.platform.store.models import Attachment, ContactIdentity, Conversation, Inbox, Message, OutboxItem, User
 from raccordo.record.domain.content import html_to_text, sanitize_html
 from raccordo.record.domain.conversations import ConversationStatus
+from raccordo.record.domain.events import ReplySent
 from raccordo.record.domain.messages import DeliveryStatus, Direction, SenderType, TimelineKind
 from raccordo.record.services.records import add_timeline, get_owned
-from raccordo.routing.services import routing, sla
 
 
 @dataclass(frozen=True)
@@ -109,11 +110,11 @@ def send_reply(
     session.flush()
     _store_attachments(session, files, actor.tenant_id, message.id, attachments)
     session.add(OutboxItem(tenant_id=actor.tenant_id, message_id=message.id, inbox_id=inbox.id, idempotency_key=uuid.uuid4().hex, due_at=now))
-    if not automatic:
-        if conversation.first_response_at is None:
-            conversation.first_response_at = now
-            routing.after_first_response(session, conversation, actor.user_id, now)
-        sla.after_reply(session, conversation, now)
+    first_response = not automatic and conversation.first_response_at is None
+    if first_response:
+        conversation.first_response_at = now
+    # Routing notes the first response; SLA meets the response clocks (bootstrap.subscriptions).
+    record(session, ReplySent(actor.tenant_id, conversation.id, message.id, actor.user_id, now, automatic=automatic, first_response=first_response))
     conversation.last_activity_at = now
     add_timeline(session, actor.tenant_id, conversation.contact_id, TimelineKind.MESSAGE, conversation_id=conversation.id, actor_type=actor.actor_type, actor_id=actor.user_id, data={"message_id": message.id, "direction": "outbound", "channel": inbox.channel})
     session.flush()

@@ -17,12 +17,13 @@ from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import system_actor
 from raccordo.platform import jobs
+from raccordo.platform.domain_events import record
 from raccordo.platform.events import emit_conversation
 from raccordo.platform.store.models import Conversation
 from raccordo.record.domain.conversations import ConversationStatus
+from raccordo.record.domain.events import ConversationStatusChanged
 from raccordo.record.domain.messages import TimelineKind
 from raccordo.record.services.records import add_timeline, audit
-from raccordo.routing.services import sla
 
 SNOOZE_END = "conversation.snooze_end"
 
@@ -65,6 +66,7 @@ def end_snooze(ctx: jobs.JobContext) -> dict[str, Any]:
     add_timeline(session, conversation.tenant_id, conversation.contact_id, TimelineKind.STATUS_CHANGED, conversation_id=conversation.id, actor_type="system", data=data)
     audit(session, system_actor(conversation.tenant_id), f"conversation.{TimelineKind.STATUS_CHANGED}", "conversation", conversation.id, data)
     session.flush()
-    sla.after_status_change(session, conversation, ConversationStatus.SNOOZED.value, now)  # waiting on the customer is over
+    # Waiting on the customer is over: SLA resumes its clocks (bootstrap.subscriptions).
+    record(session, ConversationStatusChanged(conversation.tenant_id, conversation.id, ConversationStatus.SNOOZED.value, conversation.status, now))
     emit_conversation(session, conversation, "conversation.updated")
     return {"reopened": True, "conversation_id": conversation.id}

@@ -31,12 +31,14 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.domain.actor import Actor, system_actor
 from raccordo.accounts.domain.roles import Permission, can
 from raccordo.channels.base import channel_kinds, get_channel
 from raccordo.platform.errors import Conflict, Forbidden, InvalidInput, RaccordoError
+from raccordo.platform.domain_events import record as record_event
 from raccordo.platform.events import emit, emit_conversation
 from raccordo.platform.hours import parse_business_hours
+from raccordo.platform.i18n import translate
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import (
@@ -60,6 +62,8 @@ from raccordo.platform.store.models import (
 from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.record.domain.messages import TimelineKind
 from raccordo.record.services.records import add_timeline, audit, get_owned
+from raccordo.record.services.reply import add_note, send_reply
+from raccordo.routing.domain.events import ConversationAssigned
 from raccordo.routing.domain.routing import AgentState, QueuePolicy, RelaxStep, RoutingBoard, WaitingItem, next_relaxation, rule_matches
 
 log = logging.getLogger(__name__)
@@ -155,10 +159,21 @@ def _place(session: Session, conversation: Conversation, queue: RoutingQueue, *,
     return item
 
 
-def after_inbound(session: Session, conversation: Conversation, now: datetime | None = None) -> QueueItem | None:
-    """A customer message arrived: an open, unassigned conversation not yet in a queue is queued by the rules."""
+def active_rules(session: Session, tenant_id: int) -> list[RoutingRule]:
+    return list(session.scalars(
+        select(RoutingRule).where(RoutingRule.tenant_id == tenant_id, RoutingRule.active.is_(True)).order_by(RoutingRule.position, RoutingRule.id)
+    ))
+
+
+def after_inbound(
+    session: Session, conversation: Conversation, now: datetime | None = None, *, created: bool = False, rules: list[RoutingRule] | None = None,
+) -> QueueItem | None:
+    """A customer message arrived: an open, unassigned conversation not yet in a queue is queued by the rules.
+
+    ``created``: the conversation was created in this transaction, so no other can see or change
+    it and it has no queue item yet (nothing to lock or to look up)."""
     now = now or datetime.now(UTC)
-    if conversation.id is not None:
+    if conversation.id is not None and not created:
         # Decide on the committed row, locked, not on the caller's copy: ingest reads the
         # conversation before it waits for its row, and an agent may accept the offer (or resolve)
         # in between; re-queuing from a stale "unassigned" left a waiting item on a conversation
@@ -167,13 +182,13 @@ def after_inbound(session: Session, conversation: Conversation, now: datetime | 
         session.refresh(conversation, attribute_names=["status", "assignee_id"], with_for_update=True)
     if conversation.status != ConversationStatus.OPEN.value or conversation.assignee_id is not None:
         return None
-    existing = _item_for(session, conversation.id)
+    existing = None if created else _item_for(session, conversation.id)
     if existing is not None and existing.status in ACTIVE:
         return existing
+    rules = active_rules(session, conversation.tenant_id) if rules is None else rules
+    if not rules:  # a tenant that does not route: no facts to gather
+        return None
     facts = conversation_facts(session, conversation, existing.queue_id if existing is not None else None)
-    rules = session.scalars(
-        select(RoutingRule).where(RoutingRule.tenant_id == conversation.tenant_id, RoutingRule.active.is_(True)).order_by(RoutingRule.position, RoutingRule.id)
-    )
     for rule in rules:
         if not rule_matches(rule.conditions or [], facts):
             continue
@@ -190,15 +205,29 @@ def after_inbound(session: Session, conversation: Conversation, now: datetime | 
     return None
 
 
+def requeue(session: Session, conversation: Conversation, *, reason: str, now: datetime) -> bool:
+    """Take the conversation from its agent and put it back in its queue as waiting, ahead of the
+    items of its priority and not offered again to that agent before the decline cool-down
+    (an SLA breach's ``reassign``). True when it had an agent to take it from."""
+    previous = conversation.assignee_id
+    if previous is None:
+        return False
+    item = _item_for(session, conversation.id)
+    conversation.assignee_id = None
+    if item is not None:
+        item.status, item.assigned_user_id, item.queued_at, item.declined = WAITING, None, now, {str(previous): now.isoformat()}
+        item.offered_user_id = item.offer_expires_at = None
+        item.priority += 1
+        item.updated_at = now
+    request_routing(session, conversation.tenant_id, reason)
+    return True
+
+
 def _out_of_hours(session: Session, conversation: Conversation, queue: RoutingQueue, item: QueueItem, now: datetime) -> None:
     """The queue is closed: keep the conversation queued, and with ``message`` or ``callback``
     tell the customer on their channel (``callback`` also labels it for a call back first
     thing, and moves it ahead in the queue). A channel that cannot answer now (no module,
     no reachable identity, a closed message window) keeps the conversation queued all the same."""
-    from raccordo.accounts.domain.actor import system_actor
-    from raccordo.platform.i18n import translate
-    from raccordo.record.services.reply import send_reply
-
     action = queue.out_of_hours_action
     sent = None
     if action in ("message", "callback"):
@@ -219,7 +248,7 @@ def _out_of_hours(session: Session, conversation: Conversation, queue: RoutingQu
 
 
 def after_conversation_change(
-    session: Session, actor: Actor, conversation: Conversation, *, previous_status: str, previous_assignee: int | None, now: datetime | None = None,
+    session: Session, conversation: Conversation, *, user_id: int | None, previous_status: str, previous_assignee: int | None, now: datetime | None = None,
 ) -> None:
     """A person changed status or assignee: keep the queue item and the routing events in step."""
     now = now or datetime.now(UTC)
@@ -229,13 +258,13 @@ def after_conversation_change(
     if item is not None and item.status in ACTIVE:
         if closed:
             answered = conversation.first_response_at is not None
-            record(session, conversation.tenant_id, conversation.id, "resolved" if answered else "abandoned", queue_id=item.queue_id, user_id=actor.user_id, at=now, while_status=item.status,
+            record(session, conversation.tenant_id, conversation.id, "resolved" if answered else "abandoned", queue_id=item.queue_id, user_id=user_id, at=now, while_status=item.status,
                    **({"wrap_up_code": conversation.wrap_up_code} if conversation.wrap_up_code else {}))
             frees_capacity = frees_capacity or item.status == OFFERED
             item.status, item.offered_user_id, item.offer_expires_at = DONE, None, None
         elif conversation.assignee_id is not None:
             frees_capacity = frees_capacity or item.status == OFFERED
-            record(session, conversation.tenant_id, conversation.id, "assigned", queue_id=item.queue_id, user_id=conversation.assignee_id, at=now, manual=True, by=actor.user_id)
+            record(session, conversation.tenant_id, conversation.id, "assigned", queue_id=item.queue_id, user_id=conversation.assignee_id, at=now, manual=True, by=user_id)
             item.status, item.assigned_user_id, item.offered_user_id, item.offer_expires_at = ASSIGNED, conversation.assignee_id, None, None
         item.updated_at = now
     elif item is not None and item.status == ASSIGNED and closed:
@@ -267,6 +296,7 @@ def _assign(session: Session, item: QueueItem, conversation: Conversation, user_
     add_timeline(session, conversation.tenant_id, conversation.contact_id, TimelineKind.ASSIGNED, conversation_id=conversation.id, data={"from": previous, "to": user_id, "by": "routing", "queue_id": item.queue_id})
     session.flush()
     emit_conversation(session, conversation, "conversation.updated", previous_user_id=previous)
+    record_event(session, ConversationAssigned(conversation.tenant_id, conversation.id, user_id, previous, item.queue_id, now))
 
 
 def _my_offer(session: Session, actor: Actor, conversation_id: int) -> tuple[Conversation, QueueItem]:
@@ -354,8 +384,6 @@ def transfer(
     add_timeline(session, actor.tenant_id, conversation.contact_id, TimelineKind.TRANSFERRED, conversation_id=conversation.id, actor_type=actor.actor_type, actor_id=actor.user_id, data=data)
     audit(session, actor, "conversation.transferred", "conversation", conversation.id, data)
     if note and note.strip():
-        from raccordo.record.services.reply import add_note
-
         add_note(session, files, actor, conversation.id, text=note, max_attachment_bytes=max_attachment_bytes)
     session.flush()
     if team_id is not None:

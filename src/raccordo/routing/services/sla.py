@@ -26,12 +26,14 @@ from sqlalchemy.orm import Session
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.platform import jobs
+from raccordo.platform.domain_events import record as record_event
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.events import emit, emit_conversation
 from raccordo.platform.hours import BusinessHours, add_business_seconds, business_seconds_between, parse_business_hours
-from raccordo.platform.store.models import Conversation, QueueItem, SlaClock, SlaPolicy
+from raccordo.platform.store.models import Conversation, SlaClock, SlaPolicy
 from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.record.services.records import audit, get_owned
+from raccordo.routing.domain.events import SlaBreached
 from raccordo.routing.domain.routing import rule_matches, validate_conditions
 from raccordo.routing.services import routing
 
@@ -54,10 +56,12 @@ def _clocks(session: Session, conversation_id: int, statuses: tuple[str, ...]) -
 
 
 def policy_for(session: Session, conversation: Conversation) -> SlaPolicy | None:
-    facts = routing.conversation_facts(session, conversation)
-    policies = session.scalars(
+    policies = list(session.scalars(
         select(SlaPolicy).where(SlaPolicy.tenant_id == conversation.tenant_id, SlaPolicy.active.is_(True)).order_by(SlaPolicy.position, SlaPolicy.id)
-    )
+    ))
+    if not policies:  # a tenant without SLA policies: no facts to gather
+        return None
+    facts = routing.conversation_facts(session, conversation)
     return next((p for p in policies if rule_matches(p.conditions or [], facts)), None)
 
 
@@ -106,13 +110,14 @@ def _stop(session: Session, clock: SlaClock, status: str, now: datetime) -> None
 # --- what happens to a conversation --------------------------------------------------------------
 
 
-def after_inbound(session: Session, conversation: Conversation, now: datetime) -> None:
+def after_inbound(session: Session, conversation: Conversation, now: datetime, *, created: bool = False) -> None:
     """A customer message: start clocks for a new or reopened conversation, resume paused
-    ones, or start a next-response clock after an agent's reply."""
+    ones, or start a next-response clock after an agent's reply (``created``: the conversation
+    was created in this transaction and has no clock yet)."""
     if conversation.status != ConversationStatus.OPEN.value:
         return
-    resume(session, conversation, now)
-    active = _clocks(session, conversation.id, (RUNNING, PAUSED))
+    active = [] if created else _clocks(session, conversation.id, (RUNNING, PAUSED))
+    _resume(session, [clock for clock in active if clock.status == PAUSED], now)
     policy = policy_for(session, conversation)
     if policy is None:
         return
@@ -156,7 +161,11 @@ def pause(session: Session, conversation: Conversation, now: datetime) -> None:
 
 
 def resume(session: Session, conversation: Conversation, now: datetime) -> None:
-    for clock in _clocks(session, conversation.id, (PAUSED,)):
+    _resume(session, _clocks(session, conversation.id, (PAUSED,)), now)
+
+
+def _resume(session: Session, paused: list[SlaClock], now: datetime) -> None:
+    for clock in paused:
         policy = session.get(SlaPolicy, clock.policy_id) if clock.policy_id else None
         clock.status, clock.resumed_at = RUNNING, now
         clock.due_at = add_business_seconds(_hours(policy), now, max(0.0, clock.target_seconds - clock.elapsed_seconds))
@@ -205,14 +214,8 @@ def breach(ctx: jobs.JobContext) -> dict[str, Any]:
         current = PRIORITY_STEPS.index(conversation.priority) if conversation.priority in PRIORITY_STEPS else 0
         conversation.priority = PRIORITY_STEPS[min(len(PRIORITY_STEPS) - 1, current + 1)]
         done.append("raise_priority")
-    if actions.get("reassign") and conversation.assignee_id is not None and clock.metric != RESOLUTION:
-        item = session.scalars(select(QueueItem).where(QueueItem.conversation_id == conversation.id).with_for_update()).one_or_none()
-        previous = conversation.assignee_id
-        conversation.assignee_id = None
-        if item is not None:
-            item.status, item.assigned_user_id, item.queued_at, item.declined = routing.WAITING, None, ctx.now, {str(previous): ctx.now.isoformat()}
-            item.priority += 1
-        routing.request_routing(session, clock.tenant_id, "sla_breached")
+    # Routing owns the queue: it takes the conversation from its agent and queues it again.
+    if actions.get("reassign") and clock.metric != RESOLUTION and routing.requeue(session, conversation, reason="sla_breached", now=ctx.now):
         done.append("reassign")
     routing.record(session, clock.tenant_id, conversation.id, "sla_breached", user_id=conversation.assignee_id, at=ctx.now, metric=clock.metric, actions=done)
     session.flush()
@@ -221,6 +224,7 @@ def breach(ctx: jobs.JobContext) -> dict[str, Any]:
     emit(session, clock.tenant_id, "sla.breached", _payload(clock, conversation, actions=done), conversation_id=conversation.id, user_id=target_user)
     if done:
         emit_conversation(session, conversation, "conversation.updated")
+    record_event(session, SlaBreached(clock.tenant_id, conversation.id, clock.id, clock.metric, tuple(done), ctx.now))
     return {"breached": True, "actions": done}
 
 

@@ -1,18 +1,17 @@
-"""Admin setup pages: inboxes (each channel's settings, the connection check, business hours);
-users and teams are in ``accounts.pages.admin``, side-panel apps in ``desk.pages.content``. Plain forms posted with the CSRF token; the same
-services as the API check every value and their errors are shown, translated, next to the field
-they name (see ``admin_pages`` for the conventions). Secrets are write-only: a password field is
-never filled back, a generated secret (an inbox's HMAC secret, an app's signing secret) is shown
-once, on the page that answers the form that created it.
+"""Admin inbox pages: an inbox's channel settings (the form the channel declares), the connection
+check, business hours. Plain forms posted with the CSRF token; the same inbox service as the API
+checks every value and its errors are shown, translated, next to the field they name. Secrets are
+write-only: a password field is never filled back; a generated secret the integrator must copy
+(the channel's ``settings_form.shown_once``) is shown once, on the page that answers the creation.
 
-The settings form of a channel is described by ``CHANNEL_FORMS`` (one entry per channel kind,
-field names as the channel module's ``validate_settings`` takes them); a channel installed without
-an entry gets its settings as a JSON text, so adding a channel never needs this module."""
+Every field, label, hint and choice comes from ``Channel.settings_form``; a channel that declares
+no field gets its settings as one JSON text. Nothing here knows a channel by name.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -22,7 +21,8 @@ from starlette.concurrency import run_in_threadpool
 from raccordo.accounts.api.deps import runtime
 from raccordo.accounts.domain.roles import Permission
 from raccordo.accounts.pages.session import Me, MeDep
-from raccordo.channels.base import channel_kinds, get_channel
+from raccordo.channels.base import Channel, Feature, InboxConfig, channel_kinds, get_channel
+from raccordo.channels.domain.settings_form import FieldKind, Label, SettingsField, SettingsForm, drop_path, write_path
 from raccordo.channels.services import inboxes
 from raccordo.platform.errors import Forbidden, InvalidInput, NotFound, RaccordoError
 from raccordo.platform.hours import DAYS
@@ -31,118 +31,95 @@ from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Inbox
 from raccordo.platform.web.forms import FormDep, FormErrors, FormReader, error_message, hours_fields, saved_redirect
 from raccordo.platform.web.pages import PageRoute, base_context
-from raccordo.platform.web.templating import render
+from raccordo.platform.web.templating import register_templates, render
 from raccordo.record.services.records import get_owned
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
+register_templates(Path(__file__).resolve().parents[1] / "templates")
 
-
-
-
-def _errors(exc: RaccordoError, lang: str, fields: set[str]) -> dict[str, str]:
-    """A service error next to its form field: ``settings.imap_port`` and ``secrets.imap_password``
-    go to that field, ``settings.allowed_origins.2`` to ``allowed_origins``; anything else on top."""
-    parts = (exc.field or "").split(".")
-    if parts[0] in ("settings", "secrets") and len(parts) > 1:
-        parts = parts[1:]
-    name = parts[0]
-    if name == "colors" and len(parts) > 1:
-        name = f"color_{parts[1]}"
-    return {name if name in fields else "_form": error_message(exc, lang)}
-
-
-# --- channel settings forms ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Field:
-    name: str
-    kind: str  # text, email, url, port, security, secret, lines, textarea, color, json
-    required: bool = False
-
-
-SECURITY = ("tls", "starttls", "none")
-CHANNEL_FORMS: dict[str, tuple[Field, ...]] = {
-    "email": (
-        Field("address", "email", True), Field("from_name", "text"),
-        Field("imap_host", "text"), Field("imap_port", "port"), Field("imap_security", "security"), Field("imap_username", "text"), Field("imap_password", "secret"), Field("imap_folder", "text"),
-        Field("smtp_host", "text"), Field("smtp_port", "port"), Field("smtp_security", "security"), Field("smtp_username", "text"), Field("smtp_password", "secret"),
+# The form of a channel that declares no field: its whole settings as JSON.
+GENERIC_FORM = SettingsForm(fields=(
+    SettingsField(
+        "settings_json", Label("Settings (JSON)", "Impostazioni (JSON)"), FieldKind.JSON,
+        hint=Label("As the channel's documentation describes", "Come descrive la documentazione del canale"),
     ),
-    "widget": (Field("allowed_origins", "lines", True), Field("title", "text"), Field("greeting", "textarea"), Field("color_primary", "color"), Field("color_on_primary", "color"), Field("prechat_fields", "json")),
-    "api": (Field("callback_url", "url"),),
-}
-GENERIC_FORM = (Field("settings_json", "json"),)
-# Secrets a channel generates that the integrator must copy: shown once after creating the inbox.
-SHOWN_ONCE = ("hmac_secret",)
+))
 
 
-def channel_form(channel: str) -> tuple[Field, ...]:
-    return CHANNEL_FORMS.get(channel, GENERIC_FORM)
+def channel_form(channel: str) -> SettingsForm:
+    implementation = get_channel(channel)
+    form = implementation.settings_form if implementation is not None else GENERIC_FORM
+    return form if form.fields else GENERIC_FORM
 
 
-def _form_values(settings: dict[str, Any], channel: str) -> dict[str, Any]:
+def _errors(exc: RaccordoError, lang: str, form: SettingsForm) -> dict[str, str]:
+    """A service error next to its form field (``settings.colors.primary`` is the field whose path
+    that is); ``name`` and business hours to theirs; anything else on top of the form."""
+    if (exc.key or "").startswith("hours."):
+        return {"business_hours": error_message(exc, lang)}
+    if exc.field == "name":
+        return {"name": error_message(exc, lang)}
+    return {form.field_for_error(exc.field) or "_form": error_message(exc, lang)}
+
+
+def _form_values(settings: dict[str, Any], form: SettingsForm) -> dict[str, Any]:
     """What the form's fields show for stored settings (secrets: never)."""
-    values: dict[str, Any] = {}
-    for field in channel_form(channel):
-        if field.kind == "secret":
-            values[field.name] = ""
-        elif field.kind == "lines":
-            values[field.name] = "\n".join(settings.get(field.name) or [])
-        elif field.kind == "color":
-            values[field.name] = (settings.get("colors") or {}).get(field.name.removeprefix("color_"), "")
-        elif field.kind == "json":
-            value = settings if field.name == "settings_json" else settings.get(field.name)
-            values[field.name] = json.dumps(value, ensure_ascii=False, indent=1) if value else ""
-        else:
-            value = settings.get(field.name)
-            values[field.name] = "" if value is None else value
+    if form is GENERIC_FORM:
+        return {"settings_json": json.dumps(settings, ensure_ascii=False, indent=1) if settings else ""}
+    values = form.shown_values(settings)
+    for item in form.fields:
+        value = values[item.name]
+        if item.kind == FieldKind.LINES:
+            values[item.name] = "\n".join(value or [])
+        elif item.kind == FieldKind.JSON:
+            values[item.name] = json.dumps(value, ensure_ascii=False, indent=1) if value else ""
     return values
 
 
-def _read_settings(reader: FormReader, channel: str, current: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
+def _read_settings(reader: FormReader, form: SettingsForm, current: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
     """(settings, secrets, what to show back) from the posted form; settings the form does not
     show are kept as they are, an empty secret field keeps the stored secret."""
-    settings = dict(current)
+    settings = json.loads(json.dumps(current))  # a deep copy: nested settings (colors) are edited in place
     secrets_: dict[str, str] = {}
     shown: dict[str, Any] = {}
-    colors = dict(current.get("colors") or {})
-    for field in channel_form(channel):
-        raw = str(reader.form.get(field.name) or "")
-        shown[field.name] = "" if field.kind == "secret" else raw
+    for item in form.fields:
+        raw = str(reader.form.get(item.name) or "")
+        shown[item.name] = "" if item.secret else raw
         text = raw.strip()
-        if field.required and not text:
-            reader.errors[field.name] = translate("ui.error.required", reader.lang)
+        if item.secret:
+            if text:
+                secrets_[item.name] = raw
             continue
-        if field.kind == "secret":
-            if text:
-                secrets_[field.name] = raw
-        elif field.kind == "port":
-            value = reader.integer(field.name, 1, 65535)
-            if value is None:
-                settings.pop(field.name, None)
-            else:
-                settings[field.name] = value
-        elif field.kind == "lines":
-            settings[field.name] = [line.strip() for line in raw.replace(",", "\n").splitlines() if line.strip()]
-        elif field.kind == "color":
-            if text:
-                colors[field.name.removeprefix("color_")] = text
-        elif field.kind == "json":
-            parsed = reader.json(field.name, dict if field.name == "settings_json" else list, None)
-            if field.name == "settings_json":
-                settings = parsed if parsed is not None else ({} if not text else settings)
-            elif parsed is not None or not text:
-                settings[field.name] = parsed or []
-        elif text:
-            settings[field.name] = text
+        if item.kind == FieldKind.BOOLEAN:
+            shown[item.name] = reader.checked(item.name)
+            write_path(settings, item.where, reader.checked(item.name))
+            continue
+        if item.required and not text:
+            reader.errors[item.name] = translate("ui.error.required", reader.lang)
+            continue
+        if form is GENERIC_FORM:
+            parsed = reader.json(item.name, dict, None)
+            settings = parsed if parsed is not None else ({} if not text else settings)
+            continue
+        value: Any = text or None
+        if item.kind in (FieldKind.PORT, FieldKind.INTEGER):
+            value = reader.integer(item.name, *((1, 65535) if item.kind == FieldKind.PORT else (-(2**53), 2**53)))
+        elif item.kind == FieldKind.LINES:
+            value = [line.strip() for line in raw.replace(",", "\n").splitlines() if line.strip()]
+        elif item.kind == FieldKind.JSON:
+            value = reader.json(item.name, list if item.json_list else dict, None)
+            if value is None and not text:
+                value = [] if item.json_list else {}
+            elif value is None:
+                continue  # the reader recorded the error
+        if value is None:
+            drop_path(settings, item.where)
         else:
-            settings.pop(field.name, None)
-    if colors:
-        settings["colors"] = colors
+            write_path(settings, item.where, value)
     return settings, secrets_, shown
 
 
-# --- inboxes ---------------------------------------------------------------------------------------
+# --- pages -----------------------------------------------------------------------------------------
 
 
 def _inbox_admin(me: Me) -> None:
@@ -150,31 +127,28 @@ def _inbox_admin(me: Me) -> None:
 
 
 def _inbox_page(request: Request, me: Me, *, inbox: Inbox | None, channel: str | None, values: dict[str, Any] | None, errors: dict[str, str], status: int = 200,
-                shown_secrets: dict[str, str] | None = None, checks: list[dict[str, Any]] | None = None) -> Response:
+                shown_secrets: dict[str, tuple[Label, str]] | None = None, checks: list[dict[str, Any]] | None = None) -> Response:
     rt = runtime(request)
     with unit_of_work(rt.sessions) as session:
         rows = inboxes.list_inboxes(session, me.actor)
         if inbox is not None:
             inbox = get_owned(session, Inbox, me.actor.tenant_id, inbox.id)
             channel = inbox.channel
-            if values is None:
-                values = {"name": inbox.name, "active": inbox.active, "hours": inbox.business_hours or None, **_form_values(dict(inbox.settings or {}), inbox.channel)}
-        values = values or ({"name": "", "active": True, "hours": None, **_form_values({}, channel)} if channel else {})
-        base = str(request.base_url).rstrip("/")
-        snippet = f'<script src="{base}/widget/widget.js" data-inbox="{inbox.identifier}" async></script>' if inbox is not None and inbox.channel == "widget" else ""
+        form = channel_form(channel) if channel else None
+        if inbox is not None and values is None and form is not None:
+            values = {"name": inbox.name, "active": inbox.active, "hours": inbox.business_hours or None, **_form_values(dict(inbox.settings or {}), form)}
+        values = values or ({"name": "", "active": True, "hours": None, **_form_values({}, form)} if form is not None else {})
+        implementation = get_channel(channel) if channel else None
+        snippet = None
+        if inbox is not None and implementation is not None:
+            config = InboxConfig(inbox.id, inbox.identifier, dict(inbox.settings or {}), {})
+            snippet = implementation.embed_snippet(config, str(request.base_url).rstrip("/"))
         return render(request, "admin/setup_inboxes.html", base_context(
-            me, nav="admin-inboxes", inboxes=rows, inbox=inbox, channel=channel, channels=channel_kinds(), fields=channel_form(channel) if channel else (), v=values, errors=errors,
-            security=SECURITY, days=DAYS, hours=hours_fields(values.get("hours")), shown_secrets=shown_secrets or {}, checks=checks, snippet=snippet,
-            can_check=bool(channel and _has_check(channel)),
+            me, nav="admin-inboxes", inboxes=rows, inbox=inbox, channel=channel, channels=channel_kinds(), fields=form.fields if form else (), v=values, errors=errors,
+            days=DAYS, hours=hours_fields(values.get("hours")), shown_secrets=shown_secrets or {}, checks=checks, snippet=snippet or "",
+            can_check=implementation is not None and implementation.supports(Feature.CONNECTION_CHECK),
             saved=request.query_params.get("saved"),
         ), status_code=status)
-
-
-def _has_check(channel: str) -> bool:
-    from raccordo.channels.base import Channel
-
-    implementation = get_channel(channel)
-    return implementation is not None and type(implementation).check is not Channel.check
 
 
 @router.get("/admin/inboxes")
@@ -202,7 +176,7 @@ def inbox_edit_page(inbox_id: int, request: Request, me: Me = MeDep) -> Response
 def _inbox_form(me: Me, form: dict[str, Any], channel: str, current: dict[str, Any]) -> tuple[FormReader, dict[str, Any], dict[str, str], dict[str, Any]]:
     reader = FormReader(form, me.lang)
     name = reader.text("name", required=True)
-    settings, secrets_, shown = _read_settings(reader, channel, current)
+    settings, secrets_, shown = _read_settings(reader, channel_form(channel), current)
     hours = reader.hours()
     values = {"name": name or "", "active": reader.checked("active"), "hours": hours, **shown}
     return reader, settings, secrets_, values | {"_hours": hours}
@@ -215,7 +189,6 @@ def inbox_create(request: Request, me: Me = MeDep, form: dict[str, Any] = FormDe
     if channel not in channel_kinds():
         return _inbox_page(request, me, inbox=None, channel=None, values=None, errors={"_form": translate("inbox.channel_unknown", me.lang, value=channel, known=", ".join(channel_kinds()))}, status=422)
     reader, settings, secrets_, values = _inbox_form(me, form, channel, {})
-    fields = {f.name for f in channel_form(channel)} | {"name", "business_hours"}
     rt = runtime(request)
     try:
         reader.done()
@@ -227,9 +200,8 @@ def inbox_create(request: Request, me: Me = MeDep, form: dict[str, Any] = FormDe
     except (NotFound, Forbidden):
         raise
     except RaccordoError as exc:
-        errors = {"business_hours": error_message(exc, me.lang)} if (exc.key or "").startswith("hours.") else _errors(exc, me.lang, fields)
-        return _inbox_page(request, me, inbox=None, channel=channel, values=values, errors=errors, status=422)
-    shown = {k: v for k, v in all_secrets.items() if k in SHOWN_ONCE}
+        return _inbox_page(request, me, inbox=None, channel=channel, values=values, errors=_errors(exc, me.lang, channel_form(channel)), status=422)
+    shown = {item.name: (item.label, all_secrets[item.name]) for item in channel_form(channel).shown_once if all_secrets.get(item.name)}
     with unit_of_work(rt.sessions) as session:
         inbox = get_owned(session, Inbox, me.actor.tenant_id, inbox_id)
     if not shown:
@@ -245,7 +217,6 @@ def inbox_update(inbox_id: int, request: Request, me: Me = MeDep, form: dict[str
         inbox = get_owned(session, Inbox, me.actor.tenant_id, inbox_id)
         current = dict(inbox.settings or {})
     reader, settings, secrets_, values = _inbox_form(me, form, inbox.channel, current)
-    fields = {f.name for f in channel_form(inbox.channel)} | {"name", "business_hours"}
     try:
         reader.done()
         with unit_of_work(rt.sessions) as session:
@@ -255,8 +226,7 @@ def inbox_update(inbox_id: int, request: Request, me: Me = MeDep, form: dict[str
     except (NotFound, Forbidden):
         raise
     except RaccordoError as exc:
-        errors = {"business_hours": error_message(exc, me.lang)} if (exc.key or "").startswith("hours.") else _errors(exc, me.lang, fields)
-        return _inbox_page(request, me, inbox=inbox, channel=None, values=values, errors=errors, status=422)
+        return _inbox_page(request, me, inbox=inbox, channel=None, values=values, errors=_errors(exc, me.lang, channel_form(inbox.channel)), status=422)
     return saved_redirect(f"/admin/inboxes/{inbox_id}")
 
 
@@ -265,7 +235,7 @@ async def _check(request: Request, me: Me, form: dict[str, Any], inbox_id: int |
     _inbox_admin(me)
     rt = runtime(request)
 
-    def prepare() -> tuple[Any, Any, Inbox | None, str, dict[str, Any], FormReader, dict[str, Any]]:
+    def prepare() -> tuple[Channel, InboxConfig, Inbox | None, str, dict[str, Any]]:
         with unit_of_work(rt.sessions) as session:
             inbox = get_owned(session, Inbox, me.actor.tenant_id, inbox_id) if inbox_id is not None else None
             channel = inbox.channel if inbox is not None else str(form.get("channel") or "")
@@ -274,10 +244,10 @@ async def _check(request: Request, me: Me, form: dict[str, Any], inbox_id: int |
             reader, settings, secrets_, values = _inbox_form(me, form, channel, dict(inbox.settings or {}) if inbox else {})
             reader.done()
             implementation, config = inboxes.check_config(session, rt.secretbox, me.actor, inbox_id=inbox_id, channel=channel, settings=settings, secrets_=secrets_)
-            return implementation, config, inbox, channel, values, reader, settings
+            return implementation, config, inbox, channel, values
 
     try:
-        implementation, config, inbox, channel, values, _, _ = await run_in_threadpool(prepare)
+        implementation, config, inbox, channel, values = await run_in_threadpool(prepare)
     except FormErrors as exc:
         return await run_in_threadpool(_check_failed, request, me, form, inbox_id, exc.errors)
     except (NotFound, Forbidden):
@@ -286,13 +256,11 @@ async def _check(request: Request, me: Me, form: dict[str, Any], inbox_id: int |
         return await run_in_threadpool(_check_failed, request, me, form, inbox_id, None, exc)
     results = await run_in_threadpool(implementation.check, config)
     checks = [{"step": r.step, "ok": r.ok, "message": translate(r.key, me.lang, **r.params) if r.key else ""} for r in results]
-    fields = {f.name for f in channel_form(channel)}
+    settings_form = channel_form(channel)
     errors: dict[str, str] = {}
     for r in results:
         if not r.ok:
-            field = (r.setting or "").split(".")[-1]
-            key = field if field in fields else "_form"
-            errors.setdefault(key, translate(r.key, me.lang, **r.params) if r.key else r.step)
+            errors.setdefault(settings_form.field_for_error(r.setting) or "_form", translate(r.key, me.lang, **r.params) if r.key else r.step)
     return await run_in_threadpool(lambda: _inbox_page(request, me, inbox=inbox, channel=channel, values=values, errors=errors, status=422 if errors else 200, checks=checks))
 
 
@@ -306,7 +274,7 @@ def _check_failed(request: Request, me: Me, form: dict[str, Any], inbox_id: int 
         return _inbox_page(request, me, inbox=None, channel=None, values=None, errors={"_form": error_message(exc, me.lang) if exc else ""}, status=422)
     _, _, _, values = _inbox_form(me, form, channel, dict(inbox.settings or {}) if inbox else {})
     if exc is not None:
-        errors = _errors(exc, me.lang, {f.name for f in channel_form(channel)} | {"name"})
+        errors = _errors(exc, me.lang, channel_form(channel))
     return _inbox_page(request, me, inbox=inbox, channel=channel, values=values, errors=errors or {}, status=422)
 
 
