@@ -295,7 +295,9 @@
   function connect() {
     if (document.body.getAttribute("data-live") !== "on") return;
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    var url = scheme + location.host + "/ws" + (lastEventId !== null ? "?last_event_id=" + lastEventId : "");
+    // batch=1: live events arrive as one "events" frame per server pump, shared by every agent
+    // with the same view, instead of one frame per event.
+    var url = scheme + location.host + "/ws?batch=1" + (lastEventId !== null ? "&last_event_id=" + lastEventId : "");
     socket = new WebSocket(url);
     socket.onopen = function () {
       retry = 0;
@@ -320,6 +322,8 @@
         onCollision(message);
       } else if (message.type === "event") {
         onEvent(message);
+      } else if (message.type === "events") {
+        (message.events || []).forEach(onEvent);
       } else if (message.type === "resync") {
         lastEventId = null;
         refresh("raccordo:list");
