@@ -23,6 +23,7 @@ from raccordo.bootstrap import subscriptions
 from raccordo.bootstrap.channels import install_channels
 from raccordo.bootstrap.worker import WorkerLoop
 from raccordo.channels.api import inbox_check
+from raccordo.channels.api import inboxes as inboxes_api
 from raccordo.channels.api import webhooks as channels
 from raccordo.channels.base import Feature
 from raccordo.channels.pages import inboxes as inbox_pages
@@ -82,7 +83,7 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
     hub.on_wake = loop.wake if loop else None
     metrics.collector(app.state)
     errors.install(app, html_page=error_page)
-    for module in (auth, admin, inbox_check, contacts, conversations, messages, channels, presence, routing, ws):
+    for module in (auth, admin, inboxes_api, inbox_check, contacts, conversations, messages, channels, presence, routing, ws):
         app.include_router(module.router)
     app.include_router(templates.router)
     app.include_router(scripts_api.router)

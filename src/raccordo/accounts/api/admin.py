@@ -1,16 +1,15 @@
-"""Users, teams, inboxes and the audit log."""
+"""Users, teams and the audit log (inboxes are the channels' own: ``channels/api/inboxes.py``)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
-from raccordo.accounts.api.deps import ActorDep, runtime, transaction
+from raccordo.accounts.api.deps import ActorDep, transaction
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.accounts.services import accounts
-from raccordo.channels.services import inboxes
-from raccordo.platform.store.models import AuditEntry, Inbox, Team, User
+from raccordo.platform.store.models import AuditEntry, Team, User
 from raccordo.platform.web import schemas
 from raccordo.record.services.records import get_owned
 
@@ -85,49 +84,6 @@ def delete_team(team_id: schemas.PathId, request: Request, actor: Actor = ActorD
     with transaction(request) as session:
         accounts.delete_team(session, actor, team_id)
     return Response(status_code=204)
-
-
-def _inbox_out(request: Request, inbox: Inbox) -> schemas.InboxOut:
-    rt = runtime(request)
-    names = sorted(rt.secretbox.open(inbox.secrets_encrypted))
-    inbound = f"{rt.settings.resolved_public_url}/api/v1/channels/{inbox.channel}/{inbox.identifier}/messages"
-    return schemas.InboxOut(
-        id=inbox.id, name=inbox.name, channel=inbox.channel, identifier=inbox.identifier, settings=inbox.settings, secret_names=names,
-        business_hours=inbox.business_hours, active=inbox.active, inbound_url=inbound, created_at=inbox.created_at,
-    )
-
-
-@router.get("/inboxes", response_model=list[schemas.InboxOut], tags=["inboxes"])
-def list_inboxes(request: Request, actor: Actor = ActorDep) -> list[schemas.InboxOut]:
-    with transaction(request) as session:
-        return [_inbox_out(request, i) for i in inboxes.list_inboxes(session, actor)]
-
-
-@router.post("/inboxes", response_model=schemas.InboxCreated, status_code=201, tags=["inboxes"])
-def create_inbox(body: schemas.InboxIn, request: Request, actor: Actor = ActorDep) -> schemas.InboxCreated:
-    with transaction(request) as session:
-        inbox, secrets = inboxes.create_inbox(session, runtime(request).secretbox, actor, name=body.name, channel=body.channel, settings=body.settings, secrets_=body.secrets, business_hours=body.business_hours)
-        return schemas.InboxCreated(**_inbox_out(request, inbox).model_dump(), secrets=secrets)
-
-
-@router.get("/inboxes/{inbox_id}", response_model=schemas.InboxOut, tags=["inboxes"])
-def get_inbox(inbox_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> schemas.InboxOut:
-    actor.require(Permission.READ)
-    with transaction(request) as session:
-        return _inbox_out(request, get_owned(session, Inbox, actor.tenant_id, inbox_id))
-
-
-@router.patch("/inboxes/{inbox_id}", response_model=schemas.InboxOut, tags=["inboxes"])
-def update_inbox(inbox_id: schemas.PathId, body: schemas.InboxPatch, request: Request, actor: Actor = ActorDep) -> schemas.InboxOut:
-    with transaction(request) as session:
-        inbox = inboxes.update_inbox(session, runtime(request).secretbox, actor, inbox_id, name=body.name, settings=body.settings, secrets_=body.secrets, business_hours=body.business_hours, active=body.active)
-        return _inbox_out(request, inbox)
-
-
-@router.post("/inboxes/{inbox_id}/reveal-secrets", response_model=dict[str, str], tags=["inboxes"])
-def reveal_secrets(inbox_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> dict[str, str]:
-    with transaction(request) as session:
-        return inboxes.reveal_secrets(session, runtime(request).secretbox, actor, inbox_id)
 
 
 @router.get("/audit", response_model=list[schemas.AuditOut], tags=["audit"])
