@@ -68,7 +68,10 @@ def add_conversations(rt: Any, tenant_id: int, count: int, seed: int) -> dict[st
     from sqlalchemy import select
 
     from raccordo.platform.store.db import unit_of_work
-    from raccordo.platform.store.models import Contact, ContactIdentity, Conversation, ConversationLabel, Inbox, Message, QueueItem, RoutingQueue, Team, User
+    from raccordo.accounts.models import Team, User
+    from raccordo.channels.models import Inbox
+    from raccordo.record.models import Contact, ContactIdentity, Conversation, ConversationLabel, Message
+    from raccordo.routing.models import QueueItem, RoutingQueue
 
     rng = random.Random(seed)
     now = datetime.now(UTC)
@@ -226,7 +229,8 @@ def pick(rt: Any, tenant_id: int, desk: Desk) -> Fixture:
     from sqlalchemy import func, select
 
     from raccordo.platform.store.db import unit_of_work
-    from raccordo.platform.store.models import Contact, ContactIdentity, Conversation, ConversationLabel, QueueItem
+    from raccordo.record.models import Contact, ContactIdentity, Conversation, ConversationLabel
+    from raccordo.routing.models import QueueItem
 
     with unit_of_work(rt.sessions) as session:
         open_ids = list(session.scalars(select(Conversation.id).where(Conversation.tenant_id == tenant_id, Conversation.status == "open").order_by(Conversation.last_activity_at.desc()).limit(50)))
@@ -346,7 +350,9 @@ def run_backend(backend: str, args: argparse.Namespace, data_dir: Path) -> dict[
 
     from raccordo.platform.store.db import unit_of_work
     from raccordo.platform.store.migrate import upgrade
-    from raccordo.platform.store.models import Conversation, SearchEntry, Tenant, User
+    from raccordo.accounts.models import Tenant, User
+    from raccordo.desk.models import SearchEntry
+    from raccordo.record.models import Conversation
     from raccordo.platform.config import Settings
     from raccordo.demo.seed import load_demo
     from raccordo.platform.runtime import Runtime

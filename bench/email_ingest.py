@@ -154,7 +154,8 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     from raccordo.platform.runtime import Runtime
     from raccordo.platform.store.db import unit_of_work
     from raccordo.platform.store.migrate import upgrade
-    from raccordo.platform.store.models import Inbox, Message, RawInbound
+    from raccordo.channels.models import Inbox, RawInbound
+    from raccordo.record.models import Message
     from tests.mailserver import Dovecot
 
     work = Path(tempfile.mkdtemp(prefix=f"raccordo-email-bench-{backend}-"))

@@ -473,7 +473,9 @@ def verify(rt: Any, tenant_id: int, workload: Workload, ingest_phases: list[Phas
     """The database must hold exactly what was sent; raises BenchError otherwise."""
     from sqlalchemy import MetaData, func, select
 
-    from raccordo.platform.store.models import Contact, Conversation, Message, RawInbound, TimelineEvent
+    from raccordo.channels.models import RawInbound
+
+    from raccordo.record.models import Contact, Conversation, Message, TimelineEvent
     from raccordo.record.domain.messages import TimelineKind
 
     sent = sum(p.requests for p in ingest_phases)

@@ -688,7 +688,8 @@ def verify(rt: Any, setup: Setup, tracker: Tracker, phases: list[Phase]) -> dict
     from sqlalchemy import func, select
 
     from raccordo.platform.store.db import unit_of_work
-    from raccordo.platform.store.models import Event, Message
+    from raccordo.platform.store.models import Event
+    from raccordo.record.models import Message
     from raccordo.realtime.domain.visibility import Subscriber, visible
     from raccordo.accounts.domain.roles import Role
     from raccordo.accounts.services.accounts import user_team_ids

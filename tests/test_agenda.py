@@ -12,7 +12,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import AgendaItem, Job, RoutingEvent, TimelineEvent
+from raccordo.desk.models import AgendaItem
+from raccordo.platform.store.models import Job
+from raccordo.record.models import TimelineEvent
+from raccordo.routing.models import RoutingEvent
 from raccordo.accounts.domain.roles import Role
 from raccordo.desk.services import agenda
 from raccordo.platform import jobs

@@ -7,7 +7,7 @@ import json
 
 from raccordo.channels import signing
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import RawInbound
+from raccordo.channels.models import RawInbound
 from raccordo.channels.services.delivery import run_once
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 
@@ -63,7 +63,7 @@ def test_same_provider_id_twice_stores_one_message(client, org):
 
 
 def test_bad_signature_is_rejected_and_counted_not_stored(client, rt, org):
-    from raccordo.platform.store.models import InboundRejection
+    from raccordo.channels.models import InboundRejection
 
     inbox = create_api_inbox(client, org.headers())
     response = post_inbound(client, inbox, customer_message("x-1"), secret="wrong")

@@ -15,7 +15,7 @@ from sqlalchemy import update
 from starlette.testclient import TestClient
 
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Conversation
+from raccordo.record.models import Conversation
 from raccordo.bootstrap.http import create_app
 from raccordo.platform.config import Settings
 from raccordo.platform.runtime import Runtime

@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 from starlette.testclient import TestClient
 
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import LoginSession, User
+from raccordo.accounts.models import LoginSession, User
 from raccordo.bootstrap.http import create_app
 from raccordo.accounts.services import accounts
 from raccordo.accounts.domain.actor import system_actor

@@ -52,7 +52,8 @@ from raccordo.channels.services.inbound import process_raw, store_raw
 from raccordo.platform import jobs
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import InboundRejection, Message, RawInbound
+from raccordo.channels.models import InboundRejection, RawInbound
+from raccordo.record.models import Message
 from tests.test_pages import login, set_language
 
 KIND = "contract_sms"

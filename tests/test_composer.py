@@ -19,7 +19,8 @@ from sqlalchemy import select, update
 
 from raccordo.channels.base import Capabilities, Channel, DeliveryReport, InboundEvent, InboundIdentity, InboundRequest, InboxConfig, OutboundMessage, get_channel, register, unregister
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Attachment, AuditEntry, Event, Message
+from raccordo.platform.store.models import Event
+from raccordo.record.models import Attachment, AuditEntry, Message
 from raccordo.channels.domain.composer import ComposerRules, OutgoingFile, check_reply, sms_segments
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.i18n import translate

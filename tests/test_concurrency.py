@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from raccordo.channels.domain.request import InboundRequest
 from raccordo.channels import signing
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Contact, Conversation, Message
+from raccordo.record.models import Contact, Conversation, Message
 from raccordo.channels.services.inbound import receive
 from tests.helpers import create_api_inbox, customer_message
 
@@ -39,7 +39,8 @@ def test_concurrent_first_messages_of_one_customer(client, rt, org):
 def test_concurrent_first_connections_of_one_agent(rt, org):
     """Several tabs (or processes) opening at once for an agent with no presence row yet:
     every connection is recorded, one presence row, online once."""
-    from raccordo.platform.store.models import AgentConnection, AgentPresence, Event
+    from raccordo.platform.store.models import Event
+    from raccordo.realtime.models import AgentConnection, AgentPresence
     from raccordo.accounts.domain.roles import Role
     from raccordo.realtime.services import presence
     from raccordo.accounts.domain.actor import Actor

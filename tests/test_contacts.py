@@ -62,7 +62,7 @@ def test_likely_duplicates_become_suggestions_and_merge_moves_everything(client,
     assert any(a["action"] == "contact.merge" and a["target_id"] == survivor and a["data"]["merged_id"] == merged for a in audit)
     # The merged contact's own record keeps a trace of where it went.
     from raccordo.platform.store.db import unit_of_work  # noqa: PLC0415
-    from raccordo.platform.store.models import TimelineEvent  # noqa: PLC0415
+    from raccordo.record.models import TimelineEvent  # noqa: PLC0415
 
     rt = client.app.state.runtime
     with unit_of_work(rt.sessions) as session:

@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from raccordo.channels.domain.request import InboundRequest
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import OutboxItem, RawInbound
+from raccordo.channels.models import OutboxItem, RawInbound
 from raccordo.channels.services.delivery import claim_due, deliver, run_once
 from raccordo.channels.services.inbound import reprocess_pending, store_raw
 from tests.helpers import create_api_inbox, customer_message, post_inbound

@@ -18,7 +18,9 @@ from sqlalchemy import event, func, select
 
 from raccordo.channels.base import InboundAttachment, InboundEvent, InboundIdentity, get_channel
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import AuditEntry, Contact, ContactIdentity, Conversation, Inbox, MergeSuggestion, Message, OutboxItem, Team, TeamMember, TimelineEvent, User
+from raccordo.accounts.models import Team, TeamMember, User
+from raccordo.channels.models import Inbox, OutboxItem
+from raccordo.record.models import AuditEntry, Contact, ContactIdentity, Conversation, MergeSuggestion, Message, TimelineEvent
 from raccordo.platform.errors import InvalidInput, NotFound
 from raccordo.accounts.domain.roles import Role
 from raccordo.accounts.services import accounts
@@ -406,7 +408,7 @@ def test_cli_import_and_export(cli_env: dict[str, str], cli_demo: subprocess.Com
 def test_demo_routes_new_conversations(rt: Runtime, loaded: DemoRun) -> None:
     """The demo comes with skills, a queue per team, rules and SLA policies: a new customer
     message is queued by the rules and gets SLA clocks."""
-    from raccordo.platform.store.models import QueueItem, RoutingQueue, RoutingRule, SlaClock, SlaPolicy
+    from raccordo.routing.models import QueueItem, RoutingQueue, RoutingRule, SlaClock, SlaPolicy
 
     with unit_of_work(rt.sessions) as session:
         tenant = loaded.tenant_id

@@ -19,7 +19,9 @@ from raccordo.channels.base import InboundEvent, InboundIdentity
 from raccordo.platform import domain_events
 from raccordo.platform.domain_events import AFTER_COMMIT, IN_TRANSACTION
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Conversation, Inbox, Message, QueueItem, RoutingEvent
+from raccordo.channels.models import Inbox
+from raccordo.record.models import Conversation, Message
+from raccordo.routing.models import QueueItem, RoutingEvent
 from raccordo.record.domain.events import ConversationStatusChanged, ConversationUpdated, MessageReceived, ReplySent
 from raccordo.realtime.services import presence
 from raccordo.record.services.ingest import ingest_event

@@ -21,7 +21,8 @@ import pytest
 from sqlalchemy import select
 
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Contact, Conversation, Message, OutboxItem, RawInbound, TimelineEvent
+from raccordo.channels.models import OutboxItem, RawInbound
+from raccordo.record.models import Contact, Conversation, Message, TimelineEvent
 from raccordo.platform.config import Settings
 from raccordo.channels.services import delivery
 from raccordo.channels.email.poller import MailService, PolledInbox, acquire_lease, poll_once, release_lease
@@ -292,7 +293,7 @@ def test_failing_message_does_not_block_others_and_seen_only_after_stored(client
 
 def test_one_worker_polls_a_mailbox_at_a_time(rt, inbox):
     with unit_of_work(rt.sessions) as session:
-        from raccordo.platform.store.models import Inbox
+        from raccordo.channels.models import Inbox
 
         polled = PolledInbox(inbox["id"], session.get_one(Inbox, inbox["id"]).tenant_id, inbox["identifier"])
     assert acquire_lease(rt, polled, "worker-a")

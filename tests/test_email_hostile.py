@@ -21,7 +21,8 @@ from raccordo.channels.base import DeliveryReport, InboxConfig
 from raccordo.channels.email.channel import MAX_ATTACHMENT_HEADER, EmailChannel
 from raccordo.channels.email.mailbox import fetched_messages
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Attachment, ContactIdentity, Message, RawInbound
+from raccordo.channels.models import RawInbound
+from raccordo.record.models import Attachment, ContactIdentity, Message
 from raccordo.channels.email import mime as mail
 from raccordo.channels.email.mime import parse_email, split_html_reply, split_reply
 from raccordo.channels.email.poller import _chunks_by_size

@@ -27,7 +27,8 @@ from sqlalchemy import select
 
 from raccordo.channels.domain.request import InboundRequest
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Attachment, ContactIdentity, Conversation, Message, RawInbound
+from raccordo.channels.models import RawInbound
+from raccordo.record.models import Attachment, ContactIdentity, Conversation, Message
 from raccordo.record.domain import html_view
 from raccordo.channels.email.mime import conversation_from_tokens, outbound_message_id, parse_email, reply_address, split_reply
 from raccordo.channels.services.inbound import process_raw, store_raw

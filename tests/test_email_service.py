@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Inbox, MailboxLease, RawInbound
+from raccordo.channels.models import Inbox, MailboxLease, RawInbound
 from raccordo.platform.config import Settings
 from raccordo.channels.email import poller as email_poller, receiver as email_receiver
 from raccordo.channels.email.poller import MailService, PolledInbox, acquire_lease

@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 
 from raccordo.channels.base import InboundEvent, InboundIdentity
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Contact, ContactIdentity, Conversation, Inbox, Message, TimelineEvent
+from raccordo.channels.models import Inbox
+from raccordo.record.models import Contact, ContactIdentity, Conversation, Message, TimelineEvent
 from raccordo.accounts.domain.roles import Role
 from raccordo.accounts.services import accounts
 from raccordo.accounts.domain.actor import Actor

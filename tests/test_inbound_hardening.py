@@ -14,7 +14,9 @@ from sqlalchemy import func, select, update
 from raccordo.channels.domain.request import InboundRequest
 from raccordo.channels import signing
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import InboundRejection, Job, RawInbound, Tenant
+from raccordo.accounts.models import Tenant
+from raccordo.channels.models import InboundRejection, RawInbound
+from raccordo.platform.store.models import Job
 from raccordo.channels.services import inbound
 from raccordo.platform import jobs
 from tests.helpers import create_api_inbox, customer_message, post_inbound

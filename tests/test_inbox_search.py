@@ -194,7 +194,7 @@ def test_a_rolled_back_savepoint_keeps_the_rest_of_the_transaction_indexed(clien
     from sqlalchemy.exc import IntegrityError
 
     from raccordo.platform.store.db import unit_of_work
-    from raccordo.platform.store.models import Contact, ContactIdentity
+    from raccordo.record.models import Contact, ContactIdentity
 
     with unit_of_work(rt.sessions) as session:
         session.add(Contact(tenant_id=org.tenant_id, name="Ottavio Savepoint"))

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Conversation, Event, Job
+from raccordo.platform.store.models import Event, Job
+from raccordo.record.models import Conversation
 from raccordo.platform import jobs
 from raccordo.bootstrap import worker
 from raccordo.platform.events import event_message, wakeups
@@ -302,7 +303,7 @@ def test_stale_snooze_timer_does_nothing(client, rt, org):
     url = f"/api/v1/conversations/{conversation['id']}"
     client.patch(url, json={"status": "snoozed", "snoozed_until": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}, headers=org.headers("agent"))
     with unit_of_work(rt.sessions) as session:
-        from raccordo.platform.store.models import Conversation
+        from raccordo.record.models import Conversation
 
         row = session.get(Conversation, conversation["id"])
         row.status, row.snoozed_until = "open", None  # what ingest does when the customer writes

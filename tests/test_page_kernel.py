@@ -20,7 +20,8 @@ from raccordo.desk.pages.pages import AWAY_REASONS, STATUSES
 from raccordo.desk.services import scripts, side_panel_apps
 from raccordo.platform.i18n import translate
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import AnswerTemplate, RoutingQueue, RoutingRule, Skill, SlaPolicy, WrapUpCode
+from raccordo.desk.models import AnswerTemplate, WrapUpCode
+from raccordo.routing.models import RoutingQueue, RoutingRule, Skill, SlaPolicy
 from raccordo.platform.web import schemas
 from raccordo.realtime.domain.vocabularies import AwayReason
 from raccordo.record.domain.conversations import ConversationStatus

@@ -12,7 +12,9 @@ from markupsafe import escape
 from starlette.testclient import TestClient
 
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Message, RoutingQueue, Skill, User
+from raccordo.accounts.models import User
+from raccordo.record.models import Message
+from raccordo.routing.models import RoutingQueue, Skill
 from raccordo.platform.hours import DAYS
 from raccordo.platform.i18n import catalog, translate
 from raccordo.routing.pages.admin import OUT_OF_HOURS, SLA_ACTIONS, STRATEGIES
@@ -284,8 +286,8 @@ def test_the_composer_offers_only_inboxes_that_can_send_and_picks_one_that_reach
     when it was the customer's last, the default is an inbox that can reach them."""
     import secrets as _secrets
 
-    from raccordo.platform.store.models import Conversation as ConversationRow
-    from raccordo.platform.store.models import Inbox
+    from raccordo.record.models import Conversation as ConversationRow
+    from raccordo.channels.models import Inbox
 
     conversation_id, api_inbox = a_conversation(client, org)
     with unit_of_work(rt.sessions) as session:

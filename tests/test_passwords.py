@@ -14,7 +14,7 @@ from raccordo.accounts.domain.actor import system_actor
 from raccordo.accounts.services import accounts, passwords
 from raccordo.platform.config import Settings
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import User
+from raccordo.accounts.models import User
 
 
 def test_production_parameters_are_the_argon2_defaults(monkeypatch):

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import QueueItem, RoutingEvent
+from raccordo.routing.models import QueueItem, RoutingEvent
 from raccordo.routing.services import routing
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 

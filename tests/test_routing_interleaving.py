@@ -17,7 +17,9 @@ from sqlalchemy import select
 
 from raccordo.channels.base import InboundEvent, InboundIdentity
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Conversation, Inbox, QueueItem
+from raccordo.channels.models import Inbox
+from raccordo.record.models import Conversation
+from raccordo.routing.models import QueueItem
 from raccordo.routing.services import routing
 from raccordo.record.services.ingest import ingest_event
 from tests.helpers import create_api_inbox, customer_message, post_inbound

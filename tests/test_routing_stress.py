@@ -74,7 +74,9 @@ from raccordo.platform.bus import make_bus
 from raccordo.channels import signing
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.migrate import upgrade
-from raccordo.platform.store.models import Conversation, Inbox, QueueItem, RoutingEvent, RoutingQueue, RoutingRequest, RoutingState
+from raccordo.channels.models import Inbox
+from raccordo.record.models import Conversation
+from raccordo.routing.models import QueueItem, RoutingEvent, RoutingQueue, RoutingRequest, RoutingState
 from raccordo.platform.config import Settings
 from raccordo.platform.errors import Conflict
 from raccordo.accounts.domain.roles import Role

@@ -39,7 +39,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from raccordo.channels import signing
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.migrate import upgrade
-from raccordo.platform.store.models import Job, TimelineEvent
+from raccordo.platform.store.models import Job
+from raccordo.record.models import TimelineEvent
 from raccordo.platform.config import Settings
 from raccordo.platform.runtime import Runtime
 from raccordo.record.services.snooze import snooze_key

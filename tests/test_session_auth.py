@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from raccordo.accounts.api import deps
 from raccordo.accounts.services import accounts
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import LoginSession
+from raccordo.accounts.models import LoginSession
 
 FORGED = ["", "not-the-token", "tökén-non-ascii"]
 

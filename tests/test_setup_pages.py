@@ -13,7 +13,8 @@ from markupsafe import escape
 from starlette.testclient import TestClient
 
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Inbox, Team, User
+from raccordo.accounts.models import Team, User
+from raccordo.channels.models import Inbox
 from raccordo.desk.domain.side_panel import verify_token
 from raccordo.platform.i18n import translate
 from tests.helpers import create_api_inbox, customer_message, post_inbound

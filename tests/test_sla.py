@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Event, Job, RoutingEvent
+from raccordo.platform.store.models import Event, Job
+from raccordo.routing.models import RoutingEvent
 from raccordo.platform.hours import add_business_seconds, business_seconds_between, parse_business_hours
 from raccordo.bootstrap.worker import run_due_jobs
 from tests.helpers import create_api_inbox, customer_message, post_inbound

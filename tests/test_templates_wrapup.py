@@ -11,7 +11,8 @@ import uuid
 import pytest
 
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Conversation, Message, RoutingEvent
+from raccordo.record.models import Conversation, Message
+from raccordo.routing.models import RoutingEvent
 from raccordo.platform.i18n import translate
 from tests.test_pages import a_conversation, fresh, login  # noqa: F401 - fresh is a fixture
 

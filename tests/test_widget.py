@@ -23,7 +23,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from raccordo.channels.widget.channel import identity_hash
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import ContactIdentity, Conversation, Message, OutboxItem, RawInbound
+from raccordo.channels.models import OutboxItem, RawInbound
+from raccordo.record.models import ContactIdentity, Conversation, Message
 from raccordo.bootstrap.http import create_app
 from raccordo.platform.config import Settings
 from raccordo.channels.services import delivery

@@ -11,7 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from sqlalchemy import select, update
 
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Job, Message, OutboxItem
+from raccordo.channels.models import OutboxItem
+from raccordo.platform.store.models import Job
+from raccordo.record.models import Message
 from raccordo.platform import jobs
 from raccordo.bootstrap import worker
 from tests.conftest import make_org

@@ -20,7 +20,9 @@ import pytest
 from sqlalchemy import func, select
 
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Event, Message, OutboxItem
+from raccordo.channels.models import OutboxItem
+from raccordo.platform.store.models import Event
+from raccordo.record.models import Message
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 
 RACCORDO = str(Path(sys.executable).parent / "raccordo")

@@ -20,7 +20,9 @@ from raccordo.demo.domain.plan import ConversationPlan, DemoPlan
 from raccordo.desk.services import agenda, scripts, templates, wrapup
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.runtime import Runtime
-from raccordo.platform.store.models import Conversation, Inbox, Team, Tenant, User
+from raccordo.accounts.models import Team, Tenant, User
+from raccordo.channels.models import Inbox
+from raccordo.record.models import Conversation
 from raccordo.record.services.records import audit
 from raccordo.routing.services import admin as routing_admin
 from raccordo.routing.services import sla

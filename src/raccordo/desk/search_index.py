@@ -24,7 +24,8 @@ from sqlalchemy import ColumnElement, Select, and_, column, delete, func, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from raccordo.desk.domain.search import SearchQuery, index_body, phone_forms
-from raccordo.platform.store.models import Contact, ContactIdentity, Conversation, Message, SearchEntry
+from raccordo.desk.models import SearchEntry
+from raccordo.record.models import Contact, ContactIdentity, Conversation, Message
 
 _PENDING = "search_pending"
 _NOT_INDEXED_KINDS = frozenset({"web_visitor"})  # random tokens, nothing a person would type

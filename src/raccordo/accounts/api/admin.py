@@ -9,7 +9,8 @@ from raccordo.accounts.api.deps import ActorDep, transaction
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.accounts.services import accounts
-from raccordo.platform.store.models import AuditEntry, Team, User
+from raccordo.accounts.models import Team, User
+from raccordo.record.models import AuditEntry
 from raccordo.platform.web import schemas
 from raccordo.record.services.records import get_owned
 

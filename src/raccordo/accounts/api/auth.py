@@ -10,7 +10,7 @@ from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.services import accounts
 from raccordo.accounts.services.accounts import user_team_ids
 from raccordo.platform.hours import tenant_zone
-from raccordo.platform.store.models import Tenant, User
+from raccordo.accounts.models import Tenant, User
 from raccordo.platform.web import schemas
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])

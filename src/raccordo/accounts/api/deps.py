@@ -17,7 +17,7 @@ from raccordo.accounts.services import accounts
 from raccordo.platform.errors import Forbidden, Unauthorized
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import LoginSession, User
+from raccordo.accounts.models import LoginSession, User
 
 SESSION_COOKIE = "raccordo_session"
 CSRF_COOKIE = "raccordo_csrf"

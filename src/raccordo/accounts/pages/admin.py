@@ -19,7 +19,7 @@ from raccordo.accounts.services import accounts
 from raccordo.platform.errors import Forbidden, NotFound, RaccordoError
 from raccordo.platform.i18n import LANGUAGES, translate
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Team, TeamMember, User
+from raccordo.accounts.models import Team, TeamMember, User
 from raccordo.platform.web.forms import FormDep, FormErrors, FormReader, error_message, saved_redirect
 from raccordo.platform.web.pages import PageRoute, base_context
 from raccordo.platform.web.templating import register_templates, render

@@ -15,7 +15,7 @@ from raccordo.accounts.domain.roles import Permission, Role, can
 from raccordo.platform.errors import Forbidden, Unauthorized
 from raccordo.platform.hours import DEFAULT_TIMEZONE, tenant_zone
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Tenant
+from raccordo.accounts.models import Tenant
 from raccordo.platform.web.forms import form_data
 from raccordo.platform.web.pages import CsrfFailed, LoginRequired
 

@@ -18,7 +18,7 @@ from raccordo.accounts.services.passwords import hash_password, needs_rehash, ve
 from raccordo.platform.errors import Conflict, Forbidden, InvalidInput, TooManyRequests, Unauthorized
 from raccordo.platform.hours import is_timezone
 from raccordo.platform.i18n import LANGUAGES
-from raccordo.platform.store.models import ApiToken, LoginAttempt, LoginSession, Team, TeamMember, Tenant, User
+from raccordo.accounts.models import ApiToken, LoginAttempt, LoginSession, Team, TeamMember, Tenant, User
 from raccordo.record.domain.identities import normalize_email
 from raccordo.record.services.records import audit, get_owned
 

@@ -9,7 +9,7 @@ from raccordo.accounts.api.deps import ActorDep, runtime, transaction
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.channels.services import inboxes
-from raccordo.platform.store.models import Inbox
+from raccordo.channels.models import Inbox
 from raccordo.platform.web import schemas
 from raccordo.record.services.records import get_owned
 

@@ -31,7 +31,7 @@ from raccordo.channels.email.mailbox import MAX_ATTACHMENT_HEADER, ImapMailbox, 
 from raccordo.channels.services.inbound import StoredPayload, inbox_config, process_raw, store_raw
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Inbox, MailboxLease
+from raccordo.channels.models import Inbox, MailboxLease
 
 log = logging.getLogger(__name__)
 # Bytes of mail fetched per round trip (with at most ``email_fetch_batch`` messages): the IMAP client

@@ -25,7 +25,7 @@ from raccordo.channels.email import KIND
 from raccordo.channels.services.inbound import StoredPayload, process_raw, store_raw
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Inbox
+from raccordo.channels.models import Inbox
 
 log = logging.getLogger(__name__)
 

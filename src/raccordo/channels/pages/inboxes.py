@@ -28,7 +28,7 @@ from raccordo.platform.errors import Forbidden, InvalidInput, NotFound, Raccordo
 from raccordo.platform.hours import DAYS
 from raccordo.platform.i18n import translate
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Inbox
+from raccordo.channels.models import Inbox
 from raccordo.platform.web.forms import FormDep, FormErrors, FormReader, error_message, hours_fields, saved_redirect
 from raccordo.platform.web.pages import PageRoute, base_context
 from raccordo.platform.web.templating import register_templates, render

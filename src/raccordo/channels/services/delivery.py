@@ -31,7 +31,9 @@ from raccordo.platform.events import emit_message
 from raccordo.platform.files import FileStore
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Contact, ContactIdentity, Conversation, Inbox, Message, OutboxItem, User
+from raccordo.accounts.models import User
+from raccordo.channels.models import Inbox, OutboxItem
+from raccordo.record.models import Contact, ContactIdentity, Conversation, Message
 from raccordo.record.domain.messages import DeliveryStatus, TimelineKind
 from raccordo.record.services.records import add_timeline
 

@@ -41,7 +41,9 @@ from raccordo.platform import jobs
 from raccordo.platform.errors import InvalidInput, NotFound, RaccordoError, TooManyRequests
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import InboundRejection, Inbox, Job, RawInbound, Tenant
+from raccordo.accounts.models import Tenant
+from raccordo.channels.models import InboundRejection, Inbox, RawInbound
+from raccordo.platform.store.models import Job
 from raccordo.record.services.ingest import IngestIgnored, apply_delivery_report, ingest_event
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from raccordo.platform import jobs
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.hours import parse_business_hours
 from raccordo.platform.secretbox import SecretBox
-from raccordo.platform.store.models import Inbox
+from raccordo.channels.models import Inbox
 from raccordo.record.services.records import audit, get_owned
 
 

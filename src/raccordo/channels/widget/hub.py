@@ -25,7 +25,8 @@ from starlette.websockets import WebSocket
 from raccordo.channels.widget import services as service
 from raccordo.platform.ratelimit import RateLimits
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Event, Inbox
+from raccordo.channels.models import Inbox
+from raccordo.platform.store.models import Event
 from raccordo.realtime.hub import CLOSE_SLOW, Hub
 from raccordo.record.domain.messages import DeliveryStatus
 

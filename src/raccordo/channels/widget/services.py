@@ -38,7 +38,11 @@ from raccordo.platform.hours import parse_business_hours
 from raccordo.platform.i18n import LANGUAGES, translate
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import AgentPresence, Contact, ContactIdentity, Conversation, Inbox, Message, RoutingQueue, RoutingRule, User
+from raccordo.accounts.models import User
+from raccordo.channels.models import Inbox
+from raccordo.realtime.models import AgentPresence
+from raccordo.record.models import Contact, ContactIdentity, Conversation, Message
+from raccordo.routing.models import RoutingQueue, RoutingRule
 from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.record.domain.duplicates import DuplicateReason
 from raccordo.record.domain.identities import fold_name, normalize_identity
@@ -460,7 +464,7 @@ def conversation_of(rt: Runtime, visitor: Visitor) -> int | None:
 
 def attachment_for(rt: Runtime, visitor: Visitor, attachment_id: int) -> tuple[str, str, str]:
     """(path, filename, content type) of an attachment on a message the visitor can see; 404 otherwise."""
-    from raccordo.platform.store.models import Attachment
+    from raccordo.record.models import Attachment
 
     with unit_of_work(rt.sessions) as session:
         attachment = session.get(Attachment, attachment_id)

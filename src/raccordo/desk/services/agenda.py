@@ -48,7 +48,12 @@ from raccordo.desk.domain import agenda as rules
 from raccordo.platform import hours, jobs
 from raccordo.platform.errors import Conflict, Forbidden, InvalidInput
 from raccordo.platform.events import emit, emit_conversation
-from raccordo.platform.store.models import AgendaItem, AgentCapacity, AgentPresence, Contact, Conversation, Inbox, QueueItem, RoutingQueue, Tenant, User
+from raccordo.accounts.models import Tenant, User
+from raccordo.channels.models import Inbox
+from raccordo.desk.models import AgendaItem
+from raccordo.realtime.models import AgentPresence
+from raccordo.record.models import Contact, Conversation
+from raccordo.routing.models import AgentCapacity, QueueItem, RoutingQueue
 from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.record.domain.messages import TimelineKind
 from raccordo.record.services import conversations

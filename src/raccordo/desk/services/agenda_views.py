@@ -16,7 +16,10 @@ from raccordo.desk.domain import agenda as rules
 from raccordo.desk.services import agenda
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import AgendaItem, Contact, Conversation, Inbox, RoutingQueue
+from raccordo.channels.models import Inbox
+from raccordo.desk.models import AgendaItem
+from raccordo.record.models import Contact, Conversation
+from raccordo.routing.models import RoutingQueue
 from raccordo.record.services.records import get_owned
 
 Sessions = sessionmaker[Session]

@@ -15,7 +15,9 @@ from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.channels.base import Channel, get_channel
 from raccordo.channels.domain.composer import ComposerRules, OutgoingFile, check_reply, window_closes_at, window_open
-from raccordo.platform.store.models import Conversation, Inbox, Message, User
+from raccordo.accounts.models import User
+from raccordo.channels.models import Inbox
+from raccordo.record.models import Conversation, Message
 from raccordo.record.domain.messages import Direction
 
 

@@ -15,7 +15,7 @@ from raccordo.desk.domain.side_panel import app_origin
 from raccordo.desk.services import side_panel_apps, templates, wrapup
 from raccordo.platform.secretbox import SecretBox
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import RoutingQueue
+from raccordo.routing.models import RoutingQueue
 from raccordo.platform.store.rows import plain
 from raccordo.routing.services import admin as routing_admin
 

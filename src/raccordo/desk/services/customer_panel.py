@@ -14,7 +14,7 @@ from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.events import emit
-from raccordo.platform.store.models import Contact, MergeSuggestion
+from raccordo.record.models import Contact, MergeSuggestion
 from raccordo.record.domain.messages import TimelineKind
 from raccordo.record.services.contacts import CONSENT_PURPOSES, list_suggestions
 from raccordo.record.services.identity import live_contact

@@ -16,7 +16,7 @@ from raccordo.desk.services import customer_panel, desk_load
 from raccordo.platform.errors import InvalidInput, NotFound
 from raccordo.platform.files import FileStore
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Conversation, MergeSuggestion
+from raccordo.record.models import Conversation, MergeSuggestion
 from raccordo.realtime.services import presence
 from raccordo.record.services import conversations, identity, reply
 from raccordo.record.services.identity import live_contact

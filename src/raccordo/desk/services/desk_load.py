@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
-from raccordo.platform.store.models import AgentCapacity, Inbox
+from raccordo.channels.models import Inbox
+from raccordo.routing.models import AgentCapacity
 from raccordo.routing.services.routing import agent_loads, default_capacity
 
 

@@ -23,7 +23,9 @@ from raccordo.desk.services import composer, customer_panel, inbox, search, side
 from raccordo.platform.errors import NotFound
 from raccordo.platform.secretbox import SecretBox
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Contact, Conversation, Inbox, Message, Team
+from raccordo.accounts.models import Team
+from raccordo.channels.models import Inbox
+from raccordo.record.models import Contact, Conversation, Message
 from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.record.services import contacts, conversations
 from raccordo.record.services.contacts import CONSENT_PURPOSES

@@ -13,7 +13,8 @@ from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission, Role, can
 from raccordo.accounts.services.accounts import user_team_ids
 from raccordo.platform.errors import Forbidden
-from raccordo.platform.store.models import Conversation, QueueItem, QueueMember
+from raccordo.record.models import Conversation
+from raccordo.routing.models import QueueItem, QueueMember
 
 AGENT_VIEWS = ("mine", "unassigned", "teams")
 ALL_VIEWS = ("mine", "unassigned", "teams", "all")

@@ -14,7 +14,8 @@ from raccordo.accounts.domain.actor import Actor
 from raccordo.desk.services import scripts
 from raccordo.platform.errors import NotFound
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Conversation, ScriptRun
+from raccordo.desk.models import ScriptRun
+from raccordo.record.models import Conversation
 from raccordo.platform.store.rows import plain
 from raccordo.record.services.identity import live_contact
 from raccordo.record.services.records import get_owned

@@ -24,7 +24,10 @@ from raccordo.desk.domain import templates as template_rules
 from raccordo.desk.services import templates
 from raccordo.platform.errors import Conflict, InvalidInput
 from raccordo.platform.events import emit
-from raccordo.platform.store.models import Conversation, RoutingQueue, Script, ScriptRun, ScriptVersion, fold_name
+from raccordo.desk.models import Script, ScriptRun, ScriptVersion
+from raccordo.platform.store.models import fold_name
+from raccordo.record.models import Conversation
+from raccordo.routing.models import RoutingQueue
 from raccordo.record.services.identity import live_contact
 from raccordo.record.services.records import add_timeline, audit, get_owned, queues_went_through
 

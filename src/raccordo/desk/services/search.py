@@ -20,7 +20,8 @@ from raccordo.accounts.domain.roles import Permission
 from raccordo.desk import search_index
 from raccordo.desk.domain.search import SearchQuery, parse_query
 from raccordo.desk.services import inbox
-from raccordo.platform.store.models import Contact, Conversation, SearchEntry
+from raccordo.desk.models import SearchEntry
+from raccordo.record.models import Contact, Conversation
 
 MAX_QUERY_CHARS = 200
 

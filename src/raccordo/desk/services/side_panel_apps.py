@@ -18,7 +18,12 @@ from raccordo.accounts.domain.roles import Permission
 from raccordo.desk.domain import side_panel
 from raccordo.platform.errors import Conflict, InvalidInput, NotFound
 from raccordo.platform.secretbox import SecretBox
-from raccordo.platform.store.models import Contact, Conversation, Inbox, Message, RoutingQueue, SidePanelApp, User, fold_name
+from raccordo.accounts.models import User
+from raccordo.channels.models import Inbox
+from raccordo.desk.models import SidePanelApp
+from raccordo.platform.store.models import fold_name
+from raccordo.record.models import Contact, Conversation, Message
+from raccordo.routing.models import RoutingQueue
 from raccordo.record.services.identity import live_contact
 from raccordo.record.services.records import audit, get_owned, queues_went_through
 

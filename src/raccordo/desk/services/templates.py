@@ -16,7 +16,11 @@ from raccordo.accounts.domain.roles import Permission
 from raccordo.channels.base import channel_kinds
 from raccordo.desk.domain import templates as rules
 from raccordo.platform.errors import Conflict
-from raccordo.platform.store.models import AnswerTemplate, Conversation, Inbox, User, fold_name
+from raccordo.accounts.models import User
+from raccordo.channels.models import Inbox
+from raccordo.desk.models import AnswerTemplate
+from raccordo.platform.store.models import fold_name
+from raccordo.record.models import Conversation
 from raccordo.record.services.identity import live_contact
 from raccordo.record.services.records import audit, get_owned
 

@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.platform.errors import Conflict, InvalidInput
-from raccordo.platform.store.models import Conversation, RoutingQueue, WrapUpCode, fold_name
+from raccordo.desk.models import WrapUpCode
+from raccordo.platform.store.models import fold_name
+from raccordo.record.models import Conversation
+from raccordo.routing.models import RoutingQueue
 from raccordo.record.services.records import audit, get_owned, queues_went_through
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

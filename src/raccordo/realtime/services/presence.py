@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from raccordo.accounts.domain.actor import Actor
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.events import emit
-from raccordo.platform.store.models import AgentConnection, AgentPresence, User
+from raccordo.accounts.models import User
+from raccordo.realtime.models import AgentConnection, AgentPresence
 from raccordo.routing.services import routing
 
 STATUSES = ("online", "away", "offline")

@@ -15,7 +15,7 @@ from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.desk.services import inbox
 from raccordo.platform.errors import InvalidInput
-from raccordo.platform.store.models import Attachment
+from raccordo.record.models import Attachment
 from raccordo.platform.web import schemas
 from raccordo.record.services import conversations, reply
 from raccordo.record.services.records import get_owned

@@ -11,7 +11,7 @@ from raccordo.accounts.api.deps import ActorDep, runtime, transaction
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.platform.errors import NotFound
-from raccordo.platform.store.models import Attachment, Message
+from raccordo.record.models import Attachment, Message
 from raccordo.platform.web import schemas
 from raccordo.record.domain import html_view
 from raccordo.record.services.records import get_owned

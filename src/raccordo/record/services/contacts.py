@@ -12,7 +12,7 @@ from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.i18n import LANGUAGES
-from raccordo.platform.store.models import Contact, ContactIdentity, Conversation, MergeSuggestion, TimelineEvent
+from raccordo.record.models import Contact, ContactIdentity, Conversation, MergeSuggestion, TimelineEvent
 from raccordo.record.domain.identities import IdentityKind, fold_name, normalize_identity
 from raccordo.record.domain.messages import TimelineKind
 from raccordo.record.services.identity import IdentityInput, live_contact, refresh_suggestions, resolve_contact

@@ -18,7 +18,9 @@ from raccordo.desk.services import inbox, search, wrapup
 from raccordo.platform.domain_events import record as record_event
 from raccordo.platform.errors import Forbidden, InvalidInput, NotFound
 from raccordo.platform.events import emit_conversation
-from raccordo.platform.store.models import Conversation, ConversationLabel, Message, QueueItem, Team, TimelineEvent, User
+from raccordo.accounts.models import Team, User
+from raccordo.record.models import Conversation, ConversationLabel, Message, TimelineEvent
+from raccordo.routing.models import QueueItem
 from raccordo.record.domain.conversations import ConversationStatus, Priority, check_transition
 from raccordo.record.domain.events import ConversationStatusChanged, ConversationUpdated
 from raccordo.record.domain.messages import TimelineKind

@@ -28,7 +28,9 @@ from sqlalchemy.pool import NullPool
 from raccordo.accounts.domain.actor import system_actor
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Attachment, AuditEntry, Contact, ContactIdentity, Conversation, Inbox, MergeSuggestion, Message, Team, TeamMember, Tenant, TimelineEvent, User
+from raccordo.accounts.models import Team, TeamMember, Tenant, User
+from raccordo.channels.models import Inbox
+from raccordo.record.models import Attachment, AuditEntry, Contact, ContactIdentity, Conversation, MergeSuggestion, Message, TimelineEvent
 from raccordo.record.services.import_contacts import tenant_by_slug
 from raccordo.record.services.records import audit
 

@@ -22,7 +22,7 @@ from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.platform.errors import Conflict, InvalidInput, NotFound
 from raccordo.platform.events import emit
-from raccordo.platform.store.models import Contact, ContactIdentity, Conversation, MergeSuggestion, TimelineEvent
+from raccordo.record.models import Contact, ContactIdentity, Conversation, MergeSuggestion, TimelineEvent
 from raccordo.record.domain.duplicates import SUGGESTION_THRESHOLD, ContactProfile, DuplicateReason, duplicate_reasons, duplicate_score
 from raccordo.record.domain.identities import PHONE_NUMBER_KINDS, IdentityKind, equivalent_identities, fold_name, normalize_identity
 from raccordo.record.domain.messages import TimelineKind

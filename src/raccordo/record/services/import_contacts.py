@@ -26,7 +26,7 @@ from raccordo.platform.errors import InvalidInput, NotFound, RaccordoError
 from raccordo.platform.i18n import LANGUAGES, translate
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Tenant
+from raccordo.accounts.models import Tenant
 from raccordo.record.domain.identities import normalize_identity
 from raccordo.record.services.contacts import update_contact
 from raccordo.record.services.identity import IdentityInput, resolve_contact

@@ -17,7 +17,9 @@ from raccordo.platform.domain_events import record
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.events import emit_conversation, emit_message
 from raccordo.platform.files import FileStore
-from raccordo.platform.store.models import Attachment, Contact, Conversation, Inbox, Message, Tenant
+from raccordo.accounts.models import Tenant
+from raccordo.channels.models import Inbox
+from raccordo.record.models import Attachment, Contact, Conversation, Message
 from raccordo.record.domain.content import html_to_text, sanitize_html
 from raccordo.record.domain.conversations import ContinuityPolicy, ConversationStatus, ConversationSummary, choose_conversation
 from raccordo.record.domain.events import MessageReceived

@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor
 from raccordo.platform.errors import NotFound
-from raccordo.platform.store.models import AuditEntry, Base, QueueItem, RoutingEvent, TimelineEvent
+from raccordo.platform.store.models import Base
+from raccordo.record.models import AuditEntry, TimelineEvent
+from raccordo.routing.models import QueueItem, RoutingEvent
 
 M = TypeVar("M", bound=Base)
 

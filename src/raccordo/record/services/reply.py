@@ -19,7 +19,9 @@ from raccordo.platform.domain_events import record
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.events import emit, emit_message
 from raccordo.platform.files import FileStore
-from raccordo.platform.store.models import Attachment, ContactIdentity, Conversation, Inbox, Message, OutboxItem, User
+from raccordo.accounts.models import User
+from raccordo.channels.models import Inbox, OutboxItem
+from raccordo.record.models import Attachment, ContactIdentity, Conversation, Message
 from raccordo.record.domain.content import html_to_text, sanitize_html
 from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.record.domain.events import ReplySent

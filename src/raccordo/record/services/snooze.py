@@ -19,7 +19,7 @@ from raccordo.accounts.domain.actor import system_actor
 from raccordo.platform import jobs
 from raccordo.platform.domain_events import record
 from raccordo.platform.events import emit_conversation
-from raccordo.platform.store.models import Conversation
+from raccordo.record.models import Conversation
 from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.record.domain.events import ConversationStatusChanged
 from raccordo.record.domain.messages import TimelineKind

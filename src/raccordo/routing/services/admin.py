@@ -17,7 +17,10 @@ from raccordo.accounts.domain.roles import Permission
 from raccordo.channels.base import channel_kinds
 from raccordo.platform.errors import Conflict, InvalidInput
 from raccordo.platform.hours import parse_business_hours
-from raccordo.platform.store.models import AgentCapacity, AgentPresence, AgentSkill, QueueItem, QueueMember, RoutingEvent, RoutingQueue, RoutingRule, Skill, User, fold_name
+from raccordo.accounts.models import User
+from raccordo.platform.store.models import fold_name
+from raccordo.realtime.models import AgentPresence
+from raccordo.routing.models import AgentCapacity, AgentSkill, QueueItem, QueueMember, RoutingEvent, RoutingQueue, RoutingRule, Skill
 from raccordo.record.services.records import audit, get_owned
 from raccordo.routing.domain.routing import RelaxStep, validate_conditions, validate_levels, validate_policy
 from raccordo.routing.domain.vocabularies import OutOfHoursAction, RoutingStrategy
@@ -319,7 +322,7 @@ def live(session: Session, actor: Actor, now: datetime | None = None) -> dict[st
 
 
 def conversation_routing_events(session: Session, actor: Actor, conversation_id: int) -> list[RoutingEvent]:
-    from raccordo.platform.store.models import Conversation
+    from raccordo.record.models import Conversation
 
     actor.require(Permission.READ)
     get_owned(session, Conversation, actor.tenant_id, conversation_id)

@@ -41,24 +41,10 @@ from raccordo.platform.hours import parse_business_hours
 from raccordo.platform.i18n import translate
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import (
-    AgentCapacity,
-    AgentPresence,
-    AgentSkill,
-    Contact,
-    Conversation,
-    ConversationLabel,
-    QueueItem,
-    QueueMember,
-    RoutingEvent,
-    RoutingQueue,
-    RoutingRequest,
-    RoutingRule,
-    RoutingState,
-    Skill,
-    Team,
-    User,
-)
+from raccordo.accounts.models import Team, User
+from raccordo.realtime.models import AgentPresence
+from raccordo.record.models import Contact, Conversation, ConversationLabel
+from raccordo.routing.models import AgentCapacity, AgentSkill, QueueItem, QueueMember, RoutingEvent, RoutingQueue, RoutingRequest, RoutingRule, RoutingState, Skill
 from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.record.domain.messages import TimelineKind
 from raccordo.record.services.records import add_timeline, audit, get_owned

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from raccordo.platform.store.models import Conversation
+from raccordo.record.models import Conversation
 from raccordo.record.domain.events import ConversationStatusChanged, ConversationUpdated, MessageReceived, ReplySent
 from raccordo.routing.services import routing, sla
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from raccordo.bootstrap.tables import import_all
 from raccordo.platform.store.models import Base, include_schema_name
+
+import_all()  # every package's tables on Base.metadata, for autogenerate and schema comparisons
 
 config = context.config
 target_metadata = Base.metadata
