@@ -22,7 +22,8 @@ from raccordo.platform.i18n import translate
 from raccordo.platform.store.db import unit_of_work
 from raccordo.desk.models import AnswerTemplate, WrapUpCode
 from raccordo.routing.models import RoutingQueue, RoutingRule, Skill, SlaPolicy
-from raccordo.platform.web import schemas
+from raccordo.record import schemas as record_schemas
+from raccordo.routing import schemas
 from raccordo.realtime.domain.vocabularies import AwayReason
 from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.routing.domain.routing import STRATEGIES as DOMAIN_STRATEGIES
@@ -172,7 +173,7 @@ def test_vocabularies_are_one_strenum_each_across_the_layers():
     assert _literal(schemas.QueuePatch.model_fields["strategy"].annotation) == set(RoutingStrategy)
     assert _literal(schemas.QueueIn.model_fields["out_of_hours_action"].annotation) == set(OutOfHoursAction)
     assert _literal(schemas.QueuePatch.model_fields["out_of_hours_action"].annotation) == set(OutOfHoursAction)
-    status_fields = [model.model_fields["status"] for model in vars(schemas).values() if isinstance(model, type) and hasattr(model, "model_fields") and "status" in model.model_fields]
+    status_fields = [model.model_fields["status"] for module in (schemas, record_schemas) for model in vars(module).values() if isinstance(model, type) and hasattr(model, "model_fields") and "status" in model.model_fields]
     conversation_statuses = [f for f in status_fields if "snoozed" in str(f.annotation)]
     assert conversation_statuses and all(_literal(f.annotation) == set(ConversationStatus) for f in conversation_statuses)
     # The services and the pages use the enums themselves.

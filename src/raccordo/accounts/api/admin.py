@@ -11,7 +11,7 @@ from raccordo.accounts.domain.roles import Permission
 from raccordo.accounts.services import accounts
 from raccordo.accounts.models import Team, User
 from raccordo.record.models import AuditEntry
-from raccordo.platform.web import schemas
+from raccordo.accounts import schemas
 from raccordo.record.services.records import get_owned
 
 router = APIRouter(prefix="/api/v1")

@@ -11,7 +11,7 @@ from raccordo.accounts.services import accounts
 from raccordo.accounts.services.accounts import user_team_ids
 from raccordo.platform.hours import tenant_zone
 from raccordo.accounts.models import Tenant, User
-from raccordo.platform.web import schemas
+from raccordo.accounts import schemas
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 

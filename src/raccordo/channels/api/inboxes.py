@@ -10,7 +10,7 @@ from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.channels.services import inboxes
 from raccordo.channels.models import Inbox
-from raccordo.platform.web import schemas
+from raccordo.channels import schemas
 from raccordo.record.services.records import get_owned
 
 router = APIRouter(prefix="/api/v1")

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from raccordo.channels.domain.request import InboundRequest, WebhookResponse
 from raccordo.channels.services import inbound
-from raccordo.platform.web import schemas
+from raccordo.channels import schemas
 
 router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
 PATH = "/{channel}/{identifier}/messages"

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from raccordo.accounts.api.deps import ActorDep, transaction
 from raccordo.accounts.domain.actor import Actor
 from raccordo.desk.services import composer, customer_panel
-from raccordo.platform.web import schemas
+from raccordo.record import schemas
 
 router = APIRouter(prefix="/api/v1", tags=["composer"])
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from raccordo.accounts.api.deps import ActorDep, transaction
 from raccordo.accounts.domain.actor import Actor
 from raccordo.desk.services import search
-from raccordo.platform.web import schemas
+from raccordo.record import schemas
 from raccordo.record.services import conversations
 
 router = APIRouter(prefix="/api/v1", tags=["search"])

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from raccordo.accounts.api.deps import ActorDep, runtime
 from raccordo.accounts.domain.actor import Actor
 from raccordo.desk.services import content
-from raccordo.platform.web import schemas
+from raccordo.desk import schemas
 
 router = APIRouter(prefix="/api/v1", tags=["templates"])
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Request
 from raccordo.accounts.api.deps import ActorDep, transaction
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.models import Tenant
-from raccordo.platform.web import schemas
+from raccordo.record import schemas
 from raccordo.record.services import contacts, identity
 from raccordo.record.services.identity import IdentityInput
 

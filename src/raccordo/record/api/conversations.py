@@ -16,7 +16,7 @@ from raccordo.accounts.domain.roles import Permission
 from raccordo.desk.services import inbox
 from raccordo.platform.errors import InvalidInput
 from raccordo.record.models import Attachment
-from raccordo.platform.web import schemas
+from raccordo.record import schemas
 from raccordo.record.services import conversations, reply
 from raccordo.record.services.records import get_owned
 

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Request, Response
 
 from raccordo.accounts.api.deps import ActorDep, runtime, transaction
 from raccordo.accounts.domain.actor import Actor
-from raccordo.platform.web import schemas
+from raccordo.routing import schemas
+from raccordo.record.schemas import ConversationOut
 from raccordo.record.services import conversations
 from raccordo.routing.services import admin as routing_admin
 from raccordo.routing.services import configure, routing, sla
@@ -113,10 +114,10 @@ def my_offers(request: Request, actor: Actor = ActorDep) -> list[schemas.OfferOu
         return [schemas.OfferOut.model_validate(o) for o in routing.my_offers(session, actor)]
 
 
-@router.post("/conversations/{conversation_id}/offer/accept", response_model=schemas.ConversationOut)
-def accept_offer(conversation_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> schemas.ConversationOut:
+@router.post("/conversations/{conversation_id}/offer/accept", response_model=ConversationOut)
+def accept_offer(conversation_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> ConversationOut:
     with transaction(request) as session:
-        return schemas.ConversationOut.model_validate(routing.accept_offer(session, actor, conversation_id))
+        return ConversationOut.model_validate(routing.accept_offer(session, actor, conversation_id))
 
 
 @router.post("/conversations/{conversation_id}/offer/decline", status_code=204)
@@ -126,8 +127,8 @@ def decline_offer(conversation_id: schemas.PathId, body: schemas.DeclineIn, requ
     return Response(status_code=204)
 
 
-@router.post("/conversations/{conversation_id}/transfer", response_model=schemas.ConversationOut)
-def transfer(conversation_id: schemas.PathId, body: schemas.TransferIn, request: Request, actor: Actor = ActorDep) -> schemas.ConversationOut:
+@router.post("/conversations/{conversation_id}/transfer", response_model=ConversationOut)
+def transfer(conversation_id: schemas.PathId, body: schemas.TransferIn, request: Request, actor: Actor = ActorDep) -> ConversationOut:
     rt = runtime(request)
     with transaction(request) as session:
         conversations.require_can_act(session, actor, conversation_id)
@@ -135,7 +136,7 @@ def transfer(conversation_id: schemas.PathId, body: schemas.TransferIn, request:
             session, actor, conversation_id, user_id=body.user_id, team_id=body.team_id, queue_id=body.queue_id, note=body.note,
             files=rt.files, max_attachment_bytes=rt.settings.max_attachment_bytes,
         )
-        out = schemas.ConversationOut.model_validate(conversation)
+        out = ConversationOut.model_validate(conversation)
     return out
 
 
