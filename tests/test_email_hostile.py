@@ -24,7 +24,8 @@ from raccordo.platform.store.db import unit_of_work
 from raccordo.channels.models import RawInbound
 from raccordo.record.models import Attachment, ContactIdentity, Message
 from raccordo.channels.email import mime as mail
-from raccordo.channels.email.mime import parse_email, split_html_reply, split_reply
+from raccordo.channels.email.mime import parse_email
+from raccordo.channels.email.quotes import split_html_reply, split_reply
 from raccordo.channels.email.poller import _chunks_by_size
 from raccordo.channels.services.inbound import process_raw, reprocess_pending, store_raw
 from raccordo.record.services.reply import reply_recipient

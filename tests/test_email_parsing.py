@@ -30,7 +30,9 @@ from raccordo.platform.store.db import unit_of_work
 from raccordo.channels.models import RawInbound
 from raccordo.record.models import Attachment, ContactIdentity, Conversation, Message
 from raccordo.record.domain import html_view
-from raccordo.channels.email.mime import conversation_from_tokens, outbound_message_id, parse_email, reply_address, split_reply
+from raccordo.channels.email.mime import parse_email
+from raccordo.channels.email.quotes import split_reply
+from raccordo.channels.email.tokens import conversation_from_tokens, outbound_message_id, reply_address
 from raccordo.channels.services.inbound import process_raw, store_raw
 
 CORPUS = Path(__file__).parent / "mail_corpus"

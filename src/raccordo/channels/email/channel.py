@@ -41,6 +41,7 @@ from raccordo.channels.domain.composer import ComposerRules
 from raccordo.channels.email import KIND
 from raccordo.channels.domain.settings_form import Choice, FieldKind, Label, SettingsField, SettingsForm
 from raccordo.channels.email import mime as mail
+from raccordo.channels.email import quotes, tokens
 from raccordo.channels.email.mailbox import (
     DEFAULT_PORTS,
     MAX_ATTACHMENT_HEADER,
@@ -184,7 +185,7 @@ class EmailChannel(Channel):
             # Our own reply coming back (a copy in the polled folder, a loop): never a customer message.
             raise ChannelRejected("email.from_self", status=422, address=parsed.sender.email)
         recipients = [a.email for a in parsed.to + parsed.cc] + parsed.delivered_to + [v for k, v in headers.items() if k == "x-raccordo-rcpt"]
-        hint = mail.conversation_from_tokens(inbox.secrets.get("thread_secret", ""), recipients, parsed.thread_ids)
+        hint = tokens.conversation_from_tokens(inbox.secrets.get("thread_secret", ""), recipients, parsed.thread_ids)
         limit = _attachment_limit(headers)
         attachments = []
         for attachment in parsed.attachments:
@@ -198,10 +199,10 @@ class EmailChannel(Channel):
         if parsed.notes:
             # First, so the agent sees them above what the customer wrote (and above any quoted history).
             text = "\n\n".join([*(f"[{translate(key, **params)}]" for key, params in parsed.notes), text]).strip()
-        split = mail.split_reply(text)
+        split = quotes.split_reply(text)
         html_main = None
         if parsed.html:
-            halves = mail.split_html_reply(parsed.html)
+            halves = quotes.split_html_reply(parsed.html)
             if halves is not None:
                 html_main = sanitize_html(halves[0])
         metadata: dict[str, Any] = {
@@ -265,7 +266,7 @@ class EmailChannel(Channel):
         address = settings["address"]
         domain = settings.get("outbound_domain") or address.rsplit("@", 1)[1]
         secret = inbox.secrets.get("thread_secret", "")
-        message_id = mail.outbound_message_id(message.idempotency_key, secret, message.conversation_id, domain)
+        message_id = tokens.outbound_message_id(message.idempotency_key, secret, message.conversation_id, domain)
         email = EmailMessage()
         display = message.sender_name or settings.get("from_name") or ""
         if message.sender_name and settings.get("from_name"):
@@ -273,7 +274,7 @@ class EmailChannel(Channel):
         email["From"] = formataddr((display, address)) if display else address
         email["To"] = message.recipient.value  # type: ignore[union-attr]
         if settings.get("reply_token", True):
-            email["Reply-To"] = formataddr((settings.get("from_name") or "", mail.reply_address(address, secret, message.conversation_id)))
+            email["Reply-To"] = formataddr((settings.get("from_name") or "", tokens.reply_address(address, secret, message.conversation_id)))
         subject = (message.subject or settings.get("from_name") or "").strip()
         email["Subject"] = subject if re.match(r"(?i)^(re|r|aw|sv|antw)\s*:", subject) or not message.in_reply_to else f"Re: {subject}"
         email["Message-ID"] = message_id

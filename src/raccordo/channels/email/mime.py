@@ -1,5 +1,6 @@
 """Email rules with no I/O: parse real-world MIME into a normalized email, detect auto-replies
-and bounces, split quoted history and signatures, sign and read the reply-address token.
+and bounces (quoted history and signatures are split in ``quotes.py``, the reply-address token
+is in ``tokens.py``).
 
 Python's ``email`` package does the MIME work (multipart trees, base64 and quoted-printable,
 RFC 2047 encoded words, RFC 2231 parameters). What is written here is the part no
@@ -14,185 +15,42 @@ maintained library does for real-world mail as a contact center receives it:
 - **DSN bounces** (RFC 3464) and non-standard ones from old servers, **auto-replies**
   (RFC 3834 ``Auto-Submitted`` and the vendor headers: ``X-Autoreply``, ``Precedence``,
   Exchange's ``X-Auto-Response-Suppress``);
-- **quoted history and signatures** in Italian and English clients (Gmail, Outlook,
-  Apple Mail, Thunderbird): ``email-reply-parser`` is unmaintained since 2020, handles
-  only English plain text and drops what it removes, while we keep both parts.
 """
 
 from __future__ import annotations
 
-import binascii
 import codecs
 import hashlib
-import hmac
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import message_from_bytes
-from email.header import Header, decode_header
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
+from raccordo.channels.email.decoding import MAX_HEADER_CHARS, decode_bytes, decode_header_value, raw_header_text, repair_cp1252
 from raccordo.record.domain.content import html_to_text, sanitize_html
 
-# Charsets that mail clients mislabel or that Python names differently; supersets are safe.
-_CHARSET_ALIASES = {
-    "us-ascii": "cp1252", "ascii": "cp1252", "iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "iso8859-1": "cp1252",
-    "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "shift_jis": "cp932", "shift-jis": "cp932", "x-sjis": "cp932", "sjis": "cp932",
-    "ks_c_5601-1987": "cp949", "euc-kr": "cp949", "iso-8859-8-i": "iso-8859-8", "x-mac-roman": "mac_roman", "utf8": "utf-8", "unicode-1-1-utf-7": "utf-7",
-    "unknown-8bit": "utf-8", "x-unknown": "utf-8", "unknown": "utf-8", "default": "utf-8",
-}
-_SINGLE_BYTE_LATIN = {"cp1252", "iso-8859-15", "windows-1252", "iso-8859-2", "cp1250"}
 _MSGID = re.compile(r"<([^<>\s]{1,900})>")
 MAX_REFERENCES = 30
 # Caps that keep every step linear and bounded, whatever the sender wrote (what is cut is noted; the raw stays).
 MAX_PARTS = 1000  # leaf parts read (bodies and attachments) per message
 MAX_CONTAINERS = 2000  # multipart containers walked
-MAX_HEADER_CHARS = 16_384  # of one header decoded for display (Subject, a display name)
 MAX_ADDRESS_HEADER_CHARS = 65_536  # of one address header (To, Cc) read for addresses
 MAX_TEXT_CHARS = 1_000_000  # of one text or HTML body
 MAX_FILENAME = 200
 MAX_SCAN_CHARS = 65_536  # of a plain-text bounce searched for ids, status and recipient
 PARSE_SECONDS = 30.0  # a message that takes longer to read is failed (its raw is kept), never retried
-_ASCII = bytes(range(128))
 
 
 class ParseTimeout(Exception):
     """Reading the message took longer than its time budget."""
 
 
-def _repair_cp1252(exc: UnicodeError) -> tuple[str, int]:
-    # One stray Latin-1/Windows-1252 byte in UTF-8 text: read that byte alone, keep the rest UTF-8.
-    if isinstance(exc, UnicodeDecodeError):
-        return exc.object[exc.start:exc.end].decode("cp1252", "replace"), exc.end
-    raise exc
-
-
-codecs.register_error("raccordo-cp1252", _repair_cp1252)
-
-
-def _mostly_utf8(data: bytes) -> bool:
-    """Whether most non-ASCII bytes form valid UTF-8 sequences (mixed text is repaired byte by byte)."""
-    high = len(data.translate(None, _ASCII))
-    valid = data.decode("utf-8", "ignore").encode("utf-8")
-    valid_high = len(valid.translate(None, _ASCII))
-    return valid_high > 0 and valid_high >= high - valid_high
-
-
-def decode_bytes(data: bytes, declared: str | None = None) -> tuple[str, bool]:
-    """Text from bytes in a (possibly wrong or unknown) charset; the flag says a fallback was used."""
-    charset = (declared or "").strip().strip('"').lower()
-    charset = _CHARSET_ALIASES.get(charset, charset)
-    if data.isascii() and charset not in ("utf-7", "iso-2022-jp", "hz", "utf-16", "utf-32"):
-        return data.decode("ascii").replace("\x00", ""), False
-    if charset in _SINGLE_BYTE_LATIN or charset in ("", "utf-8"):
-        # Valid UTF-8 with non-ASCII bytes is almost never Latin-1 text: a mislabelled UTF-8 body.
-        try:
-            return data.decode("utf-8").replace("\x00", ""), bool(declared) and charset != "utf-8"
-        except UnicodeDecodeError:
-            pass
-        if charset == "utf-8" or _mostly_utf8(data):
-            # UTF-8 with a few stray single-byte characters (a mixed header, one pasted Latin-1 word).
-            return data.decode("utf-8", "raccordo-cp1252").replace("\x00", ""), True
-    text, fallback = _decode_strict(data, charset)
-    return text.replace("\x00", ""), fallback
-
-
-def _decode_strict(data: bytes, charset: str) -> tuple[str, bool]:
-    if charset:
-        try:
-            return data.decode(charset), False
-        except (LookupError, UnicodeDecodeError):
-            pass
-    for fallback in ("utf-8", "cp1252"):
-        try:
-            return data.decode(fallback), True
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1"), True
-
-
-def raw_header_text(value: object) -> str:
-    """A header's text before RFC 2047 decoding, with raw 8-bit bytes read in their likely charset."""
-    if value is None:
-        return ""
-    if isinstance(value, Header):
-        return "".join(decode_bytes(chunk, None)[0] if isinstance(chunk, bytes) else chunk for chunk, _ in decode_header(value))
-    raw = str(value)
-    if not raw.isascii() and any("\udc80" <= ch <= "\udcff" for ch in raw):
-        # compat32 keeps raw 8-bit header bytes as surrogate escapes: read them as bytes.
-        raw = decode_bytes(raw.encode("utf-8", "surrogateescape"))[0]
-    return raw.replace("\x00", "")
-
-
-# An RFC 2047 encoded word (RFC 2231 language suffix allowed); bounded, so a scan is linear.
-_ENCODED_WORD = re.compile(r"=\?([^?\s*]{1,64})(?:\*[^?\s]{0,32})?\?([bBqQ])\?([^?\s]{0,4000})\?=")
-_LINE_BREAK = re.compile(r"\r?\n")
-
-
-def _word_bytes(encoding: str, text: str) -> bytes | None:
-    try:
-        if encoding in "qQ":
-            return binascii.a2b_qp(text.encode("ascii", "replace"), header=True)
-        data = text.encode("ascii", "replace")
-        return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
-    except (binascii.Error, ValueError):
-        return None
-
-
-def decode_words(raw: str) -> str:
-    """RFC 2047 encoded words decoded one by one: a broken or unknown word stays as written, the others are read.
-
-    Adjacent words in one charset are joined before decoding (a character may be split between
-    them) and the whitespace between adjacent words is dropped, as RFC 2047 says."""
-    if "=?" not in raw:
-        return raw
-    out: list[str] = []
-    pending: bytearray = bytearray()
-    pending_charset: str | None = None
-    position = 0
-    previous_word_end = -1
-
-    def flush() -> None:
-        nonlocal pending, pending_charset
-        if pending_charset is not None:
-            out.append(decode_bytes(bytes(pending), pending_charset)[0])
-        pending, pending_charset = bytearray(), None
-
-    for match in _ENCODED_WORD.finditer(raw):
-        between = raw[position:match.start()]
-        data = _word_bytes(match.group(2), match.group(3))
-        if data is None:
-            flush()
-            out.append(between + match.group(0))
-            position, previous_word_end = match.end(), -1
-            continue
-        charset = match.group(1).lower()
-        adjacent = previous_word_end == match.start() - len(between) and not between.strip()
-        if not adjacent or charset != pending_charset:
-            flush()
-            if not adjacent:
-                out.append(between)
-        pending_charset = charset
-        pending.extend(data)
-        position = previous_word_end = match.end()
-    flush()
-    out.append(raw[position:])
-    return "".join(out)
-
-
-def _unfold(text: str) -> str:
-    if "\n" not in text:
-        return text.strip()
-    return " ".join(piece for piece in (line.strip() for line in _LINE_BREAK.split(text)) if piece)
-
-
-def decode_header_value(value: object, limit: int = MAX_HEADER_CHARS) -> str:
-    """A header as readable text: RFC 2047 words decoded, raw 8-bit bytes guessed, folding removed."""
-    return _unfold(decode_words(raw_header_text(value)[:limit]))
+codecs.register_error("raccordo-cp1252", repair_cp1252)
 
 
 def normalize_message_id(value: str | None) -> str | None:
@@ -660,119 +518,3 @@ def _guess_type(name: str) -> str:
     import mimetypes
 
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
-
-
-# --- quoted history and signatures ---------------------------------------------------------------
-
-_QUOTE_HEADERS = [
-    re.compile(r"^\s*(On|Il giorno|Il|Le|Am|El|Em|Op)\s.{4,300}(wrote|ha scritto|a écrit|schrieb|escribió|escreveu|schreef)\s*:\s*$", re.I),
-    re.compile(r"^\s*-{2,}\s*(Original Message|Messaggio originale|Forwarded message|Messaggio inoltrato|Ursprüngliche Nachricht)\s*-{2,}\s*$", re.I),
-    re.compile(r"^\s*_{20,}\s*$"),
-    re.compile(r"^\s*(From|Da|De|Von)\s*:\s*.+$", re.I),
-]
-_SIGNATURE_LINES = re.compile(r"^\s*(sent from my|inviato da(l mio)? (iphone|ipad|android|samsung|outlook|smartphone)|get outlook for|scarica outlook per|envoyé de mon)", re.I)
-
-
-@dataclass(frozen=True)
-class SplitText:
-    main: str
-    quoted: str
-    signature: str
-
-
-def split_reply(text: str) -> SplitText:
-    """Split a plain-text reply into what the customer wrote now, their signature, and the quoted history."""
-    lines = text.replace("\r\n", "\n").split("\n")
-    quote_at = len(lines)
-    # Where the '>' lines that run (with blank lines) to the end begin: found once, so the loop stays linear.
-    quoted_tail = len(lines)
-    for index in range(len(lines) - 1, -1, -1):
-        stripped = lines[index].strip()
-        if stripped and not stripped.startswith(">"):
-            break
-        if stripped:
-            quoted_tail = index
-    for index, line in enumerate(lines):
-        two = f"{line} {lines[index + 1]}" if index + 1 < len(lines) else line
-        if _QUOTE_HEADERS[3].match(line):
-            # An Outlook header block: From:, then Sent:/Date:/Inviato: within the next lines.
-            following = "\n".join(lines[index + 1:index + 4])
-            if re.search(r"(?im)^\s*(Sent|Date|Inviato|Data|Envoyé|Gesendet)\s*:", following):
-                quote_at = index
-                break
-            continue
-        if any(p.match(line) for p in _QUOTE_HEADERS[:3]) or (_QUOTE_HEADERS[0].match(two) and not line.startswith(">")):
-            quote_at = index
-            break
-        if line.startswith(">") and index >= quoted_tail:
-            # A block of '>' lines that runs (with blank lines) to the end is the quoted history.
-            quote_at = index
-            break
-    head, quoted = lines[:quote_at], lines[quote_at:]
-    signature_at = len(head)
-    for index, line in enumerate(head):
-        if line.rstrip() in ("--", "-- ") or _SIGNATURE_LINES.match(line):
-            signature_at = index
-            break
-    main = "\n".join(head[:signature_at]).strip()
-    signature = "\n".join(head[signature_at:]).strip()
-    return SplitText(main, "\n".join(quoted).strip(), signature)
-
-
-# Matched against one opening tag at a time (at most _MAX_TAG characters), never across the document.
-_HTML_QUOTE_MARKERS = re.compile(
-    r"<(div|blockquote)[^>]*\b(class|id|type|name)\s*=\s*[\"']?(gmail_quote|divRplyFwdMsg|moz-cite-prefix|appendonsend|yahoo_quoted|cite|messageReplySection|OutlookMessageHeader|x_divRplyFwdMsg|protonmail_quote|zmail_extra)\b"
-    r"|<hr[^>]*\bid\s*=\s*[\"']?stopSpelling"
-    r"|<div[^>]*style\s*=\s*[\"'][^\"']*border-top:\s*solid\s*#(E1E1E1|B5C4DF)",
-    re.I,
-)
-_HTML_QUOTE_TAG = re.compile(r"<(?:div|blockquote|hr)\b", re.I)
-_MAX_TAG = 2000
-
-
-def split_html_reply(html: str) -> tuple[str, str] | None:
-    """Raw (unsanitized) HTML split at the first quoted-history marker of a known client, or None."""
-    tag_end = -1
-    for start in _HTML_QUOTE_TAG.finditer(html):
-        position = start.start()
-        if tag_end < position:
-            tag_end = html.find(">", position)
-            if tag_end < 0:
-                return None  # no tag is closed after here
-        if tag_end - position > _MAX_TAG or not _HTML_QUOTE_MARKERS.match(html, position, tag_end + 1):
-            continue
-        return (html[:position], html[position:]) if position else None
-    return None
-
-
-# --- reply-address token ------------------------------------------------------------------------
-
-_TOKEN = re.compile(r"\+r-(\d{1,18})-([0-9a-f]{12})@", re.I)
-_ID_TOKEN = re.compile(r"^<raccordo\.[0-9a-zA-Z]+\.(\d{1,18})-([0-9a-f]{12})@", re.I)
-
-
-def conversation_token(secret: str, conversation_id: int) -> str:
-    digest = hmac.new(secret.encode(), f"conversation:{conversation_id}".encode(), hashlib.sha256).hexdigest()[:12]
-    return f"{conversation_id}-{digest}"
-
-
-def reply_address(address: str, secret: str, conversation_id: int) -> str:
-    """``support@x`` → ``support+r-<conversation>-<signature>@x``: replies find their conversation even without headers."""
-    local, _, domain = address.partition("@")
-    return f"{local.split('+', 1)[0]}+r-{conversation_token(secret, conversation_id)}@{domain}"
-
-
-def outbound_message_id(key: str, secret: str, conversation_id: int, domain: str) -> str:
-    """The Message-ID of a reply: fixed by the outbox key (a retry reuses it) and carrying the signed conversation token."""
-    return f"<raccordo.{re.sub(r'[^0-9a-zA-Z]', '', key)[:20]}.{conversation_token(secret, conversation_id)}@{domain}>"
-
-
-def conversation_from_tokens(secret: str, addresses: list[str], referenced_ids: list[str]) -> int | None:
-    """The conversation named by a correctly signed token in a recipient address or a referenced Message-ID."""
-    candidates = [m.groups() for a in addresses if (m := _TOKEN.search(a))]
-    candidates += [m.groups() for r in referenced_ids if (m := _ID_TOKEN.match(r))]
-    for conversation, signature in candidates:
-        expected = conversation_token(secret, int(conversation)).split("-", 1)[1]
-        if hmac.compare_digest(expected, signature.lower()):
-            return int(conversation)
-    return None
