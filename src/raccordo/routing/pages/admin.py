@@ -7,6 +7,8 @@ here, before the service is called."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 from typing import Any
 
@@ -22,10 +24,11 @@ from raccordo.platform.i18n import translate
 from raccordo.platform.web.admin import AdminResource, Values
 from raccordo.platform.web.forms import FormReader, hours_fields
 from raccordo.platform.web.pages import PageRoute, base_context
-from raccordo.platform.web.templating import render
+from raccordo.platform.web.templating import register_templates, render
 from raccordo.routing.domain.vocabularies import OutOfHoursAction, RoutingStrategy, SlaAction
 from raccordo.routing.services import configure
 
+register_templates(Path(__file__).resolve().parents[1] / "templates")
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 # The choices the forms offer, in the order shown (the vocabularies are routing/domain/vocabularies.py).
