@@ -9,9 +9,14 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-POSTGRES_ADMIN_URL = os.environ.get("RACCORDO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "RACCORDO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 BACKENDS = [b.strip() for b in os.environ.get("RACCORDO_TEST_DATABASES", "sqlite,postgresql").split(",") if b.strip()]
-START_POSTGRES = "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start (or set RACCORDO_TEST_POSTGRES_URL)"
+START_POSTGRES = (
+    "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+    " (or set RACCORDO_TEST_POSTGRES_URL)"
+)
 
 
 def create_postgres_database() -> tuple[str, str]:
@@ -21,7 +26,10 @@ def create_postgres_database() -> tuple[str, str]:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # noqa: BLE001 - any failure here means "no usable server"
-        pytest.fail(f"PostgreSQL at {POSTGRES_ADMIN_URL} is not usable ({type(exc).__name__}: {exc}); {START_POSTGRES}", pytrace=False)
+        pytest.fail(
+            f"PostgreSQL at {POSTGRES_ADMIN_URL} is not usable ({type(exc).__name__}: {exc}); {START_POSTGRES}",
+            pytrace=False,
+        )
     finally:
         admin.dispose()
     return name, POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"

@@ -15,8 +15,18 @@ import httpx
 from raccordo.channels import signing
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-gpu"]
-INSTALL_HINT = "install Debian's Chromium: apt-get install chromium (or run scripts/ensure-browser as root); never 'playwright install'"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-gpu",
+]
+INSTALL_HINT = (
+    "install Debian's Chromium: apt-get install chromium (or run scripts/ensure-browser as root);"
+    " never 'playwright install'"
+)
 RACCORDO = str(Path(sys.executable).parent / "raccordo")
 PASSWORD = "a long password"
 
@@ -31,13 +41,26 @@ class Desk:
     shots: Path
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.request(method, self.base + path, headers={"Authorization": f"Bearer {self.token}"}, timeout=10, **kwargs)
+        return httpx.request(
+            method, self.base + path, headers={"Authorization": f"Bearer {self.token}"}, timeout=10, **kwargs
+        )
 
     def customer_says(self, text: str, email: str, inbox: int = 0) -> None:
         box = self.inboxes[inbox]
-        body = json.dumps({"message_id": uuid.uuid4().hex, "contact": {"name": email.split("@")[0].title(), "identities": [{"kind": "email", "value": email}]}, "text": text}).encode()
+        body = json.dumps(
+            {
+                "message_id": uuid.uuid4().hex,
+                "contact": {"name": email.split("@")[0].title(), "identities": [{"kind": "email", "value": email}]},
+                "text": text,
+            }
+        ).encode()
         url = f"{self.base}/api/v1/channels/api/{box['identifier']}/messages"
-        response = httpx.post(url, content=body, headers={"Content-Type": "application/json", **signing.sign(box["secrets"]["hmac_secret"], body)}, timeout=10)
+        response = httpx.post(
+            url,
+            content=body,
+            headers={"Content-Type": "application/json", **signing.sign(box["secrets"]["hmac_secret"], body)},
+            timeout=10,
+        )
         assert response.status_code == 200, response.text
 
 
@@ -47,7 +70,7 @@ def open_desktop(browser: Any, desk: Desk, email: str, path: str = "/inbox") -> 
     errors: list[str] = []
     page.on("console", lambda m: errors.append(f"{m.text} at {m.location}") if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.errors = errors  # type: ignore[attr-defined]
+    page.errors = errors
     page.goto(desk.base + path)
     page.fill("#email", email)
     page.fill("#password", PASSWORD)

@@ -12,7 +12,16 @@ SUPPORT = "support@acme.example"
 CUSTOMER = "mario.rossi@customer.example"
 
 
-def customer_mail(subject: str, text: str, *, sender: str = CUSTOMER, to: str = SUPPORT, in_reply_to: str | None = None, references: str | None = None, extra: dict[str, str] | None = None) -> EmailMessage:
+def customer_mail(
+    subject: str,
+    text: str,
+    *,
+    sender: str = CUSTOMER,
+    to: str = SUPPORT,
+    in_reply_to: str | None = None,
+    references: str | None = None,
+    extra: dict[str, str] | None = None,
+) -> EmailMessage:
     mail = EmailMessage()
     mail["From"] = f"Mario Rossi <{sender}>"
     mail["To"] = to

@@ -39,7 +39,15 @@ def make_org(rt: Runtime) -> Org:
         tenant = accounts.create_tenant(session, slug, f"Org {slug}")
         system = system_actor(tenant.id)
         for role in ("owner", "admin", "supervisor", "agent"):
-            user = accounts.create_user(session, system, email=f"{role}@{slug}.example.com", name=f"{role.title()} User", role=role, password="correct horse battery", language="en")
+            user = accounts.create_user(
+                session,
+                system,
+                email=f"{role}@{slug}.example.com",
+                name=f"{role.title()} User",
+                role=role,
+                password="correct horse battery",
+                language="en",
+            )
             users[role] = user.id
             actor = system.__class__(tenant.id, user.id, system.role.__class__(role))
             tokens[role] = accounts.create_token(session, actor, "tests")[1]

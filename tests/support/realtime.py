@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from starlette.testclient import TestClient
 
 

@@ -22,4 +22,6 @@ def agent_online(client: Any, org: Any, role: str) -> None:
     sweep turns agents with no connection offline, so the REST toggle alone would not last."""
     rt = client.app.state.runtime
     with unit_of_work(rt.sessions) as session:
-        presence.connect(session, Actor(org.tenant_id, org.users[role], Role(role)), f"test-{uuid.uuid4().hex}", "test-node")
+        presence.connect(
+            session, Actor(org.tenant_id, org.users[role], Role(role)), f"test-{uuid.uuid4().hex}", "test-node"
+        )

@@ -28,7 +28,7 @@ class SmtpSink:
         sink = self
 
         class Handler:
-            async def handle_DATA(self, server, session, envelope):  # noqa: N802
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 sink.received.append((list(envelope.rcpt_tos), envelope.content))
                 return "250 OK"
 
@@ -48,19 +48,32 @@ def widget_inbox(client: TestClient, org: Org, **settings: Any) -> dict[str, Any
 
 
 def email_inbox(client: TestClient, org: Org, smtp: SmtpSink) -> dict[str, Any]:
-    settings = {"address": f"aiuto@{org.slug}.example.com", "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_security": "none"}
-    response = client.post("/api/v1/inboxes", json={"name": "Posta", "channel": "email", "settings": settings}, headers=org.headers())
+    settings = {
+        "address": f"aiuto@{org.slug}.example.com",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp.port,
+        "smtp_security": "none",
+    }
+    response = client.post(
+        "/api/v1/inboxes", json={"name": "Posta", "channel": "email", "settings": settings}, headers=org.headers()
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
 
-def open_session(client: TestClient, identifier: str, token: str | None = None, origin: str | None = ORIGIN, **body: Any):
+def open_session(
+    client: TestClient, identifier: str, token: str | None = None, origin: str | None = ORIGIN, **body: Any
+):
     headers = {"origin": origin} if origin else {}
     return client.post(f"/widget/{identifier}/session", json={"visitor_token": token, **body}, headers=headers)
 
 
 def visitor_socket(client: TestClient, identifier: str, token: str, origin: str = ORIGIN, lang: str = "en"):
-    return client.websocket_connect(f"/widget/ws?inbox={identifier}&lang={lang}", headers={"origin": origin}, subprotocols=[f"raccordo.widget.{token}"])
+    return client.websocket_connect(
+        f"/widget/ws?inbox={identifier}&lang={lang}",
+        headers={"origin": origin},
+        subprotocols=[f"raccordo.widget.{token}"],
+    )
 
 
 def until(ws, predicate, limit: int = 400) -> dict[str, Any]:
@@ -76,6 +89,10 @@ def deliver(rt: Runtime, message_id: int) -> str:
     """Run the outbox for one message, as the worker would (claimed with a lease, then sent)."""
     with unit_of_work(rt.sessions) as session:
         item = session.scalars(select(OutboxItem).where(OutboxItem.message_id == message_id)).one()
-        item.status, item.claimed_until, item.attempts = "sending", datetime.now(UTC) + timedelta(minutes=1), item.attempts + 1
+        item.status, item.claimed_until, item.attempts = (
+            "sending",
+            datetime.now(UTC) + timedelta(minutes=1),
+            item.attempts + 1,
+        )
         outbox_id = item.id
     return delivery.deliver(rt, outbox_id)
