@@ -138,7 +138,7 @@ def test_round_trip_customer_agent_customer(client, rt, mail_rt, org, inbox, dov
 
         # 3. The customer answers the reply: it joins the same conversation, quoted history folded.
         second = customer_mail(
-            "Re: Ordine 1234 non arrivato", f"Grazie mille!\n\nIl giorno mar 25 nov 2025, Acme ha scritto:\n> Gentile Mario, il pacco è partito oggi.\n",
+            "Re: Ordine 1234 non arrivato", "Grazie mille!\n\nIl giorno mar 25 nov 2025, Acme ha scritto:\n> Gentile Mario, il pacco è partito oggi.\n",
             to=answer["Reply-To"], in_reply_to=answer["Message-ID"], references=f"{first['Message-ID']} {answer['Message-ID']}",
         )
         smtplib.SMTP("127.0.0.1", mta.port).send_message(second)

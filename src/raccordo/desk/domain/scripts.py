@@ -245,7 +245,7 @@ def _cycle(design: Design) -> list[str] | None:
         step = design.step(node)
         for to in successors(step) if step else []:
             if state.get(to) == 1:
-                return path[path.index(to):] + [to]
+                return [*path[path.index(to):], to]
             if to not in state:
                 found = visit(to)
                 if found:
