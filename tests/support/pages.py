@@ -8,9 +8,9 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
+from raccordo.accounts.models import User
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.accounts.models import User
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 from tests.support.orgs import Org
 

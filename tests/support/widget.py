@@ -10,10 +10,10 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from raccordo.channels.models import OutboxItem
 from raccordo.channels.services import delivery
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.channels.models import OutboxItem
 from tests.mailserver import free_port
 from tests.support.orgs import Org
 
