@@ -4,62 +4,56 @@ PostgreSQL comes from RACCORDO_TEST_POSTGRES_URL (default: the local server on
 127.0.0.1). A server that cannot be reached fails the run with how to start it; it is
 never skipped. Set RACCORDO_TEST_DATABASES=sqlite to choose SQLite only on a machine
 without PostgreSQL (CI never does).
+
+Every fixture more than one test module uses lives here; helpers that are not fixtures live in
+tests/support/ (a test module never imports from another test module). Markers (pyproject.toml):
+``browser`` is set below on every test that uses a ``browser`` fixture; ``bench`` and ``slow`` are set
+in the test modules.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
+import subprocess
+import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
-from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
-from raccordo.accounts.domain.actor import system_actor
-from raccordo.accounts.services import accounts
 from raccordo.bootstrap import subscriptions
 from raccordo.bootstrap.channels import install_channels
 from raccordo.bootstrap.http import create_app
 from raccordo.platform.config import Settings
 from raccordo.platform.runtime import Runtime
-from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.migrate import upgrade
 from tests.helpers import CallbackServer
+from tests.mailserver import free_port
+from tests.support.databases import BACKENDS, create_postgres_database, drop_postgres_database
+from tests.support.desktop import CHROMIUM, CHROMIUM_ARGS, INSTALL_HINT, PASSWORD, RACCORDO, Desk
+from tests.support.orgs import Org, make_org
 
 # Argon2 at its cheapest for the whole session (production parameters are tested in test_passwords.py):
 # the suite hashes a password for every user it creates.
 os.environ.setdefault("RACCORDO_PASSWORD_HASH", "test")
-POSTGRES_ADMIN_URL = os.environ.get("RACCORDO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-BACKENDS = [b.strip() for b in os.environ.get("RACCORDO_TEST_DATABASES", "sqlite,postgresql").split(",") if b.strip()]
 # The composition root installs the channels when the app or worker starts; tests that call the
 # services directly need them too.
 install_channels()
-START_POSTGRES = "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start (or set RACCORDO_TEST_POSTGRES_URL)"
 
 
-def _postgres_database() -> tuple[str, str]:
-    name = f"raccordo_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure here means "no usable server"
-        pytest.fail(f"PostgreSQL at {POSTGRES_ADMIN_URL} is not usable ({type(exc).__name__}: {exc}); {START_POSTGRES}", pytrace=False)
-    finally:
-        admin.dispose()
-    return name, POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses a ``browser`` fixture (Chromium through Playwright) is a browser test: marked here,
+    once, so that ``-m "not browser"`` leaves out every one of them, including those written later."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
 
 
-def drop_postgres_database(name: str) -> None:
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
+# --- the database, the runtime and the app ---------------------------------------------------------------
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -77,7 +71,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         upgrade(url)
         yield url
     else:
-        name, url = _postgres_database()
+        name, url = create_postgres_database()
         upgrade(url)
         yield url
         drop_postgres_database(name)
@@ -97,39 +91,7 @@ def client(rt: Runtime) -> Iterator[TestClient]:
         yield test_client
 
 
-_counter = itertools.count()
-
-
-@dataclass
-class Org:
-    """A fresh tenant with one user per role, each with an API token."""
-
-    tenant_id: int
-    slug: str
-    users: dict[str, int]
-    tokens: dict[str, str]
-    password: str = "correct horse battery"
-
-    def headers(self, role: str = "owner") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[role]}"}
-
-    def email(self, role: str) -> str:
-        return f"{role}@{self.slug}.example.com"
-
-
-def make_org(rt: Runtime) -> Org:
-    slug = f"org-{uuid.uuid4().hex[:8]}-{next(_counter)}"
-    users: dict[str, int] = {}
-    tokens: dict[str, str] = {}
-    with unit_of_work(rt.sessions) as session:
-        tenant = accounts.create_tenant(session, slug, f"Org {slug}")
-        system = system_actor(tenant.id)
-        for role in ("owner", "admin", "supervisor", "agent"):
-            user = accounts.create_user(session, system, email=f"{role}@{slug}.example.com", name=f"{role.title()} User", role=role, password="correct horse battery", language="en")
-            users[role] = user.id
-            actor = system.__class__(tenant.id, user.id, system.role.__class__(role))
-            tokens[role] = accounts.create_token(session, actor, "tests")[1]
-        return Org(tenant.id, slug, users, tokens)
+# --- tenants, HTTP clients and receivers ----------------------------------------------------------------
 
 
 @pytest.fixture
@@ -153,3 +115,86 @@ def callback() -> Iterator[CallbackServer]:
     server = CallbackServer()
     yield server
     server.close()
+
+
+@pytest.fixture
+def fresh(client: TestClient) -> Callable[[], TestClient]:
+    """A client of the same app with its own cookie jar."""
+
+    def make() -> TestClient:
+        return TestClient(client.app, raise_server_exceptions=False, follow_redirects=False)
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, TestClient]]:
+    """The app with fast heartbeats; the outbox is run by the tests themselves (``deliver``)."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("widget"), database_url=database_url, secret_key="test-secret-key", ws_heartbeat_seconds=0.5, embedded_worker=False)
+    runtime = Runtime.build(settings)
+    with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
+        yield runtime, client
+    runtime.close()
+
+
+# --- the real server and Chromium (browser tests) --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+    """`raccordo serve` with an owner (Italian), an agent (English), two API-channel inboxes."""
+    data = tmp_path_factory.mktemp("desktop-serve")
+    port = free_port()
+    env = {
+        **os.environ, "RACCORDO_DATA_DIR": str(data), "RACCORDO_DATABASE_URL": "", "RACCORDO_PORT": str(port), "RACCORDO_SECRET_KEY": "desktop-test",
+        "RACCORDO_DELIVERY_POLL_SECONDS": "0.2", "RACCORDO_WORKER_POLL_SECONDS": "0.2", "RACCORDO_EMAIL_POLLING": "false", "RACCORDO_WS_HEARTBEAT_SECONDS": "5",
+    }
+    slug = f"desk-{uuid.uuid4().hex[:8]}"
+    created = subprocess.run([RACCORDO, "createuser", "--tenant", slug, "--email", f"owner@{slug}.it", "--name", "Olga Titolare", "--role", "owner", "--password", PASSWORD],
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert created.returncode == 0, created.stderr
+    log = data / "serve.log"
+    process = subprocess.Popen([RACCORDO, "serve"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    callback = CallbackServer()
+    try:
+        for _ in range(150):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("raccordo serve did not start: " + log.read_text())
+        with httpx.Client(base_url=base) as http:
+            login = http.post("/api/v1/auth/login", json={"email": f"owner@{slug}.it", "password": PASSWORD})
+            assert login.status_code == 200, login.text
+            token = http.post("/api/v1/tokens", json={"name": "desktop test"}, headers={"X-CSRF-Token": login.json()["csrf_token"]}).json()["token"]
+        desk = Desk(base, slug, token, 0, [], data)
+        agent = desk.api("POST", "/api/v1/users", json={"email": f"anna@{slug}.it", "name": "Anna Agente", "role": "agent", "password": PASSWORD, "language": "en"})
+        assert agent.status_code == 201, agent.text
+        desk.agent_id = agent.json()["id"]
+        for name in ("App negozio", "App assistenza"):
+            inbox = desk.api("POST", "/api/v1/inboxes", json={"name": name, "channel": "api", "settings": {"callback_url": callback.url}})
+            assert inbox.status_code == 201, inbox.text
+            desk.inboxes.append(inbox.json())
+        yield desk
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        callback.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import Error, sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"Chromium is not at {CHROMIUM}: {INSTALL_HINT}", pytrace=False)
+    with sync_playwright() as playwright:
+        try:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        except Error as exc:
+            pytest.fail(f"Chromium at {CHROMIUM} did not start ({exc}); {INSTALL_HINT}", pytrace=False)
+        yield chromium
+        chromium.close()

@@ -272,7 +272,7 @@ def test_service_missed_when_the_conversation_was_closed(client, rt, org):
 def test_pages_schedule_from_the_conversation_and_the_agenda_page(client, rt, org):
     from starlette.testclient import TestClient
 
-    from tests.test_pages import login  # the desktop's login helper
+    from tests.support.pages import login
 
     inbox = create_api_inbox(client, org.headers())
     conversation = _conversation(client, org, inbox)

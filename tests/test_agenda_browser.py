@@ -10,12 +10,12 @@ import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from tests.test_desktop_browser import Desk, browser, desk, open_desktop  # noqa: F401  (fixtures)
+from tests.support.desktop import Desk, open_desktop
 
 LONG = 20000
 
 
-def test_schedule_a_callback_and_see_it_come_back_at_its_time(browser, desk: Desk):  # noqa: F811
+def test_schedule_a_callback_and_see_it_come_back_at_its_time(browser, desk: Desk):
     email = f"rita-{uuid.uuid4().hex[:6]}@example.com"
     desk.customer_says("Potete richiamarmi più tardi?", email)
     conversation = desk.api("GET", "/api/v1/conversations", params={"limit": 50}).json()["items"]

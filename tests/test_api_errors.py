@@ -19,7 +19,7 @@ from raccordo.record.models import Conversation
 from raccordo.bootstrap.http import create_app
 from raccordo.platform.config import Settings
 from raccordo.platform.runtime import Runtime
-from tests.conftest import Org, make_org
+from tests.support.orgs import make_org, Org
 from tests.helpers import ApiInbox, create_api_inbox, customer_message, post_inbound
 
 PROBLEM = "application/problem+json"

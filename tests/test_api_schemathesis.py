@@ -17,8 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.python import asgi
 
 from raccordo.bootstrap.http import create_app
-from tests.conftest import make_org
-
+from tests.support.orgs import make_org
 EXAMPLES = int(os.environ.get("RACCORDO_SCHEMATHESIS_EXAMPLES", "3"))
 # These would end the owner's token for the rest of the run: called without it (they answer 401).
 WITHOUT_TOKEN = ("/api/v1/auth/logout", "/api/v1/auth/password", "/api/v1/tokens/{token_id}", "/api/v1/users/{user_id}")

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import re
 
-from tests.test_pages import a_conversation, fresh, login  # noqa: F401 - fresh is a fixture
-from tests.test_widget import ORIGIN, live, open_session, widget_inbox  # noqa: F401 - live is a fixture
-from tests.conftest import make_org
-
-
+from tests.support.pages import a_conversation, login
+from tests.support.widget import open_session, ORIGIN, widget_inbox
+from tests.support.orgs import make_org
 def _field(response, status: int = 422) -> str:
     assert response.status_code == status, response.text
     return response.json()["errors"][0]["field"]
@@ -36,7 +34,7 @@ def test_widget_ids_beyond_the_id_column(live):
     assert attachment.status_code == 422, attachment.text
 
 
-def test_pages_refuse_odd_digits_and_repeated_fields_with_422(fresh, org, client):  # noqa: F811
+def test_pages_refuse_odd_digits_and_repeated_fields_with_422(fresh, org, client):
     conversation_id, _ = a_conversation(client, org)
     browser = fresh()
     csrf = login(browser, org, "admin")

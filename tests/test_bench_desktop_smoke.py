@@ -10,7 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import BACKENDS
+import pytest
+
+from tests.support.databases import BACKENDS
+
+pytestmark = [pytest.mark.bench, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+pytestmark = [pytest.mark.bench, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench" / "realtime.py"
 SOCKETS, MESSAGES, WARMUP = 20, 20, 2

@@ -15,14 +15,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.support.databases import BACKENDS
+
+pytestmark = [pytest.mark.bench, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench" / "ingest.py"
 MESSAGES, WARMUP = 160, 16
 # Enough requests in flight that SQLite writers queue: with an unfair queue a customer's first
 # message was stored after their later ones and made two contacts (seen at concurrency 8).
 CONCURRENCY = 8
-# The same choice of databases as the rest of the suite (conftest.py).
-BACKENDS = [b.strip() for b in os.environ.get("RACCORDO_TEST_DATABASES", "sqlite,postgresql").split(",") if b.strip()]
 
 
 def test_bench_ingest_smoke(tmp_path: Path) -> None:

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -30,6 +28,7 @@ from raccordo.platform.bus import Bus, MemoryBus, make_bus
 from raccordo.platform.bus.base import SUBJECT
 from raccordo.platform.bus.nats import NatsBus
 from raccordo.platform.bus.redis import RedisBus
+from tests.support.servers import PrivateServer, reachable
 
 REDIS_URL = os.environ.get("RACCORDO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 NATS_URL = os.environ.get("RACCORDO_TEST_NATS_URL", "nats://127.0.0.1:4222")
@@ -63,17 +62,9 @@ def _address(url: str) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or {"redis": 6379, "nats": 4222}[parts.scheme]
 
 
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def shared_url(kind: str) -> str:
     url = {"redis": REDIS_URL, "nats": NATS_URL}[kind]
-    if not _reachable(*_address(url)):
+    if not reachable(*_address(url)):
         pytest.fail(f"{kind} at {url} is not reachable; {HOW_TO_START[kind]}", pytrace=False)
     return url
 
@@ -82,45 +73,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-class PrivateServer:
-    """A redis-server or nats-server of this test's own, on a fixed port, that can be killed and restarted."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.url = f"{kind}://127.0.0.1:{self.port}"
-
-    def command(self) -> list[str]:
-        if self.kind == "redis":
-            binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-            return [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
-        return [binary, "-a", "127.0.0.1", "-p", str(self.port)]
-
-    async def start(self) -> None:
-        command = self.command()
-        if not os.path.exists(command[0]):
-            pytest.fail(f"{command[0]} is missing; install {self.kind}-server to run the outage tests", pytrace=False)
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while not _reachable("127.0.0.1", self.port):
-            if self.process.poll() is not None:
-                error = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
-                raise AssertionError(f"{' '.join(command)} exited with {self.process.returncode}: {error[-500:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{' '.join(command)} did not listen on port {self.port} within 10 s")
-            await asyncio.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        if self.process is not None and self.process.stderr:
-            self.process.stderr.close()
-        self.process = None
 
 
 @contextmanager

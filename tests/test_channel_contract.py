@@ -54,7 +54,7 @@ from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 from raccordo.channels.models import InboundRejection, RawInbound
 from raccordo.record.models import Message
-from tests.test_pages import login, set_language
+from tests.support.pages import login, set_language
 
 KIND = "contract_sms"
 TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'

@@ -32,6 +32,7 @@ def server_env(database_url, tmp_path):
     return env, f"http://127.0.0.1:{port}"
 
 
+@pytest.mark.slow
 def test_createuser_then_serve_round_trip(server_env, tmp_path):
     env, base = server_env
     slug = f"cli-{os.getpid()}-{int(time.time() * 1000) % 100000}"
@@ -112,6 +113,7 @@ def _wait_healthy(base: str, process: subprocess.Popen, tmp_path: Path) -> None:
     pytest.fail("raccordo serve did not answer /healthz")
 
 
+@pytest.mark.slow
 def test_websocket_compression_follows_the_setting(server_env, tmp_path, database_url):
     """RACCORDO_WS_COMPRESSION=false: the server declines permessage-deflate even when offered."""
     import asyncio
@@ -146,6 +148,7 @@ def test_websocket_compression_follows_the_setting(server_env, tmp_path, databas
             process.wait(timeout=20)
 
 
+@pytest.mark.slow
 def test_embedded_worker_wakes_on_the_commit_not_the_poll(server_env, tmp_path):
     """With a 60 s poll, a reply is still sent at once: the commit's wake-up on the bus reaches
     the serve process's own worker (no endpoint wakes it by hand)."""

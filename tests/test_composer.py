@@ -25,9 +25,8 @@ from raccordo.channels.domain.composer import ComposerRules, OutgoingFile, check
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.i18n import translate
 from tests.helpers import create_api_inbox, customer_message, post_inbound
-from tests.test_pages import fresh, login  # noqa: F401 - fixture
-from tests.test_widget import ORIGIN, SmtpSink, deliver, email_inbox, open_session, until, visitor_socket, widget_inbox
-
+from tests.support.pages import login
+from tests.support.widget import deliver, email_inbox, open_session, ORIGIN, SmtpSink, until, visitor_socket, widget_inbox
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 200
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import uuid
 
 from tests.a11y import assert_accessible
-from tests.test_desktop_browser import browser, desk, open_desktop  # noqa: F401 - fixtures
+from tests.support.desktop import open_desktop
 
 
-def test_attach_emoji_mention_and_merge(browser, desk, tmp_path):  # noqa: F811
+def test_attach_emoji_mention_and_merge(browser, desk, tmp_path):
     customer = f"lucia.{uuid.uuid4().hex[:6]}@example.com"
     desk.customer_says("Vi mando la foto del pacco rotto?", customer)
     conversation = next(c for c in desk.api("GET", "/api/v1/conversations", params={"status": "open"}).json()["items"] if c["last_channel"] == "api")

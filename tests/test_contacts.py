@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.helpers import create_api_inbox, customer_message, post_inbound
+from tests.helpers import create_api_inbox, post_inbound
 
 
 def _contact(client, org, **body):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import Org
+from tests.support.orgs import Org
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 
 # Ownership cases, from the agent's point of view.

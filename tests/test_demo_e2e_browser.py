@@ -32,8 +32,7 @@ from aiosmtpd.controller import Controller
 from raccordo.channels import signing
 from raccordo.demo.seed import DEMO_PASSWORD
 from tests.mailserver import free_port
-from tests.test_desktop_a11y_browser import OBSERVE
-from tests.test_desktop_browser import RACCORDO, browser  # noqa: F401 - the Chromium fixture
+from tests.support.desktop import OBSERVE, RACCORDO
 
 ARTIFACTS = Path(os.environ.get("RACCORDO_TEST_ARTIFACTS") or Path(__file__).resolve().parent.parent / "test-artifacts") / "e2e"
 
@@ -122,7 +121,7 @@ def demo(tmp_path_factory) -> Iterator[Demo]:
         controller.stop()
 
 
-def login(browser: Any, demo: Demo, email: str, path: str = "/inbox", *, notifications: bool = False) -> Any:  # noqa: F811
+def login(browser: Any, demo: Demo, email: str, path: str = "/inbox", *, notifications: bool = False) -> Any:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     if notifications:  # the person said yes to the desk's notifications; the page's ones are recorded
         context.grant_permissions(["notifications"], origin=demo.base)
@@ -156,7 +155,7 @@ def customer_writes(demo: Demo, inbox: dict[str, Any], text: str, *, name: str, 
     assert response.status_code == 200, response.text
 
 
-def test_admin_routes_a_new_conversation_the_agent_accepts_replies_on_email_mentions_transfers_and_it_is_resolved(browser, demo):  # noqa: F811
+def test_admin_routes_a_new_conversation_the_agent_accepts_replies_on_email_mentions_transfers_and_it_is_resolved(browser, demo):
     emily, olivia = demo.user_id("Emily Carter"), demo.user_id("Olivia Bennett")
     # The demo's email inbox has an address but no server: the admin points it at a local SMTP peer.
     email_inbox = next(i for i in demo.api("GET", "/api/v1/inboxes").json() if i["channel"] == "email")
@@ -313,7 +312,7 @@ def run_return_script(agent: Any, demo: Demo, conversation_id: int) -> None:
     assert contact["custom_attributes"]["prefers_pickup"] is True, contact["custom_attributes"]
 
 
-def test_an_agent_schedules_a_callback_on_a_demo_conversation_and_it_comes_back_at_its_time(browser, demo):  # noqa: F811
+def test_an_agent_schedules_a_callback_on_a_demo_conversation_and_it_comes_back_at_its_time(browser, demo):
     """Giulia (Italian desktop) plans to call a customer back in a few seconds from a resolved demo
     conversation; at the due time the toast appears and the conversation is hers again, open."""
     giulia = demo.user_id("Giulia Romano")

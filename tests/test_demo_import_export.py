@@ -34,8 +34,7 @@ from raccordo.channels.services.inboxes import create_inbox
 from raccordo.record.services.ingest import ingest_event
 from raccordo.record.services.reply import add_note, send_reply
 from raccordo.platform.runtime import Runtime
-from tests.conftest import Org
-
+from tests.support.orgs import Org
 RACCORDO = str(Path(sys.executable).parent / "raccordo")
 
 # --- demo ------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import copy
 import json
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
+from itertools import pairwise
 
 import pytest
 
@@ -87,7 +88,7 @@ def test_conversations_fit_the_history_in_order_and_apart(plan: DemoPlan) -> Non
         by_contact.setdefault(conversation.contact.index, []).append(conversation)
     assert len(by_contact) == CONTACT_COUNT and max(len(mine) for mine in by_contact.values()) <= 4
     for mine in by_contact.values():
-        for before, after in zip(mine, mine[1:], strict=False):
+        for before, after in pairwise(mine):
             assert after.starts_at() - (before.starts_at() + before.duration) >= GAP_BETWEEN_CONVERSATIONS
     timeline = plan.timeline()
     assert NOW - timedelta(days=HISTORY_DAYS) <= timeline[0].at and timeline[-1].at <= NOW

@@ -7,7 +7,7 @@ import re
 import uuid
 
 from tests.helpers import create_api_inbox, customer_message, post_inbound
-from tests.test_pages import fresh, login, set_language  # noqa: F401  (fixture)
+from tests.support.pages import login, set_language
 
 
 def load_of(page: str, channel: str) -> tuple[int, int] | None:
@@ -15,7 +15,7 @@ def load_of(page: str, channel: str) -> tuple[int, int] | None:
     return (int(found.group(1)), int(found.group(2))) if found else None
 
 
-def test_header_shows_load_over_capacity_per_channel_as_routing_counts_it(fresh, org, client):  # noqa: F811
+def test_header_shows_load_over_capacity_per_channel_as_routing_counts_it(fresh, org, client):
     inbox = create_api_inbox(client, org.headers("admin"))
     set_capacity = client.put(f"/api/v1/users/{org.users['agent']}/routing", json={"capacity": {"api": 2}}, headers=org.headers("admin"))
     assert set_capacity.status_code == 200, set_capacity.text
@@ -41,7 +41,7 @@ def test_header_shows_load_over_capacity_per_channel_as_routing_counts_it(fresh,
     assert load_of(browser.get("/presence").text, "api") == (1, 2)
 
 
-def test_shortcuts_dialog_and_header_controls_in_english_and_italian(fresh, org, rt, client):  # noqa: F811
+def test_shortcuts_dialog_and_header_controls_in_english_and_italian(fresh, org, rt, client):
     agent = fresh()
     login(agent, org, "agent")
     page = agent.get("/inbox").text

@@ -18,37 +18,10 @@ import pytest
 from raccordo.channels import signing
 
 from tests.a11y import assert_accessible
-from tests.test_desktop_browser import PASSWORD, Desk, browser, desk  # noqa: F401  (fixtures)
+from tests.support.desktop import OBSERVE, PASSWORD, Desk
 
 ADMIN_PAGES = ["/admin/skills", "/admin/queues", "/admin/agents", "/admin/rules", "/admin/sla", "/admin/templates", "/admin/wrap-up-codes"]
 
-# Observe the browser APIs the desk uses: every Notification created, every oscillator started.
-OBSERVE = """
-window.__notifications = [];
-window.__oscillators = 0;
-(function () {
-  var Real = window.Notification;
-  if (Real) {
-    var Wrapped = function (title, options) {
-      var entry = { title: title, body: options && options.body, instance: null };
-      window.__notifications.push(entry);
-      document.documentElement.setAttribute("data-notifications", String(window.__notifications.length));
-      entry.instance = new Real(title, options);
-      return entry.instance;
-    };
-    Wrapped.requestPermission = Real.requestPermission.bind(Real);
-    Object.defineProperty(Wrapped, "permission", { get: function () { return Real.permission; } });
-    Wrapped.prototype = Real.prototype;
-    window.Notification = Wrapped;
-  }
-  var start = OscillatorNode.prototype.start;
-  OscillatorNode.prototype.start = function () {
-    window.__oscillators += 1;
-    document.documentElement.setAttribute("data-oscillators", String(window.__oscillators));
-    return start.apply(this, arguments);
-  };
-})();
-"""
 
 
 def new_page(browser: Any, *, width: int = 1280, height: int = 800, locale: str = "en-GB", touch: bool = False, notifications: bool = False) -> Any:
@@ -110,7 +83,7 @@ def routed(desk: Desk) -> dict[str, int]:
     return {"queue_id": queue.json()["id"]}
 
 
-def test_every_desk_and_admin_page_passes_axe_in_english_and_italian(browser, desk, routed):  # noqa: F811
+def test_every_desk_and_admin_page_passes_axe_in_english_and_italian(browser, desk, routed):
     conversation_id = conversation_with_email(desk)
     html = desk.api("GET", f"/api/v1/conversations/{conversation_id}/messages").json()
     assert html, "the conversation has its message"
@@ -140,7 +113,7 @@ def test_every_desk_and_admin_page_passes_axe_in_english_and_italian(browser, de
         page.context.close()
 
 
-def test_italian_navigation_fits_at_1280(browser, desk):  # noqa: F811
+def test_italian_navigation_fits_at_1280(browser, desk):
     page = new_page(browser, locale="it-IT")
     log_in(page, desk, a_user(desk, "owner", "it"), "/admin/rules")
     page.screenshot(path=str(desk.shots / "desk-nav-1280-it.png"))
@@ -161,7 +134,7 @@ def test_italian_navigation_fits_at_1280(browser, desk):  # noqa: F811
 
 
 @pytest.mark.parametrize("width,height", [(1024, 768), (768, 1024)])
-def test_tablet_layout_has_no_horizontal_scroll_and_keeps_the_actions_reachable(browser, desk, width, height):  # noqa: F811
+def test_tablet_layout_has_no_horizontal_scroll_and_keeps_the_actions_reachable(browser, desk, width, height):
     conversation_id = conversation_with_email(desk)
     page = new_page(browser, width=width, height=height, locale="it-IT", touch=True)
     log_in(page, desk, a_user(desk, "supervisor", "it"), "/inbox?view=all")
@@ -188,7 +161,7 @@ def test_tablet_layout_has_no_horizontal_scroll_and_keeps_the_actions_reachable(
     page.context.close()
 
 
-def test_an_offer_rings_notifies_and_is_accepted_from_the_keyboard(browser, desk, routed):  # noqa: F811
+def test_an_offer_rings_notifies_and_is_accepted_from_the_keyboard(browser, desk, routed):
     page = new_page(browser, notifications=True)
     log_in(page, desk, f"anna@{desk.slug}.it", "/inbox")
     assert page.locator("#notify-enable").is_hidden(), "permission granted: nothing to ask"
@@ -234,7 +207,7 @@ def test_an_offer_rings_notifies_and_is_accepted_from_the_keyboard(browser, desk
     page.context.close()
 
 
-def test_question_mark_lists_the_shortcuts_and_j_k_enter_walk_the_inbox(browser, desk):  # noqa: F811
+def test_question_mark_lists_the_shortcuts_and_j_k_enter_walk_the_inbox(browser, desk):
     ids = [conversation_with_email(desk) for _ in range(2)]
     page = new_page(browser, locale="it-IT")
     log_in(page, desk, a_user(desk, "supervisor", "it"), "/inbox?view=all&status=open")

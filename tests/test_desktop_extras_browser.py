@@ -4,10 +4,10 @@ a wrap-up code that the conversation's queue requires."""
 
 from __future__ import annotations
 
-from tests.test_desktop_browser import browser, desk, open_desktop  # noqa: F401 - fixtures
+from tests.support.desktop import open_desktop
 
 
-def test_collision_template_picker_mention_transfer_and_wrap_up(browser, desk):  # noqa: F811
+def test_collision_template_picker_mention_transfer_and_wrap_up(browser, desk):
     template = desk.api("POST", "/api/v1/templates", json={"name": "Saluto", "shortcut": "saluto", "body": "Ciao {{contact.first_name}}, sono {{agent.name}}.{{contact.vip}}"})
     code = desk.api("POST", "/api/v1/wrap-up-codes", json={"code": "vendita", "label": "Vendita conclusa"})
     queue = desk.api("POST", "/api/v1/queues", json={"name": "Vendite", "requires_wrap_up": True})

@@ -11,11 +11,8 @@ others, messages marked seen only after they are stored, one poller per mailbox.
 from __future__ import annotations
 
 import smtplib
-import time
 from collections.abc import Iterator
 from email import message_from_bytes
-from email.message import EmailMessage
-from email.utils import make_msgid
 
 import pytest
 from sqlalchemy import select
@@ -28,9 +25,8 @@ from raccordo.channels.services import delivery
 from raccordo.channels.email.poller import MailService, PolledInbox, acquire_lease, poll_once, release_lease
 from raccordo.platform.runtime import Runtime
 from tests.mailserver import Dovecot, TestMTA, free_port
+from tests.support.mail import CUSTOMER, SUPPORT, customer_mail, wait_for
 
-SUPPORT = "support@acme.example"
-CUSTOMER = "mario.rossi@customer.example"
 VACATION = "in.ferie@customer.example"
 BOUNCING = "nessuno@customer.example"
 
@@ -82,32 +78,6 @@ def inbox(client, org, dovecot, mta) -> Iterator[dict]:
     assert "imap_password" not in body["settings"] and "thread_secret" in body["secret_names"]
     yield body
     client.patch(f"/api/v1/inboxes/{body['id']}", json={"active": False}, headers=org.headers())
-
-
-def customer_mail(subject: str, text: str, *, sender: str = CUSTOMER, to: str = SUPPORT, in_reply_to: str | None = None, references: str | None = None, extra: dict[str, str] | None = None) -> EmailMessage:
-    mail = EmailMessage()
-    mail["From"] = f"Mario Rossi <{sender}>"
-    mail["To"] = to
-    mail["Subject"] = subject
-    mail["Message-ID"] = make_msgid(domain="customer.example")
-    if in_reply_to:
-        mail["In-Reply-To"] = in_reply_to
-    if references:
-        mail["References"] = references
-    for name, value in (extra or {}).items():
-        mail[name] = value
-    mail.set_content(text)
-    return mail
-
-
-def wait_for(condition, timeout: float = 20.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def messages_of(rt: Runtime, inbox_id: int) -> list[Message]:
@@ -168,7 +138,7 @@ def test_round_trip_customer_agent_customer(client, rt, mail_rt, org, inbox, dov
 
         # 3. The customer answers the reply: it joins the same conversation, quoted history folded.
         second = customer_mail(
-            "Re: Ordine 1234 non arrivato", f"Grazie mille!\n\nIl giorno mar 25 nov 2025, Acme ha scritto:\n> Gentile Mario, il pacco è partito oggi.\n",
+            "Re: Ordine 1234 non arrivato", "Grazie mille!\n\nIl giorno mar 25 nov 2025, Acme ha scritto:\n> Gentile Mario, il pacco è partito oggi.\n",
             to=answer["Reply-To"], in_reply_to=answer["Message-ID"], references=f"{first['Message-ID']} {answer['Message-ID']}",
         )
         smtplib.SMTP("127.0.0.1", mta.port).send_message(second)

@@ -21,8 +21,7 @@ from raccordo.channels.email import poller as email_poller, receiver as email_re
 from raccordo.channels.email.poller import MailService, PolledInbox, acquire_lease
 from raccordo.platform.runtime import Runtime
 from tests.mailserver import Dovecot, free_port
-from tests.test_email_channel import customer_mail, wait_for
-
+from tests.support.mail import customer_mail, wait_for
 SUPPORT = "support@acme.example"
 
 

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from tests.helpers import create_api_inbox, customer_message, post_inbound
-from tests.test_pages import fresh, login, set_language  # noqa: F401 (fresh is a fixture)
+from tests.support.pages import login, set_language
 
 
 def ingest(client, org, text: str, *, name: str, subject: str | None = None, **identities: str) -> int:

@@ -9,10 +9,10 @@ import uuid
 
 from playwright.sync_api import expect
 
-from tests.test_desktop_browser import browser, desk, open_desktop  # noqa: F401 (fixtures)
+from tests.support.desktop import open_desktop
 
 
-def test_typing_in_the_search_box_narrows_the_list_live(browser, desk):  # noqa: F811
+def test_typing_in_the_search_box_narrows_the_list_live(browser, desk):
     tag = uuid.uuid4().hex[:6]
     desk.customer_says(f"La lavatrice {tag} perde acqua, perché?", f"giulia.{tag}@example.it")
     desk.customer_says(f"Il tostapane {tag} non si accende", f"marco.{tag}@example.com")

@@ -9,15 +9,13 @@ from sqlalchemy import create_engine, inspect
 
 from raccordo.platform.store.migrate import downgrade, upgrade
 from raccordo.platform.store.models import Base, include_schema_name
-from tests.conftest import BACKENDS, _postgres_database, drop_postgres_database
-
-
+from tests.support.databases import BACKENDS, create_postgres_database, drop_postgres_database
 @pytest.fixture(params=BACKENDS)
 def empty_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'm.db'}"
     else:
-        name, url = _postgres_database()
+        name, url = create_postgres_database()
         yield url
         drop_postgres_database(name)
 

@@ -5,10 +5,10 @@ swaps it there."""
 
 from __future__ import annotations
 
-from tests.test_desktop_browser import browser, desk, open_desktop  # noqa: F401  (fixtures)
+from tests.support.desktop import open_desktop
 
 
-def test_an_htmx_action_on_a_deleted_row_shows_a_visible_error(browser, desk):  # noqa: F811
+def test_an_htmx_action_on_a_deleted_row_shows_a_visible_error(browser, desk):
     page = open_desktop(browser, desk, f"owner@{desk.slug}.it", "/admin/skills")
     main_before = page.inner_html("#main")
     assert page.locator("#page-error").inner_text() == ""

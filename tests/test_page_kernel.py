@@ -31,7 +31,7 @@ from raccordo.routing.domain.vocabularies import OutOfHoursAction, RoutingStrate
 from raccordo.routing.pages.admin import OUT_OF_HOURS, SLA_ACTIONS, STRATEGIES
 from raccordo.routing.services import admin as routing_admin
 from raccordo.routing.services import sla
-from tests.test_pages import a_conversation, fresh, login  # noqa: F401  (fixture)
+from tests.support.pages import a_conversation, login
 
 # The conversation page ran 27 statements of its own before its read model (31 with the login
 # session's), measured with this test's data less the side-panel apps, and more with every inbox;
@@ -86,7 +86,7 @@ def add_rows(rt, org, n: int) -> None:
             ])
 
 
-def test_admin_lists_run_the_same_statements_for_more_rows(fresh, org, rt):  # noqa: F811
+def test_admin_lists_run_the_same_statements_for_more_rows(fresh, org, rt):
     browser = fresh()
     login(browser, org, "admin")
     add_rows(rt, org, 1)
@@ -96,7 +96,7 @@ def test_admin_lists_run_the_same_statements_for_more_rows(fresh, org, rt):  # n
     assert many == few
 
 
-def test_conversation_page_runs_a_bounded_number_of_statements(fresh, org, client, rt):  # noqa: F811
+def test_conversation_page_runs_a_bounded_number_of_statements(fresh, org, client, rt):
     conversation_id, _ = a_conversation(client, org)
     for _ in range(3):
         a_conversation(client, org, "Ancora")
@@ -115,7 +115,7 @@ def test_conversation_page_runs_a_bounded_number_of_statements(fresh, org, clien
     assert counted(browser, rt, f"/conversations/{conversation_id}") == count
 
 
-def test_a_deleted_row_answers_a_visible_error(fresh, org, rt):  # noqa: F811
+def test_a_deleted_row_answers_a_visible_error(fresh, org, rt):
     browser = fresh()
     csrf = login(browser, org, "admin")
     created = browser.post("/admin/queues", data={"csrf_token": csrf, "name": "Temporanea", "strategy": "longest_idle", "active": "1", "members": str(org.users["agent"])})
@@ -146,7 +146,7 @@ def test_a_deleted_row_answers_a_visible_error(fresh, org, rt):  # noqa: F811
             assert browser.post(f"{missing}/delete", data={"csrf_token": csrf}).status_code == 404, missing
 
 
-def test_a_refused_delete_shows_why_on_the_list(fresh, org, rt):  # noqa: F811
+def test_a_refused_delete_shows_why_on_the_list(fresh, org, rt):
     browser = fresh()
     csrf = login(browser, org, "admin")
     assert browser.post("/admin/skills", data={"csrf_token": csrf, "name": "tedesco"}).status_code == 303

@@ -9,55 +9,17 @@ from pathlib import Path
 
 import pytest
 from markupsafe import escape
-from starlette.testclient import TestClient
 
 from raccordo.platform.store.db import unit_of_work
-from raccordo.accounts.models import User
 from raccordo.record.models import Message
 from raccordo.routing.models import RoutingQueue, Skill
 from raccordo.platform.hours import DAYS
 from raccordo.platform.i18n import catalog, translate
 from raccordo.routing.pages.admin import OUT_OF_HOURS, SLA_ACTIONS, STRATEGIES
 from raccordo.desk.pages.pages import STATUSES
-from tests.helpers import create_api_inbox, customer_message, post_inbound
+from tests.support.pages import a_conversation, login, set_language
 
 TEMPLATES = Path(__file__).parents[1] / "src" / "raccordo"
-
-
-@pytest.fixture
-def fresh(client):
-    """A client of the same app with its own cookie jar."""
-
-    def make() -> TestClient:
-        return TestClient(client.app, raise_server_exceptions=False, follow_redirects=False)
-
-    return make
-
-
-def login(browser: TestClient, org, role: str) -> str:
-    """Log in through the login page; returns the CSRF token of the new session."""
-    page = browser.get("/login")
-    token = re.search(r'name="login_csrf" value="([^"]+)"', page.text).group(1)
-    response = browser.post("/login", data={"email": org.email(role), "password": org.password, "login_csrf": token, "next": "/inbox"})
-    assert response.status_code == 303, response.text
-    assert response.headers["location"] == "/inbox"
-    inbox = browser.get("/inbox")
-    assert inbox.status_code == 200
-    return re.search(r'<meta name="csrf-token" content="([^"]+)"', inbox.text).group(1)
-
-
-def set_language(rt, user_id: int, language: str) -> None:
-    with unit_of_work(rt.sessions) as session:
-        session.get(User, user_id).language = language
-
-
-def a_conversation(client, org, text: str = "Buongiorno", **extra) -> tuple[int, int]:
-    inbox = create_api_inbox(client, org.headers("admin"))
-    payload = customer_message(f"m-{uuid.uuid4().hex}", text, email=f"c-{uuid.uuid4().hex[:6]}@example.com") | extra
-    response = post_inbound(client, inbox, payload)
-    assert response.status_code == 200, response.text
-    conversation = client.get("/api/v1/conversations", headers=org.headers()).json()["items"][0]
-    return conversation["id"], inbox.id
 
 
 def test_login_page_logs_in_and_out_with_csrf(fresh, org):

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import re
 
-from tests.test_pages import fresh, login  # noqa: F401 - the page-client fixture
-
-__all__ = ["fresh"]
-
+from tests.support.pages import login
 
 def _csrf(page: str) -> str:
     return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
 
 
-def test_an_agent_switches_the_desktop_to_italian_and_back(org, fresh):  # noqa: F811
+def test_an_agent_switches_the_desktop_to_italian_and_back(org, fresh):
     browser = fresh()
     csrf = login(browser, org, "agent")
     page = browser.get("/me")
@@ -45,7 +42,7 @@ def test_profile_api_changes_only_name_and_language(org, client):
     assert client.get(f"/api/v1/users/{org.users['agent']}", headers=org.headers("owner")).json()["role"] == "agent"
 
 
-def test_password_change_needs_the_current_one_keeps_this_session_and_ends_the_others(org, fresh):  # noqa: F811
+def test_password_change_needs_the_current_one_keeps_this_session_and_ends_the_others(org, fresh):
     desk, other = fresh(), fresh()
     csrf = login(desk, org, "agent")
     login(other, org, "agent")
@@ -74,7 +71,7 @@ def test_guessing_the_current_password_is_rate_limited(org, client):
     assert right.status_code == 429, "even the right password waits for the window to pass"
 
 
-def test_the_desktop_shows_times_in_the_organizations_timezone(org, client, fresh):  # noqa: F811
+def test_the_desktop_shows_times_in_the_organizations_timezone(org, client, fresh):
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 

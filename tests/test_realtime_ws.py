@@ -18,8 +18,9 @@ from raccordo.realtime.domain.visibility import Subscriber
 from raccordo.accounts.domain.roles import Role
 from raccordo.platform.config import Settings
 from raccordo.platform.runtime import Runtime
-from tests.conftest import make_org
+from tests.support.orgs import make_org
 from tests.helpers import create_api_inbox, customer_message, post_inbound
+from tests.support.realtime import connect_desktop as _connect, until_message as _until
 
 
 @pytest.fixture(scope="module")
@@ -33,20 +34,6 @@ def live(database_url, tmp_path_factory) -> Iterator[tuple[Runtime, TestClient]]
     with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
         yield runtime, client
     runtime.close()
-
-
-def _connect(client: TestClient, token: str, last_event_id: int | None = None):
-    url = "/ws" + (f"?last_event_id={last_event_id}" if last_event_id is not None else "")
-    return client.websocket_connect(url, subprotocols=[f"raccordo.token.{token}"])
-
-
-def _until(ws, predicate, limit: int = 200) -> dict:
-    """Read messages (heartbeats arrive twice a second, so this never blocks long) until one matches."""
-    for _ in range(limit):
-        message = ws.receive_json()
-        if predicate(message):
-            return message
-    raise AssertionError("expected message did not arrive")
 
 
 def _events(ws, count: int, limit: int = 200) -> list[dict]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Org
+from tests.support.orgs import Org
 from tests.helpers import ApiInbox, create_api_inbox, customer_message, post_inbound
 
 PROBLEM = "application/problem+json"

@@ -14,23 +14,7 @@ from raccordo.platform.store.db import unit_of_work
 from raccordo.routing.models import QueueItem, RoutingEvent
 from raccordo.routing.services import routing
 from tests.helpers import create_api_inbox, customer_message, post_inbound
-
-
-def _ok(response, status=200):
-    assert response.status_code == status, response.text
-    return response.json() if response.content else None
-
-
-def _online(client, org, role):
-    """The agent online with a live connection row, as an open desktop tab gives: the hub's
-    sweep turns agents with no connection offline, so the REST toggle alone would not last."""
-    from raccordo.accounts.domain.roles import Role
-    from raccordo.realtime.services import presence
-    from raccordo.accounts.domain.actor import Actor
-
-    rt = client.app.state.runtime
-    with unit_of_work(rt.sessions) as session:
-        presence.connect(session, Actor(org.tenant_id, org.users[role], Role(role)), f"test-{uuid.uuid4().hex}", "test-node")
+from tests.support.routing import agent_online as _online, ok as _ok
 
 
 def _setup(client, org, *, offer_timeout=30, capacity=1, relax=None, preferred=0):

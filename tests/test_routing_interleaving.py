@@ -23,9 +23,7 @@ from raccordo.routing.models import QueueItem
 from raccordo.routing.services import routing
 from raccordo.record.services.ingest import ingest_event
 from tests.helpers import create_api_inbox, customer_message, post_inbound
-from tests.test_routing import _ok, _online
-
-
+from tests.support.routing import agent_online as _online, ok as _ok
 def _offered_conversation(client, rt, org):
     admin = org.headers("admin")
     offering = {"name": "Offerte", "offer_timeout_seconds": 60}

@@ -90,7 +90,8 @@ from raccordo.record.services.conversations import update_conversation
 from raccordo.channels.services.inbound import process_raw, receive, store_raw
 from raccordo.platform.runtime import Runtime
 from raccordo.bootstrap.worker import bus_publisher
-from tests.conftest import BACKENDS, _postgres_database, drop_postgres_database, make_org
+from tests.support.databases import BACKENDS, create_postgres_database, drop_postgres_database
+from tests.support.orgs import make_org
 from tests.helpers import customer_message
 
 RACCORDO = str(Path(sys.executable).parent / "raccordo")
@@ -716,11 +717,12 @@ def _require_redis() -> None:
         pytest.fail(f"Redis at {REDIS_URL} is not reachable ({exc}); {START_REDIS}", pytrace=False)
 
 
+@pytest.mark.slow
 def test_worker_processes_routing_at_once_keep_every_invariant(tmp_path: Path) -> None:
     _require_redis()
     started = time.monotonic()
     if "postgresql" in BACKENDS:
-        database_name, database_url = _postgres_database()
+        database_name, database_url = create_postgres_database()
     else:
         database_name, database_url = None, f"sqlite:///{tmp_path / 'raccordo.db'}"
     rt: Runtime | None = None

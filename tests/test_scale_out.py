@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection, connect
 
 from raccordo.channels import signing
@@ -44,10 +44,10 @@ from raccordo.record.models import TimelineEvent
 from raccordo.platform.config import Settings
 from raccordo.platform.runtime import Runtime
 from raccordo.record.services.snooze import snooze_key
-from tests.conftest import BACKENDS, _postgres_database, drop_postgres_database, make_org
+from tests.support.databases import BACKENDS, create_postgres_database, drop_postgres_database
+from tests.support.orgs import make_org
 from tests.helpers import CallbackServer
-from tests.test_bus import PrivateServer
-
+from tests.support.servers import PrivateServer
 RACCORDO = str(Path(sys.executable).parent / "raccordo")
 SECRET = "scale-out-secret-key"
 
@@ -61,7 +61,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def shared_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if "postgresql" in BACKENDS:
-        name, url = _postgres_database()
+        name, url = create_postgres_database()
         upgrade(url)
         yield url
         drop_postgres_database(name)
@@ -192,6 +192,7 @@ def _texts(socket_: Socket, tag: str) -> list[str]:
     return [e["payload"]["text"] for e in socket_.events("message.created") if str(e["payload"].get("text", "")).startswith(tag)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["redis", "nats"])
 def test_two_serve_processes_and_a_worker_share_one_realtime_system(kind: str, shared_database: str, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", database_url=shared_database, secret_key=SECRET)

@@ -12,7 +12,7 @@ from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Event
 from raccordo.record.models import TimelineEvent
 from raccordo.platform.i18n import translate
-from tests.test_pages import a_conversation, fresh, login, set_language  # noqa: F401 - fresh is a fixture
+from tests.support.pages import a_conversation, login, set_language
 
 HX = {"HX-Request": "true"}
 

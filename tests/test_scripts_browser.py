@@ -4,10 +4,10 @@ customer panel, and a new version saved meanwhile reaches the agent's panel live
 
 from __future__ import annotations
 
-from tests.test_desktop_browser import browser, desk, open_desktop  # noqa: F401 - fixtures
+from tests.support.desktop import open_desktop
 
 
-def test_admin_designs_a_branching_script_and_the_agent_runs_it(browser, desk):  # noqa: F811
+def test_admin_designs_a_branching_script_and_the_agent_runs_it(browser, desk):
     admin = open_desktop(browser, desk, f"owner@{desk.slug}.it", "/admin/scripts")
     admin.fill("#f-name", "Verifica difetto")
     admin.fill("#s0-id", "difetto")

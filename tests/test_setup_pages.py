@@ -19,8 +19,7 @@ from raccordo.desk.domain.side_panel import verify_token
 from raccordo.platform.i18n import translate
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 from tests.mailserver import free_port
-from tests.test_pages import login, set_language
-
+from tests.support.pages import login, set_language
 CRM = "https://crm.example.com/raccordo/panel?x=1"
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from raccordo.desk.domain.side_panel import verify_token
-from tests.test_desktop_browser import Desk, browser, desk, open_desktop  # noqa: F401  (fixtures)
+from tests.support.desktop import Desk, open_desktop
 
 ECHO = (Path(__file__).parent / "side_panel_echo.html").read_bytes()
 WAIT = 20000
@@ -45,7 +45,7 @@ def echo_app() -> Iterator[str]:
     server.server_close()
 
 
-def test_the_app_receives_the_context_and_follows_the_conversation(browser, desk: Desk, echo_app: str):  # noqa: F811
+def test_the_app_receives_the_context_and_follows_the_conversation(browser, desk: Desk, echo_app: str):
     from playwright.sync_api import expect
 
     # Two customers, two conversations.

@@ -18,7 +18,7 @@ from raccordo.platform.files import FileStore
 from raccordo.bootstrap.http import create_app
 from raccordo.platform.config import Settings
 from raccordo.platform.runtime import Runtime
-from tests.conftest import make_org
+from tests.support.orgs import make_org
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 
 

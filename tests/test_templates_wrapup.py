@@ -14,7 +14,7 @@ from raccordo.platform.store.db import unit_of_work
 from raccordo.record.models import Conversation, Message
 from raccordo.routing.models import RoutingEvent
 from raccordo.platform.i18n import translate
-from tests.test_pages import a_conversation, fresh, login  # noqa: F401 - fresh is a fixture
+from tests.support.pages import a_conversation, login
 
 HX = "HX-Request"
 
@@ -121,8 +121,7 @@ def test_templates_api_roles_errors_and_rendering(client, org):
 
 
 def test_templates_admin_page_and_composer_picker(fresh, org, client, rt):
-    from tests.test_pages import set_language
-
+    from tests.support.pages import set_language
     set_language(rt, org.users["admin"], "it")
     browser = fresh()
     csrf = login(browser, org, "admin")
@@ -205,8 +204,7 @@ def test_wrap_up_codes_api_and_required_on_resolve(client, org):
 
 
 def test_wrap_up_in_the_conversation_view_and_admin_pages(fresh, org, client, rt):
-    from tests.test_pages import set_language
-
+    from tests.support.pages import set_language
     set_language(rt, org.users["admin"], "it")
     admin = fresh()
     csrf = login(admin, org, "admin")
@@ -256,15 +254,14 @@ def test_mention_in_a_note_notifies_the_user(org, client, rt):
     from raccordo.platform.store.models import Event
     from raccordo.realtime.domain.visibility import Subscriber, visible
     from raccordo.accounts.domain.roles import Role
-    from tests.test_realtime_ws import _connect, _until
-
+    from tests.support.realtime import connect_desktop, until_message
     conversation_id, _ = a_conversation(client, org)
-    with _connect(client, org.tokens["agent"]) as agent_ws:
-        _until(agent_ws, lambda m: m["type"] == "hello")
+    with connect_desktop(client, org.tokens["agent"]) as agent_ws:
+        until_message(agent_ws, lambda m: m["type"] == "hello")
         note = client.post(f"/api/v1/conversations/{conversation_id}/notes", json={"text": "@Agent User puoi richiamare? cc @admin"}, headers=org.headers("supervisor"))
         assert note.status_code == 201, note.text
         assert note.json()["content_attributes"]["mentions"] == sorted([org.users["agent"], org.users["admin"]])
-        event = _until(agent_ws, lambda m: m["type"] == "event" and m["kind"] == "mention.created")
+        event = until_message(agent_ws, lambda m: m["type"] == "event" and m["kind"] == "mention.created")
     assert event["user_id"] == org.users["agent"]
     assert {"conversation_id": conversation_id, "by_name": "Supervisor User", "message_id": note.json()["id"]}.items() <= event["payload"].items()
     with unit_of_work(rt.sessions) as session:

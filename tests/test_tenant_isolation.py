@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Org
+from tests.support.orgs import Org
 from tests.helpers import ApiInbox, create_api_inbox, post_inbound
 
 PROBLEM = "application/problem+json"

@@ -11,107 +11,31 @@ import gzip
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from raccordo.channels.widget.channel import identity_hash
 from raccordo.platform.store.db import unit_of_work
-from raccordo.channels.models import OutboxItem, RawInbound
+from raccordo.channels.models import RawInbound
 from raccordo.record.models import ContactIdentity, Conversation, Message
 from raccordo.bootstrap.http import create_app
 from raccordo.platform.config import Settings
-from raccordo.channels.services import delivery
 from raccordo.platform.runtime import Runtime
-from tests.conftest import Org, make_org
+from tests.support.orgs import make_org, Org
 from tests.helpers import create_api_inbox, post_inbound
-from tests.mailserver import free_port
-
-ORIGIN = "https://shop.example.com"
-
-
-@pytest.fixture(scope="module")
-def live(database_url, tmp_path_factory) -> Iterator[tuple[Runtime, TestClient]]:
-    """The app with fast heartbeats; the outbox is run by the tests themselves (``deliver``)."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("widget"), database_url=database_url, secret_key="test-secret-key", ws_heartbeat_seconds=0.5, embedded_worker=False)
-    runtime = Runtime.build(settings)
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
-        yield runtime, client
-    runtime.close()
-
-
-class SmtpSink:
-    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps what it receives."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[list[str], bytes]] = []
-        sink = self
-
-        class Handler:
-            async def handle_DATA(self, server, session, envelope):  # noqa: N802
-                sink.received.append((list(envelope.rcpt_tos), envelope.content))
-                return "250 OK"
-
-        self.port = free_port()
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def close(self) -> None:
-        self.controller.stop()
-
+from tests.support.widget import ORIGIN, SmtpSink, deliver, email_inbox, open_session, until, visitor_socket, widget_inbox
 
 @pytest.fixture
 def smtp() -> Iterator[SmtpSink]:
     sink = SmtpSink()
     yield sink
     sink.close()
-
-
-def widget_inbox(client: TestClient, org: Org, **settings: Any) -> dict[str, Any]:
-    body = {"name": "Sito", "channel": "widget", "settings": {"allowed_origins": [ORIGIN], **settings}}
-    response = client.post("/api/v1/inboxes", json=body, headers=org.headers())
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def email_inbox(client: TestClient, org: Org, smtp: SmtpSink) -> dict[str, Any]:
-    settings = {"address": f"aiuto@{org.slug}.example.com", "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_security": "none"}
-    response = client.post("/api/v1/inboxes", json={"name": "Posta", "channel": "email", "settings": settings}, headers=org.headers())
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def open_session(client: TestClient, identifier: str, token: str | None = None, origin: str | None = ORIGIN, **body: Any):
-    headers = {"origin": origin} if origin else {}
-    return client.post(f"/widget/{identifier}/session", json={"visitor_token": token, **body}, headers=headers)
-
-
-def visitor_socket(client: TestClient, identifier: str, token: str, origin: str = ORIGIN, lang: str = "en"):
-    return client.websocket_connect(f"/widget/ws?inbox={identifier}&lang={lang}", headers={"origin": origin}, subprotocols=[f"raccordo.widget.{token}"])
-
-
-def until(ws, predicate, limit: int = 400) -> dict[str, Any]:
-    """Read frames (heartbeats come twice a second, so this never blocks long) until one matches."""
-    for _ in range(limit):
-        frame = ws.receive_json()
-        if predicate(frame):
-            return frame
-    raise AssertionError("expected frame did not arrive")
-
-
-def deliver(rt: Runtime, message_id: int) -> str:
-    """Run the outbox for one message, as the worker would (claimed with a lease, then sent)."""
-    with unit_of_work(rt.sessions) as session:
-        item = session.scalars(select(OutboxItem).where(OutboxItem.message_id == message_id)).one()
-        item.status, item.claimed_until, item.attempts = "sending", datetime.now(UTC) + timedelta(minutes=1), item.attempts + 1
-        outbox_id = item.id
-    return delivery.deliver(rt, outbox_id)
 
 
 @contextlib.contextmanager

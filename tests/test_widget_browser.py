@@ -25,8 +25,7 @@ import pytest
 
 from raccordo.channels.widget.channel import identity_hash
 from tests.mailserver import free_port
-from tests.test_widget import SmtpSink
-
+from tests.support.widget import SmtpSink
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-gpu"]
 INSTALL_HINT = "install Debian's Chromium: apt-get install chromium (or run scripts/ensure-browser as root); never 'playwright install'"

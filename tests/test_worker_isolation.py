@@ -16,7 +16,7 @@ from raccordo.platform.store.models import Job
 from raccordo.record.models import Message
 from raccordo.platform import jobs
 from raccordo.bootstrap import worker
-from tests.conftest import make_org
+from tests.support.orgs import make_org
 from tests.helpers import CallbackServer, create_api_inbox, customer_message, post_inbound
 
 

@@ -17,6 +17,7 @@ Written by hand: a few dozen lines of graph checks and parsing; no library fits 
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import re
@@ -97,7 +98,8 @@ class Problem:
 
     field: str
     key: str
-    params: Mapping[str, Any] = field(default_factory=dict)
+    # ``dataclasses.field`` by its full name: the ``field`` attribute above shadows it in the class body.
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def error(self) -> InvalidInput:
         return InvalidInput(self.key, field=self.field, **self.params)
@@ -134,8 +136,9 @@ def parse(raw: Any) -> Design:
         branches = item.get("branches") or {}
         if not isinstance(branches, Mapping) or not all(isinstance(k, str) and isinstance(v, str | None) for k, v in branches.items()):
             raise InvalidInput("script.branches_shape", field=f"steps.{index}.branches")
+        prompt = item.get("prompt")
         steps.append(Step(
-            id=_text(item.get("id")), prompt=item.get("prompt") if isinstance(item.get("prompt"), str) else "",
+            id=_text(item.get("id")), prompt=prompt if isinstance(prompt, str) else "",
             title=_text(item.get("title")), answer=answer,
             options=tuple(o.strip() for o in options if o.strip()),
             target=_text(item.get("target")) or None,
@@ -242,7 +245,7 @@ def _cycle(design: Design) -> list[str] | None:
         step = design.step(node)
         for to in successors(step) if step else []:
             if state.get(to) == 1:
-                return path[path.index(to):] + [to]
+                return [*path[path.index(to):], to]
             if to not in state:
                 found = visit(to)
                 if found:

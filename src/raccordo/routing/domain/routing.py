@@ -232,7 +232,8 @@ class RoutingBoard:
                 for queue_id in agent.queues:
                     self._members.setdefault(queue_id, []).append(agent)
         # (queue, channel) -> strategy keys of the queue's agents with room on that channel now
-        self._order: dict[tuple[int, str], SortedList] = {}
+        # A queue's strategy picks the key's shape (an id, or a tuple ending in the id), hence Any.
+        self._order: dict[tuple[int, str], SortedList[Any]] = {}
         self._channels: dict[int, list[str]] = {}  # queue -> channels with an order list
         # (queue, skill) -> (negated levels ascending, the agents in that order): "level >= n" is a prefix
         self._by_level: dict[tuple[int, str], tuple[list[int], list[AgentState]]] = {}
@@ -252,7 +253,7 @@ class RoutingBoard:
             return agent.id
         return (agent.idle_since, agent.id)
 
-    def _order_list(self, queue_id: int, channel: str) -> SortedList:
+    def _order_list(self, queue_id: int, channel: str) -> SortedList[Any]:
         key = (queue_id, channel)
         order = self._order.get(key)
         if order is None:
@@ -459,9 +460,9 @@ def _holds(condition: dict[str, Any], facts: dict[str, Any]) -> bool:
     if op == "exists":
         return (actual is not None) == bool(expected if expected is not None else True)
     if op == "eq":
-        return actual == expected
+        return bool(actual == expected)
     if op == "ne":
-        return actual != expected
+        return bool(actual != expected)
     if op == "in":
         return actual in expected
     if op == "not_in":
@@ -469,7 +470,7 @@ def _holds(condition: dict[str, Any], facts: dict[str, Any]) -> bool:
     if op == "contains":
         return isinstance(actual, (str, list)) and expected in actual
     try:
-        return actual >= expected if op == "gte" else actual <= expected
+        return bool(actual >= expected if op == "gte" else actual <= expected)
     except TypeError:
         return False
 

@@ -286,12 +286,3 @@ def conversation_clocks(session: Session, actor: Actor, conversation_id: int) ->
     get_owned(session, Conversation, actor.tenant_id, conversation_id)
     return list(session.scalars(select(SlaClock).where(SlaClock.conversation_id == conversation_id, SlaClock.tenant_id == actor.tenant_id).order_by(SlaClock.id)))
 
-
-def remaining_seconds(clock: SlaClock, now: datetime) -> float | None:
-    """Seconds left: business seconds on a paused clock, time until ``due_at`` on a running one (negative once overdue)."""
-    if clock.status == PAUSED:
-        return clock.target_seconds - clock.elapsed_seconds
-    if clock.status == RUNNING and clock.due_at is not None:
-        return (clock.due_at - now).total_seconds() if clock.due_at > now else -(now - clock.due_at).total_seconds()
-    return None
-

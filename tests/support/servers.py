@@ -1,0 +1,61 @@
+"""A redis-server or nats-server of a test's own, on a free port, that the test can kill and restart."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from tests.mailserver import free_port
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class PrivateServer:
+    """A redis-server or nats-server of this test's own, on a fixed port, that can be killed and restarted."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = f"{kind}://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        if self.kind == "redis":
+            binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+            return [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
+        return [binary, "-a", "127.0.0.1", "-p", str(self.port)]
+
+    async def start(self) -> None:
+        command = self.command()
+        if not os.path.exists(command[0]):
+            pytest.fail(f"{command[0]} is missing; install {self.kind}-server to run the outage tests", pytrace=False)
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while not reachable("127.0.0.1", self.port):
+            if self.process.poll() is not None:
+                error = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+                raise AssertionError(f"{' '.join(command)} exited with {self.process.returncode}: {error[-500:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{' '.join(command)} did not listen on port {self.port} within 10 s")
+            await asyncio.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        if self.process is not None and self.process.stderr:
+            self.process.stderr.close()
+        self.process = None
