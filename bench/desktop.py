@@ -3,7 +3,7 @@
 conversation, replying and adding a note, on the demo data and then with 10,000 more
 conversations.
 
-For each backend: a fresh database, ``raccordo demo``'s data (``services/demo.load_demo``),
+For each backend: a fresh database, ``raccordo demo``'s data (``demo/seed.load_demo``),
 then the real application (``create_app``, delivery loop off so nothing is sent) in this
 process behind a timing ASGI wrapper; a supervisor and an agent of the demo log in through the
 login page. Each request is timed from the moment the app receives it until its last body byte
@@ -354,6 +354,7 @@ def run_backend(backend: str, args: argparse.Namespace, data_dir: Path) -> dict[
     from raccordo.desk.models import SearchEntry
     from raccordo.record.models import Conversation
     from raccordo.platform.config import Settings
+    from raccordo.bootstrap.install import install
     from raccordo.demo.seed import load_demo
     from raccordo.platform.runtime import Runtime
 
@@ -364,6 +365,7 @@ def run_backend(backend: str, args: argparse.Namespace, data_dir: Path) -> dict[
     try:
         upgrade(db.url)
         settings = Settings(data_dir=data_dir / backend, database_url=db.url, secret_key="bench-secret-key", embedded_worker=False)
+        install()  # tables, channels and domain-event subscriptions, as in the app
         rt = Runtime.build(settings)
         started = time.perf_counter()
         logins = load_demo(rt, seed=args.seed)

@@ -966,7 +966,7 @@ class Run:
 def run_bench(args: argparse.Namespace, data_root: Path) -> dict[str, Any]:
     from raccordo.platform.store.migrate import upgrade
     from raccordo.platform.config import Settings
-    from raccordo.bootstrap import subscriptions
+    from raccordo.bootstrap.install import install
     from raccordo.platform.runtime import Runtime
 
     started_at = datetime.now(UTC)
@@ -982,7 +982,7 @@ def run_bench(args: argparse.Namespace, data_root: Path) -> dict[str, Any]:
     run = Run(args, data_dir)
     try:
         upgrade(database.url)
-        subscriptions.register()  # routing, SLA and the search index react as in the app
+        install()  # tables, channels and domain-event subscriptions, as in the app
         rt = Runtime.build(Settings(data_dir=data_dir, database_url=database.url, secret_key=SECRET_KEY))
         users = args.users or max(1, math.ceil(args.sockets / 10))
         setup = setup_tenant(rt, run.run_id, users)
