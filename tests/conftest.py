@@ -25,9 +25,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from raccordo.bootstrap import subscriptions
-from raccordo.bootstrap.channels import install_channels
 from raccordo.bootstrap.http import create_app
+from raccordo.bootstrap.install import install
 from raccordo.platform.config import Settings
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.migrate import upgrade
@@ -40,9 +39,9 @@ from tests.support.orgs import Org, make_org
 # Argon2 at its cheapest for the whole session (production parameters are tested in test_passwords.py):
 # the suite hashes a password for every user it creates.
 os.environ.setdefault("RACCORDO_PASSWORD_HASH", "test")
-# The composition root installs the channels when the app or worker starts; tests that call the
-# services directly need them too.
-install_channels()
+# What the app, the worker and the CLI do when they start (tables, channels, domain-event
+# subscriptions): tests also build runtimes and call services directly.
+install()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -54,13 +53,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 # --- the database, the runtime and the app ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="session", autouse=True)
-def domain_event_subscriptions() -> None:
-    """Routing, SLA and the search index react to the services' domain events in every test, as in
-    the app, the worker and the CLI (tests also build runtimes and call services directly)."""
-    subscriptions.register()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -21,17 +21,13 @@ console = Console(stderr=True)
 
 def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
     """The runtime, with the schema brought to head first when RACCORDO_AUTO_MIGRATE allows."""
-    from raccordo.bootstrap import subscriptions
-    from raccordo.bootstrap.channels import install_channels
-    from raccordo.bootstrap.tables import import_all
+    from raccordo.bootstrap.install import install
     from raccordo.platform.runtime import Runtime
     from raccordo.platform.store import migrate as migrations
 
     if settings.auto_migrate:
         migrations.upgrade(settings.resolved_database_url)
-    import_all()
-    install_channels()
-    subscriptions.register()
+    install()
     return Runtime.build(settings)
 
 
@@ -160,9 +156,9 @@ def createuser(
     from sqlalchemy import select
 
     from raccordo.accounts.domain.actor import system_actor
+    from raccordo.accounts.models import Tenant
     from raccordo.accounts.services import accounts
     from raccordo.platform.store.db import unit_of_work
-    from raccordo.accounts.models import Tenant
 
     settings = get_settings()
     password = password or os.environ.get("RACCORDO_PASSWORD") or getpass.getpass("Password: ")

@@ -19,9 +19,7 @@ from raccordo.accounts.pages import admin as accounts_admin_pages
 from raccordo.accounts.pages import login as login_pages
 from raccordo.accounts.pages import profile as profile_pages
 from raccordo.accounts.services import passwords
-from raccordo.bootstrap import subscriptions
-from raccordo.bootstrap.channels import install_channels
-from raccordo.bootstrap.tables import import_all
+from raccordo.bootstrap.install import install
 from raccordo.bootstrap.worker import WorkerLoop
 from raccordo.channels.api import inbox_check
 from raccordo.channels.api import inboxes as inboxes_api
@@ -55,9 +53,7 @@ from raccordo.routing.pages import admin as admin_pages
 
 def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
     """The app; it runs the worker in-process unless ``run_delivery`` or RACCORDO_EMBEDDED_WORKER say not to."""
-    import_all()  # every package's tables
-    install_channels()
-    subscriptions.register()  # services record domain events; routing, SLA and search react
+    install()  # every package's tables, the channels, the domain-event subscriptions
     embedded = rt.settings.embedded_worker if run_delivery is None else run_delivery
     passwords.configure(rt.settings)
     loop = WorkerLoop(rt) if embedded else None

@@ -26,8 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from raccordo.bootstrap import subscriptions
-from raccordo.bootstrap.channels import install_channels
+from raccordo.bootstrap.install import install
 from raccordo.channels.base import Feature, Poller
 from raccordo.channels.registry import channels
 from raccordo.channels.services import delivery
@@ -140,7 +139,7 @@ class WorkerLoop:
     """A background thread running ``run_once`` until stopped; ``wake()`` starts a pass at once."""
 
     def __init__(self, rt: Runtime, bus: Bus | None = None, *, reprocess_every: float = REPROCESS_EVERY) -> None:
-        subscriptions.register()  # the worker's jobs (SLA timers, snooze ends) record domain events
+        install()  # tables, channels (their pollers below), domain-event subscriptions (SLA timers, snooze ends)
         self.rt = rt
         self.bus = bus
         self.reprocess_every = reprocess_every
@@ -149,7 +148,6 @@ class WorkerLoop:
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="raccordo-worker", daemon=True)
         # The channels' pollers (IMAP and the SMTP receiver, for email) run beside the loop, each its own way.
-        install_channels()
         self.pollers: dict[str, Poller] = {}
         for channel in channels():
             if channel.supports(Feature.POLLING):
