@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -74,6 +74,10 @@ class StoredPayload:
     channel_kind: str
     config: InboxConfig
     request: InboundRequest
+    # The inbox and its tenant as read with the raw row (detached, committed): processing merges
+    # them into its own session without reading them again.
+    inbox: Inbox | None = None
+    tenant: Tenant | None = None
 
 
 def _kept(headers: dict[str, str]) -> dict[str, str]:
@@ -102,10 +106,17 @@ def _stored_request(raw: RawInbound) -> InboundRequest:
 
 
 def _active_inbox(session: Session, identifier: str, channel: str | None) -> Inbox:
-    inbox = session.scalars(select(Inbox).where(Inbox.identifier == identifier, Inbox.active.is_(True))).one_or_none()
-    if inbox is None or (channel is not None and inbox.channel != channel):
+    return _active_inbox_and_tenant(session, identifier, channel)[0]
+
+
+def _active_inbox_and_tenant(session: Session, identifier: str, channel: str | None) -> tuple[Inbox, Tenant]:
+    """The active inbox and its tenant, in one statement (ingest needs the tenant's region and continuity)."""
+    row = session.execute(
+        select(Inbox, Tenant).join(Tenant, Tenant.id == Inbox.tenant_id).where(Inbox.identifier == identifier, Inbox.active.is_(True))
+    ).one_or_none()
+    if row is None or (channel is not None and row[0].channel != channel):
         raise NotFound("inbox.unknown_identifier", identifier=identifier)
-    return inbox
+    return row[0], row[1]
 
 
 def inbound_lease(rt: Runtime) -> timedelta:
@@ -118,11 +129,11 @@ def store_raw(rt: Runtime, identifier: str, request: InboundRequest, channel: st
     the caller, who processes it next with ``process_raw``."""
     request = _storable(request)
     with unit_of_work(rt.sessions) as session:
-        inbox = _active_inbox(session, identifier, channel)
+        inbox, tenant = _active_inbox_and_tenant(session, identifier, channel)
         raw = _raw_row(inbox.tenant_id, inbox.id, request, inbound_lease(rt))
         session.add(raw)
         session.flush()
-        return StoredPayload(raw.id, inbox.channel, inbox_config(rt, inbox), request)
+        return StoredPayload(raw.id, inbox.channel, inbox_config(rt, inbox), request, inbox, tenant)
 
 
 def load_stored(rt: Runtime, raw_id: int) -> StoredPayload | InboundOutcome:
@@ -156,7 +167,7 @@ def process_raw(
         for attempt in range(3):
             try:
                 with unit_of_work(rt.sessions) as session:
-                    inbox = session.get_one(Inbox, config.id)
+                    inbox, _tenant = _attach(session, stored)  # (the tenant held: the identity map keeps clean objects weakly)
                     outcome = InboundOutcome(raw_id)
                     ignored: list[str] = []
                     for event in events:
@@ -170,12 +181,16 @@ def process_raw(
                         result = ingest_event(session, rt.files, inbox, event, max_attachment_bytes=rt.settings.max_attachment_bytes)
                         outcome.message_ids.append(result.message.id)
                         outcome.duplicates += result.duplicate
-                    raw = session.get_one(RawInbound, raw_id)
                     # "ignored": nothing to store (an auto-reply to nobody, a bounce of an unknown message); the reason stays.
                     status = "ignored" if ignored and not outcome.message_ids else "processed"
-                    raw.status, raw.error, raw.message_ids = status, "; ".join(ignored)[:4000] or None, outcome.message_ids
-                    raw.processed_at, raw.attempts = datetime.now(UTC), raw.attempts + 1
-                    raw.claimed_until = None
+                    # One UPDATE, no read of the row back (attempts counted in SQL).
+                    session.execute(
+                        update(RawInbound).where(RawInbound.id == raw_id).values(
+                            status=status, error="; ".join(ignored)[:4000] or None, message_ids=outcome.message_ids,
+                            processed_at=datetime.now(UTC), attempts=RawInbound.attempts + 1, claimed_until=None,
+                        ),
+                        execution_options={"synchronize_session": False},
+                    )
                     outcome.ignored = ignored
                 return outcome
             except IngestIgnored as skipped:
@@ -200,6 +215,15 @@ def process_raw(
         raise
 
 
+def _attach(session: Session, stored: StoredPayload) -> tuple[Inbox, Tenant | None]:
+    """The payload's inbox and tenant in this session: the ones read with the raw row, merged
+    without a query (ingest then finds the tenant in the identity map), else the inbox read again
+    (a payload loaded by ``load_stored``)."""
+    if stored.inbox is None or stored.tenant is None:
+        return session.get_one(Inbox, stored.config.id), None
+    return session.merge(stored.inbox, load=False), session.merge(stored.tenant, load=False)
+
+
 def _mark(rt: Runtime, raw_id: int, status: str, error: str) -> None:
     with unit_of_work(rt.sessions) as session:
         raw = session.get(RawInbound, raw_id)
@@ -222,7 +246,7 @@ def receive(
     events: list[InboundEvent | DeliveryReport] | None = None
     rejected: ChannelRejected | None = None
     with unit_of_work(rt.sessions) as session:  # one transaction: the inbox, the check, the raw row
-        inbox = _active_inbox(session, identifier, channel)
+        inbox, tenant = _active_inbox_and_tenant(session, identifier, channel)
         config, implementation = inbox_config(rt, inbox), get_channel(inbox.channel)
         tenant_id, inbox_id = inbox.tenant_id, inbox.id
         if implementation is not None:
@@ -238,7 +262,7 @@ def receive(
             raw = _raw_row(tenant_id, inbox_id, request, inbound_lease(rt))
             session.add(raw)
             session.flush()
-            stored = StoredPayload(raw.id, inbox.channel, config, request)
+            stored = StoredPayload(raw.id, inbox.channel, config, request, inbox, tenant)
     if rejected is not None:
         _reject(rt, tenant_id, inbox_id, request.body, rejected.key, remote)
         raise rejected
