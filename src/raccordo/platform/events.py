@@ -100,13 +100,14 @@ def install(sessions: sessionmaker[Session], publisher: Callable[[], Publisher |
             return
         # Several events (a message and its conversation's update): one multi-row INSERT, ids
         # matched to rows in emission order. PostgreSQL: SQLAlchemy's ordered RETURNING. SQLite
-        # (which would fall back to a statement per row): one INSERT ... VALUES (...), (...); rows
+        # (which would fall back to a statement per row with ordered RETURNING): SQLAlchemy's
+        # batched INSERT ... VALUES (...), (...) RETURNING id (compiled once, cached); rows
         # get increasing rowids in VALUES order (one writer at a time), so the sorted ids are the
         # rows' ids in order, whatever order RETURNING lists them in.
         if dialect == "postgresql":
             ids = list(session.execute(_INSERT_MANY, rows).scalars())
         else:
-            ids = sorted(session.execute(insert(_EVENTS).values(rows).returning(_EVENTS.c.id)).scalars())
+            ids = sorted(session.execute(_INSERT_ONE, rows).scalars())
         committed.extend(_message(event_id, row) for event_id, row in zip(ids, rows, strict=True))
 
     @sa_event.listens_for(sessions, "after_commit")

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -146,6 +146,13 @@ def load_stored(rt: Runtime, raw_id: int) -> StoredPayload | InboundOutcome:
         return StoredPayload(raw.id, inbox.channel, inbox_config(rt, inbox), _stored_request(raw))
 
 
+# PostgreSQL: the processing transaction does not wait for its WAL flush. The raw row it works
+# from was committed durably first, so if the server crashes before this commit reaches disk the
+# row is found ``pending`` again and reprocessed after its lease (idempotent by provider message
+# id): nothing is lost or stored twice, and each message costs one flush wait instead of two.
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
+
+
 def process_raw(
     rt: Runtime, stored: StoredPayload | int, events: list[InboundEvent | DeliveryReport] | None = None,
 ) -> InboundOutcome:
@@ -158,6 +165,7 @@ def process_raw(
         stored = loaded
     raw_id, config = stored.raw_id, stored.config
     channel = get_channel(stored.channel_kind)
+    asynchronous_commit = rt.engine.dialect.name == "postgresql"
     try:
         if channel is None:
             raise ChannelRejected("channel.not_installed", status=422, channel=stored.channel_kind)
@@ -167,6 +175,8 @@ def process_raw(
         for attempt in range(3):
             try:
                 with unit_of_work(rt.sessions) as session:
+                    if asynchronous_commit:
+                        session.execute(_ASYNC_COMMIT)
                     inbox, _tenant = _attach(session, stored)  # (the tenant held: the identity map keeps clean objects weakly)
                     outcome = InboundOutcome(raw_id)
                     ignored: list[str] = []
