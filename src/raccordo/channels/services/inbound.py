@@ -188,7 +188,12 @@ def process_raw(
                             if not updated:
                                 ignored.append(f"delivery report for unknown message(s) {', '.join(event.provider_message_ids)[:300] or '-'}: {event.reason[:300]}")
                             continue
-                        result = ingest_event(session, rt.files, inbox, event, max_attachment_bytes=rt.settings.max_attachment_bytes)
+                        # A redelivered message is rare: the first attempt leaves the duplicate check to
+                        # the unique index (IntegrityError, retried below with the look-up).
+                        result = ingest_event(
+                            session, rt.files, inbox, event, max_attachment_bytes=rt.settings.max_attachment_bytes,
+                            check_duplicate=attempt > 0,
+                        )
                         outcome.message_ids.append(result.message.id)
                         outcome.duplicates += result.duplicate
                     # "ignored": nothing to store (an auto-reply to nobody, a bounce of an unknown message); the reason stays.
