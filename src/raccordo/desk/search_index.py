@@ -175,7 +175,8 @@ def reindex(session: Session, pending: Pending) -> None:
     if fresh:
         # Every row with the same keys: one INSERT for all (rows with different key sets would be
         # sent as one statement per set).
-        session.execute(insert(SearchEntry), [{**_NO_TARGET, **row} for row in fresh], execution_options={"render_nulls": True})
+        fresh_rows = [{**_NO_TARGET, **row} for row in fresh]
+        session.execute(insert(SearchEntry), fresh_rows, execution_options={"render_nulls": True})
     for ids in _chunks(pending.messages):
         session.execute(delete(SearchEntry).where(SearchEntry.message_id.in_(ids)))
         rows = [

@@ -112,7 +112,8 @@ def _active_inbox(session: Session, identifier: str, channel: str | None) -> Inb
 def _active_inbox_and_tenant(session: Session, identifier: str, channel: str | None) -> tuple[Inbox, Tenant]:
     """The active inbox and its tenant, in one statement (ingest needs the tenant's region and continuity)."""
     row = session.execute(
-        select(Inbox, Tenant).join(Tenant, Tenant.id == Inbox.tenant_id).where(Inbox.identifier == identifier, Inbox.active.is_(True))
+        select(Inbox, Tenant).join(Tenant, Tenant.id == Inbox.tenant_id)
+        .where(Inbox.identifier == identifier, Inbox.active.is_(True))
     ).one_or_none()
     if row is None or (channel is not None and row[0].channel != channel):
         raise NotFound("inbox.unknown_identifier", identifier=identifier)
@@ -177,7 +178,8 @@ def process_raw(
                 with unit_of_work(rt.sessions) as session:
                     if asynchronous_commit:
                         session.execute(_ASYNC_COMMIT)
-                    inbox, _tenant = _attach(session, stored)  # (the tenant held: the identity map keeps clean objects weakly)
+                    # (the tenant held: the identity map keeps clean objects weakly)
+                    inbox, _tenant = _attach(session, stored)
                     outcome = InboundOutcome(raw_id)
                     ignored: list[str] = []
                     for event in events:

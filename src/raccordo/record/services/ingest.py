@@ -50,8 +50,8 @@ def continuity_policy(tenant: Tenant) -> ContinuityPolicy:
 
 
 def ingest_event(
-    session: Session, files: FileStore, inbox: Inbox, event: InboundEvent, *, max_attachment_bytes: int, now: datetime | None = None,
-    check_duplicate: bool = True,
+    session: Session, files: FileStore, inbox: Inbox, event: InboundEvent, *,
+    max_attachment_bytes: int, now: datetime | None = None, check_duplicate: bool = True,
 ) -> IngestResult:
     """``check_duplicate=False`` skips the look-up of the provider id for a caller that retries the
     whole transaction on ``IntegrityError``: a duplicate then fails on the unique
