@@ -146,6 +146,9 @@ def contact_body(name: str | None, identities: Iterable[tuple[str, str]]) -> str
     return index_body(parts)
 
 
+_NO_TARGET = {"conversation_id": None, "message_id": None, "contact_id": None}
+
+
 def reindex(session: Session, pending: Pending) -> None:
     """Rewrite the entries of the given messages, conversations (subject) and contacts."""
     # A row inserted and then changed in the same transaction is rewritten from the database below;
@@ -170,7 +173,10 @@ def reindex(session: Session, pending: Pending) -> None:
         if (body := contact_body(pending.new_contacts[cid][1], [(kind, value) for _, kind, value in sorted(identities)]))
     ]
     if fresh:
-        session.execute(insert(SearchEntry), fresh)
+        # Every row with the same keys: one INSERT for all (rows with different key sets would be
+        # sent as one statement per set).
+        fresh_rows = [{**_NO_TARGET, **row} for row in fresh]
+        session.execute(insert(SearchEntry), fresh_rows, execution_options={"render_nulls": True})
     for ids in _chunks(pending.messages):
         session.execute(delete(SearchEntry).where(SearchEntry.message_id.in_(ids)))
         rows = [

@@ -30,6 +30,9 @@ _MARKS = "raccordo.pending_event_marks"  # savepoint -> how many events were pen
 _LOCK_NAMESPACE = 0x52414343 << 32
 _EVENTS = Event.__table__
 
+_INSERT_ONE = insert(_EVENTS).returning(_EVENTS.c.id)
+_INSERT_MANY = insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True)
+
 Publisher = Callable[[list[dict[str, Any]]], None]
 
 
@@ -82,18 +85,30 @@ def install(sessions: sessionmaker[Session], publisher: Callable[[], Publisher |
         pending = session.info.pop(_PENDING, None)
         if not pending:
             return
-        if session.get_bind().dialect.name == "postgresql":
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
             for tenant_id in sorted({p["tenant_id"] for p in pending}):
                 session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_NAMESPACE | tenant_id})
         # Plain INSERT ... RETURNING id statements on the table, not an ORM object per event (no
         # identity map, no unit of work; the statement is compiled once and cached).
         session.flush()
         now = utcnow()
-        statement = insert(_EVENTS).returning(_EVENTS.c.id)
+        rows = [{**p, "created_at": now} for p in pending]
         committed = session.info.setdefault(_COMMITTED, [])
-        for p in pending:
-            row = {**p, "created_at": now}
-            committed.append(_message(session.execute(statement, row).scalar_one(), row))
+        if len(rows) == 1:
+            committed.append(_message(session.execute(_INSERT_ONE, rows[0]).scalar_one(), rows[0]))
+            return
+        # Several events (a message and its conversation's update): one multi-row INSERT, ids
+        # matched to rows in emission order. PostgreSQL: SQLAlchemy's ordered RETURNING. SQLite
+        # (which would fall back to a statement per row with ordered RETURNING): SQLAlchemy's
+        # batched INSERT ... VALUES (...), (...) RETURNING id (compiled once, cached); rows
+        # get increasing rowids in VALUES order (one writer at a time), so the sorted ids are the
+        # rows' ids in order, whatever order RETURNING lists them in.
+        if dialect == "postgresql":
+            ids = list(session.execute(_INSERT_MANY, rows).scalars())
+        else:
+            ids = sorted(session.execute(_INSERT_ONE, rows).scalars())
+        committed.extend(_message(event_id, row) for event_id, row in zip(ids, rows, strict=True))
 
     @sa_event.listens_for(sessions, "after_commit")
     def _publish(session: Session) -> None:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -74,6 +74,10 @@ class StoredPayload:
     channel_kind: str
     config: InboxConfig
     request: InboundRequest
+    # The inbox and its tenant as read with the raw row (detached, committed): processing merges
+    # them into its own session without reading them again.
+    inbox: Inbox | None = None
+    tenant: Tenant | None = None
 
 
 def _kept(headers: dict[str, str]) -> dict[str, str]:
@@ -102,10 +106,18 @@ def _stored_request(raw: RawInbound) -> InboundRequest:
 
 
 def _active_inbox(session: Session, identifier: str, channel: str | None) -> Inbox:
-    inbox = session.scalars(select(Inbox).where(Inbox.identifier == identifier, Inbox.active.is_(True))).one_or_none()
-    if inbox is None or (channel is not None and inbox.channel != channel):
+    return _active_inbox_and_tenant(session, identifier, channel)[0]
+
+
+def _active_inbox_and_tenant(session: Session, identifier: str, channel: str | None) -> tuple[Inbox, Tenant]:
+    """The active inbox and its tenant, in one statement (ingest needs the tenant's region and continuity)."""
+    row = session.execute(
+        select(Inbox, Tenant).join(Tenant, Tenant.id == Inbox.tenant_id)
+        .where(Inbox.identifier == identifier, Inbox.active.is_(True))
+    ).one_or_none()
+    if row is None or (channel is not None and row[0].channel != channel):
         raise NotFound("inbox.unknown_identifier", identifier=identifier)
-    return inbox
+    return row[0], row[1]
 
 
 def inbound_lease(rt: Runtime) -> timedelta:
@@ -118,11 +130,11 @@ def store_raw(rt: Runtime, identifier: str, request: InboundRequest, channel: st
     the caller, who processes it next with ``process_raw``."""
     request = _storable(request)
     with unit_of_work(rt.sessions) as session:
-        inbox = _active_inbox(session, identifier, channel)
+        inbox, tenant = _active_inbox_and_tenant(session, identifier, channel)
         raw = _raw_row(inbox.tenant_id, inbox.id, request, inbound_lease(rt))
         session.add(raw)
         session.flush()
-        return StoredPayload(raw.id, inbox.channel, inbox_config(rt, inbox), request)
+        return StoredPayload(raw.id, inbox.channel, inbox_config(rt, inbox), request, inbox, tenant)
 
 
 def load_stored(rt: Runtime, raw_id: int) -> StoredPayload | InboundOutcome:
@@ -133,6 +145,13 @@ def load_stored(rt: Runtime, raw_id: int) -> StoredPayload | InboundOutcome:
             return InboundOutcome(raw.id, list(raw.message_ids))
         inbox = session.get_one(Inbox, raw.inbox_id)
         return StoredPayload(raw.id, inbox.channel, inbox_config(rt, inbox), _stored_request(raw))
+
+
+# PostgreSQL: the processing transaction does not wait for its WAL flush. The raw row it works
+# from was committed durably first, so if the server crashes before this commit reaches disk the
+# row is found ``pending`` again and reprocessed after its lease (idempotent by provider message
+# id): nothing is lost or stored twice, and each message costs one flush wait instead of two.
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
 
 
 def process_raw(
@@ -147,6 +166,7 @@ def process_raw(
         stored = loaded
     raw_id, config = stored.raw_id, stored.config
     channel = get_channel(stored.channel_kind)
+    asynchronous_commit = rt.engine.dialect.name == "postgresql"
     try:
         if channel is None:
             raise ChannelRejected("channel.not_installed", status=422, channel=stored.channel_kind)
@@ -156,7 +176,10 @@ def process_raw(
         for attempt in range(3):
             try:
                 with unit_of_work(rt.sessions) as session:
-                    inbox = session.get_one(Inbox, config.id)
+                    if asynchronous_commit:
+                        session.execute(_ASYNC_COMMIT)
+                    # (the tenant held: the identity map keeps clean objects weakly)
+                    inbox, _tenant = _attach(session, stored)
                     outcome = InboundOutcome(raw_id)
                     ignored: list[str] = []
                     for event in events:
@@ -167,15 +190,24 @@ def process_raw(
                             if not updated:
                                 ignored.append(f"delivery report for unknown message(s) {', '.join(event.provider_message_ids)[:300] or '-'}: {event.reason[:300]}")
                             continue
-                        result = ingest_event(session, rt.files, inbox, event, max_attachment_bytes=rt.settings.max_attachment_bytes)
+                        # A redelivered message is rare: the first attempt leaves the duplicate check to
+                        # the unique index (IntegrityError, retried below with the look-up).
+                        result = ingest_event(
+                            session, rt.files, inbox, event, max_attachment_bytes=rt.settings.max_attachment_bytes,
+                            check_duplicate=attempt > 0,
+                        )
                         outcome.message_ids.append(result.message.id)
                         outcome.duplicates += result.duplicate
-                    raw = session.get_one(RawInbound, raw_id)
                     # "ignored": nothing to store (an auto-reply to nobody, a bounce of an unknown message); the reason stays.
                     status = "ignored" if ignored and not outcome.message_ids else "processed"
-                    raw.status, raw.error, raw.message_ids = status, "; ".join(ignored)[:4000] or None, outcome.message_ids
-                    raw.processed_at, raw.attempts = datetime.now(UTC), raw.attempts + 1
-                    raw.claimed_until = None
+                    # One UPDATE, no read of the row back (attempts counted in SQL).
+                    session.execute(
+                        update(RawInbound).where(RawInbound.id == raw_id).values(
+                            status=status, error="; ".join(ignored)[:4000] or None, message_ids=outcome.message_ids,
+                            processed_at=datetime.now(UTC), attempts=RawInbound.attempts + 1, claimed_until=None,
+                        ),
+                        execution_options={"synchronize_session": False},
+                    )
                     outcome.ignored = ignored
                 return outcome
             except IngestIgnored as skipped:
@@ -200,6 +232,15 @@ def process_raw(
         raise
 
 
+def _attach(session: Session, stored: StoredPayload) -> tuple[Inbox, Tenant | None]:
+    """The payload's inbox and tenant in this session: the ones read with the raw row, merged
+    without a query (ingest then finds the tenant in the identity map), else the inbox read again
+    (a payload loaded by ``load_stored``)."""
+    if stored.inbox is None or stored.tenant is None:
+        return session.get_one(Inbox, stored.config.id), None
+    return session.merge(stored.inbox, load=False), session.merge(stored.tenant, load=False)
+
+
 def _mark(rt: Runtime, raw_id: int, status: str, error: str) -> None:
     with unit_of_work(rt.sessions) as session:
         raw = session.get(RawInbound, raw_id)
@@ -222,7 +263,7 @@ def receive(
     events: list[InboundEvent | DeliveryReport] | None = None
     rejected: ChannelRejected | None = None
     with unit_of_work(rt.sessions) as session:  # one transaction: the inbox, the check, the raw row
-        inbox = _active_inbox(session, identifier, channel)
+        inbox, tenant = _active_inbox_and_tenant(session, identifier, channel)
         config, implementation = inbox_config(rt, inbox), get_channel(inbox.channel)
         tenant_id, inbox_id = inbox.tenant_id, inbox.id
         if implementation is not None:
@@ -238,7 +279,7 @@ def receive(
             raw = _raw_row(tenant_id, inbox_id, request, inbound_lease(rt))
             session.add(raw)
             session.flush()
-            stored = StoredPayload(raw.id, inbox.channel, config, request)
+            stored = StoredPayload(raw.id, inbox.channel, config, request, inbox, tenant)
     if rejected is not None:
         _reject(rt, tenant_id, inbox_id, request.body, rejected.key, remote)
         raise rejected

@@ -127,7 +127,13 @@ def make_engine(url: str) -> Engine:
         dialect.do_commit, dialect.do_rollback = _commit, _rollback  # type: ignore[method-assign]
         event.listen(engine.pool, "invalidate", lambda dbapi_conn, record, *args: _release(dbapi_conn))
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # No pre-ping: it cost a ``SELECT 1`` round trip on every checkout (two or more per inbound
+    # message). A connection the server dropped fails its first statement with a disconnect
+    # error instead; SQLAlchemy then invalidates that connection and every older one in the pool
+    # (so one request fails per server restart, not one per pooled connection), and the inbound
+    # path retries its transaction on OperationalError. Connections are recycled hourly so idle
+    # ones are not cut by a proxy or a server timeout first.
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=False, pool_recycle=3600)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

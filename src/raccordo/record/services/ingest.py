@@ -49,11 +49,18 @@ def continuity_policy(tenant: Tenant) -> ContinuityPolicy:
     )
 
 
-def ingest_event(session: Session, files: FileStore, inbox: Inbox, event: InboundEvent, *, max_attachment_bytes: int, now: datetime | None = None) -> IngestResult:
+def ingest_event(
+    session: Session, files: FileStore, inbox: Inbox, event: InboundEvent, *,
+    max_attachment_bytes: int, now: datetime | None = None, check_duplicate: bool = True,
+) -> IngestResult:
+    """``check_duplicate=False`` skips the look-up of the provider id for a caller that retries the
+    whole transaction on ``IntegrityError``: a duplicate then fails on the unique
+    ``(inbox_id, provider_message_id)`` index, everything is rolled back, and the retry (with the
+    look-up) returns the message stored the first time."""
     now = now or datetime.now(UTC)
     existing = session.scalars(
         select(Message).where(Message.inbox_id == inbox.id, Message.provider_message_id == event.provider_message_id)
-    ).one_or_none()
+    ).one_or_none() if check_duplicate or event.provider_message_id is None else None  # (no index catches a missing id)
     if existing is not None:
         return IngestResult(existing, session.get(Conversation, existing.conversation_id), duplicate=True)  # type: ignore[arg-type]
     for index, attachment in enumerate(event.attachments):
