@@ -27,6 +27,7 @@ from raccordo.realtime.services import presence
 from raccordo.record.services.ingest import ingest_event
 from raccordo.routing.domain.events import ConversationAssigned
 from raccordo.routing.services import routing
+from raccordo.routing.services import routing_pass
 from raccordo.routing.services import subscribers as routing_subscribers
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 
@@ -205,6 +206,6 @@ def test_routing_records_conversation_assigned_when_it_assigns(client, rt, org, 
     subscribed(ConversationAssigned, assigned.append, AFTER_COMMIT)
     inbox = create_api_inbox(client, org.headers())
     _ok(post_inbound(client, inbox, customer_message(f"a-{uuid.uuid4().hex[:8]}", "Aiuto", email=f"as-{uuid.uuid4().hex[:6]}@example.com")))
-    routing.dispatch(rt, org.tenant_id)
+    routing_pass.dispatch(rt, org.tenant_id)
     conversation = client.get("/api/v1/conversations", headers=org.headers()).json()["items"][0]
     assert [(e.conversation_id, e.user_id, e.previous_user_id, e.queue_id) for e in assigned] == [(conversation["id"], org.users["agent"], None, queue["id"])]

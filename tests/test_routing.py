@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from raccordo.platform.store.db import unit_of_work
 from raccordo.routing.models import QueueItem, RoutingEvent
-from raccordo.routing.services import routing
+from raccordo.routing.services import routing_pass
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 from tests.support.routing import agent_online as _online, ok as _ok
 
@@ -63,7 +63,7 @@ def test_offer_accept_capacity_decline_timeout_and_resolve(client, rt, org):
 
     first = _post(client, inbox, org, "primo")
     assert _events(rt, first["id"]) == [("queued", None)]
-    routing.dispatch(rt, org.tenant_id)
+    routing_pass.dispatch(rt, org.tenant_id)
     assert _events(rt, first["id"])[-1] == ("offered", agent), "only the agent has italiano >= 2"
     offers = _ok(client.get("/api/v1/routing/offers", headers=org.headers("agent")))
     assert [o["conversation_id"] for o in offers] == [first["id"]] and offers[0]["queue_id"] == support["id"]
@@ -71,7 +71,7 @@ def test_offer_accept_capacity_decline_timeout_and_resolve(client, rt, org):
     assert client.post(f"/api/v1/conversations/{first['id']}/offer/accept", headers=org.headers("supervisor")).status_code == 409
 
     second = _post(client, inbox, org, "secondo")
-    routing.dispatch(rt, org.tenant_id)
+    routing_pass.dispatch(rt, org.tenant_id)
     assert _item(rt, second["id"]).status == "waiting", "the agent's one api slot is taken by the pending offer"
 
     accepted = _ok(client.post(f"/api/v1/conversations/{first['id']}/offer/accept", headers=org.headers("agent")))
@@ -80,18 +80,18 @@ def test_offer_accept_capacity_decline_timeout_and_resolve(client, rt, org):
 
     # Resolving frees the slot: the next pass offers the second conversation.
     _ok(client.patch(f"/api/v1/conversations/{first['id']}", json={"status": "resolved"}, headers=org.headers("agent")))
-    routing.dispatch(rt, org.tenant_id)
+    routing_pass.dispatch(rt, org.tenant_id)
     assert _item(rt, second["id"]).offered_user_id == agent
 
     # Decline: the agent is cooled down, nobody else qualifies, the item waits.
     _ok(client.post(f"/api/v1/conversations/{second['id']}/offer/decline", json={"reason": "in pausa"}, headers=org.headers("agent")), 204)
-    routing.dispatch(rt, org.tenant_id)
+    routing_pass.dispatch(rt, org.tenant_id)
     assert _item(rt, second["id"]).status == "waiting"
     # After the cool-down (300 s) the agent gets it again; unanswered, the offer expires after 30 s.
     later = datetime.now(UTC) + timedelta(seconds=301)
-    routing.dispatch(rt, org.tenant_id, now=later)
+    routing_pass.dispatch(rt, org.tenant_id, now=later)
     assert _item(rt, second["id"]).offered_user_id == agent
-    result = routing.dispatch(rt, org.tenant_id, now=later + timedelta(seconds=31))
+    result = routing_pass.dispatch(rt, org.tenant_id, now=later + timedelta(seconds=31))
     assert result.expired == 1 and _item(rt, second["id"]).status == "waiting"
     assert [kind for kind, _ in _events(rt, second["id"])] == ["queued", "offered", "declined", "offered", "offer_expired"]
     assert [kind for kind, _ in _events(rt, first["id"])] == ["queued", "offered", "accepted", "resolved"]
@@ -106,7 +106,7 @@ def test_rules_direct_assignment_transfer_abandon_and_live_view(client, rt, org)
     _ok(post_inbound(client, inbox, customer_message(f"vip-{uuid.uuid4().hex[:6]}", "Sono VIP", email=email)))
     vip_conversation = _conversation_of(client, org, email)
     assert _item(rt, vip_conversation["id"]).queue_id == vip["id"] and _item(rt, vip_conversation["id"]).priority == 10
-    routing.dispatch(rt, org.tenant_id)
+    routing_pass.dispatch(rt, org.tenant_id)
     routed = client.get(f"/api/v1/conversations/{vip_conversation['id']}", headers=org.headers()).json()
     assert routed["assignee_id"] == org.users["supervisor"], "VIP assigns directly to its only member"
     timeline = client.get(f"/api/v1/contacts/{contact['id']}/timeline", headers=org.headers()).json()
@@ -147,9 +147,9 @@ def test_first_response_overflow_and_relaxation(client, rt, org):
     inbox = create_api_inbox(client, org.headers())
     conversation = _post(client, inbox, org, "attesa")
     now = datetime.now(UTC)
-    result = routing.dispatch(rt, org.tenant_id, now=now)
+    result = routing_pass.dispatch(rt, org.tenant_id, now=now)
     assert result.waiting == 1 and result.next_run_at is not None and result.next_run_at <= now + timedelta(seconds=61), "wakes up for the relaxation"
-    routing.dispatch(rt, org.tenant_id, now=now + timedelta(seconds=61))
+    routing_pass.dispatch(rt, org.tenant_id, now=now + timedelta(seconds=61))
     assert _item(rt, conversation["id"]).offered_user_id == org.users["supervisor"], "after 60 s anyone in the queue"
     _ok(client.post(f"/api/v1/conversations/{conversation['id']}/offer/accept", headers=org.headers("supervisor")))
     _ok(client.post(f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "Eccomi"}, headers=org.headers("supervisor")), 201)
@@ -158,9 +158,9 @@ def test_first_response_overflow_and_relaxation(client, rt, org):
     # Overflow: nobody in Supporto can take it (supervisor busy is not the case here: make both full).
     _ok(client.put(f"/api/v1/users/{org.users['supervisor']}/routing", json={"capacity": {"api": 1}}, headers=admin))
     late = _post(client, inbox, org, "trabocco")
-    routing.dispatch(rt, org.tenant_id, now=now + timedelta(seconds=62))
+    routing_pass.dispatch(rt, org.tenant_id, now=now + timedelta(seconds=62))
     assert _item(rt, late["id"]).queue_id == support["id"]
-    routing.dispatch(rt, org.tenant_id, now=datetime.now(UTC) + timedelta(seconds=601))
+    routing_pass.dispatch(rt, org.tenant_id, now=datetime.now(UTC) + timedelta(seconds=601))
     assert _item(rt, late["id"]).queue_id == vip["id"] and "overflowed" in [k for k, _ in _events(rt, late["id"])]
 
 
@@ -179,7 +179,7 @@ def test_preferred_agent_gets_the_returning_customer(client, rt, org):
     conversations = client.get("/api/v1/conversations", params={"status": "open"}, headers=org.headers()).json()["items"]
     returning = next(c for c in conversations if c["contact_id"] == first["contact_id"] and c["id"] != first["id"])
     assert _item(rt, returning["id"]).preferred_user_id == org.users["agent"]
-    routing.dispatch(rt, org.tenant_id)
+    routing_pass.dispatch(rt, org.tenant_id)
     assert client.get(f"/api/v1/conversations/{returning['id']}", headers=org.headers()).json()["assignee_id"] == org.users["agent"], (
         "the supervisor has been idle longer, but the customer goes back to their agent"
     )
@@ -222,11 +222,11 @@ def test_closed_queue_keeps_the_conversation_and_tells_the_customer(client, rt, 
     assert len(notice) == 1 and "richiameremo" in notice[0]["text"], "an Italian customer gets the Italian notice"
     refreshed = client.get(f"/api/v1/conversations/{conversation['id']}", headers=org.headers()).json()
     assert "callback" in refreshed["labels"] and refreshed["first_response_at"] is None, "the notice is not an answer"
-    result = routing.dispatch(rt, org.tenant_id)
+    result = routing_pass.dispatch(rt, org.tenant_id)
     assert result.assigned == result.offered == 0 and _item(rt, conversation["id"]).status == "waiting", "a closed queue routes nothing"
     assert result.next_run_at is not None, "it looks again later, in case the queue opens"
     assert [k for k, _ in _events(rt, conversation["id"])] == ["queued", "out_of_hours"]
     # Open the queue: the conversation goes to the agent.
     _ok(client.patch(f"/api/v1/queues/{queue['id']}", json={"business_hours": {"timezone": "UTC", "weekly": {d: [["00:00", "23:59:59"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}}, headers=admin))
-    routing.dispatch(rt, org.tenant_id)
+    routing_pass.dispatch(rt, org.tenant_id)
     assert client.get(f"/api/v1/conversations/{conversation['id']}", headers=org.headers()).json()["assignee_id"] == org.users["agent"]

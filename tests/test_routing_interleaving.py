@@ -20,7 +20,7 @@ from raccordo.platform.store.db import unit_of_work
 from raccordo.channels.models import Inbox
 from raccordo.record.models import Conversation
 from raccordo.routing.models import QueueItem
-from raccordo.routing.services import routing
+from raccordo.routing.services import routing_pass
 from raccordo.record.services.ingest import ingest_event
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 from tests.support.routing import agent_online as _online, ok as _ok
@@ -36,7 +36,7 @@ def _offered_conversation(client, rt, org):
     inbox = create_api_inbox(client, org.headers())
     email = f"again-{uuid.uuid4().hex[:8]}@example.com"
     _ok(post_inbound(client, inbox, customer_message(f"m-{uuid.uuid4().hex}", "Buongiorno", email=email)))
-    routing.dispatch(rt, org.tenant_id)
+    routing_pass.dispatch(rt, org.tenant_id)
     with unit_of_work(rt.sessions) as session:
         item = session.scalars(select(QueueItem).where(QueueItem.tenant_id == org.tenant_id)).one()
         assert item.status == "offered" and item.offered_user_id == org.users["agent"]
@@ -74,7 +74,7 @@ def test_a_message_arriving_while_the_agent_accepts_keeps_the_item_assigned(clie
         ingest.close()
 
     assert _state(rt, conversation_id) == ("assigned", None, agent, agent, "open")
-    routing.dispatch(rt, org.tenant_id)
+    routing_pass.dispatch(rt, org.tenant_id)
     assert _state(rt, conversation_id) == ("assigned", None, agent, agent, "open"), "nothing for a pass to offer again"
 
 

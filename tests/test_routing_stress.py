@@ -85,6 +85,7 @@ from raccordo.accounts.services import accounts
 from raccordo.channels.services import inboxes
 from raccordo.realtime.services import presence
 from raccordo.routing.services import routing, admin as routing_admin
+from raccordo.routing.services import routing_pass
 from raccordo.accounts.domain.actor import Actor
 from raccordo.record.services.conversations import update_conversation
 from raccordo.channels.services.inbound import process_raw, receive, store_raw
@@ -318,8 +319,8 @@ def take_snapshot(rt: Runtime, tenant_id: int) -> Snapshot:
                     select(Conversation.id, Conversation.status, Conversation.assignee_id, Conversation.last_channel).where(Conversation.tenant_id == tenant_id)
                 )
             }
-            agents = {agent.id: agent for agent in routing.load_agents(session, tenant_id)}
-            policies = {queue.id: routing.policy_of(queue) for queue in session.scalars(select(RoutingQueue).where(RoutingQueue.tenant_id == tenant_id))}
+            agents = {agent.id: agent for agent in routing_pass.load_agents(session, tenant_id)}
+            policies = {queue.id: routing_pass.policy_of(queue) for queue in session.scalars(select(RoutingQueue).where(RoutingQueue.tenant_id == tenant_id))}
     return Snapshot(now, items, conversations, agents, policies, requests, next_run_at)
 
 
@@ -361,7 +362,7 @@ def check_snapshot(snap: Snapshot, tenant: Tenant) -> list[str]:
                 problems.append(f"agent {user_id} holds {dict(mine)}: {channel} is exclusive for them")
         computed = {channel: count for channel, count in (snap.agents[user_id].load.items() if user_id in snap.agents else ()) if count}
         if computed != {channel: count for channel, count in mine.items() if count}:
-            problems.append(f"agent {user_id}: routing.load_agents counts {computed}, the rows say {dict(mine)}")
+            problems.append(f"agent {user_id}: routing_pass.load_agents counts {computed}, the rows say {dict(mine)}")
     if snap.settled:
         now = snap.now.timestamp()
         for item in snap.items:
@@ -459,7 +460,7 @@ def check_history(rt: Runtime, tenant: Tenant) -> tuple[list[str], Counter[str],
                    QueueItem.channel, QueueItem.priority, QueueItem.required_skills, QueueItem.preferred_user_id)
             .where(QueueItem.tenant_id == tenant.tenant_id)
         )}
-        policies = {queue.id: routing.policy_of(queue) for queue in session.scalars(select(RoutingQueue).where(RoutingQueue.tenant_id == tenant.tenant_id))}
+        policies = {queue.id: routing_pass.policy_of(queue) for queue in session.scalars(select(RoutingQueue).where(RoutingQueue.tenant_id == tenant.tenant_id))}
     kinds = Counter(event.kind for event in events)
     by_conversation: dict[int, list[Any]] = defaultdict(list)
     for event in events:

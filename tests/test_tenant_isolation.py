@@ -69,13 +69,14 @@ class World:
         from raccordo.accounts.domain.roles import Role
         from raccordo.realtime.services import presence
         from raccordo.routing.services import routing
+        from raccordo.routing.services import routing_pass
         from raccordo.accounts.domain.actor import Actor
 
         owner = Actor(self.org.tenant_id, self.org.users["owner"], Role.OWNER)
         with unit_of_work(self.rt.sessions) as session:
             routing.transfer(session, owner, self.conversation_id, queue_id=self.second_queue_id)
             presence.connect(session, owner, f"iso-{uuid.uuid4().hex}", "test-node")  # online with a live connection row
-        routing.dispatch(self.rt, self.org.tenant_id)
+        routing_pass.dispatch(self.rt, self.org.tenant_id)
 
     def reschedule_agenda(self) -> None:
         """Make the world's agenda item scheduled again (after the table completed it), so it can be cancelled."""

@@ -119,9 +119,10 @@ def test_a_callback_answering_the_same_id_every_time_jams_nobody(client, rt):
 
 def test_a_failing_routing_pass_of_one_tenant_does_not_stop_the_others(rt, monkeypatch):
     from raccordo.routing.services import routing
+    from raccordo.routing.services import routing_pass
 
     calls: list[int] = []
-    real = routing.dispatch
+    real = routing_pass.dispatch
 
     def dispatch(runtime, tenant_id, now=None):
         calls.append(tenant_id)
@@ -134,8 +135,8 @@ def test_a_failing_routing_pass_of_one_tenant_does_not_stop_the_others(rt, monke
     for org in (first, second):
         with unit_of_work(rt.sessions) as session:
             routing.request_routing(session, org.tenant_id, "test")
-    monkeypatch.setattr(routing, "dispatch", dispatch)
-    routing.route_due(rt)
+    monkeypatch.setattr(routing_pass, "dispatch", dispatch)
+    routing_pass.route_due(rt)
     assert calls.count(broken) == 1, "a failing tenant is tried once per worker pass, not in a loop"
     assert second.tenant_id in calls
-    assert routing.tenants_due(rt).count(second.tenant_id) == 0
+    assert routing_pass.tenants_due(rt).count(second.tenant_id) == 0

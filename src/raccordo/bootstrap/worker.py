@@ -35,6 +35,7 @@ from raccordo.platform.bus import Bus
 from raccordo.platform.events import Publisher, wakeups
 from raccordo.platform.runtime import Runtime
 from raccordo.routing.services import routing
+from raccordo.routing.services import routing_pass
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def run_once(rt: Runtime, *, reprocess: bool = True, stopping: Callable[[], bool
     result.sent = _step("delivery", failed, deliver_due, rt, stopping)
     result.jobs = _step("jobs", failed, run_due_jobs, rt, stopping)
     if not stopping():
-        result.routed = _step("routing", failed, routing.route_due, rt)
+        result.routed = _step("routing", failed, routing_pass.route_due, rt)
     if reprocess and not stopping():
         result.reprocessed = _step("reprocess", failed, reprocess_pending, rt)
     if failed:  # the loop backs off (the database may be away) after running what it could

@@ -50,7 +50,7 @@ from raccordo.record.domain.messages import DeliveryStatus, Direction, TimelineK
 from raccordo.record.services.identity import IdentityInput, live_contact, resolve_contact, suggest_merge
 from raccordo.record.services.records import add_timeline, get_owned
 from raccordo.routing.domain.routing import rule_matches
-from raccordo.routing.services import routing
+from raccordo.routing.services import routing_pass
 
 VISIBLE_TO_VISITOR = (DeliveryStatus.SENT.value, DeliveryStatus.DELIVERED.value, DeliveryStatus.READ.value)
 HISTORY_LIMIT = 200
@@ -225,7 +225,7 @@ def availability(session: Session, inbox: Inbox, now: datetime | None = None) ->
         if queue is not None:
             if queue.business_hours and not parse_business_hours(queue.business_hours).is_open(now):
                 reason = "outside_hours"
-            elif not any(a.online and queue.id in a.queues and a.capacity.get(inbox.channel, 0) > 0 for a in routing.load_agents(session, inbox.tenant_id)):
+            elif not any(a.online and queue.id in a.queues and a.capacity.get(inbox.channel, 0) > 0 for a in routing_pass.load_agents(session, inbox.tenant_id)):
                 reason = "no_agents"
         else:
             online = session.scalar(

@@ -61,6 +61,7 @@ from raccordo.record.services.identity import live_contact
 from raccordo.record.services.records import add_timeline, audit, get_owned
 from raccordo.routing.domain.routing import AgentState
 from raccordo.routing.services import routing
+from raccordo.routing.services import routing_pass
 
 AGENDA_DUE = "agenda.due"
 TIMELINE_SCHEDULED = "agenda.scheduled"
@@ -375,11 +376,11 @@ def _owner_state(session: Session, tenant_id: int, user_id: int) -> AgentState |
     if user is None or user.tenant_id != tenant_id or not user.active:
         return None
     status = session.scalar(select(AgentPresence.status).where(AgentPresence.tenant_id == tenant_id, AgentPresence.user_id == user_id))
-    defaults, default_exclusive = routing.default_capacity()
+    defaults, default_exclusive = routing_pass.default_capacity()
     profile = session.get(AgentCapacity, user_id)
     capacity = {**defaults, **{k: int(v) for k, v in (profile.capacity or {}).items()}} if profile else dict(defaults)
     exclusive = frozenset(profile.exclusive) if profile and profile.exclusive else default_exclusive
-    load = routing.agent_loads(session, tenant_id, user_id).get(user_id, {})
+    load = routing_pass.agent_loads(session, tenant_id, user_id).get(user_id, {})
     return AgentState(user_id, status == "online", frozenset(), {}, capacity, exclusive, load, 0.0)
 
 
@@ -395,7 +396,7 @@ def _target_queue(session: Session, item: AgendaItem, conversation: Conversation
 
 
 def _enqueue(session: Session, item: AgendaItem, conversation: Conversation, queue: RoutingQueue, now: datetime) -> QueueItem:
-    placed = routing.enqueue(session, conversation, queue, now, reason="agenda", agenda_item_id=item.id)
+    placed = routing_pass.enqueue(session, conversation, queue, now, reason="agenda", agenda_item_id=item.id)
     add_timeline(session, item.tenant_id, conversation.contact_id, TimelineKind.QUEUED, conversation_id=conversation.id, data={"queue_id": queue.id, "queue": queue.name, "agenda_item_id": item.id})
     return placed
 
@@ -415,7 +416,7 @@ def fire(ctx: jobs.JobContext) -> dict[str, Any]:
     if item.due_at > now:  # moved later, or this worker's clock is behind: wait
         ctx.run_again_at(item.due_at)
         return {"fired": False, "reason": "not due yet"}
-    if routing.claim_tenant(session, item.tenant_id) is None:  # a routing pass holds the tenant: come back in a moment
+    if routing_pass.claim_tenant(session, item.tenant_id) is None:  # a routing pass holds the tenant: come back in a moment
         ctx.run_again_at(now + RETRY_WHEN_ROUTING_BUSY)
         return {"fired": False, "reason": "routing busy"}
     outcome = _route(session, item, now)
@@ -452,7 +453,7 @@ def _route(session: Session, item: AgendaItem, now: datetime) -> str:
             return "assigned"
         if queue is not None and conversation.assignee_id is None:
             placed = _enqueue(session, item, conversation, queue, now)
-            offered = routing.hand_to_agent(session, placed, queue, owner.id, now, "agenda")
+            offered = routing_pass.hand_to_agent(session, placed, queue, owner.id, now, "agenda")
             item.routed_queue_id = queue.id
             return "offered" if offered else "assigned"
         conversations.update_conversation(session, system, conversation.id, assignee_id=owner.id)

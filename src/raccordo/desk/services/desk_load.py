@@ -16,7 +16,7 @@ from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.channels.models import Inbox
 from raccordo.routing.models import AgentCapacity
-from raccordo.routing.services.routing import agent_loads, default_capacity
+from raccordo.routing.services.routing_pass import agent_loads, default_capacity
 
 
 @dataclass(frozen=True)

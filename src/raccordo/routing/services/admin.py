@@ -14,17 +14,27 @@ from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
+from raccordo.accounts.models import User
 from raccordo.channels.base import channel_kinds
 from raccordo.platform.errors import Conflict, InvalidInput
 from raccordo.platform.hours import parse_business_hours
-from raccordo.accounts.models import User
 from raccordo.platform.store.models import fold_name
 from raccordo.realtime.models import AgentPresence
-from raccordo.routing.models import AgentCapacity, AgentSkill, QueueItem, QueueMember, RoutingEvent, RoutingQueue, RoutingRule, Skill
 from raccordo.record.services.records import audit, get_owned
 from raccordo.routing.domain.routing import RelaxStep, validate_conditions, validate_levels, validate_policy
 from raccordo.routing.domain.vocabularies import OutOfHoursAction, RoutingStrategy
-from raccordo.routing.services.routing import ACTIVE, OFFERED, WAITING, load_agents, request_routing
+from raccordo.routing.models import (
+    AgentCapacity,
+    AgentSkill,
+    QueueItem,
+    QueueMember,
+    RoutingEvent,
+    RoutingQueue,
+    RoutingRule,
+    Skill,
+)
+from raccordo.routing.services.routing import ACTIVE, OFFERED, WAITING, request_routing
+from raccordo.routing.services.routing_pass import load_agents
 
 QUEUE_FIELDS = (
     "name", "strategy", "offer_timeout_seconds", "ageing_per_minute", "ageing_cap", "relax", "decline_cooldown_seconds",

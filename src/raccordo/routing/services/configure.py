@@ -11,12 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.models import User
 from raccordo.accounts.services import accounts
 from raccordo.platform.store.db import unit_of_work
-from raccordo.accounts.models import User
-from raccordo.routing.models import AgentCapacity, AgentSkill, QueueMember, RoutingQueue, RoutingRule, Skill, SlaPolicy
 from raccordo.platform.store.rows import plain
 from raccordo.record.services.records import get_owned
+from raccordo.routing.models import AgentCapacity, AgentSkill, QueueMember, RoutingQueue, RoutingRule, Skill, SlaPolicy
 from raccordo.routing.services import admin, sla
 
 Sessions = sessionmaker[Session]

@@ -30,12 +30,12 @@ from raccordo.platform.domain_events import record as record_event
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.events import emit, emit_conversation
 from raccordo.platform.hours import BusinessHours, add_business_seconds, business_seconds_between, parse_business_hours
-from raccordo.record.models import Conversation
-from raccordo.routing.models import SlaClock, SlaPolicy
 from raccordo.record.domain.conversations import ConversationStatus
+from raccordo.record.models import Conversation
 from raccordo.record.services.records import audit, get_owned
 from raccordo.routing.domain.events import SlaBreached
 from raccordo.routing.domain.routing import rule_matches, validate_conditions
+from raccordo.routing.models import SlaClock, SlaPolicy
 from raccordo.routing.services import routing
 
 FIRST_RESPONSE, NEXT_RESPONSE, RESOLUTION = "first_response", "next_response", "resolution"

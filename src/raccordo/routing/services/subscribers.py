@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from raccordo.record.models import Conversation
 from raccordo.record.domain.events import ConversationStatusChanged, ConversationUpdated, MessageReceived, ReplySent
+from raccordo.record.models import Conversation
 from raccordo.routing.services import routing, sla
 
 # --- routing ---------------------------------------------------------------------------------------
