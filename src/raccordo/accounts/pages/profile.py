@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from raccordo.accounts.api.deps import SESSION_COOKIE, runtime
 from raccordo.accounts.pages.session import Me, MeDep
-from raccordo.accounts.services import admin
+from raccordo.accounts.services import profile
 from raccordo.platform.errors import RaccordoError
 from raccordo.platform.i18n import LANGUAGES
 from raccordo.platform.web.forms import FormDep, field_errors
@@ -39,7 +39,7 @@ def profile_page(request: Request, me: Me = MeDep) -> Response:
 def profile_save(request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
     values = {"name": str(form.get("name") or "").strip(), "language": str(form.get("language") or "")}
     try:
-        admin.update_profile(runtime(request).sessions, me.actor, name=values["name"], language=values["language"])
+        profile.update_profile(runtime(request).sessions, me.actor, name=values["name"], language=values["language"])
     except RaccordoError as exc:
         return _page(request, me, values=values, errors=field_errors(exc, me.lang), status=422)
     return RedirectResponse("/me?saved=profile", status_code=303)
@@ -48,7 +48,7 @@ def profile_save(request: Request, me: Me = MeDep, form: dict[str, Any] = FormDe
 @router.post("/me/password")
 def password_save(request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
     try:
-        admin.change_own_password(
+        profile.change_own_password(
             runtime(request).sessions, me.actor, current_password=str(form.get("current_password") or ""), new_password=str(form.get("new_password") or ""),
             keep_login_session=request.cookies.get(SESSION_COOKIE),
         )

@@ -1,4 +1,4 @@
-"""The users, teams and profile use cases as the pages call them: each opens, commits or rolls back
+"""The users, teams, tenant and audit-log use cases as the admin pages and the REST API call them: each opens, commits or rolls back
 its own unit of work, and the read models return plain data in a fixed number of queries (no
 query per listed row)."""
 
@@ -10,10 +10,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from raccordo.accounts.domain.actor import Actor
-from raccordo.accounts.models import Team, TeamMember, User
+from raccordo.accounts.models import Team, TeamMember, Tenant, User
+from raccordo.accounts.domain.roles import Permission
 from raccordo.accounts.services import accounts
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.rows import plain
+from raccordo.record.models import AuditEntry
 from raccordo.record.services.records import get_owned
 
 Sessions = sessionmaker[Session]
@@ -132,16 +134,97 @@ def delete_team(sessions: Sessions, actor: Actor, team_id: int) -> None:
         accounts.delete_team(session, actor, team_id)
 
 
-# --- the signed-in user's profile ------------------------------------------------------------------
+# --- the REST API's users and teams: plain rows -----------------------------------------------------
 
 
-def update_profile(sessions: Sessions, actor: Actor, *, name: str, language: str) -> None:
+def list_users(sessions: Sessions, actor: Actor) -> list[Any]:
     with unit_of_work(sessions) as session:
-        accounts.update_profile(session, actor, name=name, language=language)
+        return [plain(u) for u in accounts.list_users(session, actor)]
 
 
-def change_own_password(sessions: Sessions, actor: Actor, *, current_password: str, new_password: str, keep_login_session: str | None) -> None:
+def get_user(sessions: Sessions, actor: Actor, user_id: int) -> Any:
+    actor.require(Permission.READ)
     with unit_of_work(sessions) as session:
-        accounts.change_own_password(
-            session, actor, current_password=current_password, new_password=new_password, keep_login_session=keep_login_session,
-        )
+        return plain(get_owned(session, User, actor.tenant_id, user_id))
+
+
+def add_user(sessions: Sessions, actor: Actor, **values: Any) -> Any:
+    with unit_of_work(sessions) as session:
+        user = accounts.create_user(session, actor, **values)
+        session.flush()
+        return plain(user)
+
+
+def change_user(sessions: Sessions, actor: Actor, user_id: int, **changes: Any) -> Any:
+    with unit_of_work(sessions) as session:
+        user = accounts.update_user(session, actor, user_id, **changes)
+        session.flush()
+        return plain(user)
+
+
+def _team_rows(session: Session, tenant_id: int, teams: list[Team]) -> list[Any]:
+    """Teams with their sorted ``member_ids``: one query for every team's members."""
+    members: dict[int, list[int]] = {}
+    if teams:
+        rows = session.execute(select(TeamMember.team_id, TeamMember.user_id).where(TeamMember.team_id.in_([t.id for t in teams])))
+        for team_id, user_id in rows.all():
+            members.setdefault(team_id, []).append(user_id)
+    return [plain(t, member_ids=sorted(members.get(t.id, []))) for t in teams]
+
+
+def list_teams(sessions: Sessions, actor: Actor) -> list[Any]:
+    actor.require(Permission.READ)
+    with unit_of_work(sessions) as session:
+        teams = list(session.scalars(select(Team).where(Team.tenant_id == actor.tenant_id).order_by(Team.id)))
+        return _team_rows(session, actor.tenant_id, teams)
+
+
+def get_team(sessions: Sessions, actor: Actor, team_id: int) -> Any:
+    actor.require(Permission.READ)
+    with unit_of_work(sessions) as session:
+        return _team_rows(session, actor.tenant_id, [get_owned(session, Team, actor.tenant_id, team_id)])[0]
+
+
+def add_team(sessions: Sessions, actor: Actor, name: str, description: str, member_ids: list[int]) -> Any:
+    with unit_of_work(sessions) as session:
+        team = accounts.create_team(session, actor, name, description, member_ids)
+        session.flush()
+        return _team_rows(session, actor.tenant_id, [team])[0]
+
+
+def change_team(sessions: Sessions, actor: Actor, team_id: int, *, name: str | None, description: str | None) -> Any:
+    with unit_of_work(sessions) as session:
+        team = accounts.update_team(session, actor, team_id, name=name, description=description)
+        session.flush()
+        return _team_rows(session, actor.tenant_id, [team])[0]
+
+
+def set_team_members(sessions: Sessions, actor: Actor, team_id: int, user_ids: list[int]) -> Any:
+    with unit_of_work(sessions) as session:
+        team = accounts.set_team_members(session, actor, team_id, user_ids)
+        return _team_rows(session, actor.tenant_id, [team])[0]
+
+
+# --- tenant settings and the audit log --------------------------------------------------------------
+
+
+def get_tenant(sessions: Sessions, actor: Actor) -> Any:
+    with unit_of_work(sessions) as session:
+        return plain(session.get_one(Tenant, actor.tenant_id))
+
+
+def update_tenant(sessions: Sessions, actor: Actor, **changes: Any) -> Any:
+    with unit_of_work(sessions) as session:
+        tenant = accounts.update_tenant(session, actor, **changes)
+        session.flush()
+        return plain(tenant)
+
+
+def audit_log(sessions: Sessions, actor: Actor, before_id: int | None, limit: int) -> list[Any]:
+    """The tenant's audit entries, newest first, before ``before_id`` when given."""
+    actor.require(Permission.READ_AUDIT)
+    with unit_of_work(sessions) as session:
+        query = select(AuditEntry).where(AuditEntry.tenant_id == actor.tenant_id)
+        if before_id is not None:
+            query = query.where(AuditEntry.id < before_id)
+        return [plain(a) for a in session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit))]
