@@ -1,6 +1,6 @@
-"""The signed-in user's own use cases (who am I, name and language, password, personal API tokens),
-as the profile page and the REST API call them: each opens, commits or rolls back its own unit of
-work and returns plain data."""
+"""The signed-in user's own use cases (logging in and out, who am I, name and language, password,
+personal API tokens) as the pages and the REST API call them: each opens, commits or rolls back
+its own unit of work and returns plain data."""
 
 from __future__ import annotations
 
@@ -56,3 +56,24 @@ def create_token(sessions: Sessions, actor: Actor, name: str) -> tuple[Any, str]
 def revoke_token(sessions: Sessions, actor: Actor, token_id: int) -> None:
     with unit_of_work(sessions) as session:
         accounts.revoke_token(session, actor, token_id)
+
+
+# --- opening and closing a login session ----------------------------------------------------------
+
+
+def log_in(
+    sessions: Sessions, *, email: str, password: str, tenant_slug: str | None, client_address: str | None, max_failures: int, window_seconds: int,
+    session_hours: int, account_max_failures: int,
+) -> accounts.NewSession:
+    """A new login session (``accounts.login``: its limits and answers), committed; a refused
+    login's failures are committed by ``accounts.login`` before it raises, so they count anyway."""
+    with unit_of_work(sessions) as session:
+        return accounts.login(
+            session, email=email, password=password, tenant_slug=tenant_slug, client_address=client_address, max_failures=max_failures,
+            window_seconds=window_seconds, session_hours=session_hours, account_max_failures=account_max_failures,
+        )
+
+
+def log_out(sessions: Sessions, token: str) -> None:
+    with unit_of_work(sessions) as session:
+        accounts.logout(session, token)
