@@ -27,7 +27,15 @@ def list_users(request: Request, actor: Actor = ActorDep) -> list[schemas.UserOu
 
 @router.post("/users", response_model=schemas.UserOut, status_code=201, tags=["users"])
 def create_user(body: schemas.UserIn, request: Request, actor: Actor = ActorDep) -> schemas.UserOut:
-    user = admin.add_user(_sessions(request), actor, email=body.email, name=body.name, role=body.role, password=body.password, language=body.language)
+    user = admin.add_user(
+        _sessions(request),
+        actor,
+        email=body.email,
+        name=body.name,
+        role=body.role,
+        password=body.password,
+        language=body.language,
+    )
     return schemas.UserOut.model_validate(user)
 
 
@@ -37,8 +45,12 @@ def get_user(user_id: schemas.PathId, request: Request, actor: Actor = ActorDep)
 
 
 @router.patch("/users/{user_id}", response_model=schemas.UserOut, tags=["users"])
-def update_user(user_id: schemas.PathId, body: schemas.UserPatch, request: Request, actor: Actor = ActorDep) -> schemas.UserOut:
-    return schemas.UserOut.model_validate(admin.change_user(_sessions(request), actor, user_id, **body.model_dump(exclude_unset=True)))
+def update_user(
+    user_id: schemas.PathId, body: schemas.UserPatch, request: Request, actor: Actor = ActorDep
+) -> schemas.UserOut:
+    return schemas.UserOut.model_validate(
+        admin.change_user(_sessions(request), actor, user_id, **body.model_dump(exclude_unset=True))
+    )
 
 
 def _team_out(team: Any) -> schemas.TeamOut:
@@ -61,12 +73,18 @@ def get_team(team_id: schemas.PathId, request: Request, actor: Actor = ActorDep)
 
 
 @router.patch("/teams/{team_id}", response_model=schemas.TeamOut, tags=["teams"])
-def update_team(team_id: schemas.PathId, body: schemas.TeamPatch, request: Request, actor: Actor = ActorDep) -> schemas.TeamOut:
-    return _team_out(admin.change_team(_sessions(request), actor, team_id, name=body.name, description=body.description))
+def update_team(
+    team_id: schemas.PathId, body: schemas.TeamPatch, request: Request, actor: Actor = ActorDep
+) -> schemas.TeamOut:
+    return _team_out(
+        admin.change_team(_sessions(request), actor, team_id, name=body.name, description=body.description)
+    )
 
 
 @router.put("/teams/{team_id}/members", response_model=schemas.TeamOut, tags=["teams"])
-def set_members(team_id: schemas.PathId, body: schemas.TeamMembersIn, request: Request, actor: Actor = ActorDep) -> schemas.TeamOut:
+def set_members(
+    team_id: schemas.PathId, body: schemas.TeamMembersIn, request: Request, actor: Actor = ActorDep
+) -> schemas.TeamOut:
     return _team_out(admin.set_team_members(_sessions(request), actor, team_id, body.user_ids))
 
 
@@ -77,5 +95,7 @@ def delete_team(team_id: schemas.PathId, request: Request, actor: Actor = ActorD
 
 
 @router.get("/audit", response_model=list[schemas.AuditOut], tags=["audit"])
-def audit_log(request: Request, actor: Actor = ActorDep, before_id: schemas.QueryId = None, limit: int = Query(100, ge=1, le=500)) -> list[schemas.AuditOut]:
+def audit_log(
+    request: Request, actor: Actor = ActorDep, before_id: schemas.QueryId = None, limit: int = Query(100, ge=1, le=500)
+) -> list[schemas.AuditOut]:
     return [schemas.AuditOut.model_validate(a) for a in admin.audit_log(_sessions(request), actor, before_id, limit)]

@@ -51,7 +51,9 @@ def _users_page(request: Request, me: Me, user_id: int | None) -> Values:
     data = admin.users_view(_sessions(request), me.actor, user_id)
     row = data.get("row")
     return data | {
-        "roles": [r.value for r in Role], "grantable": [r.value for r in Role if can_grant(me.role, r)], "languages": LANGUAGES,
+        "roles": [r.value for r in Role],
+        "grantable": [r.value for r in Role if can_grant(me.role, r)],
+        "languages": LANGUAGES,
         "editable": row is None or can_grant(me.role, Role(row.role)),
     }
 
@@ -60,9 +62,13 @@ def _read_user(reader: FormReader) -> Values:
     """The posted user; on an edit the email is not posted (it is the user's identity) and an
     empty role keeps the stored one."""
     return {
-        "name": reader.text("name", required=True) or "", "email": reader.text("email") or "",
-        "role": reader.text("role") or "", "language": reader.text("language") or "it", "active": reader.checked("active"),
-        "team_ids": reader.ids("team_ids"), "password": str(reader.form.get("password") or "") or None,
+        "name": reader.text("name", required=True) or "",
+        "email": reader.text("email") or "",
+        "role": reader.text("role") or "",
+        "language": reader.text("language") or "it",
+        "active": reader.checked("active"),
+        "team_ids": reader.ids("team_ids"),
+        "password": str(reader.form.get("password") or "") or None,
     }
 
 
@@ -80,11 +86,21 @@ def _user_errors(exc: RaccordoError, lang: str) -> dict[str, str]:
 
 
 users = AdminResource(
-    path="/admin/users", kind="users", template="admin/setup_users.html", nav="admin-users", guard=_users_admin, row_name="user",
-    page=_users_page, read=_read_user, create=_create_user,
-    update=lambda request, me, user_id, values: admin.update_user(_sessions(request), me.actor, user_id, values, values.pop("password")),
+    path="/admin/users",
+    kind="users",
+    template="admin/setup_users.html",
+    nav="admin-users",
+    guard=_users_admin,
+    row_name="user",
+    page=_users_page,
+    read=_read_user,
+    create=_create_user,
+    update=lambda request, me, user_id, values: admin.update_user(
+        _sessions(request), me.actor, user_id, values, values.pop("password")
+    ),
     defaults={"name": "", "email": "", "role": "agent", "language": "it", "active": True, "team_ids": []},
-    errors_of=_user_errors, forbidden_field="role",
+    errors_of=_user_errors,
+    forbidden_field="role",
 )
 
 
@@ -115,7 +131,11 @@ def _teams_admin(me: Me) -> None:
 
 
 def _read_team(reader: FormReader) -> Values:
-    values = {"name": reader.text("name", required=True) or "", "description": str(reader.form.get("description") or "").strip(), "member_ids": reader.ids("member_ids")}
+    values = {
+        "name": reader.text("name", required=True) or "",
+        "description": str(reader.form.get("description") or "").strip(),
+        "member_ids": reader.ids("member_ids"),
+    }
     if len(values["name"]) > 200:
         reader.errors["name"] = translate("ui.setup.error.too_long", reader.lang, limit=200)
     return values
@@ -129,12 +149,18 @@ def _team_errors(exc: RaccordoError, lang: str) -> dict[str, str]:
 
 
 teams = AdminResource(
-    path="/admin/teams", kind="teams", template="admin/setup_teams.html", nav="admin-teams", guard=_teams_admin, row_name="team",
+    path="/admin/teams",
+    kind="teams",
+    template="admin/setup_teams.html",
+    nav="admin-teams",
+    guard=_teams_admin,
+    row_name="team",
     page=lambda request, me, team_id: admin.teams_view(_sessions(request), me.actor, team_id),
     read=_read_team,
     create=lambda request, me, values: admin.save_team(_sessions(request), me.actor, None, values),
     update=lambda request, me, team_id, values: admin.save_team(_sessions(request), me.actor, team_id, values),
     delete=lambda request, me, team_id: admin.delete_team(_sessions(request), me.actor, team_id),
-    defaults={"name": "", "description": "", "member_ids": []}, errors_of=_team_errors,
+    defaults={"name": "", "description": "", "member_ids": []},
+    errors_of=_team_errors,
 )
 teams.mount(router, MeDep)

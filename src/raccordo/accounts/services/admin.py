@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from raccordo.accounts.domain.actor import Actor
-from raccordo.accounts.models import Team, TeamMember, Tenant, User
 from raccordo.accounts.domain.roles import Permission
+from raccordo.accounts.models import Team, TeamMember, Tenant, User
 from raccordo.accounts.services import accounts
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.rows import plain
@@ -29,7 +29,11 @@ def _teams(session: Session, tenant_id: int) -> list[Team]:
 def _memberships(session: Session, tenant_id: int) -> dict[int, set[int]]:
     """Each user's team ids, in one query."""
     members: dict[int, set[int]] = {}
-    rows = session.execute(select(TeamMember.team_id, TeamMember.user_id).join(Team, Team.id == TeamMember.team_id).where(Team.tenant_id == tenant_id))
+    rows = session.execute(
+        select(TeamMember.team_id, TeamMember.user_id)
+        .join(Team, Team.id == TeamMember.team_id)
+        .where(Team.tenant_id == tenant_id)
+    )
     for team_id, user_id in rows.all():
         members.setdefault(user_id, set()).add(team_id)
     return members
@@ -45,12 +49,21 @@ def users_view(sessions: Sessions, actor: Actor, user_id: int | None = None) -> 
         users = [plain(u) for u in accounts.list_users(session, actor)]
         teams = [plain(t) for t in _teams(session, actor.tenant_id)]
         memberships = _memberships(session, actor.tenant_id)
-        data: Data = {"users": users, "teams": teams, "memberships": memberships, "team_names": {t.id: t.name for t in teams}}
+        data: Data = {
+            "users": users,
+            "teams": teams,
+            "memberships": memberships,
+            "team_names": {t.id: t.name for t in teams},
+        }
         if user_id is not None:
             user = get_owned(session, User, actor.tenant_id, user_id)
             data["row"] = plain(user)
             data["stored"] = {
-                "name": user.name, "email": user.email, "role": user.role, "language": user.language, "active": user.active,
+                "name": user.name,
+                "email": user.email,
+                "role": user.role,
+                "language": user.language,
+                "active": user.active,
                 "team_ids": sorted(memberships.get(user.id, set())),
             }
         return data
@@ -75,7 +88,13 @@ def create_user(sessions: Sessions, actor: Actor, values: Data, password: str | 
     """A new user in the teams ``values["team_ids"]`` names; its id."""
     with unit_of_work(sessions) as session:
         user = accounts.create_user(
-            session, actor, email=values["email"], name=values["name"], role=values["role"], password=password, language=values["language"],
+            session,
+            actor,
+            email=values["email"],
+            name=values["name"],
+            role=values["role"],
+            password=password,
+            language=values["language"],
         )
         _set_user_teams(session, actor, user.id, values["team_ids"])
         return user.id
@@ -87,8 +106,14 @@ def update_user(sessions: Sessions, actor: Actor, user_id: int, values: Data, pa
     with unit_of_work(sessions) as session:
         current = get_owned(session, User, actor.tenant_id, user_id)
         accounts.update_user(
-            session, actor, user_id, name=values["name"], role=values["role"] if values["role"] != current.role else None, language=values["language"],
-            active=values["active"] if values["active"] != current.active else None, password=password,
+            session,
+            actor,
+            user_id,
+            name=values["name"],
+            role=values["role"] if values["role"] != current.role else None,
+            language=values["language"],
+            active=values["active"] if values["active"] != current.active else None,
+            password=password,
         )
         _set_user_teams(session, actor, user_id, values["team_ids"])
 
@@ -107,14 +132,25 @@ def teams_view(sessions: Sessions, actor: Actor, team_id: int | None = None) -> 
     with unit_of_work(sessions) as session:
         teams = _teams(session, actor.tenant_id)
         counted = session.execute(
-            select(TeamMember.team_id, func.count()).join(Team, Team.id == TeamMember.team_id).where(Team.tenant_id == actor.tenant_id).group_by(TeamMember.team_id)
+            select(TeamMember.team_id, func.count())
+            .join(Team, Team.id == TeamMember.team_id)
+            .where(Team.tenant_id == actor.tenant_id)
+            .group_by(TeamMember.team_id)
         )
         counts = {t.id: 0 for t in teams} | {team_id_: count for team_id_, count in counted.all()}
-        data: Data = {"teams": [plain(t) for t in teams], "counts": counts, "users": [plain(u) for u in accounts.list_users(session, actor) if u.active]}
+        data: Data = {
+            "teams": [plain(t) for t in teams],
+            "counts": counts,
+            "users": [plain(u) for u in accounts.list_users(session, actor) if u.active],
+        }
         if team_id is not None:
             team = get_owned(session, Team, actor.tenant_id, team_id)
             data["row"] = plain(team)
-            data["stored"] = {"name": team.name, "description": team.description or "", "member_ids": sorted(m.user_id for m in team.members)}
+            data["stored"] = {
+                "name": team.name,
+                "description": team.description or "",
+                "member_ids": sorted(m.user_id for m in team.members),
+            }
         return data
 
 
@@ -166,7 +202,9 @@ def _team_rows(session: Session, tenant_id: int, teams: list[Team]) -> list[Any]
     """Teams with their sorted ``member_ids``: one query for every team's members."""
     members: dict[int, list[int]] = {}
     if teams:
-        rows = session.execute(select(TeamMember.team_id, TeamMember.user_id).where(TeamMember.team_id.in_([t.id for t in teams])))
+        rows = session.execute(
+            select(TeamMember.team_id, TeamMember.user_id).where(TeamMember.team_id.in_([t.id for t in teams]))
+        )
         for team_id, user_id in rows.all():
             members.setdefault(team_id, []).append(user_id)
     return [plain(t, member_ids=sorted(members.get(t.id, []))) for t in teams]

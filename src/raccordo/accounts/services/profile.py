@@ -33,10 +33,16 @@ def update_profile(sessions: Sessions, actor: Actor, *, name: str | None, langua
         return plain(user)
 
 
-def change_own_password(sessions: Sessions, actor: Actor, *, current_password: str, new_password: str, keep_login_session: str | None) -> None:
+def change_own_password(
+    sessions: Sessions, actor: Actor, *, current_password: str, new_password: str, keep_login_session: str | None
+) -> None:
     with unit_of_work(sessions) as session:
         accounts.change_own_password(
-            session, actor, current_password=current_password, new_password=new_password, keep_login_session=keep_login_session,
+            session,
+            actor,
+            current_password=current_password,
+            new_password=new_password,
+            keep_login_session=keep_login_session,
         )
 
 
@@ -62,15 +68,30 @@ def revoke_token(sessions: Sessions, actor: Actor, token_id: int) -> None:
 
 
 def log_in(
-    sessions: Sessions, *, email: str, password: str, tenant_slug: str | None, client_address: str | None, max_failures: int, window_seconds: int,
-    session_hours: int, account_max_failures: int,
+    sessions: Sessions,
+    *,
+    email: str,
+    password: str,
+    tenant_slug: str | None,
+    client_address: str | None,
+    max_failures: int,
+    window_seconds: int,
+    session_hours: int,
+    account_max_failures: int,
 ) -> accounts.NewSession:
     """A new login session (``accounts.login``: its limits and answers), committed; a refused
     login's failures are committed by ``accounts.login`` before it raises, so they count anyway."""
     with unit_of_work(sessions) as session:
         return accounts.login(
-            session, email=email, password=password, tenant_slug=tenant_slug, client_address=client_address, max_failures=max_failures,
-            window_seconds=window_seconds, session_hours=session_hours, account_max_failures=account_max_failures,
+            session,
+            email=email,
+            password=password,
+            tenant_slug=tenant_slug,
+            client_address=client_address,
+            max_failures=max_failures,
+            window_seconds=window_seconds,
+            session_hours=session_hours,
+            account_max_failures=account_max_failures,
         )
 
 

@@ -3,9 +3,9 @@ write-only secrets (revealed on request to those who may manage them) and the in
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-
 from typing import Any
+
+from fastapi import APIRouter, Request
 
 from raccordo.accounts.api.deps import ActorDep, runtime
 from raccordo.accounts.domain.actor import Actor

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.accounts.models import Tenant
+from raccordo.platform.store.db import unit_of_work
 from raccordo.record.services import contacts, identity
 from raccordo.record.services.identity import IdentityInput
-from raccordo.platform.store.db import unit_of_work
 
 Sessions = sessionmaker[Session]
 T = TypeVar("T")
@@ -30,16 +30,33 @@ def _with_identities(session: Session, contact: Any, shape: Shape[T]) -> T:
     return shape(contact)
 
 
-def search(sessions: Sessions, actor: Actor, q: str | None, limit: int, after_id: int | None, shape: Shape[T]) -> list[T]:
+def search(
+    sessions: Sessions, actor: Actor, q: str | None, limit: int, after_id: int | None, shape: Shape[T]
+) -> list[T]:
     with unit_of_work(sessions) as session:
         return [shape(c) for c in contacts.search_contacts(session, actor, q, limit, after_id)]
 
 
-def create(sessions: Sessions, actor: Actor, *, name: str | None, language: str | None, identities: list[IdentityInput], custom_attributes: dict[str, Any], shape: Shape[T]) -> T:
+def create(
+    sessions: Sessions,
+    actor: Actor,
+    *,
+    name: str | None,
+    language: str | None,
+    identities: list[IdentityInput],
+    custom_attributes: dict[str, Any],
+    shape: Shape[T],
+) -> T:
     """A new contact with its identities, normalized in the tenant's default region."""
     with unit_of_work(sessions) as session:
         contact = contacts.create_contact(
-            session, actor, name=name, language=language, identities=identities, custom_attributes=custom_attributes, region=_region(session, actor),
+            session,
+            actor,
+            name=name,
+            language=language,
+            identities=identities,
+            custom_attributes=custom_attributes,
+            region=_region(session, actor),
         )
         return _with_identities(session, contact, shape)
 
@@ -76,7 +93,9 @@ def merge(sessions: Sessions, actor: Actor, contact_id: int, other_id: int, shap
         return _with_identities(session, identity.merge_contacts(session, actor, contact_id, other_id), shape)
 
 
-def timeline(sessions: Sessions, actor: Actor, contact_id: int, limit: int, before_id: int | None, shape: Shape[T]) -> list[T]:
+def timeline(
+    sessions: Sessions, actor: Actor, contact_id: int, limit: int, before_id: int | None, shape: Shape[T]
+) -> list[T]:
     with unit_of_work(sessions) as session:
         return [shape(e) for e in contacts.contact_timeline(session, actor, contact_id, limit, before_id)]
 

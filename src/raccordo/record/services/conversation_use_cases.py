@@ -25,13 +25,23 @@ T = TypeVar("T")
 Shape = Callable[[Any], T]
 
 
-def list_page(sessions: Sessions, actor: Actor, fields: dict[str, Any], view: str | None, limit: int, cursor: str | None, shape: Shape[T]) -> tuple[list[T], str | None]:
+def list_page(
+    sessions: Sessions,
+    actor: Actor,
+    fields: dict[str, Any],
+    view: str | None,
+    limit: int,
+    cursor: str | None,
+    shape: Shape[T],
+) -> tuple[list[T], str | None]:
     """One page of conversations matching ``fields`` (``ConversationFilters``) and, when given, an
     inbox view, whose own conditions win; and the next page's cursor."""
     with unit_of_work(sessions) as session:
         if view:
             fields = fields | inbox.view_filters(session, actor, view)
-        rows, next_cursor = conversations.list_conversations(session, actor, conversations.ConversationFilters(**fields), limit, cursor)
+        rows, next_cursor = conversations.list_conversations(
+            session, actor, conversations.ConversationFilters(**fields), limit, cursor
+        )
         return [shape(c) for c in rows], next_cursor
 
 
@@ -45,33 +55,72 @@ def update(sessions: Sessions, actor: Actor, conversation_id: int, changes: dict
         return shape(conversations.update_conversation(session, actor, conversation_id, **changes))
 
 
-def messages(sessions: Sessions, actor: Actor, conversation_id: int, limit: int, after_id: int | None, shape: Shape[T]) -> list[T]:
+def messages(
+    sessions: Sessions, actor: Actor, conversation_id: int, limit: int, after_id: int | None, shape: Shape[T]
+) -> list[T]:
     with unit_of_work(sessions) as session:
         return [shape(m) for m in conversations.list_messages(session, actor, conversation_id, limit, after_id)]
 
 
-def timeline(sessions: Sessions, actor: Actor, conversation_id: int, limit: int, after_id: int | None, shape: Shape[T]) -> list[T]:
+def timeline(
+    sessions: Sessions, actor: Actor, conversation_id: int, limit: int, after_id: int | None, shape: Shape[T]
+) -> list[T]:
     with unit_of_work(sessions) as session:
         return [shape(e) for e in conversations.conversation_timeline(session, actor, conversation_id, limit, after_id)]
 
 
 def send_reply(
-    sessions: Sessions, files: FileStore, actor: Actor, conversation_id: int, *, text: str | None, html: str | None, inbox_id: int | None,
-    attachments: list[reply.UploadedFile], max_attachment_bytes: int, shape: Shape[T],
+    sessions: Sessions,
+    files: FileStore,
+    actor: Actor,
+    conversation_id: int,
+    *,
+    text: str | None,
+    html: str | None,
+    inbox_id: int | None,
+    attachments: list[reply.UploadedFile],
+    max_attachment_bytes: int,
+    shape: Shape[T],
 ) -> T:
     with unit_of_work(sessions) as session:
         message = reply.send_reply(
-            session, files, actor, conversation_id, text=text, html=html, inbox_id=inbox_id, attachments=attachments, max_attachment_bytes=max_attachment_bytes,
+            session,
+            files,
+            actor,
+            conversation_id,
+            text=text,
+            html=html,
+            inbox_id=inbox_id,
+            attachments=attachments,
+            max_attachment_bytes=max_attachment_bytes,
         )
         session.refresh(message, ["attachments"])
         out = shape(message)
     return out
 
 
-def add_note(sessions: Sessions, files: FileStore, actor: Actor, conversation_id: int, *, text: str, attachments: list[reply.UploadedFile], max_attachment_bytes: int, shape: Shape[T]) -> T:
+def add_note(
+    sessions: Sessions,
+    files: FileStore,
+    actor: Actor,
+    conversation_id: int,
+    *,
+    text: str,
+    attachments: list[reply.UploadedFile],
+    max_attachment_bytes: int,
+    shape: Shape[T],
+) -> T:
     with unit_of_work(sessions) as session:
         conversations.get_visible(session, actor, conversation_id)  # teammates may annotate; others' are not found
-        note = reply.add_note(session, files, actor, conversation_id, text=text, attachments=attachments, max_attachment_bytes=max_attachment_bytes)
+        note = reply.add_note(
+            session,
+            files,
+            actor,
+            conversation_id,
+            text=text,
+            attachments=attachments,
+            max_attachment_bytes=max_attachment_bytes,
+        )
         session.refresh(note, ["attachments"])
         return shape(note)
 

@@ -19,7 +19,15 @@ from raccordo.record.services.records import get_owned
 MAX_INLINE_IMAGE_BYTES = 5 * 1024 * 1024
 
 
-def message_document(sessions: sessionmaker[Session], files: FileStore, actor: Actor, message_id: int, *, allow_remote: bool, hide_quoted: bool) -> str:
+def message_document(
+    sessions: sessionmaker[Session],
+    files: FileStore,
+    actor: Actor,
+    message_id: int,
+    *,
+    allow_remote: bool,
+    hide_quoted: bool,
+) -> str:
     """The sanitized HTML of a message as a whole document: remote images blocked unless allowed,
     ``cid:`` images inlined from the message's attachments (images up to 5 MiB)."""
     actor.require(Permission.READ)
@@ -30,11 +38,20 @@ def message_document(sessions: sessionmaker[Session], files: FileStore, actor: A
             body = message.content_attributes["html_main"]
         if not body:
             raise NotFound("message.no_html")
-        inline = {a.content_id: a for a in session.query(Attachment).filter(Attachment.message_id == message.id, Attachment.content_id.is_not(None))}
+        inline = {
+            a.content_id: a
+            for a in session.query(Attachment).filter(
+                Attachment.message_id == message.id, Attachment.content_id.is_not(None)
+            )
+        }
 
         def resolve(content_id: str) -> str | None:
             attachment = inline.get(content_id)
-            if attachment is None or attachment.size > MAX_INLINE_IMAGE_BYTES or not attachment.content_type.startswith("image/"):
+            if (
+                attachment is None
+                or attachment.size > MAX_INLINE_IMAGE_BYTES
+                or not attachment.content_type.startswith("image/")
+            ):
                 return None
             data = files.path(attachment.storage_path).read_bytes()
             return f"data:{attachment.content_type};base64,{base64.b64encode(data).decode()}"
