@@ -348,3 +348,36 @@ def test_teams_create_rename_members_delete(fresh, org, rt, client):
     # The service checks the name too (the API has no page in front of it).
     blank = client.post("/api/v1/teams", json={"name": "   "}, headers=org.headers("admin"))
     assert blank.status_code == 422 and blank.json()["errors"][0]["field"] == "name"
+
+
+def test_users_and_teams_lists_run_no_query_per_row(fresh, org, rt, client):
+    """The admin lists and the API's teams list read the teams' members in one query, whatever
+    the number of teams and users."""
+    from sqlalchemy import event
+
+    browser = fresh()
+    login(browser, org, "admin")
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    def queries(path: str, **kwargs) -> int:  # type: ignore[no-untyped-def]
+        (client.get(path, **kwargs) if kwargs else browser.get(path))  # once before: a token's first use is recorded
+        statements.clear()
+        event.listen(rt.engine, "before_cursor_execute", count)
+        try:
+            answer = (client.get(path, **kwargs) if kwargs else browser.get(path))
+            assert answer.status_code == 200, answer.text
+        finally:
+            event.remove(rt.engine, "before_cursor_execute", count)
+        return len(statements)
+
+    members = [org.users["agent"], org.users["supervisor"]]
+    client.post("/api/v1/teams", json={"name": "Primo", "member_ids": members}, headers=org.headers("admin"))
+    before = {path: queries(path) for path in ("/admin/teams", "/admin/users")} | {"api": queries("/api/v1/teams", headers=org.headers())}
+    for index in range(5):
+        created = client.post("/api/v1/teams", json={"name": f"Squadra {index}", "member_ids": members}, headers=org.headers("admin"))
+        assert created.status_code == 201, created.text
+    after = {path: queries(path) for path in ("/admin/teams", "/admin/users")} | {"api": queries("/api/v1/teams", headers=org.headers())}
+    assert after == before

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
-from sqlalchemy import select
+from typing import Any
 
-from raccordo.accounts.api.deps import SESSION_COOKIE, ActorDep, log_in, log_out, set_session_cookies, transaction
-from raccordo.accounts.domain.actor import Actor
-from raccordo.accounts.services import accounts
-from raccordo.accounts.services.accounts import user_team_ids
-from raccordo.platform.hours import tenant_zone
-from raccordo.accounts.models import Tenant, User
+from fastapi import APIRouter, Request, Response
+
 from raccordo.accounts import schemas
+from raccordo.accounts.api.deps import SESSION_COOKIE, ActorDep, log_in, log_out, runtime, set_session_cookies
+from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.services import admin, profile
+from raccordo.platform.hours import tenant_zone
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -32,30 +31,28 @@ def logout(request: Request, response: Response, actor: Actor = ActorDep) -> Res
 
 @router.get("/auth/me", response_model=schemas.MeOut)
 def me(request: Request, actor: Actor = ActorDep) -> schemas.MeOut:
-    with transaction(request) as session:
-        user = session.get(User, actor.user_id)
-        tenant = session.scalars(select(Tenant).where(Tenant.id == actor.tenant_id)).one()
-        return schemas.MeOut(
-            user=schemas.UserOut.model_validate(user),
-            tenant={"id": tenant.id, "slug": tenant.slug, "name": tenant.name, "default_region": tenant.default_region, "default_language": tenant.default_language},
-            team_ids=user_team_ids(session, actor.tenant_id, actor.user_id),  # type: ignore[arg-type]
-        )
+    user, tenant, team_ids = profile.whoami(runtime(request).sessions, actor)
+    return schemas.MeOut(
+        user=schemas.UserOut.model_validate(user),
+        tenant={"id": tenant.id, "slug": tenant.slug, "name": tenant.name, "default_region": tenant.default_region, "default_language": tenant.default_language},
+        team_ids=team_ids,
+    )
 
 
 @router.patch("/auth/me", response_model=schemas.UserOut, description="The signed-in user's own name and language.")
 def update_me(body: schemas.ProfilePatch, request: Request, actor: Actor = ActorDep) -> schemas.UserOut:
-    with transaction(request) as session:
-        return schemas.UserOut.model_validate(accounts.update_profile(session, actor, name=body.name, language=body.language))
+    return schemas.UserOut.model_validate(profile.update_profile(runtime(request).sessions, actor, name=body.name, language=body.language))
 
 
 @router.post("/auth/password", status_code=204, description="Change one's own password: the current one is required; other sessions end.")
 def change_password(body: schemas.PasswordChangeIn, request: Request, actor: Actor = ActorDep) -> Response:
-    with transaction(request) as session:
-        accounts.change_own_password(session, actor, current_password=body.current_password, new_password=body.new_password, keep_login_session=request.cookies.get(SESSION_COOKIE))
+    profile.change_own_password(
+        runtime(request).sessions, actor, current_password=body.current_password, new_password=body.new_password, keep_login_session=request.cookies.get(SESSION_COOKIE),
+    )
     return Response(status_code=204)
 
 
-def tenant_out(tenant: Tenant) -> schemas.TenantOut:
+def tenant_out(tenant: Any) -> schemas.TenantOut:
     continuity = (tenant.settings or {}).get("continuity", {})
     return schemas.TenantOut(
         id=tenant.id, slug=tenant.slug, name=tenant.name, default_region=tenant.default_region, default_language=tenant.default_language,
@@ -66,31 +63,26 @@ def tenant_out(tenant: Tenant) -> schemas.TenantOut:
 
 @router.get("/tenant", response_model=schemas.TenantOut, tags=["tenant"])
 def get_tenant(request: Request, actor: Actor = ActorDep) -> schemas.TenantOut:
-    with transaction(request) as session:
-        return tenant_out(session.get_one(Tenant, actor.tenant_id))
+    return tenant_out(admin.get_tenant(runtime(request).sessions, actor))
 
 
 @router.patch("/tenant", response_model=schemas.TenantOut, tags=["tenant"])
 def update_tenant(body: schemas.TenantPatch, request: Request, actor: Actor = ActorDep) -> schemas.TenantOut:
-    with transaction(request) as session:
-        return tenant_out(accounts.update_tenant(session, actor, **body.model_dump(exclude_unset=True)))
+    return tenant_out(admin.update_tenant(runtime(request).sessions, actor, **body.model_dump(exclude_unset=True)))
 
 
 @router.get("/tokens", response_model=list[schemas.TokenOut], tags=["tokens"])
 def list_tokens(request: Request, actor: Actor = ActorDep) -> list[schemas.TokenOut]:
-    with transaction(request) as session:
-        return [schemas.TokenOut.model_validate(t) for t in accounts.list_tokens(session, actor)]
+    return [schemas.TokenOut.model_validate(t) for t in profile.list_tokens(runtime(request).sessions, actor)]
 
 
 @router.post("/tokens", response_model=schemas.TokenCreated, status_code=201, tags=["tokens"])
 def create_token(body: schemas.TokenIn, request: Request, actor: Actor = ActorDep) -> schemas.TokenCreated:
-    with transaction(request) as session:
-        token, plain = accounts.create_token(session, actor, body.name)
-        return schemas.TokenCreated(**schemas.TokenOut.model_validate(token).model_dump(), token=plain)
+    token, secret = profile.create_token(runtime(request).sessions, actor, body.name)
+    return schemas.TokenCreated(**schemas.TokenOut.model_validate(token).model_dump(), token=secret)
 
 
 @router.delete("/tokens/{token_id}", status_code=204, tags=["tokens"])
 def revoke_token(token_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> Response:
-    with transaction(request) as session:
-        accounts.revoke_token(session, actor, token_id)
+    profile.revoke_token(runtime(request).sessions, actor, token_id)
     return Response(status_code=204)

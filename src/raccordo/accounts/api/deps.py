@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Role
-from raccordo.accounts.services import accounts
+from raccordo.accounts.services import accounts, profile
 from raccordo.platform.errors import Forbidden, Unauthorized
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
@@ -103,12 +103,11 @@ ActorDep = Depends(current_actor)
 def log_in(request: Request, *, email: str, password: str, tenant: str | None) -> accounts.NewSession:
     """The one login of the API and the login page: the same limits, the same answers."""
     settings = runtime(request).settings
-    with unit_of_work(runtime(request).sessions) as session:
-        return accounts.login(
-            session, email=email, password=password, tenant_slug=tenant or None, client_address=client_address(request),
-            max_failures=settings.login_max_failures, window_seconds=settings.login_window_seconds, session_hours=settings.session_hours,
-            account_max_failures=settings.login_account_max_failures,
-        )
+    return profile.log_in(
+        runtime(request).sessions, email=email, password=password, tenant_slug=tenant or None, client_address=client_address(request),
+        max_failures=settings.login_max_failures, window_seconds=settings.login_window_seconds, session_hours=settings.session_hours,
+        account_max_failures=settings.login_account_max_failures,
+    )
 
 
 def set_session_cookies(request: Request, response: Response, new: accounts.NewSession) -> None:
@@ -120,7 +119,6 @@ def set_session_cookies(request: Request, response: Response, new: accounts.NewS
 def log_out(request: Request, response: Response) -> None:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        with unit_of_work(runtime(request).sessions) as session:
-            accounts.logout(session, token)
+        profile.log_out(runtime(request).sessions, token)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")

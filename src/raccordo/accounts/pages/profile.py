@@ -13,9 +13,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from raccordo.accounts.api.deps import SESSION_COOKIE, runtime
 from raccordo.accounts.pages.session import Me, MeDep
+from raccordo.accounts.services import profile
 from raccordo.platform.errors import RaccordoError
 from raccordo.platform.i18n import LANGUAGES
-from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.web.forms import FormDep, field_errors
 from raccordo.platform.web.pages import PageRoute, base_context
 from raccordo.platform.web.templating import render
@@ -37,12 +37,9 @@ def profile_page(request: Request, me: Me = MeDep) -> Response:
 
 @router.post("/me")
 def profile_save(request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
-    from raccordo.accounts.services import accounts
-
     values = {"name": str(form.get("name") or "").strip(), "language": str(form.get("language") or "")}
     try:
-        with unit_of_work(runtime(request).sessions) as session:
-            accounts.update_profile(session, me.actor, name=values["name"], language=values["language"])
+        profile.update_profile(runtime(request).sessions, me.actor, name=values["name"], language=values["language"])
     except RaccordoError as exc:
         return _page(request, me, values=values, errors=field_errors(exc, me.lang), status=422)
     return RedirectResponse("/me?saved=profile", status_code=303)
@@ -50,14 +47,11 @@ def profile_save(request: Request, me: Me = MeDep, form: dict[str, Any] = FormDe
 
 @router.post("/me/password")
 def password_save(request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
-    from raccordo.accounts.services import accounts
-
     try:
-        with unit_of_work(runtime(request).sessions) as session:
-            accounts.change_own_password(
-                session, me.actor, current_password=str(form.get("current_password") or ""), new_password=str(form.get("new_password") or ""),
-                keep_login_session=request.cookies.get(SESSION_COOKIE),
-            )
+        profile.change_own_password(
+            runtime(request).sessions, me.actor, current_password=str(form.get("current_password") or ""), new_password=str(form.get("new_password") or ""),
+            keep_login_session=request.cookies.get(SESSION_COOKIE),
+        )
     except RaccordoError as exc:
         return _page(request, me, errors=field_errors(exc, me.lang), status=exc.status if exc.status == 429 else 422)
     return RedirectResponse("/me?saved=password", status_code=303)

@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from raccordo.accounts.api.deps import ActorDep, runtime, transaction
+from raccordo.accounts.api.deps import ActorDep, runtime
 from raccordo.accounts.domain.actor import Actor
-from raccordo.channels.services import inboxes
+from raccordo.channels.services import inbox_admin
 from raccordo.platform.i18n import translate
 from raccordo.platform.web import schemas
 from raccordo.platform.web.errors import problem, request_language
@@ -42,11 +42,9 @@ class CheckOut(BaseModel):
 async def _run(request: Request, actor: Actor, inbox_id: int | None, body: CheckIn) -> JSONResponse:
     rt = runtime(request)
 
-    def prepare():  # type: ignore[no-untyped-def]
-        with transaction(request) as session:
-            return inboxes.check_config(session, rt.secretbox, actor, inbox_id=inbox_id, channel=body.channel, settings=body.settings, secrets_=body.secrets)
-
-    channel, config = await run_in_threadpool(prepare)
+    channel, config = await run_in_threadpool(
+        lambda: inbox_admin.check_config(rt.sessions, rt.secretbox, actor, inbox_id=inbox_id, channel=body.channel, settings=body.settings, secrets_=body.secrets)
+    )
     results = await run_in_threadpool(channel.check, config)
     language = request_language(request)
     steps = [CheckStep(step=r.step, ok=r.ok, field=r.setting, message=translate(r.key, language, **r.params) if r.key else None) for r in results]

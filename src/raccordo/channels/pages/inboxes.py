@@ -23,16 +23,13 @@ from raccordo.accounts.domain.roles import Permission
 from raccordo.accounts.pages.session import Me, MeDep
 from raccordo.channels.base import Channel, Feature, InboxConfig, channel_kinds, get_channel
 from raccordo.channels.domain.settings_form import FieldKind, Label, SettingsField, SettingsForm, drop_path, write_path
-from raccordo.channels.services import inboxes
+from raccordo.channels.services import inbox_admin
 from raccordo.platform.errors import Forbidden, InvalidInput, NotFound, RaccordoError
 from raccordo.platform.hours import DAYS
 from raccordo.platform.i18n import translate
-from raccordo.platform.store.db import unit_of_work
-from raccordo.channels.models import Inbox
 from raccordo.platform.web.forms import FormDep, FormErrors, FormReader, error_message, hours_fields, saved_redirect
 from raccordo.platform.web.pages import PageRoute, base_context
 from raccordo.platform.web.templating import register_templates, render
-from raccordo.record.services.records import get_owned
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 register_templates(Path(__file__).resolve().parents[1] / "templates")
@@ -126,29 +123,26 @@ def _inbox_admin(me: Me) -> None:
     me.require(Permission.MANAGE_INBOXES)
 
 
-def _inbox_page(request: Request, me: Me, *, inbox: Inbox | None, channel: str | None, values: dict[str, Any] | None, errors: dict[str, str], status: int = 200,
+def _inbox_page(request: Request, me: Me, *, inbox: Any, channel: str | None, values: dict[str, Any] | None, errors: dict[str, str], status: int = 200,
                 shown_secrets: dict[str, tuple[Label, str]] | None = None, checks: list[dict[str, Any]] | None = None) -> Response:
-    rt = runtime(request)
-    with unit_of_work(rt.sessions) as session:
-        rows = inboxes.list_inboxes(session, me.actor)
-        if inbox is not None:
-            inbox = get_owned(session, Inbox, me.actor.tenant_id, inbox.id)
-            channel = inbox.channel
-        form = channel_form(channel) if channel else None
-        if inbox is not None and values is None and form is not None:
-            values = {"name": inbox.name, "active": inbox.active, "hours": inbox.business_hours or None, **_form_values(dict(inbox.settings or {}), form)}
-        values = values or ({"name": "", "active": True, "hours": None, **_form_values({}, form)} if form is not None else {})
-        implementation = get_channel(channel) if channel else None
-        snippet = None
-        if inbox is not None and implementation is not None:
-            config = InboxConfig(inbox.id, inbox.identifier, dict(inbox.settings or {}), {})
-            snippet = implementation.embed_snippet(config, str(request.base_url).rstrip("/"))
-        return render(request, "admin/setup_inboxes.html", base_context(
-            me, nav="admin-inboxes", inboxes=rows, inbox=inbox, channel=channel, channels=channel_kinds(), fields=form.fields if form else (), v=values, errors=errors,
-            days=DAYS, hours=hours_fields(values.get("hours")), shown_secrets=shown_secrets or {}, checks=checks, snippet=snippet or "",
-            can_check=implementation is not None and implementation.supports(Feature.CONNECTION_CHECK),
-            saved=request.query_params.get("saved"),
-        ), status_code=status)
+    rows, inbox = inbox_admin.inboxes_view(runtime(request).sessions, me.actor, inbox.id if inbox is not None else None)
+    if inbox is not None:
+        channel = inbox.channel
+    form = channel_form(channel) if channel else None
+    if inbox is not None and values is None and form is not None:
+        values = {"name": inbox.name, "active": inbox.active, "hours": inbox.business_hours or None, **_form_values(dict(inbox.settings or {}), form)}
+    values = values or ({"name": "", "active": True, "hours": None, **_form_values({}, form)} if form is not None else {})
+    implementation = get_channel(channel) if channel else None
+    snippet = None
+    if inbox is not None and implementation is not None:
+        config = InboxConfig(inbox.id, inbox.identifier, dict(inbox.settings or {}), {})
+        snippet = implementation.embed_snippet(config, str(request.base_url).rstrip("/"))
+    return render(request, "admin/setup_inboxes.html", base_context(
+        me, nav="admin-inboxes", inboxes=rows, inbox=inbox, channel=channel, channels=channel_kinds(), fields=form.fields if form else (), v=values, errors=errors,
+        days=DAYS, hours=hours_fields(values.get("hours")), shown_secrets=shown_secrets or {}, checks=checks, snippet=snippet or "",
+        can_check=implementation is not None and implementation.supports(Feature.CONNECTION_CHECK),
+        saved=request.query_params.get("saved"),
+    ), status_code=status)
 
 
 @router.get("/admin/inboxes")
@@ -168,9 +162,7 @@ async def inbox_check_new(request: Request, me: Me = MeDep, form: dict[str, Any]
 @router.get("/admin/inboxes/{inbox_id}")
 def inbox_edit_page(inbox_id: int, request: Request, me: Me = MeDep) -> Response:
     _inbox_admin(me)
-    with unit_of_work(runtime(request).sessions) as session:
-        inbox = get_owned(session, Inbox, me.actor.tenant_id, inbox_id)
-    return _inbox_page(request, me, inbox=inbox, channel=None, values=None, errors={})
+    return _inbox_page(request, me, inbox=inbox_admin.get_inbox(runtime(request).sessions, me.actor, inbox_id), channel=None, values=None, errors={})
 
 
 def _inbox_form(me: Me, form: dict[str, Any], channel: str, current: dict[str, Any]) -> tuple[FormReader, dict[str, Any], dict[str, str], dict[str, Any]]:
@@ -192,9 +184,9 @@ def inbox_create(request: Request, me: Me = MeDep, form: dict[str, Any] = FormDe
     rt = runtime(request)
     try:
         reader.done()
-        with unit_of_work(rt.sessions) as session:
-            inbox, all_secrets = inboxes.create_inbox(session, rt.secretbox, me.actor, name=values["name"], channel=channel, settings=settings, secrets_=secrets_, business_hours=values["_hours"])
-            inbox_id = inbox.id
+        inbox, all_secrets = inbox_admin.create_inbox(
+            rt.sessions, rt.secretbox, me.actor, name=values["name"], channel=channel, settings=settings, secrets_=secrets_, business_hours=values["_hours"],
+        )
     except FormErrors as exc:
         return _inbox_page(request, me, inbox=None, channel=channel, values=values, errors=exc.errors, status=422)
     except (NotFound, Forbidden):
@@ -202,10 +194,8 @@ def inbox_create(request: Request, me: Me = MeDep, form: dict[str, Any] = FormDe
     except RaccordoError as exc:
         return _inbox_page(request, me, inbox=None, channel=channel, values=values, errors=_errors(exc, me.lang, channel_form(channel)), status=422)
     shown = {item.name: (item.label, all_secrets[item.name]) for item in channel_form(channel).shown_once if all_secrets.get(item.name)}
-    with unit_of_work(rt.sessions) as session:
-        inbox = get_owned(session, Inbox, me.actor.tenant_id, inbox_id)
     if not shown:
-        return saved_redirect(f"/admin/inboxes/{inbox_id}")
+        return saved_redirect(f"/admin/inboxes/{inbox.id}")
     return _inbox_page(request, me, inbox=inbox, channel=None, values=None, errors={}, status=201, shown_secrets=shown)
 
 
@@ -213,14 +203,14 @@ def inbox_create(request: Request, me: Me = MeDep, form: dict[str, Any] = FormDe
 def inbox_update(inbox_id: int, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
     _inbox_admin(me)
     rt = runtime(request)
-    with unit_of_work(rt.sessions) as session:
-        inbox = get_owned(session, Inbox, me.actor.tenant_id, inbox_id)
-        current = dict(inbox.settings or {})
+    inbox = inbox_admin.get_inbox(rt.sessions, me.actor, inbox_id)
+    current = dict(inbox.settings or {})
     reader, settings, secrets_, values = _inbox_form(me, form, inbox.channel, current)
     try:
         reader.done()
-        with unit_of_work(rt.sessions) as session:
-            inboxes.update_inbox(session, rt.secretbox, me.actor, inbox_id, name=values["name"], settings=settings, secrets_=secrets_, business_hours=values["_hours"] or {}, active=values["active"])
+        inbox_admin.update_inbox(
+            rt.sessions, rt.secretbox, me.actor, inbox_id, name=values["name"], settings=settings, secrets_=secrets_, business_hours=values["_hours"] or {}, active=values["active"],
+        )
     except FormErrors as exc:
         return _inbox_page(request, me, inbox=inbox, channel=None, values=values, errors=exc.errors, status=422)
     except (NotFound, Forbidden):
@@ -235,16 +225,15 @@ async def _check(request: Request, me: Me, form: dict[str, Any], inbox_id: int |
     _inbox_admin(me)
     rt = runtime(request)
 
-    def prepare() -> tuple[Channel, InboxConfig, Inbox | None, str, dict[str, Any]]:
-        with unit_of_work(rt.sessions) as session:
-            inbox = get_owned(session, Inbox, me.actor.tenant_id, inbox_id) if inbox_id is not None else None
-            channel = inbox.channel if inbox is not None else str(form.get("channel") or "")
-            if channel not in channel_kinds():
-                raise InvalidInput("inbox.channel_unknown", field="channel", value=channel, known=", ".join(channel_kinds()))
-            reader, settings, secrets_, values = _inbox_form(me, form, channel, dict(inbox.settings or {}) if inbox else {})
-            reader.done()
-            implementation, config = inboxes.check_config(session, rt.secretbox, me.actor, inbox_id=inbox_id, channel=channel, settings=settings, secrets_=secrets_)
-            return implementation, config, inbox, channel, values
+    def prepare() -> tuple[Channel, InboxConfig, Any, str, dict[str, Any]]:
+        inbox = inbox_admin.get_inbox(rt.sessions, me.actor, inbox_id) if inbox_id is not None else None
+        channel = inbox.channel if inbox is not None else str(form.get("channel") or "")
+        if channel not in channel_kinds():
+            raise InvalidInput("inbox.channel_unknown", field="channel", value=channel, known=", ".join(channel_kinds()))
+        reader, settings, secrets_, values = _inbox_form(me, form, channel, dict(inbox.settings or {}) if inbox else {})
+        reader.done()
+        implementation, config = inbox_admin.check_config(rt.sessions, rt.secretbox, me.actor, inbox_id=inbox_id, channel=channel, settings=settings, secrets_=secrets_)
+        return implementation, config, inbox, channel, values
 
     try:
         implementation, config, inbox, channel, values = await run_in_threadpool(prepare)
@@ -265,10 +254,7 @@ async def _check(request: Request, me: Me, form: dict[str, Any], inbox_id: int |
 
 
 def _check_failed(request: Request, me: Me, form: dict[str, Any], inbox_id: int | None, errors: dict[str, str] | None, exc: RaccordoError | None = None) -> Response:
-    inbox = None
-    if inbox_id is not None:
-        with unit_of_work(runtime(request).sessions) as session:
-            inbox = get_owned(session, Inbox, me.actor.tenant_id, inbox_id)
+    inbox = inbox_admin.get_inbox(runtime(request).sessions, me.actor, inbox_id) if inbox_id is not None else None
     channel = inbox.channel if inbox is not None else str(form.get("channel") or "")
     if channel not in channel_kinds():
         return _inbox_page(request, me, inbox=None, channel=None, values=None, errors={"_form": error_message(exc, me.lang) if exc else ""}, status=422)

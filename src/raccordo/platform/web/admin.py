@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from raccordo.platform.errors import Forbidden, NotFound, RaccordoError
-from raccordo.platform.web.forms import FormDep, FormErrors, FormReader, field_errors, saved_redirect
+from raccordo.platform.web.forms import FormDep, FormErrors, FormReader, error_message, field_errors, saved_redirect
 from raccordo.platform.web.pages import base_context
 from raccordo.platform.web.templating import render
 
@@ -66,6 +66,7 @@ class AdminResource:
     keep_typed: Callable[[Values, dict[str, str], Values], None] | None = None  # (values, errors, form): what was typed stays
     after_save: Callable[[int], str] | None = None  # where to go after a save (default: the row's page)
     errors_of: Callable[[RaccordoError, str], dict[str, str]] = field_errors  # a service error by form field
+    forbidden_field: str | None = None  # a Forbidden from a save shown on this field, 403 (a role the admin may not grant)
 
     def render(
         self, request: Request, me: AdminUser, row_id: int | None, values: Values | None = None, errors: dict[str, str] | None = None, status: int = 200,
@@ -85,6 +86,7 @@ class AdminResource:
         self.guard(me)
         reader = FormReader(form, me.lang)
         values = self.read(reader) if self.read else dict(form)
+        status = 422
         try:
             reader.done()
             if row_id is None:
@@ -95,8 +97,12 @@ class AdminResource:
                 saved_id = self.update(request, me, row_id, values) or row_id
         except FormErrors as exc:
             errors = exc.errors
+        except Forbidden as exc:
+            if self.forbidden_field is None:
+                raise
+            errors, status = {self.forbidden_field: error_message(exc, me.lang)}, 403
         except RaccordoError as exc:
-            if isinstance(exc, Forbidden) or is_the_row(exc, self.kind, row_id):
+            if is_the_row(exc, self.kind, row_id):
                 raise
             errors = self.errors_of(exc, me.lang)
         else:
@@ -105,7 +111,7 @@ class AdminResource:
             return saved_redirect(self.after_save(saved_id) if self.after_save else f"{self.path}/{saved_id}")
         if self.keep_typed:
             self.keep_typed(values, errors, form)
-        return self.render(request, me, row_id, values, errors, 422)
+        return self.render(request, me, row_id, values, errors, status)
 
     def remove(self, request: Request, me: AdminUser, row_id: int) -> Response:
         self.guard(me)
