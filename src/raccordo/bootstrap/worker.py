@@ -34,7 +34,6 @@ from raccordo.platform import jobs
 from raccordo.platform.bus import Bus
 from raccordo.platform.events import Publisher, wakeups
 from raccordo.platform.runtime import Runtime
-from raccordo.routing.services import routing
 from raccordo.routing.services import routing_pass
 
 log = logging.getLogger(__name__)
