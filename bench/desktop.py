@@ -44,13 +44,106 @@ from bench.ingest import BenchError, Database, create_postgres_database, percent
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BAR_MS = 100.0
 
-WORDS = ("ordine spedizione rimborso reso fattura pagamento consegna corriere pacco garanzia riparazione sostituzione lavatrice frigorifero "
-         "tostapane aspirapolvere stampante router fibra abbonamento password account indirizzo ritardo danneggiato order shipping refund "
-         "invoice payment delivery parcel warranty repair replacement printer subscription address delayed damaged perché già più città").split()
-FIRST = ("Giulia Marco Francesca Luca Chiara Alessandro Sara Matteo Elena Davide Martina Lorenzo Anna Simone Laura Andrea Emma Oliver "
-         "Sophie James Charlotte Henry Niccolò Zoë").split()
-LAST = ("Rossi Bianchi Romano Colombo Ricci Marino Greco Bruno Gallo Conti De Luca Mancini Costa Giordano Rizzo Lombardi Moretti "
-        "Smith Jones Taylor Brown Williams Wilson Esposito Fabbri").split()
+WORDS = [
+    "ordine",
+    "spedizione",
+    "rimborso",
+    "reso",
+    "fattura",
+    "pagamento",
+    "consegna",
+    "corriere",
+    "pacco",
+    "garanzia",
+    "riparazione",
+    "sostituzione",
+    "lavatrice",
+    "frigorifero",
+    "tostapane",
+    "aspirapolvere",
+    "stampante",
+    "router",
+    "fibra",
+    "abbonamento",
+    "password",
+    "account",
+    "indirizzo",
+    "ritardo",
+    "danneggiato",
+    "order",
+    "shipping",
+    "refund",
+    "invoice",
+    "payment",
+    "delivery",
+    "parcel",
+    "warranty",
+    "repair",
+    "replacement",
+    "printer",
+    "subscription",
+    "address",
+    "delayed",
+    "damaged",
+    "perché",
+    "già",
+    "più",
+    "città",
+]
+FIRST = [
+    "Giulia",
+    "Marco",
+    "Francesca",
+    "Luca",
+    "Chiara",
+    "Alessandro",
+    "Sara",
+    "Matteo",
+    "Elena",
+    "Davide",
+    "Martina",
+    "Lorenzo",
+    "Anna",
+    "Simone",
+    "Laura",
+    "Andrea",
+    "Emma",
+    "Oliver",
+    "Sophie",
+    "James",
+    "Charlotte",
+    "Henry",
+    "Niccolò",
+    "Zoë",
+]
+LAST = [
+    "Rossi",
+    "Bianchi",
+    "Romano",
+    "Colombo",
+    "Ricci",
+    "Marino",
+    "Greco",
+    "Bruno",
+    "Gallo",
+    "Conti",
+    "De",
+    "Luca",
+    "Mancini",
+    "Costa",
+    "Giordano",
+    "Rizzo",
+    "Lombardi",
+    "Moretti",
+    "Smith",
+    "Jones",
+    "Taylor",
+    "Brown",
+    "Williams",
+    "Wilson",
+    "Esposito",
+    "Fabbri",
+]
 
 
 def create_database(backend: str, data_dir: Path, postgres_url: str) -> Database:
@@ -67,9 +160,9 @@ def add_conversations(rt: Any, tenant_id: int, count: int, seed: int) -> dict[st
     it does for every write), in chunks of 500."""
     from sqlalchemy import select
 
-    from raccordo.platform.store.db import unit_of_work
     from raccordo.accounts.models import Team, User
     from raccordo.channels.models import Inbox
+    from raccordo.platform.store.db import unit_of_work
     from raccordo.record.models import Contact, ContactIdentity, Conversation, ConversationLabel, Message
     from raccordo.routing.models import QueueItem, RoutingQueue
 
@@ -87,37 +180,92 @@ def add_conversations(rt: Any, tenant_id: int, count: int, seed: int) -> dict[st
             for index in range(start, min(count, start + 500)):
                 first, last = rng.choice(FIRST), rng.choice(LAST)
                 at = now - timedelta(minutes=rng.randint(1, 180 * 24 * 60))
-                contact = Contact(tenant_id=tenant_id, name=f"{first} {last}", name_key=f"{first} {last}".lower(), created_at=at, updated_at=at)
+                contact = Contact(
+                    tenant_id=tenant_id,
+                    name=f"{first} {last}",
+                    name_key=f"{first} {last}".lower(),
+                    created_at=at,
+                    updated_at=at,
+                )
                 session.add(contact)
                 session.flush()
-                session.add_all([
-                    ContactIdentity(tenant_id=tenant_id, contact_id=contact.id, kind="email", value=f"{first}.{last}.{index}@bench.example".lower().replace(" ", ""), created_at=at),
-                    ContactIdentity(tenant_id=tenant_id, contact_id=contact.id, kind="phone", value=f"+39345{index:07d}", created_at=at),
-                ])
+                session.add_all(
+                    [
+                        ContactIdentity(
+                            tenant_id=tenant_id,
+                            contact_id=contact.id,
+                            kind="email",
+                            value=f"{first}.{last}.{index}@bench.example".lower().replace(" ", ""),
+                            created_at=at,
+                        ),
+                        ContactIdentity(
+                            tenant_id=tenant_id,
+                            contact_id=contact.id,
+                            kind="phone",
+                            value=f"+39345{index:07d}",
+                            created_at=at,
+                        ),
+                    ]
+                )
                 inbox_id, channel = rng.choice(inboxes)
                 status = rng.choice(statuses)
                 assignee = None if status == "open" and rng.random() < 0.3 else rng.choice(agents)
-                labels = sorted(rng.sample(["vip", "reclamo", "urgente", "b2b", "estero"], k=rng.choice([0, 0, 0, 1, 2])))
+                labels = sorted(
+                    rng.sample(["vip", "reclamo", "urgente", "b2b", "estero"], k=rng.choice([0, 0, 0, 1, 2]))
+                )
                 conversation = Conversation(
-                    tenant_id=tenant_id, contact_id=contact.id, status=status, priority=rng.choice(["none"] * 6 + ["low", "medium", "high", "urgent"]),
-                    subject=" ".join(rng.sample(WORDS, 3)).capitalize() if rng.random() < 0.6 else None, assignee_id=assignee,
-                    team_id=rng.choice(teams) if teams else None, labels=labels, last_channel=channel, last_inbox_id=inbox_id,
-                    created_at=at, updated_at=at, last_activity_at=at, last_customer_message_at=at,
-                    resolved_at=at if status in ("resolved", "closed") else None, snoozed_until=now + timedelta(days=1) if status == "snoozed" else None,
+                    tenant_id=tenant_id,
+                    contact_id=contact.id,
+                    status=status,
+                    priority=rng.choice(["none"] * 6 + ["low", "medium", "high", "urgent"]),
+                    subject=" ".join(rng.sample(WORDS, 3)).capitalize() if rng.random() < 0.6 else None,
+                    assignee_id=assignee,
+                    team_id=rng.choice(teams) if teams else None,
+                    labels=labels,
+                    last_channel=channel,
+                    last_inbox_id=inbox_id,
+                    created_at=at,
+                    updated_at=at,
+                    last_activity_at=at,
+                    last_customer_message_at=at,
+                    resolved_at=at if status in ("resolved", "closed") else None,
+                    snoozed_until=now + timedelta(days=1) if status == "snoozed" else None,
                 )
                 session.add(conversation)
                 session.flush()
-                session.add_all(ConversationLabel(tenant_id=tenant_id, conversation_id=conversation.id, label=label) for label in labels)
+                session.add_all(
+                    ConversationLabel(tenant_id=tenant_id, conversation_id=conversation.id, label=label)
+                    for label in labels
+                )
                 for n in range(rng.randint(2, 4)):
                     direction = "inbound" if n % 2 == 0 else rng.choice(["outbound", "outbound", "note"])
-                    session.add(Message(
-                        tenant_id=tenant_id, conversation_id=conversation.id, direction=direction, channel=channel, inbox_id=inbox_id,
-                        sender_type="contact" if direction == "inbound" else "user", text=" ".join(rng.choices(WORDS, k=rng.randint(6, 30))),
-                        delivery_status="received" if direction == "inbound" else "sent", created_at=at,
-                    ))
+                    session.add(
+                        Message(
+                            tenant_id=tenant_id,
+                            conversation_id=conversation.id,
+                            direction=direction,
+                            channel=channel,
+                            inbox_id=inbox_id,
+                            sender_type="contact" if direction == "inbound" else "user",
+                            text=" ".join(rng.choices(WORDS, k=rng.randint(6, 30))),
+                            delivery_status="received" if direction == "inbound" else "sent",
+                            created_at=at,
+                        )
+                    )
                 if queues and status == "open":
-                    session.add(QueueItem(tenant_id=tenant_id, conversation_id=conversation.id, queue_id=rng.choice(queues), channel=channel or "api",
-                                          status="waiting" if assignee is None else "assigned", assigned_user_id=assignee, enqueued_at=at, queued_at=at, updated_at=at))
+                    session.add(
+                        QueueItem(
+                            tenant_id=tenant_id,
+                            conversation_id=conversation.id,
+                            queue_id=rng.choice(queues),
+                            channel=channel or "api",
+                            status="waiting" if assignee is None else "assigned",
+                            assigned_user_id=assignee,
+                            enqueued_at=at,
+                            queued_at=at,
+                            updated_at=at,
+                        )
+                    )
     return {"conversations": count, "seconds": round(time.perf_counter() - started, 2)}
 
 
@@ -169,7 +317,10 @@ class Desk:
         client.cookies.clear()
         page = client.get("/login")
         token = re.search(r'name="login_csrf" value="([^"]+)"', page.text).group(1)
-        done = client.post("/login", data={"email": email, "password": password, "tenant": tenant, "login_csrf": token, "next": "/inbox"})
+        done = client.post(
+            "/login",
+            data={"email": email, "password": password, "tenant": tenant, "login_csrf": token, "next": "/inbox"},
+        )
         if done.status_code != 303:
             raise BenchError(f"login of {email} answered {done.status_code}")
         self.cookies[role] = dict(client.cookies.items())
@@ -183,7 +334,17 @@ class Desk:
     def close(self) -> None:
         self.client.__exit__(None, None, None)
 
-    def measure(self, name: str, role: str, method: str, url: str, *, data: Callable[[int], dict[str, str]] | None = None, expect: int = 200, bar: bool = True) -> Line:
+    def measure(
+        self,
+        name: str,
+        role: str,
+        method: str,
+        url: str,
+        *,
+        data: Callable[[int], dict[str, str]] | None = None,
+        expect: int = 200,
+        bar: bool = True,
+    ) -> Line:
         line = Line(name, bar=bar)
         client = self.as_role(role)
         for i in range(self.samples + 2):  # two warm-up requests
@@ -233,18 +394,73 @@ def pick(rt: Any, tenant_id: int, desk: Desk) -> Fixture:
     from raccordo.routing.models import QueueItem
 
     with unit_of_work(rt.sessions) as session:
-        open_ids = list(session.scalars(select(Conversation.id).where(Conversation.tenant_id == tenant_id, Conversation.status == "open").order_by(Conversation.last_activity_at.desc()).limit(50)))
-        reply_id = session.scalar(select(Conversation.id).where(Conversation.tenant_id == tenant_id, Conversation.status == "open", Conversation.last_channel.in_(("api", "widget"))).order_by(Conversation.id.desc()).limit(1))
-        queue_id = session.scalar(select(QueueItem.queue_id).where(QueueItem.tenant_id == tenant_id).group_by(QueueItem.queue_id).order_by(func.count().desc()).limit(1))
-        label = session.scalar(select(ConversationLabel.label).where(ConversationLabel.tenant_id == tenant_id).group_by(ConversationLabel.label).order_by(func.count().desc()).limit(1)) or "vip"
-        contact = session.scalar(select(Contact).join(Conversation, Conversation.contact_id == Contact.id).where(Contact.tenant_id == tenant_id, Contact.name.is_not(None), Conversation.status == "open").limit(1))
-        email = session.scalar(select(ContactIdentity.value).where(ContactIdentity.tenant_id == tenant_id, ContactIdentity.kind == "email").order_by(ContactIdentity.id).limit(1))
-        phone = session.scalar(select(ContactIdentity.value).where(ContactIdentity.tenant_id == tenant_id, ContactIdentity.kind == "phone").order_by(ContactIdentity.id).limit(1))
+        open_ids = list(
+            session.scalars(
+                select(Conversation.id)
+                .where(Conversation.tenant_id == tenant_id, Conversation.status == "open")
+                .order_by(Conversation.last_activity_at.desc())
+                .limit(50)
+            )
+        )
+        reply_id = session.scalar(
+            select(Conversation.id)
+            .where(
+                Conversation.tenant_id == tenant_id,
+                Conversation.status == "open",
+                Conversation.last_channel.in_(("api", "widget")),
+            )
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
+        queue_id = session.scalar(
+            select(QueueItem.queue_id)
+            .where(QueueItem.tenant_id == tenant_id)
+            .group_by(QueueItem.queue_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        )
+        label = (
+            session.scalar(
+                select(ConversationLabel.label)
+                .where(ConversationLabel.tenant_id == tenant_id)
+                .group_by(ConversationLabel.label)
+                .order_by(func.count().desc())
+                .limit(1)
+            )
+            or "vip"
+        )
+        contact = session.scalar(
+            select(Contact)
+            .join(Conversation, Conversation.contact_id == Contact.id)
+            .where(Contact.tenant_id == tenant_id, Contact.name.is_not(None), Conversation.status == "open")
+            .limit(1)
+        )
+        email = session.scalar(
+            select(ContactIdentity.value)
+            .where(ContactIdentity.tenant_id == tenant_id, ContactIdentity.kind == "email")
+            .order_by(ContactIdentity.id)
+            .limit(1)
+        )
+        phone = session.scalar(
+            select(ContactIdentity.value)
+            .where(ContactIdentity.tenant_id == tenant_id, ContactIdentity.kind == "phone")
+            .order_by(ContactIdentity.id)
+            .limit(1)
+        )
     if not open_ids or reply_id is None:
         raise BenchError("the demo has no open conversation on the API or web chat inbox to answer")
     page = desk.as_role("supervisor").get("/inbox/list", params={"view": "all", "status": "any"}).text
     more = re.search(r'hx-get="(/inbox/list\?[^"]*cursor=[^"]+)"', page)
-    return Fixture(open_ids[len(open_ids) // 2], reply_id, queue_id or 0, label, (contact.name or "rossi").split()[-1], (email or "mario@").split("@")[0][:5], phone or "+39345", more.group(1).replace("&amp;", "&") if more else "")
+    return Fixture(
+        open_ids[len(open_ids) // 2],
+        reply_id,
+        queue_id or 0,
+        label,
+        (contact.name or "rossi").split()[-1],
+        (email or "mario@").split("@")[0][:5],
+        phone or "+39345",
+        more.group(1).replace("&amp;", "&") if more else "",
+    )
 
 
 def measure_all(desk: Desk, fx: Fixture) -> list[Line]:
@@ -256,33 +472,81 @@ def measure_all(desk: Desk, fx: Fixture) -> list[Line]:
     lines.append(desk.measure("list: all, any status", "supervisor", "GET", "/inbox/list?view=all&status=any"))
     if fx.cursor_url:
         lines.append(desk.measure("list: all, next page (cursor)", "supervisor", "GET", fx.cursor_url))
-    for name, query in (("channel=email", "channel=email"), ("priority=high", "priority=high"), (f"label={fx.label}", f"label={fx.label}"),
-                        ("queue", f"queue={fx.queue_id}"), ("status=resolved", "status=resolved")):
-        lines.append(desk.measure(f"list: all, {name}", "supervisor", "GET", f"/inbox/list?view=all&{'' if 'status' in query else 'status=any&'}{query}"))
-    for name, q in (("common word", "ordine"), ("rare word", "aspirapolvere danneggiato"), ("prefix as typed", "rimbo"), ("contact name", fx.name),
-                    ("email prefix", fx.email_prefix), ("phone", f"{fx.phone[:3]} {fx.phone[3:6]} {fx.phone[6:9]}")):
-        lines.append(desk.measure(f"search: {name} (supervisor)", "supervisor", "GET", f"/inbox/list?view=all&status=any&q={q}"))
-    lines.append(desk.measure("search: common word (agent, teams)", "agent", "GET", "/inbox/list?view=teams&status=any&q=ordine"))
+    for name, query in (
+        ("channel=email", "channel=email"),
+        ("priority=high", "priority=high"),
+        (f"label={fx.label}", f"label={fx.label}"),
+        ("queue", f"queue={fx.queue_id}"),
+        ("status=resolved", "status=resolved"),
+    ):
+        lines.append(
+            desk.measure(
+                f"list: all, {name}",
+                "supervisor",
+                "GET",
+                f"/inbox/list?view=all&{'' if 'status' in query else 'status=any&'}{query}",
+            )
+        )
+    for name, q in (
+        ("common word", "ordine"),
+        ("rare word", "aspirapolvere danneggiato"),
+        ("prefix as typed", "rimbo"),
+        ("contact name", fx.name),
+        ("email prefix", fx.email_prefix),
+        ("phone", f"{fx.phone[:3]} {fx.phone[3:6]} {fx.phone[6:9]}"),
+    ):
+        lines.append(
+            desk.measure(f"search: {name} (supervisor)", "supervisor", "GET", f"/inbox/list?view=all&status=any&q={q}")
+        )
+    lines.append(
+        desk.measure("search: common word (agent, teams)", "agent", "GET", "/inbox/list?view=teams&status=any&q=ordine")
+    )
     lines.append(desk.measure("REST /api/v1/search", "supervisor", "GET", "/api/v1/search?q=ordine"))
     lines.append(desk.measure("open conversation (page)", "supervisor", "GET", f"/conversations/{fx.conversation_id}"))
-    lines.append(desk.measure("conversation thread fragment", "supervisor", "GET", f"/conversations/{fx.conversation_id}/thread"))
-    lines.append(desk.measure("conversation head fragment", "supervisor", "GET", f"/conversations/{fx.conversation_id}/head"))
-    lines.append(desk.measure("send a reply", "supervisor", "POST", f"/conversations/{fx.reply_id}/reply", data=lambda i: {"text": f"Gentile cliente, risposta {i}: ordine spedito"}))
-    lines.append(desk.measure("add a note", "supervisor", "POST", f"/conversations/{fx.conversation_id}/note", data=lambda i: {"text": f"nota {i}: richiamare domani"}))
+    lines.append(
+        desk.measure("conversation thread fragment", "supervisor", "GET", f"/conversations/{fx.conversation_id}/thread")
+    )
+    lines.append(
+        desk.measure("conversation head fragment", "supervisor", "GET", f"/conversations/{fx.conversation_id}/head")
+    )
+    lines.append(
+        desk.measure(
+            "send a reply",
+            "supervisor",
+            "POST",
+            f"/conversations/{fx.reply_id}/reply",
+            data=lambda i: {"text": f"Gentile cliente, risposta {i}: ordine spedito"},
+        )
+    )
+    lines.append(
+        desk.measure(
+            "add a note",
+            "supervisor",
+            "POST",
+            f"/conversations/{fx.conversation_id}/note",
+            data=lambda i: {"text": f"nota {i}: richiamare domani"},
+        )
+    )
     return lines
 
 
 def report(title: str, lines: list[Line], select_line: Line) -> list[dict[str, Any]]:
     base = percentile(lines[0].samples, 50)
     print(f"-- {title}")
-    print(f"{'request':44} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'x healthz':>10}  bar (p95 < {BAR_MS:.0f} ms)")
+    print(
+        f"{'request':44} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'x healthz':>10}  bar (p95 < {BAR_MS:.0f} ms)"
+    )
     out = []
     for line in [select_line, *lines]:
         f = line.figures()
         ratio = percentile(line.samples, 50) / base if base else float("nan")
         verdict = ("PASS" if f["p95"] < BAR_MS else "FAIL") if line.bar else "-"
-        print(f"{line.name:44} {len(line.samples):>4} {f['p50']:>8.2f} {f['p95']:>8.2f} {f['p99']:>8.2f} {ratio:>10.1f}  {verdict}")
-        out.append({"name": line.name, "n": len(line.samples), **f, "ratio_to_healthz": round(ratio, 2), "verdict": verdict})
+        print(
+            f"{line.name:44} {len(line.samples):>4} {f['p50']:>8.2f} {f['p95']:>8.2f} {f['p99']:>8.2f} {ratio:>10.1f}  {verdict}"
+        )
+        out.append(
+            {"name": line.name, "n": len(line.samples), **f, "ratio_to_healthz": round(ratio, 2), "verdict": verdict}
+        )
     passed = sum(1 for o in out if o["verdict"] == "PASS")
     failed = sum(1 for o in out if o["verdict"] == "FAIL")
     print(f"{title}: {passed} PASS, {failed} FAIL")
@@ -296,11 +560,11 @@ def explain(rt: Any, tenant_id: int, agent_id: int, fx: Fixture) -> None:
     """The plan of the inbox list query for each view and filter, as the service runs it."""
     from sqlalchemy import event
 
-    from raccordo.platform.store.db import unit_of_work
-    from raccordo.accounts.domain.roles import Role
-    from raccordo.record.services import conversations
-    from raccordo.desk.services import inbox
     from raccordo.accounts.domain.actor import Actor
+    from raccordo.accounts.domain.roles import Role
+    from raccordo.desk.services import inbox
+    from raccordo.platform.store.db import unit_of_work
+    from raccordo.record.services import conversations
 
     captured: list[tuple[str, Any]] = []
 
@@ -309,9 +573,18 @@ def explain(rt: Any, tenant_id: int, agent_id: int, fx: Fixture) -> None:
             captured.append((statement, parameters))
 
     dialect = rt.engine.dialect.name
-    cases = [("mine", "agent", {}), ("unassigned", "agent", {}), ("teams", "agent", {}), ("all", "supervisor", {}), ("all", "supervisor", {"channel": "email"}),
-             ("all", "supervisor", {"priority": "high"}), ("all", "supervisor", {"label": fx.label}), ("all", "supervisor", {"queue_id": fx.queue_id}),
-             ("all", "supervisor", {"q": "ordine"}), ("teams", "agent", {"q": "ordine"})]
+    cases = [
+        ("mine", "agent", {}),
+        ("unassigned", "agent", {}),
+        ("teams", "agent", {}),
+        ("all", "supervisor", {}),
+        ("all", "supervisor", {"channel": "email"}),
+        ("all", "supervisor", {"priority": "high"}),
+        ("all", "supervisor", {"label": fx.label}),
+        ("all", "supervisor", {"queue_id": fx.queue_id}),
+        ("all", "supervisor", {"q": "ordine"}),
+        ("teams", "agent", {"q": "ordine"}),
+    ]
     for view, role, extra in cases:
         actor = Actor(tenant_id=tenant_id, user_id=agent_id, role=Role(role))
         captured.clear()
@@ -327,7 +600,9 @@ def explain(rt: Any, tenant_id: int, agent_id: int, fx: Fixture) -> None:
         try:
             cursor = raw.cursor()
             cursor.execute(("EXPLAIN QUERY PLAN " if dialect == "sqlite" else "EXPLAIN ") + statement, parameters)
-            plan = [" | ".join(str(c) for c in row[-1:]) if dialect == "sqlite" else row[0] for row in cursor.fetchall()]
+            plan = [
+                " | ".join(str(c) for c in row[-1:]) if dialect == "sqlite" else row[0] for row in cursor.fetchall()
+            ]
         finally:
             raw.close()
         print(f"plan: view={view} {extra or ''}")
@@ -348,15 +623,15 @@ def analyze(rt: Any) -> None:
 def run_backend(backend: str, args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     from sqlalchemy import func, select
 
-    from raccordo.platform.store.db import unit_of_work
-    from raccordo.platform.store.migrate import upgrade
     from raccordo.accounts.models import Tenant, User
-    from raccordo.desk.models import SearchEntry
-    from raccordo.record.models import Conversation
-    from raccordo.platform.config import Settings
     from raccordo.bootstrap.install import install
     from raccordo.demo.seed import load_demo
+    from raccordo.desk.models import SearchEntry
+    from raccordo.platform.config import Settings
     from raccordo.platform.runtime import Runtime
+    from raccordo.platform.store.db import unit_of_work
+    from raccordo.platform.store.migrate import upgrade
+    from raccordo.record.models import Conversation
 
     postgres_url = os.environ.get("RACCORDO_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
     db = create_database(backend, data_dir, postgres_url)
@@ -364,7 +639,9 @@ def run_backend(backend: str, args: argparse.Namespace, data_dir: Path) -> dict[
     desk = None
     try:
         upgrade(db.url)
-        settings = Settings(data_dir=data_dir / backend, database_url=db.url, secret_key="bench-secret-key", embedded_worker=False)
+        settings = Settings(
+            data_dir=data_dir / backend, database_url=db.url, secret_key="bench-secret-key", embedded_worker=False
+        )
         install()  # tables, channels and domain-event subscriptions, as in the app
         rt = Runtime.build(settings)
         started = time.perf_counter()
@@ -372,31 +649,55 @@ def run_backend(backend: str, args: argparse.Namespace, data_dir: Path) -> dict[
         demo_seconds = time.perf_counter() - started
         with unit_of_work(rt.sessions) as session:
             tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == logins.tenant_slug))
-            agent_email = session.scalar(select(User.email).where(User.tenant_id == tenant_id, User.role == "agent").order_by(User.id).limit(1))
+            agent_email = session.scalar(
+                select(User.email).where(User.tenant_id == tenant_id, User.role == "agent").order_by(User.id).limit(1)
+            )
             agent_id = session.scalar(select(User.id).where(User.email == agent_email))
-            demo_count = session.scalar(select(func.count()).select_from(Conversation).where(Conversation.tenant_id == tenant_id))
+            demo_count = session.scalar(
+                select(func.count()).select_from(Conversation).where(Conversation.tenant_id == tenant_id)
+            )
         supervisor = next((email, password) for role, email, password in logins.users if role == "supervisor")
         agent_password = next(password for role, email, password in logins.users if email == agent_email)
         version = rt.engine.dialect.server_version_info
-        print(f"== desktop on {backend} ({'.'.join(map(str, version or ())) or '?'}): demo loaded in {demo_seconds:.1f} s ({demo_count} conversations), {args.samples} samples per line")
+        print(
+            f"== desktop on {backend} ({'.'.join(map(str, version or ())) or '?'}): demo loaded in {demo_seconds:.1f} s ({demo_count} conversations), {args.samples} samples per line"
+        )
         analyze(rt)
         desk = Desk(rt, args.samples)
         desk.login("supervisor", supervisor[0], supervisor[1], logins.tenant_slug)
         desk.login("agent", agent_email, agent_password, logins.tenant_slug)
         fx = pick(rt, tenant_id, desk)
-        result: dict[str, Any] = {"backend": backend, "database": ".".join(map(str, version or ())), "demo_conversations": demo_count, "samples": args.samples}
-        result["demo"] = report(f"{backend}: demo data ({demo_count} conversations)", measure_all(desk, fx), bare_select(rt, args.samples))
+        result: dict[str, Any] = {
+            "backend": backend,
+            "database": ".".join(map(str, version or ())),
+            "demo_conversations": demo_count,
+            "samples": args.samples,
+        }
+        result["demo"] = report(
+            f"{backend}: demo data ({demo_count} conversations)", measure_all(desk, fx), bare_select(rt, args.samples)
+        )
         if args.conversations:
             added = add_conversations(rt, tenant_id, args.conversations, args.seed)
             with unit_of_work(rt.sessions) as session:
-                total = session.scalar(select(func.count()).select_from(Conversation).where(Conversation.tenant_id == tenant_id))
-                entries = session.scalar(select(func.count()).select_from(SearchEntry).where(SearchEntry.tenant_id == tenant_id))
+                total = session.scalar(
+                    select(func.count()).select_from(Conversation).where(Conversation.tenant_id == tenant_id)
+                )
+                entries = session.scalar(
+                    select(func.count()).select_from(SearchEntry).where(SearchEntry.tenant_id == tenant_id)
+                )
             analyze(rt)
-            print(f"added {added['conversations']} conversations in {added['seconds']} s: {total} in the tenant, {entries} search entries")
+            print(
+                f"added {added['conversations']} conversations in {added['seconds']} s: {total} in the tenant, {entries} search entries"
+            )
             first = fx
             fx = pick(rt, tenant_id, desk)
-            fx.conversation_id, fx.reply_id = first.conversation_id, first.reply_id  # the same demo conversations as before
-            result["large"] = report(f"{backend}: {total} conversations", measure_all(desk, fx), bare_select(rt, args.samples))
+            fx.conversation_id, fx.reply_id = (
+                first.conversation_id,
+                first.reply_id,
+            )  # the same demo conversations as before
+            result["large"] = report(
+                f"{backend}: {total} conversations", measure_all(desk, fx), bare_select(rt, args.samples)
+            )
             result["added"] = added | {"total": total, "search_entries": entries}
         if args.explain:
             explain(rt, tenant_id, agent_id, fx)
@@ -413,10 +714,14 @@ def run_backend(backend: str, args: argparse.Namespace, data_dir: Path) -> dict[
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument("--conversations", type=int, default=10_000, help="conversations added after the demo measurements (0: none)")
+    parser.add_argument(
+        "--conversations", type=int, default=10_000, help="conversations added after the demo measurements (0: none)"
+    )
     parser.add_argument("--samples", type=int, default=40, help="measured requests per line (after 2 warm-up requests)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--explain", action="store_true", help="print the query plan of the inbox list per view and filter")
+    parser.add_argument(
+        "--explain", action="store_true", help="print the query plan of the inbox list per view and filter"
+    )
     parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)

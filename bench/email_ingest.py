@@ -49,10 +49,70 @@ DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SECRET_KEY = "raccordo-bench-secret-key-not-for-production"
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + b"\x00" * 40
 PDF = b"%PDF-1.4\n" + b"0" * 6000 + b"\n%%EOF\n"
-FIRST = ["Mario", "Giulia", "Luca", "Francesca", "Marco", "Chiara", "Alessandro", "Sara", "Andrea", "Martina", "Giovanni", "Elena", "Matteo", "Valentina",
-         "Davide", "Anna", "Paolo", "Laura", "Stefano", "Federica", "John", "Emily", "James", "Olivia", "Lorenzo", "Beatrice", "Simone", "Alice", "Nicolò", "Ilaria"]
-LAST = ["Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano", "Colombo", "Ricci", "Marino", "Greco", "Bruno", "Gallo", "Conti", "De Luca", "Mancini",
-        "Costa", "Giordano", "Rizzo", "Lombardi", "Moretti", "Smith", "Brown", "Taylor", "Wilson", "Fontana", "Caruso", "Ferri", "Galli", "Martini", "Leone"]
+FIRST = [
+    "Mario",
+    "Giulia",
+    "Luca",
+    "Francesca",
+    "Marco",
+    "Chiara",
+    "Alessandro",
+    "Sara",
+    "Andrea",
+    "Martina",
+    "Giovanni",
+    "Elena",
+    "Matteo",
+    "Valentina",
+    "Davide",
+    "Anna",
+    "Paolo",
+    "Laura",
+    "Stefano",
+    "Federica",
+    "John",
+    "Emily",
+    "James",
+    "Olivia",
+    "Lorenzo",
+    "Beatrice",
+    "Simone",
+    "Alice",
+    "Nicolò",
+    "Ilaria",
+]
+LAST = [
+    "Rossi",
+    "Russo",
+    "Ferrari",
+    "Esposito",
+    "Bianchi",
+    "Romano",
+    "Colombo",
+    "Ricci",
+    "Marino",
+    "Greco",
+    "Bruno",
+    "Gallo",
+    "Conti",
+    "De Luca",
+    "Mancini",
+    "Costa",
+    "Giordano",
+    "Rizzo",
+    "Lombardi",
+    "Moretti",
+    "Smith",
+    "Brown",
+    "Taylor",
+    "Wilson",
+    "Fontana",
+    "Caruso",
+    "Ferri",
+    "Galli",
+    "Martini",
+    "Leone",
+]
 TEXTS = [
     "Buongiorno, il mio ordine non è ancora arrivato. Potete verificare?",
     "Salve, vorrei modificare l'indirizzo di consegna del pacco.",
@@ -86,17 +146,23 @@ def build_messages(count: int, seed: int, domain: str) -> list[bytes]:
             mail["Subject"] = "Re: Richiesta"
             mail["In-Reply-To"] = earlier[-1]
             mail["References"] = " ".join(earlier[-5:])
-            text += "\n\nIl giorno 1 nov 2025, Assistenza ha scritto:\n> Gentile cliente, ci scusiamo.\n> Cordiali saluti\n"
+            text += (
+                "\n\nIl giorno 1 nov 2025, Assistenza ha scritto:\n> Gentile cliente, ci scusiamo.\n> Cordiali saluti\n"
+            )
         else:
             mail["Subject"] = rng.choice(["Richiesta", "Ordine in ritardo", "Fattura", "Reso"])
         mail.set_content(text, charset="iso-8859-1" if kind < 0.15 else "utf-8")
         if kind >= 0.15:
-            mail.add_alternative(f"<div dir=\"ltr\"><p>{text}</p><img src=\"https://tracker.example/p.gif?n={n}\"></div>", subtype="html")
+            mail.add_alternative(
+                f'<div dir="ltr"><p>{text}</p><img src="https://tracker.example/p.gif?n={n}"></div>', subtype="html"
+            )
         if 0.75 <= kind < 0.85:
             mail.make_mixed()
             mail.add_attachment(PDF, maintype="application", subtype="pdf", filename=f"ricevuta-{n}.pdf")
         elif kind >= 0.95:
-            mail.get_payload()[-1].add_related(PNG, maintype="image", subtype="png", cid=f"<img{n}@bench>") if mail.is_multipart() else None
+            mail.get_payload()[-1].add_related(
+                PNG, maintype="image", subtype="png", cid=f"<img{n}@bench>"
+            ) if mail.is_multipart() else None
         sent_by.setdefault(customer, []).append(mail["Message-ID"])
         out.append(mail.as_bytes())
     return out
@@ -104,7 +170,9 @@ def build_messages(count: int, seed: int, domain: str) -> list[bytes]:
 
 def fill_maildir(dovecot: Any, user: str, messages: list[bytes]) -> None:
     """Deliver straight into the Maildir (as an MDA does); Dovecot indexes them at SELECT."""
-    dovecot.append(user, b"From: warmup@example.com\r\nSubject: create\r\nMessage-ID: <create@bench>\r\n\r\nx\r\n", flags="\\Seen")
+    dovecot.append(
+        user, b"From: warmup@example.com\r\nSubject: create\r\nMessage-ID: <create@bench>\r\n\r\nx\r\n", flags="\\Seen"
+    )
     new = dovecot.maildir(user) / "new"
     for index, raw in enumerate(messages):
         path = new / f"{1764000000 + index}.M{index}P{os.getpid()}.bench"
@@ -127,7 +195,7 @@ async def baseline(account: Any, folder: str, batch: int) -> int:
     try:
         uids = await box.unseen_uids()
         for start in range(0, len(uids), batch):
-            for _, raw in await box.fetch_many(uids[start:start + batch]):
+            for _, raw in await box.fetch_many(uids[start : start + batch]):
                 message = parser.parsebytes(raw)
                 for part in message.walk():
                     if not part.is_multipart():
@@ -148,13 +216,13 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     from raccordo.channels.email.channel import imap_account
     from raccordo.channels.email.mailbox import ImapMailbox
     from raccordo.channels.email.poller import PolledInbox, poll_open_mailbox
+    from raccordo.channels.models import Inbox, RawInbound
     from raccordo.channels.services import inboxes
     from raccordo.channels.services.inbound import inbox_config
     from raccordo.platform.config import Settings
     from raccordo.platform.runtime import Runtime
     from raccordo.platform.store.db import unit_of_work
     from raccordo.platform.store.migrate import upgrade
-    from raccordo.channels.models import Inbox, RawInbound
     from raccordo.record.models import Message
     from tests.mailserver import Dovecot
 
@@ -178,15 +246,38 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         upgrade(url)
         install_channels()  # what the app and the worker do when they start
         subscriptions.register()  # routing, SLA and the search index react as in the app
-        rt = Runtime.build(Settings(data_dir=work / "data", database_url=url, secret_key=SECRET_KEY, email_fetch_batch=args.batch))
+        rt = Runtime.build(
+            Settings(data_dir=work / "data", database_url=url, secret_key=SECRET_KEY, email_fetch_batch=args.batch)
+        )
         with unit_of_work(rt.sessions) as session:
             tenant = accounts.create_tenant(session, f"bench-{uuid.uuid4().hex[:6]}", "Bench")
-            owner = accounts.create_user(session, system_actor(tenant.id), email="owner@bench.example", name="Owner", role="owner", password="bench password 1", language="en")
-            actor = system_actor(tenant.id).__class__(tenant.id, owner.id, system_actor(tenant.id).role.__class__("owner"))
+            owner = accounts.create_user(
+                session,
+                system_actor(tenant.id),
+                email="owner@bench.example",
+                name="Owner",
+                role="owner",
+                password="bench password 1",
+                language="en",
+            )
+            actor = system_actor(tenant.id).__class__(
+                tenant.id, owner.id, system_actor(tenant.id).role.__class__("owner")
+            )
             inbox, _ = inboxes.create_inbox(
-                session, rt.secretbox, actor, name="Assistenza", channel="email",
-                settings={"address": "support@acme.example", "imap_host": "127.0.0.1", "imap_port": dovecot.port, "imap_security": "none", "imap_username": "support"},
-                secrets_={"imap_password": "bench"}, business_hours=None,
+                session,
+                rt.secretbox,
+                actor,
+                name="Assistenza",
+                channel="email",
+                settings={
+                    "address": "support@acme.example",
+                    "imap_host": "127.0.0.1",
+                    "imap_port": dovecot.port,
+                    "imap_security": "none",
+                    "imap_username": "support",
+                },
+                secrets_={"imap_password": "bench"},
+                business_hours=None,
             )
             polled = PolledInbox(inbox.id, tenant.id, inbox.identifier)
             config = inbox_config(rt, session.get_one(Inbox, inbox.id))
@@ -213,23 +304,53 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         ours_seconds, ours_cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
 
         with unit_of_work(rt.sessions) as session:
-            stored = session.scalar(select(func.count()).select_from(Message).where(Message.inbox_id == inbox.id, Message.direction == "inbound"))
-            distinct = session.scalar(select(func.count(func.distinct(Message.provider_message_id))).where(Message.inbox_id == inbox.id))
-            raw_processed = session.scalar(select(func.count()).select_from(RawInbound).where(RawInbound.inbox_id == inbox.id, RawInbound.status == "processed"))
-            conversations = session.scalar(text("SELECT count(DISTINCT conversation_id) FROM messages WHERE inbox_id = :i"), {"i": inbox.id})
+            stored = session.scalar(
+                select(func.count())
+                .select_from(Message)
+                .where(Message.inbox_id == inbox.id, Message.direction == "inbound")
+            )
+            distinct = session.scalar(
+                select(func.count(func.distinct(Message.provider_message_id))).where(Message.inbox_id == inbox.id)
+            )
+            raw_processed = session.scalar(
+                select(func.count())
+                .select_from(RawInbound)
+                .where(RawInbound.inbox_id == inbox.id, RawInbound.status == "processed")
+            )
+            conversations = session.scalar(
+                text("SELECT count(DISTINCT conversation_id) FROM messages WHERE inbox_id = :i"), {"i": inbox.id}
+            )
         unseen = sum(1 for _, flags in dovecot.messages("support") if "\\Seen" not in flags)
         rt.close()
         verification = {
-            "messages_in_mailbox": args.messages, "fetched": result.fetched, "failed": result.failed, "messages_in_db": stored,
-            "distinct_message_ids": distinct, "raw_inbound_processed": raw_processed, "conversations": conversations, "left_unseen": unseen,
+            "messages_in_mailbox": args.messages,
+            "fetched": result.fetched,
+            "failed": result.failed,
+            "messages_in_db": stored,
+            "distinct_message_ids": distinct,
+            "raw_inbound_processed": raw_processed,
+            "conversations": conversations,
+            "left_unseen": unseen,
         }
-        ok = result.fetched == stored == distinct == raw_processed == args.messages and result.failed == 0 and unseen == 0
+        ok = (
+            result.fetched == stored == distinct == raw_processed == args.messages
+            and result.failed == 0
+            and unseen == 0
+        )
         figures = {
             "backend": backend,
             "messages": args.messages,
             "batch": args.batch,
-            "baseline": {"seconds": round(base_seconds, 3), "msgs_per_s": round(args.messages / base_seconds, 1), "cpu_ms_per_msg": round(1000 * base_cpu / args.messages, 3)},
-            "ours": {"seconds": round(ours_seconds, 3), "msgs_per_s": round(args.messages / ours_seconds, 1), "cpu_ms_per_msg": round(1000 * ours_cpu / args.messages, 3)},
+            "baseline": {
+                "seconds": round(base_seconds, 3),
+                "msgs_per_s": round(args.messages / base_seconds, 1),
+                "cpu_ms_per_msg": round(1000 * base_cpu / args.messages, 3),
+            },
+            "ours": {
+                "seconds": round(ours_seconds, 3),
+                "msgs_per_s": round(args.messages / ours_seconds, 1),
+                "cpu_ms_per_msg": round(1000 * ours_cpu / args.messages, 3),
+            },
             "ratio": round(base_seconds / ours_seconds, 4),
             "verification": verification,
             "ok": ok,
@@ -250,10 +371,14 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Email messages per second parsed and ingested from a local IMAP mailbox, against a bare parse-only baseline.")
+    parser = argparse.ArgumentParser(
+        description="Email messages per second parsed and ingested from a local IMAP mailbox, against a bare parse-only baseline."
+    )
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--messages", type=int, default=10_000, help="messages in the mailbox (default 10000)")
-    parser.add_argument("--batch", type=int, default=50, help="messages per IMAP FETCH (default 50, as RACCORDO_EMAIL_FETCH_BATCH)")
+    parser.add_argument(
+        "--batch", type=int, default=50, help="messages per IMAP FETCH (default 50, as RACCORDO_EMAIL_FETCH_BATCH)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--time-limit", type=float, default=1800.0, help="seconds one path may take (default 1800)")
     parser.add_argument("--postgres-url", default=os.environ.get("RACCORDO_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL))
@@ -272,12 +397,18 @@ def main(argv: list[str] | None = None) -> int:
         b, o = figures["baseline"], figures["ours"]
         print(f"== {backend} — {args.messages} messages in one IMAP mailbox, fetch batch {args.batch}")
         print(f"{'path':<26}{'seconds':>9}{'msgs/s':>10}{'CPU ms/msg':>12}")
-        print(f"{'baseline (fetch + parse)':<26}{b['seconds']:>9.2f}{b['msgs_per_s']:>10.1f}{b['cpu_ms_per_msg']:>12.3f}")
+        print(
+            f"{'baseline (fetch + parse)':<26}{b['seconds']:>9.2f}{b['msgs_per_s']:>10.1f}{b['cpu_ms_per_msg']:>12.3f}"
+        )
         print(f"{'ours (poll + ingest)':<26}{o['seconds']:>9.2f}{o['msgs_per_s']:>10.1f}{o['cpu_ms_per_msg']:>12.3f}")
-        print(f"{backend}: ratio ours/baseline = {figures['ratio']:.4f} (ours {o['msgs_per_s']} msgs/s / baseline {b['msgs_per_s']} msgs/s)")
+        print(
+            f"{backend}: ratio ours/baseline = {figures['ratio']:.4f} (ours {o['msgs_per_s']} msgs/s / baseline {b['msgs_per_s']} msgs/s)"
+        )
         v = figures["verification"]
-        print(f"verified: {v['messages_in_db']} messages and {v['raw_inbound_processed']} processed raw payloads for {v['messages_in_mailbox']} in the mailbox, "
-              f"{v['conversations']} conversations, {v['left_unseen']} left unseen, {v['failed']} failed")
+        print(
+            f"verified: {v['messages_in_db']} messages and {v['raw_inbound_processed']} processed raw payloads for {v['messages_in_mailbox']} in the mailbox, "
+            f"{v['conversations']} conversations, {v['left_unseen']} left unseen, {v['failed']} failed"
+        )
         sys.stdout.flush()
         if not figures["ok"]:
             print(f"{backend}: verification FAILED: {v}", file=sys.stderr)

@@ -56,14 +56,68 @@ SECRET_KEY = "raccordo-bench-secret-key-not-for-production"
 START_POSTGRES = "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start (or set RACCORDO_BENCH_POSTGRES_URL)"
 
 FIRST_NAMES = [
-    "Mario", "Giulia", "Luca", "Francesca", "Marco", "Chiara", "Alessandro", "Sara", "Andrea", "Martina",
-    "Giovanni", "Elena", "Matteo", "Valentina", "Davide", "Anna", "Paolo", "Laura", "Stefano", "Federica",
-    "John", "Emily", "James", "Olivia", "Lorenzo", "Beatrice", "Simone", "Alice", "Nicolò", "Ilaria",
+    "Mario",
+    "Giulia",
+    "Luca",
+    "Francesca",
+    "Marco",
+    "Chiara",
+    "Alessandro",
+    "Sara",
+    "Andrea",
+    "Martina",
+    "Giovanni",
+    "Elena",
+    "Matteo",
+    "Valentina",
+    "Davide",
+    "Anna",
+    "Paolo",
+    "Laura",
+    "Stefano",
+    "Federica",
+    "John",
+    "Emily",
+    "James",
+    "Olivia",
+    "Lorenzo",
+    "Beatrice",
+    "Simone",
+    "Alice",
+    "Nicolò",
+    "Ilaria",
 ]
 LAST_NAMES = [
-    "Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano", "Colombo", "Ricci", "Marino", "Greco",
-    "Bruno", "Gallo", "Conti", "De Luca", "Mancini", "Costa", "Giordano", "Rizzo", "Lombardi", "Moretti",
-    "Smith", "Brown", "Taylor", "Wilson", "Fontana", "Caruso", "Ferri", "Galli", "Martini", "Leone",
+    "Rossi",
+    "Russo",
+    "Ferrari",
+    "Esposito",
+    "Bianchi",
+    "Romano",
+    "Colombo",
+    "Ricci",
+    "Marino",
+    "Greco",
+    "Bruno",
+    "Gallo",
+    "Conti",
+    "De Luca",
+    "Mancini",
+    "Costa",
+    "Giordano",
+    "Rizzo",
+    "Lombardi",
+    "Moretti",
+    "Smith",
+    "Brown",
+    "Taylor",
+    "Wilson",
+    "Fontana",
+    "Caruso",
+    "Ferri",
+    "Galli",
+    "Martini",
+    "Leone",
 ]
 TEXTS = [
     "Buongiorno, il mio ordine non è ancora arrivato.",
@@ -132,12 +186,19 @@ def build_workload(total: int, concurrency: int, seed: int, run_id: str) -> Work
         if eligible == 0 or rng.random() < 0.35:
             n = len(contacts)
             shape = rng.random()
-            local = f"{FIRST_NAMES[n % len(FIRST_NAMES)]}.{LAST_NAMES[(n * 7) % len(LAST_NAMES)]}".lower().replace(" ", "")
+            local = f"{FIRST_NAMES[n % len(FIRST_NAMES)]}.{LAST_NAMES[(n * 7) % len(LAST_NAMES)]}".lower().replace(
+                " ", ""
+            )
             email = f"{local}.{run_id}.{n}@example.com" if shape < 0.40 or shape >= 0.60 else None
             phone = f"347{1_000_000 + n:07d}" if 0.40 <= shape < 0.80 else None
             external = f"crm-{run_id}-{n}" if shape >= 0.85 else None
             contact = PlannedContact(
-                n, f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}", rng.choice(["it", "it", "en"]), email, phone, external,
+                n,
+                f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
+                rng.choice(["it", "it", "en"]),
+                email,
+                phone,
+                external,
                 last_inbox=0 if rng.random() < 0.85 else 1,
             )
             contact.email_known_at = i
@@ -166,7 +227,11 @@ def build_workload(total: int, concurrency: int, seed: int, run_id: str) -> Work
                 # A known phone-only customer now also gives an email address.
                 contact.email = f"added.{run_id}.{contact.index}@example.com"
                 contact.email_known_at = i
-                identities = [{"kind": "phone", "value": f"+39{contact.phone}"}, {"kind": "email", "value": contact.email}] if contact.phone else [{"kind": "external", "value": contact.external}, {"kind": "email", "value": contact.email}]
+                identities = (
+                    [{"kind": "phone", "value": f"+39{contact.phone}"}, {"kind": "email", "value": contact.email}]
+                    if contact.phone
+                    else [{"kind": "external", "value": contact.external}, {"kind": "email", "value": contact.email}]
+                )
                 stats["added"] += 1
             else:
                 known: list[dict[str, Any]] = []
@@ -178,7 +243,12 @@ def build_workload(total: int, concurrency: int, seed: int, run_id: str) -> Work
                 if contact.phone:
                     national = rng.random() < 0.3
                     stats["variant"] += national
-                    known.append({"kind": "phone", "value": f"{contact.phone[:3]} {contact.phone[3:]}" if national else f"+39{contact.phone}"})
+                    known.append(
+                        {
+                            "kind": "phone",
+                            "value": f"{contact.phone[:3]} {contact.phone[3:]}" if national else f"+39{contact.phone}",
+                        }
+                    )
                 if contact.whatsapp:
                     known.append({"kind": "whatsapp", "value": f"39{contact.phone}"})
                 if contact.external:
@@ -200,7 +270,9 @@ def build_workload(total: int, concurrency: int, seed: int, run_id: str) -> Work
         if rng.random() < 0.1:
             payload["attributes"] = {"order_id": f"ORD-{rng.randrange(10**6):06d}"}
         bodies.append((inbox, json.dumps(payload, separators=(",", ":")).encode()))
-    return Workload(bodies, stats["new"], stats["returning"], stats["cross"], stats["auto"], stats["added"], stats["variant"])
+    return Workload(
+        bodies, stats["new"], stats["returning"], stats["cross"], stats["auto"], stats["added"], stats["variant"]
+    )
 
 
 # --------------------------------------------------------------------------- server (child process)
@@ -233,7 +305,11 @@ def add_baseline_route(app: Any, rt: Any) -> None:
 
     def insert_row(body: bytes) -> int:
         with unit_of_work(rt.sessions) as session:
-            return int(session.execute(insert(table).values(received_at=datetime.now(UTC), body=body).returning(table.c.id)).scalar_one())
+            return int(
+                session.execute(
+                    insert(table).values(received_at=datetime.now(UTC), body=body).returning(table.c.id)
+                ).scalar_one()
+            )
 
     @app.post(BASELINE_PATH, include_in_schema=False)
     async def baseline(request: Request) -> dict[str, int]:
@@ -285,7 +361,16 @@ class Server:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--serve-child", str(self.port), "--parent-pid", str(os.getpid()), "--server-max-seconds", str(int(max_seconds))]
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--serve-child",
+            str(self.port),
+            "--parent-pid",
+            str(os.getpid()),
+            "--server-max-seconds",
+            str(int(max_seconds)),
+        ]
         self.process = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=str(ROOT))
 
     def log_tail(self, chars: int = 3000) -> str:
@@ -345,7 +430,12 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def run_phase(
-    client: Any, path: str, requests: list[tuple[str, bytes, str]], concurrency: int, deadline: float, server: Server,
+    client: Any,
+    path: str,
+    requests: list[tuple[str, bytes, str]],
+    concurrency: int,
+    deadline: float,
+    server: Server,
 ) -> PhaseResult:
     """Send every (url path, body, HMAC secret) request with at most `concurrency` in flight (closed loop)."""
     from raccordo.channels import signing
@@ -395,7 +485,9 @@ def summarize(phases: list[PhaseResult]) -> dict[str, Any]:
         "p99_ms": round(percentile(latencies, 99) * 1000, 3),
         "mean_ms": round(sum(latencies) / len(latencies) * 1000, 3) if latencies else None,
         "max_ms": round(max(latencies) * 1000, 3) if latencies else None,
-        "server_cpu_ms_per_msg": round(server_cpu / requests * 1000, 3) if server_cpu is not None and requests else None,
+        "server_cpu_ms_per_msg": round(server_cpu / requests * 1000, 3)
+        if server_cpu is not None and requests
+        else None,
         "rounds_msgs_per_s": [round(p.requests / p.seconds, 2) for p in phases if p.seconds],
     }
 
@@ -431,7 +523,9 @@ def create_postgres_database(postgres_url: str) -> Database:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # noqa: BLE001 - any failure here means "no usable server"
-        raise BenchError(f"PostgreSQL at {postgres_url} is not usable ({type(exc).__name__}: {exc}); {START_POSTGRES}") from None
+        raise BenchError(
+            f"PostgreSQL at {postgres_url} is not usable ({type(exc).__name__}: {exc}); {START_POSTGRES}"
+        ) from None
     finally:
         admin.dispose()
 
@@ -448,14 +542,22 @@ def create_postgres_database(postgres_url: str) -> Database:
 
 def setup_tenant(rt: Any, run_id: str) -> tuple[int, str]:
     """A tenant with an owner user and API token, created through the services."""
-    from raccordo.platform.store.db import unit_of_work
+    from raccordo.accounts.domain.actor import Actor, system_actor
     from raccordo.accounts.domain.roles import Role
     from raccordo.accounts.services import accounts
-    from raccordo.accounts.domain.actor import Actor, system_actor
+    from raccordo.platform.store.db import unit_of_work
 
     with unit_of_work(rt.sessions) as session:
         tenant = accounts.create_tenant(session, f"bench-{run_id}", "Bench S.p.A.")
-        user = accounts.create_user(session, system_actor(tenant.id), email=f"owner@bench-{run_id}.example.com", name="Bench Owner", role="owner", password=None, language="en")
+        user = accounts.create_user(
+            session,
+            system_actor(tenant.id),
+            email=f"owner@bench-{run_id}.example.com",
+            name="Bench Owner",
+            role="owner",
+            password=None,
+            language="en",
+        )
         _, token = accounts.create_token(session, Actor(tenant.id, user.id, Role.OWNER), "bench")
         return tenant.id, token
 
@@ -469,34 +571,56 @@ def server_versions(rt: Any) -> dict[str, str]:
         return {"database": str(connection.execute(text("select version()")).scalar_one()).split(" on ")[0]}
 
 
-def verify(rt: Any, tenant_id: int, workload: Workload, ingest_phases: list[PhaseResult], baseline_sent: int) -> dict[str, Any]:
+def verify(
+    rt: Any, tenant_id: int, workload: Workload, ingest_phases: list[PhaseResult], baseline_sent: int
+) -> dict[str, Any]:
     """The database must hold exactly what was sent; raises BenchError otherwise."""
     from sqlalchemy import MetaData, func, select
 
     from raccordo.channels.models import RawInbound
-
-    from raccordo.record.models import Contact, Conversation, Message, TimelineEvent
     from raccordo.record.domain.messages import TimelineKind
+    from raccordo.record.models import Contact, Conversation, Message, TimelineEvent
 
     sent = sum(p.requests for p in ingest_phases)
     returned_ids = {mid for p in ingest_phases for r in p.responses for mid in r.get("message_ids", [])}
     duplicates = sum(int(r.get("duplicates", 0)) for p in ingest_phases for r in p.responses)
     table = baseline_table(MetaData())
     with rt.engine.connect() as connection:
+
         def count(statement: Any) -> int:
             return int(connection.execute(statement).scalar_one())
 
         facts = {
             "ingest_sent": sent,
-            "messages_in_db": count(select(func.count()).select_from(Message).where(Message.tenant_id == tenant_id, Message.direction == "inbound")),
+            "messages_in_db": count(
+                select(func.count())
+                .select_from(Message)
+                .where(Message.tenant_id == tenant_id, Message.direction == "inbound")
+            ),
             "distinct_message_ids_returned": len(returned_ids),
             "duplicates_reported": duplicates,
-            "raw_inbound_in_db": count(select(func.count()).select_from(RawInbound).where(RawInbound.tenant_id == tenant_id)),
-            "raw_inbound_processed": count(select(func.count()).select_from(RawInbound).where(RawInbound.tenant_id == tenant_id, RawInbound.status == "processed")),
+            "raw_inbound_in_db": count(
+                select(func.count()).select_from(RawInbound).where(RawInbound.tenant_id == tenant_id)
+            ),
+            "raw_inbound_processed": count(
+                select(func.count())
+                .select_from(RawInbound)
+                .where(RawInbound.tenant_id == tenant_id, RawInbound.status == "processed")
+            ),
             "contacts_planned": workload.new_contacts,
-            "contacts_in_db": count(select(func.count()).select_from(Contact).where(Contact.tenant_id == tenant_id, Contact.merged_into_id.is_(None))),
-            "conversations_in_db": count(select(func.count()).select_from(Conversation).where(Conversation.tenant_id == tenant_id)),
-            "channel_switch_events": count(select(func.count()).select_from(TimelineEvent).where(TimelineEvent.tenant_id == tenant_id, TimelineEvent.kind == TimelineKind.CHANNEL_SWITCH.value)),
+            "contacts_in_db": count(
+                select(func.count())
+                .select_from(Contact)
+                .where(Contact.tenant_id == tenant_id, Contact.merged_into_id.is_(None))
+            ),
+            "conversations_in_db": count(
+                select(func.count()).select_from(Conversation).where(Conversation.tenant_id == tenant_id)
+            ),
+            "channel_switch_events": count(
+                select(func.count())
+                .select_from(TimelineEvent)
+                .where(TimelineEvent.tenant_id == tenant_id, TimelineEvent.kind == TimelineKind.CHANNEL_SWITCH.value)
+            ),
             "baseline_sent": baseline_sent,
             "baseline_rows_in_db": count(select(func.count()).select_from(table)),
         }
@@ -504,11 +628,17 @@ def verify(rt: Any, tenant_id: int, workload: Workload, ingest_phases: list[Phas
     if facts["messages_in_db"] != sent:
         problems.append(f"{facts['messages_in_db']} inbound messages stored for {sent} sent")
     if facts["distinct_message_ids_returned"] != sent or duplicates:
-        problems.append(f"{facts['distinct_message_ids_returned']} distinct message ids and {duplicates} duplicates answered for {sent} distinct messages sent")
+        problems.append(
+            f"{facts['distinct_message_ids_returned']} distinct message ids and {duplicates} duplicates answered for {sent} distinct messages sent"
+        )
     if facts["raw_inbound_in_db"] != sent or facts["raw_inbound_processed"] != sent:
-        problems.append(f"{facts['raw_inbound_in_db']} raw payloads ({facts['raw_inbound_processed']} processed) for {sent} sent")
+        problems.append(
+            f"{facts['raw_inbound_in_db']} raw payloads ({facts['raw_inbound_processed']} processed) for {sent} sent"
+        )
     if facts["contacts_in_db"] != workload.new_contacts:
-        problems.append(f"{facts['contacts_in_db']} contacts stored for {workload.new_contacts} distinct customers sent")
+        problems.append(
+            f"{facts['contacts_in_db']} contacts stored for {workload.new_contacts} distinct customers sent"
+        )
     if facts["baseline_rows_in_db"] != baseline_sent:
         problems.append(f"{facts['baseline_rows_in_db']} baseline rows stored for {baseline_sent} sent")
     if problems:
@@ -520,9 +650,9 @@ def run_backend(backend: str, args: argparse.Namespace, data_root: Path) -> dict
     import httpx
     from sqlalchemy import MetaData
 
-    from raccordo.platform.store.migrate import upgrade
     from raccordo.platform.config import Settings
     from raccordo.platform.runtime import Runtime
+    from raccordo.platform.store.migrate import upgrade
 
     started_at = datetime.now(UTC)
     deadline = time.monotonic() + args.time_limit
@@ -541,7 +671,12 @@ def run_backend(backend: str, args: argparse.Namespace, data_root: Path) -> dict
         versions = server_versions(rt)
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("RACCORDO_")}
-        env.update(RACCORDO_DATA_DIR=str(data_dir), RACCORDO_DATABASE_URL=database.url, RACCORDO_SECRET_KEY=SECRET_KEY, RACCORDO_LOG_LEVEL="WARNING")
+        env.update(
+            RACCORDO_DATA_DIR=str(data_dir),
+            RACCORDO_DATABASE_URL=database.url,
+            RACCORDO_SECRET_KEY=SECRET_KEY,
+            RACCORDO_LOG_LEVEL="WARNING",
+        )
         server = Server(env, data_dir / "server.log", max_seconds=args.time_limit + 60)
         server.wait_ready()
 
@@ -550,9 +685,15 @@ def run_backend(backend: str, args: argparse.Namespace, data_root: Path) -> dict
         inboxes: list[tuple[str, str]] = []
         with httpx.Client(base_url=server.base_url, timeout=30.0) as setup_client:
             for name in ("API storefront", "API mobile app"):
-                response = setup_client.post("/api/v1/inboxes", json={"name": name, "channel": "api", "settings": {}}, headers={"Authorization": f"Bearer {token}"})
+                response = setup_client.post(
+                    "/api/v1/inboxes",
+                    json={"name": name, "channel": "api", "settings": {}},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
                 if response.status_code != 201:
-                    raise BenchError(f"creating an API inbox answered HTTP {response.status_code}: {response.text[:500]}")
+                    raise BenchError(
+                        f"creating an API inbox answered HTTP {response.status_code}: {response.text[:500]}"
+                    )
                 body = response.json()
                 inboxes.append((f"/api/v1/channels/api/{body['identifier']}/messages", body["secrets"]["hmac_secret"]))
         ingest_requests = [(inboxes[box][0], body, inboxes[box][1]) for box, body in workload.bodies]
@@ -576,20 +717,38 @@ def run_backend(backend: str, args: argparse.Namespace, data_root: Path) -> dict
                     order = ("baseline", "ingest") if r % 2 == 0 else ("ingest", "baseline")
                     for path in order:
                         if path == "ingest":
-                            ours.append(await run_phase(client, "ingest", ingest_requests[chunk], args.concurrency, deadline, server))
+                            ours.append(
+                                await run_phase(
+                                    client, "ingest", ingest_requests[chunk], args.concurrency, deadline, server
+                                )
+                            )
                         else:
-                            bare.append(await run_phase(client, "baseline", baseline_requests[chunk], args.concurrency, deadline, server))
+                            bare.append(
+                                await run_phase(
+                                    client, "baseline", baseline_requests[chunk], args.concurrency, deadline, server
+                                )
+                            )
                 return warm, ours, bare
 
         warm, ours, bare = asyncio.run(measure())
         server.stop()
-        facts = verify(rt, tenant_id, workload, [warm[1], *ours], baseline_sent=warm[0].requests + sum(p.requests for p in bare))
+        facts = verify(
+            rt, tenant_id, workload, [warm[1], *ours], baseline_sent=warm[0].requests + sum(p.requests for p in bare)
+        )
         ingest, baseline = summarize(ours), summarize(bare)
-        ratio = ingest["msgs_per_s"] / baseline["msgs_per_s"] if ingest["msgs_per_s"] and baseline["msgs_per_s"] else None
+        ratio = (
+            ingest["msgs_per_s"] / baseline["msgs_per_s"] if ingest["msgs_per_s"] and baseline["msgs_per_s"] else None
+        )
         return {
             "backend": backend,
             "started_at": started_at.isoformat(timespec="seconds"),
-            "options": {"messages": args.messages, "concurrency": args.concurrency, "warmup": warmup, "rounds": max(1, min(args.rounds, args.messages)), "seed": args.seed},
+            "options": {
+                "messages": args.messages,
+                "concurrency": args.concurrency,
+                "warmup": warmup,
+                "rounds": max(1, min(args.rounds, args.messages)),
+                "seed": args.seed,
+            },
             "ingest": ingest,
             "baseline": baseline,
             "ratio": round(ratio, 4) if ratio is not None else None,
@@ -606,7 +765,9 @@ def run_backend(backend: str, args: argparse.Namespace, data_root: Path) -> dict
         }
     except BenchError as exc:
         tail = server.log_tail() if server is not None else ""
-        raise BenchError(f"{backend}: {exc}" + (f"\n--- server log (tail) ---\n{tail}" if tail.strip() else "")) from None
+        raise BenchError(
+            f"{backend}: {exc}" + (f"\n--- server log (tail) ---\n{tail}" if tail.strip() else "")
+        ) from None
     finally:
         if server is not None:
             server.stop()
@@ -622,12 +783,20 @@ def run_backend(backend: str, args: argparse.Namespace, data_root: Path) -> dict
 def print_backend(result: dict[str, Any]) -> None:
     o, b = result["ingest"], result["baseline"]
     opts = result["options"]
-    print(f"\n== {result['backend']} ({result['environment']['database']}) — {opts['messages']} messages per path (+{opts['warmup']} warm-up), concurrency {opts['concurrency']}, {opts['rounds']} rounds")
-    print(f"{'path':<10} {'requests':>8} {'seconds':>8} {'msgs/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'server CPU ms/msg':>18}")
+    print(
+        f"\n== {result['backend']} ({result['environment']['database']}) — {opts['messages']} messages per path (+{opts['warmup']} warm-up), concurrency {opts['concurrency']}, {opts['rounds']} rounds"
+    )
+    print(
+        f"{'path':<10} {'requests':>8} {'seconds':>8} {'msgs/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'server CPU ms/msg':>18}"
+    )
     for name, row in (("ingest", o), ("baseline", b)):
         cpu = f"{row['server_cpu_ms_per_msg']:.2f}" if row["server_cpu_ms_per_msg"] is not None else "n/a"
-        print(f"{name:<10} {row['requests']:>8} {row['seconds']:>8.2f} {row['msgs_per_s']:>9.1f} {row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f} {cpu:>18}")
-    print(f"{result['backend']}: ratio ours/baseline = {result['ratio']:.3f} (ingest {o['msgs_per_s']:.1f} msgs/s / baseline {b['msgs_per_s']:.1f} msgs/s)")
+        print(
+            f"{name:<10} {row['requests']:>8} {row['seconds']:>8.2f} {row['msgs_per_s']:>9.1f} {row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f} {cpu:>18}"
+        )
+    print(
+        f"{result['backend']}: ratio ours/baseline = {result['ratio']:.3f} (ingest {o['msgs_per_s']:.1f} msgs/s / baseline {b['msgs_per_s']:.1f} msgs/s)"
+    )
     v, w = result["verification"], result["workload"]
     print(
         f"verified: {v['messages_in_db']} inbound messages and {v['raw_inbound_processed']} processed raw payloads stored for {v['ingest_sent']} sent; "
@@ -638,27 +807,57 @@ def print_backend(result: dict[str, Any]) -> None:
 
 def print_summary(results: list[dict[str, Any]]) -> None:
     print("\n== summary (msgs/s; latency in ms)")
-    print(f"{'backend':<11} {'ingest/s':>9} {'p50':>7} {'p99':>7} {'baseline/s':>11} {'p50':>7} {'p99':>7} {'ratio':>7}")
+    print(
+        f"{'backend':<11} {'ingest/s':>9} {'p50':>7} {'p99':>7} {'baseline/s':>11} {'p50':>7} {'p99':>7} {'ratio':>7}"
+    )
     for r in results:
         o, b = r["ingest"], r["baseline"]
-        print(f"{r['backend']:<11} {o['msgs_per_s']:>9.1f} {o['p50_ms']:>7.1f} {o['p99_ms']:>7.1f} {b['msgs_per_s']:>11.1f} {b['p50_ms']:>7.1f} {b['p99_ms']:>7.1f} {r['ratio']:>7.3f}")
+        print(
+            f"{r['backend']:<11} {o['msgs_per_s']:>9.1f} {o['p50_ms']:>7.1f} {o['p99_ms']:>7.1f} {b['msgs_per_s']:>11.1f} {b['p50_ms']:>7.1f} {b['p99_ms']:>7.1f} {r['ratio']:>7.3f}"
+        )
 
 
 # --------------------------------------------------------------------------- main
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Messages per second through the whole API-channel ingest path, against a bare one-row insert on the same database.")
+    parser = argparse.ArgumentParser(
+        description="Messages per second through the whole API-channel ingest path, against a bare one-row insert on the same database."
+    )
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--messages", type=int, default=2000, help="measured messages per path (default 2000)")
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
-    parser.add_argument("--warmup", type=int, default=None, help="warm-up messages per path, not measured (default: 10%% of --messages, 10..200)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="warm-up messages per path, not measured (default: 10%% of --messages, 10..200)",
+    )
     parser.add_argument("--rounds", type=int, default=4, help="alternating measured rounds per path (default 4)")
     parser.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
-    parser.add_argument("--time-limit", type=float, default=900.0, help="seconds one backend may take before the bench gives up (default 900)")
-    parser.add_argument("--postgres-url", default=os.environ.get("RACCORDO_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL), help="admin URL; the bench creates and drops its own database (env RACCORDO_BENCH_POSTGRES_URL)")
-    parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results", help="where ingest-<backend>.json goes (default bench/results)")
-    parser.add_argument("--data-dir", type=Path, default=None, help="keep each backend's files here: DIR/sqlite/raccordo.db, DIR/<backend>/server.log (default: a temporary directory, removed)")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=900.0,
+        help="seconds one backend may take before the bench gives up (default 900)",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("RACCORDO_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        help="admin URL; the bench creates and drops its own database (env RACCORDO_BENCH_POSTGRES_URL)",
+    )
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=ROOT / "bench" / "results",
+        help="where ingest-<backend>.json goes (default bench/results)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="keep each backend's files here: DIR/sqlite/raccordo.db, DIR/<backend>/server.log (default: a temporary directory, removed)",
+    )
     parser.add_argument("--serve-child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--server-max-seconds", type=float, default=960.0, help=argparse.SUPPRESS)

@@ -67,7 +67,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import DEFAULT_POSTGRES_URL, SECRET_KEY, BenchError, cpu_seconds, create_database, free_port, percentile, server_versions  # noqa: E402
+from ingest import (
+    DEFAULT_POSTGRES_URL,
+    SECRET_KEY,
+    BenchError,
+    cpu_seconds,
+    create_database,
+    free_port,
+    percentile,
+    server_versions,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BUS_URLS = {"redis": "redis://127.0.0.1:6379/0", "nats": "nats://127.0.0.1:4222"}
@@ -78,7 +87,9 @@ HOW_TO_START = {
 }
 MARK = "[rt:"  # the message text ends with [rt:<run>:<phase>:<index>]
 PING = '{"type":"ping"}'
-PING_EVERY = 15.0  # seconds between a socket's pings; the server drops a socket silent for 3 heartbeats + 10 s (70 s by default)
+PING_EVERY = (
+    15.0  # seconds between a socket's pings; the server drops a socket silent for 3 heartbeats + 10 s (70 s by default)
+)
 CONNECT_CONCURRENCY = 16  # handshakes in flight while opening the sockets
 CONNECT_TIMEOUT = 30.0  # one handshake (and its hello)
 SETTLE_QUIET = 1.0  # no event frame for this long: the connection burst (presence events) is over
@@ -134,8 +145,16 @@ class Child:
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         cmd = [
-            sys.executable, str(Path(__file__).resolve()), "--child", kind, "--child-port", str(self.port),
-            "--parent-pid", str(os.getpid()), "--child-max-seconds", str(int(max_seconds)),
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--child",
+            kind,
+            "--child-port",
+            str(self.port),
+            "--parent-pid",
+            str(os.getpid()),
+            "--child-max-seconds",
+            str(int(max_seconds)),
         ]
         self.process = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=str(ROOT))
 
@@ -208,32 +227,62 @@ class Setup:
 
 def setup_tenant(rt: Any, run_id: str, users: int) -> Setup:
     """A tenant, an owner, ``users`` agents with a token each, and an API inbox, through the services."""
-    from raccordo.platform.store.db import unit_of_work
+    from raccordo.accounts.domain.actor import Actor, system_actor
     from raccordo.accounts.domain.roles import Role
     from raccordo.accounts.services import accounts
-    from raccordo.channels.services import inboxes
-    from raccordo.accounts.domain.actor import Actor, system_actor
     from raccordo.accounts.services.accounts import user_team_ids
+    from raccordo.channels.services import inboxes
+    from raccordo.platform.store.db import unit_of_work
 
     with unit_of_work(rt.sessions) as session:
         tenant = accounts.create_tenant(session, f"bench-{run_id}", "Bench S.p.A.")
         system = system_actor(tenant.id)
-        owner = accounts.create_user(session, system, email=f"owner@bench-{run_id}.example.com", name="Bench Owner", role="owner", password=None, language="en")
+        owner = accounts.create_user(
+            session,
+            system,
+            email=f"owner@bench-{run_id}.example.com",
+            name="Bench Owner",
+            role="owner",
+            password=None,
+            language="en",
+        )
         _, owner_token = accounts.create_token(session, Actor(tenant.id, owner.id, Role.OWNER), "bench")
         agents = []
         for index in range(users):
-            user = accounts.create_user(session, system, email=f"agent{index}@bench-{run_id}.example.com", name=f"Agent {index}", role="agent", password=None, language="it")
+            user = accounts.create_user(
+                session,
+                system,
+                email=f"agent{index}@bench-{run_id}.example.com",
+                name=f"Agent {index}",
+                role="agent",
+                password=None,
+                language="it",
+            )
             agents.append((user.id, accounts.create_token(session, Actor(tenant.id, user.id, Role.AGENT), "bench")[1]))
         inbox, secrets_ = inboxes.create_inbox(
-            session, rt.secretbox, Actor(tenant.id, owner.id, Role.OWNER), name="API bench", channel="api", settings={}, secrets_={}, business_hours=None,
+            session,
+            rt.secretbox,
+            Actor(tenant.id, owner.id, Role.OWNER),
+            name="API bench",
+            channel="api",
+            settings={},
+            secrets_={},
+            business_hours=None,
         )
         teams = [frozenset(user_team_ids(session, tenant.id, user_id)) for user_id, _ in agents]
-        return Setup(tenant.id, owner_token, agents, teams, f"/api/v1/channels/api/{inbox.identifier}/messages", secrets_["hmac_secret"])
+        return Setup(
+            tenant.id,
+            owner_token,
+            agents,
+            teams,
+            f"/api/v1/channels/api/{inbox.identifier}/messages",
+            secrets_["hmac_secret"],
+        )
 
 
 def subscriber(setup: Setup, agent: int) -> Any:
-    from raccordo.realtime.domain.visibility import Subscriber
     from raccordo.accounts.domain.roles import Role
+    from raccordo.realtime.domain.visibility import Subscriber
 
     return Subscriber(setup.tenant_id, setup.agents[agent][0], Role.AGENT, setup.agent_teams[agent])
 
@@ -242,17 +291,32 @@ def check_rule(setup: Setup) -> None:
     """Every socket must see each measured message: the rule has to show an unassigned conversation's message to every agent."""
     from raccordo.realtime.domain.visibility import visible
 
-    event = {"type": "event", "tenant_id": setup.tenant_id, "kind": "message.created", "conversation_id": 1, "contact_id": 1, "user_id": None, "team_id": None, "payload": {}}
+    event = {
+        "type": "event",
+        "tenant_id": setup.tenant_id,
+        "kind": "message.created",
+        "conversation_id": 1,
+        "contact_id": 1,
+        "user_id": None,
+        "team_id": None,
+        "payload": {},
+    }
     for position in range(len(setup.agents)):
         if not visible(event, subscriber(setup, position)):
-            raise BenchError("domain/realtime.visible no longer shows a message in an unassigned conversation to every agent; choose other subscribers in the bench")
+            raise BenchError(
+                "domain/realtime.visible no longer shows a message in an unassigned conversation to every agent; choose other subscribers in the bench"
+            )
 
 
 def message_body(run_id: str, tag: str, index: int) -> bytes:
     """A message from a new customer: it opens an unassigned conversation, visible to every agent."""
     payload = {
         "message_id": f"rt-{run_id}-{tag}-{index}",
-        "contact": {"name": f"Cliente {tag} {index}", "language": "it", "identities": [{"kind": "email", "value": f"rt.{run_id}.{tag}.{index}@example.com"}]},
+        "contact": {
+            "name": f"Cliente {tag} {index}",
+            "language": "it",
+            "identities": [{"kind": "email", "value": f"rt.{run_id}.{tag}.{index}@example.com"}],
+        },
         "text": f"Buongiorno, il mio ordine non è ancora arrivato. {MARK}{run_id}:{tag}:{index}]",
     }
     return json.dumps(payload, separators=(",", ":")).encode()
@@ -392,7 +456,7 @@ def parse_mark(text: str) -> tuple[str, str, int] | None:
     at = text.rfind(MARK)
     if at < 0 or not text.endswith("]"):
         return None
-    parts = text[at + len(MARK):-1].split(":")
+    parts = text[at + len(MARK) : -1].split(":")
     if len(parts) != 3 or not parts[2].isdigit():
         return None
     return parts[0], parts[1], int(parts[2])
@@ -413,7 +477,9 @@ async def read_loop(sock: Sock, tracker: Tracker) -> None:
         sock.close_reason = sock.ws.close_reason or ""
 
 
-async def open_sockets(sockets: list[Sock], servers: list[Child], setup: Setup, tracker: Tracker, compression: str | None, deadline: float) -> float:
+async def open_sockets(
+    sockets: list[Sock], servers: list[Child], setup: Setup, tracker: Tracker, compression: str | None, deadline: float
+) -> float:
     """Connect every socket (bounded concurrency), read its hello, start its reader. Returns the seconds it took."""
     from websockets.asyncio.client import connect
 
@@ -427,11 +493,20 @@ async def open_sockets(sockets: list[Sock], servers: list[Child], setup: Setup, 
             token = setup.agents[sock.user][1]
             try:
                 ws = await connect(
-                    servers[sock.server].ws_url, additional_headers={"Authorization": f"Bearer {token}"}, compression=compression,
-                    proxy=None, open_timeout=CONNECT_TIMEOUT, ping_interval=None, close_timeout=5, max_queue=1024, user_agent_header="raccordo-bench",
+                    servers[sock.server].ws_url,
+                    additional_headers={"Authorization": f"Bearer {token}"},
+                    compression=compression,
+                    proxy=None,
+                    open_timeout=CONNECT_TIMEOUT,
+                    ping_interval=None,
+                    close_timeout=5,
+                    max_queue=1024,
+                    user_agent_header="raccordo-bench",
                 )
             except Exception as exc:  # noqa: BLE001 - a refused or failed handshake is the bench's failure
-                raise BenchError(f"socket {sock.index} could not connect to {servers[sock.server].name}: {type(exc).__name__}: {exc}") from None
+                raise BenchError(
+                    f"socket {sock.index} could not connect to {servers[sock.server].name}: {type(exc).__name__}: {exc}"
+                ) from None
             try:
                 hello = json.loads(await asyncio.wait_for(ws.recv(), CONNECT_TIMEOUT))
             except Exception as exc:  # noqa: BLE001
@@ -439,7 +514,9 @@ async def open_sockets(sockets: list[Sock], servers: list[Child], setup: Setup, 
                 raise BenchError(f"socket {sock.index} got no hello: {type(exc).__name__}: {exc}") from None
             if hello.get("type") != "hello" or hello.get("user_id") != setup.agents[sock.user][0]:
                 await ws.close()
-                raise BenchError(f"socket {sock.index}: expected hello for user {setup.agents[sock.user][0]}, got {str(hello)[:200]}")
+                raise BenchError(
+                    f"socket {sock.index}: expected hello for user {setup.agents[sock.user][0]}, got {str(hello)[:200]}"
+                )
             sock.ws, sock.frames, sock.events = ws, 0, 0
             sock.last_event_id = int(hello.get("last_event_id") or 0)
             sock.closing, sock.close_code, sock.close_reason = False, None, ""
@@ -571,7 +648,17 @@ def cpu_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float 
     return delta
 
 
-async def open_loop(client: Any, phase: Phase, rate: float, target: Child, setup: Setup, run_id: str, deadline: float, drain: float, children: dict[str, Child]) -> None:
+async def open_loop(
+    client: Any,
+    phase: Phase,
+    rate: float,
+    target: Child,
+    setup: Setup,
+    run_id: str,
+    deadline: float,
+    drain: float,
+    children: dict[str, Child],
+) -> None:
     """Post phase.n messages at ``rate`` per second on schedule (open loop), then wait for their delivery."""
     cpu_before = cpu_snapshot(children)
     frames_before = sum(s.frames for s in phase.sockets)
@@ -590,7 +677,11 @@ async def open_loop(client: Any, phase: Phase, rate: float, target: Child, setup
                 if task.done() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
             phase.scheduled[index] = at
-            tasks.append(asyncio.create_task(post(client, phase, index, target.base_url, setup, message_body(run_id, phase.tag, index))))
+            tasks.append(
+                asyncio.create_task(
+                    post(client, phase, index, target.base_url, setup, message_body(run_id, phase.tag, index))
+                )
+            )
         await asyncio.gather(*tasks)
     finally:
         for task in tasks:
@@ -607,7 +698,15 @@ async def open_loop(client: Any, phase: Phase, rate: float, target: Child, setup
 
 
 async def closed_loop(
-    client: Any, phase: Phase, concurrency: int, targets: list[Child], setup: Setup, run_id: str, deadline: float, delivery_timeout: float, children: dict[str, Child],
+    client: Any,
+    phase: Phase,
+    concurrency: int,
+    targets: list[Child],
+    setup: Setup,
+    run_id: str,
+    deadline: float,
+    delivery_timeout: float,
+    children: dict[str, Child],
 ) -> None:
     """``concurrency`` workers: post a message (to the targets in turn), wait until it reached every socket, post the next."""
     pending = iter(range(phase.n))  # shared: each message is posted once
@@ -618,14 +717,23 @@ async def closed_loop(
                 raise BenchError(f"time limit reached during the {phase.tag} messages (see --time-limit)")
             reached = phase.waiter(index)
             phase.scheduled[index] = time.perf_counter()
-            await post(client, phase, index, targets[index % len(targets)].base_url, setup, message_body(run_id, phase.tag, index))
+            await post(
+                client,
+                phase,
+                index,
+                targets[index % len(targets)].base_url,
+                setup,
+                message_body(run_id, phase.tag, index),
+            )
             try:
                 await asyncio.wait_for(reached.wait(), max(0.1, min(delivery_timeout, deadline - time.monotonic())))
             except TimeoutError:
                 lost = dropped(phase.sockets)
                 why = f"; {describe_dropped(phase.sockets)}" if lost else ""
                 must = phase.expected[index]
-                raise BenchError(f"{phase.tag} message {index} reached {phase.count[index]} of {'?' if must is None else must} sockets within {delivery_timeout:.0f}s{why}") from None
+                raise BenchError(
+                    f"{phase.tag} message {index} reached {phase.count[index]} of {'?' if must is None else must} sockets within {delivery_timeout:.0f}s{why}"
+                ) from None
 
     cpu_before = cpu_snapshot(children)
     frames_before = sum(s.frames for s in phase.sockets)
@@ -654,8 +762,11 @@ def latency_figures(phase: Phase) -> dict[str, Any]:
 
     def stats(values: list[float]) -> dict[str, Any]:
         return {
-            "count": len(values), "p50_ms": ms(values, 50), "p99_ms": ms(values, 99),
-            "mean_ms": round(sum(values) / len(values) * 1000, 2) if values else None, "max_ms": round(max(values) * 1000, 2) if values else None,
+            "count": len(values),
+            "p50_ms": ms(values, 50),
+            "p99_ms": ms(values, 99),
+            "mean_ms": round(sum(values) / len(values) * 1000, 2) if values else None,
+            "max_ms": round(max(values) * 1000, 2) if values else None,
         }
 
     return {
@@ -677,7 +788,10 @@ def latency_figures(phase: Phase) -> dict[str, Any]:
 
 def cpu_percent(cpu: dict[str, float | None], seconds: float) -> dict[str, float | None]:
     """CPU time of each process over the phase as a percentage of one core; "machine": busy % of all cores."""
-    return {k: v if k == "machine" else (round(v / seconds * 100, 1) if v is not None and seconds and seconds > 0 else None) for k, v in cpu.items()}
+    return {
+        k: v if k == "machine" else (round(v / seconds * 100, 1) if v is not None and seconds and seconds > 0 else None)
+        for k, v in cpu.items()
+    }
 
 
 # --------------------------------------------------------------------------- verification
@@ -687,22 +801,37 @@ def verify(rt: Any, setup: Setup, tracker: Tracker, phases: list[Phase]) -> dict
     """From the database: the messages, their events, and which socket had to get which event (the rule itself)."""
     from sqlalchemy import func, select
 
-    from raccordo.platform.store.db import unit_of_work
-    from raccordo.platform.store.models import Event
-    from raccordo.record.models import Message
-    from raccordo.realtime.domain.visibility import Subscriber, visible
     from raccordo.accounts.domain.roles import Role
     from raccordo.accounts.services.accounts import user_team_ids
     from raccordo.platform.events import event_message
+    from raccordo.platform.store.db import unit_of_work
+    from raccordo.platform.store.models import Event
+    from raccordo.realtime.domain.visibility import Subscriber, visible
+    from raccordo.record.models import Message
 
     sent = sum(p.n for p in phases)
     by_tag = {p.tag: p for p in phases}
     with unit_of_work(rt.sessions) as session:
-        stored = int(session.scalar(select(func.count()).select_from(Message).where(Message.tenant_id == setup.tenant_id, Message.direction == "inbound")) or 0)
-        rows = list(session.scalars(select(Event).where(Event.tenant_id == setup.tenant_id, Event.kind == "message.created").order_by(Event.id)))
+        stored = int(
+            session.scalar(
+                select(func.count())
+                .select_from(Message)
+                .where(Message.tenant_id == setup.tenant_id, Message.direction == "inbound")
+            )
+            or 0
+        )
+        rows = list(
+            session.scalars(
+                select(Event)
+                .where(Event.tenant_id == setup.tenant_id, Event.kind == "message.created")
+                .order_by(Event.id)
+            )
+        )
         events = [event_message(row) for row in rows]
         subscribers = {
-            user_id: Subscriber(setup.tenant_id, user_id, Role.AGENT, frozenset(user_team_ids(session, setup.tenant_id, user_id)))
+            user_id: Subscriber(
+                setup.tenant_id, user_id, Role.AGENT, frozenset(user_team_ids(session, setup.tenant_id, user_id))
+            )
             for user_id, _ in setup.agents
         }
     expected = received = missing = unexpected = 0
@@ -716,7 +845,10 @@ def verify(rt: Any, setup: Setup, tracker: Tracker, phases: list[Phase]) -> dict
             continue
         index = mark[2]  # type: ignore[index]
         seen.add((phase.tag, index))
-        if phase.posted_message_id[index] != event["payload"].get("id") or phase.event_message_id[index] not in (None, event["payload"].get("id")):
+        if phase.posted_message_id[index] != event["payload"].get("id") or phase.event_message_id[index] not in (
+            None,
+            event["payload"].get("id"),
+        ):
             id_mismatches += 1
         for position, sock in enumerate(phase.sockets):
             got = phase.got[position][index]
@@ -748,7 +880,9 @@ def verify(rt: Any, setup: Setup, tracker: Tracker, phases: list[Phase]) -> dict
     if stored != sent:
         problems.append(f"{stored} inbound messages stored for {sent} posted")
     if len(events) != sent or unknown_events or sent != len(seen):
-        problems.append(f"{len(events)} message.created events stored for {sent} posted ({unknown_events} unknown, {sent - len(seen)} posted without one)")
+        problems.append(
+            f"{len(events)} message.created events stored for {sent} posted ({unknown_events} unknown, {sent - len(seen)} posted without one)"
+        )
     if id_mismatches:
         problems.append(f"{id_mismatches} events carry another message id than the POST answered")
     if missing:
@@ -768,7 +902,13 @@ def verify(rt: Any, setup: Setup, tracker: Tracker, phases: list[Phase]) -> dict
 
 def child_env(data_dir: Path, database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RACCORDO_")}
-    env.update(RACCORDO_DATA_DIR=str(data_dir), RACCORDO_DATABASE_URL=database_url, RACCORDO_SECRET_KEY=SECRET_KEY, RACCORDO_LOG_LEVEL="WARNING", RACCORDO_AUTO_MIGRATE="false")
+    env.update(
+        RACCORDO_DATA_DIR=str(data_dir),
+        RACCORDO_DATABASE_URL=database_url,
+        RACCORDO_SECRET_KEY=SECRET_KEY,
+        RACCORDO_LOG_LEVEL="WARNING",
+        RACCORDO_AUTO_MIGRATE="false",
+    )
     env.update(extra)
     return env
 
@@ -837,10 +977,14 @@ class Run:
             async with httpx.AsyncClient(limits=limits, trust_env=False) as client:
                 if args.warmup:
                     warm = self.new_phase("lw", args.warmup, sockets)
-                    await open_loop(client, warm, args.rate, server, setup, self.run_id, self.deadline, args.drain_timeout, children)
+                    await open_loop(
+                        client, warm, args.rate, server, setup, self.run_id, self.deadline, args.drain_timeout, children
+                    )
                     self.check_sockets(sockets)
                 measured = self.new_phase("lm", args.messages, sockets)
-                await open_loop(client, measured, args.rate, server, setup, self.run_id, self.deadline, args.drain_timeout, children)
+                await open_loop(
+                    client, measured, args.rate, server, setup, self.run_id, self.deadline, args.drain_timeout, children
+                )
             self.check_sockets(sockets)
             figures = latency_figures(measured)
         finally:
@@ -867,8 +1011,14 @@ class Run:
 
         args = self.args
         # A subject of this run's own: other users of the broker neither see its wake-ups nor send it theirs.
-        extra = {"RACCORDO_BUS_URL": args.bus_url, "RACCORDO_BUS_SUBJECT": f"raccordo.bench.{self.run_id}", "RACCORDO_EMBEDDED_WORKER": "false"}
-        serves = [self.start(f"serve-{name}", "serve", child_env(self.data_dir, database_url, **extra)) for name in ("a", "b")]
+        extra = {
+            "RACCORDO_BUS_URL": args.bus_url,
+            "RACCORDO_BUS_SUBJECT": f"raccordo.bench.{self.run_id}",
+            "RACCORDO_EMBEDDED_WORKER": "false",
+        }
+        serves = [
+            self.start(f"serve-{name}", "serve", child_env(self.data_dir, database_url, **extra)) for name in ("a", "b")
+        ]
         worker = self.start("worker", "worker", child_env(self.data_dir, database_url, **extra))
         for child in serves:
             ready = await asyncio.to_thread(child.wait_ready)
@@ -884,7 +1034,9 @@ class Run:
         samples: dict[str, list[float]] = {"one": [], "two": []}  # fan-out completion times, seconds
         current: str | None = None
         try:
-            limits = httpx.Limits(max_connections=max(8, 2 * args.concurrency), max_keepalive_connections=max(8, 2 * args.concurrency))
+            limits = httpx.Limits(
+                max_connections=max(8, 2 * args.concurrency), max_keepalive_connections=max(8, 2 * args.concurrency)
+            )
             async with httpx.AsyncClient(limits=limits, trust_env=False) as client:
                 for number, config in enumerate(order):
                     processes = 1 if config == "one" else 2
@@ -899,19 +1051,47 @@ class Run:
                         current = config
                         if args.warmup:
                             warm = self.new_phase(f"w{number}", args.warmup, sockets)
-                            await closed_loop(client, warm, args.concurrency, targets, setup, self.run_id, self.deadline, args.drain_timeout, children)
+                            await closed_loop(
+                                client,
+                                warm,
+                                args.concurrency,
+                                targets,
+                                setup,
+                                self.run_id,
+                                self.deadline,
+                                args.drain_timeout,
+                                children,
+                            )
                     phase = self.new_phase(f"s{number}", args.scale_messages, sockets)
-                    await closed_loop(client, phase, args.concurrency, targets, setup, self.run_id, self.deadline, args.drain_timeout, children)
+                    await closed_loop(
+                        client,
+                        phase,
+                        args.concurrency,
+                        targets,
+                        setup,
+                        self.run_id,
+                        self.deadline,
+                        args.drain_timeout,
+                        children,
+                    )
                     self.check_sockets(sockets)
                     seconds = phase.ended - phase.began
                     fanout = [e - s for e, s in zip(phase.last, phase.scheduled, strict=True)]
                     samples[config].extend(fanout)
-                    rounds.append({
-                        "config": config, "serve_processes": processes, "messages": phase.n, "seconds": round(seconds, 3),
-                        "msgs_per_s": round(phase.n / seconds, 2), "all_sockets_p50_ms": ms(fanout, 50), "all_sockets_p99_ms": ms(fanout, 99),
-                        "frames_per_s": round(phase.frames / seconds, 1), "cpu_percent": cpu_percent(phase.cpu, seconds),
-                        "sockets_per_process": [sum(1 for s in sockets if s.server == k) for k in range(2)],
-                    })
+                    rounds.append(
+                        {
+                            "config": config,
+                            "serve_processes": processes,
+                            "messages": phase.n,
+                            "seconds": round(seconds, 3),
+                            "msgs_per_s": round(phase.n / seconds, 2),
+                            "all_sockets_p50_ms": ms(fanout, 50),
+                            "all_sockets_p99_ms": ms(fanout, 99),
+                            "frames_per_s": round(phase.frames / seconds, 1),
+                            "cpu_percent": cpu_percent(phase.cpu, seconds),
+                            "sockets_per_process": [sum(1 for s in sockets if s.server == k) for k in range(2)],
+                        }
+                    )
         finally:
             ping_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -927,10 +1107,19 @@ class Run:
             cpu: dict[str, float | None] = {}
             for key in mine[0]["cpu_percent"]:
                 values = [r["cpu_percent"][key] for r in mine]
-                cpu[key] = round(sum(v * r["seconds"] for v, r in zip(values, mine, strict=True)) / seconds, 1) if all(v is not None for v in values) else None  # type: ignore[operator]
+                cpu[key] = (
+                    round(sum(v * r["seconds"] for v, r in zip(values, mine, strict=True)) / seconds, 1)
+                    if all(v is not None for v in values)
+                    else None
+                )  # type: ignore[operator]
             return {
-                "serve_processes": mine[0]["serve_processes"], "rounds": len(mine), "messages": messages, "seconds": round(seconds, 3),
-                "msgs_per_s": round(messages / seconds, 2), "all_sockets_p50_ms": ms(samples[config], 50), "all_sockets_p99_ms": ms(samples[config], 99),
+                "serve_processes": mine[0]["serve_processes"],
+                "rounds": len(mine),
+                "messages": messages,
+                "seconds": round(seconds, 3),
+                "msgs_per_s": round(messages / seconds, 2),
+                "all_sockets_p50_ms": ms(samples[config], 50),
+                "all_sockets_p99_ms": ms(samples[config], 99),
                 "frames_per_s": round(sum(r["frames_per_s"] * r["seconds"] for r in mine) / seconds, 1),
                 "cpu_percent": cpu,
             }
@@ -964,15 +1153,17 @@ class Run:
 
 
 def run_bench(args: argparse.Namespace, data_root: Path) -> dict[str, Any]:
-    from raccordo.platform.store.migrate import upgrade
-    from raccordo.platform.config import Settings
     from raccordo.bootstrap.install import install
+    from raccordo.platform.config import Settings
     from raccordo.platform.runtime import Runtime
+    from raccordo.platform.store.migrate import upgrade
 
     started_at = datetime.now(UTC)
     nofile = raise_nofile()
     if nofile < args.sockets * 2 + 200:
-        raise BenchError(f"the open-file limit is {nofile}; {args.sockets} sockets need about {args.sockets * 2 + 200} (raise it with ulimit -n)")
+        raise BenchError(
+            f"the open-file limit is {nofile}; {args.sockets} sockets need about {args.sockets * 2 + 200} (raise it with ulimit -n)"
+        )
     if args.part in ("scale", "both", "fanout") and not reachable(args.bus_url, 6379 if args.bus == "redis" else 4222):
         raise BenchError(f"{args.bus} at {args.bus_url} is not reachable; {HOW_TO_START[args.bus]}")
     data_dir = data_root / args.backend
@@ -992,13 +1183,25 @@ def run_bench(args: argparse.Namespace, data_root: Path) -> dict[str, Any]:
             from realtime_fanout import fanout, problems
 
             os.environ["RACCORDO_BENCH_RAW_DEFLATE"] = "1" if run.compression else "0"
-            ctx = {"args": args, "setup": setup, "run_id": run.run_id, "run": run, "rt": rt, "data_dir": data_dir, "database_url": database.url, "compression": run.compression}
+            ctx = {
+                "args": args,
+                "setup": setup,
+                "run_id": run.run_id,
+                "run": run,
+                "rt": rt,
+                "data_dir": data_dir,
+                "database_url": database.url,
+                "compression": run.compression,
+            }
             try:
                 results = asyncio.run(fanout(ctx))
             finally:
                 run.stop_all()
             parts: dict[str, Any] = {"fanout": results}
-            facts: dict[str, Any] = {"problems": problems(results), "missing_deliveries": sum(results["raccordo"][t]["missing"] for t in ("assigned", "list"))}
+            facts: dict[str, Any] = {
+                "problems": problems(results),
+                "missing_deliveries": sum(results["raccordo"][t]["missing"] for t in ("assigned", "list")),
+            }
         else:
             try:
                 parts = asyncio.run(run.run_parts(setup, database.url))
@@ -1010,9 +1213,17 @@ def run_bench(args: argparse.Namespace, data_root: Path) -> dict[str, Any]:
             "started_at": started_at.isoformat(timespec="seconds"),
             "run_id": run.run_id,
             "options": {
-                "sockets": args.sockets, "users": users, "rate": args.rate, "messages": args.messages, "warmup": args.warmup,
-                "scale_messages": args.scale_messages, "concurrency": args.concurrency, "rounds": args.rounds, "bus": args.bus,
-                "compression": args.compression, "part": args.part,
+                "sockets": args.sockets,
+                "users": users,
+                "rate": args.rate,
+                "messages": args.messages,
+                "warmup": args.warmup,
+                "scale_messages": args.scale_messages,
+                "concurrency": args.concurrency,
+                "rounds": args.rounds,
+                "bus": args.bus,
+                "compression": args.compression,
+                "part": args.part,
             },
             **parts,
             "verification": facts,
@@ -1056,23 +1267,33 @@ def print_result(result: dict[str, Any]) -> None:
         print(f"{'from the scheduled send to':<34} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'max ms':>8}")
         per = lat["sockets_per_message"]
         reach = (str(per[0]) if len(per) == 1 else f"{per[0]}..{per[-1]}") if per else "?"
-        for label, key in (("the POST answered", "post_answered"), ("message.created on first socket", "first_socket"), (f"message.created on all {reach} sockets", "all_sockets")):
+        for label, key in (
+            ("the POST answered", "post_answered"),
+            ("message.created on first socket", "first_socket"),
+            (f"message.created on all {reach} sockets", "all_sockets"),
+        ):
             row = lat[key]
-            print(f"{label:<34} {fmt(row['p50_ms']):>8} {fmt(row['p99_ms']):>8} {fmt(row['mean_ms']):>8} {fmt(row['max_ms']):>8}")
+            print(
+                f"{label:<34} {fmt(row['p50_ms']):>8} {fmt(row['p99_ms']):>8} {fmt(row['mean_ms']):>8} {fmt(row['max_ms']):>8}"
+            )
         cpu = lat["cpu_percent"]
         print(
             f"{lat['complete_messages']}/{lat['messages']} messages reached every socket; {fmt(lat['frames_per_s'], '.0f')} frames/s received; "
             f"CPU % of one core: serve {fmt(cpu.get('serve'))}, client {fmt(cpu.get('client'))}; machine busy {fmt(cpu.get('machine'))}% of {os.cpu_count()} cores; "
             f"send lag p99 {fmt(lat['send_lag_p99_ms'])} ms"
         )
-        print(f"latency p50/p99 first socket = {fmt(lat['first_socket']['p50_ms'])}/{fmt(lat['first_socket']['p99_ms'])} ms, all sockets = {fmt(lat['all_sockets']['p50_ms'])}/{fmt(lat['all_sockets']['p99_ms'])} ms")
+        print(
+            f"latency p50/p99 first socket = {fmt(lat['first_socket']['p50_ms'])}/{fmt(lat['first_socket']['p99_ms'])} ms, all sockets = {fmt(lat['all_sockets']['p50_ms'])}/{fmt(lat['all_sockets']['p99_ms'])} ms"
+        )
     scale = result.get("scale_out")
     if scale:
         print(
             f"\nscale-out: {scale['bus']} bus, 1 worker process, {scale['sockets']} sockets, closed loop with {scale['concurrency']} in flight, "
             f"{scale['messages_per_round']} messages per round (+{scale['warmup']} warm-up per layout), rounds {' '.join(scale['order'])}"
         )
-        print(f"{'config':<7} {'serves':>6} {'msgs':>6} {'seconds':>8} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'frames/s':>9} {'machine':>8}  CPU % of one core: serve a / serve b / worker / client")
+        print(
+            f"{'config':<7} {'serves':>6} {'msgs':>6} {'seconds':>8} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'frames/s':>9} {'machine':>8}  CPU % of one core: serve a / serve b / worker / client"
+        )
         for name in ("one", "two"):
             row = scale[name]
             cpu = row["cpu_percent"]
@@ -1080,15 +1301,22 @@ def print_result(result: dict[str, Any]) -> None:
                 f"{name:<7} {row['serve_processes']:>6} {row['messages']:>6} {row['seconds']:>8.2f} {row['msgs_per_s']:>8.1f} {fmt(row['all_sockets_p50_ms']):>8} "
                 f"{fmt(row['all_sockets_p99_ms']):>8} {fmt(row['frames_per_s'], '.0f'):>9} {fmt(cpu.get('machine')) + '%':>8}  {fmt(cpu.get('serve_a'))} / {fmt(cpu.get('serve_b'))} / {fmt(cpu.get('worker'))} / {fmt(cpu.get('client'))}"
             )
-        print(f"scale-out factor two/one = {scale['factor']:.2f} (two {scale['two']['msgs_per_s']:.1f} msgs/s / one {scale['one']['msgs_per_s']:.1f} msgs/s)")
+        print(
+            f"scale-out factor two/one = {scale['factor']:.2f} (two {scale['two']['msgs_per_s']:.1f} msgs/s / one {scale['one']['msgs_per_s']:.1f} msgs/s)"
+        )
         if result["backend"] == "sqlite":
-            print("note: on SQLite both processes share one database file and its single writer; the documented scale-out runs on PostgreSQL")
+            print(
+                "note: on SQLite both processes share one database file and its single writer; the documented scale-out runs on PostgreSQL"
+            )
     if result.get("fanout"):
         from realtime_fanout import print_fanout
 
         print_fanout(result["fanout"], result["options"]["sockets"], result["options"]["users"])
         v = result["verification"]
-        print(f"verified: {v['missing_deliveries']} deliveries missing on this checkout's server; " + ("; ".join(v["problems"]) or "every event delivered reached exactly the sockets the rule allows, once"))
+        print(
+            f"verified: {v['missing_deliveries']} deliveries missing on this checkout's server; "
+            + ("; ".join(v["problems"]) or "every event delivered reached exactly the sockets the rule allows, once")
+        )
         return
     v = result["verification"]
     print(
@@ -1102,29 +1330,111 @@ def print_result(result: dict[str, Any]) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Inbound API message to agent WebSocket latency on one serve process, and the scale-out factor of two processes over one.")
+    parser = argparse.ArgumentParser(
+        description="Inbound API message to agent WebSocket latency on one serve process, and the scale-out factor of two processes over one."
+    )
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="postgresql")
-    parser.add_argument("--part", choices=("latency", "scale", "both", "fanout"), default="both", help="which part to run (default both; fanout runs alone, see bench/realtime_fanout.py)")
+    parser.add_argument(
+        "--part",
+        choices=("latency", "scale", "both", "fanout"),
+        default="both",
+        help="which part to run (default both; fanout runs alone, see bench/realtime_fanout.py)",
+    )
     parser.add_argument("--sockets", type=int, default=1000, help="agent WebSockets kept open (default 1000)")
-    parser.add_argument("--users", type=int, default=None, help="agents the sockets belong to, round robin (default: sockets / 10)")
-    parser.add_argument("--rate", type=float, default=2.0, help="latency part: messages per second, open loop (default 2)")
+    parser.add_argument(
+        "--users", type=int, default=None, help="agents the sockets belong to, round robin (default: sockets / 10)"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=2.0, help="latency part: messages per second, open loop (default 2)"
+    )
     parser.add_argument("--messages", type=int, default=200, help="latency part: measured messages (default 200)")
-    parser.add_argument("--warmup", type=int, default=None, help="messages sent first and not measured, per part and per socket layout (default: 10%% of --messages, 5..50)")
-    parser.add_argument("--scale-messages", type=int, default=150, help="scale-out part: measured messages per round (default 150)")
-    parser.add_argument("--concurrency", type=int, default=4, help="scale-out part: messages in flight, closed loop (default 4)")
-    parser.add_argument("--rounds", type=int, default=2, help="scale-out part: rounds; each measures one and two, alternating order (default 2: one two two one)")
-    parser.add_argument("--bus", choices=("redis", "nats"), default="redis", help="scale-out part: the bus between the processes (default redis)")
-    parser.add_argument("--bus-url", default=None, help="default: RACCORDO_BENCH_REDIS_URL or redis://127.0.0.1:6379/0 (nats: RACCORDO_BENCH_NATS_URL or nats://127.0.0.1:4222)")
-    parser.add_argument("--assigned-rate", type=float, default=100.0, help="fanout part: messages per second in assigned conversations (default 100)")
-    parser.add_argument("--list-rate", type=float, default=20.0, help="fanout part: new unassigned conversations per second (default 20)")
-    parser.add_argument("--fanout-seconds", type=float, default=10.0, help="fanout part: measured seconds per scenario and server (default 10; plus 10%% warm-up)")
-    parser.add_argument("--compare-src", default=None, help="fanout part: also measure the server of another checkout's src directory (e.g. main's), before this one")
-    parser.add_argument("--compression", choices=("deflate", "none"), default="deflate", help="permessage-deflate on the sockets, as browsers negotiate it (default deflate)")
-    parser.add_argument("--drain-timeout", type=float, default=30.0, help="seconds a message may take to reach every socket before it counts as missing (default 30)")
-    parser.add_argument("--time-limit", type=float, default=900.0, help="seconds the whole run may take before the bench gives up (default 900)")
-    parser.add_argument("--postgres-url", default=os.environ.get("RACCORDO_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL), help="admin URL; the bench creates and drops its own database (env RACCORDO_BENCH_POSTGRES_URL)")
-    parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results", help="where realtime-<backend>.json goes (default bench/results)")
-    parser.add_argument("--data-dir", type=Path, default=None, help="keep the SQLite database and the process logs here (default: a temporary directory, removed)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="messages sent first and not measured, per part and per socket layout (default: 10%% of --messages, 5..50)",
+    )
+    parser.add_argument(
+        "--scale-messages", type=int, default=150, help="scale-out part: measured messages per round (default 150)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=4, help="scale-out part: messages in flight, closed loop (default 4)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="scale-out part: rounds; each measures one and two, alternating order (default 2: one two two one)",
+    )
+    parser.add_argument(
+        "--bus",
+        choices=("redis", "nats"),
+        default="redis",
+        help="scale-out part: the bus between the processes (default redis)",
+    )
+    parser.add_argument(
+        "--bus-url",
+        default=None,
+        help="default: RACCORDO_BENCH_REDIS_URL or redis://127.0.0.1:6379/0 (nats: RACCORDO_BENCH_NATS_URL or nats://127.0.0.1:4222)",
+    )
+    parser.add_argument(
+        "--assigned-rate",
+        type=float,
+        default=100.0,
+        help="fanout part: messages per second in assigned conversations (default 100)",
+    )
+    parser.add_argument(
+        "--list-rate",
+        type=float,
+        default=20.0,
+        help="fanout part: new unassigned conversations per second (default 20)",
+    )
+    parser.add_argument(
+        "--fanout-seconds",
+        type=float,
+        default=10.0,
+        help="fanout part: measured seconds per scenario and server (default 10; plus 10%% warm-up)",
+    )
+    parser.add_argument(
+        "--compare-src",
+        default=None,
+        help="fanout part: also measure the server of another checkout's src directory (e.g. main's), before this one",
+    )
+    parser.add_argument(
+        "--compression",
+        choices=("deflate", "none"),
+        default="deflate",
+        help="permessage-deflate on the sockets, as browsers negotiate it (default deflate)",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a message may take to reach every socket before it counts as missing (default 30)",
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=900.0,
+        help="seconds the whole run may take before the bench gives up (default 900)",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("RACCORDO_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        help="admin URL; the bench creates and drops its own database (env RACCORDO_BENCH_POSTGRES_URL)",
+    )
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=ROOT / "bench" / "results",
+        help="where realtime-<backend>.json goes (default bench/results)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="keep the SQLite database and the process logs here (default: a temporary directory, removed)",
+    )
     parser.add_argument("--child", choices=("serve", "worker", "raw"), default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child-port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)

@@ -77,8 +77,18 @@ async def raw_server(port: int, compression: bool) -> None:
             everyone.discard(ws)
             by_user[user].discard(ws)
 
-    extensions = [ServerPerMessageDeflateFactory(server_max_window_bits=12, client_max_window_bits=12, compress_settings={"memLevel": 5})] if compression else []
-    async with serve(handler, "127.0.0.1", port, compression=None, extensions=extensions, ping_interval=None, max_queue=64):
+    extensions = (
+        [
+            ServerPerMessageDeflateFactory(
+                server_max_window_bits=12, client_max_window_bits=12, compress_settings={"memLevel": 5}
+            )
+        ]
+        if compression
+        else []
+    )
+    async with serve(
+        handler, "127.0.0.1", port, compression=None, extensions=extensions, ping_interval=None, max_queue=64
+    ):
         await asyncio.Future()
 
 
@@ -134,7 +144,9 @@ class Reader:
                 scenario.last[index] = now
 
 
-async def open_sockets(url_of: Any, count: int, users: int, compression: str | None, reader: Reader, headers_of: Any) -> list[Any]:
+async def open_sockets(
+    url_of: Any, count: int, users: int, compression: str | None, reader: Reader, headers_of: Any
+) -> list[Any]:
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
 
@@ -150,7 +162,16 @@ async def open_sockets(url_of: Any, count: int, users: int, compression: str | N
 
     async def one(index: int) -> None:
         async with semaphore:
-            ws = await connect(url_of(index % users), additional_headers=headers_of(index % users), compression=compression, proxy=None, open_timeout=30, ping_interval=None, close_timeout=5, max_queue=4096)
+            ws = await connect(
+                url_of(index % users),
+                additional_headers=headers_of(index % users),
+                compression=compression,
+                proxy=None,
+                open_timeout=30,
+                ping_interval=None,
+                close_timeout=5,
+                max_queue=4096,
+            )
             hello = json.loads(await asyncio.wait_for(ws.recv(), 30))
             if hello.get("type") != "hello":
                 raise BenchError(f"socket {index}: expected hello, got {str(hello)[:200]}")
@@ -189,15 +210,35 @@ async def settle(reader: Reader, limit: float = 60.0) -> None:
 # --------------------------------------------------------------------------- event sources
 
 
-def event_json(tenant_id: int, event_id: int, kind: str, conversation_id: int, user_id: int | None, mark: str | None) -> str:
+def event_json(
+    tenant_id: int, event_id: int, kind: str, conversation_id: int, user_id: int | None, mark: str | None
+) -> str:
     """The JSON the hub sends for an event, for the raw server (same fields, similar size)."""
-    payload: dict[str, Any] = {"id": event_id, "direction": "inbound", "sender_type": "contact", "text": "Buongiorno, il mio ordine non è ancora arrivato.", "status": "received"}
+    payload: dict[str, Any] = {
+        "id": event_id,
+        "direction": "inbound",
+        "sender_type": "contact",
+        "text": "Buongiorno, il mio ordine non è ancora arrivato.",
+        "status": "received",
+    }
     if mark:
         payload["rt"] = mark
-    return json.dumps({
-        "type": "event", "id": event_id, "tenant_id": tenant_id, "kind": kind, "conversation_id": conversation_id, "contact_id": conversation_id,
-        "user_id": user_id, "team_id": None, "payload": payload, "created_at": "2026-01-01T00:00:00+00:00",
-    }, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(
+        {
+            "type": "event",
+            "id": event_id,
+            "tenant_id": tenant_id,
+            "kind": kind,
+            "conversation_id": conversation_id,
+            "contact_id": conversation_id,
+            "user_id": user_id,
+            "team_id": None,
+            "payload": payload,
+            "created_at": "2026-01-01T00:00:00+00:00",
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
 
 
 class Committer(threading.Thread):
@@ -213,7 +254,9 @@ class Committer(threading.Thread):
         self.jobs: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
         self.error: BaseException | None = None
         client = redis.Redis.from_url(bus_url)
-        rt.publisher = lambda events: [client.publish(subject, json.dumps({**m, "origin": "bench"})) for m in wakeups(events)]
+        rt.publisher = lambda events: [
+            client.publish(subject, json.dumps({**m, "origin": "bench"})) for m in wakeups(events)
+        ]
 
     def run(self) -> None:
         """Group commit: every job due so far in one transaction, as concurrent ingest requests
@@ -235,7 +278,15 @@ class Committer(threading.Thread):
                 with unit_of_work(self.rt.sessions) as session:
                     for tenant_id, events, _ in jobs:
                         for kind, conversation_id, user_id, payload in events:
-                            emit(session, tenant_id, kind, payload, conversation_id=conversation_id, contact_id=conversation_id, user_id=user_id)
+                            emit(
+                                session,
+                                tenant_id,
+                                kind,
+                                payload,
+                                conversation_id=conversation_id,
+                                contact_id=conversation_id,
+                                user_id=user_id,
+                            )
                 now = time.perf_counter()
                 for _, _, done in jobs:
                     done(now)
@@ -258,7 +309,9 @@ async def run_target(name: str, target: dict[str, Any], ctx: dict[str, Any]) -> 
     args, setup, run_id = ctx["args"], ctx["setup"], ctx["run_id"]
     users = len(setup.agents)
     reader = Reader(run_id)
-    sockets = await open_sockets(target["url_of"], args.sockets, users, ctx["compression"], reader, target["headers_of"])
+    sockets = await open_sockets(
+        target["url_of"], args.sockets, users, ctx["compression"], reader, target["headers_of"]
+    )
     socket_user = [i % users for i in range(args.sockets)]
     by_user: dict[int, list[int]] = {}
     for index, user in enumerate(socket_user):
@@ -282,7 +335,9 @@ async def run_target(name: str, target: dict[str, Any], ctx: dict[str, Any]) -> 
     return out
 
 
-async def drive(scenario: Scenario, tag: str, rate: float, target: dict[str, Any], ctx: dict[str, Any], reader: Reader, users: int) -> dict[str, Any]:
+async def drive(
+    scenario: Scenario, tag: str, rate: float, target: dict[str, Any], ctx: dict[str, Any], reader: Reader, users: int
+) -> dict[str, Any]:
     setup, run_id = ctx["setup"], ctx["run_id"]
     pid = target["pid"]
     cpu_before, frames_before, client_before = _cpu(pid), reader.frames, time.process_time()
@@ -300,7 +355,10 @@ async def drive(scenario: Scenario, tag: str, rate: float, target: dict[str, Any
             agent = (index * 7) % users
             events = [("message.created", 10_000_000 + agent, setup.agents[agent][0], mark)]
         else:
-            events = [("conversation.created", 20_000_000 + index, None, None), ("message.created", 20_000_000 + index, None, mark)]
+            events = [
+                ("conversation.created", 20_000_000 + index, None, None),
+                ("message.created", 20_000_000 + index, None, mark),
+            ]
         await send(events, next_id, scenario, index)
     limit = time.monotonic() + ctx["args"].drain_timeout
     while scenario.complete() < scenario.n and time.monotonic() < limit:
@@ -313,19 +371,31 @@ async def drive(scenario: Scenario, tag: str, rate: float, target: dict[str, Any
     cpu_after, client_cpu = _cpu(pid), time.process_time() - client_before
     cpu = (cpu_after - cpu_before) if cpu_after is not None and cpu_before is not None else None
     latencies = [e - s for e, s in zip(scenario.last, scenario.scheduled, strict=True) if not math.isnan(e)]
-    after_commit = [e - c for e, c in zip(scenario.last, scenario.committed, strict=True) if not math.isnan(e) and not math.isnan(c)]
+    after_commit = [
+        e - c for e, c in zip(scenario.last, scenario.committed, strict=True) if not math.isnan(e) and not math.isnan(c)
+    ]
     source_lag = [c - s for c, s in zip(scenario.committed, scenario.scheduled, strict=True) if not math.isnan(c)]
     deliveries = sum(scenario.count)
     frames = reader.frames - frames_before
     return {
-        "messages": scenario.n, "rate": rate, "sockets_per_message": sorted(set(scenario.expected)), "complete": scenario.complete(),
-        "p50_ms": round(percentile(latencies, 50) * 1000, 2) if latencies else None, "p99_ms": round(percentile(latencies, 99) * 1000, 2) if latencies else None,
+        "messages": scenario.n,
+        "rate": rate,
+        "sockets_per_message": sorted(set(scenario.expected)),
+        "complete": scenario.complete(),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 2) if latencies else None,
+        "p99_ms": round(percentile(latencies, 99) * 1000, 2) if latencies else None,
         "max_ms": round(max(latencies) * 1000, 2) if latencies else None,
         "after_commit_p50_ms": round(percentile(after_commit, 50) * 1000, 2) if after_commit else None,
         "after_commit_p99_ms": round(percentile(after_commit, 99) * 1000, 2) if after_commit else None,
-        "source_lag_p99_ms": round(percentile(source_lag, 99) * 1000, 2) if source_lag else None, "seconds": round(seconds, 3), "frames": frames, "frames_per_s": round(frames / seconds, 1),
-        "deliveries": deliveries, "expected": sum(scenario.expected), "missing": sum(scenario.expected) - deliveries,
-        "duplicates": scenario.duplicates, "unexpected": scenario.unexpected,
+        "source_lag_p99_ms": round(percentile(source_lag, 99) * 1000, 2) if source_lag else None,
+        "seconds": round(seconds, 3),
+        "frames": frames,
+        "frames_per_s": round(frames / seconds, 1),
+        "deliveries": deliveries,
+        "expected": sum(scenario.expected),
+        "missing": sum(scenario.expected) - deliveries,
+        "duplicates": scenario.duplicates,
+        "unexpected": scenario.unexpected,
         "server_cpu_s": round(cpu, 3) if cpu is not None else None,
         "server_cpu_percent": round(cpu / seconds * 100, 1) if cpu is not None else None,
         "frames_per_cpu_s": round(frames / cpu, 0) if cpu else None,
@@ -356,13 +426,21 @@ async def fanout(ctx: dict[str, Any]) -> dict[str, Any]:
         for kind, conversation_id, user_id, mark in events:
             next_id[0] += 1
             target = "*" if user_id is None else str(user_id)
-            await control.send(f"{target} {event_json(setup.tenant_id, next_id[0], kind, conversation_id, user_id, mark)}")
+            await control.send(
+                f"{target} {event_json(setup.tenant_id, next_id[0], kind, conversation_id, user_id, mark)}"
+            )
 
     try:
-        results["raw"] = await run_target("raw", {
-            "url_of": lambda u: f"ws://127.0.0.1:{raw.port}/agents?user={setup.agents[u][0]}", "headers_of": lambda u: {},
-            "pid": raw.process.pid, "send": raw_send,
-        }, ctx)
+        results["raw"] = await run_target(
+            "raw",
+            {
+                "url_of": lambda u: f"ws://127.0.0.1:{raw.port}/agents?user={setup.agents[u][0]}",
+                "headers_of": lambda u: {},
+                "pid": raw.process.pid,
+                "send": raw_send,
+            },
+            ctx,
+        )
     finally:
         await control.close()
         raw.stop()
@@ -374,12 +452,18 @@ async def fanout(ctx: dict[str, Any]) -> dict[str, Any]:
         def done(at: float) -> None:
             scenario.committed[index] = at
 
-        committer.jobs.put((setup.tenant_id, [(kind, cid, uid, {"rt": mark} if mark else {}) for kind, cid, uid, mark in events], done))
+        committer.jobs.put(
+            (setup.tenant_id, [(kind, cid, uid, {"rt": mark} if mark else {}) for kind, cid, uid, mark in events], done)
+        )
 
     servers = ([("before", str(Path(args.compare_src).resolve()))] if args.compare_src else []) + [("raccordo", None)]
     try:
         for name, src in servers:
-            extra = {"RACCORDO_BUS_URL": args.bus_url, "RACCORDO_BUS_SUBJECT": subject, "RACCORDO_EMBEDDED_WORKER": "false"}
+            extra = {
+                "RACCORDO_BUS_URL": args.bus_url,
+                "RACCORDO_BUS_SUBJECT": subject,
+                "RACCORDO_EMBEDDED_WORKER": "false",
+            }
             if src:
                 extra["PYTHONPATH"] = src
             server = run.start(f"serve-{name}", "serve", child_env(ctx["data_dir"], ctx["database_url"], **extra))
@@ -387,10 +471,16 @@ async def fanout(ctx: dict[str, Any]) -> dict[str, Any]:
                 ready = await asyncio.to_thread(server.wait_ready)
                 if ready.get("bus") != "ok":
                     raise BenchError(f"{server.name} reports bus {ready.get('bus')!r}")
-                results[name] = await run_target(name, {
-                    "url_of": lambda u, s=server: f"{s.ws_url}?batch=1", "headers_of": lambda u: {"Authorization": f"Bearer {setup.agents[u][1]}"},
-                    "pid": server.process.pid, "send": commit_send,
-                }, ctx)
+                results[name] = await run_target(
+                    name,
+                    {
+                        "url_of": lambda u, s=server: f"{s.ws_url}?batch=1",
+                        "headers_of": lambda u: {"Authorization": f"Bearer {setup.agents[u][1]}"},
+                        "pid": server.process.pid,
+                        "send": commit_send,
+                    },
+                    ctx,
+                )
             finally:
                 server.stop()
     finally:
@@ -416,16 +506,24 @@ def problems(results: dict[str, Any]) -> list[str]:
     for server, scenarios in results.items():
         for tag in ("assigned", "list"):
             row = scenarios[tag]
-            for key in ("missing", "duplicates", "unexpected") if server == "raccordo" else ("duplicates", "unexpected"):
+            for key in (
+                ("missing", "duplicates", "unexpected") if server == "raccordo" else ("duplicates", "unexpected")
+            ):
                 if row[key]:
                     found.append(f"{server} {tag}: {row[key]} {key} deliveries")
     return found
 
 
 def print_fanout(results: dict[str, Any], sockets: int, users: int) -> None:
-    print(f"fan-out: {sockets} agent sockets ({users} agents), events committed by the bench and announced on a Redis bus; one serve process, no embedded worker")
-    print("latency from the scheduled time to the last socket that must have the event; 'commit p99': from the commit instead (the source's own lag left out)")
-    print(f"{'scenario':<9} {'server':<9} {'msgs/s':>6} {'reach':>6} {'p50 ms':>8} {'p99 ms':>8} {'commit p99':>10} {'frames/s':>9} {'CPU %':>6} {'frames/CPU s':>13} {'deliv/CPU s':>12} {'client CPU %':>12}  complete")
+    print(
+        f"fan-out: {sockets} agent sockets ({users} agents), events committed by the bench and announced on a Redis bus; one serve process, no embedded worker"
+    )
+    print(
+        "latency from the scheduled time to the last socket that must have the event; 'commit p99': from the commit instead (the source's own lag left out)"
+    )
+    print(
+        f"{'scenario':<9} {'server':<9} {'msgs/s':>6} {'reach':>6} {'p50 ms':>8} {'p99 ms':>8} {'commit p99':>10} {'frames/s':>9} {'CPU %':>6} {'frames/CPU s':>13} {'deliv/CPU s':>12} {'client CPU %':>12}  complete"
+    )
     for tag in ("assigned", "list"):
         for server, scenarios in results.items():
             row = scenarios[tag]
@@ -439,11 +537,15 @@ def print_fanout(results: dict[str, Any], sockets: int, users: int) -> None:
         for tag in ("assigned", "list"):
             mine, base = results[server][tag], raw[tag] if raw else None
             if base and mine["deliveries_per_cpu_s"] and base["deliveries_per_cpu_s"]:
-                print(f"ratio {server}/raw deliveries per server CPU second, {tag}: {mine['deliveries_per_cpu_s'] / base['deliveries_per_cpu_s']:.2f}")
+                print(
+                    f"ratio {server}/raw deliveries per server CPU second, {tag}: {mine['deliveries_per_cpu_s'] / base['deliveries_per_cpu_s']:.2f}"
+                )
     for server, scenarios in results.items():
         for tag in ("assigned", "list"):
             if server != "raccordo" and scenarios[tag]["missing"]:
-                print(f"note: {server} {tag} did not keep up: {scenarios[tag]['missing']} deliveries still missing after --drain-timeout")
+                print(
+                    f"note: {server} {tag} did not keep up: {scenarios[tag]['missing']} deliveries still missing after --drain-timeout"
+                )
     print("goals: assigned p99 < 50 ms at 100 msgs/s; list p99 < 250 ms at 20 msgs/s (1,000 sockets)")
 
 

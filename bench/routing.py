@@ -34,37 +34,97 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from raccordo.routing.domain.routing import STRATEGIES, AgentState, QueuePolicy, RelaxStep, RoutingBoard, WaitingItem, item_order_key
+from raccordo.routing.domain.routing import (
+    STRATEGIES,
+    AgentState,
+    QueuePolicy,
+    RelaxStep,
+    RoutingBoard,
+    WaitingItem,
+    item_order_key,
+)
 
-SKILLS = ["italiano", "english", "deutsch", "fatturazione", "tecnico", "resi", "vip", "mobile", "fibra", "assicurazioni"]
+SKILLS = [
+    "italiano",
+    "english",
+    "deutsch",
+    "fatturazione",
+    "tecnico",
+    "resi",
+    "vip",
+    "mobile",
+    "fibra",
+    "assicurazioni",
+]
 CHANNELS = ["chat", "email", "voice", "whatsapp", "sms"]
 
 
-def build(agents: int, items: int, queues: int, seed: int, strategy: str | None) -> tuple[list[AgentState], list[WaitingItem], dict[int, QueuePolicy], float]:
+def build(
+    agents: int, items: int, queues: int, seed: int, strategy: str | None
+) -> tuple[list[AgentState], list[WaitingItem], dict[int, QueuePolicy], float]:
     rng = random.Random(seed)
     now = 1_800_000_000.0
     policies = {}
     for queue_id in range(1, queues + 1):
         policies[queue_id] = QueuePolicy(
-            queue_id, strategy or STRATEGIES[(queue_id - 1) % len(STRATEGIES)], ageing_per_minute=rng.choice([0.0, 0.5, 1.0]), ageing_cap=rng.choice([0.0, 2.0, 5.0]),
-            relax=rng.choice([(), (RelaxStep(60, 1),), (RelaxStep(30, 1), RelaxStep(120, None))]), preferred_agent_seconds=rng.choice([0.0, 60.0]),
+            queue_id,
+            strategy or STRATEGIES[(queue_id - 1) % len(STRATEGIES)],
+            ageing_per_minute=rng.choice([0.0, 0.5, 1.0]),
+            ageing_cap=rng.choice([0.0, 2.0, 5.0]),
+            relax=rng.choice([(), (RelaxStep(60, 1),), (RelaxStep(30, 1), RelaxStep(120, None))]),
+            preferred_agent_seconds=rng.choice([0.0, 60.0]),
         )
     population = []
     for agent_id in range(1, agents + 1):
         member_of = frozenset(rng.sample(range(1, queues + 1), k=rng.randint(1, min(3, queues))))
         skills = {skill: rng.randint(1, 5) for skill in rng.sample(SKILLS, k=rng.randint(1, 4))}
-        capacity = {"chat": rng.randint(1, 4), "email": rng.randint(2, 6), "voice": 1, "whatsapp": rng.randint(1, 4), "sms": rng.randint(1, 3)}
+        capacity = {
+            "chat": rng.randint(1, 4),
+            "email": rng.randint(2, 6),
+            "voice": 1,
+            "whatsapp": rng.randint(1, 4),
+            "sms": rng.randint(1, 3),
+        }
         load = {channel: rng.randint(0, limit // 2) for channel, limit in capacity.items() if channel != "voice"}
-        population.append(AgentState(agent_id, rng.random() < 0.8, member_of, skills, capacity, frozenset({"voice"}), load, now - rng.uniform(0, 3600)))
+        population.append(
+            AgentState(
+                agent_id,
+                rng.random() < 0.8,
+                member_of,
+                skills,
+                capacity,
+                frozenset({"voice"}),
+                load,
+                now - rng.uniform(0, 3600),
+            )
+        )
     waiting = []
     for item_id in range(1, items + 1):
         required = {skill: rng.randint(1, 4) for skill in rng.sample(SKILLS, k=rng.choice([0, 1, 1, 2]))}
         preferred = rng.randint(1, agents) if rng.random() < 0.1 else None
-        waiting.append(WaitingItem(item_id, rng.randint(1, queues), rng.choice(CHANNELS), rng.choice([0, 0, 0, 1, 2, 3]), required, now - rng.uniform(0, 600), {}, preferred))
+        waiting.append(
+            WaitingItem(
+                item_id,
+                rng.randint(1, queues),
+                rng.choice(CHANNELS),
+                rng.choice([0, 0, 0, 1, 2, 3]),
+                required,
+                now - rng.uniform(0, 600),
+                {},
+                preferred,
+            )
+        )
     return population, waiting, policies, now
 
 
-def run(kind: str, agents: list[AgentState], items: list[WaitingItem], policies: dict[int, QueuePolicy], now: float, time_limit: float) -> dict[str, Any]:
+def run(
+    kind: str,
+    agents: list[AgentState],
+    items: list[WaitingItem],
+    policies: dict[int, QueuePolicy],
+    now: float,
+    time_limit: float,
+) -> dict[str, Any]:
     started = time.perf_counter()
     board = RoutingBoard(copy.deepcopy(agents), policies)
     build_seconds = time.perf_counter() - started
@@ -86,12 +146,24 @@ def run(kind: str, agents: list[AgentState], items: list[WaitingItem], policies:
     ordered_latencies = sorted(latencies)
 
     def pct(p: float) -> float:
-        return ordered_latencies[max(0, min(len(ordered_latencies) - 1, int(round(p / 100 * len(ordered_latencies) + 0.5)) - 1))] / 1e6
+        return (
+            ordered_latencies[
+                max(0, min(len(ordered_latencies) - 1, int(round(p / 100 * len(ordered_latencies) + 0.5)) - 1))
+            ]
+            / 1e6
+        )
 
     return {
-        "kind": kind, "decisions": len(decisions), "assigned": sum(1 for _, a in decisions if a is not None), "seconds": total,
-        "decisions_per_s": len(decisions) / total if total else float("inf"), "p50_ms": pct(50), "p99_ms": pct(99), "max_ms": ordered_latencies[-1] / 1e6,
-        "board_build_ms": build_seconds * 1000, "_decisions": decisions,
+        "kind": kind,
+        "decisions": len(decisions),
+        "assigned": sum(1 for _, a in decisions if a is not None),
+        "seconds": total,
+        "decisions_per_s": len(decisions) / total if total else float("inf"),
+        "p50_ms": pct(50),
+        "p99_ms": pct(99),
+        "max_ms": ordered_latencies[-1] / 1e6,
+        "board_build_ms": build_seconds * 1000,
+        "_decisions": decisions,
     }
 
 
@@ -100,7 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", type=int, default=2000)
     parser.add_argument("--items", type=int, default=10000, help="waiting conversations")
     parser.add_argument("--queues", type=int, default=12)
-    parser.add_argument("--strategy", choices=STRATEGIES, help="one strategy for every queue (default: the four, spread over the queues)")
+    parser.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        help="one strategy for every queue (default: the four, spread over the queues)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--time-limit", type=float, default=600.0, help="seconds each run may take")
     parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
@@ -108,22 +184,41 @@ def main(argv: list[str] | None = None) -> int:
 
     agents, items, policies, now = build(args.agents, args.items, args.queues, args.seed, args.strategy)
     strategies = args.strategy or "mixed (" + ", ".join(STRATEGIES) + ")"
-    print(f"== routing: {args.agents} agents ({sum(a.online for a in agents)} online), {args.items} waiting, {args.queues} queues, strategies {strategies}, seed {args.seed}")
+    print(
+        f"== routing: {args.agents} agents ({sum(a.online for a in agents)} online), {args.items} waiting, {args.queues} queues, strategies {strategies}, seed {args.seed}"
+    )
     indexed = run("indexed", agents, items, policies, now, args.time_limit)
     baseline = run("baseline", agents, items, policies, now, args.time_limit)
     if indexed["_decisions"] != baseline["_decisions"]:
-        first = next(i for i, (a, b) in enumerate(zip(indexed["_decisions"], baseline["_decisions"], strict=True)) if a != b)
-        print(f"FAILED: the indexed board decided differently from the full scan at decision {first}: {indexed['_decisions'][first]} vs {baseline['_decisions'][first]}", file=sys.stderr)
+        first = next(
+            i for i, (a, b) in enumerate(zip(indexed["_decisions"], baseline["_decisions"], strict=True)) if a != b
+        )
+        print(
+            f"FAILED: the indexed board decided differently from the full scan at decision {first}: {indexed['_decisions'][first]} vs {baseline['_decisions'][first]}",
+            file=sys.stderr,
+        )
         return 1
-    print(f"{'path':<10}{'decisions':>10}{'assigned':>10}{'seconds':>10}{'decisions/s':>13}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    print(
+        f"{'path':<10}{'decisions':>10}{'assigned':>10}{'seconds':>10}{'decisions/s':>13}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+    )
     for result in (indexed, baseline):
-        print(f"{result['kind']:<10}{result['decisions']:>10}{result['assigned']:>10}{result['seconds']:>10.2f}{result['decisions_per_s']:>13.0f}{result['p50_ms']:>9.3f}{result['p99_ms']:>9.3f}{result['max_ms']:>9.3f}")
+        print(
+            f"{result['kind']:<10}{result['decisions']:>10}{result['assigned']:>10}{result['seconds']:>10.2f}{result['decisions_per_s']:>13.0f}{result['p50_ms']:>9.3f}{result['p99_ms']:>9.3f}{result['max_ms']:>9.3f}"
+        )
     ratio = indexed["decisions_per_s"] / baseline["decisions_per_s"]
-    print(f"ratio indexed/baseline = {ratio:.1f} ({indexed['decisions_per_s']:.0f} / {baseline['decisions_per_s']:.0f} decisions/s); the same {indexed['decisions']} decisions in both runs")
+    print(
+        f"ratio indexed/baseline = {ratio:.1f} ({indexed['decisions_per_s']:.0f} / {baseline['decisions_per_s']:.0f} decisions/s); the same {indexed['decisions']} decisions in both runs"
+    )
     args.results_dir.mkdir(parents=True, exist_ok=True)
     summary = {
-        "agents": args.agents, "items": args.items, "queues": args.queues, "strategy": args.strategy or "mixed", "seed": args.seed, "ratio": ratio,
-        "python": platform.python_version(), "indexed": {k: v for k, v in indexed.items() if not k.startswith("_")},
+        "agents": args.agents,
+        "items": args.items,
+        "queues": args.queues,
+        "strategy": args.strategy or "mixed",
+        "seed": args.seed,
+        "ratio": ratio,
+        "python": platform.python_version(),
+        "indexed": {k: v for k, v in indexed.items() if not k.startswith("_")},
         "baseline": {k: v for k, v in baseline.items() if not k.startswith("_")},
     }
     (args.results_dir / "routing.json").write_text(json.dumps(summary, indent=2))

@@ -71,7 +71,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 @pytest.fixture(scope="session")
 def rt(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("data"), database_url=database_url, secret_key="test-secret-key", login_max_failures=5)
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("data"),
+        database_url=database_url,
+        secret_key="test-secret-key",
+        login_max_failures=5,
+    )
     runtime = Runtime.build(settings)
     yield runtime
     runtime.close()
@@ -122,7 +127,13 @@ def fresh(client: TestClient) -> Callable[[], TestClient]:
 @pytest.fixture(scope="module")
 def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, TestClient]]:
     """The app with fast heartbeats; the outbox is run by the tests themselves (``deliver``)."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("widget"), database_url=database_url, secret_key="test-secret-key", ws_heartbeat_seconds=0.5, embedded_worker=False)
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("widget"),
+        database_url=database_url,
+        secret_key="test-secret-key",
+        ws_heartbeat_seconds=0.5,
+        embedded_worker=False,
+    )
     runtime = Runtime.build(settings)
     with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
         yield runtime, client
@@ -138,12 +149,37 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
     data = tmp_path_factory.mktemp("desktop-serve")
     port = free_port()
     env = {
-        **os.environ, "RACCORDO_DATA_DIR": str(data), "RACCORDO_DATABASE_URL": "", "RACCORDO_PORT": str(port), "RACCORDO_SECRET_KEY": "desktop-test",
-        "RACCORDO_DELIVERY_POLL_SECONDS": "0.2", "RACCORDO_WORKER_POLL_SECONDS": "0.2", "RACCORDO_EMAIL_POLLING": "false", "RACCORDO_WS_HEARTBEAT_SECONDS": "5",
+        **os.environ,
+        "RACCORDO_DATA_DIR": str(data),
+        "RACCORDO_DATABASE_URL": "",
+        "RACCORDO_PORT": str(port),
+        "RACCORDO_SECRET_KEY": "desktop-test",
+        "RACCORDO_DELIVERY_POLL_SECONDS": "0.2",
+        "RACCORDO_WORKER_POLL_SECONDS": "0.2",
+        "RACCORDO_EMAIL_POLLING": "false",
+        "RACCORDO_WS_HEARTBEAT_SECONDS": "5",
     }
     slug = f"desk-{uuid.uuid4().hex[:8]}"
-    created = subprocess.run([RACCORDO, "createuser", "--tenant", slug, "--email", f"owner@{slug}.it", "--name", "Olga Titolare", "--role", "owner", "--password", PASSWORD],
-                             env=env, capture_output=True, text=True, timeout=120)
+    created = subprocess.run(
+        [
+            RACCORDO,
+            "createuser",
+            "--tenant",
+            slug,
+            "--email",
+            f"owner@{slug}.it",
+            "--name",
+            "Olga Titolare",
+            "--role",
+            "owner",
+            "--password",
+            PASSWORD,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert created.returncode == 0, created.stderr
     log = data / "serve.log"
     process = subprocess.Popen([RACCORDO, "serve"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
@@ -161,13 +197,29 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
         with httpx.Client(base_url=base) as http:
             login = http.post("/api/v1/auth/login", json={"email": f"owner@{slug}.it", "password": PASSWORD})
             assert login.status_code == 200, login.text
-            token = http.post("/api/v1/tokens", json={"name": "desktop test"}, headers={"X-CSRF-Token": login.json()["csrf_token"]}).json()["token"]
+            token = http.post(
+                "/api/v1/tokens", json={"name": "desktop test"}, headers={"X-CSRF-Token": login.json()["csrf_token"]}
+            ).json()["token"]
         desk = Desk(base, slug, token, 0, [], data)
-        agent = desk.api("POST", "/api/v1/users", json={"email": f"anna@{slug}.it", "name": "Anna Agente", "role": "agent", "password": PASSWORD, "language": "en"})
+        agent = desk.api(
+            "POST",
+            "/api/v1/users",
+            json={
+                "email": f"anna@{slug}.it",
+                "name": "Anna Agente",
+                "role": "agent",
+                "password": PASSWORD,
+                "language": "en",
+            },
+        )
         assert agent.status_code == 201, agent.text
         desk.agent_id = agent.json()["id"]
         for name in ("App negozio", "App assistenza"):
-            inbox = desk.api("POST", "/api/v1/inboxes", json={"name": name, "channel": "api", "settings": {"callback_url": callback.url}})
+            inbox = desk.api(
+                "POST",
+                "/api/v1/inboxes",
+                json={"name": name, "channel": "api", "settings": {"callback_url": callback.url}},
+            )
             assert inbox.status_code == 201, inbox.text
             desk.inboxes.append(inbox.json())
         yield desk

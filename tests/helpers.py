@@ -24,15 +24,26 @@ class ApiInbox:
         return f"/api/v1/channels/api/{self.identifier}/messages"
 
 
-def create_api_inbox(client: TestClient, headers: dict[str, str], name: str = "API", callback_url: str | None = None) -> ApiInbox:
+def create_api_inbox(
+    client: TestClient, headers: dict[str, str], name: str = "API", callback_url: str | None = None
+) -> ApiInbox:
     settings = {"callback_url": callback_url} if callback_url else {}
-    response = client.post("/api/v1/inboxes", json={"name": name, "channel": "api", "settings": settings}, headers=headers)
+    response = client.post(
+        "/api/v1/inboxes", json={"name": name, "channel": "api", "settings": settings}, headers=headers
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     return ApiInbox(body["id"], body["identifier"], body["secrets"]["hmac_secret"])
 
 
-def post_inbound(client: TestClient, inbox: ApiInbox, payload: dict[str, Any], *, secret: str | None = None, timestamp: int | None = None) -> Any:
+def post_inbound(
+    client: TestClient,
+    inbox: ApiInbox,
+    payload: dict[str, Any],
+    *,
+    secret: str | None = None,
+    timestamp: int | None = None,
+) -> Any:
     body = json.dumps(payload).encode()
     headers = {"Content-Type": "application/json", **signing.sign(secret or inbox.secret, body, timestamp)}
     return client.post(inbox.url, content=body, headers=headers)
@@ -42,7 +53,10 @@ def customer_message(message_id: str, text: str = "Buongiorno", **identities: st
     kinds = identities or {"email": "mario.rossi@example.com"}
     return {
         "message_id": message_id,
-        "contact": {"name": identities.pop("name", None) if identities else "Mario Rossi", "identities": [{"kind": k, "value": v} for k, v in kinds.items()]},
+        "contact": {
+            "name": identities.pop("name", None) if identities else "Mario Rossi",
+            "identities": [{"kind": k, "value": v} for k, v in kinds.items()],
+        },
         "text": text,
     }
 
@@ -58,7 +72,7 @@ class CallbackServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 body = self.rfile.read(length)
                 outer.received.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})

@@ -15,7 +15,6 @@ returns a DSN bounce to the sender's mailbox, as real servers do.
 from __future__ import annotations
 
 import imaplib
-from datetime import UTC, datetime
 import os
 import pwd
 import re
@@ -26,6 +25,7 @@ import tempfile
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
@@ -136,7 +136,9 @@ service stats {{
             self.add_user("postmaster", uuid.uuid4().hex)
         config = self.dir / "dovecot.conf"
         config.write_text(self._config())
-        self.process = subprocess.Popen([self.binary, "-F", "-c", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [self.binary, "-F", "-c", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -211,7 +213,14 @@ class TestMTA:
 
     __test__ = False
 
-    def __init__(self, dovecot: Dovecot, routes: dict[str, str], *, vacation: set[str] | None = None, bounce: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        dovecot: Dovecot,
+        routes: dict[str, str],
+        *,
+        vacation: set[str] | None = None,
+        bounce: set[str] | None = None,
+    ) -> None:
         self.dovecot = dovecot
         self.routes = {k.lower(): v for k, v in routes.items()}
         self.vacation = {a.lower() for a in vacation or set()}
@@ -228,7 +237,7 @@ class TestMTA:
     def stop(self) -> None:
         self.controller.stop()
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]  # noqa: N802
+    async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]
         raw = envelope.original_content or envelope.content
         with self.lock:
             self.received.append((envelope.mail_from, list(envelope.rcpt_tos), raw))
@@ -306,11 +315,18 @@ def _self_signed(cert_path: Path, key_path: Path) -> None:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.now(UTC)
     certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=30))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
         .sign(key, hashes.SHA256())
     )
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     os.chmod(key_path, 0o600)

@@ -22,7 +22,10 @@ def test_schedule_a_callback_and_see_it_come_back_at_its_time(browser, desk: Des
     contacts = desk.api("GET", "/api/v1/contacts", params={"q": email}).json()
     conversation_id = next(c["id"] for c in conversation if c["contact_id"] == contacts[0]["id"])
     name = contacts[0]["name"]
-    assert desk.api("PATCH", f"/api/v1/conversations/{conversation_id}", json={"assignee_id": desk.agent_id}).status_code == 200
+    assert (
+        desk.api("PATCH", f"/api/v1/conversations/{conversation_id}", json={"assignee_id": desk.agent_id}).status_code
+        == 200
+    )
 
     page = open_desktop(browser, desk, f"anna@{desk.slug}.it", f"/conversations/{conversation_id}")
     panel = page.locator("#agenda-panel")
@@ -32,7 +35,9 @@ def test_schedule_a_callback_and_see_it_come_back_at_its_time(browser, desk: Des
     page.select_option("#agenda-channel", label=f"API · {desk.inboxes[0]['name']}")
     page.fill("#agenda-note", "Richiamare per il preventivo")
     panel.get_by_role("button", name="Schedule").click()
-    page.locator("#agenda-items .agenda-item.status-scheduled", has_text="Richiamare per il preventivo").wait_for(timeout=LONG)
+    page.locator("#agenda-items .agenda-item.status-scheduled", has_text="Richiamare per il preventivo").wait_for(
+        timeout=LONG
+    )
     page.screenshot(path=str(desk.shots / "agenda-scheduled.png"))
     # The agent resolves the conversation and looks at the agenda.
     page.click("#conversation-head button[data-action=resolved]")
@@ -49,7 +54,9 @@ def test_schedule_a_callback_and_see_it_come_back_at_its_time(browser, desk: Des
     page.screenshot(path=str(desk.shots / "agenda-due.png"))
     toast.get_by_role("link", name="Open the conversation").click()
     page.wait_for_url(f"**/conversations/{conversation_id}", timeout=LONG)
-    page.locator(f"#conversation-list [data-conversation-id='{conversation_id}'], #conversation-list a[href*='/conversations/{conversation_id}']").first.wait_for(timeout=LONG)
+    page.locator(
+        f"#conversation-list [data-conversation-id='{conversation_id}'], #conversation-list a[href*='/conversations/{conversation_id}']"
+    ).first.wait_for(timeout=LONG)
     page.screenshot(path=str(desk.shots / "agenda-back-in-inbox.png"))
     conversation = desk.api("GET", f"/api/v1/conversations/{conversation_id}").json()
     assert (conversation["status"], conversation["assignee_id"]) == ("open", desk.agent_id)

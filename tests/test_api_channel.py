@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 
-
 from raccordo.channels import signing
-from raccordo.platform.store.db import unit_of_work
 from raccordo.channels.models import RawInbound
 from raccordo.channels.services.delivery import run_once
+from raccordo.platform.store.db import unit_of_work
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 
 
 def test_inbound_message_becomes_conversation_and_reply_reaches_signed_callback(client, rt, org, callback):
     inbox = create_api_inbox(client, org.headers(), callback_url=callback.url)
-    response = post_inbound(client, inbox, customer_message("ext-1", "Il mio ordine non è arrivato", email="Mario.Rossi@Example.com"))
+    response = post_inbound(
+        client, inbox, customer_message("ext-1", "Il mio ordine non è arrivato", email="Mario.Rossi@Example.com")
+    )
     assert response.status_code == 200, response.text
     message_id = response.json()["message_ids"][0]
 
@@ -33,7 +34,11 @@ def test_inbound_message_becomes_conversation_and_reply_reaches_signed_callback(
     for _ in range(20):
         if run_once(rt) == 0:
             break
-    reply = client.post(f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "Controllo subito"}, headers=org.headers("agent"))
+    reply = client.post(
+        f"/api/v1/conversations/{conversation['id']}/reply",
+        json={"text": "Controllo subito"},
+        headers=org.headers("agent"),
+    )
     assert reply.status_code == 201, reply.text
     assert reply.json()["delivery_status"] == "queued"
     assert run_once(rt) == 1
@@ -80,7 +85,9 @@ def test_bad_signature_is_rejected_and_counted_not_stored(client, rt, org):
 def test_malformed_payload_gets_field_and_raw_is_kept(client, rt, org):
     inbox = create_api_inbox(client, org.headers())
     body = b'{"message_id": "m", "contact": {"identities": []}}'
-    response = client.post(inbox.url, content=body, headers={"Content-Type": "application/json", **signing.sign(inbox.secret, body)})
+    response = client.post(
+        inbox.url, content=body, headers={"Content-Type": "application/json", **signing.sign(inbox.secret, body)}
+    )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "contact.identities"
     garbage = b"\xff\xfe not json"
@@ -114,10 +121,16 @@ def test_message_on_another_channel_joins_open_conversation_with_switch_event(cl
     assert len(items) == 1, "the second message must join the open conversation"
     conversation = items[0]
     assert conversation["last_inbox_id"] == whatsapp_like.id
-    kinds = [e["kind"] for e in client.get(f"/api/v1/conversations/{conversation['id']}/timeline", headers=org.headers()).json()]
+    kinds = [
+        e["kind"]
+        for e in client.get(f"/api/v1/conversations/{conversation['id']}/timeline", headers=org.headers()).json()
+    ]
     assert "channel.switch" in kinds
     contact = client.get(f"/api/v1/contacts/{conversation['contact_id']}", headers=org.headers()).json()
-    assert {(i["kind"], i["value"]) for i in contact["identities"]} == {("phone", "+393471234567"), ("whatsapp", "+393471234567")}
+    assert {(i["kind"], i["value"]) for i in contact["identities"]} == {
+        ("phone", "+393471234567"),
+        ("whatsapp", "+393471234567"),
+    }
 
 
 def test_attachment_is_stored_and_downloadable(client, org):
@@ -125,10 +138,20 @@ def test_attachment_is_stored_and_downloadable(client, org):
 
     inbox = create_api_inbox(client, org.headers())
     payload = customer_message("att-1")
-    payload["attachments"] = [{"filename": "ricevuta.pdf", "content_type": "application/pdf", "data_base64": base64.b64encode(b"%PDF-1.4 test").decode()}]
+    payload["attachments"] = [
+        {
+            "filename": "ricevuta.pdf",
+            "content_type": "application/pdf",
+            "data_base64": base64.b64encode(b"%PDF-1.4 test").decode(),
+        }
+    ]
     message_id = post_inbound(client, inbox, payload).json()["message_ids"][0]
     conversation = client.get("/api/v1/conversations", headers=org.headers()).json()["items"][0]
-    message = next(m for m in client.get(f"/api/v1/conversations/{conversation['id']}/messages", headers=org.headers()).json() if m["id"] == message_id)
+    message = next(
+        m
+        for m in client.get(f"/api/v1/conversations/{conversation['id']}/messages", headers=org.headers()).json()
+        if m["id"] == message_id
+    )
     attachment = message["attachments"][0]
     assert attachment["filename"] == "ricevuta.pdf" and attachment["size"] == 13
     download = client.get(f"/api/v1/attachments/{attachment['id']}", headers=org.headers("agent"))

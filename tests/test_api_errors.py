@@ -14,20 +14,22 @@ import pytest
 from sqlalchemy import update
 from starlette.testclient import TestClient
 
-from raccordo.platform.store.db import unit_of_work
-from raccordo.record.models import Conversation
 from raccordo.bootstrap.http import create_app
 from raccordo.platform.config import Settings
 from raccordo.platform.runtime import Runtime
-from tests.support.orgs import make_org, Org
+from raccordo.platform.store.db import unit_of_work
+from raccordo.record.models import Conversation
 from tests.helpers import ApiInbox, create_api_inbox, customer_message, post_inbound
+from tests.support.orgs import Org, make_org
 
 PROBLEM = "application/problem+json"
 LIMIT = 2048
 
 
 def _problem(response, status: int) -> dict:
-    assert response.status_code == status, f"{response.request.method} {response.request.url}: {response.status_code} {response.text[:500]}"
+    assert response.status_code == status, (
+        f"{response.request.method} {response.request.url}: {response.status_code} {response.text[:500]}"
+    )
     assert response.headers["content-type"].startswith(PROBLEM), response.headers["content-type"]
     body = response.json()
     assert body["status"] == status and body["type"] == "about:blank"
@@ -48,7 +50,12 @@ INVALID_BODIES = [
     ("POST", "/api/v1/teams", {"name": ""}, "name"),
     ("POST", "/api/v1/teams", {"name": "Team", "colour": "red"}, "colour"),
     ("POST", "/api/v1/users", {"email": "x@example.com", "name": "X", "role": "boss"}, "role"),
-    ("POST", "/api/v1/users", {"email": "x@example.com", "name": "X", "role": "agent", "password": "short"}, "password"),
+    (
+        "POST",
+        "/api/v1/users",
+        {"email": "x@example.com", "name": "X", "role": "agent", "password": "short"},
+        "password",
+    ),
     ("POST", "/api/v1/contacts", {"identities": [{"kind": "email"}]}, "identities.0.value"),
     ("POST", "/api/v1/contacts", {"identities": [{"kind": "email", "value": "not an email"}]}, "identities.0"),
     ("POST", "/api/v1/contacts", {"identities": [{"kind": "fax", "value": "123"}]}, "identities.0"),
@@ -58,7 +65,9 @@ INVALID_BODIES = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "body", "field_name"), INVALID_BODIES, ids=[f"{m} {p} {f}" for m, p, _, f in INVALID_BODIES])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field_name"), INVALID_BODIES, ids=[f"{m} {p} {f}" for m, p, _, f in INVALID_BODIES]
+)
 def test_invalid_body_is_422_naming_the_field(client, org, method, path, body, field_name):
     response = client.request(method, path, json=body, headers=org.headers())
     problem = _problem(response, 422)
@@ -73,24 +82,43 @@ def test_invalid_conversation_patch_and_query_name_the_field(client, org):
     post_inbound(client, inbox, customer_message(f"e-{uuid.uuid4().hex[:6]}", email="field@example.com"))
     conversation = client.get("/api/v1/conversations", headers=org.headers()).json()["items"][0]
     url = f"/api/v1/conversations/{conversation['id']}"
-    for body, name in (({"priority": "extreme"}, "priority"), ({"status": "archived"}, "status"), ({"labels": "vip"}, "labels"), ({"status": "snoozed"}, "snoozed_until")):
+    for body, name in (
+        ({"priority": "extreme"}, "priority"),
+        ({"status": "archived"}, "status"),
+        ({"labels": "vip"}, "labels"),
+        ({"status": "snoozed"}, "snoozed_until"),
+    ):
         problem = _problem(client.patch(url, json=body, headers=org.headers()), 422)
         assert problem["errors"][0]["field"] == name, problem
         assert name in problem["detail"], problem
     assert client.get(url, headers=org.headers()).json()["priority"] == "none"
-    for params, name in (({"limit": 0}, "limit"), ({"limit": 1000}, "limit"), ({"status": "bogus"}, "status"), ({"assignee_id": "me"}, "assignee_id")):
+    for params, name in (
+        ({"limit": 0}, "limit"),
+        ({"limit": 1000}, "limit"),
+        ({"status": "bogus"}, "status"),
+        ({"assignee_id": "me"}, "assignee_id"),
+    ):
         problem = _problem(client.get("/api/v1/conversations", params=params, headers=org.headers()), 422)
         assert problem["errors"][0]["field"] == name and f'"{name}"' in problem["detail"], problem
     problem = _problem(client.get("/api/v1/conversations/abc", headers=org.headers()), 422)
     assert problem["errors"][0]["field"] == "conversation_id"
-    reply = _problem(client.post(f"{url}/reply", json={"text": "", "attachments": [{"filename": "a.txt", "data_base64": "%%%"}]}, headers=org.headers()), 422)
+    reply = _problem(
+        client.post(
+            f"{url}/reply",
+            json={"text": "", "attachments": [{"filename": "a.txt", "data_base64": "%%%"}]},
+            headers=org.headers(),
+        ),
+        422,
+    )
     assert reply["errors"][0]["field"] == "attachments.0.data_base64"
     _still_serving(client, org)
 
 
 def test_malformed_json_is_422_about_the_body(client, org):
     """Bug: the field reported for unparsable JSON is the character offset ("1"), which names nothing."""
-    response = client.post("/api/v1/teams", content=b"{name: 'no quotes'}", headers={**org.headers(), "Content-Type": "application/json"})
+    response = client.post(
+        "/api/v1/teams", content=b"{name: 'no quotes'}", headers={**org.headers(), "Content-Type": "application/json"}
+    )
     problem = _problem(response, 422)
     assert problem["errors"][0]["field"] == "body", problem
     assert "JSON" in problem["detail"]
@@ -101,7 +129,15 @@ def test_malformed_json_is_422_about_the_body(client, org):
 
 
 def test_unknown_ids_are_404_naming_the_id(client, org):
-    for url in ("/api/v1/conversations/987654321", "/api/v1/contacts/987654321", "/api/v1/users/987654321", "/api/v1/teams/987654321", "/api/v1/inboxes/987654321", "/api/v1/attachments/987654321", "/api/v1/conversations/987654321/messages"):
+    for url in (
+        "/api/v1/conversations/987654321",
+        "/api/v1/contacts/987654321",
+        "/api/v1/users/987654321",
+        "/api/v1/teams/987654321",
+        "/api/v1/inboxes/987654321",
+        "/api/v1/attachments/987654321",
+        "/api/v1/conversations/987654321/messages",
+    ):
         problem = _problem(client.get(url, headers=org.headers()), 404)
         assert problem["title"] == "Not found"
         assert "987654321" in problem["detail"] and "organization" in problem["detail"], problem
@@ -119,10 +155,16 @@ def test_ids_beyond_the_database_range_are_a_clean_4xx(client, org, big):
     attempts = [
         client.get(f"/api/v1/conversations/{big}", headers=org.headers()),
         client.get("/api/v1/conversations", params={"assignee_id": big}, headers=org.headers()),
-        client.post(f"/api/v1/contacts/{conversation['contact_id']}/merge", json={"other_id": big}, headers=org.headers()),
+        client.post(
+            f"/api/v1/contacts/{conversation['contact_id']}/merge", json={"other_id": big}, headers=org.headers()
+        ),
         client.patch(f"/api/v1/conversations/{conversation['id']}", json={"team_id": big}, headers=org.headers()),
     ]
-    wrong = [f"{r.request.method} {r.request.url} {r.status_code}" for r in attempts if r.status_code not in (404, 422) or not r.headers["content-type"].startswith(PROBLEM)]
+    wrong = [
+        f"{r.request.method} {r.request.url} {r.status_code}"
+        for r in attempts
+        if r.status_code not in (404, 422) or not r.headers["content-type"].startswith(PROBLEM)
+    ]
     assert not wrong, wrong
     _still_serving(client, org)
 
@@ -138,7 +180,9 @@ def test_unknown_route_and_method_are_problems(client, org):
 
 
 def test_wrong_role_is_403_problem(client, org):
-    problem = _problem(client.post("/api/v1/inboxes", json={"name": "X", "channel": "api"}, headers=org.headers("agent")), 403)
+    problem = _problem(
+        client.post("/api/v1/inboxes", json={"name": "X", "channel": "api"}, headers=org.headers("agent")), 403
+    )
     assert problem["title"] == "Forbidden" and "agent" in problem["detail"]
     assert client.get("/api/v1/inboxes", headers=org.headers()).json() == []
     _still_serving(client, org)
@@ -155,7 +199,12 @@ def test_missing_credentials_are_401_problem(client):
 @pytest.fixture(scope="module")
 def small(rt: Runtime) -> Iterator[tuple[Runtime, TestClient]]:
     """An app on the same database with a small body limit."""
-    settings = Settings(data_dir=rt.settings.data_dir, database_url=rt.settings.database_url, secret_key="test-secret-key", max_body_bytes=LIMIT)
+    settings = Settings(
+        data_dir=rt.settings.data_dir,
+        database_url=rt.settings.database_url,
+        secret_key="test-secret-key",
+        max_body_bytes=LIMIT,
+    )
     runtime = Runtime.build(settings)
     with TestClient(create_app(runtime, run_delivery=False), raise_server_exceptions=False) as test_client:
         yield runtime, test_client
@@ -180,7 +229,11 @@ def test_oversized_body_with_content_length_is_413(small, org):
     assert problem["title"] == "Request too large" and str(LIMIT) in problem["detail"]
     assert c.get("/api/v1/contacts", params={"q": marker}, headers=org.headers()).json() == []
     # Just under the limit is fine.
-    fits = c.post("/api/v1/contacts", json={"name": marker, "custom_attributes": {"note": "x" * (LIMIT // 2)}}, headers=org.headers())
+    fits = c.post(
+        "/api/v1/contacts",
+        json={"name": marker, "custom_attributes": {"note": "x" * (LIMIT // 2)}},
+        headers=org.headers(),
+    )
     assert fits.status_code == 201, fits.text
     _still_serving(c, org)
 
@@ -188,7 +241,9 @@ def test_oversized_body_with_content_length_is_413(small, org):
 def test_oversized_body_without_content_length_is_413(small, org):
     """Bug: a streamed (chunked) body over the limit answers 400 "There was an error parsing the body" on JSON endpoints."""
     _, c = small
-    response = c.post("/api/v1/contacts", content=_chunks(LIMIT * 4), headers={**org.headers(), "Content-Type": "application/json"})
+    response = c.post(
+        "/api/v1/contacts", content=_chunks(LIMIT * 4), headers={**org.headers(), "Content-Type": "application/json"}
+    )
     assert "content-length" not in {k.lower() for k in response.request.headers}
     problem = _problem(response, 413)
     assert str(LIMIT) in problem["detail"]
@@ -216,25 +271,48 @@ def test_accept_language_gives_italian_to_anonymous_callers(client):
     problem = _problem(client.get("/api/v1/nowhere", headers={"Accept-Language": "it"}), 404)
     assert problem["detail"].startswith("Non c'è nulla all'indirizzo /api/v1/nowhere")
     # The first supported language wins; unsupported ones fall back to English.
-    assert _problem(client.get("/api/v1/nowhere", headers={"Accept-Language": "fr-FR, it;q=0.5"}), 404)["detail"].startswith("Non c'è nulla")
-    assert _problem(client.get("/api/v1/nowhere", headers={"Accept-Language": "de"}), 404)["detail"].startswith("There is nothing")
+    assert _problem(client.get("/api/v1/nowhere", headers={"Accept-Language": "fr-FR, it;q=0.5"}), 404)[
+        "detail"
+    ].startswith("Non c'è nulla")
+    assert _problem(client.get("/api/v1/nowhere", headers={"Accept-Language": "de"}), 404)["detail"].startswith(
+        "There is nothing"
+    )
     assert _problem(client.get("/api/v1/nowhere"), 404)["detail"].startswith("There is nothing")
     assert client.get("/healthz").status_code == 200
 
 
 def test_user_whose_language_is_italian_gets_italian(client, org):
     agent = org.headers("agent")
-    assert client.patch(f"/api/v1/users/{org.users['agent']}", json={"language": "it"}, headers=agent).json()["language"] == "it"
+    assert (
+        client.patch(f"/api/v1/users/{org.users['agent']}", json={"language": "it"}, headers=agent).json()["language"]
+        == "it"
+    )
     forbidden = _problem(client.post("/api/v1/teams", json={"name": "Squadra"}, headers=agent), 403)
-    assert forbidden["title"] == "Non consentito" and forbidden["detail"] == "Il tuo ruolo (agent) non consente questa azione (manage_teams)."
+    assert (
+        forbidden["title"] == "Non consentito"
+        and forbidden["detail"] == "Il tuo ruolo (agent) non consente questa azione (manage_teams)."
+    )
     missing = _problem(client.get("/api/v1/conversations/987654321", headers=agent), 404)
-    assert missing["title"] == "Non trovato" and missing["detail"].startswith("Non esiste") and "987654321" in missing["detail"]
-    invalid = _problem(client.post("/api/v1/contacts", json={"identities": [{"kind": "email", "value": "x@example.com"}], "nickname": "x"}, headers=agent), 422)
+    assert (
+        missing["title"] == "Non trovato"
+        and missing["detail"].startswith("Non esiste")
+        and "987654321" in missing["detail"]
+    )
+    invalid = _problem(
+        client.post(
+            "/api/v1/contacts",
+            json={"identities": [{"kind": "email", "value": "x@example.com"}], "nickname": "x"},
+            headers=agent,
+        ),
+        422,
+    )
     assert invalid["title"] == "Dati non validi" and invalid["detail"].startswith('Il campo "nickname" non è valido')
     cursor = _problem(client.get("/api/v1/conversations", params={"cursor": "rubbish"}, headers=agent), 422)
     assert cursor["detail"].startswith("Il cursore di paginazione non è valido")
     # The English-speaking owner of the same organization still reads English.
-    assert _problem(client.get("/api/v1/conversations/987654321", headers=org.headers()), 404)["detail"].startswith("There is no")
+    assert _problem(client.get("/api/v1/conversations/987654321", headers=org.headers()), 404)["detail"].startswith(
+        "There is no"
+    )
     _still_serving(client, org)
 
 
@@ -280,7 +358,9 @@ def listing(client, rt) -> Listing:
     created: list[int] = []
     for index in range(30):
         inbox = inbox_b if index % 3 == 0 else inbox_a
-        response = post_inbound(client, inbox, customer_message(f"l-{index}", f"Messaggio {index}", email=f"cliente{index}@example.com"))
+        response = post_inbound(
+            client, inbox, customer_message(f"l-{index}", f"Messaggio {index}", email=f"cliente{index}@example.com")
+        )
         assert response.status_code == 200, response.text
         conversation = client.get("/api/v1/conversations", params={"limit": 1}, headers=owner).json()["items"][0]
         assert conversation["id"] not in created
@@ -307,14 +387,32 @@ def listing(client, rt) -> Listing:
             response = client.patch(f"/api/v1/conversations/{conversation_id}", json=changes, headers=supervisor)
             assert response.status_code == 200, response.text
     for index in (2, 10):
-        assert client.patch(f"/api/v1/conversations/{created[index]}", json={"status": "resolved"}, headers=supervisor).status_code == 200
+        assert (
+            client.patch(
+                f"/api/v1/conversations/{created[index]}", json={"status": "resolved"}, headers=supervisor
+            ).status_code
+            == 200
+        )
     # A second conversation for customer 0: close the first, then the customer writes again.
-    assert client.patch(f"/api/v1/conversations/{created[0]}", json={"status": "closed"}, headers=supervisor).status_code == 200
-    assert post_inbound(client, inbox_a, customer_message("l-again", "Sono ancora io", email="cliente0@example.com")).status_code == 200
+    assert (
+        client.patch(f"/api/v1/conversations/{created[0]}", json={"status": "closed"}, headers=supervisor).status_code
+        == 200
+    )
+    assert (
+        post_inbound(
+            client, inbox_a, customer_message("l-again", "Sono ancora io", email="cliente0@example.com")
+        ).status_code
+        == 200
+    )
     again = client.get("/api/v1/conversations", params={"limit": 1}, headers=owner).json()["items"][0]
     assert again["id"] not in created
     # A reply moves an old conversation to the top (its assignee, the supervisor, answers: agents answer only their own).
-    assert client.post(f"/api/v1/conversations/{created[5]}/reply", json={"text": "Eccomi"}, headers=supervisor).status_code == 201
+    assert (
+        client.post(
+            f"/api/v1/conversations/{created[5]}/reply", json={"text": "Eccomi"}, headers=supervisor
+        ).status_code
+        == 201
+    )
     order = [created[5], again["id"]] + [c for c in reversed(created) if c != created[5]]
     rows: dict[int, dict] = {}
     for conversation_id in order:
@@ -368,9 +466,18 @@ def test_filters_select_exactly_the_matching_conversations(client, listing):
         ({"priority": "high"}, lambda r: r["priority"] == "high"),
         ({"priority": "none"}, lambda r: r["priority"] == "none"),
         ({"contact_id": contact_with_two}, lambda r: r["contact_id"] == contact_with_two),
-        ({"status": "open", "assignee_id": agent, "label": "reso"}, lambda r: r["status"] == "open" and r["assignee_id"] == agent and "reso" in r["labels"]),
-        ({"team_id": listing.team_id, "priority": "high"}, lambda r: r["team_id"] == listing.team_id and r["priority"] == "high"),
-        ({"unassigned": True, "inbox_id": listing.inbox_b.id}, lambda r: r["assignee_id"] is None and r["last_inbox_id"] == listing.inbox_b.id),
+        (
+            {"status": "open", "assignee_id": agent, "label": "reso"},
+            lambda r: r["status"] == "open" and r["assignee_id"] == agent and "reso" in r["labels"],
+        ),
+        (
+            {"team_id": listing.team_id, "priority": "high"},
+            lambda r: r["team_id"] == listing.team_id and r["priority"] == "high",
+        ),
+        (
+            {"unassigned": True, "inbox_id": listing.inbox_b.id},
+            lambda r: r["assignee_id"] is None and r["last_inbox_id"] == listing.inbox_b.id,
+        ),
     ]
     for params, predicate in cases:
         expected = _expected(listing, predicate)
@@ -381,11 +488,22 @@ def test_filters_select_exactly_the_matching_conversations(client, listing):
         paged, _ = _page_through(client, org, 3, **params)
         assert paged == expected, params
     # The filters are not vacuous: each selects some but not all conversations.
-    for params in ({"status": "pending"}, {"assignee_id": agent}, {"team_id": listing.team_id}, {"inbox_id": listing.inbox_b.id}, {"label": "vip"}, {"priority": "high"}):
-        count = len(client.get("/api/v1/conversations", params={"limit": 100, **params}, headers=org.headers()).json()["items"])
+    for params in (
+        {"status": "pending"},
+        {"assignee_id": agent},
+        {"team_id": listing.team_id},
+        {"inbox_id": listing.inbox_b.id},
+        {"label": "vip"},
+        {"priority": "high"},
+    ):
+        count = len(
+            client.get("/api/v1/conversations", params={"limit": 100, **params}, headers=org.headers()).json()["items"]
+        )
         assert 0 < count < len(listing.order), params
     # "mine" is the caller's own assignments.
-    mine = client.get("/api/v1/conversations", params={"limit": 100, "mine": True}, headers=org.headers("agent")).json()["items"]
+    mine = client.get(
+        "/api/v1/conversations", params={"limit": 100, "mine": True}, headers=org.headers("agent")
+    ).json()["items"]
     assert [c["id"] for c in mine] == _expected(listing, lambda r: r["assignee_id"] == agent)
 
 
@@ -422,8 +540,14 @@ def test_invalid_cursor_is_422(client, listing, cursor):
 def test_pagination_is_stable_with_equal_activity_times_and_new_arrivals(client, rt, org):
     inbox = create_api_inbox(client, org.headers())
     for index in range(12):
-        assert post_inbound(client, inbox, customer_message(f"t-{index}", email=f"tie{index}@example.com")).status_code == 200
-    first_order = [c["id"] for c in client.get("/api/v1/conversations", params={"limit": 100}, headers=org.headers()).json()["items"]]
+        assert (
+            post_inbound(client, inbox, customer_message(f"t-{index}", email=f"tie{index}@example.com")).status_code
+            == 200
+        )
+    first_order = [
+        c["id"]
+        for c in client.get("/api/v1/conversations", params={"limit": 100}, headers=org.headers()).json()["items"]
+    ]
     assert len(first_order) == 12
     # Ten of them share one (older) activity instant: the id breaks the tie, and pages must not skip or repeat.
     same = datetime(2020, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -445,7 +569,9 @@ def test_pagination_is_stable_with_equal_activity_times_and_new_arrivals(client,
 def _collect_from(client, org: Org, limit: int, cursor: str | None) -> list[int]:
     seen: list[int] = []
     while cursor:
-        page = client.get("/api/v1/conversations", params={"limit": limit, "cursor": cursor}, headers=org.headers()).json()
+        page = client.get(
+            "/api/v1/conversations", params={"limit": limit, "cursor": cursor}, headers=org.headers()
+        ).json()
         seen.extend(c["id"] for c in page["items"])
         cursor = page["next_cursor"]
     return seen

@@ -12,12 +12,13 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 from hypothesis import HealthCheck, given, settings
 from schemathesis.python import asgi
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from raccordo.bootstrap.http import create_app
 from tests.support.orgs import make_org
+
 EXAMPLES = int(os.environ.get("RACCORDO_SCHEMATHESIS_EXAMPLES", "3"))
 # These would end the owner's token for the rest of the run: called without it (they answer 401).
 WITHOUT_TOKEN = ("/api/v1/auth/logout", "/api/v1/auth/password", "/api/v1/tokens/{token_id}", "/api/v1/users/{user_id}")
@@ -40,7 +41,14 @@ def test_every_operation_answers_as_documented(api):
         headers = {} if operation.path in WITHOUT_TOKEN else owner
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None, report_multiple_bugs=False)
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+            report_multiple_bugs=False,
+        )
         def run(case) -> None:  # type: ignore[no-untyped-def]
             # All checks but "schema-valid data is accepted": business rules (a known region, an
             # existing id, a channel's own settings) reject much that the schema alone allows.
@@ -48,7 +56,7 @@ def test_every_operation_answers_as_documented(api):
 
         try:
             run()
-        except BaseException as exc:  # noqa: BLE001 - every operation's failure is reported together
+        except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             failures.append(f"{operation.label}: {type(exc).__name__}: {str(exc)[:600]}")

@@ -17,11 +17,11 @@ from argon2 import PasswordHasher
 from sqlalchemy import select, text
 from starlette.testclient import TestClient
 
-from raccordo.platform.store.db import unit_of_work
-from raccordo.accounts.models import LoginSession, User
-from raccordo.bootstrap.http import create_app
-from raccordo.accounts.services import accounts
 from raccordo.accounts.domain.actor import system_actor
+from raccordo.accounts.models import LoginSession, User
+from raccordo.accounts.services import accounts
+from raccordo.bootstrap.http import create_app
+from raccordo.platform.store.db import unit_of_work
 
 PROBLEM = "application/problem+json"
 SESSION = "raccordo_session"
@@ -32,7 +32,9 @@ CSRF = "raccordo_csrf"
 def fresh_client(rt, address: str | None = None) -> Iterator[TestClient]:
     """A client with its own cookie jar and its own client address."""
     host = address or f"test-{uuid.uuid4().hex[:12]}"
-    with TestClient(create_app(rt, run_delivery=False), client=(host, 50000), raise_server_exceptions=False) as test_client:
+    with TestClient(
+        create_app(rt, run_delivery=False), client=(host, 50000), raise_server_exceptions=False
+    ) as test_client:
         yield test_client
 
 
@@ -147,7 +149,9 @@ def test_expired_session_is_401(rt, org):
         login(c, org.email("agent"))
         assert c.get("/api/v1/auth/me").status_code == 200
         with unit_of_work(rt.sessions) as session:
-            row = session.scalars(select(LoginSession).where(LoginSession.token_hash == accounts.token_digest(c.cookies.get(SESSION)))).one()
+            row = session.scalars(
+                select(LoginSession).where(LoginSession.token_hash == accounts.token_digest(c.cookies.get(SESSION)))
+            ).one()
             row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
         body = _problem(c.get("/api/v1/auth/me"), 401)
         assert "expired" in body["detail"]
@@ -158,7 +162,11 @@ def test_session_and_csrf_tokens_are_not_stored_in_clear(rt, org):
         login(c, org.email("agent"))
         plain = c.cookies.get(SESSION)
         with unit_of_work(rt.sessions) as session:
-            rows = session.execute(text("SELECT * FROM login_sessions WHERE user_id = :u"), {"u": org.users["agent"]}).mappings().all()
+            rows = (
+                session.execute(text("SELECT * FROM login_sessions WHERE user_id = :u"), {"u": org.users["agent"]})
+                .mappings()
+                .all()
+            )
         assert rows
         assert all(plain not in str(value) for row in rows for value in row.values())
 
@@ -195,7 +203,11 @@ def test_login_is_rate_limited_per_email(rt, org):
             assert login(elsewhere, org.email("admin")).status_code == 200
         assert login(c, org.email("agent")).status_code == 200
         # Italian clients read it in Italian.
-        italian = c.post("/api/v1/auth/login", json={"email": org.email("admin"), "password": org.password}, headers={"Accept-Language": "it-IT,it;q=0.9"})
+        italian = c.post(
+            "/api/v1/auth/login",
+            json={"email": org.email("admin"), "password": org.password},
+            headers={"Accept-Language": "it-IT,it;q=0.9"},
+        )
         assert italian.status_code == 429 and italian.json()["detail"].startswith("Troppi accessi falliti")
     # The lock is on this email only: existing tokens keep working.
     with fresh_client(rt) as c:
@@ -231,7 +243,15 @@ def test_login_needs_the_organization_when_the_password_opens_several(rt, org, o
     email = f"shared-{uuid.uuid4().hex[:6]}@example.com"
     with unit_of_work(rt.sessions) as session:
         for o in (org, other_org):
-            accounts.create_user(session, system_actor(o.tenant_id), email=email, name="Shared", role="agent", password="one password for both", language="en")
+            accounts.create_user(
+                session,
+                system_actor(o.tenant_id),
+                email=email,
+                name="Shared",
+                role="agent",
+                password="one password for both",
+                language="en",
+            )
     with fresh_client(rt) as c:
         body = _problem(login(c, email, "one password for both"), 422)
         assert body["errors"][0]["field"] == "tenant"
@@ -246,7 +266,15 @@ def test_login_with_an_email_in_several_organizations_opens_the_one_the_password
     email = f"shared-{uuid.uuid4().hex[:6]}@example.com"
     with unit_of_work(rt.sessions) as session:
         for o in (org, other_org):
-            accounts.create_user(session, system_actor(o.tenant_id), email=email, name="Shared", role="agent", password=f"password of {o.slug}", language="en")
+            accounts.create_user(
+                session,
+                system_actor(o.tenant_id),
+                email=email,
+                name="Shared",
+                role="agent",
+                password=f"password of {o.slug}",
+                language="en",
+            )
     with fresh_client(rt) as c:
         assert login(c, email, f"password of {org.slug}").status_code == 200
         assert c.get("/api/v1/auth/me").json()["tenant"]["slug"] == org.slug
@@ -262,7 +290,12 @@ def test_bearer_token_authenticates_as_its_user(rt, org):
         for role in ("owner", "agent"):
             me = c.get("/api/v1/auth/me", headers=org.headers(role))
             assert me.status_code == 200 and me.json()["user"]["id"] == org.users[role]
-        assert "Bearer" in _problem(c.get("/api/v1/auth/me", headers={"Authorization": f"Basic {org.tokens['agent']}"}), 401)["detail"]
+        assert (
+            "Bearer"
+            in _problem(c.get("/api/v1/auth/me", headers={"Authorization": f"Basic {org.tokens['agent']}"}), 401)[
+                "detail"
+            ]
+        )
         _problem(c.get("/api/v1/auth/me", headers={"Authorization": "Bearer "}), 401)
         _problem(c.get("/api/v1/auth/me", headers={"Authorization": "Bearer rac_not-a-real-token"}), 401)
         _problem(c.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {org.tokens['agent']}x"}), 401)
@@ -291,7 +324,9 @@ def test_tokens_are_stored_hashed(rt, org):
     with unit_of_work(rt.sessions) as session:
         row = session.execute(text("SELECT * FROM api_tokens WHERE id = :id"), {"id": created["id"]}).mappings().one()
         everything = session.execute(text("SELECT * FROM api_tokens")).mappings().all()
-    assert all(plain not in str(value) for r in everything for value in r.values()), "a plain API token is in the database"
+    assert all(plain not in str(value) for r in everything for value in r.values()), (
+        "a plain API token is in the database"
+    )
     assert row["token_hash"] != plain and row["token_hash"] == hashlib.sha256(plain.encode()).hexdigest()
     assert plain.startswith(row["prefix"]) and len(row["prefix"]) < len(plain) // 2
 
@@ -303,9 +338,15 @@ def test_passwords_are_argon2_hashes(rt, org, client):
     assert PasswordHasher().verify(stored, org.password)
     # A changed password is hashed too, and the old one stops working.
     new_password = "a brand new passphrase"
-    own = client.patch(f"/api/v1/users/{org.users['owner']}", json={"password": new_password}, headers=org.headers("owner"))
+    own = client.patch(
+        f"/api/v1/users/{org.users['owner']}", json={"password": new_password}, headers=org.headers("owner")
+    )
     assert _problem(own, 422)["errors"][0]["field"] == "password", "one's own password needs the current one"
-    changed = client.post("/api/v1/auth/password", json={"current_password": org.password, "new_password": new_password}, headers=org.headers("owner"))
+    changed = client.post(
+        "/api/v1/auth/password",
+        json={"current_password": org.password, "new_password": new_password},
+        headers=org.headers("owner"),
+    )
     assert changed.status_code == 204, changed.text
     with unit_of_work(rt.sessions) as session:
         updated = session.scalars(select(User.password_hash).where(User.id == org.users["owner"])).one()
@@ -314,7 +355,9 @@ def test_passwords_are_argon2_hashes(rt, org, client):
         assert login(c, org.email("owner"), org.password).status_code == 401
         assert login(c, org.email("owner"), new_password).status_code == 200
     # Too short a password is refused with the field named.
-    short = client.patch(f"/api/v1/users/{org.users['agent']}", json={"password": "short"}, headers=org.headers("owner"))
+    short = client.patch(
+        f"/api/v1/users/{org.users['agent']}", json={"password": "short"}, headers=org.headers("owner")
+    )
     assert _problem(short, 422)["errors"][0]["field"] == "password"
 
 
@@ -330,7 +373,10 @@ def test_deactivated_user_loses_tokens_sessions_and_login(rt, org, client):
         _problem(c.get("/api/v1/auth/me"), 401)
         _problem(login(c, org.email("agent")), 401)
         # Reactivated, the token works again; the closed session stays closed.
-        assert client.patch(f"/api/v1/users/{agent}", json={"active": True}, headers=org.headers("admin")).status_code == 200
+        assert (
+            client.patch(f"/api/v1/users/{agent}", json={"active": True}, headers=org.headers("admin")).status_code
+            == 200
+        )
         assert client.get("/api/v1/auth/me", headers=org.headers("agent")).status_code == 200
         _problem(c.get("/api/v1/auth/me"), 401)
     # Nobody can deactivate themselves.
@@ -343,7 +389,14 @@ def test_login_accepts_the_email_as_the_user_writes_it(rt, org, client):
     so a user whose address has an accented domain cannot log in with the address they know."""
     local = f"lucia-{uuid.uuid4().hex[:6]}"
     created = client.post(
-        "/api/v1/users", json={"email": f"{local.title()}@Perché.it", "name": "Lucia", "role": "agent", "password": "una password lunga"}, headers=org.headers("admin")
+        "/api/v1/users",
+        json={
+            "email": f"{local.title()}@Perché.it",
+            "name": "Lucia",
+            "role": "agent",
+            "password": "una password lunga",
+        },
+        headers=org.headers("admin"),
     )
     assert created.status_code == 201, created.text
     assert created.json()["email"] == f"{local}@xn--perch-fsa.it"

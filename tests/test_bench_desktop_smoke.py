@@ -22,11 +22,27 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_bench_desktop_smoke(tmp_path: Path) -> None:
     backend = "both" if len(BACKENDS) > 1 else BACKENDS[0]
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "desktop.py"), "--backend", backend, "--conversations", "60", "--samples", "3", "--explain", "--results-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            str(ROOT / "bench" / "desktop.py"),
+            "--backend",
+            backend,
+            "--conversations",
+            "60",
+            "--samples",
+            "3",
+            "--explain",
+            "--results-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert re.search(r"^send a reply +3 +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+ +(PASS|FAIL)$", done.stdout, re.MULTILINE), done.stdout
+    assert re.search(r"^send a reply +3 +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+ +(PASS|FAIL)$", done.stdout, re.MULTILINE), (
+        done.stdout
+    )
     assert re.search(r"^plan: view=teams", done.stdout, re.MULTILINE), done.stdout
     result = json.loads((tmp_path / "desktop.json").read_text())
     assert [b["backend"] for b in result["backends"]] == (["sqlite", "postgresql"] if backend == "both" else [backend])
@@ -34,5 +50,11 @@ def test_bench_desktop_smoke(tmp_path: Path) -> None:
         assert run["added"]["total"] == run["demo_conversations"] + 60
         assert run["added"]["search_entries"] > run["added"]["total"]  # subjects, messages, contacts
         names = {line["name"] for line in run["large"]}
-        assert {"search: common word (supervisor)", "list: teams (agent)", "list: all, queue", "open conversation (page)", "add a note"} <= names
+        assert {
+            "search: common word (supervisor)",
+            "list: teams (agent)",
+            "list: all, queue",
+            "open conversation (page)",
+            "add a note",
+        } <= names
         assert all(line["verdict"] in ("PASS", "FAIL", "-") and line["n"] == 3 for line in run["demo"] + run["large"])

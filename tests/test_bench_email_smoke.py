@@ -28,7 +28,20 @@ def test_bench_email_ingest_smoke(tmp_path: Path) -> None:
     if "RACCORDO_TEST_POSTGRES_URL" in env:
         env["RACCORDO_BENCH_POSTGRES_URL"] = env["RACCORDO_TEST_POSTGRES_URL"]
     backend = "both" if {"sqlite", "postgresql"} <= set(BACKENDS) else BACKENDS[0]
-    command = [sys.executable, str(BENCH), "--backend", backend, "--messages", str(MESSAGES), "--batch", "10", "--time-limit", "120", "--results-dir", str(tmp_path)]
+    command = [
+        sys.executable,
+        str(BENCH),
+        "--backend",
+        backend,
+        "--messages",
+        str(MESSAGES),
+        "--batch",
+        "10",
+        "--time-limit",
+        "120",
+        "--results-dir",
+        str(tmp_path),
+    ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=280)
     assert done.returncode == 0, f"bench exited {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     expected = ["sqlite", "postgresql"] if backend == "both" else [backend]
@@ -37,6 +50,12 @@ def test_bench_email_ingest_smoke(tmp_path: Path) -> None:
         result = json.loads((tmp_path / f"email-ingest-{name}.json").read_text())
         facts = result["verification"]
         assert result["ok"] and result["ratio"] > 0
-        assert facts["fetched"] == facts["messages_in_db"] == facts["distinct_message_ids"] == facts["raw_inbound_processed"] == MESSAGES
+        assert (
+            facts["fetched"]
+            == facts["messages_in_db"]
+            == facts["distinct_message_ids"]
+            == facts["raw_inbound_processed"]
+            == MESSAGES
+        )
         assert facts["left_unseen"] == 0 and facts["failed"] == 0
         assert 0 < facts["conversations"] < MESSAGES, "replies join their customers' conversations"

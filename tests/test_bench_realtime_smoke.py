@@ -52,22 +52,58 @@ def test_bench_realtime_smoke(tmp_path: Path) -> None:
     env["RACCORDO_BENCH_POSTGRES_URL"] = POSTGRES_URL
     env["RACCORDO_BENCH_REDIS_URL"] = REDIS_URL
     command = [
-        sys.executable, str(BENCH), "--backend", backend, "--part", "both", "--bus", "redis",
-        "--sockets", str(SOCKETS), "--users", "4", "--messages", str(MESSAGES), "--rate", "10", "--warmup", str(WARMUP),
-        "--scale-messages", str(MESSAGES), "--concurrency", "2", "--rounds", "1", "--drain-timeout", "20", "--time-limit", "100",
-        "--results-dir", str(tmp_path / "results"), "--data-dir", str(tmp_path / "data"),
+        sys.executable,
+        str(BENCH),
+        "--backend",
+        backend,
+        "--part",
+        "both",
+        "--bus",
+        "redis",
+        "--sockets",
+        str(SOCKETS),
+        "--users",
+        "4",
+        "--messages",
+        str(MESSAGES),
+        "--rate",
+        "10",
+        "--warmup",
+        str(WARMUP),
+        "--scale-messages",
+        str(MESSAGES),
+        "--concurrency",
+        "2",
+        "--rounds",
+        "1",
+        "--drain-timeout",
+        "20",
+        "--time-limit",
+        "100",
+        "--results-dir",
+        str(tmp_path / "results"),
+        "--data-dir",
+        str(tmp_path / "data"),
     ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=150)
     assert done.returncode == 0, f"bench exited {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
 
     number = r"\d+\.\d+"
-    assert re.search(rf"^latency p50/p99 first socket = {number}/{number} ms, all sockets = {number}/{number} ms$", done.stdout, re.MULTILINE), done.stdout
+    assert re.search(
+        rf"^latency p50/p99 first socket = {number}/{number} ms, all sockets = {number}/{number} ms$",
+        done.stdout,
+        re.MULTILINE,
+    ), done.stdout
     assert re.search(rf"^scale-out factor two/one = {number} ", done.stdout, re.MULTILINE), done.stdout
 
     result = json.loads((tmp_path / "results" / f"realtime-{backend}.json").read_text())
     facts = result["verification"]
-    posted = (WARMUP + MESSAGES) + 2 * (WARMUP + MESSAGES)  # latency part; scale-out: one and two, each with its warm-up
-    assert facts["messages_posted"] == facts["inbound_messages_in_db"] == facts["message_created_events_in_db"] == posted
+    posted = (WARMUP + MESSAGES) + 2 * (
+        WARMUP + MESSAGES
+    )  # latency part; scale-out: one and two, each with its warm-up
+    assert (
+        facts["messages_posted"] == facts["inbound_messages_in_db"] == facts["message_created_events_in_db"] == posted
+    )
     # Every message is in an unassigned conversation: the rule makes it visible to every agent socket.
     assert facts["expected_deliveries"] == posted * SOCKETS
     assert facts["received_deliveries"] == facts["expected_deliveries"]
@@ -88,13 +124,38 @@ def test_bench_realtime_fanout_smoke(tmp_path: Path) -> None:
     _require("redis", REDIS_URL, 6379)
     env = {**os.environ, "RACCORDO_BENCH_POSTGRES_URL": POSTGRES_URL, "RACCORDO_BENCH_REDIS_URL": REDIS_URL}
     command = [
-        sys.executable, str(BENCH), "--backend", backend, "--part", "fanout", "--sockets", str(SOCKETS), "--users", "4",
-        "--assigned-rate", "20", "--list-rate", "10", "--fanout-seconds", "1", "--compare-src", str(ROOT / "src"),
-        "--drain-timeout", "20", "--time-limit", "120", "--results-dir", str(tmp_path / "results"), "--data-dir", str(tmp_path / "data"),
+        sys.executable,
+        str(BENCH),
+        "--backend",
+        backend,
+        "--part",
+        "fanout",
+        "--sockets",
+        str(SOCKETS),
+        "--users",
+        "4",
+        "--assigned-rate",
+        "20",
+        "--list-rate",
+        "10",
+        "--fanout-seconds",
+        "1",
+        "--compare-src",
+        str(ROOT / "src"),
+        "--drain-timeout",
+        "20",
+        "--time-limit",
+        "120",
+        "--results-dir",
+        str(tmp_path / "results"),
+        "--data-dir",
+        str(tmp_path / "data"),
     ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, f"bench exited {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
-    assert re.search(r"^ratio raccordo/raw deliveries per server CPU second, list: \d+\.\d+$", done.stdout, re.MULTILINE), done.stdout
+    assert re.search(
+        r"^ratio raccordo/raw deliveries per server CPU second, list: \d+\.\d+$", done.stdout, re.MULTILINE
+    ), done.stdout
     result = json.loads((tmp_path / "results" / f"realtime-{backend}.json").read_text())
     assert set(result["fanout"]) == {"raw", "before", "raccordo"}
     for server in result["fanout"].values():

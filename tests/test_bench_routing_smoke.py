@@ -18,8 +18,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_bench_routing_smoke(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "routing.py"), "--agents", "120", "--items", "600", "--queues", "5", "--results-dir", str(tmp_path), "--time-limit", "120"],
-        capture_output=True, text=True, timeout=200,
+        [
+            sys.executable,
+            str(ROOT / "bench" / "routing.py"),
+            "--agents",
+            "120",
+            "--items",
+            "600",
+            "--queues",
+            "5",
+            "--results-dir",
+            str(tmp_path),
+            "--time-limit",
+            "120",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=200,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"^ratio indexed/baseline = \d+\.\d ", done.stdout, re.MULTILINE), done.stdout

@@ -35,10 +35,24 @@ def test_bench_ingest_smoke(tmp_path: Path) -> None:
         env["RACCORDO_BENCH_POSTGRES_URL"] = env["RACCORDO_TEST_POSTGRES_URL"]
     backend = "both" if {"sqlite", "postgresql"} <= set(BACKENDS) else BACKENDS[0]
     command = [
-        sys.executable, str(BENCH), "--backend", backend, "--messages", str(MESSAGES),
-        "--concurrency", str(CONCURRENCY),
-        "--warmup", str(WARMUP), "--rounds", "2", "--time-limit", "180",
-        "--results-dir", str(tmp_path / "results"), "--data-dir", str(tmp_path / "data"),
+        sys.executable,
+        str(BENCH),
+        "--backend",
+        backend,
+        "--messages",
+        str(MESSAGES),
+        "--concurrency",
+        str(CONCURRENCY),
+        "--warmup",
+        str(WARMUP),
+        "--rounds",
+        "2",
+        "--time-limit",
+        "180",
+        "--results-dir",
+        str(tmp_path / "results"),
+        "--data-dir",
+        str(tmp_path / "data"),
     ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=280)
     assert done.returncode == 0, f"bench exited {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
@@ -62,7 +76,9 @@ def test_bench_ingest_smoke(tmp_path: Path) -> None:
         # An independent count from the database file the bench left behind.
         with sqlite3.connect(tmp_path / "data" / "sqlite" / "raccordo.db") as connection:
             stored = connection.execute("SELECT count(*) FROM messages WHERE direction = 'inbound'").fetchone()[0]
-            ids = connection.execute("SELECT count(DISTINCT provider_message_id) FROM messages WHERE provider_message_id LIKE 'bench-%'").fetchone()[0]
+            ids = connection.execute(
+                "SELECT count(DISTINCT provider_message_id) FROM messages WHERE provider_message_id LIKE 'bench-%'"
+            ).fetchone()[0]
             baseline = connection.execute("SELECT count(*) FROM bench_baseline_rows").fetchone()[0]
         assert stored == ids == sent
         assert baseline == sent

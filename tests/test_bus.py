@@ -125,7 +125,15 @@ async def nodes(kind: str, url: str, count: int = 2, *, wait_healthy: bool = Tru
 
 
 def event(run_id: str, number: int, **extra: Any) -> dict[str, Any]:
-    return {"type": "event", "id": number, "run": run_id, "tenant_id": 1, "kind": "message.created", "payload": {"n": number}, **extra}
+    return {
+        "type": "event",
+        "id": number,
+        "run": run_id,
+        "tenant_id": 1,
+        "kind": "message.created",
+        "payload": {"n": number},
+        **extra,
+    }
 
 
 async def settle() -> None:
@@ -251,7 +259,12 @@ def test_a_malformed_message_is_skipped_and_the_subscription_survives(kind: str)
         async with nodes(kind, url, count=1) as (b,):
             run_id = uuid.uuid4().hex
             subject = b.bus.subject  # type: ignore[attr-defined]
-            await raw_publish(kind, url, subject, [b"not json", b"[1, 2]", b'{"type": "event", "id": 1, "run": "' + run_id.encode() + b'"}'])
+            await raw_publish(
+                kind,
+                url,
+                subject,
+                [b"not json", b"[1, 2]", b'{"type": "event", "id": 1, "run": "' + run_id.encode() + b'"}'],
+            )
             await wait_until(lambda: b.ids(run_id) == [1], f"the valid message after two malformed ones over {kind}")
             assert b.bus.healthy
 
@@ -297,7 +310,9 @@ def test_the_bus_survives_the_broker_going_away_and_coming_back(kind: str) -> No
                 await wait_until(lambda: a.ids(run_id) == [1, 10], "B's message before the outage")
 
                 server.kill()
-                await wait_until(lambda: not a.bus.healthy and not b.bus.healthy, f"both buses to notice {kind} is gone")
+                await wait_until(
+                    lambda: not a.bus.healthy and not b.bus.healthy, f"both buses to notice {kind} is gone"
+                )
 
                 began = time.monotonic()
                 await a.bus.publish(event(run_id, 2))
@@ -311,7 +326,9 @@ def test_the_bus_survives_the_broker_going_away_and_coming_back(kind: str) -> No
                 assert a.ids(run_id) == [1, 10, 2, 3]
 
                 await server.start()  # the same port
-                await wait_until(lambda: a.bus.healthy and b.bus.healthy, f"both buses to reconnect to {kind}", timeout=10)
+                await wait_until(
+                    lambda: a.bus.healthy and b.bus.healthy, f"both buses to reconnect to {kind}", timeout=10
+                )
                 await wait_until(lambda: a.catch_ups >= 1 and b.catch_ups >= 1, "the reconnect callbacks")
 
                 await a.bus.publish(event(run_id, 4))
@@ -403,13 +420,17 @@ def test_a_frozen_broker_is_detected_and_recovered_from(kind: str, monkeypatch: 
                 assert server.process is not None
                 server.process.send_signal(signal.SIGSTOP)
                 try:
-                    await wait_until(lambda: not a.bus.healthy and not b.bus.healthy, f"a frozen {kind} to be noticed", timeout=10)
+                    await wait_until(
+                        lambda: not a.bus.healthy and not b.bus.healthy, f"a frozen {kind} to be noticed", timeout=10
+                    )
                     began = time.monotonic()
                     await a.bus.publish(event("f", 1))
                     assert time.monotonic() - began < 2, "publish to a frozen broker must give up promptly"
                 finally:
                     server.process.send_signal(signal.SIGCONT)
-                await wait_until(lambda: a.bus.healthy and b.bus.healthy, f"both buses to recover from the frozen {kind}", timeout=15)
+                await wait_until(
+                    lambda: a.bus.healthy and b.bus.healthy, f"both buses to recover from the frozen {kind}", timeout=15
+                )
                 await wait_until(lambda: a.catch_ups == 1 and b.catch_ups == 1, "the reconnect callbacks")
                 await a.bus.publish(event("f", 2))
                 await wait_until(lambda: 2 in b.ids("f"), "A's message to reach B after the freeze")

@@ -50,7 +50,9 @@ def _literals(node: ast.AST) -> set[str]:
     return set()
 
 
-def violations(source: str, where: str, kinds: set[str], subpackages: set[str], *, check_names: bool = True) -> list[str]:
+def violations(
+    source: str, where: str, kinds: set[str], subpackages: set[str], *, check_names: bool = True
+) -> list[str]:
     found: list[str] = []
     for node in ast.walk(ast.parse(source)):
         line = f"{where}:{getattr(node, 'lineno', '?')}"
@@ -74,7 +76,12 @@ def violations(source: str, where: str, kinds: set[str], subpackages: set[str], 
         elif check_names and isinstance(node, ast.Constant) and isinstance(node.value, str):
             if any(node.value == p or node.value.startswith(p + ".") for p in subpackages):
                 found.append(f"{line}: names the channel module {node.value}")
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr") and node.args:
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "hasattr")
+            and node.args
+        ):
             target = ast.unparse(node.args[0]).lower()
             if "channel" in target or "implementation" in target:
                 found.append(f"{line}: reads a channel's capability with {node.func.id}: {ast.unparse(node)}")
@@ -83,7 +90,11 @@ def violations(source: str, where: str, kinds: set[str], subpackages: set[str], 
 
 def test_no_channel_name_outside_channels():
     kinds, subpackages = _kinds(), _subpackages()
-    assert {"api", "email", "widget"} <= kinds and "raccordo.channels.email" in subpackages  # the check sees the channels
+    assert {
+        "api",
+        "email",
+        "widget",
+    } <= kinds and "raccordo.channels.email" in subpackages  # the check sees the channels
     problems: list[str] = []
     for path in sorted(SRC.rglob("*.py")):
         relative = path.relative_to(SRC).as_posix()
@@ -112,7 +123,7 @@ def test_the_check_catches_what_it_forbids():
         'if kind == "email": pass',
         'labels = {"email": "Email", "phone": "Phone"}',  # one channel kind among identity kinds
         "from raccordo.channels.base import get_channel",
-        'if channel.supports(Feature.POLLING): pass',
+        "if channel.supports(Feature.POLLING): pass",
     )
     for source in harmless:
         assert violations(source, "x.py", kinds, subpackages) == [], source

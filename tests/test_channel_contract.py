@@ -47,12 +47,12 @@ from raccordo.channels.base import (
 )
 from raccordo.channels.domain.composer import ComposerRules
 from raccordo.channels.domain.settings_form import FieldKind, Label, SettingsField, SettingsForm
+from raccordo.channels.models import InboundRejection, RawInbound
 from raccordo.channels.services import delivery
 from raccordo.channels.services.inbound import process_raw, store_raw
 from raccordo.platform import jobs
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.channels.models import InboundRejection, RawInbound
 from raccordo.record.models import Message
 from tests.support.pages import login, set_language
 
@@ -103,28 +103,38 @@ class ContractPoller:
                 identifier, payload = PROVIDER.to_poll.get(timeout=0.05)
             except queue.Empty:
                 continue
-            request = InboundRequest.polled(f"{KIND}:poll", json.dumps(payload).encode(), {"content-type": "application/json"})
+            request = InboundRequest.polled(
+                f"{KIND}:poll", json.dumps(payload).encode(), {"content-type": "application/json"}
+            )
             process_raw(self.rt, store_raw(self.rt, identifier, request, KIND))
 
 
 class ContractSmsChannel(Channel):
     kind = KIND
     capabilities = Capabilities(text=True)
-    features = frozenset({Feature.WEBHOOK, Feature.HANDSHAKE, Feature.PROVISIONING, Feature.POLLING, Feature.DELIVERY_STATUS})
+    features = frozenset(
+        {Feature.WEBHOOK, Feature.HANDSHAKE, Feature.PROVISIONING, Feature.POLLING, Feature.DELIVERY_STATUS}
+    )
     reply_identity_kinds = ("phone",)
     composer = ComposerRules(max_length=1600, attachments=False, sms_segments=True)
     settings_form = SettingsForm(
         fields=(
             SettingsField("account_sid", Label("Account SID", "SID dell'account"), required=True),
             SettingsField("sender", Label("Sender number", "Numero mittente"), default="+390000000000"),
-            SettingsField("auth_token", Label("Auth token", "Token di autenticazione"), FieldKind.SECRET, required=True),
+            SettingsField(
+                "auth_token", Label("Auth token", "Token di autenticazione"), FieldKind.SECRET, required=True
+            ),
         ),
-        shown_once=(SettingsField("verify_token", Label("Verify token", "Token di verifica"), FieldKind.SECRET, generated=True),),
+        shown_once=(
+            SettingsField("verify_token", Label("Verify token", "Token di verifica"), FieldKind.SECRET, generated=True),
+        ),
     )
 
     def handshake(self, inbox: InboxConfig, request: InboundRequest) -> WebhookResponse:
         token = request.query_value("hub.verify_token") or ""
-        if request.query_value("hub.mode") != "subscribe" or not hmac.compare_digest(token, inbox.secrets["verify_token"]):
+        if request.query_value("hub.mode") != "subscribe" or not hmac.compare_digest(
+            token, inbox.secrets["verify_token"]
+        ):
             raise ChannelRejected("signature.mismatch", status=403)
         return WebhookResponse((request.query_value("hub.challenge") or "").encode(), "text/plain; charset=utf-8")
 
@@ -138,10 +148,25 @@ class ContractSmsChannel(Channel):
                 raise ChannelRejected("signature.mismatch", status=401)
             data = dict(params)
         if "MessageStatus" in data:
-            return [DeliveryReport((data["MessageSid"],), data["MessageStatus"], f"error {data.get('ErrorCode', '?')}", f"status-{data['MessageSid']}")]
-        return [InboundEvent(provider_message_id=data["MessageSid"], identities=[InboundIdentity("phone", data["From"], True)], text=data["Body"])]
+            return [
+                DeliveryReport(
+                    (data["MessageSid"],),
+                    data["MessageStatus"],
+                    f"error {data.get('ErrorCode', '?')}",
+                    f"status-{data['MessageSid']}",
+                )
+            ]
+        return [
+            InboundEvent(
+                provider_message_id=data["MessageSid"],
+                identities=[InboundIdentity("phone", data["From"], True)],
+                text=data["Body"],
+            )
+        ]
 
-    def webhook_response(self, inbox: InboxConfig, request: InboundRequest, events: list[InboundEvent | DeliveryReport]) -> WebhookResponse:
+    def webhook_response(
+        self, inbox: InboxConfig, request: InboundRequest, events: list[InboundEvent | DeliveryReport]
+    ) -> WebhookResponse:
         return WebhookResponse(TWIML, "application/xml")
 
     def send(self, inbox: InboxConfig, message: OutboundMessage) -> str:
@@ -167,23 +192,42 @@ def contract_channel() -> Iterator[str]:
 
 def _create_inbox(client: TestClient, org: Any) -> dict[str, Any]:
     response = client.post(
-        "/api/v1/inboxes", headers=org.headers(),
-        json={"name": "SMS", "channel": KIND, "settings": {"account_sid": "AC123"}, "secrets": {"auth_token": f"tok-{uuid.uuid4().hex}"}},
+        "/api/v1/inboxes",
+        headers=org.headers(),
+        json={
+            "name": "SMS",
+            "channel": KIND,
+            "settings": {"account_sid": "AC123"},
+            "secrets": {"auth_token": f"tok-{uuid.uuid4().hex}"},
+        },
     )
     assert response.status_code == 201, response.text
     return response.json()
 
 
-def _signed_post(client: TestClient, inbox: dict[str, Any], params: dict[str, str], *, query: str = "", token: str | None = None) -> Any:
+def _signed_post(
+    client: TestClient, inbox: dict[str, Any], params: dict[str, str], *, query: str = "", token: str | None = None
+) -> Any:
     path = f"/api/v1/channels/{KIND}/{inbox['identifier']}/messages" + (f"?{query}" if query else "")
-    signature = twilio_signature(token or inbox["secrets"]["auth_token"], f"http://testserver{path}", list(params.items()))
-    return client.post(path, content=urlencode(params), headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
+    signature = twilio_signature(
+        token or inbox["secrets"]["auth_token"], f"http://testserver{path}", list(params.items())
+    )
+    return client.post(
+        path,
+        content=urlencode(params),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
+    )
 
 
 def _counts(rt: Runtime, inbox_id: int) -> tuple[int, int]:
     with unit_of_work(rt.sessions) as session:
         raws = session.scalar(select(func.count()).select_from(RawInbound).where(RawInbound.inbox_id == inbox_id)) or 0
-        rejections = session.scalar(select(func.count()).select_from(InboundRejection).where(InboundRejection.inbox_id == inbox_id)) or 0
+        rejections = (
+            session.scalar(
+                select(func.count()).select_from(InboundRejection).where(InboundRejection.inbox_id == inbox_id)
+            )
+            or 0
+        )
         return raws, rejections
 
 
@@ -198,14 +242,27 @@ def test_a_throwaway_channel_plugs_into_the_one_webhook_route(client, rt, org, c
     assert PROVIDER.webhooks[inbox["identifier"]] == inbox["inbound_url"]
 
     # GET handshake: the challenge comes back as the provider expects; a wrong verify token is refused and counted.
-    good = {"hub.mode": "subscribe", "hub.verify_token": inbox["secrets"]["verify_token"], "hub.challenge": "1158201444"}
+    good = {
+        "hub.mode": "subscribe",
+        "hub.verify_token": inbox["secrets"]["verify_token"],
+        "hub.challenge": "1158201444",
+    }
     answer = client.get(base, params=good)
-    assert answer.status_code == 200 and answer.text == "1158201444" and answer.headers["content-type"].startswith("text/plain")
+    assert (
+        answer.status_code == 200
+        and answer.text == "1158201444"
+        and answer.headers["content-type"].startswith("text/plain")
+    )
     assert client.get(base, params=good | {"hub.verify_token": "guess"}).status_code == 403
     assert _counts(rt, inbox["id"]) == (0, 1)
 
     # A form-encoded POST signed over the full URL (query included) and the sorted parameters.
-    params = {"MessageSid": f"SM{uuid.uuid4().hex}", "From": "+39 333 123 4567", "To": "+390000000000", "Body": "Ciao, il mio ordine?"}
+    params = {
+        "MessageSid": f"SM{uuid.uuid4().hex}",
+        "From": "+39 333 123 4567",
+        "To": "+390000000000",
+        "Body": "Ciao, il mio ordine?",
+    }
     received = _signed_post(client, inbox, params, query="attempt=1")
     assert received.status_code == 200, received.text
     assert received.content == TWIML and received.headers["content-type"].startswith("application/xml")
@@ -220,18 +277,30 @@ def test_a_throwaway_channel_plugs_into_the_one_webhook_route(client, rt, org, c
     # A forged signature (or one over another URL) is refused before anything is stored, and counted.
     assert _signed_post(client, inbox, params | {"Body": "forged"}, token="not-the-token").status_code == 401
     path_signed = twilio_signature(inbox["secrets"]["auth_token"], f"http://testserver{base}", list(params.items()))
-    moved = client.post(base + "?attempt=2", content=urlencode(params), headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": path_signed})
+    moved = client.post(
+        base + "?attempt=2",
+        content=urlencode(params),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": path_signed},
+    )
     assert moved.status_code == 401
     assert _counts(rt, inbox["id"]) == (1, 3)
 
     # The channel in the URL must be the inbox's; channels without a handshake answer a GET with 405.
     assert client.post(f"/api/v1/channels/api/{inbox['identifier']}/messages", content=b"{}").status_code == 404
-    api_inbox = client.post("/api/v1/inboxes", json={"name": "API", "channel": "api", "settings": {}}, headers=org.headers()).json()
+    api_inbox = client.post(
+        "/api/v1/inboxes", json={"name": "API", "channel": "api", "settings": {}}, headers=org.headers()
+    ).json()
     assert client.get(f"/api/v1/channels/api/{api_inbox['identifier']}/messages").status_code == 405
 
     # Delivery-status callbacks arrive on the same route: the agent's reply is sent, then reported failed.
-    conversation = client.get("/api/v1/conversations", params={"inbox_id": inbox["id"]}, headers=org.headers()).json()["items"][0]
-    reply = client.post(f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "Arriva domani"}, headers=org.headers("agent"))
+    conversation = client.get("/api/v1/conversations", params={"inbox_id": inbox["id"]}, headers=org.headers()).json()[
+        "items"
+    ][0]
+    reply = client.post(
+        f"/api/v1/conversations/{conversation['id']}/reply",
+        json={"text": "Arriva domani"},
+        headers=org.headers("agent"),
+    )
     assert reply.status_code in (200, 201), reply.text
     delivery.run_once(rt)
     sent = next(m for m in PROVIDER.sent if m.message_id == reply.json()["id"])
@@ -248,7 +317,9 @@ def test_a_throwaway_channel_plugs_into_the_one_webhook_route(client, rt, org, c
     assert next(m for m in messages if m["id"] == sent.message_id)["delivery_status"] == "failed"
 
     # Deactivating the inbox removes the webhook from the provider.
-    assert client.patch(f"/api/v1/inboxes/{inbox['id']}", json={"active": False}, headers=org.headers()).status_code == 200
+    assert (
+        client.patch(f"/api/v1/inboxes/{inbox['id']}", json={"active": False}, headers=org.headers()).status_code == 200
+    )
     jobs.run_due(rt, kinds=["channels.provision"])
     assert inbox["identifier"] not in PROVIDER.webhooks
 
@@ -261,12 +332,16 @@ def test_the_worker_runs_the_channels_poller_found_in_the_registry(client, rt, o
     try:
         assert poller.running
         sid = f"SM{uuid.uuid4().hex}"
-        PROVIDER.to_poll.put((inbox["identifier"], {"MessageSid": sid, "From": "+39 347 765 4321", "Body": "Dal poller"}))
+        PROVIDER.to_poll.put(
+            (inbox["identifier"], {"MessageSid": sid, "From": "+39 347 765 4321", "Body": "Dal poller"})
+        )
         deadline = time.monotonic() + 20
         found = None
         while found is None and time.monotonic() < deadline:
             with unit_of_work(rt.sessions) as session:
-                found = session.scalars(select(Message).where(Message.inbox_id == inbox["id"], Message.provider_message_id == sid)).one_or_none()
+                found = session.scalars(
+                    select(Message).where(Message.inbox_id == inbox["id"], Message.provider_message_id == sid)
+                ).one_or_none()
                 if found is None:
                     time.sleep(0.05)
         assert found is not None and found.text == "Dal poller", "the worker's poller stored and ingested the message"
@@ -285,7 +360,13 @@ def test_the_inbox_page_renders_and_reads_the_declared_form(client, rt, org, con
     page = browser.get(f"/admin/inboxes?channel={KIND}")
     assert page.status_code == 200 and "SID dell&#39;account" in page.text and "Token di autenticazione" in page.text
     assert 'value="+390000000000"' in page.text  # the declared default
-    form = {"csrf_token": csrf, "channel": KIND, "name": "SMS negozio", "account_sid": "", "auth_token": "Tk-9f3e-typed"}
+    form = {
+        "csrf_token": csrf,
+        "channel": KIND,
+        "name": "SMS negozio",
+        "account_sid": "",
+        "auth_token": "Tk-9f3e-typed",
+    }
     missing = browser.post("/admin/inboxes", data=form)
     assert missing.status_code == 422 and 'id="account_sid-error"' in missing.text
     created = browser.post("/admin/inboxes", data=form | {"account_sid": "AC9"})
@@ -329,7 +410,9 @@ def test_installed_packages_add_channels_through_entry_points(monkeypatch):
     import raccordo.bootstrap.channels as installer
 
     declared = [EntryPoint(KIND, f"{__name__}:ContractSmsChannel", installer.ENTRY_POINT_GROUP)]
-    monkeypatch.setattr(installer, "entry_points", lambda group: declared if group == installer.ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(
+        installer, "entry_points", lambda group: declared if group == installer.ENTRY_POINT_GROUP else []
+    )
     try:
         kinds = installer.install_channels()
         assert KIND in kinds and {"api", "email", "widget"} <= set(kinds)  # the built-in subpackages too

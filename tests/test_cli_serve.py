@@ -28,7 +28,14 @@ def _free_port() -> int:
 @pytest.fixture
 def server_env(database_url, tmp_path):
     port = _free_port()
-    env = {**os.environ, "RACCORDO_DATA_DIR": str(tmp_path / "data"), "RACCORDO_DATABASE_URL": database_url, "RACCORDO_PORT": str(port), "RACCORDO_SECRET_KEY": "cli-test", "RACCORDO_DELIVERY_POLL_SECONDS": "0.2"}
+    env = {
+        **os.environ,
+        "RACCORDO_DATA_DIR": str(tmp_path / "data"),
+        "RACCORDO_DATABASE_URL": database_url,
+        "RACCORDO_PORT": str(port),
+        "RACCORDO_SECRET_KEY": "cli-test",
+        "RACCORDO_DELIVERY_POLL_SECONDS": "0.2",
+    }
     return env, f"http://127.0.0.1:{port}"
 
 
@@ -37,11 +44,33 @@ def test_createuser_then_serve_round_trip(server_env, tmp_path):
     env, base = server_env
     slug = f"cli-{os.getpid()}-{int(time.time() * 1000) % 100000}"
     created = subprocess.run(
-        [RACCORDO, "createuser", "--tenant", slug, "--email", f"owner@{slug}.it", "--name", "Owner", "--role", "owner", "--password", "a long password"],
-        env=env, capture_output=True, text=True, timeout=60,
+        [
+            RACCORDO,
+            "createuser",
+            "--tenant",
+            slug,
+            "--email",
+            f"owner@{slug}.it",
+            "--name",
+            "Owner",
+            "--role",
+            "owner",
+            "--password",
+            "a long password",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert created.returncode == 0, created.stderr
-    weak = subprocess.run([RACCORDO, "createuser", "--tenant", slug, "--email", f"x@{slug}.it", "--name", "X", "--password", "short"], env=env, capture_output=True, text=True, timeout=60)
+    weak = subprocess.run(
+        [RACCORDO, "createuser", "--tenant", slug, "--email", f"x@{slug}.it", "--name", "X", "--password", "short"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert weak.returncode == 2 and "at least 10 characters" in weak.stderr
 
     log = (tmp_path / "serve.log").open("w")
@@ -61,9 +90,23 @@ def test_createuser_then_serve_round_trip(server_env, tmp_path):
             login = http.post("/api/v1/auth/login", json={"email": f"owner@{slug}.it", "password": "a long password"})
             assert login.status_code == 200, login.text
             csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
-            inbox = http.post("/api/v1/inboxes", json={"name": "App", "channel": "api", "settings": {"callback_url": callback.url}}, headers=csrf).json()
-            body = json.dumps({"message_id": "cli-1", "contact": {"identities": [{"kind": "email", "value": "cliente@example.com"}]}, "text": "Ciao"}).encode()
-            inbound = http.post(inbox["inbound_url"].replace("http://127.0.0.1:8000", base), content=body, headers=signing.sign(inbox["secrets"]["hmac_secret"], body))
+            inbox = http.post(
+                "/api/v1/inboxes",
+                json={"name": "App", "channel": "api", "settings": {"callback_url": callback.url}},
+                headers=csrf,
+            ).json()
+            body = json.dumps(
+                {
+                    "message_id": "cli-1",
+                    "contact": {"identities": [{"kind": "email", "value": "cliente@example.com"}]},
+                    "text": "Ciao",
+                }
+            ).encode()
+            inbound = http.post(
+                inbox["inbound_url"].replace("http://127.0.0.1:8000", base),
+                content=body,
+                headers=signing.sign(inbox["secrets"]["hmac_secret"], body),
+            )
             assert inbound.status_code == 200, inbound.text
             conversation = http.get("/api/v1/conversations").json()["items"][0]
             sent = http.post(f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "Eccomi"}, headers=csrf)
@@ -84,19 +127,43 @@ def test_createuser_then_serve_round_trip(server_env, tmp_path):
 def test_unknown_tenant_is_one_clear_line_and_no_file(tmp_path):
     env = {**os.environ, "RACCORDO_DATA_DIR": str(tmp_path / "data")}
     target = tmp_path / "out.jsonl"
-    result = subprocess.run([RACCORDO, "export", "--tenant", "nope", "-o", str(target)], env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [RACCORDO, "export", "--tenant", "nope", "-o", str(target)], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr and "nope" in result.stderr
     assert not target.exists()
     csv_file = tmp_path / "c.csv"
     csv_file.write_text("name,email\nA,a@example.com\n")
-    result = subprocess.run([RACCORDO, "import-contacts", str(csv_file), "--tenant", "nope"], env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [RACCORDO, "import-contacts", str(csv_file), "--tenant", "nope"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
 
 
 def _create_owner(env: dict[str, str], slug: str) -> None:
     created = subprocess.run(
-        [RACCORDO, "createuser", "--tenant", slug, "--email", f"owner@{slug}.it", "--name", "Owner", "--role", "owner", "--password", "a long password"],
-        env=env, capture_output=True, text=True, timeout=60,
+        [
+            RACCORDO,
+            "createuser",
+            "--tenant",
+            slug,
+            "--email",
+            f"owner@{slug}.it",
+            "--name",
+            "Owner",
+            "--role",
+            "owner",
+            "--password",
+            "a long password",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert created.returncode == 0, created.stderr
 
@@ -108,7 +175,9 @@ def _wait_healthy(base: str, process: subprocess.Popen, tmp_path: Path) -> None:
                 return
         except httpx.HTTPError:
             pass
-        assert process.poll() is None, "raccordo serve exited: " + "".join(p.read_text() for p in tmp_path.glob("serve*.log"))
+        assert process.poll() is None, "raccordo serve exited: " + "".join(
+            p.read_text() for p in tmp_path.glob("serve*.log")
+        )
         time.sleep(0.2)
     pytest.fail("raccordo serve did not answer /healthz")
 
@@ -125,12 +194,16 @@ def test_websocket_compression_follows_the_setting(server_env, tmp_path, databas
     _create_owner(env, slug)
 
     async def extensions(url: str, token: str) -> str:
-        async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}, compression="deflate", open_timeout=10) as ws:
+        async with connect(
+            url, additional_headers={"Authorization": f"Bearer {token}"}, compression="deflate", open_timeout=10
+        ) as ws:
             return ws.response.headers.get("Sec-WebSocket-Extensions", "")
 
     for setting, expected in (("true", True), ("false", False)):
         log = (tmp_path / f"serve-{setting}.log").open("w")
-        process = subprocess.Popen([RACCORDO, "serve"], env={**env, "RACCORDO_WS_COMPRESSION": setting}, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [RACCORDO, "serve"], env={**env, "RACCORDO_WS_COMPRESSION": setting}, stdout=log, stderr=subprocess.STDOUT
+        )
         try:
             for _ in range(100):
                 try:
@@ -139,8 +212,12 @@ def test_websocket_compression_follows_the_setting(server_env, tmp_path, databas
                 except httpx.HTTPError:
                     time.sleep(0.2)
             with httpx.Client(base_url=base) as http:
-                login = http.post("/api/v1/auth/login", json={"email": f"owner@{slug}.it", "password": "a long password"})
-                token = http.post("/api/v1/tokens", json={"name": "ws"}, headers={"X-CSRF-Token": login.json()["csrf_token"]}).json()["token"]
+                login = http.post(
+                    "/api/v1/auth/login", json={"email": f"owner@{slug}.it", "password": "a long password"}
+                )
+                token = http.post(
+                    "/api/v1/tokens", json={"name": "ws"}, headers={"X-CSRF-Token": login.json()["csrf_token"]}
+                ).json()["token"]
             offered = asyncio.run(extensions(base.replace("http://", "ws://") + "/ws", token))
             assert ("permessage-deflate" in offered) is expected, (setting, offered)
         finally:
@@ -165,12 +242,30 @@ def test_embedded_worker_wakes_on_the_commit_not_the_poll(server_env, tmp_path):
         with httpx.Client(base_url=base) as http:
             login = http.post("/api/v1/auth/login", json={"email": f"owner@{slug}.it", "password": "a long password"})
             csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
-            inbox = http.post("/api/v1/inboxes", json={"name": "App", "channel": "api", "settings": {"callback_url": callback.url}}, headers=csrf).json()
-            body = json.dumps({"message_id": "wake-1", "contact": {"identities": [{"kind": "email", "value": "sveglia@example.com"}]}, "text": "Ciao"}).encode()
+            inbox = http.post(
+                "/api/v1/inboxes",
+                json={"name": "App", "channel": "api", "settings": {"callback_url": callback.url}},
+                headers=csrf,
+            ).json()
+            body = json.dumps(
+                {
+                    "message_id": "wake-1",
+                    "contact": {"identities": [{"kind": "email", "value": "sveglia@example.com"}]},
+                    "text": "Ciao",
+                }
+            ).encode()
             path = f"/api/v1/channels/api/{inbox['identifier']}/messages"
-            assert http.post(path, content=body, headers=signing.sign(inbox["secrets"]["hmac_secret"], body)).status_code == 200
+            assert (
+                http.post(path, content=body, headers=signing.sign(inbox["secrets"]["hmac_secret"], body)).status_code
+                == 200
+            )
             conversation = http.get("/api/v1/conversations").json()["items"][0]
-            assert http.post(f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "Subito"}, headers=csrf).status_code == 201
+            assert (
+                http.post(
+                    f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "Subito"}, headers=csrf
+                ).status_code
+                == 201
+            )
             deadline = time.monotonic() + 30  # well under the 60 s poll, generous for a busy machine
             while not callback.received and time.monotonic() < deadline:
                 time.sleep(0.1)

@@ -14,11 +14,17 @@ from tests.support.desktop import open_desktop
 def test_attach_emoji_mention_and_merge(browser, desk, tmp_path):
     customer = f"lucia.{uuid.uuid4().hex[:6]}@example.com"
     desk.customer_says("Vi mando la foto del pacco rotto?", customer)
-    conversation = next(c for c in desk.api("GET", "/api/v1/conversations", params={"status": "open"}).json()["items"] if c["last_channel"] == "api")
+    conversation = next(
+        c
+        for c in desk.api("GET", "/api/v1/conversations", params={"status": "open"}).json()["items"]
+        if c["last_channel"] == "api"
+    )
     conversation_id, contact_id = conversation["id"], conversation["contact_id"]
     name = desk.api("GET", f"/api/v1/contacts/{contact_id}").json()["name"]
     # A second record of the same customer, by phone: a merge suggestion (same name).
-    twin = desk.api("POST", "/api/v1/contacts", json={"name": name, "identities": [{"kind": "phone", "value": "+39 347 555 0101"}]})
+    twin = desk.api(
+        "POST", "/api/v1/contacts", json={"name": name, "identities": [{"kind": "phone", "value": "+39 347 555 0101"}]}
+    )
     assert twin.status_code == 201, twin.text
 
     owner = open_desktop(browser, desk, f"owner@{desk.slug}.it", f"/conversations/{conversation_id}")
@@ -56,7 +62,11 @@ def test_attach_emoji_mention_and_merge(browser, desk, tmp_path):
     sent.wait_for(timeout=10000)
     assert sent.locator(".attachments a", has_text="pacco.png").count() == 1
     assert owner.locator("#composer-attachments li").count() == 0
-    outbound = [m for m in desk.api("GET", f"/api/v1/conversations/{conversation_id}/messages").json() if m["direction"] == "outbound"][-1]
+    outbound = [
+        m
+        for m in desk.api("GET", f"/api/v1/conversations/{conversation_id}/messages").json()
+        if m["direction"] == "outbound"
+    ][-1]
     assert [(a["filename"], a["size"]) for a in outbound["attachments"]] == [("pacco.png", 2056)]
 
     # @ in an internal note: the colleague list, filtered as typed; Enter inserts; the colleague gets a toast.

@@ -18,7 +18,16 @@ def test_status_assignment_labels_priority_are_recorded(client, org):
     _, conversation = _start(client, org)
     url = f"/api/v1/conversations/{conversation['id']}"
     team = client.post("/api/v1/teams", json={"name": "Fatturazione"}, headers=org.headers("admin")).json()
-    response = client.patch(url, json={"assignee_id": org.users["agent"], "team_id": team["id"], "labels": ["Rimborso", "vip", "rimborso"], "priority": "high"}, headers=org.headers("supervisor"))
+    response = client.patch(
+        url,
+        json={
+            "assignee_id": org.users["agent"],
+            "team_id": team["id"],
+            "labels": ["Rimborso", "vip", "rimborso"],
+            "priority": "high",
+        },
+        headers=org.headers("supervisor"),
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["assignee_id"] == org.users["agent"] and body["team_id"] == team["id"]
@@ -28,7 +37,9 @@ def test_status_assignment_labels_priority_are_recorded(client, org):
     kinds = [e["kind"] for e in client.get(f"{url}/timeline", headers=org.headers()).json()]
     for kind in ("assigned", "team.changed", "labels.changed", "priority.changed", "status.changed"):
         assert kind in kinds
-    filtered = client.get("/api/v1/conversations", params={"label": "VIP", "status": "resolved"}, headers=org.headers()).json()["items"]
+    filtered = client.get(
+        "/api/v1/conversations", params={"label": "VIP", "status": "resolved"}, headers=org.headers()
+    ).json()["items"]
     assert [c["id"] for c in filtered] == [conversation["id"]]
 
 
@@ -38,7 +49,12 @@ def test_invalid_transitions_and_snooze(client, org):
     missing = client.patch(url, json={"status": "snoozed"}, headers=org.headers("agent"))
     assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "snoozed_until"
     until = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
-    assert client.patch(url, json={"status": "snoozed", "snoozed_until": until}, headers=org.headers("agent")).json()["status"] == "snoozed"
+    assert (
+        client.patch(url, json={"status": "snoozed", "snoozed_until": until}, headers=org.headers("agent")).json()[
+            "status"
+        ]
+        == "snoozed"
+    )
     assert client.patch(url, json={"status": "closed"}, headers=org.headers("agent")).status_code == 200
     reopen = client.patch(url, json={"status": "open"}, headers=org.headers("agent"))
     assert reopen.status_code == 422 and "closed" in reopen.json()["detail"]
@@ -54,7 +70,9 @@ def test_customer_writing_again_reopens_recent_resolved_but_closed_starts_new(cl
     assert "conversation.reopened" in [e["kind"] for e in client.get(f"{url}/timeline", headers=org.headers()).json()]
     client.patch(url, json={"status": "closed"}, headers=org.headers("agent"))
     post_inbound(client, inbox, customer_message("c-re-3", "Nuova domanda", email="re@example.com"))
-    mine = client.get("/api/v1/conversations", params={"contact_id": conversation["contact_id"]}, headers=org.headers()).json()["items"]
+    mine = client.get(
+        "/api/v1/conversations", params={"contact_id": conversation["contact_id"]}, headers=org.headers()
+    ).json()["items"]
     assert len(mine) == 2 and mine[0]["id"] != conversation["id"] and mine[0]["status"] == "open"
 
 
@@ -75,15 +93,25 @@ def test_notes_are_internal_and_replies_follow_channel_rules(client, org):
     assert empty.status_code == 422 and empty.json()["errors"][0]["field"] == "text"
     too_long = client.post(f"{url}/reply", json={"text": "x" * 100_001}, headers=org.headers("agent"))
     assert too_long.status_code == 422
-    sanitized = client.post(f"{url}/reply", json={"html": "<p onclick='x()'>Ciao <script>alert(1)</script><b>Mario</b></p>"}, headers=org.headers("agent")).json()
-    assert "script" not in sanitized["html"] and "onclick" not in sanitized["html"] and "<b>Mario</b>" in sanitized["html"]
+    sanitized = client.post(
+        f"{url}/reply",
+        json={"html": "<p onclick='x()'>Ciao <script>alert(1)</script><b>Mario</b></p>"},
+        headers=org.headers("agent"),
+    ).json()
+    assert (
+        "script" not in sanitized["html"] and "onclick" not in sanitized["html"] and "<b>Mario</b>" in sanitized["html"]
+    )
     assert sanitized["text"].startswith("Ciao")
 
 
 def test_reply_on_another_inbox_of_the_customer(client, org):
     inbox, conversation = _start(client, org, "c-multi", email="multi@example.com")
     other = create_api_inbox(client, org.headers(), name="Second")
-    response = client.post(f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "Le scrivo qui", "inbox_id": other.id}, headers=org.headers("agent"))
+    response = client.post(
+        f"/api/v1/conversations/{conversation['id']}/reply",
+        json={"text": "Le scrivo qui", "inbox_id": other.id},
+        headers=org.headers("agent"),
+    )
     assert response.status_code == 201
     assert response.json()["inbox_id"] == other.id and response.json()["channel"] == "api"
 
@@ -104,14 +132,27 @@ def test_pagination_cursor_and_filters(client, org):
     activity = [c["last_activity_at"] for c in seen]
     assert activity == sorted(activity, reverse=True)
     assert client.get("/api/v1/conversations", params={"cursor": "garbage!"}, headers=org.headers()).status_code == 422
-    assert client.get("/api/v1/conversations", params={"unassigned": True, "inbox_id": inbox.id, "channel": "api"}, headers=org.headers()).json()["items"]
+    assert client.get(
+        "/api/v1/conversations",
+        params={"unassigned": True, "inbox_id": inbox.id, "channel": "api"},
+        headers=org.headers(),
+    ).json()["items"]
 
 
 def test_continuity_setting_off_keeps_channels_apart(client, org):
     settings = client.get("/api/v1/tenant", headers=org.headers("agent")).json()
     assert settings["continuity_across_channels"] is True
-    assert client.patch("/api/v1/tenant", json={"continuity_across_channels": False}, headers=org.headers("agent")).status_code == 403
-    patched = client.patch("/api/v1/tenant", json={"continuity_across_channels": False, "reopen_window_hours": 1}, headers=org.headers("admin"))
+    assert (
+        client.patch(
+            "/api/v1/tenant", json={"continuity_across_channels": False}, headers=org.headers("agent")
+        ).status_code
+        == 403
+    )
+    patched = client.patch(
+        "/api/v1/tenant",
+        json={"continuity_across_channels": False, "reopen_window_hours": 1},
+        headers=org.headers("admin"),
+    )
     assert patched.status_code == 200 and patched.json()["continuity_across_channels"] is False
     first = create_api_inbox(client, org.headers(), name="First")
     second = create_api_inbox(client, org.headers(), name="Second")

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 
 from raccordo.channels.domain.request import InboundRequest
-from raccordo.platform.store.db import unit_of_work
 from raccordo.channels.models import OutboxItem, RawInbound
 from raccordo.channels.services.delivery import claim_due, deliver, run_once
 from raccordo.channels.services.inbound import reprocess_pending, store_raw
+from raccordo.platform.store.db import unit_of_work
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 
 
@@ -18,13 +18,19 @@ def _conversation_with_reply(client, org, callback_url, message_id):
     inbox = create_api_inbox(client, org.headers(), callback_url=callback_url)
     post_inbound(client, inbox, customer_message(message_id, email=f"{message_id}@example.com"))
     conversation = client.get("/api/v1/conversations", headers=org.headers()).json()["items"][0]
-    reply = client.post(f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "Risposta"}, headers=org.headers("agent")).json()
+    reply = client.post(
+        f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "Risposta"}, headers=org.headers("agent")
+    ).json()
     return conversation, reply
 
 
 def _make_due(rt, message_id):
     with unit_of_work(rt.sessions) as session:
-        session.execute(update(OutboxItem).where(OutboxItem.message_id == message_id).values(due_at=datetime.now(UTC) - timedelta(seconds=1)))
+        session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.message_id == message_id)
+            .values(due_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
 
 
 def test_server_error_is_retried_then_delivered_once(client, rt, org, callback):
@@ -49,7 +55,10 @@ def test_client_error_is_permanent_and_shown(client, rt, org, callback):
     run_once(rt)
     message = client.get(f"/api/v1/conversations/{conversation['id']}/messages", headers=org.headers()).json()[-1]
     assert message["delivery_status"] == "failed" and "410" in message["delivery_error"]
-    assert "delivery.failed" in [e["kind"] for e in client.get(f"/api/v1/conversations/{conversation['id']}/timeline", headers=org.headers()).json()]
+    assert "delivery.failed" in [
+        e["kind"]
+        for e in client.get(f"/api/v1/conversations/{conversation['id']}/timeline", headers=org.headers()).json()
+    ]
 
 
 def test_unreachable_callback_retries_with_backoff(client, rt, org):
@@ -86,7 +95,9 @@ def test_pending_raw_payload_is_processed_after_a_crash(client, rt, org):
     inbox = create_api_inbox(client, org.headers())
     body = json.dumps(customer_message("crash-1", email="crash@example.com")).encode()
     headers = {k.lower(): v for k, v in signing.sign(inbox.secret, body).items()}
-    raw_id = store_raw(rt, inbox.identifier, InboundRequest.of("POST", "http://testserver/hook", headers, body)).raw_id  # stored, then the process "crashed"
+    raw_id = store_raw(
+        rt, inbox.identifier, InboundRequest.of("POST", "http://testserver/hook", headers, body)
+    ).raw_id  # stored, then the process "crashed"
     # Taken once the lease of the process that stored it has expired (tests/test_inbound_hardening.py).
     after_lease = datetime.now(UTC) + timedelta(seconds=rt.settings.inbound_lease_seconds + 1)
     assert reprocess_pending(rt, older_than=timedelta(0), now=after_lease) >= 1

@@ -34,7 +34,9 @@ from raccordo.demo.seed import DEMO_PASSWORD
 from tests.mailserver import free_port
 from tests.support.desktop import OBSERVE, RACCORDO
 
-ARTIFACTS = Path(os.environ.get("RACCORDO_TEST_ARTIFACTS") or Path(__file__).resolve().parent.parent / "test-artifacts") / "e2e"
+ARTIFACTS = (
+    Path(os.environ.get("RACCORDO_TEST_ARTIFACTS") or Path(__file__).resolve().parent.parent / "test-artifacts") / "e2e"
+)
 
 
 class _Recorder:
@@ -43,7 +45,7 @@ class _Recorder:
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], bytes]] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append((list(envelope.rcpt_tos), bytes(envelope.content)))
         return "250 OK"
 
@@ -58,7 +60,9 @@ class Demo:
     shots: list[Path] = field(default_factory=list)
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.request(method, self.base + path, headers={"Authorization": f"Bearer {self.token}"}, timeout=15, **kwargs)
+        return httpx.request(
+            method, self.base + path, headers={"Authorization": f"Bearer {self.token}"}, timeout=15, **kwargs
+        )
 
     def user_id(self, name: str) -> int:
         return next(u["id"] for u in self.api("GET", "/api/v1/users").json() if u["name"] == name)
@@ -76,8 +80,15 @@ def demo(tmp_path_factory) -> Iterator[Demo]:
     shutil.rmtree(ARTIFACTS, ignore_errors=True)  # this run's screenshots only
     port = free_port()
     env = {
-        **os.environ, "RACCORDO_DATA_DIR": str(data), "RACCORDO_DATABASE_URL": "", "RACCORDO_PORT": str(port), "RACCORDO_SECRET_KEY": "demo-e2e",
-        "RACCORDO_DELIVERY_POLL_SECONDS": "0.2", "RACCORDO_WORKER_POLL_SECONDS": "0.2", "RACCORDO_EMAIL_POLLING": "false", "RACCORDO_WS_HEARTBEAT_SECONDS": "5",
+        **os.environ,
+        "RACCORDO_DATA_DIR": str(data),
+        "RACCORDO_DATABASE_URL": "",
+        "RACCORDO_PORT": str(port),
+        "RACCORDO_SECRET_KEY": "demo-e2e",
+        "RACCORDO_DELIVERY_POLL_SECONDS": "0.2",
+        "RACCORDO_WORKER_POLL_SECONDS": "0.2",
+        "RACCORDO_EMAIL_POLLING": "false",
+        "RACCORDO_WS_HEARTBEAT_SECONDS": "5",
     }
     log = data / "demo.log"
     process = subprocess.Popen([RACCORDO, "demo"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
@@ -103,14 +114,18 @@ def demo(tmp_path_factory) -> Iterator[Demo]:
         # What the README promises the command prints: the URL and the logins.
         assert f"Raccordo demo on http://127.0.0.1:{port}" in printed or "Raccordo demo on" in printed, printed
         logins = {}
-        for role, email in re.findall(r"^\s+(owner|admin|supervisor|agent)\s+(\S+@\S+)\s+password: " + re.escape(DEMO_PASSWORD), printed, re.M):
+        for role, email in re.findall(
+            r"^\s+(owner|admin|supervisor|agent)\s+(\S+@\S+)\s+password: " + re.escape(DEMO_PASSWORD), printed, re.M
+        ):
             logins[email] = role
         assert list(logins.values()).count("agent") == 8, printed
         owner = next(email for email, role in logins.items() if role == "owner")
         with httpx.Client(base_url=base) as http:
             login = http.post("/api/v1/auth/login", json={"email": owner, "password": DEMO_PASSWORD})
             assert login.status_code == 200, login.text
-            token = http.post("/api/v1/tokens", json={"name": "e2e"}, headers={"X-CSRF-Token": login.json()["csrf_token"]}).json()["token"]
+            token = http.post(
+                "/api/v1/tokens", json={"name": "e2e"}, headers={"X-CSRF-Token": login.json()["csrf_token"]}
+            ).json()["token"]
         yield Demo(base, token, logins, recorder, smtp_port)
     finally:
         process.terminate()
@@ -146,22 +161,44 @@ def _email_of(demo: Demo, name: str) -> str:
 
 
 def customer_writes(demo: Demo, inbox: dict[str, Any], text: str, *, name: str, email: str) -> None:
-    body = json.dumps({
-        "message_id": uuid.uuid4().hex, "text": text,
-        "contact": {"name": name, "language": "en", "identities": [{"kind": "email", "value": email}]},
-    }).encode()
-    response = httpx.post(f"{demo.base}/api/v1/channels/api/{inbox['identifier']}/messages", content=body,
-                          headers={"Content-Type": "application/json", **signing.sign(inbox["secrets"]["hmac_secret"], body)}, timeout=15)
+    body = json.dumps(
+        {
+            "message_id": uuid.uuid4().hex,
+            "text": text,
+            "contact": {"name": name, "language": "en", "identities": [{"kind": "email", "value": email}]},
+        }
+    ).encode()
+    response = httpx.post(
+        f"{demo.base}/api/v1/channels/api/{inbox['identifier']}/messages",
+        content=body,
+        headers={"Content-Type": "application/json", **signing.sign(inbox["secrets"]["hmac_secret"], body)},
+        timeout=15,
+    )
     assert response.status_code == 200, response.text
 
 
-def test_admin_routes_a_new_conversation_the_agent_accepts_replies_on_email_mentions_transfers_and_it_is_resolved(browser, demo):
+def test_admin_routes_a_new_conversation_the_agent_accepts_replies_on_email_mentions_transfers_and_it_is_resolved(
+    browser, demo
+):
     emily, olivia = demo.user_id("Emily Carter"), demo.user_id("Olivia Bennett")
     # The demo's email inbox has an address but no server: the admin points it at a local SMTP peer.
     email_inbox = next(i for i in demo.api("GET", "/api/v1/inboxes").json() if i["channel"] == "email")
-    patched = demo.api("PATCH", f"/api/v1/inboxes/{email_inbox['id']}", json={"settings": {**email_inbox["settings"], "smtp_host": "127.0.0.1", "smtp_port": demo.smtp_port, "smtp_security": "none"}})
+    patched = demo.api(
+        "PATCH",
+        f"/api/v1/inboxes/{email_inbox['id']}",
+        json={
+            "settings": {
+                **email_inbox["settings"],
+                "smtp_host": "127.0.0.1",
+                "smtp_port": demo.smtp_port,
+                "smtp_security": "none",
+            }
+        },
+    )
     assert patched.status_code == 200, patched.text
-    app_inbox = demo.api("POST", "/api/v1/inboxes", json={"name": "App partner (E2E)", "channel": "api", "settings": {}})
+    app_inbox = demo.api(
+        "POST", "/api/v1/inboxes", json={"name": "App partner (E2E)", "channel": "api", "settings": {}}
+    )
     assert app_inbox.status_code == 201, app_inbox.text
     app_inbox = app_inbox.json()
 
@@ -187,7 +224,13 @@ def test_admin_routes_a_new_conversation_the_agent_accepts_replies_on_email_ment
     agent = login(browser, demo, _email_of(demo, "Emily Carter"))
     colleague = login(browser, demo, _email_of(demo, "Olivia Bennett"), notifications=True)
     demo.shot(agent, "02-agent-inbox")
-    customer_writes(demo, app_inbox, "Hello, my partner order P-7731 arrived damaged.", name="Marta Bianchi", email="marta.bianchi@example.com")
+    customer_writes(
+        demo,
+        app_inbox,
+        "Hello, my partner order P-7731 arrived damaged.",
+        name="Marta Bianchi",
+        email="marta.bianchi@example.com",
+    )
 
     # 3. The offer pops up on Emily's desktop with its countdown; she accepts.
     offer = agent.locator(".offer")
@@ -231,9 +274,14 @@ def test_admin_routes_a_new_conversation_the_agent_accepts_replies_on_email_ment
     agent.locator("#thread .message.note", has_text="partner's invoice").wait_for(timeout=10000)
     colleague.locator("#toasts .toast", has_text="partner's invoice").wait_for(timeout=15000)
     # ...and, as her desk may notify, a browser notification and the chime.
-    colleague.wait_for_function("window.__notifications.some(n => n.title.indexOf('mentioned you') !== -1)", timeout=10000)
+    colleague.wait_for_function(
+        "window.__notifications.some(n => n.title.indexOf('mentioned you') !== -1)", timeout=10000
+    )
     notification = colleague.evaluate("window.__notifications.find(n => n.title.indexOf('mentioned you') !== -1)")
-    assert notification["title"] == f"Emily Carter mentioned you in conversation #{conversation_id}" and "partner's invoice" in notification["body"], notification
+    assert (
+        notification["title"] == f"Emily Carter mentioned you in conversation #{conversation_id}"
+        and "partner's invoice" in notification["body"]
+    ), notification
     assert colleague.evaluate("window.__oscillators") > 0
     demo.shot(colleague, "06-mention-toast")
 
@@ -281,7 +329,10 @@ def run_return_script(agent: Any, demo: Demo, conversation_id: int) -> None:
         return form
 
     form = step("Saluto")
-    assert "Marta" in form.locator(".script-prompt").inner_text() and "Emily" in form.locator(".script-prompt").inner_text()
+    assert (
+        "Marta" in form.locator(".script-prompt").inner_text()
+        and "Emily" in form.locator(".script-prompt").inner_text()
+    )
     form.locator("button.primary").click()
     form = step("Numero d'ordine")
     form.locator("#script-value").fill("P-7731")
@@ -338,7 +389,9 @@ def test_an_agent_schedules_a_callback_on_a_demo_conversation_and_it_comes_back_
     demo.shot(page, "10-callback-scheduled")
     page.goto(demo.base + "/agenda")
     page.wait_for_selector("body[data-ws=open]", timeout=20000)
-    page.locator("#agenda-list .agenda-item.status-scheduled", has_text="Richiamare per il rimborso").wait_for(timeout=20000)
+    page.locator("#agenda-list .agenda-item.status-scheduled", has_text="Richiamare per il rimborso").wait_for(
+        timeout=20000
+    )
     demo.shot(page, "11-agenda")
     page.locator(".agenda-toast", has_text=contact["name"]).wait_for(timeout=60000)
     page.locator("#agenda-list .agenda-item.status-due", has_text="Richiamare per il rimborso").wait_for(timeout=20000)

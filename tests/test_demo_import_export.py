@@ -16,25 +16,34 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, func, select
 
-from raccordo.channels.base import InboundAttachment, InboundEvent, InboundIdentity, get_channel
-from raccordo.platform.store.db import unit_of_work
-from raccordo.accounts.models import Team, TeamMember, User
-from raccordo.channels.models import Inbox, OutboxItem
-from raccordo.record.models import AuditEntry, Contact, ContactIdentity, Conversation, MergeSuggestion, Message, TimelineEvent
-from raccordo.platform.errors import InvalidInput, NotFound
+from raccordo.accounts.domain.actor import Actor, system_actor
 from raccordo.accounts.domain.roles import Role
+from raccordo.accounts.models import Team, TeamMember, User
 from raccordo.accounts.services import accounts
+from raccordo.channels.base import InboundAttachment, InboundEvent, InboundIdentity, get_channel
+from raccordo.channels.models import Inbox, OutboxItem
+from raccordo.channels.services.inboxes import create_inbox
 from raccordo.demo import seed as demo
 from raccordo.demo.content import load_content
 from raccordo.demo.domain.planner import CONVERSATION_COUNT, plan_demo
-from raccordo.accounts.domain.actor import Actor, system_actor
+from raccordo.platform.errors import InvalidInput, NotFound
+from raccordo.platform.runtime import Runtime
+from raccordo.platform.store.db import unit_of_work
+from raccordo.record.models import (
+    AuditEntry,
+    Contact,
+    ContactIdentity,
+    Conversation,
+    MergeSuggestion,
+    Message,
+    TimelineEvent,
+)
 from raccordo.record.services.export import export_tenant
 from raccordo.record.services.import_contacts import import_csv, tenant_by_slug
-from raccordo.channels.services.inboxes import create_inbox
 from raccordo.record.services.ingest import ingest_event
 from raccordo.record.services.reply import add_note, send_reply
-from raccordo.platform.runtime import Runtime
 from tests.support.orgs import Org
+
 RACCORDO = str(Path(sys.executable).parent / "raccordo")
 
 # --- demo ------------------------------------------------------------------------------------------
@@ -88,14 +97,22 @@ def test_demo_loads_the_promised_organization(rt: Runtime, loaded: DemoRun) -> N
         assert all(team.members for team in teams)
         agents = list(session.scalars(select(User).where(User.tenant_id == tid, User.role == "agent")))
         assert len(agents) == 8 and {a.language for a in agents} == {"it", "en"}
-        assert {u.role for u in session.scalars(select(User).where(User.tenant_id == tid))} == {"owner", "admin", "supervisor", "agent"}
+        assert {u.role for u in session.scalars(select(User).where(User.tenant_id == tid))} == {
+            "owner",
+            "admin",
+            "supervisor",
+            "agent",
+        }
         assert _count(session, Contact, tid) == 200
         assert _count(session, Conversation, tid) == 500
         channels = set(session.scalars(select(Inbox.channel).where(Inbox.tenant_id == tid)))
         assert {"api", "email", "whatsapp", "sms", "widget", "telegram", "messenger"} <= channels
         kinds = set(session.scalars(select(ContactIdentity.kind).where(ContactIdentity.tenant_id == tid)))
         assert {"email", "phone", "whatsapp", "telegram", "messenger", "web_visitor", "external"} <= kinds
-        assert _count(session, ContactIdentity, tid, ContactIdentity.kind == "phone", ContactIdentity.value.like("+393%")) > 50
+        assert (
+            _count(session, ContactIdentity, tid, ContactIdentity.kind == "phone", ContactIdentity.value.like("+393%"))
+            > 50
+        )
         assert _count(session, Contact, tid, Contact.custom_attributes != {}) > 50
         assert _count(session, MergeSuggestion, tid, MergeSuggestion.status == "open") >= 5
     assert [role for role, _, _ in loaded.logins.users] == ["owner", "admin", "supervisor"] + ["agent"] * 8
@@ -105,12 +122,22 @@ def test_demo_loads_the_promised_organization(rt: Runtime, loaded: DemoRun) -> N
 def test_demo_history_is_real_and_switches_channels(rt: Runtime, loaded: DemoRun) -> None:
     with unit_of_work(rt.sessions) as session:
         tid = loaded.tenant_id
-        switched = session.scalar(select(func.count(func.distinct(TimelineEvent.conversation_id))).where(TimelineEvent.tenant_id == tid, TimelineEvent.kind == "channel.switch"))
+        switched = session.scalar(
+            select(func.count(func.distinct(TimelineEvent.conversation_id))).where(
+                TimelineEvent.tenant_id == tid, TimelineEvent.kind == "channel.switch"
+            )
+        )
         assert switched and switched >= 100
         # WhatsApp messages from a known phone number were linked to the contact automatically.
         assert _count(session, TimelineEvent, tid, TimelineEvent.kind == "identity.linked") > 10
         assert _count(session, TimelineEvent, tid, TimelineEvent.kind == "conversation.reopened") > 0
-        statuses = dict(session.execute(select(Conversation.status, func.count()).where(Conversation.tenant_id == tid).group_by(Conversation.status)).all())
+        statuses = dict(
+            session.execute(
+                select(Conversation.status, func.count())
+                .where(Conversation.tenant_id == tid)
+                .group_by(Conversation.status)
+            ).all()
+        )
         assert {"open", "pending", "snoozed", "resolved"} <= set(statuses)
         assert statuses["resolved"] + statuses.get("closed", 0) > 400
         assert _count(session, Conversation, tid, Conversation.assignee_id.is_not(None)) > 450
@@ -120,11 +147,21 @@ def test_demo_history_is_real_and_switches_channels(rt: Runtime, loaded: DemoRun
         newest = session.scalar(select(func.max(Message.created_at)).where(Message.tenant_id == tid))
         assert loaded.now - timedelta(days=90) <= oldest and newest <= loaded.now
         # History carries the time it happened, not the time it was loaded.
-        first_events = session.scalar(select(func.min(TimelineEvent.created_at)).where(TimelineEvent.tenant_id == tid, TimelineEvent.kind == "channel.switch"))
+        first_events = session.scalar(
+            select(func.min(TimelineEvent.created_at)).where(
+                TimelineEvent.tenant_id == tid, TimelineEvent.kind == "channel.switch"
+            )
+        )
         assert first_events < loaded.now - timedelta(days=30)
-        snoozed = list(session.scalars(select(Conversation).where(Conversation.tenant_id == tid, Conversation.status == "snoozed")))
+        snoozed = list(
+            session.scalars(select(Conversation).where(Conversation.tenant_id == tid, Conversation.status == "snoozed"))
+        )
         assert all(c.snoozed_until and c.snoozed_until > loaded.now for c in snoozed)
-        texts = set(session.scalars(select(Message.text).where(Message.tenant_id == tid, Message.direction == "inbound").limit(2000)))
+        texts = set(
+            session.scalars(
+                select(Message.text).where(Message.tenant_id == tid, Message.direction == "inbound").limit(2000)
+            )
+        )
         assert any("ordine" in t for t in texts) and any("order" in t for t in texts)
 
 
@@ -139,8 +176,11 @@ def test_demo_messages_are_all_stored(rt: Runtime, loaded: DemoRun) -> None:
         assert _count(session, TimelineEvent, tid, TimelineEvent.kind == "message") == inbound + outbound
         assert _count(session, TimelineEvent, tid, TimelineEvent.kind == "note") == notes
         without_inbound = session.scalar(
-            select(func.count()).select_from(Conversation).where(
-                Conversation.tenant_id == tid, ~Conversation.id.in_(select(Message.conversation_id).where(Message.direction == "inbound"))
+            select(func.count())
+            .select_from(Conversation)
+            .where(
+                Conversation.tenant_id == tid,
+                ~Conversation.id.in_(select(Message.conversation_id).where(Message.direction == "inbound")),
             )
         )
         assert without_inbound == 0
@@ -153,7 +193,10 @@ def test_demo_messages_are_all_stored(rt: Runtime, loaded: DemoRun) -> None:
 def test_demo_is_idempotent(rt: Runtime, loaded: DemoRun) -> None:
     def counts() -> list[int]:
         with unit_of_work(rt.sessions) as session:
-            return [_count(session, model, loaded.tenant_id) for model in (User, Contact, Conversation, Message, TimelineEvent, AuditEntry)]
+            return [
+                _count(session, model, loaded.tenant_id)
+                for model in (User, Contact, Conversation, Message, TimelineEvent, AuditEntry)
+            ]
 
     before = counts()
     again = demo.load_demo(rt, slug=loaded.logins.tenant_slug)
@@ -164,7 +207,16 @@ def test_demo_is_idempotent(rt: Runtime, loaded: DemoRun) -> None:
 def test_demo_logins_work(rt: Runtime, loaded: DemoRun) -> None:
     role, email, password = loaded.logins.users[3]
     with unit_of_work(rt.sessions) as session:
-        new = accounts.login(session, email=email, password=password, tenant_slug=loaded.logins.tenant_slug, client_address="test", max_failures=5, window_seconds=60, session_hours=1)
+        new = accounts.login(
+            session,
+            email=email,
+            password=password,
+            tenant_slug=loaded.logins.tenant_slug,
+            client_address="test",
+            max_failures=5,
+            window_seconds=60,
+            session_hours=1,
+        )
         assert new.user.role == role == "agent"
 
 
@@ -173,17 +225,29 @@ def test_demo_history_inboxes_refuse_replies_clearly(rt: Runtime, loaded: DemoRu
         # A conversation whose channel has no module yet (WhatsApp, Telegram, ... until their issues land).
         conversation = next(
             (
-                c for c, channel in session.execute(
-                    select(Conversation, Inbox.channel).join(Inbox, Inbox.id == Conversation.last_inbox_id).where(Conversation.tenant_id == loaded.tenant_id, Conversation.status == "open")
+                c
+                for c, channel in session.execute(
+                    select(Conversation, Inbox.channel)
+                    .join(Inbox, Inbox.id == Conversation.last_inbox_id)
+                    .where(Conversation.tenant_id == loaded.tenant_id, Conversation.status == "open")
                 )
                 if get_channel(channel) is None
             ),
             None,
         )
-        assert conversation is not None, "the demo has no open conversation on a channel without a module: drop this test when every channel has one"
+        assert conversation is not None, (
+            "the demo has no open conversation on a channel without a module: drop this test when every channel has one"
+        )
         owner = session.scalars(select(User).where(User.tenant_id == loaded.tenant_id, User.role == "owner")).one()
         with pytest.raises(InvalidInput) as error:
-            send_reply(session, rt.files, Actor(loaded.tenant_id, owner.id, Role.OWNER), conversation.id, text="Ciao", max_attachment_bytes=1000)
+            send_reply(
+                session,
+                rt.files,
+                Actor(loaded.tenant_id, owner.id, Role.OWNER),
+                conversation.id,
+                text="Ciao",
+                max_attachment_bytes=1000,
+            )
         assert error.value.key == "channel.not_installed"
         session.rollback()
 
@@ -227,7 +291,12 @@ def _contacts(rt: Runtime, tenant_id: int) -> list[Contact]:
 
 def _identities(rt: Runtime, contact: Contact) -> set[tuple[str, str]]:
     with unit_of_work(rt.sessions) as session:
-        return {(kind, value) for kind, value in session.execute(select(ContactIdentity.kind, ContactIdentity.value).where(ContactIdentity.contact_id == contact.id))}
+        return {
+            (kind, value)
+            for kind, value in session.execute(
+                select(ContactIdentity.kind, ContactIdentity.value).where(ContactIdentity.contact_id == contact.id)
+            )
+        }
 
 
 def test_import_reports_precisely_and_reimport_updates(rt: Runtime, org: Org, tmp_path: Path) -> None:
@@ -242,7 +311,11 @@ def test_import_reports_precisely_and_reimport_updates(rt: Runtime, org: Org, tm
     assert [c.name for c in contacts] == ["Mario Rossi", "Anna Bianchi", "John Smith"]
     mario = contacts[0]
     assert mario.custom_attributes == {"city": "Milano", "vip": True}
-    assert _identities(rt, mario) == {("email", "mario.rossi@example.com"), ("phone", "+393471234567"), ("external", "CRM-1")}
+    assert _identities(rt, mario) == {
+        ("email", "mario.rossi@example.com"),
+        ("phone", "+393471234567"),
+        ("external", "CRM-1"),
+    }
     assert _identities(rt, contacts[1]) == {("email", "anna.bianchi@example.com"), ("whatsapp", "+393337654321")}
     assert contacts[2].language == "en" and contacts[2].custom_attributes == {"city": "London", "vip": False}
 
@@ -255,12 +328,31 @@ def test_import_reports_precisely_and_reimport_updates(rt: Runtime, org: Org, tm
     assert _contacts(rt, org.tenant_id)[0].custom_attributes["city"] == "Torino"
 
     with unit_of_work(rt.sessions) as session:
-        imports = list(session.scalars(select(AuditEntry).where(AuditEntry.tenant_id == org.tenant_id, AuditEntry.action == "contact.import").order_by(AuditEntry.id)))
-        assert [(a.user_id, a.data["created"], a.data["updated"], a.data["failed"]) for a in imports] == [(None, 3, 1, 2), (None, 0, 4, 2), (None, 0, 1, 0)]
+        imports = list(
+            session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.tenant_id == org.tenant_id, AuditEntry.action == "contact.import")
+                .order_by(AuditEntry.id)
+            )
+        )
+        assert [(a.user_id, a.data["created"], a.data["updated"], a.data["failed"]) for a in imports] == [
+            (None, 3, 1, 2),
+            (None, 0, 4, 2),
+            (None, 0, 1, 0),
+        ]
 
 
 def test_import_comma_file_without_bom_and_italian_messages(rt: Runtime, org: Org, tmp_path: Path) -> None:
-    path = _write(tmp_path, ["Name,Email,attr.customer_tier", 'Sara "Sally" Conti,sara@example.com,gold', "Bad,not-an-email,", "Extra,x@example.com,gold,surplus"], bom=False)
+    path = _write(
+        tmp_path,
+        [
+            "Name,Email,attr.customer_tier",
+            'Sara "Sally" Conti,sara@example.com,gold',
+            "Bad,not-an-email,",
+            "Extra,x@example.com,gold,surplus",
+        ],
+        bom=False,
+    )
     report = import_csv(rt, org.slug, path, language="it")
     assert (report.created, report.updated) == (1, 0)
     assert [line for line, _ in report.errors] == [3, 4]
@@ -291,10 +383,27 @@ def test_import_unknown_tenant_is_a_clear_error(rt: Runtime, tmp_path: Path) -> 
 
 def _populate(rt: Runtime, org: Org, tmp_path: Path, prefix: str) -> str:
     """Contacts (two likely duplicates), a conversation with a reply, a note and an attachment; returns the API inbox secret."""
-    import_csv(rt, org.slug, _write(tmp_path, ["name,email", f"Paola Greco,{prefix}.a@example.com", f"Paola Greco,{prefix}.b@example.com"], name=f"{prefix}.csv"))
+    import_csv(
+        rt,
+        org.slug,
+        _write(
+            tmp_path,
+            ["name,email", f"Paola Greco,{prefix}.a@example.com", f"Paola Greco,{prefix}.b@example.com"],
+            name=f"{prefix}.csv",
+        ),
+    )
     with unit_of_work(rt.sessions) as session:
         owner = Actor(org.tenant_id, org.users["owner"], Role.OWNER)
-        inbox, secrets_ = create_inbox(session, rt.secretbox, owner, name="App", channel="api", settings={"callback_url": "https://example.com/hook"}, secrets_={}, business_hours=None)
+        inbox, secrets_ = create_inbox(
+            session,
+            rt.secretbox,
+            owner,
+            name="App",
+            channel="api",
+            settings={"callback_url": "https://example.com/hook"},
+            secrets_={},
+            business_hours=None,
+        )
         accounts.create_team(session, owner, "Squadra", "", [org.users["agent"]])
         event = InboundEvent(
             provider_message_id=f"{prefix}-1",
@@ -316,7 +425,20 @@ def test_export_contains_only_the_tenant_and_no_secrets(rt: Runtime, org: Org, o
     text = buffer.getvalue()
     records = [json.loads(line) for line in text.splitlines()]
     assert count == len(records) > 0
-    assert {r["type"] for r in records} == {"tenant", "user", "team", "inbox", "contact", "identity", "conversation", "message", "attachment", "timeline", "audit", "merge_suggestion"}
+    assert {r["type"] for r in records} == {
+        "tenant",
+        "user",
+        "team",
+        "inbox",
+        "contact",
+        "identity",
+        "conversation",
+        "message",
+        "attachment",
+        "timeline",
+        "audit",
+        "merge_suggestion",
+    }
     assert all(r.get("tenant_id", r["id"]) == org.tenant_id for r in records)
     assert records[0] == {**records[0], "type": "tenant", "slug": org.slug}
     assert f"theirs-{other_org.tenant_id}" not in text and other_org.slug not in text
@@ -341,7 +463,12 @@ def test_export_unknown_tenant_is_a_clear_error(rt: Runtime) -> None:
 def test_export_lists_team_members_even_when_empty(rt: Runtime, org: Org) -> None:
     with unit_of_work(rt.sessions) as session:
         accounts.create_team(session, system_actor(org.tenant_id), "Vuota", "")
-        assert session.scalar(select(func.count()).select_from(TeamMember).join(Team).where(Team.tenant_id == org.tenant_id)) == 0
+        assert (
+            session.scalar(
+                select(func.count()).select_from(TeamMember).join(Team).where(Team.tenant_id == org.tenant_id)
+            )
+            == 0
+        )
     records = [json.loads(line) for line in _export(rt, org.slug).splitlines()]
     assert next(r for r in records if r["type"] == "team")["member_ids"] == []
 
@@ -376,21 +503,37 @@ def test_cli_demo_prints_url_and_logins(cli_env: dict[str, str], cli_demo: subpr
     assert "Raccordo demo on http://127.0.0.1:8000  (API docs: http://127.0.0.1:8000/docs)" in cli_demo.stdout
     assert "Organization: demo" in cli_demo.stdout
     login_lines = [line.split() for line in cli_demo.stdout.splitlines() if "password:" in line]
-    assert [(role, email, password) for role, email, _, password in login_lines] == [(role, email, password) for role, email, password in demo.demo_logins("demo").users]
+    assert [(role, email, password) for role, email, _, password in login_lines] == [
+        (role, email, password) for role, email, password in demo.demo_logins("demo").users
+    ]
     assert (Path(cli_env["RACCORDO_DATA_DIR"]) / "raccordo.db").exists()
     again = _raccordo(cli_env, "demo", "--no-serve")
     assert again.returncode == 0 and again.stdout == cli_demo.stdout
 
 
-def test_cli_import_and_export(cli_env: dict[str, str], cli_demo: subprocess.CompletedProcess[str], tmp_path: Path) -> None:
+def test_cli_import_and_export(
+    cli_env: dict[str, str], cli_demo: subprocess.CompletedProcess[str], tmp_path: Path
+) -> None:
     assert cli_demo.returncode == 0, cli_demo.stderr
-    good = _write(tmp_path, ["name;email;phone", "Nuova Cliente;nuova.cliente@example.com;+39 340 000 1111", "New Customer;new.customer@example.com;"], name="good.csv")
+    good = _write(
+        tmp_path,
+        [
+            "name;email;phone",
+            "Nuova Cliente;nuova.cliente@example.com;+39 340 000 1111",
+            "New Customer;new.customer@example.com;",
+        ],
+        name="good.csv",
+    )
     imported = _raccordo(cli_env, "import-contacts", str(good), "--tenant", "demo")
     assert imported.returncode == 0, imported.stderr
     assert "created 2, updated 0, failed 0" in imported.stderr
     bad = _write(tmp_path, ["name,email", "Ok,ok.cliente@example.com", "Bad,bad@"], name="bad.csv")
     rejected = _raccordo(cli_env, "import-contacts", str(bad), "--tenant", "demo")
-    assert rejected.returncode == 1 and "created 1, updated 0, failed 1" in rejected.stderr and "line 3:" in rejected.stderr
+    assert (
+        rejected.returncode == 1
+        and "created 1, updated 0, failed 1" in rejected.stderr
+        and "line 3:" in rejected.stderr
+    )
 
     output = tmp_path / "demo.jsonl"
     exported = _raccordo(cli_env, "export", "--tenant", "demo", "-o", str(output))
@@ -401,7 +544,9 @@ def test_cli_import_and_export(cli_env: dict[str, str], cli_demo: subprocess.Com
     assert sum(r["type"] == "contact" for r in records) == 203
     assert any(r["type"] == "identity" and r["value"] == "nuova.cliente@example.com" for r in records)
     to_stdout = _raccordo(cli_env, "export", "--tenant", "demo")
-    assert to_stdout.returncode == 0 and len(to_stdout.stdout.splitlines()) == len(lines) + 1  # + this export's own audit entry
+    assert (
+        to_stdout.returncode == 0 and len(to_stdout.stdout.splitlines()) == len(lines) + 1
+    )  # + this export's own audit entry
 
 
 def test_demo_routes_new_conversations(rt: Runtime, loaded: DemoRun) -> None:
@@ -411,15 +556,26 @@ def test_demo_routes_new_conversations(rt: Runtime, loaded: DemoRun) -> None:
 
     with unit_of_work(rt.sessions) as session:
         tenant = loaded.tenant_id
-        assert session.scalar(select(func.count()).select_from(RoutingQueue).where(RoutingQueue.tenant_id == tenant)) == 3
+        assert (
+            session.scalar(select(func.count()).select_from(RoutingQueue).where(RoutingQueue.tenant_id == tenant)) == 3
+        )
         assert session.scalar(select(func.count()).select_from(RoutingRule).where(RoutingRule.tenant_id == tenant)) == 5
         assert session.scalar(select(func.count()).select_from(SlaPolicy).where(SlaPolicy.tenant_id == tenant)) == 2
         inbox = session.scalars(select(Inbox).where(Inbox.tenant_id == tenant, Inbox.channel == "api")).one()
-        event = InboundEvent(f"demo-new-{uuid.uuid4().hex[:8]}", [InboundIdentity("email", f"nuovo-{uuid.uuid4().hex[:6]}@example.com")], text="Buongiorno", contact_language="en")
+        event = InboundEvent(
+            f"demo-new-{uuid.uuid4().hex[:8]}",
+            [InboundIdentity("email", f"nuovo-{uuid.uuid4().hex[:6]}@example.com")],
+            text="Buongiorno",
+            contact_language="en",
+        )
         result = ingest_event(session, rt.files, inbox, event, max_attachment_bytes=1000)
         item = session.scalars(select(QueueItem).where(QueueItem.conversation_id == result.conversation.id)).one()
-        english = session.scalars(select(RoutingRule).where(RoutingRule.tenant_id == tenant, RoutingRule.name == "English")).one()
+        english = session.scalars(
+            select(RoutingRule).where(RoutingRule.tenant_id == tenant, RoutingRule.name == "English")
+        ).one()
         assert item.status == "waiting" and item.rule_id == english.id and item.required_skills == {"english": 2}
-        metrics = set(session.scalars(select(SlaClock.metric).where(SlaClock.conversation_id == result.conversation.id)))
+        metrics = set(
+            session.scalars(select(SlaClock.metric).where(SlaClock.conversation_id == result.conversation.id))
+        )
         assert metrics == {"first_response", "resolution"}
         session.rollback()

@@ -16,16 +16,32 @@ import httpx
 import pytest
 
 from raccordo.channels import signing
-
 from tests.a11y import assert_accessible
 from tests.support.desktop import OBSERVE, PASSWORD, Desk
 
-ADMIN_PAGES = ["/admin/skills", "/admin/queues", "/admin/agents", "/admin/rules", "/admin/sla", "/admin/templates", "/admin/wrap-up-codes"]
+ADMIN_PAGES = [
+    "/admin/skills",
+    "/admin/queues",
+    "/admin/agents",
+    "/admin/rules",
+    "/admin/sla",
+    "/admin/templates",
+    "/admin/wrap-up-codes",
+]
 
 
-
-def new_page(browser: Any, *, width: int = 1280, height: int = 800, locale: str = "en-GB", touch: bool = False, notifications: bool = False) -> Any:
-    context = browser.new_context(viewport={"width": width, "height": height}, locale=locale, has_touch=touch, is_mobile=False)
+def new_page(
+    browser: Any,
+    *,
+    width: int = 1280,
+    height: int = 800,
+    locale: str = "en-GB",
+    touch: bool = False,
+    notifications: bool = False,
+) -> Any:
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, locale=locale, has_touch=touch, is_mobile=False
+    )
     if notifications:
         context.grant_permissions(["notifications"])
     context.add_init_script(OBSERVE)
@@ -49,7 +65,17 @@ def log_in(page: Any, desk: Desk, email: str, path: str) -> None:
 
 def a_user(desk: Desk, role: str, language: str) -> str:
     email = f"{role}-{language}-{uuid.uuid4().hex[:6]}@{desk.slug}.it"
-    created = desk.api("POST", "/api/v1/users", json={"email": email, "name": f"Utente {role.title()}", "role": role, "password": PASSWORD, "language": language})
+    created = desk.api(
+        "POST",
+        "/api/v1/users",
+        json={
+            "email": email,
+            "name": f"Utente {role.title()}",
+            "role": role,
+            "password": PASSWORD,
+            "language": language,
+        },
+    )
     assert created.status_code == 201, created.text
     return email
 
@@ -57,10 +83,23 @@ def a_user(desk: Desk, role: str, language: str) -> str:
 def conversation_with_email(desk: Desk) -> int:
     """A new conversation whose message carries an email's HTML (shown in the thread's sandboxed frame)."""
     box = desk.inboxes[0]
-    body = json.dumps({"message_id": uuid.uuid4().hex, "contact": {"name": "Carla Cliente", "identities": [{"kind": "email", "value": f"c-{uuid.uuid4().hex[:6]}@example.com"}]},
-                       "text": "Buongiorno, vi scrivo per l'ordine A-2002", "html": "<p>Buongiorno,</p><p>vi scrivo per l'<b>ordine A-2002</b>.</p><blockquote>Il 3 maggio avete scritto: ...</blockquote>"}).encode()
-    response = httpx.post(f"{desk.base}/api/v1/channels/api/{box['identifier']}/messages", content=body,
-                          headers={"Content-Type": "application/json", **signing.sign(box["secrets"]["hmac_secret"], body)}, timeout=10)
+    body = json.dumps(
+        {
+            "message_id": uuid.uuid4().hex,
+            "contact": {
+                "name": "Carla Cliente",
+                "identities": [{"kind": "email", "value": f"c-{uuid.uuid4().hex[:6]}@example.com"}],
+            },
+            "text": "Buongiorno, vi scrivo per l'ordine A-2002",
+            "html": "<p>Buongiorno,</p><p>vi scrivo per l'<b>ordine A-2002</b>.</p><blockquote>Il 3 maggio avete scritto: ...</blockquote>",
+        }
+    ).encode()
+    response = httpx.post(
+        f"{desk.base}/api/v1/channels/api/{box['identifier']}/messages",
+        content=body,
+        headers={"Content-Type": "application/json", **signing.sign(box["secrets"]["hmac_secret"], body)},
+        timeout=10,
+    )
     assert response.status_code == 200, response.text
     conversations = desk.api("GET", "/api/v1/conversations").json()["items"]
     return int(conversations[0]["id"])
@@ -77,8 +116,15 @@ def routed(desk: Desk) -> dict[str, int]:
     assert queue.status_code == 201, queue.text
     members = desk.api("PUT", f"/api/v1/queues/{queue.json()['id']}/members", json={"user_ids": [desk.agent_id]})
     assert members.status_code == 200, members.text
-    rule = desk.api("POST", "/api/v1/routing-rules", json={"name": "Seconda app", "queue_id": queue.json()["id"],
-                                                            "conditions": [{"field": "inbox_id", "op": "eq", "value": desk.inboxes[1]["id"]}]})
+    rule = desk.api(
+        "POST",
+        "/api/v1/routing-rules",
+        json={
+            "name": "Seconda app",
+            "queue_id": queue.json()["id"],
+            "conditions": [{"field": "inbox_id", "op": "eq", "value": desk.inboxes[1]["id"]}],
+        },
+    )
     assert rule.status_code == 201, rule.text
     return {"queue_id": queue.json()["id"]}
 
@@ -145,7 +191,13 @@ def test_tablet_layout_has_no_horizontal_scroll_and_keeps_the_actions_reachable(
     page.wait_for_url(f"**/conversations/{conversation_id}**")
     page.locator("#thread iframe.mail-frame").wait_for()
     assert no_horizontal_scroll(page), "the conversation scrolls sideways"
-    for selector in ("#reply-text", "button[data-action=reply]", "button[data-action=resolved]", "button[data-action=pending]", "#conversation-head summary[data-action=transfer-open]"):
+    for selector in (
+        "#reply-text",
+        "button[data-action=reply]",
+        "button[data-action=resolved]",
+        "button[data-action=pending]",
+        "#conversation-head summary[data-action=transfer-open]",
+    ):
         element = page.locator(selector)
         element.scroll_into_view_if_needed()
         assert element.is_visible(), selector
@@ -174,7 +226,9 @@ def test_an_offer_rings_notifies_and_is_accepted_from_the_keyboard(browser, desk
     offer = page.locator(".offer")
     offer.wait_for()
     conversation_id = int(offer.get_attribute("data-conversation-id"))
-    page.locator("html[data-notifications='1'][data-oscillators]").wait_for(state="attached")  # (wait_for_function would need eval: the CSP forbids it)
+    page.locator("html[data-notifications='1'][data-oscillators]").wait_for(
+        state="attached"
+    )  # (wait_for_function would need eval: the CSP forbids it)
     assert f"#{conversation_id}" in page.evaluate("window.__notifications[0].title")
     page.locator("#channel-load li[data-channel=api][data-load='1']").wait_for()  # the header follows the offer live
     assert_accessible(page, "inbox with an offer")
@@ -252,4 +306,3 @@ def test_question_mark_lists_the_shortcuts_and_j_k_enter_walk_the_inbox(browser,
     page.locator("#conversation-status.status-pending").wait_for()
     assert not page.errors, page.errors  # type: ignore[attr-defined]
     page.context.close()
-

@@ -7,9 +7,8 @@ Screenshots (1280x800) are saved under the pytest tmp dir, named desktop-*.png.
 
 from __future__ import annotations
 
-
-
 from tests.support.desktop import open_desktop
+
 
 def test_inbox_updates_live_then_reply_on_another_inbox_note_and_resolve(browser, desk):
     page = open_desktop(browser, desk, f"owner@{desk.slug}.it", "/inbox?view=unassigned")

@@ -8,12 +8,22 @@ from tests.support.desktop import open_desktop
 
 
 def test_collision_template_picker_mention_transfer_and_wrap_up(browser, desk):
-    template = desk.api("POST", "/api/v1/templates", json={"name": "Saluto", "shortcut": "saluto", "body": "Ciao {{contact.first_name}}, sono {{agent.name}}.{{contact.vip}}"})
+    template = desk.api(
+        "POST",
+        "/api/v1/templates",
+        json={
+            "name": "Saluto",
+            "shortcut": "saluto",
+            "body": "Ciao {{contact.first_name}}, sono {{agent.name}}.{{contact.vip}}",
+        },
+    )
     code = desk.api("POST", "/api/v1/wrap-up-codes", json={"code": "vendita", "label": "Vendita conclusa"})
     queue = desk.api("POST", "/api/v1/queues", json={"name": "Vendite", "requires_wrap_up": True})
     assert template.status_code == code.status_code == queue.status_code == 201, (template.text, code.text, queue.text)
     desk.customer_says("Vorrei comprare il modello grande", "giulia@example.com")
-    conversation_id = next(c["id"] for c in desk.api("GET", "/api/v1/conversations", params={"unassigned": "true"}).json()["items"])
+    conversation_id = next(
+        c["id"] for c in desk.api("GET", "/api/v1/conversations", params={"unassigned": "true"}).json()["items"]
+    )
 
     owner = open_desktop(browser, desk, f"owner@{desk.slug}.it", f"/conversations/{conversation_id}")
     agent = open_desktop(browser, desk, f"anna@{desk.slug}.it", f"/conversations/{conversation_id}")
@@ -54,7 +64,9 @@ def test_collision_template_picker_mention_transfer_and_wrap_up(browser, desk):
     owner.locator("#conversation-status.status-resolved").wait_for(timeout=10000)
     conversation = desk.api("GET", f"/api/v1/conversations/{conversation_id}").json()
     assert conversation["status"] == "resolved" and conversation["wrap_up_code"] == "vendita"
-    kinds = {e["kind"]: e["data"] for e in desk.api("GET", f"/api/v1/conversations/{conversation_id}/routing-events").json()}
+    kinds = {
+        e["kind"]: e["data"] for e in desk.api("GET", f"/api/v1/conversations/{conversation_id}/routing-events").json()
+    }
     assert "transferred" in kinds and kinds["resolved"]["wrap_up_code"] == "vendita"
     assert not owner.errors and not agent.errors, owner.errors + agent.errors  # type: ignore[attr-defined]
     agent.context.close()

@@ -9,12 +9,25 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from raccordo.record.domain.conversations import ContinuityPolicy, ConversationStatus, ConversationSummary, check_transition, choose_conversation
-from raccordo.record.domain.duplicates import ContactProfile, duplicate_reasons, duplicate_score
+from raccordo.accounts.domain.roles import Permission, Role, can, can_grant
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.hours import parse_business_hours
-from raccordo.record.domain.identities import IdentityKind, equivalent_identities, fold_name, normalize_email, normalize_identity, normalize_phone
-from raccordo.accounts.domain.roles import Permission, Role, can, can_grant
+from raccordo.record.domain.conversations import (
+    ContinuityPolicy,
+    ConversationStatus,
+    ConversationSummary,
+    check_transition,
+    choose_conversation,
+)
+from raccordo.record.domain.duplicates import ContactProfile, duplicate_reasons, duplicate_score
+from raccordo.record.domain.identities import (
+    IdentityKind,
+    equivalent_identities,
+    fold_name,
+    normalize_email,
+    normalize_identity,
+    normalize_phone,
+)
 
 
 @pytest.mark.parametrize(
@@ -30,7 +43,9 @@ def test_email_normalization(raw, expected):
     assert normalize_email(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["", "no-at-sign", "a@b@c.it", "@example.com", "a@", "a b@example.com", "a@localhost", "a@-bad-.it"])
+@pytest.mark.parametrize(
+    "raw", ["", "no-at-sign", "a@b@c.it", "@example.com", "a@", "a b@example.com", "a@localhost", "a@-bad-.it"]
+)
 def test_invalid_emails_are_refused(raw):
     with pytest.raises(InvalidInput):
         normalize_identity("email", raw)
@@ -115,11 +130,16 @@ NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
 
 def _summary(id_, status, inbox_id=1, resolved_ago=None, active_ago=timedelta(hours=1)):
-    return ConversationSummary(id_, ConversationStatus(status), inbox_id, NOW - resolved_ago if resolved_ago else None, NOW - active_ago)
+    return ConversationSummary(
+        id_, ConversationStatus(status), inbox_id, NOW - resolved_ago if resolved_ago else None, NOW - active_ago
+    )
 
 
 def test_continuity_joins_the_latest_active_conversation_on_any_channel():
-    candidates = [_summary(1, "open", inbox_id=1, active_ago=timedelta(hours=5)), _summary(2, "pending", inbox_id=2, active_ago=timedelta(hours=1))]
+    candidates = [
+        _summary(1, "open", inbox_id=1, active_ago=timedelta(hours=5)),
+        _summary(2, "pending", inbox_id=2, active_ago=timedelta(hours=1)),
+    ]
     assert choose_conversation(candidates, inbox_id=3, now=NOW, policy=ContinuityPolicy()).conversation_id == 2
 
 
@@ -161,12 +181,18 @@ def test_duplicate_reasons_and_score():
 def test_roles():
     assert can(Role.AGENT, Permission.WORK) and not can(Role.AGENT, Permission.MERGE_CONTACTS)
     assert can(Role.SUPERVISOR, Permission.MERGE_CONTACTS) and not can(Role.SUPERVISOR, Permission.MANAGE_INBOXES)
-    assert can_grant(Role.ADMIN, Role.SUPERVISOR) and not can_grant(Role.ADMIN, Role.OWNER) and can_grant(Role.OWNER, Role.OWNER)
+    assert (
+        can_grant(Role.ADMIN, Role.SUPERVISOR)
+        and not can_grant(Role.ADMIN, Role.OWNER)
+        and can_grant(Role.OWNER, Role.OWNER)
+    )
     assert not can_grant(Role.SUPERVISOR, Role.AGENT)
 
 
 def test_business_hours():
-    hours = parse_business_hours({"timezone": "Europe/Rome", "weekly": {"wed": [["09:00", "18:00"]]}, "closed_dates": ["2026-12-25"]})
+    hours = parse_business_hours(
+        {"timezone": "Europe/Rome", "weekly": {"wed": [["09:00", "18:00"]]}, "closed_dates": ["2026-12-25"]}
+    )
     assert hours.is_open(datetime(2026, 11, 25, 9, 30, tzinfo=UTC))  # 10:30 in Rome, a Wednesday
     assert not hours.is_open(datetime(2026, 11, 25, 17, 30, tzinfo=UTC))  # 18:30 in Rome
     assert not hours.is_open(datetime(2026, 11, 26, 10, tzinfo=UTC))  # Thursday: no hours

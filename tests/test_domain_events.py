@@ -16,18 +16,17 @@ from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Role
 from raccordo.bootstrap import subscriptions
 from raccordo.channels.base import InboundEvent, InboundIdentity
+from raccordo.channels.models import Inbox
 from raccordo.platform import domain_events
 from raccordo.platform.domain_events import AFTER_COMMIT, IN_TRANSACTION
 from raccordo.platform.store.db import unit_of_work
-from raccordo.channels.models import Inbox
-from raccordo.record.models import Conversation, Message
-from raccordo.routing.models import QueueItem, RoutingEvent
-from raccordo.record.domain.events import ConversationStatusChanged, ConversationUpdated, MessageReceived, ReplySent
 from raccordo.realtime.services import presence
+from raccordo.record.domain.events import ConversationStatusChanged, ConversationUpdated, MessageReceived, ReplySent
+from raccordo.record.models import Conversation, Message
 from raccordo.record.services.ingest import ingest_event
 from raccordo.routing.domain.events import ConversationAssigned
-from raccordo.routing.services import routing
-from raccordo.routing.services import routing_pass
+from raccordo.routing.models import QueueItem, RoutingEvent
+from raccordo.routing.services import routing, routing_pass
 from raccordo.routing.services import subscribers as routing_subscribers
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 
@@ -57,7 +56,9 @@ def _ok(response, status=200):
 
 
 def _event(text: str = "Buongiorno") -> InboundEvent:
-    return InboundEvent(f"ev-{uuid.uuid4().hex}", [InboundIdentity("email", f"ev-{uuid.uuid4().hex[:8]}@example.com", True)], text=text)
+    return InboundEvent(
+        f"ev-{uuid.uuid4().hex}", [InboundIdentity("email", f"ev-{uuid.uuid4().hex[:8]}@example.com", True)], text=text
+    )
 
 
 def test_in_transaction_now_after_commit_later_and_rollback_delivers_nothing(rt, subscribed):
@@ -125,7 +126,12 @@ def test_message_received_reaches_a_subscriber_in_the_ingest_transaction(client,
         assert len(received) == 1 and received[0][1]
         assert committed == [], "not before the commit"
     event = received[0][0]
-    assert (event.tenant_id, event.conversation_id, event.message_id, event.inbox_id) == (org.tenant_id, result.conversation.id, result.message.id, inbox.id)
+    assert (event.tenant_id, event.conversation_id, event.message_id, event.inbox_id) == (
+        org.tenant_id,
+        result.conversation.id,
+        result.message.id,
+        inbox.id,
+    )
     assert event.conversation_created and not event.automated
     assert committed == [event]
 
@@ -138,7 +144,9 @@ def test_message_received_reaches_a_subscriber_in_the_ingest_transaction(client,
         raise RuntimeError("the request failed after ingest")
     assert len(received) == 1 and committed == []
     with unit_of_work(rt.sessions) as session:
-        assert session.scalar(select(Message.id).where(Message.provider_message_id == inbound.provider_message_id)) is None
+        assert (
+            session.scalar(select(Message.id).where(Message.provider_message_id == inbound.provider_message_id)) is None
+        )
 
 
 def test_reply_status_and_assignment_events_and_routing_reacting_to_them(client, rt, org, subscribed):
@@ -155,13 +163,39 @@ def test_reply_status_and_assignment_events_and_routing_reacting_to_them(client,
     conversation = client.get("/api/v1/conversations", headers=org.headers()).json()["items"][0]
     with unit_of_work(rt.sessions) as session:
         item = session.scalars(select(QueueItem).where(QueueItem.conversation_id == conversation["id"])).one()
-        assert (item.status, item.queue_id) == (routing.WAITING, queue["id"]), "routing queued the conversation on MessageReceived"
+        assert (item.status, item.queue_id) == (routing.WAITING, queue["id"]), (
+            "routing queued the conversation on MessageReceived"
+        )
 
     me = org.users["supervisor"]
-    _ok(client.patch(f"/api/v1/conversations/{conversation['id']}", json={"assignee_id": me}, headers=org.headers("supervisor")))
-    _ok(client.post(f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "Eccomi"}, headers=org.headers("supervisor")), 201)
-    _ok(client.post(f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "Altro"}, headers=org.headers("supervisor")), 201)
-    _ok(client.patch(f"/api/v1/conversations/{conversation['id']}", json={"status": "resolved"}, headers=org.headers("supervisor")))
+    _ok(
+        client.patch(
+            f"/api/v1/conversations/{conversation['id']}", json={"assignee_id": me}, headers=org.headers("supervisor")
+        )
+    )
+    _ok(
+        client.post(
+            f"/api/v1/conversations/{conversation['id']}/reply",
+            json={"text": "Eccomi"},
+            headers=org.headers("supervisor"),
+        ),
+        201,
+    )
+    _ok(
+        client.post(
+            f"/api/v1/conversations/{conversation['id']}/reply",
+            json={"text": "Altro"},
+            headers=org.headers("supervisor"),
+        ),
+        201,
+    )
+    _ok(
+        client.patch(
+            f"/api/v1/conversations/{conversation['id']}",
+            json={"status": "resolved"},
+            headers=org.headers("supervisor"),
+        )
+    )
 
     updated = [e for e in recorded if isinstance(e, ConversationUpdated)]
     assert [(e.previous_assignee_id, e.assignee_id, e.user_id) for e in updated][0] == (None, me, me)
@@ -170,7 +204,11 @@ def test_reply_status_and_assignment_events_and_routing_reacting_to_them(client,
     status = [e for e in recorded if isinstance(e, ConversationStatusChanged)]
     assert [(e.previous, e.status, e.resolved) for e in status] == [("open", "resolved", True)]
     with unit_of_work(rt.sessions) as session:
-        kinds = session.scalars(select(RoutingEvent.kind).where(RoutingEvent.conversation_id == conversation["id"]).order_by(RoutingEvent.id)).all()
+        kinds = session.scalars(
+            select(RoutingEvent.kind)
+            .where(RoutingEvent.conversation_id == conversation["id"])
+            .order_by(RoutingEvent.id)
+        ).all()
         assert kinds == ["queued", "assigned", "first_response", "resolved"], "routing followed every event"
 
 
@@ -179,19 +217,38 @@ def test_requeue_takes_the_conversation_back_into_its_queue(client, rt, org, sub
     queue = _ok(client.post("/api/v1/queues", json={"name": "Rimessa"}, headers=admin), 201)
     _ok(client.post("/api/v1/routing-rules", json={"name": "Tutto", "queue_id": queue["id"]}, headers=admin), 201)
     inbox = create_api_inbox(client, org.headers())
-    _ok(post_inbound(client, inbox, customer_message(f"r-{uuid.uuid4().hex[:8]}", "Aiuto", email=f"rq-{uuid.uuid4().hex[:6]}@example.com")))
+    _ok(
+        post_inbound(
+            client,
+            inbox,
+            customer_message(f"r-{uuid.uuid4().hex[:8]}", "Aiuto", email=f"rq-{uuid.uuid4().hex[:6]}@example.com"),
+        )
+    )
     conversation = client.get("/api/v1/conversations", headers=org.headers()).json()["items"][0]
     agent = org.users["agent"]
-    _ok(client.patch(f"/api/v1/conversations/{conversation['id']}", json={"assignee_id": agent}, headers=org.headers("supervisor")))
+    _ok(
+        client.patch(
+            f"/api/v1/conversations/{conversation['id']}",
+            json={"assignee_id": agent},
+            headers=org.headers("supervisor"),
+        )
+    )
     now = datetime.now(UTC)
     with unit_of_work(rt.sessions) as session:
         row = session.get_one(Conversation, conversation["id"])
         before = session.scalars(select(QueueItem).where(QueueItem.conversation_id == row.id)).one().priority
         assert routing.requeue(session, row, reason="sla_breached", now=now)
-        assert not routing.requeue(session, row, reason="sla_breached", now=now), "nobody to take it from the second time"
+        assert not routing.requeue(session, row, reason="sla_breached", now=now), (
+            "nobody to take it from the second time"
+        )
     with unit_of_work(rt.sessions) as session:
         item = session.scalars(select(QueueItem).where(QueueItem.conversation_id == conversation["id"])).one()
-        assert (item.status, item.assigned_user_id, item.priority, set(item.declined)) == (routing.WAITING, None, before + 1, {str(agent)})
+        assert (item.status, item.assigned_user_id, item.priority, set(item.declined)) == (
+            routing.WAITING,
+            None,
+            before + 1,
+            {str(agent)},
+        )
         assert session.get_one(Conversation, conversation["id"]).assignee_id is None
 
 
@@ -199,13 +256,29 @@ def test_routing_records_conversation_assigned_when_it_assigns(client, rt, org, 
     admin = org.headers("admin")
     queue = _ok(client.post("/api/v1/queues", json={"name": "Offerte"}, headers=admin), 201)
     _ok(client.post("/api/v1/routing-rules", json={"name": "Tutto", "queue_id": queue["id"]}, headers=admin), 201)
-    _ok(client.put(f"/api/v1/users/{org.users['agent']}/routing", json={"capacity": {"api": 1}, "queue_ids": [queue["id"]]}, headers=admin))
+    _ok(
+        client.put(
+            f"/api/v1/users/{org.users['agent']}/routing",
+            json={"capacity": {"api": 1}, "queue_ids": [queue["id"]]},
+            headers=admin,
+        )
+    )
     with unit_of_work(rt.sessions) as session:  # online with a live connection, as an open desktop tab is
-        presence.connect(session, Actor(org.tenant_id, org.users["agent"], Role.AGENT), f"test-{uuid.uuid4().hex}", "test-node")
+        presence.connect(
+            session, Actor(org.tenant_id, org.users["agent"], Role.AGENT), f"test-{uuid.uuid4().hex}", "test-node"
+        )
     assigned: list[ConversationAssigned] = []
     subscribed(ConversationAssigned, assigned.append, AFTER_COMMIT)
     inbox = create_api_inbox(client, org.headers())
-    _ok(post_inbound(client, inbox, customer_message(f"a-{uuid.uuid4().hex[:8]}", "Aiuto", email=f"as-{uuid.uuid4().hex[:6]}@example.com")))
+    _ok(
+        post_inbound(
+            client,
+            inbox,
+            customer_message(f"a-{uuid.uuid4().hex[:8]}", "Aiuto", email=f"as-{uuid.uuid4().hex[:6]}@example.com"),
+        )
+    )
     routing_pass.dispatch(rt, org.tenant_id)
     conversation = client.get("/api/v1/conversations", headers=org.headers()).json()["items"][0]
-    assert [(e.conversation_id, e.user_id, e.previous_user_id, e.queue_id) for e in assigned] == [(conversation["id"], org.users["agent"], None, queue["id"])]
+    assert [(e.conversation_id, e.user_id, e.previous_user_id, e.queue_id) for e in assigned] == [
+        (conversation["id"], org.users["agent"], None, queue["id"])
+    ]

@@ -17,13 +17,13 @@ from email import message_from_bytes
 import pytest
 from sqlalchemy import select
 
-from raccordo.platform.store.db import unit_of_work
-from raccordo.channels.models import OutboxItem, RawInbound
-from raccordo.record.models import Contact, Conversation, Message, TimelineEvent
-from raccordo.platform.config import Settings
-from raccordo.channels.services import delivery
 from raccordo.channels.email.poller import MailService, PolledInbox, acquire_lease, poll_once, release_lease
+from raccordo.channels.models import OutboxItem, RawInbound
+from raccordo.channels.services import delivery
+from raccordo.platform.config import Settings
 from raccordo.platform.runtime import Runtime
+from raccordo.platform.store.db import unit_of_work
+from raccordo.record.models import Contact, Conversation, Message, TimelineEvent
 from tests.mailserver import Dovecot, TestMTA, free_port
 from tests.support.mail import CUSTOMER, SUPPORT, customer_mail, wait_for
 
@@ -46,7 +46,12 @@ def dovecot() -> Iterator[Dovecot]:
 
 @pytest.fixture(scope="module")
 def mta(dovecot: Dovecot) -> Iterator[TestMTA]:
-    server = TestMTA(dovecot, {SUPPORT: "support", CUSTOMER: "customer", VACATION: "vacation"}, vacation={VACATION}, bounce={BOUNCING}).start()
+    server = TestMTA(
+        dovecot,
+        {SUPPORT: "support", CUSTOMER: "customer", VACATION: "vacation"},
+        vacation={VACATION},
+        bounce={BOUNCING},
+    ).start()
     yield server
     server.stop()
 
@@ -68,11 +73,26 @@ def inbox(client, org, dovecot, mta) -> Iterator[dict]:
     for user in ("support", "customer", "vacation"):
         _clear(dovecot, user)
     settings = {
-        "address": SUPPORT, "from_name": "Acme Assistenza",
-        "imap_host": "127.0.0.1", "imap_port": dovecot.port, "imap_security": "none", "imap_username": "support",
-        "smtp_host": "127.0.0.1", "smtp_port": mta.port, "smtp_security": "none",
+        "address": SUPPORT,
+        "from_name": "Acme Assistenza",
+        "imap_host": "127.0.0.1",
+        "imap_port": dovecot.port,
+        "imap_security": "none",
+        "imap_username": "support",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": mta.port,
+        "smtp_security": "none",
     }
-    response = client.post("/api/v1/inboxes", json={"name": "Assistenza", "channel": "email", "settings": settings, "secrets": {"imap_password": "pw-support"}}, headers=org.headers())
+    response = client.post(
+        "/api/v1/inboxes",
+        json={
+            "name": "Assistenza",
+            "channel": "email",
+            "settings": settings,
+            "secrets": {"imap_password": "pw-support"},
+        },
+        headers=org.headers(),
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     assert "imap_password" not in body["settings"] and "thread_secret" in body["secret_names"]
@@ -97,7 +117,16 @@ def conversation(rt: Runtime, conversation_id: int) -> Conversation:
 @pytest.fixture
 def mail_rt(rt: Runtime) -> Iterator[Runtime]:
     """A second runtime on the same database, as a worker process would have, with short mail timings."""
-    settings = Settings(**{**rt.settings.model_dump(), "email_idle_seconds": 3.0, "email_poll_seconds": 0.5, "email_lease_seconds": 6.0, "email_scan_seconds": 0.3, "email_timeout_seconds": 5.0})
+    settings = Settings(
+        **{
+            **rt.settings.model_dump(),
+            "email_idle_seconds": 3.0,
+            "email_poll_seconds": 0.5,
+            "email_lease_seconds": 6.0,
+            "email_scan_seconds": 0.3,
+            "email_timeout_seconds": 5.0,
+        }
+    )
     runtime = Runtime.build(settings)
     yield runtime
     runtime.close()
@@ -108,7 +137,9 @@ def test_round_trip_customer_agent_customer(client, rt, mail_rt, org, inbox, dov
     service.start()
     try:
         # 1. The customer writes: the worker's mail service (IMAP IDLE) turns it into a conversation.
-        first = customer_mail("Ordine 1234 non arrivato", "Buongiorno, il mio ordine 1234 non è ancora arrivato.\n\nMario")
+        first = customer_mail(
+            "Ordine 1234 non arrivato", "Buongiorno, il mio ordine 1234 non è ancora arrivato.\n\nMario"
+        )
         smtplib.SMTP("127.0.0.1", mta.port).send_message(first)
         stored = wait_for(lambda: messages_of(rt, inbox["id"]), what="the customer's mail")
         assert stored[0].provider_message_id == first["Message-ID"] and "non è ancora arrivato" in stored[0].text
@@ -116,10 +147,20 @@ def test_round_trip_customer_agent_customer(client, rt, mail_rt, org, inbox, dov
         conversation_id = stored[0].conversation_id
         assert conversation(rt, conversation_id).subject == "Ordine 1234 non arrivato"
         # Marked seen in the mailbox once stored.
-        wait_for(lambda: all("\\Seen" in flags for _, flags in dovecot.messages("support")), what="\\Seen on the fetched mail")
+        wait_for(
+            lambda: all("\\Seen" in flags for _, flags in dovecot.messages("support")),
+            what="\\Seen on the fetched mail",
+        )
 
         # 2. The agent replies (text and HTML); the outbox sends it over SMTP to the customer's mailbox.
-        reply = client.post(f"/api/v1/conversations/{conversation_id}/reply", json={"text": "Gentile Mario, il pacco è partito oggi.", "html": "<p>Gentile Mario, il pacco è <b>partito</b> oggi.</p>"}, headers=org.headers("agent"))
+        reply = client.post(
+            f"/api/v1/conversations/{conversation_id}/reply",
+            json={
+                "text": "Gentile Mario, il pacco è partito oggi.",
+                "html": "<p>Gentile Mario, il pacco è <b>partito</b> oggi.</p>",
+            },
+            headers=org.headers("agent"),
+        )
         assert reply.status_code == 201, reply.text
         assert delivery.run_once(rt) >= 1
         sent = next(m for m in messages_of(rt, inbox["id"]) if m.id == reply.json()["id"])
@@ -133,25 +174,45 @@ def test_round_trip_customer_agent_customer(client, rt, mail_rt, org, inbox, dov
         assert answer["Reply-To"].endswith("@acme.example>") and f"support+r-{conversation_id}-" in answer["Reply-To"]
         assert answer["Subject"] == "Re: Ordine 1234 non arrivato"
         assert answer.get_content_type() == "multipart/alternative"
-        parts = {part.get_content_type(): part.get_payload(decode=True).decode() for part in answer.walk() if not part.is_multipart()}
+        parts = {
+            part.get_content_type(): part.get_payload(decode=True).decode()
+            for part in answer.walk()
+            if not part.is_multipart()
+        }
         assert "il pacco è partito oggi" in parts["text/plain"] and "<b>partito</b>" in parts["text/html"]
 
         # 3. The customer answers the reply: it joins the same conversation, quoted history folded.
         second = customer_mail(
-            "Re: Ordine 1234 non arrivato", "Grazie mille!\n\nIl giorno mar 25 nov 2025, Acme ha scritto:\n> Gentile Mario, il pacco è partito oggi.\n",
-            to=answer["Reply-To"], in_reply_to=answer["Message-ID"], references=f"{first['Message-ID']} {answer['Message-ID']}",
+            "Re: Ordine 1234 non arrivato",
+            "Grazie mille!\n\nIl giorno mar 25 nov 2025, Acme ha scritto:\n> Gentile Mario, il pacco è partito oggi.\n",
+            to=answer["Reply-To"],
+            in_reply_to=answer["Message-ID"],
+            references=f"{first['Message-ID']} {answer['Message-ID']}",
         )
         smtplib.SMTP("127.0.0.1", mta.port).send_message(second)
-        joined = wait_for(lambda: [m for m in messages_of(rt, inbox["id"]) if m.provider_message_id == second["Message-ID"]], what="the customer's answer")
+        joined = wait_for(
+            lambda: [m for m in messages_of(rt, inbox["id"]) if m.provider_message_id == second["Message-ID"]],
+            what="the customer's answer",
+        )
         assert joined[0].conversation_id == conversation_id
         assert joined[0].content_attributes["text_main"] == "Grazie mille!"
         assert "il pacco è partito oggi" in joined[0].content_attributes["text_quoted"]
 
         # 4. Resolved, then a mail with no threading headers but sent to the token address: reopened, same conversation.
-        assert client.patch(f"/api/v1/conversations/{conversation_id}", json={"status": "resolved"}, headers=org.headers("agent")).status_code == 200
-        third = customer_mail("Un'altra cosa", "Posso cambiare l'indirizzo di consegna?", to=answer["Reply-To"].split("<")[-1].rstrip(">"))
+        assert (
+            client.patch(
+                f"/api/v1/conversations/{conversation_id}", json={"status": "resolved"}, headers=org.headers("agent")
+            ).status_code
+            == 200
+        )
+        third = customer_mail(
+            "Un'altra cosa", "Posso cambiare l'indirizzo di consegna?", to=answer["Reply-To"].split("<")[-1].rstrip(">")
+        )
         smtplib.SMTP("127.0.0.1", mta.port).send_message(third)
-        reopened = wait_for(lambda: [m for m in messages_of(rt, inbox["id"]) if m.provider_message_id == third["Message-ID"]], what="the mail to the token address")
+        reopened = wait_for(
+            lambda: [m for m in messages_of(rt, inbox["id"]) if m.provider_message_id == third["Message-ID"]],
+            what="the mail to the token address",
+        )
         assert reopened[0].conversation_id == conversation_id and conversation(rt, conversation_id).status == "open"
     finally:
         service.stop()
@@ -166,7 +227,9 @@ def test_forwarding_over_smtp(client, rt, mail_rt, org, inbox, dovecot):
     service.start()
     try:
         assert service.receiver_port == port
-        mail = customer_mail("Inoltrata", "Scrivo all'indirizzo di assistenza, inoltrato a Raccordo.", sender="giulia@customer.example")
+        mail = customer_mail(
+            "Inoltrata", "Scrivo all'indirizzo di assistenza, inoltrato a Raccordo.", sender="giulia@customer.example"
+        )
         with smtplib.SMTP("127.0.0.1", port) as smtp:
             smtp.ehlo()
             code, _ = smtp.mail("giulia@customer.example")
@@ -175,15 +238,31 @@ def test_forwarding_over_smtp(client, rt, mail_rt, org, inbox, dovecot):
             assert code == 550 and b"no inbox" in detail  # not an open relay
             smtp.rset()
             assert smtp.sendmail("giulia@customer.example", [SUPPORT], mail.as_bytes()) == {}
-            by_identifier = customer_mail("Per identificativo", "Indirizzata all'identificativo della casella.", sender="luca@customer.example")
-            assert smtp.sendmail("luca@customer.example", [f"{inbox['identifier']}@raccordo.example"], by_identifier.as_bytes()) == {}
+            by_identifier = customer_mail(
+                "Per identificativo", "Indirizzata all'identificativo della casella.", sender="luca@customer.example"
+            )
+            assert (
+                smtp.sendmail(
+                    "luca@customer.example", [f"{inbox['identifier']}@raccordo.example"], by_identifier.as_bytes()
+                )
+                == {}
+            )
         # Processed after the 250 (services/email_receiver): wait for both.
         wanted = {mail["Message-ID"], by_identifier["Message-ID"]}
-        stored = wait_for(lambda: (found := {m.provider_message_id: m for m in messages_of(rt, inbox["id"])}) and wanted <= set(found) and found, what="both forwarded messages")
+        stored = wait_for(
+            lambda: (found := {m.provider_message_id: m for m in messages_of(rt, inbox["id"])})
+            and wanted <= set(found)
+            and found,
+            what="both forwarded messages",
+        )
         assert stored[mail["Message-ID"]].content_attributes["email"]["source"] == "smtp"
         with unit_of_work(rt.sessions) as session:
-            raw = session.scalars(select(RawInbound).where(RawInbound.inbox_id == inbox["id"]).order_by(RawInbound.id)).all()
-            assert [r.status for r in raw] == ["processed", "processed"] and raw[0].headers["x-raccordo-rcpt"] == SUPPORT
+            raw = session.scalars(
+                select(RawInbound).where(RawInbound.inbox_id == inbox["id"]).order_by(RawInbound.id)
+            ).all()
+            assert [r.status for r in raw] == ["processed", "processed"] and raw[0].headers[
+                "x-raccordo-rcpt"
+            ] == SUPPORT
     finally:
         service.stop()
         forwarding_rt.close()
@@ -192,14 +271,27 @@ def test_forwarding_over_smtp(client, rt, mail_rt, org, inbox, dovecot):
 def _conversation_with(client, rt, org, inbox, dovecot, sender: str) -> int:
     dovecot.append("support", customer_mail("Richiesta", "Una domanda.", sender=sender).as_bytes())
     poll_once(rt, inbox["id"])
-    return next(m.conversation_id for m in messages_of(rt, inbox["id"]) if m.content_attributes.get("email", {}).get("from", {}).get("email") == sender)
+    return next(
+        m.conversation_id
+        for m in messages_of(rt, inbox["id"])
+        if m.content_attributes.get("email", {}).get("from", {}).get("email") == sender
+    )
 
 
 def test_auto_reply_neither_reopens_nor_is_answered(client, rt, org, inbox, dovecot, mta):
     conversation_id = _conversation_with(client, rt, org, inbox, dovecot, VACATION)
-    reply = client.post(f"/api/v1/conversations/{conversation_id}/reply", json={"text": "Ecco la risposta."}, headers=org.headers("agent"))
+    reply = client.post(
+        f"/api/v1/conversations/{conversation_id}/reply",
+        json={"text": "Ecco la risposta."},
+        headers=org.headers("agent"),
+    )
     assert reply.status_code == 201
-    assert client.patch(f"/api/v1/conversations/{conversation_id}", json={"status": "resolved"}, headers=org.headers("agent")).status_code == 200
+    assert (
+        client.patch(
+            f"/api/v1/conversations/{conversation_id}", json={"status": "resolved"}, headers=org.headers("agent")
+        ).status_code
+        == 200
+    )
     delivery.run_once(rt)  # the vacation mailbox answers with an auto-reply into the support mailbox
     assert any(b"Auto-Submitted: auto-replied" in raw for raw, _ in dovecot.messages("support"))
     result = poll_once(rt, inbox["id"])
@@ -211,53 +303,97 @@ def test_auto_reply_neither_reopens_nor_is_answered(client, rt, org, inbox, dove
         outbox = session.scalars(select(OutboxItem).where(OutboxItem.inbox_id == inbox["id"])).all()
     assert len(outbox) == 1, "nothing answers an auto-reply"
     # From a stranger, with no conversation: nothing is stored but the raw payload, with the reason.
-    stranger = customer_mail("Fuori ufficio", "Sono in ferie.", sender="sconosciuto@customer.example", extra={"Auto-Submitted": "auto-replied"})
+    stranger = customer_mail(
+        "Fuori ufficio",
+        "Sono in ferie.",
+        sender="sconosciuto@customer.example",
+        extra={"Auto-Submitted": "auto-replied"},
+    )
     dovecot.append("support", stranger.as_bytes())
     poll_once(rt, inbox["id"])
     with unit_of_work(rt.sessions) as session:
-        raw = session.scalars(select(RawInbound).where(RawInbound.inbox_id == inbox["id"]).order_by(RawInbound.id.desc())).first()
+        raw = session.scalars(
+            select(RawInbound).where(RawInbound.inbox_id == inbox["id"]).order_by(RawInbound.id.desc())
+        ).first()
         assert raw.status == "ignored" and "auto-replied" in raw.error
-        contacts = session.scalars(select(Contact.id).join(Conversation, Conversation.contact_id == Contact.id).where(Contact.tenant_id == org.tenant_id, Contact.name == "Mario Rossi")).all()
+        contacts = session.scalars(
+            select(Contact.id)
+            .join(Conversation, Conversation.contact_id == Contact.id)
+            .where(Contact.tenant_id == org.tenant_id, Contact.name == "Mario Rossi")
+        ).all()
     assert not [m for m in messages_of(rt, inbox["id"]) if m.provider_message_id == stranger["Message-ID"]]
     assert len(contacts) == 1
 
 
 def test_bounce_marks_the_reply_failed_with_the_reason(client, rt, org, inbox, dovecot, mta):
     conversation_id = _conversation_with(client, rt, org, inbox, dovecot, BOUNCING)
-    reply = client.post(f"/api/v1/conversations/{conversation_id}/reply", json={"text": "Risposta che tornerà indietro."}, headers=org.headers("agent"))
+    reply = client.post(
+        f"/api/v1/conversations/{conversation_id}/reply",
+        json={"text": "Risposta che tornerà indietro."},
+        headers=org.headers("agent"),
+    )
     delivery.run_once(rt)
     assert next(m for m in messages_of(rt, inbox["id"]) if m.id == reply.json()["id"]).delivery_status == "sent"
     poll_once(rt, inbox["id"])  # the DSN the MTA returned
     failed = next(m for m in messages_of(rt, inbox["id"]) if m.id == reply.json()["id"])
-    assert failed.delivery_status == "failed" and "5.1.1" in failed.delivery_error and "User unknown" in failed.delivery_error
+    assert (
+        failed.delivery_status == "failed"
+        and "5.1.1" in failed.delivery_error
+        and "User unknown" in failed.delivery_error
+    )
     shown = client.get(f"/api/v1/conversations/{conversation_id}/messages", headers=org.headers("agent")).json()
     assert next(m for m in shown if m["id"] == failed.id)["delivery_error"] == failed.delivery_error
     with unit_of_work(rt.sessions) as session:
-        kinds = session.scalars(select(TimelineEvent.kind).where(TimelineEvent.conversation_id == conversation_id)).all()
+        kinds = session.scalars(
+            select(TimelineEvent.kind).where(TimelineEvent.conversation_id == conversation_id)
+        ).all()
     assert "delivery.failed" in kinds
-    assert len([m for m in messages_of(rt, inbox["id"]) if m.conversation_id == conversation_id and m.direction == "inbound"]) == 1, "a bounce is not a customer message"
+    assert (
+        len(
+            [
+                m
+                for m in messages_of(rt, inbox["id"])
+                if m.conversation_id == conversation_id and m.direction == "inbound"
+            ]
+        )
+        == 1
+    ), "a bounce is not a customer message"
 
 
 def test_failing_message_does_not_block_others_and_seen_only_after_stored(client, rt, org, inbox, dovecot):
     good_one = customer_mail("Primo", "Primo messaggio.")
     good_two = customer_mail("Terzo", "Terzo messaggio.", sender="anna@customer.example")
     dovecot.append("support", good_one.as_bytes())
-    dovecot.append("support", b"To: support@acme.example\r\nSubject: senza mittente\r\nMessage-ID: <nosender@x>\r\n\r\nNessuno.\r\n")
+    dovecot.append(
+        "support",
+        b"To: support@acme.example\r\nSubject: senza mittente\r\nMessage-ID: <nosender@x>\r\n\r\nNessuno.\r\n",
+    )
     dovecot.append("support", good_two.as_bytes())
     # The inbox is deactivated while the mailbox is polled: storing fails, so nothing may be marked seen.
-    assert client.patch(f"/api/v1/inboxes/{inbox['id']}", json={"active": False}, headers=org.headers()).status_code == 200
+    assert (
+        client.patch(f"/api/v1/inboxes/{inbox['id']}", json={"active": False}, headers=org.headers()).status_code == 200
+    )
     with pytest.raises(Exception):
         poll_once(rt, inbox["id"])
     assert all("\\Seen" not in flags for _, flags in dovecot.messages("support"))
     assert not messages_of(rt, inbox["id"])
-    assert client.patch(f"/api/v1/inboxes/{inbox['id']}", json={"active": True}, headers=org.headers()).status_code == 200
+    assert (
+        client.patch(f"/api/v1/inboxes/{inbox['id']}", json={"active": True}, headers=org.headers()).status_code == 200
+    )
     result = poll_once(rt, inbox["id"])
     assert (result.fetched, result.processed, result.failed) == (3, 2, 1)
-    assert {m.provider_message_id for m in messages_of(rt, inbox["id"])} == {good_one["Message-ID"], good_two["Message-ID"]}
+    assert {m.provider_message_id for m in messages_of(rt, inbox["id"])} == {
+        good_one["Message-ID"],
+        good_two["Message-ID"],
+    }
     with unit_of_work(rt.sessions) as session:
-        failed = session.scalars(select(RawInbound).where(RawInbound.inbox_id == inbox["id"], RawInbound.status == "failed")).one()
+        failed = session.scalars(
+            select(RawInbound).where(RawInbound.inbox_id == inbox["id"], RawInbound.status == "failed")
+        ).one()
         assert "email.no_sender" in failed.error and b"Nessuno." in bytes(failed.body)
-    assert all("\\Seen" in flags for _, flags in dovecot.messages("support")), "seen once stored (the failed one is kept raw with its error)"
+    assert all("\\Seen" in flags for _, flags in dovecot.messages("support")), (
+        "seen once stored (the failed one is kept raw with its error)"
+    )
     assert poll_once(rt, inbox["id"]).fetched == 0
 
 
@@ -284,7 +420,12 @@ def test_one_worker_polls_a_mailbox_at_a_time(rt, inbox):
         ({"imap_host": "no-such-host.invalid"}, "imap.dns", "settings.imap_host", "DNS"),
         ({"imap_port": "closed"}, "imap.connect", "settings.imap_port", "connect"),
         ({"imap_security": "tls"}, "imap.tls", "settings.imap_security", "TLS"),
-        ({"imap_security": "starttls", "imap_host": "localhost"}, "imap.tls", "settings.imap_security", "certificate verify failed"),
+        (
+            {"imap_security": "starttls", "imap_host": "localhost"},
+            "imap.tls",
+            "settings.imap_security",
+            "certificate verify failed",
+        ),
         ({"secrets": {"imap_password": "wrong"}}, "imap.login", "settings.imap_username", "Login"),
         ({"imap_folder": "Archivio/Inesistente"}, "imap.folder", "settings.imap_folder", "folder"),
         ({"smtp_username": "support"}, "smtp.login", "settings.smtp_username", "Login"),
@@ -300,7 +441,11 @@ def test_settings_check_says_precisely_what_failed(client, org, inbox, dovecot, 
             settings[key] = free_port()
         else:
             settings[key] = value
-    response = client.post("/api/v1/inboxes/check", json={"channel": "email", "settings": settings, "secrets": secrets}, headers=org.headers())
+    response = client.post(
+        "/api/v1/inboxes/check",
+        json={"channel": "email", "settings": settings, "secrets": secrets},
+        headers=org.headers(),
+    )
     assert response.status_code == 422, response.text
     body = response.json()
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -311,10 +456,31 @@ def test_settings_check_says_precisely_what_failed(client, org, inbox, dovecot, 
 def test_settings_check_of_a_working_inbox_and_starttls(client, org, inbox, dovecot):
     saved = client.post(f"/api/v1/inboxes/{inbox['id']}/check", headers=org.headers())
     assert saved.status_code == 200, saved.text
-    assert saved.json() == {"ok": True, "checks": [{"step": "imap", "ok": True, "field": None, "message": None}, {"step": "smtp", "ok": True, "field": None, "message": None}]}
-    starttls = client.post(f"/api/v1/inboxes/{inbox['id']}/check", json={"settings": {**inbox["settings"], "imap_security": "starttls", "imap_verify_tls": False}}, headers=org.headers())
+    assert saved.json() == {
+        "ok": True,
+        "checks": [
+            {"step": "imap", "ok": True, "field": None, "message": None},
+            {"step": "smtp", "ok": True, "field": None, "message": None},
+        ],
+    }
+    starttls = client.post(
+        f"/api/v1/inboxes/{inbox['id']}/check",
+        json={"settings": {**inbox["settings"], "imap_security": "starttls", "imap_verify_tls": False}},
+        headers=org.headers(),
+    )
     assert starttls.status_code == 200, starttls.text
-    implicit = client.post(f"/api/v1/inboxes/{inbox['id']}/check", json={"settings": {**inbox["settings"], "imap_security": "tls", "imap_port": dovecot.tls_port, "imap_verify_tls": False}}, headers=org.headers())
+    implicit = client.post(
+        f"/api/v1/inboxes/{inbox['id']}/check",
+        json={
+            "settings": {
+                **inbox["settings"],
+                "imap_security": "tls",
+                "imap_port": dovecot.tls_port,
+                "imap_verify_tls": False,
+            }
+        },
+        headers=org.headers(),
+    )
     assert implicit.status_code == 200, implicit.text
     assert client.post(f"/api/v1/inboxes/{inbox['id']}/check", headers=org.headers("agent")).status_code == 403
 
@@ -328,7 +494,11 @@ def test_settings_are_validated_field_by_field(client, org):
         ({"address": SUPPORT, "colour": "blue"}, {}, "settings"),
     ]
     for settings, secrets, field in cases:
-        response = client.post("/api/v1/inboxes", json={"name": "x", "channel": "email", "settings": settings, "secrets": secrets}, headers=org.headers())
+        response = client.post(
+            "/api/v1/inboxes",
+            json={"name": "x", "channel": "email", "settings": settings, "secrets": secrets},
+            headers=org.headers(),
+        )
         assert response.status_code == 422 and response.json()["errors"][0]["field"] == field, (settings, response.text)
 
 

@@ -26,14 +26,14 @@ import pytest
 from sqlalchemy import select
 
 from raccordo.channels.domain.request import InboundRequest
-from raccordo.platform.store.db import unit_of_work
-from raccordo.channels.models import RawInbound
-from raccordo.record.models import Attachment, ContactIdentity, Conversation, Message
-from raccordo.record.domain import html_view
 from raccordo.channels.email.mime import parse_email
 from raccordo.channels.email.quotes import split_reply
 from raccordo.channels.email.tokens import conversation_from_tokens, outbound_message_id, reply_address
+from raccordo.channels.models import RawInbound
 from raccordo.channels.services.inbound import process_raw, store_raw
+from raccordo.platform.store.db import unit_of_work
+from raccordo.record.domain import html_view
+from raccordo.record.models import Attachment, ContactIdentity, Conversation, Message
 
 CORPUS = Path(__file__).parent / "mail_corpus"
 EXPECTED: dict[str, dict] = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))
@@ -103,7 +103,9 @@ def test_reply_tokens_are_signed():
 
 def test_isolated_view_blocks_remote_images_and_inlines_cid():
     html = '<p>Hi <img src="https://tracker.example/p.gif?a=1&amp;b=2" alt=""> <img src="cid:logo@x"> <img src="cid:missing@x"></p>'
-    blocked = html_view.isolate_images(html, allow_remote=False, resolve_cid=lambda cid: "data:image/png;base64,AAAA" if cid == "logo@x" else None)
+    blocked = html_view.isolate_images(
+        html, allow_remote=False, resolve_cid=lambda cid: "data:image/png;base64,AAAA" if cid == "logo@x" else None
+    )
     assert "tracker.example" not in blocked.split("data-remote-src")[0]
     assert 'data-remote-src="https://tracker.example/p.gif?a=1&amp;b=2"' in blocked
     assert 'src="data:image/png;base64,AAAA"' in blocked
@@ -121,7 +123,11 @@ def test_isolated_view_blocks_remote_images_and_inlines_cid():
 def email_inbox(client, org):
     response = client.post(
         "/api/v1/inboxes",
-        json={"name": "Assistenza", "channel": "email", "settings": {"address": f"assistenza-{uuid.uuid4().hex[:6]}@acme.example"}},
+        json={
+            "name": "Assistenza",
+            "channel": "email",
+            "settings": {"address": f"assistenza-{uuid.uuid4().hex[:6]}@acme.example"},
+        },
         headers=org.headers(),
     )
     assert response.status_code == 201, response.text
@@ -133,7 +139,9 @@ def test_every_corpus_message_is_stored_or_kept_with_its_error(rt, org, email_in
     for name in FILES:
         expected = EXPECTED[name]
         raw = (CORPUS / name).read_bytes()
-        stored = store_raw(rt, email_inbox["identifier"], InboundRequest.polled("test", raw, {"x-raccordo-source": "test"}))
+        stored = store_raw(
+            rt, email_inbox["identifier"], InboundRequest.polled("test", raw, {"x-raccordo-source": "test"})
+        )
         try:
             process_raw(rt, stored)
         except Exception:  # noqa: BLE001 - a failure must be recorded on the raw row, checked below
@@ -149,24 +157,51 @@ def test_every_corpus_message_is_stored_or_kept_with_its_error(rt, org, email_in
                 assert message.provider_message_id == parsed.message_id
                 for fragment in expected.get("text", []):
                     assert fragment in message.text, f"{name}: {fragment!r}"
-                identity = session.scalars(select(ContactIdentity).where(ContactIdentity.contact_id == session.get_one(Conversation, message.conversation_id).contact_id, ContactIdentity.kind == "email")).first()
+                identity = session.scalars(
+                    select(ContactIdentity).where(
+                        ContactIdentity.contact_id == session.get_one(Conversation, message.conversation_id).contact_id,
+                        ContactIdentity.kind == "email",
+                    )
+                ).first()
                 assert identity is not None and identity.value == expected["sender"].lower()
-                names = [a.filename for a in session.scalars(select(Attachment).where(Attachment.message_id == message.id).order_by(Attachment.id))]
+                names = [
+                    a.filename
+                    for a in session.scalars(
+                        select(Attachment).where(Attachment.message_id == message.id).order_by(Attachment.id)
+                    )
+                ]
                 assert names == expected.get("attachments", names)
-                inline = [a.content_id for a in session.scalars(select(Attachment).where(Attachment.message_id == message.id, Attachment.content_id.is_not(None)).order_by(Attachment.id))]
+                inline = [
+                    a.content_id
+                    for a in session.scalars(
+                        select(Attachment)
+                        .where(Attachment.message_id == message.id, Attachment.content_id.is_not(None))
+                        .order_by(Attachment.id)
+                    )
+                ]
                 assert inline == expected.get("inline", [])
                 if "main" in expected:
                     assert expected["main"] in message.content_attributes["text_main"]
                 if expected.get("html_split"):
-                    assert message.content_attributes["html_main"] and expected.get("quoted", "\0") not in message.content_attributes["html_main"]
+                    assert (
+                        message.content_attributes["html_main"]
+                        and expected.get("quoted", "\0") not in message.content_attributes["html_main"]
+                    )
                 if expected.get("html_safe"):
-                    assert "<script" not in message.html and "onclick" not in message.html and "javascript:" not in message.html and "<iframe" not in message.html
+                    assert (
+                        "<script" not in message.html
+                        and "onclick" not in message.html
+                        and "javascript:" not in message.html
+                        and "<iframe" not in message.html
+                    )
                     assert message.content_attributes["remote_images"] == expected["remote_images"]
             elif expected["outcome"] == "ignored":
                 assert row.status == "ignored", f"{name}: {row.status} {row.error}"
                 assert row.error and (expected.get("bounce", "automated") in row.error), row.error
             else:
-                assert row.status == "failed" and expected["error"] in (row.error or ""), f"{name}: {row.status} {row.error}"
+                assert row.status == "failed" and expected["error"] in (row.error or ""), (
+                    f"{name}: {row.status} {row.error}"
+                )
     assert sum(1 for s in outcomes.values() if s == "processed") >= 40
 
 
@@ -186,27 +221,43 @@ def test_html_view_endpoint_sandboxes_and_blocks_remote_images(client, rt, org, 
     message_id = outcome.message_ids[0]
     blocked = client.get(f"/api/v1/messages/{message_id}/html", headers=org.headers("agent"))
     assert blocked.status_code == 200, blocked.text
-    assert "sandbox" in blocked.headers["content-security-policy"] and "script" not in blocked.headers["content-security-policy"]
+    assert (
+        "sandbox" in blocked.headers["content-security-policy"]
+        and "script" not in blocked.headers["content-security-policy"]
+    )
     assert "img-src data:;" in blocked.headers["content-security-policy"]
     assert 'data-remote-src="https://tracker.example/pixel.gif?id=123&amp;u=9"' in blocked.text
     assert ' src="https://tracker.example' not in blocked.text and "<script" not in blocked.text
-    allowed = client.get(f"/api/v1/messages/{message_id}/html", params={"remote_images": "allow"}, headers=org.headers("agent"))
+    allowed = client.get(
+        f"/api/v1/messages/{message_id}/html", params={"remote_images": "allow"}, headers=org.headers("agent")
+    )
     assert 'src="https://tracker.example/pixel.gif?id=123&amp;u=9"' in allowed.text
     assert "https:" in allowed.headers["content-security-policy"]
 
 
 def test_html_view_inlines_cid_images_and_folds_quotes(client, rt, org, email_inbox):
     raw = (CORPUS / "outlook_nested_related_logo_docx.eml").read_bytes()
-    message_id = process_raw(rt, store_raw(rt, email_inbox["identifier"], InboundRequest.polled("test", raw))).message_ids[0]
+    message_id = process_raw(
+        rt, store_raw(rt, email_inbox["identifier"], InboundRequest.polled("test", raw))
+    ).message_ids[0]
     page = client.get(f"/api/v1/messages/{message_id}/html", headers=org.headers("agent"))
     assert 'src="data:image/png;base64,' in page.text and 'data-cid="image001.png@01DC5E01.A1B2C3D0"' in page.text
     raw = (CORPUS / "gmail_reply_en.eml").read_bytes().replace(b"<CAJ7y=", b"<fold-" + uuid.uuid4().hex.encode() + b"=")
-    message_id = process_raw(rt, store_raw(rt, email_inbox["identifier"], InboundRequest.polled("test", raw))).message_ids[0]
+    message_id = process_raw(
+        rt, store_raw(rt, email_inbox["identifier"], InboundRequest.polled("test", raw))
+    ).message_ids[0]
     full = client.get(f"/api/v1/messages/{message_id}/html", headers=org.headers("agent"))
     folded = client.get(f"/api/v1/messages/{message_id}/html", params={"quoted": "hide"}, headers=org.headers("agent"))
     assert "could you send us the invoice" in full.text
     assert "could you send us the invoice" not in folded.text and "the invoice is attached now" in folded.text
-    text_only = process_raw(rt, store_raw(rt, email_inbox["identifier"], InboundRequest.polled("test", (CORPUS / "android_gmail_signature.eml").read_bytes()))).message_ids[0]
+    text_only = process_raw(
+        rt,
+        store_raw(
+            rt,
+            email_inbox["identifier"],
+            InboundRequest.polled("test", (CORPUS / "android_gmail_signature.eml").read_bytes()),
+        ),
+    ).message_ids[0]
     missing = client.get(f"/api/v1/messages/{text_only}/html", headers=org.headers("agent"))
     assert missing.status_code == 404 and missing.json()["detail"]
 
@@ -214,7 +265,11 @@ def test_html_view_inlines_cid_images_and_folds_quotes(client, rt, org, email_in
 def test_the_webhook_url_does_not_take_email(client, rt, org, email_inbox):
     """Mail arrives by IMAP or the SMTP receiver; an unauthenticated post to the webhook URL is refused and stores nothing."""
     raw = (CORPUS / "gmail_reply_en.eml").read_bytes()
-    response = client.post(f"/api/v1/channels/email/{email_inbox['identifier']}/messages", content=raw, headers={"Content-Type": "message/rfc822"})
+    response = client.post(
+        f"/api/v1/channels/email/{email_inbox['identifier']}/messages",
+        content=raw,
+        headers={"Content-Type": "message/rfc822"},
+    )
     assert response.status_code == 405 and response.json()["detail"]
     with unit_of_work(rt.sessions) as session:
         assert not session.scalars(select(RawInbound.id).where(RawInbound.inbox_id == email_inbox["id"])).all()

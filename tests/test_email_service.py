@@ -14,14 +14,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from raccordo.platform.store.db import unit_of_work
+from raccordo.channels.email import poller as email_poller
+from raccordo.channels.email import receiver as email_receiver
+from raccordo.channels.email.poller import MailService, PolledInbox, acquire_lease
 from raccordo.channels.models import Inbox, MailboxLease, RawInbound
 from raccordo.platform.config import Settings
-from raccordo.channels.email import poller as email_poller, receiver as email_receiver
-from raccordo.channels.email.poller import MailService, PolledInbox, acquire_lease
 from raccordo.platform.runtime import Runtime
+from raccordo.platform.store.db import unit_of_work
 from tests.mailserver import Dovecot, free_port
 from tests.support.mail import customer_mail, wait_for
+
 SUPPORT = "support@acme.example"
 
 
@@ -38,13 +40,29 @@ def dovecot() -> Iterator[Dovecot]:
 
 
 def _runtime(rt: Runtime, **changes: object) -> Runtime:
-    base = {"email_idle_seconds": 3.0, "email_poll_seconds": 0.5, "email_lease_seconds": 6.0, "email_scan_seconds": 0.3, "email_timeout_seconds": 5.0}
+    base = {
+        "email_idle_seconds": 3.0,
+        "email_poll_seconds": 0.5,
+        "email_lease_seconds": 6.0,
+        "email_scan_seconds": 0.3,
+        "email_timeout_seconds": 5.0,
+    }
     return Runtime.build(Settings(**{**rt.settings.model_dump(), **base, **changes}))
 
 
 def _inbox(client, org, **settings: object) -> dict:
-    body = {"address": SUPPORT, "imap_host": "127.0.0.1", "imap_security": "none", "imap_username": "support", **settings}
-    response = client.post("/api/v1/inboxes", json={"name": "Assistenza", "channel": "email", "settings": body, "secrets": {"imap_password": "pw-support"}}, headers=org.headers())
+    body = {
+        "address": SUPPORT,
+        "imap_host": "127.0.0.1",
+        "imap_security": "none",
+        "imap_username": "support",
+        **settings,
+    }
+    response = client.post(
+        "/api/v1/inboxes",
+        json={"name": "Assistenza", "channel": "email", "settings": body, "secrets": {"imap_password": "pw-support"}},
+        headers=org.headers(),
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -85,7 +103,11 @@ def test_a_long_poll_keeps_its_lease(client, rt, org, dovecot, monkeypatch):
 
 
 def test_smtp_receiver_answers_250_before_processing(client, rt, org, monkeypatch):
-    response = client.post("/api/v1/inboxes", json={"name": "Inoltro", "channel": "email", "settings": {"address": "inoltro@acme.example"}}, headers=org.headers())
+    response = client.post(
+        "/api/v1/inboxes",
+        json={"name": "Inoltro", "channel": "email", "settings": {"address": "inoltro@acme.example"}},
+        headers=org.headers(),
+    )
     assert response.status_code == 201, response.text
     inbox = response.json()
     release = threading.Event()

@@ -11,11 +11,18 @@ from raccordo.platform.i18n import catalog, pick_language, translate
 
 SRC = Path(__file__).parents[1] / "src" / "raccordo"
 ROOT = Path(__file__).parents[1]
-_RAISED = re.compile(r'(?:InvalidInput|NotFound|Forbidden|Unauthorized|Conflict|TooManyRequests|ChannelRejected|translate)\(\s*"([a-z_]+\.[a-z_.]+)"')
+_RAISED = re.compile(
+    r'(?:InvalidInput|NotFound|Forbidden|Unauthorized|Conflict|TooManyRequests|ChannelRejected|translate)\(\s*"([a-z_]+\.[a-z_.]+)"'
+)
 # "team" and "agenda" are Italian too; languages are named in their own language; Italian says
 # "password"; brand names are the same everywhere.
-SAME_IN_BOTH = {"noun.teams", "ui.nav.agenda", "ui.profile.language.it", "ui.profile.language.en", "ui.profile.password"} | {
-    f"ui.channel.{brand}" for brand in ("whatsapp", "sms", "telegram", "messenger", "instagram")}
+SAME_IN_BOTH = {
+    "noun.teams",
+    "ui.nav.agenda",
+    "ui.profile.language.it",
+    "ui.profile.language.en",
+    "ui.profile.password",
+} | {f"ui.channel.{brand}" for brand in ("whatsapp", "sms", "telegram", "messenger", "instagram")}
 _RETURNED = re.compile(r'return "((?:signature)\.[a-z_]+)"')
 
 

@@ -13,13 +13,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from raccordo.channels.base import InboundEvent, InboundIdentity
-from raccordo.platform.store.db import unit_of_work
-from raccordo.channels.models import Inbox
-from raccordo.record.models import Contact, ContactIdentity, Conversation, Message, TimelineEvent
+from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Role
 from raccordo.accounts.services import accounts
-from raccordo.accounts.domain.actor import Actor
+from raccordo.channels.base import InboundEvent, InboundIdentity
+from raccordo.channels.models import Inbox
+from raccordo.platform.store.db import unit_of_work
+from raccordo.record.models import Contact, ContactIdentity, Conversation, Message, TimelineEvent
 from raccordo.record.services.identity import live_contact, merge_contacts
 from raccordo.record.services.ingest import ingest_event
 
@@ -34,7 +34,9 @@ POOL = [
     ("external", "crm-7"),
 ]
 
-ingest_op = st.tuples(st.just("ingest"), st.lists(st.integers(0, len(POOL) - 1), min_size=1, max_size=3), st.integers(0, 1))
+ingest_op = st.tuples(
+    st.just("ingest"), st.lists(st.integers(0, len(POOL) - 1), min_size=1, max_size=3), st.integers(0, 1)
+)
 merge_op = st.tuples(st.just("merge"), st.integers(0, 30), st.integers(0, 30))
 operations = st.lists(st.one_of(ingest_op, merge_op), min_size=1, max_size=14)
 
@@ -51,7 +53,9 @@ def _setup(rt):
         return tenant.id, inboxes
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(ops=operations)
 # Found by CI: a message claiming A's email together with the WhatsApp twin of B's phone.
 @example(ops=[("ingest", [0], 0), ("ingest", [3], 0), ("ingest", [0, 4], 0)])
@@ -62,14 +66,26 @@ def test_links_and_merges_lose_nothing(rt, ops):
     for index, op in enumerate(ops):
         if op[0] == "ingest":
             _, picks, inbox_index = op
-            event = InboundEvent(provider_message_id=f"m-{index}", identities=[InboundIdentity(*POOL[p]) for p in picks], text=f"message {index}")
+            event = InboundEvent(
+                provider_message_id=f"m-{index}",
+                identities=[InboundIdentity(*POOL[p]) for p in picks],
+                text=f"message {index}",
+            )
             with unit_of_work(rt.sessions) as session:
-                ingest_event(session, rt.files, session.get(Inbox, inbox_ids[inbox_index]), event, max_attachment_bytes=1000)
+                ingest_event(
+                    session, rt.files, session.get(Inbox, inbox_ids[inbox_index]), event, max_attachment_bytes=1000
+                )
             sent += 1
         else:
             _, a, b = op
             with unit_of_work(rt.sessions) as session:
-                live = list(session.scalars(select(Contact.id).where(Contact.tenant_id == tenant_id, Contact.merged_into_id.is_(None)).order_by(Contact.id)))
+                live = list(
+                    session.scalars(
+                        select(Contact.id)
+                        .where(Contact.tenant_id == tenant_id, Contact.merged_into_id.is_(None))
+                        .order_by(Contact.id)
+                    )
+                )
                 if len(live) < 2:
                     continue
                 survivor, merged = live[a % len(live)], live[b % len(live)]
@@ -92,12 +108,27 @@ def test_links_and_merges_lose_nothing(rt, ops):
         # No message lost; every message's conversation belongs to a live contact.
         messages = session.scalar(select(func.count()).select_from(Message).where(Message.tenant_id == tenant_id))
         assert messages == sent
-        conversation_owners = set(session.scalars(select(Conversation.contact_id).where(Conversation.tenant_id == tenant_id)))
+        conversation_owners = set(
+            session.scalars(select(Conversation.contact_id).where(Conversation.tenant_id == tenant_id))
+        )
         assert conversation_owners <= live_ids
         # Message events on the timeline all sit with live contacts too.
-        message_event_owners = set(session.scalars(select(TimelineEvent.contact_id).where(TimelineEvent.tenant_id == tenant_id, TimelineEvent.kind == "message")))
+        message_event_owners = set(
+            session.scalars(
+                select(TimelineEvent.contact_id).where(
+                    TimelineEvent.tenant_id == tenant_id, TimelineEvent.kind == "message"
+                )
+            )
+        )
         assert message_event_owners <= live_ids
-        assert session.scalar(select(func.count()).select_from(TimelineEvent).where(TimelineEvent.tenant_id == tenant_id, TimelineEvent.kind == "message")) == sent
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(TimelineEvent)
+                .where(TimelineEvent.tenant_id == tenant_id, TimelineEvent.kind == "message")
+            )
+            == sent
+        )
         # Phone and WhatsApp of the same number always end up on one contact.
         same_number = {i.contact_id for i in identities if i.value == "+393471112233"}
         assert len(same_number) <= 1

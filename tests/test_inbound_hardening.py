@@ -11,14 +11,14 @@ from pathlib import Path
 
 from sqlalchemy import func, select, update
 
-from raccordo.channels.domain.request import InboundRequest
-from raccordo.channels import signing
-from raccordo.platform.store.db import unit_of_work
 from raccordo.accounts.models import Tenant
+from raccordo.channels import signing
+from raccordo.channels.domain.request import InboundRequest
 from raccordo.channels.models import InboundRejection, RawInbound
-from raccordo.platform.store.models import Job
 from raccordo.channels.services import inbound
 from raccordo.platform import jobs
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Job
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 
 RACCORDO = str(Path(sys.executable).parent / "raccordo")
@@ -56,7 +56,9 @@ def test_the_sweep_leaves_a_payload_in_flight_to_its_process_and_takes_it_after_
 
     # A process that died leaves its lease to expire; then one sweep, and only one, takes the payload.
     headers, body = _signed(inbox, "lease-2", "lease2@example.com")
-    crashed = inbound.store_raw(rt, inbox.identifier, InboundRequest.of("POST", "http://testserver/hook", headers, body)).raw_id
+    crashed = inbound.store_raw(
+        rt, inbox.identifier, InboundRequest.of("POST", "http://testserver/hook", headers, body)
+    ).raw_id
     after_lease = datetime.now(UTC) + timedelta(seconds=rt.settings.inbound_lease_seconds + 1)
     first = inbound.claim_pending(rt, timedelta(0), 10_000, now=after_lease)
     assert crashed in first
@@ -158,7 +160,8 @@ def test_purge_raw_command(client, rt, org, tmp_path):
     ids = _aged_payloads(client, rt, org, "cli")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RACCORDO_") or k.startswith("RACCORDO_TEST_")}
     env.update(
-        RACCORDO_DATA_DIR=str(tmp_path / "data"), RACCORDO_DATABASE_URL=rt.settings.resolved_database_url,
+        RACCORDO_DATA_DIR=str(tmp_path / "data"),
+        RACCORDO_DATABASE_URL=rt.settings.resolved_database_url,
         RACCORDO_SECRET_KEY="test-secret-key",
     )
 

@@ -21,7 +21,9 @@ def ingest(client, org, text: str, *, name: str, subject: str | None = None, **i
     if subject:
         payload["subject"] = subject
     assert post_inbound(client, inbox, payload).status_code == 200
-    found = client.get("/api/v1/conversations", params={"status": "open", "limit": 1}, headers=org.headers()).json()["items"][0]
+    found = client.get("/api/v1/conversations", params={"status": "open", "limit": 1}, headers=org.headers()).json()[
+        "items"
+    ][0]
     return found["id"]
 
 
@@ -35,11 +37,26 @@ def found(client, org, q: str, role: str = "owner", **params) -> set[int]:
 def two(client, org):
     """Giulia's washing machine (email + Italian mobile) and Marco's toaster."""
     suffix = uuid.uuid4().hex[:6]
-    giulia = ingest(client, org, "La lavatrice perde acqua, perché? Grazie", name="Giulia Bianchi", subject="Lavatrice guasta",
-                    email=f"giulia.b{suffix}@example.it", phone=f"+39 333 {int(suffix, 16) % 10_000_000:07d}")
-    marco = ingest(client, org, "Il tostapane non si accende più", name="Marco Verdi", email=f"marco{suffix}@example.com")
+    giulia = ingest(
+        client,
+        org,
+        "La lavatrice perde acqua, perché? Grazie",
+        name="Giulia Bianchi",
+        subject="Lavatrice guasta",
+        email=f"giulia.b{suffix}@example.it",
+        phone=f"+39 333 {int(suffix, 16) % 10_000_000:07d}",
+    )
+    marco = ingest(
+        client, org, "Il tostapane non si accende più", name="Marco Verdi", email=f"marco{suffix}@example.com"
+    )
     contact = client.get(f"/api/v1/conversations/{giulia}", headers=org.headers()).json()["contact_id"]
-    return {"giulia": giulia, "marco": marco, "suffix": suffix, "phone": f"{int(suffix, 16) % 10_000_000:07d}", "giulia_contact": contact}
+    return {
+        "giulia": giulia,
+        "marco": marco,
+        "suffix": suffix,
+        "phone": f"{int(suffix, 16) % 10_000_000:07d}",
+        "giulia_contact": contact,
+    }
 
 
 def test_search_finds_text_subject_name_email_phone_accents_and_prefixes(client, org, two):
@@ -68,7 +85,9 @@ def test_search_finds_text_subject_name_email_phone_accents_and_prefixes(client,
     assert found(client, org, "!!!") == set()
     # The search endpoint: contacts with their latest conversation, and conversations.
     body = client.get("/api/v1/search", params={"q": "bianchi"}, headers=org.headers("agent")).json()
-    assert [(h["contact"]["name"], h["latest_conversation_id"], h["conversations"]) for h in body["contacts"]] == [("Giulia Bianchi", g, 1)]
+    assert [(h["contact"]["name"], h["latest_conversation_id"], h["conversations"]) for h in body["contacts"]] == [
+        ("Giulia Bianchi", g, 1)
+    ]
     assert [c["id"] for c in body["conversations"]] == [g]
     # Bad input is a precise 422 naming the parameter.
     assert client.get("/api/v1/search", params={"q": ""}, headers=org.headers()).status_code == 422
@@ -82,12 +101,24 @@ def test_search_on_the_inbox_page_filters_the_list_and_shows_contacts(client, fr
     page = browser.get("/inbox", params={"view": "all", "status": "any", "q": "lavatrice"})
     assert page.status_code == 200
     assert 'id="inbox-search"' in page.text and 'value="lavatrice"' in page.text
-    assert f'data-conversation-id="{two["giulia"]}"' in page.text and f'data-conversation-id="{two["marco"]}"' not in page.text
-    fragment = browser.get("/inbox/list", params={"view": "all", "status": "any", "q": "verdi"}, headers={"HX-Request": "true"})
+    assert (
+        f'data-conversation-id="{two["giulia"]}"' in page.text
+        and f'data-conversation-id="{two["marco"]}"' not in page.text
+    )
+    fragment = browser.get(
+        "/inbox/list", params={"view": "all", "status": "any", "q": "verdi"}, headers={"HX-Request": "true"}
+    )
     assert fragment.status_code == 200
-    assert f'data-conversation-id="{two["marco"]}"' in fragment.text and f'data-conversation-id="{two["giulia"]}"' not in fragment.text
+    assert (
+        f'data-conversation-id="{two["marco"]}"' in fragment.text
+        and f'data-conversation-id="{two["giulia"]}"' not in fragment.text
+    )
     # The contact hit links to the contact's latest conversation, keeping the search.
-    assert 'class="contact-hits"' in fragment.text and f'href="/conversations/{two["marco"]}?' in fragment.text and "q=verdi" in fragment.text
+    assert (
+        'class="contact-hits"' in fragment.text
+        and f'href="/conversations/{two["marco"]}?' in fragment.text
+        and "q=verdi" in fragment.text
+    )
     # The live refresh of the list keeps the search.
     assert 'hx-get="/inbox/list?view=all&amp;status=any&amp;q=verdi' in fragment.text
     # Italian labels.
@@ -96,7 +127,13 @@ def test_search_on_the_inbox_page_filters_the_list_and_shows_contacts(client, fr
 
 
 def test_another_tenants_data_is_never_found(client, org, other_org, two):
-    theirs = ingest(client, other_org, "lavatrice segreta dell'altra azienda", name="Giulia Bianchi", email=f"x{two['suffix']}@example.org")
+    theirs = ingest(
+        client,
+        other_org,
+        "lavatrice segreta dell'altra azienda",
+        name="Giulia Bianchi",
+        email=f"x{two['suffix']}@example.org",
+    )
     assert found(client, org, "segreta") == set()
     assert found(client, org, "lavatrice") == {two["giulia"]}
     assert found(client, other_org, "lavatrice") == {theirs}
@@ -108,11 +145,25 @@ def test_another_tenants_data_is_never_found(client, org, other_org, two):
 def test_views_by_role_including_my_teams_and_agent_scoped_search(client, fresh, org, two):
     g, m = two["giulia"], two["marco"]
     admin, agent = org.headers("admin"), org.headers("agent")
-    team = client.post("/api/v1/teams", json={"name": f"Lavaggio {two['suffix']}", "member_ids": [org.users["agent"]]}, headers=admin).json()["id"]
+    team = client.post(
+        "/api/v1/teams", json={"name": f"Lavaggio {two['suffix']}", "member_ids": [org.users["agent"]]}, headers=admin
+    ).json()["id"]
     assert client.patch(f"/api/v1/conversations/{g}", json={"team_id": team}, headers=admin).status_code == 200
     # Marco is the supervisor's now: no longer unassigned, not the agent's team.
-    assert client.patch(f"/api/v1/conversations/{m}", json={"assignee_id": org.users["supervisor"]}, headers=org.headers("supervisor")).status_code == 200
-    ids = lambda role, view: {c["id"] for c in client.get("/api/v1/conversations", params={"view": view, "limit": 100}, headers=org.headers(role)).json()["items"]}  # noqa: E731
+    assert (
+        client.patch(
+            f"/api/v1/conversations/{m}",
+            json={"assignee_id": org.users["supervisor"]},
+            headers=org.headers("supervisor"),
+        ).status_code
+        == 200
+    )
+    ids = lambda role, view: {
+        c["id"]
+        for c in client.get(
+            "/api/v1/conversations", params={"view": view, "limit": 100}, headers=org.headers(role)
+        ).json()["items"]
+    }
     assert ids("agent", "teams") == {g}
     assert ids("supervisor", "teams") == set()  # not in the team
     assert ids("supervisor", "mine") == {m}
@@ -133,7 +184,10 @@ def test_views_by_role_including_my_teams_and_agent_scoped_search(client, fresh,
     teams = browser.get("/inbox/list", params={"view": "teams", "status": "any"})
     assert f'data-conversation-id="{g}"' in teams.text and f'data-conversation-id="{m}"' not in teams.text
     assert browser.get("/inbox", params={"view": "all"}).status_code == 403
-    assert f'data-conversation-id="{m}"' not in browser.get("/inbox/list", params={"view": "unassigned", "status": "any", "q": "tostapane"}).text
+    assert (
+        f'data-conversation-id="{m}"'
+        not in browser.get("/inbox/list", params={"view": "unassigned", "status": "any", "q": "tostapane"}).text
+    )
     supervisor = fresh()
     login(supervisor, org, "supervisor")
     assert 'data-view="all"' in supervisor.get("/inbox").text
@@ -141,11 +195,20 @@ def test_views_by_role_including_my_teams_and_agent_scoped_search(client, fresh,
 
 def test_queue_filter_on_the_api_and_the_page(client, fresh, org, two):
     admin = org.headers("admin")
-    queue = client.post("/api/v1/queues", json={"name": f"Elettrodomestici {two['suffix']}"}, headers=admin).json()["id"]
+    queue = client.post("/api/v1/queues", json={"name": f"Elettrodomestici {two['suffix']}"}, headers=admin).json()[
+        "id"
+    ]
     other = client.post("/api/v1/queues", json={"name": f"Altro {two['suffix']}"}, headers=admin).json()["id"]
-    moved = client.post(f"/api/v1/conversations/{two['marco']}/transfer", json={"queue_id": queue, "note": "tostapane"}, headers=admin)
+    moved = client.post(
+        f"/api/v1/conversations/{two['marco']}/transfer", json={"queue_id": queue, "note": "tostapane"}, headers=admin
+    )
     assert moved.status_code == 200, moved.text
-    listed = lambda q: {c["id"] for c in client.get("/api/v1/conversations", params={"queue_id": q, "status": "open"}, headers=admin).json()["items"]}  # noqa: E731
+    listed = lambda q: {
+        c["id"]
+        for c in client.get("/api/v1/conversations", params={"queue_id": q, "status": "open"}, headers=admin).json()[
+            "items"
+        ]
+    }
     assert listed(queue) == {two["marco"]}
     assert listed(other) == set()
     assert client.get("/api/v1/conversations", params={"queue_id": 0}, headers=admin).status_code == 422
@@ -153,36 +216,63 @@ def test_queue_filter_on_the_api_and_the_page(client, fresh, org, two):
     login(browser, org, "supervisor")
     page = browser.get("/inbox", params={"view": "all", "status": "any", "queue": str(queue)})
     assert 'id="filter-queue"' in page.text and f'<option value="{queue}" selected>' in page.text
-    assert f'data-conversation-id="{two["marco"]}"' in page.text and f'data-conversation-id="{two["giulia"]}"' not in page.text
-    assert f'data-conversation-id="{two["giulia"]}"' in browser.get("/inbox/list", params={"view": "all", "status": "any", "queue": "nonsense"}).text
+    assert (
+        f'data-conversation-id="{two["marco"]}"' in page.text
+        and f'data-conversation-id="{two["giulia"]}"' not in page.text
+    )
+    assert (
+        f'data-conversation-id="{two["giulia"]}"'
+        in browser.get("/inbox/list", params={"view": "all", "status": "any", "queue": "nonsense"}).text
+    )
 
 
 def test_the_index_follows_replies_notes_contact_edits_and_merges(client, fresh, org, two):
     g, m = two["giulia"], two["marco"]
     owner, supervisor = org.headers(), org.headers("supervisor")
-    reply = client.post(f"/api/v1/conversations/{g}/reply", json={"text": "Le spediamo il rimborso entro venerdì"}, headers=owner)
+    reply = client.post(
+        f"/api/v1/conversations/{g}/reply", json={"text": "Le spediamo il rimborso entro venerdì"}, headers=owner
+    )
     assert reply.status_code == 201, reply.text
     assert found(client, org, "rimborso") == {g}
     assert found(client, org, "venerdi") == {g}
-    note = client.post(f"/api/v1/conversations/{m}/notes", json={"text": "Cliente storico, guarnizione zanzibar"}, headers=owner)
+    note = client.post(
+        f"/api/v1/conversations/{m}/notes", json={"text": "Cliente storico, guarnizione zanzibar"}, headers=owner
+    )
     assert note.status_code == 201
     assert found(client, org, "zanzib") == {m}
     # A note through the page's composer is found too.
     browser = fresh()
     csrf = login(browser, org, "owner")
-    assert browser.post(f"/conversations/{g}/note", data={"text": "richiamare dopo le diciotto", "csrf_token": csrf}).status_code == 200
+    assert (
+        browser.post(
+            f"/conversations/{g}/note", data={"text": "richiamare dopo le diciotto", "csrf_token": csrf}
+        ).status_code
+        == 200
+    )
     assert found(client, org, "diciotto") == {g}
     # Renaming a contact: the new name is found, the old one no longer.
     contact = two["giulia_contact"]
-    assert client.patch(f"/api/v1/contacts/{contact}", json={"name": "Giulietta Capuleti"}, headers=owner).status_code == 200
+    assert (
+        client.patch(f"/api/v1/contacts/{contact}", json={"name": "Giulietta Capuleti"}, headers=owner).status_code
+        == 200
+    )
     assert found(client, org, "capuleti") == {g}
     assert found(client, org, "bianchi") == set()
-    added = client.post(f"/api/v1/contacts/{contact}/identities", json={"kind": "email", "value": f"verona{two['suffix']}@example.it"}, headers=owner)
+    added = client.post(
+        f"/api/v1/contacts/{contact}/identities",
+        json={"kind": "email", "value": f"verona{two['suffix']}@example.it"},
+        headers=owner,
+    )
     assert added.status_code == 201, added.text
     assert found(client, org, f"verona{two['suffix']}") == {g}
     # Merging Marco into Giulietta: Marco's identities now find the survivor and both conversations.
     marco_contact = client.get(f"/api/v1/conversations/{m}", headers=owner).json()["contact_id"]
-    assert client.post(f"/api/v1/contacts/{contact}/merge", json={"other_id": marco_contact}, headers=supervisor).status_code == 200
+    assert (
+        client.post(
+            f"/api/v1/contacts/{contact}/merge", json={"other_id": marco_contact}, headers=supervisor
+        ).status_code
+        == 200
+    )
     assert found(client, org, f"marco{two['suffix']}") == {g, m}
     hits = client.get("/api/v1/search", params={"q": f"marco{two['suffix']}"}, headers=owner).json()["contacts"]
     assert [h["contact"]["id"] for h in hits] == [contact] and hits[0]["conversations"] == 2
@@ -201,7 +291,9 @@ def test_a_rolled_back_savepoint_keeps_the_rest_of_the_transaction_indexed(clien
         session.flush()
         try:
             with session.begin_nested():
-                session.add(ContactIdentity(tenant_id=org.tenant_id, contact_id=2**62, kind="email", value="nobody@example.com"))
+                session.add(
+                    ContactIdentity(tenant_id=org.tenant_id, contact_id=2**62, kind="email", value="nobody@example.com")
+                )
                 session.flush()  # no such contact: the savepoint rolls back
         except IntegrityError:
             pass

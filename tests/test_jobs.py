@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from raccordo.bootstrap import worker
+from raccordo.platform import jobs
+from raccordo.platform.events import event_message, wakeups
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Event, Job
 from raccordo.record.models import Conversation
-from raccordo.platform import jobs
-from raccordo.bootstrap import worker
-from raccordo.platform.events import event_message, wakeups
 from raccordo.record.services.snooze import SNOOZE_END, snooze_key
 from tests.helpers import create_api_inbox, customer_message, post_inbound
 
@@ -118,9 +118,13 @@ def test_failing_handler_retries_with_backoff_then_fails(rt):
     assert jobs.claim_due(rt, now=datetime.now(UTC) + timedelta(hours=5), kinds=[kind]) == [job_id]
     assert jobs.run_job(rt, job_id) == "failed"
     job = _job(rt, job_id)
-    assert job.status == "failed" and job.attempts == 3 and job.finished_at is not None and "attempt 3" in job.last_error
+    assert (
+        job.status == "failed" and job.attempts == 3 and job.finished_at is not None and "attempt 3" in job.last_error
+    )
     assert calls == [1, 2, 3]
-    assert jobs.claim_due(rt, now=datetime.now(UTC) + timedelta(days=30), kinds=[kind]) == [], "a failed job stays failed"
+    assert jobs.claim_due(rt, now=datetime.now(UTC) + timedelta(days=30), kinds=[kind]) == [], (
+        "a failed job stays failed"
+    )
 
 
 def test_unknown_kind_fails_with_a_clear_error(rt):
@@ -143,7 +147,9 @@ def test_handler_effects_and_done_commit_together_and_a_cancelled_run_is_rolled_
 
     def events() -> int:
         with unit_of_work(rt.sessions) as session:
-            return session.scalar(select(func.count()).select_from(Event).where(Event.tenant_id == org.tenant_id, Event.kind == kind))
+            return session.scalar(
+                select(func.count()).select_from(Event).where(Event.tenant_id == org.tenant_id, Event.kind == kind)
+            )
 
     key = f"atomic:{uuid.uuid4().hex}"
     job_id = _schedule(rt, kind, datetime.now(UTC) - timedelta(seconds=1), dedupe_key=key)
@@ -233,13 +239,17 @@ def test_snooze_end_reopens_the_conversation_once(client, rt, org):
     # A minute ahead, so a busy machine cannot reach it before the "before its time" check; the
     # deadline is then moved into the past, as the clock would, instead of sleeping a minute.
     until = datetime.now(UTC) + timedelta(seconds=60)
-    response = client.patch(url, json={"status": "snoozed", "snoozed_until": until.isoformat()}, headers=org.headers("agent"))
+    response = client.patch(
+        url, json={"status": "snoozed", "snoozed_until": until.isoformat()}, headers=org.headers("agent")
+    )
     assert response.status_code == 200 and response.json()["status"] == "snoozed", response.text
     job = _job(rt, _job_id(rt, conversation["id"]))
     assert job.kind == SNOOZE_END and job.status == "pending" and job.tenant_id == org.tenant_id
     assert abs((job.due_at - until).total_seconds()) < 0.01
     with unit_of_work(rt.sessions) as session:
-        scheduled = session.scalars(select(Event).where(Event.tenant_id == org.tenant_id, Event.kind == "job.scheduled")).all()
+        scheduled = session.scalars(
+            select(Event).where(Event.tenant_id == org.tenant_id, Event.kind == "job.scheduled")
+        ).all()
         assert [e.payload["job_id"] for e in scheduled] == [job.id], "scheduling announces itself so workers wake up"
         assert {"type": "wake"} in wakeups([event_message(e) for e in scheduled])
 
@@ -254,7 +264,11 @@ def test_snooze_end_reopens_the_conversation_once(client, rt, org):
     assert len(changes) == 1 and changes[0]["data"]["from"] == "snoozed" and changes[0]["data"]["to"] == "open"
     assert _job(rt, job.id).status == "done"
     with unit_of_work(rt.sessions) as session:
-        updates = session.scalars(select(Event).where(Event.conversation_id == conversation["id"], Event.kind == "conversation.updated").order_by(Event.id)).all()
+        updates = session.scalars(
+            select(Event)
+            .where(Event.conversation_id == conversation["id"], Event.kind == "conversation.updated")
+            .order_by(Event.id)
+        ).all()
         assert updates[-1].payload["status"] == "open", "the reopening is published to agents"
 
     worker.run_once(rt, reprocess=False)  # running again changes nothing
@@ -301,7 +315,11 @@ def test_stale_snooze_timer_does_nothing(client, rt, org):
     """A timer firing for a conversation that is no longer snoozed (e.g. the customer wrote) leaves it alone."""
     conversation = _conversation(client, org, f"snz-{uuid.uuid4().hex[:6]}")
     url = f"/api/v1/conversations/{conversation['id']}"
-    client.patch(url, json={"status": "snoozed", "snoozed_until": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}, headers=org.headers("agent"))
+    client.patch(
+        url,
+        json={"status": "snoozed", "snoozed_until": (datetime.now(UTC) + timedelta(hours=1)).isoformat()},
+        headers=org.headers("agent"),
+    )
     with unit_of_work(rt.sessions) as session:
         from raccordo.record.models import Conversation
 

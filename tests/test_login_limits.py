@@ -34,7 +34,11 @@ class Answer:
 
 
 def api_login(c: TestClient, email: str, password: str, tenant: str | None = None) -> Answer:
-    response = c.post("/api/v1/auth/login", json={"email": email, "password": password, **({"tenant": tenant} if tenant else {})}, headers=EN)
+    response = c.post(
+        "/api/v1/auth/login",
+        json={"email": email, "password": password, **({"tenant": tenant} if tenant else {})},
+        headers=EN,
+    )
     message = "" if response.status_code == 200 else response.json()["detail"]
     return Answer(response.status_code, message, response.headers.get("retry-after"))
 
@@ -42,12 +46,16 @@ def api_login(c: TestClient, email: str, password: str, tenant: str | None = Non
 def page_login(c: TestClient, email: str, password: str, tenant: str | None = None) -> Answer:
     form = c.get("/login", headers=EN)
     token = re.search(r'name="login_csrf" value="([^"]+)"', form.text).group(1)
-    response = c.post("/login", data={"email": email, "password": password, "tenant": tenant or "", "login_csrf": token}, headers=EN)
+    response = c.post(
+        "/login", data={"email": email, "password": password, "tenant": tenant or "", "login_csrf": token}, headers=EN
+    )
     if response.status_code == 303:
         assert "raccordo_session" in response.headers.get("set-cookie", "")
         return Answer(200, "", None)
     found = re.search(r'id="login-error">([^<]*)<', response.text)
-    return Answer(response.status_code, html.unescape(found.group(1)) if found else "", response.headers.get("retry-after"))
+    return Answer(
+        response.status_code, html.unescape(found.group(1)) if found else "", response.headers.get("retry-after")
+    )
 
 
 DOORS: dict[str, Callable[..., Answer]] = {"api": api_login, "page": page_login}
@@ -63,7 +71,12 @@ def at(client) -> Callable[[], TestClient]:
     """A new browser at a new client address, each time it is called."""
 
     def make() -> TestClient:
-        return TestClient(client.app, client=(f"addr-{uuid.uuid4().hex[:12]}", 50000), raise_server_exceptions=False, follow_redirects=False)
+        return TestClient(
+            client.app,
+            client=(f"addr-{uuid.uuid4().hex[:12]}", 50000),
+            raise_server_exceptions=False,
+            follow_redirects=False,
+        )
 
     return make
 
@@ -83,7 +96,15 @@ def test_the_limit_is_per_organization(rt, org, other_org, at, door):
     """The same email in two organizations: guessing one account does not lock the other."""
     email = org.email("owner")
     with unit_of_work(rt.sessions) as session:  # tenant B's admin creates a user with A's owner's email
-        accounts.create_user(session, system_actor(other_org.tenant_id), email=email, name="Copy", role="agent", password="password of the copy", language="en")
+        accounts.create_user(
+            session,
+            system_actor(other_org.tenant_id),
+            email=email,
+            name="Copy",
+            role="agent",
+            password="password of the copy",
+            language="en",
+        )
     browser = at()
     for _ in range(rt.settings.login_max_failures):
         assert door(browser, email, "a wrong guess!", tenant=other_org.slug).status == 401
@@ -94,7 +115,15 @@ def test_the_limit_is_per_organization(rt, org, other_org, at, door):
 def test_an_email_in_two_organizations_is_not_revealed_before_a_correct_password(rt, org, other_org, at, door):
     email = org.email("owner")
     with unit_of_work(rt.sessions) as session:
-        accounts.create_user(session, system_actor(other_org.tenant_id), email=email, name="Copy", role="agent", password="password of the copy", language="en")
+        accounts.create_user(
+            session,
+            system_actor(other_org.tenant_id),
+            email=email,
+            name="Copy",
+            role="agent",
+            password="password of the copy",
+            language="en",
+        )
     browser = at()
     unknown = door(browser, f"nobody-{uuid.uuid4().hex[:6]}@example.com", "a wrong guess!")
     in_two = door(browser, email, "a wrong guess!")
@@ -109,7 +138,15 @@ def test_the_organization_is_asked_for_when_the_password_opens_two(rt, org, othe
     email = f"shared-{uuid.uuid4().hex[:6]}@example.com"
     with unit_of_work(rt.sessions) as session:
         for o in (org, other_org):
-            accounts.create_user(session, system_actor(o.tenant_id), email=email, name="Shared", role="agent", password="the same password", language="en")
+            accounts.create_user(
+                session,
+                system_actor(o.tenant_id),
+                email=email,
+                name="Shared",
+                role="agent",
+                password="the same password",
+                language="en",
+            )
     browser = at()
     asked = door(browser, email, "the same password")
     assert asked.status == 422 and "organization" in asked.message.lower()
@@ -145,8 +182,17 @@ def test_a_distributed_attack_locks_the_account_from_every_address(rt, org):
 
     def attempt(address: str, password: str) -> None:
         with unit_of_work(rt.sessions) as session:
-            accounts.login(session, email=email, password=password, tenant_slug=None, client_address=address, max_failures=5,
-                           window_seconds=900, session_hours=1, account_max_failures=ceiling)
+            accounts.login(
+                session,
+                email=email,
+                password=password,
+                tenant_slug=None,
+                client_address=address,
+                max_failures=5,
+                window_seconds=900,
+                session_hours=1,
+                account_max_failures=ceiling,
+            )
 
     for index in range(ceiling):
         with pytest.raises(Unauthorized):
@@ -159,7 +205,15 @@ def test_every_answer_costs_one_argon2_check(rt, org, at, door, monkeypatch):
     """An unknown email, a user without a password, a wrong and a right password: each is one
     Argon2 verification, so the time of the answer does not tell which emails exist."""
     with unit_of_work(rt.sessions) as session:
-        invited = accounts.create_user(session, system_actor(org.tenant_id), email=f"invited-{uuid.uuid4().hex[:6]}@example.com", name="Invited", role="agent", password=None, language="en")
+        invited = accounts.create_user(
+            session,
+            system_actor(org.tenant_id),
+            email=f"invited-{uuid.uuid4().hex[:6]}@example.com",
+            name="Invited",
+            role="agent",
+            password=None,
+            language="en",
+        )
         invited_email = invited.email
     calls: list[str] = []
     verify = PasswordHasher.verify
@@ -169,8 +223,12 @@ def test_every_answer_costs_one_argon2_check(rt, org, at, door, monkeypatch):
         return verify(self, stored, password)
 
     monkeypatch.setattr(PasswordHasher, "verify", counting)
-    cases = [(f"nobody-{uuid.uuid4().hex[:6]}@example.com", "a wrong guess!", 401), (invited_email, "a wrong guess!", 401),
-             (org.email("agent"), "a wrong guess!", 401), (org.email("agent"), org.password, 200)]
+    cases = [
+        (f"nobody-{uuid.uuid4().hex[:6]}@example.com", "a wrong guess!", 401),
+        (invited_email, "a wrong guess!", 401),
+        (org.email("agent"), "a wrong guess!", 401),
+        (org.email("agent"), org.password, 200),
+    ]
     for email, password, status in cases:
         calls.clear()
         assert door(at(), email, password).status == status

@@ -10,6 +10,8 @@ from sqlalchemy import create_engine, inspect
 from raccordo.platform.store.migrate import downgrade, upgrade
 from raccordo.platform.store.models import Base, include_schema_name
 from tests.support.databases import BACKENDS, create_postgres_database, drop_postgres_database
+
+
 @pytest.fixture(params=BACKENDS)
 def empty_url(request, tmp_path):
     if request.param == "sqlite":
@@ -24,9 +26,22 @@ def test_upgrade_downgrade_upgrade(empty_url):
     upgrade(empty_url)
     engine = create_engine(empty_url)
     tables = set(inspect(engine).get_table_names())
-    assert {"tenants", "contacts", "contact_identities", "conversations", "messages", "raw_inbound", "timeline_events", "audit_log", "outbox"} <= tables
+    assert {
+        "tenants",
+        "contacts",
+        "contact_identities",
+        "conversations",
+        "messages",
+        "raw_inbound",
+        "timeline_events",
+        "audit_log",
+        "outbox",
+    } <= tables
     with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True, "include_name": include_schema_name}), Base.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(connection, opts={"compare_type": True, "include_name": include_schema_name}),
+            Base.metadata,
+        )
     assert diff == [], f"models and migrations differ: {diff}"
     engine.dispose()
     downgrade(empty_url, "base")

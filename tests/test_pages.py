@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
+from raccordo.desk.pages.pages import STATUSES
+from raccordo.platform.hours import DAYS
+from raccordo.platform.i18n import catalog, translate
 from raccordo.platform.store.db import unit_of_work
 from raccordo.record.models import Message
 from raccordo.routing.models import RoutingQueue, Skill
-from raccordo.platform.hours import DAYS
-from raccordo.platform.i18n import catalog, translate
 from raccordo.routing.pages.admin import OUT_OF_HOURS, SLA_ACTIONS, STRATEGIES
-from raccordo.desk.pages.pages import STATUSES
 from tests.support.pages import a_conversation, login, set_language
 
 TEMPLATES = Path(__file__).parents[1] / "src" / "raccordo"
@@ -29,12 +29,19 @@ def test_login_page_logs_in_and_out_with_csrf(fresh, org):
     assert browser.get("/inbox", headers={"HX-Request": "true"}).headers["hx-redirect"] == "/login"
     page = browser.get("/login", headers={"Accept-Language": "it-IT,it;q=0.9"})
     assert page.status_code == 200 and "Accedi a Raccordo" in page.text
-    assert "script-src 'self'" in page.headers["content-security-policy"] and "unsafe-eval" not in page.headers["content-security-policy"]
+    assert (
+        "script-src 'self'" in page.headers["content-security-policy"]
+        and "unsafe-eval" not in page.headers["content-security-policy"]
+    )
     # A login post without the login form's token (a cross-site form) is refused.
     forged = fresh().post("/login", data={"email": org.email("agent"), "password": org.password})
     assert forged.status_code == 403 and "raccordo_session" not in forged.cookies
     token = re.search(r'name="login_csrf" value="([^"]+)"', page.text).group(1)
-    wrong = browser.post("/login", data={"email": org.email("agent"), "password": "wrong password!!", "login_csrf": token}, headers={"Accept-Language": "en"})
+    wrong = browser.post(
+        "/login",
+        data={"email": org.email("agent"), "password": "wrong password!!", "login_csrf": token},
+        headers={"Accept-Language": "en"},
+    )
     assert wrong.status_code == 401 and translate("login.failed", "en")[:20] in wrong.text
     csrf = login(browser, org, "agent")
     # Logging out is a form post too: without the token it is refused and the session stays.
@@ -59,7 +66,10 @@ def test_pages_by_role(fresh, org, role):
     login(browser, org, role)
     inbox = browser.get("/inbox")
     assert inbox.status_code == 200
-    assert inbox.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in inbox.headers["content-security-policy"]
+    assert (
+        inbox.headers["x-frame-options"] == "DENY"
+        and "frame-ancestors 'none'" in inbox.headers["content-security-policy"]
+    )
     supervisor = role in ("supervisor", "admin", "owner")
     admin = role in ("admin", "owner")
     assert ('href="/live"' in inbox.text) is supervisor
@@ -93,8 +103,16 @@ def test_every_template_string_is_in_both_catalogs():
     keys = set()
     for path in TEMPLATES.rglob("*.html"):
         keys |= {k for k in re.findall(r"\bt\('([a-z_.]+)'", path.read_text(encoding="utf-8")) if not k.endswith(".")}
-    keys |= {f"ui.day.{d}" for d in DAYS} | {f"ui.inbox.view.{v}" for v in ("mine", "unassigned", "all")} | {f"ui.sla_action.{a}" for a in SLA_ACTIONS}
-    keys |= {f"ui.status.{s}" for s in STATUSES} | {f"ui.strategy.{s}" for s in STRATEGIES} | {f"ui.out_of_hours.{a}" for a in OUT_OF_HOURS}
+    keys |= (
+        {f"ui.day.{d}" for d in DAYS}
+        | {f"ui.inbox.view.{v}" for v in ("mine", "unassigned", "all")}
+        | {f"ui.sla_action.{a}" for a in SLA_ACTIONS}
+    )
+    keys |= (
+        {f"ui.status.{s}" for s in STATUSES}
+        | {f"ui.strategy.{s}" for s in STRATEGIES}
+        | {f"ui.out_of_hours.{a}" for a in OUT_OF_HOURS}
+    )
     english, italian = catalog("en"), catalog("it")
     missing = sorted(k for k in keys if k not in english or k not in italian)
     assert not missing and len(keys) > 100
@@ -113,14 +131,26 @@ def test_csrf_is_required_on_every_form_post(fresh, org, rt):
     assert browser.post("/admin/skills", data={"name": name}, headers={"X-CSRF-Token": csrf}).status_code == 303
     assert browser.post("/admin/skills", data={"name": name + "x", "csrf_token": csrf}).status_code == 303
     conversation_id, _ = a_conversation(browser, org)
-    for path in (f"/conversations/{conversation_id}/reply", f"/conversations/{conversation_id}/note", f"/conversations/{conversation_id}/status", "/presence"):
+    for path in (
+        f"/conversations/{conversation_id}/reply",
+        f"/conversations/{conversation_id}/note",
+        f"/conversations/{conversation_id}/status",
+        "/presence",
+    ):
         assert browser.post(path, data={"text": "x", "status": "resolved"}).status_code == 403, path
     with unit_of_work(rt.sessions) as session:
-        assert session.query(Message).filter(Message.conversation_id == conversation_id, Message.direction != "inbound").count() == 0
+        assert (
+            session.query(Message)
+            .filter(Message.conversation_id == conversation_id, Message.direction != "inbound")
+            .count()
+            == 0
+        )
 
 
 def test_conversation_thread_reply_note_and_status(fresh, org, client):
-    conversation_id, inbox_id = a_conversation(client, org, "<script>alert('x')</script> ciao", html="<p>Ciao <b>mondo</b></p>")
+    conversation_id, inbox_id = a_conversation(
+        client, org, "<script>alert('x')</script> ciao", html="<p>Ciao <b>mondo</b></p>"
+    )
     browser = fresh()
     csrf = login(browser, org, "agent")
     listing = browser.get("/inbox?view=unassigned")
@@ -130,20 +160,36 @@ def test_conversation_thread_reply_note_and_status(fresh, org, client):
     # Email-like HTML only in a sandboxed frame of the isolating endpoint; never in the page.
     assert "<b>mondo</b>" not in page.text
     frame = re.search(r'<iframe class="mail-frame"[^>]*>', page.text).group(0)
-    assert 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in frame and "allow-scripts" not in frame and "allow-same-origin" not in frame
+    assert (
+        'sandbox="allow-popups allow-popups-to-escape-sandbox"' in frame
+        and "allow-scripts" not in frame
+        and "allow-same-origin" not in frame
+    )
     assert 'src="/api/v1/messages/' in frame
     assert "<script>alert" not in page.text
     hx = {"X-CSRF-Token": csrf, "HX-Request": "true"}
-    empty = browser.post(f"/conversations/{conversation_id}/reply", data={"text": "  ", "inbox_id": str(inbox_id)}, headers=hx)
+    empty = browser.post(
+        f"/conversations/{conversation_id}/reply", data={"text": "  ", "inbox_id": str(inbox_id)}, headers=hx
+    )
     assert empty.status_code == 422 and translate("reply.empty", "en") in empty.text
-    sent = browser.post(f"/conversations/{conversation_id}/reply", data={"text": "Eccomi <b>qui</b>", "inbox_id": str(inbox_id)}, headers=hx)
+    sent = browser.post(
+        f"/conversations/{conversation_id}/reply",
+        data={"text": "Eccomi <b>qui</b>", "inbox_id": str(inbox_id)},
+        headers=hx,
+    )
     assert sent.status_code == 200 and sent.headers["hx-trigger"] == "raccordo:thread"
     note = browser.post(f"/conversations/{conversation_id}/note", data={"text": "Cliente VIP, attenzione"}, headers=hx)
     assert note.status_code == 200
     thread = browser.get(f"/conversations/{conversation_id}/thread").text
-    assert "Eccomi &lt;b&gt;qui&lt;/b&gt;" in thread and "Cliente VIP, attenzione" in thread and "Internal note" in thread
+    assert (
+        "Eccomi &lt;b&gt;qui&lt;/b&gt;" in thread and "Cliente VIP, attenzione" in thread and "Internal note" in thread
+    )
     assert 'class="badge channel-api"' in thread
-    snooze = browser.post(f"/conversations/{conversation_id}/status", data={"status": "snoozed", "snoozed_until": "2000-01-01T10:00", "tz_offset": "0"}, headers=hx)
+    snooze = browser.post(
+        f"/conversations/{conversation_id}/status",
+        data={"status": "snoozed", "snoozed_until": "2000-01-01T10:00", "tz_offset": "0"},
+        headers=hx,
+    )
     assert snooze.status_code == 422 and translate("conversation.snooze_needs_future", "en") in snooze.text
     resolved = browser.post(f"/conversations/{conversation_id}/status", data={"status": "resolved"}, headers=hx)
     assert resolved.status_code == 200 and 'id="conversation-status">Resolved<' in resolved.text
@@ -155,10 +201,16 @@ def test_conversation_thread_reply_note_and_status(fresh, org, client):
 def test_presence_toggle_with_reason(fresh, org, client):
     browser = fresh()
     csrf = login(browser, org, "agent")
-    away = browser.post("/presence", data={"status": "away", "reason": "lunch"}, headers={"X-CSRF-Token": csrf, "HX-Request": "true"})
-    assert away.status_code == 200 and 'data-status="away"' in away.text and '<option value="lunch" selected>' in away.text
+    away = browser.post(
+        "/presence", data={"status": "away", "reason": "lunch"}, headers={"X-CSRF-Token": csrf, "HX-Request": "true"}
+    )
+    assert (
+        away.status_code == 200 and 'data-status="away"' in away.text and '<option value="lunch" selected>' in away.text
+    )
     people = client.get("/api/v1/presence", headers=org.headers()).json()
-    assert {"status": "away", "reason": "lunch"}.items() <= next(p for p in people if p["user_id"] == org.users["agent"]).items()
+    assert {"status": "away", "reason": "lunch"}.items() <= next(
+        p for p in people if p["user_id"] == org.users["agent"]
+    ).items()
 
 
 def test_admin_forms_show_service_errors_next_to_the_field(fresh, org, rt):
@@ -170,13 +222,32 @@ def test_admin_forms_show_service_errors_next_to_the_field(fresh, org, rt):
     assert bad_json.status_code == 422 and 'id="relax-error"' in bad_json.text and "JSON" in bad_json.text
     bad_number = browser.post("/admin/queues", data=post | {"offer_timeout_seconds": "0"})
     assert bad_number.status_code == 422 and "Scrivi un numero intero da 1 a 3600." in bad_number.text
-    bad_hours = browser.post("/admin/queues", data=post | {"hours_enabled": "1", "timezone": "Europa/Roma", "hours_mon": "09:00-18:00"})
-    assert bad_hours.status_code == 422 and str(escape(translate("hours.timezone_unknown", "it", value="Europa/Roma"))) in bad_hours.text
-    created = browser.post("/admin/queues", data=post | {"offer_timeout_seconds": "30", "members": [str(org.users["agent"])], "hours_enabled": "1", "timezone": "Europe/Rome", "hours_mon": "09:00-13:00, 14:00-18:00", "closed_dates": "2026-12-25"})
+    bad_hours = browser.post(
+        "/admin/queues", data=post | {"hours_enabled": "1", "timezone": "Europa/Roma", "hours_mon": "09:00-18:00"}
+    )
+    assert (
+        bad_hours.status_code == 422
+        and str(escape(translate("hours.timezone_unknown", "it", value="Europa/Roma"))) in bad_hours.text
+    )
+    created = browser.post(
+        "/admin/queues",
+        data=post
+        | {
+            "offer_timeout_seconds": "30",
+            "members": [str(org.users["agent"])],
+            "hours_enabled": "1",
+            "timezone": "Europe/Rome",
+            "hours_mon": "09:00-13:00, 14:00-18:00",
+            "closed_dates": "2026-12-25",
+        },
+    )
     assert created.status_code == 303
     with unit_of_work(rt.sessions) as session:
         queue = session.query(RoutingQueue).filter(RoutingQueue.tenant_id == org.tenant_id).one()
-        assert queue.offer_timeout_seconds == 30 and queue.business_hours["weekly"]["mon"] == [["09:00", "13:00"], ["14:00", "18:00"]]
+        assert queue.offer_timeout_seconds == 30 and queue.business_hours["weekly"]["mon"] == [
+            ["09:00", "13:00"],
+            ["14:00", "18:00"],
+        ]
         queue_id = queue.id
     edit = browser.get(created.headers["location"])
     assert "Salvato." in edit.text and 'value="09:00-13:00, 14:00-18:00"' in edit.text
@@ -184,15 +255,34 @@ def test_admin_forms_show_service_errors_next_to_the_field(fresh, org, rt):
     rule = {"csrf_token": csrf, "name": "VIP", "queue_id": str(queue_id), "priority": "5", "active": "1"}
     unknown = browser.post("/admin/rules", data=rule | {"conditions": '[{"field": "colore", "op": "eq", "value": 1}]'})
     assert unknown.status_code == 422 and 'id="conditions-error"' in unknown.text and "colore" in unknown.text
-    assert "colore" in re.search(r'<textarea id="f-conditions"[^>]*>([^<]*)<', unknown.text).group(1)  # what was typed stays
-    saved = browser.post("/admin/rules", data=rule | {"conditions": '[{"field": "contact.vip", "op": "eq", "value": true}]'})
+    assert "colore" in re.search(r'<textarea id="f-conditions"[^>]*>([^<]*)<', unknown.text).group(
+        1
+    )  # what was typed stays
+    saved = browser.post(
+        "/admin/rules", data=rule | {"conditions": '[{"field": "contact.vip", "op": "eq", "value": true}]'}
+    )
     assert saved.status_code == 303
     no_target = browser.post("/admin/sla", data={"csrf_token": csrf, "name": "Standard", "active": "1"})
     assert no_target.status_code == 422 and translate("sla.no_target", "it") in no_target.text
-    assert browser.post("/admin/sla", data={"csrf_token": csrf, "name": "Standard", "first_response_seconds": "600", "action:raise_priority": "1", "active": "1"}).status_code == 303
+    assert (
+        browser.post(
+            "/admin/sla",
+            data={
+                "csrf_token": csrf,
+                "name": "Standard",
+                "first_response_seconds": "600",
+                "action:raise_priority": "1",
+                "active": "1",
+            },
+        ).status_code
+        == 303
+    )
     skill = browser.post("/admin/skills", data={"csrf_token": csrf, "name": "inglese"})
     assert skill.status_code == 303
-    agent = browser.post(f"/admin/agents/{org.users['agent']}", data={"csrf_token": csrf, "skill:inglese": "3", "capacity:api": "2", "queue_ids": str(queue_id)})
+    agent = browser.post(
+        f"/admin/agents/{org.users['agent']}",
+        data={"csrf_token": csrf, "skill:inglese": "3", "capacity:api": "2", "queue_ids": str(queue_id)},
+    )
     assert agent.status_code == 303
     too_many = browser.post(f"/admin/agents/{org.users['agent']}", data={"csrf_token": csrf, "capacity:api": "500"})
     assert too_many.status_code == 422 and "Scrivi un numero intero da 0 a 100." in too_many.text
@@ -212,21 +302,46 @@ def test_page_routes_are_tenant_scoped(fresh, org, other_org, client):
     browser = fresh()
     csrf = login(browser, org, "owner")
     hx = {"X-CSRF-Token": csrf}
-    for path in (f"/conversations/{theirs}", f"/conversations/{theirs}/thread", f"/conversations/{theirs}/head", f"/admin/queues/{queue_id}", f"/admin/agents/{other_org.users['agent']}"):
+    for path in (
+        f"/conversations/{theirs}",
+        f"/conversations/{theirs}/thread",
+        f"/conversations/{theirs}/head",
+        f"/admin/queues/{queue_id}",
+        f"/admin/agents/{other_org.users['agent']}",
+    ):
         response = browser.get(path)
         assert response.status_code == 404 and "text/html" in response.headers["content-type"], path
-    for path in (f"/conversations/{theirs}/reply", f"/conversations/{theirs}/note", f"/conversations/{theirs}/status", f"/admin/queues/{queue_id}", f"/admin/agents/{other_org.users['agent']}"):
-        assert browser.post(path, data={"text": "x", "status": "resolved", "name": "x"}, headers=hx).status_code == 404, path
+    for path in (
+        f"/conversations/{theirs}/reply",
+        f"/conversations/{theirs}/note",
+        f"/conversations/{theirs}/status",
+        f"/admin/queues/{queue_id}",
+        f"/admin/agents/{other_org.users['agent']}",
+    ):
+        assert (
+            browser.post(path, data={"text": "x", "status": "resolved", "name": "x"}, headers=hx).status_code == 404
+        ), path
     assert f'data-conversation-id="{theirs}"' not in browser.get("/inbox?view=all&status=any").text
-    assert client.get(f"/api/v1/conversations/{theirs}/messages", headers=other_org.headers()).json()[-1]["direction"] == "inbound"
+    assert (
+        client.get(f"/api/v1/conversations/{theirs}/messages", headers=other_org.headers()).json()[-1]["direction"]
+        == "inbound"
+    )
 
 
 def test_inbox_filters_by_priority_and_label(fresh, org, client):
     urgent, _ = a_conversation(client, org, "Urgente")
     labelled, _ = a_conversation(client, org, "Con etichetta")
     plain, _ = a_conversation(client, org, "Normale")
-    assert client.patch(f"/api/v1/conversations/{urgent}", json={"priority": "urgent"}, headers=org.headers()).status_code == 200
-    assert client.patch(f"/api/v1/conversations/{labelled}", json={"labels": ["Rimborso"]}, headers=org.headers()).status_code == 200
+    assert (
+        client.patch(f"/api/v1/conversations/{urgent}", json={"priority": "urgent"}, headers=org.headers()).status_code
+        == 200
+    )
+    assert (
+        client.patch(
+            f"/api/v1/conversations/{labelled}", json={"labels": ["Rimborso"]}, headers=org.headers()
+        ).status_code
+        == 200
+    )
     browser = fresh()
     login(browser, org, "supervisor")
 
@@ -248,12 +363,19 @@ def test_the_composer_offers_only_inboxes_that_can_send_and_picks_one_that_reach
     when it was the customer's last, the default is an inbox that can reach them."""
     import secrets as _secrets
 
-    from raccordo.record.models import Conversation as ConversationRow
     from raccordo.channels.models import Inbox
+    from raccordo.record.models import Conversation as ConversationRow
 
     conversation_id, api_inbox = a_conversation(client, org)
     with unit_of_work(rt.sessions) as session:
-        history = Inbox(tenant_id=org.tenant_id, name="WhatsApp storico", channel="whatsapp", identifier=_secrets.token_urlsafe(12), settings={}, business_hours={})
+        history = Inbox(
+            tenant_id=org.tenant_id,
+            name="WhatsApp storico",
+            channel="whatsapp",
+            identifier=_secrets.token_urlsafe(12),
+            settings={},
+            business_hours={},
+        )
         session.add(history)
         session.flush()
         session.get(ConversationRow, conversation_id).last_inbox_id = history.id

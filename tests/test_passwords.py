@@ -11,10 +11,10 @@ from argon2 import PasswordHasher, extract_parameters, profiles
 from sqlalchemy import select
 
 from raccordo.accounts.domain.actor import system_actor
+from raccordo.accounts.models import User
 from raccordo.accounts.services import accounts, passwords
 from raccordo.platform.config import Settings
 from raccordo.platform.store.db import unit_of_work
-from raccordo.accounts.models import User
 
 
 def test_production_parameters_are_the_argon2_defaults(monkeypatch):
@@ -24,14 +24,23 @@ def test_production_parameters_are_the_argon2_defaults(monkeypatch):
     assert settings.password_hash == "production"
     hasher = passwords.hasher_for(settings)
     library = PasswordHasher()  # what the code used before the cost became a setting
-    assert (hasher.time_cost, hasher.memory_cost, hasher.parallelism, hasher.hash_len, hasher.salt_len, hasher.type) == (
-        library.time_cost, library.memory_cost, library.parallelism, library.hash_len, library.salt_len, library.type)
+    assert (
+        hasher.time_cost,
+        hasher.memory_cost,
+        hasher.parallelism,
+        hasher.hash_len,
+        hasher.salt_len,
+        hasher.type,
+    ) == (library.time_cost, library.memory_cost, library.parallelism, library.hash_len, library.salt_len, library.type)
     assert extract_parameters(hasher.hash("x")) == profiles.RFC_9106_LOW_MEMORY
     assert (hasher.time_cost, hasher.memory_cost) == (3, 65536)
 
 
 def test_the_test_profile_is_cheap_and_its_hashes_verify_under_production():
-    cheap, production = passwords.hasher_for(Settings(password_hash="test")), passwords.hasher_for(Settings(password_hash="production"))
+    cheap, production = (
+        passwords.hasher_for(Settings(password_hash="test")),
+        passwords.hasher_for(Settings(password_hash="production")),
+    )
     assert extract_parameters(cheap.hash("x")) == profiles.CHEAPEST
     made_cheap = cheap.hash("correct horse battery")
     assert production.verify(made_cheap, "correct horse battery")
@@ -40,7 +49,9 @@ def test_the_test_profile_is_cheap_and_its_hashes_verify_under_production():
 
 
 def test_explicit_cost_overrides_the_profile():
-    hasher = passwords.hasher_for(Settings(password_hash="production", password_hash_time_cost=2, password_hash_memory_kib=19456))
+    hasher = passwords.hasher_for(
+        Settings(password_hash="production", password_hash_time_cost=2, password_hash_memory_kib=19456)
+    )
     assert (hasher.time_cost, hasher.memory_cost, hasher.parallelism) == (2, 19456, 4)
     assert hasher.verify(hasher.hash("x"), "x")
     with pytest.raises(ValueError, match="MEMORY_KIB"):  # 8 KiB per lane: refused at start, not at the first login
@@ -56,12 +67,28 @@ def test_this_suite_runs_at_the_cheap_cost(rt, org):
 def test_a_production_server_rehashes_a_cheap_hash_at_login(rt, org):
     email = f"rehash-{uuid.uuid4().hex[:6]}@example.com"
     with unit_of_work(rt.sessions) as session:
-        user_id = accounts.create_user(session, system_actor(org.tenant_id), email=email, name="Rehash", role="agent", password="a cheap password", language="en").id
+        user_id = accounts.create_user(
+            session,
+            system_actor(org.tenant_id),
+            email=email,
+            name="Rehash",
+            role="agent",
+            password="a cheap password",
+            language="en",
+        ).id
     passwords.configure(Settings(password_hash="production"))
     try:
         with unit_of_work(rt.sessions) as session:
-            accounts.login(session, email=email, password="a cheap password", tenant_slug=None, client_address=f"rehash-{org.slug}",
-                           max_failures=5, window_seconds=900, session_hours=1)
+            accounts.login(
+                session,
+                email=email,
+                password="a cheap password",
+                tenant_slug=None,
+                client_address=f"rehash-{org.slug}",
+                max_failures=5,
+                window_seconds=900,
+                session_hours=1,
+            )
         with unit_of_work(rt.sessions) as session:
             stored = session.get_one(User, user_id).password_hash
         assert extract_parameters(stored) == profiles.RFC_9106_LOW_MEMORY

@@ -7,6 +7,7 @@ import re
 
 from tests.support.pages import login
 
+
 def _csrf(page: str) -> str:
     return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
 
@@ -33,8 +34,14 @@ def test_an_agent_switches_the_desktop_to_italian_and_back(org, fresh):
 
 
 def test_profile_api_changes_only_name_and_language(org, client):
-    changed = client.patch("/api/v1/auth/me", json={"language": "it", "name": "Sara Supervisora"}, headers=org.headers("supervisor"))
-    assert changed.status_code == 200 and changed.json()["language"] == "it" and changed.json()["name"] == "Sara Supervisora"
+    changed = client.patch(
+        "/api/v1/auth/me", json={"language": "it", "name": "Sara Supervisora"}, headers=org.headers("supervisor")
+    )
+    assert (
+        changed.status_code == 200
+        and changed.json()["language"] == "it"
+        and changed.json()["name"] == "Sara Supervisora"
+    )
     assert changed.json()["role"] == "supervisor"
     # Role or active cannot be slipped in: the schema is strict.
     escalate = client.patch("/api/v1/auth/me", json={"role": "owner"}, headers=org.headers("agent"))
@@ -46,28 +53,51 @@ def test_password_change_needs_the_current_one_keeps_this_session_and_ends_the_o
     desk, other = fresh(), fresh()
     csrf = login(desk, org, "agent")
     login(other, org, "agent")
-    wrong = desk.post("/me/password", data={"csrf_token": csrf, "current_password": "not it at all", "new_password": "a fresh new passphrase"})
+    wrong = desk.post(
+        "/me/password",
+        data={"csrf_token": csrf, "current_password": "not it at all", "new_password": "a fresh new passphrase"},
+    )
     assert wrong.status_code == 422 and 'id="current_password-error"' in wrong.text
-    short = desk.post("/me/password", data={"csrf_token": csrf, "current_password": org.password, "new_password": "short"})
+    short = desk.post(
+        "/me/password", data={"csrf_token": csrf, "current_password": org.password, "new_password": "short"}
+    )
     assert short.status_code == 422 and 'id="new_password-error"' in short.text
-    same = desk.post("/me/password", data={"csrf_token": csrf, "current_password": org.password, "new_password": org.password})
+    same = desk.post(
+        "/me/password", data={"csrf_token": csrf, "current_password": org.password, "new_password": org.password}
+    )
     assert same.status_code == 422 and 'id="new_password-error"' in same.text
-    changed = desk.post("/me/password", data={"csrf_token": csrf, "current_password": org.password, "new_password": "a fresh new passphrase"})
+    changed = desk.post(
+        "/me/password",
+        data={"csrf_token": csrf, "current_password": org.password, "new_password": "a fresh new passphrase"},
+    )
     assert changed.status_code == 303 and changed.headers["location"] == "/me?saved=password"
     assert desk.get("/me").status_code == 200, "the session that changed it stays signed in"
     assert other.get("/me").status_code == 303, "every other session is signed out"
     login_page = fresh()
     token = re.search(r'name="login_csrf" value="([^"]+)"', login_page.get("/login").text).group(1)
-    old = login_page.post("/login", data={"email": org.email("agent"), "password": org.password, "login_csrf": token, "next": "/inbox"})
+    old = login_page.post(
+        "/login", data={"email": org.email("agent"), "password": org.password, "login_csrf": token, "next": "/inbox"}
+    )
     assert old.status_code != 303, "the old password no longer works"
 
 
 def test_guessing_the_current_password_is_rate_limited(org, client):
     headers = org.headers("admin")
-    answers = [client.post("/api/v1/auth/password", json={"current_password": f"guess number {i}", "new_password": "another passphrase"}, headers=headers) for i in range(6)]
+    answers = [
+        client.post(
+            "/api/v1/auth/password",
+            json={"current_password": f"guess number {i}", "new_password": "another passphrase"},
+            headers=headers,
+        )
+        for i in range(6)
+    ]
     assert [a.status_code for a in answers[:5]] == [422] * 5
     assert answers[5].status_code == 429
-    right = client.post("/api/v1/auth/password", json={"current_password": org.password, "new_password": "another passphrase"}, headers=headers)
+    right = client.post(
+        "/api/v1/auth/password",
+        json={"current_password": org.password, "new_password": "another passphrase"},
+        headers=headers,
+    )
     assert right.status_code == 429, "even the right password waits for the window to pass"
 
 
@@ -80,7 +110,10 @@ def test_the_desktop_shows_times_in_the_organizations_timezone(org, client, fres
     assert client.get("/api/v1/tenant", headers=org.headers()).json()["timezone"] == "Europe/Rome"
     wrong = client.patch("/api/v1/tenant", json={"timezone": "Mars/Olympus"}, headers=org.headers("admin"))
     assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "timezone"
-    assert client.patch("/api/v1/tenant", json={"timezone": "America/New_York"}, headers=org.headers("agent")).status_code == 403
+    assert (
+        client.patch("/api/v1/tenant", json={"timezone": "America/New_York"}, headers=org.headers("agent")).status_code
+        == 403
+    )
     changed = client.patch("/api/v1/tenant", json={"timezone": "America/New_York"}, headers=org.headers("admin"))
     assert changed.status_code == 200 and changed.json()["timezone"] == "America/New_York"
     # The filter every page uses: 2026-01-15 23:30 UTC is 18:30 in New York, 00:30 of the 16th in Rome.

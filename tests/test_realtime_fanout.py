@@ -20,18 +20,34 @@ from raccordo.realtime.domain.visibility import Subscriber, visible
 from raccordo.realtime.frames import PREPARED, BroadcastWebSocketProtocol, PreparedFrame
 from raccordo.realtime.hub import Client, Hub
 
-KINDS = ("conversation.created", "conversation.updated", "message.created", "presence.changed", "note.created", "conversation.assigned")
+KINDS = (
+    "conversation.created",
+    "conversation.updated",
+    "message.created",
+    "presence.changed",
+    "note.created",
+    "conversation.assigned",
+)
 
 
 def _events(rng: random.Random, count: int, first_id: int) -> list[dict]:
     events = []
     for offset in range(count):
         payload = {"previous_user_id": rng.choice([None, 1, 2, 3])} if rng.random() < 0.2 else {}
-        events.append({
-            "type": "event", "id": first_id + offset, "tenant_id": rng.choice([1, 1, 1, 2]), "kind": rng.choice(KINDS),
-            "conversation_id": rng.choice([None, 10, 11, 12, 13]), "contact_id": None, "user_id": rng.choice([None, None, 1, 2, 3, 4]),
-            "team_id": rng.choice([None, None, 7, 8]), "payload": payload, "created_at": "2026-01-01T00:00:00+00:00",
-        })
+        events.append(
+            {
+                "type": "event",
+                "id": first_id + offset,
+                "tenant_id": rng.choice([1, 1, 1, 2]),
+                "kind": rng.choice(KINDS),
+                "conversation_id": rng.choice([None, 10, 11, 12, 13]),
+                "contact_id": None,
+                "user_id": rng.choice([None, None, 1, 2, 3, 4]),
+                "team_id": rng.choice([None, None, 7, 8]),
+                "payload": payload,
+                "created_at": "2026-01-01T00:00:00+00:00",
+            }
+        )
     return events
 
 
@@ -51,9 +67,18 @@ def test_dispatch_by_view_gives_each_client_exactly_what_the_rule_allows(seed):
     clients = []
     for number in range(40):
         role = rng.choice([Role.AGENT, Role.AGENT, Role.AGENT, Role.SUPERVISOR])
-        subscriber = Subscriber(1, rng.choice([1, 2, 3, 4, 5]), role, frozenset(rng.sample([7, 8, 9], rng.randint(0, 2))))
+        subscriber = Subscriber(
+            1, rng.choice([1, 2, 3, 4, 5]), role, frozenset(rng.sample([7, 8, 9], rng.randint(0, 2)))
+        )
         subscriber.conversation_ids = set(rng.sample([10, 11, 12, 13], rng.randint(0, 2)))
-        client = Client(None, subscriber, f"c{number}", asyncio.Queue(), last_sent_id=rng.choice([0, 0, 0, 3]), batch=rng.random() < 0.5)  # type: ignore[arg-type]
+        client = Client(
+            None,
+            subscriber,
+            f"c{number}",
+            asyncio.Queue(),
+            last_sent_id=rng.choice([0, 0, 0, 3]),
+            batch=rng.random() < 0.5,
+        )  # type: ignore[arg-type]
         clients.append(client)
     hub.clients[1] = set(clients)
     first = _events(rng, 25, 1)
@@ -61,10 +86,18 @@ def test_dispatch_by_view_gives_each_client_exactly_what_the_rule_allows(seed):
     expected = {c.connection_id: [] for c in clients}
     for batch in (first, second):
         for client in clients:
-            expected[client.connection_id] += [m for m in batch if visible(m, client.subscriber) and m["id"] > max(client.last_sent_id, max([e["id"] for e in expected[client.connection_id]], default=0))]
+            expected[client.connection_id] += [
+                m
+                for m in batch
+                if visible(m, client.subscriber)
+                and m["id"]
+                > max(client.last_sent_id, max([e["id"] for e in expected[client.connection_id]], default=0))
+            ]
         hub._dispatch(1, [m for m in batch if m["tenant_id"] == 1])
     for client in clients:
-        assert [m["id"] for m in _received(client)] == [m["id"] for m in expected[client.connection_id]], client.connection_id
+        assert [m["id"] for m in _received(client)] == [m["id"] for m in expected[client.connection_id]], (
+            client.connection_id
+        )
 
 
 def _free_port() -> int:
@@ -81,7 +114,9 @@ async def _app(scope, receive, send):  # a minimal ASGI WebSocket app: prepared 
     big = PreparedFrame(json.dumps({"n": 3, "text": "x" * 70000}))
     await send({"type": "websocket.send", "text": '{"n": 0}'})
     await send({"type": "websocket.send", "text": shared.text, PREPARED: shared})
-    await send({"type": "websocket.send", "text": json.dumps({"n": 2, "text": "é" * 200})})  # after a prepared one: a fresh context
+    await send(
+        {"type": "websocket.send", "text": json.dumps({"n": 2, "text": "é" * 200})}
+    )  # after a prepared one: a fresh context
     await send({"type": "websocket.send", "text": big.text, PREPARED: big})
     await send({"type": "websocket.send", "text": shared.text, PREPARED: shared})
     await receive()
@@ -90,7 +125,14 @@ async def _app(scope, receive, send):  # a minimal ASGI WebSocket app: prepared 
 @pytest.mark.parametrize("compression", ["deflate", None])
 def test_prepared_frames_decode_on_real_sockets(compression):
     port = _free_port()
-    config = uvicorn.Config(_app, host="127.0.0.1", port=port, ws=BroadcastWebSocketProtocol, ws_per_message_deflate=compression is not None, log_level="warning")
+    config = uvicorn.Config(
+        _app,
+        host="127.0.0.1",
+        port=port,
+        ws=BroadcastWebSocketProtocol,
+        ws_per_message_deflate=compression is not None,
+        log_level="warning",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

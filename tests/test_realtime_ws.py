@@ -11,24 +11,30 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from raccordo.bootstrap.http import create_app
-from raccordo.realtime.hub import Client
-from raccordo.realtime.api.ws import start_sender
-from raccordo.realtime.domain.visibility import Subscriber
 from raccordo.accounts.domain.roles import Role
+from raccordo.bootstrap.http import create_app
 from raccordo.platform.config import Settings
 from raccordo.platform.runtime import Runtime
-from tests.support.orgs import make_org
+from raccordo.realtime.api.ws import start_sender
+from raccordo.realtime.domain.visibility import Subscriber
+from raccordo.realtime.hub import Client
 from tests.helpers import create_api_inbox, customer_message, post_inbound
-from tests.support.realtime import connect_desktop as _connect, until_message as _until
+from tests.support.orgs import make_org
+from tests.support.realtime import connect_desktop as _connect
+from tests.support.realtime import until_message as _until
 
 
 @pytest.fixture(scope="module")
 def live(database_url, tmp_path_factory) -> Iterator[tuple[Runtime, TestClient]]:
     """An app with fast heartbeats, a short presence grace and small send queues."""
     settings = Settings(
-        data_dir=tmp_path_factory.mktemp("ws"), database_url=database_url, secret_key="test-secret-key",
-        ws_heartbeat_seconds=0.5, presence_grace_seconds=3.0, ws_queue_size=20, embedded_worker=False,
+        data_dir=tmp_path_factory.mktemp("ws"),
+        database_url=database_url,
+        secret_key="test-secret-key",
+        ws_heartbeat_seconds=0.5,
+        presence_grace_seconds=3.0,
+        ws_queue_size=20,
+        embedded_worker=False,
     )
     runtime = Runtime.build(settings)
     with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
@@ -91,7 +97,11 @@ def test_agents_do_not_see_colleagues_assigned_work(live):
     inbox = create_api_inbox(client, org.headers())
     post_inbound(client, inbox, customer_message("a-1", email="assigned@example.com"))
     conversation = client.get("/api/v1/conversations", headers=org.headers()).json()["items"][0]
-    client.patch(f"/api/v1/conversations/{conversation['id']}", json={"assignee_id": org.users["supervisor"]}, headers=org.headers("supervisor"))
+    client.patch(
+        f"/api/v1/conversations/{conversation['id']}",
+        json={"assignee_id": org.users["supervisor"]},
+        headers=org.headers("supervisor"),
+    )
     with _connect(client, org.tokens["agent"]) as ws:
         _until(ws, lambda m: m["type"] == "hello")
         post_inbound(client, inbox, customer_message("a-2", "per il supervisore", email="assigned@example.com"))
@@ -124,7 +134,11 @@ def test_presence_follows_connections_with_a_grace_period(live):
     org = make_org(rt)
 
     def state():
-        return next(p for p in client.get("/api/v1/presence", headers=org.headers()).json() if p["user_id"] == org.users["agent"])
+        return next(
+            p
+            for p in client.get("/api/v1/presence", headers=org.headers()).json()
+            if p["user_id"] == org.users["agent"]
+        )
 
     assert state()["status"] == "offline"
     with _connect(client, org.tokens["agent"]) as first, _connect(client, org.tokens["agent"]) as second:
@@ -197,9 +211,8 @@ def test_a_slow_client_is_disconnected_with_a_reason_and_does_not_slow_others():
 def test_refused_connections(live):
     rt, client = live
     org = make_org(rt)
-    with pytest.raises(WebSocketDisconnect) as refused:
-        with _connect(client, "not-a-token"):
-            pass
+    with pytest.raises(WebSocketDisconnect) as refused, _connect(client, "not-a-token"):
+        pass
     assert refused.value.code == 1008
     login = client.post("/api/v1/auth/login", json={"email": org.email("agent"), "password": org.password})
     assert login.status_code == 200

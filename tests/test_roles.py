@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.orgs import Org
 from tests.helpers import ApiInbox, create_api_inbox, customer_message, post_inbound
+from tests.support.orgs import Org
 
 PROBLEM = "application/problem+json"
 ROLES = ("agent", "supervisor", "admin", "owner")
@@ -38,12 +38,18 @@ def make_ctx(client, org: Org) -> Ctx:
     owner = org.headers("owner")
     marker = uuid.uuid4().hex[:8]
     inbox = create_api_inbox(client, owner, name=f"API {marker}")
-    assert post_inbound(client, inbox, customer_message(f"r-{marker}", email=f"c-{marker}@example.com")).status_code == 200
+    assert (
+        post_inbound(client, inbox, customer_message(f"r-{marker}", email=f"c-{marker}@example.com")).status_code == 200
+    )
     conversation = client.get("/api/v1/conversations", params={"inbox_id": inbox.id}, headers=owner).json()["items"][0]
     a = client.post("/api/v1/contacts", json={"name": f"Anna Verdi {marker}"}, headers=owner).json()
     b = client.post("/api/v1/contacts", json={"name": f"Anna Verdi {marker}"}, headers=owner).json()
-    suggestion = client.get("/api/v1/contacts/merge-suggestions", params={"contact_id": a["id"]}, headers=owner).json()[0]
-    team = client.post("/api/v1/teams", json={"name": f"Team {marker}", "member_ids": [org.users["agent"]]}, headers=owner).json()
+    suggestion = client.get("/api/v1/contacts/merge-suggestions", params={"contact_id": a["id"]}, headers=owner).json()[
+        0
+    ]
+    team = client.post(
+        "/api/v1/teams", json={"name": f"Team {marker}", "member_ids": [org.users["agent"]]}, headers=owner
+    ).json()
     return Ctx(org, inbox, conversation["id"], a["id"], b["id"], suggestion["id"], team["id"], marker)
 
 
@@ -72,11 +78,29 @@ def _h(ctx: Ctx, role: str) -> dict[str, str]:
 
 ACTIONS: dict[str, Action] = {
     "create_user": Action(
-        lambda c, x, r: c.post("/api/v1/users", json={"email": f"new-{x.marker}@example.com", "name": "Nuovo", "role": "agent", "password": "a long enough password"}, headers=_h(x, r)),
+        lambda c, x, r: c.post(
+            "/api/v1/users",
+            json={
+                "email": f"new-{x.marker}@example.com",
+                "name": "Nuovo",
+                "role": "agent",
+                "password": "a long enough password",
+            },
+            headers=_h(x, r),
+        ),
         lambda c, x, r: f"new-{x.marker}@example.com" in [u["email"] for u in x.get(c, "/api/v1/users")],
     ),
     "create_owner": Action(
-        lambda c, x, r: c.post("/api/v1/users", json={"email": f"boss-{x.marker}@example.com", "name": "Capo", "role": "owner", "password": "a long enough password"}, headers=_h(x, r)),
+        lambda c, x, r: c.post(
+            "/api/v1/users",
+            json={
+                "email": f"boss-{x.marker}@example.com",
+                "name": "Capo",
+                "role": "owner",
+                "password": "a long enough password",
+            },
+            headers=_h(x, r),
+        ),
         lambda c, x, r: f"boss-{x.marker}@example.com" in [u["email"] for u in x.get(c, "/api/v1/users")],
     ),
     "create_team": Action(
@@ -88,7 +112,9 @@ ACTIONS: dict[str, Action] = {
         lambda c, x, r: x.get(c, f"/api/v1/teams/{x.team_id}")["name"] == f"Renamed {x.marker}",
     ),
     "set_team_members": Action(
-        lambda c, x, r: c.put(f"/api/v1/teams/{x.team_id}/members", json={"user_ids": [x.org.users["supervisor"]]}, headers=_h(x, r)),
+        lambda c, x, r: c.put(
+            f"/api/v1/teams/{x.team_id}/members", json={"user_ids": [x.org.users["supervisor"]]}, headers=_h(x, r)
+        ),
         lambda c, x, r: x.get(c, f"/api/v1/teams/{x.team_id}")["member_ids"] == [x.org.users["supervisor"]],
     ),
     "delete_team": Action(
@@ -96,16 +122,22 @@ ACTIONS: dict[str, Action] = {
         lambda c, x, r: x.team_id not in [t["id"] for t in x.get(c, "/api/v1/teams")],
     ),
     "create_inbox": Action(
-        lambda c, x, r: c.post("/api/v1/inboxes", json={"name": f"Inbox {x.marker}", "channel": "api"}, headers=_h(x, r)),
+        lambda c, x, r: c.post(
+            "/api/v1/inboxes", json={"name": f"Inbox {x.marker}", "channel": "api"}, headers=_h(x, r)
+        ),
         lambda c, x, r: f"Inbox {x.marker}" in [i["name"] for i in x.get(c, "/api/v1/inboxes")],
     ),
     "update_inbox": Action(
-        lambda c, x, r: c.patch(f"/api/v1/inboxes/{x.inbox.id}", json={"name": f"Renamed inbox {x.marker}"}, headers=_h(x, r)),
+        lambda c, x, r: c.patch(
+            f"/api/v1/inboxes/{x.inbox.id}", json={"name": f"Renamed inbox {x.marker}"}, headers=_h(x, r)
+        ),
         lambda c, x, r: x.get(c, f"/api/v1/inboxes/{x.inbox.id}")["name"] == f"Renamed inbox {x.marker}",
     ),
     "reveal_secrets": Action(
         lambda c, x, r: c.post(f"/api/v1/inboxes/{x.inbox.id}/reveal-secrets", headers=_h(x, r)),
-        lambda c, x, r: any(a["action"] == "inbox.reveal_secrets" and a["target_id"] == x.inbox.id for a in x.get(c, "/api/v1/audit")),
+        lambda c, x, r: any(
+            a["action"] == "inbox.reveal_secrets" and a["target_id"] == x.inbox.id for a in x.get(c, "/api/v1/audit")
+        ),
     ),
     "update_tenant": Action(
         lambda c, x, r: c.patch("/api/v1/tenant", json={"name": f"Renamed org {x.marker}"}, headers=_h(x, r)),
@@ -113,71 +145,128 @@ ACTIONS: dict[str, Action] = {
     ),
     "read_audit": Action(lambda c, x, r: c.get("/api/v1/audit", headers=_h(x, r)), None),
     "merge_contacts": Action(
-        lambda c, x, r: c.post(f"/api/v1/contacts/{x.survivor_id}/merge", json={"other_id": x.merged_id}, headers=_h(x, r)),
+        lambda c, x, r: c.post(
+            f"/api/v1/contacts/{x.survivor_id}/merge", json={"other_id": x.merged_id}, headers=_h(x, r)
+        ),
         lambda c, x, r: x.get(c, f"/api/v1/contacts/{x.merged_id}")["id"] == x.survivor_id,
     ),
     "dismiss_suggestion": Action(
         lambda c, x, r: c.post(f"/api/v1/contacts/merge-suggestions/{x.suggestion_id}/dismiss", headers=_h(x, r)),
-        lambda c, x, r: x.suggestion_id not in [s["id"] for s in x.get(c, "/api/v1/contacts/merge-suggestions", limit=200)],
+        lambda c, x, r: x.suggestion_id
+        not in [s["id"] for s in x.get(c, "/api/v1/contacts/merge-suggestions", limit=200)],
     ),
     "assign_to_someone_else": Action(
-        lambda c, x, r: c.patch(f"/api/v1/conversations/{x.conversation_id}", json={"assignee_id": _other_user(x.org, r)}, headers=_h(x, r)),
+        lambda c, x, r: c.patch(
+            f"/api/v1/conversations/{x.conversation_id}", json={"assignee_id": _other_user(x.org, r)}, headers=_h(x, r)
+        ),
         lambda c, x, r: x.get(c, f"/api/v1/conversations/{x.conversation_id}")["assignee_id"] == _other_user(x.org, r),
     ),
     "rename_another_user": Action(
-        lambda c, x, r: c.patch(f"/api/v1/users/{_other_user(x.org, r)}", json={"name": f"Renamed {x.marker}"}, headers=_h(x, r)),
+        lambda c, x, r: c.patch(
+            f"/api/v1/users/{_other_user(x.org, r)}", json={"name": f"Renamed {x.marker}"}, headers=_h(x, r)
+        ),
         lambda c, x, r: x.get(c, f"/api/v1/users/{_other_user(x.org, r)}")["name"] == f"Renamed {x.marker}",
     ),
     "deactivate_another_user": Action(
         lambda c, x, r: c.patch(f"/api/v1/users/{_other_user(x.org, r)}", json={"active": False}, headers=_h(x, r)),
         lambda c, x, r: x.get(c, f"/api/v1/users/{_other_user(x.org, r)}")["active"] is False,
-        lambda c, x, r: c.patch(f"/api/v1/users/{_other_user(x.org, r)}", json={"active": True}, headers=_h(x, "owner")),
+        lambda c, x, r: c.patch(
+            f"/api/v1/users/{_other_user(x.org, r)}", json={"active": True}, headers=_h(x, "owner")
+        ),
     ),
     "promote_to_owner": Action(
         lambda c, x, r: c.patch(f"/api/v1/users/{_other_user(x.org, r)}", json={"role": "owner"}, headers=_h(x, r)),
         lambda c, x, r: x.get(c, f"/api/v1/users/{_other_user(x.org, r)}")["role"] == "owner",
     ),
     "edit_the_owner": Action(
-        lambda c, x, r: c.patch(f"/api/v1/users/{x.org.users['owner']}", json={"name": f"Owner {x.marker}"}, headers=_h(x, r)),
+        lambda c, x, r: c.patch(
+            f"/api/v1/users/{x.org.users['owner']}", json={"name": f"Owner {x.marker}"}, headers=_h(x, r)
+        ),
         lambda c, x, r: x.get(c, f"/api/v1/users/{x.org.users['owner']}")["name"] == f"Owner {x.marker}",
     ),
     # Agents try to promote themselves; everyone else steps down to agent (the owner after
     # naming a second owner: the last owner may not step down, see test_last_owner_...).
     "change_own_role": Action(
         lambda c, x, r: _change_own_role(c, x, r),
-        lambda c, x, r: x.get(c, f"/api/v1/users/{x.org.users[r]}")["role"] == ("supervisor" if r == "agent" else "agent"),
+        lambda c, x, r: x.get(c, f"/api/v1/users/{x.org.users[r]}")["role"]
+        == ("supervisor" if r == "agent" else "agent"),
     ),
     "rename_self": Action(
-        lambda c, x, r: c.patch(f"/api/v1/users/{x.org.users[r]}", json={"name": f"Me {x.marker}", "language": "it"}, headers=_h(x, r)),
+        lambda c, x, r: c.patch(
+            f"/api/v1/users/{x.org.users[r]}", json={"name": f"Me {x.marker}", "language": "it"}, headers=_h(x, r)
+        ),
         lambda c, x, r: x.get(c, f"/api/v1/users/{x.org.users[r]}")["name"] == f"Me {x.marker}",
     ),
     "reply": Action(
-        lambda c, x, r: c.post(f"/api/v1/conversations/{x.conversation_id}/reply", json={"text": f"Reply {x.marker}"}, headers=_h(x, r)),
-        lambda c, x, r: any(m["text"] == f"Reply {x.marker}" for m in x.get(c, f"/api/v1/conversations/{x.conversation_id}/messages")),
+        lambda c, x, r: c.post(
+            f"/api/v1/conversations/{x.conversation_id}/reply", json={"text": f"Reply {x.marker}"}, headers=_h(x, r)
+        ),
+        lambda c, x, r: any(
+            m["text"] == f"Reply {x.marker}" for m in x.get(c, f"/api/v1/conversations/{x.conversation_id}/messages")
+        ),
     ),
     "note": Action(
-        lambda c, x, r: c.post(f"/api/v1/conversations/{x.conversation_id}/notes", json={"text": f"Note {x.marker}"}, headers=_h(x, r)),
-        lambda c, x, r: any(m["text"] == f"Note {x.marker}" for m in x.get(c, f"/api/v1/conversations/{x.conversation_id}/messages")),
+        lambda c, x, r: c.post(
+            f"/api/v1/conversations/{x.conversation_id}/notes", json={"text": f"Note {x.marker}"}, headers=_h(x, r)
+        ),
+        lambda c, x, r: any(
+            m["text"] == f"Note {x.marker}" for m in x.get(c, f"/api/v1/conversations/{x.conversation_id}/messages")
+        ),
     ),
     "update_contact": Action(
-        lambda c, x, r: c.patch(f"/api/v1/contacts/{x.survivor_id}", json={"name": f"Anna {x.marker}"}, headers=_h(x, r)),
+        lambda c, x, r: c.patch(
+            f"/api/v1/contacts/{x.survivor_id}", json={"name": f"Anna {x.marker}"}, headers=_h(x, r)
+        ),
         lambda c, x, r: x.get(c, f"/api/v1/contacts/{x.survivor_id}")["name"] == f"Anna {x.marker}",
     ),
     "resolve_conversation": Action(
-        lambda c, x, r: c.patch(f"/api/v1/conversations/{x.conversation_id}", json={"status": "resolved", "priority": "high", "labels": ["vip"]}, headers=_h(x, r)),
+        lambda c, x, r: c.patch(
+            f"/api/v1/conversations/{x.conversation_id}",
+            json={"status": "resolved", "priority": "high", "labels": ["vip"]},
+            headers=_h(x, r),
+        ),
         lambda c, x, r: x.get(c, f"/api/v1/conversations/{x.conversation_id}")["status"] == "resolved",
     ),
     "read_lists": Action(
-        lambda c, x, r: next((resp for resp in (c.get(u, headers=_h(x, r)) for u in ("/api/v1/conversations", "/api/v1/contacts", "/api/v1/users", "/api/v1/teams", "/api/v1/inboxes", "/api/v1/contacts/merge-suggestions")) if resp.status_code != 200), c.get("/api/v1/auth/me", headers=_h(x, r))),
+        lambda c, x, r: next(
+            (
+                resp
+                for resp in (
+                    c.get(u, headers=_h(x, r))
+                    for u in (
+                        "/api/v1/conversations",
+                        "/api/v1/contacts",
+                        "/api/v1/users",
+                        "/api/v1/teams",
+                        "/api/v1/inboxes",
+                        "/api/v1/contacts/merge-suggestions",
+                    )
+                )
+                if resp.status_code != 200
+            ),
+            c.get("/api/v1/auth/me", headers=_h(x, r)),
+        ),
         None,
     ),
 }
 
+
 def _change_own_role(c, x, r):
     if r == "owner":
-        created = c.post("/api/v1/users", json={"email": f"co-owner-{x.marker}@{x.org.slug}.example.com", "name": "Co-owner", "role": "owner", "password": "a long co-owner password"}, headers=_h(x, "owner"))
+        created = c.post(
+            "/api/v1/users",
+            json={
+                "email": f"co-owner-{x.marker}@{x.org.slug}.example.com",
+                "name": "Co-owner",
+                "role": "owner",
+                "password": "a long co-owner password",
+            },
+            headers=_h(x, "owner"),
+        )
         assert created.status_code == 201, created.text
-    return c.patch(f"/api/v1/users/{x.org.users[r]}", json={"role": "supervisor" if r == "agent" else "agent"}, headers=_h(x, r))
+    return c.patch(
+        f"/api/v1/users/{x.org.users[r]}", json={"role": "supervisor" if r == "agent" else "agent"}, headers=_h(x, r)
+    )
 
 
 ALLOWED, DENIED = True, False
@@ -234,7 +323,9 @@ def test_role_matrix(client, org, action):
                 step.undo(client, x, role)
         else:
             if response.status_code != 403 or not response.headers["content-type"].startswith(PROBLEM):
-                wrong.append(f"{role} may not {action} but got {response.status_code} {response.headers['content-type']} {response.text[:200]}")
+                wrong.append(
+                    f"{role} may not {action} but got {response.status_code} {response.headers['content-type']} {response.text[:200]}"
+                )
             else:
                 body = response.json()
                 assert body["status"] == 403 and body["title"] == "Forbidden", body
@@ -250,7 +341,13 @@ def test_role_matrix(client, org, action):
 @pytest.mark.parametrize("action", ["create_user", "create_team", "create_inbox", "read_audit", "merge_contacts"])
 def test_agent_refusal_names_role_and_permission(client, ctx, action):
     detail = ACTIONS[action].request(client, ctx, "agent").json()["detail"]
-    permission = {"create_user": "manage_users", "create_team": "manage_teams", "create_inbox": "manage_inboxes", "read_audit": "read_audit", "merge_contacts": "merge_contacts"}[action]
+    permission = {
+        "create_user": "manage_users",
+        "create_team": "manage_teams",
+        "create_inbox": "manage_inboxes",
+        "read_audit": "read_audit",
+        "merge_contacts": "merge_contacts",
+    }[action]
     assert detail == f"Your role (agent) does not allow this action ({permission}).", detail
 
 
@@ -259,9 +356,17 @@ def test_admin_cannot_create_an_owner_and_is_told_why(client, ctx):
     assert response.status_code == 403
     assert response.json()["detail"] == 'You cannot give or change the role "owner".'
     # An admin may still create an admin; an owner may create an owner.
-    made = client.post("/api/v1/users", json={"email": f"adm-{ctx.marker}@example.com", "name": "Admin Due", "role": "admin"}, headers=ctx.org.headers("admin"))
+    made = client.post(
+        "/api/v1/users",
+        json={"email": f"adm-{ctx.marker}@example.com", "name": "Admin Due", "role": "admin"},
+        headers=ctx.org.headers("admin"),
+    )
     assert made.status_code == 201 and made.json()["role"] == "admin"
-    owner = client.post("/api/v1/users", json={"email": f"own-{ctx.marker}@example.com", "name": "Owner Due", "role": "owner"}, headers=ctx.org.headers("owner"))
+    owner = client.post(
+        "/api/v1/users",
+        json={"email": f"own-{ctx.marker}@example.com", "name": "Owner Due", "role": "owner"},
+        headers=ctx.org.headers("owner"),
+    )
     assert owner.status_code == 201 and owner.json()["role"] == "owner"
 
 
@@ -278,14 +383,19 @@ def test_agent_takes_an_unassigned_conversation_and_releases_it(client, ctx):
     assert released.status_code == 200, released.text
     assert released.json()["assignee_id"] is None
     events = [e for e in client.get(f"{url}/timeline", headers=agent).json() if e["kind"] == "assigned"]
-    assert [(e["data"]["from"], e["data"]["to"], e["actor_id"]) for e in events] == [(None, agent_id, agent_id), (agent_id, None, agent_id)]
+    assert [(e["data"]["from"], e["data"]["to"], e["actor_id"]) for e in events] == [
+        (None, agent_id, agent_id),
+        (agent_id, None, agent_id),
+    ]
 
 
 def test_agent_cannot_take_release_or_hand_over_what_is_not_theirs(client, ctx):
     url = f"/api/v1/conversations/{ctx.conversation_id}"
     agent, agent_id = ctx.org.headers("agent"), ctx.org.users["agent"]
     supervisor_id = ctx.org.users["supervisor"]
-    assert client.patch(url, json={"assignee_id": supervisor_id}, headers=ctx.org.headers("supervisor")).status_code == 200
+    assert (
+        client.patch(url, json={"assignee_id": supervisor_id}, headers=ctx.org.headers("supervisor")).status_code == 200
+    )
     for body in ({"assignee_id": agent_id}, {"assignee_id": None}, {"assignee_id": ctx.org.users["admin"]}):
         response = client.patch(url, json=body, headers=agent)
         assert response.status_code == 403, (body, response.text)
@@ -300,12 +410,25 @@ def test_agent_cannot_take_release_or_hand_over_what_is_not_theirs(client, ctx):
 
 def test_supervisor_merges_and_assigns_but_cannot_create_inboxes_or_users(client, ctx):
     supervisor = ctx.org.headers("supervisor")
-    merged = client.post(f"/api/v1/contacts/{ctx.survivor_id}/merge", json={"other_id": ctx.merged_id}, headers=supervisor)
+    merged = client.post(
+        f"/api/v1/contacts/{ctx.survivor_id}/merge", json={"other_id": ctx.merged_id}, headers=supervisor
+    )
     assert merged.status_code == 200 and merged.json()["id"] == ctx.survivor_id
-    assigned = client.patch(f"/api/v1/conversations/{ctx.conversation_id}", json={"assignee_id": ctx.org.users["agent"], "team_id": ctx.team_id}, headers=supervisor)
+    assigned = client.patch(
+        f"/api/v1/conversations/{ctx.conversation_id}",
+        json={"assignee_id": ctx.org.users["agent"], "team_id": ctx.team_id},
+        headers=supervisor,
+    )
     assert assigned.status_code == 200 and assigned.json()["assignee_id"] == ctx.org.users["agent"]
     assert client.post("/api/v1/inboxes", json={"name": "x", "channel": "api"}, headers=supervisor).status_code == 403
-    assert client.post("/api/v1/users", json={"email": f"s-{ctx.marker}@example.com", "name": "S", "role": "agent"}, headers=supervisor).status_code == 403
+    assert (
+        client.post(
+            "/api/v1/users",
+            json={"email": f"s-{ctx.marker}@example.com", "name": "S", "role": "agent"},
+            headers=supervisor,
+        ).status_code
+        == 403
+    )
 
 
 def test_tokens_of_others_can_be_revoked_only_by_admins(client, ctx):
@@ -322,8 +445,19 @@ def test_last_owner_cannot_be_demoted_or_deactivated(client, org):
     owner = org.users["owner"]
     demote = client.patch(f"/api/v1/users/{owner}", json={"role": "admin"}, headers=org.headers("owner"))
     assert demote.status_code == 422 and demote.json()["errors"][0]["field"] == "role"
-    second = client.post("/api/v1/users", json={"email": f"owner2@{org.slug}.example.com", "name": "Second Owner", "role": "owner", "password": "another long password"}, headers=org.headers("owner")).json()
-    assert client.patch(f"/api/v1/users/{owner}", json={"role": "admin"}, headers=org.headers("owner")).status_code == 200
+    second = client.post(
+        "/api/v1/users",
+        json={
+            "email": f"owner2@{org.slug}.example.com",
+            "name": "Second Owner",
+            "role": "owner",
+            "password": "another long password",
+        },
+        headers=org.headers("owner"),
+    ).json()
+    assert (
+        client.patch(f"/api/v1/users/{owner}", json={"role": "admin"}, headers=org.headers("owner")).status_code == 200
+    )
     alone = client.patch(f"/api/v1/users/{second['id']}", json={"active": False}, headers=org.headers("admin"))
     assert alone.status_code in (403, 422)
 
@@ -337,6 +471,10 @@ def test_password_change_ends_sessions(client, rt, org):
         login = browser.post("/api/v1/auth/login", json={"email": org.email("agent"), "password": org.password})
         assert login.status_code == 200
         assert browser.get("/api/v1/auth/me").status_code == 200
-        changed = client.patch(f"/api/v1/users/{org.users['agent']}", json={"password": "a brand new password"}, headers=org.headers("admin"))
+        changed = client.patch(
+            f"/api/v1/users/{org.users['agent']}",
+            json={"password": "a brand new password"},
+            headers=org.headers("admin"),
+        )
         assert changed.status_code == 200
         assert browser.get("/api/v1/auth/me").status_code == 401

@@ -14,7 +14,9 @@ SKILLS = ("it", "en", "billing", "vip")
 
 agents_strategy = st.lists(
     st.builds(
-        lambda online, queues, skills, capacity, idle, load: AgentState(0, online, frozenset(queues), skills, capacity, frozenset({"voice"}), load, idle),
+        lambda online, queues, skills, capacity, idle, load: AgentState(
+            0, online, frozenset(queues), skills, capacity, frozenset({"voice"}), load, idle
+        ),
         st.booleans() | st.just(True),
         st.sets(st.integers(1, 2), min_size=1),
         st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 5), min_size=1),
@@ -22,25 +24,33 @@ agents_strategy = st.lists(
         st.integers(0, 20).map(float),  # few distinct values: ties on idle time break on the id
         st.dictionaries(st.sampled_from(("chat", "email")), st.integers(0, 1)),
     ),
-    min_size=5, max_size=40,
+    min_size=5,
+    max_size=40,
 )
 steps_strategy = st.lists(
     st.tuples(
         st.sampled_from(("decide", "decide", "decide", "release", "decline")),
-        st.integers(1, 2), st.sampled_from(CHANNELS),
+        st.integers(1, 2),
+        st.sampled_from(CHANNELS),
         st.just({}) | st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 3), max_size=2),
-        st.integers(0, 200), st.integers(1, 40),
+        st.integers(0, 200),
+        st.integers(1, 40),
     ),
-    min_size=10, max_size=60,
+    min_size=10,
+    max_size=60,
 )
-policies_strategy = st.fixed_dictionaries({
-    q: st.builds(
-        lambda strategy, relax: QueuePolicy(q, strategy, relax=relax, decline_cooldown_seconds=100.0),
-        st.sampled_from(STRATEGIES),
-        st.lists(st.builds(RelaxStep, st.integers(0, 300).map(float), st.none() | st.integers(1, 3)), max_size=2).map(tuple),
-    )
-    for q in (1, 2)
-})
+policies_strategy = st.fixed_dictionaries(
+    {
+        q: st.builds(
+            lambda strategy, relax: QueuePolicy(q, strategy, relax=relax, decline_cooldown_seconds=100.0),
+            st.sampled_from(STRATEGIES),
+            st.lists(
+                st.builds(RelaxStep, st.integers(0, 300).map(float), st.none() | st.integers(1, 3)), max_size=2
+            ).map(tuple),
+        )
+        for q in (1, 2)
+    }
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -18,14 +18,34 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from raccordo.platform.errors import InvalidInput
-from raccordo.routing.domain.routing import STRATEGIES, AgentState, QueuePolicy, RelaxStep, RoutingBoard, WaitingItem, effective_priority, eligible, next_relaxation, required_levels, reserved_for, validate_levels, validate_policy
+from raccordo.routing.domain.routing import (
+    STRATEGIES,
+    AgentState,
+    QueuePolicy,
+    RelaxStep,
+    RoutingBoard,
+    WaitingItem,
+    effective_priority,
+    eligible,
+    next_relaxation,
+    required_levels,
+    reserved_for,
+    validate_levels,
+    validate_policy,
+)
 
 CHANNELS = ("chat", "email", "voice")
 SKILLS = ("it", "en", "billing")
 
 
 def agent(agent_id: int, **kwargs) -> AgentState:
-    defaults = {"online": True, "queues": frozenset({1}), "skills": {}, "capacity": {"chat": 2, "email": 3, "voice": 1}, "exclusive": frozenset({"voice"})}
+    defaults = {
+        "online": True,
+        "queues": frozenset({1}),
+        "skills": {},
+        "capacity": {"chat": 2, "email": 3, "voice": 1},
+        "exclusive": frozenset({"voice"}),
+    }
     return AgentState(agent_id, **{**defaults, **kwargs})
 
 
@@ -54,7 +74,7 @@ def test_ageing_raises_priority_up_to_the_cap():
     assert effective_priority(old, policy, 60) == 3 and effective_priority(old, policy, 3600) == 6
     young_urgent = item(2, priority=5, queued_at=3597)  # 5.1 after 3 s
     board = RoutingBoard([agent(1, capacity={"chat": 1})], {1: policy})
-    (first, _), = board.plan([young_urgent, old], 3600)
+    ((first, _),) = board.plan([young_urgent, old], 3600)
     assert first.id == 1, "aged from 1 to 6, it overtakes the younger priority 5"
 
 
@@ -73,7 +93,9 @@ def test_strategies_pick_as_documented():
     for strategy, expected in (("longest_idle", 1), ("least_occupied", 3), ("best_skill", 2), ("round_robin", 1)):
         board = RoutingBoard(copy.deepcopy([idle, busy_expert, free]), {1: QueuePolicy(1, strategy=strategy)})
         assert board.decide(waiting, 100).id == expected, strategy
-    board = RoutingBoard([agent(n, capacity={"chat": 9}) for n in (1, 2, 3)], {1: QueuePolicy(1, strategy="round_robin")})
+    board = RoutingBoard(
+        [agent(n, capacity={"chat": 9}) for n in (1, 2, 3)], {1: QueuePolicy(1, strategy="round_robin")}
+    )
     picked = [board.plan([item(n)], 100)[0][1].id for n in range(4)]
     assert picked == [1, 2, 3, 1]
 
@@ -88,7 +110,9 @@ def test_preferred_agent_holds_the_item_then_lets_go():
     assert board.decide(returning, 10) is None, "held for the agent who served them last"
     assert board.decide(returning, 61).id == 2, "after the hold, anyone"
     full.online = False
-    assert RoutingBoard([full, other], {1: policy}).decide(returning, 10).id == 2, "an offline preferred agent holds nothing"
+    assert RoutingBoard([full, other], {1: policy}).decide(returning, 10).id == 2, (
+        "an offline preferred agent holds nothing"
+    )
 
 
 def test_declined_agent_cools_down():
@@ -116,7 +140,14 @@ def test_validation_names_the_field():
 agents_strategy = st.lists(
     st.builds(
         lambda online, queues, skills, capacity, idle, exclusive: AgentState(
-            0, online, frozenset(queues), skills, capacity, frozenset({"voice"}) if exclusive else frozenset(), {}, idle,
+            0,
+            online,
+            frozenset(queues),
+            skills,
+            capacity,
+            frozenset({"voice"}) if exclusive else frozenset(),
+            {},
+            idle,
         ),
         st.booleans(),
         st.sets(st.integers(1, 2), min_size=1),
@@ -125,25 +156,38 @@ agents_strategy = st.lists(
         st.integers(0, 100).map(float),
         st.booleans(),
     ),
-    min_size=1, max_size=12,
+    min_size=1,
+    max_size=12,
 )
 items_strategy = st.lists(
     st.builds(
-        lambda queue, channel, priority, required, queued, preferred: WaitingItem(0, queue, channel, priority, required, float(queued), {}, preferred),
-        st.integers(1, 2), st.sampled_from(CHANNELS), st.integers(0, 3),
-        st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 5), max_size=2), st.integers(0, 200), st.none() | st.integers(1, 12),
+        lambda queue, channel, priority, required, queued, preferred: WaitingItem(
+            0, queue, channel, priority, required, float(queued), {}, preferred
+        ),
+        st.integers(1, 2),
+        st.sampled_from(CHANNELS),
+        st.integers(0, 3),
+        st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 5), max_size=2),
+        st.integers(0, 200),
+        st.none() | st.integers(1, 12),
     ),
     max_size=30,
 )
-policies_strategy = st.fixed_dictionaries({
-    q: st.builds(
-        lambda strategy, ageing, cap, relax, preferred: QueuePolicy(q, strategy, ageing, cap, relax, preferred),
-        st.sampled_from(STRATEGIES), st.floats(0, 3), st.floats(0, 5),
-        st.lists(st.builds(RelaxStep, st.integers(0, 300).map(float), st.none() | st.integers(1, 3)), max_size=2).map(tuple),
-        st.sampled_from([0.0, 60.0]),
-    )
-    for q in (1, 2)
-})
+policies_strategy = st.fixed_dictionaries(
+    {
+        q: st.builds(
+            lambda strategy, ageing, cap, relax, preferred: QueuePolicy(q, strategy, ageing, cap, relax, preferred),
+            st.sampled_from(STRATEGIES),
+            st.floats(0, 3),
+            st.floats(0, 5),
+            st.lists(
+                st.builds(RelaxStep, st.integers(0, 300).map(float), st.none() | st.integers(1, 3)), max_size=2
+            ).map(tuple),
+            st.sampled_from([0.0, 60.0]),
+        )
+        for q in (1, 2)
+    }
+)
 
 
 def _numbered(agents: list[AgentState], items: list[WaitingItem]) -> None:
@@ -165,7 +209,9 @@ def test_indexed_decisions_equal_the_full_scan(agents, items, policies, now):
             board.take(indexed, waiting, now)
 
 
-def check_plan(agents: list[AgentState], policies: dict[int, QueuePolicy], waiting: list[WaitingItem], now: float) -> list[tuple[WaitingItem, AgentState]]:
+def check_plan(
+    agents: list[AgentState], policies: dict[int, QueuePolicy], waiting: list[WaitingItem], now: float
+) -> list[tuple[WaitingItem, AgentState]]:
     """Run one routing pass on copies and assert every invariant about its decisions."""
     before = copy.deepcopy({a.id: a for a in agents})
     board = RoutingBoard(copy.deepcopy(agents), policies)
@@ -184,7 +230,9 @@ def check_plan(agents: list[AgentState], policies: dict[int, QueuePolicy], waiti
                 continue
             if effective_priority(other, policy, now) > effective_priority(taken, policy, now):
                 other_reserved = reserved_for(other, state, policy, now)
-                assert not eligible(state[chosen.id], other, policy, now, other_reserved), "a higher priority waited behind a lower one"
+                assert not eligible(state[chosen.id], other, policy, now, other_reserved), (
+                    "a higher priority waited behind a lower one"
+                )
         state[chosen.id].load[taken.channel] = state[chosen.id].load.get(taken.channel, 0) + 1
         decided_so_far.add(taken.id)
     for one in state.values():
@@ -197,7 +245,9 @@ def check_plan(agents: list[AgentState], policies: dict[int, QueuePolicy], waiti
             continue
         policy = policies[left.queue_id]
         reserved = reserved_for(left, state, policy, now)
-        assert not any(eligible(a, left, policy, now, reserved) for a in state.values()), "a waiting item skipped while an eligible agent has room"
+        assert not any(eligible(a, left, policy, now, reserved) for a in state.values()), (
+            "a waiting item skipped while an eligible agent has room"
+        )
     return decisions
 
 
@@ -228,10 +278,17 @@ class RoutingSimulation(RuleBasedStateMachine):
         one.load[channel] = one.load.get(channel, 0) + delta
         assert one.load[channel] >= 0
 
-    @rule(queue=st.integers(1, 2), channel=st.sampled_from(CHANNELS), priority=st.integers(0, 3),
-          required=st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 5), max_size=2), preferred=st.none() | st.integers(1, 12))
+    @rule(
+        queue=st.integers(1, 2),
+        channel=st.sampled_from(CHANNELS),
+        priority=st.integers(0, 3),
+        required=st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 5), max_size=2),
+        preferred=st.none() | st.integers(1, 12),
+    )
     def arrive(self, queue, channel, priority, required, preferred):
-        self.waiting[self.next_id] = WaitingItem(self.next_id, queue, channel, priority, required, self.now, {}, preferred)
+        self.waiting[self.next_id] = WaitingItem(
+            self.next_id, queue, channel, priority, required, self.now, {}, preferred
+        )
         self.next_id += 1
 
     @rule(data=st.data())
@@ -302,4 +359,6 @@ class RoutingSimulation(RuleBasedStateMachine):
 
 
 TestRoutingSimulation = RoutingSimulation.TestCase
-TestRoutingSimulation.settings = settings(max_examples=150, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+TestRoutingSimulation.settings = settings(
+    max_examples=150, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)

@@ -16,14 +16,17 @@ import uuid
 from sqlalchemy import select
 
 from raccordo.channels.base import InboundEvent, InboundIdentity
-from raccordo.platform.store.db import unit_of_work
 from raccordo.channels.models import Inbox
+from raccordo.platform.store.db import unit_of_work
 from raccordo.record.models import Conversation
+from raccordo.record.services.ingest import ingest_event
 from raccordo.routing.models import QueueItem
 from raccordo.routing.services import routing_pass
-from raccordo.record.services.ingest import ingest_event
 from tests.helpers import create_api_inbox, customer_message, post_inbound
-from tests.support.routing import agent_online as _online, ok as _ok
+from tests.support.routing import agent_online as _online
+from tests.support.routing import ok as _ok
+
+
 def _offered_conversation(client, rt, org):
     admin = org.headers("admin")
     offering = {"name": "Offerte", "offer_timeout_seconds": 60}

@@ -69,31 +69,40 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from raccordo.channels.domain.request import InboundRequest
-from raccordo.platform.bus import make_bus
+from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.domain.roles import Role
+from raccordo.accounts.services import accounts
+from raccordo.bootstrap.worker import bus_publisher
 from raccordo.channels import signing
-from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.migrate import upgrade
+from raccordo.channels.domain.request import InboundRequest
 from raccordo.channels.models import Inbox
-from raccordo.record.models import Conversation
-from raccordo.routing.models import QueueItem, RoutingEvent, RoutingQueue, RoutingRequest, RoutingState
+from raccordo.channels.services import inboxes
+from raccordo.channels.services.inbound import process_raw, receive, store_raw
+from raccordo.platform.bus import make_bus
 from raccordo.platform.config import Settings
 from raccordo.platform.errors import Conflict
-from raccordo.accounts.domain.roles import Role
-from raccordo.routing.domain.routing import AgentState, QueuePolicy, WaitingItem, eligible, effective_priority, required_levels, reserved_for, skills_match
-from raccordo.accounts.services import accounts
-from raccordo.channels.services import inboxes
-from raccordo.realtime.services import presence
-from raccordo.routing.services import routing, admin as routing_admin
-from raccordo.routing.services import routing_pass
-from raccordo.accounts.domain.actor import Actor
-from raccordo.record.services.conversations import update_conversation
-from raccordo.channels.services.inbound import process_raw, receive, store_raw
 from raccordo.platform.runtime import Runtime
-from raccordo.bootstrap.worker import bus_publisher
+from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.migrate import upgrade
+from raccordo.realtime.services import presence
+from raccordo.record.models import Conversation
+from raccordo.record.services.conversations import update_conversation
+from raccordo.routing.domain.routing import (
+    AgentState,
+    QueuePolicy,
+    WaitingItem,
+    effective_priority,
+    eligible,
+    required_levels,
+    reserved_for,
+    skills_match,
+)
+from raccordo.routing.models import QueueItem, RoutingEvent, RoutingQueue, RoutingRequest, RoutingState
+from raccordo.routing.services import admin as routing_admin
+from raccordo.routing.services import routing, routing_pass
+from tests.helpers import customer_message
 from tests.support.databases import BACKENDS, create_postgres_database, drop_postgres_database
 from tests.support.orgs import make_org
-from tests.helpers import customer_message
 
 RACCORDO = str(Path(sys.executable).parent / "raccordo")
 SECRET = "routing-stress-secret-key"
@@ -138,11 +147,19 @@ QUEUES: dict[str, dict[str, Any]] = {
     # conversation overtake a new VIP one (priority 5); "italiano" relaxes by one level after 4 s;
     # what waits 6 s overflows to Vendite.
     "Supporto": {
-        "strategy": "longest_idle", "offer_timeout_seconds": OFFER_TIMEOUT, "ageing_per_minute": 60.0, "ageing_cap": 6.0,
-        "relax": [{"after_seconds": 4, "drop_levels": 1}], "decline_cooldown_seconds": COOLDOWN,
+        "strategy": "longest_idle",
+        "offer_timeout_seconds": OFFER_TIMEOUT,
+        "ageing_per_minute": 60.0,
+        "ageing_cap": 6.0,
+        "relax": [{"after_seconds": 4, "drop_levels": 1}],
+        "decline_cooldown_seconds": COOLDOWN,
     },
     "Vendite": {"strategy": "least_occupied", "decline_cooldown_seconds": COOLDOWN},  # direct assignment
-    "Posta": {"strategy": "round_robin", "offer_timeout_seconds": OFFER_TIMEOUT + 1, "decline_cooldown_seconds": COOLDOWN},
+    "Posta": {
+        "strategy": "round_robin",
+        "offer_timeout_seconds": OFFER_TIMEOUT + 1,
+        "decline_cooldown_seconds": COOLDOWN,
+    },
 }
 
 
@@ -167,28 +184,81 @@ def _setup(rt: Runtime) -> Tenant:
         accounts.update_tenant(session, admin, reopen_window_hours=0)
         for name in ("italiano", "fatture"):
             routing_admin.create_skill(session, admin, name)
-        queue_ids = {name: routing_admin.create_queue(session, admin, {"name": name, **values}).id for name, values in QUEUES.items()}
-        routing_admin.update_queue(session, admin, queue_ids["Supporto"], {"overflow_after_seconds": 6, "overflow_queue_id": queue_ids["Vendite"]})
+        queue_ids = {
+            name: routing_admin.create_queue(session, admin, {"name": name, **values}).id
+            for name, values in QUEUES.items()
+        }
+        routing_admin.update_queue(
+            session,
+            admin,
+            queue_ids["Supporto"],
+            {"overflow_after_seconds": 6, "overflow_queue_id": queue_ids["Vendite"]},
+        )
         api_inboxes = {}
         for name in ("standard", "vip", "vendite"):
-            inbox, secrets_ = inboxes.create_inbox(session, rt.secretbox, admin, name=name, channel="api", settings={}, secrets_={}, business_hours=None)
+            inbox, secrets_ = inboxes.create_inbox(
+                session, rt.secretbox, admin, name=name, channel="api", settings={}, secrets_={}, business_hours=None
+            )
             api_inboxes[name] = (inbox.identifier, secrets_["hmac_secret"])
-        mail, _ = inboxes.create_inbox(session, rt.secretbox, admin, name="posta", channel="email", settings={"address": "posta@raccordo.example.com"}, secrets_={}, business_hours=None)
-        inbox_ids = {name: session.scalars(select(Inbox.id).where(Inbox.identifier == identifier)).one() for name, (identifier, _) in api_inboxes.items()}
+        mail, _ = inboxes.create_inbox(
+            session,
+            rt.secretbox,
+            admin,
+            name="posta",
+            channel="email",
+            settings={"address": "posta@raccordo.example.com"},
+            secrets_={},
+            business_hours=None,
+        )
+        inbox_ids = {
+            name: session.scalars(select(Inbox.id).where(Inbox.identifier == identifier)).one()
+            for name, (identifier, _) in api_inboxes.items()
+        }
         rules = [
             ("VIP", [{"field": "inbox_id", "op": "eq", "value": inbox_ids["vip"]}], "Supporto", 5, {"italiano": 3}),
-            ("Standard", [{"field": "inbox_id", "op": "eq", "value": inbox_ids["standard"]}], "Supporto", 0, {"italiano": 2}),
+            (
+                "Standard",
+                [{"field": "inbox_id", "op": "eq", "value": inbox_ids["standard"]}],
+                "Supporto",
+                0,
+                {"italiano": 2},
+            ),
             ("Vendite", [{"field": "inbox_id", "op": "eq", "value": inbox_ids["vendite"]}], "Vendite", 1, {}),
             ("Posta", [{"field": "channel", "op": "eq", "value": "email"}], "Posta", 0, {"fatture": 1}),
         ]
         for position, (name, conditions, queue, priority, skills) in enumerate(rules, start=1):
-            routing_admin.create_rule(session, admin, {"name": name, "position": position, "conditions": conditions, "queue_id": queue_ids[queue], "priority": priority, "required_skills": skills})
+            routing_admin.create_rule(
+                session,
+                admin,
+                {
+                    "name": name,
+                    "position": position,
+                    "conditions": conditions,
+                    "queue_id": queue_ids[queue],
+                    "priority": priority,
+                    "required_skills": skills,
+                },
+            )
         agents: dict[int, Actor] = {}
         specs: dict[int, AgentSpec] = {}
         for name, spec in AGENTS.items():
-            user = accounts.create_user(session, admin, email=f"{name}@{org.slug}.example.com", name=name.upper(), role="agent", password=None, language="it")
+            user = accounts.create_user(
+                session,
+                admin,
+                email=f"{name}@{org.slug}.example.com",
+                name=name.upper(),
+                role="agent",
+                password=None,
+                language="it",
+            )
             routing_admin.set_agent_profile(
-                session, admin, user.id, skills=spec.skills, capacity=spec.capacity, exclusive=spec.exclusive, queue_ids=[queue_ids[q] for q in spec.queues],
+                session,
+                admin,
+                user.id,
+                skills=spec.skills,
+                capacity=spec.capacity,
+                exclusive=spec.exclusive,
+                queue_ids=[queue_ids[q] for q in spec.queues],
             )
             agents[user.id] = Actor(org.tenant_id, user.id, Role.AGENT)
             specs[user.id] = spec
@@ -223,10 +293,14 @@ class Workers:
         for number in range(count):
             log = self.tmp_path / f"worker-{number}.log"
             with log.open("ab") as handle:
-                self.running.append((subprocess.Popen([RACCORDO, "worker"], env=self.env, stdout=handle, stderr=subprocess.STDOUT), log))
+                self.running.append(
+                    (subprocess.Popen([RACCORDO, "worker"], env=self.env, stdout=handle, stderr=subprocess.STDOUT), log)
+                )
 
     def logs(self) -> str:
-        return "\n".join(f"--- worker {n} ---\n{log.read_text(errors='replace')[-4000:]}" for n, (_, log) in enumerate(self.running))
+        return "\n".join(
+            f"--- worker {n} ---\n{log.read_text(errors='replace')[-4000:]}" for n, (_, log) in enumerate(self.running)
+        )
 
     def wait_started(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -304,29 +378,61 @@ def take_snapshot(rt: Runtime, tenant_id: int) -> Snapshot:
         if connection.dialect.name == "postgresql":
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
         with connection.begin(), Session(bind=connection) as session:
-            requests = session.scalar(select(func.count()).select_from(RoutingRequest).where(RoutingRequest.tenant_id == tenant_id)) or 0
+            requests = (
+                session.scalar(
+                    select(func.count()).select_from(RoutingRequest).where(RoutingRequest.tenant_id == tenant_id)
+                )
+                or 0
+            )
             now = datetime.now(UTC)  # after the snapshot began: every pass it shows ran at or before now
             next_run_at = session.scalar(select(RoutingState.next_run_at).where(RoutingState.tenant_id == tenant_id))
             items = session.execute(
                 select(
-                    QueueItem.id, QueueItem.conversation_id, QueueItem.queue_id, QueueItem.channel, QueueItem.priority, QueueItem.required_skills,
-                    QueueItem.status, QueueItem.queued_at, QueueItem.declined, QueueItem.preferred_user_id, QueueItem.offered_user_id,
-                    QueueItem.offer_expires_at, QueueItem.assigned_user_id,
-                ).where(QueueItem.tenant_id == tenant_id).order_by(QueueItem.id)
+                    QueueItem.id,
+                    QueueItem.conversation_id,
+                    QueueItem.queue_id,
+                    QueueItem.channel,
+                    QueueItem.priority,
+                    QueueItem.required_skills,
+                    QueueItem.status,
+                    QueueItem.queued_at,
+                    QueueItem.declined,
+                    QueueItem.preferred_user_id,
+                    QueueItem.offered_user_id,
+                    QueueItem.offer_expires_at,
+                    QueueItem.assigned_user_id,
+                )
+                .where(QueueItem.tenant_id == tenant_id)
+                .order_by(QueueItem.id)
             ).all()
             conversations = {
-                row.id: row for row in session.execute(
-                    select(Conversation.id, Conversation.status, Conversation.assignee_id, Conversation.last_channel).where(Conversation.tenant_id == tenant_id)
+                row.id: row
+                for row in session.execute(
+                    select(
+                        Conversation.id, Conversation.status, Conversation.assignee_id, Conversation.last_channel
+                    ).where(Conversation.tenant_id == tenant_id)
                 )
             }
             agents = {agent.id: agent for agent in routing_pass.load_agents(session, tenant_id)}
-            policies = {queue.id: routing_pass.policy_of(queue) for queue in session.scalars(select(RoutingQueue).where(RoutingQueue.tenant_id == tenant_id))}
+            policies = {
+                queue.id: routing_pass.policy_of(queue)
+                for queue in session.scalars(select(RoutingQueue).where(RoutingQueue.tenant_id == tenant_id))
+            }
     return Snapshot(now, items, conversations, agents, policies, requests, next_run_at)
 
 
 def _waiting_item(row: Any) -> WaitingItem:
     declined = {int(user): datetime.fromisoformat(at).timestamp() for user, at in (row.declined or {}).items()}
-    return WaitingItem(row.id, row.queue_id, row.channel, row.priority, dict(row.required_skills or {}), row.queued_at.timestamp(), declined, row.preferred_user_id)
+    return WaitingItem(
+        row.id,
+        row.queue_id,
+        row.channel,
+        row.priority,
+        dict(row.required_skills or {}),
+        row.queued_at.timestamp(),
+        declined,
+        row.preferred_user_id,
+    )
 
 
 def check_snapshot(snap: Snapshot, tenant: Tenant) -> list[str]:
@@ -341,26 +447,48 @@ def check_snapshot(snap: Snapshot, tenant: Tenant) -> list[str]:
         where = f"item {item.id} (conversation {item.conversation_id})"
         if item.status == "offered":
             load[item.offered_user_id][item.channel] += 1
-            if item.offered_user_id is None or item.assigned_user_id is not None or conversation.assignee_id is not None:
-                problems.append(f"{where} offered to {item.offered_user_id} but assigned to {item.assigned_user_id}, conversation assignee {conversation.assignee_id}")
+            if (
+                item.offered_user_id is None
+                or item.assigned_user_id is not None
+                or conversation.assignee_id is not None
+            ):
+                problems.append(
+                    f"{where} offered to {item.offered_user_id} but assigned to {item.assigned_user_id}, conversation assignee {conversation.assignee_id}"
+                )
             if item.offer_expires_at is None:
                 problems.append(f"{where} offered with no expiry")
         elif item.status == "waiting":
-            if item.offered_user_id is not None or item.assigned_user_id is not None or conversation.assignee_id is not None:
-                problems.append(f"{where} waiting but offered to {item.offered_user_id}, assigned to {item.assigned_user_id}, conversation assignee {conversation.assignee_id}")
+            if (
+                item.offered_user_id is not None
+                or item.assigned_user_id is not None
+                or conversation.assignee_id is not None
+            ):
+                problems.append(
+                    f"{where} waiting but offered to {item.offered_user_id}, assigned to {item.assigned_user_id}, conversation assignee {conversation.assignee_id}"
+                )
         elif item.status == "assigned":
-            if item.offered_user_id is not None or (conversation.status in LOADING and conversation.assignee_id != item.assigned_user_id):
-                problems.append(f"{where} assigned to {item.assigned_user_id}, offered to {item.offered_user_id}, conversation assignee {conversation.assignee_id}")
+            if item.offered_user_id is not None or (
+                conversation.status in LOADING and conversation.assignee_id != item.assigned_user_id
+            ):
+                problems.append(
+                    f"{where} assigned to {item.assigned_user_id}, offered to {item.offered_user_id}, conversation assignee {conversation.assignee_id}"
+                )
     for user_id, spec in tenant.specs.items():
         mine = load.get(user_id, Counter())
         for channel in CHANNELS:
             if mine[channel] > spec.capacity[channel]:
-                problems.append(f"agent {user_id} holds {mine[channel]} {channel} conversations (assigned + offered), capacity {spec.capacity[channel]}")
+                problems.append(
+                    f"agent {user_id} holds {mine[channel]} {channel} conversations (assigned + offered), capacity {spec.capacity[channel]}"
+                )
         total = sum(mine.values())
         for channel in spec.exclusive:
             if mine[channel] and total > 1:
                 problems.append(f"agent {user_id} holds {dict(mine)}: {channel} is exclusive for them")
-        computed = {channel: count for channel, count in (snap.agents[user_id].load.items() if user_id in snap.agents else ()) if count}
+        computed = {
+            channel: count
+            for channel, count in (snap.agents[user_id].load.items() if user_id in snap.agents else ())
+            if count
+        }
         if computed != {channel: count for channel, count in mine.items() if count}:
             problems.append(f"agent {user_id}: routing_pass.load_agents counts {computed}, the rows say {dict(mine)}")
     if snap.settled:
@@ -403,7 +531,9 @@ def replay(events: list[Any]) -> tuple[list[Step], list[str]]:
     status, holder, queue_id, entered_at, declined = "none", None, None, None, {}
 
     def bad(event: Any, why: str) -> None:
-        problems.append(f"conversation {event.conversation_id}: event {event.id} {event.kind} (user {event.user_id}) {why}; was {status} by {holder}")
+        problems.append(
+            f"conversation {event.conversation_id}: event {event.id} {event.kind} (user {event.user_id}) {why}; was {status} by {holder}"
+        )
 
     for event in events:
         data = event.data or {}
@@ -451,16 +581,41 @@ def replay(events: list[Any]) -> tuple[list[Step], list[str]]:
 def check_history(rt: Runtime, tenant: Tenant) -> tuple[list[str], Counter[str], int]:
     """Invariants 3 and 4; returns the problems, the event kinds, and how many (decision, waiting item) pairs were compared."""
     with unit_of_work(rt.sessions) as session:
-        events = list(session.execute(
-            select(RoutingEvent.id, RoutingEvent.conversation_id, RoutingEvent.queue_id, RoutingEvent.user_id, RoutingEvent.kind, RoutingEvent.at, RoutingEvent.data)
-            .where(RoutingEvent.tenant_id == tenant.tenant_id).order_by(RoutingEvent.id)
-        ).all())
-        items = {row.conversation_id: row for row in session.execute(
-            select(QueueItem.conversation_id, QueueItem.status, QueueItem.offered_user_id, QueueItem.assigned_user_id, QueueItem.queue_id,
-                   QueueItem.channel, QueueItem.priority, QueueItem.required_skills, QueueItem.preferred_user_id)
-            .where(QueueItem.tenant_id == tenant.tenant_id)
-        )}
-        policies = {queue.id: routing_pass.policy_of(queue) for queue in session.scalars(select(RoutingQueue).where(RoutingQueue.tenant_id == tenant.tenant_id))}
+        events = list(
+            session.execute(
+                select(
+                    RoutingEvent.id,
+                    RoutingEvent.conversation_id,
+                    RoutingEvent.queue_id,
+                    RoutingEvent.user_id,
+                    RoutingEvent.kind,
+                    RoutingEvent.at,
+                    RoutingEvent.data,
+                )
+                .where(RoutingEvent.tenant_id == tenant.tenant_id)
+                .order_by(RoutingEvent.id)
+            ).all()
+        )
+        items = {
+            row.conversation_id: row
+            for row in session.execute(
+                select(
+                    QueueItem.conversation_id,
+                    QueueItem.status,
+                    QueueItem.offered_user_id,
+                    QueueItem.assigned_user_id,
+                    QueueItem.queue_id,
+                    QueueItem.channel,
+                    QueueItem.priority,
+                    QueueItem.required_skills,
+                    QueueItem.preferred_user_id,
+                ).where(QueueItem.tenant_id == tenant.tenant_id)
+            )
+        }
+        policies = {
+            queue.id: routing_pass.policy_of(queue)
+            for queue in session.scalars(select(RoutingQueue).where(RoutingQueue.tenant_id == tenant.tenant_id))
+        }
     kinds = Counter(event.kind for event in events)
     by_conversation: dict[int, list[Any]] = defaultdict(list)
     for event in events:
@@ -474,9 +629,17 @@ def check_history(rt: Runtime, tenant: Tenant) -> tuple[list[str], Counter[str],
         item = items.get(conversation_id)
         final = steps[-1]
         if item is not None:
-            holder = item.offered_user_id if item.status == "offered" else item.assigned_user_id if item.status == "assigned" else None
+            holder = (
+                item.offered_user_id
+                if item.status == "offered"
+                else item.assigned_user_id
+                if item.status == "assigned"
+                else None
+            )
             if (final.status, final.holder, final.queue_id) != (item.status, holder, item.queue_id):
-                problems.append(f"conversation {conversation_id}: the history ends {final.status}/{final.holder}/queue {final.queue_id}, the row is {item.status}/{holder}/queue {item.queue_id}")
+                problems.append(
+                    f"conversation {conversation_id}: the history ends {final.status}/{final.holder}/queue {final.queue_id}, the row is {item.status}/{holder}/queue {item.queue_id}"
+                )
 
     # 4. priority: a decision never passes over a higher effective priority the agent could take.
     members = {tenant.queue_ids[q]: {u for u, spec in tenant.specs.items() if q in spec.queues} for q in QUEUES}
@@ -493,7 +656,14 @@ def check_history(rt: Runtime, tenant: Tenant) -> tuple[list[str], Counter[str],
         if before is None or before.status != "waiting" or before.entered_at is None:
             continue  # reported by the replay
         policy = policies[before.queue_id]
-        low_item = WaitingItem(0, before.queue_id, low.channel, low.priority, dict(low.required_skills or {}), before.entered_at.timestamp())
+        low_item = WaitingItem(
+            0,
+            before.queue_id,
+            low.channel,
+            low.priority,
+            dict(low.required_skills or {}),
+            before.entered_at.timestamp(),
+        )
         low_priority = effective_priority(low_item, policy, t.timestamp())
         spec = tenant.specs[agent]
         for other_id, steps in history.items():
@@ -502,11 +672,23 @@ def check_history(rt: Runtime, tenant: Tenant) -> tuple[list[str], Counter[str],
                 continue
             index = bisect.bisect_left(event_ids[other_id], event.id)
             state = steps[index - 1] if index else None
-            if state is None or state.status != "waiting" or state.queue_id != before.queue_id or state.entered_at is None:
+            if (
+                state is None
+                or state.status != "waiting"
+                or state.queue_id != before.queue_id
+                or state.entered_at is None
+            ):
                 continue
             if (t - state.entered_at).total_seconds() < ENTRY_MARGIN or agent not in members.get(state.queue_id, set()):
                 continue
-            high_item = WaitingItem(0, state.queue_id, high.channel, high.priority, dict(high.required_skills or {}), state.entered_at.timestamp())
+            high_item = WaitingItem(
+                0,
+                state.queue_id,
+                high.channel,
+                high.priority,
+                dict(high.required_skills or {}),
+                state.entered_at.timestamp(),
+            )
             cooled = state.declined.get(agent)
             if cooled is not None and (t - cooled).total_seconds() < policy.decline_cooldown_seconds:
                 continue
@@ -565,7 +747,9 @@ class Load:
                 self.errors.append(f"{what}: {type(exc).__name__}: {exc}")
 
     def start(self) -> None:
-        targets = [(self.customer, 1), (self.customer, 2), (self.supervisor, 3)] + [(lambda seed, user=user: self.agent(user, seed), 10 + n) for n, user in enumerate(self.tenant.agents)]
+        targets = [(self.customer, 1), (self.customer, 2), (self.supervisor, 3)] + [
+            (lambda seed, user=user: self.agent(user, seed), 10 + n) for n, user in enumerate(self.tenant.agents)
+        ]
         for target, seed in targets:
             thread = threading.Thread(target=self.guarded, args=(target, seed), daemon=True)
             thread.start()
@@ -611,12 +795,21 @@ class Load:
                 f"From: Cliente <{address}>\r\nTo: posta@raccordo.example.com\r\nSubject: Fattura\r\nMessage-ID: <{message_id}@example.com>\r\n"
                 f"Date: {email.utils.formatdate()}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBuongiorno, ho una domanda sulla fattura.\r\n"
             ).encode()
-            outcome = process_raw(self.rt, store_raw(self.rt, self.tenant.email_inbox, InboundRequest.polled("smtp:test", body, {"x-raccordo-source": "smtp"})))
+            outcome = process_raw(
+                self.rt,
+                store_raw(
+                    self.rt,
+                    self.tenant.email_inbox,
+                    InboundRequest.polled("smtp:test", body, {"x-raccordo-source": "smtp"}),
+                ),
+            )
         else:
             identifier, secret = self.tenant.api_inboxes[kind]
             body = json.dumps(customer_message(message_id, "Buongiorno", email=address)).encode()
             headers = {k.lower(): v for k, v in signing.sign(secret, body).items()}
-            outcome = receive(self.rt, identifier, InboundRequest.of("POST", "http://testserver/hook", headers, body), "api")
+            outcome = receive(
+                self.rt, identifier, InboundRequest.of("POST", "http://testserver/hook", headers, body), "api"
+            )
         assert len(outcome.message_ids) == 1, outcome
 
     # agents --------------------------------------------------------------------------------------
@@ -648,16 +841,37 @@ class Load:
                 else:
                     ignored.add((conversation_id, expires_at))
             with unit_of_work(self.rt.sessions) as session:
-                mine = list(session.scalars(select(Conversation.id).where(Conversation.assignee_id == user_id, Conversation.status.in_(LOADING))))
+                mine = list(
+                    session.scalars(
+                        select(Conversation.id).where(
+                            Conversation.assignee_id == user_id, Conversation.status.in_(LOADING)
+                        )
+                    )
+                )
             for conversation_id in mine:
                 roll = rng.random()
                 if roll < 0.10:
-                    self.attempt("resolve", lambda cid=conversation_id: self.own(actor, cid, lambda s: update_conversation(s, actor, cid, status="resolved")))
+                    self.attempt(
+                        "resolve",
+                        lambda cid=conversation_id: self.own(
+                            actor, cid, lambda s: update_conversation(s, actor, cid, status="resolved")
+                        ),
+                    )
                 elif roll < 0.13:
                     target = self.tenant.queue_ids[rng.choice(list(QUEUES))]
-                    self.attempt("transfer to queue", lambda cid=conversation_id, q=target: self.own(actor, cid, lambda s: routing.transfer(s, actor, cid, queue_id=q, note=None)))
+                    self.attempt(
+                        "transfer to queue",
+                        lambda cid=conversation_id, q=target: self.own(
+                            actor, cid, lambda s: routing.transfer(s, actor, cid, queue_id=q, note=None)
+                        ),
+                    )
                 elif roll < 0.16:
-                    self.attempt("pending", lambda cid=conversation_id: self.own(actor, cid, lambda s: update_conversation(s, actor, cid, status="pending")))
+                    self.attempt(
+                        "pending",
+                        lambda cid=conversation_id: self.own(
+                            actor, cid, lambda s: update_conversation(s, actor, cid, status="pending")
+                        ),
+                    )
             time.sleep(rng.uniform(0.1, 0.3))
 
     def set_presence(self, actor: Actor, status: str) -> None:
@@ -675,7 +889,9 @@ class Load:
     def own(self, actor: Actor, conversation_id: int, change: Callable[[Session], Any]) -> None:
         """``change`` only while the conversation is still the agent's (locked first, as the services do)."""
         with unit_of_work(self.rt.sessions) as session:
-            conversation = session.scalars(select(Conversation).where(Conversation.id == conversation_id).with_for_update()).one()
+            conversation = session.scalars(
+                select(Conversation).where(Conversation.id == conversation_id).with_for_update()
+            ).one()
             if conversation.assignee_id != actor.user_id or conversation.status not in LOADING:
                 raise Conflict("routing.offer_gone")
             change(session)
@@ -689,19 +905,40 @@ class Load:
             if not self.running():
                 return
             with unit_of_work(self.rt.sessions) as session:
-                waiting = list(session.scalars(select(QueueItem.conversation_id).where(QueueItem.tenant_id == actor.tenant_id, QueueItem.status.in_(("waiting", "offered")))))
+                waiting = list(
+                    session.scalars(
+                        select(QueueItem.conversation_id).where(
+                            QueueItem.tenant_id == actor.tenant_id, QueueItem.status.in_(("waiting", "offered"))
+                        )
+                    )
+                )
             if waiting:
                 conversation_id = rng.choice(waiting)
                 if rng.random() < 0.7:
                     target = self.tenant.queue_ids[rng.choice(list(QUEUES))]
-                    self.attempt("supervisor transfer", lambda: self.queued(conversation_id, lambda s: routing.transfer(s, actor, conversation_id, queue_id=target, note="Da gestire qui")))
+                    self.attempt(
+                        "supervisor transfer",
+                        lambda: self.queued(
+                            conversation_id,
+                            lambda s: routing.transfer(
+                                s, actor, conversation_id, queue_id=target, note="Da gestire qui"
+                            ),
+                        ),
+                    )
                 else:
-                    self.attempt("supervisor close", lambda: self.queued(conversation_id, lambda s: update_conversation(s, actor, conversation_id, status="resolved")))
+                    self.attempt(
+                        "supervisor close",
+                        lambda: self.queued(
+                            conversation_id, lambda s: update_conversation(s, actor, conversation_id, status="resolved")
+                        ),
+                    )
             time.sleep(rng.uniform(0.3, 0.7))
 
     def queued(self, conversation_id: int, change: Callable[[Session], Any]) -> None:
         with unit_of_work(self.rt.sessions) as session:
-            conversation = session.scalars(select(Conversation).where(Conversation.id == conversation_id).with_for_update()).one()
+            conversation = session.scalars(
+                select(Conversation).where(Conversation.id == conversation_id).with_for_update()
+            ).one()
             if conversation.assignee_id is not None or conversation.status != "open":
                 raise Conflict("routing.offer_gone")
             change(session)
@@ -806,9 +1043,20 @@ def test_worker_processes_routing_at_once_keep_every_invariant(tmp_path: Path) -
         + [f"history: {problem}" for problem in history_problems[:MAX_VIOLATIONS]]
     )
     assert not problems, "\n".join(problems) + "\n" + summary
-    assert settled_after >= 1, f"the workers never settled the tenant in {SETTLE_SECONDS} s after the load\n{summary}\n{logs}"
+    assert settled_after >= 1, (
+        f"the workers never settled the tenant in {SETTLE_SECONDS} s after the load\n{summary}\n{logs}"
+    )
     # The run must have exercised what the invariants are about.
-    for kind in ("offered", "accepted", "declined", "offer_expired", "assigned", "resolved", "transferred", "overflowed"):
+    for kind in (
+        "offered",
+        "accepted",
+        "declined",
+        "offer_expired",
+        "assigned",
+        "resolved",
+        "transferred",
+        "overflowed",
+    ):
         assert kinds[kind] > 0, f"no {kind!r} routing event: the load did not exercise it\n{summary}"
     assert pairs > 0, f"no decision passed over a waiting item: the priority check compared nothing\n{summary}"
     assert codes == [0] * WORKERS, f"worker exit codes {codes}\n{logs}"

@@ -37,17 +37,18 @@ from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection, connect
 
 from raccordo.channels import signing
+from raccordo.platform.config import Settings
+from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.migrate import upgrade
 from raccordo.platform.store.models import Job
 from raccordo.record.models import TimelineEvent
-from raccordo.platform.config import Settings
-from raccordo.platform.runtime import Runtime
 from raccordo.record.services.snooze import snooze_key
+from tests.helpers import CallbackServer
 from tests.support.databases import BACKENDS, create_postgres_database, drop_postgres_database
 from tests.support.orgs import make_org
-from tests.helpers import CallbackServer
 from tests.support.servers import PrivateServer
+
 RACCORDO = str(Path(sys.executable).parent / "raccordo")
 SECRET = "scale-out-secret-key"
 
@@ -104,7 +105,9 @@ class Processes:
         return f"http://127.0.0.1:{port}"
 
     def logs(self) -> str:
-        return "\n".join(f"--- {name} ---\n{log.read_text(errors='replace')[-3000:]}" for name, (_, log) in self.running.items())
+        return "\n".join(
+            f"--- {name} ---\n{log.read_text(errors='replace')[-3000:]}" for name, (_, log) in self.running.items()
+        )
 
     def check_alive(self) -> None:
         for name, (process, _) in self.running.items():
@@ -183,18 +186,35 @@ async def _open_socket(base: str, token: str) -> Socket:
 
 
 def _post_inbound(base: str, inbox: dict[str, Any], message_id: str, text: str, email: str) -> httpx.Response:
-    body = json.dumps({"message_id": message_id, "contact": {"name": "Giulia Verdi", "identities": [{"kind": "email", "value": email}]}, "text": text}).encode()
+    body = json.dumps(
+        {
+            "message_id": message_id,
+            "contact": {"name": "Giulia Verdi", "identities": [{"kind": "email", "value": email}]},
+            "text": text,
+        }
+    ).encode()
     path = f"/api/v1/channels/api/{inbox['identifier']}/messages"
-    return httpx.post(base + path, content=body, headers={"Content-Type": "application/json", **signing.sign(inbox["secrets"]["hmac_secret"], body)}, timeout=10)
+    return httpx.post(
+        base + path,
+        content=body,
+        headers={"Content-Type": "application/json", **signing.sign(inbox["secrets"]["hmac_secret"], body)},
+        timeout=10,
+    )
 
 
 def _texts(socket_: Socket, tag: str) -> list[str]:
-    return [e["payload"]["text"] for e in socket_.events("message.created") if str(e["payload"].get("text", "")).startswith(tag)]
+    return [
+        e["payload"]["text"]
+        for e in socket_.events("message.created")
+        if str(e["payload"].get("text", "")).startswith(tag)
+    ]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["redis", "nats"])
-def test_two_serve_processes_and_a_worker_share_one_realtime_system(kind: str, shared_database: str, tmp_path: Path) -> None:
+def test_two_serve_processes_and_a_worker_share_one_realtime_system(
+    kind: str, shared_database: str, tmp_path: Path
+) -> None:
     settings = Settings(data_dir=tmp_path / "data", database_url=shared_database, secret_key=SECRET)
     rt = Runtime.build(settings)
     org = make_org(rt)
@@ -211,15 +231,24 @@ def test_two_serve_processes_and_a_worker_share_one_realtime_system(kind: str, s
         for base in (serve_a, serve_b):
             await _until(lambda base=base: _readiness(base)[0] == 200, f"{base}/readyz", processes, timeout=60)
         owner = {"Authorization": f"Bearer {org.tokens['owner']}"}
-        inbox = httpx.post(f"{serve_a}/api/v1/inboxes", json={"name": "App", "channel": "api", "settings": {"callback_url": callback.url}}, headers=owner, timeout=10).json()
+        inbox = httpx.post(
+            f"{serve_a}/api/v1/inboxes",
+            json={"name": "App", "channel": "api", "settings": {"callback_url": callback.url}},
+            headers=owner,
+            timeout=10,
+        ).json()
 
         agent_b = await _open_socket(serve_b, org.tokens["agent"])
         supervisor_a = await _open_socket(serve_a, org.tokens["supervisor"])
         try:
             # 1. A message posted to A reaches the agent on B.
-            posted = await asyncio.to_thread(_post_inbound, serve_a, inbox, f"{tag}-1", f"{tag} Buongiorno, ho un problema", f"{tag}@example.com")
+            posted = await asyncio.to_thread(
+                _post_inbound, serve_a, inbox, f"{tag}-1", f"{tag} Buongiorno, ho un problema", f"{tag}@example.com"
+            )
             assert posted.status_code == 200, posted.text
-            await _until(lambda: _texts(agent_b, tag), "the message posted to A on B's agent socket", processes, timeout=8)
+            await _until(
+                lambda: _texts(agent_b, tag), "the message posted to A on B's agent socket", processes, timeout=8
+            )
             conversation_id = agent_b.events("message.created")[-1]["conversation_id"]
             hello_nodes = {agent_b.of_type("hello")[0]["node"], supervisor_a.of_type("hello")[0]["node"]}
             assert len(hello_nodes) == 2, "the two sockets must be on two different processes"
@@ -230,25 +259,46 @@ def test_two_serve_processes_and_a_worker_share_one_realtime_system(kind: str, s
             await supervisor_a.send({"type": "viewing", "conversation_id": conversation_id, "state": True})
             await supervisor_a.send({"type": "typing", "conversation_id": conversation_id, "state": True})
             viewers = await _until(
-                lambda: [m for m in agent_b.of_type("viewers") if org.users["supervisor"] in m["user_ids"]], "viewers on B", processes,
+                lambda: [m for m in agent_b.of_type("viewers") if org.users["supervisor"] in m["user_ids"]],
+                "viewers on B",
+                processes,
             )
             assert viewers[0]["conversation_id"] == conversation_id
-            await _until(lambda: [m for m in agent_b.of_type("typing") if m["user_id"] == org.users["supervisor"] and m["state"]], "typing on B", processes)
+            await _until(
+                lambda: [
+                    m for m in agent_b.of_type("typing") if m["user_id"] == org.users["supervisor"] and m["state"]
+                ],
+                "typing on B",
+                processes,
+            )
 
             # 3. A snooze timer set through A fires once, on the worker; B's agent sees the reopen.
             until = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
-            snoozed = httpx.patch(f"{serve_a}/api/v1/conversations/{conversation_id}", json={"status": "snoozed", "snoozed_until": until}, headers=owner, timeout=10)
+            snoozed = httpx.patch(
+                f"{serve_a}/api/v1/conversations/{conversation_id}",
+                json={"status": "snoozed", "snoozed_until": until},
+                headers=owner,
+                timeout=10,
+            )
             assert snoozed.status_code == 200, snoozed.text
             reopened = await _until(
-                lambda: [e for e in agent_b.events("conversation.updated") if e["conversation_id"] == conversation_id and e["payload"].get("status") == "open"],
-                "the reopen after the snooze on B's socket", processes,
+                lambda: [
+                    e
+                    for e in agent_b.events("conversation.updated")
+                    if e["conversation_id"] == conversation_id and e["payload"].get("status") == "open"
+                ],
+                "the reopen after the snooze on B's socket",
+                processes,
             )
             await asyncio.sleep(1.5)  # the worker polls every 0.5 s: room for a second firing, if there were one
             with unit_of_work(rt.sessions) as session:
                 job = session.scalars(select(Job).where(Job.dedupe_key == snooze_key(conversation_id))).one()
                 assert (job.status, job.attempts, job.result.get("reopened")) == ("done", 1, True)
                 reopens = [
-                    row for row in session.scalars(select(TimelineEvent).where(TimelineEvent.conversation_id == conversation_id))
+                    row
+                    for row in session.scalars(
+                        select(TimelineEvent).where(TimelineEvent.conversation_id == conversation_id)
+                    )
                     if (row.data or {}).get("reason") == "snooze_ended"
                 ]
                 assert len(reopens) == 1
@@ -256,34 +306,63 @@ def test_two_serve_processes_and_a_worker_share_one_realtime_system(kind: str, s
 
             # 4. A reply queued on B is delivered by the worker, once.
             agent = {"Authorization": f"Bearer {org.tokens['agent']}"}
-            reply = httpx.post(f"{serve_b}/api/v1/conversations/{conversation_id}/reply", json={"text": f"{tag} Eccomi"}, headers=agent, timeout=10)
+            reply = httpx.post(
+                f"{serve_b}/api/v1/conversations/{conversation_id}/reply",
+                json={"text": f"{tag} Eccomi"},
+                headers=agent,
+                timeout=10,
+            )
             assert reply.status_code == 201, reply.text
             await _until(lambda: callback.received, "the reply at the callback", processes)
             await _until(
-                lambda: [e for e in supervisor_a.events("message.updated") if e["payload"].get("id") == reply.json()["id"] and e["payload"].get("delivery_status") == "sent"],
-                "the 'sent' update on A's socket", processes,
+                lambda: [
+                    e
+                    for e in supervisor_a.events("message.updated")
+                    if e["payload"].get("id") == reply.json()["id"] and e["payload"].get("delivery_status") == "sent"
+                ],
+                "the 'sent' update on A's socket",
+                processes,
             )
             await asyncio.sleep(1.0)
-            assert len(callback.received) == 1 and json.loads(callback.received[0]["body"])["message"]["text"] == f"{tag} Eccomi"
+            assert (
+                len(callback.received) == 1
+                and json.loads(callback.received[0]["body"])["message"]["text"] == f"{tag} Eccomi"
+            )
 
             # 5. The broker goes away: each process keeps serving its own clients and is not ready.
             broker.kill()
             for base in (serve_a, serve_b):
                 await _until(lambda base=base: _readiness(base)[0] == 503, f"{base} not ready", processes)
-                assert {k: v for k, v in _readiness(base)[1].items() if k in ("bus", "database")} == {"bus": "unreachable", "database": "ok"}
+                assert {k: v for k, v in _readiness(base)[1].items() if k in ("bus", "database")} == {
+                    "bus": "unreachable",
+                    "database": "ok",
+                }
             during = [f"{tag} durante {n}" for n in range(3)]
             for number, text in enumerate(during):
-                posted = await asyncio.to_thread(_post_inbound, serve_a, inbox, f"{tag}-outage-{number}", text, f"{tag}@example.com")
+                posted = await asyncio.to_thread(
+                    _post_inbound, serve_a, inbox, f"{tag}-outage-{number}", text, f"{tag}@example.com"
+                )
                 assert posted.status_code == 200, posted.text
-            await _until(lambda: _texts(supervisor_a, f"{tag} durante") == during, "A's own client served during the outage", processes)
+            await _until(
+                lambda: _texts(supervisor_a, f"{tag} durante") == during,
+                "A's own client served during the outage",
+                processes,
+            )
 
             # 6. The broker comes back: both ready again, and B has every event once, in order.
             await broker.start()
             for base in (serve_a, serve_b):
                 await _until(lambda base=base: _readiness(base)[0] == 200, f"{base} ready again", processes, timeout=45)
-            after = await asyncio.to_thread(_post_inbound, serve_a, inbox, f"{tag}-after", f"{tag} dopo", f"{tag}@example.com")
+            after = await asyncio.to_thread(
+                _post_inbound, serve_a, inbox, f"{tag}-after", f"{tag} dopo", f"{tag}@example.com"
+            )
             assert after.status_code == 200, after.text
-            await _until(lambda: _texts(agent_b, f"{tag} dopo"), "a live message on B after the broker returned", processes, timeout=8)
+            await _until(
+                lambda: _texts(agent_b, f"{tag} dopo"),
+                "a live message on B after the broker returned",
+                processes,
+                timeout=8,
+            )
             assert _texts(agent_b, f"{tag} durante") == during
             for socket_ in (agent_b, supervisor_a):
                 ids = [e["id"] for e in socket_.events()]
@@ -301,6 +380,8 @@ def test_two_serve_processes_and_a_worker_share_one_realtime_system(kind: str, s
         rt.close()
     logs = processes.logs()
     # uvicorn re-raises SIGTERM after its graceful shutdown, so a clean serve exits -15.
-    assert codes["worker"] == 0 and codes["serve-a"] in (0, -signal.SIGTERM) and codes["serve-b"] in (0, -signal.SIGTERM), logs
+    assert (
+        codes["worker"] == 0 and codes["serve-a"] in (0, -signal.SIGTERM) and codes["serve-b"] in (0, -signal.SIGTERM)
+    ), logs
     assert logs.count("Finished server process") == 2, logs
     assert SECRET not in logs, "secrets must never be logged"

@@ -11,8 +11,15 @@ from raccordo.platform.errors import InvalidInput
 
 RETURN = [
     {"id": "intro", "prompt": "Buongiorno {{contact.first_name}}", "next": "motivo"},
-    {"id": "motivo", "prompt": "Perché?", "answer": "choice", "options": ["Difettoso", "Ripensamento"], "target": "conversation.reason",
-     "branches": {"Difettoso": "foto"}, "next": "ordine"},
+    {
+        "id": "motivo",
+        "prompt": "Perché?",
+        "answer": "choice",
+        "options": ["Difettoso", "Ripensamento"],
+        "target": "conversation.reason",
+        "branches": {"Difettoso": "foto"},
+        "next": "ordine",
+    },
     {"id": "foto", "prompt": "Ha le foto?", "answer": "yes_no", "branches": {"no": "fine"}, "next": "ordine"},
     {"id": "ordine", "prompt": "Numero d'ordine?", "answer": "number", "target": "contact.last_order", "next": "fine"},
     {"id": "fine", "prompt": "Grazie"},
@@ -51,18 +58,33 @@ def test_a_valid_design_runs_along_its_branches():
     ("change", "expected"),
     [
         (lambda d: d.__setitem__(0, {**d[0], "next": "nowhere"}), ("steps.0.next", "script.step_unknown")),
-        (lambda d: d.__setitem__(1, {**d[1], "branches": {"Rotto": "foto"}}), ("steps.1.branches", "script.branch_key_invalid")),
-        (lambda d: d.__setitem__(2, {**d[2], "branches": {"no": "ghost"}}), ("steps.2.branches", "script.step_unknown")),
+        (
+            lambda d: d.__setitem__(1, {**d[1], "branches": {"Rotto": "foto"}}),
+            ("steps.1.branches", "script.branch_key_invalid"),
+        ),
+        (
+            lambda d: d.__setitem__(2, {**d[2], "branches": {"no": "ghost"}}),
+            ("steps.2.branches", "script.step_unknown"),
+        ),
         (lambda d: d.__setitem__(3, {**d[3], "next": "motivo"}), ("steps.1.next", "script.cycle")),
         (lambda d: d.__setitem__(1, {**d[1], "options": ["Solo"]}), ("steps.1.options", "script.options_count")),
-        (lambda d: d.__setitem__(1, {**d[1], "options": ["A", "a"], "branches": {}}), ("steps.1.options", "script.options_duplicate")),
+        (
+            lambda d: d.__setitem__(1, {**d[1], "options": ["A", "a"], "branches": {}}),
+            ("steps.1.options", "script.options_duplicate"),
+        ),
         (lambda d: d.__setitem__(3, {**d[3], "target": "order.number"}), ("steps.3.target", "script.target_invalid")),
         (lambda d: d.__setitem__(0, {**d[0], "target": "contact.x"}), ("steps.0.target", "script.target_needs_answer")),
         (lambda d: d.__setitem__(4, {**d[4], "id": "Fine!"}), ("steps.4.id", "script.step_id_invalid")),
         (lambda d: d.__setitem__(4, {**d[4], "id": "intro"}), ("steps.4.id", "script.step_id_duplicate")),
         (lambda d: d.__setitem__(2, {**d[2], "prompt": "  "}), ("steps.2.prompt", "script.prompt_required")),
-        (lambda d: d.append({"id": "orfano", "prompt": "Nessuno arriva qui"}), ("steps.5.id", "script.step_unreachable")),
-        (lambda d: d.__setitem__(0, {**d[0], "options": ["x", "y"]}), ("steps.0.options", "script.options_only_for_choice")),
+        (
+            lambda d: d.append({"id": "orfano", "prompt": "Nessuno arriva qui"}),
+            ("steps.5.id", "script.step_unreachable"),
+        ),
+        (
+            lambda d: d.__setitem__(0, {**d[0], "options": ["x", "y"]}),
+            ("steps.0.options", "script.options_only_for_choice"),
+        ),
     ],
 )
 def test_design_problems_name_their_field(change, expected):
@@ -76,35 +98,59 @@ def test_design_problems_name_their_field(change, expected):
 
 def test_design_shape_errors():
     assert fields([]) == [("steps", "script.steps_required")]
-    for raw, field in (({"id": "x"}, "steps"), ([1], "steps.0"), ([{"id": "a", "prompt": "p", "answer": "colour"}], "steps.0.answer")):
+    for raw, field in (
+        ({"id": "x"}, "steps"),
+        ([1], "steps.0"),
+        ([{"id": "a", "prompt": "p", "answer": "colour"}], "steps.0.answer"),
+    ):
         with pytest.raises(InvalidInput) as raised:
             rules.parse(raw)
         assert raised.value.field == field
     # Every answer branched: the default next is unused, so it does not make a step reachable or a cycle.
-    covered = [{"id": "a", "prompt": "?", "answer": "yes_no", "branches": {"yes": "b", "no": "b"}, "next": "a"}, {"id": "b", "prompt": "fine"}]
+    covered = [
+        {"id": "a", "prompt": "?", "answer": "yes_no", "branches": {"yes": "b", "no": "b"}, "next": "a"},
+        {"id": "b", "prompt": "fine"},
+    ]
     assert fields(covered) == []
 
 
 @pytest.mark.parametrize(
     ("answer", "raw", "expected"),
     [
-        ("text", "  ciao ", "ciao"), ("number", "3,5", 3.5), ("number", "42", 42), ("number", 7, 7), ("yes_no", "No", False), ("yes_no", True, True),
-        ("date", "25/11/2026", "2026-11-25"), ("date", "2026-11-25", "2026-11-25"), ("choice", "B", "b"),
+        ("text", "  ciao ", "ciao"),
+        ("number", "3,5", 3.5),
+        ("number", "42", 42),
+        ("number", 7, 7),
+        ("yes_no", "No", False),
+        ("yes_no", True, True),
+        ("date", "25/11/2026", "2026-11-25"),
+        ("date", "2026-11-25", "2026-11-25"),
+        ("choice", "B", "b"),
     ],
 )
 def test_answers_are_checked_and_normalized(answer, raw, expected):
-    step = rules.Step(id="q", prompt="?", answer=rules.AnswerType(answer), options=("a", "b") if answer == "choice" else ())
+    step = rules.Step(
+        id="q", prompt="?", answer=rules.AnswerType(answer), options=("a", "b") if answer == "choice" else ()
+    )
     assert rules.parse_answer(step, raw) == expected
 
 
 @pytest.mark.parametrize(
     ("answer", "raw", "key"),
-    [("text", " ", "script.answer_required"), ("number", "tre", "script.answer_number"), ("number", "nan", "script.answer_number"),
-     ("yes_no", "forse", "script.answer_yes_no"), ("date", "31/02/2026", "script.answer_date"), ("choice", "c", "script.answer_choice"),
-     ("text", "x" * 2001, "script.answer_too_long")],
+    [
+        ("text", " ", "script.answer_required"),
+        ("number", "tre", "script.answer_number"),
+        ("number", "nan", "script.answer_number"),
+        ("yes_no", "forse", "script.answer_yes_no"),
+        ("date", "31/02/2026", "script.answer_date"),
+        ("choice", "c", "script.answer_choice"),
+        ("text", "x" * 2001, "script.answer_too_long"),
+    ],
 )
 def test_bad_answers_are_refused_on_value(answer, raw, key):
-    step = rules.Step(id="q", prompt="?", answer=rules.AnswerType(answer), options=("a", "b") if answer == "choice" else ())
+    step = rules.Step(
+        id="q", prompt="?", answer=rules.AnswerType(answer), options=("a", "b") if answer == "choice" else ()
+    )
     with pytest.raises(InvalidInput) as raised:
         rules.parse_answer(step, raw)
     assert (raised.value.key, raised.value.field) == (key, "value")
@@ -138,8 +184,21 @@ def designs(draw):
         later = [f"s{j}" for j in range(i + 1, n)]
         keys = ["yes", "no"] if answer == "yes_no" else options
         branches = {k: draw(st.sampled_from(later)) for k in keys if later and draw(st.booleans())}
-        nxt = f"s{i + 1}" if i + 1 < n and draw(st.integers(0, 4)) else (draw(st.sampled_from([None, *later])) if later else None)
-        steps.append({"id": f"s{i}", "prompt": f"Passo {i}", "answer": answer, "options": options, "branches": branches, "next": nxt})
+        nxt = (
+            f"s{i + 1}"
+            if i + 1 < n and draw(st.integers(0, 4))
+            else (draw(st.sampled_from([None, *later])) if later else None)
+        )
+        steps.append(
+            {
+                "id": f"s{i}",
+                "prompt": f"Passo {i}",
+                "answer": answer,
+                "options": options,
+                "branches": branches,
+                "next": nxt,
+            }
+        )
     return steps
 
 

@@ -12,9 +12,9 @@ from sqlalchemy import update
 from starlette.testclient import TestClient
 
 from raccordo.accounts.api import deps
+from raccordo.accounts.models import LoginSession
 from raccordo.accounts.services import accounts
 from raccordo.platform.store.db import unit_of_work
-from raccordo.accounts.models import LoginSession
 
 FORGED = ["", "not-the-token", "tökén-non-ascii"]
 
@@ -22,14 +22,23 @@ FORGED = ["", "not-the-token", "tökén-non-ascii"]
 @pytest.fixture
 def browser(client, org) -> tuple[TestClient, str]:
     """A browser logged in as the agent (API login: the pages share its session)."""
-    c = TestClient(client.app, client=(f"auth-{uuid.uuid4().hex[:12]}", 50000), raise_server_exceptions=False, follow_redirects=False)
+    c = TestClient(
+        client.app,
+        client=(f"auth-{uuid.uuid4().hex[:12]}", 50000),
+        raise_server_exceptions=False,
+        follow_redirects=False,
+    )
     response = c.post("/api/v1/auth/login", json={"email": org.email("agent"), "password": org.password})
     assert response.status_code == 200, response.text
     return c, response.json()["csrf_token"]
 
 
 def _api_post(c: TestClient, csrf: str | None):
-    return c.post("/api/v1/tokens", json={"name": "from the browser"}, headers={"X-CSRF-Token": csrf.encode()} if csrf is not None else {})
+    return c.post(
+        "/api/v1/tokens",
+        json={"name": "from the browser"},
+        headers={"X-CSRF-Token": csrf.encode()} if csrf is not None else {},
+    )
 
 
 def _page_post(c: TestClient, csrf: str | None, *, as_field: bool = False):
@@ -45,7 +54,11 @@ def test_both_paths_refuse_a_missing_or_forged_csrf_token(browser, forged):
     api = _api_post(c, forged)
     assert api.status_code == 403 and "CSRF token" in api.json()["detail"], api.text
     page = _page_post(c, forged)
-    assert page.status_code == 403 and "security token" in page.text and page.headers["content-type"].startswith("text/html")
+    assert (
+        page.status_code == 403
+        and "security token" in page.text
+        and page.headers["content-type"].startswith("text/html")
+    )
     if forged is not None:
         field = _page_post(c, forged, as_field=True)
         assert field.status_code == 403 and "security token" in field.text
@@ -61,7 +74,9 @@ def test_both_paths_accept_the_sessions_token(browser):
 def test_another_sessions_token_is_forged(browser, client, org):
     c, _ = browser
     other = TestClient(client.app, client=(f"auth-{uuid.uuid4().hex[:12]}", 50000), follow_redirects=False)
-    other_csrf = other.post("/api/v1/auth/login", json={"email": org.email("agent"), "password": org.password}).json()["csrf_token"]
+    other_csrf = other.post("/api/v1/auth/login", json={"email": org.email("agent"), "password": org.password}).json()[
+        "csrf_token"
+    ]
     assert _api_post(c, other_csrf).status_code == 403
     assert _page_post(c, other_csrf).status_code == 403
 
@@ -69,8 +84,11 @@ def test_another_sessions_token_is_forged(browser, client, org):
 def test_both_paths_refuse_an_ended_session(browser, rt, org):
     c, csrf = browser
     with unit_of_work(rt.sessions) as session:
-        session.execute(update(LoginSession).where(LoginSession.token_hash == accounts.token_digest(c.cookies.get(deps.SESSION_COOKIE)))
-                        .values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        session.execute(
+            update(LoginSession)
+            .where(LoginSession.token_hash == accounts.token_digest(c.cookies.get(deps.SESSION_COOKIE)))
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
     for response in (c.get("/api/v1/auth/me"), _api_post(c, csrf)):
         assert response.status_code == 401 and "session has expired" in response.json()["detail"], response.text
     for response in (c.get("/inbox"), _page_post(c, csrf)):
@@ -82,13 +100,23 @@ def test_both_paths_refuse_an_ended_session(browser, rt, org):
 
 
 def test_both_paths_refuse_a_missing_session(client):
-    c = TestClient(client.app, client=(f"auth-{uuid.uuid4().hex[:12]}", 50000), raise_server_exceptions=False, follow_redirects=False)
+    c = TestClient(
+        client.app,
+        client=(f"auth-{uuid.uuid4().hex[:12]}", 50000),
+        raise_server_exceptions=False,
+        follow_redirects=False,
+    )
     assert "Log in first" in c.get("/api/v1/auth/me").json()["detail"]
     assert c.get("/inbox").headers["location"].startswith("/login?next=")
 
 
 def test_pages_take_the_session_cookie_not_a_bearer_token(client, org):
     """A page is for a browser: an API token in the Authorization header does not log a page in."""
-    c = TestClient(client.app, client=(f"auth-{uuid.uuid4().hex[:12]}", 50000), raise_server_exceptions=False, follow_redirects=False)
+    c = TestClient(
+        client.app,
+        client=(f"auth-{uuid.uuid4().hex[:12]}", 50000),
+        raise_server_exceptions=False,
+        follow_redirects=False,
+    )
     assert c.get("/api/v1/auth/me", headers=org.headers("agent")).status_code == 200
     assert c.get("/inbox", headers=org.headers("agent")).status_code == 303

@@ -27,7 +27,7 @@ def echo_app() -> Iterator[str]:
     """The echo page on its own loopback server: its base URL (an origin other than the desk's)."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(ECHO)))
@@ -84,7 +84,10 @@ def test_the_app_receives_the_context_and_follows_the_conversation(browser, desk
     expect(app.locator("#agent-id")).to_have_text(str(desk.agent_id))
     claims = verify_token(secret, app.locator("#token").text_content() or "", time.time())
     assert claims and claims["conversation_id"] == first and claims["agent_id"] == desk.agent_id
-    frame_src = re.search(r"frame-src ([^;]+)", page.evaluate("() => fetch(location.href).then(r => r.headers.get('content-security-policy'))")).group(1)
+    frame_src = re.search(
+        r"frame-src ([^;]+)",
+        page.evaluate("() => fetch(location.href).then(r => r.headers.get('content-security-policy'))"),
+    ).group(1)
     assert frame_src.split() == ["'self'", echo_app]
     page.locator("#side-apps").scroll_into_view_if_needed()
     page.screenshot(path=str(desk.shots / "apps-first.png"))

@@ -14,19 +14,23 @@ from urllib.parse import unquote
 import pytest
 from starlette.testclient import TestClient
 
-from raccordo.platform.files import FileStore
 from raccordo.bootstrap.http import create_app
 from raccordo.platform.config import Settings
+from raccordo.platform.files import FileStore
 from raccordo.platform.runtime import Runtime
-from tests.support.orgs import make_org
 from tests.helpers import create_api_inbox, customer_message, post_inbound
+from tests.support.orgs import make_org
 
 
 @pytest.fixture(scope="module")
 def proxied(database_url, tmp_path_factory) -> Iterator[tuple[Runtime, TestClient]]:
     settings = Settings(
-        data_dir=tmp_path_factory.mktemp("proxied"), database_url=database_url, secret_key="test-secret-key",
-        embedded_worker=False, trusted_proxies="*", metrics_token="metrics-secret",
+        data_dir=tmp_path_factory.mktemp("proxied"),
+        database_url=database_url,
+        secret_key="test-secret-key",
+        embedded_worker=False,
+        trusted_proxies="*",
+        metrics_token="metrics-secret",
     )
     runtime = Runtime.build(settings)
     with TestClient(create_app(runtime, run_delivery=False), raise_server_exceptions=False) as client:
@@ -45,27 +49,40 @@ def test_error_texts_have_no_unfilled_placeholders(client, org):
     assert "{" not in method.json()["title"] and "{" not in method.json()["detail"]
 
 
-@pytest.mark.parametrize("filename, expected", [
-    ("../../etc/passwd", "passwd"),
-    ("C:\\Users\\x\\report.pdf", "report.pdf"),
-    ('evil";\r\nSet-Cookie: a=b.txt', None),
-    ("fattura è pronta.pdf", "fattura è pronta.pdf"),
-])
+@pytest.mark.parametrize(
+    "filename, expected",
+    [
+        ("../../etc/passwd", "passwd"),
+        ("C:\\Users\\x\\report.pdf", "report.pdf"),
+        ('evil";\r\nSet-Cookie: a=b.txt', None),
+        ("fattura è pronta.pdf", "fattura è pronta.pdf"),
+    ],
+)
 def test_attachment_names_are_sent_without_paths_as_rfc6266(client, org, filename, expected):
     owner = org.headers()
     inbox = create_api_inbox(client, owner)
     marker = uuid.uuid4().hex[:10]
     post_inbound(client, inbox, customer_message(f"cd-{marker}", f"file {marker}", email=f"cd-{marker}@example.com"))
     conversation = client.get("/api/v1/conversations", params={"q": marker}, headers=owner).json()["items"][0]["id"]
-    note = client.post(f"/api/v1/conversations/{conversation}/notes", headers=owner, json={
-        "text": "allegato", "attachments": [{"filename": filename, "data_base64": base64.b64encode(b"data").decode()}],
-    })
+    note = client.post(
+        f"/api/v1/conversations/{conversation}/notes",
+        headers=owner,
+        json={
+            "text": "allegato",
+            "attachments": [{"filename": filename, "data_base64": base64.b64encode(b"data").decode()}],
+        },
+    )
     assert note.status_code == 201, note.text
     download = client.get(f"/api/v1/attachments/{note.json()['attachments'][0]['id']}", headers=owner)
     assert download.status_code == 200
     header = download.headers["content-disposition"]
-    assert header.startswith("attachment; filename=\"") and "filename*=UTF-8''" in header
-    assert "\r" not in header and "\n" not in header and "/" not in header and "\\" not in header.split("filename*")[0].replace('\\"', "")
+    assert header.startswith('attachment; filename="') and "filename*=UTF-8''" in header
+    assert (
+        "\r" not in header
+        and "\n" not in header
+        and "/" not in header
+        and "\\" not in header.split("filename*")[0].replace('\\"', "")
+    )
     starred = header.split("filename*=UTF-8''", 1)[1]
     if expected is not None:
         assert unquote(starred) == expected
@@ -76,7 +93,9 @@ def test_session_cookie_is_secure_behind_a_trusted_https_proxy(proxied, client):
     rt, proxy_client = proxied
     org = make_org(rt)
     body = {"email": org.email("agent"), "password": org.password}
-    over_https = proxy_client.post("/api/v1/auth/login", json=body, headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"})
+    over_https = proxy_client.post(
+        "/api/v1/auth/login", json=body, headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    )
     assert over_https.status_code == 200, over_https.text
     cookies = over_https.headers.get_list("set-cookie")
     assert cookies and all("secure" in c.lower() for c in cookies)
@@ -84,12 +103,21 @@ def test_session_cookie_is_secure_behind_a_trusted_https_proxy(proxied, client):
     assert plain.status_code == 200
     assert all("secure" not in c.lower() for c in plain.headers.get_list("set-cookie"))
     # Without trusted proxies the header is not believed.
-    spoofed = client.post("/api/v1/auth/login", json={"email": "nobody@example.com", "password": "x" * 12}, headers={"X-Forwarded-Proto": "https"})
+    spoofed = client.post(
+        "/api/v1/auth/login",
+        json={"email": "nobody@example.com", "password": "x" * 12},
+        headers={"X-Forwarded-Proto": "https"},
+    )
     assert all("secure" not in c.lower() for c in spoofed.headers.get_list("set-cookie"))
 
 
 def test_database_and_attachments_are_owner_only(tmp_path):
-    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'data' / 'r.db'}", secret_key="k" * 32, embedded_worker=False)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path / 'data' / 'r.db'}",
+        secret_key="k" * 32,
+        embedded_worker=False,
+    )
     runtime = Runtime.build(settings)
     try:
         assert stat.S_IMODE(os.stat(tmp_path / "data" / "r.db").st_mode) == 0o600

@@ -59,11 +59,13 @@ def test_fair_lock_hands_over_in_arrival_order_and_times_out():
     queued = threading.Semaphore(0)
     threads = []
     for n in range(4):
+
         def take(n: int = n) -> None:
             queued.release()
             assert lock.acquire(timeout=60)
             order.append(n)
             lock.release()
+
         thread = threading.Thread(target=take)
         thread.start()
         queued.acquire()

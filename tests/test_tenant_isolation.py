@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.orgs import Org
 from tests.helpers import ApiInbox, create_api_inbox, post_inbound
+from tests.support.orgs import Org
 
 PROBLEM = "application/problem+json"
 SHARED_NAME = "Giulia Bianchi"
@@ -65,27 +65,28 @@ class World:
 
     def offer_to_owner(self) -> None:
         """Put the world's conversation in the second queue and route it: an offer to the owner."""
-        from raccordo.platform.store.db import unit_of_work
-        from raccordo.accounts.domain.roles import Role
-        from raccordo.realtime.services import presence
-        from raccordo.routing.services import routing
-        from raccordo.routing.services import routing_pass
         from raccordo.accounts.domain.actor import Actor
+        from raccordo.accounts.domain.roles import Role
+        from raccordo.platform.store.db import unit_of_work
+        from raccordo.realtime.services import presence
+        from raccordo.routing.services import routing, routing_pass
 
         owner = Actor(self.org.tenant_id, self.org.users["owner"], Role.OWNER)
         with unit_of_work(self.rt.sessions) as session:
             routing.transfer(session, owner, self.conversation_id, queue_id=self.second_queue_id)
-            presence.connect(session, owner, f"iso-{uuid.uuid4().hex}", "test-node")  # online with a live connection row
+            presence.connect(
+                session, owner, f"iso-{uuid.uuid4().hex}", "test-node"
+            )  # online with a live connection row
         routing_pass.dispatch(self.rt, self.org.tenant_id)
 
     def reschedule_agenda(self) -> None:
         """Make the world's agenda item scheduled again (after the table completed it), so it can be cancelled."""
         from datetime import UTC, datetime, timedelta
 
-        from raccordo.platform.store.db import unit_of_work
+        from raccordo.accounts.domain.actor import Actor
         from raccordo.accounts.domain.roles import Role
         from raccordo.desk.services import agenda
-        from raccordo.accounts.domain.actor import Actor
+        from raccordo.platform.store.db import unit_of_work
 
         owner = Actor(self.org.tenant_id, self.org.users["owner"], Role.OWNER)
         with unit_of_work(self.rt.sessions) as session:
@@ -121,10 +122,19 @@ def build_world(client, org: Org, shared_email: str) -> World:
     only_email = f"only-{org.slug}@example.com"
     payload = {
         "message_id": f"iso-{uuid.uuid4().hex}",
-        "contact": {"name": "Mario Rossi", "identities": [{"kind": "email", "value": shared_email}, {"kind": "email", "value": only_email}]},
+        "contact": {
+            "name": "Mario Rossi",
+            "identities": [{"kind": "email", "value": shared_email}, {"kind": "email", "value": only_email}],
+        },
         "text": "Buongiorno, allego la ricevuta",
         "html": "<p>Buongiorno, allego la <b>ricevuta</b></p>",
-        "attachments": [{"filename": "ricevuta.pdf", "content_type": "application/pdf", "data_base64": base64.b64encode(b"%PDF-1.4 iso").decode()}],
+        "attachments": [
+            {
+                "filename": "ricevuta.pdf",
+                "content_type": "application/pdf",
+                "data_base64": base64.b64encode(b"%PDF-1.4 iso").decode(),
+            }
+        ],
     }
     response = post_inbound(client, inbox, payload)
     assert response.status_code == 200, response.text
@@ -136,9 +146,13 @@ def build_world(client, org: Org, shared_email: str) -> World:
     first = client.post("/api/v1/contacts", json={"name": SHARED_NAME}, headers=headers)
     second = client.post("/api/v1/contacts", json={"name": SHARED_NAME}, headers=headers)
     assert first.status_code == second.status_code == 201, (first.text, second.text)
-    suggestions = client.get("/api/v1/contacts/merge-suggestions", params={"contact_id": second.json()["id"]}, headers=headers).json()
+    suggestions = client.get(
+        "/api/v1/contacts/merge-suggestions", params={"contact_id": second.json()["id"]}, headers=headers
+    ).json()
     assert len(suggestions) == 1, suggestions
-    team = client.post("/api/v1/teams", json={"name": "Assistenza", "member_ids": [org.users["agent"]]}, headers=headers)
+    team = client.post(
+        "/api/v1/teams", json={"name": "Assistenza", "member_ids": [org.users["agent"]]}, headers=headers
+    )
     assert team.status_code == 201, team.text
     token = client.post("/api/v1/tokens", json={"name": "integration"}, headers=headers)
     spare = client.post("/api/v1/tokens", json={"name": "spare"}, headers=headers)
@@ -148,33 +162,98 @@ def build_world(client, org: Org, shared_email: str) -> World:
     skill = client.post("/api/v1/skills", json={"name": "italiano"}, headers=headers)
     queue = client.post("/api/v1/queues", json={"name": "Coda"}, headers=headers)
     second_queue = client.post("/api/v1/queues", json={"name": "Offerte", "offer_timeout_seconds": 60}, headers=headers)
-    assert skill.status_code == queue.status_code == second_queue.status_code == 201, (skill.text, queue.text, second_queue.text)
-    rule = client.post("/api/v1/routing-rules", json={"name": "Italiano", "queue_id": queue.json()["id"], "required_skills": {"italiano": 2}, "conditions": [{"field": "language", "op": "eq", "value": "xx"}]}, headers=headers)
-    owner_profile = client.put(f"/api/v1/users/{org.users['owner']}/routing", json={"queue_ids": [second_queue.json()["id"]]}, headers=headers)
+    assert skill.status_code == queue.status_code == second_queue.status_code == 201, (
+        skill.text,
+        queue.text,
+        second_queue.text,
+    )
+    rule = client.post(
+        "/api/v1/routing-rules",
+        json={
+            "name": "Italiano",
+            "queue_id": queue.json()["id"],
+            "required_skills": {"italiano": 2},
+            "conditions": [{"field": "language", "op": "eq", "value": "xx"}],
+        },
+        headers=headers,
+    )
+    owner_profile = client.put(
+        f"/api/v1/users/{org.users['owner']}/routing", json={"queue_ids": [second_queue.json()["id"]]}, headers=headers
+    )
     assert rule.status_code == 201 and owner_profile.status_code == 200, (rule.text, owner_profile.text)
-    policy = client.post("/api/v1/sla-policies", json={"name": "Standard", "resolution_seconds": 86400}, headers=headers)
+    policy = client.post(
+        "/api/v1/sla-policies", json={"name": "Standard", "resolution_seconds": 86400}, headers=headers
+    )
     assert policy.status_code == 201, policy.text
-    template = client.post("/api/v1/templates", json={"name": "Saluto", "shortcut": "ciao", "body": "Ciao {{contact.first_name}}"}, headers=headers)
+    template = client.post(
+        "/api/v1/templates",
+        json={"name": "Saluto", "shortcut": "ciao", "body": "Ciao {{contact.first_name}}"},
+        headers=headers,
+    )
     assert template.status_code == 201, template.text
     code = client.post("/api/v1/wrap-up-codes", json={"code": "vendita", "label": "Vendita"}, headers=headers)
     assert code.status_code == 201, code.text
-    app = client.post("/api/v1/side-panel-apps", json={"name": "CRM", "url": "https://crm.example.com/panel", "inbox_ids": [inbox.id], "queue_ids": [queue.json()["id"]]}, headers=headers)
+    app = client.post(
+        "/api/v1/side-panel-apps",
+        json={
+            "name": "CRM",
+            "url": "https://crm.example.com/panel",
+            "inbox_ids": [inbox.id],
+            "queue_ids": [queue.json()["id"]],
+        },
+        headers=headers,
+    )
     assert app.status_code == 201, app.text
-    script_steps = [{"id": "motivo", "prompt": "Motivo?", "answer": "text", "target": "conversation.motivo", "next": "fine"}, {"id": "fine", "prompt": "Grazie"}]
+    script_steps = [
+        {"id": "motivo", "prompt": "Motivo?", "answer": "text", "target": "conversation.motivo", "next": "fine"},
+        {"id": "fine", "prompt": "Grazie"},
+    ]
     script = client.post("/api/v1/scripts", json={"name": "Reso", "steps": script_steps}, headers=headers)
     assert script.status_code == 201, script.text
-    run = client.post(f"/api/v1/conversations/{conversation['id']}/script-runs", json={"script_id": script.json()["id"]}, headers=headers)
+    run = client.post(
+        f"/api/v1/conversations/{conversation['id']}/script-runs",
+        json={"script_id": script.json()["id"]},
+        headers=headers,
+    )
     assert run.status_code == 201, run.text
-    callback = client.post("/api/v1/agenda", json={"conversation_id": conversation["id"], "kind": "callback", "due_at": "2099-01-01T10:00:00+00:00", "inbox_id": inbox.id}, headers=headers)
+    callback = client.post(
+        "/api/v1/agenda",
+        json={
+            "conversation_id": conversation["id"],
+            "kind": "callback",
+            "due_at": "2099-01-01T10:00:00+00:00",
+            "inbox_id": inbox.id,
+        },
+        headers=headers,
+    )
     assert callback.status_code == 201, callback.text
     return World(
-        org=org, inbox=inbox, contact_id=conversation["contact_id"], second_contact_id=second.json()["id"], conversation_id=conversation["id"],
-        message_id=message_id, attachment_id=attachment_id, team_id=team.json()["id"], suggestion_id=suggestions[0]["id"],
-        token_id=token.json()["id"], token=token.json()["token"], spare_token_id=spare.json()["id"], user_id=org.users["agent"], only_email=only_email,
-        rt=client.app.state.runtime, queue_id=queue.json()["id"], second_queue_id=second_queue.json()["id"], skill_id=skill.json()["id"], rule_id=rule.json()["id"],
-        policy_id=policy.json()["id"], template_id=template.json()["id"], code_id=code.json()["id"],
-        script_id=script.json()["id"], run_id=run.json()["id"],
-        agenda_item_id=callback.json()["id"], app_id=app.json()["id"],
+        org=org,
+        inbox=inbox,
+        contact_id=conversation["contact_id"],
+        second_contact_id=second.json()["id"],
+        conversation_id=conversation["id"],
+        message_id=message_id,
+        attachment_id=attachment_id,
+        team_id=team.json()["id"],
+        suggestion_id=suggestions[0]["id"],
+        token_id=token.json()["id"],
+        token=token.json()["token"],
+        spare_token_id=spare.json()["id"],
+        user_id=org.users["agent"],
+        only_email=only_email,
+        rt=client.app.state.runtime,
+        queue_id=queue.json()["id"],
+        second_queue_id=second_queue.json()["id"],
+        skill_id=skill.json()["id"],
+        rule_id=rule.json()["id"],
+        policy_id=policy.json()["id"],
+        template_id=template.json()["id"],
+        code_id=code.json()["id"],
+        script_id=script.json()["id"],
+        run_id=run.json()["id"],
+        agenda_item_id=callback.json()["id"],
+        app_id=app.json()["id"],
     )
 
 
@@ -219,8 +298,12 @@ ENDPOINTS: dict[tuple[str, str], Body] = {
     ("PUT", "/api/v1/users/{user_id}/routing"): lambda w: {"skills": {"italiano": 3}, "queue_ids": [w.queue_id]},
     ("PATCH", "/api/v1/routing-rules/{rule_id}"): lambda w: {"priority": 5},
     ("POST", "/api/v1/conversations/{conversation_id}/offer/accept"): lambda w: w.offer_to_owner(),
-    ("POST", "/api/v1/conversations/{conversation_id}/offer/decline"): lambda w: w.offer_to_owner() or {"reason": "test"},
-    ("POST", "/api/v1/conversations/{conversation_id}/transfer"): lambda w: {"queue_id": w.second_queue_id, "note": "Passo"},
+    ("POST", "/api/v1/conversations/{conversation_id}/offer/decline"): lambda w: w.offer_to_owner()
+    or {"reason": "test"},
+    ("POST", "/api/v1/conversations/{conversation_id}/transfer"): lambda w: {
+        "queue_id": w.second_queue_id,
+        "note": "Passo",
+    },
     ("GET", "/api/v1/conversations/{conversation_id}/routing-events"): lambda w: None,
     ("GET", "/api/v1/conversations/{conversation_id}/sla"): lambda w: None,
     ("POST", "/api/v1/conversations/{conversation_id}/seen"): lambda w: None,
@@ -230,7 +313,11 @@ ENDPOINTS: dict[tuple[str, str], Body] = {
     ("GET", "/api/v1/conversations/{conversation_id}/templates"): lambda w: None,
     ("PATCH", "/api/v1/wrap-up-codes/{code_id}"): lambda w: {"label": "Vendita conclusa"},
     ("GET", "/api/v1/side-panel-apps/{app_id}"): lambda w: None,
-    ("PATCH", "/api/v1/side-panel-apps/{app_id}"): lambda w: {"position": 3, "inbox_ids": [w.inbox.id], "queue_ids": [w.queue_id]},
+    ("PATCH", "/api/v1/side-panel-apps/{app_id}"): lambda w: {
+        "position": 3,
+        "inbox_ids": [w.inbox.id],
+        "queue_ids": [w.queue_id],
+    },
     ("POST", "/api/v1/side-panel-apps/{app_id}/rotate-secret"): lambda w: None,
     ("GET", "/api/v1/conversations/{conversation_id}/side-panel-apps"): lambda w: None,
     ("GET", "/api/v1/agenda/{agenda_item_id}"): lambda w: None,
@@ -246,7 +333,11 @@ ENDPOINTS: dict[tuple[str, str], Body] = {
     ("GET", "/api/v1/script-runs/{run_id}"): lambda w: None,
     ("POST", "/api/v1/script-runs/{run_id}/answer"): lambda w: {"step_id": "motivo", "value": "Difettoso"},
     ("POST", "/api/v1/script-runs/{run_id}/back"): lambda w: None,
-    ("POST", "/api/v1/contacts/{contact_id}/consent"): lambda w: {"purpose": "profiling", "granted": True, "source": "phone"},
+    ("POST", "/api/v1/contacts/{contact_id}/consent"): lambda w: {
+        "purpose": "profiling",
+        "granted": True,
+        "source": "phone",
+    },
     # Destructive ones last: the control run with the caller's own ids goes in this order.
     ("POST", "/api/v1/contacts/merge-suggestions/{suggestion_id}/dismiss"): lambda w: None,
     ("POST", "/api/v1/contacts/{contact_id}/merge"): lambda w: {"other_id": w.second_contact_id},
@@ -332,7 +423,11 @@ def _query_ids(spec: dict[str, Any]) -> set[tuple[str, str]]:
         for operation in operations.values():
             for parameter in operation.get("parameters", []):
                 name = parameter["name"]
-                if parameter["in"] == "query" and (name.endswith("_id") or name.endswith("_ids")) and name not in PAGINATION_PARAMS:
+                if (
+                    parameter["in"] == "query"
+                    and (name.endswith("_id") or name.endswith("_ids"))
+                    and name not in PAGINATION_PARAMS
+                ):
                     found.add((path, name))
     return found
 
@@ -358,15 +453,24 @@ def _body_ids(spec: dict[str, Any]) -> set[tuple[str, str, str]]:
 def _is_integer(prop: dict[str, Any]) -> bool:
     """Row ids are integers (or lists of them); a string ``step_id`` names a step inside a script."""
     options = prop.get("anyOf") or prop.get("oneOf") or [prop]
-    return any(o.get("type") == "integer" or (o.get("type") == "array" and o.get("items", {}).get("type") == "integer") for o in options)
+    return any(
+        o.get("type") == "integer" or (o.get("type") == "array" and o.get("items", {}).get("type") == "integer")
+        for o in options
+    )
 
 
 def _call(client, method: str, url: str, headers: dict[str, str], body: Any):
-    return client.request(method, url, headers=headers, json=body) if body is not None else client.request(method, url, headers=headers)
+    return (
+        client.request(method, url, headers=headers, json=body)
+        if body is not None
+        else client.request(method, url, headers=headers)
+    )
 
 
 def _assert_problem(response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+    assert response.status_code == status, (
+        f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+    )
     assert response.headers["content-type"].startswith(PROBLEM), response.headers["content-type"]
     body = response.json()
     assert body["status"] == status and body["detail"], body
@@ -409,7 +513,11 @@ def test_every_id_endpoint_answers_404_for_another_tenants_ids(client, worlds):
         url = template.format(**theirs.ids())
         response = _call(client, method, url, headers, body(mine))
         foreign_id = theirs.ids()[template.split("{")[1].split("}")[0]]
-        if response.status_code != 404 or not response.headers["content-type"].startswith(PROBLEM) or str(foreign_id) not in response.json().get("detail", ""):
+        if (
+            response.status_code != 404
+            or not response.headers["content-type"].startswith(PROBLEM)
+            or str(foreign_id) not in response.json().get("detail", "")
+        ):
             wrong.append(f"{method} {template}: {response.status_code} {response.text[:200]}")
         assert client.get("/healthz").status_code == 200
     assert not wrong, "endpoints that did not answer 404 problem+json naming the id:\n" + "\n".join(wrong)
@@ -439,11 +547,23 @@ def test_foreign_ids_in_queries(client, worlds):
     headers = mine.org.headers()
     # Make their conversation match every filter, so only the tenant scope can hide it.
     h = theirs.org.headers()
-    queued = client.post(f"/api/v1/conversations/{theirs.conversation_id}/transfer", json={"queue_id": theirs.queue_id}, headers=h)
+    queued = client.post(
+        f"/api/v1/conversations/{theirs.conversation_id}/transfer", json={"queue_id": theirs.queue_id}, headers=h
+    )
     assert queued.status_code == 200, queued.text
-    patched = client.patch(f"/api/v1/conversations/{theirs.conversation_id}", json={"assignee_id": theirs.user_id, "team_id": theirs.team_id}, headers=h)
+    patched = client.patch(
+        f"/api/v1/conversations/{theirs.conversation_id}",
+        json={"assignee_id": theirs.user_id, "team_id": theirs.team_id},
+        headers=h,
+    )
     assert patched.status_code == 200, patched.text
-    foreign = {"assignee_id": theirs.user_id, "team_id": theirs.team_id, "inbox_id": theirs.inbox.id, "contact_id": theirs.contact_id, "queue_id": theirs.queue_id}
+    foreign = {
+        "assignee_id": theirs.user_id,
+        "team_id": theirs.team_id,
+        "inbox_id": theirs.inbox.id,
+        "contact_id": theirs.contact_id,
+        "queue_id": theirs.queue_id,
+    }
     for (path, name), expected in QUERY_IDS.items():
         # The suggestion pairs the two same-name contacts, not the one with the conversation.
         value = theirs.second_contact_id if path.endswith("merge-suggestions") else foreign[name]
@@ -475,22 +595,52 @@ def test_foreign_ids_in_bodies_are_404_and_change_nothing(client, worlds):
 
     # Reply on another tenant's inbox.
     messages_before = client.get(f"{conversation_url}/messages", headers=headers).json()
-    _assert_problem(client.post(f"{conversation_url}/reply", json={"text": "Ciao", "inbox_id": theirs.inbox.id}, headers=headers), 404)
+    _assert_problem(
+        client.post(f"{conversation_url}/reply", json={"text": "Ciao", "inbox_id": theirs.inbox.id}, headers=headers),
+        404,
+    )
     assert client.get(f"{conversation_url}/messages", headers=headers).json() == messages_before
-    assert len(client.get(f"/api/v1/conversations/{theirs.conversation_id}/messages", headers=theirs.org.headers()).json()) == 1
+    assert (
+        len(client.get(f"/api/v1/conversations/{theirs.conversation_id}/messages", headers=theirs.org.headers()).json())
+        == 1
+    )
 
     # Merge another tenant's contact into ours.
     ours_before = client.get(f"/api/v1/contacts/{mine.contact_id}", headers=headers).json()
-    _assert_problem(client.post(f"/api/v1/contacts/{mine.contact_id}/merge", json={"other_id": theirs.contact_id}, headers=headers), 404)
-    assert client.get(f"/api/v1/contacts/{theirs.contact_id}", headers=theirs.org.headers()).json()["merged_into_id"] is None
+    _assert_problem(
+        client.post(f"/api/v1/contacts/{mine.contact_id}/merge", json={"other_id": theirs.contact_id}, headers=headers),
+        404,
+    )
+    assert (
+        client.get(f"/api/v1/contacts/{theirs.contact_id}", headers=theirs.org.headers()).json()["merged_into_id"]
+        is None
+    )
     assert client.get(f"/api/v1/contacts/{mine.contact_id}", headers=headers).json() == ours_before
 
     # Team members from another tenant, at creation and on replacement.
     name = f"Team {uuid.uuid4().hex[:6]}"
-    _assert_problem(client.post("/api/v1/teams", json={"name": name, "member_ids": [mine.org.users["agent"], theirs.user_id]}, headers=headers), 404)
-    assert name not in [t["name"] for t in client.get("/api/v1/teams", headers=headers).json()], "a refused team was still created"
-    _assert_problem(client.put(f"/api/v1/teams/{mine.team_id}/members", json={"user_ids": [mine.org.users["supervisor"], theirs.user_id]}, headers=headers), 404)
-    assert client.get(f"/api/v1/teams/{mine.team_id}", headers=headers).json()["member_ids"] == [mine.org.users["agent"]]
+    _assert_problem(
+        client.post(
+            "/api/v1/teams",
+            json={"name": name, "member_ids": [mine.org.users["agent"], theirs.user_id]},
+            headers=headers,
+        ),
+        404,
+    )
+    assert name not in [t["name"] for t in client.get("/api/v1/teams", headers=headers).json()], (
+        "a refused team was still created"
+    )
+    _assert_problem(
+        client.put(
+            f"/api/v1/teams/{mine.team_id}/members",
+            json={"user_ids": [mine.org.users["supervisor"], theirs.user_id]},
+            headers=headers,
+        ),
+        404,
+    )
+    assert client.get(f"/api/v1/teams/{mine.team_id}", headers=headers).json()["member_ids"] == [
+        mine.org.users["agent"]
+    ]
 
     # Routing: transfers, queues, members, agents' queues and rules naming another tenant's rows.
     for field, value in (("user_id", theirs.user_id), ("team_id", theirs.team_id), ("queue_id", theirs.queue_id)):
@@ -498,26 +648,48 @@ def test_foreign_ids_in_bodies_are_404_and_change_nothing(client, worlds):
         assert client.get(conversation_url, headers=headers).json()["assignee_id"] is None
     queue_url = f"/api/v1/queues/{mine.queue_id}"
     queue_before = client.get(queue_url, headers=headers).json()
-    _assert_problem(client.post("/api/v1/queues", json={"name": "Trabocco", "overflow_queue_id": theirs.queue_id}, headers=headers), 404)
+    _assert_problem(
+        client.post("/api/v1/queues", json={"name": "Trabocco", "overflow_queue_id": theirs.queue_id}, headers=headers),
+        404,
+    )
     assert "Trabocco" not in [q["name"] for q in client.get("/api/v1/queues", headers=headers).json()]
     _assert_problem(client.patch(queue_url, json={"overflow_queue_id": theirs.queue_id}, headers=headers), 404)
-    _assert_problem(client.put(f"{queue_url}/members", json={"user_ids": [mine.org.users["agent"], theirs.user_id]}, headers=headers), 404)
+    _assert_problem(
+        client.put(
+            f"{queue_url}/members", json={"user_ids": [mine.org.users["agent"], theirs.user_id]}, headers=headers
+        ),
+        404,
+    )
     assert client.get(queue_url, headers=headers).json() == queue_before
     profile_url = f"/api/v1/users/{mine.user_id}/routing"
     profile_before = client.get(profile_url, headers=headers).json()
     _assert_problem(client.put(profile_url, json={"queue_ids": [mine.queue_id, theirs.queue_id]}, headers=headers), 404)
     assert client.get(profile_url, headers=headers).json() == profile_before
     rules_before = client.get("/api/v1/routing-rules", headers=headers).json()
-    _assert_problem(client.post("/api/v1/routing-rules", json={"name": "Altrui", "queue_id": theirs.queue_id}, headers=headers), 404)
-    _assert_problem(client.patch(f"/api/v1/routing-rules/{mine.rule_id}", json={"queue_id": theirs.queue_id}, headers=headers), 404)
+    _assert_problem(
+        client.post("/api/v1/routing-rules", json={"name": "Altrui", "queue_id": theirs.queue_id}, headers=headers), 404
+    )
+    _assert_problem(
+        client.patch(f"/api/v1/routing-rules/{mine.rule_id}", json={"queue_id": theirs.queue_id}, headers=headers), 404
+    )
     assert client.get("/api/v1/routing-rules", headers=headers).json() == rules_before
 
     # Agenda: another tenant's conversation, inbox, queue or agent, when scheduling or changing an item.
     agenda_url = f"/api/v1/agenda/{mine.agenda_item_id}"
     agenda_before = client.get(agenda_url, headers=headers).json()
     listed_before = client.get("/api/v1/agenda", params={"scope": "all"}, headers=headers).json()
-    schedule = {"conversation_id": mine.conversation_id, "kind": "callback", "due_at": "2099-01-02T10:00:00+00:00", "inbox_id": mine.inbox.id}
-    for field, value in (("conversation_id", theirs.conversation_id), ("inbox_id", theirs.inbox.id), ("queue_id", theirs.queue_id), ("owner_id", theirs.user_id)):
+    schedule = {
+        "conversation_id": mine.conversation_id,
+        "kind": "callback",
+        "due_at": "2099-01-02T10:00:00+00:00",
+        "inbox_id": mine.inbox.id,
+    }
+    for field, value in (
+        ("conversation_id", theirs.conversation_id),
+        ("inbox_id", theirs.inbox.id),
+        ("queue_id", theirs.queue_id),
+        ("owner_id", theirs.user_id),
+    ):
         _assert_problem(client.post("/api/v1/agenda", json={**schedule, field: value}, headers=headers), 404)
         if field != "conversation_id":
             _assert_problem(client.patch(agenda_url, json={field: value, "note": "cambiata"}, headers=headers), 404)
@@ -541,7 +713,21 @@ def test_lists_never_return_another_tenants_rows(client, worlds):
         return {row["id"] for row in (body["items"] if isinstance(body, dict) else body)}
 
     # Each list shows ours and none of theirs (and theirs is not empty, so the check means something).
-    for url in ("/api/v1/conversations", "/api/v1/contacts", "/api/v1/users", "/api/v1/teams", "/api/v1/inboxes", "/api/v1/contacts/merge-suggestions", "/api/v1/audit", "/api/v1/tokens", "/api/v1/templates", "/api/v1/wrap-up-codes", "/api/v1/scripts", "/api/v1/agenda", "/api/v1/side-panel-apps"):
+    for url in (
+        "/api/v1/conversations",
+        "/api/v1/contacts",
+        "/api/v1/users",
+        "/api/v1/teams",
+        "/api/v1/inboxes",
+        "/api/v1/contacts/merge-suggestions",
+        "/api/v1/audit",
+        "/api/v1/tokens",
+        "/api/v1/templates",
+        "/api/v1/wrap-up-codes",
+        "/api/v1/scripts",
+        "/api/v1/agenda",
+        "/api/v1/side-panel-apps",
+    ):
         params = {"limit": 100} if url in ("/api/v1/conversations", "/api/v1/contacts", "/api/v1/audit") else {}
         own, other = ids(url, **params), their_ids(url, **params)
         assert own and other, url
@@ -554,7 +740,11 @@ def test_lists_never_return_another_tenants_rows(client, worlds):
     assert ids("/api/v1/contacts", q=theirs.only_email) == set()
     assert ids("/api/v1/contacts", q=theirs.only_email.upper()) == set()
     assert their_ids("/api/v1/contacts", q=theirs.only_email) == {theirs.contact_id}
-    shared = next(i["value"] for i in client.get(f"/api/v1/contacts/{mine.contact_id}", headers=headers).json()["identities"] if i["value"].startswith("cliente-"))
+    shared = next(
+        i["value"]
+        for i in client.get(f"/api/v1/contacts/{mine.contact_id}", headers=headers).json()["identities"]
+        if i["value"].startswith("cliente-")
+    )
     assert ids("/api/v1/contacts", q=shared) == {mine.contact_id}
     assert mine.contact_id != theirs.contact_id, "the same email in two tenants must be two contacts"
     # Same names in both tenants: search and suggestions pair only contacts of one tenant.
@@ -564,7 +754,9 @@ def test_lists_never_return_another_tenants_rows(client, worlds):
     for suggestion in client.get("/api/v1/contacts/merge-suggestions", headers=headers).json():
         assert {suggestion["contact_a_id"], suggestion["contact_b_id"]} <= our_contacts
     # The timeline and messages of our conversation hold only our rows.
-    their_messages = {m["id"] for m in client.get(f"/api/v1/conversations/{theirs.conversation_id}/messages", headers=theirs_h).json()}
+    their_messages = {
+        m["id"] for m in client.get(f"/api/v1/conversations/{theirs.conversation_id}/messages", headers=theirs_h).json()
+    }
     assert not ids(f"/api/v1/conversations/{mine.conversation_id}/messages") & their_messages
     their_events = their_ids(f"/api/v1/contacts/{theirs.contact_id}/timeline")
     assert not ids(f"/api/v1/contacts/{mine.contact_id}/timeline") & their_events
@@ -577,14 +769,22 @@ def test_channel_webhook_ignores_tenant_credentials(client, worlds):
     """The inbound webhook is addressed by inbox identifier and HMAC: a tenant's token cannot post into another tenant's inbox."""
     mine, theirs = worlds
     body = b'{"message_id": "intruder-1", "contact": {"identities": [{"kind": "email", "value": "intruder@example.com"}]}, "text": "hi"}'
-    response = client.post(theirs.inbox.url, content=body, headers={**mine.org.headers(), "Content-Type": "application/json"})
+    response = client.post(
+        theirs.inbox.url, content=body, headers={**mine.org.headers(), "Content-Type": "application/json"}
+    )
     _assert_problem(response, 401)
     # Signed with our inbox's secret, on their inbox: refused too.
     from raccordo.channels import signing
 
-    response = client.post(theirs.inbox.url, content=body, headers={"Content-Type": "application/json", **signing.sign(mine.inbox.secret, body)})
+    response = client.post(
+        theirs.inbox.url,
+        content=body,
+        headers={"Content-Type": "application/json", **signing.sign(mine.inbox.secret, body)},
+    )
     _assert_problem(response, 401)
-    assert client.get("/api/v1/contacts", params={"q": "intruder@example.com"}, headers=theirs.org.headers()).json() == []
+    assert (
+        client.get("/api/v1/contacts", params={"q": "intruder@example.com"}, headers=theirs.org.headers()).json() == []
+    )
     # The GET on the same URL is the provider's handshake: a tenant's token gets no more than anyone
     # (the API channel has none: 405).
     _assert_problem(client.get(theirs.inbox.url, headers=mine.org.headers()), 405)
@@ -598,7 +798,14 @@ def test_foreign_ids_in_side_panel_app_bodies(client, worlds):
     before = client.get(app_url, headers=headers).json()
     listed = client.get("/api/v1/side-panel-apps", headers=headers).json()
     for field, value in (("inbox_ids", theirs.inbox.id), ("queue_ids", theirs.queue_id)):
-        _assert_problem(client.post("/api/v1/side-panel-apps", json={"name": "Altrui", "url": "https://other.example.com/", field: [value]}, headers=headers), 404)
+        _assert_problem(
+            client.post(
+                "/api/v1/side-panel-apps",
+                json={"name": "Altrui", "url": "https://other.example.com/", field: [value]},
+                headers=headers,
+            ),
+            404,
+        )
         _assert_problem(client.patch(app_url, json={"position": 9, field: [value]}, headers=headers), 404)
     assert client.get(app_url, headers=headers).json() == before
     assert client.get("/api/v1/side-panel-apps", headers=headers).json() == listed

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import os
 import gzip
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,16 +20,26 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from raccordo.channels.widget.channel import identity_hash
-from raccordo.platform.store.db import unit_of_work
-from raccordo.channels.models import RawInbound
-from raccordo.record.models import ContactIdentity, Conversation, Message
 from raccordo.bootstrap.http import create_app
+from raccordo.channels.models import RawInbound
+from raccordo.channels.widget.channel import identity_hash
 from raccordo.platform.config import Settings
 from raccordo.platform.runtime import Runtime
-from tests.support.orgs import make_org, Org
+from raccordo.platform.store.db import unit_of_work
+from raccordo.record.models import ContactIdentity, Conversation, Message
 from tests.helpers import create_api_inbox, post_inbound
-from tests.support.widget import ORIGIN, SmtpSink, deliver, email_inbox, open_session, until, visitor_socket, widget_inbox
+from tests.support.orgs import Org, make_org
+from tests.support.widget import (
+    ORIGIN,
+    SmtpSink,
+    deliver,
+    email_inbox,
+    open_session,
+    until,
+    visitor_socket,
+    widget_inbox,
+)
+
 
 @pytest.fixture
 def smtp() -> Iterator[SmtpSink]:
@@ -52,13 +62,31 @@ def online(client: TestClient, org: Org, role: str = "agent") -> Iterator[Any]:
 def test_widget_inbox_settings_are_checked(live):
     rt, client = live
     org = make_org(rt)
-    missing = client.post("/api/v1/inboxes", json={"name": "W", "channel": "widget", "settings": {}}, headers=org.headers())
+    missing = client.post(
+        "/api/v1/inboxes", json={"name": "W", "channel": "widget", "settings": {}}, headers=org.headers()
+    )
     assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "settings.allowed_origins"
-    bad_origin = client.post("/api/v1/inboxes", json={"name": "W", "channel": "widget", "settings": {"allowed_origins": ["https://x.example.com/path"]}}, headers=org.headers())
+    bad_origin = client.post(
+        "/api/v1/inboxes",
+        json={"name": "W", "channel": "widget", "settings": {"allowed_origins": ["https://x.example.com/path"]}},
+        headers=org.headers(),
+    )
     assert bad_origin.status_code == 422 and "https://x.example.com/path" in bad_origin.json()["detail"]
-    bad_color = client.post("/api/v1/inboxes", json={"name": "W", "channel": "widget", "settings": {"allowed_origins": ["*"], "colors": {"primary": "red"}}}, headers=org.headers())
+    bad_color = client.post(
+        "/api/v1/inboxes",
+        json={"name": "W", "channel": "widget", "settings": {"allowed_origins": ["*"], "colors": {"primary": "red"}}},
+        headers=org.headers(),
+    )
     assert bad_color.status_code == 422 and bad_color.json()["errors"][0]["field"] == "settings.colors.primary"
-    no_label = client.post("/api/v1/inboxes", json={"name": "W", "channel": "widget", "settings": {"allowed_origins": ["*"], "prechat_fields": [{"name": "order"}]}}, headers=org.headers())
+    no_label = client.post(
+        "/api/v1/inboxes",
+        json={
+            "name": "W",
+            "channel": "widget",
+            "settings": {"allowed_origins": ["*"], "prechat_fields": [{"name": "order"}]},
+        },
+        headers=org.headers(),
+    )
     assert no_label.status_code == 422 and no_label.json()["errors"][0]["field"] == "settings.prechat_fields.0.label"
     inbox = widget_inbox(client, org, colors={"primary": "#AA0000"}, greeting={"it": "Ciao!", "en": "Hello!"})
     assert set(inbox["secrets"]) == {"hmac_secret", "visitor_secret"}
@@ -91,8 +119,17 @@ def test_session_checks_origin_and_inbox(live):
     assert missing.status_code == 403 and "Origin" in missing.json()["detail"]
     evil = open_session(client, identifier, origin="https://evil.example.com")
     assert evil.status_code == 403 and "https://evil.example.com" in evil.json()["detail"]
-    assert evil.headers["access-control-allow-origin"] == "https://evil.example.com"  # readable by the widget, still refused
-    preflight = client.options(f"/widget/{identifier}/session", headers={"origin": ORIGIN, "access-control-request-method": "POST", "access-control-request-headers": "content-type"})
+    assert (
+        evil.headers["access-control-allow-origin"] == "https://evil.example.com"
+    )  # readable by the widget, still refused
+    preflight = client.options(
+        f"/widget/{identifier}/session",
+        headers={
+            "origin": ORIGIN,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type",
+        },
+    )
     assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] == ORIGIN
     italian = open_session(client, identifier, language="it")
     assert italian.status_code == 200, italian.text
@@ -105,7 +142,12 @@ def test_session_checks_origin_and_inbox(live):
     assert forged["visitor_id"] != body["visitor_id"], "a forged token gets a new visitor, not the one it names"
     # Nothing was created for a visitor who has not written yet.
     with unit_of_work(rt.sessions) as session:
-        assert session.scalar(select(func.count()).select_from(ContactIdentity).where(ContactIdentity.tenant_id == org.tenant_id)) == 0
+        assert (
+            session.scalar(
+                select(func.count()).select_from(ContactIdentity).where(ContactIdentity.tenant_id == org.tenant_id)
+            )
+            == 0
+        )
 
 
 def test_socket_refuses_bad_origin_and_token(live):
@@ -134,12 +176,24 @@ def test_visitor_and_agent_talk_through_the_common_paths(live):
     with visitor_socket(client, identifier, token) as ws:
         hello = until(ws, lambda f: f["type"] == "hello")
         assert hello["messages"] == [] and hello["visitor_id"] == session["visitor_id"]
-        ws.send_json({"type": "message", "client_id": "c-1", "text": "<b>Buongiorno</b>, il mio ordine?", "page_url": "https://shop.example.com/ordini/42",
-                      "referrer": "https://www.google.com/", "attributes": {"plan": "gold", "cart_items": 3}})
+        ws.send_json(
+            {
+                "type": "message",
+                "client_id": "c-1",
+                "text": "<b>Buongiorno</b>, il mio ordine?",
+                "page_url": "https://shop.example.com/ordini/42",
+                "referrer": "https://www.google.com/",
+                "attributes": {"plan": "gold", "cart_items": 3},
+            }
+        )
         ack = until(ws, lambda f: f["type"] == "ack")
         assert ack["client_id"] == "c-1" and ack["duplicate"] is False
         echo = until(ws, lambda f: f["type"] == "message")
-        assert echo["message"]["id"] == ack["message_id"] and echo["message"]["from"] == "visitor" and echo["message"]["client_id"] == "c-1"
+        assert (
+            echo["message"]["id"] == ack["message_id"]
+            and echo["message"]["from"] == "visitor"
+            and echo["message"]["client_id"] == "c-1"
+        )
         # Idempotent by the client's id: a resend after a lost ack stores nothing new.
         ws.send_json({"type": "message", "client_id": "c-1", "text": "<b>Buongiorno</b>, il mio ordine?"})
         again = until(ws, lambda f: f["type"] == "ack")
@@ -151,32 +205,57 @@ def test_visitor_and_agent_talk_through_the_common_paths(live):
         conversation = conversations[0]
         assert conversation["last_channel"] == "widget"
         detail = client.get(f"/api/v1/conversations/{conversation['id']}", headers=org.headers("agent")).json()
-        assert detail["custom_attributes"] == {"plan": "gold", "cart_items": 3, "page_url": "https://shop.example.com/ordini/42", "referrer": "https://www.google.com/"}
-        messages = client.get(f"/api/v1/conversations/{conversation['id']}/messages", headers=org.headers("agent")).json()
+        assert detail["custom_attributes"] == {
+            "plan": "gold",
+            "cart_items": 3,
+            "page_url": "https://shop.example.com/ordini/42",
+            "referrer": "https://www.google.com/",
+        }
+        messages = client.get(
+            f"/api/v1/conversations/{conversation['id']}/messages", headers=org.headers("agent")
+        ).json()
         assert [m["text"] for m in messages] == ["<b>Buongiorno</b>, il mio ordine?"] and messages[0]["html"] is None
         with unit_of_work(rt.sessions) as db:
-            raws = list(db.scalars(select(RawInbound).where(RawInbound.tenant_id == org.tenant_id).order_by(RawInbound.id)))
-            assert len(raws) == 2 and {r.status for r in raws} == {"processed"}, "each message is stored raw before it is ingested"
+            raws = list(
+                db.scalars(select(RawInbound).where(RawInbound.tenant_id == org.tenant_id).order_by(RawInbound.id))
+            )
+            assert len(raws) == 2 and {r.status for r in raws} == {"processed"}, (
+                "each message is stored raw before it is ingested"
+            )
 
         # The agent replies: queued in the outbox, visible to the visitor once the widget channel sent it.
-        reply = client.post(f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "Arriva domani!"}, headers=org.headers("agent"))
+        reply = client.post(
+            f"/api/v1/conversations/{conversation['id']}/reply",
+            json={"text": "Arriva domani!"},
+            headers=org.headers("agent"),
+        )
         assert reply.status_code == 201, reply.text
         reply_id = reply.json()["id"]
         assert deliver(rt, reply_id) == "sent"
         shown = until(ws, lambda f: f["type"] == "message" and f["message"]["id"] == reply_id)
-        assert shown["message"]["from"] == "agent" and shown["message"]["text"] == "Arriva domani!" and shown["message"]["sender_name"] == "Agent User"
+        assert (
+            shown["message"]["from"] == "agent"
+            and shown["message"]["text"] == "Arriva domani!"
+            and shown["message"]["sender_name"] == "Agent User"
+        )
         # Delivered to the visitor's browser, then read when the visitor looks.
         _wait_status(client, org, conversation["id"], reply_id, "delivered")
         ws.send_json({"type": "read", "message_id": reply_id})
         _wait_status(client, org, conversation["id"], reply_id, "read")
         # The agent read the conversation: the visitor sees "seen".
-        assert client.post(f"/api/v1/conversations/{conversation['id']}/seen", headers=org.headers("agent")).status_code == 200
+        assert (
+            client.post(f"/api/v1/conversations/{conversation['id']}/seen", headers=org.headers("agent")).status_code
+            == 200
+        )
         assert until(ws, lambda f: f["type"] == "seen")["at"]
 
     # A reload (same token) keeps the history, in order.
     with visitor_socket(client, identifier, token) as ws:
         hello = until(ws, lambda f: f["type"] == "hello")
-        assert [(m["from"], m["text"]) for m in hello["messages"]] == [("visitor", "<b>Buongiorno</b>, il mio ordine?"), ("agent", "Arriva domani!")]
+        assert [(m["from"], m["text"]) for m in hello["messages"]] == [
+            ("visitor", "<b>Buongiorno</b>, il mio ordine?"),
+            ("agent", "Arriva domani!"),
+        ]
         assert hello["agent_seen_at"]
     # Another visitor sees none of it.
     stranger = open_session(client, identifier).json()["visitor_token"]
@@ -214,18 +293,54 @@ def test_typing_goes_both_ways(live):
 def test_attachments_limits_and_download(live):
     rt, client = live
     org = make_org(rt)
-    identifier = widget_inbox(client, org, max_attachment_bytes=1000, attachment_types=["image/png", "application/pdf"])["identifier"]
+    identifier = widget_inbox(
+        client, org, max_attachment_bytes=1000, attachment_types=["image/png", "application/pdf"]
+    )["identifier"]
     token = open_session(client, identifier).json()["visitor_token"]
     png = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
     with visitor_socket(client, identifier, token) as ws:
         until(ws, lambda f: f["type"] == "hello")
-        ws.send_json({"type": "message", "client_id": "a-1", "text": "", "attachments": [{"filename": "x.html", "content_type": "text/html", "data_base64": base64.b64encode(b"<script>").decode()}]})
+        ws.send_json(
+            {
+                "type": "message",
+                "client_id": "a-1",
+                "text": "",
+                "attachments": [
+                    {
+                        "filename": "x.html",
+                        "content_type": "text/html",
+                        "data_base64": base64.b64encode(b"<script>").decode(),
+                    }
+                ],
+            }
+        )
         refused = until(ws, lambda f: f["type"] == "error")
         assert refused["status"] == 415 and refused["client_id"] == "a-1" and "text/html" in refused["message"]
-        ws.send_json({"type": "message", "client_id": "a-2", "attachments": [{"filename": "big.pdf", "content_type": "application/pdf", "data_base64": base64.b64encode(b"%" * 1001).decode()}]})
+        ws.send_json(
+            {
+                "type": "message",
+                "client_id": "a-2",
+                "attachments": [
+                    {
+                        "filename": "big.pdf",
+                        "content_type": "application/pdf",
+                        "data_base64": base64.b64encode(b"%" * 1001).decode(),
+                    }
+                ],
+            }
+        )
         too_big = until(ws, lambda f: f["type"] == "error")
         assert too_big["status"] == 413 and "1000" in too_big["message"]
-        ws.send_json({"type": "message", "client_id": "a-3", "text": "Foto", "attachments": [{"filename": "foto.png", "content_type": "image/png", "data_base64": base64.b64encode(png).decode()}]})
+        ws.send_json(
+            {
+                "type": "message",
+                "client_id": "a-3",
+                "text": "Foto",
+                "attachments": [
+                    {"filename": "foto.png", "content_type": "image/png", "data_base64": base64.b64encode(png).decode()}
+                ],
+            }
+        )
         message = until(ws, lambda f: f["type"] == "message")["message"]
     attachment = message["attachments"][0]
     assert attachment["filename"] == "foto.png" and attachment["size"] == len(png)
@@ -284,20 +399,42 @@ def test_hmac_identity_links_to_the_existing_contact_and_a_forged_one_links_noth
     identifier, secret = inbox["identifier"], inbox["secrets"]["hmac_secret"]
     # The customer is known from the CRM integration (API channel) with external id "crm-77".
     api = create_api_inbox(client, org.headers())
-    posted = post_inbound(client, api, {"message_id": "api-1", "contact": {"name": "Lucia Verdi", "identities": [{"kind": "external", "value": "crm-77"}]}, "text": "Ordine"})
+    posted = post_inbound(
+        client,
+        api,
+        {
+            "message_id": "api-1",
+            "contact": {"name": "Lucia Verdi", "identities": [{"kind": "external", "value": "crm-77"}]},
+            "text": "Ordine",
+        },
+    )
     assert posted.status_code == 200
     contact_id = client.get("/api/v1/conversations", headers=org.headers()).json()["items"][0]["contact_id"]
     anonymous = open_session(client, identifier).json()["visitor_token"]
 
     with unit_of_work(rt.sessions) as session:
-        identities_before = session.scalar(select(func.count()).select_from(ContactIdentity).where(ContactIdentity.tenant_id == org.tenant_id))
-    forged = open_session(client, identifier, token=anonymous, user={"id": "crm-77", "hash": identity_hash("wrong secret", "crm-77")})
+        identities_before = session.scalar(
+            select(func.count()).select_from(ContactIdentity).where(ContactIdentity.tenant_id == org.tenant_id)
+        )
+    forged = open_session(
+        client, identifier, token=anonymous, user={"id": "crm-77", "hash": identity_hash("wrong secret", "crm-77")}
+    )
     assert forged.status_code == 403 and forged.headers["content-type"].startswith("application/problem+json")
     assert "HMAC" in forged.json()["detail"]
     with unit_of_work(rt.sessions) as session:
-        assert session.scalar(select(func.count()).select_from(ContactIdentity).where(ContactIdentity.tenant_id == org.tenant_id)) == identities_before
+        assert (
+            session.scalar(
+                select(func.count()).select_from(ContactIdentity).where(ContactIdentity.tenant_id == org.tenant_id)
+            )
+            == identities_before
+        )
 
-    verified = open_session(client, identifier, token=anonymous, user={"id": "crm-77", "hash": identity_hash(secret, "crm-77"), "name": "Lucia Verdi"})
+    verified = open_session(
+        client,
+        identifier,
+        token=anonymous,
+        user={"id": "crm-77", "hash": identity_hash(secret, "crm-77"), "name": "Lucia Verdi"},
+    )
     assert verified.status_code == 200, verified.text
     body = verified.json()
     assert body["verified"] is True
@@ -343,7 +480,11 @@ def test_offline_path_continues_by_email(live, smtp):
     timeline = client.get(f"/api/v1/conversations/{conversation_id}/timeline", headers=org.headers()).json()
     assert any(e["kind"] == "channel.switch" and e["data"]["to_channel"] == "email" for e in timeline)
     # The agent answers later, with the default inbox: it goes by email to the visitor.
-    reply = client.post(f"/api/v1/conversations/{conversation_id}/reply", json={"text": "Eccoci, ti rispondiamo per email."}, headers=org.headers("agent"))
+    reply = client.post(
+        f"/api/v1/conversations/{conversation_id}/reply",
+        json={"text": "Eccoci, ti rispondiamo per email."},
+        headers=org.headers("agent"),
+    )
     assert reply.status_code == 201, reply.text
     assert reply.json()["channel"] == "email"
     assert deliver(rt, reply.json()["id"]) == "sent"
@@ -363,10 +504,17 @@ def test_outside_business_hours(live):
     rt, client = live
     org = make_org(rt)
     closed = {"timezone": "Europe/Rome", "weekly": {}, "closed_dates": []}
-    inbox = client.post("/api/v1/inboxes", json={"name": "W", "channel": "widget", "settings": {"allowed_origins": [ORIGIN]}, "business_hours": closed}, headers=org.headers())
+    inbox = client.post(
+        "/api/v1/inboxes",
+        json={"name": "W", "channel": "widget", "settings": {"allowed_origins": [ORIGIN]}, "business_hours": closed},
+        headers=org.headers(),
+    )
     assert inbox.status_code == 201, inbox.text
     assert open_session(client, inbox.json()["identifier"]).json()["availability"]["reason"] == "outside_hours"
-    always = {"timezone": "Europe/Rome", "weekly": {day: [["00:00", "23:59"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}
+    always = {
+        "timezone": "Europe/Rome",
+        "weekly": {day: [["00:00", "23:59"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+    }
     client.patch(f"/api/v1/inboxes/{inbox.json()['id']}", json={"business_hours": always}, headers=org.headers())
     now_rome = datetime.now(UTC).astimezone(ZoneInfo("Europe/Rome"))
     expected = "outside_hours" if now_rome.strftime("%H:%M") >= "23:59" else None
@@ -378,7 +526,11 @@ def test_email_claimed_by_another_contact_is_a_suggestion_not_a_link(live):
     rt, client = live
     org = make_org(rt)
     identifier = widget_inbox(client, org)["identifier"]
-    owner = client.post("/api/v1/contacts", json={"name": "Mario Rossi", "identities": [{"kind": "email", "value": "mario@example.com"}]}, headers=org.headers())
+    owner = client.post(
+        "/api/v1/contacts",
+        json={"name": "Mario Rossi", "identities": [{"kind": "email", "value": "mario@example.com"}]},
+        headers=org.headers(),
+    )
     assert owner.status_code == 201, owner.text
     token = open_session(client, identifier).json()["visitor_token"]
     with visitor_socket(client, identifier, token) as ws:
@@ -386,12 +538,25 @@ def test_email_claimed_by_another_contact_is_a_suggestion_not_a_link(live):
         ws.send_json({"type": "details", "name": "Mario?", "email": "MARIO@example.com"})
         details = until(ws, lambda f: f["type"] == "details")
         assert details["linked"] is False
-    suggestions = client.get("/api/v1/contacts/merge-suggestions", params={"contact_id": owner.json()["id"]}, headers=org.headers()).json()
+    suggestions = client.get(
+        "/api/v1/contacts/merge-suggestions", params={"contact_id": owner.json()["id"]}, headers=org.headers()
+    ).json()
     assert len(suggestions) == 1
     with unit_of_work(rt.sessions) as session:
-        owners = set(session.scalars(select(ContactIdentity.contact_id).where(ContactIdentity.tenant_id == org.tenant_id, ContactIdentity.value == "mario@example.com")))
+        owners = set(
+            session.scalars(
+                select(ContactIdentity.contact_id).where(
+                    ContactIdentity.tenant_id == org.tenant_id, ContactIdentity.value == "mario@example.com"
+                )
+            )
+        )
         assert owners == {owner.json()["id"]}
-        assert session.scalar(select(func.count()).select_from(Conversation).where(Conversation.tenant_id == org.tenant_id)) == 0
+        assert (
+            session.scalar(
+                select(func.count()).select_from(Conversation).where(Conversation.tenant_id == org.tenant_id)
+            )
+            == 0
+        )
 
 
 REDIS_URL = os.environ.get("RACCORDO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -403,14 +568,24 @@ def test_a_reply_sent_by_another_process_reaches_the_visitor_over_the_bus(databa
     the database. The rate limits share Redis too."""
     apps = []
     for name in ("node-a", "node-b"):
-        settings = Settings(data_dir=tmp_path / name, database_url=database_url, secret_key="test-secret-key", bus_url=REDIS_URL, ws_heartbeat_seconds=0.5, embedded_worker=False)
+        settings = Settings(
+            data_dir=tmp_path / name,
+            database_url=database_url,
+            secret_key="test-secret-key",
+            bus_url=REDIS_URL,
+            ws_heartbeat_seconds=0.5,
+            embedded_worker=False,
+        )
         runtime = Runtime.build(settings)
         apps.append((runtime, TestClient(create_app(runtime), raise_server_exceptions=False)))
     (rt_a, client_a), (rt_b, client_b) = apps
     try:
         with client_a, client_b:
             if not client_a.get("/readyz").json()["bus"] == "ok":
-                pytest.fail(f"Redis at {REDIS_URL} is not reachable: start it with redis-server --daemonize yes (or set RACCORDO_TEST_REDIS_URL)", pytrace=False)
+                pytest.fail(
+                    f"Redis at {REDIS_URL} is not reachable: start it with redis-server --daemonize yes (or set RACCORDO_TEST_REDIS_URL)",
+                    pytrace=False,
+                )
             org = make_org(rt_a)
             identifier = widget_inbox(client_a, org, visitor_messages_per_minute=2)["identifier"]
             token = open_session(client_a, identifier).json()["visitor_token"]
@@ -418,7 +593,11 @@ def test_a_reply_sent_by_another_process_reaches_the_visitor_over_the_bus(databa
                 until(ws, lambda f: f["type"] == "hello")
                 ws.send_json({"type": "message", "client_id": "n-1", "text": "Ciao dal nodo A"})
                 conversation_id = until(ws, lambda f: f["type"] == "message")["message"]["conversation_id"]
-                reply = client_b.post(f"/api/v1/conversations/{conversation_id}/reply", json={"text": "Risposta dal nodo B"}, headers=org.headers("agent"))
+                reply = client_b.post(
+                    f"/api/v1/conversations/{conversation_id}/reply",
+                    json={"text": "Risposta dal nodo B"},
+                    headers=org.headers("agent"),
+                )
                 assert reply.status_code == 201, reply.text
                 assert deliver(rt_b, reply.json()["id"]) == "sent"
                 shown = until(ws, lambda f: f["type"] == "message" and f["message"]["from"] == "agent")

@@ -26,8 +26,16 @@ import pytest
 from raccordo.channels.widget.channel import identity_hash
 from tests.mailserver import free_port
 from tests.support.widget import SmtpSink
+
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-gpu"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-gpu",
+]
 INSTALL_HINT = "install Debian's Chromium: apt-get install chromium (or run scripts/ensure-browser as root); never 'playwright install'"
 RACCORDO = str(Path(sys.executable).parent / "raccordo")
 
@@ -39,7 +47,9 @@ class Server:
     log: Path
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.request(method, self.base + path, headers={"Authorization": f"Bearer {self.token}"}, timeout=10, **kwargs)
+        return httpx.request(
+            method, self.base + path, headers={"Authorization": f"Bearer {self.token}"}, timeout=10, **kwargs
+        )
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +58,37 @@ def server(tmp_path_factory) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("widget-serve")
     port = free_port()
     env = {
-        **os.environ, "RACCORDO_DATA_DIR": str(data), "RACCORDO_DATABASE_URL": "", "RACCORDO_PORT": str(port), "RACCORDO_SECRET_KEY": "browser-test",
-        "RACCORDO_DELIVERY_POLL_SECONDS": "0.2", "RACCORDO_WORKER_POLL_SECONDS": "0.2", "RACCORDO_EMAIL_POLLING": "false", "RACCORDO_WS_HEARTBEAT_SECONDS": "5",
+        **os.environ,
+        "RACCORDO_DATA_DIR": str(data),
+        "RACCORDO_DATABASE_URL": "",
+        "RACCORDO_PORT": str(port),
+        "RACCORDO_SECRET_KEY": "browser-test",
+        "RACCORDO_DELIVERY_POLL_SECONDS": "0.2",
+        "RACCORDO_WORKER_POLL_SECONDS": "0.2",
+        "RACCORDO_EMAIL_POLLING": "false",
+        "RACCORDO_WS_HEARTBEAT_SECONDS": "5",
     }
     slug = f"widget-{uuid.uuid4().hex[:8]}"
-    created = subprocess.run([RACCORDO, "createuser", "--tenant", slug, "--email", f"owner@{slug}.it", "--name", "Anna Operatrice", "--role", "owner", "--password", "a long password"],
-                             env=env, capture_output=True, text=True, timeout=120)
+    created = subprocess.run(
+        [
+            RACCORDO,
+            "createuser",
+            "--tenant",
+            slug,
+            "--email",
+            f"owner@{slug}.it",
+            "--name",
+            "Anna Operatrice",
+            "--role",
+            "owner",
+            "--password",
+            "a long password",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert created.returncode == 0, created.stderr
     log = data / "serve.log"
     process = subprocess.Popen([RACCORDO, "serve"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
@@ -70,7 +105,9 @@ def server(tmp_path_factory) -> Iterator[Server]:
         with httpx.Client(base_url=base) as http:
             login = http.post("/api/v1/auth/login", json={"email": f"owner@{slug}.it", "password": "a long password"})
             assert login.status_code == 200, login.text
-            token = http.post("/api/v1/tokens", json={"name": "browser test"}, headers={"X-CSRF-Token": login.json()["csrf_token"]}).json()["token"]
+            token = http.post(
+                "/api/v1/tokens", json={"name": "browser test"}, headers={"X-CSRF-Token": login.json()["csrf_token"]}
+            ).json()["token"]
         yield Server(base, token, log)
     finally:
         process.terminate()
@@ -85,7 +122,7 @@ class HostSite:
         site = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 body = site.pages.get(self.path.split("?")[0], "").encode()
                 self.send_response(200 if body else 404)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -145,7 +182,9 @@ class AgentSocket:
         from websockets.sync.client import connect
 
         self.events: list[dict[str, Any]] = []
-        self.ws = connect(server.base.replace("http", "ws") + "/ws", subprotocols=[f"raccordo.token.{server.token}"], legacy=True)  # type: ignore[list-item]
+        self.ws = connect(
+            server.base.replace("http", "ws") + "/ws", subprotocols=[f"raccordo.token.{server.token}"], legacy=True
+        )  # type: ignore[list-item]
         self.running = True
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -168,7 +207,11 @@ class AgentSocket:
 
 
 def widget_inbox(server: Server, origin: str, **settings: Any) -> dict[str, Any]:
-    response = server.api("POST", "/api/v1/inboxes", json={"name": "Negozio online", "channel": "widget", "settings": {"allowed_origins": [origin], **settings}})
+    response = server.api(
+        "POST",
+        "/api/v1/inboxes",
+        json={"name": "Negozio online", "channel": "widget", "settings": {"allowed_origins": [origin], **settings}},
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -194,7 +237,9 @@ def conversation_of(server: Server, inbox_id: int) -> dict[str, Any]:
 def test_visitor_writes_agent_replies_history_survives_reload(server, site, browser):
     agent = AgentSocket(server)
     wait_for(lambda: any(p["status"] == "online" for p in server.api("GET", "/api/v1/presence").json()))
-    inbox = widget_inbox(server, site.origin, colors={"primary": "#0a7d32"}, greeting={"it": "Benvenuto!", "en": "Welcome to our shop!"})
+    inbox = widget_inbox(
+        server, site.origin, colors={"primary": "#0a7d32"}, greeting={"it": "Benvenuto!", "en": "Welcome to our shop!"}
+    )
     url = site.page("/", server.base, inbox["identifier"], {"attributes": {"plan": "gold"}})
     context = browser.new_context(locale="en-US")
     page = context.new_page()
@@ -206,7 +251,9 @@ def test_visitor_writes_agent_replies_history_survives_reload(server, site, brow
     dialog.wait_for()
     assert page.get_by_text("Welcome to our shop!").is_visible()
     textbox = page.get_by_role("textbox", name="Write a message…")
-    assert page.evaluate("() => document.activeElement === document.getElementById('raccordo-widget')"), "focus moved into the widget"
+    assert page.evaluate("() => document.activeElement === document.getElementById('raccordo-widget')"), (
+        "focus moved into the widget"
+    )
     # Styles are isolated: the host's red buttons and huge fonts do not reach the widget.
     colour = page.locator("#raccordo-widget .btn").first.evaluate("b => getComputedStyle(b).backgroundColor")
     assert colour == "rgb(10, 125, 50)"
@@ -217,24 +264,49 @@ def test_visitor_writes_agent_replies_history_survives_reload(server, site, brow
     messages = server.api("GET", f"/api/v1/conversations/{conversation['id']}/messages").json()
     assert [m["text"] for m in messages] == ["Buongiorno, dov'è il mio ordine?"]
     # The agent's desktop got it live over its WebSocket.
-    wait_for(lambda: any(e.get("kind") == "message.created" and e["payload"]["text"] == "Buongiorno, dov'è il mio ordine?" for e in agent.events))
+    wait_for(
+        lambda: any(
+            e.get("kind") == "message.created" and e["payload"]["text"] == "Buongiorno, dov'è il mio ordine?"
+            for e in agent.events
+        )
+    )
     # Typing is relayed apart from the committed message event, so it may arrive just after it.
     deadline = time.monotonic() + 15
-    while not any(e.get("type") == "typing" and e["conversation_id"] == conversation["id"] and e["user_id"] is None for e in agent.events) and time.monotonic() < deadline:
+    while (
+        not any(
+            e.get("type") == "typing" and e["conversation_id"] == conversation["id"] and e["user_id"] is None
+            for e in agent.events
+        )
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.1)
-    assert any(e.get("type") == "typing" and e["conversation_id"] == conversation["id"] and e["user_id"] is None for e in agent.events), "the visitor's typing reached the agent"
+    assert any(
+        e.get("type") == "typing" and e["conversation_id"] == conversation["id"] and e["user_id"] is None
+        for e in agent.events
+    ), "the visitor's typing reached the agent"
     attributes = server.api("GET", f"/api/v1/conversations/{conversation['id']}").json()["custom_attributes"]
     assert attributes["plan"] == "gold" and attributes["page_url"] == url
 
-    reply = server.api("POST", f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "Arriva domani <img src=x onerror=\"window.pwned=1\">"})
+    reply = server.api(
+        "POST",
+        f"/api/v1/conversations/{conversation['id']}/reply",
+        json={"text": 'Arriva domani <img src=x onerror="window.pwned=1">'},
+    )
     assert reply.status_code == 201, reply.text
     shown = page.locator("#raccordo-widget .msg.agent .text")
     shown.wait_for(timeout=15000)
-    assert shown.inner_text() == "Arriva domani <img src=x onerror=\"window.pwned=1\">", "rendered as text, never as HTML"
+    assert shown.inner_text() == 'Arriva domani <img src=x onerror="window.pwned=1">', "rendered as text, never as HTML"
     assert page.evaluate("() => window.pwned") is None
     assert page.locator("#raccordo-widget img").count() == 0
     # The visitor's browser reported it delivered and read.
-    wait_for(lambda: next(m for m in server.api("GET", f"/api/v1/conversations/{conversation['id']}/messages").json() if m["id"] == reply.json()["id"])["delivery_status"] == "read")
+    wait_for(
+        lambda: next(
+            m
+            for m in server.api("GET", f"/api/v1/conversations/{conversation['id']}/messages").json()
+            if m["id"] == reply.json()["id"]
+        )["delivery_status"]
+        == "read"
+    )
 
     page.keyboard.press("Escape")
     assert dialog.is_hidden() and launcher.get_attribute("aria-expanded") == "false"
@@ -242,7 +314,10 @@ def test_visitor_writes_agent_replies_history_survives_reload(server, site, brow
     page.get_by_role("button", name="Open the chat").click()
     texts = page.locator("#raccordo-widget .msg[data-id] .text")
     wait_for(lambda: texts.count() == 2)
-    assert texts.all_inner_texts() == ["Buongiorno, dov'è il mio ordine?", "Arriva domani <img src=x onerror=\"window.pwned=1\">"]
+    assert texts.all_inner_texts() == [
+        "Buongiorno, dov'è il mio ordine?",
+        'Arriva domani <img src=x onerror="window.pwned=1">',
+    ]
     assert len(server.api("GET", "/api/v1/conversations", params={"inbox_id": inbox["id"]}).json()["items"]) == 1
     context.close()
     agent.close()
@@ -252,11 +327,26 @@ def test_offline_path_in_italian_on_a_phone_continues_by_email(server, site, bro
     assert server.api("PUT", "/api/v1/presence/me", json={"status": "offline"}).status_code == 200
     smtp = SmtpSink()
     try:
-        mail = server.api("POST", "/api/v1/inboxes", json={"name": "Posta", "channel": "email", "settings": {"address": "aiuto@negozio.example.com", "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_security": "none"}})
+        mail = server.api(
+            "POST",
+            "/api/v1/inboxes",
+            json={
+                "name": "Posta",
+                "channel": "email",
+                "settings": {
+                    "address": "aiuto@negozio.example.com",
+                    "smtp_host": "127.0.0.1",
+                    "smtp_port": smtp.port,
+                    "smtp_security": "none",
+                },
+            },
+        )
         assert mail.status_code == 201, mail.text
         inbox = widget_inbox(server, site.origin, offline_inbox_id=mail.json()["id"])
         url = site.page("/offline", server.base, inbox["identifier"])
-        context = browser.new_context(locale="it-IT", viewport={"width": 375, "height": 700}, is_mobile=True, has_touch=True)
+        context = browser.new_context(
+            locale="it-IT", viewport={"width": 375, "height": 700}, is_mobile=True, has_touch=True
+        )
         page = context.new_page()
         page.goto(url)
         page.get_by_role("button", name="Apri la chat").click()
@@ -270,8 +360,12 @@ def test_offline_path_in_italian_on_a_phone_continues_by_email(server, site, bro
         page.get_by_label("La tua email").fill("cliente.offline@example.com")
         page.get_by_role("button", name="Salva").click()
         page.get_by_text("Grazie: ti risponderemo via email.").wait_for()
-        wait_for(lambda: server.api("GET", f"/api/v1/conversations/{conversation['id']}").json()["last_channel"] == "email")
-        reply = server.api("POST", f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "Ti rispondiamo per email."})
+        wait_for(
+            lambda: server.api("GET", f"/api/v1/conversations/{conversation['id']}").json()["last_channel"] == "email"
+        )
+        reply = server.api(
+            "POST", f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "Ti rispondiamo per email."}
+        )
         assert reply.status_code == 201 and reply.json()["channel"] == "email", reply.text
         wait_for(lambda: smtp.received)
         recipients, raw = smtp.received[0]
@@ -287,7 +381,12 @@ def test_identified_user_links_and_a_forged_hmac_is_refused(server, site, browse
     inbox = widget_inbox(server, site.origin)
     secret = inbox["secrets"]["hmac_secret"]
     user_id = f"user-{uuid.uuid4().hex[:6]}"
-    forged_url = site.page("/forged", server.base, inbox["identifier"], {"user": {"id": user_id, "hash": identity_hash("not the secret", user_id), "name": "Finto"}})
+    forged_url = site.page(
+        "/forged",
+        server.base,
+        inbox["identifier"],
+        {"user": {"id": user_id, "hash": identity_hash("not the secret", user_id), "name": "Finto"}},
+    )
     context = browser.new_context(locale="en-US")
     page = context.new_page()
     with page.expect_response(lambda r: r.url.endswith("/session")) as refused:
@@ -295,10 +394,26 @@ def test_identified_user_links_and_a_forged_hmac_is_refused(server, site, browse
     assert refused.value.status == 403
     assert "HMAC" in refused.value.json()["detail"]
     contacts = server.api("GET", "/api/v1/contacts", params={"q": user_id}).json()
-    assert not [c for c in (contacts.get("items", contacts) if isinstance(contacts, dict) else contacts) if any(i["value"] == user_id for i in c.get("identities", []))]
+    assert not [
+        c
+        for c in (contacts.get("items", contacts) if isinstance(contacts, dict) else contacts)
+        if any(i["value"] == user_id for i in c.get("identities", []))
+    ]
     assert page.locator("#raccordo-widget").count() == 0, "no widget for a refused identity"
 
-    good_url = site.page("/good", server.base, inbox["identifier"], {"user": {"id": user_id, "hash": identity_hash(secret, user_id), "name": "Lucia Verdi", "email": f"{user_id}@example.com"}})
+    good_url = site.page(
+        "/good",
+        server.base,
+        inbox["identifier"],
+        {
+            "user": {
+                "id": user_id,
+                "hash": identity_hash(secret, user_id),
+                "name": "Lucia Verdi",
+                "email": f"{user_id}@example.com",
+            }
+        },
+    )
     page.goto(good_url)
     page.get_by_role("button", name="Open the chat").click()
     textbox = page.get_by_role("textbox", name="Write a message…")
@@ -307,15 +422,24 @@ def test_identified_user_links_and_a_forged_hmac_is_refused(server, site, browse
     conversation = conversation_of(server, inbox["id"])
     contact = server.api("GET", f"/api/v1/contacts/{conversation['contact_id']}").json()
     assert contact["name"] == "Lucia Verdi"
-    assert {(i["kind"], i["value"], i["verified"]) for i in contact["identities"]} >= {("external", user_id, True), ("email", f"{user_id}@example.com", True)}
+    assert {(i["kind"], i["value"], i["verified"]) for i in contact["identities"]} >= {
+        ("external", user_id, True),
+        ("email", f"{user_id}@example.com", True),
+    }
     context.close()
     agent.close()
 
 
 def test_prechat_form_and_an_attachment(server, site, browser, tmp_path):
     agent = AgentSocket(server)
-    fields = [{"name": "name", "required": True}, {"name": "email", "required": True}, {"name": "order", "label": {"it": "Numero d'ordine", "en": "Order number"}}]
-    inbox = widget_inbox(server, site.origin, prechat_fields=fields, max_attachment_bytes=2000, attachment_types=["image/png"])
+    fields = [
+        {"name": "name", "required": True},
+        {"name": "email", "required": True},
+        {"name": "order", "label": {"it": "Numero d'ordine", "en": "Order number"}},
+    ]
+    inbox = widget_inbox(
+        server, site.origin, prechat_fields=fields, max_attachment_bytes=2000, attachment_types=["image/png"]
+    )
     url = site.page("/prechat", server.base, inbox["identifier"])
     context = browser.new_context(locale="en-GB")
     page = context.new_page()
@@ -333,8 +457,13 @@ def test_prechat_form_and_an_attachment(server, site, browser, tmp_path):
     textbox.press("Enter")
     conversation = conversation_of(server, inbox["id"])
     contact = server.api("GET", f"/api/v1/contacts/{conversation['contact_id']}").json()
-    assert contact["name"] == "Paolo Neri" and ("email", email) in {(i["kind"], i["value"]) for i in contact["identities"]}
-    assert server.api("GET", f"/api/v1/conversations/{conversation['id']}").json()["custom_attributes"]["order"] == "A-1001"
+    assert contact["name"] == "Paolo Neri" and ("email", email) in {
+        (i["kind"], i["value"]) for i in contact["identities"]
+    }
+    assert (
+        server.api("GET", f"/api/v1/conversations/{conversation['id']}").json()["custom_attributes"]["order"]
+        == "A-1001"
+    )
     # Files: a type not allowed is refused in the widget; an allowed one reaches the agent.
     bad = tmp_path / "nota.txt"
     bad.write_text("testo")
@@ -345,7 +474,11 @@ def test_prechat_form_and_an_attachment(server, site, browser, tmp_path):
     page.locator("#raccordo-widget input[type=file]").set_input_files(str(good))
 
     def with_attachment() -> list[dict[str, Any]]:
-        return [m for m in server.api("GET", f"/api/v1/conversations/{conversation['id']}/messages").json() if m["attachments"]]
+        return [
+            m
+            for m in server.api("GET", f"/api/v1/conversations/{conversation['id']}/messages").json()
+            if m["attachments"]
+        ]
 
     message = wait_for(with_attachment)[0]
     assert message["attachments"][0]["filename"] == "foto.png"

@@ -10,14 +10,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from sqlalchemy import select, update
 
-from raccordo.platform.store.db import unit_of_work
+from raccordo.bootstrap import worker
 from raccordo.channels.models import OutboxItem
+from raccordo.platform import jobs
+from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Job
 from raccordo.record.models import Message
-from raccordo.platform import jobs
-from raccordo.bootstrap import worker
-from tests.support.orgs import make_org
 from tests.helpers import CallbackServer, create_api_inbox, customer_message, post_inbound
+from tests.support.orgs import make_org
 
 
 class SameIdCallback:
@@ -29,7 +29,7 @@ class SameIdCallback:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("content-length", 0)))
                 outer.received += 1
                 payload = json.dumps({"id": "cb"}).encode()
@@ -118,8 +118,7 @@ def test_a_callback_answering_the_same_id_every_time_jams_nobody(client, rt):
 
 
 def test_a_failing_routing_pass_of_one_tenant_does_not_stop_the_others(rt, monkeypatch):
-    from raccordo.routing.services import routing
-    from raccordo.routing.services import routing_pass
+    from raccordo.routing.services import routing, routing_pass
 
     calls: list[int] = []
     real = routing_pass.dispatch

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from raccordo.platform.store.db import unit_of_work
 from raccordo.channels.models import OutboxItem
+from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Event
 from raccordo.record.models import Message
 from tests.helpers import create_api_inbox, customer_message, post_inbound
@@ -39,7 +39,7 @@ class SlowProvider:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 with outer.lock:
                     outer.received.append({"key": self.headers.get("Idempotency-Key"), "body": json.loads(body)})
@@ -83,13 +83,17 @@ def provider():
     server.close()
 
 
-def _wait(condition, timeout: float, what: str, process: subprocess.Popen | None = None, log: Path | None = None) -> None:
+def _wait(
+    condition, timeout: float, what: str, process: subprocess.Popen | None = None, log: Path | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
         if process is not None and process.poll() is not None:
-            pytest.fail(f"the worker exited with {process.returncode} while waiting for {what}:\n{log.read_text() if log else ''}")
+            pytest.fail(
+                f"the worker exited with {process.returncode} while waiting for {what}:\n{log.read_text() if log else ''}"
+            )
         time.sleep(0.01)
     pytest.fail(f"timed out after {timeout} s waiting for {what}:\n{log.read_text() if log else ''}")
 
@@ -129,7 +133,11 @@ def test_worker_killed_mid_send_delivers_every_message_exactly_once(client, rt, 
     conversation = client.get("/api/v1/conversations", headers=org.headers()).json()["items"][0]
     message_ids = []
     for number in range(MESSAGES):
-        response = client.post(f"/api/v1/conversations/{conversation['id']}/reply", json={"text": f"Risposta {number}"}, headers=org.headers("agent"))
+        response = client.post(
+            f"/api/v1/conversations/{conversation['id']}/reply",
+            json={"text": f"Risposta {number}"},
+            headers=org.headers("agent"),
+        )
         assert response.status_code == 201, response.text
         message_ids.append(response.json()["id"])
     expected_keys = {row.idempotency_key for row in _outbox(rt, message_ids)}
@@ -148,12 +156,20 @@ def test_worker_killed_mid_send_delivers_every_message_exactly_once(client, rt, 
     assert first.returncode == -signal.SIGKILL
     killed_at = _outbox(rt, message_ids)
     statuses = Counter(row.status for row in killed_at)
-    assert statuses["sent"] < MESSAGES and len(set(provider.keys())) < MESSAGES, f"the kill must land in the middle of the sends: {statuses}"
+    assert statuses["sent"] < MESSAGES and len(set(provider.keys())) < MESSAGES, (
+        f"the kill must land in the middle of the sends: {statuses}"
+    )
     assert statuses["sending"] >= 1, f"the killed worker must leave claimed sends behind: {statuses}"
 
     second = _start_worker(rt, database_url, log)
     try:
-        _wait(lambda: all(row.status == "sent" for row in _outbox(rt, message_ids)), 90, "every outbox row to be sent", second, log)
+        _wait(
+            lambda: all(row.status == "sent" for row in _outbox(rt, message_ids)),
+            90,
+            "every outbox row to be sent",
+            second,
+            log,
+        )
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=30) == 0, "SIGTERM stops the worker cleanly:\n" + log.read_text()
     finally:
@@ -176,14 +192,26 @@ def test_worker_killed_mid_send_delivers_every_message_exactly_once(client, rt, 
     assert len(rows) == MESSAGES and Counter(row.message_id for row in rows) == Counter(message_ids)
     assert all(row.status == "sent" and row.provider_message_id and row.claimed_until is None for row in rows)
     with unit_of_work(rt.sessions) as session:
-        delivered = dict(session.execute(select(Message.id, Message.delivery_status).where(Message.id.in_(message_ids))).all())
+        delivered = dict(
+            session.execute(select(Message.id, Message.delivery_status).where(Message.id.in_(message_ids))).all()
+        )
         assert set(delivered.values()) == {"sent"}
         sent_events = Counter(
-            payload["id"] for payload in session.scalars(select(Event.payload).where(Event.tenant_id == org.tenant_id, Event.kind == "message.updated"))
+            payload["id"]
+            for payload in session.scalars(
+                select(Event.payload).where(Event.tenant_id == org.tenant_id, Event.kind == "message.updated")
+            )
             if payload.get("delivery_status") == "sent"
         )
         assert sent_events == Counter(message_ids), "one 'sent' update per message, none twice"
-        assert session.scalar(select(func.count()).select_from(OutboxItem).where(OutboxItem.message_id.in_(message_ids), OutboxItem.status != "sent")) == 0
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(OutboxItem)
+                .where(OutboxItem.message_id.in_(message_ids), OutboxItem.status != "sent")
+            )
+            == 0
+        )
 
     output = log.read_text()
     starts = [line for line in output.splitlines() if "raccordo worker started" in line]
@@ -205,7 +233,9 @@ HOW_TO_START = {
 
 
 @pytest.mark.parametrize("kind", ["redis", "nats"])
-def test_worker_process_wakes_on_the_bus_and_announces_what_it_committed(kind, client, rt, org, callback, database_url, tmp_path):
+def test_worker_process_wakes_on_the_bus_and_announces_what_it_committed(
+    kind, client, rt, org, callback, database_url, tmp_path
+):
     """With a long poll, a queued send waits; a {"type": "wake"} from another process sends it at once,
     and the worker publishes the resulting event so the serve nodes' hubs pick it up."""
     import asyncio
@@ -245,7 +275,10 @@ def test_worker_process_wakes_on_the_bus_and_announces_what_it_committed(kind, c
                 await asyncio.sleep(0.05)
             await asyncio.sleep(1.0)  # its first pass is over: it now sleeps for the poll interval
             reply = await asyncio.to_thread(
-                client.post, f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "Svegliati"}, headers=org.headers("agent"),
+                client.post,
+                f"/api/v1/conversations/{conversation['id']}/reply",
+                json={"text": "Svegliati"},
+                headers=org.headers("agent"),
             )
             assert reply.status_code == 201, reply.text
             message_id = reply.json()["id"]

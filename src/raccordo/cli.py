@@ -8,7 +8,6 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -76,13 +75,18 @@ def _serve(settings: Settings) -> None:
 
     rt = _runtime(settings)
     uvicorn.run(
-        create_app(rt), host=settings.host, port=settings.port, log_level=settings.log_level.lower(), proxy_headers=True,
-        ws_per_message_deflate=settings.ws_compression, ws=BroadcastWebSocketProtocol,  # one compression per broadcast frame
+        create_app(rt),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        ws_per_message_deflate=settings.ws_compression,
+        ws=BroadcastWebSocketProtocol,  # one compression per broadcast frame
     )
 
 
 @app.command()
-def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.Option(None)) -> None:
+def serve(host: str | None = typer.Option(None), port: int | None = typer.Option(None)) -> None:
     """Serve the API (and, in the embedded default, the delivery worker) on HOST:PORT."""
     _serve(_server_settings(host, port))
 
@@ -115,8 +119,8 @@ def worker() -> None:
 
 @app.command()
 def demo(
-    host: Optional[str] = typer.Option(None),
-    port: Optional[int] = typer.Option(None),
+    host: str | None = typer.Option(None),
+    port: int | None = typer.Option(None),
     no_serve: bool = typer.Option(False, "--no-serve", help="Load the demo data and exit."),
     seed: int = typer.Option(7, help="Random seed: the same seed gives the same data."),
 ) -> None:
@@ -146,9 +150,9 @@ def createuser(
     name: str = typer.Option(..., prompt=True),
     role: str = typer.Option("owner", help="owner, admin, supervisor or agent"),
     tenant: str = typer.Option(..., help="Organization slug; created if it does not exist."),
-    tenant_name: Optional[str] = typer.Option(None, help="Name for a new organization."),
+    tenant_name: str | None = typer.Option(None, help="Name for a new organization."),
     language: str = typer.Option("it"),
-    password: Optional[str] = typer.Option(None, help="Read from RACCORDO_PASSWORD or asked when omitted."),
+    password: str | None = typer.Option(None, help="Read from RACCORDO_PASSWORD or asked when omitted."),
 ) -> None:
     """Create a user (and the organization when new)."""
     import os
@@ -166,8 +170,16 @@ def createuser(
     with _clear_errors(), unit_of_work(rt.sessions) as session:
         row = session.scalars(select(Tenant).where(Tenant.slug == tenant)).one_or_none()
         if row is None:
-            row = accounts.create_tenant(session, tenant, tenant_name or tenant, region=settings.default_region, language=settings.default_language)
-        user = accounts.create_user(session, system_actor(row.id), email=email, name=name, role=role, password=password, language=language)
+            row = accounts.create_tenant(
+                session,
+                tenant,
+                tenant_name or tenant,
+                region=settings.default_region,
+                language=settings.default_language,
+            )
+        user = accounts.create_user(
+            session, system_actor(row.id), email=email, name=name, role=role, password=password, language=language
+        )
         console.print(f"created {user.role} {user.email} (id {user.id}) in {row.slug}")
 
 
@@ -192,7 +204,7 @@ def import_contacts(
 @app.command()
 def export(
     tenant: str = typer.Option(..., help="Organization slug."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write; standard output when omitted."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="File to write; standard output when omitted."),
 ) -> None:
     """Export a tenant's data as JSON lines (one record per line, with its type)."""
     from raccordo.record.services.export import export_tenant
@@ -228,8 +240,8 @@ def reprocess() -> None:
 
 @app.command("purge-raw")
 def purge_raw(
-    tenant: Optional[str] = typer.Option(None, help="Organization slug: with --days, set its retention."),
-    days: Optional[int] = typer.Option(None, help="With --tenant: the organization's retention in days (0 keeps all)."),
+    tenant: str | None = typer.Option(None, help="Organization slug: with --days, set its retention."),
+    days: int | None = typer.Option(None, help="With --tenant: the organization's retention in days (0 keeps all)."),
     default: bool = typer.Option(False, "--default", help="With --tenant: use RACCORDO_RAW_RETENTION_DAYS again."),
 ) -> None:
     """Delete processed raw inbound payloads past the retention (RACCORDO_RAW_RETENTION_DAYS, or the organization's)."""

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
+
 from pydantic import BaseModel, Field
-from raccordo.platform.web.schemas import FromRows, Id, MAX_ID, NoNullPatch, PathId, QueryId, Strict  # noqa: F401 (re-exported for the API modules)
+
+from raccordo.platform.web.schemas import (  # noqa: F401 (re-exported for the API modules)
+    MAX_ID,
+    FromRows,
+    Id,
+    NoNullPatch,
+    PathId,
+    QueryId,
+    Strict,
+)
 
 
 class LoginIn(BaseModel):
     model_config = Strict
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)
-    tenant: str | None = Field(default=None, max_length=64, description="Organization slug; needed only when the email belongs to several.")
+    tenant: str | None = Field(
+        default=None, max_length=64, description="Organization slug; needed only when the email belongs to several."
+    )
 
 
 class UserOut(BaseModel):
@@ -39,9 +50,15 @@ class TenantOut(BaseModel):
     name: str
     default_region: str
     default_language: str
-    continuity_across_channels: bool = Field(description="A customer's message on another channel joins their open conversation.")
-    reopen_window_hours: float = Field(description="A resolved conversation reopens when the customer writes within this many hours.")
-    timezone: str = Field(description="The organization's timezone: the desktop shows times in it (Europe/Rome when not set).")
+    continuity_across_channels: bool = Field(
+        description="A customer's message on another channel joins their open conversation."
+    )
+    reopen_window_hours: float = Field(
+        description="A resolved conversation reopens when the customer writes within this many hours."
+    )
+    timezone: str = Field(
+        description="The organization's timezone: the desktop shows times in it (Europe/Rome when not set)."
+    )
 
 
 class TenantPatch(BaseModel):
@@ -51,7 +68,11 @@ class TenantPatch(BaseModel):
     default_language: Literal["it", "en"] | None = None
     continuity_across_channels: bool | None = None
     reopen_window_hours: float | None = Field(default=None, ge=0, le=24 * 365)
-    timezone: str | None = Field(default=None, max_length=64, description="IANA zone (Europe/Rome): the desktop shows times in it and agenda times are entered in it.")
+    timezone: str | None = Field(
+        default=None,
+        max_length=64,
+        description="IANA zone (Europe/Rome): the desktop shows times in it and agenda times are entered in it.",
+    )
 
 
 class MeOut(BaseModel):

@@ -73,7 +73,9 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
             await stop()
         await hub.stop()
 
-    app = FastAPI(title="Raccordo", version=__version__, lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json")
+    app = FastAPI(
+        title="Raccordo", version=__version__, lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json"
+    )
     app.state.runtime = rt
     app.state.hub = hub
     # Committed work (outbox, timers, routing) publishes a wake-up on the bus after the commit;
@@ -81,7 +83,19 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
     hub.on_wake = loop.wake if loop else None
     metrics.collector(app.state)
     errors.install(app, html_page=error_page)
-    for module in (auth, admin, inboxes_api, inbox_check, contacts, conversations, messages, channels, presence, routing, ws):
+    for module in (
+        auth,
+        admin,
+        inboxes_api,
+        inbox_check,
+        contacts,
+        conversations,
+        messages,
+        channels,
+        presence,
+        routing,
+        ws,
+    ):
         app.include_router(module.router)
     app.include_router(templates.router)
     app.include_router(scripts_api.router)
@@ -91,7 +105,18 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
     app.include_router(search_api.router)
 
     # "/" (the desktop, or the login page), /login, /inbox, /admin/..., /live
-    for page_module in (login_pages, pages, admin_pages, content_pages, script_pages, composer_pages, profile_pages, accounts_admin_pages, inbox_pages, agenda_pages):
+    for page_module in (
+        login_pages,
+        pages,
+        admin_pages,
+        content_pages,
+        script_pages,
+        composer_pages,
+        profile_pages,
+        accounts_admin_pages,
+        inbox_pages,
+        agenda_pages,
+    ):
         app.include_router(page_module.router)
     app.mount("/desktop/static", StaticFiles(directory=pages.STATIC), name="desktop-static")
 
@@ -113,7 +138,13 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
         database = await run_in_threadpool(database_ok)
         bus = "ok" if hub.bus.healthy else "unreachable"
         ready = database == "ok" and bus == "ok"
-        body = {"status": "ready" if ready else "not ready", "database": database, "bus": bus, "bus_kind": hub.bus.kind, "node": hub.bus.node_id}
+        body = {
+            "status": "ready" if ready else "not ready",
+            "database": database,
+            "bus": bus,
+            "bus_kind": hub.bus.kind,
+            "node": hub.bus.node_id,
+        }
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
@@ -122,7 +153,12 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
         if token:
             scheme, _, sent = request.headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip().encode(), token.encode()):
-                return Response("metrics need the bearer token (RACCORDO_METRICS_TOKEN)\n", status_code=401, media_type="text/plain", headers={"WWW-Authenticate": "Bearer"})
+                return Response(
+                    "metrics need the bearer token (RACCORDO_METRICS_TOKEN)\n",
+                    status_code=401,
+                    media_type="text/plain",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
         body = await run_in_threadpool(metrics.render)
         return Response(body, media_type="text/plain; version=0.0.4")
 

@@ -177,7 +177,9 @@ class WorkerLoop:
         if self._thread.is_alive():
             self._thread.join(timeout=timeout)
             if self._thread.is_alive():
-                log.warning("worker thread still busy after %.0f s; leaving it (its claims expire with their lease)", timeout)
+                log.warning(
+                    "worker thread still busy after %.0f s; leaving it (its claims expire with their lease)", timeout
+                )
 
     @property
     def running(self) -> bool:
@@ -224,8 +226,10 @@ class WorkerLoop:
         self.start()
         log.info(
             "raccordo worker started: node %s, bus %s, poll %.2f s, lease %.0f s",
-            bus.node_id if bus else "-", bus.kind if bus else "none",
-            self.rt.settings.worker_poll_seconds, self.rt.settings.delivery_lease_seconds,
+            bus.node_id if bus else "-",
+            bus.kind if bus else "none",
+            self.rt.settings.worker_poll_seconds,
+            self.rt.settings.delivery_lease_seconds,
         )
         try:
             await stop.wait()

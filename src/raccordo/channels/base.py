@@ -29,9 +29,26 @@ if TYPE_CHECKING:
     from raccordo.platform.runtime import Runtime
 
 __all__ = [
-    "Capabilities", "Channel", "ChannelRejected", "CheckResult", "DeliveryError", "DeliveryReport", "Feature",
-    "InboundAttachment", "InboundEvent", "InboundIdentity", "InboundRequest", "InboxConfig", "OutboundAttachment",
-    "OutboundMessage", "Poller", "WebhookResponse", "channel_kinds", "get_channel", "register", "unregister",
+    "Capabilities",
+    "Channel",
+    "ChannelRejected",
+    "CheckResult",
+    "DeliveryError",
+    "DeliveryReport",
+    "Feature",
+    "InboundAttachment",
+    "InboundEvent",
+    "InboundIdentity",
+    "InboundRequest",
+    "InboxConfig",
+    "OutboundAttachment",
+    "OutboundMessage",
+    "Poller",
+    "WebhookResponse",
+    "channel_kinds",
+    "get_channel",
+    "register",
+    "unregister",
 ]
 
 
@@ -161,8 +178,6 @@ class InboxConfig:
     secrets: dict[str, str]
 
 
-
-
 class Feature(enum.StrEnum):
     """Optional capabilities a channel declares in ``Channel.features``; code outside the channel
     calls the matching hook only when the feature is declared."""
@@ -217,7 +232,9 @@ class Channel:
         """The rules for one inbox of this channel (an inbox's settings may narrow them)."""
         return self.composer
 
-    def validate_settings(self, settings: dict[str, Any], secrets: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    def validate_settings(
+        self, settings: dict[str, Any], secrets: dict[str, str]
+    ) -> tuple[dict[str, Any], dict[str, str]]:
         """Check and complete an inbox's settings; raise InvalidInput naming the field. By default the
         declared form's checks (types, required, choices, defaults, generated secrets)."""
         return self.settings_form.validate(settings, secrets)
@@ -240,7 +257,10 @@ class Channel:
         raise ChannelRejected("channel.no_inbound", status=405)
 
     def webhook_response(
-        self, inbox: InboxConfig, request: InboundRequest, events: list[InboundEvent | DeliveryReport],
+        self,
+        inbox: InboxConfig,
+        request: InboundRequest,
+        events: list[InboundEvent | DeliveryReport],
     ) -> WebhookResponse | None:
         """The body the provider expects once a request is stored and ingested (TwiML, an empty 200);
         None answers the route's own JSON (the raw and message ids)."""

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from __future__ import annotations
 from datetime import datetime
 from typing import Any
+
 from pydantic import BaseModel, Field
-from raccordo.platform.web.schemas import FromRows, Id, MAX_ID, NoNullPatch, PathId, QueryId, Strict  # noqa: F401 (re-exported for the API modules)
+
+from raccordo.platform.web.schemas import (  # noqa: F401 (re-exported for the API modules)
+    MAX_ID,
+    FromRows,
+    Id,
+    NoNullPatch,
+    PathId,
+    QueryId,
+    Strict,
+)
 
 
 class InboxIn(BaseModel):

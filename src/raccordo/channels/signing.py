@@ -21,7 +21,9 @@ def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, st
     return {"X-Raccordo-Timestamp": str(timestamp), "X-Raccordo-Signature": f"sha256={digest}"}
 
 
-def verify(secret: str, body: bytes, headers: dict[str, str], tolerance: int = 300, now: float | None = None) -> str | None:
+def verify(
+    secret: str, body: bytes, headers: dict[str, str], tolerance: int = 300, now: float | None = None
+) -> str | None:
     """None when valid, otherwise the translation key of what is wrong."""
     timestamp = headers.get(TIMESTAMP_HEADER)
     signature = headers.get(SIGNATURE_HEADER)

@@ -13,15 +13,15 @@ from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor, system_actor
 from raccordo.accounts.domain.roles import Role
+from raccordo.accounts.models import Team, Tenant, User
 from raccordo.accounts.services import accounts
+from raccordo.channels.models import Inbox
 from raccordo.channels.services.inboxes import create_inbox
 from raccordo.demo.domain.content import Content
 from raccordo.demo.domain.plan import ConversationPlan, DemoPlan
 from raccordo.desk.services import agenda, scripts, templates, wrapup
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.runtime import Runtime
-from raccordo.accounts.models import Team, Tenant, User
-from raccordo.channels.models import Inbox
 from raccordo.record.models import Conversation
 from raccordo.record.services.records import audit
 from raccordo.routing.services import admin as routing_admin

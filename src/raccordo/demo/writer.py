@@ -31,10 +31,10 @@ from raccordo.channels.base import InboundAttachment, InboundEvent, InboundIdent
 from raccordo.demo.domain.plan import Action, ContactPlan, ConversationPlan, DemoPlan, Step
 from raccordo.demo.organization import Org
 from raccordo.platform.runtime import Runtime
-from raccordo.record.models import Conversation, Message
 from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.record.domain.identities import IdentityKind
 from raccordo.record.domain.messages import DeliveryStatus, Direction, SenderType, TimelineKind
+from raccordo.record.models import Conversation, Message
 from raccordo.record.services.contacts import create_contact
 from raccordo.record.services.conversations import update_conversation
 from raccordo.record.services.identity import IdentityInput

@@ -141,7 +141,9 @@ class AgendaItem(Base):
     kind: Mapped[str] = mapped_column(String(16))  # callback, follow_up
     channel: Mapped[str] = mapped_column(String(32))  # "phone" (a call) or the inbox's channel
     inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inboxes.id", ondelete="SET NULL"))
-    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id", ondelete="SET NULL"))  # where it goes if the owner is away
+    queue_id: Mapped[int | None] = mapped_column(
+        ForeignKey("queues.id", ondelete="SET NULL")
+    )  # where it goes if the owner is away
     due_at: Mapped[datetime]
     note: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled, due, done, cancelled, missed

@@ -40,12 +40,22 @@ class Pending:
     # Rows inserted in this transaction, with what their entry is made of: they have no entry to
     # delete and nothing to read back, so their entries are written in one insert.
     new_messages: dict[int, tuple[int, int, str]] = field(default_factory=dict)  # id -> (tenant, conversation, text)
-    new_subjects: dict[int, tuple[int, str | None]] = field(default_factory=dict)  # conversation id -> (tenant, subject)
+    new_subjects: dict[int, tuple[int, str | None]] = field(
+        default_factory=dict
+    )  # conversation id -> (tenant, subject)
     new_contacts: dict[int, tuple[int, str | None]] = field(default_factory=dict)  # id -> (tenant, name)
     new_identities: list[tuple[int, int, str, str]] = field(default_factory=list)  # (id, contact id, kind, value)
 
     def __bool__(self) -> bool:
-        return bool(self.messages or self.conversations or self.contacts or self.new_messages or self.new_subjects or self.new_contacts or self.new_identities)
+        return bool(
+            self.messages
+            or self.conversations
+            or self.contacts
+            or self.new_messages
+            or self.new_subjects
+            or self.new_contacts
+            or self.new_identities
+        )
 
     def read_back(self) -> None:
         """Forget what was noted as new: ``reindex`` reads those rows from the database instead."""
@@ -127,7 +137,7 @@ def install(factory: sessionmaker[Session]) -> None:
 def _chunks(ids: Iterable[int], size: int = 500) -> Iterable[list[int]]:
     items = sorted(i for i in ids if i is not None)
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def contact_body(name: str | None, identities: Iterable[tuple[str, str]]) -> str:
@@ -153,25 +163,35 @@ def reindex(session: Session, pending: Pending) -> None:
     """Rewrite the entries of the given messages, conversations (subject) and contacts."""
     # A row inserted and then changed in the same transaction is rewritten from the database below;
     # so is a contact that existed before and got a new identity.
-    fresh_contacts: dict[int, list[tuple[int, str, str]]] = {cid: [] for cid in pending.new_contacts if cid not in pending.contacts}
+    fresh_contacts: dict[int, list[tuple[int, str, str]]] = {
+        cid: [] for cid in pending.new_contacts if cid not in pending.contacts
+    }
     for identity_id, contact_id, kind, value in pending.new_identities:
         if contact_id in fresh_contacts:
             fresh_contacts[contact_id].append((identity_id, kind, value))
         else:
             pending.contacts.add(contact_id)
-    fresh = [
-        {"tenant_id": tenant, "kind": "message", "conversation_id": conversation, "message_id": mid, "body": body}
-        for mid, (tenant, conversation, text) in pending.new_messages.items()
-        if mid not in pending.messages and (body := index_body([text]))
-    ] + [
-        {"tenant_id": tenant, "kind": "subject", "conversation_id": cid, "body": body}
-        for cid, (tenant, subject) in pending.new_subjects.items()
-        if cid not in pending.conversations and (body := index_body([subject]))
-    ] + [
-        {"tenant_id": pending.new_contacts[cid][0], "kind": "contact", "contact_id": cid, "body": body}
-        for cid, identities in fresh_contacts.items()
-        if (body := contact_body(pending.new_contacts[cid][1], [(kind, value) for _, kind, value in sorted(identities)]))
-    ]
+    fresh = (
+        [
+            {"tenant_id": tenant, "kind": "message", "conversation_id": conversation, "message_id": mid, "body": body}
+            for mid, (tenant, conversation, text) in pending.new_messages.items()
+            if mid not in pending.messages and (body := index_body([text]))
+        ]
+        + [
+            {"tenant_id": tenant, "kind": "subject", "conversation_id": cid, "body": body}
+            for cid, (tenant, subject) in pending.new_subjects.items()
+            if cid not in pending.conversations and (body := index_body([subject]))
+        ]
+        + [
+            {"tenant_id": pending.new_contacts[cid][0], "kind": "contact", "contact_id": cid, "body": body}
+            for cid, identities in fresh_contacts.items()
+            if (
+                body := contact_body(
+                    pending.new_contacts[cid][1], [(kind, value) for _, kind, value in sorted(identities)]
+                )
+            )
+        ]
+    )
     if fresh:
         # Every row with the same keys: one INSERT for all (rows with different key sets would be
         # sent as one statement per set).
@@ -181,7 +201,9 @@ def reindex(session: Session, pending: Pending) -> None:
         session.execute(delete(SearchEntry).where(SearchEntry.message_id.in_(ids)))
         rows = [
             {"tenant_id": tenant, "kind": "message", "conversation_id": conversation, "message_id": mid, "body": body}
-            for mid, tenant, conversation, text in session.execute(select(Message.id, Message.tenant_id, Message.conversation_id, Message.text).where(Message.id.in_(ids)))
+            for mid, tenant, conversation, text in session.execute(
+                select(Message.id, Message.tenant_id, Message.conversation_id, Message.text).where(Message.id.in_(ids))
+            )
             if (body := index_body([text]))
         ]
         if rows:
@@ -190,7 +212,9 @@ def reindex(session: Session, pending: Pending) -> None:
         session.execute(delete(SearchEntry).where(SearchEntry.conversation_id.in_(ids), SearchEntry.kind == "subject"))
         rows = [
             {"tenant_id": tenant, "kind": "subject", "conversation_id": cid, "body": body}
-            for cid, tenant, subject in session.execute(select(Conversation.id, Conversation.tenant_id, Conversation.subject).where(Conversation.id.in_(ids)))
+            for cid, tenant, subject in session.execute(
+                select(Conversation.id, Conversation.tenant_id, Conversation.subject).where(Conversation.id.in_(ids))
+            )
             if (body := index_body([subject]))
         ]
         if rows:
@@ -198,11 +222,19 @@ def reindex(session: Session, pending: Pending) -> None:
     for ids in _chunks(pending.contacts):
         session.execute(delete(SearchEntry).where(SearchEntry.contact_id.in_(ids), SearchEntry.kind == "contact"))
         identities: dict[int, list[tuple[str, str]]] = {}
-        for contact_id, kind, value in session.execute(select(ContactIdentity.contact_id, ContactIdentity.kind, ContactIdentity.value).where(ContactIdentity.contact_id.in_(ids)).order_by(ContactIdentity.id)):
+        for contact_id, kind, value in session.execute(
+            select(ContactIdentity.contact_id, ContactIdentity.kind, ContactIdentity.value)
+            .where(ContactIdentity.contact_id.in_(ids))
+            .order_by(ContactIdentity.id)
+        ):
             identities.setdefault(contact_id, []).append((kind, value))
         rows = [
             {"tenant_id": tenant, "kind": "contact", "contact_id": cid, "body": body}
-            for cid, tenant, name in session.execute(select(Contact.id, Contact.tenant_id, Contact.name).where(Contact.id.in_(ids), Contact.merged_into_id.is_(None)))
+            for cid, tenant, name in session.execute(
+                select(Contact.id, Contact.tenant_id, Contact.name).where(
+                    Contact.id.in_(ids), Contact.merged_into_id.is_(None)
+                )
+            )
             if (body := contact_body(name, identities.get(cid, [])))
         ]
         if rows:
@@ -213,11 +245,15 @@ def matches(dialect: str, query: SearchQuery) -> ColumnElement[bool]:
     """``search_entries`` rows whose body has every word of ``query`` (the last as a prefix), using
     the backend's full-text index."""
     if dialect == "postgresql":
-        return literal_column("search_entries.tsv").op("@@")(func.to_tsquery(literal_column("'simple'::regconfig"), query.tsquery()))
+        return literal_column("search_entries.tsv").op("@@")(
+            func.to_tsquery(literal_column("'simple'::regconfig"), query.tsquery())
+        )
     return SearchEntry.id.in_(select(_FTS.c.rowid).where(literal_column("search_fts").op("MATCH")(query.fts5())))
 
 
-def matching(session: Session, tenant_id: int, query: SearchQuery, kinds: tuple[str, ...] | None, *targets: Any) -> Select[Any]:
+def matching(
+    session: Session, tenant_id: int, query: SearchQuery, kinds: tuple[str, ...] | None, *targets: Any
+) -> Select[Any]:
     """``SELECT targets FROM search_entries`` for this tenant's matching entries (of these kinds)."""
     dialect = session.get_bind().dialect.name
     condition = and_(SearchEntry.tenant_id == tenant_id, matches(dialect, query))

@@ -53,7 +53,9 @@ class Dispatcher:
     in_transaction: dict[type, list[InTransactionHandler]] = field(default_factory=dict)
     after_commit: dict[type, list[AfterCommitHandler]] = field(default_factory=dict)
 
-    def subscribe(self, event_type: type[E], handler: Callable[..., None], phase: Phase = IN_TRANSACTION) -> Callable[[], None]:
+    def subscribe(
+        self, event_type: type[E], handler: Callable[..., None], phase: Phase = IN_TRANSACTION
+    ) -> Callable[[], None]:
         """Call ``handler`` for every recorded ``event_type``; returns a function that unsubscribes it.
 
         Subscribing the same handler twice to the same type and phase is a no-op, so the
@@ -112,7 +114,11 @@ def install(sessions: sessionmaker[Session]) -> None:
             try:
                 handler(event)
             except Exception:  # committed work stands; one subscriber's failure must not hide the others
-                log.exception("after-commit subscriber %s failed on %s", getattr(handler, "__qualname__", handler), type(event).__name__)
+                log.exception(
+                    "after-commit subscriber %s failed on %s",
+                    getattr(handler, "__qualname__", handler),
+                    type(event).__name__,
+                )
 
     @sa_event.listens_for(sessions, "after_transaction_create")
     def _mark(session: Session, transaction: Any) -> None:

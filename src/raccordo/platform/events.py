@@ -48,7 +48,15 @@ def emit(
     team_id: int | None = None,
 ) -> None:
     session.info.setdefault(_PENDING, []).append(
-        {"tenant_id": tenant_id, "kind": str(kind), "payload": payload, "conversation_id": conversation_id, "contact_id": contact_id, "user_id": user_id, "team_id": team_id}
+        {
+            "tenant_id": tenant_id,
+            "kind": str(kind),
+            "payload": payload,
+            "conversation_id": conversation_id,
+            "contact_id": contact_id,
+            "user_id": user_id,
+            "team_id": team_id,
+        }
     )
 
 
@@ -71,8 +79,15 @@ def event_message(row: Event) -> dict[str, Any]:
 def _message(event_id: int, row: dict[str, Any]) -> dict[str, Any]:
     """``event_message`` for a row written by ``_write`` (a dict, not an ORM object)."""
     return {
-        "type": "event", "id": event_id, "tenant_id": row["tenant_id"], "kind": row["kind"], "conversation_id": row["conversation_id"],
-        "contact_id": row["contact_id"], "user_id": row["user_id"], "team_id": row["team_id"], "payload": row["payload"],
+        "type": "event",
+        "id": event_id,
+        "tenant_id": row["tenant_id"],
+        "kind": row["kind"],
+        "conversation_id": row["conversation_id"],
+        "contact_id": row["contact_id"],
+        "user_id": row["user_id"],
+        "team_id": row["team_id"],
+        "payload": row["payload"],
         "created_at": row["created_at"].isoformat(),
     }
 
@@ -182,14 +197,22 @@ def conversation_payload(conversation: Any) -> dict[str, Any]:
 def emit_conversation(session: Session, conversation: Any, kind: str, **extra: Any) -> None:
     """conversation.created / conversation.updated, addressed to its assignee and team."""
     emit(
-        session, conversation.tenant_id, kind, {**conversation_payload(conversation), **extra},
-        conversation_id=conversation.id, contact_id=conversation.contact_id, user_id=conversation.assignee_id, team_id=conversation.team_id,
+        session,
+        conversation.tenant_id,
+        kind,
+        {**conversation_payload(conversation), **extra},
+        conversation_id=conversation.id,
+        contact_id=conversation.contact_id,
+        user_id=conversation.assignee_id,
+        team_id=conversation.team_id,
     )
 
 
 def emit_message(session: Session, message: Any, conversation: Any, kind: str = "message.created") -> None:
     emit(
-        session, message.tenant_id, kind,
+        session,
+        message.tenant_id,
+        kind,
         {
             "id": message.id,
             "conversation_id": message.conversation_id,
@@ -202,5 +225,8 @@ def emit_message(session: Session, message: Any, conversation: Any, kind: str = 
             "delivery_status": message.delivery_status,
             "created_at": when(message.created_at),
         },
-        conversation_id=conversation.id, contact_id=conversation.contact_id, user_id=conversation.assignee_id, team_id=conversation.team_id,
+        conversation_id=conversation.id,
+        contact_id=conversation.contact_id,
+        user_id=conversation.assignee_id,
+        team_id=conversation.team_id,
     )

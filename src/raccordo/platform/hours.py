@@ -28,7 +28,10 @@ class BusinessHours:
     def to_json(self) -> dict[str, Any]:
         return {
             "timezone": self.timezone,
-            "weekly": {day: [[s.strftime("%H:%M"), e.strftime("%H:%M")] for s, e in spans] for day, spans in self.weekly.items()},
+            "weekly": {
+                day: [[s.strftime("%H:%M"), e.strftime("%H:%M")] for s, e in spans]
+                for day, spans in self.weekly.items()
+            },
             "closed_dates": sorted(d.isoformat() for d in self.closed_dates),
         }
 
@@ -66,7 +69,9 @@ def parse_business_hours(data: dict[str, Any]) -> BusinessHours:
         try:
             closed.add(date.fromisoformat(str(value)))
         except ValueError:
-            raise InvalidInput("hours.date_invalid", field=f"business_hours.closed_dates.{index}", value=str(value)) from None
+            raise InvalidInput(
+                "hours.date_invalid", field=f"business_hours.closed_dates.{index}", value=str(value)
+            ) from None
     return BusinessHours(tz, weekly, frozenset(closed))
 
 
@@ -80,7 +85,10 @@ def _open_spans(hours: BusinessHours, day: date) -> list[tuple[datetime, datetim
     if day in hours.closed_dates:
         return []
     zone = ZoneInfo(hours.timezone)
-    return [(datetime.combine(day, start, zone), datetime.combine(day, end, zone)) for start, end in hours.weekly.get(DAYS[day.weekday()], [])]
+    return [
+        (datetime.combine(day, start, zone), datetime.combine(day, end, zone))
+        for start, end in hours.weekly.get(DAYS[day.weekday()], [])
+    ]
 
 
 def add_business_seconds(hours: BusinessHours | None, start: datetime, seconds: float) -> datetime | None:

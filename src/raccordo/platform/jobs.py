@@ -53,7 +53,10 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_ATTEMPTS = 5
 # Modules that register the built-in handlers; imported before the first lookup.
 BUILTIN_HANDLER_MODULES = (
-    "raccordo.record.services.snooze", "raccordo.routing.services.sla", "raccordo.desk.services.agenda", "raccordo.channels.services.inbound",
+    "raccordo.record.services.snooze",
+    "raccordo.routing.services.sla",
+    "raccordo.desk.services.agenda",
+    "raccordo.channels.services.inbound",
     "raccordo.channels.services.inboxes",
 )
 
@@ -183,10 +186,20 @@ def schedule(
         return job
     job = _by_key(session, dedupe_key)
     if job is None:
-        _insert_if_absent(session, {
-            "kind": kind, "due_at": due_at, "payload": payload, "tenant_id": tenant_id, "dedupe_key": dedupe_key,
-            "status": PENDING, "attempts": 0, "result": {}, "created_at": datetime.now(UTC),
-        })
+        _insert_if_absent(
+            session,
+            {
+                "kind": kind,
+                "due_at": due_at,
+                "payload": payload,
+                "tenant_id": tenant_id,
+                "dedupe_key": dedupe_key,
+                "status": PENDING,
+                "attempts": 0,
+                "result": {},
+                "created_at": datetime.now(UTC),
+            },
+        )
         job = _by_key(session, dedupe_key)
         assert job is not None
     # A pending run moves; a running one is superseded (its stale run rolls back); a finished one runs again.
@@ -204,7 +217,12 @@ def _announce(session: Session, job: Job) -> None:
     Jobs without a tenant have no event stream; workers find them on their next poll.
     """
     if job.tenant_id is not None:
-        emit(session, job.tenant_id, "job.scheduled", {"job_id": job.id, "kind": job.kind, "due_at": job.due_at.isoformat()})
+        emit(
+            session,
+            job.tenant_id,
+            "job.scheduled",
+            {"job_id": job.id, "kind": job.kind, "due_at": job.due_at.isoformat()},
+        )
 
 
 def cancel(session: Session, dedupe_key: str) -> bool:
@@ -224,16 +242,20 @@ def _lease(rt: Runtime) -> timedelta:
     return timedelta(seconds=rt.settings.delivery_lease_seconds)
 
 
-def claim_due(rt: Runtime, limit: int = 20, now: datetime | None = None, *, kinds: Collection[str] | None = None) -> list[int]:
+def claim_due(
+    rt: Runtime, limit: int = 20, now: datetime | None = None, *, kinds: Collection[str] | None = None
+) -> list[int]:
     """Mark up to ``limit`` due jobs running under a lease and return their ids (oldest due first)."""
     now = now or datetime.now(UTC)
     with unit_of_work(rt.sessions) as session:
         query = (
             select(Job)
-            .where(or_(
-                and_(Job.status == PENDING, Job.due_at <= now),
-                and_(Job.status == RUNNING, Job.claimed_until < now),
-            ))
+            .where(
+                or_(
+                    and_(Job.status == PENDING, Job.due_at <= now),
+                    and_(Job.status == RUNNING, Job.claimed_until < now),
+                )
+            )
             .order_by(Job.due_at, Job.id)
             .limit(limit)
         )
@@ -253,7 +275,8 @@ def release(rt: Runtime, job_ids: Collection[int]) -> None:
         return
     with unit_of_work(rt.sessions) as session:
         session.execute(
-            update(Job).where(Job.id.in_(list(job_ids)), Job.status == RUNNING)
+            update(Job)
+            .where(Job.id.in_(list(job_ids)), Job.status == RUNNING)
             .values(status=PENDING, claimed_until=None, attempts=Job.attempts - 1)
         )
 
@@ -264,7 +287,9 @@ class _Superseded(Exception):
 
 def _finish_if_ours(session: Session, job_id: int, token: datetime, **values: Any) -> None:
     result = session.execute(
-        update(Job).where(Job.id == job_id, Job.status == RUNNING, Job.claimed_until == token).values(**values)
+        update(Job)
+        .where(Job.id == job_id, Job.status == RUNNING, Job.claimed_until == token)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -297,7 +322,9 @@ def run_job(rt: Runtime, job_id: int) -> str:
     if registered is None:
         return _record_failure(rt, job_id, token, f"no handler is registered for job kind {kind!r}", permanent=True)
     if attempt > registered.max_attempts:  # the worker died mid-run on each of its attempts
-        return _record_failure(rt, job_id, token, f"gave up after {attempt - 1} attempts that never finished", permanent=True)
+        return _record_failure(
+            rt, job_id, token, f"gave up after {attempt - 1} attempts that never finished", permanent=True
+        )
     now = datetime.now(UTC)
     try:
         with unit_of_work(rt.sessions) as session:
@@ -305,12 +332,32 @@ def run_job(rt: Runtime, job_id: int) -> str:
             result = registered.handler(context) or {}
             session.flush()
             if context._run_again_at is not None:
-                _finish_if_ours(session, job_id, token, status=PENDING, due_at=_aware(context._run_again_at), claimed_until=None, attempts=0, result=dict(result))
+                _finish_if_ours(
+                    session,
+                    job_id,
+                    token,
+                    status=PENDING,
+                    due_at=_aware(context._run_again_at),
+                    claimed_until=None,
+                    attempts=0,
+                    result=dict(result),
+                )
                 return "rescheduled"
-            _finish_if_ours(session, job_id, token, status=DONE, result=dict(result), last_error=None, claimed_until=None, finished_at=datetime.now(UTC))
+            _finish_if_ours(
+                session,
+                job_id,
+                token,
+                status=DONE,
+                result=dict(result),
+                last_error=None,
+                claimed_until=None,
+                finished_at=datetime.now(UTC),
+            )
             return "done"
     except _Superseded:
-        log.info("job %s (%s) was cancelled, rescheduled or taken over while running; its run was rolled back", job_id, kind)
+        log.info(
+            "job %s (%s) was cancelled, rescheduled or taken over while running; its run was rolled back", job_id, kind
+        )
         return "skipped"
     except Exception as exc:  # a failing handler must not stop the worker; the row keeps the error
         log.exception("job %s (%s) failed on attempt %s", job_id, kind, attempt)
@@ -335,10 +382,20 @@ def _record_failure(rt: Runtime, job_id: int, token: datetime, error: str, *, pe
     try:
         with unit_of_work(rt.sessions) as session:
             if permanent:
-                _finish_if_ours(session, job_id, token, status=FAILED, last_error=error[:4000], claimed_until=None, finished_at=now)
+                _finish_if_ours(
+                    session, job_id, token, status=FAILED, last_error=error[:4000], claimed_until=None, finished_at=now
+                )
                 return "failed"
             attempts = session.scalar(select(Job.attempts).where(Job.id == job_id)) or 1
-            _finish_if_ours(session, job_id, token, status=PENDING, last_error=error[:4000], claimed_until=None, due_at=now + backoff(attempts))
+            _finish_if_ours(
+                session,
+                job_id,
+                token,
+                status=PENDING,
+                last_error=error[:4000],
+                claimed_until=None,
+                due_at=now + backoff(attempts),
+            )
             return "retrying"
     except _Superseded:
         return "skipped"

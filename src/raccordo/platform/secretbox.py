@@ -24,4 +24,6 @@ class SecretBox:
         try:
             return json.loads(self._fernet.decrypt(sealed.encode("ascii")))
         except InvalidToken:
-            raise RuntimeError("inbox secrets cannot be decrypted: RACCORDO_SECRET_KEY differs from the one that encrypted them") from None
+            raise RuntimeError(
+                "inbox secrets cannot be decrypted: RACCORDO_SECRET_KEY differs from the one that encrypted them"
+            ) from None

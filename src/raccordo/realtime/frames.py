@@ -44,7 +44,7 @@ def _header(first: int, length: int) -> bytes:
 class PreparedFrame:
     """One text message as complete, unmasked server frames: plain and permessage-deflate."""
 
-    __slots__ = ("text", "_plain", "_deflated")
+    __slots__ = ("_deflated", "_plain", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -74,7 +74,9 @@ class BroadcastWebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(config, server_state, app_state, _loop)
         if config.ws_per_message_deflate:
             factory = ServerPerMessageDeflateFactory(
-                server_no_context_takeover=True, server_max_window_bits=WINDOW_BITS, client_max_window_bits=WINDOW_BITS,
+                server_no_context_takeover=True,
+                server_max_window_bits=WINDOW_BITS,
+                client_max_window_bits=WINDOW_BITS,
                 compress_settings={"memLevel": MEM_LEVEL},
             )
             self.conn = ServerProtocol(extensions=[factory], max_size=config.ws_max_size, logger=self.logger)

@@ -141,7 +141,9 @@ class EventReader:
 
     def events_after(self, tenant_id: int, after_id: int, limit: int) -> list[dict[str, Any]]:
         table = Event.__table__
-        rows = self._read(select(table).where(table.c.tenant_id == tenant_id, table.c.id > after_id).order_by(table.c.id).limit(limit))
+        rows = self._read(
+            select(table).where(table.c.tenant_id == tenant_id, table.c.id > after_id).order_by(table.c.id).limit(limit)
+        )
         return [event_message(row) for row in rows]
 
     def last_event_id(self, tenant_id: int) -> int:
@@ -285,7 +287,9 @@ class Hub:
         for client in clients:
             views.setdefault(client.view, []).append(client)
         singles: dict[int, PreparedFrame] = {}  # event id -> its "event" frame, shared by every client
-        batches: dict[tuple[int, ...], PreparedFrame] = {}  # event ids -> their "events" frame: views that see the same share it
+        batches: dict[
+            tuple[int, ...], PreparedFrame
+        ] = {}  # event ids -> their "events" frame: views that see the same share it
 
         def batch(events: list[dict[str, Any]]) -> PreparedFrame:
             key = tuple(m["id"] for m in events)
@@ -297,7 +301,9 @@ class Hub:
         def single(message: dict[str, Any]) -> PreparedFrame:
             frame = singles.get(message["id"])
             if frame is None:
-                frame = singles[message["id"]] = PreparedFrame(json.dumps(message, separators=(",", ":"), ensure_ascii=False))
+                frame = singles[message["id"]] = PreparedFrame(
+                    json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+                )
             return frame
 
         for (user_id, role, team_ids), members in views.items():
@@ -307,7 +313,11 @@ class Hub:
                 own = seen
                 subscribed = client.subscriber.conversation_ids
                 if subscribed:
-                    extra = [m for m in messages if m.get("conversation_id") in subscribed and m.get("tenant_id") == tenant_id]
+                    extra = [
+                        m
+                        for m in messages
+                        if m.get("conversation_id") in subscribed and m.get("tenant_id") == tenant_id
+                    ]
                     if extra:
                         own = sorted({m["id"]: m for m in (*seen, *extra)}.values(), key=lambda m: m["id"])
                 if own and own[0]["id"] <= client.last_sent_id:  # already sent (a backlog on register)
@@ -332,7 +342,11 @@ class Hub:
                 viewers[message["user_id"]] = time.monotonic() + VIEWING_TTL
             else:
                 viewers.pop(message["user_id"], None)
-            outgoing = {"type": "viewers", "conversation_id": conversation_id, "user_ids": self.current_viewers(tenant_id, conversation_id)}
+            outgoing = {
+                "type": "viewers",
+                "conversation_id": conversation_id,
+                "user_ids": self.current_viewers(tenant_id, conversation_id),
+            }
         else:
             outgoing = {key: message.get(key) for key in ("type", "conversation_id", "user_id", "state")}
         for client in list(self.clients.get(tenant_id, ())):
@@ -341,7 +355,9 @@ class Hub:
                 if outgoing["type"] == "viewers":
                     client.offer(outgoing)
                 continue
-            if conversation_id in client.subscriber.conversation_ids or client.subscriber.role.at_least(Role.SUPERVISOR):
+            if conversation_id in client.subscriber.conversation_ids or client.subscriber.role.at_least(
+                Role.SUPERVISOR
+            ):
                 client.offer(outgoing)
 
     def current_viewers(self, tenant_id: int, conversation_id: int) -> list[int]:

@@ -26,7 +26,9 @@ class Contact(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # Loaded on access (or with selectinload where a list needs them), never on the ingest path.
-    identities: Mapped[list[ContactIdentity]] = relationship(lazy="select", order_by="ContactIdentity.id", viewonly=True)
+    identities: Mapped[list[ContactIdentity]] = relationship(
+        lazy="select", order_by="ContactIdentity.id", viewonly=True
+    )
 
 
 def _email_local_part(row: dict[str, Any]) -> str | None:
@@ -45,7 +47,9 @@ class ContactIdentity(Base):
     kind: Mapped[str] = mapped_column(String(32))
     value: Mapped[str] = mapped_column(String(320))
     # The email's local part, so "same user at another domain" is an index lookup, not a LIKE scan.
-    match_key: Mapped[str | None] = mapped_column(String(320), default=lambda context: _email_local_part(context.get_current_parameters()))
+    match_key: Mapped[str | None] = mapped_column(
+        String(320), default=lambda context: _email_local_part(context.get_current_parameters())
+    )
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -55,7 +59,9 @@ class MergeSuggestion(Base):
     __table_args__ = (UniqueConstraint("tenant_id", "contact_a_id", "contact_b_id", name="uq_suggestion_pair"),)
     id: Mapped[int] = id_column()
     tenant_id: Mapped[int] = tenant_column()
-    contact_a_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)  # always the lower id
+    contact_a_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )  # always the lower id
     contact_b_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
     reasons: Mapped[list[Any]] = mapped_column(default=list)
     score: Mapped[float]
@@ -144,7 +150,10 @@ class TimelineEvent(Base):
     """Append-only history of a contact and its conversations."""
 
     __tablename__ = "timeline_events"
-    __table_args__ = (Index("ix_timeline_contact", "contact_id", "id"), Index("ix_timeline_conversation", "conversation_id", "id"))
+    __table_args__ = (
+        Index("ix_timeline_contact", "contact_id", "id"),
+        Index("ix_timeline_conversation", "conversation_id", "id"),
+    )
     id: Mapped[int] = id_column()
     tenant_id: Mapped[int] = tenant_column()
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
@@ -172,5 +181,17 @@ class AuditEntry(Base):
 
 # The inbox views walk a tenant's conversations newest first: "mine" and "unassigned" by assignee,
 # "my teams" by team, each in activity order, so a view reads its own rows only (bench/desktop.py).
-Index("ix_conversations_tenant_assignee_activity", Conversation.tenant_id, Conversation.assignee_id, Conversation.last_activity_at, Conversation.id)
-Index("ix_conversations_tenant_team_activity", Conversation.tenant_id, Conversation.team_id, Conversation.last_activity_at, Conversation.id)
+Index(
+    "ix_conversations_tenant_assignee_activity",
+    Conversation.tenant_id,
+    Conversation.assignee_id,
+    Conversation.last_activity_at,
+    Conversation.id,
+)
+Index(
+    "ix_conversations_tenant_team_activity",
+    Conversation.tenant_id,
+    Conversation.team_id,
+    Conversation.last_activity_at,
+    Conversation.id,
+)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
+
 from pydantic import BaseModel, Field
-from raccordo.platform.web.schemas import FromRows, Id, MAX_ID, NoNullPatch, PathId, QueryId, Strict  # noqa: F401 (re-exported for the API modules)
+
+from raccordo.platform.web.schemas import (  # noqa: F401 (re-exported for the API modules)
+    MAX_ID,
+    FromRows,
+    Id,
+    NoNullPatch,
+    PathId,
+    QueryId,
+    Strict,
+)
 
 
 class IdentityIn(BaseModel):
@@ -55,7 +64,9 @@ class ContactOut(BaseModel):
 
 class MergeIn(BaseModel):
     model_config = Strict
-    other_id: Id = Field(description="The contact merged into this one; its identities, conversations and timeline move here.")
+    other_id: Id = Field(
+        description="The contact merged into this one; its identities, conversations and timeline move here."
+    )
 
 
 class SuggestionOut(BaseModel):
@@ -118,7 +129,12 @@ class ConversationPatch(BaseModel):
     priority: Literal["none", "low", "medium", "high", "urgent"] | None = None
     subject: str | None = Field(default=None, max_length=500)
     snoozed_until: datetime | None = None
-    wrap_up_code: str | None = Field(default=None, min_length=1, max_length=64, description="The outcome, one of /wrap-up-codes; required on resolve when a queue the conversation went through says so.")
+    wrap_up_code: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="The outcome, one of /wrap-up-codes; required on resolve when a queue the conversation went through says so.",
+    )
 
 
 class AttachmentOut(BaseModel):

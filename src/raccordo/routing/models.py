@@ -141,7 +141,7 @@ class RoutingEvent(Base):
 
 
 class RoutingRequest(Base):
-    """"Route this tenant again": appended by any change that may allow an assignment, consumed by a pass."""
+    """ "Route this tenant again": appended by any change that may allow an assignment, consumed by a pass."""
 
     __tablename__ = "routing_requests"
     id: Mapped[int] = id_column()
@@ -168,13 +168,17 @@ class SlaPolicy(Base):
     tenant_id: Mapped[int] = tenant_column()
     name: Mapped[str] = mapped_column(String(100))
     position: Mapped[int] = mapped_column(Integer, default=0)
-    conditions: Mapped[list[Any]] = mapped_column(default=list)  # same format as routing rules (priority, channel, queue_id, ...)
+    conditions: Mapped[list[Any]] = mapped_column(
+        default=list
+    )  # same format as routing rules (priority, channel, queue_id, ...)
     first_response_seconds: Mapped[int | None] = mapped_column(Integer)
     next_response_seconds: Mapped[int | None] = mapped_column(Integer)
     resolution_seconds: Mapped[int | None] = mapped_column(Integer)
     warn_before_seconds: Mapped[int] = mapped_column(Integer, default=0)
     business_hours: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # null: counted around the clock
-    actions: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"raise_priority": true, "notify_supervisors": true, "reassign": false}
+    actions: Mapped[dict[str, Any]] = mapped_column(
+        default=dict
+    )  # {"raise_priority": true, "notify_supervisors": true, "reassign": false}
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

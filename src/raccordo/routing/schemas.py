@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal
+
 from pydantic import BaseModel, Field
-from raccordo.platform.web.schemas import FromRows, Id, MAX_ID, NoNullPatch, PathId, QueryId, Strict  # noqa: F401 (re-exported for the API modules)
+
+from raccordo.platform.web.schemas import (  # noqa: F401 (re-exported for the API modules)
+    MAX_ID,
+    FromRows,
+    Id,
+    NoNullPatch,
+    PathId,
+    QueryId,
+    Strict,
+)
 
 
 class SkillIn(BaseModel):
@@ -23,32 +32,51 @@ class SkillOut(BaseModel):
 class RelaxStepIn(BaseModel):
     model_config = Strict
     after_seconds: float = Field(ge=0, le=7 * 24 * 3600)
-    drop_levels: int | None = Field(default=None, ge=1, le=4, description="Lower required levels by this much; null: any agent of the queue.")
+    drop_levels: int | None = Field(
+        default=None, ge=1, le=4, description="Lower required levels by this much; null: any agent of the queue."
+    )
 
 
 class QueueIn(BaseModel):
     model_config = Strict
     name: str = Field(min_length=1, max_length=100)
     strategy: Literal["longest_idle", "least_occupied", "round_robin", "best_skill"] = "longest_idle"
-    offer_timeout_seconds: int | None = Field(default=None, ge=1, le=3600, description="Offer with this timeout; null assigns directly.")
+    offer_timeout_seconds: int | None = Field(
+        default=None, ge=1, le=3600, description="Offer with this timeout; null assigns directly."
+    )
     ageing_per_minute: float = Field(default=0.0, ge=0, le=100)
     ageing_cap: float = Field(default=0.0, ge=0, le=1000)
     relax: list[RelaxStepIn] = Field(default_factory=list, max_length=10)
     decline_cooldown_seconds: int = Field(default=300, ge=0, le=86400)
-    preferred_agent_seconds: int = Field(default=0, ge=0, le=86400, description="Hold a returning customer's conversation this long for the agent who served them last.")
+    preferred_agent_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=86400,
+        description="Hold a returning customer's conversation this long for the agent who served them last.",
+    )
     preferred_agent_hours: int = Field(default=72, ge=1, le=24 * 365)
     overflow_after_seconds: int | None = Field(default=None, ge=1, le=7 * 86400)
     overflow_queue_id: int | None = Field(default=None, ge=1)
     business_hours: dict[str, Any] | None = None
     out_of_hours_action: Literal["keep", "message", "callback"] = "keep"
     out_of_hours_message: str | None = Field(default=None, max_length=2000)
-    requires_wrap_up: bool = Field(default=False, description="Resolving a conversation routed through this queue needs a wrap-up code.")
+    requires_wrap_up: bool = Field(
+        default=False, description="Resolving a conversation routed through this queue needs a wrap-up code."
+    )
     active: bool = True
 
 
 class QueuePatch(NoNullPatch):
     model_config = Strict
-    nullable: ClassVar[frozenset[str]] = frozenset({"offer_timeout_seconds", "overflow_after_seconds", "overflow_queue_id", "business_hours", "out_of_hours_message"})
+    nullable: ClassVar[frozenset[str]] = frozenset(
+        {
+            "offer_timeout_seconds",
+            "overflow_after_seconds",
+            "overflow_queue_id",
+            "business_hours",
+            "out_of_hours_message",
+        }
+    )
     name: str | None = Field(default=None, min_length=1, max_length=100)
     strategy: Literal["longest_idle", "least_occupied", "round_robin", "best_skill"] | None = None
     offer_timeout_seconds: int | None = Field(default=None, ge=1, le=3600)
@@ -96,8 +124,12 @@ class MembersIn(BaseModel):
 
 class AgentRoutingIn(BaseModel):
     model_config = Strict
-    skills: dict[str, int] | None = Field(default=None, description="Skill name -> level 1-5; replaces the agent's skills.")
-    capacity: dict[str, int] | None = Field(default=None, description="Channel -> conversations at once; channels not named take the channel's default.")
+    skills: dict[str, int] | None = Field(
+        default=None, description="Skill name -> level 1-5; replaces the agent's skills."
+    )
+    capacity: dict[str, int] | None = Field(
+        default=None, description="Channel -> conversations at once; channels not named take the channel's default."
+    )
     exclusive: list[str] | None = Field(default=None, description="Channels that take the agent's whole attention.")
     queue_ids: list[int] | None = None
 
@@ -114,7 +146,11 @@ class RoutingRuleIn(BaseModel):
     model_config = Strict
     name: str = Field(min_length=1, max_length=100)
     position: int = Field(default=0, ge=0, le=100000)
-    conditions: list[dict[str, Any]] = Field(default_factory=list, max_length=50, description='All must hold, e.g. [{"field": "contact.vip", "op": "eq", "value": true}]')
+    conditions: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=50,
+        description='All must hold, e.g. [{"field": "contact.vip", "op": "eq", "value": true}]',
+    )
     queue_id: int = Field(ge=1)
     priority: int = Field(default=0, ge=-100, le=100)
     required_skills: dict[str, int] = Field(default_factory=dict)
@@ -181,19 +217,27 @@ class SlaPolicyIn(BaseModel):
     model_config = Strict
     name: str = Field(min_length=1, max_length=100)
     position: int = Field(default=0, ge=0, le=100000)
-    conditions: list[dict[str, Any]] = Field(default_factory=list, max_length=50, description='Same format as routing rules; e.g. [{"field": "priority", "op": "in", "value": ["high", "urgent"]}]')
+    conditions: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=50,
+        description='Same format as routing rules; e.g. [{"field": "priority", "op": "in", "value": ["high", "urgent"]}]',
+    )
     first_response_seconds: int | None = Field(default=None, ge=1, le=90 * 86400)
     next_response_seconds: int | None = Field(default=None, ge=1, le=90 * 86400)
     resolution_seconds: int | None = Field(default=None, ge=1, le=365 * 86400)
     warn_before_seconds: int = Field(default=0, ge=0, le=30 * 86400)
-    business_hours: dict[str, Any] | None = Field(default=None, description="Counted in these hours; null counts around the clock.")
+    business_hours: dict[str, Any] | None = Field(
+        default=None, description="Counted in these hours; null counts around the clock."
+    )
     actions: dict[str, bool] = Field(default_factory=dict, description="raise_priority, notify_supervisors, reassign")
     active: bool = True
 
 
 class SlaPolicyPatch(NoNullPatch):
     model_config = Strict
-    nullable: ClassVar[frozenset[str]] = frozenset({"first_response_seconds", "next_response_seconds", "resolution_seconds", "business_hours"})
+    nullable: ClassVar[frozenset[str]] = frozenset(
+        {"first_response_seconds", "next_response_seconds", "resolution_seconds", "business_hours"}
+    )
     name: str | None = Field(default=None, min_length=1, max_length=100)
     position: int | None = Field(default=None, ge=0, le=100000)
     conditions: list[dict[str, Any]] | None = Field(default=None, max_length=50)

@@ -19,7 +19,9 @@ router = APIRouter(prefix="/api/v1", tags=["auth"])
 def login(body: schemas.LoginIn, request: Request, response: Response) -> schemas.LoginOut:
     new = log_in(request, email=body.email, password=body.password, tenant=body.tenant)
     set_session_cookies(request, response, new)
-    return schemas.LoginOut(user=schemas.UserOut.model_validate(new.user), csrf_token=new.csrf_token, expires_at=new.expires_at)
+    return schemas.LoginOut(
+        user=schemas.UserOut.model_validate(new.user), csrf_token=new.csrf_token, expires_at=new.expires_at
+    )
 
 
 @router.post("/auth/logout", status_code=204)
@@ -34,20 +36,36 @@ def me(request: Request, actor: Actor = ActorDep) -> schemas.MeOut:
     user, tenant, team_ids = profile.whoami(runtime(request).sessions, actor)
     return schemas.MeOut(
         user=schemas.UserOut.model_validate(user),
-        tenant={"id": tenant.id, "slug": tenant.slug, "name": tenant.name, "default_region": tenant.default_region, "default_language": tenant.default_language},
+        tenant={
+            "id": tenant.id,
+            "slug": tenant.slug,
+            "name": tenant.name,
+            "default_region": tenant.default_region,
+            "default_language": tenant.default_language,
+        },
         team_ids=team_ids,
     )
 
 
 @router.patch("/auth/me", response_model=schemas.UserOut, description="The signed-in user's own name and language.")
 def update_me(body: schemas.ProfilePatch, request: Request, actor: Actor = ActorDep) -> schemas.UserOut:
-    return schemas.UserOut.model_validate(profile.update_profile(runtime(request).sessions, actor, name=body.name, language=body.language))
+    return schemas.UserOut.model_validate(
+        profile.update_profile(runtime(request).sessions, actor, name=body.name, language=body.language)
+    )
 
 
-@router.post("/auth/password", status_code=204, description="Change one's own password: the current one is required; other sessions end.")
+@router.post(
+    "/auth/password",
+    status_code=204,
+    description="Change one's own password: the current one is required; other sessions end.",
+)
 def change_password(body: schemas.PasswordChangeIn, request: Request, actor: Actor = ActorDep) -> Response:
     profile.change_own_password(
-        runtime(request).sessions, actor, current_password=body.current_password, new_password=body.new_password, keep_login_session=request.cookies.get(SESSION_COOKIE),
+        runtime(request).sessions,
+        actor,
+        current_password=body.current_password,
+        new_password=body.new_password,
+        keep_login_session=request.cookies.get(SESSION_COOKIE),
     )
     return Response(status_code=204)
 
@@ -55,8 +73,13 @@ def change_password(body: schemas.PasswordChangeIn, request: Request, actor: Act
 def tenant_out(tenant: Any) -> schemas.TenantOut:
     continuity = (tenant.settings or {}).get("continuity", {})
     return schemas.TenantOut(
-        id=tenant.id, slug=tenant.slug, name=tenant.name, default_region=tenant.default_region, default_language=tenant.default_language,
-        continuity_across_channels=bool(continuity.get("across_channels", True)), reopen_window_hours=float(continuity.get("reopen_window_hours", 168)),
+        id=tenant.id,
+        slug=tenant.slug,
+        name=tenant.name,
+        default_region=tenant.default_region,
+        default_language=tenant.default_language,
+        continuity_across_channels=bool(continuity.get("across_channels", True)),
+        reopen_window_hours=float(continuity.get("reopen_window_hours", 168)),
         timezone=tenant_zone(tenant.settings).key,
     )
 

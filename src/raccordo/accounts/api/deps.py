@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Role
+from raccordo.accounts.models import LoginSession, User
 from raccordo.accounts.services import accounts, profile
 from raccordo.platform.errors import Forbidden, Unauthorized
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.accounts.models import LoginSession, User
 
 SESSION_COOKIE = "raccordo_session"
 CSRF_COOKIE = "raccordo_csrf"
@@ -55,7 +55,13 @@ class Authenticated:
 
     def actor(self, request: Request) -> Actor:
         user = self.user
-        return Actor(tenant_id=user.tenant_id, user_id=user.id, role=Role(user.role), language=user.language, client_address=client_address(request))
+        return Actor(
+            tenant_id=user.tenant_id,
+            user_id=user.id,
+            role=Role(user.role),
+            language=user.language,
+            client_address=client_address(request),
+        )
 
 
 def authenticate(request: Request, session: Session, *, csrf_sent: str, allow_bearer: bool = True) -> Authenticated:
@@ -83,7 +89,9 @@ def authenticate(request: Request, session: Session, *, csrf_sent: str, allow_be
         if row is None:
             raise Unauthorized("auth.session_expired")
         found = Authenticated(*row)
-        if request.method not in _SAFE and not (csrf_sent and hmac.compare_digest(csrf_sent.encode(), found.login_session.csrf_token.encode())):  # type: ignore[union-attr]
+        if request.method not in _SAFE and not (
+            csrf_sent and hmac.compare_digest(csrf_sent.encode(), found.login_session.csrf_token.encode())
+        ):  # type: ignore[union-attr]
             raise Forbidden("auth.csrf_failed")
     request.state.language = found.user.language
     return found
@@ -104,16 +112,38 @@ def log_in(request: Request, *, email: str, password: str, tenant: str | None) -
     """The one login of the API and the login page: the same limits, the same answers."""
     settings = runtime(request).settings
     return profile.log_in(
-        runtime(request).sessions, email=email, password=password, tenant_slug=tenant or None, client_address=client_address(request),
-        max_failures=settings.login_max_failures, window_seconds=settings.login_window_seconds, session_hours=settings.session_hours,
+        runtime(request).sessions,
+        email=email,
+        password=password,
+        tenant_slug=tenant or None,
+        client_address=client_address(request),
+        max_failures=settings.login_max_failures,
+        window_seconds=settings.login_window_seconds,
+        session_hours=settings.session_hours,
         account_max_failures=settings.login_account_max_failures,
     )
 
 
 def set_session_cookies(request: Request, response: Response, new: accounts.NewSession) -> None:
     max_age = runtime(request).settings.session_hours * 3600
-    response.set_cookie(SESSION_COOKIE, new.token, max_age=max_age, httponly=True, samesite="lax", secure=cookie_secure(request), path="/")
-    response.set_cookie(CSRF_COOKIE, new.csrf_token, max_age=max_age, httponly=False, samesite="strict", secure=cookie_secure(request), path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        new.token,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=cookie_secure(request),
+        path="/",
+    )
+    response.set_cookie(
+        CSRF_COOKIE,
+        new.csrf_token,
+        max_age=max_age,
+        httponly=False,
+        samesite="strict",
+        secure=cookie_secure(request),
+        path="/",
+    )
 
 
 def log_out(request: Request, response: Response) -> None:

@@ -31,16 +31,38 @@ def _safe_next(value: str | None) -> str:
 
 
 @router.get("/login")
-async def login_page(request: Request, next: str | None = None) -> Response:  # noqa: A002
+async def login_page(request: Request, next: str | None = None) -> Response:
     if await run_in_threadpool(find_session, request):
         return RedirectResponse(_safe_next(next), status_code=303)
     return _login_form(request, next, {}, status=200)
 
 
-def _login_form(request: Request, next_url: str | None, errors: dict[str, str], *, status: int, email: str = "", tenant: str = "") -> Response:
+def _login_form(
+    request: Request, next_url: str | None, errors: dict[str, str], *, status: int, email: str = "", tenant: str = ""
+) -> Response:
     token = secrets.token_urlsafe(24)
-    response = render(request, "login.html", {"lang": page_language(request), "login_csrf": token, "next": _safe_next(next_url), "errors": errors, "email": email, "tenant": tenant}, status_code=status)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict", secure=cookie_secure(request), path="/login")
+    response = render(
+        request,
+        "login.html",
+        {
+            "lang": page_language(request),
+            "login_csrf": token,
+            "next": _safe_next(next_url),
+            "errors": errors,
+            "email": email,
+            "tenant": tenant,
+        },
+        status_code=status,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        max_age=3600,
+        httponly=True,
+        samesite="strict",
+        secure=cookie_secure(request),
+        path="/login",
+    )
     return response
 
 
@@ -50,12 +72,26 @@ def login_submit(request: Request, form: dict[str, Any] = FormDep) -> Response:
     email, tenant = str(form.get("email") or "").strip(), str(form.get("tenant") or "").strip()
     sent, expected = str(form.get("login_csrf") or ""), request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-        return _login_form(request, form.get("next"), {"_form": translate("ui.login.expired_form", lang)}, status=403, email=email, tenant=tenant)
+        return _login_form(
+            request,
+            form.get("next"),
+            {"_form": translate("ui.login.expired_form", lang)},
+            status=403,
+            email=email,
+            tenant=tenant,
+        )
     try:
         new = log_in(request, email=email, password=str(form.get("password") or ""), tenant=tenant)
     except RaccordoError as exc:
         request.state.language = lang
-        response = _login_form(request, form.get("next"), {"_form": translate(exc.key, lang, **exc.params)}, status=exc.status, email=email, tenant=tenant)
+        response = _login_form(
+            request,
+            form.get("next"),
+            {"_form": translate(exc.key, lang, **exc.params)},
+            status=exc.status,
+            email=email,
+            tenant=tenant,
+        )
         if "retry_after" in exc.params:
             response.headers["Retry-After"] = str(exc.params["retry_after"])
         return response

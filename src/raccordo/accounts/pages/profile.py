@@ -23,11 +23,28 @@ from raccordo.platform.web.templating import render
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 
-def _page(request: Request, me: Me, *, values: dict[str, Any] | None = None, errors: dict[str, str] | None = None, status: int = 200) -> Response:
+def _page(
+    request: Request,
+    me: Me,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
     values = values or {"name": me.name, "language": me.lang}
-    return render(request, "profile.html", base_context(
-        me, nav="profile", v=values, errors=errors or {}, languages=LANGUAGES, saved=request.query_params.get("saved"),
-    ), status_code=status)
+    return render(
+        request,
+        "profile.html",
+        base_context(
+            me,
+            nav="profile",
+            v=values,
+            errors=errors or {},
+            languages=LANGUAGES,
+            saved=request.query_params.get("saved"),
+        ),
+        status_code=status,
+    )
 
 
 @router.get("/me")
@@ -49,7 +66,10 @@ def profile_save(request: Request, me: Me = MeDep, form: dict[str, Any] = FormDe
 def password_save(request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
     try:
         profile.change_own_password(
-            runtime(request).sessions, me.actor, current_password=str(form.get("current_password") or ""), new_password=str(form.get("new_password") or ""),
+            runtime(request).sessions,
+            me.actor,
+            current_password=str(form.get("current_password") or ""),
+            new_password=str(form.get("new_password") or ""),
             keep_login_session=request.cookies.get(SESSION_COOKIE),
         )
     except RaccordoError as exc:

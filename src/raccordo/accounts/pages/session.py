@@ -12,10 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from raccordo.accounts.api.deps import CSRF_HEADER, authenticate, runtime
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission, Role, can
+from raccordo.accounts.models import Tenant
 from raccordo.platform.errors import Forbidden, Unauthorized
 from raccordo.platform.hours import DEFAULT_TIMEZONE, tenant_zone
 from raccordo.platform.store.db import unit_of_work
-from raccordo.accounts.models import Tenant
 from raccordo.platform.web.forms import form_data
 from raccordo.platform.web.pages import CsrfFailed, LoginRequired
 
@@ -57,7 +57,14 @@ def _resolve_me(request: Request, csrf_sent: str) -> Me:
         found = authenticate(request, session, csrf_sent=csrf_sent, allow_bearer=False)
         tenant = session.get_one(Tenant, found.user.tenant_id)
         assert found.login_session is not None  # pages take the cookie only
-        return Me(found.actor(request), found.user.name, found.user.email, found.login_session.csrf_token, tenant.name, tenant_zone(tenant.settings).key)
+        return Me(
+            found.actor(request),
+            found.user.name,
+            found.user.email,
+            found.login_session.csrf_token,
+            tenant.name,
+            tenant_zone(tenant.settings).key,
+        )
 
 
 def find_session(request: Request) -> Me | None:

@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission, Role, can_grant
+from raccordo.accounts.models import ApiToken, LoginAttempt, LoginSession, Team, TeamMember, Tenant, User
 from raccordo.accounts.services.passwords import hash_password, needs_rehash, verify_password
 from raccordo.platform.errors import Conflict, Forbidden, InvalidInput, TooManyRequests, Unauthorized
 from raccordo.platform.hours import is_timezone
 from raccordo.platform.i18n import LANGUAGES
-from raccordo.accounts.models import ApiToken, LoginAttempt, LoginSession, Team, TeamMember, Tenant, User
 from raccordo.record.domain.identities import normalize_email
 from raccordo.record.services.records import audit, get_owned
 
@@ -36,7 +36,13 @@ def create_tenant(session: Session, slug: str, name: str, *, region: str = "IT",
         raise InvalidInput("tenant.slug_invalid", field="slug", value=slug)
     if session.scalar(select(Tenant.id).where(Tenant.slug == slug)) is not None:
         raise Conflict("tenant.slug_taken", field="slug", value=slug)
-    tenant = Tenant(slug=slug, name=name, default_region=region, default_language=language, settings={"continuity": {"across_channels": True, "reopen_window_hours": 168}})
+    tenant = Tenant(
+        slug=slug,
+        name=name,
+        default_region=region,
+        default_language=language,
+        settings={"continuity": {"across_channels": True, "reopen_window_hours": 168}},
+    )
     session.add(tenant)
     session.flush()
     return tenant
@@ -47,7 +53,9 @@ def _check_password(password: str) -> None:
         raise InvalidInput("user.password_short", field="password", minimum=MIN_PASSWORD)
 
 
-def create_user(session: Session, actor: Actor, *, email: str, name: str, role: str, password: str | None, language: str = "it") -> User:
+def create_user(
+    session: Session, actor: Actor, *, email: str, name: str, role: str, password: str | None, language: str = "it"
+) -> User:
     actor.require(Permission.MANAGE_USERS)
     try:
         role_ = Role(role)
@@ -62,14 +70,31 @@ def create_user(session: Session, actor: Actor, *, email: str, name: str, role: 
         raise Conflict("user.email_taken", field="email", value=email)
     if password is not None:
         _check_password(password)
-    user = User(tenant_id=actor.tenant_id, email=email, name=name, role=role_.value, language=language, password_hash=hash_password(password) if password else None)
+    user = User(
+        tenant_id=actor.tenant_id,
+        email=email,
+        name=name,
+        role=role_.value,
+        language=language,
+        password_hash=hash_password(password) if password else None,
+    )
     session.add(user)
     session.flush()
     audit(session, actor, "user.create", "user", user.id, {"email": email, "role": role_.value})
     return user
 
 
-def update_user(session: Session, actor: Actor, user_id: int, *, name: str | None = None, role: str | None = None, language: str | None = None, active: bool | None = None, password: str | None = None) -> User:
+def update_user(
+    session: Session,
+    actor: Actor,
+    user_id: int,
+    *,
+    name: str | None = None,
+    role: str | None = None,
+    language: str | None = None,
+    active: bool | None = None,
+    password: str | None = None,
+) -> User:
     user = get_owned(session, User, actor.tenant_id, user_id)
     is_self = user.id == actor.user_id
     if not is_self or role is not None or active is not None:
@@ -109,7 +134,19 @@ def update_user(session: Session, actor: Actor, user_id: int, *, name: str | Non
         # A new password ends every session (someone else may hold an old one).
         session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
     if was_active_owner and (user.role != Role.OWNER.value or not user.active):
-        remaining = session.scalar(select(func.count()).select_from(User).where(User.tenant_id == actor.tenant_id, User.role == Role.OWNER.value, User.active.is_(True), User.id != user.id)) or 0
+        remaining = (
+            session.scalar(
+                select(func.count())
+                .select_from(User)
+                .where(
+                    User.tenant_id == actor.tenant_id,
+                    User.role == Role.OWNER.value,
+                    User.active.is_(True),
+                    User.id != user.id,
+                )
+            )
+            or 0
+        )
         if remaining == 0:
             raise InvalidInput("user.last_owner", field="role" if role is not None else "active")
     audit(session, actor, "user.update", "user", user.id, changes)
@@ -132,7 +169,9 @@ PASSWORD_CHANGE_FAILURES = 5
 PASSWORD_CHANGE_WINDOW = timedelta(minutes=15)
 
 
-def change_own_password(session: Session, actor: Actor, *, current_password: str, new_password: str, keep_login_session: str | None = None) -> User:
+def change_own_password(
+    session: Session, actor: Actor, *, current_password: str, new_password: str, keep_login_session: str | None = None
+) -> User:
     """Checks the current password (wrong guesses are rate limited like logins, so an open
     session cannot be used to guess it); ends every other session (the one in use stays when given)."""
     if actor.user_id is None:
@@ -179,9 +218,20 @@ class NewSession:
 def _enforce_rate_limit(session: Session, keys: list[tuple[str, int]], window: timedelta, now: datetime) -> None:
     since = now - window
     for key, allowed in keys:
-        failures = session.scalar(select(func.count()).select_from(LoginAttempt).where(LoginAttempt.key == key, LoginAttempt.attempted_at > since)) or 0
+        failures = (
+            session.scalar(
+                select(func.count())
+                .select_from(LoginAttempt)
+                .where(LoginAttempt.key == key, LoginAttempt.attempted_at > since)
+            )
+            or 0
+        )
         if failures >= allowed:
-            oldest = session.scalar(select(func.min(LoginAttempt.attempted_at)).where(LoginAttempt.key == key, LoginAttempt.attempted_at > since))
+            oldest = session.scalar(
+                select(func.min(LoginAttempt.attempted_at)).where(
+                    LoginAttempt.key == key, LoginAttempt.attempted_at > since
+                )
+            )
             retry = int(((oldest or now) + window - now).total_seconds()) + 1
             raise TooManyRequests("login.rate_limited", retry_after=max(1, retry))
 
@@ -193,8 +243,18 @@ def _failure_keys(tenant_slug: str, email: str, address: str) -> tuple[str, str]
     return account, f"{account}|addr:{address}"
 
 
-def login(session: Session, *, email: str, password: str, tenant_slug: str | None, client_address: str | None, max_failures: int, window_seconds: int,
-          session_hours: int, account_max_failures: int = 50) -> NewSession:
+def login(
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    tenant_slug: str | None,
+    client_address: str | None,
+    max_failures: int,
+    window_seconds: int,
+    session_hours: int,
+    account_max_failures: int = 50,
+) -> NewSession:
     """Checks the password and opens a login session.
 
     Failed logins are counted per account (organization + email) and client address
@@ -212,15 +272,29 @@ def login(session: Session, *, email: str, password: str, tenant_slug: str | Non
         email = email.strip().lower()
     address = (client_address or "-")[:100]
     address_key = f"addr:{address}"
-    query = select(User, Tenant.slug).join(Tenant, Tenant.id == User.tenant_id).where(User.email == email, User.active.is_(True))
+    query = (
+        select(User, Tenant.slug)
+        .join(Tenant, Tenant.id == User.tenant_id)
+        .where(User.email == email, User.active.is_(True))
+    )
     if tenant_slug:
         query = query.where(Tenant.slug == tenant_slug)
     candidates = [(user, slug) for user, slug in session.execute(query.order_by(User.id))]
-    keys = [_failure_keys(slug, email, address) for _, slug in candidates] or [_failure_keys(tenant_slug or "-", email, address)]
-    limits = [(address_key, max_failures * 4)] + [(here, max_failures) for _, here in keys] + [(everywhere, account_max_failures) for everywhere, _ in keys]
+    keys = [_failure_keys(slug, email, address) for _, slug in candidates] or [
+        _failure_keys(tenant_slug or "-", email, address)
+    ]
+    limits = (
+        [(address_key, max_failures * 4)]
+        + [(here, max_failures) for _, here in keys]
+        + [(everywhere, account_max_failures) for everywhere, _ in keys]
+    )
     _enforce_rate_limit(session, limits, window, now)
     if candidates:
-        matched = [(user, key) for (user, _), key in zip(candidates, keys, strict=True) if verify_password(user.password_hash, password)]
+        matched = [
+            (user, key)
+            for (user, _), key in zip(candidates, keys, strict=True)
+            if verify_password(user.password_hash, password)
+        ]
     else:
         matched = []
         verify_password(None, password)  # the time of a real check, so timing does not tell the email is unknown
@@ -237,8 +311,22 @@ def login(session: Session, *, email: str, password: str, tenant_slug: str | Non
         user.password_hash = hash_password(password)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     expires = now + timedelta(hours=session_hours)
-    session.add(LoginSession(tenant_id=user.tenant_id, user_id=user.id, token_hash=token_digest(token), csrf_token=csrf, expires_at=expires))
-    audit(session, Actor(user.tenant_id, user.id, Role(user.role), client_address=client_address), "user.login", "user", user.id)
+    session.add(
+        LoginSession(
+            tenant_id=user.tenant_id,
+            user_id=user.id,
+            token_hash=token_digest(token),
+            csrf_token=csrf,
+            expires_at=expires,
+        )
+    )
+    audit(
+        session,
+        Actor(user.tenant_id, user.id, Role(user.role), client_address=client_address),
+        "user.login",
+        "user",
+        user.id,
+    )
     return NewSession(token, csrf, user, expires)
 
 
@@ -270,7 +358,9 @@ def create_token(session: Session, actor: Actor, name: str) -> tuple[ApiToken, s
     if actor.user_id is None:
         raise InvalidInput("token.needs_user")
     plain = "rac_" + secrets.token_urlsafe(32)
-    token = ApiToken(tenant_id=actor.tenant_id, user_id=actor.user_id, name=name, token_hash=token_digest(plain), prefix=plain[:10])
+    token = ApiToken(
+        tenant_id=actor.tenant_id, user_id=actor.user_id, name=name, token_hash=token_digest(plain), prefix=plain[:10]
+    )
     session.add(token)
     session.flush()
     audit(session, actor, "token.create", "api_token", token.id, {"name": name})
@@ -278,7 +368,9 @@ def create_token(session: Session, actor: Actor, name: str) -> tuple[ApiToken, s
 
 
 def token_user(session: Session, plain: str) -> User | None:
-    token = session.scalars(select(ApiToken).where(ApiToken.token_hash == token_digest(plain), ApiToken.revoked_at.is_(None))).one_or_none()
+    token = session.scalars(
+        select(ApiToken).where(ApiToken.token_hash == token_digest(plain), ApiToken.revoked_at.is_(None))
+    ).one_or_none()
     if token is None:
         return None
     user = session.get(User, token.user_id)
@@ -291,7 +383,13 @@ def token_user(session: Session, plain: str) -> User | None:
 
 
 def list_tokens(session: Session, actor: Actor) -> list[ApiToken]:
-    return list(session.scalars(select(ApiToken).where(ApiToken.tenant_id == actor.tenant_id, ApiToken.user_id == actor.user_id).order_by(ApiToken.id)))
+    return list(
+        session.scalars(
+            select(ApiToken)
+            .where(ApiToken.tenant_id == actor.tenant_id, ApiToken.user_id == actor.user_id)
+            .order_by(ApiToken.id)
+        )
+    )
 
 
 def revoke_token(session: Session, actor: Actor, token_id: int) -> None:
@@ -315,7 +413,9 @@ def _team_name(name: str) -> str:
     return name
 
 
-def create_team(session: Session, actor: Actor, name: str, description: str = "", member_ids: list[int] | None = None) -> Team:
+def create_team(
+    session: Session, actor: Actor, name: str, description: str = "", member_ids: list[int] | None = None
+) -> Team:
     actor.require(Permission.MANAGE_TEAMS)
     name = _team_name(name)
     if session.scalar(select(Team.id).where(Team.tenant_id == actor.tenant_id, Team.name == name)) is not None:
@@ -333,7 +433,13 @@ def user_team_ids(session: Session, tenant_id: int, user_id: int | None) -> list
     """The teams a user belongs to (none for an integration acting without a user)."""
     if user_id is None:
         return []
-    return list(session.scalars(select(TeamMember.team_id).join(Team, Team.id == TeamMember.team_id).where(Team.tenant_id == tenant_id, TeamMember.user_id == user_id)))
+    return list(
+        session.scalars(
+            select(TeamMember.team_id)
+            .join(Team, Team.id == TeamMember.team_id)
+            .where(Team.tenant_id == tenant_id, TeamMember.user_id == user_id)
+        )
+    )
 
 
 def set_team_members(session: Session, actor: Actor, team_id: int, user_ids: list[int]) -> Team:
@@ -373,7 +479,17 @@ def delete_team(session: Session, actor: Actor, team_id: int) -> None:
 # --- tenant settings -------------------------------------------------------------------------
 
 
-def update_tenant(session: Session, actor: Actor, *, name: str | None = None, default_region: str | None = None, default_language: str | None = None, continuity_across_channels: bool | None = None, reopen_window_hours: float | None = None, timezone: str | None = None) -> Tenant:
+def update_tenant(
+    session: Session,
+    actor: Actor,
+    *,
+    name: str | None = None,
+    default_region: str | None = None,
+    default_language: str | None = None,
+    continuity_across_channels: bool | None = None,
+    reopen_window_hours: float | None = None,
+    timezone: str | None = None,
+) -> Tenant:
     """Organization settings, including the conversation continuity rule."""
     actor.require(Permission.MANAGE_INBOXES)
     tenant = session.get_one(Tenant, actor.tenant_id)

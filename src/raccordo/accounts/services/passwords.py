@@ -25,11 +25,16 @@ def hasher_for(settings: Settings) -> PasswordHasher:
     memory = settings.password_hash_memory_kib or params.memory_cost
     if memory < 8 * params.parallelism:
         # Argon2 needs 8 KiB per lane; refuse at start rather than at the first login.
-        raise ValueError(f"RACCORDO_PASSWORD_HASH_MEMORY_KIB must be at least {8 * params.parallelism} with the {settings.password_hash} profile")
+        raise ValueError(
+            f"RACCORDO_PASSWORD_HASH_MEMORY_KIB must be at least {8 * params.parallelism} with the {settings.password_hash} profile"
+        )
     return PasswordHasher(
         time_cost=settings.password_hash_time_cost or params.time_cost,
         memory_cost=memory,
-        parallelism=params.parallelism, hash_len=params.hash_len, salt_len=params.salt_len, type=params.type,
+        parallelism=params.parallelism,
+        hash_len=params.hash_len,
+        salt_len=params.salt_len,
+        type=params.type,
     )
 
 

@@ -20,8 +20,16 @@ def _inbox_out(request: Request, inbox: Any) -> schemas.InboxOut:
     names = sorted(rt.secretbox.open(inbox.secrets_encrypted))
     inbound = inboxes.webhook_url(rt.settings.resolved_public_url, inbox.channel, inbox.identifier)
     return schemas.InboxOut(
-        id=inbox.id, name=inbox.name, channel=inbox.channel, identifier=inbox.identifier, settings=inbox.settings, secret_names=names,
-        business_hours=inbox.business_hours, active=inbox.active, inbound_url=inbound, created_at=inbox.created_at,
+        id=inbox.id,
+        name=inbox.name,
+        channel=inbox.channel,
+        identifier=inbox.identifier,
+        settings=inbox.settings,
+        secret_names=names,
+        business_hours=inbox.business_hours,
+        active=inbox.active,
+        inbound_url=inbound,
+        created_at=inbox.created_at,
     )
 
 
@@ -34,7 +42,14 @@ def list_inboxes(request: Request, actor: Actor = ActorDep) -> list[schemas.Inbo
 def create_inbox(body: schemas.InboxIn, request: Request, actor: Actor = ActorDep) -> schemas.InboxCreated:
     rt = runtime(request)
     inbox, secrets = inbox_admin.create_inbox(
-        rt.sessions, rt.secretbox, actor, name=body.name, channel=body.channel, settings=body.settings, secrets_=body.secrets, business_hours=body.business_hours,
+        rt.sessions,
+        rt.secretbox,
+        actor,
+        name=body.name,
+        channel=body.channel,
+        settings=body.settings,
+        secrets_=body.secrets,
+        business_hours=body.business_hours,
     )
     return schemas.InboxCreated(**_inbox_out(request, inbox).model_dump(), secrets=secrets)
 
@@ -45,10 +60,20 @@ def get_inbox(inbox_id: schemas.PathId, request: Request, actor: Actor = ActorDe
 
 
 @router.patch("/inboxes/{inbox_id}", response_model=schemas.InboxOut, tags=["inboxes"])
-def update_inbox(inbox_id: schemas.PathId, body: schemas.InboxPatch, request: Request, actor: Actor = ActorDep) -> schemas.InboxOut:
+def update_inbox(
+    inbox_id: schemas.PathId, body: schemas.InboxPatch, request: Request, actor: Actor = ActorDep
+) -> schemas.InboxOut:
     rt = runtime(request)
     inbox = inbox_admin.update_inbox(
-        rt.sessions, rt.secretbox, actor, inbox_id, name=body.name, settings=body.settings, secrets_=body.secrets, business_hours=body.business_hours, active=body.active,
+        rt.sessions,
+        rt.secretbox,
+        actor,
+        inbox_id,
+        name=body.name,
+        settings=body.settings,
+        secrets_=body.secrets,
+        business_hours=body.business_hours,
+        active=body.active,
     )
     return _inbox_out(request, inbox)
 

@@ -13,9 +13,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from raccordo.channels import schemas
 from raccordo.channels.domain.request import InboundRequest, WebhookResponse
 from raccordo.channels.services import inbound
-from raccordo.channels import schemas
 
 router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
 PATH = "/{channel}/{identifier}/messages"
@@ -32,10 +32,14 @@ def _request(request: Request, body: bytes = b"") -> InboundRequest:
 
 
 def _answer(response: WebhookResponse) -> Response:
-    return Response(response.body, status_code=response.status, media_type=response.content_type, headers=response.headers)
+    return Response(
+        response.body, status_code=response.status, media_type=response.content_type, headers=response.headers
+    )
 
 
-@router.get(PATH, responses={200: {"description": "The channel's answer to the provider's verification (e.g. the challenge)."}})
+@router.get(
+    PATH, responses={200: {"description": "The channel's answer to the provider's verification (e.g. the challenge)."}}
+)
 async def verify(channel: str, identifier: str, request: Request) -> Response:
     """The provider checks the webhook URL; channels without a handshake answer 405."""
     rt = request.app.state.runtime
@@ -53,5 +57,7 @@ async def receive(channel: str, identifier: str, request: Request) -> Response:
     outcome = await run_in_threadpool(inbound.receive, rt, identifier, _request(request, body), channel, remote)
     if outcome.response is not None:
         return _answer(outcome.response)
-    accepted = schemas.InboundAccepted(raw_id=outcome.raw_id, message_ids=outcome.message_ids, duplicates=outcome.duplicates)
+    accepted = schemas.InboundAccepted(
+        raw_id=outcome.raw_id, message_ids=outcome.message_ids, duplicates=outcome.duplicates
+    )
     return JSONResponse(accepted.model_dump())

@@ -64,7 +64,9 @@ class InboundPayload(BaseModel):
     """Body of an inbound API-channel message."""
 
     model_config = ConfigDict(extra="forbid")
-    message_id: str = Field(min_length=1, max_length=500, description="Your id for this message; resending it is a no-op.")
+    message_id: str = Field(
+        min_length=1, max_length=500, description="Your id for this message; resending it is a no-op."
+    )
     contact: _Contact
     text: str = Field(default="", max_length=100_000)
     html: str | None = Field(default=None, max_length=1_000_000)
@@ -76,7 +78,12 @@ class InboundPayload(BaseModel):
 
 def _attachment_out(attachment: OutboundAttachment) -> dict[str, Any]:
     data = Path(attachment.path).read_bytes()
-    return {"filename": attachment.filename, "content_type": attachment.content_type, "size": len(data), "data_base64": base64.b64encode(data).decode()}
+    return {
+        "filename": attachment.filename,
+        "content_type": attachment.content_type,
+        "size": len(data),
+        "data_base64": base64.b64encode(data).decode(),
+    }
 
 
 class ApiChannel(Channel):
@@ -85,14 +92,27 @@ class ApiChannel(Channel):
     features = frozenset({Feature.WEBHOOK})
     settings_form = SettingsForm(
         fields=(SettingsField("callback_url", Label("Callback URL", "URL di callback"), FieldKind.URL),),
-        shown_once=(SettingsField("hmac_secret", Label("HMAC secret", "Segreto HMAC"), FieldKind.SECRET, generated=True),),
+        shown_once=(
+            SettingsField("hmac_secret", Label("HMAC secret", "Segreto HMAC"), FieldKind.SECRET, generated=True),
+        ),
         extra_settings=("timeout_seconds",),
     )
     # Attachments travel base64 in the callback, so their size is the installation's upload limit.
     composer = ComposerRules(max_length=100_000, attachments=True, max_attachments=20)
-    reply_identity_kinds = ("external", "email", "phone", "whatsapp", "telegram", "messenger", "instagram", "web_visitor")
+    reply_identity_kinds = (
+        "external",
+        "email",
+        "phone",
+        "whatsapp",
+        "telegram",
+        "messenger",
+        "instagram",
+        "web_visitor",
+    )
 
-    def validate_settings(self, settings: dict[str, Any], secrets_: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    def validate_settings(
+        self, settings: dict[str, Any], secrets_: dict[str, str]
+    ) -> tuple[dict[str, Any], dict[str, str]]:
         callback = settings.get("callback_url")
         if callback:
             parsed = urlparse(str(callback))
@@ -116,7 +136,9 @@ class ApiChannel(Channel):
             try:
                 data = base64.b64decode(item.data_base64, validate=True)
             except (binascii.Error, ValueError):
-                raise ChannelRejected("channel.attachment_base64", status=422, field=f"attachments.{index}.data_base64") from None
+                raise ChannelRejected(
+                    "channel.attachment_base64", status=422, field=f"attachments.{index}.data_base64"
+                ) from None
             attachments.append(InboundAttachment(item.filename, item.content_type, data))
         return [
             InboundEvent(
@@ -150,7 +172,9 @@ class ApiChannel(Channel):
                     # The same shape as inbound attachments: the integrator gets the file itself.
                     "attachments": [_attachment_out(a) for a in message.attachments],
                 },
-                "recipient": {"kind": message.recipient.kind, "value": message.recipient.value} if message.recipient else None,
+                "recipient": {"kind": message.recipient.kind, "value": message.recipient.value}
+                if message.recipient
+                else None,
                 "contact": message.contact,
             },
             separators=(",", ":"),
@@ -158,13 +182,17 @@ class ApiChannel(Channel):
         headers = {"Content-Type": "application/json", "Idempotency-Key": message.idempotency_key}
         headers.update(signing.sign(inbox.secrets.get("hmac_secret", ""), body))
         try:
-            response = httpx.post(url, content=body, headers=headers, timeout=float(inbox.settings.get("timeout_seconds", 10)))
+            response = httpx.post(
+                url, content=body, headers=headers, timeout=float(inbox.settings.get("timeout_seconds", 10))
+            )
         except httpx.HTTPError as exc:
             raise DeliveryError(f"callback unreachable: {type(exc).__name__}: {exc}") from None
         if response.status_code >= 400:
             # 4xx other than 408/429 means the integrator refused it: retrying will not help.
             permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 429)
-            raise DeliveryError(f"callback answered HTTP {response.status_code}: {response.text[:200]}", permanent=permanent)
+            raise DeliveryError(
+                f"callback answered HTTP {response.status_code}: {response.text[:200]}", permanent=permanent
+            )
         try:
             provider_id = response.json().get("id")
         except (ValueError, AttributeError):

@@ -16,7 +16,9 @@ from typing import Any
 from raccordo.platform.errors import InvalidInput
 
 # GSM 03.38 basic set (plus the extension table, whose characters count twice) for SMS segments.
-_GSM7 = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
+_GSM7 = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
 _GSM7_EXTENDED = set("^{}\\[~]|€\f")
 
 
@@ -89,23 +91,57 @@ def sms_segments(text: str) -> int:
     return 1 if units <= 70 else -(-units // 67)
 
 
-def check_reply(rules: ComposerRules, *, channel: str, text: str, files: list[OutgoingFile], last_inbound_at: datetime | None, now: datetime) -> None:
+def check_reply(
+    rules: ComposerRules,
+    *,
+    channel: str,
+    text: str,
+    files: list[OutgoingFile],
+    last_inbound_at: datetime | None,
+    now: datetime,
+) -> None:
     """Raise ``InvalidInput`` naming the first rule the reply breaks (``composer.*`` keys, with the limit)."""
     if rules.reply_window_seconds is not None and not window_open(rules, last_inbound_at, now):
         hours = round(rules.reply_window_seconds / 3600, 1)
         closed = window_closes_at(rules, last_inbound_at)
         suffix = "_template" if rules.templates_outside_window else ""
         if closed is None:
-            raise InvalidInput(f"composer.window_never_opened{suffix}", field="inbox_id", channel=channel, hours=f"{hours:g}")
-        raise InvalidInput(f"composer.window_closed{suffix}", field="inbox_id", channel=channel, hours=f"{hours:g}", closed_at=closed.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+            raise InvalidInput(
+                f"composer.window_never_opened{suffix}", field="inbox_id", channel=channel, hours=f"{hours:g}"
+            )
+        raise InvalidInput(
+            f"composer.window_closed{suffix}",
+            field="inbox_id",
+            channel=channel,
+            hours=f"{hours:g}",
+            closed_at=closed.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        )
     if rules.max_length is not None and len(text) > rules.max_length:
         raise InvalidInput("composer.too_long", field="text", channel=channel, limit=rules.max_length, length=len(text))
     if files and not rules.attachments:
         raise InvalidInput("composer.attachments_not_allowed", field="attachments", channel=channel)
     if rules.max_attachments is not None and len(files) > rules.max_attachments:
-        raise InvalidInput("composer.too_many_attachments", field="attachments", channel=channel, limit=rules.max_attachments, count=len(files))
+        raise InvalidInput(
+            "composer.too_many_attachments",
+            field="attachments",
+            channel=channel,
+            limit=rules.max_attachments,
+            count=len(files),
+        )
     for index, item in enumerate(files):
         if rules.max_attachment_bytes is not None and item.size > rules.max_attachment_bytes:
-            raise InvalidInput("composer.attachment_too_large", field=f"attachments.{index}", filename=item.filename, limit=rules.max_attachment_bytes, size=item.size)
+            raise InvalidInput(
+                "composer.attachment_too_large",
+                field=f"attachments.{index}",
+                filename=item.filename,
+                limit=rules.max_attachment_bytes,
+                size=item.size,
+            )
         if not type_allowed(item.content_type, rules.attachment_types):
-            raise InvalidInput("composer.attachment_type", field=f"attachments.{index}", filename=item.filename, content_type=item.content_type or "?", allowed=", ".join(rules.attachment_types))
+            raise InvalidInput(
+                "composer.attachment_type",
+                field=f"attachments.{index}",
+                filename=item.filename,
+                content_type=item.content_type or "?",
+                allowed=", ".join(rules.attachment_types),
+            )

@@ -201,5 +201,3 @@ def drop_path(settings: dict[str, Any], where: tuple[str, ...]) -> None:
         target = target.get(key) if isinstance(target, dict) else None
     if isinstance(target, dict):
         target.pop(where[-1], None)
-
-

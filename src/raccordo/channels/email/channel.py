@@ -38,10 +38,9 @@ from raccordo.channels.base import (
     Poller,
 )
 from raccordo.channels.domain.composer import ComposerRules
-from raccordo.channels.email import KIND
 from raccordo.channels.domain.settings_form import Choice, FieldKind, Label, SettingsField, SettingsForm
+from raccordo.channels.email import KIND, quotes, tokens
 from raccordo.channels.email import mime as mail
-from raccordo.channels.email import quotes, tokens
 from raccordo.channels.email.mailbox import (
     DEFAULT_PORTS,
     MAX_ATTACHMENT_HEADER,
@@ -70,7 +69,18 @@ _NO_REPLY = re.compile(
     r"(?:[-_.+].*)?@",
     re.I,
 )
-_STRINGS = {"address", "from_name", "imap_host", "imap_security", "imap_username", "imap_folder", "smtp_host", "smtp_security", "smtp_username", "outbound_domain"}
+_STRINGS = {
+    "address",
+    "from_name",
+    "imap_host",
+    "imap_security",
+    "imap_username",
+    "imap_folder",
+    "smtp_host",
+    "smtp_security",
+    "smtp_username",
+    "outbound_domain",
+}
 _PORTS = {"imap_port", "smtp_port"}
 _BOOLS = {"imap_verify_tls", "smtp_verify_tls", "reply_token", "accept_forwarding"}
 
@@ -86,7 +96,13 @@ def _server_fields(prefix: str, server: str) -> tuple[SettingsField, ...]:
     return (
         SettingsField(f"{prefix}_host", Label(f"{server} server", f"Server {server}")),
         SettingsField(f"{prefix}_port", Label(f"{server} port", f"Porta {server}"), FieldKind.PORT),
-        SettingsField(f"{prefix}_security", Label(f"{server} security", f"Sicurezza {server}"), FieldKind.CHOICE, default="tls", choices=_SECURITY_CHOICES),
+        SettingsField(
+            f"{prefix}_security",
+            Label(f"{server} security", f"Sicurezza {server}"),
+            FieldKind.CHOICE,
+            default="tls",
+            choices=_SECURITY_CHOICES,
+        ),
         SettingsField(f"{prefix}_username", Label(f"{server} user", f"Utente {server}")),
         SettingsField(f"{prefix}_password", Label(f"{server} password", f"Password {server}"), FieldKind.SECRET),
     )
@@ -109,7 +125,9 @@ class EmailChannel(Channel):
     # Per file: 20 MiB, under what most mail servers accept for a whole message (20-25 MB before
     # base64's third). There is no total per message yet: a server that refuses a large one fails
     # that delivery with its own error, shown on the message.
-    composer = ComposerRules(max_length=500_000, attachments=True, max_attachments=20, max_attachment_bytes=20 * 1024 * 1024)
+    composer = ComposerRules(
+        max_length=500_000, attachments=True, max_attachments=20, max_attachment_bytes=20 * 1024 * 1024
+    )
     reply_identity_kinds = ("email", "email_reply_to")
     # Mail arrives by IMAP (the poller the worker runs) or the SMTP forwarding receiver (run by the
     # same poller), never by the webhook URL, which email could not authenticate: no WEBHOOK.
@@ -118,7 +136,9 @@ class EmailChannel(Channel):
 
     # --- settings ---------------------------------------------------------------------------------
 
-    def validate_settings(self, settings: dict[str, Any], secrets_: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    def validate_settings(
+        self, settings: dict[str, Any], secrets_: dict[str, str]
+    ) -> tuple[dict[str, Any], dict[str, str]]:
         unknown = set(settings) - _STRINGS - _PORTS - _BOOLS
         if unknown:
             raise InvalidInput("inbox.setting_unknown", field="settings", names=", ".join(sorted(unknown)))
@@ -129,7 +149,11 @@ class EmailChannel(Channel):
             if not isinstance(settings[name], bool):
                 raise InvalidInput("email.setting_bool", field=f"settings.{name}")
         for name in _PORTS & set(settings):
-            if settings[name] is not None and (not isinstance(settings[name], int) or isinstance(settings[name], bool) or not 1 <= settings[name] <= 65535):
+            if settings[name] is not None and (
+                not isinstance(settings[name], int)
+                or isinstance(settings[name], bool)
+                or not 1 <= settings[name] <= 65535
+            ):
                 raise InvalidInput("email.port_invalid", field=f"settings.{name}", value=str(settings[name]))
         address = str(settings.get("address") or "").strip()
         if not _EMAIL.match(address):
@@ -184,7 +208,11 @@ class EmailChannel(Channel):
         if parsed.sender.email.lower() in own:
             # Our own reply coming back (a copy in the polled folder, a loop): never a customer message.
             raise ChannelRejected("email.from_self", status=422, address=parsed.sender.email)
-        recipients = [a.email for a in parsed.to + parsed.cc] + parsed.delivered_to + [v for k, v in headers.items() if k == "x-raccordo-rcpt"]
+        recipients = (
+            [a.email for a in parsed.to + parsed.cc]
+            + parsed.delivered_to
+            + [v for k, v in headers.items() if k == "x-raccordo-rcpt"]
+        )
         hint = tokens.conversation_from_tokens(inbox.secrets.get("thread_secret", ""), recipients, parsed.thread_ids)
         limit = _attachment_limit(headers)
         attachments = []
@@ -274,9 +302,13 @@ class EmailChannel(Channel):
         email["From"] = formataddr((display, address)) if display else address
         email["To"] = message.recipient.value  # type: ignore[union-attr]
         if settings.get("reply_token", True):
-            email["Reply-To"] = formataddr((settings.get("from_name") or "", tokens.reply_address(address, secret, message.conversation_id)))
+            email["Reply-To"] = formataddr(
+                (settings.get("from_name") or "", tokens.reply_address(address, secret, message.conversation_id))
+            )
         subject = (message.subject or settings.get("from_name") or "").strip()
-        email["Subject"] = subject if re.match(r"(?i)^(re|r|aw|sv|antw)\s*:", subject) or not message.in_reply_to else f"Re: {subject}"
+        email["Subject"] = (
+            subject if re.match(r"(?i)^(re|r|aw|sv|antw)\s*:", subject) or not message.in_reply_to else f"Re: {subject}"
+        )
         email["Message-ID"] = message_id
         email["Date"] = format_datetime(datetime.now(UTC))
         if message.in_reply_to:
@@ -290,9 +322,16 @@ class EmailChannel(Channel):
             email.add_alternative(message.html, subtype="html")
         for attachment in message.attachments:
             data = Path(attachment.path).read_bytes()
-            content_type = attachment.content_type or mimetypes.guess_type(attachment.filename)[0] or "application/octet-stream"
+            content_type = (
+                attachment.content_type or mimetypes.guess_type(attachment.filename)[0] or "application/octet-stream"
+            )
             maintype, _, subtype = content_type.partition("/")
-            email.add_attachment(data, maintype=maintype or "application", subtype=subtype or "octet-stream", filename=attachment.filename)
+            email.add_attachment(
+                data,
+                maintype=maintype or "application",
+                subtype=subtype or "octet-stream",
+                filename=attachment.filename,
+            )
         return email, message_id
 
     def send(self, inbox: InboxConfig, message: OutboundMessage) -> str:

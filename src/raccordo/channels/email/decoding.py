@@ -15,10 +15,29 @@ _ASCII = bytes(range(128))
 
 # Charsets that mail clients mislabel or that Python names differently; supersets are safe.
 _CHARSET_ALIASES = {
-    "us-ascii": "cp1252", "ascii": "cp1252", "iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "iso8859-1": "cp1252",
-    "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "shift_jis": "cp932", "shift-jis": "cp932", "x-sjis": "cp932", "sjis": "cp932",
-    "ks_c_5601-1987": "cp949", "euc-kr": "cp949", "iso-8859-8-i": "iso-8859-8", "x-mac-roman": "mac_roman", "utf8": "utf-8", "unicode-1-1-utf-7": "utf-7",
-    "unknown-8bit": "utf-8", "x-unknown": "utf-8", "unknown": "utf-8", "default": "utf-8",
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "iso8859-1": "cp1252",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "shift_jis": "cp932",
+    "shift-jis": "cp932",
+    "x-sjis": "cp932",
+    "sjis": "cp932",
+    "ks_c_5601-1987": "cp949",
+    "euc-kr": "cp949",
+    "iso-8859-8-i": "iso-8859-8",
+    "x-mac-roman": "mac_roman",
+    "utf8": "utf-8",
+    "unicode-1-1-utf-7": "utf-7",
+    "unknown-8bit": "utf-8",
+    "x-unknown": "utf-8",
+    "unknown": "utf-8",
+    "default": "utf-8",
 }
 
 
@@ -28,7 +47,7 @@ _SINGLE_BYTE_LATIN = {"cp1252", "iso-8859-15", "windows-1252", "iso-8859-2", "cp
 def repair_cp1252(exc: UnicodeError) -> tuple[str, int]:
     # One stray Latin-1/Windows-1252 byte in UTF-8 text: read that byte alone, keep the rest UTF-8.
     if isinstance(exc, UnicodeDecodeError):
-        return exc.object[exc.start:exc.end].decode("cp1252", "replace"), exc.end
+        return exc.object[exc.start : exc.end].decode("cp1252", "replace"), exc.end
     raise exc
 
 
@@ -78,7 +97,9 @@ def raw_header_text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, Header):
-        return "".join(decode_bytes(chunk, None)[0] if isinstance(chunk, bytes) else chunk for chunk, _ in decode_header(value))
+        return "".join(
+            decode_bytes(chunk, None)[0] if isinstance(chunk, bytes) else chunk for chunk, _ in decode_header(value)
+        )
     raw = str(value)
     if not raw.isascii() and any("\udc80" <= ch <= "\udcff" for ch in raw):
         # compat32 keeps raw 8-bit header bytes as surrogate escapes: read them as bytes.
@@ -123,7 +144,7 @@ def decode_words(raw: str) -> str:
         pending, pending_charset = bytearray(), None
 
     for match in _ENCODED_WORD.finditer(raw):
-        between = raw[position:match.start()]
+        between = raw[position : match.start()]
         data = _word_bytes(match.group(2), match.group(3))
         if data is None:
             flush()

@@ -73,15 +73,32 @@ async def resolve(account: ServerAccount) -> None:
     try:
         await asyncio.wait_for(loop.getaddrinfo(account.host, account.port, type=socket.SOCK_STREAM), account.timeout)
     except (socket.gaierror, UnicodeError, TimeoutError) as exc:
-        raise MailboxError(f"{account.prefix}.dns", "email.check.dns", account.field("host"), host=account.host, reason=_reason(exc)) from None
+        raise MailboxError(
+            f"{account.prefix}.dns", "email.check.dns", account.field("host"), host=account.host, reason=_reason(exc)
+        ) from None
 
 
 def _connect_error(account: ServerAccount, exc: BaseException) -> MailboxError:
-    return MailboxError(f"{account.prefix}.connect", "email.check.connect", account.field("port"), host=account.host, port=account.port, reason=_reason(exc))
+    return MailboxError(
+        f"{account.prefix}.connect",
+        "email.check.connect",
+        account.field("port"),
+        host=account.host,
+        port=account.port,
+        reason=_reason(exc),
+    )
 
 
 def _tls_error(account: ServerAccount, exc: BaseException) -> MailboxError:
-    return MailboxError(f"{account.prefix}.tls", "email.check.tls", account.field("security"), host=account.host, port=account.port, security=account.security, reason=_reason(exc))
+    return MailboxError(
+        f"{account.prefix}.tls",
+        "email.check.tls",
+        account.field("security"),
+        host=account.host,
+        port=account.port,
+        security=account.security,
+        reason=_reason(exc),
+    )
 
 
 # --- IMAP -----------------------------------------------------------------------------------------
@@ -94,7 +111,14 @@ class _Imap(aioimaplib.IMAP4):
         self.account = account
         super().__init__(account.host, account.port, timeout=account.timeout)
 
-    def create_client(self, host: str, port: int, loop: asyncio.AbstractEventLoop | None, conn_lost_cb: Any = None, ssl_context: Any = None) -> None:
+    def create_client(
+        self,
+        host: str,
+        port: int,
+        loop: asyncio.AbstractEventLoop | None,
+        conn_lost_cb: Any = None,
+        ssl_context: Any = None,
+    ) -> None:
         running = loop or asyncio.get_running_loop()
         self.protocol = IMAP4ClientProtocol(running, conn_lost_cb)
         self._client_task = running.create_task(self._open(running))
@@ -108,14 +132,22 @@ class _Imap(aioimaplib.IMAP4):
             await _probe(account)
             try:
                 await asyncio.wait_for(
-                    loop.create_connection(lambda: self.protocol, account.host, account.port, ssl=tls_context(account.verify_tls), server_hostname=account.host),
+                    loop.create_connection(
+                        lambda: self.protocol,
+                        account.host,
+                        account.port,
+                        ssl=tls_context(account.verify_tls),
+                        server_hostname=account.host,
+                    ),
                     account.timeout,
                 )
             except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
                 raise _tls_error(account, exc) from None
             return
         try:
-            await asyncio.wait_for(loop.create_connection(lambda: self.protocol, account.host, account.port), account.timeout)
+            await asyncio.wait_for(
+                loop.create_connection(lambda: self.protocol, account.host, account.port), account.timeout
+            )
         except (OSError, TimeoutError) as exc:
             raise _connect_error(account, exc) from None
 
@@ -123,7 +155,8 @@ class _Imap(aioimaplib.IMAP4):
         account = self.account
         try:
             wrapped = await asyncio.wait_for(
-                loop.start_tls(transport, self.protocol, tls_context(account.verify_tls), server_hostname=account.host), account.timeout  # type: ignore[arg-type]
+                loop.start_tls(transport, self.protocol, tls_context(account.verify_tls), server_hostname=account.host),
+                account.timeout,  # type: ignore[arg-type]
             )
         except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
             transport.close()
@@ -135,7 +168,10 @@ class _Imap(aioimaplib.IMAP4):
     async def starttls(self) -> None:
         if "STARTTLS" not in self.protocol.capabilities:
             raise _tls_error(self.account, ConnectionError("the server does not offer STARTTLS"))
-        response = await asyncio.wait_for(self.protocol.execute(Command("STARTTLS", self.protocol.new_tag(), loop=self.protocol.loop)), self.account.timeout)
+        response = await asyncio.wait_for(
+            self.protocol.execute(Command("STARTTLS", self.protocol.new_tag(), loop=self.protocol.loop)),
+            self.account.timeout,
+        )
         if response.result != "OK":
             raise _tls_error(self.account, ConnectionError(f"STARTTLS refused: {_lines(response)}"))
         await self._start_tls(self.protocol.loop, self.protocol.transport)
@@ -143,7 +179,9 @@ class _Imap(aioimaplib.IMAP4):
 
 
 def _lines(response: Any) -> str:
-    return " ".join(line.decode(errors="replace") if isinstance(line, (bytes, bytearray)) else str(line) for line in response.lines)[:300]
+    return " ".join(
+        line.decode(errors="replace") if isinstance(line, (bytes, bytearray)) else str(line) for line in response.lines
+    )[:300]
 
 
 def fetched_messages(lines: list[Any]) -> dict[int, bytes]:
@@ -194,14 +232,32 @@ class ImapMailbox:
         try:
             response = await client.login(account.username, account.password)
         except (aioimaplib.AioImapException, TimeoutError, OSError) as exc:
-            raise MailboxError("imap.login", "email.check.login", "settings.imap_username", user=account.username, host=account.host, reason=_reason(exc)) from None
+            raise MailboxError(
+                "imap.login",
+                "email.check.login",
+                "settings.imap_username",
+                user=account.username,
+                host=account.host,
+                reason=_reason(exc),
+            ) from None
         if response.result != "OK":
-            raise MailboxError("imap.login", "email.check.login", "settings.imap_username", user=account.username, host=account.host, reason=_lines(response))
-        if "IDLE" not in client.protocol.capabilities and any(b"IDLE" in line for line in response.lines if isinstance(line, bytes)):
+            raise MailboxError(
+                "imap.login",
+                "email.check.login",
+                "settings.imap_username",
+                user=account.username,
+                host=account.host,
+                reason=_lines(response),
+            )
+        if "IDLE" not in client.protocol.capabilities and any(
+            b"IDLE" in line for line in response.lines if isinstance(line, bytes)
+        ):
             client.protocol.capabilities.add("IDLE")
         response = await client.select(self.folder)
         if response.result != "OK":
-            raise MailboxError("imap.folder", "email.check.folder", "settings.imap_folder", folder=self.folder, reason=_lines(response))
+            raise MailboxError(
+                "imap.folder", "email.check.folder", "settings.imap_folder", folder=self.folder, reason=_lines(response)
+            )
         return self
 
     @property
@@ -279,7 +335,9 @@ class ImapMailbox:
         try:
             while True:
                 pushed = await self.client.wait_server_push(timeout=seconds + 5)
-                if pushed == aioimaplib.STOP_WAIT_SERVER_PUSH or any(b"EXISTS" in line or b"RECENT" in line for line in pushed if isinstance(line, bytes)):
+                if pushed == aioimaplib.STOP_WAIT_SERVER_PUSH or any(
+                    b"EXISTS" in line or b"RECENT" in line for line in pushed if isinstance(line, bytes)
+                ):
                     break
         finally:
             self.client.idle_done()
@@ -316,8 +374,13 @@ async def smtp_connect(account: ServerAccount) -> aiosmtplib.SMTP:
     await resolve(account)
     await _probe(account)
     client = aiosmtplib.SMTP(
-        hostname=account.host, port=account.port, timeout=account.timeout, use_tls=account.security == "tls", start_tls=False,
-        tls_context=tls_context(account.verify_tls) if account.security != "none" else None, validate_certs=account.verify_tls,
+        hostname=account.host,
+        port=account.port,
+        timeout=account.timeout,
+        use_tls=account.security == "tls",
+        start_tls=False,
+        tls_context=tls_context(account.verify_tls) if account.security != "none" else None,
+        validate_certs=account.verify_tls,
     )
     try:
         await client.connect()
@@ -335,7 +398,14 @@ async def smtp_connect(account: ServerAccount) -> aiosmtplib.SMTP:
             try:
                 await client.login(account.username, account.password)
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-                raise MailboxError("smtp.login", "email.check.login", "settings.smtp_username", user=account.username, host=account.host, reason=_reason(exc)) from None
+                raise MailboxError(
+                    "smtp.login",
+                    "email.check.login",
+                    "settings.smtp_username",
+                    user=account.username,
+                    host=account.host,
+                    reason=_reason(exc),
+                ) from None
     except BaseException:
         client.close()
         raise
@@ -350,18 +420,26 @@ class SendRefused(Exception):
         self.permanent = permanent
 
 
-async def smtp_send(account: ServerAccount, message: email.message.EmailMessage, sender: str, recipients: list[str]) -> str:
+async def smtp_send(
+    account: ServerAccount, message: email.message.EmailMessage, sender: str, recipients: list[str]
+) -> str:
     client = await smtp_connect(account)
     try:
         try:
             errors, response = await client.send_message(message, sender=sender, recipients=recipients)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
-            raise SendRefused("; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)[:1000], all(500 <= c < 600 for c in codes)) from None
+            raise SendRefused(
+                "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)[:1000],
+                all(500 <= c < 600 for c in codes),
+            ) from None
         except aiosmtplib.SMTPResponseException as exc:
             raise SendRefused(f"{exc.code} {exc.message}"[:1000], 500 <= exc.code < 600) from None
         if errors:
-            raise SendRefused("; ".join(f"{k}: {v.code} {v.message}" for k, v in errors.items())[:1000], all(500 <= v.code < 600 for v in errors.values()))
+            raise SendRefused(
+                "; ".join(f"{k}: {v.code} {v.message}" for k, v in errors.items())[:1000],
+                all(500 <= v.code < 600 for v in errors.values()),
+            )
         return response
     finally:
         try:
@@ -374,7 +452,14 @@ async def smtp_send(account: ServerAccount, message: email.message.EmailMessage,
 
 # The installation's attachment limit, stored by the poller or receiver with each raw message.
 MAX_ATTACHMENT_HEADER = "x-raccordo-max-attachment"
-DEFAULT_PORTS = {("imap", "tls"): 993, ("imap", "starttls"): 143, ("imap", "none"): 143, ("smtp", "tls"): 465, ("smtp", "starttls"): 587, ("smtp", "none"): 25}
+DEFAULT_PORTS = {
+    ("imap", "tls"): 993,
+    ("imap", "starttls"): 143,
+    ("imap", "none"): 143,
+    ("smtp", "tls"): 465,
+    ("smtp", "starttls"): 587,
+    ("smtp", "none"): 25,
+}
 TIMEOUT_SECONDS = 30.0
 
 

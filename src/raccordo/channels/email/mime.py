@@ -31,7 +31,13 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
-from raccordo.channels.email.decoding import MAX_HEADER_CHARS, decode_bytes, decode_header_value, raw_header_text, repair_cp1252
+from raccordo.channels.email.decoding import (
+    MAX_HEADER_CHARS,
+    decode_bytes,
+    decode_header_value,
+    raw_header_text,
+    repair_cp1252,
+)
 from raccordo.record.domain.content import html_to_text, sanitize_html
 
 _MSGID = re.compile(r"<([^<>\s]{1,900})>")
@@ -174,7 +180,9 @@ def detect_automated(message: Message) -> str | None:
     return None
 
 
-_BOUNCE_SUBJECT = re.compile(r"(?i)(undeliver|delivery (status notification|failure|has failed)|mail delivery failed|returned mail|non[- ]?remis|mancato recapito|impossibile recapitare|failure notice)")
+_BOUNCE_SUBJECT = re.compile(
+    r"(?i)(undeliver|delivery (status notification|failure|has failed)|mail delivery failed|returned mail|non[- ]?remis|mancato recapito|impossibile recapitare|failure notice)"
+)
 _STATUS = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 _BOUNCED_ID = re.compile(r"(?im)^[ \t]*Message-ID:[ \t]*<([^<>\s]{1,900})>")
 _BOUNCED_RECIPIENT = re.compile(r"(?<![\w.+-])([\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8})")
@@ -183,7 +191,7 @@ _BOUNCED_RECIPIENT = re.compile(r"(?<![\w.+-])([\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w
 def detect_bounce(message: Message, text: str) -> Bounce | None:
     """An RFC 3464 DSN (``multipart/report; report-type=delivery-status``) or a plain-text bounce."""
     content_type = message.get_content_type()
-    report_type = (message.get_param("report-type") or "")
+    report_type = message.get_param("report-type") or ""
     if isinstance(report_type, tuple):
         report_type = report_type[2]
     originals: list[str] = []
@@ -199,7 +207,11 @@ def detect_bounce(message: Message, text: str) -> Bounce | None:
                 payload = part.get_payload()
                 blocks = payload if isinstance(payload, list) else []
                 if not blocks and isinstance(payload, str):
-                    blocks = [message_from_bytes(b.encode("utf-8", "replace"), policy=compat32) for b in re.split(r"\r?\n\r?\n", payload) if b.strip()]
+                    blocks = [
+                        message_from_bytes(b.encode("utf-8", "replace"), policy=compat32)
+                        for b in re.split(r"\r?\n\r?\n", payload)
+                        if b.strip()
+                    ]
                 for block in blocks:
                     if not isinstance(block, Message):
                         continue
@@ -228,7 +240,12 @@ def detect_bounce(message: Message, text: str) -> Bounce | None:
         originals.extend(f"<{m}>" for m in _BOUNCED_ID.findall(text))
         statuses.extend(_STATUS.findall(text)[:1])
         lines = [line.strip()[:1000] for line in text.splitlines() if line.strip()]
-        reasons.append(next((line for line in lines if _STATUS.search(line) or "550" in line or "user unknown" in line.lower()), lines[0] if lines else "")[:500])
+        reasons.append(
+            next(
+                (line for line in lines if _STATUS.search(line) or "550" in line or "user unknown" in line.lower()),
+                lines[0] if lines else "",
+            )[:500]
+        )
         # Bounded pieces, tried only where an "@" is: a long word with no "@" is skipped at once.
         recipients.extend(m.group(1) for m in _BOUNCED_RECIPIENT.finditer(text) if m.group(1).count("@") == 1)
         recipients[:] = recipients[:1]
@@ -277,7 +294,7 @@ def shorten_filename(name: str, limit: int = MAX_FILENAME) -> str:
         return name
     stem, dot, extension = name.rpartition(".")
     if dot and stem and 0 < len(extension) <= 16:
-        return f"{stem[:limit - len(extension) - 1].rstrip()}.{extension}"
+        return f"{stem[: limit - len(extension) - 1].rstrip()}.{extension}"
     return name[:limit]
 
 
@@ -304,7 +321,7 @@ MAX_TREE_CONTAINERS = 100  # more multipart parts than this: read flat (the pars
 
 def _read_message(raw: bytes) -> tuple[Message, bool]:
     """The MIME tree, or the headers alone when it nests deeper than the parser recurses (flagged)."""
-    if len(_MULTIPART_HEADER.findall(raw, 0, len(raw))[:MAX_TREE_CONTAINERS + 1]) > MAX_TREE_CONTAINERS:
+    if len(_MULTIPART_HEADER.findall(raw, 0, len(raw))[: MAX_TREE_CONTAINERS + 1]) > MAX_TREE_CONTAINERS:
         return BytesHeaderParser(policy=compat32).parsebytes(raw), True
     try:
         return message_from_bytes(raw, policy=compat32), False
@@ -323,7 +340,12 @@ def parse_email(raw: bytes, *, seconds: float | None = None) -> ParsedEmail:
     declared_id = normalize_message_id(str(message.get("Message-ID") or ""))
     generated = declared_id is None
     message_id = declared_id or f"<{hashlib.sha256(raw).hexdigest()[:40]}@raccordo.generated>"
-    senders = _addresses(message, "From") or _addresses(message, "Sender") or _addresses(message, "Reply-To") or _addresses(message, "Return-Path")
+    senders = (
+        _addresses(message, "From")
+        or _addresses(message, "Sender")
+        or _addresses(message, "Reply-To")
+        or _addresses(message, "Return-Path")
+    )
     date = None
     try:
         raw_date = message.get("Date")
@@ -353,7 +375,12 @@ def parse_email(raw: bytes, *, seconds: float | None = None) -> ParsedEmail:
     def leaf(part: Message, disposition: str) -> None:
         nonlocal fallback, security
         content_type = part.get_content_type()
-        if content_type in ("message/rfc822", "message/delivery-status", "text/rfc822-headers", "message/disposition-notification"):
+        if content_type in (
+            "message/rfc822",
+            "message/delivery-status",
+            "text/rfc822-headers",
+            "message/disposition-notification",
+        ):
             _as_attachment(part, disposition_inline=False)
             return
         if content_type in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
@@ -364,7 +391,11 @@ def parse_email(raw: bytes, *, seconds: float | None = None) -> ParsedEmail:
             security = "encrypted"
             notes.append(("email.note.encrypted", {}))
         filename_given = bool(part.get_param("name") or part.get_param("filename", header="content-disposition"))
-        if content_type in ("text/plain", "text/html") and disposition != "attachment" and not (filename_given and disposition != "inline"):
+        if (
+            content_type in ("text/plain", "text/html")
+            and disposition != "attachment"
+            and not (filename_given and disposition != "inline")
+        ):
             text, used_fallback = _part_text(part)
             fallback = fallback or used_fallback
             add_text(text, texts if content_type == "text/plain" else htmls)
@@ -467,7 +498,9 @@ def parse_email(raw: bytes, *, seconds: float | None = None) -> ParsedEmail:
         if message.get_content_maintype() == "multipart":
             # The declared boundary never appears: the body is read as plain text, nothing is lost.
             content_type = "text/plain"
-        if content_type in ("text/plain", "text/html") or message.get_content_maintype() in ("text", "multipart") and content_type not in ("text/calendar",):
+        if content_type in ("text/plain", "text/html") or (
+            message.get_content_maintype() in ("text", "multipart") and content_type not in ("text/calendar",)
+        ):
             text, fallback = _part_text(message)
             add_text(text, htmls if content_type == "text/html" else texts)
         else:
@@ -498,7 +531,9 @@ def parse_email(raw: bytes, *, seconds: float | None = None) -> ParsedEmail:
         to=_addresses(message, "To"),
         cc=_addresses(message, "Cc"),
         reply_to=_addresses(message, "Reply-To"),
-        delivered_to=[a.email for a in _addresses(message, "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To")],
+        delivered_to=[
+            a.email for a in _addresses(message, "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To")
+        ],
         date=date,
         in_reply_to=message_ids(_header(message, "In-Reply-To"))[:MAX_REFERENCES],
         references=message_ids(_header(message, "References"))[-MAX_REFERENCES:],

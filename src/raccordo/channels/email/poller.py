@@ -28,10 +28,10 @@ from sqlalchemy import or_, select, update
 from raccordo.channels.base import InboundRequest
 from raccordo.channels.email import KIND
 from raccordo.channels.email.mailbox import MAX_ATTACHMENT_HEADER, ImapMailbox, MailboxError, imap_account
+from raccordo.channels.models import Inbox, MailboxLease
 from raccordo.channels.services.inbound import StoredPayload, inbox_config, process_raw, store_raw
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.channels.models import Inbox, MailboxLease
 
 log = logging.getLogger(__name__)
 # Bytes of mail fetched per round trip (with at most ``email_fetch_batch`` messages): the IMAP client
@@ -57,7 +57,9 @@ class PolledInbox:
 
 def pollable_inboxes(rt: Runtime) -> list[PolledInbox]:
     with unit_of_work(rt.sessions) as session:
-        rows = session.scalars(select(Inbox).where(Inbox.active.is_(True), Inbox.channel == KIND).order_by(Inbox.id)).all()
+        rows = session.scalars(
+            select(Inbox).where(Inbox.active.is_(True), Inbox.channel == KIND).order_by(Inbox.id)
+        ).all()
         return [PolledInbox(r.id, r.tenant_id, r.identifier) for r in rows if r.settings.get("imap_host")]
 
 
@@ -72,7 +74,10 @@ def acquire_lease(rt: Runtime, inbox: PolledInbox, owner: str, now: datetime | N
             _insert_if_absent(session, {"inbox_id": inbox.id, "tenant_id": inbox.tenant_id, "fetched": 0})
         result = session.execute(
             update(MailboxLease)
-            .where(MailboxLease.inbox_id == inbox.id, or_(MailboxLease.owner.is_(None), MailboxLease.owner == owner, MailboxLease.leased_until < now))
+            .where(
+                MailboxLease.inbox_id == inbox.id,
+                or_(MailboxLease.owner.is_(None), MailboxLease.owner == owner, MailboxLease.leased_until < now),
+            )
             .values(owner=owner, leased_until=now + timedelta(seconds=rt.settings.email_lease_seconds))
             .execution_options(synchronize_session=False)
         )
@@ -85,12 +90,18 @@ def _insert_if_absent(session, values: dict) -> None:  # type: ignore[no-untyped
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    session.execute(insert(MailboxLease).values(**values).on_conflict_do_nothing(index_elements=[MailboxLease.inbox_id]))
+    session.execute(
+        insert(MailboxLease).values(**values).on_conflict_do_nothing(index_elements=[MailboxLease.inbox_id])
+    )
 
 
 def release_lease(rt: Runtime, inbox_id: int, owner: str) -> None:
     with unit_of_work(rt.sessions) as session:
-        session.execute(update(MailboxLease).where(MailboxLease.inbox_id == inbox_id, MailboxLease.owner == owner).values(owner=None, leased_until=None))
+        session.execute(
+            update(MailboxLease)
+            .where(MailboxLease.inbox_id == inbox_id, MailboxLease.owner == owner)
+            .values(owner=None, leased_until=None)
+        )
 
 
 def record_poll(rt: Runtime, inbox_id: int, *, error: str | None, fetched: int = 0) -> None:
@@ -123,8 +134,8 @@ async def poll_open_mailbox(rt: Runtime, box: ImapMailbox, inbox: PolledInbox, b
     batch = batch or rt.settings.email_fetch_batch
     uids = await box.unseen_uids()
     for start in range(0, len(uids), batch):
-        sizes = await box.sizes(uids[start:start + batch])
-        for chunk in _chunks_by_size(uids[start:start + batch], sizes, FETCH_BYTES):
+        sizes = await box.sizes(uids[start : start + batch])
+        for chunk in _chunks_by_size(uids[start : start + batch], sizes, FETCH_BYTES):
             await _fetch_store_process(rt, box, inbox, chunk, result)
     return result
 
@@ -157,11 +168,20 @@ async def _fetch_store_process(
             await box.mark_seen_many(stored)
 
 
-def _store_and_process(rt: Runtime, inbox: PolledInbox, folder: str, messages: list[tuple[int, bytes]], result: PollResult, done: list[int]) -> None:
+def _store_and_process(
+    rt: Runtime, inbox: PolledInbox, folder: str, messages: list[tuple[int, bytes]], result: PollResult, done: list[int]
+) -> None:
     """Store each message raw (committed), then process it; ``done`` gets the UIDs that may be marked seen."""
     for uid, body in messages:
-        headers = {"x-raccordo-source": "imap", "x-imap-uid": str(uid), "x-imap-folder": folder, MAX_ATTACHMENT_HEADER: str(rt.settings.max_attachment_bytes)}
-        payload: StoredPayload = store_raw(rt, inbox.identifier, InboundRequest.polled(f"imap:{folder}/{uid}", body, headers))
+        headers = {
+            "x-raccordo-source": "imap",
+            "x-imap-uid": str(uid),
+            "x-imap-folder": folder,
+            MAX_ATTACHMENT_HEADER: str(rt.settings.max_attachment_bytes),
+        }
+        payload: StoredPayload = store_raw(
+            rt, inbox.identifier, InboundRequest.polled(f"imap:{folder}/{uid}", body, headers)
+        )
         result.fetched += 1
         result.raw_ids.append(payload.raw_id)
         try:
@@ -226,7 +246,7 @@ class MailService:
     def _run(self) -> None:
         try:
             asyncio.run(self._main())
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("mail service stopped by an error")
         finally:
             self._started.set()
@@ -249,7 +269,7 @@ class MailService:
                 if settings.email_polling:
                     try:
                         await self._scan()
-                    except Exception:  # noqa: BLE001 - the database may be away; try again later
+                    except Exception:
                         log.exception("mail service: scanning inboxes failed")
                 await _first(self._stopping.wait(), timeout=settings.email_scan_seconds)
         finally:
@@ -301,17 +321,31 @@ class MailService:
                         wait = settings.email_idle_seconds if box.supports_idle else settings.email_poll_seconds
                         # Renew the lease well before it expires, even while idling.
                         wait = max(0.05, min(wait, settings.email_lease_seconds / 3))
-                        await _first(self._stopping.wait(), box.wait_for_news(wait), timeout=wait + settings.email_timeout_seconds)  # type: ignore[union-attr]
+                        await _first(
+                            self._stopping.wait(),
+                            box.wait_for_news(wait),
+                            timeout=wait + settings.email_timeout_seconds,
+                        )  # type: ignore[union-attr]
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - a network or server error: record it, back off, reconnect
                     failures += 1
-                    reason = f"{exc.step}: {exc.params.get('reason', '')}" if isinstance(exc, MailboxError) else f"{type(exc).__name__}: {exc}"
+                    reason = (
+                        f"{exc.step}: {exc.params.get('reason', '')}"
+                        if isinstance(exc, MailboxError)
+                        else f"{type(exc).__name__}: {exc}"
+                    )
                     # One warning when the error starts or changes, and at most one per WARN_EVERY while it lasts;
                     # every attempt is on the lease row (last_error) and in the debug log.
                     now = asyncio.get_running_loop().time()
                     if reason != last_reason or now - warned_at >= WARN_EVERY:
-                        log.warning("mailbox of inbox %s: %s (attempt %s; next in %.0f s)", inbox.id, reason, failures, retry_delay(failures))
+                        log.warning(
+                            "mailbox of inbox %s: %s (attempt %s; next in %.0f s)",
+                            inbox.id,
+                            reason,
+                            failures,
+                            retry_delay(failures),
+                        )
                         last_reason, warned_at = reason, now
                     else:
                         log.debug("mailbox of inbox %s: %s (attempt %s)", inbox.id, reason, failures)
@@ -327,7 +361,6 @@ class MailService:
                 await asyncio.to_thread(release_lease, self.rt, inbox.id, self.owner)
             except Exception:  # noqa: BLE001 - the lease expires by itself
                 pass
-
 
     async def _keep_lease(self, inbox: PolledInbox) -> None:
         """Renew the lease every third of its length until cancelled (or until another worker took it)."""
@@ -358,4 +391,3 @@ async def _first(*awaitables, timeout: float) -> None:  # type: ignore[no-untype
             if not task.done():
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-

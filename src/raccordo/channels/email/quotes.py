@@ -8,14 +8,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-
 _QUOTE_HEADERS = [
-    re.compile(r"^\s*(On|Il giorno|Il|Le|Am|El|Em|Op)\s.{4,300}(wrote|ha scritto|a écrit|schrieb|escribió|escreveu|schreef)\s*:\s*$", re.I),
-    re.compile(r"^\s*-{2,}\s*(Original Message|Messaggio originale|Forwarded message|Messaggio inoltrato|Ursprüngliche Nachricht)\s*-{2,}\s*$", re.I),
+    re.compile(
+        r"^\s*(On|Il giorno|Il|Le|Am|El|Em|Op)\s.{4,300}(wrote|ha scritto|a écrit|schrieb|escribió|escreveu|schreef)\s*:\s*$",
+        re.I,
+    ),
+    re.compile(
+        r"^\s*-{2,}\s*(Original Message|Messaggio originale|Forwarded message|Messaggio inoltrato|Ursprüngliche Nachricht)\s*-{2,}\s*$",
+        re.I,
+    ),
     re.compile(r"^\s*_{20,}\s*$"),
     re.compile(r"^\s*(From|Da|De|Von)\s*:\s*.+$", re.I),
 ]
-_SIGNATURE_LINES = re.compile(r"^\s*(sent from my|inviato da(l mio)? (iphone|ipad|android|samsung|outlook|smartphone)|get outlook for|scarica outlook per|envoyé de mon)", re.I)
+_SIGNATURE_LINES = re.compile(
+    r"^\s*(sent from my|inviato da(l mio)? (iphone|ipad|android|samsung|outlook|smartphone)|get outlook for|scarica outlook per|envoyé de mon)",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -41,12 +49,14 @@ def split_reply(text: str) -> SplitText:
         two = f"{line} {lines[index + 1]}" if index + 1 < len(lines) else line
         if _QUOTE_HEADERS[3].match(line):
             # An Outlook header block: From:, then Sent:/Date:/Inviato: within the next lines.
-            following = "\n".join(lines[index + 1:index + 4])
+            following = "\n".join(lines[index + 1 : index + 4])
             if re.search(r"(?im)^\s*(Sent|Date|Inviato|Data|Envoyé|Gesendet)\s*:", following):
                 quote_at = index
                 break
             continue
-        if any(p.match(line) for p in _QUOTE_HEADERS[:3]) or (_QUOTE_HEADERS[0].match(two) and not line.startswith(">")):
+        if any(p.match(line) for p in _QUOTE_HEADERS[:3]) or (
+            _QUOTE_HEADERS[0].match(two) and not line.startswith(">")
+        ):
             quote_at = index
             break
         if line.startswith(">") and index >= quoted_tail:
@@ -88,5 +98,3 @@ def split_html_reply(html: str) -> tuple[str, str] | None:
             continue
         return (html[:position], html[position:]) if position else None
     return None
-
-

@@ -19,13 +19,13 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 
-from raccordo.channels.email.mailbox import MAX_ATTACHMENT_HEADER
 from raccordo.channels.base import InboundRequest
 from raccordo.channels.email import KIND
+from raccordo.channels.email.mailbox import MAX_ATTACHMENT_HEADER
+from raccordo.channels.models import Inbox
 from raccordo.channels.services.inbound import StoredPayload, process_raw, store_raw
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.channels.models import Inbox
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,12 @@ class ForwardingHandler:
         self.rt = rt
         self.processing: set[asyncio.Task[None]] = set()  # kept referenced until done
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]) -> str:  # noqa: N802
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         try:
             identifier = await asyncio.to_thread(inbox_for_recipient, self.rt, address)
-        except Exception:  # noqa: BLE001 - the database is away: the sender retries later
+        except Exception:
             log.exception("SMTP receiver: looking up %s failed", address)
             return "451 4.3.0 Temporary failure, try again later"
         if identifier is None:
@@ -64,7 +66,7 @@ class ForwardingHandler:
         envelope.raccordo_inboxes = targets  # type: ignore[attr-defined]
         return "250 2.1.5 OK"
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         body = envelope.original_content or envelope.content or b""
         if isinstance(body, str):
             body = body.encode("utf-8", "surrogateescape")
@@ -74,12 +76,15 @@ class ForwardingHandler:
         try:
             for identifier, rcpt in targets.items():
                 headers = {
-                    "x-raccordo-source": "smtp", "x-raccordo-rcpt": rcpt, "x-raccordo-mail-from": envelope.mail_from or "", "x-raccordo-peer": peer,
+                    "x-raccordo-source": "smtp",
+                    "x-raccordo-rcpt": rcpt,
+                    "x-raccordo-mail-from": envelope.mail_from or "",
+                    "x-raccordo-peer": peer,
                     MAX_ATTACHMENT_HEADER: str(self.rt.settings.max_attachment_bytes),
                 }
                 request = InboundRequest.polled(f"smtp:{rcpt}", body, headers)
                 stored.append(await asyncio.to_thread(store_raw, self.rt, identifier, request))
-        except Exception:  # noqa: BLE001 - nothing acknowledged, nothing lost: the sender retries
+        except Exception:
             log.exception("SMTP receiver: storing a message failed")
             return "451 4.3.0 Could not store the message, try again later"
         task = asyncio.create_task(self._process(stored))
@@ -100,7 +105,14 @@ async def start_receiver(rt: Runtime, host: str, port: int) -> Any:
     handler = ForwardingHandler(rt)
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: SMTP(handler, data_size_limit=rt.settings.max_body_bytes, enable_SMTPUTF8=True, decode_data=False, hostname="raccordo", ident="Raccordo ESMTP"),
+        lambda: SMTP(
+            handler,
+            data_size_limit=rt.settings.max_body_bytes,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname="raccordo",
+            ident="Raccordo ESMTP",
+        ),
         host=host,
         port=port,
     )

@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import re
 
-
 _TOKEN = re.compile(r"\+r-(\d{1,18})-([0-9a-f]{12})@", re.I)
 _ID_TOKEN = re.compile(r"^<raccordo\.[0-9a-zA-Z]+\.(\d{1,18})-([0-9a-f]{12})@", re.I)
 

@@ -35,12 +35,16 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 register_templates(Path(__file__).resolve().parents[1] / "templates")
 
 # The form of a channel that declares no field: its whole settings as JSON.
-GENERIC_FORM = SettingsForm(fields=(
-    SettingsField(
-        "settings_json", Label("Settings (JSON)", "Impostazioni (JSON)"), FieldKind.JSON,
-        hint=Label("As the channel's documentation describes", "Come descrive la documentazione del canale"),
-    ),
-))
+GENERIC_FORM = SettingsForm(
+    fields=(
+        SettingsField(
+            "settings_json",
+            Label("Settings (JSON)", "Impostazioni (JSON)"),
+            FieldKind.JSON,
+            hint=Label("As the channel's documentation describes", "Come descrive la documentazione del canale"),
+        ),
+    )
+)
 
 
 def channel_form(channel: str) -> SettingsForm:
@@ -73,7 +77,9 @@ def _form_values(settings: dict[str, Any], form: SettingsForm) -> dict[str, Any]
     return values
 
 
-def _read_settings(reader: FormReader, form: SettingsForm, current: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
+def _read_settings(
+    reader: FormReader, form: SettingsForm, current: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
     """(settings, secrets, what to show back) from the posted form; settings the form does not
     show are kept as they are, an empty secret field keeps the stored secret."""
     settings = json.loads(json.dumps(current))  # a deep copy: nested settings (colors) are edited in place
@@ -123,26 +129,60 @@ def _inbox_admin(me: Me) -> None:
     me.require(Permission.MANAGE_INBOXES)
 
 
-def _inbox_page(request: Request, me: Me, *, inbox: Any, channel: str | None, values: dict[str, Any] | None, errors: dict[str, str], status: int = 200,
-                shown_secrets: dict[str, tuple[Label, str]] | None = None, checks: list[dict[str, Any]] | None = None) -> Response:
+def _inbox_page(
+    request: Request,
+    me: Me,
+    *,
+    inbox: Any,
+    channel: str | None,
+    values: dict[str, Any] | None,
+    errors: dict[str, str],
+    status: int = 200,
+    shown_secrets: dict[str, tuple[Label, str]] | None = None,
+    checks: list[dict[str, Any]] | None = None,
+) -> Response:
     rows, inbox = inbox_admin.inboxes_view(runtime(request).sessions, me.actor, inbox.id if inbox is not None else None)
     if inbox is not None:
         channel = inbox.channel
     form = channel_form(channel) if channel else None
     if inbox is not None and values is None and form is not None:
-        values = {"name": inbox.name, "active": inbox.active, "hours": inbox.business_hours or None, **_form_values(dict(inbox.settings or {}), form)}
-    values = values or ({"name": "", "active": True, "hours": None, **_form_values({}, form)} if form is not None else {})
+        values = {
+            "name": inbox.name,
+            "active": inbox.active,
+            "hours": inbox.business_hours or None,
+            **_form_values(dict(inbox.settings or {}), form),
+        }
+    values = values or (
+        {"name": "", "active": True, "hours": None, **_form_values({}, form)} if form is not None else {}
+    )
     implementation = get_channel(channel) if channel else None
     snippet = None
     if inbox is not None and implementation is not None:
         config = InboxConfig(inbox.id, inbox.identifier, dict(inbox.settings or {}), {})
         snippet = implementation.embed_snippet(config, str(request.base_url).rstrip("/"))
-    return render(request, "admin/setup_inboxes.html", base_context(
-        me, nav="admin-inboxes", inboxes=rows, inbox=inbox, channel=channel, channels=channel_kinds(), fields=form.fields if form else (), v=values, errors=errors,
-        days=DAYS, hours=hours_fields(values.get("hours")), shown_secrets=shown_secrets or {}, checks=checks, snippet=snippet or "",
-        can_check=implementation is not None and implementation.supports(Feature.CONNECTION_CHECK),
-        saved=request.query_params.get("saved"),
-    ), status_code=status)
+    return render(
+        request,
+        "admin/setup_inboxes.html",
+        base_context(
+            me,
+            nav="admin-inboxes",
+            inboxes=rows,
+            inbox=inbox,
+            channel=channel,
+            channels=channel_kinds(),
+            fields=form.fields if form else (),
+            v=values,
+            errors=errors,
+            days=DAYS,
+            hours=hours_fields(values.get("hours")),
+            shown_secrets=shown_secrets or {},
+            checks=checks,
+            snippet=snippet or "",
+            can_check=implementation is not None and implementation.supports(Feature.CONNECTION_CHECK),
+            saved=request.query_params.get("saved"),
+        ),
+        status_code=status,
+    )
 
 
 @router.get("/admin/inboxes")
@@ -162,10 +202,19 @@ async def inbox_check_new(request: Request, me: Me = MeDep, form: dict[str, Any]
 @router.get("/admin/inboxes/{inbox_id}")
 def inbox_edit_page(inbox_id: int, request: Request, me: Me = MeDep) -> Response:
     _inbox_admin(me)
-    return _inbox_page(request, me, inbox=inbox_admin.get_inbox(runtime(request).sessions, me.actor, inbox_id), channel=None, values=None, errors={})
+    return _inbox_page(
+        request,
+        me,
+        inbox=inbox_admin.get_inbox(runtime(request).sessions, me.actor, inbox_id),
+        channel=None,
+        values=None,
+        errors={},
+    )
 
 
-def _inbox_form(me: Me, form: dict[str, Any], channel: str, current: dict[str, Any]) -> tuple[FormReader, dict[str, Any], dict[str, str], dict[str, Any]]:
+def _inbox_form(
+    me: Me, form: dict[str, Any], channel: str, current: dict[str, Any]
+) -> tuple[FormReader, dict[str, Any], dict[str, str], dict[str, Any]]:
     reader = FormReader(form, me.lang)
     name = reader.text("name", required=True)
     settings, secrets_, shown = _read_settings(reader, channel_form(channel), current)
@@ -179,21 +228,50 @@ def inbox_create(request: Request, me: Me = MeDep, form: dict[str, Any] = FormDe
     _inbox_admin(me)
     channel = str(form.get("channel") or "")
     if channel not in channel_kinds():
-        return _inbox_page(request, me, inbox=None, channel=None, values=None, errors={"_form": translate("inbox.channel_unknown", me.lang, value=channel, known=", ".join(channel_kinds()))}, status=422)
+        return _inbox_page(
+            request,
+            me,
+            inbox=None,
+            channel=None,
+            values=None,
+            errors={
+                "_form": translate("inbox.channel_unknown", me.lang, value=channel, known=", ".join(channel_kinds()))
+            },
+            status=422,
+        )
     reader, settings, secrets_, values = _inbox_form(me, form, channel, {})
     rt = runtime(request)
     try:
         reader.done()
         inbox, all_secrets = inbox_admin.create_inbox(
-            rt.sessions, rt.secretbox, me.actor, name=values["name"], channel=channel, settings=settings, secrets_=secrets_, business_hours=values["_hours"],
+            rt.sessions,
+            rt.secretbox,
+            me.actor,
+            name=values["name"],
+            channel=channel,
+            settings=settings,
+            secrets_=secrets_,
+            business_hours=values["_hours"],
         )
     except FormErrors as exc:
         return _inbox_page(request, me, inbox=None, channel=channel, values=values, errors=exc.errors, status=422)
     except (NotFound, Forbidden):
         raise
     except RaccordoError as exc:
-        return _inbox_page(request, me, inbox=None, channel=channel, values=values, errors=_errors(exc, me.lang, channel_form(channel)), status=422)
-    shown = {item.name: (item.label, all_secrets[item.name]) for item in channel_form(channel).shown_once if all_secrets.get(item.name)}
+        return _inbox_page(
+            request,
+            me,
+            inbox=None,
+            channel=channel,
+            values=values,
+            errors=_errors(exc, me.lang, channel_form(channel)),
+            status=422,
+        )
+    shown = {
+        item.name: (item.label, all_secrets[item.name])
+        for item in channel_form(channel).shown_once
+        if all_secrets.get(item.name)
+    }
     if not shown:
         return saved_redirect(f"/admin/inboxes/{inbox.id}")
     return _inbox_page(request, me, inbox=inbox, channel=None, values=None, errors={}, status=201, shown_secrets=shown)
@@ -209,14 +287,30 @@ def inbox_update(inbox_id: int, request: Request, me: Me = MeDep, form: dict[str
     try:
         reader.done()
         inbox_admin.update_inbox(
-            rt.sessions, rt.secretbox, me.actor, inbox_id, name=values["name"], settings=settings, secrets_=secrets_, business_hours=values["_hours"] or {}, active=values["active"],
+            rt.sessions,
+            rt.secretbox,
+            me.actor,
+            inbox_id,
+            name=values["name"],
+            settings=settings,
+            secrets_=secrets_,
+            business_hours=values["_hours"] or {},
+            active=values["active"],
         )
     except FormErrors as exc:
         return _inbox_page(request, me, inbox=inbox, channel=None, values=values, errors=exc.errors, status=422)
     except (NotFound, Forbidden):
         raise
     except RaccordoError as exc:
-        return _inbox_page(request, me, inbox=inbox, channel=None, values=values, errors=_errors(exc, me.lang, channel_form(inbox.channel)), status=422)
+        return _inbox_page(
+            request,
+            me,
+            inbox=inbox,
+            channel=None,
+            values=values,
+            errors=_errors(exc, me.lang, channel_form(inbox.channel)),
+            status=422,
+        )
     return saved_redirect(f"/admin/inboxes/{inbox_id}")
 
 
@@ -229,10 +323,20 @@ async def _check(request: Request, me: Me, form: dict[str, Any], inbox_id: int |
         inbox = inbox_admin.get_inbox(rt.sessions, me.actor, inbox_id) if inbox_id is not None else None
         channel = inbox.channel if inbox is not None else str(form.get("channel") or "")
         if channel not in channel_kinds():
-            raise InvalidInput("inbox.channel_unknown", field="channel", value=channel, known=", ".join(channel_kinds()))
+            raise InvalidInput(
+                "inbox.channel_unknown", field="channel", value=channel, known=", ".join(channel_kinds())
+            )
         reader, settings, secrets_, values = _inbox_form(me, form, channel, dict(inbox.settings or {}) if inbox else {})
         reader.done()
-        implementation, config = inbox_admin.check_config(rt.sessions, rt.secretbox, me.actor, inbox_id=inbox_id, channel=channel, settings=settings, secrets_=secrets_)
+        implementation, config = inbox_admin.check_config(
+            rt.sessions,
+            rt.secretbox,
+            me.actor,
+            inbox_id=inbox_id,
+            channel=channel,
+            settings=settings,
+            secrets_=secrets_,
+        )
         return implementation, config, inbox, channel, values
 
     try:
@@ -244,20 +348,51 @@ async def _check(request: Request, me: Me, form: dict[str, Any], inbox_id: int |
     except RaccordoError as exc:
         return await run_in_threadpool(_check_failed, request, me, form, inbox_id, None, exc)
     results = await run_in_threadpool(implementation.check, config)
-    checks = [{"step": r.step, "ok": r.ok, "message": translate(r.key, me.lang, **r.params) if r.key else ""} for r in results]
+    checks = [
+        {"step": r.step, "ok": r.ok, "message": translate(r.key, me.lang, **r.params) if r.key else ""} for r in results
+    ]
     settings_form = channel_form(channel)
     errors: dict[str, str] = {}
     for r in results:
         if not r.ok:
-            errors.setdefault(settings_form.field_for_error(r.setting) or "_form", translate(r.key, me.lang, **r.params) if r.key else r.step)
-    return await run_in_threadpool(lambda: _inbox_page(request, me, inbox=inbox, channel=channel, values=values, errors=errors, status=422 if errors else 200, checks=checks))
+            errors.setdefault(
+                settings_form.field_for_error(r.setting) or "_form",
+                translate(r.key, me.lang, **r.params) if r.key else r.step,
+            )
+    return await run_in_threadpool(
+        lambda: _inbox_page(
+            request,
+            me,
+            inbox=inbox,
+            channel=channel,
+            values=values,
+            errors=errors,
+            status=422 if errors else 200,
+            checks=checks,
+        )
+    )
 
 
-def _check_failed(request: Request, me: Me, form: dict[str, Any], inbox_id: int | None, errors: dict[str, str] | None, exc: RaccordoError | None = None) -> Response:
+def _check_failed(
+    request: Request,
+    me: Me,
+    form: dict[str, Any],
+    inbox_id: int | None,
+    errors: dict[str, str] | None,
+    exc: RaccordoError | None = None,
+) -> Response:
     inbox = inbox_admin.get_inbox(runtime(request).sessions, me.actor, inbox_id) if inbox_id is not None else None
     channel = inbox.channel if inbox is not None else str(form.get("channel") or "")
     if channel not in channel_kinds():
-        return _inbox_page(request, me, inbox=None, channel=None, values=None, errors={"_form": error_message(exc, me.lang) if exc else ""}, status=422)
+        return _inbox_page(
+            request,
+            me,
+            inbox=None,
+            channel=None,
+            values=None,
+            errors={"_form": error_message(exc, me.lang) if exc else ""},
+            status=422,
+        )
     _, _, _, values = _inbox_form(me, form, channel, dict(inbox.settings or {}) if inbox else {})
     if exc is not None:
         errors = _errors(exc, me.lang, channel_form(channel))
@@ -265,5 +400,7 @@ def _check_failed(request: Request, me: Me, form: dict[str, Any], inbox_id: int 
 
 
 @router.post("/admin/inboxes/{inbox_id}/check")
-async def inbox_check_saved(inbox_id: int, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
+async def inbox_check_saved(
+    inbox_id: int, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep
+) -> Response:
     return await _check(request, me, form, inbox_id)

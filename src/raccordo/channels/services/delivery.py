@@ -25,16 +25,16 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from raccordo.accounts.models import User
 from raccordo.channels.base import DeliveryError, InboundIdentity, OutboundAttachment, OutboundMessage, get_channel
+from raccordo.channels.models import Inbox, OutboxItem
 from raccordo.channels.services.inbound import inbox_config
 from raccordo.platform.events import emit_message
 from raccordo.platform.files import FileStore
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.accounts.models import User
-from raccordo.channels.models import Inbox, OutboxItem
-from raccordo.record.models import Contact, ContactIdentity, Conversation, Message
 from raccordo.record.domain.messages import DeliveryStatus, TimelineKind
+from raccordo.record.models import Contact, ContactIdentity, Conversation, Message
 from raccordo.record.services.records import add_timeline
 
 log = logging.getLogger(__name__)
@@ -56,10 +56,12 @@ def claim_due(rt: Runtime, limit: int = 20, now: datetime | None = None) -> list
     with unit_of_work(rt.sessions) as session:
         query = (
             select(OutboxItem)
-            .where(or_(
-                (OutboxItem.status == "pending") & (OutboxItem.due_at <= now),
-                (OutboxItem.status == "sending") & (OutboxItem.claimed_until < now),
-            ))
+            .where(
+                or_(
+                    (OutboxItem.status == "pending") & (OutboxItem.due_at <= now),
+                    (OutboxItem.status == "sending") & (OutboxItem.claimed_until < now),
+                )
+            )
             .order_by(OutboxItem.due_at)
             .limit(limit)
         )
@@ -77,7 +79,8 @@ def release(rt: Runtime, outbox_ids: list[int]) -> None:
         return
     with unit_of_work(rt.sessions) as session:
         session.execute(
-            update(OutboxItem).where(OutboxItem.id.in_(outbox_ids), OutboxItem.status == "sending")
+            update(OutboxItem)
+            .where(OutboxItem.id.in_(outbox_ids), OutboxItem.status == "sending")
             .values(status="pending", claimed_until=None, attempts=OutboxItem.attempts - 1)
         )
 
@@ -96,14 +99,22 @@ def _outbound(session, item: OutboxItem, files: FileStore) -> OutboundMessage:  
     # Earlier messages of the conversation on this inbox, for channels that thread replies (email References).
     earlier = session.execute(
         select(Message.provider_message_id, Message.direction)
-        .where(Message.conversation_id == conversation.id, Message.inbox_id == item.inbox_id, Message.id < message.id, Message.provider_message_id.is_not(None))
-        .order_by(Message.id.desc()).limit(30)
+        .where(
+            Message.conversation_id == conversation.id,
+            Message.inbox_id == item.inbox_id,
+            Message.id < message.id,
+            Message.provider_message_id.is_not(None),
+        )
+        .order_by(Message.id.desc())
+        .limit(30)
     ).all()
     earlier.reverse()
     last_inbound = next((pid for pid, direction in reversed(earlier) if direction == "inbound"), None)
     recipient = message.content_attributes.get("recipient")
     sender = session.get(User, message.sender_id) if message.sender_id else None
-    identities = session.execute(select(ContactIdentity.kind, ContactIdentity.value).where(ContactIdentity.contact_id == contact.id)).all()
+    identities = session.execute(
+        select(ContactIdentity.kind, ContactIdentity.value).where(ContactIdentity.contact_id == contact.id)
+    ).all()
     return OutboundMessage(
         idempotency_key=item.idempotency_key,
         message_id=message.id,
@@ -111,9 +122,15 @@ def _outbound(session, item: OutboxItem, files: FileStore) -> OutboundMessage:  
         recipient=InboundIdentity(recipient["kind"], recipient["value"]) if recipient else None,
         text=message.text,
         html=message.html,
-        attachments=[OutboundAttachment(a.filename, a.content_type, str(files.path(a.storage_path))) for a in message.attachments],
+        attachments=[
+            OutboundAttachment(a.filename, a.content_type, str(files.path(a.storage_path))) for a in message.attachments
+        ],
         sender_name=sender.name if sender else None,
-        contact={"id": contact.id, "name": contact.name, "identities": [{"kind": k, "value": v} for k, v in identities]},
+        contact={
+            "id": contact.id,
+            "name": contact.name,
+            "identities": [{"kind": k, "value": v} for k, v in identities],
+        },
         subject=conversation.subject,
         thread=tuple(pid for pid, _ in earlier),
         in_reply_to=last_inbound,
@@ -166,18 +183,27 @@ def _record_sent(rt: Runtime, outbox_id: int, provider_id: str, *, keep_id: bool
         if item.status == "sent":  # another worker's attempt (same key) was recorded first
             return "sent"
         message = session.get_one(Message, item.message_id)
-        taken = not keep_id or session.scalar(
-            select(Message.id).where(
-                Message.inbox_id == message.inbox_id, Message.provider_message_id == provider_id,
-                Message.id != message.id,
-            ).limit(1)
-        ) is not None
+        taken = (
+            not keep_id
+            or session.scalar(
+                select(Message.id)
+                .where(
+                    Message.inbox_id == message.inbox_id,
+                    Message.provider_message_id == provider_id,
+                    Message.id != message.id,
+                )
+                .limit(1)
+            )
+            is not None
+        )
         item.status, item.provider_message_id, item.last_error, item.claimed_until = "sent", provider_id, None, None
         message.delivery_status, message.delivery_error = DeliveryStatus.SENT.value, None
         if taken:
             log.warning(
                 "outbox %s: the provider answered id %r, which another message of inbox %s has",
-                outbox_id, provider_id, message.inbox_id,
+                outbox_id,
+                provider_id,
+                message.inbox_id,
             )
             message.content_attributes = {**message.content_attributes, "provider_id_duplicate": provider_id}
         else:
@@ -199,7 +225,14 @@ def _record_failure(rt: Runtime, outbox_id: int, error: str, permanent: bool) ->
             item.status = "failed"  # type: ignore[union-attr]
             message.delivery_status, message.delivery_error = DeliveryStatus.FAILED.value, error[:4000]  # type: ignore[union-attr]
             conversation = session.get(Conversation, message.conversation_id)  # type: ignore[union-attr]
-            add_timeline(session, item.tenant_id, conversation.contact_id, TimelineKind.DELIVERY_FAILED, conversation_id=conversation.id, data={"message_id": message.id, "error": error[:500]})  # type: ignore[union-attr]
+            add_timeline(
+                session,
+                item.tenant_id,
+                conversation.contact_id,
+                TimelineKind.DELIVERY_FAILED,
+                conversation_id=conversation.id,
+                data={"message_id": message.id, "error": error[:500]},
+            )  # type: ignore[union-attr]
             emit_message(session, message, conversation, "message.updated")
             return "failed"
         item.status, item.due_at = "pending", datetime.now(UTC) + backoff(item.attempts)  # type: ignore[union-attr]
@@ -226,4 +259,3 @@ def deliver_isolated(rt: Runtime, outbox_id: int) -> str:
         except Exception:  # the database itself is failing: the lease expires and the row is claimed again
             log.exception("outbox %s: could not record the failure", outbox_id)
             return "error"
-

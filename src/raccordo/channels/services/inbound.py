@@ -36,20 +36,36 @@ from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from raccordo.channels.base import ChannelRejected, DeliveryReport, Feature, InboundEvent, InboundRequest, InboxConfig, WebhookResponse, get_channel
+from raccordo.accounts.models import Tenant
+from raccordo.channels.base import (
+    ChannelRejected,
+    DeliveryReport,
+    Feature,
+    InboundEvent,
+    InboundRequest,
+    InboxConfig,
+    WebhookResponse,
+    get_channel,
+)
+from raccordo.channels.models import InboundRejection, Inbox, RawInbound
 from raccordo.platform import jobs
 from raccordo.platform.errors import InvalidInput, NotFound, RaccordoError, TooManyRequests
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.accounts.models import Tenant
-from raccordo.channels.models import InboundRejection, Inbox, RawInbound
 from raccordo.platform.store.models import Job
 from raccordo.record.services.ingest import IngestIgnored, apply_delivery_report, ingest_event
 
 log = logging.getLogger(__name__)
 
 # Headers worth keeping with a raw payload; cookies and authorization never are.
-_KEPT_HEADERS = {"content-type", "user-agent", "x-raccordo-signature", "x-raccordo-timestamp", "x-forwarded-for", "x-request-id"}
+_KEPT_HEADERS = {
+    "content-type",
+    "user-agent",
+    "x-raccordo-signature",
+    "x-raccordo-timestamp",
+    "x-forwarded-for",
+    "x-request-id",
+}
 
 
 @dataclass
@@ -93,9 +109,15 @@ def _storable(request: InboundRequest) -> InboundRequest:
 
 def _raw_row(tenant_id: int, inbox_id: int, request: InboundRequest, lease: timedelta) -> RawInbound:
     return RawInbound(
-        tenant_id=tenant_id, inbox_id=inbox_id, method=request.method[:8], url=request.url[:4000],
-        query=[list(pair) for pair in request.query], headers=request.headers, body=request.body,
-        status="pending", claimed_until=datetime.now(UTC) + lease,
+        tenant_id=tenant_id,
+        inbox_id=inbox_id,
+        method=request.method[:8],
+        url=request.url[:4000],
+        query=[list(pair) for pair in request.query],
+        headers=request.headers,
+        body=request.body,
+        status="pending",
+        claimed_until=datetime.now(UTC) + lease,
     )
 
 
@@ -112,7 +134,8 @@ def _active_inbox(session: Session, identifier: str, channel: str | None) -> Inb
 def _active_inbox_and_tenant(session: Session, identifier: str, channel: str | None) -> tuple[Inbox, Tenant]:
     """The active inbox and its tenant, in one statement (ingest needs the tenant's region and continuity)."""
     row = session.execute(
-        select(Inbox, Tenant).join(Tenant, Tenant.id == Inbox.tenant_id)
+        select(Inbox, Tenant)
+        .join(Tenant, Tenant.id == Inbox.tenant_id)
         .where(Inbox.identifier == identifier, Inbox.active.is_(True))
     ).one_or_none()
     if row is None or (channel is not None and row[0].channel != channel):
@@ -155,7 +178,9 @@ _ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
 
 
 def process_raw(
-    rt: Runtime, stored: StoredPayload | int, events: list[InboundEvent | DeliveryReport] | None = None,
+    rt: Runtime,
+    stored: StoredPayload | int,
+    events: list[InboundEvent | DeliveryReport] | None = None,
 ) -> InboundOutcome:
     """Verify, parse (unless ``events`` were parsed already) and ingest one stored payload;
     record the outcome on the raw row."""
@@ -188,12 +213,18 @@ def process_raw(
                             updated = apply_delivery_report(session, inbox, event)
                             outcome.message_ids.extend(updated)
                             if not updated:
-                                ignored.append(f"delivery report for unknown message(s) {', '.join(event.provider_message_ids)[:300] or '-'}: {event.reason[:300]}")
+                                ignored.append(
+                                    f"delivery report for unknown message(s) {', '.join(event.provider_message_ids)[:300] or '-'}: {event.reason[:300]}"
+                                )
                             continue
                         # A redelivered message is rare: the first attempt leaves the duplicate check to
                         # the unique index (IntegrityError, retried below with the look-up).
                         result = ingest_event(
-                            session, rt.files, inbox, event, max_attachment_bytes=rt.settings.max_attachment_bytes,
+                            session,
+                            rt.files,
+                            inbox,
+                            event,
+                            max_attachment_bytes=rt.settings.max_attachment_bytes,
                             check_duplicate=attempt > 0,
                         )
                         outcome.message_ids.append(result.message.id)
@@ -202,9 +233,15 @@ def process_raw(
                     status = "ignored" if ignored and not outcome.message_ids else "processed"
                     # One UPDATE, no read of the row back (attempts counted in SQL).
                     session.execute(
-                        update(RawInbound).where(RawInbound.id == raw_id).values(
-                            status=status, error="; ".join(ignored)[:4000] or None, message_ids=outcome.message_ids,
-                            processed_at=datetime.now(UTC), attempts=RawInbound.attempts + 1, claimed_until=None,
+                        update(RawInbound)
+                        .where(RawInbound.id == raw_id)
+                        .values(
+                            status=status,
+                            error="; ".join(ignored)[:4000] or None,
+                            message_ids=outcome.message_ids,
+                            processed_at=datetime.now(UTC),
+                            attempts=RawInbound.attempts + 1,
+                            claimed_until=None,
                         ),
                         execution_options={"synchronize_session": False},
                     )
@@ -215,7 +252,12 @@ def process_raw(
                 reason = f"automated message with no conversation to join ({skipped})"
                 with unit_of_work(rt.sessions) as session:
                     raw = session.get_one(RawInbound, raw_id)
-                    raw.status, raw.error, raw.processed_at, raw.attempts = "ignored", reason, datetime.now(UTC), raw.attempts + 1
+                    raw.status, raw.error, raw.processed_at, raw.attempts = (
+                        "ignored",
+                        reason,
+                        datetime.now(UTC),
+                        raw.attempts + 1,
+                    )
                     raw.claimed_until = None
                 return InboundOutcome(raw_id, ignored=[reason])
             except (IntegrityError, OperationalError):
@@ -249,7 +291,10 @@ def _mark(rt: Runtime, raw_id: int, status: str, error: str) -> None:
 
 
 def receive(
-    rt: Runtime, identifier: str, request: InboundRequest, channel: str | None = None,
+    rt: Runtime,
+    identifier: str,
+    request: InboundRequest,
+    channel: str | None = None,
     remote: str | None = None,
 ) -> InboundOutcome:
     """A provider's POST on the webhook route: refused (405) for channels that declare no ``WEBHOOK``.
@@ -289,7 +334,9 @@ def receive(
     return outcome
 
 
-def handshake(rt: Runtime, identifier: str, request: InboundRequest, channel: str | None, remote: str | None = None) -> WebhookResponse:
+def handshake(
+    rt: Runtime, identifier: str, request: InboundRequest, channel: str | None, remote: str | None = None
+) -> WebhookResponse:
     """A provider's GET on the webhook route (its verification of the URL): answered by the channel,
     never stored; refused (405) for channels that declare no ``HANDSHAKE``; a refusal for a wrong
     verify token is counted like a bad signature."""
@@ -311,17 +358,27 @@ def _reject(rt: Runtime, tenant_id: int, inbox_id: int, body: bytes, reason: str
     """Count a refused request (no body kept); past the inbox's per-minute limit, answer 429 and write nothing."""
     now = datetime.now(UTC)
     with unit_of_work(rt.sessions) as session:
-        recent = session.scalar(
-            select(func.count()).select_from(InboundRejection)
-            .where(InboundRejection.inbox_id == inbox_id, InboundRejection.received_at > now - timedelta(minutes=1))
-        ) or 0
+        recent = (
+            session.scalar(
+                select(func.count())
+                .select_from(InboundRejection)
+                .where(InboundRejection.inbox_id == inbox_id, InboundRejection.received_at > now - timedelta(minutes=1))
+            )
+            or 0
+        )
         limited = recent >= rt.settings.inbound_rejections_per_minute
         if not limited:
-            session.add(InboundRejection(
-                tenant_id=tenant_id, inbox_id=inbox_id, received_at=now, reason=reason[:64],
-                remote=(remote or "")[:64] or None,
-                size=len(body), sha256=hashlib.sha256(body).hexdigest(),
-            ))
+            session.add(
+                InboundRejection(
+                    tenant_id=tenant_id,
+                    inbox_id=inbox_id,
+                    received_at=now,
+                    reason=reason[:64],
+                    remote=(remote or "")[:64] or None,
+                    size=len(body),
+                    sha256=hashlib.sha256(body).hexdigest(),
+                )
+            )
     if limited:
         limit = rt.settings.inbound_rejections_per_minute
         log.warning("inbox %s: more than %d rejected requests in a minute; answering 429", inbox_id, limit)
@@ -329,7 +386,10 @@ def _reject(rt: Runtime, tenant_id: int, inbox_id: int, body: bytes, reason: str
 
 
 def claim_pending(
-    rt: Runtime, older_than: timedelta = timedelta(seconds=30), limit: int = 100, now: datetime | None = None,
+    rt: Runtime,
+    older_than: timedelta = timedelta(seconds=30),
+    limit: int = 100,
+    now: datetime | None = None,
 ) -> list[int]:
     """Lease up to ``limit`` payloads still ``pending`` that nobody is working on (no lease, or an expired one)."""
     now = now or datetime.now(UTC)
@@ -337,7 +397,8 @@ def claim_pending(
         query = (
             select(RawInbound)
             .where(
-                RawInbound.status == "pending", RawInbound.received_at <= now - older_than,
+                RawInbound.status == "pending",
+                RawInbound.received_at <= now - older_than,
                 or_(RawInbound.claimed_until.is_(None), RawInbound.claimed_until < now),
             )
             .order_by(RawInbound.id)
@@ -352,7 +413,10 @@ def claim_pending(
 
 
 def reprocess_pending(
-    rt: Runtime, older_than: timedelta = timedelta(seconds=30), limit: int = 100, now: datetime | None = None,
+    rt: Runtime,
+    older_than: timedelta = timedelta(seconds=30),
+    limit: int = 100,
+    now: datetime | None = None,
 ) -> int:
     """Process payloads left ``pending`` by a crash (their lease expired). Returns how many were processed."""
     done = 0
@@ -387,16 +451,24 @@ def purge_raw_in(session: Session, default_days: int, now: datetime | None = Non
         if days <= 0:
             continue
         cutoff = now - timedelta(days=days)
-        counts["raw_inbound"] += session.execute(
-            delete(RawInbound).where(
-                RawInbound.tenant_id == tenant_id, RawInbound.status.in_(_PURGED_STATUSES),
-                RawInbound.processed_at < cutoff,
-            )
-        ).rowcount or 0
-        counts["inbound_rejections"] += session.execute(
-            delete(InboundRejection)
-            .where(InboundRejection.tenant_id == tenant_id, InboundRejection.received_at < cutoff)
-        ).rowcount or 0
+        counts["raw_inbound"] += (
+            session.execute(
+                delete(RawInbound).where(
+                    RawInbound.tenant_id == tenant_id,
+                    RawInbound.status.in_(_PURGED_STATUSES),
+                    RawInbound.processed_at < cutoff,
+                )
+            ).rowcount
+            or 0
+        )
+        counts["inbound_rejections"] += (
+            session.execute(
+                delete(InboundRejection).where(
+                    InboundRejection.tenant_id == tenant_id, InboundRejection.received_at < cutoff
+                )
+            ).rowcount
+            or 0
+        )
     return counts
 
 

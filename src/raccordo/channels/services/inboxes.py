@@ -18,15 +18,25 @@ from sqlalchemy.orm import Session
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.channels.base import Channel, Feature, InboxConfig, channel_kinds, get_channel
+from raccordo.channels.models import Inbox
 from raccordo.platform import jobs
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.hours import parse_business_hours
 from raccordo.platform.secretbox import SecretBox
-from raccordo.channels.models import Inbox
 from raccordo.record.services.records import audit, get_owned
 
 
-def create_inbox(session: Session, box: SecretBox, actor: Actor, *, name: str, channel: str, settings: dict[str, Any], secrets_: dict[str, str], business_hours: dict[str, Any] | None) -> tuple[Inbox, dict[str, str]]:
+def create_inbox(
+    session: Session,
+    box: SecretBox,
+    actor: Actor,
+    *,
+    name: str,
+    channel: str,
+    settings: dict[str, Any],
+    secrets_: dict[str, str],
+    business_hours: dict[str, Any] | None,
+) -> tuple[Inbox, dict[str, str]]:
     """Returns the inbox and its secrets once (e.g. a generated HMAC secret for the integrator)."""
     actor.require(Permission.MANAGE_INBOXES)
     implementation = get_channel(channel)
@@ -34,7 +44,15 @@ def create_inbox(session: Session, box: SecretBox, actor: Actor, *, name: str, c
         raise InvalidInput("inbox.channel_unknown", field="channel", value=channel, known=", ".join(channel_kinds()))
     settings, secrets_ = implementation.validate_settings(dict(settings), dict(secrets_))
     hours = parse_business_hours(business_hours or {}).to_json() if business_hours else {}
-    inbox = Inbox(tenant_id=actor.tenant_id, name=name, channel=channel, identifier=secrets.token_urlsafe(12), settings=settings, secrets_encrypted=box.seal(secrets_), business_hours=hours)
+    inbox = Inbox(
+        tenant_id=actor.tenant_id,
+        name=name,
+        channel=channel,
+        identifier=secrets.token_urlsafe(12),
+        settings=settings,
+        secrets_encrypted=box.seal(secrets_),
+        business_hours=hours,
+    )
     session.add(inbox)
     session.flush()
     audit(session, actor, "inbox.create", "inbox", inbox.id, {"name": name, "channel": channel})
@@ -42,7 +60,18 @@ def create_inbox(session: Session, box: SecretBox, actor: Actor, *, name: str, c
     return inbox, secrets_
 
 
-def update_inbox(session: Session, box: SecretBox, actor: Actor, inbox_id: int, *, name: str | None, settings: dict[str, Any] | None, secrets_: dict[str, str] | None, business_hours: dict[str, Any] | None, active: bool | None) -> Inbox:
+def update_inbox(
+    session: Session,
+    box: SecretBox,
+    actor: Actor,
+    inbox_id: int,
+    *,
+    name: str | None,
+    settings: dict[str, Any] | None,
+    secrets_: dict[str, str] | None,
+    business_hours: dict[str, Any] | None,
+    active: bool | None,
+) -> Inbox:
     actor.require(Permission.MANAGE_INBOXES)
     inbox = get_owned(session, Inbox, actor.tenant_id, inbox_id)
     implementation = get_channel(inbox.channel)
@@ -60,7 +89,14 @@ def update_inbox(session: Session, box: SecretBox, actor: Actor, inbox_id: int, 
         inbox.business_hours = parse_business_hours(business_hours).to_json() if business_hours else {}
     if active is not None:
         inbox.active = active
-    audit(session, actor, "inbox.update", "inbox", inbox.id, {"name": inbox.name, "secrets_changed": sorted((secrets_ or {}).keys())})
+    audit(
+        session,
+        actor,
+        "inbox.update",
+        "inbox",
+        inbox.id,
+        {"name": inbox.name, "secrets_changed": sorted((secrets_ or {}).keys())},
+    )
     session.flush()
     _schedule_provisioning(session, implementation, inbox)
     return inbox
@@ -79,7 +115,16 @@ def reveal_secrets(session: Session, box: SecretBox, actor: Actor, inbox_id: int
     return box.open(inbox.secrets_encrypted)
 
 
-def check_config(session: Session, box: SecretBox, actor: Actor, *, inbox_id: int | None, channel: str | None, settings: dict[str, Any] | None, secrets_: dict[str, str] | None) -> tuple[Any, Any]:
+def check_config(
+    session: Session,
+    box: SecretBox,
+    actor: Actor,
+    *,
+    inbox_id: int | None,
+    channel: str | None,
+    settings: dict[str, Any] | None,
+    secrets_: dict[str, str] | None,
+) -> tuple[Any, Any]:
     """The channel and the inbox configuration to try: a saved inbox (optionally with changed
     settings and secrets, not saved) or unsaved ones. The caller runs ``channel.check`` outside
     the transaction, since it talks to the provider."""
@@ -95,7 +140,9 @@ def check_config(session: Session, box: SecretBox, actor: Actor, *, inbox_id: in
         return implementation, InboxConfig(inbox.id, inbox.identifier, merged_settings, merged_secrets)
     implementation = get_channel(channel or "")
     if implementation is None:
-        raise InvalidInput("inbox.channel_unknown", field="channel", value=channel or "", known=", ".join(channel_kinds()))
+        raise InvalidInput(
+            "inbox.channel_unknown", field="channel", value=channel or "", known=", ".join(channel_kinds())
+        )
     checked_settings, checked_secrets = implementation.validate_settings(dict(settings or {}), dict(secrets_ or {}))
     return implementation, InboxConfig(0, "", checked_settings, checked_secrets)
 
@@ -115,8 +162,12 @@ def _schedule_provisioning(session: Session, implementation: Channel, inbox: Inb
         return
     action = "register" if inbox.active else "unregister"
     jobs.schedule(
-        session, PROVISION_JOB, datetime.now(UTC), {"inbox_id": inbox.id, "action": action},
-        tenant_id=inbox.tenant_id, dedupe_key=f"{PROVISION_JOB}:{inbox.id}",
+        session,
+        PROVISION_JOB,
+        datetime.now(UTC),
+        {"inbox_id": inbox.id, "action": action},
+        tenant_id=inbox.tenant_id,
+        dedupe_key=f"{PROVISION_JOB}:{inbox.id}",
     )
 
 
@@ -126,7 +177,9 @@ def _provision_job(ctx: jobs.JobContext) -> dict[str, Any]:
     implementation = get_channel(inbox.channel) if inbox is not None else None
     if inbox is None or implementation is None:
         return {"skipped": "inbox or channel gone"}
-    config = InboxConfig(inbox.id, inbox.identifier, dict(inbox.settings), ctx.rt.secretbox.open(inbox.secrets_encrypted))
+    config = InboxConfig(
+        inbox.id, inbox.identifier, dict(inbox.settings), ctx.rt.secretbox.open(inbox.secrets_encrypted)
+    )
     if ctx.payload.get("action") == "unregister":
         implementation.unprovision(config)
         return {"unregistered": inbox.id}

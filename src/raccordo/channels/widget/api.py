@@ -40,8 +40,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from raccordo.accounts.api.deps import ActorDep, client_address, runtime, transaction
 from raccordo.accounts.domain.actor import Actor
 from raccordo.channels.base import ChannelRejected
-from raccordo.channels.widget import visitor as widget
 from raccordo.channels.widget import services as service
+from raccordo.channels.widget import visitor as widget
 from raccordo.channels.widget.hub import VisitorClient, WidgetHub
 from raccordo.platform.errors import RaccordoError, TooManyRequests
 from raccordo.platform.i18n import pick_language, translate
@@ -66,18 +66,29 @@ def widget_script() -> tuple[bytes, bytes, str]:
 @router.get("/widget/widget.js", include_in_schema=False)
 def widget_js(request: Request) -> Response:
     source, compressed, etag = widget_script()
-    headers = {"ETag": etag, "Cache-Control": "public, max-age=300", "Vary": "Accept-Encoding", "X-Content-Type-Options": "nosniff"}
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "public, max-age=300",
+        "Vary": "Accept-Encoding",
+        "X-Content-Type-Options": "nosniff",
+    }
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     if "gzip" in request.headers.get("accept-encoding", ""):
-        return Response(compressed, media_type="text/javascript; charset=utf-8", headers={**headers, "Content-Encoding": "gzip"})
+        return Response(
+            compressed, media_type="text/javascript; charset=utf-8", headers={**headers, "Content-Encoding": "gzip"}
+        )
     return Response(source, media_type="text/javascript; charset=utf-8", headers=headers)
 
 
 class WidgetUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1, max_length=200, description="The host site's id of its logged-in user.")
-    hash: str = Field(min_length=1, max_length=200, description="Hex HMAC-SHA256 of the id with the inbox's hmac_secret, computed by the host site's server.")
+    hash: str = Field(
+        min_length=1,
+        max_length=200,
+        description="Hex HMAC-SHA256 of the id with the inbox's hmac_secret, computed by the host site's server.",
+    )
     name: str | None = Field(default=None, max_length=300)
     email: str | None = Field(default=None, max_length=320)
 
@@ -106,8 +117,15 @@ async def open_session(identifier: str, body: WidgetSessionIn, request: Request)
     user = body.user
     return await run_in_threadpool(
         lambda: service.open_session(
-            rt, identifier, request.headers.get("origin"), token=body.visitor_token, language=language,
-            user_id=user.id if user else None, user_hash=user.hash if user else None, name=user.name if user else None, email=user.email if user else None,
+            rt,
+            identifier,
+            request.headers.get("origin"),
+            token=body.visitor_token,
+            language=language,
+            user_id=user.id if user else None,
+            user_hash=user.hash if user else None,
+            name=user.name if user else None,
+            email=user.email if user else None,
         )
     )
 
@@ -117,10 +135,22 @@ async def visitor_attachment(identifier: str, attachment_id: PathId, request: Re
     """A file on a message the visitor can see (their own uploads, agents' sent replies)."""
     rt = runtime(request)
     language = request_language(request)
-    visitor = await run_in_threadpool(service.authenticate, rt, identifier, request.headers.get("origin"), request.headers.get(VISITOR_HEADER), language)
+    visitor = await run_in_threadpool(
+        service.authenticate,
+        rt,
+        identifier,
+        request.headers.get("origin"),
+        request.headers.get(VISITOR_HEADER),
+        language,
+    )
     path, filename, content_type = await run_in_threadpool(service.attachment_for, rt, visitor, attachment_id)
     inline = content_type in SAFE_INLINE
-    response = FileResponse(path, media_type=content_type if inline else "application/octet-stream", filename=filename, content_disposition_type="inline" if inline else "attachment")
+    response = FileResponse(
+        path,
+        media_type=content_type if inline else "application/octet-stream",
+        filename=filename,
+        content_disposition_type="inline" if inline else "attachment",
+    )
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
     return response
@@ -131,14 +161,26 @@ def conversation_seen(conversation_id: PathId, request: Request, actor: Actor = 
     """The agent read the conversation: the web widget shows the customer "seen"."""
     with transaction(request) as session:
         conversation = service.agent_seen(session, actor, conversation_id)
-        return {"conversation_id": conversation.id, "agent_last_seen_at": conversation.agent_last_seen_at.isoformat() if conversation.agent_last_seen_at else None}
+        return {
+            "conversation_id": conversation.id,
+            "agent_last_seen_at": conversation.agent_last_seen_at.isoformat()
+            if conversation.agent_last_seen_at
+            else None,
+        }
 
 
 # --- the visitor's socket ------------------------------------------------------------------------
 
 
 def _error(exc: RaccordoError, language: str, client_id: Any = None) -> dict[str, Any]:
-    frame = {"type": "error", "status": exc.status, "code": exc.key, "message": translate(exc.key, language, **message_params(exc)), "field": exc.field, "client_id": client_id}
+    frame = {
+        "type": "error",
+        "status": exc.status,
+        "code": exc.key,
+        "message": translate(exc.key, language, **message_params(exc)),
+        "field": exc.field,
+        "client_id": client_id,
+    }
     if isinstance(exc, TooManyRequests):
         frame["retry_after"] = exc.retry_after
     return frame
@@ -153,7 +195,12 @@ async def visitor_socket(websocket: WebSocket) -> None:
     protocol = next((p for p in protocols if p.startswith(TOKEN_PROTOCOL)), None)
     try:
         visitor = await run_in_threadpool(
-            service.authenticate, rt, websocket.query_params.get("inbox", ""), websocket.headers.get("origin"), protocol[len(TOKEN_PROTOCOL):] if protocol else None, language,
+            service.authenticate,
+            rt,
+            websocket.query_params.get("inbox", ""),
+            websocket.headers.get("origin"),
+            protocol[len(TOKEN_PROTOCOL) :] if protocol else None,
+            language,
         )
     except RaccordoError as exc:
         await websocket.close(code=1008, reason=translate(exc.key, language, **exc.params)[:120])
@@ -190,7 +237,16 @@ async def _typing(hub: WidgetHub, client: VisitorClient, state: bool) -> None:
     if conversation_id is None:
         conversation_id = await run_in_threadpool(service.conversation_of, hub.rt, client.visitor)
     if conversation_id is not None:
-        await hub.hub.bus.publish({"type": "typing", "tenant_id": client.visitor.tenant_id, "conversation_id": conversation_id, "user_id": None, "contact_id": client.view.contact_id, "state": state})
+        await hub.hub.bus.publish(
+            {
+                "type": "typing",
+                "tenant_id": client.visitor.tenant_id,
+                "conversation_id": conversation_id,
+                "user_id": None,
+                "contact_id": client.view.contact_id,
+                "state": state,
+            }
+        )
 
 
 async def _receive_loop(hub: WidgetHub, client: VisitorClient, websocket: WebSocket, idle_limit: float) -> None:
@@ -229,11 +285,21 @@ async def _receive_loop(hub: WidgetHub, client: VisitorClient, websocket: WebSoc
                     await _typing(hub, client, state)
             elif kind == "read":
                 up_to = data.get("message_id")
-                if isinstance(up_to, int) and not isinstance(up_to, bool) and 0 < up_to <= MAX_ID:  # a bigger one overflows the column
-                    await run_in_threadpool(service.mark_outbound, hub.rt, visitor, None, up_to, DeliveryStatus.READ.value)
+                if (
+                    isinstance(up_to, int) and not isinstance(up_to, bool) and 0 < up_to <= MAX_ID
+                ):  # a bigger one overflows the column
+                    await run_in_threadpool(
+                        service.mark_outbound, hub.rt, visitor, None, up_to, DeliveryStatus.READ.value
+                    )
             elif kind == "details":
-                values = {k: data.get(k) if isinstance(data.get(k), str) and data.get(k).strip() else None for k in ("name", "email", "phone")}
-                wait = hub.limits.hit(f"widget:v:{visitor.inbox_id}:{visitor.visitor_id}", int(visitor.config.settings.get("visitor_messages_per_minute", 20)))
+                values = {
+                    k: data.get(k) if isinstance(data.get(k), str) and data.get(k).strip() else None
+                    for k in ("name", "email", "phone")
+                }
+                wait = hub.limits.hit(
+                    f"widget:v:{visitor.inbox_id}:{visitor.visitor_id}",
+                    int(visitor.config.settings.get("visitor_messages_per_minute", 20)),
+                )
                 if wait:
                     raise TooManyRequests("widget.rate_limited", retry_after=wait)
                 client.offer(await run_in_threadpool(lambda: service.leave_details(hub.rt, visitor, **values)))
@@ -244,18 +310,32 @@ async def _receive_loop(hub: WidgetHub, client: VisitorClient, websocket: WebSoc
             client.offer(_error(exc, language, data.get("client_id")))
 
 
-async def _message(hub: WidgetHub, client: VisitorClient, data: dict[str, Any], address: str, user_agent: str | None) -> None:
+async def _message(
+    hub: WidgetHub, client: VisitorClient, data: dict[str, Any], address: str, user_agent: str | None
+) -> None:
     visitor = client.visitor
     client_id = data.get("client_id")
     if not isinstance(client_id, str) or not 0 < len(client_id) <= 100:
         raise ChannelRejected("widget.client_id_required", status=422, field="client_id")
     settings = visitor.config.settings
-    for key, per_minute in ((f"widget:v:{visitor.inbox_id}:{visitor.visitor_id}", settings.get("visitor_messages_per_minute", 20)), (f"widget:ip:{visitor.inbox_id}:{address}", settings.get("ip_messages_per_minute", 120))):
+    for key, per_minute in (
+        (f"widget:v:{visitor.inbox_id}:{visitor.visitor_id}", settings.get("visitor_messages_per_minute", 20)),
+        (f"widget:ip:{visitor.inbox_id}:{address}", settings.get("ip_messages_per_minute", 120)),
+    ):
         wait = hub.limits.hit(key, int(per_minute))
         if wait:
             raise TooManyRequests("widget.rate_limited", retry_after=wait)
-    outcome = await run_in_threadpool(lambda: service.receive_message(hub.rt, visitor, data, user_agent=user_agent, client_address=address))
-    client.offer({"type": "ack", "client_id": client_id, "message_id": outcome.message_ids[0] if outcome.message_ids else None, "duplicate": bool(outcome.duplicates)})
+    outcome = await run_in_threadpool(
+        lambda: service.receive_message(hub.rt, visitor, data, user_agent=user_agent, client_address=address)
+    )
+    client.offer(
+        {
+            "type": "ack",
+            "client_id": client_id,
+            "message_id": outcome.message_ids[0] if outcome.message_ids else None,
+            "duplicate": bool(outcome.duplicates),
+        }
+    )
     if client.typing:
         await _typing(hub, client, False)
     await hub.refresh(client)
@@ -282,9 +362,18 @@ class WidgetCors:
         if origin is None:
             await self.app(scope, receive, send)
             return
-        cors = [(b"access-control-allow-origin", origin), (b"vary", b"Origin"), (b"access-control-expose-headers", b"content-disposition, retry-after")]
+        cors = [
+            (b"access-control-allow-origin", origin),
+            (b"vary", b"Origin"),
+            (b"access-control-expose-headers", b"content-disposition, retry-after"),
+        ]
         if scope["method"] == "OPTIONS" and b"access-control-request-method" in headers:
-            preflight = cors + [(b"access-control-allow-methods", b"GET, POST"), (b"access-control-allow-headers", b"content-type, x-raccordo-visitor"), (b"access-control-max-age", b"600"), (b"content-length", b"0")]
+            preflight = cors + [
+                (b"access-control-allow-methods", b"GET, POST"),
+                (b"access-control-allow-headers", b"content-type, x-raccordo-visitor"),
+                (b"access-control-max-age", b"600"),
+                (b"content-length", b"0"),
+            ]
             await send({"type": "http.response.start", "status": 204, "headers": preflight})
             await send({"type": "http.response.body", "body": b""})
             return

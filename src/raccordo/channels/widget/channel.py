@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import replace
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -59,15 +59,31 @@ if TYPE_CHECKING:
 SETTINGS_FORM = SettingsForm(
     fields=(
         SettingsField(
-            "allowed_origins", Label("Allowed sites", "Siti ammessi"), FieldKind.LINES, required=True,
-            hint=Label("One per line, like https://www.example.com; * for any site", "Uno per riga, come https://www.esempio.it; * per qualsiasi sito"),
+            "allowed_origins",
+            Label("Allowed sites", "Siti ammessi"),
+            FieldKind.LINES,
+            required=True,
+            hint=Label(
+                "One per line, like https://www.example.com; * for any site",
+                "Uno per riga, come https://www.esempio.it; * per qualsiasi sito",
+            ),
         ),
         SettingsField("title", Label("Title", "Titolo")),
         SettingsField("greeting", Label("Greeting", "Saluto"), FieldKind.TEXTAREA),
-        SettingsField("color_primary", Label("Main colour", "Colore principale"), FieldKind.COLOR, path=("colors", "primary")),
-        SettingsField("color_on_primary", Label("Text colour on it", "Colore del testo sopra"), FieldKind.COLOR, path=("colors", "on_primary")),
         SettingsField(
-            "prechat_fields", Label("Pre-chat fields (JSON)", "Campi prima della chat (JSON)"), FieldKind.JSON, json_list=True,
+            "color_primary", Label("Main colour", "Colore principale"), FieldKind.COLOR, path=("colors", "primary")
+        ),
+        SettingsField(
+            "color_on_primary",
+            Label("Text colour on it", "Colore del testo sopra"),
+            FieldKind.COLOR,
+            path=("colors", "on_primary"),
+        ),
+        SettingsField(
+            "prechat_fields",
+            Label("Pre-chat fields (JSON)", "Campi prima della chat (JSON)"),
+            FieldKind.JSON,
+            json_list=True,
             hint=Label('e.g. [{"name": "email", "required": true}]', 'es. [{"name": "email", "required": true}]'),
         ),
     ),
@@ -81,7 +97,13 @@ class WidgetChannel(Channel):
     # Visitors write over the widget's own WebSocket (its endpoints: HTTP), never on the webhook URL.
     features = frozenset({Feature.HTTP})
     settings_form = SETTINGS_FORM
-    composer = ComposerRules(max_length=10_000, attachments=True, max_attachments=5, max_attachment_bytes=MAX_ATTACHMENT_BYTES, attachment_types=DEFAULT_ATTACHMENT_TYPES)
+    composer = ComposerRules(
+        max_length=10_000,
+        attachments=True,
+        max_attachments=5,
+        max_attachment_bytes=MAX_ATTACHMENT_BYTES,
+        attachment_types=DEFAULT_ATTACHMENT_TYPES,
+    )
     reply_identity_kinds = ("web_visitor",)
 
     def composer_rules(self, settings: dict[str, Any]) -> ComposerRules:
@@ -89,7 +111,9 @@ class WidgetChannel(Channel):
         limit, types = attachment_limits(settings)
         return replace(self.composer, max_attachment_bytes=min(limit, MAX_ATTACHMENT_BYTES), attachment_types=types)
 
-    def validate_settings(self, settings: dict[str, Any], secrets_: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    def validate_settings(
+        self, settings: dict[str, Any], secrets_: dict[str, str]
+    ) -> tuple[dict[str, Any], dict[str, str]]:
         return validate_settings(settings, secrets_)
 
     def install_http(self, app: FastAPI, hub: Any) -> Callable[[], Awaitable[None]]:
@@ -113,25 +137,54 @@ class WidgetChannel(Channel):
         attachments = []
         for index, item in enumerate(payload.attachments):
             if not type_allowed(item.content_type, allowed):
-                raise ChannelRejected("widget.attachment_type", status=415, field=f"attachments.{index}", filename=item.filename, content_type=item.content_type, allowed=", ".join(allowed))
+                raise ChannelRejected(
+                    "widget.attachment_type",
+                    status=415,
+                    field=f"attachments.{index}",
+                    filename=item.filename,
+                    content_type=item.content_type,
+                    allowed=", ".join(allowed),
+                )
             try:
                 data = base64.b64decode(item.data_base64, validate=True)
             except (binascii.Error, ValueError):
-                raise ChannelRejected("channel.attachment_base64", status=422, field=f"attachments.{index}.data_base64") from None
+                raise ChannelRejected(
+                    "channel.attachment_base64", status=422, field=f"attachments.{index}.data_base64"
+                ) from None
             if len(data) > limit:
-                raise ChannelRejected("widget.attachment_too_large", status=413, field=f"attachments.{index}", filename=item.filename, limit=limit)
-            attachments.append(InboundAttachment(item.filename, item.content_type.split(";", 1)[0].strip().lower(), data))
+                raise ChannelRejected(
+                    "widget.attachment_too_large",
+                    status=413,
+                    field=f"attachments.{index}",
+                    filename=item.filename,
+                    limit=limit,
+                )
+            attachments.append(
+                InboundAttachment(item.filename, item.content_type.split(";", 1)[0].strip().lower(), data)
+            )
         if not payload.text.strip() and not attachments:
             raise ChannelRejected("widget.message_empty", status=422, field="text")
         if len(payload.attributes) > 30 or not all(
-            len(k) <= 64 and (v is None or isinstance(v, (bool, int, float)) or (isinstance(v, str) and len(v) <= 500)) for k, v in payload.attributes.items()
+            len(k) <= 64 and (v is None or isinstance(v, (bool, int, float)) or (isinstance(v, str) and len(v) <= 500))
+            for k, v in payload.attributes.items()
         ):
             raise ChannelRejected("widget.attributes_invalid", status=422, field="attributes")
         attributes = dict(payload.attributes)
         for key, value in (("page_url", payload.page_url), ("referrer", payload.referrer)):
             if value:
                 attributes[key] = value
-        metadata = {"widget": {k: v for k, v in (("page_url", payload.page_url), ("referrer", payload.referrer), ("user_agent", payload.user_agent), ("client_message_id", payload.client_message_id)) if v}}
+        metadata = {
+            "widget": {
+                k: v
+                for k, v in (
+                    ("page_url", payload.page_url),
+                    ("referrer", payload.referrer),
+                    ("user_agent", payload.user_agent),
+                    ("client_message_id", payload.client_message_id),
+                )
+                if v
+            }
+        }
         return [
             InboundEvent(
                 provider_message_id=f"{payload.visitor_id}:{payload.client_message_id}",

@@ -22,10 +22,10 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket
 
+from raccordo.channels.models import Inbox
 from raccordo.channels.widget import services as service
 from raccordo.platform.ratelimit import RateLimits
 from raccordo.platform.store.db import unit_of_work
-from raccordo.channels.models import Inbox
 from raccordo.platform.store.models import Event
 from raccordo.realtime.hub import CLOSE_SLOW, Hub
 from raccordo.record.domain.messages import DeliveryStatus
@@ -96,8 +96,15 @@ class WidgetHub:
         client.availability = await run_in_threadpool(self._availability, client.visitor.inbox_id)
         async with client.lock:
             frames, fresh = await run_in_threadpool(service.updates, self.rt, client.visitor, client.view, history=True)
-        client.offer({"type": "hello", "visitor_id": client.visitor.visitor_id, "availability": client.availability, "messages": [f["message"] for f in frames if f["type"] == "message"],
-                      "agent_seen_at": client.view.agent_seen_at})
+        client.offer(
+            {
+                "type": "hello",
+                "visitor_id": client.visitor.visitor_id,
+                "availability": client.availability,
+                "messages": [f["message"] for f in frames if f["type"] == "message"],
+                "agent_seen_at": client.view.agent_seen_at,
+            }
+        )
         await self._delivered(client, fresh)
 
     def unregister(self, client: VisitorClient) -> None:
@@ -120,7 +127,9 @@ class WidgetHub:
 
     async def _delivered(self, client: VisitorClient, fresh: list[int]) -> None:
         if fresh:
-            await run_in_threadpool(service.mark_outbound, self.rt, client.visitor, fresh, None, DeliveryStatus.DELIVERED.value)
+            await run_in_threadpool(
+                service.mark_outbound, self.rt, client.visitor, fresh, None, DeliveryStatus.DELIVERED.value
+            )
 
     # --- bus ---------------------------------------------------------------------------------
 
@@ -147,7 +156,9 @@ class WidgetHub:
         while tenant_id in self._dirty:
             self._dirty.discard(tenant_id)
             try:
-                cursor, touched, availability_changed = await run_in_threadpool(self._events_after, tenant_id, self.cursors.get(tenant_id, 0))
+                cursor, touched, availability_changed = await run_in_threadpool(
+                    self._events_after, tenant_id, self.cursors.get(tenant_id, 0)
+                )
             except Exception:  # the database is away: the periodic pump retries
                 log.exception("widget hub: reading events failed")
                 return
@@ -155,7 +166,9 @@ class WidgetHub:
             contacts, conversations = touched
             for client in list(self.clients.get(tenant_id, ())):
                 view = client.view
-                if (view.contact_id is not None and view.contact_id in contacts) or conversations.intersection(view.conversation_ids):
+                if (view.contact_id is not None and view.contact_id in contacts) or conversations.intersection(
+                    view.conversation_ids
+                ):
                     try:
                         await self.refresh(client)
                     except Exception:
@@ -173,7 +186,10 @@ class WidgetHub:
         availability_changed = False
         with unit_of_work(self.rt.sessions) as session:
             rows = session.execute(
-                select(Event.id, Event.kind, Event.contact_id, Event.conversation_id).where(Event.tenant_id == tenant_id, Event.id > cursor).order_by(Event.id).limit(5000)
+                select(Event.id, Event.kind, Event.contact_id, Event.conversation_id)
+                .where(Event.tenant_id == tenant_id, Event.id > cursor)
+                .order_by(Event.id)
+                .limit(5000)
             ).all()
         for event_id, kind, contact_id, conversation_id in rows:
             cursor = event_id

@@ -29,7 +29,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.models import User
 from raccordo.channels.base import InboundRequest, InboxConfig, get_channel
+from raccordo.channels.models import Inbox
 from raccordo.channels.services.inbound import InboundOutcome, inbox_config, process_raw, store_raw
 from raccordo.channels.widget import visitor as widget
 from raccordo.platform.errors import Forbidden, InvalidInput, NotFound, Unauthorized
@@ -38,29 +40,54 @@ from raccordo.platform.hours import parse_business_hours
 from raccordo.platform.i18n import LANGUAGES, translate
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.accounts.models import User
-from raccordo.channels.models import Inbox
 from raccordo.realtime.models import AgentPresence
-from raccordo.record.models import Contact, ContactIdentity, Conversation, Message
-from raccordo.routing.models import RoutingQueue, RoutingRule
 from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.record.domain.duplicates import DuplicateReason
 from raccordo.record.domain.identities import fold_name, normalize_identity
 from raccordo.record.domain.messages import DeliveryStatus, Direction, TimelineKind
+from raccordo.record.models import Contact, ContactIdentity, Conversation, Message
 from raccordo.record.services.identity import IdentityInput, live_contact, resolve_contact, suggest_merge
 from raccordo.record.services.records import add_timeline, get_owned
 from raccordo.routing.domain.routing import rule_matches
+from raccordo.routing.models import RoutingQueue, RoutingRule
 from raccordo.routing.services import routing_pass
 
 VISIBLE_TO_VISITOR = (DeliveryStatus.SENT.value, DeliveryStatus.DELIVERED.value, DeliveryStatus.READ.value)
 HISTORY_LIMIT = 200
 # Strings the widget shows, from the same catalogs as every other message (i18n/*.json).
 UI_KEYS = (
-    "open", "close", "title", "greeting", "placeholder", "send", "attach", "typing", "seen", "you", "agent",
-    "offline_no_agents", "offline_closed", "offline_ask_email", "offline_email_label", "offline_email_send",
-    "offline_email_saved", "offline_no_email_inbox", "prechat_intro", "prechat_start", "field_name", "field_email",
-    "field_phone", "required", "attachment_too_large", "attachment_type", "connecting", "reconnecting", "failed", "retry",
-    "messages_label", "new_message",
+    "open",
+    "close",
+    "title",
+    "greeting",
+    "placeholder",
+    "send",
+    "attach",
+    "typing",
+    "seen",
+    "you",
+    "agent",
+    "offline_no_agents",
+    "offline_closed",
+    "offline_ask_email",
+    "offline_email_label",
+    "offline_email_send",
+    "offline_email_saved",
+    "offline_no_email_inbox",
+    "prechat_intro",
+    "prechat_start",
+    "field_name",
+    "field_email",
+    "field_phone",
+    "required",
+    "attachment_too_large",
+    "attachment_type",
+    "connecting",
+    "reconnecting",
+    "failed",
+    "retry",
+    "messages_label",
+    "new_message",
 )
 
 
@@ -102,18 +129,28 @@ def authenticate(rt: Runtime, identifier: str, origin: str | None, token: str | 
         visitor_id = widget.verify_visitor_token(config, token)
         if visitor_id is None:
             raise Unauthorized("widget.token_invalid")
-        return Visitor(inbox.tenant_id, inbox.id, identifier, visitor_id, config, language if language in LANGUAGES else "en")
+        return Visitor(
+            inbox.tenant_id, inbox.id, identifier, visitor_id, config, language if language in LANGUAGES else "en"
+        )
 
 
 def visitor_contact(session: Session, tenant_id: int, visitor_id: str) -> Contact | None:
     identity = session.scalars(
-        select(ContactIdentity).where(ContactIdentity.tenant_id == tenant_id, ContactIdentity.kind == "web_visitor", ContactIdentity.value == visitor_id)
+        select(ContactIdentity).where(
+            ContactIdentity.tenant_id == tenant_id,
+            ContactIdentity.kind == "web_visitor",
+            ContactIdentity.value == visitor_id,
+        )
     ).one_or_none()
     return live_contact(session, tenant_id, identity.contact_id) if identity is not None else None
 
 
 def _owner(session: Session, tenant_id: int, kind: str, value: str) -> Contact | None:
-    identity = session.scalars(select(ContactIdentity).where(ContactIdentity.tenant_id == tenant_id, ContactIdentity.kind == kind, ContactIdentity.value == value)).one_or_none()
+    identity = session.scalars(
+        select(ContactIdentity).where(
+            ContactIdentity.tenant_id == tenant_id, ContactIdentity.kind == kind, ContactIdentity.value == value
+        )
+    ).one_or_none()
     return live_contact(session, tenant_id, identity.contact_id) if identity is not None else None
 
 
@@ -132,14 +169,29 @@ def public_settings(inbox: Inbox, language: str) -> dict[str, Any]:
     limit, types = widget.attachment_limits(inbox.settings)
     fields = []
     for field in inbox.settings.get("prechat_fields") or []:
-        label = widget.localized(field.get("label"), language) or translate(f"widget.ui.field_{field['name']}", language)
+        label = widget.localized(field.get("label"), language) or translate(
+            f"widget.ui.field_{field['name']}", language
+        )
         fields.append({"name": field["name"], "label": label, "type": field["type"], "required": field["required"]})
-    return {"colors": inbox.settings.get("colors") or widget.DEFAULT_COLORS, "prechat_fields": fields, "max_attachment_bytes": limit, "attachment_types": list(types)}
+    return {
+        "colors": inbox.settings.get("colors") or widget.DEFAULT_COLORS,
+        "prechat_fields": fields,
+        "max_attachment_bytes": limit,
+        "attachment_types": list(types),
+    }
 
 
 def open_session(
-    rt: Runtime, identifier: str, origin: str | None, *, token: str | None, language: str,
-    user_id: str | None = None, user_hash: str | None = None, name: str | None = None, email: str | None = None,
+    rt: Runtime,
+    identifier: str,
+    origin: str | None,
+    *,
+    token: str | None,
+    language: str,
+    user_id: str | None = None,
+    user_hash: str | None = None,
+    name: str | None = None,
+    email: str | None = None,
 ) -> dict[str, Any]:
     """Issue (or confirm) the visitor's token; with a user id and its hash, link the verified identity."""
     language = language if language in LANGUAGES else "en"
@@ -167,7 +219,13 @@ def open_session(
                 identities.append(IdentityInput("email", email, True))  # vouched for by the host site with the hash
             resolved = resolve_contact(session, inbox.tenant_id, identities, region="IT", name=name, language=language)
             # The hash proves the id: an identity known before (say from a CRM import) is verified now.
-            for identity in session.scalars(select(ContactIdentity).where(ContactIdentity.tenant_id == inbox.tenant_id, ContactIdentity.kind == "external", ContactIdentity.value == user_id.strip())):
+            for identity in session.scalars(
+                select(ContactIdentity).where(
+                    ContactIdentity.tenant_id == inbox.tenant_id,
+                    ContactIdentity.kind == "external",
+                    ContactIdentity.value == user_id.strip(),
+                )
+            ):
                 identity.verified = True
             verified = True
             contact: Contact | None = resolved.contact
@@ -177,7 +235,8 @@ def open_session(
         return {
             "visitor_token": widget.visitor_token(config, visitor_id),
             "visitor_id": visitor_id,
-            "verified": verified or bool(contact is not None and any(i.kind == "external" and i.verified for i in contact.identities)),
+            "verified": verified
+            or bool(contact is not None and any(i.kind == "external" and i.verified for i in contact.identities)),
             "contact": {"name": contact.name if contact else None, "email": emails[0] if emails else None},
             "language": language,
             "strings": ui_strings(inbox, language),
@@ -192,6 +251,7 @@ def open_session(
 def offline_inbox(session: Session, inbox: Inbox) -> Inbox | None:
     """The inbox replies go to when the visitor left an email: ``offline_inbox_id``, else the tenant's
     first active inbox whose channel addresses replies to an email first (the email channel)."""
+
     def by_email(candidate: Inbox) -> bool:
         implementation = get_channel(candidate.channel)
         return candidate.active and implementation is not None and implementation.reply_identity_kinds[:1] == ("email",)
@@ -199,8 +259,14 @@ def offline_inbox(session: Session, inbox: Inbox) -> Inbox | None:
     configured = inbox.settings.get("offline_inbox_id")
     if configured:
         candidate = session.get(Inbox, configured)
-        return candidate if candidate is not None and candidate.tenant_id == inbox.tenant_id and by_email(candidate) else None
-    for candidate in session.scalars(select(Inbox).where(Inbox.tenant_id == inbox.tenant_id, Inbox.active.is_(True)).order_by(Inbox.id)):
+        return (
+            candidate
+            if candidate is not None and candidate.tenant_id == inbox.tenant_id and by_email(candidate)
+            else None
+        )
+    for candidate in session.scalars(
+        select(Inbox).where(Inbox.tenant_id == inbox.tenant_id, Inbox.active.is_(True)).order_by(Inbox.id)
+    ):
         if by_email(candidate):
             return candidate
     return None
@@ -215,9 +281,21 @@ def availability(session: Session, inbox: Inbox, now: datetime | None = None) ->
     if inbox.business_hours and not parse_business_hours(inbox.business_hours).is_open(now):
         reason = "outside_hours"
     else:
-        facts = {"channel": inbox.channel, "inbox_id": inbox.id, "language": None, "labels": [], "priority": "none", "contact": {}, "conversation": {}}
+        facts = {
+            "channel": inbox.channel,
+            "inbox_id": inbox.id,
+            "language": None,
+            "labels": [],
+            "priority": "none",
+            "contact": {},
+            "conversation": {},
+        }
         queue = None
-        for rule in session.scalars(select(RoutingRule).where(RoutingRule.tenant_id == inbox.tenant_id, RoutingRule.active.is_(True)).order_by(RoutingRule.position, RoutingRule.id)):
+        for rule in session.scalars(
+            select(RoutingRule)
+            .where(RoutingRule.tenant_id == inbox.tenant_id, RoutingRule.active.is_(True))
+            .order_by(RoutingRule.position, RoutingRule.id)
+        ):
             candidate = session.get(RoutingQueue, rule.queue_id)
             if candidate is not None and candidate.active and rule_matches(rule.conditions or [], facts):
                 queue = candidate
@@ -225,26 +303,41 @@ def availability(session: Session, inbox: Inbox, now: datetime | None = None) ->
         if queue is not None:
             if queue.business_hours and not parse_business_hours(queue.business_hours).is_open(now):
                 reason = "outside_hours"
-            elif not any(a.online and queue.id in a.queues and a.capacity.get(inbox.channel, 0) > 0 for a in routing_pass.load_agents(session, inbox.tenant_id)):
+            elif not any(
+                a.online and queue.id in a.queues and a.capacity.get(inbox.channel, 0) > 0
+                for a in routing_pass.load_agents(session, inbox.tenant_id)
+            ):
                 reason = "no_agents"
         else:
             online = session.scalar(
-                select(func.count()).select_from(AgentPresence).join(User, User.id == AgentPresence.user_id)
-                .where(AgentPresence.tenant_id == inbox.tenant_id, AgentPresence.status == "online", User.active.is_(True))
+                select(func.count())
+                .select_from(AgentPresence)
+                .join(User, User.id == AgentPresence.user_id)
+                .where(
+                    AgentPresence.tenant_id == inbox.tenant_id, AgentPresence.status == "online", User.active.is_(True)
+                )
             )
             if not online:
                 reason = "no_agents"
-    return {"available": reason is None, "reason": reason, "email_fallback": reason is not None and offline_inbox(session, inbox) is not None}
+    return {
+        "available": reason is None,
+        "reason": reason,
+        "email_fallback": reason is not None and offline_inbox(session, inbox) is not None,
+    }
 
 
 # --- what the visitor sees -----------------------------------------------------------------------
 
 
 def _conversation_ids(session: Session, inbox_id: int, contact_id: int) -> list[int]:
-    return list(session.scalars(
-        select(Message.conversation_id).join(Conversation, Conversation.id == Message.conversation_id)
-        .where(Message.inbox_id == inbox_id, Conversation.contact_id == contact_id).distinct()
-    ))
+    return list(
+        session.scalars(
+            select(Message.conversation_id)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Message.inbox_id == inbox_id, Conversation.contact_id == contact_id)
+            .distinct()
+        )
+    )
 
 
 def message_view(message: Message, sender_names: dict[int, str]) -> dict[str, Any]:
@@ -260,7 +353,10 @@ def message_view(message: Message, sender_names: dict[int, str]) -> dict[str, An
         "client_id": client_id,
         "channel": message.channel,
         "status": message.delivery_status,
-        "attachments": [{"id": a.id, "filename": a.filename, "content_type": a.content_type, "size": a.size} for a in message.attachments],
+        "attachments": [
+            {"id": a.id, "filename": a.filename, "content_type": a.content_type, "size": a.size}
+            for a in message.attachments
+        ],
     }
 
 
@@ -275,7 +371,9 @@ class View:
     agent_seen_at: str | None = None
 
 
-def updates(rt: Runtime, visitor: Visitor, view: View, *, history: bool = False) -> tuple[list[dict[str, Any]], list[int]]:
+def updates(
+    rt: Runtime, visitor: Visitor, view: View, *, history: bool = False
+) -> tuple[list[dict[str, Any]], list[int]]:
     """New visible messages since the view's cursor (the last ``HISTORY_LIMIT`` with ``history``),
     advancing the view; and the ids of agent messages shown now for the first time."""
     shown = view.shown if view.shown is not None else set()
@@ -289,19 +387,31 @@ def updates(rt: Runtime, visitor: Visitor, view: View, *, history: bool = False)
         view.conversation_ids = tuple(conversation_ids)
         if not conversation_ids:
             return [], []
-        base = select(Message).where(Message.conversation_id.in_(conversation_ids), Message.direction.in_((Direction.INBOUND.value, Direction.OUTBOUND.value)))
+        base = select(Message).where(
+            Message.conversation_id.in_(conversation_ids),
+            Message.direction.in_((Direction.INBOUND.value, Direction.OUTBOUND.value)),
+        )
         if history:
             rows = list(session.scalars(base.order_by(Message.id.desc()).limit(HISTORY_LIMIT)))
             rows.reverse()
         else:
             rows = list(session.scalars(base.where(Message.id > view.cursor).order_by(Message.id).limit(HISTORY_LIMIT)))
-        names = dict(session.execute(select(User.id, User.name).where(User.tenant_id == visitor.tenant_id, User.id.in_({m.sender_id for m in rows if m.sender_id}))).all())
+        names = dict(
+            session.execute(
+                select(User.id, User.name).where(
+                    User.tenant_id == visitor.tenant_id, User.id.in_({m.sender_id for m in rows if m.sender_id})
+                )
+            ).all()
+        )
         frames: list[dict[str, Any]] = []
         fresh: list[int] = []
         final = True
         for message in rows:
             visible = message.direction == Direction.INBOUND.value or message.delivery_status in VISIBLE_TO_VISITOR
-            pending = message.direction == Direction.OUTBOUND.value and message.delivery_status in (DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value)
+            pending = message.direction == Direction.OUTBOUND.value and message.delivery_status in (
+                DeliveryStatus.QUEUED.value,
+                DeliveryStatus.SENDING.value,
+            )
             if visible and message.id not in shown:
                 shown.add(message.id)
                 frames.append({"type": "message", "message": message_view(message, names)})
@@ -311,7 +421,9 @@ def updates(rt: Runtime, visitor: Visitor, view: View, *, history: bool = False)
             final = final and not pending
             if final:
                 view.cursor = max(view.cursor, message.id)
-        latest = session.scalar(select(func.max(Conversation.agent_last_seen_at)).where(Conversation.id.in_(conversation_ids)))
+        latest = session.scalar(
+            select(func.max(Conversation.agent_last_seen_at)).where(Conversation.id.in_(conversation_ids))
+        )
         seen = when(latest)
         if seen and seen != view.agent_seen_at:
             view.agent_seen_at = seen
@@ -328,7 +440,9 @@ def mark_outbound(rt: Runtime, visitor: Visitor, message_ids: list[int] | None, 
             return 0
         conversation_ids = _conversation_ids(session, visitor.inbox_id, contact.id)
         query = select(Message).where(
-            Message.conversation_id.in_(conversation_ids), Message.inbox_id == visitor.inbox_id, Message.direction == Direction.OUTBOUND.value,
+            Message.conversation_id.in_(conversation_ids),
+            Message.inbox_id == visitor.inbox_id,
+            Message.direction == Direction.OUTBOUND.value,
             Message.delivery_status.in_([s for s, rank in order.items() if rank < order[status]]),
         )
         if message_ids is not None:
@@ -362,7 +476,9 @@ def agent_seen(session: Session, actor: Actor, conversation_id: int) -> Conversa
 # --- inbound -------------------------------------------------------------------------------------
 
 
-def receive_message(rt: Runtime, visitor: Visitor, frame: dict[str, Any], *, user_agent: str | None, client_address: str | None) -> InboundOutcome:
+def receive_message(
+    rt: Runtime, visitor: Visitor, frame: dict[str, Any], *, user_agent: str | None, client_address: str | None
+) -> InboundOutcome:
     """Store the visitor's message raw, then ingest it like every channel's (idempotent by client id)."""
     body = {
         "visitor_id": visitor.visitor_id,
@@ -376,8 +492,14 @@ def receive_message(rt: Runtime, visitor: Visitor, frame: dict[str, Any], *, use
         "language": visitor.language,
         "user_agent": (user_agent or "")[:500] or None,
     }
-    headers = {"content-type": "application/json", "x-raccordo-source": "widget", **({"x-forwarded-for": client_address} if client_address else {})}
-    request = InboundRequest("WS", f"widget:{visitor.identifier}", headers, json.dumps(body, separators=(",", ":")).encode())
+    headers = {
+        "content-type": "application/json",
+        "x-raccordo-source": "widget",
+        **({"x-forwarded-for": client_address} if client_address else {}),
+    }
+    request = InboundRequest(
+        "WS", f"widget:{visitor.identifier}", headers, json.dumps(body, separators=(",", ":")).encode()
+    )
     stored = store_raw(rt, visitor.identifier, request, widget.KIND)
     outcome = process_raw(rt, stored)
     continue_by_email(rt, visitor)
@@ -400,16 +522,32 @@ def continue_by_email(rt: Runtime, visitor: Visitor) -> str | None:
         if address is None:
             return None
         conversation = session.scalars(
-            select(Conversation).where(
+            select(Conversation)
+            .where(
                 Conversation.id.in_(_conversation_ids(session, inbox.id, contact.id)),
                 Conversation.status.in_((ConversationStatus.OPEN.value, ConversationStatus.PENDING.value)),
-            ).order_by(Conversation.last_activity_at.desc()).limit(1)
+            )
+            .order_by(Conversation.last_activity_at.desc())
+            .limit(1)
         ).one_or_none()
         if conversation is None or conversation.last_inbox_id == email_inbox.id:
             return address
         add_timeline(
-            session, conversation.tenant_id, contact.id, TimelineKind.CHANNEL_SWITCH, conversation_id=conversation.id, actor_type="contact", actor_id=contact.id,
-            data={"from_channel": conversation.last_channel, "to_channel": email_inbox.channel, "from_inbox_id": conversation.last_inbox_id, "to_inbox_id": email_inbox.id, "reason": state["reason"], "email": address},
+            session,
+            conversation.tenant_id,
+            contact.id,
+            TimelineKind.CHANNEL_SWITCH,
+            conversation_id=conversation.id,
+            actor_type="contact",
+            actor_id=contact.id,
+            data={
+                "from_channel": conversation.last_channel,
+                "to_channel": email_inbox.channel,
+                "from_inbox_id": conversation.last_inbox_id,
+                "to_inbox_id": email_inbox.id,
+                "reason": state["reason"],
+                "email": address,
+            },
         )
         conversation.last_channel, conversation.last_inbox_id = email_inbox.channel, email_inbox.id
         session.flush()
@@ -417,7 +555,9 @@ def continue_by_email(rt: Runtime, visitor: Visitor) -> str | None:
         return address
 
 
-def leave_details(rt: Runtime, visitor: Visitor, *, name: str | None, email: str | None, phone: str | None) -> dict[str, Any]:
+def leave_details(
+    rt: Runtime, visitor: Visitor, *, name: str | None, email: str | None, phone: str | None
+) -> dict[str, Any]:
     """Pre-chat details or the offline email. A typed address or number proves nothing: it is added to
     the visitor's contact when nobody has it, else it becomes a merge suggestion for a person to decide."""
     with unit_of_work(rt.sessions) as session:
@@ -431,23 +571,56 @@ def leave_details(rt: Runtime, visitor: Visitor, *, name: str | None, email: str
                     exc.field = kind
                     raise
         if tenant_contact is None:
-            tenant_contact = resolve_contact(session, visitor.tenant_id, [IdentityInput("web_visitor", visitor.visitor_id, True)], name=name, language=visitor.language).contact
+            tenant_contact = resolve_contact(
+                session,
+                visitor.tenant_id,
+                [IdentityInput("web_visitor", visitor.visitor_id, True)],
+                name=name,
+                language=visitor.language,
+            ).contact
         elif name and not tenant_contact.name:
             tenant_contact.name, tenant_contact.name_key = name, fold_name(name)
         linked = True
         for kind, value in claims:
             owner = _owner(session, visitor.tenant_id, kind.value, value)
             if owner is None:
-                session.add(ContactIdentity(tenant_id=visitor.tenant_id, contact_id=tenant_contact.id, kind=kind.value, value=value, verified=False))
-                add_timeline(session, visitor.tenant_id, tenant_contact.id, TimelineKind.IDENTITY_ADDED, actor_type="contact", actor_id=tenant_contact.id, data={"kind": kind.value, "value": value, "source": "widget"})
+                session.add(
+                    ContactIdentity(
+                        tenant_id=visitor.tenant_id,
+                        contact_id=tenant_contact.id,
+                        kind=kind.value,
+                        value=value,
+                        verified=False,
+                    )
+                )
+                add_timeline(
+                    session,
+                    visitor.tenant_id,
+                    tenant_contact.id,
+                    TimelineKind.IDENTITY_ADDED,
+                    actor_type="contact",
+                    actor_id=tenant_contact.id,
+                    data={"kind": kind.value, "value": value, "source": "widget"},
+                )
             elif owner.id != tenant_contact.id:
-                suggest_merge(session, visitor.tenant_id, tenant_contact.id, owner.id, [DuplicateReason(f"widget_{kind.value}_claimed", 0.8)])
+                suggest_merge(
+                    session,
+                    visitor.tenant_id,
+                    tenant_contact.id,
+                    owner.id,
+                    [DuplicateReason(f"widget_{kind.value}_claimed", 0.8)],
+                )
                 linked = False
         session.flush()
         inbox = session.get_one(Inbox, visitor.inbox_id)
         email_inbox = offline_inbox(session, inbox)
     address = continue_by_email(rt, visitor) if email else None
-    return {"type": "details", "linked": linked, "email": address or (claims[0][1] if email and claims else None), "email_fallback": email_inbox is not None}
+    return {
+        "type": "details",
+        "linked": linked,
+        "email": address or (claims[0][1] if email and claims else None),
+        "email_fallback": email_inbox is not None,
+    }
 
 
 def conversation_of(rt: Runtime, visitor: Visitor) -> int | None:
@@ -457,8 +630,11 @@ def conversation_of(rt: Runtime, visitor: Visitor) -> int | None:
         if contact is None:
             return None
         return session.scalar(
-            select(Message.conversation_id).join(Conversation, Conversation.id == Message.conversation_id)
-            .where(Message.inbox_id == visitor.inbox_id, Conversation.contact_id == contact.id).order_by(Message.id.desc()).limit(1)
+            select(Message.conversation_id)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Message.inbox_id == visitor.inbox_id, Conversation.contact_id == contact.id)
+            .order_by(Message.id.desc())
+            .limit(1)
         )
 
 
@@ -469,11 +645,19 @@ def attachment_for(rt: Runtime, visitor: Visitor, attachment_id: int) -> tuple[s
     with unit_of_work(rt.sessions) as session:
         attachment = session.get(Attachment, attachment_id)
         contact = visitor_contact(session, visitor.tenant_id, visitor.visitor_id)
-        message = session.get(Message, attachment.message_id) if attachment is not None and attachment.message_id else None
+        message = (
+            session.get(Message, attachment.message_id) if attachment is not None and attachment.message_id else None
+        )
         allowed = (
-            attachment is not None and contact is not None and message is not None and attachment.tenant_id == visitor.tenant_id
+            attachment is not None
+            and contact is not None
+            and message is not None
+            and attachment.tenant_id == visitor.tenant_id
             and message.conversation_id in _conversation_ids(session, visitor.inbox_id, contact.id)
-            and (message.direction == Direction.INBOUND.value or (message.direction == Direction.OUTBOUND.value and message.delivery_status in VISIBLE_TO_VISITOR))
+            and (
+                message.direction == Direction.INBOUND.value
+                or (message.direction == Direction.OUTBOUND.value and message.delivery_status in VISIBLE_TO_VISITOR)
+            )
         )
         if not allowed:
             raise NotFound("error.not_found_id", kind="attachments", id=attachment_id)

@@ -28,7 +28,18 @@ _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 _FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _MIME = re.compile(r"^[a-z]+/[a-z0-9.+*-]+$")
 _VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-_SETTINGS = {"allowed_origins", "greeting", "title", "colors", "prechat_fields", "max_attachment_bytes", "attachment_types", "offline_inbox_id", "visitor_messages_per_minute", "ip_messages_per_minute"}
+_SETTINGS = {
+    "allowed_origins",
+    "greeting",
+    "title",
+    "colors",
+    "prechat_fields",
+    "max_attachment_bytes",
+    "attachment_types",
+    "offline_inbox_id",
+    "visitor_messages_per_minute",
+    "ip_messages_per_minute",
+}
 
 
 def _text_or_translations(value: Any, where: str, limit: int) -> Any:
@@ -37,7 +48,11 @@ def _text_or_translations(value: Any, where: str, limit: int) -> Any:
         return None
     if isinstance(value, str) and len(value) <= limit:
         return value
-    if isinstance(value, dict) and value and all(k in ("it", "en") and isinstance(v, str) and len(v) <= limit for k, v in value.items()):
+    if (
+        isinstance(value, dict)
+        and value
+        and all(k in ("it", "en") and isinstance(v, str) and len(v) <= limit for k, v in value.items())
+    ):
         return dict(value)
     raise InvalidInput("widget.setting_text", field=where, limit=limit)
 
@@ -52,7 +67,13 @@ def _origin(value: Any, where: str) -> str:
     if value == "*":
         return value
     parsed = urlparse(str(value))
-    if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path not in ("", "/") or parsed.query or parsed.fragment:
+    if (
+        parsed.scheme not in ("http", "https")
+        or not parsed.netloc
+        or parsed.path not in ("", "/")
+        or parsed.query
+        or parsed.fragment
+    ):
         raise InvalidInput("widget.origin_invalid", field=where, value=str(value))
     return f"{parsed.scheme}://{parsed.netloc.lower()}"
 
@@ -122,7 +143,9 @@ class VisitorPayload(BaseModel):
 
 
 def attachment_limits(settings: dict[str, Any]) -> tuple[int, tuple[str, ...]]:
-    return int(settings.get("max_attachment_bytes") or DEFAULT_ATTACHMENT_BYTES), tuple(settings.get("attachment_types") or DEFAULT_ATTACHMENT_TYPES)
+    return int(settings.get("max_attachment_bytes") or DEFAULT_ATTACHMENT_BYTES), tuple(
+        settings.get("attachment_types") or DEFAULT_ATTACHMENT_TYPES
+    )
 
 
 def type_allowed(content_type: str, allowed: tuple[str, ...]) -> bool:
@@ -137,7 +160,9 @@ def validate_settings(settings: dict[str, Any], secrets_: dict[str, str]) -> tup
     origins = settings.get("allowed_origins")
     if not isinstance(origins, list) or not origins or len(origins) > 50:
         raise InvalidInput("widget.origins_required", field="settings.allowed_origins")
-    clean: dict[str, Any] = {"allowed_origins": sorted({_origin(o, f"settings.allowed_origins.{i}") for i, o in enumerate(origins)})}
+    clean: dict[str, Any] = {
+        "allowed_origins": sorted({_origin(o, f"settings.allowed_origins.{i}") for i, o in enumerate(origins)})
+    }
     for name, limit in (("greeting", 500), ("title", 100)):
         if settings.get(name) is not None:
             clean[name] = _text_or_translations(settings[name], f"settings.{name}", limit)
@@ -154,7 +179,11 @@ def validate_settings(settings: dict[str, Any], secrets_: dict[str, str]) -> tup
     clean_fields = []
     for index, item in enumerate(fields):
         where = f"settings.prechat_fields.{index}"
-        if not isinstance(item, dict) or set(item) - {"name", "label", "type", "required"} or not _FIELD_NAME.match(str(item.get("name", ""))):
+        if (
+            not isinstance(item, dict)
+            or set(item) - {"name", "label", "type", "required"}
+            or not _FIELD_NAME.match(str(item.get("name", "")))
+        ):
             raise InvalidInput("widget.field_invalid", field=where)
         name = item["name"]
         kind = item.get("type") or ("email" if name == "email" else "tel" if name == "phone" else "text")
@@ -162,11 +191,20 @@ def validate_settings(settings: dict[str, Any], secrets_: dict[str, str]) -> tup
             raise InvalidInput("widget.field_invalid", field=f"{where}.type")
         if name not in BUILTIN_FIELDS and not item.get("label"):
             raise InvalidInput("widget.field_label_required", field=f"{where}.label", name=name)
-        clean_fields.append({"name": name, "label": _text_or_translations(item.get("label"), f"{where}.label", 100), "type": kind, "required": bool(item.get("required", False))})
+        clean_fields.append(
+            {
+                "name": name,
+                "label": _text_or_translations(item.get("label"), f"{where}.label", 100),
+                "type": kind,
+                "required": bool(item.get("required", False)),
+            }
+        )
     clean["prechat_fields"] = clean_fields
     size = settings.get("max_attachment_bytes", DEFAULT_ATTACHMENT_BYTES)
     if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_ATTACHMENT_BYTES:
-        raise InvalidInput("widget.attachment_limit_invalid", field="settings.max_attachment_bytes", limit=MAX_ATTACHMENT_BYTES)
+        raise InvalidInput(
+            "widget.attachment_limit_invalid", field="settings.max_attachment_bytes", limit=MAX_ATTACHMENT_BYTES
+        )
     clean["max_attachment_bytes"] = size
     types = settings.get("attachment_types", list(DEFAULT_ATTACHMENT_TYPES))
     if not isinstance(types, list) or not all(isinstance(t, str) and _MIME.match(t.lower()) for t in types):
@@ -183,7 +221,11 @@ def validate_settings(settings: dict[str, Any], secrets_: dict[str, str]) -> tup
         clean[name] = value
     secrets_ = dict(secrets_)
     if set(secrets_) - {"hmac_secret", "visitor_secret"}:
-        raise InvalidInput("inbox.setting_unknown", field="secrets", names=", ".join(sorted(set(secrets_) - {"hmac_secret", "visitor_secret"})))
+        raise InvalidInput(
+            "inbox.setting_unknown",
+            field="secrets",
+            names=", ".join(sorted(set(secrets_) - {"hmac_secret", "visitor_secret"})),
+        )
     secrets_.setdefault("hmac_secret", secrets.token_urlsafe(32))
     secrets_.setdefault("visitor_secret", secrets.token_urlsafe(32))
     return clean, secrets_

@@ -24,17 +24,33 @@ class AgendaItemIn(BaseModel):
     conversation_id: int = Field(ge=1, le=MAX_ID)
     kind: Kind = "callback"
     due_at: AwareDatetime = Field(description="When it falls due, with its UTC offset; must be in the future.")
-    channel: str | None = Field(default=None, max_length=32, description='"phone" (a call: the contact needs a phone number) or an inbox channel; default: the conversation\'s last inbox.')
+    channel: str | None = Field(
+        default=None,
+        max_length=32,
+        description='"phone" (a call: the contact needs a phone number) or an inbox channel; default: the conversation\'s last inbox.',
+    )
     inbox_id: int | None = RowId
-    queue_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="Where the work goes if the owner is away; default: the conversation's last queue, then the routing rules.")
-    owner_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="Who gets the work; default: the caller (supervisors may name another agent).")
+    queue_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="Where the work goes if the owner is away; default: the conversation's last queue, then the routing rules.",
+    )
+    owner_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="Who gets the work; default: the caller (supervisors may name another agent).",
+    )
     note: str = Field(default="", max_length=2000)
 
 
 class AgendaItemPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Kind | None = None
-    due_at: AwareDatetime | None = Field(default=None, description="A new due time reschedules the item (it becomes scheduled again).")
+    due_at: AwareDatetime | None = Field(
+        default=None, description="A new due time reschedules the item (it becomes scheduled again)."
+    )
     channel: str | None = Field(default=None, max_length=32)
     inbox_id: int | None = RowId
     queue_id: int | None = RowId
@@ -71,9 +87,14 @@ class AgendaList(BaseModel):
 
 @router.get("/agenda", response_model=AgendaList)
 def list_agenda(
-    request: Request, actor: Actor = ActorDep,
-    scope: Literal["mine", "all"] = Query("mine", description="mine: owned or created by the caller; all: the whole tenant (supervisors)."),
-    status: Literal["scheduled", "due", "done", "cancelled", "missed", "open", "overdue"] | None = Query(None, description="open: scheduled or due; overdue: open and past its time."),
+    request: Request,
+    actor: Actor = ActorDep,
+    scope: Literal["mine", "all"] = Query(
+        "mine", description="mine: owned or created by the caller; all: the whole tenant (supervisors)."
+    ),
+    status: Literal["scheduled", "due", "done", "cancelled", "missed", "open", "overdue"] | None = Query(
+        None, description="open: scheduled or due; overdue: open and past its time."
+    ),
     day: date | None = Query(None, description="A day in the tenant's timezone."),
     limit: int = Query(200, ge=1, le=500),
 ) -> AgendaList:
@@ -95,7 +116,9 @@ def get_agenda_item(agenda_item_id: PathId, request: Request, actor: Actor = Act
 
 
 @router.patch("/agenda/{agenda_item_id}", response_model=AgendaItemOut)
-def update_agenda_item(agenda_item_id: PathId, body: AgendaItemPatch, request: Request, actor: Actor = ActorDep) -> AgendaItemOut:
+def update_agenda_item(
+    agenda_item_id: PathId, body: AgendaItemPatch, request: Request, actor: Actor = ActorDep
+) -> AgendaItemOut:
     changes = body.model_dump(exclude_unset=True)
     for name in ("kind", "due_at", "owner_id"):  # null means "leave it" for these
         if changes.get(name, 0) is None:
@@ -119,4 +142,6 @@ def complete_agenda_item(agenda_item_id: PathId, request: Request, actor: Actor 
 @router.get("/conversations/{conversation_id}/agenda", response_model=AgendaList)
 def conversation_agenda(conversation_id: PathId, request: Request, actor: Actor = ActorDep) -> AgendaList:
     with transaction(request) as session:
-        return AgendaList(items=[AgendaItemOut.model_validate(r) for r in agenda.conversation_items(session, actor, conversation_id)])
+        return AgendaList(
+            items=[AgendaItemOut.model_validate(r) for r in agenda.conversation_items(session, actor, conversation_id)]
+        )

@@ -24,21 +24,38 @@ class PersonOut(BaseModel):
 
 class ConsentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    purpose: Literal[customer_panel.CONSENT_PURPOSES] = Field(description="What the decision is about, e.g. marketing_email.")  # type: ignore[valid-type]
+    purpose: Literal[customer_panel.CONSENT_PURPOSES] = Field(
+        description="What the decision is about, e.g. marketing_email."
+    )  # type: ignore[valid-type]
     granted: bool = Field(description="true grants the purpose, false withdraws it.")
     source: Literal[customer_panel.CONSENT_SOURCES] = Field(description="How the customer expressed it.")  # type: ignore[valid-type]
     note: str | None = Field(default=None, max_length=customer_panel.MAX_NOTE)
 
 
-@router.get("/composer/people", response_model=list[PersonOut], description="The tenant's active users, for the @mention autocomplete of internal notes.")
+@router.get(
+    "/composer/people",
+    response_model=list[PersonOut],
+    description="The tenant's active users, for the @mention autocomplete of internal notes.",
+)
 def people(request: Request, actor: Actor = ActorDep) -> list[PersonOut]:
     with transaction(request) as session:
-        return [PersonOut(id=p.id, name=p.name, handle=p.handle, insert=p.insert) for p in composer.mentionable(session, actor)]
+        return [
+            PersonOut(id=p.id, name=p.name, handle=p.handle, insert=p.insert)
+            for p in composer.mentionable(session, actor)
+        ]
 
 
-@router.post("/contacts/{contact_id}/consent", response_model=schemas.ContactOut, description="Record a consent decision (audited, on the contact's timeline).")
-def record_consent(contact_id: schemas.PathId, body: ConsentIn, request: Request, actor: Actor = ActorDep) -> schemas.ContactOut:
+@router.post(
+    "/contacts/{contact_id}/consent",
+    response_model=schemas.ContactOut,
+    description="Record a consent decision (audited, on the contact's timeline).",
+)
+def record_consent(
+    contact_id: schemas.PathId, body: ConsentIn, request: Request, actor: Actor = ActorDep
+) -> schemas.ContactOut:
     with transaction(request) as session:
-        contact = customer_panel.record_consent(session, actor, contact_id, purpose=body.purpose, granted=body.granted, source=body.source, note=body.note)
+        contact = customer_panel.record_consent(
+            session, actor, contact_id, purpose=body.purpose, granted=body.granted, source=body.source, note=body.note
+        )
         session.refresh(contact, ["identities"])
         return schemas.ContactOut.model_validate(contact)

@@ -22,10 +22,19 @@ class ScriptStep(BaseModel):
     model_config = Strict
     id: str = Field(max_length=40, description="Lowercase letters, digits, - and _; unique in the script.")
     title: str = Field(default="", max_length=100)
-    prompt: str = Field(max_length=4000, description="What the agent says or does; answer-template variables and {{answer.<step id>}} are filled in.")
-    answer: Literal["text", "number", "yes_no", "choice", "date"] | None = Field(default=None, description="The question's answer type; none for a step without a question.")
+    prompt: str = Field(
+        max_length=4000,
+        description="What the agent says or does; answer-template variables and {{answer.<step id>}} are filled in.",
+    )
+    answer: Literal["text", "number", "yes_no", "choice", "date"] | None = Field(
+        default=None, description="The question's answer type; none for a step without a question."
+    )
     options: list[str] = Field(default_factory=list, max_length=20, description="For choice: the options.")
-    target: str | None = Field(default=None, max_length=100, description="conversation.<key> or contact.<key>: the custom attribute that receives the answer.")
+    target: str | None = Field(
+        default=None,
+        max_length=100,
+        description="conversation.<key> or contact.<key>: the custom attribute that receives the answer.",
+    )
     branches: dict[str, str] = Field(default_factory=dict, description="Answer (yes/no, or an option) → next step id.")
     next: str | None = Field(default=None, max_length=40, description="The default next step; none ends the script.")
 
@@ -35,9 +44,15 @@ class ScriptIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     description: str = Field(default="", max_length=2000)
     active: bool = True
-    channels: list[str] = Field(default_factory=list, max_length=20, description="Channels it applies to; empty: every channel.")
-    queue_ids: list[Id] = Field(default_factory=list, max_length=100, description="Queues it applies to; empty: every queue.")
-    steps: list[ScriptStep] = Field(max_length=100, description="The design; the first step starts the script. No cycles; every step reachable.")
+    channels: list[str] = Field(
+        default_factory=list, max_length=20, description="Channels it applies to; empty: every channel."
+    )
+    queue_ids: list[Id] = Field(
+        default_factory=list, max_length=100, description="Queues it applies to; empty: every queue."
+    )
+    steps: list[ScriptStep] = Field(
+        max_length=100, description="The design; the first step starts the script. No cycles; every step reachable."
+    )
 
 
 class ScriptPatch(BaseModel):
@@ -47,7 +62,11 @@ class ScriptPatch(BaseModel):
     active: bool | None = None
     channels: list[str] | None = Field(default=None, max_length=20)
     queue_ids: list[Id] | None = Field(default=None, max_length=100)
-    steps: list[ScriptStep] | None = Field(default=None, max_length=100, description="A design different from the latest one becomes a new version, live at once.")
+    steps: list[ScriptStep] | None = Field(
+        default=None,
+        max_length=100,
+        description="A design different from the latest one becomes a new version, live at once.",
+    )
 
 
 class ScriptOut(BaseModel):
@@ -79,8 +98,12 @@ class RunStart(BaseModel):
 
 class RunAnswer(BaseModel):
     model_config = Strict
-    step_id: str | None = Field(default=None, max_length=40, description="The step answered; a run that moved on answers 409.")
-    value: str | float | bool | None = Field(default=None, description="The answer (ignored on a step without a question).")
+    step_id: str | None = Field(
+        default=None, max_length=40, description="The step answered; a run that moved on answers 409."
+    )
+    value: str | float | bool | None = Field(
+        default=None, description="The answer (ignored on a step without a question)."
+    )
 
 
 class RunStepOut(BaseModel):
@@ -98,7 +121,9 @@ class RunOut(BaseModel):
     script_name: str
     conversation_id: int
     agent_id: int | None
-    version: int = Field(description="The version the run follows now (a newer one once its current step exists there).")
+    version: int = Field(
+        description="The version the run follows now (a newer one once its current step exists there)."
+    )
     status: str
     current_step: RunStepOut | None
     answers: list[dict[str, Any]]
@@ -109,8 +134,16 @@ class RunOut(BaseModel):
 def _script_out(session: Any, script: Any, version: Any = None) -> ScriptOut:
     version = version or scripts.latest_version(session, script)
     return ScriptOut(
-        id=script.id, name=script.name, description=script.description, active=script.active, channels=script.channels, queue_ids=script.queue_ids,
-        version=script.version, steps=version.steps, created_at=script.created_at, updated_at=script.updated_at,
+        id=script.id,
+        name=script.name,
+        description=script.description,
+        active=script.active,
+        channels=script.channels,
+        queue_ids=script.queue_ids,
+        version=script.version,
+        steps=version.steps,
+        created_at=script.created_at,
+        updated_at=script.updated_at,
     )
 
 
@@ -123,9 +156,26 @@ def _run_out(session: Any, actor: Actor, run: Any) -> RunOut:
     shown = scripts.view(session, actor, run)
     step = shown.step
     return RunOut(
-        id=run.id, script_id=run.script_id, script_name=shown.script.name, conversation_id=run.conversation_id, agent_id=run.agent_id,
-        version=shown.version.number, status=run.status, answers=list(run.answers or []), started_at=run.started_at, finished_at=run.finished_at,
-        current_step=RunStepOut(id=step.id, title=step.title, prompt=shown.prompt, answer=step.answer.value if step.answer else None, options=list(step.options), target=step.target) if step else None,
+        id=run.id,
+        script_id=run.script_id,
+        script_name=shown.script.name,
+        conversation_id=run.conversation_id,
+        agent_id=run.agent_id,
+        version=shown.version.number,
+        status=run.status,
+        answers=list(run.answers or []),
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        current_step=RunStepOut(
+            id=step.id,
+            title=step.title,
+            prompt=shown.prompt,
+            answer=step.answer.value if step.answer else None,
+            options=list(step.options),
+            target=step.target,
+        )
+        if step
+        else None,
     )
 
 

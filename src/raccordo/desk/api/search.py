@@ -25,21 +25,37 @@ class ContactHitOut(BaseModel):
 class SearchOut(BaseModel):
     contacts: list[ContactHitOut]
     conversations: list[schemas.ConversationOut]
-    next_cursor: str | None = Field(description="Pass to GET /api/v1/conversations?q=… (same q) for more conversations.")
+    next_cursor: str | None = Field(
+        description="Pass to GET /api/v1/conversations?q=… (same q) for more conversations."
+    )
 
 
 @router.get("/search", response_model=SearchOut)
 def search_all(
     request: Request,
     actor: Actor = ActorDep,
-    q: str = Query(..., min_length=1, max_length=search.MAX_QUERY_CHARS, description="words to find (all of them); the last is a prefix unless followed by a space"),
+    q: str = Query(
+        ...,
+        min_length=1,
+        max_length=search.MAX_QUERY_CHARS,
+        description="words to find (all of them); the last is a prefix unless followed by a space",
+    ),
     limit: int = Query(10, ge=1, le=50),
 ) -> SearchOut:
     with transaction(request) as session:
         hits = search.search_contacts(session, actor, q, limit)
-        rows, next_cursor = conversations.list_conversations(session, actor, conversations.ConversationFilters(q=q), limit)
+        rows, next_cursor = conversations.list_conversations(
+            session, actor, conversations.ConversationFilters(q=q), limit
+        )
         return SearchOut(
-            contacts=[ContactHitOut(contact=schemas.ContactOut.model_validate(h.contact), latest_conversation_id=h.latest_conversation_id, conversations=h.conversations) for h in hits],
+            contacts=[
+                ContactHitOut(
+                    contact=schemas.ContactOut.model_validate(h.contact),
+                    latest_conversation_id=h.latest_conversation_id,
+                    conversations=h.conversations,
+                )
+                for h in hits
+            ],
             conversations=[schemas.ConversationOut.model_validate(c) for c in rows],
             next_cursor=next_cursor,
         )

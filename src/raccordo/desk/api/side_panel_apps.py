@@ -16,18 +16,30 @@ from raccordo.desk.services import side_panel_apps
 from raccordo.platform.web import schemas
 
 router = APIRouter(prefix="/api/v1", tags=["side-panel apps"])
-SHARE_HELP = "Optional parts of the context the app receives: " + ", ".join(SHAREABLE) + ". Ids, status and channel always go."
+SHARE_HELP = (
+    "Optional parts of the context the app receives: " + ", ".join(SHAREABLE) + ". Ids, status and channel always go."
+)
 
 
 class AppIn(BaseModel):
     model_config = schemas.Strict
     name: str = Field(min_length=1, max_length=100)
-    url: str = Field(min_length=1, max_length=2000, description="https, or http on localhost / 127.0.0.1 / [::1] for development.")
+    url: str = Field(
+        min_length=1, max_length=2000, description="https, or http on localhost / 127.0.0.1 / [::1] for development."
+    )
     active: bool = True
     position: int = Field(default=0, ge=0, le=1000, description="Apps are shown in this order.")
-    share: list[str] = Field(default_factory=lambda: list(side_panel_apps.DEFAULT_SHARE), max_length=len(SHAREABLE), description=SHARE_HELP)
-    inbox_ids: list[int] = Field(default_factory=list, max_length=200, description="Shown only for conversations on these inboxes (empty: all).")
-    queue_ids: list[int] = Field(default_factory=list, max_length=200, description="Shown only for conversations routed through these queues (empty: all).")
+    share: list[str] = Field(
+        default_factory=lambda: list(side_panel_apps.DEFAULT_SHARE), max_length=len(SHAREABLE), description=SHARE_HELP
+    )
+    inbox_ids: list[int] = Field(
+        default_factory=list, max_length=200, description="Shown only for conversations on these inboxes (empty: all)."
+    )
+    queue_ids: list[int] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Shown only for conversations routed through these queues (empty: all).",
+    )
 
 
 class AppPatch(BaseModel):
@@ -72,8 +84,19 @@ class PanelAppOut(BaseModel):
 
 
 def _out(app: Any, model: type[AppOut] = AppOut, **extra: Any) -> Any:
-    return model(id=app.id, name=app.name, url=app.url, origin=app_origin(app.url), active=app.active, position=app.position, share=list(app.share or []),
-                 inbox_ids=list(app.inbox_ids or []), queue_ids=list(app.queue_ids or []), created_at=app.created_at, **extra)
+    return model(
+        id=app.id,
+        name=app.name,
+        url=app.url,
+        origin=app_origin(app.url),
+        active=app.active,
+        position=app.position,
+        share=list(app.share or []),
+        inbox_ids=list(app.inbox_ids or []),
+        queue_ids=list(app.queue_ids or []),
+        created_at=app.created_at,
+        **extra,
+    )
 
 
 @router.get("/side-panel-apps", response_model=list[AppOut])
@@ -119,5 +142,7 @@ def conversation_apps(conversation_id: schemas.PathId, request: Request, actor: 
     """The active apps shown beside this conversation, each with the context message to post to it (token valid 10 minutes)."""
     page_origin = f"{request.url.scheme}://{request.url.netloc}"
     with transaction(request) as session:
-        apps = side_panel_apps.conversation_apps(session, runtime(request).secretbox, actor, conversation_id, page_origin=page_origin)
+        apps = side_panel_apps.conversation_apps(
+            session, runtime(request).secretbox, actor, conversation_id, page_origin=page_origin
+        )
         return [PanelAppOut(id=a.id, name=a.name, url=a.url, origin=a.origin, message=a.message) for a in apps]

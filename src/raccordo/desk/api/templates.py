@@ -7,8 +7,8 @@ from fastapi import APIRouter, Query, Request, Response
 
 from raccordo.accounts.api.deps import ActorDep, runtime
 from raccordo.accounts.domain.actor import Actor
-from raccordo.desk.services import content
 from raccordo.desk import schemas
+from raccordo.desk.services import content
 
 router = APIRouter(prefix="/api/v1", tags=["templates"])
 
@@ -20,7 +20,9 @@ def list_templates(request: Request, actor: Actor = ActorDep) -> list[schemas.Te
 
 @router.post("/templates", response_model=schemas.TemplateOut, status_code=201)
 def create_template(body: schemas.TemplateIn, request: Request, actor: Actor = ActorDep) -> schemas.TemplateOut:
-    return schemas.TemplateOut.model_validate(content.create_template(runtime(request).sessions, actor, body.model_dump()))
+    return schemas.TemplateOut.model_validate(
+        content.create_template(runtime(request).sessions, actor, body.model_dump())
+    )
 
 
 @router.get("/templates/{template_id}", response_model=schemas.TemplateOut)
@@ -29,8 +31,12 @@ def get_template(template_id: schemas.PathId, request: Request, actor: Actor = A
 
 
 @router.patch("/templates/{template_id}", response_model=schemas.TemplateOut)
-def update_template(template_id: schemas.PathId, body: schemas.TemplatePatch, request: Request, actor: Actor = ActorDep) -> schemas.TemplateOut:
-    return schemas.TemplateOut.model_validate(content.update_template(runtime(request).sessions, actor, template_id, body.model_dump(exclude_unset=True)))
+def update_template(
+    template_id: schemas.PathId, body: schemas.TemplatePatch, request: Request, actor: Actor = ActorDep
+) -> schemas.TemplateOut:
+    return schemas.TemplateOut.model_validate(
+        content.update_template(runtime(request).sessions, actor, template_id, body.model_dump(exclude_unset=True))
+    )
 
 
 @router.delete("/templates/{template_id}", status_code=204)
@@ -41,8 +47,15 @@ def delete_template(template_id: schemas.PathId, request: Request, actor: Actor 
 
 @router.get("/conversations/{conversation_id}/templates", response_model=list[schemas.RenderedTemplateOut])
 def rendered_templates(
-    conversation_id: schemas.PathId, request: Request, actor: Actor = ActorDep, language: str | None = Query(None, pattern="^(it|en)$"),
-    inbox_id: int | None = Query(None, ge=1, description="The inbox the agent answers on (its channel picks the version); the conversation's last by default."),
+    conversation_id: schemas.PathId,
+    request: Request,
+    actor: Actor = ActorDep,
+    language: str | None = Query(None, pattern="^(it|en)$"),
+    inbox_id: int | None = Query(
+        None,
+        ge=1,
+        description="The inbox the agent answers on (its channel picks the version); the conversation's last by default.",
+    ),
 ) -> list[schemas.RenderedTemplateOut]:
     """Every active template rendered for this conversation (the contact's language unless ``language`` is given)."""
     rendered = content.rendered_templates(runtime(request).sessions, actor, conversation_id, language, inbox_id)
@@ -59,12 +72,18 @@ def list_wrap_up_codes(request: Request, actor: Actor = ActorDep) -> list[schema
 
 @router.post("/wrap-up-codes", response_model=schemas.WrapUpCodeOut, status_code=201, tags=["wrap-up codes"])
 def create_wrap_up_code(body: schemas.WrapUpCodeIn, request: Request, actor: Actor = ActorDep) -> schemas.WrapUpCodeOut:
-    return schemas.WrapUpCodeOut.model_validate(content.create_code(runtime(request).sessions, actor, body.model_dump()))
+    return schemas.WrapUpCodeOut.model_validate(
+        content.create_code(runtime(request).sessions, actor, body.model_dump())
+    )
 
 
 @router.patch("/wrap-up-codes/{code_id}", response_model=schemas.WrapUpCodeOut, tags=["wrap-up codes"])
-def update_wrap_up_code(code_id: schemas.PathId, body: schemas.WrapUpCodePatch, request: Request, actor: Actor = ActorDep) -> schemas.WrapUpCodeOut:
-    return schemas.WrapUpCodeOut.model_validate(content.update_code(runtime(request).sessions, actor, code_id, body.model_dump(exclude_unset=True)))
+def update_wrap_up_code(
+    code_id: schemas.PathId, body: schemas.WrapUpCodePatch, request: Request, actor: Actor = ActorDep
+) -> schemas.WrapUpCodeOut:
+    return schemas.WrapUpCodeOut.model_validate(
+        content.update_code(runtime(request).sessions, actor, code_id, body.model_dump(exclude_unset=True))
+    )
 
 
 @router.delete("/wrap-up-codes/{code_id}", status_code=204, tags=["wrap-up codes"])

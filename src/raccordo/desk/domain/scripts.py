@@ -69,8 +69,14 @@ class Step:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "title": self.title, "prompt": self.prompt, "answer": self.answer.value if self.answer else None,
-            "options": list(self.options), "target": self.target, "branches": dict(self.branches), "next": self.next,
+            "id": self.id,
+            "title": self.title,
+            "prompt": self.prompt,
+            "answer": self.answer.value if self.answer else None,
+            "options": list(self.options),
+            "target": self.target,
+            "branches": dict(self.branches),
+            "next": self.next,
         }
 
 
@@ -134,17 +140,23 @@ def parse(raw: Any) -> Design:
         if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
             raise InvalidInput("script.options_shape", field=f"steps.{index}.options")
         branches = item.get("branches") or {}
-        if not isinstance(branches, Mapping) or not all(isinstance(k, str) and isinstance(v, str | None) for k, v in branches.items()):
+        if not isinstance(branches, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str | None) for k, v in branches.items()
+        ):
             raise InvalidInput("script.branches_shape", field=f"steps.{index}.branches")
         prompt = item.get("prompt")
-        steps.append(Step(
-            id=_text(item.get("id")), prompt=prompt if isinstance(prompt, str) else "",
-            title=_text(item.get("title")), answer=answer,
-            options=tuple(o.strip() for o in options if o.strip()),
-            target=_text(item.get("target")) or None,
-            branches={k.strip(): v.strip() for k, v in branches.items() if isinstance(v, str) and v.strip()},
-            next=_text(item.get("next")) or None,
-        ))
+        steps.append(
+            Step(
+                id=_text(item.get("id")),
+                prompt=prompt if isinstance(prompt, str) else "",
+                title=_text(item.get("title")),
+                answer=answer,
+                options=tuple(o.strip() for o in options if o.strip()),
+                target=_text(item.get("target")) or None,
+                branches={k.strip(): v.strip() for k, v in branches.items() if isinstance(v, str) and v.strip()},
+                next=_text(item.get("next")) or None,
+            )
+        )
     return Design(tuple(steps))
 
 
@@ -245,7 +257,7 @@ def _cycle(design: Design) -> list[str] | None:
         step = design.step(node)
         for to in successors(step) if step else []:
             if state.get(to) == 1:
-                return [*path[path.index(to):], to]
+                return [*path[path.index(to) :], to]
             if to not in state:
                 found = visit(to)
                 if found:
@@ -270,7 +282,11 @@ def parse_answer(step: Step, raw: Any) -> Any:
     ``InvalidInput`` on the field ``value`` otherwise. Steps without a question take no value (None)."""
     if step.answer is None:
         return None
-    text = str(raw).strip() if raw is not None and not isinstance(raw, bool) else ("yes" if raw is True else "no" if raw is False else "")
+    text = (
+        str(raw).strip()
+        if raw is not None and not isinstance(raw, bool)
+        else ("yes" if raw is True else "no" if raw is False else "")
+    )
     if not text:
         raise InvalidInput("script.answer_required", field="value")
     if step.answer is AnswerType.TEXT:
@@ -375,5 +391,7 @@ def values_for_prompt(history: Sequence[Answer]) -> dict[str, str]:
     for item in history:
         if item.value is None:
             continue
-        out[f"answer.{item.step}"] = ("yes" if item.value else "no") if isinstance(item.value, bool) else str(item.value)
+        out[f"answer.{item.step}"] = (
+            ("yes" if item.value else "no") if isinstance(item.value, bool) else str(item.value)
+        )
     return out

@@ -92,7 +92,11 @@ def parse_query(text: str | None) -> SearchQuery:
     if not raw:
         return SearchQuery(())
     digits = "".join(ch for ch in raw if ch.isdigit())
-    if _PHONE_LIKE.match(raw) and len(digits) >= MIN_PHONE_DIGITS and (" " in raw or "+" in raw or "-" in raw or "." in raw or "(" in raw or "/" in raw):
+    if (
+        _PHONE_LIKE.match(raw)
+        and len(digits) >= MIN_PHONE_DIGITS
+        and (" " in raw or "+" in raw or "-" in raw or "." in raw or "(" in raw or "/" in raw)
+    ):
         return SearchQuery((digits,), True)
     found = words(raw)[:MAX_QUERY_WORDS]
     complete = (text or "")[-1:].isspace()

@@ -20,7 +20,15 @@ MESSAGE_TYPE = "raccordo.context"
 MESSAGE_VERSION = 1
 TOKEN_SECONDS = 600
 # Optional parts of the context; ids, the conversation's status and channel, and the agent's id always go.
-SHAREABLE = ("contact.name", "contact.identities", "contact.attributes", "conversation.subject", "conversation.attributes", "conversation.assignee", "agent.name")
+SHAREABLE = (
+    "contact.name",
+    "contact.identities",
+    "contact.attributes",
+    "conversation.subject",
+    "conversation.attributes",
+    "conversation.assignee",
+    "agent.name",
+)
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 MAX_NAME = 100
 MAX_URL = 2000
@@ -89,7 +97,9 @@ def check_share(value: object) -> list[str]:
     return [v for v in SHAREABLE if v in value]
 
 
-def applies(inbox_ids: list[int], queue_ids: list[int], conversation_inbox_ids: set[int], conversation_queue_ids: set[int]) -> bool:
+def applies(
+    inbox_ids: list[int], queue_ids: list[int], conversation_inbox_ids: set[int], conversation_queue_ids: set[int]
+) -> bool:
     """Whether an app filtered by inboxes / queues (empty: any) is shown for a conversation."""
     if inbox_ids and not set(inbox_ids) & conversation_inbox_ids:
         return False
@@ -98,7 +108,9 @@ def applies(inbox_ids: list[int], queue_ids: list[int], conversation_inbox_ids: 
     return True
 
 
-def context_message(share: list[str], contact: dict[str, Any], conversation: dict[str, Any], agent: dict[str, Any], token: str) -> dict[str, Any]:
+def context_message(
+    share: list[str], contact: dict[str, Any], conversation: dict[str, Any], agent: dict[str, Any], token: str
+) -> dict[str, Any]:
     """The ``raccordo.context`` message with only the parts ``share`` names (plus the ids)."""
     allowed = set(share)
     return {

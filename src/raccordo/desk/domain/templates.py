@@ -18,7 +18,17 @@ VARIABLE = re.compile(r"\{\{\s*([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*)\s*\}\}")
 SHORTCUT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 LANGUAGES = ("it", "en")
 # The variables the desktop fills in; others render empty.
-KNOWN_VARIABLES = ("contact.name", "contact.first_name", "contact.last_name", "contact.email", "contact.phone", "agent.name", "agent.first_name", "conversation.id", "conversation.subject")
+KNOWN_VARIABLES = (
+    "contact.name",
+    "contact.first_name",
+    "contact.last_name",
+    "contact.email",
+    "contact.phone",
+    "agent.name",
+    "agent.first_name",
+    "conversation.id",
+    "conversation.subject",
+)
 MAX_BODY = 10_000
 
 
@@ -50,7 +60,9 @@ def variant_order(language: str | None, channel: str | None) -> list[str]:
     return keys
 
 
-def pick_variant(body: str, bodies: Mapping[str, str] | None, language: str | None, channel: str | None = None) -> tuple[str, str | None]:
+def pick_variant(
+    body: str, bodies: Mapping[str, str] | None, language: str | None, channel: str | None = None
+) -> tuple[str, str | None]:
     """The best fitting body and its key (None: the default body)."""
     for key in variant_order(language, channel):
         chosen = (bodies or {}).get(key)
@@ -64,7 +76,13 @@ def pick_body(body: str, bodies: Mapping[str, str] | None, language: str | None,
     return pick_variant(body, bodies, language, channel)[0]
 
 
-def validate(name: str | None, shortcut: str | None, body: str | None, bodies: Mapping[str, str] | None, channels: Iterable[str] = ()) -> dict[str, str]:
+def validate(
+    name: str | None,
+    shortcut: str | None,
+    body: str | None,
+    bodies: Mapping[str, str] | None,
+    channels: Iterable[str] = (),
+) -> dict[str, str]:
     """Clean bodies (keys: a language ``it``/``en``, a channel of ``channels``, or ``channel:language``;
     empty ones dropped); raises ``InvalidInput`` naming the field."""
     if name is not None and not name.strip():
@@ -82,7 +100,13 @@ def validate(name: str | None, shortcut: str | None, body: str | None, bodies: M
         else:
             fits = key in LANGUAGES or key in known_channels
         if not fits:
-            raise InvalidInput("template.variant_unknown", field="bodies", value=key, languages=", ".join(LANGUAGES), channels=", ".join(sorted(known_channels)))
+            raise InvalidInput(
+                "template.variant_unknown",
+                field="bodies",
+                value=key,
+                languages=", ".join(LANGUAGES),
+                channels=", ".join(sorted(known_channels)),
+            )
         if not isinstance(text, str) or len(text) > MAX_BODY:
             raise InvalidInput("template.body_required", field=f"bodies.{key}", limit=MAX_BODY)
         if text.strip():

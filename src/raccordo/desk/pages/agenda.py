@@ -28,9 +28,22 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 # --- the conversation's panel --------------------------------------------------------------------
 
 
-def _panel_context(request: Request, me: Me, conversation_id: int, *, errors: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> dict[str, Any]:
+def _panel_context(
+    request: Request,
+    me: Me,
+    conversation_id: int,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     context = agenda_views.panel_view(runtime(request).sessions, me.actor, conversation_id)
-    default = {"kind": "callback", "due_at": context.pop("agenda_default_due"), "channel": "", "note": "", "queue_id": ""}
+    default = {
+        "kind": "callback",
+        "due_at": context.pop("agenda_default_due"),
+        "channel": "",
+        "note": "",
+        "queue_id": "",
+    }
     return context | {"agenda_errors": errors or {}, "agenda_values": values or default}
 
 
@@ -43,7 +56,11 @@ def conversation_agenda(conversation_id: int, request: Request, me: Me = MeDep) 
 @router.get("/conversations/{conversation_id}/agenda/items")
 def conversation_agenda_items(conversation_id: int, request: Request, me: Me = MeDep) -> Response:
     me.require(Permission.READ)
-    return render(request, "_agenda_items.html", base_context(me, view="conversation", **_panel_context(request, me, conversation_id)))
+    return render(
+        request,
+        "_agenda_items.html",
+        base_context(me, view="conversation", **_panel_context(request, me, conversation_id)),
+    )
 
 
 def _channel_choice(value: str) -> dict[str, Any]:
@@ -56,13 +73,21 @@ def _channel_choice(value: str) -> dict[str, Any]:
 
 
 @router.post("/conversations/{conversation_id}/agenda")
-def schedule_from_conversation(conversation_id: int, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
+def schedule_from_conversation(
+    conversation_id: int, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep
+) -> Response:
     values = {k: str(form.get(k) or "") for k in ("kind", "due_at", "channel", "note", "queue_id")}
     errors: dict[str, str] = {}
     try:
         agenda_views.schedule(
-            runtime(request).sessions, me.actor, conversation_id, kind=values["kind"], due_at=values["due_at"], note=values["note"],
-            queue_id=form_id(values["queue_id"]), channel=_channel_choice(values["channel"]),
+            runtime(request).sessions,
+            me.actor,
+            conversation_id,
+            kind=values["kind"],
+            due_at=values["due_at"],
+            note=values["note"],
+            queue_id=form_id(values["queue_id"]),
+            channel=_channel_choice(values["channel"]),
         )
     except NotFound:
         raise
@@ -71,7 +96,12 @@ def schedule_from_conversation(conversation_id: int, request: Request, me: Me = 
         if "inbox_id" in errors:
             errors["channel"] = errors.pop("inbox_id")
     context = _panel_context(request, me, conversation_id, errors=errors, values=values if errors else None)
-    return render(request, "_agenda_panel.html", base_context(me, agenda_saved=not errors, **context), status_code=422 if errors else 200)
+    return render(
+        request,
+        "_agenda_panel.html",
+        base_context(me, agenda_saved=not errors, **context),
+        status_code=422 if errors else 200,
+    )
 
 
 # --- the agenda page -----------------------------------------------------------------------------
@@ -99,7 +129,9 @@ def agenda_list(request: Request, me: Me = MeDep) -> Response:
 
 
 @router.post("/agenda/{item_id}/{action}")
-def agenda_action(item_id: int, action: str, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
+def agenda_action(
+    item_id: int, action: str, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep
+) -> Response:
     """complete / cancel / reschedule from the /agenda page or the conversation's panel; answers the fragment it came from."""
     if action not in ("complete", "cancel", "reschedule"):
         raise NotFound("error.not_found")
@@ -117,7 +149,19 @@ def agenda_action(item_id: int, action: str, request: Request, me: Me = MeDep, f
     headers: dict[str, str] = {}  # the agenda.changed event refreshes the other views
     if form.get("view") == "conversation" and conversation_id is not None:
         context = _panel_context(request, me, conversation_id)
-        return render(request, "_agenda_items.html", base_context(me, view="conversation", item_errors=errors, **context), status_code=status, headers=headers)
+        return render(
+            request,
+            "_agenda_items.html",
+            base_context(me, view="conversation", item_errors=errors, **context),
+            status_code=status,
+            headers=headers,
+        )
     scope = "all" if form.get("scope") == "all" and me.can_supervise else "mine"
     context = agenda_views.page_view(sessions, me.actor, scope)
-    return render(request, "_agenda_page_list.html", base_context(me, view="page", item_errors=errors, **context), status_code=status, headers=headers)
+    return render(
+        request,
+        "_agenda_page_list.html",
+        base_context(me, view="page", item_errors=errors, **context),
+        status_code=status,
+        headers=headers,
+    )

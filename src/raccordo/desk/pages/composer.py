@@ -22,10 +22,24 @@ from raccordo.platform.web.templating import render
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 
-def _panel(request: Request, me: Me, conversation_id: int, errors: dict[str, str] | None = None, *, status: int = 200, changed: bool = False) -> Response:
+def _panel(
+    request: Request,
+    me: Me,
+    conversation_id: int,
+    errors: dict[str, str] | None = None,
+    *,
+    status: int = 200,
+    changed: bool = False,
+) -> Response:
     context = desk_views.customer_view(runtime(request).sessions, me.actor, conversation_id)
     headers = {"HX-Trigger": "raccordo:head"} if changed else {}
-    return render(request, "_customer.html", base_context(me, panel_errors=errors or {}, **context), status_code=status, headers=headers)
+    return render(
+        request,
+        "_customer.html",
+        base_context(me, panel_errors=errors or {}, **context),
+        status_code=status,
+        headers=headers,
+    )
 
 
 @router.get("/conversations/{conversation_id}/customer")
@@ -38,13 +52,20 @@ def customer_panel_fragment(conversation_id: int, request: Request, me: Me = MeD
 def post_consent(conversation_id: int, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
     try:
         desk_actions.record_consent(
-            runtime(request).sessions, me.actor, conversation_id, purpose=str(form.get("purpose") or ""), granted=str(form.get("granted") or ""),
-            source=str(form.get("source") or ""), note=str(form.get("note") or ""),
+            runtime(request).sessions,
+            me.actor,
+            conversation_id,
+            purpose=str(form.get("purpose") or ""),
+            granted=str(form.get("granted") or ""),
+            source=str(form.get("source") or ""),
+            note=str(form.get("note") or ""),
         )
     except (NotFound, Forbidden):
         raise
     except RaccordoError as exc:
-        return _panel(request, me, conversation_id, {"consent_" + k: v for k, v in field_errors(exc, me.lang).items()}, status=422)
+        return _panel(
+            request, me, conversation_id, {"consent_" + k: v for k, v in field_errors(exc, me.lang).items()}, status=422
+        )
     return _panel(request, me, conversation_id, changed=True)
 
 
@@ -57,7 +78,9 @@ def post_merge(conversation_id: int, request: Request, me: Me = MeDep, form: dic
     except NotFound:
         raise
     except RaccordoError as exc:  # Forbidden too: the panel says why, next to the suggestion
-        return _panel(request, me, conversation_id, {"merge": next(iter(field_errors(exc, me.lang).values()))}, status=422)
+        return _panel(
+            request, me, conversation_id, {"merge": next(iter(field_errors(exc, me.lang).values()))}, status=422
+        )
     return _panel(request, me, conversation_id, changed=True)
 
 
@@ -69,5 +92,7 @@ def post_dismiss(conversation_id: int, suggestion_id: int, request: Request, me:
     except NotFound:
         raise
     except RaccordoError as exc:
-        return _panel(request, me, conversation_id, {"merge": next(iter(field_errors(exc, me.lang).values()))}, status=422)
+        return _panel(
+            request, me, conversation_id, {"merge": next(iter(field_errors(exc, me.lang).values()))}, status=422
+        )
     return _panel(request, me, conversation_id)

@@ -19,5 +19,11 @@ def form_uploads(form: dict[str, Any], name: str = "attachments") -> list[Upload
     for item in items:
         if isinstance(item, UploadFile) and item.filename:
             item.file.seek(0)
-            uploads.append(UploadedFile(item.filename, (item.content_type or "application/octet-stream").split(";", 1)[0].strip().lower(), item.file.read()))
+            uploads.append(
+                UploadedFile(
+                    item.filename,
+                    (item.content_type or "application/octet-stream").split(";", 1)[0].strip().lower(),
+                    item.file.read(),
+                )
+            )
     return uploads

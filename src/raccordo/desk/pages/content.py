@@ -39,7 +39,14 @@ def _sessions(request: Request) -> Any:
 
 def variant_keys() -> list[str]:
     """The other versions the form offers: per language, then per installed channel (and language)."""
-    return [*LANGUAGES, *(f"{channel}{suffix}" for channel in channel_kinds() for suffix in ("", *(f":{language}" for language in LANGUAGES)))]
+    return [
+        *LANGUAGES,
+        *(
+            f"{channel}{suffix}"
+            for channel in channel_kinds()
+            for suffix in ("", *(f":{language}" for language in LANGUAGES))
+        ),
+    ]
 
 
 def _template_values(reader: FormReader) -> Values:
@@ -62,11 +69,18 @@ def _template_errors(exc: RaccordoError, lang: str) -> dict[str, str]:
 
 
 answer_templates = AdminResource(
-    path="/admin/templates", kind="answer_templates", template="admin/templates.html", nav="templates", guard=_content_admin, row_name="template",
+    path="/admin/templates",
+    kind="answer_templates",
+    template="admin/templates.html",
+    nav="templates",
+    guard=_content_admin,
+    row_name="template",
     page=lambda request, me, template_id: content.templates_view(_sessions(request), me.actor, template_id),
     read=_template_values,
     create=lambda request, me, values: content.save_template(_sessions(request), me.actor, None, values),
-    update=lambda request, me, template_id, values: content.save_template(_sessions(request), me.actor, template_id, values),
+    update=lambda request, me, template_id, values: content.save_template(
+        _sessions(request), me.actor, template_id, values
+    ),
     delete=lambda request, me, template_id: content.delete_template(_sessions(request), me.actor, template_id),
     defaults={"name": "", "shortcut": "", "body": "", "bodies": {}, "active": True},
     view=lambda _: {"languages": LANGUAGES, "variables": KNOWN_VARIABLES, "channels": channel_kinds()},
@@ -77,9 +91,18 @@ answer_templates = AdminResource(
 # --- wrap-up codes ---------------------------------------------------------------------------------
 
 wrap_up_codes = AdminResource(
-    path="/admin/wrap-up-codes", kind="wrap_up_codes", template="admin/wrapup.html", nav="wrapup", guard=_content_admin, row_name="code",
+    path="/admin/wrap-up-codes",
+    kind="wrap_up_codes",
+    template="admin/wrapup.html",
+    nav="wrapup",
+    guard=_content_admin,
+    row_name="code",
     page=lambda request, me, code_id: content.codes_view(_sessions(request), me.actor, code_id),
-    read=lambda reader: {"code": (reader.text("code") or ""), "label": (reader.text("label") or ""), "active": reader.checked("active")},
+    read=lambda reader: {
+        "code": (reader.text("code") or ""),
+        "label": (reader.text("label") or ""),
+        "active": reader.checked("active"),
+    },
     create=lambda request, me, values: content.save_code(_sessions(request), me.actor, None, values),
     update=lambda request, me, code_id, values: content.save_code(_sessions(request), me.actor, code_id, values),
     delete=lambda request, me, code_id: content.delete_code(_sessions(request), me.actor, code_id),
@@ -99,9 +122,13 @@ def _apps_admin(me: Me) -> None:
 def _app_values(reader: FormReader) -> Values:
     raw_share = reader.form.get("share") or []
     return {
-        "name": str(reader.form.get("name") or "").strip(), "url": str(reader.form.get("url") or "").strip(), "active": reader.checked("active"),
-        "position": reader.integer("position", 0, 1000, 0), "share": raw_share if isinstance(raw_share, list) else [raw_share],
-        "inbox_ids": reader.ids("inbox_ids"), "queue_ids": reader.ids("queue_ids"),
+        "name": str(reader.form.get("name") or "").strip(),
+        "url": str(reader.form.get("url") or "").strip(),
+        "active": reader.checked("active"),
+        "position": reader.integer("position", 0, 1000, 0),
+        "share": raw_share if isinstance(raw_share, list) else [raw_share],
+        "inbox_ids": reader.ids("inbox_ids"),
+        "queue_ids": reader.ids("queue_ids"),
     }
 
 
@@ -117,13 +144,28 @@ def _create_app(request: Request, me: Me, values: Values) -> Response:
 
 
 apps = AdminResource(
-    path="/admin/apps", kind="side_panel_apps", template="admin/setup_apps.html", nav="admin-apps", guard=_apps_admin, row_name="app",
+    path="/admin/apps",
+    kind="side_panel_apps",
+    template="admin/setup_apps.html",
+    nav="admin-apps",
+    guard=_apps_admin,
+    row_name="app",
     page=lambda request, me, app_id: content.apps_view(_sessions(request), me.actor, app_id),
-    read=_app_values, create=_create_app,
+    read=_app_values,
+    create=_create_app,
     update=lambda request, me, app_id, values: content.update_app(_sessions(request), me.actor, app_id, values),
     delete=lambda request, me, app_id: content.delete_app(_sessions(request), me.actor, app_id),
-    defaults={"name": "", "url": "", "active": True, "position": 0, "share": list(DEFAULT_SHARE), "inbox_ids": [], "queue_ids": []},
-    view=lambda _: {"shareable": SHAREABLE}, errors_of=_app_errors,
+    defaults={
+        "name": "",
+        "url": "",
+        "active": True,
+        "position": 0,
+        "share": list(DEFAULT_SHARE),
+        "inbox_ids": [],
+        "queue_ids": [],
+    },
+    view=lambda _: {"shareable": SHAREABLE},
+    errors_of=_app_errors,
 )
 
 

@@ -67,7 +67,9 @@ def read_filters(request: Request, me: Me) -> InboxFilters:
     label = params.get("label", "").strip().lower()[:100]
     queue = params.get("queue", "").strip()
     queue = queue if form_id(queue) else ""
-    return InboxFilters(view, status, channel[:32], priority, label, queue, params.get("q", "").strip()[:search.MAX_QUERY_CHARS])
+    return InboxFilters(
+        view, status, channel[:32], priority, label, queue, params.get("q", "").strip()[: search.MAX_QUERY_CHARS]
+    )
 
 
 @router.get("/")
@@ -79,7 +81,9 @@ def home(request: Request, me: Me = MeDep) -> Response:
 def inbox_page(request: Request, me: Me = MeDep) -> Response:
     filters = read_filters(request, me)
     context = desk_views.inbox_page_view(runtime(request).sessions, me.actor, filters)
-    return render(request, "inbox.html", base_context(me, views=inbox_views(me), statuses=STATUSES, conversation=None, **context))
+    return render(
+        request, "inbox.html", base_context(me, views=inbox_views(me), statuses=STATUSES, conversation=None, **context)
+    )
 
 
 @router.get("/inbox/list")
@@ -97,26 +101,57 @@ def conversation_page(conversation_id: int, request: Request, me: Me = MeDep) ->
     filters = read_filters(request, me)
     rt = runtime(request)
     context = desk_views.conversation_page_view(
-        rt.sessions, rt.secretbox, me.actor, conversation_id, filters, page_origin=f"{request.url.scheme}://{request.url.netloc}", max_attachment_bytes=rt.settings.max_attachment_bytes,
+        rt.sessions,
+        rt.secretbox,
+        me.actor,
+        conversation_id,
+        filters,
+        page_origin=f"{request.url.scheme}://{request.url.netloc}",
+        max_attachment_bytes=rt.settings.max_attachment_bytes,
     )
-    return render(request, "inbox.html", base_context(me, views=inbox_views(me), composer_errors={}, draft="", **context))
+    return render(
+        request, "inbox.html", base_context(me, views=inbox_views(me), composer_errors={}, draft="", **context)
+    )
 
 
 @router.get("/conversations/{conversation_id}/thread")
 def conversation_thread(conversation_id: int, request: Request, me: Me = MeDep) -> Response:
-    return render(request, "_thread.html", base_context(me, **desk_views.thread_view(runtime(request).sessions, me.actor, conversation_id)))
+    return render(
+        request,
+        "_thread.html",
+        base_context(me, **desk_views.thread_view(runtime(request).sessions, me.actor, conversation_id)),
+    )
 
 
 @router.get("/conversations/{conversation_id}/head")
 def conversation_head(conversation_id: int, request: Request, me: Me = MeDep) -> Response:
-    return render(request, "_head.html", base_context(me, **desk_views.head_view(runtime(request).sessions, me.actor, conversation_id)))
+    return render(
+        request,
+        "_head.html",
+        base_context(me, **desk_views.head_view(runtime(request).sessions, me.actor, conversation_id)),
+    )
 
 
-def _composer(request: Request, me: Me, conversation_id: int, errors: dict[str, str], draft: str, status: int, mode: str = "reply", inbox_id: int | None = None) -> Response:
+def _composer(
+    request: Request,
+    me: Me,
+    conversation_id: int,
+    errors: dict[str, str],
+    draft: str,
+    status: int,
+    mode: str = "reply",
+    inbox_id: int | None = None,
+) -> Response:
     rt = runtime(request)
     context = desk_views.composer_view(rt.sessions, me.actor, conversation_id, rt.settings.max_attachment_bytes)
     headers = {"HX-Trigger": "raccordo:thread"} if not errors else {}
-    return render(request, "_composer.html", base_context(me, composer_errors=errors, draft=draft, mode=mode, chosen_inbox_id=inbox_id, **context), status_code=status, headers=headers)
+    return render(
+        request,
+        "_composer.html",
+        base_context(me, composer_errors=errors, draft=draft, mode=mode, chosen_inbox_id=inbox_id, **context),
+        status_code=status,
+        headers=headers,
+    )
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -133,7 +168,14 @@ def post_reply(conversation_id: int, request: Request, me: Me = MeDep, form: dic
     inbox_id = _int_or_none(form.get("inbox_id"))
     try:
         desk_actions.send_reply(
-            rt.sessions, rt.files, me.actor, conversation_id, text=text, inbox_id=inbox_id, attachments=composer_view.form_uploads(form), max_attachment_bytes=rt.settings.max_attachment_bytes,
+            rt.sessions,
+            rt.files,
+            me.actor,
+            conversation_id,
+            text=text,
+            inbox_id=inbox_id,
+            attachments=composer_view.form_uploads(form),
+            max_attachment_bytes=rt.settings.max_attachment_bytes,
         )
     except (NotFound, Forbidden):
         raise
@@ -147,7 +189,15 @@ def post_note(conversation_id: int, request: Request, me: Me = MeDep, form: dict
     rt = runtime(request)
     text = str(form.get("text") or "")
     try:
-        desk_actions.add_note(rt.sessions, rt.files, me.actor, conversation_id, text=text, attachments=composer_view.form_uploads(form), max_attachment_bytes=rt.settings.max_attachment_bytes)
+        desk_actions.add_note(
+            rt.sessions,
+            rt.files,
+            me.actor,
+            conversation_id,
+            text=text,
+            attachments=composer_view.form_uploads(form),
+            max_attachment_bytes=rt.settings.max_attachment_bytes,
+        )
     except (NotFound, Forbidden):
         raise
     except RaccordoError as exc:
@@ -178,16 +228,26 @@ def post_status(conversation_id: int, request: Request, me: Me = MeDep, form: di
     errors: dict[str, str] = {}
     try:
         desk_actions.change_conversation(
-            runtime(request).sessions, me.actor, conversation_id, status=str(form.get("status") or ""), snoozed_until=_snooze_until(form),
-            wrap_up_code=str(form.get("wrap_up_code") or "") or None, take=form.get("take") == "1",
+            runtime(request).sessions,
+            me.actor,
+            conversation_id,
+            status=str(form.get("status") or ""),
+            snoozed_until=_snooze_until(form),
+            wrap_up_code=str(form.get("wrap_up_code") or "") or None,
+            take=form.get("take") == "1",
         )
     except (NotFound, Forbidden):
         raise
     except RaccordoError as exc:
         errors = field_errors(exc, me.lang)
     context = desk_views.head_view(runtime(request).sessions, me.actor, conversation_id)
-    return render(request, "_head.html", base_context(me, head_errors=errors, **context), status_code=422 if errors else 200,
-                  headers={} if errors else {"HX-Trigger": "raccordo:thread, raccordo:list"})
+    return render(
+        request,
+        "_head.html",
+        base_context(me, head_errors=errors, **context),
+        status_code=422 if errors else 200,
+        headers={} if errors else {"HX-Trigger": "raccordo:thread, raccordo:list"},
+    )
 
 
 def _transfer_target(value: str) -> dict[str, int]:
@@ -205,7 +265,13 @@ def post_transfer(conversation_id: int, request: Request, me: Me = MeDep, form: 
     note = str(form.get("note") or "").strip() or None
     try:
         desk_actions.transfer(
-            rt.sessions, rt.files, me.actor, conversation_id, _transfer_target(str(form.get("target") or "")), note=note, max_attachment_bytes=rt.settings.max_attachment_bytes,
+            rt.sessions,
+            rt.files,
+            me.actor,
+            conversation_id,
+            _transfer_target(str(form.get("target") or "")),
+            note=note,
+            max_attachment_bytes=rt.settings.max_attachment_bytes,
         )
     except NotFound:
         raise
@@ -215,8 +281,13 @@ def post_transfer(conversation_id: int, request: Request, me: Me = MeDep, form: 
         # Handed to someone the agent does not share a team with: it leaves their sight.
         return Response(status_code=200, headers={"HX-Redirect": "/inbox", "HX-Trigger": "raccordo:list"})
     context = desk_views.head_view(rt.sessions, me.actor, conversation_id)
-    return render(request, "_head.html", base_context(me, head_errors=errors, transfer_note=(note or "") if errors else "", **context), status_code=422 if errors else 200,
-                  headers={} if errors else {"HX-Trigger": "raccordo:thread, raccordo:list"})
+    return render(
+        request,
+        "_head.html",
+        base_context(me, head_errors=errors, transfer_note=(note or "") if errors else "", **context),
+        status_code=422 if errors else 200,
+        headers={} if errors else {"HX-Trigger": "raccordo:thread, raccordo:list"},
+    )
 
 
 # --- presence --------------------------------------------------------------------------------------
@@ -224,7 +295,12 @@ def post_transfer(conversation_id: int, request: Request, me: Me = MeDep, form: 
 
 def _presence(request: Request, me: Me, errors: dict[str, str] | None = None) -> Response:
     context = desk_actions.presence_view(runtime(request).sessions, me.actor)
-    return render(request, "_presence.html", base_context(me, presence_errors=errors or {}, away_reasons=AWAY_REASONS, **context), status_code=422 if errors else 200)
+    return render(
+        request,
+        "_presence.html",
+        base_context(me, presence_errors=errors or {}, away_reasons=AWAY_REASONS, **context),
+        status_code=422 if errors else 200,
+    )
 
 
 @router.get("/presence")

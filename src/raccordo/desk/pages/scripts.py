@@ -48,7 +48,16 @@ def _sessions(request: Request) -> Any:
 
 
 def _blank_step(index: int) -> dict[str, Any]:
-    return {"id": f"step-{index + 1}", "title": "", "prompt": "", "answer": None, "options": [], "target": None, "branches": {}, "next": None}
+    return {
+        "id": f"step-{index + 1}",
+        "title": "",
+        "prompt": "",
+        "answer": None,
+        "options": [],
+        "target": None,
+        "branches": {},
+        "next": None,
+    }
 
 
 def _form_steps(form: dict[str, Any]) -> list[dict[str, Any]]:
@@ -68,10 +77,18 @@ def _form_steps(form: dict[str, Any]) -> list[dict[str, Any]]:
             key, to = get(f"bkey-{k}"), get(f"branch-{k}").strip()
             if key in keys and to:  # a branch of an option that was just removed goes with it
                 branches[key] = to
-        steps.append({
-            "id": get("id").strip(), "title": get("title").strip(), "prompt": get("prompt"), "answer": answer, "options": options,
-            "target": get("target").strip() or None, "branches": branches, "next": get("next").strip() or None,
-        })
+        steps.append(
+            {
+                "id": get("id").strip(),
+                "title": get("title").strip(),
+                "prompt": get("prompt"),
+                "answer": answer,
+                "options": options,
+                "target": get("target").strip() or None,
+                "branches": branches,
+                "next": get("next").strip() or None,
+            }
+        )
     return steps
 
 
@@ -133,9 +150,13 @@ def _strings(value: Any) -> list[str]:
 def _read(reader: FormReader) -> Values:
     form = reader.form
     return {
-        "name": str(form.get("name") or "").strip(), "description": str(form.get("description") or ""),
-        "active": reader.checked("active"), "channels": _strings(form.get("channels[]")),
-        "queue_ids": _ints(form.get("queue_ids[]")), "steps": _form_steps(form), "op": str(form.get("op") or "save"),
+        "name": str(form.get("name") or "").strip(),
+        "description": str(form.get("description") or ""),
+        "active": reader.checked("active"),
+        "channels": _strings(form.get("channels[]")),
+        "queue_ids": _ints(form.get("queue_ids[]")),
+        "steps": _form_steps(form),
+        "op": str(form.get("op") or "save"),
     }
 
 
@@ -160,12 +181,31 @@ def _errors(exc: RaccordoError, lang: str) -> dict[str, str]:
 
 
 designer = AdminResource(
-    path="/admin/scripts", kind="scripts", template="admin/scripts.html", nav="scripts", guard=_admin, row_name="script",
+    path="/admin/scripts",
+    kind="scripts",
+    template="admin/scripts.html",
+    nav="scripts",
+    guard=_admin,
+    row_name="script",
     page=lambda request, me, script_id: scripting.designer_view(_sessions(request), me.actor, script_id),
-    read=_read, create=lambda request, me, values: _save(request, me, None, values), update=_save,
+    read=_read,
+    create=lambda request, me, values: _save(request, me, None, values),
+    update=_save,
     delete=lambda request, me, script_id: scripting.delete_script(_sessions(request), me.actor, script_id),
-    defaults={"name": "", "description": "", "active": True, "channels": [], "queue_ids": [], "steps": [_blank_step(0)]},
-    view=lambda v: {"channels": channel_kinds(), "answer_types": ANSWER_TYPES, "variables": KNOWN_VARIABLES, "preview": _preview(v["steps"])},
+    defaults={
+        "name": "",
+        "description": "",
+        "active": True,
+        "channels": [],
+        "queue_ids": [],
+        "steps": [_blank_step(0)],
+    },
+    view=lambda v: {
+        "channels": channel_kinds(),
+        "answer_types": ANSWER_TYPES,
+        "variables": KNOWN_VARIABLES,
+        "preview": _preview(v["steps"]),
+    },
     errors_of=_errors,
 )
 designer.mount(router, MeDep)
@@ -174,11 +214,29 @@ designer.mount(router, MeDep)
 # --- the runner beside a conversation ----------------------------------------------------------------
 
 
-def _panel(request: Request, me: Me, conversation_id: int, errors: dict[str, str] | None = None, draft: str = "", status: int = 200, attributes_changed: bool = False) -> Response:
+def _panel(
+    request: Request,
+    me: Me,
+    conversation_id: int,
+    errors: dict[str, str] | None = None,
+    draft: str = "",
+    status: int = 200,
+    attributes_changed: bool = False,
+) -> Response:
     data = scripting.panel_view(_sessions(request), me.actor, conversation_id)
-    return render(request, "_script_panel.html", base_context(
-        me, conversation_id=conversation_id, script_errors=errors or {}, draft=draft, **data,
-    ), status_code=status, headers={"HX-Trigger": "raccordo:attributes"} if attributes_changed else None)
+    return render(
+        request,
+        "_script_panel.html",
+        base_context(
+            me,
+            conversation_id=conversation_id,
+            script_errors=errors or {},
+            draft=draft,
+            **data,
+        ),
+        status_code=status,
+        headers={"HX-Trigger": "raccordo:attributes"} if attributes_changed else None,
+    )
 
 
 @router.get("/conversations/{conversation_id}/script")
@@ -187,7 +245,9 @@ def script_panel(conversation_id: int, request: Request, me: Me = MeDep) -> Resp
     return _panel(request, me, conversation_id)
 
 
-def _run_action(request: Request, me: Me, conversation_id: int, action: Callable[[], bool], draft: str = "") -> Response:
+def _run_action(
+    request: Request, me: Me, conversation_id: int, action: Callable[[], bool], draft: str = ""
+) -> Response:
     me.require(Permission.WORK)
     try:
         changed = action()
@@ -203,29 +263,53 @@ def script_start(conversation_id: int, request: Request, me: Me = MeDep, form: d
     script_id = form_id(form.get("script_id"))
     if script_id is None:
         return _panel(request, me, conversation_id, {"script_id": translate("ui.scripts.choose", me.lang)}, status=422)
-    return _run_action(request, me, conversation_id, lambda: scripting.start_run(_sessions(request), me.actor, conversation_id, script_id))
+    return _run_action(
+        request,
+        me,
+        conversation_id,
+        lambda: scripting.start_run(_sessions(request), me.actor, conversation_id, script_id),
+    )
 
 
 @router.post("/conversations/{conversation_id}/script/{run_id}/answer")
-def script_answer(conversation_id: int, run_id: int, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
+def script_answer(
+    conversation_id: int, run_id: int, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep
+) -> Response:
     value = form.get("value")
     value = str(value) if value is not None else None
     step_id = str(form.get("step_id") or "") or None
-    return _run_action(request, me, conversation_id, lambda: scripting.answer_step(_sessions(request), me.actor, conversation_id, run_id, step_id, value), draft=value or "")
+    return _run_action(
+        request,
+        me,
+        conversation_id,
+        lambda: scripting.answer_step(_sessions(request), me.actor, conversation_id, run_id, step_id, value),
+        draft=value or "",
+    )
 
 
 @router.post("/conversations/{conversation_id}/script/{run_id}/back")
 def script_back(conversation_id: int, run_id: int, request: Request, me: Me = MeDep) -> Response:
-    return _run_action(request, me, conversation_id, lambda: scripting.go_back(_sessions(request), me.actor, conversation_id, run_id))
+    return _run_action(
+        request, me, conversation_id, lambda: scripting.go_back(_sessions(request), me.actor, conversation_id, run_id)
+    )
 
 
 @router.post("/conversations/{conversation_id}/script/{run_id}/abandon")
 def script_abandon(conversation_id: int, run_id: int, request: Request, me: Me = MeDep) -> Response:
-    return _run_action(request, me, conversation_id, lambda: scripting.abandon_run(_sessions(request), me.actor, conversation_id, run_id))
+    return _run_action(
+        request,
+        me,
+        conversation_id,
+        lambda: scripting.abandon_run(_sessions(request), me.actor, conversation_id, run_id),
+    )
 
 
 @router.get("/conversations/{conversation_id}/attributes")
 def customer_attributes(conversation_id: int, request: Request, me: Me = MeDep) -> Response:
     """The attributes part of the customer panel (refreshed when a script saves an answer)."""
     me.require(Permission.READ)
-    return render(request, "_customer_attributes.html", base_context(me, **scripting.attributes_view(_sessions(request), me.actor, conversation_id)))
+    return render(
+        request,
+        "_customer_attributes.html",
+        base_context(me, **scripting.attributes_view(_sessions(request), me.actor, conversation_id)),
+    )

@@ -43,25 +43,24 @@ from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor, system_actor
 from raccordo.accounts.domain.roles import Permission, can
+from raccordo.accounts.models import Tenant, User
 from raccordo.channels.base import get_channel
+from raccordo.channels.models import Inbox
 from raccordo.desk.domain import agenda as rules
+from raccordo.desk.models import AgendaItem
 from raccordo.platform import hours, jobs
 from raccordo.platform.errors import Conflict, Forbidden, InvalidInput
 from raccordo.platform.events import emit, emit_conversation
-from raccordo.accounts.models import Tenant, User
-from raccordo.channels.models import Inbox
-from raccordo.desk.models import AgendaItem
 from raccordo.realtime.models import AgentPresence
-from raccordo.record.models import Contact, Conversation
-from raccordo.routing.models import AgentCapacity, QueueItem, RoutingQueue
 from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.record.domain.messages import TimelineKind
+from raccordo.record.models import Contact, Conversation
 from raccordo.record.services import conversations
 from raccordo.record.services.identity import live_contact
 from raccordo.record.services.records import add_timeline, audit, get_owned
 from raccordo.routing.domain.routing import AgentState
-from raccordo.routing.services import routing
-from raccordo.routing.services import routing_pass
+from raccordo.routing.models import AgentCapacity, QueueItem, RoutingQueue
+from raccordo.routing.services import routing, routing_pass
 
 AGENDA_DUE = "agenda.due"
 TIMELINE_SCHEDULED = "agenda.scheduled"
@@ -105,7 +104,9 @@ class AgendaFilters:
     conversation_id: int | None = None
 
 
-def list_items(session: Session, actor: Actor, filters: AgendaFilters, limit: int = 200, now: datetime | None = None) -> list[AgendaItem]:
+def list_items(
+    session: Session, actor: Actor, filters: AgendaFilters, limit: int = 200, now: datetime | None = None
+) -> list[AgendaItem]:
     """Items by due time. Agents see their own (owned or created); supervisors anyone's with ``scope=all``."""
     actor.require(Permission.READ)
     now = now or datetime.now(UTC)
@@ -143,18 +144,31 @@ def conversation_items(session: Session, actor: Actor, conversation_id: int) -> 
     """Every item of one conversation (anyone who may read the conversation sees its agenda)."""
     actor.require(Permission.READ)
     get_owned(session, Conversation, actor.tenant_id, conversation_id)
-    query = select(AgendaItem).where(AgendaItem.tenant_id == actor.tenant_id, AgendaItem.conversation_id == conversation_id)
+    query = select(AgendaItem).where(
+        AgendaItem.tenant_id == actor.tenant_id, AgendaItem.conversation_id == conversation_id
+    )
     return list(session.scalars(query.order_by(AgendaItem.due_at, AgendaItem.id)))
 
 
-def channel_choices(session: Session, actor: Actor, conversation: Conversation) -> list[tuple[str, int | None, str, bool]]:
+def channel_choices(
+    session: Session, actor: Actor, conversation: Conversation
+) -> list[tuple[str, int | None, str, bool]]:
     """(channel, inbox id, inbox name, reachable) for the form: a phone call and each active inbox."""
     contact = live_contact(session, actor.tenant_id, conversation.contact_id)
     kinds = {identity.kind for identity in contact.identities}
     choices = [(rules.PHONE, None, "", rules.reachable(rules.PHONE, kinds))]
-    for inbox in session.scalars(select(Inbox).where(Inbox.tenant_id == actor.tenant_id, Inbox.active.is_(True)).order_by(Inbox.name, Inbox.id)):
+    for inbox in session.scalars(
+        select(Inbox).where(Inbox.tenant_id == actor.tenant_id, Inbox.active.is_(True)).order_by(Inbox.name, Inbox.id)
+    ):
         channel = get_channel(inbox.channel)
-        choices.append((inbox.channel, inbox.id, inbox.name, channel is not None and rules.reachable(inbox.channel, kinds, channel.reply_identity_kinds)))
+        choices.append(
+            (
+                inbox.channel,
+                inbox.id,
+                inbox.name,
+                channel is not None and rules.reachable(inbox.channel, kinds, channel.reply_identity_kinds),
+            )
+        )
     return choices
 
 
@@ -210,7 +224,9 @@ def _queue(session: Session, actor: Actor, queue_id: int | None) -> int | None:
     return queue.id
 
 
-def _channel(session: Session, actor: Actor, conversation: Conversation, channel: str | None, inbox_id: int | None) -> tuple[str, int | None]:
+def _channel(
+    session: Session, actor: Actor, conversation: Conversation, channel: str | None, inbox_id: int | None
+) -> tuple[str, int | None]:
     """The channel and inbox to use, checked against the contact's identities (precise 422s)."""
     contact = live_contact(session, actor.tenant_id, conversation.contact_id)
     kinds = {identity.kind for identity in contact.identities}
@@ -228,9 +244,13 @@ def _channel(session: Session, actor: Actor, conversation: Conversation, channel
     if inbox_id is None:
         if channel != rules.PHONE:
             # A channel by name: the conversation's last inbox if it is of that channel, else the first active one.
-            candidates = list(session.scalars(
-                select(Inbox).where(Inbox.tenant_id == actor.tenant_id, Inbox.channel == channel, Inbox.active.is_(True)).order_by(Inbox.id)
-            ))
+            candidates = list(
+                session.scalars(
+                    select(Inbox)
+                    .where(Inbox.tenant_id == actor.tenant_id, Inbox.channel == channel, Inbox.active.is_(True))
+                    .order_by(Inbox.id)
+                )
+            )
             if not candidates:
                 raise InvalidInput("agenda.channel_unknown", field="channel", value=str(channel))
             chosen = next((i for i in candidates if i.id == conversation.last_inbox_id), candidates[0])
@@ -241,7 +261,9 @@ def _channel(session: Session, actor: Actor, conversation: Conversation, channel
             return rules.PHONE, None
     inbox = get_owned(session, Inbox, actor.tenant_id, inbox_id)
     if channel is not None and channel != inbox.channel:
-        raise InvalidInput("agenda.channel_mismatch", field="channel", channel=str(channel), inbox_channel=inbox.channel)
+        raise InvalidInput(
+            "agenda.channel_mismatch", field="channel", channel=str(channel), inbox_channel=inbox.channel
+        )
     if not inbox.active:
         raise InvalidInput("agenda.inbox_inactive", field="inbox_id")
     implementation = get_channel(inbox.channel)
@@ -249,7 +271,9 @@ def _channel(session: Session, actor: Actor, conversation: Conversation, channel
         raise InvalidInput("channel.not_installed", field="channel", channel=inbox.channel)
     needed = rules.needed_identity_kinds(inbox.channel, implementation.reply_identity_kinds if implementation else ())
     if not needed & kinds:
-        raise InvalidInput("agenda.identity_missing", field="inbox_id", channel=inbox.channel, needed=", ".join(sorted(needed)) or "-")
+        raise InvalidInput(
+            "agenda.identity_missing", field="inbox_id", channel=inbox.channel, needed=", ".join(sorted(needed)) or "-"
+        )
     return inbox.channel, inbox.id
 
 
@@ -259,16 +283,38 @@ def _channel(session: Session, actor: Actor, conversation: Conversation, channel
 def _announce(session: Session, item: AgendaItem, kind: str = "agenda.changed", **extra: Any) -> None:
     """An event for the owner's desktop (supervisors see every event of the tenant)."""
     emit(
-        session, item.tenant_id, kind,
-        {"id": item.id, "kind": item.kind, "status": item.status, "due_at": item.due_at.isoformat(), "conversation_id": item.conversation_id,
-         "owner_id": item.owner_id, "channel": item.channel, **extra},
-        conversation_id=item.conversation_id, contact_id=item.contact_id, user_id=item.owner_id,
+        session,
+        item.tenant_id,
+        kind,
+        {
+            "id": item.id,
+            "kind": item.kind,
+            "status": item.status,
+            "due_at": item.due_at.isoformat(),
+            "conversation_id": item.conversation_id,
+            "owner_id": item.owner_id,
+            "channel": item.channel,
+            **extra,
+        },
+        conversation_id=item.conversation_id,
+        contact_id=item.contact_id,
+        user_id=item.owner_id,
     )
 
 
 def schedule(
-    session: Session, actor: Actor, *, conversation_id: int, kind: str, due_at: datetime | None, channel: str | None = None, inbox_id: int | None = None,
-    queue_id: int | None = None, owner_id: int | None = None, note: str | None = None, now: datetime | None = None,
+    session: Session,
+    actor: Actor,
+    *,
+    conversation_id: int,
+    kind: str,
+    due_at: datetime | None,
+    channel: str | None = None,
+    inbox_id: int | None = None,
+    queue_id: int | None = None,
+    owner_id: int | None = None,
+    note: str | None = None,
+    now: datetime | None = None,
 ) -> AgendaItem:
     actor.require(Permission.WORK)
     now = now or datetime.now(UTC)
@@ -281,14 +327,43 @@ def schedule(
     queue = _queue(session, actor, queue_id)
     channel_name, inbox = _channel(session, actor, conversation, channel, inbox_id)
     item = AgendaItem(
-        tenant_id=actor.tenant_id, conversation_id=conversation.id, contact_id=conversation.contact_id, owner_id=owner, created_by_id=actor.user_id,
-        kind=kind, channel=channel_name, inbox_id=inbox, queue_id=queue, due_at=due, note=_note(note), status=rules.SCHEDULED, created_at=now, updated_at=now,
+        tenant_id=actor.tenant_id,
+        conversation_id=conversation.id,
+        contact_id=conversation.contact_id,
+        owner_id=owner,
+        created_by_id=actor.user_id,
+        kind=kind,
+        channel=channel_name,
+        inbox_id=inbox,
+        queue_id=queue,
+        due_at=due,
+        note=_note(note),
+        status=rules.SCHEDULED,
+        created_at=now,
+        updated_at=now,
     )
     session.add(item)
     session.flush()
-    jobs.schedule(session, AGENDA_DUE, due, {"agenda_item_id": item.id}, tenant_id=actor.tenant_id, dedupe_key=job_key(item.id))
-    data = {"agenda_item_id": item.id, "kind": kind, "channel": channel_name, "due_at": due.isoformat(), "owner_id": owner}
-    add_timeline(session, actor.tenant_id, conversation.contact_id, TIMELINE_SCHEDULED, conversation_id=conversation.id, actor_type=actor.actor_type, actor_id=actor.user_id, data=data)
+    jobs.schedule(
+        session, AGENDA_DUE, due, {"agenda_item_id": item.id}, tenant_id=actor.tenant_id, dedupe_key=job_key(item.id)
+    )
+    data = {
+        "agenda_item_id": item.id,
+        "kind": kind,
+        "channel": channel_name,
+        "due_at": due.isoformat(),
+        "owner_id": owner,
+    }
+    add_timeline(
+        session,
+        actor.tenant_id,
+        conversation.contact_id,
+        TIMELINE_SCHEDULED,
+        conversation_id=conversation.id,
+        actor_type=actor.actor_type,
+        actor_id=actor.user_id,
+        data=data,
+    )
     audit(session, actor, "agenda.scheduled", "agenda_item", item.id, data)
     _announce(session, item)
     return item
@@ -298,8 +373,18 @@ _UNSET: Any = object()
 
 
 def update(
-    session: Session, actor: Actor, item_id: int, *, due_at: Any = _UNSET, kind: Any = _UNSET, note: Any = _UNSET, channel: Any = _UNSET,
-    inbox_id: Any = _UNSET, queue_id: Any = _UNSET, owner_id: Any = _UNSET, now: datetime | None = None,
+    session: Session,
+    actor: Actor,
+    item_id: int,
+    *,
+    due_at: Any = _UNSET,
+    kind: Any = _UNSET,
+    note: Any = _UNSET,
+    channel: Any = _UNSET,
+    inbox_id: Any = _UNSET,
+    queue_id: Any = _UNSET,
+    owner_id: Any = _UNSET,
+    now: datetime | None = None,
 ) -> AgendaItem:
     """Change an item; a new ``due_at`` reschedules it (any status becomes ``scheduled``, the job moves)."""
     actor.require(Permission.WORK)
@@ -328,8 +413,22 @@ def update(
         changes["channel"] = item.channel
     if due_at is not _UNSET:
         item.due_at = _due(due_at, now)
-        item.status, item.outcome, item.routed_user_id, item.routed_queue_id, item.fired_at, item.completed_at = rules.SCHEDULED, None, None, None, None, None
-        jobs.schedule(session, AGENDA_DUE, item.due_at, {"agenda_item_id": item.id}, tenant_id=item.tenant_id, dedupe_key=job_key(item.id))
+        item.status, item.outcome, item.routed_user_id, item.routed_queue_id, item.fired_at, item.completed_at = (
+            rules.SCHEDULED,
+            None,
+            None,
+            None,
+            None,
+            None,
+        )
+        jobs.schedule(
+            session,
+            AGENDA_DUE,
+            item.due_at,
+            {"agenda_item_id": item.id},
+            tenant_id=item.tenant_id,
+            dedupe_key=job_key(item.id),
+        )
         changes["due_at"] = item.due_at.isoformat()
     item.updated_at = now
     session.flush()
@@ -375,7 +474,9 @@ def _owner_state(session: Session, tenant_id: int, user_id: int) -> AgentState |
     user = session.get(User, user_id)
     if user is None or user.tenant_id != tenant_id or not user.active:
         return None
-    status = session.scalar(select(AgentPresence.status).where(AgentPresence.tenant_id == tenant_id, AgentPresence.user_id == user_id))
+    status = session.scalar(
+        select(AgentPresence.status).where(AgentPresence.tenant_id == tenant_id, AgentPresence.user_id == user_id)
+    )
     defaults, default_exclusive = routing_pass.default_capacity()
     profile = session.get(AgentCapacity, user_id)
     capacity = {**defaults, **{k: int(v) for k, v in (profile.capacity or {}).items()}} if profile else dict(defaults)
@@ -386,7 +487,10 @@ def _owner_state(session: Session, tenant_id: int, user_id: int) -> AgentState |
 
 def _target_queue(session: Session, item: AgendaItem, conversation: Conversation) -> RoutingQueue | None:
     """The item's queue, else the conversation's last queue (active ones only)."""
-    for queue_id in (item.queue_id, session.scalar(select(QueueItem.queue_id).where(QueueItem.conversation_id == conversation.id))):
+    for queue_id in (
+        item.queue_id,
+        session.scalar(select(QueueItem.queue_id).where(QueueItem.conversation_id == conversation.id)),
+    ):
         if queue_id is None:
             continue
         queue = session.get(RoutingQueue, queue_id)
@@ -395,9 +499,18 @@ def _target_queue(session: Session, item: AgendaItem, conversation: Conversation
     return None
 
 
-def _enqueue(session: Session, item: AgendaItem, conversation: Conversation, queue: RoutingQueue, now: datetime) -> QueueItem:
+def _enqueue(
+    session: Session, item: AgendaItem, conversation: Conversation, queue: RoutingQueue, now: datetime
+) -> QueueItem:
     placed = routing_pass.enqueue(session, conversation, queue, now, reason="agenda", agenda_item_id=item.id)
-    add_timeline(session, item.tenant_id, conversation.contact_id, TimelineKind.QUEUED, conversation_id=conversation.id, data={"queue_id": queue.id, "queue": queue.name, "agenda_item_id": item.id})
+    add_timeline(
+        session,
+        item.tenant_id,
+        conversation.contact_id,
+        TimelineKind.QUEUED,
+        conversation_id=conversation.id,
+        data={"queue_id": queue.id, "queue": queue.name, "agenda_item_id": item.id},
+    )
     return placed
 
 
@@ -406,7 +519,9 @@ def fire(ctx: jobs.JobContext) -> dict[str, Any]:
     """The due time of an agenda item: route the work (see the module docstring). Idempotent."""
     session = ctx.session
     item = session.scalars(
-        select(AgendaItem).where(AgendaItem.id == ctx.payload.get("agenda_item_id"), AgendaItem.tenant_id == ctx.tenant_id).with_for_update()
+        select(AgendaItem)
+        .where(AgendaItem.id == ctx.payload.get("agenda_item_id"), AgendaItem.tenant_id == ctx.tenant_id)
+        .with_for_update()
     ).one_or_none()
     if item is None:
         return {"fired": False, "reason": "item not found"}
@@ -416,7 +531,9 @@ def fire(ctx: jobs.JobContext) -> dict[str, Any]:
     if item.due_at > now:  # moved later, or this worker's clock is behind: wait
         ctx.run_again_at(item.due_at)
         return {"fired": False, "reason": "not due yet"}
-    if routing_pass.claim_tenant(session, item.tenant_id) is None:  # a routing pass holds the tenant: come back in a moment
+    if (
+        routing_pass.claim_tenant(session, item.tenant_id) is None
+    ):  # a routing pass holds the tenant: come back in a moment
         ctx.run_again_at(now + RETRY_WHEN_ROUTING_BUSY)
         return {"fired": False, "reason": "routing busy"}
     outcome = _route(session, item, now)
@@ -424,15 +541,32 @@ def fire(ctx: jobs.JobContext) -> dict[str, Any]:
     item.outcome, item.fired_at, item.updated_at = outcome, now, now
     session.flush()
     contact = session.get(Contact, item.contact_id)
-    data = {"agenda_item_id": item.id, "kind": item.kind, "outcome": outcome, "user_id": item.routed_user_id, "queue_id": item.routed_queue_id}
-    add_timeline(session, item.tenant_id, item.contact_id, TIMELINE_DUE, conversation_id=item.conversation_id, data=data)
-    _announce(session, item, "agenda.due", contact_name=(contact.name if contact else None) or "", note=item.note[:200], outcome=outcome)
+    data = {
+        "agenda_item_id": item.id,
+        "kind": item.kind,
+        "outcome": outcome,
+        "user_id": item.routed_user_id,
+        "queue_id": item.routed_queue_id,
+    }
+    add_timeline(
+        session, item.tenant_id, item.contact_id, TIMELINE_DUE, conversation_id=item.conversation_id, data=data
+    )
+    _announce(
+        session,
+        item,
+        "agenda.due",
+        contact_name=(contact.name if contact else None) or "",
+        note=item.note[:200],
+        outcome=outcome,
+    )
     return {"fired": True, "outcome": outcome, "conversation_id": item.conversation_id}
 
 
 def _route(session: Session, item: AgendaItem, now: datetime) -> str:
     conversation = session.scalars(
-        select(Conversation).where(Conversation.id == item.conversation_id, Conversation.tenant_id == item.tenant_id).with_for_update()
+        select(Conversation)
+        .where(Conversation.id == item.conversation_id, Conversation.tenant_id == item.tenant_id)
+        .with_for_update()
     ).one_or_none()
     if conversation is None:
         return "missed_no_conversation"

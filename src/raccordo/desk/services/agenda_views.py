@@ -12,15 +12,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.services import accounts
+from raccordo.channels.models import Inbox
 from raccordo.desk.domain import agenda as rules
+from raccordo.desk.models import AgendaItem
 from raccordo.desk.services import agenda
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.store.db import unit_of_work
-from raccordo.channels.models import Inbox
-from raccordo.desk.models import AgendaItem
 from raccordo.record.models import Contact, Conversation
-from raccordo.routing.models import RoutingQueue
 from raccordo.record.services.records import get_owned
+from raccordo.routing.models import RoutingQueue
 
 Sessions = sessionmaker[Session]
 Data = dict[str, Any]
@@ -34,9 +34,29 @@ def _names(session: Session, actor: Actor, items: list[AgendaItem]) -> Data:
     queue_ids = {i.routed_queue_id for i in items if i.routed_queue_id} | {i.queue_id for i in items if i.queue_id}
     inbox_ids = {i.inbox_id for i in items if i.inbox_id}
     return {
-        "contacts": dict(session.execute(select(Contact.id, Contact.name).where(Contact.tenant_id == tenant, Contact.id.in_(contact_ids))).all()) if contact_ids else {},
-        "queues": dict(session.execute(select(RoutingQueue.id, RoutingQueue.name).where(RoutingQueue.tenant_id == tenant, RoutingQueue.id.in_(queue_ids))).all()) if queue_ids else {},
-        "inbox_names": dict(session.execute(select(Inbox.id, Inbox.name).where(Inbox.tenant_id == tenant, Inbox.id.in_(inbox_ids))).all()) if inbox_ids else {},
+        "contacts": dict(
+            session.execute(
+                select(Contact.id, Contact.name).where(Contact.tenant_id == tenant, Contact.id.in_(contact_ids))
+            ).all()
+        )
+        if contact_ids
+        else {},
+        "queues": dict(
+            session.execute(
+                select(RoutingQueue.id, RoutingQueue.name).where(
+                    RoutingQueue.tenant_id == tenant, RoutingQueue.id.in_(queue_ids)
+                )
+            ).all()
+        )
+        if queue_ids
+        else {},
+        "inbox_names": dict(
+            session.execute(
+                select(Inbox.id, Inbox.name).where(Inbox.tenant_id == tenant, Inbox.id.in_(inbox_ids))
+            ).all()
+        )
+        if inbox_ids
+        else {},
         "users": {u.id: u.name for u in accounts.list_users(session, actor)},
     }
 
@@ -49,7 +69,13 @@ def _panel(session: Session, actor: Actor, conversation_id: int) -> Data:
     conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id)
     items = agenda.conversation_items(session, actor, conversation_id)
     zone = agenda.tenant_zone(session, actor.tenant_id)
-    queues = list(session.scalars(select(RoutingQueue).where(RoutingQueue.tenant_id == actor.tenant_id, RoutingQueue.active.is_(True)).order_by(RoutingQueue.name)))
+    queues = list(
+        session.scalars(
+            select(RoutingQueue)
+            .where(RoutingQueue.tenant_id == actor.tenant_id, RoutingQueue.active.is_(True))
+            .order_by(RoutingQueue.name)
+        )
+    )
     return {
         "conversation": conversation,
         "agenda_items": items,
@@ -76,7 +102,11 @@ def _page(session: Session, actor: Actor, scope: str) -> Data:
     items = agenda.list_items(session, actor, agenda.AgendaFilters(scope=scope), limit=500)
     open_items = [i for i in items if i.status in rules.OPEN_STATUSES]
     since = now - timedelta(days=HISTORY_DAYS)
-    history = [i for i in items if i.status not in rules.OPEN_STATUSES and (i.completed_at or i.updated_at or i.due_at) >= since]
+    history = [
+        i
+        for i in items
+        if i.status not in rules.OPEN_STATUSES and (i.completed_at or i.updated_at or i.due_at) >= since
+    ]
     return {
         "scope": scope,
         "overdue": [i for i in open_items if i.due_at <= now],
@@ -105,10 +135,29 @@ def _due(session: Session, actor: Actor, raw: str) -> datetime | None:
     return due
 
 
-def schedule(sessions: Sessions, actor: Actor, conversation_id: int, *, kind: str, due_at: str, note: str, queue_id: int | None, channel: dict[str, Any]) -> None:
+def schedule(
+    sessions: Sessions,
+    actor: Actor,
+    conversation_id: int,
+    *,
+    kind: str,
+    due_at: str,
+    note: str,
+    queue_id: int | None,
+    channel: dict[str, Any],
+) -> None:
     """Schedule from the panel's form: ``channel`` is ``{"channel": "phone"}`` or ``{"inbox_id": 7}``."""
     with unit_of_work(sessions) as session:
-        agenda.schedule(session, actor, conversation_id=conversation_id, kind=kind, due_at=_due(session, actor, due_at), note=note, queue_id=queue_id, **channel)
+        agenda.schedule(
+            session,
+            actor,
+            conversation_id=conversation_id,
+            kind=kind,
+            due_at=_due(session, actor, due_at),
+            note=note,
+            queue_id=queue_id,
+            **channel,
+        )
 
 
 def act(sessions: Sessions, actor: Actor, item_id: int, action: str, due_at: str = "") -> int | None:

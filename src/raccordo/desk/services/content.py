@@ -15,8 +15,8 @@ from raccordo.desk.domain.side_panel import app_origin
 from raccordo.desk.services import side_panel_apps, templates, wrapup
 from raccordo.platform.secretbox import SecretBox
 from raccordo.platform.store.db import unit_of_work
-from raccordo.routing.models import RoutingQueue
 from raccordo.platform.store.rows import plain
+from raccordo.routing.models import RoutingQueue
 from raccordo.routing.services import admin as routing_admin
 
 Sessions = sessionmaker[Session]
@@ -32,7 +32,13 @@ def templates_view(sessions: Sessions, actor: Actor, template_id: int | None = N
         if template_id is not None:
             template = templates.get_template(session, actor, template_id)
             data["row"] = plain(template)
-            data["stored"] = {"name": template.name, "shortcut": template.shortcut, "body": template.body, "bodies": dict(template.bodies or {}), "active": template.active}
+            data["stored"] = {
+                "name": template.name,
+                "shortcut": template.shortcut,
+                "body": template.body,
+                "bodies": dict(template.bodies or {}),
+                "active": template.active,
+            }
         return data
 
 
@@ -70,7 +76,9 @@ def update_template(sessions: Sessions, actor: Actor, template_id: int, values: 
         return plain(templates.update_template(session, actor, template_id, values))
 
 
-def rendered_templates(sessions: Sessions, actor: Actor, conversation_id: int, language: str | None, inbox_id: int | None) -> list[Any]:
+def rendered_templates(
+    sessions: Sessions, actor: Actor, conversation_id: int, language: str | None, inbox_id: int | None
+) -> list[Any]:
     """Every active template rendered for the conversation (``templates.render_for_conversation``)."""
     with unit_of_work(sessions) as session:
         return templates.render_for_conversation(session, actor, conversation_id, language, inbox_id)
@@ -83,7 +91,9 @@ def codes_view(sessions: Sessions, actor: Actor, code_id: int | None = None) -> 
     """The codes, and the names of the queues that ask for one when a conversation is resolved."""
     with unit_of_work(sessions) as session:
         requiring = session.scalars(
-            select(RoutingQueue.name).where(RoutingQueue.tenant_id == actor.tenant_id, RoutingQueue.requires_wrap_up.is_(True)).order_by(RoutingQueue.name)
+            select(RoutingQueue.name)
+            .where(RoutingQueue.tenant_id == actor.tenant_id, RoutingQueue.requires_wrap_up.is_(True))
+            .order_by(RoutingQueue.name)
         )
         data: Data = {"codes": [plain(c) for c in wrapup.list_codes(session, actor)], "requiring": list(requiring)}
         if code_id is not None:
@@ -95,7 +105,11 @@ def codes_view(sessions: Sessions, actor: Actor, code_id: int | None = None) -> 
 
 def save_code(sessions: Sessions, actor: Actor, code_id: int | None, values: Data) -> int:
     with unit_of_work(sessions) as session:
-        return (wrapup.create_code(session, actor, values) if code_id is None else wrapup.update_code(session, actor, code_id, values)).id
+        return (
+            wrapup.create_code(session, actor, values)
+            if code_id is None
+            else wrapup.update_code(session, actor, code_id, values)
+        ).id
 
 
 def list_codes(sessions: Sessions, actor: Actor) -> list[Any]:
@@ -125,15 +139,22 @@ def apps_view(sessions: Sessions, actor: Actor, app_id: int | None = None) -> Da
     with unit_of_work(sessions) as session:
         apps = [plain(a) for a in side_panel_apps.list_apps(session, actor)]
         data: Data = {
-            "apps": apps, "origins": {a.id: app_origin(a.url) for a in apps},
-            "all_inboxes": [plain(i) for i in inboxes.list_inboxes(session, actor)], "queues": [plain(q) for q in routing_admin.list_queues(session, actor)],
+            "apps": apps,
+            "origins": {a.id: app_origin(a.url) for a in apps},
+            "all_inboxes": [plain(i) for i in inboxes.list_inboxes(session, actor)],
+            "queues": [plain(q) for q in routing_admin.list_queues(session, actor)],
         }
         if app_id is not None:
             app = side_panel_apps.get_app(session, actor, app_id)
             data["row"] = plain(app)
             data["stored"] = {
-                "name": app.name, "url": app.url, "active": app.active, "position": app.position, "share": list(app.share or []),
-                "inbox_ids": list(app.inbox_ids or []), "queue_ids": list(app.queue_ids or []),
+                "name": app.name,
+                "url": app.url,
+                "active": app.active,
+                "position": app.position,
+                "share": list(app.share or []),
+                "inbox_ids": list(app.inbox_ids or []),
+                "queue_ids": list(app.queue_ids or []),
             }
         return data
 

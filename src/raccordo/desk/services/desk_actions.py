@@ -16,8 +16,8 @@ from raccordo.desk.services import customer_panel, desk_load
 from raccordo.platform.errors import InvalidInput, NotFound
 from raccordo.platform.files import FileStore
 from raccordo.platform.store.db import unit_of_work
-from raccordo.record.models import Conversation, MergeSuggestion
 from raccordo.realtime.services import presence
+from raccordo.record.models import Conversation, MergeSuggestion
 from raccordo.record.services import conversations, identity, reply
 from raccordo.record.services.identity import live_contact
 from raccordo.record.services.records import get_owned
@@ -26,18 +26,63 @@ from raccordo.routing.services import routing
 Sessions = sessionmaker[Session]
 
 
-def send_reply(sessions: Sessions, files: FileStore, actor: Actor, conversation_id: int, *, text: str, inbox_id: int | None, attachments: list[Any], max_attachment_bytes: int) -> None:
+def send_reply(
+    sessions: Sessions,
+    files: FileStore,
+    actor: Actor,
+    conversation_id: int,
+    *,
+    text: str,
+    inbox_id: int | None,
+    attachments: list[Any],
+    max_attachment_bytes: int,
+) -> None:
     with unit_of_work(sessions) as session:
-        reply.send_reply(session, files, actor, conversation_id, text=text, inbox_id=inbox_id, attachments=attachments, max_attachment_bytes=max_attachment_bytes)
+        reply.send_reply(
+            session,
+            files,
+            actor,
+            conversation_id,
+            text=text,
+            inbox_id=inbox_id,
+            attachments=attachments,
+            max_attachment_bytes=max_attachment_bytes,
+        )
 
 
-def add_note(sessions: Sessions, files: FileStore, actor: Actor, conversation_id: int, *, text: str, attachments: list[Any], max_attachment_bytes: int) -> None:
+def add_note(
+    sessions: Sessions,
+    files: FileStore,
+    actor: Actor,
+    conversation_id: int,
+    *,
+    text: str,
+    attachments: list[Any],
+    max_attachment_bytes: int,
+) -> None:
     with unit_of_work(sessions) as session:
         conversations.get_visible(session, actor, conversation_id)  # teammates may annotate; others' are not found
-        reply.add_note(session, files, actor, conversation_id, text=text, attachments=attachments, max_attachment_bytes=max_attachment_bytes)
+        reply.add_note(
+            session,
+            files,
+            actor,
+            conversation_id,
+            text=text,
+            attachments=attachments,
+            max_attachment_bytes=max_attachment_bytes,
+        )
 
 
-def change_conversation(sessions: Sessions, actor: Actor, conversation_id: int, *, status: str, snoozed_until: datetime | None, wrap_up_code: str | None, take: bool) -> None:
+def change_conversation(
+    sessions: Sessions,
+    actor: Actor,
+    conversation_id: int,
+    *,
+    status: str,
+    snoozed_until: datetime | None,
+    wrap_up_code: str | None,
+    take: bool,
+) -> None:
     """Take the conversation, or set its status (with the snooze time or the wrap-up code it needs)."""
     changes: dict[str, Any] = {"status": status}
     if status == "snoozed":
@@ -50,12 +95,23 @@ def change_conversation(sessions: Sessions, actor: Actor, conversation_id: int, 
         conversations.update_conversation(session, actor, conversation_id, **changes)
 
 
-def transfer(sessions: Sessions, files: FileStore, actor: Actor, conversation_id: int, target: dict[str, int], *, note: str | None, max_attachment_bytes: int) -> None:
+def transfer(
+    sessions: Sessions,
+    files: FileStore,
+    actor: Actor,
+    conversation_id: int,
+    target: dict[str, int],
+    *,
+    note: str | None,
+    max_attachment_bytes: int,
+) -> None:
     if not target:
         raise InvalidInput("ui.transfer.choose", field="target")
     with unit_of_work(sessions) as session:
         conversations.require_can_act(session, actor, conversation_id)
-        routing.transfer(session, actor, conversation_id, note=note, files=files, max_attachment_bytes=max_attachment_bytes, **target)
+        routing.transfer(
+            session, actor, conversation_id, note=note, files=files, max_attachment_bytes=max_attachment_bytes, **target
+        )
 
 
 # --- presence --------------------------------------------------------------------------------------
@@ -64,8 +120,14 @@ def transfer(sessions: Sessions, files: FileStore, actor: Actor, conversation_id
 def presence_view(sessions: Sessions, actor: Actor) -> dict[str, Any]:
     """The agent's own presence and load per channel, for the header."""
     with unit_of_work(sessions) as session:
-        mine = next((row for user, row, _ in presence.list_presence(session, actor.tenant_id) if user.id == actor.user_id), None)
-        return {"presence_status": mine.status if mine else "offline", "presence_reason": mine.reason if mine else None, "channel_load": desk_load.my_load(session, actor)}
+        mine = next(
+            (row for user, row, _ in presence.list_presence(session, actor.tenant_id) if user.id == actor.user_id), None
+        )
+        return {
+            "presence_status": mine.status if mine else "offline",
+            "presence_reason": mine.reason if mine else None,
+            "channel_load": desk_load.my_load(session, actor),
+        }
 
 
 def set_presence(sessions: Sessions, actor: Actor, status: str, reason: str | None) -> None:
@@ -90,7 +152,8 @@ def _suggestion(session: Session, actor: Actor, contact_id: int, raw: Any) -> Me
         raise InvalidInput("composer.merge_choose", field="suggestion_id") from None
     found = session.scalar(
         select(MergeSuggestion).where(
-            MergeSuggestion.tenant_id == actor.tenant_id, MergeSuggestion.id == suggestion_id,
+            MergeSuggestion.tenant_id == actor.tenant_id,
+            MergeSuggestion.id == suggestion_id,
             or_(MergeSuggestion.contact_a_id == contact_id, MergeSuggestion.contact_b_id == contact_id),
         )
     )
@@ -99,13 +162,17 @@ def _suggestion(session: Session, actor: Actor, contact_id: int, raw: Any) -> Me
     return found
 
 
-def record_consent(sessions: Sessions, actor: Actor, conversation_id: int, *, purpose: str, granted: str, source: str, note: str) -> None:
+def record_consent(
+    sessions: Sessions, actor: Actor, conversation_id: int, *, purpose: str, granted: str, source: str, note: str
+) -> None:
     """``granted`` as the form posts it: "1" grants, "0" withdraws, anything else is refused."""
     with unit_of_work(sessions) as session:
         contact_id = _contact_id(session, actor, conversation_id)
         if granted not in ("1", "0"):
             raise InvalidInput("composer.consent_choose_decision", field="granted")
-        customer_panel.record_consent(session, actor, contact_id, purpose=purpose, granted=granted == "1", source=source, note=note)
+        customer_panel.record_consent(
+            session, actor, contact_id, purpose=purpose, granted=granted == "1", source=source, note=note
+        )
 
 
 def merge_suggested(sessions: Sessions, actor: Actor, conversation_id: int, suggestion_id: Any) -> None:

@@ -35,10 +35,16 @@ def my_load(session: Session, actor: Actor) -> list[ChannelLoad]:
     actor.require(Permission.READ)
     assert actor.user_id is not None
     defaults, _ = default_capacity()
-    profile = session.scalars(select(AgentCapacity).where(AgentCapacity.tenant_id == actor.tenant_id, AgentCapacity.user_id == actor.user_id)).first()
+    profile = session.scalars(
+        select(AgentCapacity).where(AgentCapacity.tenant_id == actor.tenant_id, AgentCapacity.user_id == actor.user_id)
+    ).first()
     capacity = {**defaults, **{k: int(v) for k, v in ((profile.capacity or {}) if profile else {}).items()}}
     load = agent_loads(session, actor.tenant_id, actor.user_id).get(actor.user_id, {})
-    channels = set(session.scalars(select(Inbox.channel).where(Inbox.tenant_id == actor.tenant_id, Inbox.active.is_(True)).distinct()))
+    channels = set(
+        session.scalars(
+            select(Inbox.channel).where(Inbox.tenant_id == actor.tenant_id, Inbox.active.is_(True)).distinct()
+        )
+    )
     channels |= {channel for channel, count in load.items() if count and channel}
     # Only channels with a module: the others (history-only inboxes) are never routed, and
     # "Messenger 1/0" would read as a full channel.

@@ -16,17 +16,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission, can
+from raccordo.accounts.models import Team
 from raccordo.accounts.services import accounts
 from raccordo.channels.base import get_channel
+from raccordo.channels.models import Inbox
 from raccordo.channels.services import inboxes
 from raccordo.desk.services import composer, customer_panel, inbox, search, side_panel_apps, wrapup
 from raccordo.platform.errors import NotFound
 from raccordo.platform.secretbox import SecretBox
 from raccordo.platform.store.db import unit_of_work
-from raccordo.accounts.models import Team
-from raccordo.channels.models import Inbox
-from raccordo.record.models import Contact, Conversation, Message
 from raccordo.record.domain.conversations import ConversationStatus
+from raccordo.record.models import Contact, Conversation, Message
 from raccordo.record.services import contacts, conversations
 from raccordo.record.services.contacts import CONSENT_PURPOSES
 from raccordo.record.services.identity import live_contact
@@ -50,7 +50,16 @@ class InboxFilters:
     q: str = ""  # full-text search (services/search.py)
 
     def query(self, **extra: Any) -> str:
-        values = {"view": self.view, "status": self.status, "channel": self.channel, "priority": self.priority, "label": self.label, "queue": self.queue, "q": self.q, **extra}
+        values = {
+            "view": self.view,
+            "status": self.status,
+            "channel": self.channel,
+            "priority": self.priority,
+            "label": self.label,
+            "queue": self.queue,
+            "q": self.q,
+            **extra,
+        }
         return urlencode({k: v for k, v in values.items() if v})
 
 
@@ -96,7 +105,9 @@ class _Lists:
 # --- the inbox list --------------------------------------------------------------------------------
 
 
-def _inbox_list(session: Session, actor: Actor, lists: _Lists, filters: InboxFilters, cursor: str | None, selected_id: int | None) -> Data:
+def _inbox_list(
+    session: Session, actor: Actor, lists: _Lists, filters: InboxFilters, cursor: str | None, selected_id: int | None
+) -> Data:
     service_filters = conversations.ConversationFilters(
         status=None if filters.status == "any" else filters.status,
         channel=filters.channel or None,
@@ -109,9 +120,28 @@ def _inbox_list(session: Session, actor: Actor, lists: _Lists, filters: InboxFil
     rows, next_cursor = conversations.list_conversations(session, actor, service_filters, 25, cursor)
     contact_hits = search.search_contacts(session, actor, filters.q) if filters.q and not cursor else []
     contact_ids = {c.contact_id for c in rows}
-    names = dict(session.execute(select(Contact.id, Contact.name).where(Contact.tenant_id == actor.tenant_id, Contact.id.in_(contact_ids))).all()) if contact_ids else {}
+    names = (
+        dict(
+            session.execute(
+                select(Contact.id, Contact.name).where(
+                    Contact.tenant_id == actor.tenant_id, Contact.id.in_(contact_ids)
+                )
+            ).all()
+        )
+        if contact_ids
+        else {}
+    )
     users = {u.id: u.name for u in lists.users}
-    return {"items": rows, "names": names, "users": users, "next_cursor": next_cursor, "filters": filters, "selected_id": selected_id, "cursor": cursor, "contact_hits": contact_hits}
+    return {
+        "items": rows,
+        "names": names,
+        "users": users,
+        "next_cursor": next_cursor,
+        "filters": filters,
+        "selected_id": selected_id,
+        "cursor": cursor,
+        "contact_hits": contact_hits,
+    }
 
 
 def inbox_page_view(sessions: Sessions, actor: Actor, filters: InboxFilters) -> Data:
@@ -120,7 +150,9 @@ def inbox_page_view(sessions: Sessions, actor: Actor, filters: InboxFilters) -> 
         return _inbox_list(session, actor, lists, filters, None, None) | lists.frame()
 
 
-def inbox_list_view(sessions: Sessions, actor: Actor, filters: InboxFilters, cursor: str | None, selected_id: int | None) -> Data:
+def inbox_list_view(
+    sessions: Sessions, actor: Actor, filters: InboxFilters, cursor: str | None, selected_id: int | None
+) -> Data:
     with unit_of_work(sessions) as session:
         return _inbox_list(session, actor, _Lists(session, actor), filters, cursor, selected_id)
 
@@ -149,7 +181,8 @@ def _conversation(session: Session, actor: Actor, lists: _Lists, conversation_id
         "users_json": json.dumps({str(k): v for k, v in users.items()}, ensure_ascii=False),
         "wrap_up_codes": [c for c in every_code if c.active],
         "wrap_up_labels": {c.code: c.label for c in every_code},
-        "wrap_up_required": wrapup.requiring_queue(session, conversation, lists.went_through(conversation.id)) is not None,
+        "wrap_up_required": wrapup.requiring_queue(session, conversation, lists.went_through(conversation.id))
+        is not None,
         "reply_inboxes": replyable,
         "default_reply_inbox_id": _default_reply_inbox(conversation, identities, replyable),
         "inbox_names": {i.id: i.name for i in lists.inboxes},
@@ -196,14 +229,25 @@ def _customer(session: Session, actor: Actor, contact: Contact) -> Data:
     }
 
 
-def _side_panel(session: Session, box: SecretBox, actor: Actor, lists: _Lists, conversation_id: int, page_origin: str) -> Data:
+def _side_panel(
+    session: Session, box: SecretBox, actor: Actor, lists: _Lists, conversation_id: int, page_origin: str
+) -> Data:
     """The side-panel apps beside a conversation and the origins the page's CSP lets it frame."""
-    apps = side_panel_apps.conversation_apps(session, box, actor, conversation_id, page_origin=page_origin, went_through=lists.went_through(conversation_id))
+    apps = side_panel_apps.conversation_apps(
+        session, box, actor, conversation_id, page_origin=page_origin, went_through=lists.went_through(conversation_id)
+    )
     return {"side_panel_apps": apps, "frame_origins": sorted({a.origin for a in apps})}
 
 
 def conversation_page_view(
-    sessions: Sessions, box: SecretBox, actor: Actor, conversation_id: int, filters: InboxFilters, *, page_origin: str, max_attachment_bytes: int,
+    sessions: Sessions,
+    box: SecretBox,
+    actor: Actor,
+    conversation_id: int,
+    filters: InboxFilters,
+    *,
+    page_origin: str,
+    max_attachment_bytes: int,
 ) -> Data:
     """The whole page: the inbox list beside the conversation, its thread, composer and panels."""
     with unit_of_work(sessions) as session:

@@ -46,9 +46,12 @@ def view_filters(session: Session, actor: Actor, view: str) -> dict[str, Any]:
 
 def _my_queue_items(actor: Actor) -> Any:
     """The conversations waiting in, or offered from, a queue the agent is a member of."""
-    my_queues = select(QueueMember.queue_id).where(QueueMember.tenant_id == actor.tenant_id, QueueMember.user_id == actor.user_id)
+    my_queues = select(QueueMember.queue_id).where(
+        QueueMember.tenant_id == actor.tenant_id, QueueMember.user_id == actor.user_id
+    )
     return select(QueueItem.conversation_id).where(
-        QueueItem.tenant_id == actor.tenant_id, or_(QueueItem.queue_id.in_(my_queues), QueueItem.offered_user_id == actor.user_id)
+        QueueItem.tenant_id == actor.tenant_id,
+        or_(QueueItem.queue_id.in_(my_queues), QueueItem.offered_user_id == actor.user_id),
     )
 
 
@@ -93,7 +96,9 @@ def visible_ids(session: Session, actor: Actor, conversation_ids: list[int]) -> 
     """Those of ``conversation_ids`` the actor may see (for WebSocket subscriptions)."""
     if not conversation_ids:
         return set()
-    query = select(Conversation.id).where(Conversation.tenant_id == actor.tenant_id, Conversation.id.in_(conversation_ids))
+    query = select(Conversation.id).where(
+        Conversation.tenant_id == actor.tenant_id, Conversation.id.in_(conversation_ids)
+    )
     clause = visible_clause(session, actor)
     if clause is not None:
         query = query.where(clause)

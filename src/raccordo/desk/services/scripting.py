@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from raccordo.accounts.domain.actor import Actor
+from raccordo.desk.models import ScriptRun
 from raccordo.desk.services import scripts
 from raccordo.platform.errors import NotFound
 from raccordo.platform.store.db import unit_of_work
-from raccordo.desk.models import ScriptRun
-from raccordo.record.models import Conversation
 from raccordo.platform.store.rows import plain
+from raccordo.record.models import Conversation
 from raccordo.record.services.identity import live_contact
 from raccordo.record.services.records import get_owned
 from raccordo.routing.services import admin as routing_admin
@@ -31,22 +31,32 @@ Data = dict[str, Any]
 def designer_view(sessions: Sessions, actor: Actor, script_id: int | None = None) -> Data:
     with unit_of_work(sessions) as session:
         data: Data = {
-            "scripts": [plain(s) for s in scripts.list_scripts(session, actor)], "queues": [plain(q) for q in routing_admin.list_queues(session, actor)], "versions": [],
+            "scripts": [plain(s) for s in scripts.list_scripts(session, actor)],
+            "queues": [plain(q) for q in routing_admin.list_queues(session, actor)],
+            "versions": [],
         }
         if script_id is not None:
             script = scripts.get_script(session, actor, script_id)
             data["row"] = plain(script)
             data["versions"] = [plain(v) for v in scripts.list_versions(session, actor, script_id)]
             data["stored"] = {
-                "name": script.name, "description": script.description, "active": script.active, "channels": list(script.channels),
-                "queue_ids": list(script.queue_ids), "steps": scripts.latest_version(session, script).steps,
+                "name": script.name,
+                "description": script.description,
+                "active": script.active,
+                "channels": list(script.channels),
+                "queue_ids": list(script.queue_ids),
+                "steps": scripts.latest_version(session, script).steps,
             }
         return data
 
 
 def save_script(sessions: Sessions, actor: Actor, script_id: int | None, values: Data) -> int:
     with unit_of_work(sessions) as session:
-        return (scripts.create_script(session, actor, values) if script_id is None else scripts.update_script(session, actor, script_id, values)).id
+        return (
+            scripts.create_script(session, actor, values)
+            if script_id is None
+            else scripts.update_script(session, actor, script_id, values)
+        ).id
 
 
 def delete_script(sessions: Sessions, actor: Actor, script_id: int) -> None:
@@ -84,10 +94,17 @@ def _on_run(sessions: Sessions, actor: Actor, conversation_id: int, act: Callabl
 
 
 def start_run(sessions: Sessions, actor: Actor, conversation_id: int, script_id: int) -> bool:
-    return _on_run(sessions, actor, conversation_id, lambda session: scripts.start_run(session, actor, conversation_id, script_id) and False)
+    return _on_run(
+        sessions,
+        actor,
+        conversation_id,
+        lambda session: scripts.start_run(session, actor, conversation_id, script_id) and False,
+    )
 
 
-def answer_step(sessions: Sessions, actor: Actor, conversation_id: int, run_id: int, step_id: str | None, value: str | None) -> bool:
+def answer_step(
+    sessions: Sessions, actor: Actor, conversation_id: int, run_id: int, step_id: str | None, value: str | None
+) -> bool:
     """Answer the current step; True when the answer was saved on the contact or conversation."""
 
     def act(session: Session) -> bool:
@@ -99,15 +116,32 @@ def answer_step(sessions: Sessions, actor: Actor, conversation_id: int, run_id: 
 
 
 def go_back(sessions: Sessions, actor: Actor, conversation_id: int, run_id: int) -> bool:
-    return _on_run(sessions, actor, conversation_id, lambda session: _own_run(session, actor, conversation_id, run_id) and scripts.go_back(session, actor, run_id) and False)
+    return _on_run(
+        sessions,
+        actor,
+        conversation_id,
+        lambda session: _own_run(session, actor, conversation_id, run_id)
+        and scripts.go_back(session, actor, run_id)
+        and False,
+    )
 
 
 def abandon_run(sessions: Sessions, actor: Actor, conversation_id: int, run_id: int) -> bool:
-    return _on_run(sessions, actor, conversation_id, lambda session: _own_run(session, actor, conversation_id, run_id) and scripts.abandon_run(session, actor, run_id) and False)
+    return _on_run(
+        sessions,
+        actor,
+        conversation_id,
+        lambda session: _own_run(session, actor, conversation_id, run_id)
+        and scripts.abandon_run(session, actor, run_id)
+        and False,
+    )
 
 
 def attributes_view(sessions: Sessions, actor: Actor, conversation_id: int) -> Data:
     """The attributes part of the customer panel: the contact's and the conversation's."""
     with unit_of_work(sessions) as session:
         conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id)
-        return {"conversation": plain(conversation), "contact": plain(live_contact(session, actor.tenant_id, conversation.contact_id))}
+        return {
+            "conversation": plain(conversation),
+            "contact": plain(live_contact(session, actor.tenant_id, conversation.contact_id)),
+        }

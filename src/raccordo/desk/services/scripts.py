@@ -21,15 +21,15 @@ from raccordo.accounts.domain.roles import Permission
 from raccordo.channels.base import channel_kinds
 from raccordo.desk.domain import scripts as rules
 from raccordo.desk.domain import templates as template_rules
+from raccordo.desk.models import Script, ScriptRun, ScriptVersion
 from raccordo.desk.services import templates
 from raccordo.platform.errors import Conflict, InvalidInput
 from raccordo.platform.events import emit
-from raccordo.desk.models import Script, ScriptRun, ScriptVersion
 from raccordo.platform.store.models import fold_name
 from raccordo.record.models import Conversation
-from raccordo.routing.models import RoutingQueue
 from raccordo.record.services.identity import live_contact
 from raccordo.record.services.records import add_timeline, audit, get_owned, queues_went_through
+from raccordo.routing.models import RoutingQueue
 
 FIELDS = ("name", "description", "active", "channels", "queue_ids", "steps")
 IN_PROGRESS, COMPLETED, ABANDONED = "in_progress", "completed", "abandoned"
@@ -52,20 +52,30 @@ def get_script(session: Session, actor: Actor, script_id: int) -> Script:
 
 
 def latest_version(session: Session, script: Script) -> ScriptVersion:
-    return session.scalars(select(ScriptVersion).where(ScriptVersion.script_id == script.id, ScriptVersion.number == script.version)).one()
+    return session.scalars(
+        select(ScriptVersion).where(ScriptVersion.script_id == script.id, ScriptVersion.number == script.version)
+    ).one()
 
 
 def latest_versions(session: Session, scripts: list[Script]) -> dict[int, ScriptVersion]:
     """Each script's live version, in one query for the whole list."""
     if not scripts:
         return {}
-    query = select(ScriptVersion).join(Script, (Script.id == ScriptVersion.script_id) & (Script.version == ScriptVersion.number)).where(Script.id.in_([s.id for s in scripts]))
+    query = (
+        select(ScriptVersion)
+        .join(Script, (Script.id == ScriptVersion.script_id) & (Script.version == ScriptVersion.number))
+        .where(Script.id.in_([s.id for s in scripts]))
+    )
     return {version.script_id: version for version in session.scalars(query)}
 
 
 def list_versions(session: Session, actor: Actor, script_id: int) -> list[ScriptVersion]:
     script = get_script(session, actor, script_id)
-    return list(session.scalars(select(ScriptVersion).where(ScriptVersion.script_id == script.id).order_by(ScriptVersion.number.desc())))
+    return list(
+        session.scalars(
+            select(ScriptVersion).where(ScriptVersion.script_id == script.id).order_by(ScriptVersion.number.desc())
+        )
+    )
 
 
 def _clean(session: Session, actor: Actor, values: dict[str, Any], script_id: int | None) -> dict[str, Any]:
@@ -74,7 +84,9 @@ def _clean(session: Session, actor: Actor, values: dict[str, Any], script_id: in
         values["name"] = (values["name"] or "").strip()
         if not values["name"] or len(values["name"]) > 100:
             raise InvalidInput("script.name_required", field="name")
-        query = select(Script.id).where(Script.tenant_id == actor.tenant_id, Script.name_key == fold_name(values["name"]))
+        query = select(Script.id).where(
+            Script.tenant_id == actor.tenant_id, Script.name_key == fold_name(values["name"])
+        )
         if script_id is not None:
             query = query.where(Script.id != script_id)
         if session.scalar(query) is not None:
@@ -101,7 +113,9 @@ def _clean(session: Session, actor: Actor, values: dict[str, Any], script_id: in
 
 
 def _new_version(session: Session, actor: Actor, script: Script, steps: list[dict[str, Any]]) -> ScriptVersion:
-    version = ScriptVersion(tenant_id=actor.tenant_id, script_id=script.id, number=script.version, steps=steps, created_by=actor.user_id)
+    version = ScriptVersion(
+        tenant_id=actor.tenant_id, script_id=script.id, number=script.version, steps=steps, created_by=actor.user_id
+    )
     session.add(version)
     session.flush()
     return version
@@ -114,8 +128,15 @@ def create_script(session: Session, actor: Actor, values: dict[str, Any]) -> Scr
     values = _clean(session, actor, {"name": values.get("name") or "", **values}, None)
     now = datetime.now(UTC)
     script = Script(
-        tenant_id=actor.tenant_id, name=values["name"], description=values.get("description", ""), active=values.get("active", True) is not False,
-        channels=values.get("channels", []), queue_ids=values.get("queue_ids", []), version=1, created_at=now, updated_at=now,
+        tenant_id=actor.tenant_id,
+        name=values["name"],
+        description=values.get("description", ""),
+        active=values.get("active", True) is not False,
+        channels=values.get("channels", []),
+        queue_ids=values.get("queue_ids", []),
+        version=1,
+        created_at=now,
+        updated_at=now,
     )
     session.add(script)
     session.flush()
@@ -137,10 +158,23 @@ def update_script(session: Session, actor: Actor, script_id: int, values: dict[s
         script.version += 1
         _new_version(session, actor, script, steps)
         # Every run in progress hears about it, so the agent's panel shows the new version.
-        for run in session.scalars(select(ScriptRun).where(ScriptRun.tenant_id == actor.tenant_id, ScriptRun.script_id == script.id, ScriptRun.status == IN_PROGRESS)):
+        for run in session.scalars(
+            select(ScriptRun).where(
+                ScriptRun.tenant_id == actor.tenant_id,
+                ScriptRun.script_id == script.id,
+                ScriptRun.status == IN_PROGRESS,
+            )
+        ):
             _emit(session, run, "script.changed")
     script.updated_at = datetime.now(UTC)
-    audit(session, actor, "script.updated", "script", script.id, {"fields": sorted(values) + (["steps"] if changed else []), "version": script.version})
+    audit(
+        session,
+        actor,
+        "script.updated",
+        "script",
+        script.id,
+        {"fields": sorted(values) + (["steps"] if changed else []), "version": script.version},
+    )
     return script
 
 
@@ -148,7 +182,9 @@ def delete_script(session: Session, actor: Actor, script_id: int) -> None:
     """Delete the script, its versions and its runs; answers already saved in attributes stay."""
     actor.require(Permission.MANAGE_CONTENT)
     script = get_owned(session, Script, actor.tenant_id, script_id)
-    for run in session.scalars(select(ScriptRun).where(ScriptRun.script_id == script.id, ScriptRun.status == IN_PROGRESS)):
+    for run in session.scalars(
+        select(ScriptRun).where(ScriptRun.script_id == script.id, ScriptRun.status == IN_PROGRESS)
+    ):
         _emit(session, run, "script.changed")
     audit(session, actor, "script.deleted", "script", script.id, {"name": script.name})
     session.delete(script)
@@ -167,8 +203,10 @@ def applicable(session: Session, actor: Actor, conversation_id: int) -> list[Scr
     conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id)
     queues = _conversation_queues(session, conversation)
     return [
-        s for s in list_scripts(session, actor, active_only=True)
-        if (not s.channels or conversation.last_channel in s.channels) and (not s.queue_ids or queues & set(s.queue_ids))
+        s
+        for s in list_scripts(session, actor, active_only=True)
+        if (not s.channels or conversation.last_channel in s.channels)
+        and (not s.queue_ids or queues & set(s.queue_ids))
     ]
 
 
@@ -223,7 +261,14 @@ def view(session: Session, actor: Actor, run: ScriptRun) -> RunView:
     path = []
     for item in run.answers or []:
         known = design.step(item["step"]) or own.step(item["step"])
-        path.append({**item, "title": (known.title or known.id) if known else item["step"], "target": known.target if known else None, "answer": known.answer.value if known and known.answer else None})
+        path.append(
+            {
+                **item,
+                "title": (known.title or known.id) if known else item["step"],
+                "target": known.target if known else None,
+                "answer": known.answer.value if known and known.answer else None,
+            }
+        )
     return RunView(run, script, version, design, step, prompt, path, upgraded)
 
 
@@ -235,7 +280,13 @@ def get_run(session: Session, actor: Actor, run_id: int, *, lock: bool = False) 
 def list_runs(session: Session, actor: Actor, conversation_id: int) -> list[ScriptRun]:
     actor.require(Permission.READ)
     get_owned(session, Conversation, actor.tenant_id, conversation_id)
-    return list(session.scalars(select(ScriptRun).where(ScriptRun.tenant_id == actor.tenant_id, ScriptRun.conversation_id == conversation_id).order_by(ScriptRun.id.desc())))
+    return list(
+        session.scalars(
+            select(ScriptRun)
+            .where(ScriptRun.tenant_id == actor.tenant_id, ScriptRun.conversation_id == conversation_id)
+            .order_by(ScriptRun.id.desc())
+        )
+    )
 
 
 def active_run(session: Session, actor: Actor, conversation_id: int) -> ScriptRun | None:
@@ -244,12 +295,27 @@ def active_run(session: Session, actor: Actor, conversation_id: int) -> ScriptRu
 
 def _emit(session: Session, run: ScriptRun, kind: str) -> None:
     # Addressed to the conversation: whoever has it open (and supervisors) refreshes the panel.
-    emit(session, run.tenant_id, kind, {"run_id": run.id, "script_id": run.script_id, "status": run.status, "step": run.current_step}, conversation_id=run.conversation_id)
+    emit(
+        session,
+        run.tenant_id,
+        kind,
+        {"run_id": run.id, "script_id": run.script_id, "status": run.status, "step": run.current_step},
+        conversation_id=run.conversation_id,
+    )
 
 
 def _timeline(session: Session, actor: Actor, run: ScriptRun, kind: str, data: dict[str, Any]) -> None:
     conversation = session.get_one(Conversation, run.conversation_id)
-    add_timeline(session, actor.tenant_id, conversation.contact_id, kind, conversation_id=conversation.id, actor_type=actor.actor_type, actor_id=actor.user_id, data=data)
+    add_timeline(
+        session,
+        actor.tenant_id,
+        conversation.contact_id,
+        kind,
+        conversation_id=conversation.id,
+        actor_type=actor.actor_type,
+        actor_id=actor.user_id,
+        data=data,
+    )
 
 
 def start_run(session: Session, actor: Actor, conversation_id: int, script_id: int) -> ScriptRun:
@@ -264,13 +330,28 @@ def start_run(session: Session, actor: Actor, conversation_id: int, script_id: i
     version = latest_version(session, script)
     now = datetime.now(UTC)
     run = ScriptRun(
-        tenant_id=actor.tenant_id, script_id=script.id, version_id=version.id, conversation_id=conversation.id, agent_id=actor.user_id,
-        current_step=rules.start(_design(version)).current, answers=[], status=IN_PROGRESS, started_at=now, updated_at=now,
+        tenant_id=actor.tenant_id,
+        script_id=script.id,
+        version_id=version.id,
+        conversation_id=conversation.id,
+        agent_id=actor.user_id,
+        current_step=rules.start(_design(version)).current,
+        answers=[],
+        status=IN_PROGRESS,
+        started_at=now,
+        updated_at=now,
     )
     session.add(run)
     session.flush()
     _timeline(session, actor, run, "script_started", {"script": script.name, "run_id": run.id})
-    audit(session, actor, "script.run_started", "script_run", run.id, {"script_id": script.id, "conversation_id": conversation.id})
+    audit(
+        session,
+        actor,
+        "script.run_started",
+        "script_run",
+        run.id,
+        {"script_id": script.id, "conversation_id": conversation.id},
+    )
     _emit(session, run, "script.run_updated")
     return run
 
@@ -285,8 +366,13 @@ def _save_attribute(session: Session, actor: Actor, run: ScriptRun, target: str,
     assert match is not None  # validated with the design
     scope, key = match.groups()
     conversation = session.get_one(Conversation, run.conversation_id)
-    owner: Any = conversation if scope == "conversation" else live_contact(session, actor.tenant_id, conversation.contact_id)
-    owner.custom_attributes = {**(owner.custom_attributes or {}), key: value}  # a new dict: JSON columns track assignment
+    owner: Any = (
+        conversation if scope == "conversation" else live_contact(session, actor.tenant_id, conversation.contact_id)
+    )
+    owner.custom_attributes = {
+        **(owner.custom_attributes or {}),
+        key: value,
+    }  # a new dict: JSON columns track assignment
     if scope == "conversation":
         conversation.updated_at = datetime.now(UTC)
 
@@ -315,10 +401,23 @@ def answer_step(session: Session, actor: Actor, run_id: int, step_id: str | None
         run.status, run.finished_at = COMPLETED, now
     script = session.get_one(Script, run.script_id)
     if step.answer is not None:
-        _timeline(session, actor, run, "script_answered", {"script": script.name, "step": step.id, "target": step.target, "value": value, "version": version.number})
+        _timeline(
+            session,
+            actor,
+            run,
+            "script_answered",
+            {"script": script.name, "step": step.id, "target": step.target, "value": value, "version": version.number},
+        )
     if state.finished:
         _timeline(session, actor, run, "script_completed", {"script": script.name, "run_id": run.id})
-    audit(session, actor, "script.answered", "script_run", run.id, {"step": step.id, "target": step.target, "upgraded": upgraded})
+    audit(
+        session,
+        actor,
+        "script.answered",
+        "script_run",
+        run.id,
+        {"step": step.id, "target": step.target, "upgraded": upgraded},
+    )
     _emit(session, run, "script.run_updated")
     return run
 
@@ -350,8 +449,9 @@ def abandon_run(session: Session, actor: Actor, run_id: int) -> ScriptRun:
     now = datetime.now(UTC)
     run.status, run.finished_at, run.updated_at = ABANDONED, now, now
     script = session.get_one(Script, run.script_id)
-    _timeline(session, actor, run, "script_abandoned", {"script": script.name, "run_id": run.id, "step": run.current_step})
+    _timeline(
+        session, actor, run, "script_abandoned", {"script": script.name, "run_id": run.id, "step": run.current_step}
+    )
     audit(session, actor, "script.run_abandoned", "script_run", run.id, {"step": run.current_step})
     _emit(session, run, "script.run_updated")
     return run
-

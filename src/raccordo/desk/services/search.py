@@ -19,8 +19,8 @@ from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.desk import search_index
 from raccordo.desk.domain.search import SearchQuery, parse_query
-from raccordo.desk.services import inbox
 from raccordo.desk.models import SearchEntry
+from raccordo.desk.services import inbox
 from raccordo.record.models import Contact, Conversation
 
 MAX_QUERY_CHARS = 200
@@ -38,8 +38,12 @@ def conversation_clause(session: Session, tenant_id: int, query: SearchQuery) ->
         return false()
     # One pass over the index (a CTE read twice): message and subject entries carry the
     # conversation, contact entries the contact (the other column is NULL).
-    hits = search_index.matching(session, tenant_id, query, None, SearchEntry.conversation_id, SearchEntry.contact_id).cte("search_hits")
-    return or_(Conversation.id.in_(select(hits.c.conversation_id)), Conversation.contact_id.in_(select(hits.c.contact_id)))
+    hits = search_index.matching(
+        session, tenant_id, query, None, SearchEntry.conversation_id, SearchEntry.contact_id
+    ).cte("search_hits")
+    return or_(
+        Conversation.id.in_(select(hits.c.conversation_id)), Conversation.contact_id.in_(select(hits.c.contact_id))
+    )
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,11 @@ def search_contacts(session: Session, actor: Actor, text: str | None, limit: int
     query = parse_query(text)
     if not query:
         return []
-    ids = select(search_index.matching(session, actor.tenant_id, query, ("contact",), SearchEntry.contact_id).cte("contact_hits").c.contact_id)
+    ids = select(
+        search_index.matching(session, actor.tenant_id, query, ("contact",), SearchEntry.contact_id)
+        .cte("contact_hits")
+        .c.contact_id
+    )
     latest = (
         select(Conversation.contact_id, func.max(Conversation.last_activity_at).label("at"), func.count().label("n"))
         .where(Conversation.tenant_id == actor.tenant_id, Conversation.contact_id.in_(ids))
@@ -76,8 +84,10 @@ def search_contacts(session: Session, actor: Actor, text: str | None, limit: int
         latest_id = None
         if at is not None:
             latest_id = session.scalar(
-                select(Conversation.id).where(Conversation.tenant_id == actor.tenant_id, Conversation.contact_id == contact.id)
-                .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(1)
+                select(Conversation.id)
+                .where(Conversation.tenant_id == actor.tenant_id, Conversation.contact_id == contact.id)
+                .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
+                .limit(1)
             )
         hits.append(ContactHit(contact, latest_id, count or 0))
     return hits

@@ -15,17 +15,17 @@ from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
-from raccordo.desk.domain import side_panel
-from raccordo.platform.errors import Conflict, InvalidInput, NotFound
-from raccordo.platform.secretbox import SecretBox
 from raccordo.accounts.models import User
 from raccordo.channels.models import Inbox
+from raccordo.desk.domain import side_panel
 from raccordo.desk.models import SidePanelApp
+from raccordo.platform.errors import Conflict, InvalidInput, NotFound
+from raccordo.platform.secretbox import SecretBox
 from raccordo.platform.store.models import fold_name
 from raccordo.record.models import Contact, Conversation, Message
-from raccordo.routing.models import RoutingQueue
 from raccordo.record.services.identity import live_contact
 from raccordo.record.services.records import audit, get_owned, queues_went_through
+from raccordo.routing.models import RoutingQueue
 
 FIELDS = ("name", "url", "active", "position", "share", "inbox_ids", "queue_ids")
 DEFAULT_SHARE = ["contact.name", "contact.identities", "conversation.subject"]
@@ -44,7 +44,13 @@ class PanelApp:
 
 def list_apps(session: Session, actor: Actor) -> list[SidePanelApp]:
     actor.require(Permission.MANAGE_INBOXES)
-    return list(session.scalars(select(SidePanelApp).where(SidePanelApp.tenant_id == actor.tenant_id).order_by(SidePanelApp.position, SidePanelApp.id)))
+    return list(
+        session.scalars(
+            select(SidePanelApp)
+            .where(SidePanelApp.tenant_id == actor.tenant_id)
+            .order_by(SidePanelApp.position, SidePanelApp.id)
+        )
+    )
 
 
 def get_app(session: Session, actor: Actor, app_id: int) -> SidePanelApp:
@@ -65,7 +71,9 @@ def _clean(session: Session, actor: Actor, values: dict[str, Any], app_id: int |
     clean: dict[str, Any] = {}
     if "name" in values:
         clean["name"] = side_panel.check_name(values["name"])
-        query = select(SidePanelApp.id).where(SidePanelApp.tenant_id == actor.tenant_id, SidePanelApp.name_key == fold_name(clean["name"]))
+        query = select(SidePanelApp.id).where(
+            SidePanelApp.tenant_id == actor.tenant_id, SidePanelApp.name_key == fold_name(clean["name"])
+        )
         if app_id is not None:
             query = query.where(SidePanelApp.id != app_id)
         if session.scalar(query) is not None:
@@ -94,13 +102,27 @@ def create_app(session: Session, box: SecretBox, actor: Actor, values: dict[str,
     clean = _clean(session, actor, {"name": "", "url": "", **values}, None)
     secret = secrets.token_urlsafe(32)
     app = SidePanelApp(
-        tenant_id=actor.tenant_id, name=clean["name"], url=clean["url"], active=clean.get("active", True), position=clean.get("position", 0),
-        share=clean.get("share", list(DEFAULT_SHARE)), inbox_ids=clean.get("inbox_ids", []), queue_ids=clean.get("queue_ids", []),
-        secret_encrypted=box.seal({"token_secret": secret}), created_at=datetime.now(UTC),
+        tenant_id=actor.tenant_id,
+        name=clean["name"],
+        url=clean["url"],
+        active=clean.get("active", True),
+        position=clean.get("position", 0),
+        share=clean.get("share", list(DEFAULT_SHARE)),
+        inbox_ids=clean.get("inbox_ids", []),
+        queue_ids=clean.get("queue_ids", []),
+        secret_encrypted=box.seal({"token_secret": secret}),
+        created_at=datetime.now(UTC),
     )
     session.add(app)
     session.flush()
-    audit(session, actor, "side_panel_app.created", "side_panel_app", app.id, {"name": app.name, "origin": side_panel.app_origin(app.url)})
+    audit(
+        session,
+        actor,
+        "side_panel_app.created",
+        "side_panel_app",
+        app.id,
+        {"name": app.name, "origin": side_panel.app_origin(app.url)},
+    )
     return app, secret
 
 
@@ -133,7 +155,13 @@ def delete_app(session: Session, actor: Actor, app_id: int) -> None:
 
 
 def conversation_apps(
-    session: Session, box: SecretBox, actor: Actor, conversation_id: int, *, page_origin: str | None = None, went_through: set[int] | None = None,
+    session: Session,
+    box: SecretBox,
+    actor: Actor,
+    conversation_id: int,
+    *,
+    page_origin: str | None = None,
+    went_through: set[int] | None = None,
 ) -> list[PanelApp]:
     """The active apps that apply to a conversation, in order, each with its context message.
     An app served from the desk's own origin (``page_origin``) is never framed: with
@@ -144,37 +172,76 @@ def conversation_apps(
     conversation = session.get(Conversation, conversation_id) if 0 < conversation_id < 2**63 else None
     if conversation is None or conversation.tenant_id != actor.tenant_id:
         raise NotFound("error.not_found_id", kind="conversations", id=conversation_id)
-    apps = [a for a in session.scalars(select(SidePanelApp).where(SidePanelApp.tenant_id == actor.tenant_id, SidePanelApp.active.is_(True)).order_by(SidePanelApp.position, SidePanelApp.id))]
+    apps = [
+        a
+        for a in session.scalars(
+            select(SidePanelApp)
+            .where(SidePanelApp.tenant_id == actor.tenant_id, SidePanelApp.active.is_(True))
+            .order_by(SidePanelApp.position, SidePanelApp.id)
+        )
+    ]
     apps = [a for a in apps if side_panel.app_origin(a.url) != page_origin]
     if not apps:
         return []
-    inbox_ids = set(session.scalars(select(Message.inbox_id).where(Message.tenant_id == actor.tenant_id, Message.conversation_id == conversation.id, Message.inbox_id.is_not(None)).distinct()))
+    inbox_ids = set(
+        session.scalars(
+            select(Message.inbox_id)
+            .where(
+                Message.tenant_id == actor.tenant_id,
+                Message.conversation_id == conversation.id,
+                Message.inbox_id.is_not(None),
+            )
+            .distinct()
+        )
+    )
     if conversation.last_inbox_id:
         inbox_ids.add(conversation.last_inbox_id)
     queue_ids = queues_went_through(session, conversation.id) if went_through is None else went_through
-    apps = [a for a in apps if side_panel.applies(list(a.inbox_ids or []), list(a.queue_ids or []), inbox_ids, queue_ids)]
+    apps = [
+        a for a in apps if side_panel.applies(list(a.inbox_ids or []), list(a.queue_ids or []), inbox_ids, queue_ids)
+    ]
     if not apps:
         return []
     contact: Contact = live_contact(session, actor.tenant_id, conversation.contact_id)
     agent = session.get_one(User, actor.user_id) if actor.user_id else None
     assignee = session.get(User, conversation.assignee_id) if conversation.assignee_id else None
     contact_data = {
-        "id": contact.id, "name": contact.name, "attributes": dict(contact.custom_attributes or {}),
+        "id": contact.id,
+        "name": contact.name,
+        "attributes": dict(contact.custom_attributes or {}),
         "identities": [{"kind": i.kind, "value": i.value, "verified": i.verified} for i in contact.identities],
     }
     conversation_data = {
-        "id": conversation.id, "status": conversation.status, "channel": conversation.last_channel, "subject": conversation.subject,
-        "attributes": dict(conversation.custom_attributes or {}), "assignee": {"id": assignee.id, "name": assignee.name} if assignee else None,
+        "id": conversation.id,
+        "status": conversation.status,
+        "channel": conversation.last_channel,
+        "subject": conversation.subject,
+        "attributes": dict(conversation.custom_attributes or {}),
+        "assignee": {"id": assignee.id, "name": assignee.name} if assignee else None,
     }
-    agent_data = {"id": actor.user_id, "name": agent.name if agent else None, "language": actor.language or (agent.language if agent else None)}
+    agent_data = {
+        "id": actor.user_id,
+        "name": agent.name if agent else None,
+        "language": actor.language or (agent.language if agent else None),
+    }
     now = int(time.time())
     result = []
     for app in apps:
         secret = box.open(app.secret_encrypted).get("token_secret", "")
         claims = {
-            "iss": "raccordo", "aud": f"side-panel-app:{app.id}", "sub": str(actor.user_id), "iat": now, "exp": now + side_panel.TOKEN_SECONDS,
-            "tenant_id": actor.tenant_id, "app_id": app.id, "agent_id": actor.user_id, "contact_id": contact.id, "conversation_id": conversation.id,
+            "iss": "raccordo",
+            "aud": f"side-panel-app:{app.id}",
+            "sub": str(actor.user_id),
+            "iat": now,
+            "exp": now + side_panel.TOKEN_SECONDS,
+            "tenant_id": actor.tenant_id,
+            "app_id": app.id,
+            "agent_id": actor.user_id,
+            "contact_id": contact.id,
+            "conversation_id": conversation.id,
         }
-        message = side_panel.context_message(list(app.share or []), contact_data, conversation_data, agent_data, side_panel.sign_token(secret, claims))
+        message = side_panel.context_message(
+            list(app.share or []), contact_data, conversation_data, agent_data, side_panel.sign_token(secret, claims)
+        )
         result.append(PanelApp(app.id, app.name, app.url, side_panel.app_origin(app.url), message))
     return result

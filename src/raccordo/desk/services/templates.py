@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
-from raccordo.channels.base import channel_kinds
-from raccordo.desk.domain import templates as rules
-from raccordo.platform.errors import Conflict
 from raccordo.accounts.models import User
+from raccordo.channels.base import channel_kinds
 from raccordo.channels.models import Inbox
+from raccordo.desk.domain import templates as rules
 from raccordo.desk.models import AnswerTemplate
+from raccordo.platform.errors import Conflict
 from raccordo.platform.store.models import fold_name
 from raccordo.record.models import Conversation
 from raccordo.record.services.identity import live_contact
@@ -55,7 +55,9 @@ def _unique(session: Session, actor: Actor, values: dict[str, Any], template_id:
         if values.get(field) is None:
             continue
         column = getattr(AnswerTemplate, f"{field}_key")
-        query = select(AnswerTemplate.id).where(AnswerTemplate.tenant_id == actor.tenant_id, column == fold_name(values[field]))
+        query = select(AnswerTemplate.id).where(
+            AnswerTemplate.tenant_id == actor.tenant_id, column == fold_name(values[field])
+        )
         if template_id is not None:
             query = query.where(AnswerTemplate.id != template_id)
         if session.scalar(query) is not None:
@@ -70,8 +72,14 @@ def create_template(session: Session, actor: Actor, values: dict[str, Any]) -> A
     _unique(session, actor, {"name": name, "shortcut": shortcut}, None)
     now = datetime.now(UTC)
     template = AnswerTemplate(
-        tenant_id=actor.tenant_id, name=name, shortcut=shortcut, body=values["body"], bodies=bodies,
-        active=values.get("active", True) is not False, created_at=now, updated_at=now,
+        tenant_id=actor.tenant_id,
+        name=name,
+        shortcut=shortcut,
+        body=values["body"],
+        bodies=bodies,
+        active=values.get("active", True) is not False,
+        created_at=now,
+        updated_at=now,
     )
     session.add(template)
     session.flush()
@@ -87,7 +95,9 @@ def update_template(session: Session, actor: Actor, template_id: int, values: di
         values["name"] = values["name"].strip()
     if isinstance(values.get("shortcut"), str):
         values["shortcut"] = values["shortcut"].strip()
-    bodies = rules.validate(values.get("name"), values.get("shortcut"), values.get("body"), values.get("bodies"), channel_kinds())
+    bodies = rules.validate(
+        values.get("name"), values.get("shortcut"), values.get("body"), values.get("bodies"), channel_kinds()
+    )
     if "bodies" in values:
         values["bodies"] = bodies
     _unique(session, actor, values, template_id)
@@ -106,7 +116,9 @@ def delete_template(session: Session, actor: Actor, template_id: int) -> None:
     session.delete(template)
 
 
-def conversation_values(session: Session, actor: Actor, conversation: Conversation) -> tuple[dict[str, str | None], str | None]:
+def conversation_values(
+    session: Session, actor: Actor, conversation: Conversation
+) -> tuple[dict[str, str | None], str | None]:
     """The variables for one conversation, and the contact's language."""
     contact = live_contact(session, actor.tenant_id, conversation.contact_id)
     identities = {i.kind: i.value for i in reversed(contact.identities)}
@@ -125,7 +137,9 @@ def conversation_values(session: Session, actor: Actor, conversation: Conversati
     return values, contact.language
 
 
-def render_for_conversation(session: Session, actor: Actor, conversation_id: int, language: str | None = None, inbox_id: int | None = None) -> list[Rendered]:
+def render_for_conversation(
+    session: Session, actor: Actor, conversation_id: int, language: str | None = None, inbox_id: int | None = None
+) -> list[Rendered]:
     """Every active template rendered for this conversation: in ``language`` or the contact's, and
     for the channel of ``inbox_id`` (the inbox the agent answers on; the conversation's last one by default)."""
     actor.require(Permission.READ)
@@ -139,5 +153,7 @@ def render_for_conversation(session: Session, actor: Actor, conversation_id: int
     for template in list_templates(session, actor, active_only=True):
         body, key = rules.pick_variant(template.body, template.bodies, chosen, channel)
         language_used = key.rpartition(":")[2] if key and (":" in key or key in rules.LANGUAGES) else None
-        out.append(Rendered(template.id, template.name, template.shortcut, language_used, rules.render(body, values), key))
+        out.append(
+            Rendered(template.id, template.name, template.shortcut, language_used, rules.render(body, values), key)
+        )
     return out

@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
-from raccordo.platform.errors import Conflict, InvalidInput
 from raccordo.desk.models import WrapUpCode
+from raccordo.platform.errors import Conflict, InvalidInput
 from raccordo.platform.store.models import fold_name
 from raccordo.record.models import Conversation
-from raccordo.routing.models import RoutingQueue
 from raccordo.record.services.records import audit, get_owned, queues_went_through
+from raccordo.routing.models import RoutingQueue
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 FIELDS = ("code", "label", "active")
@@ -40,7 +40,9 @@ def _check(session: Session, actor: Actor, values: dict[str, Any], code_id: int 
     if "code" in values:
         if not isinstance(values["code"], str) or not CODE.match(values["code"]):
             raise InvalidInput("wrapup.code_invalid", field="code", value=values.get("code"))
-        query = select(WrapUpCode.id).where(WrapUpCode.tenant_id == actor.tenant_id, WrapUpCode.code_key == fold_name(values["code"]))
+        query = select(WrapUpCode.id).where(
+            WrapUpCode.tenant_id == actor.tenant_id, WrapUpCode.code_key == fold_name(values["code"])
+        )
         if code_id is not None:
             query = query.where(WrapUpCode.id != code_id)
         if session.scalar(query) is not None:
@@ -55,7 +57,13 @@ def create_code(session: Session, actor: Actor, values: dict[str, Any]) -> WrapU
     values.setdefault("code", "")
     values.setdefault("label", "")
     _check(session, actor, values, None)
-    row = WrapUpCode(tenant_id=actor.tenant_id, code=values["code"], label=values["label"], active=values.get("active", True) is not False, created_at=datetime.now(UTC))
+    row = WrapUpCode(
+        tenant_id=actor.tenant_id,
+        code=values["code"],
+        label=values["label"],
+        active=values.get("active", True) is not False,
+        created_at=datetime.now(UTC),
+    )
     session.add(row)
     session.flush()
     audit(session, actor, "wrap_up_code.created", "wrap_up_code", row.id, {"code": row.code})
@@ -81,21 +89,36 @@ def delete_code(session: Session, actor: Actor, code_id: int) -> None:
     session.delete(row)
 
 
-def requiring_queue(session: Session, conversation: Conversation, went_through: set[int] | None = None) -> RoutingQueue | None:
+def requiring_queue(
+    session: Session, conversation: Conversation, went_through: set[int] | None = None
+) -> RoutingQueue | None:
     """The first queue requiring a wrap-up code that this conversation was routed through, if any
     (``went_through``: those queues, when the caller has read them already)."""
     queue_ids = queues_went_through(session, conversation.id) if went_through is None else went_through
     if not queue_ids:
         return None
     return session.scalar(
-        select(RoutingQueue).where(RoutingQueue.tenant_id == conversation.tenant_id, RoutingQueue.id.in_(queue_ids), RoutingQueue.requires_wrap_up.is_(True)).order_by(RoutingQueue.id).limit(1)
+        select(RoutingQueue)
+        .where(
+            RoutingQueue.tenant_id == conversation.tenant_id,
+            RoutingQueue.id.in_(queue_ids),
+            RoutingQueue.requires_wrap_up.is_(True),
+        )
+        .order_by(RoutingQueue.id)
+        .limit(1)
     )
 
 
 def apply(session: Session, actor: Actor, conversation: Conversation, code: str | None, *, resolving: bool) -> None:
     """Check and store ``code``; on resolving by a person, a queue may require one (422 on ``wrap_up_code``)."""
     if code is not None and code.strip():
-        row = session.scalar(select(WrapUpCode).where(WrapUpCode.tenant_id == conversation.tenant_id, WrapUpCode.code == code.strip(), WrapUpCode.active.is_(True)))
+        row = session.scalar(
+            select(WrapUpCode).where(
+                WrapUpCode.tenant_id == conversation.tenant_id,
+                WrapUpCode.code == code.strip(),
+                WrapUpCode.active.is_(True),
+            )
+        )
         if row is None:
             raise InvalidInput("wrapup.code_unknown", field="wrap_up_code", value=code.strip())
         conversation.wrap_up_code = row.code

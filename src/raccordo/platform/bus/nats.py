@@ -73,7 +73,9 @@ class NatsBus(Bus):
         self._start_returned = False
         self._first_attempt = asyncio.Event()
         self._nc = Client()
-        connecting = self._connecting = asyncio.create_task(self._first_connect(self._nc), name=f"raccordo-nats-bus-{self.node_id}")
+        connecting = self._connecting = asyncio.create_task(
+            self._first_connect(self._nc), name=f"raccordo-nats-bus-{self.node_id}"
+        )
         attempted = asyncio.create_task(self._first_attempt.wait())
         await asyncio.wait({connecting, attempted}, timeout=START_WAIT, return_when=asyncio.FIRST_COMPLETED)
         attempted.cancel()

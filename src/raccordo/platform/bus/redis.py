@@ -173,7 +173,9 @@ class RedisBus(Bus):
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure means "reconnect"
                 if self._healthy or not missed:
-                    log.warning("redis bus: %s unreachable (%s: %s); retrying", redact(self.url), type(exc).__name__, exc)
+                    log.warning(
+                        "redis bus: %s unreachable (%s: %s); retrying", redact(self.url), type(exc).__name__, exc
+                    )
                 else:
                     log.debug("redis bus still down (%s: %s); next try in %.1f s", type(exc).__name__, exc, delay)
                 self._healthy = False

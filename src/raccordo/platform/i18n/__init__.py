@@ -50,5 +50,9 @@ class _Missing(dict[str, object]):
 
 
 def translate(key: str, language: str = DEFAULT_LANGUAGE, **params: object) -> str:
-    template = catalog(language if language in LANGUAGES else DEFAULT_LANGUAGE).get(key) or catalog(DEFAULT_LANGUAGE).get(key) or key
+    template = (
+        catalog(language if language in LANGUAGES else DEFAULT_LANGUAGE).get(key)
+        or catalog(DEFAULT_LANGUAGE).get(key)
+        or key
+    )
     return template.format_map(_Missing(params))

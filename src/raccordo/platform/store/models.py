@@ -138,7 +138,17 @@ def folded_key(source: str) -> Any:
 
 # Created by migration 0012 outside the models (FTS5 virtual table and its shadow tables, the GIN
 # expression index): schema comparisons leave them out (``include_schema_name``).
-SEARCH_INDEX_OBJECTS = frozenset({"search_fts", "search_fts_data", "search_fts_idx", "search_fts_docsize", "search_fts_config", "ix_search_entries_fts", "ix_search_entries_contact_fts"})
+SEARCH_INDEX_OBJECTS = frozenset(
+    {
+        "search_fts",
+        "search_fts_data",
+        "search_fts_idx",
+        "search_fts_docsize",
+        "search_fts_config",
+        "ix_search_entries_fts",
+        "ix_search_entries_contact_fts",
+    }
+)
 
 
 def include_schema_name(name: str | None, type_: str, parent_names: Any) -> bool:

@@ -39,7 +39,12 @@ class AdminUser(Protocol):
 
 def is_the_row(exc: RaccordoError, kind: str, row_id: int | None) -> bool:
     """Whether a service's NotFound names the row being edited (not another id the form refers to)."""
-    return isinstance(exc, NotFound) and row_id is not None and exc.params.get("id") == row_id and exc.params.get("kind", kind) == kind
+    return (
+        isinstance(exc, NotFound)
+        and row_id is not None
+        and exc.params.get("id") == row_id
+        and exc.params.get("kind", kind) == kind
+    )
 
 
 @dataclass
@@ -56,20 +61,32 @@ class AdminResource:
     guard: Callable[[Any], None]
     page: Callable[[Request, Any, int | None], Values]
     read: Callable[[FormReader], Values] | None = None
-    create: Callable[[Request, Any, Values], int | Response] | None = None  # the new id, or a page of its own (a secret shown once)
+    create: Callable[[Request, Any, Values], int | Response] | None = (
+        None  # the new id, or a page of its own (a secret shown once)
+    )
     update: Callable[[Request, Any, int, Values], int | None] | None = None
     delete: Callable[[Request, Any, int], None] | None = None
     defaults: Values = field(default_factory=dict)
     row_name: str = "row"  # the template's name for the edited row
     edit_template: str | None = None  # the edit page's own template, when the list has none
     view: Callable[[Values], Values] | None = None  # template values derived from the form's (json text, hours fields)
-    keep_typed: Callable[[Values, dict[str, str], Values], None] | None = None  # (values, errors, form): what was typed stays
+    keep_typed: Callable[[Values, dict[str, str], Values], None] | None = (
+        None  # (values, errors, form): what was typed stays
+    )
     after_save: Callable[[int], str] | None = None  # where to go after a save (default: the row's page)
     errors_of: Callable[[RaccordoError, str], dict[str, str]] = field_errors  # a service error by form field
-    forbidden_field: str | None = None  # a Forbidden from a save shown on this field, 403 (a role the admin may not grant)
+    forbidden_field: str | None = (
+        None  # a Forbidden from a save shown on this field, 403 (a role the admin may not grant)
+    )
 
     def render(
-        self, request: Request, me: AdminUser, row_id: int | None, values: Values | None = None, errors: dict[str, str] | None = None, status: int = 200,
+        self,
+        request: Request,
+        me: AdminUser,
+        row_id: int | None,
+        values: Values | None = None,
+        errors: dict[str, str] | None = None,
+        status: int = 200,
         **extra_context: Any,
     ) -> Response:
         data = self.page(request, me, row_id)
@@ -78,7 +95,9 @@ class AdminResource:
         form_values = values if values is not None else (stored if stored is not None else dict(self.defaults))
         extra = self.view(form_values) if self.view else {}
         template = self.edit_template if row_id is not None and self.edit_template else self.template
-        context = base_context(me, nav=self.nav, v=form_values, errors=errors or {}, saved=request.query_params.get("saved"))
+        context = base_context(
+            me, nav=self.nav, v=form_values, errors=errors or {}, saved=request.query_params.get("saved")
+        )
         context |= {self.row_name: row, **data, **extra, **extra_context}
         return render(request, template, context, status_code=status)
 
@@ -121,7 +140,9 @@ class AdminResource:
         except RaccordoError as exc:
             if isinstance(exc, Forbidden | NotFound):
                 raise
-            return self.render(request, me, None, None, {"_form": next(iter(self.errors_of(exc, me.lang).values()))}, 409)
+            return self.render(
+                request, me, None, None, {"_form": next(iter(self.errors_of(exc, me.lang).values()))}, 409
+            )
         return saved_redirect(self.path)
 
     def mount(self, router: APIRouter, me_dep: Any) -> None:

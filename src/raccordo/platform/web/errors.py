@@ -17,29 +17,66 @@ from raccordo.platform.i18n import pick_language, translate
 log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
-_TITLES = {400: "error.bad_request", 401: "error.unauthorized", 403: "error.forbidden", 404: "error.not_found", 405: "error.method_title", 409: "error.conflict", 413: "error.too_large", 415: "error.media_type", 422: "error.invalid", 429: "error.rate_limited", 500: "error.internal"}
+_TITLES = {
+    400: "error.bad_request",
+    401: "error.unauthorized",
+    403: "error.forbidden",
+    404: "error.not_found",
+    405: "error.method_title",
+    409: "error.conflict",
+    413: "error.too_large",
+    415: "error.media_type",
+    422: "error.invalid",
+    429: "error.rate_limited",
+    500: "error.internal",
+}
 
 
 def request_language(request: Request) -> str:
     return pick_language(request.headers.get("accept-language"), getattr(request.state, "language", None))
 
 
-def problem(request: Request, status: int, detail: str, *, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def problem(
+    request: Request,
+    status: int,
+    detail: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     language = request_language(request)
-    body: dict[str, Any] = {"type": "about:blank", "title": translate(_TITLES.get(status, "error.bad_request"), language), "status": status, "detail": detail}
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": translate(_TITLES.get(status, "error.bad_request"), language),
+        "status": status,
+        "detail": detail,
+    }
     if errors:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 # The errors any /api operation may answer, documented once for all of them (``document_errors``).
-COMMON_ERRORS = {400: "Bad request", 401: "Not logged in", 403: "Forbidden for this role", 404: "Not found", 405: "Method not allowed",
-                 409: "Conflict", 413: "Body too large", 415: "Unsupported media type", 422: "Invalid input", 429: "Too many requests"}
+COMMON_ERRORS = {
+    400: "Bad request",
+    401: "Not logged in",
+    403: "Forbidden for this role",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Body too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    429: "Too many requests",
+}
 PROBLEM_SCHEMA = {
     "type": "object",
     "required": ["type", "title", "status", "detail"],
     "properties": {
-        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
         "errors": {"type": "array", "items": {"type": "object"}},
     },
 }
@@ -58,7 +95,9 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
             for status, description in COMMON_ERRORS.items():
                 responses[str(status)] = {"description": description, "content": problem_content}
             if "429" in responses:
-                responses["429"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}}
+                responses["429"]["headers"] = {
+                    "Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}
+                }
     return schema
 
 
@@ -99,10 +138,18 @@ def install(app: FastAPI, html_page: Callable[[Request, int, str], Response] | N
                 # The location of a JSON syntax error is a character offset, not a field.
                 position = item.get("loc", ("body", "?"))[-1]
                 reason = (item.get("ctx") or {}).get("error", "")
-                errors.append({"field": "body", "message": translate("error.json_invalid", language, position=position, reason=reason), "type": "json_invalid"})
+                errors.append(
+                    {
+                        "field": "body",
+                        "message": translate("error.json_invalid", language, position=position, reason=reason),
+                        "type": "json_invalid",
+                    }
+                )
                 continue
             location = [str(p) for p in item.get("loc", ()) if p not in ("body", "query", "path", "header")]
-            errors.append({"field": ".".join(location) or "body", "message": item.get("msg", ""), "type": item.get("type")})
+            errors.append(
+                {"field": ".".join(location) or "body", "message": item.get("msg", ""), "type": item.get("type")}
+            )
         first = errors[0] if errors else {"field": "body", "message": "", "type": None}
         if first["type"] == "json_invalid":
             detail = first["message"]

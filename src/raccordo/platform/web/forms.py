@@ -30,7 +30,6 @@ async def form_data(request: Request) -> dict[str, Any]:
     return data
 
 
-
 FormDep = Depends(form_data)
 
 
@@ -49,7 +48,6 @@ def field_errors(exc: RaccordoError, lang: str) -> dict[str, str]:
     message = translate(exc.key, lang, **params)
     field = (exc.field or "_form").split(".")[0]
     return {field: message}
-
 
 
 def error_message(exc: RaccordoError, lang: str) -> str:
@@ -147,8 +145,16 @@ class FormReader:
                 spans.append([start.strip(), end.strip()])
             if spans:
                 weekly[day] = spans
-        closed = [line.strip() for line in str(self.form.get("closed_dates") or "").replace(",", "\n").splitlines() if line.strip()]
-        return {"timezone": str(self.form.get("timezone") or "Europe/Rome").strip(), "weekly": weekly, "closed_dates": closed}
+        closed = [
+            line.strip()
+            for line in str(self.form.get("closed_dates") or "").replace(",", "\n").splitlines()
+            if line.strip()
+        ]
+        return {
+            "timezone": str(self.form.get("timezone") or "Europe/Rome").strip(),
+            "weekly": weekly,
+            "closed_dates": closed,
+        }
 
     def done(self) -> None:
         if self.errors:

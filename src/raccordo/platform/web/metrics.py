@@ -11,7 +11,6 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import column, func, select, table
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-
 from raccordo.platform.store.models import Job
 
 # The channels' outbox, named here by its table: platform reads its depth, it imports no channel code.
@@ -21,8 +20,12 @@ _OUTBOX = table("outbox", column("status"))
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("raccordo_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram("raccordo_http_request_seconds", "HTTP request duration", ["method", "route"], registry=self.registry)
+        self.requests = Counter(
+            "raccordo_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "raccordo_http_request_seconds", "HTTP request duration", ["method", "route"], registry=self.registry
+        )
 
     def collector(self, app_state: Any) -> None:
         """Gauges read at scrape time from the hub and the database."""
@@ -31,14 +34,36 @@ class Metrics:
         class _Live:
             def collect(self) -> Any:
                 hub = app_state.hub
-                yield GaugeMetricFamily("raccordo_websocket_clients", "Connected WebSocket clients", value=hub.client_count)
-                yield GaugeMetricFamily("raccordo_bus_lag_seconds", "Age of the last event when it was dispatched to clients", value=hub.lag_seconds)
-                yield GaugeMetricFamily("raccordo_bus_healthy", "1 when the bus reaches the other nodes", value=1.0 if hub.bus.healthy else 0.0)
+                yield GaugeMetricFamily(
+                    "raccordo_websocket_clients", "Connected WebSocket clients", value=hub.client_count
+                )
+                yield GaugeMetricFamily(
+                    "raccordo_bus_lag_seconds",
+                    "Age of the last event when it was dispatched to clients",
+                    value=hub.lag_seconds,
+                )
+                yield GaugeMetricFamily(
+                    "raccordo_bus_healthy",
+                    "1 when the bus reaches the other nodes",
+                    value=1.0 if hub.bus.healthy else 0.0,
+                )
                 now = datetime.now(UTC)
                 try:
                     with hub.rt.sessions() as session:
-                        depth = session.scalar(select(func.count()).select_from(_OUTBOX).where(_OUTBOX.c.status.in_(("pending", "sending")))) or 0
-                        due = session.scalar(select(func.count()).select_from(Job).where(Job.status == "pending", Job.due_at <= now)) or 0
+                        depth = (
+                            session.scalar(
+                                select(func.count())
+                                .select_from(_OUTBOX)
+                                .where(_OUTBOX.c.status.in_(("pending", "sending")))
+                            )
+                            or 0
+                        )
+                        due = (
+                            session.scalar(
+                                select(func.count()).select_from(Job).where(Job.status == "pending", Job.due_at <= now)
+                            )
+                            or 0
+                        )
                 except Exception:
                     depth = due = float("nan")
                 yield GaugeMetricFamily("raccordo_outbox_depth", "Outbound messages not yet sent", value=depth)

@@ -58,7 +58,21 @@ class BodySizeLimit:
 
     async def _reject(self, send: Send, language: str) -> None:
         body = json.dumps(
-            {"type": "about:blank", "title": translate("error.too_large", language), "status": 413, "detail": translate("error.body_too_large", language, limit=self.max_bytes)}
+            {
+                "type": "about:blank",
+                "title": translate("error.too_large", language),
+                "status": 413,
+                "detail": translate("error.body_too_large", language, limit=self.max_bytes),
+            }
         ).encode()
-        await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

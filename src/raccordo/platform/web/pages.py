@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from markupsafe import escape
 from fastapi.routing import APIRoute
+from markupsafe import escape
 
 from raccordo.platform.errors import RaccordoError, TooManyRequests
 from raccordo.platform.i18n import pick_language, translate
@@ -29,7 +29,6 @@ class LoginRequired(Exception):
 
 class CsrfFailed(Exception):
     """A POST without the session's CSRF token."""
-
 
 
 class PageUser(Protocol):
@@ -52,8 +51,12 @@ def error_page(request: Request, status: int, message: str) -> Response:
     if request.headers.get("hx-request"):
         body = f'<p class="error" role="alert" data-status="{status}">{escape(message)}</p>'
         return HTMLResponse(body, status_code=status, headers={"HX-Retarget": ERROR_REGION, "HX-Reswap": "innerHTML"})
-    title = translate({403: "ui.error.forbidden_title", 404: "ui.error.not_found_title"}.get(status, "ui.error.title"), lang)
-    return render(request, "error.html", {"lang": lang, "status": status, "title": title, "message": message}, status_code=status)
+    title = translate(
+        {403: "ui.error.forbidden_title", 404: "ui.error.not_found_title"}.get(status, "ui.error.title"), lang
+    )
+    return render(
+        request, "error.html", {"lang": lang, "status": status, "title": title, "message": message}, status_code=status
+    )
 
 
 class PageRoute(APIRoute):
@@ -82,8 +85,6 @@ class PageRoute(APIRoute):
                 return response
 
         return handler
-
-
 
 
 def base_context(me: PageUser, **values: Any) -> dict[str, Any]:

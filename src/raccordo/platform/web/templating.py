@@ -23,6 +23,7 @@ def register_templates(folder: Path) -> None:
     if str(folder) not in _LOADER.searchpath:
         _LOADER.searchpath.append(str(folder))
 
+
 # Scripts and styles from this server only: no inline script, no eval (Alpine's CSP build),
 # no inline <style>. The email frame is same-origin (its own response adds a sandbox CSP).
 CONTENT_SECURITY_POLICY = (
@@ -72,13 +73,22 @@ environment.filters["when"] = _when
 environment.filters["iso"] = _iso
 
 
-def render(request: Request, template: str, context: dict[str, Any], *, status_code: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
     """Render a page or an htmx fragment with the security headers."""
     values = {"request": request, "lang": "en", "me": None, "csrf_token": "", "errors": {}, **context}
     body = environment.get_template(template).render(values)
     page_headers = dict(PAGE_HEADERS)
     if context.get("frame_origins"):  # side-panel apps: this response may frame exactly their origins
-        page_headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace("frame-src 'self'", "frame-src 'self' " + " ".join(context["frame_origins"]))
+        page_headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+            "frame-src 'self'", "frame-src 'self' " + " ".join(context["frame_origins"])
+        )
     return HTMLResponse(body, status_code=status_code, headers={**page_headers, **(headers or {})})
 
 

@@ -19,7 +19,9 @@ router = APIRouter(prefix="/api/v1", tags=["presence"])
 class PresenceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     status: Literal["online", "away", "offline"]
-    reason: str | None = Field(default=None, max_length=64, description="Why away (e.g. break, training, after-call work).")
+    reason: str | None = Field(
+        default=None, max_length=64, description="Why away (e.g. break, training, after-call work)."
+    )
 
 
 class PresenceOut(BaseModel):
@@ -36,7 +38,14 @@ def list_presence(request: Request, actor: Actor = ActorDep) -> list[PresenceOut
     actor.require(Permission.READ)
     with transaction(request) as session:
         return [
-            PresenceOut(user_id=u.id, name=u.name, status=p.status if p else "offline", reason=p.reason if p else None, connections=n, updated_at=p.updated_at if p else None)
+            PresenceOut(
+                user_id=u.id,
+                name=u.name,
+                status=p.status if p else "offline",
+                reason=p.reason if p else None,
+                connections=n,
+                updated_at=p.updated_at if p else None,
+            )
             for u, p, n in presence.list_presence(session, actor.tenant_id)
         ]
 
@@ -46,4 +55,11 @@ def set_my_presence(body: PresenceIn, request: Request, actor: Actor = ActorDep)
     with transaction(request) as session:
         row = presence.set_status(session, actor, body.status, body.reason)
         me = next(item for item in presence.list_presence(session, actor.tenant_id) if item[0].id == actor.user_id)
-        return PresenceOut(user_id=actor.user_id, name=me[0].name, status=row.status, reason=row.reason, connections=me[2], updated_at=row.updated_at)  # type: ignore[arg-type]
+        return PresenceOut(
+            user_id=actor.user_id,
+            name=me[0].name,
+            status=row.status,
+            reason=row.reason,
+            connections=me[2],
+            updated_at=row.updated_at,
+        )  # type: ignore[arg-type]

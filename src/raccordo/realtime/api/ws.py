@@ -50,7 +50,7 @@ def _authenticate(hub: Hub, websocket: WebSocket) -> tuple[Actor, frozenset[int]
     authorization = websocket.headers.get("authorization", "")
     with unit_of_work(hub.rt.sessions) as session:
         if token_protocol or authorization:
-            token = token_protocol[len(TOKEN_PROTOCOL):] if token_protocol else authorization.partition(" ")[2].strip()
+            token = token_protocol[len(TOKEN_PROTOCOL) :] if token_protocol else authorization.partition(" ")[2].strip()
             user = accounts.token_user(session, token)
             if user is None:
                 return "invalid or revoked token"
@@ -90,9 +90,19 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     batch = websocket.query_params.get("batch") == "1"
     await websocket.accept(subprotocol=subprotocol)
     connection_id = uuid.uuid4().hex
-    client = Client(websocket, Subscriber(actor.tenant_id, actor.user_id, actor.role, teams), connection_id, asyncio.Queue(maxsize=settings.ws_queue_size), batch=batch)  # type: ignore[arg-type]
+    client = Client(
+        websocket,
+        Subscriber(actor.tenant_id, actor.user_id, actor.role, teams),
+        connection_id,
+        asyncio.Queue(maxsize=settings.ws_queue_size),
+        batch=batch,
+    )  # type: ignore[arg-type]
     await run_in_threadpool(_in_transaction, hub, presence.connect, actor, connection_id, hub.bus.node_id)
-    await hub.register(client, resume, {"type": "hello", "connection_id": connection_id, "node": hub.bus.node_id, "user_id": actor.user_id})
+    await hub.register(
+        client,
+        resume,
+        {"type": "hello", "connection_id": connection_id, "node": hub.bus.node_id, "user_id": actor.user_id},
+    )
     sender = start_sender(client, settings.ws_heartbeat_seconds)
     try:
         await _receive_loop(hub, client, actor, settings.ws_heartbeat_seconds * 3 + 10)
@@ -171,25 +181,46 @@ async def _receive_loop(hub: Hub, client: Client, actor: Actor, idle_limit: floa
         elif kind == "subscribe":
             ids = data.get("conversation_ids")
             if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids) or len(ids) > MAX_SUBSCRIPTIONS:
-                client.offer({"type": "error", "message": f"subscribe needs conversation_ids: a list of at most {MAX_SUBSCRIPTIONS} integers"})
+                client.offer(
+                    {
+                        "type": "error",
+                        "message": f"subscribe needs conversation_ids: a list of at most {MAX_SUBSCRIPTIONS} integers",
+                    }
+                )
                 continue
             # Only what the agent may see: a subscription is no way around the listing rule.
-            client.subscriber.conversation_ids = await run_in_threadpool(_in_transaction, hub, inbox.visible_ids, actor, ids)
+            client.subscriber.conversation_ids = await run_in_threadpool(
+                _in_transaction, hub, inbox.visible_ids, actor, ids
+            )
         elif kind in ("typing", "viewing"):
             conversation_id = data.get("conversation_id")
             if not isinstance(conversation_id, int):
                 client.offer({"type": "error", "message": f"{kind} needs an integer conversation_id"})
                 continue
-            if conversation_id not in client.subscriber.conversation_ids and not await run_in_threadpool(_in_transaction, hub, inbox.visible_ids, actor, [conversation_id]):
+            if conversation_id not in client.subscriber.conversation_ids and not await run_in_threadpool(
+                _in_transaction, hub, inbox.visible_ids, actor, [conversation_id]
+            ):
                 client.offer({"type": "error", "message": f"{kind}: no such conversation among those you can see"})
                 continue
-            await hub.bus.publish({"type": kind, "tenant_id": actor.tenant_id, "conversation_id": conversation_id, "user_id": actor.user_id, "state": bool(data.get("state", True))})
+            await hub.bus.publish(
+                {
+                    "type": kind,
+                    "tenant_id": actor.tenant_id,
+                    "conversation_id": conversation_id,
+                    "user_id": actor.user_id,
+                    "state": bool(data.get("state", True)),
+                }
+            )
             if kind == "viewing" and data.get("state", True):
                 client.subscriber.conversation_ids.add(conversation_id)
         elif kind == "presence":
             try:
-                await run_in_threadpool(_in_transaction, hub, presence.set_status, actor, data.get("status"), data.get("reason"))
+                await run_in_threadpool(
+                    _in_transaction, hub, presence.set_status, actor, data.get("status"), data.get("reason")
+                )
             except RaccordoError as exc:
                 client.offer({"type": "error", "field": exc.field, "message": exc.key})
         else:
-            client.offer({"type": "error", "message": "unknown message type; use ping, subscribe, typing, viewing or presence"})
+            client.offer(
+                {"type": "error", "message": "unknown message type; use ping, subscribe, typing, viewing or presence"}
+            )

@@ -16,9 +16,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor
+from raccordo.accounts.models import User
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.events import emit
-from raccordo.accounts.models import User
 from raccordo.realtime.models import AgentConnection, AgentPresence
 from raccordo.routing.services import routing
 
@@ -38,7 +38,10 @@ def _presence(session: Session, tenant_id: int, user_id: int) -> AgentPresence:
         .on_conflict_do_nothing(index_elements=[AgentPresence.user_id])
     )
     return session.scalars(
-        select(AgentPresence).where(AgentPresence.user_id == user_id).with_for_update().execution_options(populate_existing=True)
+        select(AgentPresence)
+        .where(AgentPresence.user_id == user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).one()
 
 
@@ -47,7 +50,13 @@ def _change(session: Session, row: AgentPresence, status: str, reason: str | Non
         return
     previous = row.status
     row.status, row.reason, row.updated_at = status, reason, datetime.now(UTC)
-    emit(session, row.tenant_id, "presence.changed", {"user_id": row.user_id, "status": status, "reason": reason, "previous": previous}, user_id=row.user_id)
+    emit(
+        session,
+        row.tenant_id,
+        "presence.changed",
+        {"user_id": row.user_id, "status": status, "reason": reason, "previous": previous},
+        user_id=row.user_id,
+    )
     routing.after_presence_change(session, row.tenant_id, status)
 
 
@@ -62,12 +71,16 @@ def connect(session: Session, actor: Actor, connection_id: str, node: str) -> Ag
 
 def disconnect(session: Session, connection_id: str) -> None:
     """A tab closed. Its row stays until the grace period ends, so a reload does not make the agent offline."""
-    session.execute(update(AgentConnection).where(AgentConnection.id == connection_id).values(last_seen_at=datetime.now(UTC)))
+    session.execute(
+        update(AgentConnection).where(AgentConnection.id == connection_id).values(last_seen_at=datetime.now(UTC))
+    )
 
 
 def heartbeat(session: Session, connection_ids: list[str]) -> None:
     if connection_ids:
-        session.execute(update(AgentConnection).where(AgentConnection.id.in_(connection_ids)).values(last_seen_at=datetime.now(UTC)))
+        session.execute(
+            update(AgentConnection).where(AgentConnection.id.in_(connection_ids)).values(last_seen_at=datetime.now(UTC))
+        )
 
 
 def set_status(session: Session, actor: Actor, status: str, reason: str | None) -> AgentPresence:
@@ -90,7 +103,9 @@ def sweep(session: Session, grace: timedelta, now: datetime | None = None) -> li
     connected = select(AgentConnection.user_id).where(AgentConnection.user_id == AgentPresence.user_id)
     rows = list(
         session.scalars(
-            select(AgentPresence).where(AgentPresence.status != "offline", ~connected.exists()).with_for_update(skip_locked=True)
+            select(AgentPresence)
+            .where(AgentPresence.status != "offline", ~connected.exists())
+            .with_for_update(skip_locked=True)
         )
     )
     for row in rows:
@@ -99,7 +114,9 @@ def sweep(session: Session, grace: timedelta, now: datetime | None = None) -> li
 
 
 def list_presence(session: Session, tenant_id: int) -> list[tuple[User, AgentPresence | None, int]]:
-    users = list(session.scalars(select(User).where(User.tenant_id == tenant_id, User.active.is_(True)).order_by(User.id)))
+    users = list(
+        session.scalars(select(User).where(User.tenant_id == tenant_id, User.active.is_(True)).order_by(User.id))
+    )
     states = {p.user_id: p for p in session.scalars(select(AgentPresence).where(AgentPresence.tenant_id == tenant_id))}
     counts: dict[int, int] = {}
     for user_id in session.scalars(select(AgentConnection.user_id).where(AgentConnection.tenant_id == tenant_id)):

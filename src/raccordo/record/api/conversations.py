@@ -34,39 +34,80 @@ def list_conversations(
     label: str | None = Query(None, max_length=100),
     priority: str | None = Query(None, pattern="^(none|low|medium|high|urgent)$"),
     contact_id: schemas.QueryId = None,
-    view: str | None = Query(None, pattern="^(mine|unassigned|teams|all)$", description="an inbox view: mine, unassigned, teams (the caller's teams), all (supervisors and up)"),
+    view: str | None = Query(
+        None,
+        pattern="^(mine|unassigned|teams|all)$",
+        description="an inbox view: mine, unassigned, teams (the caller's teams), all (supervisors and up)",
+    ),
     queue_id: schemas.QueryId = None,
-    q: str | None = Query(None, max_length=200, description="full-text search over subject, messages, contact name and identities; the last word is a prefix"),
+    q: str | None = Query(
+        None,
+        max_length=200,
+        description="full-text search over subject, messages, contact name and identities; the last word is a prefix",
+    ),
     cursor: str | None = Query(None, max_length=200),
     limit: int = Query(25, ge=1, le=100),
 ) -> schemas.ConversationPage:
     fields = dict(
-        status=status, assignee_id=actor.user_id if mine else assignee_id, unassigned=unassigned, team_id=team_id, inbox_id=inbox_id,
-        channel=channel, label=label.lower() if label else None, priority=priority, contact_id=contact_id, queue_id=queue_id, q=q,
+        status=status,
+        assignee_id=actor.user_id if mine else assignee_id,
+        unassigned=unassigned,
+        team_id=team_id,
+        inbox_id=inbox_id,
+        channel=channel,
+        label=label.lower() if label else None,
+        priority=priority,
+        contact_id=contact_id,
+        queue_id=queue_id,
+        q=q,
     )
-    items, next_cursor = conversations.list_page(runtime(request).sessions, actor, fields, view, limit, cursor, schemas.ConversationOut.model_validate)
+    items, next_cursor = conversations.list_page(
+        runtime(request).sessions, actor, fields, view, limit, cursor, schemas.ConversationOut.model_validate
+    )
     return schemas.ConversationPage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/conversations/{conversation_id}", response_model=schemas.ConversationOut)
-def get_conversation(conversation_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> schemas.ConversationOut:
+def get_conversation(
+    conversation_id: schemas.PathId, request: Request, actor: Actor = ActorDep
+) -> schemas.ConversationOut:
     return conversations.get(runtime(request).sessions, actor, conversation_id, schemas.ConversationOut.model_validate)
 
 
 @router.patch("/conversations/{conversation_id}", response_model=schemas.ConversationOut)
-def update_conversation(conversation_id: schemas.PathId, body: schemas.ConversationPatch, request: Request, actor: Actor = ActorDep) -> schemas.ConversationOut:
+def update_conversation(
+    conversation_id: schemas.PathId, body: schemas.ConversationPatch, request: Request, actor: Actor = ActorDep
+) -> schemas.ConversationOut:
     changes = body.model_dump(exclude_unset=True)
-    return conversations.update(runtime(request).sessions, actor, conversation_id, changes, schemas.ConversationOut.model_validate)
+    return conversations.update(
+        runtime(request).sessions, actor, conversation_id, changes, schemas.ConversationOut.model_validate
+    )
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=list[schemas.MessageOut])
-def messages(conversation_id: schemas.PathId, request: Request, actor: Actor = ActorDep, after_id: schemas.QueryId = None, limit: int = Query(50, ge=1, le=500)) -> list[schemas.MessageOut]:
-    return conversations.messages(runtime(request).sessions, actor, conversation_id, limit, after_id, schemas.MessageOut.model_validate)
+def messages(
+    conversation_id: schemas.PathId,
+    request: Request,
+    actor: Actor = ActorDep,
+    after_id: schemas.QueryId = None,
+    limit: int = Query(50, ge=1, le=500),
+) -> list[schemas.MessageOut]:
+    return conversations.messages(
+        runtime(request).sessions, actor, conversation_id, limit, after_id, schemas.MessageOut.model_validate
+    )
 
 
 @router.get("/conversations/{conversation_id}/timeline", response_model=list[schemas.TimelineOut])
-def timeline(conversation_id: schemas.PathId, request: Request, actor: Actor = ActorDep, after_id: schemas.QueryId = None, limit: int = Query(200, ge=1, le=1000)) -> list[schemas.TimelineOut]:
-    return conversations.timeline(runtime(request).sessions, actor, conversation_id, limit, after_id, schemas.TimelineOut.model_validate)
+def timeline(
+    conversation_id: schemas.PathId,
+    request: Request,
+    actor: Actor = ActorDep,
+    after_id: schemas.QueryId = None,
+    limit: int = Query(200, ge=1, le=1000),
+) -> list[schemas.TimelineOut]:
+    return conversations.timeline(
+        runtime(request).sessions, actor, conversation_id, limit, after_id, schemas.TimelineOut.model_validate
+    )
 
 
 def _uploads(items: list[schemas.AttachmentIn]) -> list[reply.UploadedFile]:
@@ -81,19 +122,37 @@ def _uploads(items: list[schemas.AttachmentIn]) -> list[reply.UploadedFile]:
 
 
 @router.post("/conversations/{conversation_id}/reply", response_model=schemas.MessageOut, status_code=201)
-def send_reply(conversation_id: schemas.PathId, body: schemas.ReplyIn, request: Request, actor: Actor = ActorDep) -> schemas.MessageOut:
+def send_reply(
+    conversation_id: schemas.PathId, body: schemas.ReplyIn, request: Request, actor: Actor = ActorDep
+) -> schemas.MessageOut:
     rt = runtime(request)
     return conversations.send_reply(
-        rt.sessions, rt.files, actor, conversation_id, text=body.text, html=body.html, inbox_id=body.inbox_id, attachments=_uploads(body.attachments),
-        max_attachment_bytes=rt.settings.max_attachment_bytes, shape=schemas.MessageOut.model_validate,
+        rt.sessions,
+        rt.files,
+        actor,
+        conversation_id,
+        text=body.text,
+        html=body.html,
+        inbox_id=body.inbox_id,
+        attachments=_uploads(body.attachments),
+        max_attachment_bytes=rt.settings.max_attachment_bytes,
+        shape=schemas.MessageOut.model_validate,
     )
 
 
 @router.post("/conversations/{conversation_id}/notes", response_model=schemas.MessageOut, status_code=201)
-def add_note(conversation_id: schemas.PathId, body: schemas.NoteIn, request: Request, actor: Actor = ActorDep) -> schemas.MessageOut:
+def add_note(
+    conversation_id: schemas.PathId, body: schemas.NoteIn, request: Request, actor: Actor = ActorDep
+) -> schemas.MessageOut:
     rt = runtime(request)
     return conversations.add_note(
-        rt.sessions, rt.files, actor, conversation_id, text=body.text, attachments=_uploads(body.attachments), max_attachment_bytes=rt.settings.max_attachment_bytes,
+        rt.sessions,
+        rt.files,
+        actor,
+        conversation_id,
+        text=body.text,
+        attachments=_uploads(body.attachments),
+        max_attachment_bytes=rt.settings.max_attachment_bytes,
         shape=schemas.MessageOut.model_validate,
     )
 

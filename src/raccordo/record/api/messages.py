@@ -19,14 +19,22 @@ def message_html(
     message_id: schemas.PathId,
     request: Request,
     actor: Actor = ActorDep,
-    remote_images: str = Query("block", pattern="^(block|allow)$", description="`allow` loads remote images (the agent chose to show them)."),
-    quoted: str = Query("show", pattern="^(show|hide)$", description="`hide` leaves out the quoted history when the message has it split."),
+    remote_images: str = Query(
+        "block", pattern="^(block|allow)$", description="`allow` loads remote images (the agent chose to show them)."
+    ),
+    quoted: str = Query(
+        "show",
+        pattern="^(show|hide)$",
+        description="`hide` leaves out the quoted history when the message has it split.",
+    ),
 ) -> HTMLResponse:
     """The sanitized HTML of a message as a whole document: remote images blocked unless allowed,
     ``cid:`` images inlined from the message's attachments. Served with a CSP that runs no script
     and sandboxes the document; show it in ``<iframe sandbox="allow-popups" src="...">``."""
     rt = runtime(request)
-    document = message_document(rt.sessions, rt.files, actor, message_id, allow_remote=remote_images == "allow", hide_quoted=quoted == "hide")
+    document = message_document(
+        rt.sessions, rt.files, actor, message_id, allow_remote=remote_images == "allow", hide_quoted=quoted == "hide"
+    )
     headers = {
         "Content-Security-Policy": html_view.content_security_policy(remote_images == "allow"),
         "X-Content-Type-Options": "nosniff",

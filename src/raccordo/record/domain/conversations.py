@@ -29,9 +29,24 @@ class Priority(enum.StrEnum):
 
 
 _ALLOWED = {
-    ConversationStatus.OPEN: {ConversationStatus.PENDING, ConversationStatus.SNOOZED, ConversationStatus.RESOLVED, ConversationStatus.CLOSED},
-    ConversationStatus.PENDING: {ConversationStatus.OPEN, ConversationStatus.SNOOZED, ConversationStatus.RESOLVED, ConversationStatus.CLOSED},
-    ConversationStatus.SNOOZED: {ConversationStatus.OPEN, ConversationStatus.PENDING, ConversationStatus.RESOLVED, ConversationStatus.CLOSED},
+    ConversationStatus.OPEN: {
+        ConversationStatus.PENDING,
+        ConversationStatus.SNOOZED,
+        ConversationStatus.RESOLVED,
+        ConversationStatus.CLOSED,
+    },
+    ConversationStatus.PENDING: {
+        ConversationStatus.OPEN,
+        ConversationStatus.SNOOZED,
+        ConversationStatus.RESOLVED,
+        ConversationStatus.CLOSED,
+    },
+    ConversationStatus.SNOOZED: {
+        ConversationStatus.OPEN,
+        ConversationStatus.PENDING,
+        ConversationStatus.RESOLVED,
+        ConversationStatus.CLOSED,
+    },
     ConversationStatus.RESOLVED: {ConversationStatus.OPEN, ConversationStatus.CLOSED},
     ConversationStatus.CLOSED: set(),
 }
@@ -69,7 +84,13 @@ class ContinuityDecision:
 
 
 def choose_conversation(
-    candidates: list[ConversationSummary], inbox_id: int, now: datetime, policy: ContinuityPolicy, *, threaded_id: int | None = None, automated: bool = False
+    candidates: list[ConversationSummary],
+    inbox_id: int,
+    now: datetime,
+    policy: ContinuityPolicy,
+    *,
+    threaded_id: int | None = None,
+    automated: bool = False,
 ) -> ContinuityDecision:
     """Pick the conversation an inbound message joins.
 
@@ -91,7 +112,13 @@ def choose_conversation(
     return decision
 
 
-def _choose(candidates: list[ConversationSummary], inbox_id: int, now: datetime, policy: ContinuityPolicy, threaded_id: int | None) -> ContinuityDecision:
+def _choose(
+    candidates: list[ConversationSummary],
+    inbox_id: int,
+    now: datetime,
+    policy: ContinuityPolicy,
+    threaded_id: int | None,
+) -> ContinuityDecision:
     threaded = next((c for c in candidates if c.id == threaded_id), None)
     if threaded is not None:
         if threaded.status in ACTIVE_STATUSES:
@@ -104,6 +131,10 @@ def _choose(candidates: list[ConversationSummary], inbox_id: int, now: datetime,
     latest = max(eligible, key=lambda c: (c.last_activity_at, c.id))
     if latest.status in ACTIVE_STATUSES:
         return ContinuityDecision(latest.id)
-    if latest.status is ConversationStatus.RESOLVED and latest.resolved_at is not None and now - latest.resolved_at <= policy.reopen_window:
+    if (
+        latest.status is ConversationStatus.RESOLVED
+        and latest.resolved_at is not None
+        and now - latest.resolved_at <= policy.reopen_window
+    ):
         return ContinuityDecision(latest.id, reopen=True)
     return ContinuityDecision(None)

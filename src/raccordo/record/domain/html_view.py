@@ -27,7 +27,11 @@ _SRC = re.compile(r'\ssrc="([^"]*)"', re.I)
 def count_remote_images(html: str | None) -> int:
     if not html:
         return 0
-    return sum(1 for tag in _IMG.findall(html) if (m := _SRC.search(tag)) and html_lib.unescape(m.group(1)).lower().startswith(("http:", "https:", "//")))
+    return sum(
+        1
+        for tag in _IMG.findall(html)
+        if (m := _SRC.search(tag)) and html_lib.unescape(m.group(1)).lower().startswith(("http:", "https:", "//"))
+    )
 
 
 def isolate_images(html: str, *, allow_remote: bool, resolve_cid: Callable[[str], str | None]) -> str:
@@ -49,7 +53,7 @@ def isolate_images(html: str, *, allow_remote: bool, resolve_cid: Callable[[str]
             replacement = f' src="{BLOCKED_IMAGE}" data-remote-src="{src_match.group(1)}"'
         else:
             replacement = f' src="{BLOCKED_IMAGE}"'
-        return tag[: src_match.start()] + replacement + tag[src_match.end():]
+        return tag[: src_match.start()] + replacement + tag[src_match.end() :]
 
     return _IMG.sub(rewrite, html)
 

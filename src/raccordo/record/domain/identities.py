@@ -76,7 +76,9 @@ def normalize_identity(kind: IdentityKind | str, value: str, default_region: str
     try:
         kind = IdentityKind(kind)
     except ValueError:
-        raise InvalidInput("identity.kind_unknown", kind=str(kind), known=", ".join(k.value for k in IdentityKind)) from None
+        raise InvalidInput(
+            "identity.kind_unknown", kind=str(kind), known=", ".join(k.value for k in IdentityKind)
+        ) from None
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput("identity.value_empty", kind=kind.value)
     if kind in (IdentityKind.EMAIL, IdentityKind.EMAIL_REPLY_TO):

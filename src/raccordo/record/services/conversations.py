@@ -13,19 +13,19 @@ from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission, can
+from raccordo.accounts.models import Team, User
 from raccordo.desk.domain.search import parse_query
 from raccordo.desk.services import inbox, search, wrapup
 from raccordo.platform.domain_events import record as record_event
 from raccordo.platform.errors import Forbidden, InvalidInput, NotFound
 from raccordo.platform.events import emit_conversation
-from raccordo.accounts.models import Team, User
-from raccordo.record.models import Conversation, ConversationLabel, Message, TimelineEvent
-from raccordo.routing.models import QueueItem
 from raccordo.record.domain.conversations import ConversationStatus, Priority, check_transition
 from raccordo.record.domain.events import ConversationStatusChanged, ConversationUpdated
 from raccordo.record.domain.messages import TimelineKind
+from raccordo.record.models import Conversation, ConversationLabel, Message, TimelineEvent
 from raccordo.record.services.records import add_timeline, audit, get_owned
 from raccordo.record.services.snooze import cancel_snooze_end, schedule_snooze_end
+from raccordo.routing.models import QueueItem
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,9 @@ def decode_cursor(cursor: str, field_name: str = "cursor") -> list[Any]:
         raise InvalidInput("pagination.cursor_invalid", field=field_name) from None
 
 
-def list_conversations(session: Session, actor: Actor, filters: ConversationFilters, limit: int = 25, cursor: str | None = None) -> tuple[list[Conversation], str | None]:
+def list_conversations(
+    session: Session, actor: Actor, filters: ConversationFilters, limit: int = 25, cursor: str | None = None
+) -> tuple[list[Conversation], str | None]:
     """Most recently active first; the cursor is the (activity time, id) of the last row returned."""
     actor.require(Permission.READ)
     query = select(Conversation).where(Conversation.tenant_id == actor.tenant_id)
@@ -82,7 +84,13 @@ def list_conversations(session: Session, actor: Actor, filters: ConversationFilt
     if filters.team_ids is not None:
         query = query.where(Conversation.team_id.in_(filters.team_ids)) if filters.team_ids else query.where(false())
     if filters.queue_id is not None:
-        query = query.where(Conversation.id.in_(select(QueueItem.conversation_id).where(QueueItem.tenant_id == actor.tenant_id, QueueItem.queue_id == filters.queue_id)))
+        query = query.where(
+            Conversation.id.in_(
+                select(QueueItem.conversation_id).where(
+                    QueueItem.tenant_id == actor.tenant_id, QueueItem.queue_id == filters.queue_id
+                )
+            )
+        )
     if filters.q is not None and filters.q.strip():
         query = query.where(search.conversation_clause(session, actor.tenant_id, parse_query(filters.q)))
     visible = inbox.visible_clause(session, actor)  # whatever the filters: an agent's limit holds
@@ -90,7 +98,11 @@ def list_conversations(session: Session, actor: Actor, filters: ConversationFilt
         query = query.where(visible)
     if filters.label:
         query = query.where(
-            Conversation.id.in_(select(ConversationLabel.conversation_id).where(ConversationLabel.tenant_id == actor.tenant_id, ConversationLabel.label == filters.label))
+            Conversation.id.in_(
+                select(ConversationLabel.conversation_id).where(
+                    ConversationLabel.tenant_id == actor.tenant_id, ConversationLabel.label == filters.label
+                )
+            )
         )
     if cursor:
         values = decode_cursor(cursor)
@@ -100,8 +112,14 @@ def list_conversations(session: Session, actor: Actor, filters: ConversationFilt
             raise InvalidInput("pagination.cursor_invalid", field="cursor") from None
         if at.tzinfo is None or not 0 < last_id < 2**63:
             raise InvalidInput("pagination.cursor_invalid", field="cursor")
-        query = query.where(or_(Conversation.last_activity_at < at, and_(Conversation.last_activity_at == at, Conversation.id < last_id)))
-    rows = list(session.scalars(query.order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(limit + 1)))
+        query = query.where(
+            or_(
+                Conversation.last_activity_at < at, and_(Conversation.last_activity_at == at, Conversation.id < last_id)
+            )
+        )
+    rows = list(
+        session.scalars(query.order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(limit + 1))
+    )
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -127,7 +145,9 @@ def require_can_act(session: Session, actor: Actor, conversation_id: int) -> Con
     return conversation
 
 
-def list_messages(session: Session, actor: Actor, conversation_id: int, limit: int = 50, after_id: int | None = None) -> list[Message]:
+def list_messages(
+    session: Session, actor: Actor, conversation_id: int, limit: int = 50, after_id: int | None = None
+) -> list[Message]:
     get_visible(session, actor, conversation_id)
     query = select(Message).where(Message.tenant_id == actor.tenant_id, Message.conversation_id == conversation_id)
     if after_id is not None:
@@ -135,9 +155,13 @@ def list_messages(session: Session, actor: Actor, conversation_id: int, limit: i
     return list(session.scalars(query.order_by(Message.id).limit(limit)))
 
 
-def conversation_timeline(session: Session, actor: Actor, conversation_id: int, limit: int = 200, after_id: int | None = None) -> list[TimelineEvent]:
+def conversation_timeline(
+    session: Session, actor: Actor, conversation_id: int, limit: int = 200, after_id: int | None = None
+) -> list[TimelineEvent]:
     get_visible(session, actor, conversation_id)
-    query = select(TimelineEvent).where(TimelineEvent.tenant_id == actor.tenant_id, TimelineEvent.conversation_id == conversation_id)
+    query = select(TimelineEvent).where(
+        TimelineEvent.tenant_id == actor.tenant_id, TimelineEvent.conversation_id == conversation_id
+    )
     if after_id is not None:
         query = query.where(TimelineEvent.id > after_id)
     return list(session.scalars(query.order_by(TimelineEvent.id).limit(limit)))
@@ -168,7 +192,16 @@ def update_conversation(
     previous_status = conversation.status
 
     def record(kind: str, data: dict[str, Any]) -> None:
-        add_timeline(session, actor.tenant_id, conversation.contact_id, kind, conversation_id=conversation.id, actor_type=actor.actor_type, actor_id=actor.user_id, data=data)
+        add_timeline(
+            session,
+            actor.tenant_id,
+            conversation.contact_id,
+            kind,
+            conversation_id=conversation.id,
+            actor_type=actor.actor_type,
+            actor_id=actor.user_id,
+            data=data,
+        )
         audit(session, actor, f"conversation.{kind}", "conversation", conversation.id, data)
 
     if status is not None and status != conversation.status:
@@ -186,7 +219,11 @@ def update_conversation(
             if conversation.status == ConversationStatus.SNOOZED.value:
                 cancel_snooze_end(session, conversation.id)
             conversation.snoozed_until = None
-        conversation.resolved_at = now if new is ConversationStatus.RESOLVED else (conversation.resolved_at if new is ConversationStatus.CLOSED else None)
+        conversation.resolved_at = (
+            now
+            if new is ConversationStatus.RESOLVED
+            else (conversation.resolved_at if new is ConversationStatus.CLOSED else None)
+        )
         if new is ConversationStatus.RESOLVED:
             wrapup.apply(session, actor, conversation, wrap_up_code, resolving=True)
         elif new is not ConversationStatus.CLOSED:
@@ -223,7 +260,10 @@ def update_conversation(
             record(TimelineKind.LABELS_CHANGED, {"from": conversation.labels, "to": clean})
             conversation.labels = clean
             session.execute(delete(ConversationLabel).where(ConversationLabel.conversation_id == conversation.id))
-            session.add_all(ConversationLabel(conversation_id=conversation.id, label=label, tenant_id=actor.tenant_id) for label in clean)
+            session.add_all(
+                ConversationLabel(conversation_id=conversation.id, label=label, tenant_id=actor.tenant_id)
+                for label in clean
+            )
     if subject is not None:
         conversation.subject = subject
     if wrap_up_code is not None and not (status == ConversationStatus.RESOLVED.value and previous_status != status):
@@ -232,12 +272,25 @@ def update_conversation(
     session.flush()
     # SLA stops, pauses or resumes its clocks; routing keeps the queue item in step (bootstrap.subscriptions).
     if previous_status != conversation.status:
-        record_event(session, ConversationStatusChanged(actor.tenant_id, conversation.id, previous_status, conversation.status, now, actor.user_id))
+        record_event(
+            session,
+            ConversationStatusChanged(
+                actor.tenant_id, conversation.id, previous_status, conversation.status, now, actor.user_id
+            ),
+        )
     if (previous_status, previous_assignee) != (conversation.status, conversation.assignee_id):
-        record_event(session, ConversationUpdated(
-            actor.tenant_id, conversation.id, previous_status, previous_assignee, conversation.status, conversation.assignee_id, actor.user_id, now,
-        ))
+        record_event(
+            session,
+            ConversationUpdated(
+                actor.tenant_id,
+                conversation.id,
+                previous_status,
+                previous_assignee,
+                conversation.status,
+                conversation.assignee_id,
+                actor.user_id,
+                now,
+            ),
+        )
     emit_conversation(session, conversation, "conversation.updated", previous_user_id=previous_assignee)
     return conversation
-
-

@@ -26,11 +26,20 @@ from sqlalchemy import ColumnElement, Connection, Engine, Table, create_engine, 
 from sqlalchemy.pool import NullPool
 
 from raccordo.accounts.domain.actor import system_actor
-from raccordo.platform.runtime import Runtime
-from raccordo.platform.store.db import unit_of_work
 from raccordo.accounts.models import Team, TeamMember, Tenant, User
 from raccordo.channels.models import Inbox
-from raccordo.record.models import Attachment, AuditEntry, Contact, ContactIdentity, Conversation, MergeSuggestion, Message, TimelineEvent
+from raccordo.platform.runtime import Runtime
+from raccordo.platform.store.db import unit_of_work
+from raccordo.record.models import (
+    Attachment,
+    AuditEntry,
+    Contact,
+    ContactIdentity,
+    Conversation,
+    MergeSuggestion,
+    Message,
+    TimelineEvent,
+)
 from raccordo.record.services.import_contacts import tenant_by_slug
 from raccordo.record.services.records import audit
 
@@ -105,7 +114,10 @@ def _snapshot(rt: Runtime) -> Iterator[Connection]:
 
 def _team_members(connection: Connection, tenant_id: int) -> dict[int, list[int]]:
     rows = connection.execute(
-        select(TeamMember.team_id, TeamMember.user_id).join(Team, Team.id == TeamMember.team_id).where(Team.tenant_id == tenant_id).order_by(TeamMember.team_id, TeamMember.user_id)
+        select(TeamMember.team_id, TeamMember.user_id)
+        .join(Team, Team.id == TeamMember.team_id)
+        .where(Team.tenant_id == tenant_id)
+        .order_by(TeamMember.team_id, TeamMember.user_id)
     )
     members: dict[int, list[int]] = {}
     for team_id, user_id in rows:
@@ -115,7 +127,12 @@ def _team_members(connection: Connection, tenant_id: int) -> dict[int, list[int]
 
 def _records(connection: Connection, source: _Source, tenant_id: int) -> Iterator[dict[str, Any]]:
     columns = [column for column in source.table.columns if column.name not in source.omit]
-    statement = select(*columns).where(source.belongs_to(tenant_id)).order_by(source.table.c.id).execution_options(yield_per=BATCH_SIZE)
+    statement = (
+        select(*columns)
+        .where(source.belongs_to(tenant_id))
+        .order_by(source.table.c.id)
+        .execution_options(yield_per=BATCH_SIZE)
+    )
     for row in connection.execute(statement):
         yield {"type": source.type, **row._mapping}
 
@@ -131,7 +148,9 @@ def export_tenant(rt: Runtime, tenant_slug: str, handle: TextIO) -> int:
             for record in _records(connection, source, tenant_id):
                 if source.type == "team":
                     record["member_ids"] = members.get(record["id"], [])
-                handle.write(json.dumps(record, ensure_ascii=False, default=_json_default, separators=(",", ":")) + "\n")
+                handle.write(
+                    json.dumps(record, ensure_ascii=False, default=_json_default, separators=(",", ":")) + "\n"
+                )
                 count += 1
     with unit_of_work(rt.sessions) as session:
         audit(session, system_actor(tenant_id), "tenant.export", "tenant", tenant_id, {"records": count})

@@ -22,10 +22,22 @@ from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.platform.errors import Conflict, InvalidInput, NotFound
 from raccordo.platform.events import emit
-from raccordo.record.models import Contact, ContactIdentity, Conversation, MergeSuggestion, TimelineEvent
-from raccordo.record.domain.duplicates import SUGGESTION_THRESHOLD, ContactProfile, DuplicateReason, duplicate_reasons, duplicate_score
-from raccordo.record.domain.identities import PHONE_NUMBER_KINDS, IdentityKind, equivalent_identities, fold_name, normalize_identity
+from raccordo.record.domain.duplicates import (
+    SUGGESTION_THRESHOLD,
+    ContactProfile,
+    DuplicateReason,
+    duplicate_reasons,
+    duplicate_score,
+)
+from raccordo.record.domain.identities import (
+    PHONE_NUMBER_KINDS,
+    IdentityKind,
+    equivalent_identities,
+    fold_name,
+    normalize_identity,
+)
 from raccordo.record.domain.messages import TimelineKind
+from raccordo.record.models import Contact, ContactIdentity, Conversation, MergeSuggestion, TimelineEvent
 from raccordo.record.services.records import add_timeline, audit, get_owned
 
 
@@ -67,7 +79,9 @@ def live_contact(session: Session, tenant_id: int, contact_id: int) -> Contact:
 
 def _find(session: Session, tenant_id: int, kind: str, value: str) -> ContactIdentity | None:
     return session.scalars(
-        select(ContactIdentity).where(ContactIdentity.tenant_id == tenant_id, ContactIdentity.kind == kind, ContactIdentity.value == value)
+        select(ContactIdentity).where(
+            ContactIdentity.tenant_id == tenant_id, ContactIdentity.kind == kind, ContactIdentity.value == value
+        )
     ).one_or_none()
 
 
@@ -88,13 +102,19 @@ def resolve_contact(
         raise InvalidInput("identity.none_given", field="identities")
     # One query for the identities given and their provable equivalents (the same number on
     # another phone channel); their contacts come with it, so following merges reads no more.
-    equivalents = {(kind, value): [(k.value, v) for k, v in equivalent_identities(IdentityKind(kind), value)] for kind, value, _ in items}
+    equivalents = {
+        (kind, value): [(k.value, v) for k, v in equivalent_identities(IdentityKind(kind), value)]
+        for kind, value, _ in items
+    }
     wanted = set(equivalents) | {pair for pairs in equivalents.values() for pair in pairs}
     # (The rows are kept: the session's identity map holds objects weakly, and ``live_contact`` below reads them.)
     rows = session.execute(
         select(ContactIdentity.kind, ContactIdentity.value, Contact)
         .join(Contact, Contact.id == ContactIdentity.contact_id)
-        .where(ContactIdentity.tenant_id == tenant_id, tuple_(ContactIdentity.kind, ContactIdentity.value).in_(sorted(wanted)))
+        .where(
+            ContactIdentity.tenant_id == tenant_id,
+            tuple_(ContactIdentity.kind, ContactIdentity.value).in_(sorted(wanted)),
+        )
     ).all()
     known: dict[tuple[str, str], int] = {(kind, value): contact.id for kind, value, contact in rows}
     owners = {(kind, value): known[(kind, value)] for kind, value, _ in items if (kind, value) in known}
@@ -113,7 +133,9 @@ def resolve_contact(
         contact = Contact(tenant_id=tenant_id, name=name, name_key=fold_name(name), language=language)
         session.add(contact)
         session.flush()
-        add_timeline(session, tenant_id, contact.id, TimelineKind.CONTACT_CREATED, actor_type=actor_type, actor_id=actor_id)
+        add_timeline(
+            session, tenant_id, contact.id, TimelineKind.CONTACT_CREATED, actor_type=actor_type, actor_id=actor_id
+        )
     else:
         contact = live_contact(session, tenant_id, chosen_id)
         if name and not contact.name:
@@ -141,13 +163,27 @@ def resolve_contact(
         if target == contact.id:
             attached.append((kind, value))
         kind_of_event = TimelineKind.IDENTITY_LINKED if equivalent_owner is not None else TimelineKind.IDENTITY_ADDED
-        add_timeline(session, tenant_id, target, kind_of_event, actor_type=actor_type, actor_id=actor_id, data={"kind": kind, "value": value})
+        add_timeline(
+            session,
+            tenant_id,
+            target,
+            kind_of_event,
+            actor_type=actor_type,
+            actor_id=actor_id,
+            data={"kind": kind, "value": value},
+        )
         if equivalent_owner is not None or not created:
             linked.append((kind, value))
     session.flush()
     for other in conflicting:
         # One message claims identities of two contacts: strong evidence, but a person decides.
-        suggest_merge(session, tenant_id, contact.id, live_contact(session, tenant_id, other).id, [DuplicateReason("identities_claimed_together", 0.9)])
+        suggest_merge(
+            session,
+            tenant_id,
+            contact.id,
+            live_contact(session, tenant_id, other).id,
+            [DuplicateReason("identities_claimed_together", 0.9)],
+        )
     if created or linked:
         # A contact created just now has exactly the identities attached here: no need to read them back.
         refresh_suggestions(session, tenant_id, contact, identities=attached if created else None)
@@ -155,36 +191,60 @@ def resolve_contact(
 
 
 def _profile(session: Session, contact: Contact) -> ContactProfile:
-    rows = session.execute(select(ContactIdentity.kind, ContactIdentity.value).where(ContactIdentity.contact_id == contact.id)).all()
+    rows = session.execute(
+        select(ContactIdentity.kind, ContactIdentity.value).where(ContactIdentity.contact_id == contact.id)
+    ).all()
     return ContactProfile(contact.id, contact.name, frozenset((k, v) for k, v in rows))
 
 
-def refresh_suggestions(session: Session, tenant_id: int, contact: Contact, *, identities: list[tuple[str, str]] | None = None) -> list[MergeSuggestion]:
+def refresh_suggestions(
+    session: Session, tenant_id: int, contact: Contact, *, identities: list[tuple[str, str]] | None = None
+) -> list[MergeSuggestion]:
     """Compare a contact with the likely duplicates the indexes can find and record suggestions
     (``identities``: the contact's identities, when the caller knows them all).
 
     One index lookup per reason (same folded name, same number, same email user), so the
     cost does not grow with the size of the tenant.
     """
-    me = _profile(session, contact) if identities is None else ContactProfile(contact.id, contact.name, frozenset(identities))
+    me = (
+        _profile(session, contact)
+        if identities is None
+        else ContactProfile(contact.id, contact.name, frozenset(identities))
+    )
     lookups = []
     if contact.name_key:
-        lookups.append(select(Contact.id).where(Contact.tenant_id == tenant_id, Contact.name_key == contact.name_key).limit(50))
+        lookups.append(
+            select(Contact.id).where(Contact.tenant_id == tenant_id, Contact.name_key == contact.name_key).limit(50)
+        )
     numbers = {v for k, v in me.identities if IdentityKind(k) in PHONE_NUMBER_KINDS}
     if numbers:
         kinds = [k.value for k in PHONE_NUMBER_KINDS]
-        lookups.append(select(ContactIdentity.contact_id).where(ContactIdentity.tenant_id == tenant_id, ContactIdentity.kind.in_(kinds), ContactIdentity.value.in_(numbers)).limit(50))
+        lookups.append(
+            select(ContactIdentity.contact_id)
+            .where(
+                ContactIdentity.tenant_id == tenant_id,
+                ContactIdentity.kind.in_(kinds),
+                ContactIdentity.value.in_(numbers),
+            )
+            .limit(50)
+        )
     locals_ = {v.split("@", 1)[0] for k, v in me.identities if k == IdentityKind.EMAIL.value}
     locals_ = {local for local in locals_ if len(local) >= 4}
     if locals_:
-        lookups.append(select(ContactIdentity.contact_id).where(ContactIdentity.tenant_id == tenant_id, ContactIdentity.match_key.in_(locals_)).limit(50))
+        lookups.append(
+            select(ContactIdentity.contact_id)
+            .where(ContactIdentity.tenant_id == tenant_id, ContactIdentity.match_key.in_(locals_))
+            .limit(50)
+        )
     candidate_ids: set[int] = set()
     if lookups:  # one round trip for all of them
         candidate_ids.update(session.scalars(union(*(lookup.subquery().select() for lookup in lookups))))
     candidate_ids.discard(contact.id)
     if not candidate_ids:
         return []
-    candidates = session.scalars(select(Contact).where(Contact.id.in_(sorted(candidate_ids)[:100]), Contact.merged_into_id.is_(None)))
+    candidates = session.scalars(
+        select(Contact).where(Contact.id.in_(sorted(candidate_ids)[:100]), Contact.merged_into_id.is_(None))
+    )
     made = []
     for candidate in candidates:
         reasons = duplicate_reasons(me, _profile(session, candidate))
@@ -196,12 +256,18 @@ def refresh_suggestions(session: Session, tenant_id: int, contact: Contact, *, i
 def suggest_merge(session: Session, tenant_id: int, a: int, b: int, reasons: list[DuplicateReason]) -> MergeSuggestion:
     low, high = min(a, b), max(a, b)
     existing = session.scalars(
-        select(MergeSuggestion).where(MergeSuggestion.tenant_id == tenant_id, MergeSuggestion.contact_a_id == low, MergeSuggestion.contact_b_id == high)
+        select(MergeSuggestion).where(
+            MergeSuggestion.tenant_id == tenant_id,
+            MergeSuggestion.contact_a_id == low,
+            MergeSuggestion.contact_b_id == high,
+        )
     ).one_or_none()
     codes = sorted({r.code for r in reasons})
     score = duplicate_score(reasons)
     if existing is None:
-        existing = MergeSuggestion(tenant_id=tenant_id, contact_a_id=low, contact_b_id=high, reasons=codes, score=score, status="open")
+        existing = MergeSuggestion(
+            tenant_id=tenant_id, contact_a_id=low, contact_b_id=high, reasons=codes, score=score, status="open"
+        )
         session.add(existing)
     elif existing.status == "open":
         existing.reasons = sorted(set(existing.reasons) | set(codes))
@@ -219,9 +285,19 @@ def add_identity(session: Session, actor: Actor, contact_id: int, item: Identity
         if live_contact(session, actor.tenant_id, existing.contact_id).id == contact.id:
             return existing
         raise Conflict("identity.taken", field="value", kind=kind, value=value, contact_id=existing.contact_id)
-    identity = ContactIdentity(tenant_id=actor.tenant_id, contact_id=contact.id, kind=kind, value=value, verified=verified)
+    identity = ContactIdentity(
+        tenant_id=actor.tenant_id, contact_id=contact.id, kind=kind, value=value, verified=verified
+    )
     session.add(identity)
-    add_timeline(session, actor.tenant_id, contact.id, TimelineKind.IDENTITY_ADDED, actor_type=actor.actor_type, actor_id=actor.user_id, data={"kind": kind, "value": value})
+    add_timeline(
+        session,
+        actor.tenant_id,
+        contact.id,
+        TimelineKind.IDENTITY_ADDED,
+        actor_type=actor.actor_type,
+        actor_id=actor.user_id,
+        data={"kind": kind, "value": value},
+    )
     audit(session, actor, "identity.add", "contact", contact.id, {"kind": kind, "value": value})
     session.flush()
     refresh_suggestions(session, actor.tenant_id, contact)
@@ -233,7 +309,11 @@ def _merge_consent(survivor: dict[str, Any], merged: dict[str, Any]) -> dict[str
     result = dict(merged)
     for key, decision in survivor.items():
         other = result.get(key)
-        if not isinstance(other, dict) or not isinstance(decision, dict) or str(decision.get("at", "")) >= str(other.get("at", "")):
+        if (
+            not isinstance(other, dict)
+            or not isinstance(decision, dict)
+            or str(decision.get("at", "")) >= str(other.get("at", ""))
+        ):
             result[key] = decision
     return result
 
@@ -249,16 +329,26 @@ def merge_contacts(session: Session, actor: Actor, survivor_id: int, merged_id: 
             raise Conflict("merge.already_merged", id=contact.id, into=contact.merged_into_id)
     tenant = actor.tenant_id
     moved_identities = session.execute(
-        update(ContactIdentity).where(ContactIdentity.tenant_id == tenant, ContactIdentity.contact_id == merged.id).values(contact_id=survivor.id)
+        update(ContactIdentity)
+        .where(ContactIdentity.tenant_id == tenant, ContactIdentity.contact_id == merged.id)
+        .values(contact_id=survivor.id)
     ).rowcount
     moved_conversations = session.execute(
-        update(Conversation).where(Conversation.tenant_id == tenant, Conversation.contact_id == merged.id).values(contact_id=survivor.id)
+        update(Conversation)
+        .where(Conversation.tenant_id == tenant, Conversation.contact_id == merged.id)
+        .values(contact_id=survivor.id)
     ).rowcount
     moved_events = session.execute(
-        update(TimelineEvent).where(TimelineEvent.tenant_id == tenant, TimelineEvent.contact_id == merged.id).values(contact_id=survivor.id)
+        update(TimelineEvent)
+        .where(TimelineEvent.tenant_id == tenant, TimelineEvent.contact_id == merged.id)
+        .values(contact_id=survivor.id)
     ).rowcount
     # Earlier merges into the merged contact now resolve straight to the survivor.
-    session.execute(update(Contact).where(Contact.tenant_id == tenant, Contact.merged_into_id == merged.id).values(merged_into_id=survivor.id))
+    session.execute(
+        update(Contact)
+        .where(Contact.tenant_id == tenant, Contact.merged_into_id == merged.id)
+        .values(merged_into_id=survivor.id)
+    )
     if not survivor.name and merged.name:
         survivor.name, survivor.name_key = merged.name, merged.name_key
     survivor.language = survivor.language or merged.language
@@ -266,16 +356,42 @@ def merge_contacts(session: Session, actor: Actor, survivor_id: int, merged_id: 
     survivor.consent = _merge_consent(survivor.consent, merged.consent)
     merged.merged_into_id = survivor.id
     merged.updated_at = datetime.now(UTC)
-    detail = {"survivor_id": survivor.id, "merged_id": merged.id, "merged_name": merged.name, "identities": moved_identities, "conversations": moved_conversations, "events": moved_events}
-    add_timeline(session, tenant, survivor.id, TimelineKind.MERGED, actor_type=actor.actor_type, actor_id=actor.user_id, data=detail)
-    add_timeline(session, tenant, merged.id, TimelineKind.MERGED_INTO, actor_type=actor.actor_type, actor_id=actor.user_id, data=detail)
+    detail = {
+        "survivor_id": survivor.id,
+        "merged_id": merged.id,
+        "merged_name": merged.name,
+        "identities": moved_identities,
+        "conversations": moved_conversations,
+        "events": moved_events,
+    }
+    add_timeline(
+        session,
+        tenant,
+        survivor.id,
+        TimelineKind.MERGED,
+        actor_type=actor.actor_type,
+        actor_id=actor.user_id,
+        data=detail,
+    )
+    add_timeline(
+        session,
+        tenant,
+        merged.id,
+        TimelineKind.MERGED_INTO,
+        actor_type=actor.actor_type,
+        actor_id=actor.user_id,
+        data=detail,
+    )
     audit(session, actor, "contact.merge", "contact", survivor.id, detail)
     emit(session, tenant, "contact.merged", detail, contact_id=survivor.id)
     for suggestion in session.scalars(
         select(MergeSuggestion).where(
             MergeSuggestion.tenant_id == tenant,
             MergeSuggestion.status == "open",
-            or_(MergeSuggestion.contact_a_id.in_([survivor.id, merged.id]), MergeSuggestion.contact_b_id.in_([survivor.id, merged.id])),
+            or_(
+                MergeSuggestion.contact_a_id.in_([survivor.id, merged.id]),
+                MergeSuggestion.contact_b_id.in_([survivor.id, merged.id]),
+            ),
         )
     ):
         pair = {suggestion.contact_a_id, suggestion.contact_b_id}

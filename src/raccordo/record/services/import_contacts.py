@@ -22,11 +22,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor, system_actor
+from raccordo.accounts.models import Tenant
 from raccordo.platform.errors import InvalidInput, NotFound, RaccordoError
 from raccordo.platform.i18n import LANGUAGES, translate
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.accounts.models import Tenant
 from raccordo.record.domain.identities import normalize_identity
 from raccordo.record.services.contacts import update_contact
 from raccordo.record.services.identity import IdentityInput, resolve_contact
@@ -118,14 +118,18 @@ def _parse_row(line: int, cells: dict[str, str], region: str, language: str) -> 
             try:
                 normalize_identity(kind, values[column], region)
             except InvalidInput as exc:
-                raise _RowError(translate("import.column_error", language, column=column, message=_message(exc, language))) from None
+                raise _RowError(
+                    translate("import.column_error", language, column=column, message=_message(exc, language))
+                ) from None
             identities.append(IdentityInput(kind, values[column]))
     if not identities:
         raise _RowError(translate("identity.none_given", language))
     contact_language = values.get("language", "").lower() or None
     if contact_language is not None and contact_language not in LANGUAGES:
         error = InvalidInput("contact.language_unknown", value=contact_language)
-        raise _RowError(translate("import.column_error", language, column="language", message=_message(error, language)))
+        raise _RowError(
+            translate("import.column_error", language, column="language", message=_message(error, language))
+        )
     attributes = {
         column[len(ATTRIBUTE_PREFIX) :]: _attribute_value(value)
         for column, value in values.items()
@@ -154,7 +158,9 @@ def _rows(handle: TextIO, report: ImportReport, region: str, language: str) -> I
         try:
             cells = next(reader, None)
         except UnicodeDecodeError:
-            report.errors.append((reader.line_num + 1, translate("import.not_utf8", language, line=reader.line_num + 1)))
+            report.errors.append(
+                (reader.line_num + 1, translate("import.not_utf8", language, line=reader.line_num + 1))
+            )
             return
         except csv.Error as exc:
             report.errors.append((reader.line_num, translate("import.csv_malformed", language, reason=str(exc))))
@@ -164,7 +170,9 @@ def _rows(handle: TextIO, report: ImportReport, region: str, language: str) -> I
         if not any(cell.strip() for cell in cells):
             continue  # blank line
         if len(cells) > len(header):
-            report.errors.append((reader.line_num, translate("import.too_many_values", language, found=len(cells), expected=len(header))))
+            report.errors.append(
+                (reader.line_num, translate("import.too_many_values", language, found=len(cells), expected=len(header)))
+            )
             continue
         try:
             yield _parse_row(reader.line_num, dict(zip(header, cells, strict=False)), region, language)
@@ -174,17 +182,30 @@ def _rows(handle: TextIO, report: ImportReport, region: str, language: str) -> I
 
 def _apply(session: Session, actor: Actor, region: str, row: _Row) -> bool:
     """Create or update the row's contact; True when it was created."""
-    resolution = resolve_contact(session, actor.tenant_id, row.identities, region=region, name=row.name, language=row.language, actor_type=actor.actor_type, actor_id=actor.user_id)
+    resolution = resolve_contact(
+        session,
+        actor.tenant_id,
+        row.identities,
+        region=region,
+        name=row.name,
+        language=row.language,
+        actor_type=actor.actor_type,
+        actor_id=actor.user_id,
+    )
     contact = resolution.contact
     if resolution.created:
         if row.attributes:
             contact.custom_attributes = {**contact.custom_attributes, **row.attributes}
         return True
-    update_contact(session, actor, contact.id, name=row.name, language=row.language, custom_attributes=row.attributes or None)
+    update_contact(
+        session, actor, contact.id, name=row.name, language=row.language, custom_attributes=row.attributes or None
+    )
     return False
 
 
-def _import_batch(rt: Runtime, actor: Actor, region: str, batch: list[_Row], report: ImportReport, language: str) -> None:
+def _import_batch(
+    rt: Runtime, actor: Actor, region: str, batch: list[_Row], report: ImportReport, language: str
+) -> None:
     with unit_of_work(rt.sessions) as session:
         for row in batch:
             try:
@@ -213,7 +234,12 @@ def import_csv(rt: Runtime, tenant_slug: str, path: Path, *, language: str = "en
         while batch := list(itertools.islice(rows, BATCH_SIZE)):
             _import_batch(rt, actor, region, batch, report, language)
     with unit_of_work(rt.sessions) as session:
-        summary = {"file": path.name, "created": report.created, "updated": report.updated, "failed": len(report.errors)}
+        summary = {
+            "file": path.name,
+            "created": report.created,
+            "updated": report.updated,
+            "failed": len(report.errors),
+        }
         audit(session, actor, "contact.import", "tenant", actor.tenant_id, summary)
     report.errors.sort()
     return report

@@ -12,18 +12,23 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from raccordo.accounts.models import Tenant
 from raccordo.channels.base import DeliveryReport, InboundEvent
+from raccordo.channels.models import Inbox
 from raccordo.platform.domain_events import record
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.events import emit_conversation, emit_message
 from raccordo.platform.files import FileStore
-from raccordo.accounts.models import Tenant
-from raccordo.channels.models import Inbox
-from raccordo.record.models import Attachment, Contact, Conversation, Message
 from raccordo.record.domain.content import html_to_text, sanitize_html
-from raccordo.record.domain.conversations import ContinuityPolicy, ConversationStatus, ConversationSummary, choose_conversation
+from raccordo.record.domain.conversations import (
+    ContinuityPolicy,
+    ConversationStatus,
+    ConversationSummary,
+    choose_conversation,
+)
 from raccordo.record.domain.events import MessageReceived
 from raccordo.record.domain.messages import DeliveryStatus, Direction, SenderType, TimelineKind
+from raccordo.record.models import Attachment, Contact, Conversation, Message
 from raccordo.record.services.identity import IdentityInput, resolve_contact
 from raccordo.record.services.records import add_timeline
 
@@ -50,22 +55,39 @@ def continuity_policy(tenant: Tenant) -> ContinuityPolicy:
 
 
 def ingest_event(
-    session: Session, files: FileStore, inbox: Inbox, event: InboundEvent, *,
-    max_attachment_bytes: int, now: datetime | None = None, check_duplicate: bool = True,
+    session: Session,
+    files: FileStore,
+    inbox: Inbox,
+    event: InboundEvent,
+    *,
+    max_attachment_bytes: int,
+    now: datetime | None = None,
+    check_duplicate: bool = True,
 ) -> IngestResult:
     """``check_duplicate=False`` skips the look-up of the provider id for a caller that retries the
     whole transaction on ``IntegrityError``: a duplicate then fails on the unique
     ``(inbox_id, provider_message_id)`` index, everything is rolled back, and the retry (with the
     look-up) returns the message stored the first time."""
     now = now or datetime.now(UTC)
-    existing = session.scalars(
-        select(Message).where(Message.inbox_id == inbox.id, Message.provider_message_id == event.provider_message_id)
-    ).one_or_none() if check_duplicate or event.provider_message_id is None else None  # (no index catches a missing id)
+    existing = (
+        session.scalars(
+            select(Message).where(
+                Message.inbox_id == inbox.id, Message.provider_message_id == event.provider_message_id
+            )
+        ).one_or_none()
+        if check_duplicate or event.provider_message_id is None
+        else None
+    )  # (no index catches a missing id)
     if existing is not None:
         return IngestResult(existing, session.get(Conversation, existing.conversation_id), duplicate=True)  # type: ignore[arg-type]
     for index, attachment in enumerate(event.attachments):
         if len(attachment.data) > max_attachment_bytes:
-            raise InvalidInput("attachment.too_large", field=f"attachments.{index}", filename=attachment.filename, limit=max_attachment_bytes)
+            raise InvalidInput(
+                "attachment.too_large",
+                field=f"attachments.{index}",
+                filename=attachment.filename,
+                limit=max_attachment_bytes,
+            )
     tenant = session.get(Tenant, inbox.tenant_id)
     assert tenant is not None
     resolution = resolve_contact(
@@ -83,19 +105,34 @@ def ingest_event(
     if not resolution.created and session.get_bind().dialect.name == "postgresql":
         session.execute(select(Contact.id).where(Contact.id == contact.id).with_for_update(key_share=True))
     # A contact created just now has no conversation yet, to continue or to thread into.
-    candidates = [] if resolution.created else list(session.scalars(
-        select(Conversation)
-        .where(Conversation.tenant_id == tenant.id, Conversation.contact_id == contact.id, Conversation.status != ConversationStatus.CLOSED.value)
-        .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
-        .limit(20)
-    ).all())
-    threaded_id = None if resolution.created else _threaded_conversation(session, tenant.id, contact.id, inbox.id, event)
+    candidates = (
+        []
+        if resolution.created
+        else list(
+            session.scalars(
+                select(Conversation)
+                .where(
+                    Conversation.tenant_id == tenant.id,
+                    Conversation.contact_id == contact.id,
+                    Conversation.status != ConversationStatus.CLOSED.value,
+                )
+                .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
+                .limit(20)
+            ).all()
+        )
+    )
+    threaded_id = (
+        None if resolution.created else _threaded_conversation(session, tenant.id, contact.id, inbox.id, event)
+    )
     if threaded_id is not None and all(c.id != threaded_id for c in candidates):
         threaded = session.get(Conversation, threaded_id)
         if threaded is not None and threaded.status != ConversationStatus.CLOSED.value:
             candidates.append(threaded)
     decision = choose_conversation(
-        [ConversationSummary(c.id, ConversationStatus(c.status), c.last_inbox_id, c.resolved_at, c.last_activity_at) for c in candidates],
+        [
+            ConversationSummary(c.id, ConversationStatus(c.status), c.last_inbox_id, c.resolved_at, c.last_activity_at)
+            for c in candidates
+        ],
         inbox.id,
         now,
         continuity_policy(tenant),
@@ -121,16 +158,47 @@ def ingest_event(
         )
         session.add(conversation)
         session.flush()
-        add_timeline(session, tenant.id, contact.id, TimelineKind.CONVERSATION_CREATED, conversation_id=conversation.id, actor_type="contact", actor_id=contact.id, at=now, data={"channel": inbox.channel, "inbox_id": inbox.id})
+        add_timeline(
+            session,
+            tenant.id,
+            contact.id,
+            TimelineKind.CONVERSATION_CREATED,
+            conversation_id=conversation.id,
+            actor_type="contact",
+            actor_id=contact.id,
+            at=now,
+            data={"channel": inbox.channel, "inbox_id": inbox.id},
+        )
     else:
         conversation = next(c for c in candidates if c.id == decision.conversation_id)
         if decision.reopen:
-            add_timeline(session, tenant.id, contact.id, TimelineKind.CONVERSATION_REOPENED, conversation_id=conversation.id, actor_type="contact", actor_id=contact.id, at=now)
+            add_timeline(
+                session,
+                tenant.id,
+                contact.id,
+                TimelineKind.CONVERSATION_REOPENED,
+                conversation_id=conversation.id,
+                actor_type="contact",
+                actor_id=contact.id,
+                at=now,
+            )
             conversation.resolved_at = None
         if conversation.last_inbox_id != inbox.id:
             add_timeline(
-                session, tenant.id, contact.id, TimelineKind.CHANNEL_SWITCH, conversation_id=conversation.id, actor_type="contact", actor_id=contact.id, at=now,
-                data={"from_channel": conversation.last_channel, "to_channel": inbox.channel, "from_inbox_id": conversation.last_inbox_id, "to_inbox_id": inbox.id},
+                session,
+                tenant.id,
+                contact.id,
+                TimelineKind.CHANNEL_SWITCH,
+                conversation_id=conversation.id,
+                actor_type="contact",
+                actor_id=contact.id,
+                at=now,
+                data={
+                    "from_channel": conversation.last_channel,
+                    "to_channel": inbox.channel,
+                    "from_inbox_id": conversation.last_inbox_id,
+                    "to_inbox_id": inbox.id,
+                },
             )
         if event.attributes:
             conversation.custom_attributes = {**conversation.custom_attributes, **event.attributes}
@@ -152,7 +220,11 @@ def ingest_event(
         sender_id=contact.id,
         text=text,
         html=html,
-        content_attributes={**event.metadata, **({"sent_at": event.sent_at.isoformat()} if event.sent_at else {}), **({"automated": event.automated} if automated else {})},
+        content_attributes={
+            **event.metadata,
+            **({"sent_at": event.sent_at.isoformat()} if event.sent_at else {}),
+            **({"automated": event.automated} if automated else {}),
+        },
         provider_message_id=event.provider_message_id,
         delivery_status=DeliveryStatus.RECEIVED.value,
         created_at=now,
@@ -163,27 +235,61 @@ def ingest_event(
         relative, digest = files.put(tenant.id, attachment.data)
         session.add(
             Attachment(
-                tenant_id=tenant.id, message_id=message.id, filename=attachment.filename[:300], content_type=attachment.content_type[:200],
-                size=len(attachment.data), sha256=digest, storage_path=relative, content_id=attachment.content_id[:300] if attachment.content_id else None,
+                tenant_id=tenant.id,
+                message_id=message.id,
+                filename=attachment.filename[:300],
+                content_type=attachment.content_type[:200],
+                size=len(attachment.data),
+                sha256=digest,
+                storage_path=relative,
+                content_id=attachment.content_id[:300] if attachment.content_id else None,
             )
         )
     conversation.last_activity_at = now
     if not automated:
         conversation.last_customer_message_at = now
-    add_timeline(session, tenant.id, contact.id, TimelineKind.MESSAGE, conversation_id=conversation.id, actor_type="contact", actor_id=contact.id, at=now, data={"message_id": message.id, "direction": "inbound", "channel": inbox.channel})
+    add_timeline(
+        session,
+        tenant.id,
+        contact.id,
+        TimelineKind.MESSAGE,
+        conversation_id=conversation.id,
+        actor_type="contact",
+        actor_id=contact.id,
+        at=now,
+        data={"message_id": message.id, "direction": "inbound", "channel": inbox.channel},
+    )
     session.flush()
     emit_conversation(session, conversation, "conversation.created" if created else "conversation.updated")
     emit_message(session, message, conversation)
     # Routing queues an open, unassigned conversation; SLA starts or resumes its clocks (bootstrap.subscriptions).
-    record(session, MessageReceived(tenant.id, conversation.id, message.id, contact.id, inbox.id, now, automated=automated, conversation_created=created))
-    return IngestResult(message, conversation, duplicate=False, contact_created=resolution.created, conversation_created=created)
+    record(
+        session,
+        MessageReceived(
+            tenant.id,
+            conversation.id,
+            message.id,
+            contact.id,
+            inbox.id,
+            now,
+            automated=automated,
+            conversation_created=created,
+        ),
+    )
+    return IngestResult(
+        message, conversation, duplicate=False, contact_created=resolution.created, conversation_created=created
+    )
 
 
-def _threaded_conversation(session: Session, tenant_id: int, contact_id: int, inbox_id: int, event: InboundEvent) -> int | None:
+def _threaded_conversation(
+    session: Session, tenant_id: int, contact_id: int, inbox_id: int, event: InboundEvent
+) -> int | None:
     """The contact's conversation this message answers: by the provider ids it refers to, else the channel's verified hint."""
     if event.in_reply_to:
         rows = session.execute(
-            select(Message.provider_message_id, Message.conversation_id).where(Message.inbox_id == inbox_id, Message.provider_message_id.in_(list(event.in_reply_to)))
+            select(Message.provider_message_id, Message.conversation_id).where(
+                Message.inbox_id == inbox_id, Message.provider_message_id.in_(list(event.in_reply_to))
+            )
         ).all()
         by_id = {provider_id: conversation_id for provider_id, conversation_id in rows}
         for provider_id in event.in_reply_to:
@@ -196,7 +302,16 @@ def _threaded_conversation(session: Session, tenant_id: int, contact_id: int, in
 
 
 def _is_contacts(session: Session, tenant_id: int, contact_id: int, conversation_id: int) -> bool:
-    return session.scalar(select(Conversation.id).where(Conversation.id == conversation_id, Conversation.tenant_id == tenant_id, Conversation.contact_id == contact_id)) is not None
+    return (
+        session.scalar(
+            select(Conversation.id).where(
+                Conversation.id == conversation_id,
+                Conversation.tenant_id == tenant_id,
+                Conversation.contact_id == contact_id,
+            )
+        )
+        is not None
+    )
 
 
 # A status callback only moves a message forward (a late "delivered" never hides "read" or "failed").
@@ -206,22 +321,37 @@ _PROGRESS = {DeliveryStatus.SENT.value: 0, DeliveryStatus.DELIVERED.value: 1, De
 def apply_delivery_report(session: Session, inbox: Inbox, report: DeliveryReport) -> list[int]:
     """Apply what a provider reports on outbound messages (a bounce or a failed status: failed; a
     status callback: delivered or read); returns their ids (already updated ones too)."""
-    messages = list(session.scalars(
-        select(Message).where(Message.inbox_id == inbox.id, Message.direction == Direction.OUTBOUND.value, Message.provider_message_id.in_(list(report.provider_message_ids)))
-    ))
+    messages = list(
+        session.scalars(
+            select(Message).where(
+                Message.inbox_id == inbox.id,
+                Message.direction == Direction.OUTBOUND.value,
+                Message.provider_message_id.in_(list(report.provider_message_ids)),
+            )
+        )
+    )
     if report.status in (DeliveryStatus.DELIVERED.value, DeliveryStatus.READ.value):
         for message in messages:
             if _PROGRESS.get(message.delivery_status, 3) < _PROGRESS[report.status]:
                 message.delivery_status = report.status
                 session.flush()
-                emit_message(session, message, session.get_one(Conversation, message.conversation_id), "message.updated")
+                emit_message(
+                    session, message, session.get_one(Conversation, message.conversation_id), "message.updated"
+                )
         return [m.id for m in messages]
     for message in messages:
         if message.delivery_status == DeliveryStatus.FAILED.value:
             continue  # the same report twice, or a second bounce: the first reason stands
         message.delivery_status, message.delivery_error = DeliveryStatus.FAILED.value, report.reason[:4000]
         conversation = session.get_one(Conversation, message.conversation_id)
-        add_timeline(session, message.tenant_id, conversation.contact_id, TimelineKind.DELIVERY_FAILED, conversation_id=conversation.id, data={"message_id": message.id, "error": report.reason[:500], "report": report.report_id[:200]})
+        add_timeline(
+            session,
+            message.tenant_id,
+            conversation.contact_id,
+            TimelineKind.DELIVERY_FAILED,
+            conversation_id=conversation.id,
+            data={"message_id": message.id, "error": report.reason[:500], "report": report.report_id[:200]},
+        )
         session.flush()
         emit_message(session, message, conversation, "message.updated")
     return [m.id for m in messages]

@@ -58,7 +58,14 @@ def add_timeline(
     return event
 
 
-def audit(session: Session, actor: Actor, action: str, target_type: str, target_id: int | None, data: dict[str, Any] | None = None) -> None:
+def audit(
+    session: Session,
+    actor: Actor,
+    action: str,
+    target_type: str,
+    target_id: int | None,
+    data: dict[str, Any] | None = None,
+) -> None:
     session.add(
         AuditEntry(
             tenant_id=actor.tenant_id,
@@ -74,5 +81,13 @@ def audit(session: Session, actor: Actor, action: str, target_type: str, target_
 
 def queues_went_through(session: Session, conversation_id: int) -> set[int]:
     """Every queue a conversation was routed through (its routing events) or waits in now."""
-    queue_ids = set(session.scalars(select(RoutingEvent.queue_id).where(RoutingEvent.conversation_id == conversation_id, RoutingEvent.queue_id.is_not(None))))
-    return queue_ids | set(session.scalars(select(QueueItem.queue_id).where(QueueItem.conversation_id == conversation_id)))
+    queue_ids = set(
+        session.scalars(
+            select(RoutingEvent.queue_id).where(
+                RoutingEvent.conversation_id == conversation_id, RoutingEvent.queue_id.is_not(None)
+            )
+        )
+    )
+    return queue_ids | set(
+        session.scalars(select(QueueItem.queue_id).where(QueueItem.conversation_id == conversation_id))
+    )

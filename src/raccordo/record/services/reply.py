@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
+from raccordo.accounts.models import User
 from raccordo.channels.base import get_channel
+from raccordo.channels.models import Inbox, OutboxItem
 from raccordo.desk.domain.mentions import find_mentions
 from raccordo.desk.services import composer
 from raccordo.desk.services import inbox as inbox_access
@@ -19,13 +21,11 @@ from raccordo.platform.domain_events import record
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.events import emit, emit_message
 from raccordo.platform.files import FileStore
-from raccordo.accounts.models import User
-from raccordo.channels.models import Inbox, OutboxItem
-from raccordo.record.models import Attachment, ContactIdentity, Conversation, Message
 from raccordo.record.domain.content import html_to_text, sanitize_html
 from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.record.domain.events import ReplySent
 from raccordo.record.domain.messages import DeliveryStatus, Direction, SenderType, TimelineKind
+from raccordo.record.models import Attachment, ContactIdentity, Conversation, Message
 from raccordo.record.services.records import add_timeline, get_owned
 
 
@@ -36,14 +36,34 @@ class UploadedFile:
     data: bytes
 
 
-def _store_attachments(session: Session, files: FileStore, tenant_id: int, message_id: int, uploads: list[UploadedFile]) -> None:
+def _store_attachments(
+    session: Session, files: FileStore, tenant_id: int, message_id: int, uploads: list[UploadedFile]
+) -> None:
     for upload in uploads:
         relative, digest = files.put(tenant_id, upload.data)
-        session.add(Attachment(tenant_id=tenant_id, message_id=message_id, filename=upload.filename[:300], content_type=upload.content_type[:200], size=len(upload.data), sha256=digest, storage_path=relative))
+        session.add(
+            Attachment(
+                tenant_id=tenant_id,
+                message_id=message_id,
+                filename=upload.filename[:300],
+                content_type=upload.content_type[:200],
+                size=len(upload.data),
+                sha256=digest,
+                storage_path=relative,
+            )
+        )
 
 
-def reply_recipient(session: Session, tenant_id: int, contact_id: int, identity_kinds: tuple[str, ...]) -> ContactIdentity | None:
-    identities = list(session.scalars(select(ContactIdentity).where(ContactIdentity.tenant_id == tenant_id, ContactIdentity.contact_id == contact_id)))
+def reply_recipient(
+    session: Session, tenant_id: int, contact_id: int, identity_kinds: tuple[str, ...]
+) -> ContactIdentity | None:
+    identities = list(
+        session.scalars(
+            select(ContactIdentity).where(
+                ContactIdentity.tenant_id == tenant_id, ContactIdentity.contact_id == contact_id
+            )
+        )
+    )
     for kind in identity_kinds:
         for identity in identities:
             if identity.kind == kind:
@@ -104,28 +124,68 @@ def send_reply(
         sender_id=actor.user_id,
         text=body,
         html=clean_html,
-        content_attributes={"recipient": {"kind": recipient.kind, "value": recipient.value}, **({"automatic": True} if automatic else {})},
+        content_attributes={
+            "recipient": {"kind": recipient.kind, "value": recipient.value},
+            **({"automatic": True} if automatic else {}),
+        },
         delivery_status=DeliveryStatus.QUEUED.value,
         created_at=now,
     )
     session.add(message)
     session.flush()
     _store_attachments(session, files, actor.tenant_id, message.id, attachments)
-    session.add(OutboxItem(tenant_id=actor.tenant_id, message_id=message.id, inbox_id=inbox.id, idempotency_key=uuid.uuid4().hex, due_at=now))
+    session.add(
+        OutboxItem(
+            tenant_id=actor.tenant_id,
+            message_id=message.id,
+            inbox_id=inbox.id,
+            idempotency_key=uuid.uuid4().hex,
+            due_at=now,
+        )
+    )
     first_response = not automatic and conversation.first_response_at is None
     if first_response:
         conversation.first_response_at = now
     # Routing notes the first response; SLA meets the response clocks (bootstrap.subscriptions).
-    record(session, ReplySent(actor.tenant_id, conversation.id, message.id, actor.user_id, now, automatic=automatic, first_response=first_response))
+    record(
+        session,
+        ReplySent(
+            actor.tenant_id,
+            conversation.id,
+            message.id,
+            actor.user_id,
+            now,
+            automatic=automatic,
+            first_response=first_response,
+        ),
+    )
     conversation.last_activity_at = now
-    add_timeline(session, actor.tenant_id, conversation.contact_id, TimelineKind.MESSAGE, conversation_id=conversation.id, actor_type=actor.actor_type, actor_id=actor.user_id, data={"message_id": message.id, "direction": "outbound", "channel": inbox.channel})
+    add_timeline(
+        session,
+        actor.tenant_id,
+        conversation.contact_id,
+        TimelineKind.MESSAGE,
+        conversation_id=conversation.id,
+        actor_type=actor.actor_type,
+        actor_id=actor.user_id,
+        data={"message_id": message.id, "direction": "outbound", "channel": inbox.channel},
+    )
     session.flush()
     emit_message(session, message, conversation)
     emit(session, actor.tenant_id, "outbox.queued", {"message_id": message.id})
     return message
 
 
-def add_note(session: Session, files: FileStore, actor: Actor, conversation_id: int, *, text: str, attachments: list[UploadedFile] | None = None, max_attachment_bytes: int) -> Message:
+def add_note(
+    session: Session,
+    files: FileStore,
+    actor: Actor,
+    conversation_id: int,
+    *,
+    text: str,
+    attachments: list[UploadedFile] | None = None,
+    max_attachment_bytes: int,
+) -> Message:
     """An internal note: never sent to the customer. ``@name`` in it notifies that user (``mention.created``)."""
     actor.require(Permission.WORK)
     conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id)
@@ -133,7 +193,12 @@ def add_note(session: Session, files: FileStore, actor: Actor, conversation_id: 
         raise InvalidInput("reply.empty", field="text")
     for index, upload in enumerate(attachments or []):
         if len(upload.data) > max_attachment_bytes:
-            raise InvalidInput("attachment.too_large", field=f"attachments.{index}", filename=upload.filename, limit=max_attachment_bytes)
+            raise InvalidInput(
+                "attachment.too_large",
+                field=f"attachments.{index}",
+                filename=upload.filename,
+                limit=max_attachment_bytes,
+            )
     note = Message(
         tenant_id=actor.tenant_id,
         conversation_id=conversation.id,
@@ -144,20 +209,48 @@ def add_note(session: Session, files: FileStore, actor: Actor, conversation_id: 
         delivery_status=DeliveryStatus.NOT_APPLICABLE.value,
     )
     # Only a note with an "@" can mention anyone: skip loading the tenant's users otherwise.
-    people = [(u.id, u.name, u.email) for u in session.scalars(select(User).where(User.tenant_id == actor.tenant_id, User.active.is_(True)))] if "@" in text else []
+    people = (
+        [
+            (u.id, u.name, u.email)
+            for u in session.scalars(select(User).where(User.tenant_id == actor.tenant_id, User.active.is_(True)))
+        ]
+        if "@" in text
+        else []
+    )
     mentioned = [user_id for user_id in find_mentions(text, people) if user_id != actor.user_id]
     if mentioned:
         note.content_attributes = {"mentions": mentioned}
     session.add(note)
     session.flush()
     _store_attachments(session, files, actor.tenant_id, note.id, attachments or [])
-    add_timeline(session, actor.tenant_id, conversation.contact_id, TimelineKind.NOTE, conversation_id=conversation.id, actor_type=actor.actor_type, actor_id=actor.user_id, data={"message_id": note.id})
+    add_timeline(
+        session,
+        actor.tenant_id,
+        conversation.contact_id,
+        TimelineKind.NOTE,
+        conversation_id=conversation.id,
+        actor_type=actor.actor_type,
+        actor_id=actor.user_id,
+        data={"message_id": note.id},
+    )
     session.flush()
     emit_message(session, note, conversation)
     author = next((name for user_id, name, _ in people if user_id == actor.user_id), None)
     for user_id in mentioned:
         # Addressed to the mentioned user (and, like every event, visible to supervisors).
-        emit(session, actor.tenant_id, "mention.created", {
-            "conversation_id": conversation.id, "message_id": note.id, "by_user_id": actor.user_id, "by_name": author, "text": text[:300],
-        }, conversation_id=conversation.id, contact_id=conversation.contact_id, user_id=user_id)
+        emit(
+            session,
+            actor.tenant_id,
+            "mention.created",
+            {
+                "conversation_id": conversation.id,
+                "message_id": note.id,
+                "by_user_id": actor.user_id,
+                "by_name": author,
+                "text": text[:300],
+            },
+            conversation_id=conversation.id,
+            contact_id=conversation.contact_id,
+            user_id=user_id,
+        )
     return note

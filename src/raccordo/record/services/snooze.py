@@ -19,10 +19,10 @@ from raccordo.accounts.domain.actor import system_actor
 from raccordo.platform import jobs
 from raccordo.platform.domain_events import record
 from raccordo.platform.events import emit_conversation
-from raccordo.record.models import Conversation
 from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.record.domain.events import ConversationStatusChanged
 from raccordo.record.domain.messages import TimelineKind
+from raccordo.record.models import Conversation
 from raccordo.record.services.records import add_timeline, audit
 
 SNOOZE_END = "conversation.snooze_end"
@@ -36,8 +36,12 @@ def schedule_snooze_end(session: Session, conversation: Conversation) -> None:
     """Set (or move) the conversation's snooze-end timer to its ``snoozed_until``."""
     assert conversation.snoozed_until is not None
     jobs.schedule(
-        session, SNOOZE_END, conversation.snoozed_until, {"conversation_id": conversation.id},
-        tenant_id=conversation.tenant_id, dedupe_key=snooze_key(conversation.id),
+        session,
+        SNOOZE_END,
+        conversation.snoozed_until,
+        {"conversation_id": conversation.id},
+        tenant_id=conversation.tenant_id,
+        dedupe_key=snooze_key(conversation.id),
     )
 
 
@@ -49,7 +53,9 @@ def cancel_snooze_end(session: Session, conversation_id: int) -> bool:
 def end_snooze(ctx: jobs.JobContext) -> dict[str, Any]:
     session = ctx.session
     conversation = session.scalars(
-        select(Conversation).where(Conversation.id == ctx.payload.get("conversation_id"), Conversation.tenant_id == ctx.tenant_id).with_for_update()
+        select(Conversation)
+        .where(Conversation.id == ctx.payload.get("conversation_id"), Conversation.tenant_id == ctx.tenant_id)
+        .with_for_update()
     ).one_or_none()
     if conversation is None:
         return {"reopened": False, "reason": "conversation not found"}
@@ -63,10 +69,30 @@ def end_snooze(ctx: jobs.JobContext) -> dict[str, Any]:
     conversation.snoozed_until = None
     conversation.updated_at = now
     data = {"from": ConversationStatus.SNOOZED.value, "to": ConversationStatus.OPEN.value, "reason": "snooze_ended"}
-    add_timeline(session, conversation.tenant_id, conversation.contact_id, TimelineKind.STATUS_CHANGED, conversation_id=conversation.id, actor_type="system", data=data)
-    audit(session, system_actor(conversation.tenant_id), f"conversation.{TimelineKind.STATUS_CHANGED}", "conversation", conversation.id, data)
+    add_timeline(
+        session,
+        conversation.tenant_id,
+        conversation.contact_id,
+        TimelineKind.STATUS_CHANGED,
+        conversation_id=conversation.id,
+        actor_type="system",
+        data=data,
+    )
+    audit(
+        session,
+        system_actor(conversation.tenant_id),
+        f"conversation.{TimelineKind.STATUS_CHANGED}",
+        "conversation",
+        conversation.id,
+        data,
+    )
     session.flush()
     # Waiting on the customer is over: SLA resumes its clocks (bootstrap.subscriptions).
-    record(session, ConversationStatusChanged(conversation.tenant_id, conversation.id, ConversationStatus.SNOOZED.value, conversation.status, now))
+    record(
+        session,
+        ConversationStatusChanged(
+            conversation.tenant_id, conversation.id, ConversationStatus.SNOOZED.value, conversation.status, now
+        ),
+    )
     emit_conversation(session, conversation, "conversation.updated")
     return {"reopened": True, "conversation_id": conversation.id}

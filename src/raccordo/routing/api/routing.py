@@ -10,9 +10,9 @@ from fastapi import APIRouter, Request, Response
 
 from raccordo.accounts.api.deps import ActorDep, runtime, transaction
 from raccordo.accounts.domain.actor import Actor
-from raccordo.routing import schemas
 from raccordo.record.schemas import ConversationOut
 from raccordo.record.services import conversations
+from raccordo.routing import schemas
 from raccordo.routing.services import admin as routing_admin
 from raccordo.routing.services import configure, routing, sla
 
@@ -62,12 +62,16 @@ def get_queue(queue_id: schemas.PathId, request: Request, actor: Actor = ActorDe
 
 
 @router.patch("/queues/{queue_id}", response_model=schemas.QueueOut)
-def update_queue(queue_id: schemas.PathId, body: schemas.QueuePatch, request: Request, actor: Actor = ActorDep) -> schemas.QueueOut:
+def update_queue(
+    queue_id: schemas.PathId, body: schemas.QueuePatch, request: Request, actor: Actor = ActorDep
+) -> schemas.QueueOut:
     return _queue_out(configure.update_queue(_sessions(request), actor, queue_id, body.model_dump(exclude_unset=True)))
 
 
 @router.put("/queues/{queue_id}/members", response_model=list[int])
-def set_queue_members(queue_id: schemas.PathId, body: schemas.MembersIn, request: Request, actor: Actor = ActorDep) -> list[int]:
+def set_queue_members(
+    queue_id: schemas.PathId, body: schemas.MembersIn, request: Request, actor: Actor = ActorDep
+) -> list[int]:
     return configure.set_queue_members(_sessions(request), actor, queue_id, body.user_ids)
 
 
@@ -83,8 +87,12 @@ def get_agent_routing(user_id: schemas.PathId, request: Request, actor: Actor = 
 
 
 @router.put("/users/{user_id}/routing", response_model=schemas.AgentRoutingOut)
-def set_agent_routing(user_id: schemas.PathId, body: schemas.AgentRoutingIn, request: Request, actor: Actor = ActorDep) -> schemas.AgentRoutingOut:
-    return schemas.AgentRoutingOut(**vars(configure.save_agent_profile(_sessions(request), actor, user_id, body.model_dump(exclude_unset=True))))
+def set_agent_routing(
+    user_id: schemas.PathId, body: schemas.AgentRoutingIn, request: Request, actor: Actor = ActorDep
+) -> schemas.AgentRoutingOut:
+    return schemas.AgentRoutingOut(
+        **vars(configure.save_agent_profile(_sessions(request), actor, user_id, body.model_dump(exclude_unset=True)))
+    )
 
 
 @router.get("/routing-rules", response_model=list[schemas.RoutingRuleOut])
@@ -94,12 +102,18 @@ def list_rules(request: Request, actor: Actor = ActorDep) -> list[schemas.Routin
 
 @router.post("/routing-rules", response_model=schemas.RoutingRuleOut, status_code=201)
 def create_rule(body: schemas.RoutingRuleIn, request: Request, actor: Actor = ActorDep) -> schemas.RoutingRuleOut:
-    return schemas.RoutingRuleOut.model_validate(configure.save_rule(_sessions(request), actor, None, body.model_dump()))
+    return schemas.RoutingRuleOut.model_validate(
+        configure.save_rule(_sessions(request), actor, None, body.model_dump())
+    )
 
 
 @router.patch("/routing-rules/{rule_id}", response_model=schemas.RoutingRuleOut)
-def update_rule(rule_id: schemas.PathId, body: schemas.RoutingRulePatch, request: Request, actor: Actor = ActorDep) -> schemas.RoutingRuleOut:
-    return schemas.RoutingRuleOut.model_validate(configure.save_rule(_sessions(request), actor, rule_id, body.model_dump(exclude_unset=True)))
+def update_rule(
+    rule_id: schemas.PathId, body: schemas.RoutingRulePatch, request: Request, actor: Actor = ActorDep
+) -> schemas.RoutingRuleOut:
+    return schemas.RoutingRuleOut.model_validate(
+        configure.save_rule(_sessions(request), actor, rule_id, body.model_dump(exclude_unset=True))
+    )
 
 
 @router.delete("/routing-rules/{rule_id}", status_code=204)
@@ -108,7 +122,9 @@ def delete_rule(rule_id: schemas.PathId, request: Request, actor: Actor = ActorD
     return Response(status_code=204)
 
 
-@router.get("/routing/offers", response_model=list[schemas.OfferOut], description="The offers waiting for the caller's answer.")
+@router.get(
+    "/routing/offers", response_model=list[schemas.OfferOut], description="The offers waiting for the caller's answer."
+)
 def my_offers(request: Request, actor: Actor = ActorDep) -> list[schemas.OfferOut]:
     with transaction(request) as session:
         return [schemas.OfferOut.model_validate(o) for o in routing.my_offers(session, actor)]
@@ -121,32 +137,50 @@ def accept_offer(conversation_id: schemas.PathId, request: Request, actor: Actor
 
 
 @router.post("/conversations/{conversation_id}/offer/decline", status_code=204)
-def decline_offer(conversation_id: schemas.PathId, body: schemas.DeclineIn, request: Request, actor: Actor = ActorDep) -> Response:
+def decline_offer(
+    conversation_id: schemas.PathId, body: schemas.DeclineIn, request: Request, actor: Actor = ActorDep
+) -> Response:
     with transaction(request) as session:
         routing.decline_offer(session, actor, conversation_id, body.reason)
     return Response(status_code=204)
 
 
 @router.post("/conversations/{conversation_id}/transfer", response_model=ConversationOut)
-def transfer(conversation_id: schemas.PathId, body: schemas.TransferIn, request: Request, actor: Actor = ActorDep) -> ConversationOut:
+def transfer(
+    conversation_id: schemas.PathId, body: schemas.TransferIn, request: Request, actor: Actor = ActorDep
+) -> ConversationOut:
     rt = runtime(request)
     with transaction(request) as session:
         conversations.require_can_act(session, actor, conversation_id)
         conversation = routing.transfer(
-            session, actor, conversation_id, user_id=body.user_id, team_id=body.team_id, queue_id=body.queue_id, note=body.note,
-            files=rt.files, max_attachment_bytes=rt.settings.max_attachment_bytes,
+            session,
+            actor,
+            conversation_id,
+            user_id=body.user_id,
+            team_id=body.team_id,
+            queue_id=body.queue_id,
+            note=body.note,
+            files=rt.files,
+            max_attachment_bytes=rt.settings.max_attachment_bytes,
         )
         out = ConversationOut.model_validate(conversation)
     return out
 
 
 @router.get("/conversations/{conversation_id}/routing-events", response_model=list[schemas.RoutingEventOut])
-def routing_events(conversation_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> list[schemas.RoutingEventOut]:
+def routing_events(
+    conversation_id: schemas.PathId, request: Request, actor: Actor = ActorDep
+) -> list[schemas.RoutingEventOut]:
     with transaction(request) as session:
-        return [schemas.RoutingEventOut.model_validate(e) for e in routing_admin.conversation_routing_events(session, actor, conversation_id)]
+        return [
+            schemas.RoutingEventOut.model_validate(e)
+            for e in routing_admin.conversation_routing_events(session, actor, conversation_id)
+        ]
 
 
-@router.get("/routing/live", description="Each queue's waiting and offered conversations, oldest wait, and agents by state.")
+@router.get(
+    "/routing/live", description="Each queue's waiting and offered conversations, oldest wait, and agents by state."
+)
 def live(request: Request, actor: Actor = ActorDep) -> dict[str, Any]:
     return configure.live(_sessions(request), actor)
 
@@ -158,12 +192,18 @@ def list_sla_policies(request: Request, actor: Actor = ActorDep) -> list[schemas
 
 @router.post("/sla-policies", response_model=schemas.SlaPolicyOut, status_code=201, tags=["sla"])
 def create_sla_policy(body: schemas.SlaPolicyIn, request: Request, actor: Actor = ActorDep) -> schemas.SlaPolicyOut:
-    return schemas.SlaPolicyOut.model_validate(configure.save_sla_policy(_sessions(request), actor, None, body.model_dump()))
+    return schemas.SlaPolicyOut.model_validate(
+        configure.save_sla_policy(_sessions(request), actor, None, body.model_dump())
+    )
 
 
 @router.patch("/sla-policies/{policy_id}", response_model=schemas.SlaPolicyOut, tags=["sla"])
-def update_sla_policy(policy_id: schemas.PathId, body: schemas.SlaPolicyPatch, request: Request, actor: Actor = ActorDep) -> schemas.SlaPolicyOut:
-    return schemas.SlaPolicyOut.model_validate(configure.save_sla_policy(_sessions(request), actor, policy_id, body.model_dump(exclude_unset=True)))
+def update_sla_policy(
+    policy_id: schemas.PathId, body: schemas.SlaPolicyPatch, request: Request, actor: Actor = ActorDep
+) -> schemas.SlaPolicyOut:
+    return schemas.SlaPolicyOut.model_validate(
+        configure.save_sla_policy(_sessions(request), actor, policy_id, body.model_dump(exclude_unset=True))
+    )
 
 
 @router.delete("/sla-policies/{policy_id}", status_code=204, tags=["sla"])
@@ -173,6 +213,8 @@ def delete_sla_policy(policy_id: schemas.PathId, request: Request, actor: Actor 
 
 
 @router.get("/conversations/{conversation_id}/sla", response_model=list[schemas.SlaClockOut], tags=["sla"])
-def conversation_sla(conversation_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> list[schemas.SlaClockOut]:
+def conversation_sla(
+    conversation_id: schemas.PathId, request: Request, actor: Actor = ActorDep
+) -> list[schemas.SlaClockOut]:
     with transaction(request) as session:
         return [schemas.SlaClockOut.model_validate(c) for c in sla.conversation_clocks(session, actor, conversation_id)]

@@ -148,7 +148,11 @@ _UNSET: dict[str, int] = {}
 
 
 def eligible(
-    agent: AgentState, item: WaitingItem, policy: QueuePolicy, now: float, reserved: int | None = None,
+    agent: AgentState,
+    item: WaitingItem,
+    policy: QueuePolicy,
+    now: float,
+    reserved: int | None = None,
     required: dict[str, int] | None = _UNSET,
 ) -> bool:
     """May ``agent`` be given ``item`` now? ``reserved``: the agent the item is held for, if
@@ -169,7 +173,9 @@ def skill_score(agent: AgentState, item: WaitingItem) -> int:
     return sum(agent.skills.values())
 
 
-def strategy_key(agent: AgentState, item: WaitingItem, policy: QueuePolicy, last_picked: int | None) -> tuple[float, ...]:
+def strategy_key(
+    agent: AgentState, item: WaitingItem, policy: QueuePolicy, last_picked: int | None
+) -> tuple[float, ...]:
     """Smaller is better; every key ends with the agent id so decisions are deterministic."""
     if policy.strategy == "least_occupied":
         return (agent.occupancy(), agent.idle_since, agent.id)
@@ -257,7 +263,9 @@ class RoutingBoard:
         key = (queue_id, channel)
         order = self._order.get(key)
         if order is None:
-            order = self._order[key] = SortedList(self._key(queue_id, a) for a in self._members.get(queue_id, ()) if a.has_room(channel))
+            order = self._order[key] = SortedList(
+                self._key(queue_id, a) for a in self._members.get(queue_id, ()) if a.has_room(channel)
+            )
             self._channels.setdefault(queue_id, []).append(channel)
         return order
 
@@ -267,7 +275,10 @@ class RoutingBoard:
         for skill, level in required.items():
             index = self._by_level.get((queue_id, skill))
             if index is None:
-                ranked = sorted((a for a in self._members.get(queue_id, ()) if a.skills.get(skill, 0) > 0), key=lambda a: (-a.skills[skill], a.id))
+                ranked = sorted(
+                    (a for a in self._members.get(queue_id, ()) if a.skills.get(skill, 0) > 0),
+                    key=lambda a: (-a.skills[skill], a.id),
+                )
                 index = self._by_level[(queue_id, skill)] = ([-a.skills[skill] for a in ranked], ranked)
             levels, ranked = index
             end = bisect_right(levels, -level)
@@ -321,7 +332,9 @@ class RoutingBoard:
             self._unservable.add(signature)
         return found
 
-    def _first_in_order(self, item: WaitingItem, policy: QueuePolicy, now: float, required: dict[str, int] | None) -> AgentState | None:
+    def _first_in_order(
+        self, item: WaitingItem, policy: QueuePolicy, now: float, required: dict[str, int] | None
+    ) -> AgentState | None:
         order = self._order_list(item.queue_id, item.channel)
         if policy.strategy == "round_robin":
             start = order.bisect_right(self.last_picked.get(item.queue_id, -1))
@@ -330,7 +343,10 @@ class RoutingBoard:
             ids = (key[-1] for key in order)
         agents, declined = self.agents, item.declined
         if not required:  # everyone in the list has room and the skills: the first not in cool-down
-            return next((a for a in (agents[i] for i in ids) if not (declined and declined_recently(item, a.id, policy, now))), None)
+            return next(
+                (a for a in (agents[i] for i in ids) if not (declined and declined_recently(item, a.id, policy, now))),
+                None,
+            )
         holders = self._holders(item.queue_id, required)
         if not holders:
             return None
@@ -342,7 +358,9 @@ class RoutingBoard:
                 return agent
         return None
 
-    def _best_skill(self, item: WaitingItem, policy: QueuePolicy, now: float, required: dict[str, int] | None) -> AgentState | None:
+    def _best_skill(
+        self, item: WaitingItem, policy: QueuePolicy, now: float, required: dict[str, int] | None
+    ) -> AgentState | None:
         channel, declined = item.channel, item.declined
         for _, group in self._groups(item.queue_id, frozenset(item.required) if item.required else None):
             best: AgentState | None = None
@@ -393,7 +411,12 @@ class RoutingBoard:
 
 
 def _best(
-    candidates: Iterable[AgentState], item: WaitingItem, policy: QueuePolicy, now: float, reserved: int | None, last_picked: int | None,
+    candidates: Iterable[AgentState],
+    item: WaitingItem,
+    policy: QueuePolicy,
+    now: float,
+    reserved: int | None,
+    last_picked: int | None,
 ) -> AgentState | None:
     best: AgentState | None = None
     best_key: tuple[float, ...] | None = None
@@ -410,7 +433,14 @@ def _best(
 # --- routing rules -------------------------------------------------------------------------------
 
 RULE_OPERATORS = ("eq", "ne", "in", "not_in", "contains", "exists", "gte", "lte")
-RULE_FIELDS = ("channel", "inbox_id", "language", "label", "priority", "queue_id")  # plus contact.<attribute>, conversation.<attribute>
+RULE_FIELDS = (
+    "channel",
+    "inbox_id",
+    "language",
+    "label",
+    "priority",
+    "queue_id",
+)  # plus contact.<attribute>, conversation.<attribute>
 
 
 def validate_conditions(conditions: Any) -> list[dict[str, Any]]:
@@ -423,7 +453,9 @@ def validate_conditions(conditions: Any) -> list[dict[str, Any]]:
         if not isinstance(condition, dict):
             raise InvalidInput("routing.conditions_invalid", field=where)
         name, op = condition.get("field"), condition.get("op", "eq")
-        if not isinstance(name, str) or not (name in RULE_FIELDS or (name.startswith(("contact.", "conversation.")) and len(name.split(".", 1)[1]) > 0)):
+        if not isinstance(name, str) or not (
+            name in RULE_FIELDS or (name.startswith(("contact.", "conversation.")) and len(name.split(".", 1)[1]) > 0)
+        ):
             raise InvalidInput("routing.condition_field_unknown", field=f"{where}.field", value=str(name))
         if op not in RULE_OPERATORS:
             raise InvalidInput("routing.condition_op_unknown", field=f"{where}.op", value=str(op))

@@ -7,9 +7,8 @@ here, before the service is called."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -62,19 +61,24 @@ def _skill_levels(reader: FormReader) -> dict[str, int]:
         if key.startswith("skill:"):
             level = reader.integer(key, 0, 5, 0)
             if level:
-                levels[key[len("skill:"):]] = level
+                levels[key[len("skill:") :]] = level
     return levels
 
 
 # --- skills ----------------------------------------------------------------------------------------
 
 skills = AdminResource(
-    path="/admin/skills", kind="skills", template="admin/skills.html", nav="skills", guard=_admin,
+    path="/admin/skills",
+    kind="skills",
+    template="admin/skills.html",
+    nav="skills",
+    guard=_admin,
     page=lambda request, me, _: configure.skills_view(_sessions(request), me.actor),
     read=lambda reader: {"name": str(reader.form.get("name") or "")},
     create=lambda request, me, values: configure.create_skill(_sessions(request), me.actor, values["name"]).id,
     delete=lambda request, me, skill_id: configure.delete_skill(_sessions(request), me.actor, skill_id),
-    defaults={"name": ""}, after_save=lambda _: "/admin/skills",
+    defaults={"name": ""},
+    after_save=lambda _: "/admin/skills",
 )
 
 
@@ -112,19 +116,32 @@ def _save_queue(request: Request, me: Me, queue_id: int | None, values: Values) 
 
 
 queues = AdminResource(
-    path="/admin/queues", kind="queues", template="admin/queues.html", nav="queues", guard=_admin, row_name="queue",
+    path="/admin/queues",
+    kind="queues",
+    template="admin/queues.html",
+    nav="queues",
+    guard=_admin,
+    row_name="queue",
     page=lambda request, me, queue_id: configure.queues_view(_sessions(request), me.actor, queue_id),
     read=_queue_values,
     create=lambda request, me, values: _save_queue(request, me, None, values),
     update=_save_queue,
     delete=lambda request, me, queue_id: configure.delete_queue(_sessions(request), me.actor, queue_id),
     defaults={
-        "strategy": RoutingStrategy.LONGEST_IDLE, "active": True, "decline_cooldown_seconds": 300, "preferred_agent_hours": 72, "relax": [],
+        "strategy": RoutingStrategy.LONGEST_IDLE,
+        "active": True,
+        "decline_cooldown_seconds": 300,
+        "preferred_agent_hours": 72,
+        "relax": [],
         "out_of_hours_action": OutOfHoursAction.KEEP,
     },
     view=lambda v: {
-        "members": v.get("members") or [], "strategies": STRATEGIES, "out_of_hours": OUT_OF_HOURS, "days": DAYS,
-        "hours": hours_fields(v.get("business_hours")), "relax_json": json.dumps(v.get("relax") or []),
+        "members": v.get("members") or [],
+        "strategies": STRATEGIES,
+        "out_of_hours": OUT_OF_HOURS,
+        "days": DAYS,
+        "hours": hours_fields(v.get("business_hours")),
+        "relax_json": json.dumps(v.get("relax") or []),
     },
 )
 
@@ -141,7 +158,12 @@ def _agent_values(reader: FormReader) -> Values:
     if any(k.startswith("capacity:") for k in reader.errors):
         reader.errors["capacity"] = next(v for k, v in reader.errors.items() if k.startswith("capacity:"))
     exclusive = [c for c in channel_kinds() if reader.checked(f"exclusive:{c}")]
-    return {"skills": _skill_levels(reader), "capacity": capacity, "exclusive": exclusive, "queue_ids": reader.ids("queue_ids")}
+    return {
+        "skills": _skill_levels(reader),
+        "capacity": capacity,
+        "exclusive": exclusive,
+        "queue_ids": reader.ids("queue_ids"),
+    }
 
 
 def _agents_page(request: Request, me: Me, user_id: int | None) -> Values:
@@ -151,9 +173,18 @@ def _agents_page(request: Request, me: Me, user_id: int | None) -> Values:
 
 
 agents = AdminResource(
-    path="/admin/agents", kind="users", template="admin/agents.html", edit_template="admin/agent.html", nav="agents", guard=_admin, row_name="agent",
-    page=_agents_page, read=_agent_values,
-    update=lambda request, me, user_id, values: configure.save_agent_profile(_sessions(request), me.actor, user_id, values).user_id,
+    path="/admin/agents",
+    kind="users",
+    template="admin/agents.html",
+    edit_template="admin/agent.html",
+    nav="agents",
+    guard=_admin,
+    row_name="agent",
+    page=_agents_page,
+    read=_agent_values,
+    update=lambda request, me, user_id, values: configure.save_agent_profile(
+        _sessions(request), me.actor, user_id, values
+    ).user_id,
 )
 
 
@@ -162,9 +193,13 @@ agents = AdminResource(
 
 def _rule_values(reader: FormReader) -> Values:
     values = {
-        "name": reader.text("name", required=True), "position": reader.integer("position", 0, 100000, 0),
-        "conditions": reader.json("conditions", list, []), "queue_id": reader.integer("queue_id", 1, 2**62),
-        "priority": reader.integer("priority", -100, 100, 0), "required_skills": _skill_levels(reader), "active": reader.checked("active"),
+        "name": reader.text("name", required=True),
+        "position": reader.integer("position", 0, 100000, 0),
+        "conditions": reader.json("conditions", list, []),
+        "queue_id": reader.integer("queue_id", 1, 2**62),
+        "priority": reader.integer("priority", -100, 100, 0),
+        "required_skills": _skill_levels(reader),
+        "active": reader.checked("active"),
     }
     if values["queue_id"] is None and "queue_id" not in reader.errors:
         reader.errors["queue_id"] = translate("ui.error.required", reader.lang)
@@ -172,14 +207,20 @@ def _rule_values(reader: FormReader) -> Values:
 
 
 rules = AdminResource(
-    path="/admin/rules", kind="routing_rules", template="admin/rules.html", nav="rules", guard=_admin, row_name="rule",
+    path="/admin/rules",
+    kind="routing_rules",
+    template="admin/rules.html",
+    nav="rules",
+    guard=_admin,
+    row_name="rule",
     page=lambda request, me, rule_id: configure.rules_view(_sessions(request), me.actor, rule_id),
     read=_rule_values,
     create=lambda request, me, values: configure.save_rule(_sessions(request), me.actor, None, values).id,
     update=lambda request, me, rule_id, values: configure.save_rule(_sessions(request), me.actor, rule_id, values).id,
     delete=lambda request, me, rule_id: configure.delete_rule(_sessions(request), me.actor, rule_id),
     defaults={"position": 0, "priority": 0, "conditions": [], "required_skills": {}, "active": True},
-    view=lambda v: {"conditions_json": _conditions_json(v)}, keep_typed=_keep_typed_conditions,
+    view=lambda v: {"conditions_json": _conditions_json(v)},
+    keep_typed=_keep_typed_conditions,
 )
 
 
@@ -188,10 +229,16 @@ rules = AdminResource(
 
 def _sla_values(reader: FormReader) -> Values:
     return {
-        "name": reader.text("name", required=True), "position": reader.integer("position", 0, 100000, 0), "conditions": reader.json("conditions", list, []),
-        "first_response_seconds": reader.integer("first_response_seconds", 1, 90 * 86400), "next_response_seconds": reader.integer("next_response_seconds", 1, 90 * 86400),
-        "resolution_seconds": reader.integer("resolution_seconds", 1, 365 * 86400), "warn_before_seconds": reader.integer("warn_before_seconds", 0, 30 * 86400, 0),
-        "business_hours": reader.hours(), "actions": {str(name): True for name in SLA_ACTIONS if reader.checked(f"action:{name}")}, "active": reader.checked("active"),
+        "name": reader.text("name", required=True),
+        "position": reader.integer("position", 0, 100000, 0),
+        "conditions": reader.json("conditions", list, []),
+        "first_response_seconds": reader.integer("first_response_seconds", 1, 90 * 86400),
+        "next_response_seconds": reader.integer("next_response_seconds", 1, 90 * 86400),
+        "resolution_seconds": reader.integer("resolution_seconds", 1, 365 * 86400),
+        "warn_before_seconds": reader.integer("warn_before_seconds", 0, 30 * 86400, 0),
+        "business_hours": reader.hours(),
+        "actions": {str(name): True for name in SLA_ACTIONS if reader.checked(f"action:{name}")},
+        "active": reader.checked("active"),
     }
 
 
@@ -201,14 +248,26 @@ def _keep_typed_sla_conditions(values: Values, errors: dict[str, str], form: Val
 
 
 sla_policies = AdminResource(
-    path="/admin/sla", kind="sla_policies", template="admin/sla.html", nav="sla", guard=_admin, row_name="policy",
+    path="/admin/sla",
+    kind="sla_policies",
+    template="admin/sla.html",
+    nav="sla",
+    guard=_admin,
+    row_name="policy",
     page=lambda request, me, policy_id: configure.sla_view(_sessions(request), me.actor, policy_id),
     read=_sla_values,
     create=lambda request, me, values: configure.save_sla_policy(_sessions(request), me.actor, None, values).id,
-    update=lambda request, me, policy_id, values: configure.save_sla_policy(_sessions(request), me.actor, policy_id, values).id,
+    update=lambda request, me, policy_id, values: configure.save_sla_policy(
+        _sessions(request), me.actor, policy_id, values
+    ).id,
     delete=lambda request, me, policy_id: configure.delete_sla_policy(_sessions(request), me.actor, policy_id),
     defaults={"position": 0, "conditions": [], "warn_before_seconds": 0, "actions": {}, "active": True},
-    view=lambda v: {"actions": SLA_ACTIONS, "days": DAYS, "hours": hours_fields(v.get("business_hours")), "conditions_json": _conditions_json(v)},
+    view=lambda v: {
+        "actions": SLA_ACTIONS,
+        "days": DAYS,
+        "hours": hours_fields(v.get("business_hours")),
+        "conditions_json": _conditions_json(v),
+    },
     keep_typed=_keep_typed_sla_conditions,
 )
 

@@ -37,9 +37,22 @@ from raccordo.routing.services.routing import ACTIVE, OFFERED, WAITING, request_
 from raccordo.routing.services.routing_pass import load_agents
 
 QUEUE_FIELDS = (
-    "name", "strategy", "offer_timeout_seconds", "ageing_per_minute", "ageing_cap", "relax", "decline_cooldown_seconds",
-    "preferred_agent_seconds", "preferred_agent_hours", "overflow_after_seconds", "overflow_queue_id", "business_hours",
-    "out_of_hours_action", "out_of_hours_message", "requires_wrap_up", "active",
+    "name",
+    "strategy",
+    "offer_timeout_seconds",
+    "ageing_per_minute",
+    "ageing_cap",
+    "relax",
+    "decline_cooldown_seconds",
+    "preferred_agent_seconds",
+    "preferred_agent_hours",
+    "overflow_after_seconds",
+    "overflow_queue_id",
+    "business_hours",
+    "out_of_hours_action",
+    "out_of_hours_message",
+    "requires_wrap_up",
+    "active",
 )
 OUT_OF_HOURS_ACTIONS = tuple(OutOfHoursAction)
 
@@ -69,7 +82,11 @@ def create_skill(session: Session, actor: Actor, name: str) -> Skill:
 def delete_skill(session: Session, actor: Actor, skill_id: int) -> None:
     actor.require(Permission.MANAGE_ROUTING)
     skill = get_owned(session, Skill, actor.tenant_id, skill_id)
-    used = [rule.name for rule in session.scalars(select(RoutingRule).where(RoutingRule.tenant_id == actor.tenant_id)) if skill.name in (rule.required_skills or {})]
+    used = [
+        rule.name
+        for rule in session.scalars(select(RoutingRule).where(RoutingRule.tenant_id == actor.tenant_id))
+        if skill.name in (rule.required_skills or {})
+    ]
     if used:
         raise Conflict("routing.skill_in_use", rules=", ".join(used))
     audit(session, actor, "skill.deleted", "skill", skill.id, {"name": skill.name})
@@ -91,17 +108,37 @@ class AgentProfile:
 def agent_profile(session: Session, actor: Actor, user_id: int) -> AgentProfile:
     actor.require(Permission.READ)
     get_owned(session, User, actor.tenant_id, user_id)
-    skills = dict(session.execute(
-        select(Skill.name, AgentSkill.level).join(Skill, Skill.id == AgentSkill.skill_id).where(AgentSkill.user_id == user_id, AgentSkill.tenant_id == actor.tenant_id)
-    ).all())
+    skills = dict(
+        session.execute(
+            select(Skill.name, AgentSkill.level)
+            .join(Skill, Skill.id == AgentSkill.skill_id)
+            .where(AgentSkill.user_id == user_id, AgentSkill.tenant_id == actor.tenant_id)
+        ).all()
+    )
     profile = session.get(AgentCapacity, user_id)
-    queue_ids = sorted(session.scalars(select(QueueMember.queue_id).where(QueueMember.user_id == user_id, QueueMember.tenant_id == actor.tenant_id)))
-    return AgentProfile(user_id, skills, dict(profile.capacity or {}) if profile else {}, list(profile.exclusive or []) if profile else [], queue_ids)
+    queue_ids = sorted(
+        session.scalars(
+            select(QueueMember.queue_id).where(QueueMember.user_id == user_id, QueueMember.tenant_id == actor.tenant_id)
+        )
+    )
+    return AgentProfile(
+        user_id,
+        skills,
+        dict(profile.capacity or {}) if profile else {},
+        list(profile.exclusive or []) if profile else [],
+        queue_ids,
+    )
 
 
 def set_agent_profile(
-    session: Session, actor: Actor, user_id: int, *, skills: dict[str, int] | None = None, capacity: dict[str, int] | None = None,
-    exclusive: list[str] | None = None, queue_ids: list[int] | None = None,
+    session: Session,
+    actor: Actor,
+    user_id: int,
+    *,
+    skills: dict[str, int] | None = None,
+    capacity: dict[str, int] | None = None,
+    exclusive: list[str] | None = None,
+    queue_ids: list[int] | None = None,
 ) -> AgentProfile:
     """Replace what is given: skills by name with levels 1-5, capacity per channel, exclusive channels, queues."""
     actor.require(Permission.MANAGE_ROUTING)
@@ -113,8 +150,13 @@ def set_agent_profile(
         for name in skills:
             if name not in by_name:
                 raise InvalidInput("routing.skill_unknown", field=f"skills.{name}", value=name)
-        session.execute(delete(AgentSkill).where(AgentSkill.user_id == user_id, AgentSkill.tenant_id == actor.tenant_id))
-        session.add_all(AgentSkill(user_id=user_id, skill_id=by_name[name].id, tenant_id=actor.tenant_id, level=level) for name, level in skills.items())
+        session.execute(
+            delete(AgentSkill).where(AgentSkill.user_id == user_id, AgentSkill.tenant_id == actor.tenant_id)
+        )
+        session.add_all(
+            AgentSkill(user_id=user_id, skill_id=by_name[name].id, tenant_id=actor.tenant_id, level=level)
+            for name, level in skills.items()
+        )
     if capacity is not None or exclusive is not None:
         for channel, value in (capacity or {}).items():
             if channel not in known_channels:
@@ -135,11 +177,28 @@ def set_agent_profile(
     if queue_ids is not None:
         for index, queue_id in enumerate(queue_ids):
             get_owned(session, RoutingQueue, actor.tenant_id, queue_id)
-        session.execute(delete(QueueMember).where(QueueMember.user_id == user_id, QueueMember.tenant_id == actor.tenant_id))
-        session.add_all(QueueMember(queue_id=queue_id, user_id=user_id, tenant_id=actor.tenant_id) for queue_id in sorted(set(queue_ids)))
+        session.execute(
+            delete(QueueMember).where(QueueMember.user_id == user_id, QueueMember.tenant_id == actor.tenant_id)
+        )
+        session.add_all(
+            QueueMember(queue_id=queue_id, user_id=user_id, tenant_id=actor.tenant_id)
+            for queue_id in sorted(set(queue_ids))
+        )
     session.flush()
     result = agent_profile(session, actor, user_id)
-    audit(session, actor, "agent.routing_changed", "user", user_id, {"skills": result.skills, "capacity": result.capacity, "exclusive": result.exclusive, "queue_ids": result.queue_ids})
+    audit(
+        session,
+        actor,
+        "agent.routing_changed",
+        "user",
+        user_id,
+        {
+            "skills": result.skills,
+            "capacity": result.capacity,
+            "exclusive": result.exclusive,
+            "queue_ids": result.queue_ids,
+        },
+    )
     request_routing(session, actor.tenant_id, "agent_changed")
     return result
 
@@ -167,12 +226,20 @@ def _check_queue(session: Session, actor: Actor, values: dict[str, Any], queue_i
     if values.get("business_hours") is not None:
         values["business_hours"] = parse_business_hours(values["business_hours"]).to_json()
     if values.get("out_of_hours_action", OutOfHoursAction.KEEP) not in OUT_OF_HOURS_ACTIONS:
-        raise InvalidInput("routing.out_of_hours_action_unknown", field="out_of_hours_action", value=str(values.get("out_of_hours_action")))
+        raise InvalidInput(
+            "routing.out_of_hours_action_unknown",
+            field="out_of_hours_action",
+            value=str(values.get("out_of_hours_action")),
+        )
 
 
 def list_queues(session: Session, actor: Actor) -> list[RoutingQueue]:
     actor.require(Permission.READ)
-    return list(session.scalars(select(RoutingQueue).where(RoutingQueue.tenant_id == actor.tenant_id).order_by(RoutingQueue.name)))
+    return list(
+        session.scalars(
+            select(RoutingQueue).where(RoutingQueue.tenant_id == actor.tenant_id).order_by(RoutingQueue.name)
+        )
+    )
 
 
 def get_queue(session: Session, actor: Actor, queue_id: int) -> RoutingQueue:
@@ -183,19 +250,31 @@ def get_queue(session: Session, actor: Actor, queue_id: int) -> RoutingQueue:
 def members_by_queue(session: Session, tenant_id: int) -> dict[int, list[int]]:
     """Every queue's member ids, in one query (lists show them per row)."""
     members: dict[int, list[int]] = defaultdict(list)
-    for queue_id, user_id in session.execute(select(QueueMember.queue_id, QueueMember.user_id).where(QueueMember.tenant_id == tenant_id).order_by(QueueMember.user_id)):
+    for queue_id, user_id in session.execute(
+        select(QueueMember.queue_id, QueueMember.user_id)
+        .where(QueueMember.tenant_id == tenant_id)
+        .order_by(QueueMember.user_id)
+    ):
         members[queue_id].append(user_id)
     return members
 
 
 def queue_members(session: Session, tenant_id: int, queue_id: int) -> list[int]:
-    return sorted(session.scalars(select(QueueMember.user_id).where(QueueMember.queue_id == queue_id, QueueMember.tenant_id == tenant_id)))
+    return sorted(
+        session.scalars(
+            select(QueueMember.user_id).where(QueueMember.queue_id == queue_id, QueueMember.tenant_id == tenant_id)
+        )
+    )
 
 
 def create_queue(session: Session, actor: Actor, values: dict[str, Any]) -> RoutingQueue:
     actor.require(Permission.MANAGE_ROUTING)
     values = {k: v for k, v in values.items() if k in QUEUE_FIELDS and v is not None}
-    if session.scalar(select(RoutingQueue.id).where(RoutingQueue.tenant_id == actor.tenant_id, RoutingQueue.name == values.get("name"))):
+    if session.scalar(
+        select(RoutingQueue.id).where(
+            RoutingQueue.tenant_id == actor.tenant_id, RoutingQueue.name == values.get("name")
+        )
+    ):
         raise Conflict("routing.queue_exists", name=values.get("name"))
     _check_queue(session, actor, values, None)
     queue = RoutingQueue(tenant_id=actor.tenant_id, created_at=datetime.now(UTC), **values)
@@ -214,7 +293,9 @@ def update_queue(session: Session, actor: Actor, queue_id: int, values: dict[str
     for name in values:
         setattr(queue, name, merged[name])
     session.flush()
-    audit(session, actor, "queue.updated", "queue", queue.id, {k: v for k, v in values.items() if k != "business_hours"})
+    audit(
+        session, actor, "queue.updated", "queue", queue.id, {k: v for k, v in values.items() if k != "business_hours"}
+    )
     request_routing(session, actor.tenant_id, "queue_changed")
     return queue
 
@@ -224,8 +305,12 @@ def set_queue_members(session: Session, actor: Actor, queue_id: int, user_ids: l
     get_owned(session, RoutingQueue, actor.tenant_id, queue_id)
     for user_id in user_ids:
         get_owned(session, User, actor.tenant_id, user_id)
-    session.execute(delete(QueueMember).where(QueueMember.queue_id == queue_id, QueueMember.tenant_id == actor.tenant_id))
-    session.add_all(QueueMember(queue_id=queue_id, user_id=user_id, tenant_id=actor.tenant_id) for user_id in sorted(set(user_ids)))
+    session.execute(
+        delete(QueueMember).where(QueueMember.queue_id == queue_id, QueueMember.tenant_id == actor.tenant_id)
+    )
+    session.add_all(
+        QueueMember(queue_id=queue_id, user_id=user_id, tenant_id=actor.tenant_id) for user_id in sorted(set(user_ids))
+    )
     session.flush()
     audit(session, actor, "queue.members_changed", "queue", queue_id, {"user_ids": sorted(set(user_ids))})
     request_routing(session, actor.tenant_id, "queue_changed")
@@ -235,7 +320,9 @@ def set_queue_members(session: Session, actor: Actor, queue_id: int, user_ids: l
 def delete_queue(session: Session, actor: Actor, queue_id: int) -> None:
     actor.require(Permission.MANAGE_ROUTING)
     queue = get_owned(session, RoutingQueue, actor.tenant_id, queue_id)
-    if session.scalar(select(func.count()).select_from(QueueItem).where(QueueItem.queue_id == queue_id, QueueItem.status.in_(ACTIVE))):
+    if session.scalar(
+        select(func.count()).select_from(QueueItem).where(QueueItem.queue_id == queue_id, QueueItem.status.in_(ACTIVE))
+    ):
         raise Conflict("routing.queue_not_empty", name=queue.name)
     audit(session, actor, "queue.deleted", "queue", queue.id, {"name": queue.name})
     session.delete(queue)
@@ -261,7 +348,13 @@ def _check_rule(session: Session, actor: Actor, values: dict[str, Any]) -> None:
 
 def list_rules(session: Session, actor: Actor) -> list[RoutingRule]:
     actor.require(Permission.READ)
-    return list(session.scalars(select(RoutingRule).where(RoutingRule.tenant_id == actor.tenant_id).order_by(RoutingRule.position, RoutingRule.id)))
+    return list(
+        session.scalars(
+            select(RoutingRule)
+            .where(RoutingRule.tenant_id == actor.tenant_id)
+            .order_by(RoutingRule.position, RoutingRule.id)
+        )
+    )
 
 
 def create_rule(session: Session, actor: Actor, values: dict[str, Any]) -> RoutingRule:
@@ -271,7 +364,9 @@ def create_rule(session: Session, actor: Actor, values: dict[str, Any]) -> Routi
     rule = RoutingRule(tenant_id=actor.tenant_id, created_at=datetime.now(UTC), **values)
     session.add(rule)
     session.flush()
-    audit(session, actor, "routing_rule.created", "routing_rule", rule.id, {"name": rule.name, "queue_id": rule.queue_id})
+    audit(
+        session, actor, "routing_rule.created", "routing_rule", rule.id, {"name": rule.name, "queue_id": rule.queue_id}
+    )
     return rule
 
 
@@ -303,10 +398,16 @@ def live(session: Session, actor: Actor, now: datetime | None = None) -> dict[st
     actor.require(Permission.VIEW_LIVE)
     now = now or datetime.now(UTC)
     agents = {a.id: a for a in load_agents(session, actor.tenant_id)}
-    states = dict(session.execute(select(AgentPresence.user_id, AgentPresence.status).where(AgentPresence.tenant_id == actor.tenant_id)).all())
+    states = dict(
+        session.execute(
+            select(AgentPresence.user_id, AgentPresence.status).where(AgentPresence.tenant_id == actor.tenant_id)
+        ).all()
+    )
     # Every queue's items and members in one query each: the view costs the same for 3 queues or 300.
     items_of: dict[int, list[QueueItem]] = defaultdict(list)
-    for item in session.scalars(select(QueueItem).where(QueueItem.tenant_id == actor.tenant_id, QueueItem.status.in_(ACTIVE))):
+    for item in session.scalars(
+        select(QueueItem).where(QueueItem.tenant_id == actor.tenant_id, QueueItem.status.in_(ACTIVE))
+    ):
         items_of[item.queue_id].append(item)
     members_of = members_by_queue(session, actor.tenant_id)
     queues = []
@@ -320,14 +421,29 @@ def live(session: Session, actor: Actor, now: datetime | None = None) -> dict[st
             state = states.get(user_id, "offline")
             by_state[state] = by_state.get(state, 0) + 1
             agent = agents.get(user_id)
-            member_rows.append({"user_id": user_id, "status": state, "load": dict(agent.load) if agent else {}, "capacity": dict(agent.capacity) if agent else {}})
-        queues.append({
-            "id": queue.id, "name": queue.name, "active": queue.active,
-            "open": not queue.business_hours or parse_business_hours(queue.business_hours).is_open(now),
-            "waiting": len(waiting), "offered": sum(1 for i in items if i.status == OFFERED),
-            "oldest_wait_seconds": round(max(((now - i.enqueued_at).total_seconds() for i in waiting), default=0.0), 1),
-            "agents": by_state, "members": member_rows,
-        })
+            member_rows.append(
+                {
+                    "user_id": user_id,
+                    "status": state,
+                    "load": dict(agent.load) if agent else {},
+                    "capacity": dict(agent.capacity) if agent else {},
+                }
+            )
+        queues.append(
+            {
+                "id": queue.id,
+                "name": queue.name,
+                "active": queue.active,
+                "open": not queue.business_hours or parse_business_hours(queue.business_hours).is_open(now),
+                "waiting": len(waiting),
+                "offered": sum(1 for i in items if i.status == OFFERED),
+                "oldest_wait_seconds": round(
+                    max(((now - i.enqueued_at).total_seconds() for i in waiting), default=0.0), 1
+                ),
+                "agents": by_state,
+                "members": member_rows,
+            }
+        )
     return {"at": now.isoformat(), "queues": queues}
 
 
@@ -336,4 +452,10 @@ def conversation_routing_events(session: Session, actor: Actor, conversation_id:
 
     actor.require(Permission.READ)
     get_owned(session, Conversation, actor.tenant_id, conversation_id)
-    return list(session.scalars(select(RoutingEvent).where(RoutingEvent.conversation_id == conversation_id, RoutingEvent.tenant_id == actor.tenant_id).order_by(RoutingEvent.id)))
+    return list(
+        session.scalars(
+            select(RoutingEvent)
+            .where(RoutingEvent.conversation_id == conversation_id, RoutingEvent.tenant_id == actor.tenant_id)
+            .order_by(RoutingEvent.id)
+        )
+    )

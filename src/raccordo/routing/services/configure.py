@@ -67,17 +67,27 @@ def queues_view(sessions: Sessions, actor: Actor, queue_id: int | None = None) -
     with unit_of_work(sessions) as session:
         queues = _queues(session, actor)
         counts = Counter(session.scalars(select(QueueMember.queue_id).where(QueueMember.tenant_id == actor.tenant_id)))
-        data: Data = {"queues": queues, "users": _active_users(session, actor), "member_counts": {q.id: counts.get(q.id, 0) for q in queues}}
+        data: Data = {
+            "queues": queues,
+            "users": _active_users(session, actor),
+            "member_counts": {q.id: counts.get(q.id, 0) for q in queues},
+        }
         if queue_id is not None:
             queue = get_owned(session, RoutingQueue, actor.tenant_id, queue_id)
             data["row"] = plain(queue)
-            data["stored"] = {name: getattr(queue, name) for name in admin.QUEUE_FIELDS} | {"members": admin.queue_members(session, actor.tenant_id, queue_id)}
+            data["stored"] = {name: getattr(queue, name) for name in admin.QUEUE_FIELDS} | {
+                "members": admin.queue_members(session, actor.tenant_id, queue_id)
+            }
         return data
 
 
 def save_queue(sessions: Sessions, actor: Actor, queue_id: int | None, values: Data, members: list[int]) -> int:
     with unit_of_work(sessions) as session:
-        queue = admin.create_queue(session, actor, values) if queue_id is None else admin.update_queue(session, actor, queue_id, values)
+        queue = (
+            admin.create_queue(session, actor, values)
+            if queue_id is None
+            else admin.update_queue(session, actor, queue_id, values)
+        )
         admin.set_queue_members(session, actor, queue.id, members)
         return queue.id
 
@@ -126,17 +136,29 @@ def agents_view(sessions: Sessions, actor: Actor) -> Data:
         users = _active_users(session, actor)
         skills: dict[int, dict[str, int]] = defaultdict(dict)
         for user_id, name, level in session.execute(
-            select(AgentSkill.user_id, Skill.name, AgentSkill.level).join(Skill, Skill.id == AgentSkill.skill_id).where(AgentSkill.tenant_id == actor.tenant_id)
+            select(AgentSkill.user_id, Skill.name, AgentSkill.level)
+            .join(Skill, Skill.id == AgentSkill.skill_id)
+            .where(AgentSkill.tenant_id == actor.tenant_id)
         ):
             skills[user_id][name] = level
-        capacity = {row.user_id: row for row in session.scalars(select(AgentCapacity).where(AgentCapacity.tenant_id == actor.tenant_id))}
+        capacity = {
+            row.user_id: row
+            for row in session.scalars(select(AgentCapacity).where(AgentCapacity.tenant_id == actor.tenant_id))
+        }
         queue_ids: dict[int, list[int]] = defaultdict(list)
-        for user_id, queue_id in session.execute(select(QueueMember.user_id, QueueMember.queue_id).where(QueueMember.tenant_id == actor.tenant_id).order_by(QueueMember.queue_id)):
+        for user_id, queue_id in session.execute(
+            select(QueueMember.user_id, QueueMember.queue_id)
+            .where(QueueMember.tenant_id == actor.tenant_id)
+            .order_by(QueueMember.queue_id)
+        ):
             queue_ids[user_id].append(queue_id)
         profiles = {
             u.id: admin.AgentProfile(
-                u.id, skills.get(u.id, {}), dict(capacity[u.id].capacity or {}) if u.id in capacity else {},
-                list(capacity[u.id].exclusive or []) if u.id in capacity else [], queue_ids.get(u.id, []),
+                u.id,
+                skills.get(u.id, {}),
+                dict(capacity[u.id].capacity or {}) if u.id in capacity else {},
+                list(capacity[u.id].exclusive or []) if u.id in capacity else [],
+                queue_ids.get(u.id, []),
             )
             for u in users
         }
@@ -149,8 +171,15 @@ def agent_view(sessions: Sessions, actor: Actor, user_id: int) -> Data:
         agent = get_owned(session, User, actor.tenant_id, user_id)
         profile = admin.agent_profile(session, actor, user_id)
         return {
-            "row": plain(agent), "skills": _skills(session, actor), "queues": _queues(session, actor),
-            "stored": {"skills": profile.skills, "capacity": profile.capacity, "exclusive": profile.exclusive, "queue_ids": profile.queue_ids},
+            "row": plain(agent),
+            "skills": _skills(session, actor),
+            "queues": _queues(session, actor),
+            "stored": {
+                "skills": profile.skills,
+                "capacity": profile.capacity,
+                "exclusive": profile.exclusive,
+                "queue_ids": profile.queue_ids,
+            },
         }
 
 
@@ -172,7 +201,9 @@ def rules_view(sessions: Sessions, actor: Actor, rule_id: int | None = None) -> 
     with unit_of_work(sessions) as session:
         queues = _queues(session, actor)
         data: Data = {
-            "rules": [plain(r) for r in admin.list_rules(session, actor)], "queues": queues, "queue_names": {q.id: q.name for q in queues},
+            "rules": [plain(r) for r in admin.list_rules(session, actor)],
+            "queues": queues,
+            "queue_names": {q.id: q.name for q in queues},
             "skills": _skills(session, actor),
         }
         if rule_id is not None:
@@ -190,7 +221,11 @@ def list_rules(sessions: Sessions, actor: Actor) -> list[Any]:
 def save_rule(sessions: Sessions, actor: Actor, rule_id: int | None, values: Data) -> Any:
     """Create (no id) or change a rule; the rule as stored."""
     with unit_of_work(sessions) as session:
-        return plain(admin.create_rule(session, actor, values) if rule_id is None else admin.update_rule(session, actor, rule_id, values))
+        return plain(
+            admin.create_rule(session, actor, values)
+            if rule_id is None
+            else admin.update_rule(session, actor, rule_id, values)
+        )
 
 
 def delete_rule(sessions: Sessions, actor: Actor, rule_id: int) -> None:
@@ -219,7 +254,11 @@ def list_sla_policies(sessions: Sessions, actor: Actor) -> list[Any]:
 def save_sla_policy(sessions: Sessions, actor: Actor, policy_id: int | None, values: Data) -> Any:
     """Create (no id) or change a policy; the policy as stored."""
     with unit_of_work(sessions) as session:
-        return plain(sla.create_policy(session, actor, values) if policy_id is None else sla.update_policy(session, actor, policy_id, values))
+        return plain(
+            sla.create_policy(session, actor, values)
+            if policy_id is None
+            else sla.update_policy(session, actor, policy_id, values)
+        )
 
 
 def delete_sla_policy(sessions: Sessions, actor: Actor, policy_id: int) -> None:
@@ -237,4 +276,7 @@ def live(sessions: Sessions, actor: Actor) -> Data:
 
 def live_view(sessions: Sessions, actor: Actor) -> Data:
     with unit_of_work(sessions) as session:
-        return {"live": admin.live(session, actor), "names": {u.id: u.name for u in accounts.list_users(session, actor)}}
+        return {
+            "live": admin.live(session, actor),
+            "names": {u.id: u.name for u in accounts.list_users(session, actor)},
+        }

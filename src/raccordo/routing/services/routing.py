@@ -80,8 +80,28 @@ def request_routing(session: Session, tenant_id: int, reason: str) -> None:
     emit(session, tenant_id, "queue.changed", {"reason": reason})
 
 
-def record(session: Session, tenant_id: int, conversation_id: int, kind: str, *, queue_id: int | None = None, user_id: int | None = None, at: datetime | None = None, **data: Any) -> None:
-    session.add(RoutingEvent(tenant_id=tenant_id, conversation_id=conversation_id, queue_id=queue_id, user_id=user_id, kind=kind, at=at or datetime.now(UTC), data=data))
+def record(
+    session: Session,
+    tenant_id: int,
+    conversation_id: int,
+    kind: str,
+    *,
+    queue_id: int | None = None,
+    user_id: int | None = None,
+    at: datetime | None = None,
+    **data: Any,
+) -> None:
+    session.add(
+        RoutingEvent(
+            tenant_id=tenant_id,
+            conversation_id=conversation_id,
+            queue_id=queue_id,
+            user_id=user_id,
+            kind=kind,
+            at=at or datetime.now(UTC),
+            data=data,
+        )
+    )
 
 
 # --- queueing ------------------------------------------------------------------------------------
@@ -122,15 +142,27 @@ def _preferred_agent(session: Session, conversation: Conversation, queue: Routin
     return session.scalar(
         select(Conversation.assignee_id)
         .where(
-            Conversation.tenant_id == conversation.tenant_id, Conversation.contact_id == conversation.contact_id,
-            Conversation.id != conversation.id, Conversation.assignee_id.is_not(None), Conversation.last_activity_at >= since,
+            Conversation.tenant_id == conversation.tenant_id,
+            Conversation.contact_id == conversation.contact_id,
+            Conversation.id != conversation.id,
+            Conversation.assignee_id.is_not(None),
+            Conversation.last_activity_at >= since,
         )
         .order_by(Conversation.last_activity_at.desc())
         .limit(1)
     )
 
 
-def _place(session: Session, conversation: Conversation, queue: RoutingQueue, *, priority: int, skills: dict[str, int], rule_id: int | None, now: datetime) -> QueueItem:
+def _place(
+    session: Session,
+    conversation: Conversation,
+    queue: RoutingQueue,
+    *,
+    priority: int,
+    skills: dict[str, int],
+    rule_id: int | None,
+    now: datetime,
+) -> QueueItem:
     """Put the conversation into ``queue`` as waiting (a new row, or its row reused)."""
     item = _item_for(session, conversation.id)
     if item is None:
@@ -149,13 +181,22 @@ def _place(session: Session, conversation: Conversation, queue: RoutingQueue, *,
 
 
 def active_rules(session: Session, tenant_id: int) -> list[RoutingRule]:
-    return list(session.scalars(
-        select(RoutingRule).where(RoutingRule.tenant_id == tenant_id, RoutingRule.active.is_(True)).order_by(RoutingRule.position, RoutingRule.id)
-    ))
+    return list(
+        session.scalars(
+            select(RoutingRule)
+            .where(RoutingRule.tenant_id == tenant_id, RoutingRule.active.is_(True))
+            .order_by(RoutingRule.position, RoutingRule.id)
+        )
+    )
 
 
 def after_inbound(
-    session: Session, conversation: Conversation, now: datetime | None = None, *, created: bool = False, rules: list[RoutingRule] | None = None,
+    session: Session,
+    conversation: Conversation,
+    now: datetime | None = None,
+    *,
+    created: bool = False,
+    rules: list[RoutingRule] | None = None,
 ) -> QueueItem | None:
     """A customer message arrived: an open, unassigned conversation not yet in a queue is queued by the rules.
 
@@ -184,9 +225,33 @@ def after_inbound(
         queue = session.get(RoutingQueue, rule.queue_id)
         if queue is None or not queue.active:
             continue
-        item = _place(session, conversation, queue, priority=rule.priority, skills=rule.required_skills or {}, rule_id=rule.id, now=now)
-        record(session, conversation.tenant_id, conversation.id, "queued", queue_id=queue.id, at=now, rule_id=rule.id, priority=rule.priority)
-        add_timeline(session, conversation.tenant_id, conversation.contact_id, TimelineKind.QUEUED, conversation_id=conversation.id, data={"queue_id": queue.id, "queue": queue.name, "rule_id": rule.id})
+        item = _place(
+            session,
+            conversation,
+            queue,
+            priority=rule.priority,
+            skills=rule.required_skills or {},
+            rule_id=rule.id,
+            now=now,
+        )
+        record(
+            session,
+            conversation.tenant_id,
+            conversation.id,
+            "queued",
+            queue_id=queue.id,
+            at=now,
+            rule_id=rule.id,
+            priority=rule.priority,
+        )
+        add_timeline(
+            session,
+            conversation.tenant_id,
+            conversation.contact_id,
+            TimelineKind.QUEUED,
+            conversation_id=conversation.id,
+            data={"queue_id": queue.id, "queue": queue.name, "rule_id": rule.id},
+        )
         if queue.business_hours and not parse_business_hours(queue.business_hours).is_open(now):
             _out_of_hours(session, conversation, queue, item, now)
         request_routing(session, conversation.tenant_id, "queued")
@@ -204,7 +269,12 @@ def requeue(session: Session, conversation: Conversation, *, reason: str, now: d
     item = _item_for(session, conversation.id)
     conversation.assignee_id = None
     if item is not None:
-        item.status, item.assigned_user_id, item.queued_at, item.declined = WAITING, None, now, {str(previous): now.isoformat()}
+        item.status, item.assigned_user_id, item.queued_at, item.declined = (
+            WAITING,
+            None,
+            now,
+            {str(previous): now.isoformat()},
+        )
         item.offered_user_id = item.offer_expires_at = None
         item.priority += 1
         item.updated_at = now
@@ -212,7 +282,9 @@ def requeue(session: Session, conversation: Conversation, *, reason: str, now: d
     return True
 
 
-def _out_of_hours(session: Session, conversation: Conversation, queue: RoutingQueue, item: QueueItem, now: datetime) -> None:
+def _out_of_hours(
+    session: Session, conversation: Conversation, queue: RoutingQueue, item: QueueItem, now: datetime
+) -> None:
     """The queue is closed: keep the conversation queued, and with ``message`` or ``callback``
     tell the customer on their channel (``callback`` also labels it for a call back first
     thing, and moves it ahead in the queue). A channel that cannot answer now (no module,
@@ -225,40 +297,100 @@ def _out_of_hours(session: Session, conversation: Conversation, queue: RoutingQu
         text = queue.out_of_hours_message or translate(f"routing.out_of_hours_{action}", language)
         try:
             with session.begin_nested():
-                sent = send_reply(session, None, system_actor(conversation.tenant_id), conversation.id, text=text, max_attachment_bytes=0, automatic=True).id  # type: ignore[arg-type]
+                sent = send_reply(
+                    session,
+                    None,
+                    system_actor(conversation.tenant_id),
+                    conversation.id,
+                    text=text,
+                    max_attachment_bytes=0,
+                    automatic=True,
+                ).id  # type: ignore[arg-type]
         except RaccordoError as exc:
             log.info("out-of-hours notice not sent on conversation %s: %s", conversation.id, exc.key)
     if action == "callback":
         if "callback" not in (conversation.labels or []):
             conversation.labels = sorted({*(conversation.labels or []), "callback"})
-            session.add(ConversationLabel(conversation_id=conversation.id, label="callback", tenant_id=conversation.tenant_id))
+            session.add(
+                ConversationLabel(conversation_id=conversation.id, label="callback", tenant_id=conversation.tenant_id)
+            )
         item.priority += 1
-    record(session, conversation.tenant_id, conversation.id, "out_of_hours", queue_id=queue.id, at=now, action=action, message_id=sent)
+    record(
+        session,
+        conversation.tenant_id,
+        conversation.id,
+        "out_of_hours",
+        queue_id=queue.id,
+        at=now,
+        action=action,
+        message_id=sent,
+    )
 
 
 def after_conversation_change(
-    session: Session, conversation: Conversation, *, user_id: int | None, previous_status: str, previous_assignee: int | None, now: datetime | None = None,
+    session: Session,
+    conversation: Conversation,
+    *,
+    user_id: int | None,
+    previous_status: str,
+    previous_assignee: int | None,
+    now: datetime | None = None,
 ) -> None:
     """A person changed status or assignee: keep the queue item and the routing events in step."""
     now = now or datetime.now(UTC)
     item = _item_for(session, conversation.id)
     closed = conversation.status in (ConversationStatus.RESOLVED.value, ConversationStatus.CLOSED.value)
-    frees_capacity = previous_assignee is not None and (previous_assignee != conversation.assignee_id or (previous_status in LOADING_STATUSES and conversation.status not in LOADING_STATUSES))
+    frees_capacity = previous_assignee is not None and (
+        previous_assignee != conversation.assignee_id
+        or (previous_status in LOADING_STATUSES and conversation.status not in LOADING_STATUSES)
+    )
     if item is not None and item.status in ACTIVE:
         if closed:
             answered = conversation.first_response_at is not None
-            record(session, conversation.tenant_id, conversation.id, "resolved" if answered else "abandoned", queue_id=item.queue_id, user_id=user_id, at=now, while_status=item.status,
-                   **({"wrap_up_code": conversation.wrap_up_code} if conversation.wrap_up_code else {}))
+            record(
+                session,
+                conversation.tenant_id,
+                conversation.id,
+                "resolved" if answered else "abandoned",
+                queue_id=item.queue_id,
+                user_id=user_id,
+                at=now,
+                while_status=item.status,
+                **({"wrap_up_code": conversation.wrap_up_code} if conversation.wrap_up_code else {}),
+            )
             frees_capacity = frees_capacity or item.status == OFFERED
             item.status, item.offered_user_id, item.offer_expires_at = DONE, None, None
         elif conversation.assignee_id is not None:
             frees_capacity = frees_capacity or item.status == OFFERED
-            record(session, conversation.tenant_id, conversation.id, "assigned", queue_id=item.queue_id, user_id=conversation.assignee_id, at=now, manual=True, by=user_id)
-            item.status, item.assigned_user_id, item.offered_user_id, item.offer_expires_at = ASSIGNED, conversation.assignee_id, None, None
+            record(
+                session,
+                conversation.tenant_id,
+                conversation.id,
+                "assigned",
+                queue_id=item.queue_id,
+                user_id=conversation.assignee_id,
+                at=now,
+                manual=True,
+                by=user_id,
+            )
+            item.status, item.assigned_user_id, item.offered_user_id, item.offer_expires_at = (
+                ASSIGNED,
+                conversation.assignee_id,
+                None,
+                None,
+            )
         item.updated_at = now
     elif item is not None and item.status == ASSIGNED and closed:
-        record(session, conversation.tenant_id, conversation.id, "resolved", queue_id=item.queue_id, user_id=conversation.assignee_id, at=now,
-               **({"wrap_up_code": conversation.wrap_up_code} if conversation.wrap_up_code else {}))
+        record(
+            session,
+            conversation.tenant_id,
+            conversation.id,
+            "resolved",
+            queue_id=item.queue_id,
+            user_id=conversation.assignee_id,
+            at=now,
+            **({"wrap_up_code": conversation.wrap_up_code} if conversation.wrap_up_code else {}),
+        )
         item.status, item.updated_at = DONE, now
     if frees_capacity:
         request_routing(session, conversation.tenant_id, "capacity_freed")
@@ -266,7 +398,15 @@ def after_conversation_change(
 
 def after_first_response(session: Session, conversation: Conversation, user_id: int | None, now: datetime) -> None:
     item = _item_for(session, conversation.id, lock=False)
-    record(session, conversation.tenant_id, conversation.id, "first_response", queue_id=item.queue_id if item else None, user_id=user_id, at=now)
+    record(
+        session,
+        conversation.tenant_id,
+        conversation.id,
+        "first_response",
+        queue_id=item.queue_id if item else None,
+        user_id=user_id,
+        at=now,
+    )
 
 
 def after_presence_change(session: Session, tenant_id: int, status: str) -> None:
@@ -281,11 +421,26 @@ def _assign(session: Session, item: QueueItem, conversation: Conversation, user_
     previous = conversation.assignee_id
     conversation.assignee_id = user_id
     conversation.updated_at = now
-    item.status, item.assigned_user_id, item.offered_user_id, item.offer_expires_at, item.updated_at = ASSIGNED, user_id, None, None, now
-    add_timeline(session, conversation.tenant_id, conversation.contact_id, TimelineKind.ASSIGNED, conversation_id=conversation.id, data={"from": previous, "to": user_id, "by": "routing", "queue_id": item.queue_id})
+    item.status, item.assigned_user_id, item.offered_user_id, item.offer_expires_at, item.updated_at = (
+        ASSIGNED,
+        user_id,
+        None,
+        None,
+        now,
+    )
+    add_timeline(
+        session,
+        conversation.tenant_id,
+        conversation.contact_id,
+        TimelineKind.ASSIGNED,
+        conversation_id=conversation.id,
+        data={"from": previous, "to": user_id, "by": "routing", "queue_id": item.queue_id},
+    )
     session.flush()
     emit_conversation(session, conversation, "conversation.updated", previous_user_id=previous)
-    record_event(session, ConversationAssigned(conversation.tenant_id, conversation.id, user_id, previous, item.queue_id, now))
+    record_event(
+        session, ConversationAssigned(conversation.tenant_id, conversation.id, user_id, previous, item.queue_id, now)
+    )
 
 
 def _my_offer(session: Session, actor: Actor, conversation_id: int) -> tuple[Conversation, QueueItem]:
@@ -303,33 +458,76 @@ def accept_offer(session: Session, actor: Actor, conversation_id: int, now: date
     conversation, item = _my_offer(session, actor, conversation_id)
     if item.offer_expires_at is not None and item.offer_expires_at <= now:
         raise Conflict("routing.offer_expired")
-    record(session, actor.tenant_id, conversation.id, "accepted", queue_id=item.queue_id, user_id=actor.user_id, at=now, waited_seconds=round((now - item.enqueued_at).total_seconds(), 3))
+    record(
+        session,
+        actor.tenant_id,
+        conversation.id,
+        "accepted",
+        queue_id=item.queue_id,
+        user_id=actor.user_id,
+        at=now,
+        waited_seconds=round((now - item.enqueued_at).total_seconds(), 3),
+    )
     _assign(session, item, conversation, actor.user_id, now)  # type: ignore[arg-type]
     return conversation
 
 
-def decline_offer(session: Session, actor: Actor, conversation_id: int, reason: str | None = None, now: datetime | None = None) -> None:
+def decline_offer(
+    session: Session, actor: Actor, conversation_id: int, reason: str | None = None, now: datetime | None = None
+) -> None:
     now = now or datetime.now(UTC)
     conversation, item = _my_offer(session, actor, conversation_id)
-    record(session, actor.tenant_id, conversation.id, "declined", queue_id=item.queue_id, user_id=actor.user_id, at=now, reason=(reason or "")[:200])
+    record(
+        session,
+        actor.tenant_id,
+        conversation.id,
+        "declined",
+        queue_id=item.queue_id,
+        user_id=actor.user_id,
+        at=now,
+        reason=(reason or "")[:200],
+    )
     item.declined = {**(item.declined or {}), str(actor.user_id): now.isoformat()}
     item.status, item.offered_user_id, item.offer_expires_at, item.updated_at = WAITING, None, None, now
-    emit(session, actor.tenant_id, "routing.offer_withdrawn", {"conversation_id": conversation.id, "reason": "declined"}, conversation_id=conversation.id, user_id=actor.user_id)
+    emit(
+        session,
+        actor.tenant_id,
+        "routing.offer_withdrawn",
+        {"conversation_id": conversation.id, "reason": "declined"},
+        conversation_id=conversation.id,
+        user_id=actor.user_id,
+    )
     request_routing(session, actor.tenant_id, "declined")
 
 
 def my_offers(session: Session, actor: Actor) -> list[QueueItem]:
-    return list(session.scalars(
-        select(QueueItem).where(QueueItem.tenant_id == actor.tenant_id, QueueItem.status == OFFERED, QueueItem.offered_user_id == actor.user_id).order_by(QueueItem.offer_expires_at)
-    ))
+    return list(
+        session.scalars(
+            select(QueueItem)
+            .where(
+                QueueItem.tenant_id == actor.tenant_id,
+                QueueItem.status == OFFERED,
+                QueueItem.offered_user_id == actor.user_id,
+            )
+            .order_by(QueueItem.offer_expires_at)
+        )
+    )
 
 
 # --- transfer ------------------------------------------------------------------------------------
 
 
 def transfer(
-    session: Session, actor: Actor, conversation_id: int, *, user_id: int | None = None, team_id: int | None = None, queue_id: int | None = None, note: str | None = None,
-    files: Any = None, max_attachment_bytes: int = 0,
+    session: Session,
+    actor: Actor,
+    conversation_id: int,
+    *,
+    user_id: int | None = None,
+    team_id: int | None = None,
+    queue_id: int | None = None,
+    note: str | None = None,
+    files: Any = None,
+    max_attachment_bytes: int = 0,
 ) -> Conversation:
     """Hand a conversation to an agent, a team or a queue, with an optional internal note."""
     actor.require(Permission.WORK)
@@ -348,7 +546,13 @@ def transfer(
             raise InvalidInput("routing.transfer_user_inactive", field="user_id")
         conversation.assignee_id = user_id
         if item is not None and item.status in (*ACTIVE, ASSIGNED):
-            item.status, item.assigned_user_id, item.offered_user_id, item.offer_expires_at, item.updated_at = ASSIGNED, user_id, None, None, now
+            item.status, item.assigned_user_id, item.offered_user_id, item.offer_expires_at, item.updated_at = (
+                ASSIGNED,
+                user_id,
+                None,
+                None,
+                now,
+            )
         target = {"user_id": user_id}
     elif team_id is not None:
         get_owned(session, Team, actor.tenant_id, team_id)
@@ -360,17 +564,41 @@ def transfer(
             raise InvalidInput("routing.queue_inactive", field="queue_id")
         conversation.assignee_id = None
         base = item if item is not None else None
-        _place(session, conversation, queue, priority=base.priority if base else 0, skills=base.required_skills if base else {}, rule_id=base.rule_id if base else None, now=now)
+        _place(
+            session,
+            conversation,
+            queue,
+            priority=base.priority if base else 0,
+            skills=base.required_skills if base else {},
+            rule_id=base.rule_id if base else None,
+            now=now,
+        )
         target = {"queue_id": queue.id}
     if conversation.status != ConversationStatus.OPEN.value and (team_id is not None or queue_id is not None):
         conversation.status = ConversationStatus.OPEN.value
     conversation.updated_at = now
     record(
-        session, actor.tenant_id, conversation.id, "transferred", queue_id=target.get("queue_id", item.queue_id if item else None), user_id=actor.user_id, at=now,
-        from_user_id=previous, **{f"to_{key}": value for key, value in target.items()},
+        session,
+        actor.tenant_id,
+        conversation.id,
+        "transferred",
+        queue_id=target.get("queue_id", item.queue_id if item else None),
+        user_id=actor.user_id,
+        at=now,
+        from_user_id=previous,
+        **{f"to_{key}": value for key, value in target.items()},
     )
     data = {"from": previous, **target, "note": bool(note)}
-    add_timeline(session, actor.tenant_id, conversation.contact_id, TimelineKind.TRANSFERRED, conversation_id=conversation.id, actor_type=actor.actor_type, actor_id=actor.user_id, data=data)
+    add_timeline(
+        session,
+        actor.tenant_id,
+        conversation.contact_id,
+        TimelineKind.TRANSFERRED,
+        conversation_id=conversation.id,
+        actor_type=actor.actor_type,
+        actor_id=actor.user_id,
+        data=data,
+    )
     audit(session, actor, "conversation.transferred", "conversation", conversation.id, data)
     if note and note.strip():
         add_note(session, files, actor, conversation.id, text=note, max_attachment_bytes=max_attachment_bytes)

@@ -51,15 +51,24 @@ def _hours(policy: SlaPolicy | None) -> BusinessHours | None:
 
 
 def _clocks(session: Session, conversation_id: int, statuses: tuple[str, ...]) -> list[SlaClock]:
-    return list(session.scalars(
-        select(SlaClock).where(SlaClock.conversation_id == conversation_id, SlaClock.status.in_(statuses)).order_by(SlaClock.id).with_for_update()
-    ))
+    return list(
+        session.scalars(
+            select(SlaClock)
+            .where(SlaClock.conversation_id == conversation_id, SlaClock.status.in_(statuses))
+            .order_by(SlaClock.id)
+            .with_for_update()
+        )
+    )
 
 
 def policy_for(session: Session, conversation: Conversation) -> SlaPolicy | None:
-    policies = list(session.scalars(
-        select(SlaPolicy).where(SlaPolicy.tenant_id == conversation.tenant_id, SlaPolicy.active.is_(True)).order_by(SlaPolicy.position, SlaPolicy.id)
-    ))
+    policies = list(
+        session.scalars(
+            select(SlaPolicy)
+            .where(SlaPolicy.tenant_id == conversation.tenant_id, SlaPolicy.active.is_(True))
+            .order_by(SlaPolicy.position, SlaPolicy.id)
+        )
+    )
     if not policies:  # a tenant without SLA policies: no facts to gather
         return None
     facts = routing.conversation_facts(session, conversation)
@@ -76,13 +85,17 @@ def _key(clock: SlaClock, kind: str) -> str:
 def _schedule(session: Session, clock: SlaClock, policy: SlaPolicy | None) -> None:
     if clock.due_at is None:
         return
-    jobs.schedule(session, BREACH, clock.due_at, {"clock_id": clock.id}, tenant_id=clock.tenant_id, dedupe_key=_key(clock, BREACH))
+    jobs.schedule(
+        session, BREACH, clock.due_at, {"clock_id": clock.id}, tenant_id=clock.tenant_id, dedupe_key=_key(clock, BREACH)
+    )
     warn = policy.warn_before_seconds if policy else 0
     if warn and clock.warned_at is None and clock.target_seconds > warn:
         left = clock.target_seconds - clock.elapsed_seconds - warn
         warn_at = add_business_seconds(_hours(policy), clock.resumed_at, max(0.0, left))
         if warn_at is not None:
-            jobs.schedule(session, WARN, warn_at, {"clock_id": clock.id}, tenant_id=clock.tenant_id, dedupe_key=_key(clock, WARN))
+            jobs.schedule(
+                session, WARN, warn_at, {"clock_id": clock.id}, tenant_id=clock.tenant_id, dedupe_key=_key(clock, WARN)
+            )
 
 
 def _unschedule(session: Session, clock: SlaClock) -> None:
@@ -90,10 +103,20 @@ def _unschedule(session: Session, clock: SlaClock) -> None:
     jobs.cancel(session, _key(clock, WARN))
 
 
-def _start(session: Session, conversation: Conversation, policy: SlaPolicy, metric: str, target: int, now: datetime) -> SlaClock:
+def _start(
+    session: Session, conversation: Conversation, policy: SlaPolicy, metric: str, target: int, now: datetime
+) -> SlaClock:
     clock = SlaClock(
-        tenant_id=conversation.tenant_id, conversation_id=conversation.id, policy_id=policy.id, metric=metric, target_seconds=target,
-        status=RUNNING, started_at=now, resumed_at=now, elapsed_seconds=0.0, due_at=add_business_seconds(_hours(policy), now, target),
+        tenant_id=conversation.tenant_id,
+        conversation_id=conversation.id,
+        policy_id=policy.id,
+        metric=metric,
+        target_seconds=target,
+        status=RUNNING,
+        started_at=now,
+        resumed_at=now,
+        elapsed_seconds=0.0,
+        due_at=add_business_seconds(_hours(policy), now, target),
     )
     session.add(clock)
     session.flush()
@@ -103,7 +126,9 @@ def _start(session: Session, conversation: Conversation, policy: SlaPolicy, metr
 
 def _stop(session: Session, clock: SlaClock, status: str, now: datetime) -> None:
     if clock.status == RUNNING:
-        clock.elapsed_seconds += business_seconds_between(_hours(session.get(SlaPolicy, clock.policy_id) if clock.policy_id else None), clock.resumed_at, now)
+        clock.elapsed_seconds += business_seconds_between(
+            _hours(session.get(SlaPolicy, clock.policy_id) if clock.policy_id else None), clock.resumed_at, now
+        )
     clock.status, clock.stopped_at = status, now
     _unschedule(session, clock)
 
@@ -128,7 +153,11 @@ def after_inbound(session: Session, conversation: Conversation, now: datetime, *
             _start(session, conversation, policy, FIRST_RESPONSE, policy.first_response_seconds, now)
         if policy.resolution_seconds:
             _start(session, conversation, policy, RESOLUTION, policy.resolution_seconds, now)
-    if conversation.first_response_at is not None and policy.next_response_seconds and not metrics & {FIRST_RESPONSE, NEXT_RESPONSE}:
+    if (
+        conversation.first_response_at is not None
+        and policy.next_response_seconds
+        and not metrics & {FIRST_RESPONSE, NEXT_RESPONSE}
+    ):
         _start(session, conversation, policy, NEXT_RESPONSE, policy.next_response_seconds, now)
 
 
@@ -177,11 +206,22 @@ def _resume(session: Session, paused: list[SlaClock], now: datetime) -> None:
 
 
 def _locked_clock(ctx: jobs.JobContext) -> SlaClock | None:
-    return ctx.session.scalars(select(SlaClock).where(SlaClock.id == ctx.payload.get("clock_id"), SlaClock.tenant_id == ctx.tenant_id).with_for_update()).one_or_none()
+    return ctx.session.scalars(
+        select(SlaClock)
+        .where(SlaClock.id == ctx.payload.get("clock_id"), SlaClock.tenant_id == ctx.tenant_id)
+        .with_for_update()
+    ).one_or_none()
 
 
 def _payload(clock: SlaClock, conversation: Conversation, **extra: Any) -> dict[str, Any]:
-    return {"clock_id": clock.id, "conversation_id": conversation.id, "metric": clock.metric, "due_at": clock.due_at.isoformat() if clock.due_at else None, "assignee_id": conversation.assignee_id, **extra}
+    return {
+        "clock_id": clock.id,
+        "conversation_id": conversation.id,
+        "metric": clock.metric,
+        "due_at": clock.due_at.isoformat() if clock.due_at else None,
+        "assignee_id": conversation.assignee_id,
+        **extra,
+    }
 
 
 @jobs.job_handler(WARN)
@@ -193,7 +233,14 @@ def warn(ctx: jobs.JobContext) -> dict[str, Any]:
     assert conversation is not None
     clock.warned_at = ctx.now
     # Addressed to the assignee (and seen by supervisors): "answer soon".
-    emit(ctx.session, clock.tenant_id, "sla.warning", _payload(clock, conversation), conversation_id=conversation.id, user_id=conversation.assignee_id)
+    emit(
+        ctx.session,
+        clock.tenant_id,
+        "sla.warning",
+        _payload(clock, conversation),
+        conversation_id=conversation.id,
+        user_id=conversation.assignee_id,
+    )
     return {"warned": True}
 
 
@@ -206,7 +253,9 @@ def breach(ctx: jobs.JobContext) -> dict[str, Any]:
     if clock.due_at > ctx.now:  # moved later meanwhile (resumed after a pause): wait
         ctx.run_again_at(clock.due_at)
         return {"breached": False, "reason": "not due yet"}
-    conversation = session.scalars(select(Conversation).where(Conversation.id == clock.conversation_id).with_for_update()).one()
+    conversation = session.scalars(
+        select(Conversation).where(Conversation.id == clock.conversation_id).with_for_update()
+    ).one()
     policy = session.get(SlaPolicy, clock.policy_id) if clock.policy_id else None
     actions = dict(policy.actions or {}) if policy else {}
     clock.status, clock.breached_at = BREACHED, ctx.now
@@ -216,13 +265,33 @@ def breach(ctx: jobs.JobContext) -> dict[str, Any]:
         conversation.priority = PRIORITY_STEPS[min(len(PRIORITY_STEPS) - 1, current + 1)]
         done.append("raise_priority")
     # Routing owns the queue: it takes the conversation from its agent and queues it again.
-    if actions.get("reassign") and clock.metric != RESOLUTION and routing.requeue(session, conversation, reason="sla_breached", now=ctx.now):
+    if (
+        actions.get("reassign")
+        and clock.metric != RESOLUTION
+        and routing.requeue(session, conversation, reason="sla_breached", now=ctx.now)
+    ):
         done.append("reassign")
-    routing.record(session, clock.tenant_id, conversation.id, "sla_breached", user_id=conversation.assignee_id, at=ctx.now, metric=clock.metric, actions=done)
+    routing.record(
+        session,
+        clock.tenant_id,
+        conversation.id,
+        "sla_breached",
+        user_id=conversation.assignee_id,
+        at=ctx.now,
+        metric=clock.metric,
+        actions=done,
+    )
     session.flush()
     # Supervisors see every event; with notify_supervisors the event is not addressed to the agent alone.
     target_user = None if actions.get("notify_supervisors") else conversation.assignee_id
-    emit(session, clock.tenant_id, "sla.breached", _payload(clock, conversation, actions=done), conversation_id=conversation.id, user_id=target_user)
+    emit(
+        session,
+        clock.tenant_id,
+        "sla.breached",
+        _payload(clock, conversation, actions=done),
+        conversation_id=conversation.id,
+        user_id=target_user,
+    )
     if done:
         emit_conversation(session, conversation, "conversation.updated")
     record_event(session, SlaBreached(clock.tenant_id, conversation.id, clock.id, clock.metric, tuple(done), ctx.now))
@@ -231,7 +300,18 @@ def breach(ctx: jobs.JobContext) -> dict[str, Any]:
 
 # --- policies ------------------------------------------------------------------------------------
 
-POLICY_FIELDS = ("name", "position", "conditions", "first_response_seconds", "next_response_seconds", "resolution_seconds", "warn_before_seconds", "business_hours", "actions", "active")
+POLICY_FIELDS = (
+    "name",
+    "position",
+    "conditions",
+    "first_response_seconds",
+    "next_response_seconds",
+    "resolution_seconds",
+    "warn_before_seconds",
+    "business_hours",
+    "actions",
+    "active",
+)
 
 
 def _check_policy(values: dict[str, Any]) -> None:
@@ -247,7 +327,11 @@ def _check_policy(values: dict[str, Any]) -> None:
 
 def list_policies(session: Session, actor: Actor) -> list[SlaPolicy]:
     actor.require(Permission.READ)
-    return list(session.scalars(select(SlaPolicy).where(SlaPolicy.tenant_id == actor.tenant_id).order_by(SlaPolicy.position, SlaPolicy.id)))
+    return list(
+        session.scalars(
+            select(SlaPolicy).where(SlaPolicy.tenant_id == actor.tenant_id).order_by(SlaPolicy.position, SlaPolicy.id)
+        )
+    )
 
 
 def create_policy(session: Session, actor: Actor, values: dict[str, Any]) -> SlaPolicy:
@@ -270,7 +354,14 @@ def update_policy(session: Session, actor: Actor, policy_id: int, values: dict[s
     for name in values:
         setattr(policy, name, merged[name])
     session.flush()
-    audit(session, actor, "sla_policy.updated", "sla_policy", policy.id, {k: v for k, v in values.items() if k != "business_hours"})
+    audit(
+        session,
+        actor,
+        "sla_policy.updated",
+        "sla_policy",
+        policy.id,
+        {k: v for k, v in values.items() if k != "business_hours"},
+    )
     return policy
 
 
@@ -284,5 +375,10 @@ def delete_policy(session: Session, actor: Actor, policy_id: int) -> None:
 def conversation_clocks(session: Session, actor: Actor, conversation_id: int) -> list[SlaClock]:
     actor.require(Permission.READ)
     get_owned(session, Conversation, actor.tenant_id, conversation_id)
-    return list(session.scalars(select(SlaClock).where(SlaClock.conversation_id == conversation_id, SlaClock.tenant_id == actor.tenant_id).order_by(SlaClock.id)))
-
+    return list(
+        session.scalars(
+            select(SlaClock)
+            .where(SlaClock.conversation_id == conversation_id, SlaClock.tenant_id == actor.tenant_id)
+            .order_by(SlaClock.id)
+        )
+    )

@@ -23,20 +23,32 @@ def route_message(session: Session, event: MessageReceived) -> None:
         return
     rules = routing.active_rules(session, event.tenant_id)
     if rules:  # a tenant that does not route has nothing to lock or look up
-        routing.after_inbound(session, session.get_one(Conversation, event.conversation_id), event.at, created=event.conversation_created, rules=rules)
+        routing.after_inbound(
+            session,
+            session.get_one(Conversation, event.conversation_id),
+            event.at,
+            created=event.conversation_created,
+            rules=rules,
+        )
 
 
 def note_first_response(session: Session, event: ReplySent) -> None:
     """The conversation's first answer is a routing fact (time to first response per queue)."""
     if event.first_response:
-        routing.after_first_response(session, session.get_one(Conversation, event.conversation_id), event.user_id, event.at)
+        routing.after_first_response(
+            session, session.get_one(Conversation, event.conversation_id), event.user_id, event.at
+        )
 
 
 def follow_conversation_update(session: Session, event: ConversationUpdated) -> None:
     """A person changed status or assignee: keep the queue item, the routing events and the capacity in step."""
     routing.after_conversation_change(
-        session, session.get_one(Conversation, event.conversation_id), user_id=event.user_id,
-        previous_status=event.previous_status, previous_assignee=event.previous_assignee_id, now=event.at,
+        session,
+        session.get_one(Conversation, event.conversation_id),
+        user_id=event.user_id,
+        previous_status=event.previous_status,
+        previous_assignee=event.previous_assignee_id,
+        now=event.at,
     )
 
 
@@ -46,7 +58,9 @@ def follow_conversation_update(session: Session, event: ConversationUpdated) -> 
 def start_or_resume_clocks(session: Session, event: MessageReceived) -> None:
     """Subscribed after ``route_message``: a policy may depend on the queue the message was routed to."""
     if not event.automated:
-        sla.after_inbound(session, session.get_one(Conversation, event.conversation_id), event.at, created=event.conversation_created)
+        sla.after_inbound(
+            session, session.get_one(Conversation, event.conversation_id), event.at, created=event.conversation_created
+        )
 
 
 def meet_response_clocks(session: Session, event: ReplySent) -> None:

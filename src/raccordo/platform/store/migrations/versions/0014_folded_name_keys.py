@@ -19,8 +19,8 @@ from alembic import op
 
 from raccordo.platform.store.models import fold_name
 
-revision = '0014'
-down_revision = '0013'
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
@@ -40,7 +40,13 @@ def upgrade() -> None:
         with op.batch_alter_table(table) as batch:
             for column in columns:
                 batch.add_column(sa.Column(f"{column}_key", sa.Text(), nullable=True))
-        rows = sa.table(table, sa.column("id"), sa.column("tenant_id"), *(sa.column(c) for c in columns), *(sa.column(f"{c}_key") for c in columns))
+        rows = sa.table(
+            table,
+            sa.column("id"),
+            sa.column("tenant_id"),
+            *(sa.column(c) for c in columns),
+            *(sa.column(f"{c}_key") for c in columns),
+        )
         for column in columns:
             seen: set[tuple[int, str]] = set()
             for row in connection.execute(sa.select(rows.c.id, rows.c.tenant_id, rows.c[column]).order_by(rows.c.id)):

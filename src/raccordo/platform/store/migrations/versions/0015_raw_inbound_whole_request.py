@@ -15,24 +15,28 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = '0015'
-down_revision = '0014'
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('raw_inbound', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('method', sa.String(length=8), nullable=True))
-        batch_op.add_column(sa.Column('url', sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column(
-            'query', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'),
-            nullable=False, server_default=sa.text("'[]'"),
-        ))
+    with op.batch_alter_table("raw_inbound", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("method", sa.String(length=8), nullable=True))
+        batch_op.add_column(sa.Column("url", sa.Text(), nullable=True))
+        batch_op.add_column(
+            sa.Column(
+                "query",
+                sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+                nullable=False,
+                server_default=sa.text("'[]'"),
+            )
+        )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('raw_inbound', schema=None) as batch_op:
-        batch_op.drop_column('query')
-        batch_op.drop_column('url')
-        batch_op.drop_column('method')
+    with op.batch_alter_table("raw_inbound", schema=None) as batch_op:
+        batch_op.drop_column("query")
+        batch_op.drop_column("url")
+        batch_op.drop_column("method")
