@@ -2,7 +2,7 @@
 
 Pure: the routing service loads queues, waiting items and agents from the database,
 asks ``RoutingBoard`` for decisions and writes them back under a per-tenant lock. The
-rules here are what the invariants are stated over (tests/test_routing_domain.py):
+rules here are what the invariants are stated over (tests/routing/test_routing_domain.py):
 
 - an agent is offered work only when online, a member of the item's queue, under
   capacity on the item's channel (an *exclusive* channel such as voice takes the whole

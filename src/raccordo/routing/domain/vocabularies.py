@@ -1,5 +1,5 @@
 """Routing's closed vocabularies, one StrEnum each, shared by the domain, the services, the API
-schemas (checked against them in tests/test_vocabularies.py) and the admin pages' choices."""
+schemas (checked against them in tests/platform/test_page_kernel.py) and the admin pages' choices."""
 
 from __future__ import annotations
 

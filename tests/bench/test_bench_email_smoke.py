@@ -17,7 +17,7 @@ import pytest
 
 pytestmark = pytest.mark.bench
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench" / "email_ingest.py"
 MESSAGES = 25
 BACKENDS = [b.strip() for b in os.environ.get("RACCORDO_TEST_DATABASES", "sqlite,postgresql").split(",") if b.strip()]

@@ -20,7 +20,7 @@ import pytest
 
 pytestmark = [pytest.mark.bench, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench" / "realtime.py"
 SOCKETS, MESSAGES, WARMUP = 20, 20, 2
 # The same choice of databases as the rest of the suite (conftest.py); PostgreSQL when it is among them.

@@ -197,7 +197,7 @@ def test_login_is_rate_limited_per_email(rt, org):
         assert str(retry_after) in body["detail"]
         assert SESSION not in _set_cookies(locked)
         # The lock is on this account from this address: the right password from another address
-        # logs in (an attacker's guesses do not lock the owner out; tests/test_login_limits.py),
+        # logs in (an attacker's guesses do not lock the owner out; tests/accounts/test_login_limits.py),
         # and other users from this address still log in.
         with fresh_client(rt) as elsewhere:
             assert login(elsewhere, org.email("admin")).status_code == 200

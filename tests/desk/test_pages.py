@@ -19,7 +19,7 @@ from raccordo.routing.models import RoutingQueue, Skill
 from raccordo.routing.pages.admin import OUT_OF_HOURS, SLA_ACTIONS, STRATEGIES
 from tests.support.pages import a_conversation, login, set_language
 
-TEMPLATES = Path(__file__).parents[1] / "src" / "raccordo"
+TEMPLATES = Path(__file__).parents[2] / "src" / "raccordo"
 
 
 def test_login_page_logs_in_and_out_with_csrf(fresh, org):

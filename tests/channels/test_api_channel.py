@@ -76,7 +76,7 @@ def test_bad_signature_is_rejected_and_counted_not_stored(client, rt, org):
     assert response.headers["content-type"].startswith("application/problem+json")
     assert "signature" in response.json()["detail"].lower()
     with unit_of_work(rt.sessions) as session:
-        # An unauthenticated body is not stored (tests/test_inbound_hardening.py): only a compact record.
+        # An unauthenticated body is not stored (tests/channels/test_inbound_hardening.py): only a compact record.
         assert session.query(RawInbound).filter_by(inbox_id=inbox.id).count() == 0
         rejection = session.query(InboundRejection).filter_by(inbox_id=inbox.id).one()
         assert rejection.reason.startswith("signature.") and rejection.size > 0 and len(rejection.sha256) == 64

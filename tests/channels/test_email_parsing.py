@@ -35,7 +35,7 @@ from raccordo.platform.store.db import unit_of_work
 from raccordo.record.domain import html_view
 from raccordo.record.models import Attachment, ContactIdentity, Conversation, Message
 
-CORPUS = Path(__file__).parent / "mail_corpus"
+CORPUS = Path(__file__).parents[1] / "mail_corpus"
 EXPECTED: dict[str, dict] = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))
 FILES = sorted(p.name for p in CORPUS.glob("*.eml"))
 

@@ -18,7 +18,7 @@ import pytest
 from raccordo.desk.domain.side_panel import verify_token
 from tests.support.desktop import Desk, open_desktop
 
-ECHO = (Path(__file__).parent / "side_panel_echo.html").read_bytes()
+ECHO = (Path(__file__).parents[1] / "side_panel_echo.html").read_bytes()
 WAIT = 20000
 
 

@@ -16,7 +16,7 @@ from tests.support.databases import BACKENDS
 
 pytestmark = [pytest.mark.bench, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_bench_desktop_smoke(tmp_path: Path) -> None:

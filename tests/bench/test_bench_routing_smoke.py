@@ -13,7 +13,7 @@ import pytest
 
 pytestmark = pytest.mark.bench
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_bench_routing_smoke(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from tests.support.databases import BACKENDS
 
 pytestmark = [pytest.mark.bench, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench" / "ingest.py"
 MESSAGES, WARMUP = 160, 16
 # Enough requests in flight that SQLite writers queue: with an unfair queue a customer's first

@@ -25,7 +25,7 @@ from pathlib import Path
 from raccordo.bootstrap.channels import builtin_channel_modules
 from raccordo.channels.base import channel_kinds
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "raccordo"
+SRC = Path(__file__).resolve().parents[2] / "src" / "raccordo"
 ALLOWED = ("channels/", "demo/", "platform/store/migrations/")
 
 

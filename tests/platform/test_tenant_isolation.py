@@ -25,7 +25,7 @@ SHARED_NAME = "Giulia Bianchi"
 PAGINATION_PARAMS = {"after_id", "before_id"}
 # Addressed by the inbox's unguessable identifier and authenticated by its HMAC secret, not by
 # a tenant's credentials (the GET is the provider's handshake, checked by the channel); covered by
-# test_channel_webhook_ignores_tenant_credentials below and tests/test_channel_contract.py.
+# test_channel_webhook_ignores_tenant_credentials below and tests/channels/test_channel_contract.py.
 NOT_TENANT_ID_ENDPOINTS = {
     ("POST", "/api/v1/channels/{channel}/{identifier}/messages"),
     ("GET", "/api/v1/channels/{channel}/{identifier}/messages"),
@@ -396,7 +396,7 @@ BODY_IDS = {
     ("PATCH", "/api/v1/agenda/{agenda_item_id}", "inbox_id"),
     ("PATCH", "/api/v1/agenda/{agenda_item_id}", "queue_id"),
     ("PATCH", "/api/v1/agenda/{agenda_item_id}", "owner_id"),
-    # Guided scripts: exercised in tests/test_scripts.py::test_applicability_inactive_scripts_and_tenant_isolation.
+    # Guided scripts: exercised in tests/desk/test_scripts.py::test_applicability_inactive_scripts_and_tenant_isolation.
     ("POST", "/api/v1/scripts", "queue_ids"),
     ("PATCH", "/api/v1/scripts/{script_id}", "queue_ids"),
     ("POST", "/api/v1/conversations/{conversation_id}/script-runs", "script_id"),

@@ -1,5 +1,5 @@
 """The inbox search box in a real browser (Chromium via Playwright, against `raccordo serve`, the
-fixtures of tests/test_desktop_browser.py): typing narrows the list live, without a reload, and
+fixtures of tests/desk/test_desktop_browser.py): typing narrows the list live, without a reload, and
 shows the matching contact; clearing the box brings the list back. Screenshot:
 desktop-inbox-search.png under the pytest tmp dir."""
 

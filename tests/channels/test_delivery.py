@@ -98,7 +98,7 @@ def test_pending_raw_payload_is_processed_after_a_crash(client, rt, org):
     raw_id = store_raw(
         rt, inbox.identifier, InboundRequest.of("POST", "http://testserver/hook", headers, body)
     ).raw_id  # stored, then the process "crashed"
-    # Taken once the lease of the process that stored it has expired (tests/test_inbound_hardening.py).
+    # Taken once the lease of the process that stored it has expired (tests/channels/test_inbound_hardening.py).
     after_lease = datetime.now(UTC) + timedelta(seconds=rt.settings.inbound_lease_seconds + 1)
     assert reprocess_pending(rt, older_than=timedelta(0), now=after_lease) >= 1
     with unit_of_work(rt.sessions) as session:

@@ -35,7 +35,7 @@ from tests.mailserver import free_port
 from tests.support.desktop import OBSERVE, RACCORDO
 
 ARTIFACTS = (
-    Path(os.environ.get("RACCORDO_TEST_ARTIFACTS") or Path(__file__).resolve().parent.parent / "test-artifacts") / "e2e"
+    Path(os.environ.get("RACCORDO_TEST_ARTIFACTS") or Path(__file__).resolve().parents[2] / "test-artifacts") / "e2e"
 )
 
 

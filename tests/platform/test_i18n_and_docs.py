@@ -9,8 +9,8 @@ from pathlib import Path
 from raccordo.platform.config import Settings
 from raccordo.platform.i18n import catalog, pick_language, translate
 
-SRC = Path(__file__).parents[1] / "src" / "raccordo"
-ROOT = Path(__file__).parents[1]
+SRC = Path(__file__).parents[2] / "src" / "raccordo"
+ROOT = Path(__file__).parents[2]
 _RAISED = re.compile(
     r'(?:InvalidInput|NotFound|Forbidden|Unauthorized|Conflict|TooManyRequests|ChannelRejected|translate)\(\s*"([a-z_]+\.[a-z_.]+)"'
 )
