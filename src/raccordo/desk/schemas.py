@@ -6,15 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from raccordo.platform.web.schemas import (  # noqa: F401 (re-exported for the API modules)
-    MAX_ID,
-    FromRows,
-    Id,
-    NoNullPatch,
-    PathId,
-    QueryId,
-    Strict,
-)
+from raccordo.platform.web.schemas import FromRows, Strict
 
 
 class TemplateIn(BaseModel):

@@ -7,15 +7,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
-from raccordo.platform.web.schemas import (  # noqa: F401 (re-exported for the API modules)
-    MAX_ID,
-    FromRows,
-    Id,
-    NoNullPatch,
-    PathId,
-    QueryId,
-    Strict,
-)
+from raccordo.platform.web.schemas import FromRows, NoNullPatch, Strict
 
 
 class SkillIn(BaseModel):

@@ -12,6 +12,7 @@ from raccordo.accounts import schemas
 from raccordo.accounts.api.deps import ActorDep, runtime
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.services import admin
+from raccordo.platform.web.schemas import PathId, QueryId
 
 router = APIRouter(prefix="/api/v1")
 
@@ -40,14 +41,12 @@ def create_user(body: schemas.UserIn, request: Request, actor: Actor = ActorDep)
 
 
 @router.get("/users/{user_id}", response_model=schemas.UserOut, tags=["users"])
-def get_user(user_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> schemas.UserOut:
+def get_user(user_id: PathId, request: Request, actor: Actor = ActorDep) -> schemas.UserOut:
     return schemas.UserOut.model_validate(admin.get_user(_sessions(request), actor, user_id))
 
 
 @router.patch("/users/{user_id}", response_model=schemas.UserOut, tags=["users"])
-def update_user(
-    user_id: schemas.PathId, body: schemas.UserPatch, request: Request, actor: Actor = ActorDep
-) -> schemas.UserOut:
+def update_user(user_id: PathId, body: schemas.UserPatch, request: Request, actor: Actor = ActorDep) -> schemas.UserOut:
     return schemas.UserOut.model_validate(
         admin.change_user(_sessions(request), actor, user_id, **body.model_dump(exclude_unset=True))
     )
@@ -68,14 +67,12 @@ def create_team(body: schemas.TeamIn, request: Request, actor: Actor = ActorDep)
 
 
 @router.get("/teams/{team_id}", response_model=schemas.TeamOut, tags=["teams"])
-def get_team(team_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> schemas.TeamOut:
+def get_team(team_id: PathId, request: Request, actor: Actor = ActorDep) -> schemas.TeamOut:
     return _team_out(admin.get_team(_sessions(request), actor, team_id))
 
 
 @router.patch("/teams/{team_id}", response_model=schemas.TeamOut, tags=["teams"])
-def update_team(
-    team_id: schemas.PathId, body: schemas.TeamPatch, request: Request, actor: Actor = ActorDep
-) -> schemas.TeamOut:
+def update_team(team_id: PathId, body: schemas.TeamPatch, request: Request, actor: Actor = ActorDep) -> schemas.TeamOut:
     return _team_out(
         admin.change_team(_sessions(request), actor, team_id, name=body.name, description=body.description)
     )
@@ -83,19 +80,19 @@ def update_team(
 
 @router.put("/teams/{team_id}/members", response_model=schemas.TeamOut, tags=["teams"])
 def set_members(
-    team_id: schemas.PathId, body: schemas.TeamMembersIn, request: Request, actor: Actor = ActorDep
+    team_id: PathId, body: schemas.TeamMembersIn, request: Request, actor: Actor = ActorDep
 ) -> schemas.TeamOut:
     return _team_out(admin.set_team_members(_sessions(request), actor, team_id, body.user_ids))
 
 
 @router.delete("/teams/{team_id}", status_code=204, tags=["teams"])
-def delete_team(team_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> Response:
+def delete_team(team_id: PathId, request: Request, actor: Actor = ActorDep) -> Response:
     admin.delete_team(_sessions(request), actor, team_id)
     return Response(status_code=204)
 
 
 @router.get("/audit", response_model=list[schemas.AuditOut], tags=["audit"])
 def audit_log(
-    request: Request, actor: Actor = ActorDep, before_id: schemas.QueryId = None, limit: int = Query(100, ge=1, le=500)
+    request: Request, actor: Actor = ActorDep, before_id: QueryId = None, limit: int = Query(100, ge=1, le=500)
 ) -> list[schemas.AuditOut]:
     return [schemas.AuditOut.model_validate(a) for a in admin.audit_log(_sessions(request), actor, before_id, limit)]

@@ -11,6 +11,7 @@ from raccordo.accounts.api.deps import SESSION_COOKIE, ActorDep, log_in, log_out
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.services import admin, profile
 from raccordo.platform.hours import tenant_zone
+from raccordo.platform.web.schemas import PathId
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -106,6 +107,6 @@ def create_token(body: schemas.TokenIn, request: Request, actor: Actor = ActorDe
 
 
 @router.delete("/tokens/{token_id}", status_code=204, tags=["tokens"])
-def revoke_token(token_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> Response:
+def revoke_token(token_id: PathId, request: Request, actor: Actor = ActorDep) -> Response:
     profile.revoke_token(runtime(request).sessions, actor, token_id)
     return Response(status_code=204)

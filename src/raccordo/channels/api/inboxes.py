@@ -11,6 +11,7 @@ from raccordo.accounts.api.deps import ActorDep, runtime
 from raccordo.accounts.domain.actor import Actor
 from raccordo.channels import schemas
 from raccordo.channels.services import inbox_admin, inboxes
+from raccordo.platform.web.schemas import PathId
 
 router = APIRouter(prefix="/api/v1")
 
@@ -55,13 +56,13 @@ def create_inbox(body: schemas.InboxIn, request: Request, actor: Actor = ActorDe
 
 
 @router.get("/inboxes/{inbox_id}", response_model=schemas.InboxOut, tags=["inboxes"])
-def get_inbox(inbox_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> schemas.InboxOut:
+def get_inbox(inbox_id: PathId, request: Request, actor: Actor = ActorDep) -> schemas.InboxOut:
     return _inbox_out(request, inbox_admin.get_inbox(runtime(request).sessions, actor, inbox_id))
 
 
 @router.patch("/inboxes/{inbox_id}", response_model=schemas.InboxOut, tags=["inboxes"])
 def update_inbox(
-    inbox_id: schemas.PathId, body: schemas.InboxPatch, request: Request, actor: Actor = ActorDep
+    inbox_id: PathId, body: schemas.InboxPatch, request: Request, actor: Actor = ActorDep
 ) -> schemas.InboxOut:
     rt = runtime(request)
     inbox = inbox_admin.update_inbox(
@@ -79,6 +80,6 @@ def update_inbox(
 
 
 @router.post("/inboxes/{inbox_id}/reveal-secrets", response_model=dict[str, str], tags=["inboxes"])
-def reveal_secrets(inbox_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> dict[str, str]:
+def reveal_secrets(inbox_id: PathId, request: Request, actor: Actor = ActorDep) -> dict[str, str]:
     rt = runtime(request)
     return inbox_admin.reveal_secrets(rt.sessions, rt.secretbox, actor, inbox_id)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from raccordo.accounts.api.deps import ActorDep, transaction
 from raccordo.accounts.domain.actor import Actor
 from raccordo.desk.services import composer, customer_panel
+from raccordo.platform.web.schemas import PathId
 from raccordo.record import schemas
 
 router = APIRouter(prefix="/api/v1", tags=["composer"])
@@ -51,7 +52,7 @@ def people(request: Request, actor: Actor = ActorDep) -> list[PersonOut]:
     description="Record a consent decision (audited, on the contact's timeline).",
 )
 def record_consent(
-    contact_id: schemas.PathId, body: ConsentIn, request: Request, actor: Actor = ActorDep
+    contact_id: PathId, body: ConsentIn, request: Request, actor: Actor = ActorDep
 ) -> schemas.ContactOut:
     with transaction(request) as session:
         contact = customer_panel.record_consent(

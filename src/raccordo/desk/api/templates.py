@@ -9,6 +9,7 @@ from raccordo.accounts.api.deps import ActorDep, runtime
 from raccordo.accounts.domain.actor import Actor
 from raccordo.desk import schemas
 from raccordo.desk.services import content
+from raccordo.platform.web.schemas import PathId
 
 router = APIRouter(prefix="/api/v1", tags=["templates"])
 
@@ -26,13 +27,13 @@ def create_template(body: schemas.TemplateIn, request: Request, actor: Actor = A
 
 
 @router.get("/templates/{template_id}", response_model=schemas.TemplateOut)
-def get_template(template_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> schemas.TemplateOut:
+def get_template(template_id: PathId, request: Request, actor: Actor = ActorDep) -> schemas.TemplateOut:
     return schemas.TemplateOut.model_validate(content.get_template(runtime(request).sessions, actor, template_id))
 
 
 @router.patch("/templates/{template_id}", response_model=schemas.TemplateOut)
 def update_template(
-    template_id: schemas.PathId, body: schemas.TemplatePatch, request: Request, actor: Actor = ActorDep
+    template_id: PathId, body: schemas.TemplatePatch, request: Request, actor: Actor = ActorDep
 ) -> schemas.TemplateOut:
     return schemas.TemplateOut.model_validate(
         content.update_template(runtime(request).sessions, actor, template_id, body.model_dump(exclude_unset=True))
@@ -40,14 +41,14 @@ def update_template(
 
 
 @router.delete("/templates/{template_id}", status_code=204)
-def delete_template(template_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> Response:
+def delete_template(template_id: PathId, request: Request, actor: Actor = ActorDep) -> Response:
     content.delete_template(runtime(request).sessions, actor, template_id)
     return Response(status_code=204)
 
 
 @router.get("/conversations/{conversation_id}/templates", response_model=list[schemas.RenderedTemplateOut])
 def rendered_templates(
-    conversation_id: schemas.PathId,
+    conversation_id: PathId,
     request: Request,
     actor: Actor = ActorDep,
     language: str | None = Query(None, pattern="^(it|en)$"),
@@ -79,7 +80,7 @@ def create_wrap_up_code(body: schemas.WrapUpCodeIn, request: Request, actor: Act
 
 @router.patch("/wrap-up-codes/{code_id}", response_model=schemas.WrapUpCodeOut, tags=["wrap-up codes"])
 def update_wrap_up_code(
-    code_id: schemas.PathId, body: schemas.WrapUpCodePatch, request: Request, actor: Actor = ActorDep
+    code_id: PathId, body: schemas.WrapUpCodePatch, request: Request, actor: Actor = ActorDep
 ) -> schemas.WrapUpCodeOut:
     return schemas.WrapUpCodeOut.model_validate(
         content.update_code(runtime(request).sessions, actor, code_id, body.model_dump(exclude_unset=True))
@@ -87,6 +88,6 @@ def update_wrap_up_code(
 
 
 @router.delete("/wrap-up-codes/{code_id}", status_code=204, tags=["wrap-up codes"])
-def delete_wrap_up_code(code_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> Response:
+def delete_wrap_up_code(code_id: PathId, request: Request, actor: Actor = ActorDep) -> Response:
     content.delete_code(runtime(request).sessions, actor, code_id)
     return Response(status_code=204)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from raccordo.accounts.api.deps import ActorDep, runtime
 from raccordo.accounts.domain.actor import Actor
+from raccordo.platform.web.schemas import PathId, QueryId
 from raccordo.record import schemas
 from raccordo.record.services import contact_use_cases as contacts
 from raccordo.record.services.identity import IdentityInput
@@ -26,7 +27,7 @@ def search(
     q: str | None = Query(
         None, max_length=320, description="Name, or any identity in any written form (email, phone, ids)."
     ),
-    after_id: schemas.QueryId = None,
+    after_id: QueryId = None,
     limit: int = Query(25, ge=1, le=200),
 ) -> list[schemas.ContactOut]:
     return contacts.search(_sessions(request), actor, q, limit, after_id, schemas.ContactOut.model_validate)
@@ -47,13 +48,13 @@ def create(body: schemas.ContactIn, request: Request, actor: Actor = ActorDep) -
 
 @router.get("/contacts/merge-suggestions", response_model=list[schemas.SuggestionOut])
 def suggestions(
-    request: Request, actor: Actor = ActorDep, contact_id: schemas.QueryId = None, limit: int = Query(50, ge=1, le=200)
+    request: Request, actor: Actor = ActorDep, contact_id: QueryId = None, limit: int = Query(50, ge=1, le=200)
 ) -> list[schemas.SuggestionOut]:
     return contacts.suggestions(_sessions(request), actor, contact_id, limit, schemas.SuggestionOut.model_validate)
 
 
 @router.post("/contacts/merge-suggestions/{suggestion_id}/dismiss", response_model=schemas.SuggestionOut)
-def dismiss(suggestion_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> schemas.SuggestionOut:
+def dismiss(suggestion_id: PathId, request: Request, actor: Actor = ActorDep) -> schemas.SuggestionOut:
     return contacts.dismiss(_sessions(request), actor, suggestion_id, schemas.SuggestionOut.model_validate)
 
 
@@ -62,13 +63,13 @@ def dismiss(suggestion_id: schemas.PathId, request: Request, actor: Actor = Acto
     response_model=schemas.ContactOut,
     description="A merged-away id answers with the surviving contact.",
 )
-def get(contact_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> schemas.ContactOut:
+def get(contact_id: PathId, request: Request, actor: Actor = ActorDep) -> schemas.ContactOut:
     return contacts.get(_sessions(request), actor, contact_id, schemas.ContactOut.model_validate)
 
 
 @router.patch("/contacts/{contact_id}", response_model=schemas.ContactOut)
 def update(
-    contact_id: schemas.PathId, body: schemas.ContactPatch, request: Request, actor: Actor = ActorDep
+    contact_id: PathId, body: schemas.ContactPatch, request: Request, actor: Actor = ActorDep
 ) -> schemas.ContactOut:
     return contacts.update(
         _sessions(request), actor, contact_id, body.model_dump(exclude_unset=True), schemas.ContactOut.model_validate
@@ -77,7 +78,7 @@ def update(
 
 @router.post("/contacts/{contact_id}/identities", response_model=schemas.IdentityOut, status_code=201)
 def add_identity(
-    contact_id: schemas.PathId, body: schemas.IdentityIn, request: Request, actor: Actor = ActorDep
+    contact_id: PathId, body: schemas.IdentityIn, request: Request, actor: Actor = ActorDep
 ) -> schemas.IdentityOut:
     return contacts.add_identity(
         _sessions(request),
@@ -89,18 +90,16 @@ def add_identity(
 
 
 @router.post("/contacts/{contact_id}/merge", response_model=schemas.ContactOut)
-def merge(
-    contact_id: schemas.PathId, body: schemas.MergeIn, request: Request, actor: Actor = ActorDep
-) -> schemas.ContactOut:
+def merge(contact_id: PathId, body: schemas.MergeIn, request: Request, actor: Actor = ActorDep) -> schemas.ContactOut:
     return contacts.merge(_sessions(request), actor, contact_id, body.other_id, schemas.ContactOut.model_validate)
 
 
 @router.get("/contacts/{contact_id}/timeline", response_model=list[schemas.TimelineOut])
 def timeline(
-    contact_id: schemas.PathId,
+    contact_id: PathId,
     request: Request,
     actor: Actor = ActorDep,
-    before_id: schemas.QueryId = None,
+    before_id: QueryId = None,
     limit: int = Query(200, ge=1, le=1000),
 ) -> list[schemas.TimelineOut]:
     return contacts.timeline(
@@ -109,7 +108,5 @@ def timeline(
 
 
 @router.get("/contacts/{contact_id}/conversations", response_model=list[schemas.ConversationOut])
-def conversations(
-    contact_id: schemas.PathId, request: Request, actor: Actor = ActorDep
-) -> list[schemas.ConversationOut]:
+def conversations(contact_id: PathId, request: Request, actor: Actor = ActorDep) -> list[schemas.ConversationOut]:
     return contacts.conversations(_sessions(request), actor, contact_id, schemas.ConversationOut.model_validate)

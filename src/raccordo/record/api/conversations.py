@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse
 from raccordo.accounts.api.deps import ActorDep, runtime
 from raccordo.accounts.domain.actor import Actor
 from raccordo.platform.errors import InvalidInput
+from raccordo.platform.web.schemas import PathId, QueryId
 from raccordo.record import schemas
 from raccordo.record.services import conversation_use_cases as conversations
 from raccordo.record.services import reply
@@ -25,21 +26,21 @@ def list_conversations(
     request: Request,
     actor: Actor = ActorDep,
     status: str | None = Query(None, pattern="^(open|pending|snoozed|resolved|closed)$"),
-    assignee_id: schemas.QueryId = None,
+    assignee_id: QueryId = None,
     unassigned: bool = False,
     mine: bool = False,
-    team_id: schemas.QueryId = None,
-    inbox_id: schemas.QueryId = None,
+    team_id: QueryId = None,
+    inbox_id: QueryId = None,
     channel: str | None = Query(None, max_length=32),
     label: str | None = Query(None, max_length=100),
     priority: str | None = Query(None, pattern="^(none|low|medium|high|urgent)$"),
-    contact_id: schemas.QueryId = None,
+    contact_id: QueryId = None,
     view: str | None = Query(
         None,
         pattern="^(mine|unassigned|teams|all)$",
         description="an inbox view: mine, unassigned, teams (the caller's teams), all (supervisors and up)",
     ),
-    queue_id: schemas.QueryId = None,
+    queue_id: QueryId = None,
     q: str | None = Query(
         None,
         max_length=200,
@@ -68,15 +69,13 @@ def list_conversations(
 
 
 @router.get("/conversations/{conversation_id}", response_model=schemas.ConversationOut)
-def get_conversation(
-    conversation_id: schemas.PathId, request: Request, actor: Actor = ActorDep
-) -> schemas.ConversationOut:
+def get_conversation(conversation_id: PathId, request: Request, actor: Actor = ActorDep) -> schemas.ConversationOut:
     return conversations.get(runtime(request).sessions, actor, conversation_id, schemas.ConversationOut.model_validate)
 
 
 @router.patch("/conversations/{conversation_id}", response_model=schemas.ConversationOut)
 def update_conversation(
-    conversation_id: schemas.PathId, body: schemas.ConversationPatch, request: Request, actor: Actor = ActorDep
+    conversation_id: PathId, body: schemas.ConversationPatch, request: Request, actor: Actor = ActorDep
 ) -> schemas.ConversationOut:
     changes = body.model_dump(exclude_unset=True)
     return conversations.update(
@@ -86,10 +85,10 @@ def update_conversation(
 
 @router.get("/conversations/{conversation_id}/messages", response_model=list[schemas.MessageOut])
 def messages(
-    conversation_id: schemas.PathId,
+    conversation_id: PathId,
     request: Request,
     actor: Actor = ActorDep,
-    after_id: schemas.QueryId = None,
+    after_id: QueryId = None,
     limit: int = Query(50, ge=1, le=500),
 ) -> list[schemas.MessageOut]:
     return conversations.messages(
@@ -99,10 +98,10 @@ def messages(
 
 @router.get("/conversations/{conversation_id}/timeline", response_model=list[schemas.TimelineOut])
 def timeline(
-    conversation_id: schemas.PathId,
+    conversation_id: PathId,
     request: Request,
     actor: Actor = ActorDep,
-    after_id: schemas.QueryId = None,
+    after_id: QueryId = None,
     limit: int = Query(200, ge=1, le=1000),
 ) -> list[schemas.TimelineOut]:
     return conversations.timeline(
@@ -123,7 +122,7 @@ def _uploads(items: list[schemas.AttachmentIn]) -> list[reply.UploadedFile]:
 
 @router.post("/conversations/{conversation_id}/reply", response_model=schemas.MessageOut, status_code=201)
 def send_reply(
-    conversation_id: schemas.PathId, body: schemas.ReplyIn, request: Request, actor: Actor = ActorDep
+    conversation_id: PathId, body: schemas.ReplyIn, request: Request, actor: Actor = ActorDep
 ) -> schemas.MessageOut:
     rt = runtime(request)
     return conversations.send_reply(
@@ -142,7 +141,7 @@ def send_reply(
 
 @router.post("/conversations/{conversation_id}/notes", response_model=schemas.MessageOut, status_code=201)
 def add_note(
-    conversation_id: schemas.PathId, body: schemas.NoteIn, request: Request, actor: Actor = ActorDep
+    conversation_id: PathId, body: schemas.NoteIn, request: Request, actor: Actor = ActorDep
 ) -> schemas.MessageOut:
     rt = runtime(request)
     return conversations.add_note(
@@ -158,7 +157,7 @@ def add_note(
 
 
 @router.get("/attachments/{attachment_id}", response_class=FileResponse, tags=["attachments"])
-def download(attachment_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> FileResponse:
+def download(attachment_id: PathId, request: Request, actor: Actor = ActorDep) -> FileResponse:
     rt = runtime(request)
     stored = conversations.attachment_file(rt.sessions, rt.files, actor, attachment_id)
     # Served as a download, never rendered inline: a customer's file must not run in our origin.

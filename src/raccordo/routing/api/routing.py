@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 
 from raccordo.accounts.api.deps import ActorDep, runtime, transaction
 from raccordo.accounts.domain.actor import Actor
+from raccordo.platform.web.schemas import PathId
 from raccordo.record.schemas import ConversationOut
 from raccordo.record.services import conversations
 from raccordo.routing import schemas
@@ -34,7 +35,7 @@ def create_skill(body: schemas.SkillIn, request: Request, actor: Actor = ActorDe
 
 
 @router.delete("/skills/{skill_id}", status_code=204)
-def delete_skill(skill_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> Response:
+def delete_skill(skill_id: PathId, request: Request, actor: Actor = ActorDep) -> Response:
     configure.delete_skill(_sessions(request), actor, skill_id)
     return Response(status_code=204)
 
@@ -57,38 +58,38 @@ def create_queue(body: schemas.QueueIn, request: Request, actor: Actor = ActorDe
 
 
 @router.get("/queues/{queue_id}", response_model=schemas.QueueOut)
-def get_queue(queue_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> schemas.QueueOut:
+def get_queue(queue_id: PathId, request: Request, actor: Actor = ActorDep) -> schemas.QueueOut:
     return _queue_out(configure.get_queue(_sessions(request), actor, queue_id))
 
 
 @router.patch("/queues/{queue_id}", response_model=schemas.QueueOut)
 def update_queue(
-    queue_id: schemas.PathId, body: schemas.QueuePatch, request: Request, actor: Actor = ActorDep
+    queue_id: PathId, body: schemas.QueuePatch, request: Request, actor: Actor = ActorDep
 ) -> schemas.QueueOut:
     return _queue_out(configure.update_queue(_sessions(request), actor, queue_id, body.model_dump(exclude_unset=True)))
 
 
 @router.put("/queues/{queue_id}/members", response_model=list[int])
 def set_queue_members(
-    queue_id: schemas.PathId, body: schemas.MembersIn, request: Request, actor: Actor = ActorDep
+    queue_id: PathId, body: schemas.MembersIn, request: Request, actor: Actor = ActorDep
 ) -> list[int]:
     return configure.set_queue_members(_sessions(request), actor, queue_id, body.user_ids)
 
 
 @router.delete("/queues/{queue_id}", status_code=204)
-def delete_queue(queue_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> Response:
+def delete_queue(queue_id: PathId, request: Request, actor: Actor = ActorDep) -> Response:
     configure.delete_queue(_sessions(request), actor, queue_id)
     return Response(status_code=204)
 
 
 @router.get("/users/{user_id}/routing", response_model=schemas.AgentRoutingOut)
-def get_agent_routing(user_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> schemas.AgentRoutingOut:
+def get_agent_routing(user_id: PathId, request: Request, actor: Actor = ActorDep) -> schemas.AgentRoutingOut:
     return schemas.AgentRoutingOut(**vars(configure.agent_profile(_sessions(request), actor, user_id)))
 
 
 @router.put("/users/{user_id}/routing", response_model=schemas.AgentRoutingOut)
 def set_agent_routing(
-    user_id: schemas.PathId, body: schemas.AgentRoutingIn, request: Request, actor: Actor = ActorDep
+    user_id: PathId, body: schemas.AgentRoutingIn, request: Request, actor: Actor = ActorDep
 ) -> schemas.AgentRoutingOut:
     return schemas.AgentRoutingOut(
         **vars(configure.save_agent_profile(_sessions(request), actor, user_id, body.model_dump(exclude_unset=True)))
@@ -109,7 +110,7 @@ def create_rule(body: schemas.RoutingRuleIn, request: Request, actor: Actor = Ac
 
 @router.patch("/routing-rules/{rule_id}", response_model=schemas.RoutingRuleOut)
 def update_rule(
-    rule_id: schemas.PathId, body: schemas.RoutingRulePatch, request: Request, actor: Actor = ActorDep
+    rule_id: PathId, body: schemas.RoutingRulePatch, request: Request, actor: Actor = ActorDep
 ) -> schemas.RoutingRuleOut:
     return schemas.RoutingRuleOut.model_validate(
         configure.save_rule(_sessions(request), actor, rule_id, body.model_dump(exclude_unset=True))
@@ -117,7 +118,7 @@ def update_rule(
 
 
 @router.delete("/routing-rules/{rule_id}", status_code=204)
-def delete_rule(rule_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> Response:
+def delete_rule(rule_id: PathId, request: Request, actor: Actor = ActorDep) -> Response:
     configure.delete_rule(_sessions(request), actor, rule_id)
     return Response(status_code=204)
 
@@ -131,14 +132,14 @@ def my_offers(request: Request, actor: Actor = ActorDep) -> list[schemas.OfferOu
 
 
 @router.post("/conversations/{conversation_id}/offer/accept", response_model=ConversationOut)
-def accept_offer(conversation_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> ConversationOut:
+def accept_offer(conversation_id: PathId, request: Request, actor: Actor = ActorDep) -> ConversationOut:
     with transaction(request) as session:
         return ConversationOut.model_validate(routing.accept_offer(session, actor, conversation_id))
 
 
 @router.post("/conversations/{conversation_id}/offer/decline", status_code=204)
 def decline_offer(
-    conversation_id: schemas.PathId, body: schemas.DeclineIn, request: Request, actor: Actor = ActorDep
+    conversation_id: PathId, body: schemas.DeclineIn, request: Request, actor: Actor = ActorDep
 ) -> Response:
     with transaction(request) as session:
         routing.decline_offer(session, actor, conversation_id, body.reason)
@@ -147,7 +148,7 @@ def decline_offer(
 
 @router.post("/conversations/{conversation_id}/transfer", response_model=ConversationOut)
 def transfer(
-    conversation_id: schemas.PathId, body: schemas.TransferIn, request: Request, actor: Actor = ActorDep
+    conversation_id: PathId, body: schemas.TransferIn, request: Request, actor: Actor = ActorDep
 ) -> ConversationOut:
     rt = runtime(request)
     with transaction(request) as session:
@@ -168,9 +169,7 @@ def transfer(
 
 
 @router.get("/conversations/{conversation_id}/routing-events", response_model=list[schemas.RoutingEventOut])
-def routing_events(
-    conversation_id: schemas.PathId, request: Request, actor: Actor = ActorDep
-) -> list[schemas.RoutingEventOut]:
+def routing_events(conversation_id: PathId, request: Request, actor: Actor = ActorDep) -> list[schemas.RoutingEventOut]:
     with transaction(request) as session:
         return [
             schemas.RoutingEventOut.model_validate(e)
@@ -199,7 +198,7 @@ def create_sla_policy(body: schemas.SlaPolicyIn, request: Request, actor: Actor 
 
 @router.patch("/sla-policies/{policy_id}", response_model=schemas.SlaPolicyOut, tags=["sla"])
 def update_sla_policy(
-    policy_id: schemas.PathId, body: schemas.SlaPolicyPatch, request: Request, actor: Actor = ActorDep
+    policy_id: PathId, body: schemas.SlaPolicyPatch, request: Request, actor: Actor = ActorDep
 ) -> schemas.SlaPolicyOut:
     return schemas.SlaPolicyOut.model_validate(
         configure.save_sla_policy(_sessions(request), actor, policy_id, body.model_dump(exclude_unset=True))
@@ -207,14 +206,12 @@ def update_sla_policy(
 
 
 @router.delete("/sla-policies/{policy_id}", status_code=204, tags=["sla"])
-def delete_sla_policy(policy_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> Response:
+def delete_sla_policy(policy_id: PathId, request: Request, actor: Actor = ActorDep) -> Response:
     configure.delete_sla_policy(_sessions(request), actor, policy_id)
     return Response(status_code=204)
 
 
 @router.get("/conversations/{conversation_id}/sla", response_model=list[schemas.SlaClockOut], tags=["sla"])
-def conversation_sla(
-    conversation_id: schemas.PathId, request: Request, actor: Actor = ActorDep
-) -> list[schemas.SlaClockOut]:
+def conversation_sla(conversation_id: PathId, request: Request, actor: Actor = ActorDep) -> list[schemas.SlaClockOut]:
     with transaction(request) as session:
         return [schemas.SlaClockOut.model_validate(c) for c in sla.conversation_clocks(session, actor, conversation_id)]
