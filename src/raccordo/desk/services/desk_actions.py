@@ -18,7 +18,7 @@ from raccordo.platform.files import FileStore
 from raccordo.platform.store.db import unit_of_work
 from raccordo.realtime.services import presence
 from raccordo.record.models import Conversation, MergeSuggestion
-from raccordo.record.services import conversations, identity, reply
+from raccordo.record.services import conversation_use_cases, conversations, identity, reply
 from raccordo.record.services.identity import live_contact
 from raccordo.record.services.records import get_owned
 from raccordo.routing.services import routing
@@ -60,17 +60,17 @@ def add_note(
     attachments: list[Any],
     max_attachment_bytes: int,
 ) -> None:
-    with unit_of_work(sessions) as session:
-        conversations.get_visible(session, actor, conversation_id)  # teammates may annotate; others' are not found
-        reply.add_note(
-            session,
-            files,
-            actor,
-            conversation_id,
-            text=text,
-            attachments=attachments,
-            max_attachment_bytes=max_attachment_bytes,
-        )
+    """The desk's note form: the record's own use case (teammates may annotate; others' are not found)."""
+    conversation_use_cases.add_note(
+        sessions,
+        files,
+        actor,
+        conversation_id,
+        text=text,
+        attachments=attachments,
+        max_attachment_bytes=max_attachment_bytes,
+        shape=lambda _note: None,
+    )
 
 
 def change_conversation(

@@ -28,7 +28,12 @@ from raccordo.platform.events import emit
 from raccordo.platform.store.models import fold_name
 from raccordo.record.models import Conversation
 from raccordo.record.services.identity import live_contact
-from raccordo.record.services.records import add_timeline, audit, get_owned, queues_went_through
+from raccordo.record.services.records import (
+    add_conversation_timeline,
+    audit,
+    get_owned,
+    queues_went_through,
+)
 from raccordo.routing.models import RoutingQueue
 
 FIELDS = ("name", "description", "active", "channels", "queue_ids", "steps")
@@ -305,17 +310,7 @@ def _emit(session: Session, run: ScriptRun, kind: str) -> None:
 
 
 def _timeline(session: Session, actor: Actor, run: ScriptRun, kind: str, data: dict[str, Any]) -> None:
-    conversation = session.get_one(Conversation, run.conversation_id)
-    add_timeline(
-        session,
-        actor.tenant_id,
-        conversation.contact_id,
-        kind,
-        conversation_id=conversation.id,
-        actor_type=actor.actor_type,
-        actor_id=actor.user_id,
-        data=data,
-    )
+    add_conversation_timeline(session, actor, session.get_one(Conversation, run.conversation_id), kind, data)
 
 
 def start_run(session: Session, actor: Actor, conversation_id: int, script_id: int) -> ScriptRun:

@@ -23,7 +23,7 @@ from raccordo.record.domain.conversations import ConversationStatus, Priority, c
 from raccordo.record.domain.events import ConversationStatusChanged, ConversationUpdated
 from raccordo.record.domain.messages import TimelineKind
 from raccordo.record.models import Conversation, ConversationLabel, Message, TimelineEvent
-from raccordo.record.services.records import add_timeline, audit, get_owned
+from raccordo.record.services.records import add_conversation_timeline, audit, get_owned
 from raccordo.record.services.snooze import cancel_snooze_end, schedule_snooze_end
 from raccordo.routing.models import QueueItem
 
@@ -192,16 +192,7 @@ def update_conversation(
     previous_status = conversation.status
 
     def record(kind: str, data: dict[str, Any]) -> None:
-        add_timeline(
-            session,
-            actor.tenant_id,
-            conversation.contact_id,
-            kind,
-            conversation_id=conversation.id,
-            actor_type=actor.actor_type,
-            actor_id=actor.user_id,
-            data=data,
-        )
+        add_conversation_timeline(session, actor, conversation, kind, data)
         audit(session, actor, f"conversation.{kind}", "conversation", conversation.id, data)
 
     if status is not None and status != conversation.status:

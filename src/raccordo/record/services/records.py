@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from raccordo.accounts.domain.actor import Actor
 from raccordo.platform.errors import NotFound
 from raccordo.platform.store.models import Base
-from raccordo.record.models import AuditEntry, TimelineEvent
+from raccordo.record.models import AuditEntry, Conversation, TimelineEvent
 from raccordo.routing.models import QueueItem, RoutingEvent
 
 M = TypeVar("M", bound=Base)
@@ -56,6 +56,22 @@ def add_timeline(
         event.created_at = at
     session.add(event)
     return event
+
+
+def add_conversation_timeline(
+    session: Session, actor: Actor, conversation: Conversation, kind: str, data: dict[str, Any]
+) -> None:
+    """A timeline event of this conversation, by the acting user (or the system)."""
+    add_timeline(
+        session,
+        actor.tenant_id,
+        conversation.contact_id,
+        kind,
+        conversation_id=conversation.id,
+        actor_type=actor.actor_type,
+        actor_id=actor.user_id,
+        data=data,
+    )
 
 
 def audit(
