@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
@@ -165,6 +166,15 @@ def install(app: FastAPI, html_page: Callable[[Request, int, str], Response] | N
         if exc.status_code == 404 and html_page is not None and wants_html(request):
             return html_page(request, 404, translate("ui.error.page_not_found", language))
         return problem(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> JSONResponse:
+        # PostgreSQL refuses the NUL character in text (SQLite stores it): a client's input, not
+        # our failure. Nothing was written (the unit of work rolled back); say which character.
+        reason = str(exc.orig or exc)
+        if "0x00" in reason or "unsupported Unicode escape sequence" in reason:
+            return problem(request, 422, translate("error.text_nul", request_language(request)))
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
