@@ -35,6 +35,7 @@ from tests.mailserver import free_port
 from tests.support.databases import BACKENDS, create_postgres_database, drop_postgres_database
 from tests.support.desktop import CHROMIUM, CHROMIUM_ARGS, INSTALL_HINT, PASSWORD, RACCORDO, Desk
 from tests.support.orgs import Org, make_org
+from tests.support.servers import create_owner, serve_env
 
 # Argon2 at its cheapest for the whole session (production parameters are tested in test_passwords.py):
 # the suite hashes a password for every user it creates.
@@ -148,39 +149,9 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
     """`raccordo serve` with an owner (Italian), an agent (English), two API-channel inboxes."""
     data = tmp_path_factory.mktemp("desktop-serve")
     port = free_port()
-    env = {
-        **os.environ,
-        "RACCORDO_DATA_DIR": str(data),
-        "RACCORDO_DATABASE_URL": "",
-        "RACCORDO_PORT": str(port),
-        "RACCORDO_SECRET_KEY": "desktop-test",
-        "RACCORDO_DELIVERY_POLL_SECONDS": "0.2",
-        "RACCORDO_WORKER_POLL_SECONDS": "0.2",
-        "RACCORDO_EMAIL_POLLING": "false",
-        "RACCORDO_WS_HEARTBEAT_SECONDS": "5",
-    }
+    env = serve_env(data, port, "desktop-test")
     slug = f"desk-{uuid.uuid4().hex[:8]}"
-    created = subprocess.run(
-        [
-            RACCORDO,
-            "createuser",
-            "--tenant",
-            slug,
-            "--email",
-            f"owner@{slug}.it",
-            "--name",
-            "Olga Titolare",
-            "--role",
-            "owner",
-            "--password",
-            PASSWORD,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert created.returncode == 0, created.stderr
+    create_owner(env, slug, "Olga Titolare", PASSWORD)
     log = data / "serve.log"
     process = subprocess.Popen([RACCORDO, "serve"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

@@ -25,6 +25,7 @@ import pytest
 
 from raccordo.channels.widget.channel import identity_hash
 from tests.mailserver import free_port
+from tests.support.servers import create_owner, serve_env
 from tests.support.widget import SmtpSink
 
 CHROMIUM = "/usr/bin/chromium"
@@ -57,39 +58,9 @@ def server(tmp_path_factory) -> Iterator[Server]:
     """`raccordo serve` on SQLite with its embedded worker, and an owner's API token."""
     data = tmp_path_factory.mktemp("widget-serve")
     port = free_port()
-    env = {
-        **os.environ,
-        "RACCORDO_DATA_DIR": str(data),
-        "RACCORDO_DATABASE_URL": "",
-        "RACCORDO_PORT": str(port),
-        "RACCORDO_SECRET_KEY": "browser-test",
-        "RACCORDO_DELIVERY_POLL_SECONDS": "0.2",
-        "RACCORDO_WORKER_POLL_SECONDS": "0.2",
-        "RACCORDO_EMAIL_POLLING": "false",
-        "RACCORDO_WS_HEARTBEAT_SECONDS": "5",
-    }
+    env = serve_env(data, port, "browser-test")
     slug = f"widget-{uuid.uuid4().hex[:8]}"
-    created = subprocess.run(
-        [
-            RACCORDO,
-            "createuser",
-            "--tenant",
-            slug,
-            "--email",
-            f"owner@{slug}.it",
-            "--name",
-            "Anna Operatrice",
-            "--role",
-            "owner",
-            "--password",
-            "a long password",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert created.returncode == 0, created.stderr
+    create_owner(env, slug, "Anna Operatrice", "a long password")
     log = data / "serve.log"
     process = subprocess.Popen([RACCORDO, "serve"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

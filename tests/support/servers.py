@@ -7,7 +7,9 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +61,29 @@ class PrivateServer:
         if self.process is not None and self.process.stderr:
             self.process.stderr.close()
         self.process = None
+
+
+RACCORDO = str(Path(sys.executable).parent / "raccordo")
+
+
+def serve_env(data: Path, port: int, secret: str) -> dict[str, str]:
+    """The environment of a `raccordo serve` under test: SQLite in ``data``, a fast worker, no mail polling."""
+    return {
+        **os.environ,
+        "RACCORDO_DATA_DIR": str(data),
+        "RACCORDO_DATABASE_URL": "",
+        "RACCORDO_PORT": str(port),
+        "RACCORDO_SECRET_KEY": secret,
+        "RACCORDO_DELIVERY_POLL_SECONDS": "0.2",
+        "RACCORDO_WORKER_POLL_SECONDS": "0.2",
+        "RACCORDO_EMAIL_POLLING": "false",
+        "RACCORDO_WS_HEARTBEAT_SECONDS": "5",
+    }
+
+
+def create_owner(env: dict[str, str], slug: str, name: str, password: str, timeout: int = 120) -> None:
+    """`raccordo createuser` for the organization ``slug``'s owner, ``owner@<slug>.it``."""
+    command = [RACCORDO, "createuser", "--tenant", slug, "--email", f"owner@{slug}.it", "--name", name]
+    command += ["--role", "owner", "--password", password]
+    created = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    assert created.returncode == 0, created.stderr
