@@ -534,7 +534,8 @@ def report(title: str, lines: list[Line], select_line: Line) -> list[dict[str, A
     base = percentile(lines[0].samples, 50)
     print(f"-- {title}")
     print(
-        f"{'request':44} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'x healthz':>10}  bar (p95 < {BAR_MS:.0f} ms)"
+        f"{'request':44} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'x healthz':>10}"
+        f"  bar (p95 < {BAR_MS:.0f} ms)"
     )
     out = []
     for line in [select_line, *lines]:
@@ -542,7 +543,8 @@ def report(title: str, lines: list[Line], select_line: Line) -> list[dict[str, A
         ratio = percentile(line.samples, 50) / base if base else float("nan")
         verdict = ("PASS" if f["p95"] < BAR_MS else "FAIL") if line.bar else "-"
         print(
-            f"{line.name:44} {len(line.samples):>4} {f['p50']:>8.2f} {f['p95']:>8.2f} {f['p99']:>8.2f} {ratio:>10.1f}  {verdict}"
+            f"{line.name:44} {len(line.samples):>4} {f['p50']:>8.2f} {f['p95']:>8.2f} {f['p99']:>8.2f}"
+            f" {ratio:>10.1f}  {verdict}"
         )
         out.append(
             {"name": line.name, "n": len(line.samples), **f, "ratio_to_healthz": round(ratio, 2), "verdict": verdict}
@@ -660,7 +662,8 @@ def run_backend(backend: str, args: argparse.Namespace, data_dir: Path) -> dict[
         agent_password = next(password for role, email, password in logins.users if email == agent_email)
         version = rt.engine.dialect.server_version_info
         print(
-            f"== desktop on {backend} ({'.'.join(map(str, version or ())) or '?'}): demo loaded in {demo_seconds:.1f} s ({demo_count} conversations), {args.samples} samples per line"
+            f"== desktop on {backend} ({'.'.join(map(str, version or ())) or '?'}): demo loaded in"
+            f" {demo_seconds:.1f} s ({demo_count} conversations), {args.samples} samples per line"
         )
         analyze(rt)
         desk = Desk(rt, args.samples)
@@ -687,7 +690,8 @@ def run_backend(backend: str, args: argparse.Namespace, data_dir: Path) -> dict[
                 )
             analyze(rt)
             print(
-                f"added {added['conversations']} conversations in {added['seconds']} s: {total} in the tenant, {entries} search entries"
+                f"added {added['conversations']} conversations in {added['seconds']} s:"
+                f" {total} in the tenant, {entries} search entries"
             )
             first = fx
             fx = pick(rt, tenant_id, desk)

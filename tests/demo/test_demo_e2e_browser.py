@@ -202,7 +202,8 @@ def test_admin_routes_a_new_conversation_the_agent_accepts_replies_on_email_ment
     assert app_inbox.status_code == 201, app_inbox.text
     app_inbox = app_inbox.json()
 
-    # 1. The admin creates a queue (always open, wrap-up required) and a rule that sends the new app's conversations there.
+    # 1. The admin creates a queue (always open, wrap-up required) and a rule that sends the new app's
+    #    conversations there.
     admin = login(browser, demo, _email_of(demo, "Paolo Greco"), "/admin/queues")
     admin.fill("#f-name", "Partner E2E")
     admin.check(f"input[name=members][value='{emily}']")
