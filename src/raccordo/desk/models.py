@@ -1,4 +1,5 @@
-"""Tables of the desk: answer templates, wrap-up codes, guided scripts (versions, runs), agenda items, side-panel apps, the search index."""
+"""Tables of the desk: answer templates, wrap-up codes, guided scripts (versions, runs), agenda items,
+side-panel apps, the search index."""
 
 from __future__ import annotations
 
@@ -125,7 +126,7 @@ class ScriptRun(Base):
 class AgendaItem(Base):
     """A callback or follow-up an agent scheduled on a conversation: at ``due_at`` (UTC) the
     ``agenda.due`` job reopens the conversation and routes it to ``owner_id`` when they are
-    online with room, otherwise into a queue (``services/agenda.py``)."""
+    online with room, otherwise into a queue (``services/agenda_due.py``)."""
 
     __tablename__ = "agenda_items"
     __table_args__ = (
@@ -147,7 +148,8 @@ class AgendaItem(Base):
     due_at: Mapped[datetime]
     note: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled, due, done, cancelled, missed
-    # What happened at the due time: offered / assigned (to routed_user_id), queued (in routed_queue_id), unassigned, or why it was missed.
+    # What happened at the due time: offered / assigned (to routed_user_id), queued (in
+    # routed_queue_id), unassigned, or why it was missed.
     outcome: Mapped[str | None] = mapped_column(String(32))
     routed_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     routed_queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id", ondelete="SET NULL"))

@@ -94,12 +94,13 @@ def _on_run(sessions: Sessions, actor: Actor, conversation_id: int, act: Callabl
 
 
 def start_run(sessions: Sessions, actor: Actor, conversation_id: int, script_id: int) -> bool:
-    return _on_run(
-        sessions,
-        actor,
-        conversation_id,
-        lambda session: scripts.start_run(session, actor, conversation_id, script_id) and False,
-    )
+    """Start the script on the conversation; False: nothing was saved on the contact."""
+
+    def act(session: Session) -> bool:
+        scripts.start_run(session, actor, conversation_id, script_id)
+        return False
+
+    return _on_run(sessions, actor, conversation_id, act)
 
 
 def answer_step(
@@ -116,25 +117,25 @@ def answer_step(
 
 
 def go_back(sessions: Sessions, actor: Actor, conversation_id: int, run_id: int) -> bool:
-    return _on_run(
-        sessions,
-        actor,
-        conversation_id,
-        lambda session: _own_run(session, actor, conversation_id, run_id)
-        and scripts.go_back(session, actor, run_id)
-        and False,
-    )
+    """Back to the previous step; False: nothing was saved on the contact."""
+
+    def act(session: Session) -> bool:
+        _own_run(session, actor, conversation_id, run_id)
+        scripts.go_back(session, actor, run_id)
+        return False
+
+    return _on_run(sessions, actor, conversation_id, act)
 
 
 def abandon_run(sessions: Sessions, actor: Actor, conversation_id: int, run_id: int) -> bool:
-    return _on_run(
-        sessions,
-        actor,
-        conversation_id,
-        lambda session: _own_run(session, actor, conversation_id, run_id)
-        and scripts.abandon_run(session, actor, run_id)
-        and False,
-    )
+    """Stop the run; False: nothing was saved on the contact."""
+
+    def act(session: Session) -> bool:
+        _own_run(session, actor, conversation_id, run_id)
+        scripts.abandon_run(session, actor, run_id)
+        return False
+
+    return _on_run(sessions, actor, conversation_id, act)
 
 
 def attributes_view(sessions: Sessions, actor: Actor, conversation_id: int) -> Data:
