@@ -12,6 +12,18 @@ from sqlalchemy.orm import Mapped, mapped_column, validates
 from raccordo.platform.store.models import Base, fold_name, folded_key, id_column, tenant_column, utcnow
 
 
+def folding(*columns: str) -> Any:
+    """The ORM validator that keeps each column's ``<column>_key`` (``folded_key``) in step when
+    the column is set on a row: assigned in the class body as ``_fold = folding("name")``."""
+
+    @validates(*columns)
+    def fold(row: Any, key: str, value: str | None) -> str | None:
+        setattr(row, f"{key}_key", fold_name(value))
+        return value
+
+    return fold
+
+
 class AnswerTemplate(Base):
     """A canned answer managed by admins: ``body`` with ``{{contact.first_name}}``-style variables,
     and optional per-language bodies (``{"it": ..., "en": ...}``) chosen by the contact's language."""
@@ -35,10 +47,7 @@ class AnswerTemplate(Base):
     name_key: Mapped[str | None] = folded_key("name")
     shortcut_key: Mapped[str | None] = folded_key("shortcut")
 
-    @validates("name", "shortcut")
-    def _fold(self, key: str, value: str | None) -> str | None:
-        setattr(self, f"{key}_key", fold_name(value))
-        return value
+    _fold = folding("name", "shortcut")
 
 
 class WrapUpCode(Base):
@@ -57,10 +66,7 @@ class WrapUpCode(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     code_key: Mapped[str | None] = folded_key("code")
 
-    @validates("code")
-    def _fold(self, key: str, value: str | None) -> str | None:
-        setattr(self, f"{key}_key", fold_name(value))
-        return value
+    _fold = folding("code")
 
 
 class Script(Base):
@@ -84,10 +90,7 @@ class Script(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     name_key: Mapped[str | None] = folded_key("name")
 
-    @validates("name")
-    def _fold(self, key: str, value: str | None) -> str | None:
-        setattr(self, f"{key}_key", fold_name(value))
-        return value
+    _fold = folding("name")
 
 
 class ScriptVersion(Base):
@@ -184,10 +187,7 @@ class SidePanelApp(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     name_key: Mapped[str | None] = folded_key("name")
 
-    @validates("name")
-    def _fold(self, key: str, value: str | None) -> str | None:
-        setattr(self, f"{key}_key", fold_name(value))
-        return value
+    _fold = folding("name")
 
 
 class SearchEntry(Base):

@@ -70,6 +70,7 @@ class ScriptPatch(BaseModel):
 
 
 class ScriptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # a script's columns, and the steps of its latest version
     id: int
     name: str
     description: str
@@ -131,21 +132,6 @@ class RunOut(BaseModel):
     finished_at: datetime | None
 
 
-def _script_out(script: Any) -> ScriptOut:
-    return ScriptOut(
-        id=script.id,
-        name=script.name,
-        description=script.description,
-        active=script.active,
-        channels=script.channels,
-        queue_ids=script.queue_ids,
-        version=script.version,
-        steps=script.steps,
-        created_at=script.created_at,
-        updated_at=script.updated_at,
-    )
-
-
 def _run_out(shown: scripts.RunShown) -> RunOut:
     run, step = shown.run, shown.step
     return RunOut(
@@ -181,23 +167,23 @@ def _values(body: BaseModel, *, unset: bool) -> dict[str, Any]:
 
 @router.get("/scripts", response_model=list[ScriptOut])
 def list_scripts(request: Request, actor: Actor = ActorDep) -> list[ScriptOut]:
-    return [_script_out(s) for s in scripts.list_scripts(runtime(request).sessions, actor)]
+    return [ScriptOut.model_validate(s) for s in scripts.list_scripts(runtime(request).sessions, actor)]
 
 
 @router.post("/scripts", response_model=ScriptOut, status_code=201)
 def create_script(body: ScriptIn, request: Request, actor: Actor = ActorDep) -> ScriptOut:
-    return _script_out(scripts.create_script(runtime(request).sessions, actor, _values(body, unset=False)))
+    return ScriptOut.model_validate(scripts.create_script(runtime(request).sessions, actor, _values(body, unset=False)))
 
 
 @router.get("/scripts/{script_id}", response_model=ScriptOut)
 def get_script(script_id: PathId, request: Request, actor: Actor = ActorDep) -> ScriptOut:
-    return _script_out(scripts.get_script(runtime(request).sessions, actor, script_id))
+    return ScriptOut.model_validate(scripts.get_script(runtime(request).sessions, actor, script_id))
 
 
 @router.patch("/scripts/{script_id}", response_model=ScriptOut)
 def update_script(script_id: PathId, body: ScriptPatch, request: Request, actor: Actor = ActorDep) -> ScriptOut:
     values = _values(body, unset=True)
-    return _script_out(scripts.update_script(runtime(request).sessions, actor, script_id, values))
+    return ScriptOut.model_validate(scripts.update_script(runtime(request).sessions, actor, script_id, values))
 
 
 @router.delete("/scripts/{script_id}", status_code=204)
@@ -217,7 +203,7 @@ def list_versions(script_id: PathId, request: Request, actor: Actor = ActorDep) 
 @router.get("/conversations/{conversation_id}/scripts", response_model=list[ScriptOut])
 def applicable_scripts(conversation_id: PathId, request: Request, actor: Actor = ActorDep) -> list[ScriptOut]:
     """The active scripts that apply to this conversation (its channel, a queue it went through)."""
-    return [_script_out(s) for s in scripts.applicable(runtime(request).sessions, actor, conversation_id)]
+    return [ScriptOut.model_validate(s) for s in scripts.applicable(runtime(request).sessions, actor, conversation_id)]
 
 
 @router.get("/conversations/{conversation_id}/script-runs", response_model=list[RunOut])

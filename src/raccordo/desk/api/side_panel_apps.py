@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from raccordo.accounts.api.deps import ActorDep, runtime
 from raccordo.accounts.domain.actor import Actor
 from raccordo.desk.domain.side_panel import SHAREABLE, app_origin
-from raccordo.desk.services import side_panel_use_cases as side_panel_apps
+from raccordo.desk.services import content, side_panel_apps
 from raccordo.platform.web import schemas
 
 router = APIRouter(prefix="/api/v1", tags=["side-panel apps"])
@@ -101,36 +101,36 @@ def _out(app: Any, model: type[AppOut] = AppOut, **extra: Any) -> Any:
 
 @router.get("/side-panel-apps", response_model=list[AppOut])
 def list_apps(request: Request, actor: Actor = ActorDep) -> list[AppOut]:
-    return [_out(a) for a in side_panel_apps.list_apps(runtime(request).sessions, actor)]
+    return [_out(a) for a in content.list_apps(runtime(request).sessions, actor)]
 
 
 @router.post("/side-panel-apps", response_model=AppCreated, status_code=201)
 def create_app(body: AppIn, request: Request, actor: Actor = ActorDep) -> AppCreated:
     rt = runtime(request)
-    app, secret = side_panel_apps.create_app(rt.sessions, rt.secretbox, actor, body.model_dump())
+    app, secret = content.create_app(rt.sessions, rt.secretbox, actor, body.model_dump())
     return _out(app, AppCreated, secret=secret)
 
 
 @router.get("/side-panel-apps/{app_id}", response_model=AppOut)
 def get_app(app_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> AppOut:
-    return _out(side_panel_apps.get_app(runtime(request).sessions, actor, app_id))
+    return _out(content.get_app(runtime(request).sessions, actor, app_id))
 
 
 @router.patch("/side-panel-apps/{app_id}", response_model=AppOut)
 def update_app(app_id: schemas.PathId, body: AppPatch, request: Request, actor: Actor = ActorDep) -> AppOut:
     changes = body.model_dump(exclude_unset=True)
-    return _out(side_panel_apps.update_app(runtime(request).sessions, actor, app_id, changes))
+    return _out(content.update_app(runtime(request).sessions, actor, app_id, changes))
 
 
 @router.post("/side-panel-apps/{app_id}/rotate-secret", response_model=AppSecret)
 def rotate_secret(app_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> AppSecret:
     rt = runtime(request)
-    return AppSecret(secret=side_panel_apps.rotate_secret(rt.sessions, rt.secretbox, actor, app_id))
+    return AppSecret(secret=content.rotate_app_secret(rt.sessions, rt.secretbox, actor, app_id))
 
 
 @router.delete("/side-panel-apps/{app_id}", status_code=204)
 def delete_app(app_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> Response:
-    side_panel_apps.delete_app(runtime(request).sessions, actor, app_id)
+    content.delete_app(runtime(request).sessions, actor, app_id)
     return Response(status_code=204)
 
 
@@ -140,5 +140,5 @@ def conversation_apps(conversation_id: schemas.PathId, request: Request, actor: 
     it (token valid 10 minutes)."""
     page_origin = f"{request.url.scheme}://{request.url.netloc}"
     rt = runtime(request)
-    apps = side_panel_apps.conversation_apps(rt.sessions, rt.secretbox, actor, conversation_id, page_origin=page_origin)
+    apps = content.conversation_apps(rt.sessions, rt.secretbox, actor, conversation_id, page_origin=page_origin)
     return [PanelAppOut(id=a.id, name=a.name, url=a.url, origin=a.origin, message=a.message) for a in apps]

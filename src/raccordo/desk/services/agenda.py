@@ -28,7 +28,7 @@ from raccordo.platform.events import emit
 from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.record.models import Conversation
 from raccordo.record.services.identity import live_contact
-from raccordo.record.services.records import add_timeline, audit, get_owned
+from raccordo.record.services.records import add_conversation_timeline, audit, get_owned
 from raccordo.routing.models import RoutingQueue
 
 AGENDA_DUE = "agenda.due"
@@ -321,16 +321,7 @@ def schedule(
         "due_at": due.isoformat(),
         "owner_id": owner,
     }
-    add_timeline(
-        session,
-        actor.tenant_id,
-        conversation.contact_id,
-        TIMELINE_SCHEDULED,
-        conversation_id=conversation.id,
-        actor_type=actor.actor_type,
-        actor_id=actor.user_id,
-        data=data,
-    )
+    add_conversation_timeline(session, actor, conversation, TIMELINE_SCHEDULED, data)
     audit(session, actor, "agenda.scheduled", "agenda_item", item.id, data)
     announce(session, item)
     return item

@@ -116,26 +116,29 @@ def answer_step(
     return _on_run(sessions, actor, conversation_id, act)
 
 
-def go_back(sessions: Sessions, actor: Actor, conversation_id: int, run_id: int) -> bool:
-    """Back to the previous step; False: nothing was saved on the contact."""
+def _move(
+    sessions: Sessions,
+    actor: Actor,
+    conversation_id: int,
+    run_id: int,
+    move: Callable[[Session, Actor, int], ScriptRun],
+) -> bool:
+    """Move the conversation's run (back, abandon); False: nothing was saved on the contact."""
 
     def act(session: Session) -> bool:
         _own_run(session, actor, conversation_id, run_id)
-        scripts.go_back(session, actor, run_id)
+        move(session, actor, run_id)
         return False
 
     return _on_run(sessions, actor, conversation_id, act)
+
+
+def go_back(sessions: Sessions, actor: Actor, conversation_id: int, run_id: int) -> bool:
+    return _move(sessions, actor, conversation_id, run_id, scripts.go_back)
 
 
 def abandon_run(sessions: Sessions, actor: Actor, conversation_id: int, run_id: int) -> bool:
-    """Stop the run; False: nothing was saved on the contact."""
-
-    def act(session: Session) -> bool:
-        _own_run(session, actor, conversation_id, run_id)
-        scripts.abandon_run(session, actor, run_id)
-        return False
-
-    return _on_run(sessions, actor, conversation_id, act)
+    return _move(sessions, actor, conversation_id, run_id, scripts.abandon_run)
 
 
 def attributes_view(sessions: Sessions, actor: Actor, conversation_id: int) -> Data:
