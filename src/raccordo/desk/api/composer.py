@@ -42,8 +42,8 @@ class ConsentIn(BaseModel):
     description="The tenant's active users, for the @mention autocomplete of internal notes.",
 )
 def people(request: Request, actor: Actor = ActorDep) -> list[PersonOut]:
-    people = composer_use_cases.people(runtime(request).sessions, actor)
-    return [PersonOut(id=p.id, name=p.name, handle=p.handle, insert=p.insert) for p in people]
+    users = composer_use_cases.people(runtime(request).sessions, actor)
+    return [PersonOut(id=u.id, name=u.name, handle=u.handle, insert=u.insert) for u in users]
 
 
 @router.post(
