@@ -55,7 +55,8 @@ def test_schedule_a_callback_and_see_it_come_back_at_its_time(browser, desk: Des
     toast.get_by_role("link", name="Open the conversation").click()
     page.wait_for_url(f"**/conversations/{conversation_id}", timeout=LONG)
     page.locator(
-        f"#conversation-list [data-conversation-id='{conversation_id}'], #conversation-list a[href*='/conversations/{conversation_id}']"
+        f"#conversation-list [data-conversation-id='{conversation_id}'], "
+        f"#conversation-list a[href*='/conversations/{conversation_id}']"
     ).first.wait_for(timeout=LONG)
     page.screenshot(path=str(desk.shots / "agenda-back-in-inbox.png"))
     conversation = desk.api("GET", f"/api/v1/conversations/{conversation_id}").json()

@@ -91,7 +91,10 @@ def conversation_with_email(desk: Desk) -> int:
                 "identities": [{"kind": "email", "value": f"c-{uuid.uuid4().hex[:6]}@example.com"}],
             },
             "text": "Buongiorno, vi scrivo per l'ordine A-2002",
-            "html": "<p>Buongiorno,</p><p>vi scrivo per l'<b>ordine A-2002</b>.</p><blockquote>Il 3 maggio avete scritto: ...</blockquote>",
+            "html": (
+                "<p>Buongiorno,</p><p>vi scrivo per l'<b>ordine A-2002</b>.</p>"
+                "<blockquote>Il 3 maggio avete scritto: ...</blockquote>"
+            ),
         }
     ).encode()
     response = httpx.post(
@@ -281,7 +284,10 @@ def test_question_mark_lists_the_shortcuts_and_j_k_enter_walk_the_inbox(browser,
     rows = page.locator(".conversation-list .row")
     first, second = (rows.nth(i).get_attribute("data-conversation-id") for i in (0, 1))
     assert {int(first), int(second)} == set(ids)  # the newest two, in list order
-    focused = "document.activeElement.closest('.row') && document.activeElement.closest('.row').getAttribute('data-conversation-id')"
+    focused = (
+        "document.activeElement.closest('.row')"
+        " && document.activeElement.closest('.row').getAttribute('data-conversation-id')"
+    )
     page.keyboard.press("j")
     assert page.evaluate(focused) == first
     page.keyboard.press("j")

@@ -158,12 +158,11 @@ def test_views_by_role_including_my_teams_and_agent_scoped_search(client, fresh,
         ).status_code
         == 200
     )
-    ids = lambda role, view: {
-        c["id"]
-        for c in client.get(
-            "/api/v1/conversations", params={"view": view, "limit": 100}, headers=org.headers(role)
-        ).json()["items"]
-    }
+
+    def ids(role, view):
+        listed = client.get("/api/v1/conversations", params={"view": view, "limit": 100}, headers=org.headers(role))
+        return {c["id"] for c in listed.json()["items"]}
+
     assert ids("agent", "teams") == {g}
     assert ids("supervisor", "teams") == set()  # not in the team
     assert ids("supervisor", "mine") == {m}
@@ -203,12 +202,11 @@ def test_queue_filter_on_the_api_and_the_page(client, fresh, org, two):
         f"/api/v1/conversations/{two['marco']}/transfer", json={"queue_id": queue, "note": "tostapane"}, headers=admin
     )
     assert moved.status_code == 200, moved.text
-    listed = lambda q: {
-        c["id"]
-        for c in client.get("/api/v1/conversations", params={"queue_id": q, "status": "open"}, headers=admin).json()[
-            "items"
-        ]
-    }
+
+    def listed(queue_id):
+        found = client.get("/api/v1/conversations", params={"queue_id": queue_id, "status": "open"}, headers=admin)
+        return {c["id"] for c in found.json()["items"]}
+
     assert listed(queue) == {two["marco"]}
     assert listed(other) == set()
     assert client.get("/api/v1/conversations", params={"queue_id": 0}, headers=admin).status_code == 422

@@ -147,7 +147,7 @@ def test_app_form_validates_and_shows_the_secret_once(fresh, org, rt, client):
 
 def test_csp_frames_the_app_origin_only_for_the_tenant_that_configured_it(fresh, org, other_org, client):
     admin = org.headers("admin")
-    conversation_id, inbox_id = conversation_of(client, org)
+    conversation_id, _ = conversation_of(client, org)
     theirs, _ = conversation_of(client, other_org)
     made = client.post("/api/v1/side-panel-apps", json={"name": "CRM", "url": CRM}, headers=admin)
     assert made.status_code == 201, made.text

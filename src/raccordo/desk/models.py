@@ -1,4 +1,5 @@
-"""Tables of the desk: answer templates, wrap-up codes, guided scripts (versions, runs), agenda items, side-panel apps, the search index."""
+"""Tables of the desk: answer templates, wrap-up codes, guided scripts (versions, runs), agenda items,
+side-panel apps, the search index."""
 
 from __future__ import annotations
 
@@ -9,6 +10,18 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Unique
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from raccordo.platform.store.models import Base, fold_name, folded_key, id_column, tenant_column, utcnow
+
+
+def folding(*columns: str) -> Any:
+    """The ORM validator that keeps each column's ``<column>_key`` (``folded_key``) in step when
+    the column is set on a row: assigned in the class body as ``_fold = folding("name")``."""
+
+    @validates(*columns)
+    def fold(row: Any, key: str, value: str | None) -> str | None:
+        setattr(row, f"{key}_key", fold_name(value))
+        return value
+
+    return fold
 
 
 class AnswerTemplate(Base):
@@ -34,10 +47,7 @@ class AnswerTemplate(Base):
     name_key: Mapped[str | None] = folded_key("name")
     shortcut_key: Mapped[str | None] = folded_key("shortcut")
 
-    @validates("name", "shortcut")
-    def _fold(self, key: str, value: str | None) -> str | None:
-        setattr(self, f"{key}_key", fold_name(value))
-        return value
+    _fold = folding("name", "shortcut")
 
 
 class WrapUpCode(Base):
@@ -56,10 +66,7 @@ class WrapUpCode(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     code_key: Mapped[str | None] = folded_key("code")
 
-    @validates("code")
-    def _fold(self, key: str, value: str | None) -> str | None:
-        setattr(self, f"{key}_key", fold_name(value))
-        return value
+    _fold = folding("code")
 
 
 class Script(Base):
@@ -83,10 +90,7 @@ class Script(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     name_key: Mapped[str | None] = folded_key("name")
 
-    @validates("name")
-    def _fold(self, key: str, value: str | None) -> str | None:
-        setattr(self, f"{key}_key", fold_name(value))
-        return value
+    _fold = folding("name")
 
 
 class ScriptVersion(Base):
@@ -125,7 +129,7 @@ class ScriptRun(Base):
 class AgendaItem(Base):
     """A callback or follow-up an agent scheduled on a conversation: at ``due_at`` (UTC) the
     ``agenda.due`` job reopens the conversation and routes it to ``owner_id`` when they are
-    online with room, otherwise into a queue (``services/agenda.py``)."""
+    online with room, otherwise into a queue (``services/agenda_due.py``)."""
 
     __tablename__ = "agenda_items"
     __table_args__ = (
@@ -147,7 +151,8 @@ class AgendaItem(Base):
     due_at: Mapped[datetime]
     note: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled, due, done, cancelled, missed
-    # What happened at the due time: offered / assigned (to routed_user_id), queued (in routed_queue_id), unassigned, or why it was missed.
+    # What happened at the due time: offered / assigned (to routed_user_id), queued (in
+    # routed_queue_id), unassigned, or why it was missed.
     outcome: Mapped[str | None] = mapped_column(String(32))
     routed_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     routed_queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id", ondelete="SET NULL"))
@@ -182,10 +187,7 @@ class SidePanelApp(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     name_key: Mapped[str | None] = folded_key("name")
 
-    @validates("name")
-    def _fold(self, key: str, value: str | None) -> str | None:
-        setattr(self, f"{key}_key", fold_name(value))
-        return value
+    _fold = folding("name")
 
 
 class SearchEntry(Base):

@@ -18,11 +18,17 @@ class TemplateIn(BaseModel):
     body: str = Field(
         min_length=1,
         max_length=10_000,
-        description="Text with variables such as {{contact.first_name}}, {{contact.name}}, {{agent.name}}; undefined ones render empty.",
+        description=(
+            "Text with variables such as {{contact.first_name}}, {{contact.name}}, {{agent.name}}; "
+            "undefined ones render empty."
+        ),
     )
     bodies: dict[str, str] = Field(
         default_factory=dict,
-        description='Optional other versions, keyed by language ("it", "en": the contact\'s), channel ("email": the one the agent answers on) or both ("email:it"); the most specific that fits is used, else body.',
+        description=(
+            'Optional other versions, keyed by language ("it", "en": the contact\'s), channel ("email": the '
+            'one the agent answers on) or both ("email:it"); the most specific that fits is used, else body.'
+        ),
     )
     active: bool = True
 

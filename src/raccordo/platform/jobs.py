@@ -55,7 +55,7 @@ DEFAULT_MAX_ATTEMPTS = 5
 BUILTIN_HANDLER_MODULES = (
     "raccordo.record.services.snooze",
     "raccordo.routing.services.sla",
-    "raccordo.desk.services.agenda",
+    "raccordo.desk.services.agenda_due",
     "raccordo.channels.services.inbound",
     "raccordo.channels.services.inboxes",
 )

@@ -8,9 +8,9 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from raccordo.accounts.api.deps import ActorDep, transaction
+from raccordo.accounts.api.deps import ActorDep, runtime
 from raccordo.accounts.domain.actor import Actor
-from raccordo.desk.services import agenda
+from raccordo.desk.services import agenda_use_cases as agenda
 from raccordo.platform.web.schemas import MAX_ID, PathId
 
 router = APIRouter(prefix="/api/v1", tags=["agenda"])
@@ -27,14 +27,19 @@ class AgendaItemIn(BaseModel):
     channel: str | None = Field(
         default=None,
         max_length=32,
-        description='"phone" (a call: the contact needs a phone number) or an inbox channel; default: the conversation\'s last inbox.',
+        description=(
+            '"phone" (a call: the contact needs a phone number) or an inbox channel; '
+            "default: the conversation's last inbox."
+        ),
     )
     inbox_id: int | None = RowId
     queue_id: int | None = Field(
         default=None,
         ge=1,
         le=MAX_ID,
-        description="Where the work goes if the owner is away; default: the conversation's last queue, then the routing rules.",
+        description=(
+            "Where the work goes if the owner is away; default: the conversation's last queue, then the routing rules."
+        ),
     )
     owner_id: int | None = Field(
         default=None,
@@ -98,21 +103,20 @@ def list_agenda(
     day: date | None = Query(None, description="A day in the tenant's timezone."),
     limit: int = Query(200, ge=1, le=500),
 ) -> AgendaList:
-    with transaction(request) as session:
-        rows = agenda.list_items(session, actor, agenda.AgendaFilters(scope=scope, status=status, day=day), limit)
-        return AgendaList(items=[AgendaItemOut.model_validate(r) for r in rows])
+    rows = agenda.list_items(
+        runtime(request).sessions, actor, agenda.AgendaFilters(scope=scope, status=status, day=day), limit
+    )
+    return AgendaList(items=[AgendaItemOut.model_validate(r) for r in rows])
 
 
 @router.post("/agenda", response_model=AgendaItemOut, status_code=201)
 def create_agenda_item(body: AgendaItemIn, request: Request, actor: Actor = ActorDep) -> AgendaItemOut:
-    with transaction(request) as session:
-        return AgendaItemOut.model_validate(agenda.schedule(session, actor, **body.model_dump()))
+    return AgendaItemOut.model_validate(agenda.schedule(runtime(request).sessions, actor, body.model_dump()))
 
 
 @router.get("/agenda/{agenda_item_id}", response_model=AgendaItemOut)
 def get_agenda_item(agenda_item_id: PathId, request: Request, actor: Actor = ActorDep) -> AgendaItemOut:
-    with transaction(request) as session:
-        return AgendaItemOut.model_validate(agenda.get_item(session, actor, agenda_item_id))
+    return AgendaItemOut.model_validate(agenda.get_item(runtime(request).sessions, actor, agenda_item_id))
 
 
 @router.patch("/agenda/{agenda_item_id}", response_model=AgendaItemOut)
@@ -123,25 +127,20 @@ def update_agenda_item(
     for name in ("kind", "due_at", "owner_id"):  # null means "leave it" for these
         if changes.get(name, 0) is None:
             changes.pop(name)
-    with transaction(request) as session:
-        return AgendaItemOut.model_validate(agenda.update(session, actor, agenda_item_id, **changes))
+    return AgendaItemOut.model_validate(agenda.update(runtime(request).sessions, actor, agenda_item_id, changes))
 
 
 @router.post("/agenda/{agenda_item_id}/cancel", response_model=AgendaItemOut)
 def cancel_agenda_item(agenda_item_id: PathId, request: Request, actor: Actor = ActorDep) -> AgendaItemOut:
-    with transaction(request) as session:
-        return AgendaItemOut.model_validate(agenda.cancel(session, actor, agenda_item_id))
+    return AgendaItemOut.model_validate(agenda.cancel(runtime(request).sessions, actor, agenda_item_id))
 
 
 @router.post("/agenda/{agenda_item_id}/complete", response_model=AgendaItemOut)
 def complete_agenda_item(agenda_item_id: PathId, request: Request, actor: Actor = ActorDep) -> AgendaItemOut:
-    with transaction(request) as session:
-        return AgendaItemOut.model_validate(agenda.complete(session, actor, agenda_item_id))
+    return AgendaItemOut.model_validate(agenda.complete(runtime(request).sessions, actor, agenda_item_id))
 
 
 @router.get("/conversations/{conversation_id}/agenda", response_model=AgendaList)
 def conversation_agenda(conversation_id: PathId, request: Request, actor: Actor = ActorDep) -> AgendaList:
-    with transaction(request) as session:
-        return AgendaList(
-            items=[AgendaItemOut.model_validate(r) for r in agenda.conversation_items(session, actor, conversation_id)]
-        )
+    rows = agenda.conversation_items(runtime(request).sessions, actor, conversation_id)
+    return AgendaList(items=[AgendaItemOut.model_validate(r) for r in rows])

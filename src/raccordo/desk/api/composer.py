@@ -7,9 +7,10 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from raccordo.accounts.api.deps import ActorDep, transaction
+from raccordo.accounts.api.deps import ActorDep, runtime
 from raccordo.accounts.domain.actor import Actor
-from raccordo.desk.services import composer, customer_panel
+from raccordo.desk.services import composer_use_cases, customer_panel
+from raccordo.desk.services.customer_panel import CONSENT_PURPOSES
 from raccordo.platform.web.schemas import PathId
 from raccordo.record import schemas
 
@@ -25,11 +26,13 @@ class PersonOut(BaseModel):
 
 class ConsentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    purpose: Literal[customer_panel.CONSENT_PURPOSES] = Field(
+    # The record owns the purposes as a tuple of names: a Literal built from it at run time (the
+    # schema's enum, pydantic's check), which a static checker cannot follow.
+    purpose: Literal[CONSENT_PURPOSES] = Field(  # type: ignore[valid-type]
         description="What the decision is about, e.g. marketing_email."
-    )  # type: ignore[valid-type]
+    )
     granted: bool = Field(description="true grants the purpose, false withdraws it.")
-    source: Literal[customer_panel.CONSENT_SOURCES] = Field(description="How the customer expressed it.")  # type: ignore[valid-type]
+    source: customer_panel.ConsentSource = Field(description="How the customer expressed it.")
     note: str | None = Field(default=None, max_length=customer_panel.MAX_NOTE)
 
 
@@ -39,11 +42,8 @@ class ConsentIn(BaseModel):
     description="The tenant's active users, for the @mention autocomplete of internal notes.",
 )
 def people(request: Request, actor: Actor = ActorDep) -> list[PersonOut]:
-    with transaction(request) as session:
-        return [
-            PersonOut(id=p.id, name=p.name, handle=p.handle, insert=p.insert)
-            for p in composer.mentionable(session, actor)
-        ]
+    users = composer_use_cases.people(runtime(request).sessions, actor)
+    return [PersonOut(id=u.id, name=u.name, handle=u.handle, insert=u.insert) for u in users]
 
 
 @router.post(
@@ -54,9 +54,13 @@ def people(request: Request, actor: Actor = ActorDep) -> list[PersonOut]:
 def record_consent(
     contact_id: PathId, body: ConsentIn, request: Request, actor: Actor = ActorDep
 ) -> schemas.ContactOut:
-    with transaction(request) as session:
-        contact = customer_panel.record_consent(
-            session, actor, contact_id, purpose=body.purpose, granted=body.granted, source=body.source, note=body.note
-        )
-        session.refresh(contact, ["identities"])
-        return schemas.ContactOut.model_validate(contact)
+    contact = composer_use_cases.record_consent(
+        runtime(request).sessions,
+        actor,
+        contact_id,
+        purpose=body.purpose,
+        granted=body.granted,
+        source=body.source,
+        note=body.note,
+    )
+    return schemas.ContactOut.model_validate(contact)

@@ -9,9 +9,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from raccordo.accounts.api.deps import ActorDep, transaction
+from raccordo.accounts.api.deps import ActorDep, runtime
 from raccordo.accounts.domain.actor import Actor
-from raccordo.desk.services import scripts
+from raccordo.desk.services import script_use_cases as scripts
 from raccordo.platform.web.schemas import Id, PathId
 
 router = APIRouter(prefix="/api/v1", tags=["scripts"])
@@ -70,6 +70,7 @@ class ScriptPatch(BaseModel):
 
 
 class ScriptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # a script's columns, and the steps of its latest version
     id: int
     name: str
     description: str
@@ -131,37 +132,15 @@ class RunOut(BaseModel):
     finished_at: datetime | None
 
 
-def _script_out(session: Any, script: Any, version: Any = None) -> ScriptOut:
-    version = version or scripts.latest_version(session, script)
-    return ScriptOut(
-        id=script.id,
-        name=script.name,
-        description=script.description,
-        active=script.active,
-        channels=script.channels,
-        queue_ids=script.queue_ids,
-        version=script.version,
-        steps=version.steps,
-        created_at=script.created_at,
-        updated_at=script.updated_at,
-    )
-
-
-def _scripts_out(session: Any, rows: list[Any]) -> list[ScriptOut]:
-    versions = scripts.latest_versions(session, rows)  # one query, not one per script
-    return [_script_out(session, s, versions[s.id]) for s in rows]
-
-
-def _run_out(session: Any, actor: Actor, run: Any) -> RunOut:
-    shown = scripts.view(session, actor, run)
-    step = shown.step
+def _run_out(shown: scripts.RunShown) -> RunOut:
+    run, step = shown.run, shown.step
     return RunOut(
         id=run.id,
         script_id=run.script_id,
-        script_name=shown.script.name,
+        script_name=shown.script_name,
         conversation_id=run.conversation_id,
         agent_id=run.agent_id,
-        version=shown.version.number,
+        version=shown.version,
         status=run.status,
         answers=list(run.answers or []),
         started_at=run.started_at,
@@ -188,81 +167,71 @@ def _values(body: BaseModel, *, unset: bool) -> dict[str, Any]:
 
 @router.get("/scripts", response_model=list[ScriptOut])
 def list_scripts(request: Request, actor: Actor = ActorDep) -> list[ScriptOut]:
-    with transaction(request) as session:
-        return _scripts_out(session, scripts.list_scripts(session, actor))
+    return [ScriptOut.model_validate(s) for s in scripts.list_scripts(runtime(request).sessions, actor)]
 
 
 @router.post("/scripts", response_model=ScriptOut, status_code=201)
 def create_script(body: ScriptIn, request: Request, actor: Actor = ActorDep) -> ScriptOut:
-    with transaction(request) as session:
-        return _script_out(session, scripts.create_script(session, actor, _values(body, unset=False)))
+    return ScriptOut.model_validate(scripts.create_script(runtime(request).sessions, actor, _values(body, unset=False)))
 
 
 @router.get("/scripts/{script_id}", response_model=ScriptOut)
 def get_script(script_id: PathId, request: Request, actor: Actor = ActorDep) -> ScriptOut:
-    with transaction(request) as session:
-        return _script_out(session, scripts.get_script(session, actor, script_id))
+    return ScriptOut.model_validate(scripts.get_script(runtime(request).sessions, actor, script_id))
 
 
 @router.patch("/scripts/{script_id}", response_model=ScriptOut)
 def update_script(script_id: PathId, body: ScriptPatch, request: Request, actor: Actor = ActorDep) -> ScriptOut:
-    with transaction(request) as session:
-        return _script_out(session, scripts.update_script(session, actor, script_id, _values(body, unset=True)))
+    values = _values(body, unset=True)
+    return ScriptOut.model_validate(scripts.update_script(runtime(request).sessions, actor, script_id, values))
 
 
 @router.delete("/scripts/{script_id}", status_code=204)
 def delete_script(script_id: PathId, request: Request, actor: Actor = ActorDep) -> Response:
-    with transaction(request) as session:
-        scripts.delete_script(session, actor, script_id)
+    scripts.delete_script(runtime(request).sessions, actor, script_id)
     return Response(status_code=204)
 
 
 @router.get("/scripts/{script_id}/versions", response_model=list[ScriptVersionOut])
 def list_versions(script_id: PathId, request: Request, actor: Actor = ActorDep) -> list[ScriptVersionOut]:
     """Every saved design, newest first; versions never change."""
-    with transaction(request) as session:
-        return [ScriptVersionOut.model_validate(v) for v in scripts.list_versions(session, actor, script_id)]
+    return [
+        ScriptVersionOut.model_validate(v) for v in scripts.list_versions(runtime(request).sessions, actor, script_id)
+    ]
 
 
 @router.get("/conversations/{conversation_id}/scripts", response_model=list[ScriptOut])
 def applicable_scripts(conversation_id: PathId, request: Request, actor: Actor = ActorDep) -> list[ScriptOut]:
     """The active scripts that apply to this conversation (its channel, a queue it went through)."""
-    with transaction(request) as session:
-        return _scripts_out(session, scripts.applicable(session, actor, conversation_id))
+    return [ScriptOut.model_validate(s) for s in scripts.applicable(runtime(request).sessions, actor, conversation_id)]
 
 
 @router.get("/conversations/{conversation_id}/script-runs", response_model=list[RunOut])
 def list_runs(conversation_id: PathId, request: Request, actor: Actor = ActorDep) -> list[RunOut]:
-    with transaction(request) as session:
-        return [_run_out(session, actor, r) for r in scripts.list_runs(session, actor, conversation_id)]
+    return [_run_out(r) for r in scripts.list_runs(runtime(request).sessions, actor, conversation_id)]
 
 
 @router.post("/conversations/{conversation_id}/script-runs", response_model=RunOut, status_code=201)
 def start_run(conversation_id: PathId, body: RunStart, request: Request, actor: Actor = ActorDep) -> RunOut:
-    with transaction(request) as session:
-        return _run_out(session, actor, scripts.start_run(session, actor, conversation_id, body.script_id))
+    return _run_out(scripts.start_run(runtime(request).sessions, actor, conversation_id, body.script_id))
 
 
 @router.get("/script-runs/{run_id}", response_model=RunOut)
 def get_run(run_id: PathId, request: Request, actor: Actor = ActorDep) -> RunOut:
-    with transaction(request) as session:
-        return _run_out(session, actor, scripts.get_run(session, actor, run_id))
+    return _run_out(scripts.get_run(runtime(request).sessions, actor, run_id))
 
 
 @router.post("/script-runs/{run_id}/answer", response_model=RunOut)
 def answer(run_id: PathId, body: RunAnswer, request: Request, actor: Actor = ActorDep) -> RunOut:
     """Answer the current step: 422 naming ``value`` when the answer does not fit the question."""
-    with transaction(request) as session:
-        return _run_out(session, actor, scripts.answer_step(session, actor, run_id, body.step_id, body.value))
+    return _run_out(scripts.answer_step(runtime(request).sessions, actor, run_id, body.step_id, body.value))
 
 
 @router.post("/script-runs/{run_id}/back", response_model=RunOut)
 def back(run_id: PathId, request: Request, actor: Actor = ActorDep) -> RunOut:
-    with transaction(request) as session:
-        return _run_out(session, actor, scripts.go_back(session, actor, run_id))
+    return _run_out(scripts.go_back(runtime(request).sessions, actor, run_id))
 
 
 @router.post("/script-runs/{run_id}/abandon", response_model=RunOut)
 def abandon(run_id: PathId, request: Request, actor: Actor = ActorDep) -> RunOut:
-    with transaction(request) as session:
-        return _run_out(session, actor, scripts.abandon_run(session, actor, run_id))
+    return _run_out(scripts.abandon_run(runtime(request).sessions, actor, run_id))

@@ -7,11 +7,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from raccordo.accounts.api.deps import ActorDep, transaction
+from raccordo.accounts.api.deps import ActorDep, runtime
 from raccordo.accounts.domain.actor import Actor
-from raccordo.desk.services import search
+from raccordo.desk.services import search_use_cases as search
 from raccordo.record import schemas
-from raccordo.record.services import conversations
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
@@ -42,20 +41,16 @@ def search_all(
     ),
     limit: int = Query(10, ge=1, le=50),
 ) -> SearchOut:
-    with transaction(request) as session:
-        hits = search.search_contacts(session, actor, q, limit)
-        rows, next_cursor = conversations.list_conversations(
-            session, actor, conversations.ConversationFilters(q=q), limit
-        )
-        return SearchOut(
-            contacts=[
-                ContactHitOut(
-                    contact=schemas.ContactOut.model_validate(h.contact),
-                    latest_conversation_id=h.latest_conversation_id,
-                    conversations=h.conversations,
-                )
-                for h in hits
-            ],
-            conversations=[schemas.ConversationOut.model_validate(c) for c in rows],
-            next_cursor=next_cursor,
-        )
+    found = search.search_all(runtime(request).sessions, actor, q, limit)
+    return SearchOut(
+        contacts=[
+            ContactHitOut(
+                contact=schemas.ContactOut.model_validate(h.contact),
+                latest_conversation_id=h.latest_conversation_id,
+                conversations=h.conversations,
+            )
+            for h in found.contacts
+        ],
+        conversations=[schemas.ConversationOut.model_validate(c) for c in found.conversations],
+        next_cursor=found.next_cursor,
+    )

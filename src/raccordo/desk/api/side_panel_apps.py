@@ -9,10 +9,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from raccordo.accounts.api.deps import ActorDep, runtime, transaction
+from raccordo.accounts.api.deps import ActorDep, runtime
 from raccordo.accounts.domain.actor import Actor
 from raccordo.desk.domain.side_panel import SHAREABLE, app_origin
-from raccordo.desk.services import side_panel_apps
+from raccordo.desk.services import content, side_panel_apps
 from raccordo.platform.web import schemas
 
 router = APIRouter(prefix="/api/v1", tags=["side-panel apps"])
@@ -101,48 +101,44 @@ def _out(app: Any, model: type[AppOut] = AppOut, **extra: Any) -> Any:
 
 @router.get("/side-panel-apps", response_model=list[AppOut])
 def list_apps(request: Request, actor: Actor = ActorDep) -> list[AppOut]:
-    with transaction(request) as session:
-        return [_out(a) for a in side_panel_apps.list_apps(session, actor)]
+    return [_out(a) for a in content.list_apps(runtime(request).sessions, actor)]
 
 
 @router.post("/side-panel-apps", response_model=AppCreated, status_code=201)
 def create_app(body: AppIn, request: Request, actor: Actor = ActorDep) -> AppCreated:
-    with transaction(request) as session:
-        app, secret = side_panel_apps.create_app(session, runtime(request).secretbox, actor, body.model_dump())
-        return _out(app, AppCreated, secret=secret)
+    rt = runtime(request)
+    app, secret = content.create_app(rt.sessions, rt.secretbox, actor, body.model_dump())
+    return _out(app, AppCreated, secret=secret)
 
 
 @router.get("/side-panel-apps/{app_id}", response_model=AppOut)
 def get_app(app_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> AppOut:
-    with transaction(request) as session:
-        return _out(side_panel_apps.get_app(session, actor, app_id))
+    return _out(content.get_app(runtime(request).sessions, actor, app_id))
 
 
 @router.patch("/side-panel-apps/{app_id}", response_model=AppOut)
 def update_app(app_id: schemas.PathId, body: AppPatch, request: Request, actor: Actor = ActorDep) -> AppOut:
-    with transaction(request) as session:
-        return _out(side_panel_apps.update_app(session, actor, app_id, body.model_dump(exclude_unset=True)))
+    changes = body.model_dump(exclude_unset=True)
+    return _out(content.update_app(runtime(request).sessions, actor, app_id, changes))
 
 
 @router.post("/side-panel-apps/{app_id}/rotate-secret", response_model=AppSecret)
 def rotate_secret(app_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> AppSecret:
-    with transaction(request) as session:
-        return AppSecret(secret=side_panel_apps.rotate_secret(session, runtime(request).secretbox, actor, app_id))
+    rt = runtime(request)
+    return AppSecret(secret=content.rotate_app_secret(rt.sessions, rt.secretbox, actor, app_id))
 
 
 @router.delete("/side-panel-apps/{app_id}", status_code=204)
 def delete_app(app_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> Response:
-    with transaction(request) as session:
-        side_panel_apps.delete_app(session, actor, app_id)
+    content.delete_app(runtime(request).sessions, actor, app_id)
     return Response(status_code=204)
 
 
 @router.get("/conversations/{conversation_id}/side-panel-apps", response_model=list[PanelAppOut])
 def conversation_apps(conversation_id: schemas.PathId, request: Request, actor: Actor = ActorDep) -> list[PanelAppOut]:
-    """The active apps shown beside this conversation, each with the context message to post to it (token valid 10 minutes)."""
+    """The active apps shown beside this conversation, each with the context message to post to
+    it (token valid 10 minutes)."""
     page_origin = f"{request.url.scheme}://{request.url.netloc}"
-    with transaction(request) as session:
-        apps = side_panel_apps.conversation_apps(
-            session, runtime(request).secretbox, actor, conversation_id, page_origin=page_origin
-        )
-        return [PanelAppOut(id=a.id, name=a.name, url=a.url, origin=a.origin, message=a.message) for a in apps]
+    rt = runtime(request)
+    apps = content.conversation_apps(rt.sessions, rt.secretbox, actor, conversation_id, page_origin=page_origin)
+    return [PanelAppOut(id=a.id, name=a.name, url=a.url, origin=a.origin, message=a.message) for a in apps]

@@ -55,7 +55,9 @@ def rendered_templates(
     inbox_id: int | None = Query(
         None,
         ge=1,
-        description="The inbox the agent answers on (its channel picks the version); the conversation's last by default.",
+        description=(
+            "The inbox the agent answers on (its channel picks the version); the conversation's last by default."
+        ),
     ),
 ) -> list[schemas.RenderedTemplateOut]:
     """Every active template rendered for this conversation (the contact's language unless ``language`` is given)."""

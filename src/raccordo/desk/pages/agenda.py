@@ -1,8 +1,8 @@
 """Agenda pages: the conversation's "Schedule callback / follow-up" panel and the agent's /agenda page.
 
-Entrypoint layer over ``desk.services.agenda_views`` (read models and use cases). Times are entered and shown in the tenant's
-timezone (``domain.hours.tenant_zone``). The fragments refresh on ``raccordo:agenda`` (fired by
-``agenda.js`` on ``agenda.*`` events).
+Entrypoint layer over ``desk.services.agenda_views`` (read models and use cases). Times are
+entered and shown in the tenant's timezone (``domain.hours.tenant_zone``). The fragments refresh
+on ``raccordo:agenda`` (fired by ``agenda.js`` on ``agenda.*`` events).
 """
 
 from __future__ import annotations
@@ -132,7 +132,8 @@ def agenda_list(request: Request, me: Me = MeDep) -> Response:
 def agenda_action(
     item_id: int, action: str, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep
 ) -> Response:
-    """complete / cancel / reschedule from the /agenda page or the conversation's panel; answers the fragment it came from."""
+    """complete / cancel / reschedule from the /agenda page or the conversation's panel; answers
+    the fragment it came from."""
     if action not in ("complete", "cancel", "reschedule"):
         raise NotFound("error.not_found")
     sessions = runtime(request).sessions

@@ -139,8 +139,8 @@ def _app_errors(exc: RaccordoError, lang: str) -> dict[str, str]:
 
 def _create_app(request: Request, me: Me, values: Values) -> Response:
     """The new app's page, 201, with its signing secret shown this once."""
-    app_id, secret = content.create_app(_sessions(request), runtime(request).secretbox, me.actor, values)
-    return apps.render(request, me, app_id, status=201, secret=secret)
+    app, secret = content.create_app(_sessions(request), runtime(request).secretbox, me.actor, values)
+    return apps.render(request, me, app.id, status=201, secret=secret)
 
 
 apps = AdminResource(
@@ -153,7 +153,7 @@ apps = AdminResource(
     page=lambda request, me, app_id: content.apps_view(_sessions(request), me.actor, app_id),
     read=_app_values,
     create=_create_app,
-    update=lambda request, me, app_id, values: content.update_app(_sessions(request), me.actor, app_id, values),
+    update=lambda request, me, app_id, values: content.update_app(_sessions(request), me.actor, app_id, values).id,
     delete=lambda request, me, app_id: content.delete_app(_sessions(request), me.actor, app_id),
     defaults={
         "name": "",

@@ -163,15 +163,27 @@ def _int_or_none(value: Any) -> int | None:
 
 @router.post("/conversations/{conversation_id}/reply")
 def post_reply(conversation_id: int, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
+    return _post_message(request, me, conversation_id, form, "reply")
+
+
+@router.post("/conversations/{conversation_id}/note")
+def post_note(conversation_id: int, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
+    return _post_message(request, me, conversation_id, form, "note")
+
+
+def _post_message(request: Request, me: Me, conversation_id: int, form: dict[str, Any], mode: str) -> Response:
+    """Send the composer's reply or note; answer the composer again, with the errors next to the
+    fields and the text kept when the message was refused."""
     rt = runtime(request)
     text = str(form.get("text") or "")
-    inbox_id = _int_or_none(form.get("inbox_id"))
+    inbox_id = _int_or_none(form.get("inbox_id")) if mode == "reply" else None
     try:
-        desk_actions.send_reply(
+        desk_actions.post_message(
             rt.sessions,
             rt.files,
             me.actor,
             conversation_id,
+            note=mode == "note",
             text=text,
             inbox_id=inbox_id,
             attachments=composer_view.form_uploads(form),
@@ -180,29 +192,8 @@ def post_reply(conversation_id: int, request: Request, me: Me = MeDep, form: dic
     except (NotFound, Forbidden):
         raise
     except RaccordoError as exc:
-        return _composer(request, me, conversation_id, field_errors(exc, me.lang), text, 422, "reply", inbox_id)
-    return _composer(request, me, conversation_id, {}, "", 200, "reply", inbox_id)
-
-
-@router.post("/conversations/{conversation_id}/note")
-def post_note(conversation_id: int, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
-    rt = runtime(request)
-    text = str(form.get("text") or "")
-    try:
-        desk_actions.add_note(
-            rt.sessions,
-            rt.files,
-            me.actor,
-            conversation_id,
-            text=text,
-            attachments=composer_view.form_uploads(form),
-            max_attachment_bytes=rt.settings.max_attachment_bytes,
-        )
-    except (NotFound, Forbidden):
-        raise
-    except RaccordoError as exc:
-        return _composer(request, me, conversation_id, field_errors(exc, me.lang), text, 422, "note")
-    return _composer(request, me, conversation_id, {}, "", 200, "note")
+        return _composer(request, me, conversation_id, field_errors(exc, me.lang), text, 422, mode, inbox_id)
+    return _composer(request, me, conversation_id, {}, "", 200, mode, inbox_id)
 
 
 def _snooze_until(form: dict[str, Any]) -> datetime | None:

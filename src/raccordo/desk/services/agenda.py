@@ -1,35 +1,9 @@
-"""The agenda: callbacks and follow-ups scheduled on a conversation, and what happens when they fall due.
+"""The agenda: callbacks and follow-ups scheduled on a conversation (reading, scheduling,
+rescheduling, cancelling, completing). What happens when one falls due is ``agenda_due.py``.
 
 Scheduling writes an ``agenda_items`` row and, in the same transaction, a keyed durable job
 (``jobs.schedule``, key ``agenda:<id>``): the timer exists if and only if the item does;
 rescheduling moves the job, cancelling or completing cancels it.
-
-At the due time the worker runs ``agenda.due`` (``fire``) in the job's own transaction, so
-the job becomes ``done`` together with the routing it did, or neither happens. It is
-exactly once across any number of workers: ``jobs.claim_due`` hands a due job to one
-worker (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serializes writers), and the
-handler itself acts only on an item still ``scheduled``, under the item's row lock, so a
-repeated or stale run changes nothing. What it does:
-
-1. the conversation is reopened if needed (through ``conversations.update_conversation``,
-   so timeline, audit, SLA clocks and routing stay in step); a closed or deleted one makes
-   the item ``missed``;
-2. under the tenant's routing lock (``routing_state``, the lock a routing pass holds, so
-   capacity is never exceeded): if the owner is online with room on the conversation's
-   channel (or already has the conversation), the work goes to them: offered or assigned
-   through the item's queue (or the conversation's last queue) by that queue's rules
-   (offer with its timeout, or direct assignment), or assigned directly when there is no
-   queue;
-3. otherwise the conversation leaves its assignee and waits in the item's queue, the
-   conversation's last queue, or the queue the tenant's routing rules pick, where routing
-   goes on as for any conversation (another agent gets it); with no queue at all it stays
-   unassigned in the inbox;
-4. the item becomes ``due`` with its outcome; a timeline event, and ``agenda.due`` for
-   the owner (the desktop shows "Callback due: <contact>").
-
-It uses the routing service's public primitives (``claim_tenant``, ``enqueue``,
-``hand_to_agent``, ``agent_loads``), so a callback is queued, offered and assigned exactly as
-routed conversations are.
 """
 
 from __future__ import annotations
@@ -41,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from raccordo.accounts.domain.actor import Actor, system_actor
+from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission, can
 from raccordo.accounts.models import Tenant, User
 from raccordo.channels.base import get_channel
@@ -50,22 +24,15 @@ from raccordo.desk.domain import agenda as rules
 from raccordo.desk.models import AgendaItem
 from raccordo.platform import hours, jobs
 from raccordo.platform.errors import Conflict, Forbidden, InvalidInput
-from raccordo.platform.events import emit, emit_conversation
-from raccordo.realtime.models import AgentPresence
+from raccordo.platform.events import emit
 from raccordo.record.domain.conversations import ConversationStatus
-from raccordo.record.domain.messages import TimelineKind
-from raccordo.record.models import Contact, Conversation
-from raccordo.record.services import conversations
+from raccordo.record.models import Conversation
 from raccordo.record.services.identity import live_contact
-from raccordo.record.services.records import add_timeline, audit, get_owned
-from raccordo.routing.domain.routing import AgentState
-from raccordo.routing.models import AgentCapacity, QueueItem, RoutingQueue
-from raccordo.routing.services import routing, routing_pass
+from raccordo.record.services.records import add_conversation_timeline, audit, get_owned
+from raccordo.routing.models import RoutingQueue
 
 AGENDA_DUE = "agenda.due"
 TIMELINE_SCHEDULED = "agenda.scheduled"
-TIMELINE_DUE = "agenda.due"
-RETRY_WHEN_ROUTING_BUSY = timedelta(seconds=1)
 
 
 def job_key(item_id: int) -> str:
@@ -156,7 +123,7 @@ def channel_choices(
     """(channel, inbox id, inbox name, reachable) for the form: a phone call and each active inbox."""
     contact = live_contact(session, actor.tenant_id, conversation.contact_id)
     kinds = {identity.kind for identity in contact.identities}
-    choices = [(rules.PHONE, None, "", rules.reachable(rules.PHONE, kinds))]
+    choices: list[tuple[str, int | None, str, bool]] = [(rules.PHONE, None, "", rules.reachable(rules.PHONE, kinds))]
     for inbox in session.scalars(
         select(Inbox).where(Inbox.tenant_id == actor.tenant_id, Inbox.active.is_(True)).order_by(Inbox.name, Inbox.id)
     ):
@@ -280,7 +247,7 @@ def _channel(
 # --- changes -------------------------------------------------------------------------------------
 
 
-def _announce(session: Session, item: AgendaItem, kind: str = "agenda.changed", **extra: Any) -> None:
+def announce(session: Session, item: AgendaItem, kind: str = "agenda.changed", **extra: Any) -> None:
     """An event for the owner's desktop (supervisors see every event of the tenant)."""
     emit(
         session,
@@ -354,18 +321,9 @@ def schedule(
         "due_at": due.isoformat(),
         "owner_id": owner,
     }
-    add_timeline(
-        session,
-        actor.tenant_id,
-        conversation.contact_id,
-        TIMELINE_SCHEDULED,
-        conversation_id=conversation.id,
-        actor_type=actor.actor_type,
-        actor_id=actor.user_id,
-        data=data,
-    )
+    add_conversation_timeline(session, actor, conversation, TIMELINE_SCHEDULED, data)
     audit(session, actor, "agenda.scheduled", "agenda_item", item.id, data)
-    _announce(session, item)
+    announce(session, item)
     return item
 
 
@@ -434,7 +392,7 @@ def update(
     session.flush()
     if changes:
         audit(session, actor, "agenda.updated", "agenda_item", item.id, changes)
-        _announce(session, item)
+        announce(session, item)
     return item
 
 
@@ -454,7 +412,7 @@ def _finish(session: Session, actor: Actor, item_id: int, action: str, status: s
         item.completed_at = now
     session.flush()
     audit(session, actor, f"agenda.{action}", "agenda_item", item.id, {"status": status})
-    _announce(session, item)
+    announce(session, item)
     return item
 
 
@@ -464,154 +422,3 @@ def cancel(session: Session, actor: Actor, item_id: int, now: datetime | None = 
 
 def complete(session: Session, actor: Actor, item_id: int, now: datetime | None = None) -> AgendaItem:
     return _finish(session, actor, item_id, "complete", rules.DONE, now)
-
-
-# --- the due time --------------------------------------------------------------------------------
-
-
-def _owner_state(session: Session, tenant_id: int, user_id: int) -> AgentState | None:
-    """The owner as routing sees an agent (presence, capacity, load), or None when inactive."""
-    user = session.get(User, user_id)
-    if user is None or user.tenant_id != tenant_id or not user.active:
-        return None
-    status = session.scalar(
-        select(AgentPresence.status).where(AgentPresence.tenant_id == tenant_id, AgentPresence.user_id == user_id)
-    )
-    defaults, default_exclusive = routing_pass.default_capacity()
-    profile = session.get(AgentCapacity, user_id)
-    capacity = {**defaults, **{k: int(v) for k, v in (profile.capacity or {}).items()}} if profile else dict(defaults)
-    exclusive = frozenset(profile.exclusive) if profile and profile.exclusive else default_exclusive
-    load = routing_pass.agent_loads(session, tenant_id, user_id).get(user_id, {})
-    return AgentState(user_id, status == "online", frozenset(), {}, capacity, exclusive, load, 0.0)
-
-
-def _target_queue(session: Session, item: AgendaItem, conversation: Conversation) -> RoutingQueue | None:
-    """The item's queue, else the conversation's last queue (active ones only)."""
-    for queue_id in (
-        item.queue_id,
-        session.scalar(select(QueueItem.queue_id).where(QueueItem.conversation_id == conversation.id)),
-    ):
-        if queue_id is None:
-            continue
-        queue = session.get(RoutingQueue, queue_id)
-        if queue is not None and queue.active and queue.tenant_id == item.tenant_id:
-            return queue
-    return None
-
-
-def _enqueue(
-    session: Session, item: AgendaItem, conversation: Conversation, queue: RoutingQueue, now: datetime
-) -> QueueItem:
-    placed = routing_pass.enqueue(session, conversation, queue, now, reason="agenda", agenda_item_id=item.id)
-    add_timeline(
-        session,
-        item.tenant_id,
-        conversation.contact_id,
-        TimelineKind.QUEUED,
-        conversation_id=conversation.id,
-        data={"queue_id": queue.id, "queue": queue.name, "agenda_item_id": item.id},
-    )
-    return placed
-
-
-@jobs.job_handler(AGENDA_DUE)
-def fire(ctx: jobs.JobContext) -> dict[str, Any]:
-    """The due time of an agenda item: route the work (see the module docstring). Idempotent."""
-    session = ctx.session
-    item = session.scalars(
-        select(AgendaItem)
-        .where(AgendaItem.id == ctx.payload.get("agenda_item_id"), AgendaItem.tenant_id == ctx.tenant_id)
-        .with_for_update()
-    ).one_or_none()
-    if item is None:
-        return {"fired": False, "reason": "item not found"}
-    if item.status != rules.SCHEDULED:
-        return {"fired": False, "reason": f"item is {item.status}"}
-    now = datetime.now(UTC)
-    if item.due_at > now:  # moved later, or this worker's clock is behind: wait
-        ctx.run_again_at(item.due_at)
-        return {"fired": False, "reason": "not due yet"}
-    if (
-        routing_pass.claim_tenant(session, item.tenant_id) is None
-    ):  # a routing pass holds the tenant: come back in a moment
-        ctx.run_again_at(now + RETRY_WHEN_ROUTING_BUSY)
-        return {"fired": False, "reason": "routing busy"}
-    outcome = _route(session, item, now)
-    item.status = rules.MISSED if outcome.startswith("missed") else rules.DUE
-    item.outcome, item.fired_at, item.updated_at = outcome, now, now
-    session.flush()
-    contact = session.get(Contact, item.contact_id)
-    data = {
-        "agenda_item_id": item.id,
-        "kind": item.kind,
-        "outcome": outcome,
-        "user_id": item.routed_user_id,
-        "queue_id": item.routed_queue_id,
-    }
-    add_timeline(
-        session, item.tenant_id, item.contact_id, TIMELINE_DUE, conversation_id=item.conversation_id, data=data
-    )
-    _announce(
-        session,
-        item,
-        "agenda.due",
-        contact_name=(contact.name if contact else None) or "",
-        note=item.note[:200],
-        outcome=outcome,
-    )
-    return {"fired": True, "outcome": outcome, "conversation_id": item.conversation_id}
-
-
-def _route(session: Session, item: AgendaItem, now: datetime) -> str:
-    conversation = session.scalars(
-        select(Conversation)
-        .where(Conversation.id == item.conversation_id, Conversation.tenant_id == item.tenant_id)
-        .with_for_update()
-    ).one_or_none()
-    if conversation is None:
-        return "missed_no_conversation"
-    if conversation.status == ConversationStatus.CLOSED.value:
-        return "missed_closed"
-    system = system_actor(item.tenant_id)
-    if conversation.status != ConversationStatus.OPEN.value:
-        conversations.update_conversation(session, system, conversation.id, status=ConversationStatus.OPEN.value)
-    channel = conversation.last_channel or ""
-    owner = _owner_state(session, item.tenant_id, item.owner_id) if item.owner_id is not None else None
-    available = owner is not None and owner.online and (conversation.assignee_id == owner.id or owner.has_room(channel))
-    queue = _target_queue(session, item, conversation)
-    if available:
-        assert owner is not None
-        item.routed_user_id = owner.id
-        if conversation.assignee_id == owner.id:
-            emit_conversation(session, conversation, "conversation.updated")
-            return "assigned"
-        if queue is not None and conversation.assignee_id is None:
-            placed = _enqueue(session, item, conversation, queue, now)
-            offered = routing_pass.hand_to_agent(session, placed, queue, owner.id, now, "agenda")
-            item.routed_queue_id = queue.id
-            return "offered" if offered else "assigned"
-        conversations.update_conversation(session, system, conversation.id, assignee_id=owner.id)
-        return "assigned"
-    # The owner is away (or full). A colleague who holds the conversation now and is online
-    # keeps it (taking it from them would be a surprise); otherwise it goes to a queue, where
-    # routing goes on as usual.
-    if conversation.assignee_id is not None and conversation.assignee_id != item.owner_id:
-        holder = _owner_state(session, item.tenant_id, conversation.assignee_id)
-        if holder is not None and holder.online:
-            item.routed_user_id = holder.id
-            emit_conversation(session, conversation, "conversation.updated")
-            return "assigned"
-    if conversation.assignee_id is not None:
-        conversations.update_conversation(session, system, conversation.id, assignee_id=None)
-    if queue is not None:
-        _enqueue(session, item, conversation, queue, now)
-        routing.request_routing(session, item.tenant_id, "agenda")
-        item.routed_queue_id = queue.id
-        emit_conversation(session, conversation, "conversation.updated")
-        return "queued"
-    placed = routing.after_inbound(session, conversation, now)  # the tenant's routing rules pick the queue
-    emit_conversation(session, conversation, "conversation.updated")
-    if placed is not None:
-        item.routed_queue_id = placed.queue_id
-        return "queued"
-    return "unassigned"

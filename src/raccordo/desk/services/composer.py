@@ -45,7 +45,8 @@ def enforce(
     uploads: list[Any],
     max_attachment_bytes: int,
 ) -> None:
-    """Raise ``InvalidInput`` (``composer.*``) when the reply breaks the inbox's rules; ``uploads`` are ``reply.UploadedFile``."""
+    """Raise ``InvalidInput`` (``composer.*``) when the reply breaks the inbox's rules; ``uploads``
+    are ``reply.UploadedFile``."""
     rules = rules_for(channel, inbox, max_attachment_bytes)
     last = last_inbound_at(session, conversation.id, inbox.id) if rules.reply_window_seconds is not None else None
     files = [OutgoingFile(u.filename, u.content_type, len(u.data)) for u in uploads]
@@ -84,8 +85,9 @@ def inbox_rules(
     windowed = [inbox.id for inbox, rules in ruled if rules.reply_window_seconds is not None]
     last_by_inbox: dict[int, datetime] = {}
     if windowed:  # the customer's last message per inbox, one query for all of them
-        last_by_inbox = dict(
-            session.execute(
+        last_by_inbox = {
+            inbox_id: at
+            for inbox_id, at in session.execute(
                 select(Message.inbox_id, func.max(Message.created_at))
                 .where(
                     Message.conversation_id == conversation.id,
@@ -93,8 +95,9 @@ def inbox_rules(
                     Message.direction == Direction.INBOUND.value,
                 )
                 .group_by(Message.inbox_id)
-            ).all()
-        )
+            )
+            if inbox_id is not None  # in_(windowed) leaves them out; the column's type allows them
+        }
     rows: list[InboxRules] = []
     for inbox, rules in ruled:
         last = last_by_inbox.get(inbox.id)

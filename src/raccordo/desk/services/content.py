@@ -1,6 +1,6 @@
-"""The desk's content admin use cases as the pages call them (answer templates, wrap-up codes,
-side-panel apps): each opens, commits or rolls back its own unit of work, and the read models
-return plain data in a fixed number of queries."""
+"""The desk's content use cases as the admin pages and the REST API call them (answer templates,
+wrap-up codes, side-panel apps): each opens, commits or rolls back its own unit of work, and the
+read models return plain data in a fixed number of queries."""
 
 from __future__ import annotations
 
@@ -159,16 +159,27 @@ def apps_view(sessions: Sessions, actor: Actor, app_id: int | None = None) -> Da
         return data
 
 
-def create_app(sessions: Sessions, box: SecretBox, actor: Actor, values: Data) -> tuple[int, str]:
-    """The new app's id and its signing secret, returned this once."""
+def list_apps(sessions: Sessions, actor: Actor) -> list[Any]:
+    with unit_of_work(sessions) as session:
+        return [plain(a) for a in side_panel_apps.list_apps(session, actor)]
+
+
+def get_app(sessions: Sessions, actor: Actor, app_id: int) -> Any:
+    with unit_of_work(sessions) as session:
+        return plain(side_panel_apps.get_app(session, actor, app_id))
+
+
+def create_app(sessions: Sessions, box: SecretBox, actor: Actor, values: Data) -> tuple[Any, str]:
+    """The new app, as stored, and its signing secret, returned this once."""
     with unit_of_work(sessions) as session:
         app, secret = side_panel_apps.create_app(session, box, actor, values)
-        return app.id, secret
+        return plain(app), secret
 
 
-def update_app(sessions: Sessions, actor: Actor, app_id: int, values: Data) -> None:
+def update_app(sessions: Sessions, actor: Actor, app_id: int, values: Data) -> Any:
+    """Change what ``values`` names; the app as stored."""
     with unit_of_work(sessions) as session:
-        side_panel_apps.update_app(session, actor, app_id, values)
+        return plain(side_panel_apps.update_app(session, actor, app_id, values))
 
 
 def rotate_app_secret(sessions: Sessions, box: SecretBox, actor: Actor, app_id: int) -> str:
@@ -179,3 +190,11 @@ def rotate_app_secret(sessions: Sessions, box: SecretBox, actor: Actor, app_id: 
 def delete_app(sessions: Sessions, actor: Actor, app_id: int) -> None:
     with unit_of_work(sessions) as session:
         side_panel_apps.delete_app(session, actor, app_id)
+
+
+def conversation_apps(
+    sessions: Sessions, box: SecretBox, actor: Actor, conversation_id: int, *, page_origin: str
+) -> list[side_panel_apps.PanelApp]:
+    """The active apps shown beside the conversation, each with its signed context message."""
+    with unit_of_work(sessions) as session:
+        return side_panel_apps.conversation_apps(session, box, actor, conversation_id, page_origin=page_origin)

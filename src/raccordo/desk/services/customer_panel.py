@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -21,7 +21,8 @@ from raccordo.record.services.identity import live_contact
 from raccordo.record.services.records import add_timeline, audit
 
 # How the customer expressed the decision.
-CONSENT_SOURCES = ("phone", "email", "chat", "web_form", "in_person", "written", "other")
+ConsentSource = Literal["phone", "email", "chat", "web_form", "in_person", "written", "other"]
+CONSENT_SOURCES: tuple[str, ...] = get_args(ConsentSource)
 MAX_NOTE = 500
 
 

@@ -18,7 +18,7 @@ from raccordo.platform.files import FileStore
 from raccordo.platform.store.db import unit_of_work
 from raccordo.realtime.services import presence
 from raccordo.record.models import Conversation, MergeSuggestion
-from raccordo.record.services import conversation_use_cases, conversations, identity, reply
+from raccordo.record.services import conversation_use_cases, conversations, identity
 from raccordo.record.services.identity import live_contact
 from raccordo.record.services.records import get_owned
 from raccordo.routing.services import routing
@@ -26,51 +26,50 @@ from raccordo.routing.services import routing
 Sessions = sessionmaker[Session]
 
 
-def send_reply(
+def post_message(
     sessions: Sessions,
     files: FileStore,
     actor: Actor,
     conversation_id: int,
     *,
+    note: bool,
     text: str,
     inbox_id: int | None,
     attachments: list[Any],
     max_attachment_bytes: int,
 ) -> None:
-    with unit_of_work(sessions) as session:
-        reply.send_reply(
-            session,
+    """The composer's send: a reply to the customer on ``inbox_id`` (None: the customer's last
+    inbox), or an internal ``note`` (teammates may annotate; others' conversations are not found).
+    The record's own use cases do it; the page renders the composer afterwards, so the message
+    itself is not returned."""
+    if note:
+        conversation_use_cases.add_note(
+            sessions,
             files,
             actor,
             conversation_id,
             text=text,
+            attachments=attachments,
+            max_attachment_bytes=max_attachment_bytes,
+            shape=_nothing,
+        )
+    else:
+        conversation_use_cases.send_reply(
+            sessions,
+            files,
+            actor,
+            conversation_id,
+            text=text,
+            html=None,
             inbox_id=inbox_id,
             attachments=attachments,
             max_attachment_bytes=max_attachment_bytes,
+            shape=_nothing,
         )
 
 
-def add_note(
-    sessions: Sessions,
-    files: FileStore,
-    actor: Actor,
-    conversation_id: int,
-    *,
-    text: str,
-    attachments: list[Any],
-    max_attachment_bytes: int,
-) -> None:
-    """The desk's note form: the record's own use case (teammates may annotate; others' are not found)."""
-    conversation_use_cases.add_note(
-        sessions,
-        files,
-        actor,
-        conversation_id,
-        text=text,
-        attachments=attachments,
-        max_attachment_bytes=max_attachment_bytes,
-        shape=lambda _note: None,
-    )
+def _nothing(_row: Any) -> None:
+    return None
 
 
 def change_conversation(

@@ -94,12 +94,13 @@ def _on_run(sessions: Sessions, actor: Actor, conversation_id: int, act: Callabl
 
 
 def start_run(sessions: Sessions, actor: Actor, conversation_id: int, script_id: int) -> bool:
-    return _on_run(
-        sessions,
-        actor,
-        conversation_id,
-        lambda session: scripts.start_run(session, actor, conversation_id, script_id) and False,
-    )
+    """Start the script on the conversation; False: nothing was saved on the contact."""
+
+    def act(session: Session) -> bool:
+        scripts.start_run(session, actor, conversation_id, script_id)
+        return False
+
+    return _on_run(sessions, actor, conversation_id, act)
 
 
 def answer_step(
@@ -115,26 +116,29 @@ def answer_step(
     return _on_run(sessions, actor, conversation_id, act)
 
 
+def _move(
+    sessions: Sessions,
+    actor: Actor,
+    conversation_id: int,
+    run_id: int,
+    move: Callable[[Session, Actor, int], ScriptRun],
+) -> bool:
+    """Move the conversation's run (back, abandon); False: nothing was saved on the contact."""
+
+    def act(session: Session) -> bool:
+        _own_run(session, actor, conversation_id, run_id)
+        move(session, actor, run_id)
+        return False
+
+    return _on_run(sessions, actor, conversation_id, act)
+
+
 def go_back(sessions: Sessions, actor: Actor, conversation_id: int, run_id: int) -> bool:
-    return _on_run(
-        sessions,
-        actor,
-        conversation_id,
-        lambda session: _own_run(session, actor, conversation_id, run_id)
-        and scripts.go_back(session, actor, run_id)
-        and False,
-    )
+    return _move(sessions, actor, conversation_id, run_id, scripts.go_back)
 
 
 def abandon_run(sessions: Sessions, actor: Actor, conversation_id: int, run_id: int) -> bool:
-    return _on_run(
-        sessions,
-        actor,
-        conversation_id,
-        lambda session: _own_run(session, actor, conversation_id, run_id)
-        and scripts.abandon_run(session, actor, run_id)
-        and False,
-    )
+    return _move(sessions, actor, conversation_id, run_id, scripts.abandon_run)
 
 
 def attributes_view(sessions: Sessions, actor: Actor, conversation_id: int) -> Data:

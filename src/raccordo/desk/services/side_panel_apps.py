@@ -183,8 +183,9 @@ def conversation_apps(
     apps = [a for a in apps if side_panel.app_origin(a.url) != page_origin]
     if not apps:
         return []
-    inbox_ids = set(
-        session.scalars(
+    inbox_ids = {
+        inbox_id
+        for inbox_id in session.scalars(
             select(Message.inbox_id)
             .where(
                 Message.tenant_id == actor.tenant_id,
@@ -193,7 +194,8 @@ def conversation_apps(
             )
             .distinct()
         )
-    )
+        if inbox_id is not None  # the query leaves them out; the column's type allows them
+    }
     if conversation.last_inbox_id:
         inbox_ids.add(conversation.last_inbox_id)
     queue_ids = queues_went_through(session, conversation.id) if went_through is None else went_through

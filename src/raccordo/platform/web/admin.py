@@ -27,11 +27,15 @@ Values = dict[str, Any]
 
 
 class AdminUser(Protocol):
-    """What the helper needs of the logged-in user (``accounts.pages.session.Me``)."""
+    """What the helper needs of the logged-in user (``accounts.pages.session.Me``); read-only
+    members, as ``Me`` derives ``lang`` from the actor (a property)."""
 
-    lang: str
-    csrf: str
-    timezone: str
+    @property
+    def lang(self) -> str: ...
+    @property
+    def csrf(self) -> str: ...
+    @property
+    def timezone(self) -> str: ...
 
     @property
     def actor(self) -> Any: ...
@@ -64,7 +68,9 @@ class AdminResource:
     create: Callable[[Request, Any, Values], int | Response] | None = (
         None  # the new id, or a page of its own (a secret shown once)
     )
-    update: Callable[[Request, Any, int, Values], int | None] | None = None
+    update: Callable[[Request, Any, int, Values], int | Response | None] | None = (
+        None  # the id (None: the same), or a page of its own (e.g. the form redrawn, nothing saved)
+    )
     delete: Callable[[Request, Any, int], None] | None = None
     defaults: Values = field(default_factory=dict)
     row_name: str = "row"  # the template's name for the edited row
