@@ -75,9 +75,10 @@ def customer_writes(phone_number_id: str, wa_id: str, data: dict[str, Any] = _BO
     except SandboxError as exc:
         return _error(exc)
     kind = str(data.get("type") or "text")
-    body = dict(data.get(kind) or {})
-    if kind == "text" and "text" in data and isinstance(data["text"], str):
-        body = {"body": data["text"]}
+    given = data.get(kind)
+    body: dict[str, Any] = dict(given) if isinstance(given, dict) else {}
+    if kind == "text" and isinstance(given, str):  # the short form {"type": "text", "text": "..."}
+        body = {"body": given}
     if kind in _MEDIA and data.get("file"):
         file = data["file"]
         content = base64.b64decode(file["data_base64"])
