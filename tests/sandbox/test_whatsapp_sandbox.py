@@ -76,7 +76,7 @@ def _redo(rt, message_id: int) -> None:
 
 
 def test_round_trip_customer_to_agent_and_back_with_statuses(client, rt, org, sandbox, served):
-    inbox, control = _setup(client, org, sandbox, served)
+    _inbox, control = _setup(client, org, sandbox, served)
     wa_id = f"39347{uuid.uuid4().int % 10**7:07d}"
 
     # The customer writes; the sandbox delivers the webhook twice (as Meta's retries can): one message.
@@ -121,7 +121,7 @@ def test_round_trip_customer_to_agent_and_back_with_statuses(client, rt, org, sa
 
 
 def test_provider_errors_retry_or_fail_with_a_reason(client, rt, org, sandbox, served):
-    inbox, control = _setup(client, org, sandbox, served)
+    _inbox, control = _setup(client, org, sandbox, served)
     wa_id = f"39348{uuid.uuid4().int % 10**7:07d}"
     wamid = _customer_writes(control, wa_id, type="text", text="Salve")
     conversation_id = _message(rt, provider_message_id=wamid).conversation_id

@@ -37,11 +37,11 @@ from raccordo.channels.base import (
 )
 from raccordo.channels.domain.composer import ComposerRules
 from raccordo.channels.domain.settings_form import Choice, FieldKind, Label, SettingsField, SettingsForm
-from raccordo.channels.whatsapp import inbound, outbound
+from raccordo.channels.whatsapp import inbound, outbound, templates
+from raccordo.channels.whatsapp.background import WhatsAppService
 from raccordo.channels.whatsapp.check import run_check
 from raccordo.channels.whatsapp.config import graph_for, language_of
 from raccordo.channels.whatsapp.graph import DEFAULT_BASE_URL, Graph, GraphFailure
-from raccordo.channels.whatsapp.media import MediaDownloader
 from raccordo.channels.whatsapp.routes import router
 
 if TYPE_CHECKING:
@@ -123,6 +123,8 @@ SETTINGS_FORM = SettingsForm(
             generated=True,
         ),
     ),
+    # Kept by the template sync (``templates.py``), not edited in the form.
+    extra_settings=templates.SETTINGS_KEYS,
 )
 
 
@@ -239,7 +241,7 @@ class WhatsAppChannel(Channel):
         return run_check(inbox, graph_for(inbox))
 
     def poller(self, rt: Runtime) -> Poller | None:
-        return MediaDownloader(rt)
+        return WhatsAppService(rt)
 
     def install_http(self, app: FastAPI, hub: Any) -> Callable[[], Awaitable[None]] | None:
         app.include_router(router)

@@ -90,7 +90,8 @@ def _label(kind: str, language: str, **params: object) -> str:
 
 def _message(message: dict[str, Any], name: str | None, language: str) -> InboundEvent:
     kind = str(message.get("type") or "unknown")
-    body = message.get(kind) if isinstance(message.get(kind), dict) else {}
+    given = message.get(kind)
+    body: dict[str, Any] = given if isinstance(given, dict) else {}
     details: dict[str, Any] = {"type": kind}
     text = ""
     in_reply_to: tuple[str, ...] = ()

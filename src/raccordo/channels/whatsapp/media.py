@@ -6,7 +6,7 @@ answers a short-lived URL, fetched with the same bearer token. The download is n
 the webhook is answered (Meta waits on it, and the database transaction that stores the raw
 request must not wait on a third party): the message is stored first with its media listed in
 ``content_attributes.whatsapp.media`` and the flag ``whatsapp_media_pending``, and this
-downloader, which the worker runs for the channel (``Feature.POLLING``), fetches each file,
+channel's background service, which the worker runs (``background.py``), fetches each file,
 stores it as the message's attachment and clears the flag. A failed download is retried with
 backoff (``BACKOFF``); the first failure and the final one write a system message on the
 conversation, in the inbox's language, so the agent knows a file is missing and why.
@@ -14,8 +14,6 @@ conversation, in the inbox's language, so the agent knows a file is missing and 
 
 from __future__ import annotations
 
-import logging
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,12 +31,9 @@ from raccordo.platform.store.db import unit_of_work
 from raccordo.record.domain.messages import DeliveryStatus, Direction, SenderType
 from raccordo.record.models import Attachment, Conversation, Message
 
-log = logging.getLogger(__name__)
-
 PENDING_FLAG = MEDIA_PENDING
 # Seconds before each retry; after the last one the file is given up (Meta keeps media about 30 days).
 BACKOFF = (10, 60, 300, 1800, 7200)
-INTERVAL = 2.0
 
 
 def _due(item: dict[str, Any], now: datetime) -> bool:
@@ -149,33 +144,3 @@ def _failed(item: dict[str, Any], failure: GraphFailure, language: str, now: dat
         return [translate("whatsapp.media.failed", language, kind=kind, reason=reason)]
     item["next_at"] = (now + timedelta(seconds=BACKOFF[attempts - 1])).isoformat()
     return [translate("whatsapp.media.retrying", language, kind=kind, reason=reason)] if attempts == 1 else []
-
-
-class MediaDownloader:
-    """The worker's background service for this channel: a download pass every ``INTERVAL`` seconds."""
-
-    def __init__(self, rt: Runtime, interval: float = INTERVAL) -> None:
-        self.rt = rt
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="whatsapp-media", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                download_pending(self.rt)
-            except Exception:  # a database hiccup must not end the service; the next pass tries again
-                log.exception("whatsapp media downloads failed")
-            self._stop.wait(self.interval)
