@@ -239,3 +239,30 @@ def test_raccordo_sandbox_command_serves_the_cloud_api():
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_the_sandbox_reports_statuses_by_itself_out_of_order(client, rt, org, sandbox, served):
+    inbox, control = _setup(client, org, sandbox, served)
+    registered = httpx.post(
+        f"{sandbox.url}/_sandbox/whatsapp/numbers",
+        json={
+            "phone_number_id": inbox["settings"]["phone_number_id"],
+            "waba_id": inbox["settings"]["waba_id"],
+            "access_token": inbox["secrets"]["access_token"],
+            "app_secret": inbox["secrets"]["app_secret"],
+            "webhook_url": f"{served}/api/v1/channels/whatsapp/{inbox['identifier']}/messages",
+            "auto_statuses": ["sent", "delivered", "read"],
+            "out_of_order": True,
+        },
+    )
+    assert registered.status_code == 200
+    wa_id = f"39342{uuid.uuid4().int % 10**7:07d}"
+    conversation_id = _message(
+        rt, provider_message_id=_customer_writes(control, wa_id, type="text", text="Ciao")
+    ).conversation_id
+    reply_id = _reply(client, org, conversation_id, "Buongiorno!")
+    assert deliver(rt, reply_id) == "sent"
+    wait_for(lambda: _message(rt, id=reply_id).delivery_status == "read", what="the read status")
+    # read, delivered, sent arrived in that order: read stays.
+    wait_for(lambda: len(httpx.get(f"{control}/sent").json()["deliveries"]) >= 4, what="every status delivered")
+    assert _message(rt, id=reply_id).delivery_status == "read"

@@ -52,6 +52,9 @@ def _version(version: str) -> None:
 
 @ROUTER.post("/_sandbox/whatsapp/numbers")
 def register_number(data: dict[str, Any] = _BODY) -> dict[str, Any]:
+    """A business number: ``phone_number_id``, ``waba_id``, ``access_token``, ``app_secret``, ``webhook_url``;
+    optionally ``auto_statuses`` (e.g. ``["sent", "delivered", "read"]``), ``status_delay``, ``out_of_order``,
+    ``rate_per_second``."""
     number = Number(
         phone_number_id=str(data["phone_number_id"]),
         waba_id=str(data["waba_id"]),
@@ -60,6 +63,9 @@ def register_number(data: dict[str, Any] = _BODY) -> dict[str, Any]:
         webhook_url=str(data["webhook_url"]),
         display_phone_number=str(data.get("display_phone_number") or "+39 02 0000 0000"),
         rate_per_second=int(data.get("rate_per_second") or 80),
+        auto_statuses=[str(state) for state in data.get("auto_statuses") or []],
+        status_delay=float(data.get("status_delay", 1.0)),
+        out_of_order=bool(data.get("out_of_order")),
     )
     with SANDBOX.lock:
         SANDBOX.numbers[number.phone_number_id] = number
@@ -172,6 +178,8 @@ async def send_message(
             number.sent.append({"id": wamid, "to": to, "payload": payload, "at": time.time()})
     except SandboxError as exc:
         return _error(exc)
+    if number.auto_statuses:
+        customer.report_later(number, wamid)
     return JSONResponse(
         {
             "messaging_product": "whatsapp",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 import time
 import uuid
 from typing import Any
@@ -137,3 +138,16 @@ def statuses(number: Number, message_id: str, states: list[str], error_code: int
             ]
         payloads.append(envelope(number, {"statuses": [status]}))
     return payloads
+
+
+def report_later(number: Number, message_id: str) -> None:
+    """The number's automatic statuses for an accepted send, after its delay, in a thread of their own."""
+    states = list(reversed(number.auto_statuses)) if number.out_of_order else list(number.auto_statuses)
+
+    def run() -> None:
+        # The provider's own timing (the phone answering), not a wait in a test.
+        time.sleep(number.status_delay)
+        for payload in statuses(number, message_id, states):
+            deliver(number, payload)
+
+    threading.Thread(target=run, name=f"sandbox-statuses-{message_id[-8:]}", daemon=True).start()

@@ -90,6 +90,11 @@ class Number:
     unreachable: set[str] = field(default_factory=set)
     sent: list[dict[str, Any]] = field(default_factory=list)
     recent_sends: list[float] = field(default_factory=list)
+    # Statuses reported by themselves for every accepted send, ``status_delay`` seconds later (Meta
+    # reports ``sent`` at once and the rest when the phone answers), optionally in reverse order.
+    auto_statuses: list[str] = field(default_factory=list)
+    status_delay: float = 1.0
+    out_of_order: bool = False
     # Webhook deliveries made for this number: (status code or error, attempt) for inspection.
     deliveries: list[dict[str, Any]] = field(default_factory=list)
 
