@@ -266,3 +266,21 @@ def test_the_sandbox_reports_statuses_by_itself_out_of_order(client, rt, org, sa
     # read, delivered, sent arrived in that order: read stays.
     wait_for(lambda: len(httpx.get(f"{control}/sent").json()["deliveries"]) >= 4, what="every status delivered")
     assert _message(rt, id=reply_id).delivery_status == "read"
+
+
+def test_the_customer_phone_page_writes_shows_answers_and_reads_them(client, rt, org, sandbox, served):
+    inbox, control = _setup(client, org, sandbox, served)
+    wa_id = f"39343{uuid.uuid4().int % 10**7:07d}"
+    page = httpx.get(f"{sandbox.url}/_sandbox/whatsapp/phone", params={"lang": "en"})
+    assert page.status_code == 200 and "Customer phone (WhatsApp sandbox)" in page.text
+    assert inbox["settings"]["phone_number_id"] in page.text
+    assert "Telefono del cliente" in httpx.get(f"{sandbox.url}/_sandbox/whatsapp/phone").text
+    wamid = _customer_writes(control, wa_id, type="text", text="Ho una domanda")
+    reply_id = _reply(client, org, _message(rt, provider_message_id=wamid).conversation_id, "Mi dica")
+    assert deliver(rt, reply_id) == "sent"
+    shown = httpx.get(f"{control}/phone/{wa_id}").json()["messages"]
+    assert [(m["from"], m["text"]) for m in shown] == [("customer", "Ho una domanda"), ("agent", "Mi dica")]
+    read = httpx.post(f"{control}/phone/{wa_id}/read", timeout=30).json()["read"]
+    assert read == [_message(rt, id=reply_id).provider_message_id]
+    assert _message(rt, id=reply_id).delivery_status == "read"
+    assert httpx.get(f"{control}/phone/{wa_id}").json()["messages"][-1]["status"] == "read"

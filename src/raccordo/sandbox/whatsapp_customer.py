@@ -104,6 +104,8 @@ def customer_message(
         message["context"] = {"from": "".join(c for c in number.display_phone_number if c.isdigit()), "id": context_id}
     value = {"contacts": [{"profile": {"name": name}, "wa_id": wa_id}], "messages": [message]}
     number.last_inbound[wa_id] = time.time()
+    shown = body.get("body") or body.get("caption") or body.get("emoji") or f"[{kind}]"
+    number.received.append({"id": wamid, "wa_id": wa_id, "type": kind, "text": str(shown), "at": time.time()})
     return wamid, envelope(number, value)
 
 

@@ -89,6 +89,8 @@ class Number:
     last_inbound: dict[str, float] = field(default_factory=dict)
     unreachable: set[str] = field(default_factory=set)
     sent: list[dict[str, Any]] = field(default_factory=list)
+    # What customers wrote (for the customer phone page): id, wa_id, type, text, at.
+    received: list[dict[str, Any]] = field(default_factory=list)
     recent_sends: list[float] = field(default_factory=list)
     # Statuses reported by themselves for every accepted send, ``status_delay`` seconds later (Meta
     # reports ``sent`` at once and the rest when the phone answers), optionally in reverse order.
