@@ -95,6 +95,18 @@ def test_one_app_webhook_serves_several_phone_numbers(client, rt, org, other_org
         first["id"]: (org.tenant_id, "per il primo"),
         second["id"]: (other_org.tenant_id, "per il secondo"),
     }
+    # A third inbox of the same number with another (wrong) app secret is refused and counted; the others still get theirs.
+    third = whatsapp_inbox(client, org, number=first["settings"]["phone_number_id"], app_secret="wrong")
+    again = message(first["settings"]["phone_number_id"], "text", {"body": "ancora"}, wamid="wamid.app3")
+    body, headers = signed(secret, again)
+    assert client.post("/api/v1/channels/whatsapp/webhook", content=body, headers=headers).status_code == 200
+    with unit_of_work(rt.sessions) as session:
+        assert session.scalars(select(Message.inbox_id).where(Message.provider_message_id == "wamid.app3")).all() == [
+            first["id"]
+        ]
+    assert _counts(rt, third["id"]) == (0, 1)
+    body, headers = signed("nobody's secret", again)
+    assert client.post("/api/v1/channels/whatsapp/webhook", content=body, headers=headers).status_code == 401
     unknown = envelope(new_number(), {"messages": []})
     body, headers = signed(secret, unknown)
     assert client.post("/api/v1/channels/whatsapp/webhook", content=body, headers=headers).status_code == 404

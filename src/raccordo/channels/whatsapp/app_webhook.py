@@ -59,4 +59,16 @@ def receive(rt: Runtime, request: InboundRequest, remote: str | None) -> list[In
     targets = [identifier for identifier, number, _ in _inboxes(rt) if number in numbers]
     if not targets:
         raise NotFound("whatsapp.no_inbox", numbers=", ".join(sorted(numbers)) or "-")
-    return [inbound_service.receive(rt, identifier, request, KIND, remote) for identifier in targets]
+    outcomes: list[InboundOutcome] = []
+    refused: ChannelRejected | None = None
+    for identifier in targets:
+        try:
+            outcomes.append(inbound_service.receive(rt, identifier, request, KIND, remote))
+        except ChannelRejected as exc:
+            # One inbox with a wrong app secret (counted on it) must not keep the others' messages out.
+            if exc.status not in (401, 403):
+                raise
+            refused = refused or exc
+    if not outcomes and refused is not None:
+        raise refused
+    return outcomes
