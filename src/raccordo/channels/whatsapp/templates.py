@@ -67,13 +67,15 @@ def sync_templates(rt: Runtime, inbox_id: int, now: datetime | None = None) -> l
 
 
 def due_inboxes(rt: Runtime, now: datetime) -> list[int]:
-    """Active WhatsApp inboxes whose templates were never synced, or not for ``EVERY``."""
+    """Active, configured WhatsApp inboxes whose templates were never synced, or not for ``EVERY``."""
     with unit_of_work(rt.sessions) as session:
         rows = session.execute(
             select(Inbox.id, Inbox.settings).where(Inbox.channel == "whatsapp", Inbox.active.is_(True))
         )
         due = []
         for inbox_id, settings in rows:
+            if not (settings or {}).get("waba_id"):  # not configured (e.g. a demo's history-only inbox)
+                continue
             synced = (settings or {}).get("templates_synced_at")
             if not synced or datetime.fromisoformat(synced) <= now - EVERY:
                 due.append(inbox_id)
