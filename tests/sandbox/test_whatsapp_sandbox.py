@@ -284,3 +284,44 @@ def test_the_customer_phone_page_writes_shows_answers_and_reads_them(client, rt,
     assert read == [_message(rt, id=reply_id).provider_message_id]
     assert _message(rt, id=reply_id).delivery_status == "read"
     assert httpx.get(f"{control}/phone/{wa_id}").json()["messages"][-1]["status"] == "read"
+
+
+def test_an_agents_file_is_uploaded_and_sent_as_a_media_message(client, rt, org, sandbox, served):
+    inbox, control = _setup(client, org, sandbox, served)
+    wa_id = f"39344{uuid.uuid4().int % 10**7:07d}"
+    conversation_id = _message(
+        rt, provider_message_id=_customer_writes(control, wa_id, type="text", text="La foto?")
+    ).conversation_id
+    answer = client.post(
+        f"/api/v1/conversations/{conversation_id}/reply",
+        headers=org.headers(),
+        json={
+            "text": "Eccola",
+            "attachments": [
+                {"filename": "foto.png", "content_type": "image/png", "data_base64": base64.b64encode(PNG).decode()}
+            ],
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    assert deliver(rt, answer.json()["id"]) == "sent"
+    (sent,) = [s for s in httpx.get(f"{control}/sent").json()["data"] if s["to"] == wa_id]
+    assert sent["payload"]["type"] == "image" and sent["payload"]["image"]["caption"] == "Eccola"
+    # The uploaded media is the agent's file, byte for byte (read back as Meta serves it, with the token).
+    media_id = sent["payload"]["image"]["id"]
+    token = {"Authorization": f"Bearer {inbox['secrets']['access_token']}"}
+    url = httpx.get(f"{sandbox.url}/v21.0/{media_id}", headers=token).json()["url"]
+    assert httpx.get(url, headers=token).content == PNG
+    assert _message(rt, id=answer.json()["id"]).provider_message_id == sent["id"]
+    # Two files in one reply: refused by the channel's composer rules (one wamid per message).
+    twice = client.post(
+        f"/api/v1/conversations/{conversation_id}/reply",
+        headers=org.headers(),
+        json={
+            "text": "",
+            "attachments": [
+                {"filename": f"{n}.png", "content_type": "image/png", "data_base64": base64.b64encode(PNG).decode()}
+                for n in (1, 2)
+            ],
+        },
+    )
+    assert twice.status_code == 422
