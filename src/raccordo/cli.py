@@ -1,4 +1,4 @@
-"""The ``raccordo`` command: serve, worker, migrate, demo, createuser, import-contacts, export, reprocess, purge-raw."""
+"""The ``raccordo`` command: serve, sandbox, worker, migrate, demo, createuser, import-contacts, export, reprocess, purge-raw."""
 
 from __future__ import annotations
 
@@ -89,6 +89,17 @@ def _serve(settings: Settings) -> None:
 def serve(host: str | None = typer.Option(None), port: int | None = typer.Option(None)) -> None:
     """Serve the API (and, in the embedded default, the delivery worker) on HOST:PORT."""
     _serve(_server_settings(host, port))
+
+
+@app.command()
+def sandbox(
+    port: int = typer.Option(8900, help="Port of the provider sandbox."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
+) -> None:
+    """Run the provider sandbox (the WhatsApp Cloud API and its customers, for tests and demos) on HOST:PORT."""
+    from raccordo.sandbox.server import serve as serve_sandbox
+
+    serve_sandbox(port, host)
 
 
 @app.command()

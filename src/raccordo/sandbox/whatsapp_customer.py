@@ -1,0 +1,155 @@
+"""The WhatsApp sandbox's customer side: webhook calls signed like Meta's, retried, duplicated on request.
+
+Payloads follow Meta's messages webhook reference
+(https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages)
+and its status reference (``.../reference/messages/status``); the signature is Meta's
+``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body with the app secret>``
+(https://developers.facebook.com/docs/graph-api/webhooks/getting-started#validate-payloads).
+Meta retries a delivery that is not answered 2xx, with decreasing frequency for up to 7 days; the
+sandbox retries ``RETRIES`` times, quickly, so tests see the retry without waiting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+from raccordo.sandbox.whatsapp_state import Number
+
+RETRIES = 4
+RETRY_DELAYS = (0.1, 0.3, 0.9, 2.7)
+
+
+def sign(app_secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def envelope(number: Number, value: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": number.waba_id,
+                "changes": [
+                    {
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": "".join(c for c in number.display_phone_number if c.isdigit()),
+                                "phone_number_id": number.phone_number_id,
+                            },
+                            **value,
+                        },
+                        "field": "messages",
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def deliver(number: Number, payload: dict[str, Any], *, duplicate: bool = False) -> list[dict[str, Any]]:
+    """POST the payload to the number's webhook, signed; retried on non-2xx; sent twice when ``duplicate``."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Hub-Signature-256": sign(number.app_secret, body),
+        "User-Agent": "facebookexternalua",
+    }
+    attempts: list[dict[str, Any]] = []
+    for copy in range(2 if duplicate else 1):
+        for attempt in range(RETRIES + 1):
+            try:
+                status: int | str = httpx.post(
+                    number.webhook_url, content=body, headers=headers, timeout=15
+                ).status_code
+            except httpx.HTTPError as exc:
+                status = type(exc).__name__
+            attempts.append({"copy": copy, "attempt": attempt, "status": status})
+            if isinstance(status, int) and 200 <= status < 300:
+                break
+            if attempt < RETRIES:
+                time.sleep(RETRY_DELAYS[attempt])
+    number.deliveries.extend(attempts)
+    return attempts
+
+
+def customer_message(
+    number: Number, wa_id: str, name: str, kind: str, body: dict[str, Any], context_id: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """A customer's message of any type, as the webhook carries it; returns its wamid and the payload."""
+    wamid = f"wamid.SBX{uuid.uuid4().hex.upper()}"
+    message: dict[str, Any] = {"from": wa_id, "id": wamid, "timestamp": str(int(time.time())), "type": kind}
+    if kind == "contacts":
+        message["contacts"] = body.get("contacts", [])
+    elif kind == "unsupported":
+        message["errors"] = [
+            {
+                "code": 131051,
+                "title": "Message type unknown",
+                "message": "Message type unknown",
+                "error_data": {"details": "Message type is currently not supported."},
+            }
+        ]
+    else:
+        message[kind] = body
+    if context_id:
+        message["context"] = {"from": "".join(c for c in number.display_phone_number if c.isdigit()), "id": context_id}
+    value = {"contacts": [{"profile": {"name": name}, "wa_id": wa_id}], "messages": [message]}
+    number.last_inbound[wa_id] = time.time()
+    shown = body.get("body") or body.get("caption") or body.get("emoji") or f"[{kind}]"
+    number.received.append({"id": wamid, "wa_id": wa_id, "type": kind, "text": str(shown), "at": time.time()})
+    return wamid, envelope(number, value)
+
+
+def statuses(number: Number, message_id: str, states: list[str], error_code: int | None = None) -> list[dict[str, Any]]:
+    """One webhook payload per status, in the order given (out of order when the caller says so)."""
+    sent = next((m for m in number.sent if m["id"] == message_id), None)
+    recipient = sent["to"] if sent else ""
+    payloads = []
+    for state in states:
+        status: dict[str, Any] = {
+            "id": message_id,
+            "status": state,
+            "timestamp": str(int(time.time())),
+            "recipient_id": recipient,
+        }
+        if state != "failed":
+            status["pricing"] = {
+                "billable": True,
+                "pricing_model": "PMP",
+                "category": "service",
+                "type": "free_customer_service",
+            }
+        else:
+            code = error_code or 131026
+            status["errors"] = [
+                {
+                    "code": code,
+                    "title": "Message undeliverable" if code == 131026 else "Failure",
+                    "message": "Message undeliverable" if code == 131026 else "Failure",
+                    "error_data": {"details": "Message Undeliverable."},
+                }
+            ]
+        payloads.append(envelope(number, {"statuses": [status]}))
+    return payloads
+
+
+def report_later(number: Number, message_id: str) -> None:
+    """The number's automatic statuses for an accepted send, after its delay, in a thread of their own."""
+    states = list(reversed(number.auto_statuses)) if number.out_of_order else list(number.auto_statuses)
+
+    def run() -> None:
+        # The provider's own timing (the phone answering), not a wait in a test.
+        time.sleep(number.status_delay)
+        for payload in statuses(number, message_id, states):
+            deliver(number, payload)
+
+    threading.Thread(target=run, name=f"sandbox-statuses-{message_id[-8:]}", daemon=True).start()

@@ -1,0 +1,160 @@
+"""The sandbox's customer phone page: pick a business number and a customer, write as that customer,
+see the agent's answers, and read them (which sends the ``read`` status back, as the phone would).
+
+``/_sandbox/whatsapp/phone?lang=it|en``: a page of its own (no product code), its texts in Italian and
+English below; it drives the control API of ``whatsapp.py``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from raccordo.sandbox import whatsapp_customer as customer
+from raccordo.sandbox.whatsapp_state import SANDBOX, SandboxError
+
+ROUTER = APIRouter(tags=["whatsapp sandbox"])
+
+TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Customer phone (WhatsApp sandbox)",
+        "number": "Business number",
+        "customer": "Customer number (wa_id)",
+        "name": "Customer name",
+        "message": "Message",
+        "send": "Send",
+        "read": "Mark the answers read",
+        "none": "No business number is registered: POST /_sandbox/whatsapp/numbers first.",
+        "you": "Customer",
+        "agent": "Agent",
+    },
+    "it": {
+        "title": "Telefono del cliente (sandbox WhatsApp)",
+        "number": "Numero aziendale",
+        "customer": "Numero del cliente (wa_id)",
+        "name": "Nome del cliente",
+        "message": "Messaggio",
+        "send": "Invia",
+        "read": "Segna le risposte come lette",
+        "none": "Nessun numero aziendale registrato: prima POST /_sandbox/whatsapp/numbers.",
+        "you": "Cliente",
+        "agent": "Operatore",
+    },
+}
+
+_PAGE = """<!doctype html>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:sans-serif;max-width:34rem;margin:1rem auto}}label{{display:block;margin:.4rem 0}}
+#chat{{border:1px solid #ccc;min-height:12rem;padding:.5rem;margin:.5rem 0}}.agent{{text-align:right}}
+.status{{color:#666;font-size:.8em}}</style></head><body>
+<h1>{title}</h1>{body}
+<script>
+const texts = {texts};
+const $ = (id) => document.getElementById(id);
+async function refresh() {{
+  const number = $("number").value, wa = $("customer").value;
+  if (!number || !wa) return;
+  const answer = await fetch(`/_sandbox/whatsapp/numbers/${{number}}/phone/${{wa}}`);
+  const data = await answer.json();
+  const chat = $("chat"); chat.replaceChildren();
+  for (const item of data.messages) {{
+    const row = document.createElement("p");
+    row.className = item.from;
+    row.textContent = `${{texts[item.from]}}: ${{item.text}} `;
+    if (item.status) {{ const s = document.createElement("span"); s.className = "status"; s.textContent = item.status; row.append(s); }}
+    chat.append(row);
+  }}
+}}
+async function post(path, body) {{
+  await fetch(path, {{method: "POST", headers: {{"Content-Type": "application/json"}}, body: JSON.stringify(body)}});
+  await refresh();
+}}
+$("write").addEventListener("submit", (event) => {{
+  event.preventDefault();
+  post(`/_sandbox/whatsapp/numbers/${{$("number").value}}/customers/${{$("customer").value}}/messages`,
+       {{type: "text", text: $("text").value, name: $("name").value}});
+  $("text").value = "";
+}});
+$("read").addEventListener("click", () => post(`/_sandbox/whatsapp/numbers/${{$("number").value}}/phone/${{$("customer").value}}/read`, {{}}));
+setInterval(refresh, 1500);
+</script></body></html>"""
+
+
+@ROUTER.get("/_sandbox/whatsapp/phone", response_class=HTMLResponse)
+def phone_page(lang: str = "it") -> HTMLResponse:
+    lang = lang if lang in TEXTS else "it"
+    t = TEXTS[lang]
+    numbers = "".join(
+        f'<option value="{html.escape(n.phone_number_id)}">{html.escape(n.display_phone_number)} '
+        f"({html.escape(n.phone_number_id)})</option>"
+        for n in SANDBOX.numbers.values()
+    )
+    if not numbers:
+        body = f'<p>{html.escape(t["none"])}</p><form id="write"></form><select id="number"></select>'
+        body += '<input id="customer" type="hidden"><input id="name" type="hidden"><input id="text" type="hidden">'
+        body += '<div id="chat"></div><button id="read" hidden></button>'
+    else:
+        body = (
+            f'<label>{html.escape(t["number"])} <select id="number">{numbers}</select></label>'
+            f'<label>{html.escape(t["customer"])} <input id="customer" value="393471234567" inputmode="numeric"></label>'
+            f'<label>{html.escape(t["name"])} <input id="name" value="Giulia Bianchi"></label>'
+            '<div id="chat" aria-live="polite"></div>'
+            f'<form id="write"><label>{html.escape(t["message"])} <input id="text" required></label>'
+            f"<button>{html.escape(t['send'])}</button></form>"
+            f'<button id="read" type="button">{html.escape(t["read"])}</button>'
+        )
+    texts = json.dumps({"customer": t["you"], "agent": t["agent"]})
+    return HTMLResponse(_PAGE.format(lang=lang, title=html.escape(t["title"]), body=body, texts=texts))
+
+
+def _conversation(phone_number_id: str, wa_id: str) -> list[dict[str, Any]]:
+    number = SANDBOX.number(phone_number_id)
+    mine = [
+        {"from": "customer", "text": m["text"], "at": m["at"], "status": ""}
+        for m in number.received
+        if m["wa_id"] == wa_id
+    ]
+    answers = []
+    for sent in number.sent:
+        if sent["to"] != wa_id:
+            continue
+        payload = sent["payload"]
+        kind = payload.get("type", "text")
+        body = payload.get(kind) or {}
+        if kind == "interactive":
+            text = (body.get("body") or {}).get("text")
+        elif kind == "template":
+            text = f"[{body.get('name')}]"
+        else:
+            text = body.get("body") or body.get("caption") or body.get("filename")
+        answers.append(
+            {"from": "agent", "text": str(text or f"[{kind}]"), "at": sent["at"], "status": sent.get("read", "")}
+        )
+    return sorted(mine + answers, key=lambda m: m["at"])
+
+
+@ROUTER.get("/_sandbox/whatsapp/numbers/{phone_number_id}/phone/{wa_id}")
+def phone_conversation(phone_number_id: str, wa_id: str) -> Response:
+    try:
+        return JSONResponse({"messages": _conversation(phone_number_id, wa_id)})
+    except SandboxError as exc:
+        return JSONResponse(exc.body(), status_code=exc.http_status)
+
+
+@ROUTER.post("/_sandbox/whatsapp/numbers/{phone_number_id}/phone/{wa_id}/read")
+def read_answers(phone_number_id: str, wa_id: str) -> Response:
+    """The customer opens the chat: every unread answer is reported ``delivered`` then ``read``."""
+    try:
+        number = SANDBOX.number(phone_number_id)
+    except SandboxError as exc:
+        return JSONResponse(exc.body(), status_code=exc.http_status)
+    unread = [s for s in number.sent if s["to"] == wa_id and not s.get("read")]
+    for sent in unread:
+        sent["read"] = "read"
+        for payload in customer.statuses(number, sent["id"], ["delivered", "read"]):
+            customer.deliver(number, payload)
+    return JSONResponse({"read": [s["id"] for s in unread]})
