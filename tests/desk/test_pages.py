@@ -359,7 +359,7 @@ def test_inbox_filters_by_priority_and_label(fresh, org, client):
 
 
 def test_the_composer_offers_only_inboxes_that_can_send_and_picks_one_that_reaches_the_customer(fresh, org, client, rt):
-    """A history-only inbox (a channel without a module, like the demo's WhatsApp) is not offered;
+    """A history-only inbox (a channel without a module: data imported from a retired system) is not offered;
     when it was the customer's last, the default is an inbox that can reach them."""
     import secrets as _secrets
 
@@ -370,8 +370,8 @@ def test_the_composer_offers_only_inboxes_that_can_send_and_picks_one_that_reach
     with unit_of_work(rt.sessions) as session:
         history = Inbox(
             tenant_id=org.tenant_id,
-            name="WhatsApp storico",
-            channel="whatsapp",
+            name="Piccione viaggiatore",
+            channel="carrier_pigeon",
             identifier=_secrets.token_urlsafe(12),
             settings={},
             business_hours={},

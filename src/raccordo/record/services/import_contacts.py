@@ -27,20 +27,18 @@ from raccordo.platform.errors import InvalidInput, NotFound, RaccordoError
 from raccordo.platform.i18n import LANGUAGES, translate
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.record.domain.identities import normalize_identity
+from raccordo.record.domain.identities import IdentityKind, normalize_identity
 from raccordo.record.services.contacts import update_contact
 from raccordo.record.services.identity import IdentityInput, resolve_contact
 from raccordo.record.services.records import audit
 
-# CSV column -> identity kind.
+# CSV column -> identity kind: a column per kind a customer gives us, named as the kind (the CRM id
+# is "external_id"); web visitors' cookies and unverified Reply-To addresses are not imported.
+_COLUMN_NAMES = {IdentityKind.EXTERNAL: "external_id"}
 IDENTITY_COLUMNS = {
-    "email": "email",
-    "phone": "phone",
-    "whatsapp": "whatsapp",
-    "telegram": "telegram",
-    "messenger": "messenger",
-    "instagram": "instagram",
-    "external_id": "external",
+    _COLUMN_NAMES.get(kind, kind.value): kind.value
+    for kind in IdentityKind
+    if kind not in (IdentityKind.EMAIL_REPLY_TO, IdentityKind.WEB_VISITOR)
 }
 COLUMNS = ("name", "language", *IDENTITY_COLUMNS)
 ATTRIBUTE_PREFIX = "attr."
