@@ -31,6 +31,7 @@ import os
 import platform
 import random
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -45,74 +46,18 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-SECRET_KEY = "raccordo-bench-secret-key-not-for-production"
+
+from bench._support import (  # noqa: E402 - importable once the repository root is on the path
+    DEFAULT_POSTGRES_URL,
+    FIRST_NAMES,
+    LAST_NAMES,
+    SECRET_KEY,
+    BenchError,
+    create_database,
+)
+
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + b"\x00" * 40
 PDF = b"%PDF-1.4\n" + b"0" * 6000 + b"\n%%EOF\n"
-FIRST = [
-    "Mario",
-    "Giulia",
-    "Luca",
-    "Francesca",
-    "Marco",
-    "Chiara",
-    "Alessandro",
-    "Sara",
-    "Andrea",
-    "Martina",
-    "Giovanni",
-    "Elena",
-    "Matteo",
-    "Valentina",
-    "Davide",
-    "Anna",
-    "Paolo",
-    "Laura",
-    "Stefano",
-    "Federica",
-    "John",
-    "Emily",
-    "James",
-    "Olivia",
-    "Lorenzo",
-    "Beatrice",
-    "Simone",
-    "Alice",
-    "Nicolò",
-    "Ilaria",
-]
-LAST = [
-    "Rossi",
-    "Russo",
-    "Ferrari",
-    "Esposito",
-    "Bianchi",
-    "Romano",
-    "Colombo",
-    "Ricci",
-    "Marino",
-    "Greco",
-    "Bruno",
-    "Gallo",
-    "Conti",
-    "De Luca",
-    "Mancini",
-    "Costa",
-    "Giordano",
-    "Rizzo",
-    "Lombardi",
-    "Moretti",
-    "Smith",
-    "Brown",
-    "Taylor",
-    "Wilson",
-    "Fontana",
-    "Caruso",
-    "Ferri",
-    "Galli",
-    "Martini",
-    "Leone",
-]
 TEXTS = [
     "Buongiorno, il mio ordine non è ancora arrivato. Potete verificare?",
     "Salve, vorrei modificare l'indirizzo di consegna del pacco.",
@@ -132,7 +77,9 @@ def build_messages(count: int, seed: int, domain: str) -> list[bytes]:
     for n in range(count):
         customer = rng.randrange(customers)
         # Names repeat as in real data (900 names for count/4 customers), so duplicate suggestions do real work.
-        name = f"{FIRST[customer % len(FIRST)]} {LAST[(customer // len(FIRST)) % len(LAST)]}"
+        name = (
+            f"{FIRST_NAMES[customer % len(FIRST_NAMES)]} {LAST_NAMES[(customer // len(FIRST_NAMES)) % len(LAST_NAMES)]}"
+        )
         address = f"cliente{customer}@{rng.choice(['example.it', 'example.com', 'posta.example'])}"
         mail = EmailMessage()
         mail["From"] = f"{name} <{address}>"
@@ -207,7 +154,7 @@ async def baseline(account: Any, folder: str, batch: int) -> int:
 
 
 def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
-    from sqlalchemy import create_engine, func, select, text
+    from sqlalchemy import func, select, text
 
     from raccordo.accounts.domain.actor import system_actor
     from raccordo.accounts.services import accounts
@@ -226,20 +173,13 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     from raccordo.record.models import Message
     from tests.mailserver import Dovecot
 
-    work = Path(tempfile.mkdtemp(prefix=f"raccordo-email-bench-{backend}-"))
-    pg_name = None
-    if backend == "sqlite":
-        url = f"sqlite:///{work / 'raccordo.db'}"
-    else:
-        pg_name = f"raccordo_bench_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(args.postgres_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{pg_name}"'))
-        admin.dispose()
-        url = args.postgres_url.rsplit("/", 1)[0] + f"/{pg_name}"
-    dovecot = Dovecot()
+    dovecot = Dovecot()  # first: a missing Dovecot fails before any database exists
     dovecot.add_user("support", "bench")
+    work = Path(tempfile.mkdtemp(prefix=f"raccordo-email-bench-{backend}-"))
+    database = None
     try:
+        database = create_database(backend, work, args.postgres_url)
+        url = database.url
         dovecot.start()
         messages = build_messages(args.messages, args.seed, "acme.example")
         fill_maildir(dovecot, "support", messages)
@@ -360,19 +300,15 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         return figures
     finally:
         dovecot.close()
-        if pg_name:
-            admin = create_engine(args.postgres_url, isolation_level="AUTOCOMMIT")
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
-            admin.dispose()
-        import shutil
-
+        if database is not None and database.drop is not None:
+            database.drop()
         shutil.rmtree(work, ignore_errors=True)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Email messages per second parsed and ingested from a local IMAP mailbox, against a bare parse-only baseline."
+        description="Email messages per second parsed and ingested from a local IMAP mailbox,"
+        " against a bare parse-only baseline."
     )
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--messages", type=int, default=10_000, help="messages in the mailbox (default 10000)")
@@ -392,7 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     args.results_dir.mkdir(parents=True, exist_ok=True)
     failed = False
     for backend in backends:
-        figures = run_backend(backend, args)
+        try:
+            figures = run_backend(backend, args)
+        except BenchError as exc:
+            print(f"{backend}: bench failed: {exc}", file=sys.stderr)
+            return 1
         (args.results_dir / f"email-ingest-{backend}.json").write_text(json.dumps(figures, indent=2) + "\n")
         b, o = figures["baseline"], figures["ours"]
         print(f"== {backend} — {args.messages} messages in one IMAP mailbox, fetch batch {args.batch}")
@@ -402,11 +342,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"{'ours (poll + ingest)':<26}{o['seconds']:>9.2f}{o['msgs_per_s']:>10.1f}{o['cpu_ms_per_msg']:>12.3f}")
         print(
-            f"{backend}: ratio ours/baseline = {figures['ratio']:.4f} (ours {o['msgs_per_s']} msgs/s / baseline {b['msgs_per_s']} msgs/s)"
+            f"{backend}: ratio ours/baseline = {figures['ratio']:.4f}"
+            f" (ours {o['msgs_per_s']} msgs/s / baseline {b['msgs_per_s']} msgs/s)"
         )
         v = figures["verification"]
         print(
-            f"verified: {v['messages_in_db']} messages and {v['raw_inbound_processed']} processed raw payloads for {v['messages_in_mailbox']} in the mailbox, "
+            f"verified: {v['messages_in_db']} messages and {v['raw_inbound_processed']} processed raw payloads"
+            f" for {v['messages_in_mailbox']} in the mailbox, "
             f"{v['conversations']} conversations, {v['left_unseen']} left unseen, {v['failed']} failed"
         )
         sys.stdout.flush()

@@ -21,6 +21,7 @@ from raccordo.channels.email.poller import MailService, PolledInbox, acquire_lea
 from raccordo.channels.models import OutboxItem, RawInbound
 from raccordo.channels.services import delivery
 from raccordo.platform.config import Settings
+from raccordo.platform.errors import NotFound
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 from raccordo.record.models import Contact, Conversation, Message, TimelineEvent
@@ -373,7 +374,7 @@ def test_failing_message_does_not_block_others_and_seen_only_after_stored(client
     assert (
         client.patch(f"/api/v1/inboxes/{inbox['id']}", json={"active": False}, headers=org.headers()).status_code == 200
     )
-    with pytest.raises(Exception):
+    with pytest.raises(NotFound):
         poll_once(rt, inbox["id"])
     assert all("\\Seen" not in flags for _, flags in dovecot.messages("support"))
     assert not messages_of(rt, inbox["id"])
@@ -391,6 +392,13 @@ def test_failing_message_does_not_block_others_and_seen_only_after_stored(client
             select(RawInbound).where(RawInbound.inbox_id == inbox["id"], RawInbound.status == "failed")
         ).one()
         assert "email.no_sender" in failed.error and b"Nessuno." in bytes(failed.body)
+        # The batch was stored in one transaction: still one raw row per message, in UID order, each
+        # with its own UID and body.
+        rows = [session.get_one(RawInbound, raw_id) for raw_id in result.raw_ids]
+        uids = [int(row.headers["x-imap-uid"]) for row in rows]
+        assert uids == sorted(set(uids)) and len(uids) == 3
+        assert [row.url for row in rows] == [f"imap:INBOX/{uid}" for uid in uids]
+        assert b"Nessuno." in bytes(rows[1].body) and b"Primo messaggio." in bytes(rows[0].body)
     assert all("\\Seen" in flags for _, flags in dovecot.messages("support")), (
         "seen once stored (the failed one is kept raw with its error)"
     )

@@ -1,15 +1,18 @@
 """Decoding real-world mail text, with no I/O: bytes in the declared charset when it works, else
 UTF-8, else Windows-1252 (what mail clients and browsers do), repaired per stray byte rather than
 re-read whole; RFC 2047 encoded words decoded one by one (a broken word leaves the others readable)
-with a length cap, so decoding is linear on hostile input."""
+with a length cap, so decoding is linear on hostile input; header values and Message-IDs read
+leniently (a header that cannot be read is empty, never an error)."""
 
 from __future__ import annotations
 
 import binascii
 import re
 from email.header import Header, decode_header
+from email.message import Message
 
 MAX_HEADER_CHARS = 16_384  # of one header decoded for display (Subject, a display name)
+_MSGID = re.compile(r"<([^<>\s]{1,900})>")
 _ASCII = bytes(range(128))
 
 
@@ -174,3 +177,26 @@ def _unfold(text: str) -> str:
 def decode_header_value(value: object, limit: int = MAX_HEADER_CHARS) -> str:
     """A header as readable text: RFC 2047 words decoded, raw 8-bit bytes guessed, folding removed."""
     return _unfold(decode_words(raw_header_text(value)[:limit]))
+
+
+def header_value(message: Message, name: str) -> str:
+    """A header decoded for reading, or "" when it cannot be read (malformed mail never raises here)."""
+    try:
+        return decode_header_value(message.get(name))
+    except Exception:  # noqa: BLE001 - any malformed header reads as absent
+        return ""
+
+
+def normalize_message_id(value: str | None) -> str | None:
+    if not value:
+        return None
+    value = value[:MAX_HEADER_CHARS].replace("\x00", "")
+    match = _MSGID.search(value)
+    if match:
+        return f"<{match.group(1)}>"
+    token = value.strip().split()[0] if value.strip() else ""
+    return f"<{token.strip('<>')}>" if token and "@" in token else None
+
+
+def message_ids(value: str | None) -> list[str]:
+    return [f"<{m}>" for m in _MSGID.findall(value or "")]

@@ -151,12 +151,12 @@ class _Imap(aioimaplib.IMAP4):
         except (OSError, TimeoutError) as exc:
             raise _connect_error(account, exc) from None
 
-    async def _start_tls(self, loop: asyncio.AbstractEventLoop, transport: asyncio.BaseTransport) -> None:
+    async def _start_tls(self, loop: asyncio.AbstractEventLoop, transport: asyncio.WriteTransport) -> None:
         account = self.account
         try:
             wrapped = await asyncio.wait_for(
                 loop.start_tls(transport, self.protocol, tls_context(account.verify_tls), server_hostname=account.host),
-                account.timeout,  # type: ignore[arg-type]
+                account.timeout,
             )
         except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
             transport.close()

@@ -1,6 +1,6 @@
-"""Email rules with no I/O: parse real-world MIME into a normalized email, detect auto-replies
-and bounces (quoted history and signatures are split in ``quotes.py``, the reply-address token
-is in ``tokens.py``).
+"""Email rules with no I/O: parse real-world MIME into a normalized email (auto-replies and
+bounces are detected in ``bounces.py``, charsets and header values decoded in ``decoding.py``,
+quoted history and signatures split in ``quotes.py``, the reply-address token is in ``tokens.py``).
 
 Python's ``email`` package does the MIME work (multipart trees, base64 and quoted-printable,
 RFC 2047 encoded words, RFC 2231 parameters). What is written here is the part no
@@ -13,8 +13,7 @@ maintained library does for real-world mail as a contact center receives it:
 - **choosing the bodies** of nested ``multipart/mixed``/``alternative``/``related`` trees,
   and telling inline ``cid:`` images from attachments;
 - **DSN bounces** (RFC 3464) and non-standard ones from old servers, **auto-replies**
-  (RFC 3834 ``Auto-Submitted`` and the vendor headers: ``X-Autoreply``, ``Precedence``,
-  Exchange's ``X-Auto-Response-Suppress``);
+  (RFC 3834 ``Auto-Submitted`` and the vendor headers), in ``bounces.py``;
 """
 
 from __future__ import annotations
@@ -31,16 +30,18 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
+from raccordo.channels.email.bounces import Bounce, detect_automated, detect_bounce
 from raccordo.channels.email.decoding import (
-    MAX_HEADER_CHARS,
     decode_bytes,
     decode_header_value,
+    header_value,
+    message_ids,
+    normalize_message_id,
     raw_header_text,
     repair_cp1252,
 )
 from raccordo.record.domain.content import html_to_text, sanitize_html
 
-_MSGID = re.compile(r"<([^<>\s]{1,900})>")
 MAX_REFERENCES = 30
 # Caps that keep every step linear and bounded, whatever the sender wrote (what is cut is noted; the raw stays).
 MAX_PARTS = 1000  # leaf parts read (bodies and attachments) per message
@@ -48,7 +49,6 @@ MAX_CONTAINERS = 2000  # multipart containers walked
 MAX_ADDRESS_HEADER_CHARS = 65_536  # of one address header (To, Cc) read for addresses
 MAX_TEXT_CHARS = 1_000_000  # of one text or HTML body
 MAX_FILENAME = 200
-MAX_SCAN_CHARS = 65_536  # of a plain-text bounce searched for ids, status and recipient
 PARSE_SECONDS = 30.0  # a message that takes longer to read is failed (its raw is kept), never retried
 
 
@@ -57,21 +57,6 @@ class ParseTimeout(Exception):
 
 
 codecs.register_error("raccordo-cp1252", repair_cp1252)
-
-
-def normalize_message_id(value: str | None) -> str | None:
-    if not value:
-        return None
-    value = value[:MAX_HEADER_CHARS].replace("\x00", "")
-    match = _MSGID.search(value)
-    if match:
-        return f"<{match.group(1)}>"
-    token = value.strip().split()[0] if value.strip() else ""
-    return f"<{token.strip('<>')}>" if token and "@" in token else None
-
-
-def message_ids(value: str | None) -> list[str]:
-    return [f"<{m}>" for m in _MSGID.findall(value or "")]
 
 
 @dataclass(frozen=True)
@@ -87,17 +72,6 @@ class ParsedAttachment:
     data: bytes
     content_id: str | None = None
     inline: bool = False
-
-
-@dataclass
-class Bounce:
-    """A delivery status notification: which of our messages failed, and why."""
-
-    original_message_ids: list[str]
-    recipients: list[str]
-    status: str  # e.g. 5.1.1
-    reason: str
-    permanent: bool
 
 
 @dataclass
@@ -154,119 +128,6 @@ def _addresses(message: Message, *names: str) -> list[Address]:
     return result
 
 
-def _header(message: Message, name: str) -> str:
-    try:
-        return decode_header_value(message.get(name))
-    except Exception:  # noqa: BLE001
-        return ""
-
-
-def detect_automated(message: Message) -> str | None:
-    """Why this message is machine-generated (an auto-reply, vacation notice, bulk mail), or None."""
-    auto_submitted = _header(message, "Auto-Submitted").lower()
-    if auto_submitted and not auto_submitted.startswith("no"):
-        return f"Auto-Submitted: {auto_submitted}"
-    for name in ("X-Autoreply", "X-Autorespond", "X-Autorespond-Id", "X-Vacation", "X-Mailer-Autoreply"):
-        if message.get(name) is not None:
-            return f"{name}: {_header(message, name)}"
-    precedence = _header(message, "Precedence").lower()
-    if precedence in ("bulk", "junk", "auto_reply", "auto-reply"):
-        return f"Precedence: {precedence}"
-    suppress = _header(message, "X-Auto-Response-Suppress").lower()
-    if "oof" in suppress or suppress == "all" or "autoreply" in suppress:
-        return f"X-Auto-Response-Suppress: {suppress}"
-    if _header(message, "Return-Path").strip() == "<>":
-        return "Return-Path: <>"
-    return None
-
-
-_BOUNCE_SUBJECT = re.compile(
-    r"(?i)(undeliver|delivery (status notification|failure|has failed)|mail delivery failed|returned mail|non[- ]?remis|mancato recapito|impossibile recapitare|failure notice)"
-)
-_STATUS = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
-_BOUNCED_ID = re.compile(r"(?im)^[ \t]*Message-ID:[ \t]*<([^<>\s]{1,900})>")
-_BOUNCED_RECIPIENT = re.compile(r"(?<![\w.+-])([\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8})")
-
-
-def detect_bounce(message: Message, text: str) -> Bounce | None:
-    """An RFC 3464 DSN (``multipart/report; report-type=delivery-status``) or a plain-text bounce."""
-    content_type = message.get_content_type()
-    report_type = message.get_param("report-type") or ""
-    if isinstance(report_type, tuple):
-        report_type = report_type[2]
-    originals: list[str] = []
-    recipients: list[str] = []
-    statuses: list[str] = []
-    reasons: list[str] = []
-    actions: list[str] = []
-    is_dsn = content_type == "multipart/report" and str(report_type).lower() == "delivery-status"
-    if is_dsn:
-        for part in message.walk():
-            part_type = part.get_content_type()
-            if part_type == "message/delivery-status":
-                payload = part.get_payload()
-                blocks = payload if isinstance(payload, list) else []
-                if not blocks and isinstance(payload, str):
-                    blocks = [
-                        message_from_bytes(b.encode("utf-8", "replace"), policy=compat32)
-                        for b in re.split(r"\r?\n\r?\n", payload)
-                        if b.strip()
-                    ]
-                for block in blocks:
-                    if not isinstance(block, Message):
-                        continue
-                    if block.get("Final-Recipient") or block.get("Original-Recipient"):
-                        recipient = str(block.get("Final-Recipient") or block.get("Original-Recipient"))
-                        recipients.append(recipient.split(";", 1)[-1].strip())
-                    if block.get("Action"):
-                        actions.append(str(block.get("Action")).strip().lower())
-                    if block.get("Status"):
-                        statuses.append(str(block.get("Status")).strip())
-                    if block.get("Diagnostic-Code"):
-                        reasons.append(decode_header_value(block.get("Diagnostic-Code")).split(";", 1)[-1].strip())
-            elif part_type in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
-                originals.extend(_original_ids(part))
-        if actions and all(a in ("delayed", "relayed", "delivered", "expanded") for a in actions):
-            return None  # a delay warning or a success notice is not a failure
-    else:
-        sender = _header(message, "From").lower()
-        subject = _header(message, "Subject")
-        if not (("mailer-daemon" in sender or "postmaster" in sender) and _BOUNCE_SUBJECT.search(subject)):
-            return None
-        for part in message.walk():
-            if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
-                originals.extend(_original_ids(part))
-        text = text[:MAX_SCAN_CHARS]
-        originals.extend(f"<{m}>" for m in _BOUNCED_ID.findall(text))
-        statuses.extend(_STATUS.findall(text)[:1])
-        lines = [line.strip()[:1000] for line in text.splitlines() if line.strip()]
-        reasons.append(
-            next(
-                (line for line in lines if _STATUS.search(line) or "550" in line or "user unknown" in line.lower()),
-                lines[0] if lines else "",
-            )[:500]
-        )
-        # Bounded pieces, tried only where an "@" is: a long word with no "@" is skipped at once.
-        recipients.extend(m.group(1) for m in _BOUNCED_RECIPIENT.finditer(text) if m.group(1).count("@") == 1)
-        recipients[:] = recipients[:1]
-    originals.extend(message_ids(_header(message, "In-Reply-To")))
-    originals.extend(message_ids(_header(message, "References")))
-    unique = list(dict.fromkeys(originals))
-    status = statuses[0] if statuses else ""
-    reason = "; ".join(dict.fromkeys(r for r in reasons if r)) or _header(message, "Subject")
-    return Bounce(unique, recipients, status, reason[:1000], permanent=not status.startswith("4"))
-
-
-def _original_ids(part: Message) -> list[str]:
-    payload = part.get_payload()
-    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-        inner = payload[0]
-        return [m for m in [normalize_message_id(str(inner.get("Message-ID") or ""))] if m]
-    if isinstance(payload, str):
-        return [f"<{m}>" for m in _BOUNCED_ID.findall(payload[:MAX_SCAN_CHARS])]
-    return []
-
-
 def _filename(part: Message, index: int) -> str:
     try:
         name = part.get_filename()
@@ -303,12 +164,12 @@ def _part_bytes(part: Message) -> bytes:
         data = part.get_payload(decode=True)
     except Exception:  # noqa: BLE001 - undecodable transfer encoding: keep the raw text
         data = None
-    if data is None:
-        payload = part.get_payload()
-        if isinstance(payload, str):
-            return payload.encode("ascii", "surrogateescape")
-        return b""
-    return data
+    if isinstance(data, bytes):
+        return data
+    payload = part.get_payload()
+    if isinstance(payload, str):
+        return payload.encode("ascii", "surrogateescape")
+    return b""
 
 
 def _part_text(part: Message) -> tuple[str, bool]:
@@ -461,10 +322,15 @@ def parse_email(raw: bytes, *, seconds: float | None = None) -> ParsedEmail:
         payload = part.get_payload()
         if content_type == "message/rfc822" and isinstance(payload, list) and payload:
             # The forwarded message whole, with its own headers (From, Subject, Date): an .eml to open.
+            forwarded = payload[0]
             try:
-                data = payload[0].as_bytes()
-            except Exception:  # noqa: BLE001
-                data = str(payload[0]).encode("utf-8", "replace")
+                data = (
+                    forwarded.as_bytes()
+                    if isinstance(forwarded, Message)
+                    else str(forwarded).encode("utf-8", "replace")
+                )
+            except Exception:  # noqa: BLE001 - a forwarded message that cannot be serialized: its text
+                data = str(forwarded).encode("utf-8", "replace")
         elif part.is_multipart() or isinstance(payload, list):
             try:
                 data = part.as_bytes()
@@ -526,7 +392,7 @@ def parse_email(raw: bytes, *, seconds: float | None = None) -> ParsedEmail:
     return ParsedEmail(
         message_id=message_id,
         message_id_generated=generated,
-        subject=_header(message, "Subject")[:500],
+        subject=header_value(message, "Subject")[:500],
         sender=senders[0] if senders else None,
         to=_addresses(message, "To"),
         cc=_addresses(message, "Cc"),
@@ -535,8 +401,8 @@ def parse_email(raw: bytes, *, seconds: float | None = None) -> ParsedEmail:
             a.email for a in _addresses(message, "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To")
         ],
         date=date,
-        in_reply_to=message_ids(_header(message, "In-Reply-To"))[:MAX_REFERENCES],
-        references=message_ids(_header(message, "References"))[-MAX_REFERENCES:],
+        in_reply_to=message_ids(header_value(message, "In-Reply-To"))[:MAX_REFERENCES],
+        references=message_ids(header_value(message, "References"))[-MAX_REFERENCES:],
         text=text,
         html=html,
         attachments=attachments,

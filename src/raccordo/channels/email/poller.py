@@ -1,9 +1,12 @@
 """Polling the IMAP mailboxes of email inboxes: fetch, store raw, process, then mark seen.
 
-Each message is fetched without setting ``\\Seen`` (``BODY.PEEK``), stored raw and
-committed, processed (parsed and ingested; a failure stays on the raw row with its
-error), and only then marked ``\\Seen``. A crash in between fetches it again next time,
-and ingest is idempotent by Message-ID. A failing message never blocks the others.
+Messages are fetched in batches without setting ``\\Seen`` (``BODY.PEEK``); a batch is stored
+raw in one committed transaction (one inbox look-up and one durable commit for the batch),
+then each message is processed alone (parsed once and ingested in its own transaction; a
+failure stays on its raw row with its error), and only then is the batch marked ``\\Seen``.
+A crash before the raw commit fetches the batch again next time; a crash after it leaves
+the rows ``pending`` for the worker's sweep; ingest is idempotent by Message-ID either way.
+A failing message never blocks the others.
 
 ``MailService`` runs in the worker (``serve`` with the embedded worker, and ``raccordo
 worker``): a thread with its own asyncio loop, one task per inbox, so many mailboxes are
@@ -17,19 +20,23 @@ thread runs the SMTP forwarding receiver when ``RACCORDO_SMTP_RECEIVER_PORT`` is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
-from raccordo.channels.base import InboundRequest
+from raccordo.channels.base import InboundRequest, InboxConfig
 from raccordo.channels.email import KIND
 from raccordo.channels.email.mailbox import MAX_ATTACHMENT_HEADER, ImapMailbox, MailboxError, imap_account
 from raccordo.channels.models import Inbox, MailboxLease
-from raccordo.channels.services.inbound import StoredPayload, inbox_config, process_raw, store_raw
+from raccordo.channels.services.inbound import inbox_config, process_raw, store_raw_many
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 
@@ -84,7 +91,7 @@ def acquire_lease(rt: Runtime, inbox: PolledInbox, owner: str, now: datetime | N
         return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def _insert_if_absent(session, values: dict) -> None:  # type: ignore[no-untyped-def]
+def _insert_if_absent(session: Session, values: dict[str, Any]) -> None:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -163,7 +170,7 @@ async def _fetch_store_process(
     try:
         await asyncio.to_thread(_store_and_process, rt, inbox, box.folder, messages, result, stored)
     finally:
-        # Even when storing one failed (the database went away), the ones stored before it are done.
+        # Even when processing stopped half-way, the stored messages are done (their raw rows are committed).
         if stored:
             await box.mark_seen_many(stored)
 
@@ -171,25 +178,31 @@ async def _fetch_store_process(
 def _store_and_process(
     rt: Runtime, inbox: PolledInbox, folder: str, messages: list[tuple[int, bytes]], result: PollResult, done: list[int]
 ) -> None:
-    """Store each message raw (committed), then process it; ``done`` gets the UIDs that may be marked seen."""
-    for uid, body in messages:
-        headers = {
-            "x-raccordo-source": "imap",
-            "x-imap-uid": str(uid),
-            "x-imap-folder": folder,
-            MAX_ATTACHMENT_HEADER: str(rt.settings.max_attachment_bytes),
-        }
-        payload: StoredPayload = store_raw(
-            rt, inbox.identifier, InboundRequest.polled(f"imap:{folder}/{uid}", body, headers)
-        )
-        result.fetched += 1
-        result.raw_ids.append(payload.raw_id)
+    """Store the batch raw (one committed transaction), then process each message alone; ``done`` gets
+    the UIDs that may be marked seen."""
+    if not messages:
+        return
+    common = {
+        "x-raccordo-source": "imap",
+        "x-imap-folder": folder,
+        MAX_ATTACHMENT_HEADER: str(rt.settings.max_attachment_bytes),
+    }
+    requests = [
+        InboundRequest.polled(f"imap:{folder}/{uid}", body, {**common, "x-imap-uid": str(uid)})
+        for uid, body in messages
+    ]
+    stored = store_raw_many(rt, inbox.identifier, requests)
+    # Committed: from here each message is safe to mark seen whatever happens to its processing (a
+    # failure stays on its raw row; a crash leaves the row pending for the worker's sweep).
+    done.extend(uid for uid, _ in messages)
+    result.fetched += len(stored)
+    result.raw_ids.extend(payload.raw_id for payload in stored)
+    for payload in stored:
         try:
             process_raw(rt, payload)
             result.processed += 1
         except Exception:  # noqa: BLE001 - recorded on the raw row; the next message goes on
             result.failed += 1
-        done.append(uid)
 
 
 def poll_once(rt: Runtime, inbox_id: int) -> PollResult:
@@ -225,7 +238,8 @@ class MailService:
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self.receiver_port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
+        # Created here (an Event binds to the loop that first waits on it): every task can use it unchecked.
+        self._stopping = asyncio.Event()
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, name="raccordo-mail", daemon=True)
 
@@ -234,7 +248,7 @@ class MailService:
         self._started.wait(10)
 
     def stop(self, timeout: float = 15.0) -> None:
-        if self._loop is not None and self._stopping is not None:
+        if self._loop is not None:
             self._loop.call_soon_threadsafe(self._stopping.set)
         if self._thread.is_alive():
             self._thread.join(timeout)
@@ -253,7 +267,6 @@ class MailService:
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
         server = None
         settings = self.rt.settings
         try:
@@ -296,7 +309,7 @@ class MailService:
         failures = 0
         last_reason, warned_at = "", 0.0
         try:
-            while not self._stopping.is_set():  # type: ignore[union-attr]
+            while not self._stopping.is_set():
                 config = await asyncio.to_thread(_config, self.rt, inbox.id)
                 account = imap_account(config, settings.email_timeout_seconds) if config is not None else None
                 if account is None:
@@ -304,7 +317,7 @@ class MailService:
                 box = ImapMailbox(*account)
                 try:
                     await box.open()
-                    while not self._stopping.is_set():  # type: ignore[union-attr]
+                    while not self._stopping.is_set():
                         if not await asyncio.to_thread(acquire_lease, self.rt, inbox, self.owner):
                             return  # another worker took it (our lease expired)
                         # Renewed while the poll works too: a long poll (a slow message) keeps its mailbox.
@@ -325,7 +338,7 @@ class MailService:
                             self._stopping.wait(),
                             box.wait_for_news(wait),
                             timeout=wait + settings.email_timeout_seconds,
-                        )  # type: ignore[union-attr]
+                        )
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - a network or server error: record it, back off, reconnect
@@ -353,24 +366,24 @@ class MailService:
                     delay = retry_delay(failures)
                     if not await asyncio.to_thread(acquire_lease, self.rt, inbox, self.owner):
                         return
-                    await _first(self._stopping.wait(), timeout=delay)  # type: ignore[union-attr]
+                    await _first(self._stopping.wait(), timeout=delay)
                 finally:
                     await box.close()
         finally:
-            try:
+            # Any failure is harmless: the lease expires by itself.
+            with contextlib.suppress(Exception):
                 await asyncio.to_thread(release_lease, self.rt, inbox.id, self.owner)
-            except Exception:  # noqa: BLE001 - the lease expires by itself
-                pass
 
     async def _keep_lease(self, inbox: PolledInbox) -> None:
         """Renew the lease every third of its length until cancelled (or until another worker took it)."""
         period = max(0.05, self.rt.settings.email_lease_seconds / 3)
-        while await _first(self._stopping.wait(), timeout=period) is None and not self._stopping.is_set():  # type: ignore[union-attr]
-            if not await asyncio.to_thread(acquire_lease, self.rt, inbox, self.owner):
+        while not self._stopping.is_set():
+            await _first(self._stopping.wait(), timeout=period)
+            if self._stopping.is_set() or not await asyncio.to_thread(acquire_lease, self.rt, inbox, self.owner):
                 return
 
 
-def _config(rt: Runtime, inbox_id: int):  # type: ignore[no-untyped-def]
+def _config(rt: Runtime, inbox_id: int) -> InboxConfig | None:
     with unit_of_work(rt.sessions) as session:
         row = session.get(Inbox, inbox_id)
         if row is None or not row.active:
@@ -378,14 +391,15 @@ def _config(rt: Runtime, inbox_id: int):  # type: ignore[no-untyped-def]
         return inbox_config(rt, row)
 
 
-async def _first(*awaitables, timeout: float) -> None:  # type: ignore[no-untyped-def]
+async def _first(*awaitables: Awaitable[object], timeout: float) -> None:
     """Wait until the first of ``awaitables`` finishes (or ``timeout``); cancel the others."""
     tasks = [asyncio.ensure_future(a) for a in awaitables]
     try:
         done, _ = await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                raise error
     finally:
         for task in tasks:
             if not task.done():

@@ -10,18 +10,21 @@ from dataclasses import dataclass
 
 _QUOTE_HEADERS = [
     re.compile(
-        r"^\s*(On|Il giorno|Il|Le|Am|El|Em|Op)\s.{4,300}(wrote|ha scritto|a écrit|schrieb|escribió|escreveu|schreef)\s*:\s*$",
+        r"^\s*(On|Il giorno|Il|Le|Am|El|Em|Op)\s.{4,300}"
+        r"(wrote|ha scritto|a écrit|schrieb|escribió|escreveu|schreef)\s*:\s*$",
         re.I,
     ),
     re.compile(
-        r"^\s*-{2,}\s*(Original Message|Messaggio originale|Forwarded message|Messaggio inoltrato|Ursprüngliche Nachricht)\s*-{2,}\s*$",
+        r"^\s*-{2,}\s*(Original Message|Messaggio originale|Forwarded message|Messaggio inoltrato"
+        r"|Ursprüngliche Nachricht)\s*-{2,}\s*$",
         re.I,
     ),
     re.compile(r"^\s*_{20,}\s*$"),
     re.compile(r"^\s*(From|Da|De|Von)\s*:\s*.+$", re.I),
 ]
 _SIGNATURE_LINES = re.compile(
-    r"^\s*(sent from my|inviato da(l mio)? (iphone|ipad|android|samsung|outlook|smartphone)|get outlook for|scarica outlook per|envoyé de mon)",
+    r"^\s*(sent from my|inviato da(l mio)? (iphone|ipad|android|samsung|outlook|smartphone)"
+    r"|get outlook for|scarica outlook per|envoyé de mon)",
     re.I,
 )
 

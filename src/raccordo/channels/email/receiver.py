@@ -13,6 +13,7 @@ processing leaves the row ``pending`` for the worker's reprocessing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -94,10 +95,9 @@ class ForwardingHandler:
 
     async def _process(self, stored: list[StoredPayload]) -> None:
         for payload in stored:
-            try:
+            # A failure is kept on the raw row with its error; the next message goes on.
+            with contextlib.suppress(Exception):
                 await asyncio.to_thread(process_raw, self.rt, payload)
-            except Exception:  # noqa: BLE001 - kept on the raw row with its error
-                pass
 
 
 async def start_receiver(rt: Runtime, host: str, port: int) -> Any:

@@ -18,13 +18,15 @@ def conversation_token(secret: str, conversation_id: int) -> str:
 
 
 def reply_address(address: str, secret: str, conversation_id: int) -> str:
-    """``support@x`` → ``support+r-<conversation>-<signature>@x``: replies find their conversation even without headers."""
+    """``support@x`` → ``support+r-<conversation>-<signature>@x``: replies find their conversation
+    even without headers."""
     local, _, domain = address.partition("@")
     return f"{local.split('+', 1)[0]}+r-{conversation_token(secret, conversation_id)}@{domain}"
 
 
 def outbound_message_id(key: str, secret: str, conversation_id: int, domain: str) -> str:
-    """The Message-ID of a reply: fixed by the outbox key (a retry reuses it) and carrying the signed conversation token."""
+    """The Message-ID of a reply: fixed by the outbox key (a retry reuses it) and carrying the signed
+    conversation token."""
     return f"<raccordo.{re.sub(r'[^0-9a-zA-Z]', '', key)[:20]}.{conversation_token(secret, conversation_id)}@{domain}>"
 
 
