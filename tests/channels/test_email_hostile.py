@@ -2,7 +2,7 @@
 linear time and bounded memory, never crash the parser, lose nothing silently, and a Reply-To never decides who
 the customer is.
 
-The time and memory budgets per message are generous (a slow, busy machine passes), but every generated
+The CPU-time and memory budgets per message are generous (a slow, busy machine passes), but every generated
 message once took minutes to hours (input doubled, time x4): a quadratic step fails them by far.
 """
 
@@ -36,6 +36,9 @@ CONFIG = InboxConfig(1, "support", {"address": "support@acme.example"}, {"thread
 
 
 def budget_seconds(size: int) -> float:
+    """CPU seconds of this process (``time.process_time``), not wall time: other work on a shared
+    machine stretches the wall clock, not the work a parser does, and a quadratic step multiplies the
+    CPU time all the same."""
     return 10.0 + 10.0 * size / 1_000_000
 
 
@@ -48,10 +51,10 @@ def budget_bytes(size: int) -> int:
 def test_hostile_message_is_read_within_its_time_and_memory_budget(name):
     raw = hostile_mail.GENERATED[name]()
     tracemalloc.start()
-    started = time.perf_counter()
+    started = time.process_time()
     try:
         events = EmailChannel().parse_inbound(CONFIG, InboundRequest.polled("test", raw))
-        elapsed = time.perf_counter() - started
+        elapsed = time.process_time() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -86,7 +89,7 @@ def test_what_the_caps_cut_is_said_not_lost_silently():
 
 
 def test_linear_steps_on_their_own():
-    started = time.perf_counter()
+    started = time.process_time()
     split = split_reply(">\n" * 40_000 + "plain")
     assert split.main.endswith("plain")
     assert split_html_reply("<p>x</p>" + "<div a" * 100_000) is None
@@ -95,7 +98,7 @@ def test_linear_steps_on_their_own():
         '<div class="gmail_quote">Il 1 nov ha scritto</div>',
     )
     assert mail.decode_header_value("=?utf-8?q?abc " * 15_000).startswith("=?utf-8?q?abc")
-    assert time.perf_counter() - started < 10
+    assert time.process_time() - started < 10
 
 
 # --- item 15: readable text -----------------------------------------------------------------------
@@ -244,9 +247,9 @@ def _receive(rt, inbox, raw: bytes, headers: dict[str, str] | None = None) -> Ra
 def test_every_hostile_message_is_stored_or_kept_with_its_error_within_budget(rt, email_inbox):
     for name in sorted(hostile_mail.GENERATED):
         raw = hostile_mail.GENERATED[name]()
-        started = time.perf_counter()
+        started = time.process_time()
         row = _receive(rt, email_inbox, raw)
-        elapsed = time.perf_counter() - started
+        elapsed = time.process_time() - started
         assert elapsed < 2 * budget_seconds(len(raw)), f"{name}: {elapsed:.1f} s"
         assert bytes(row.body) == raw
         expected = "ignored" if name == "mailer_daemon_300kb_word" else "processed"
