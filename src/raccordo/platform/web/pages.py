@@ -32,11 +32,17 @@ class CsrfFailed(Exception):
 
 
 class PageUser(Protocol):
-    """What a page template needs of the logged-in user (``accounts`` provides it)."""
+    """What a page template needs of the logged-in user (``accounts`` provides it). Read-only: the
+    pages only read them, and ``accounts.pages.session.Me`` derives ``lang`` from the actor."""
 
-    lang: str
-    csrf: str
-    timezone: str
+    @property
+    def lang(self) -> str: ...
+
+    @property
+    def csrf(self) -> str: ...
+
+    @property
+    def timezone(self) -> str: ...
 
 
 def page_language(request: Request) -> str:
