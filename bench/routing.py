@@ -34,12 +34,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from raccordo.routing.domain.routing import (
+from raccordo.routing.domain.board import RoutingBoard  # noqa: E402 - after the path
+from raccordo.routing.domain.routing import (  # noqa: E402 - after the path
     STRATEGIES,
     AgentState,
     QueuePolicy,
     RelaxStep,
-    RoutingBoard,
     WaitingItem,
     item_order_key,
 )
@@ -148,7 +148,7 @@ def run(
     def pct(p: float) -> float:
         return (
             ordered_latencies[
-                max(0, min(len(ordered_latencies) - 1, int(round(p / 100 * len(ordered_latencies) + 0.5)) - 1))
+                max(0, min(len(ordered_latencies) - 1, round(p / 100 * len(ordered_latencies) + 0.5) - 1))
             ]
             / 1e6
         )
@@ -185,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     agents, items, policies, now = build(args.agents, args.items, args.queues, args.seed, args.strategy)
     strategies = args.strategy or "mixed (" + ", ".join(STRATEGIES) + ")"
     print(
-        f"== routing: {args.agents} agents ({sum(a.online for a in agents)} online), {args.items} waiting, {args.queues} queues, strategies {strategies}, seed {args.seed}"
+        f"== routing: {args.agents} agents ({sum(a.online for a in agents)} online), {args.items} waiting, "
+        f"{args.queues} queues, strategies {strategies}, seed {args.seed}"
     )
     indexed = run("indexed", agents, items, policies, now, args.time_limit)
     baseline = run("baseline", agents, items, policies, now, args.time_limit)
@@ -194,20 +195,24 @@ def main(argv: list[str] | None = None) -> int:
             i for i, (a, b) in enumerate(zip(indexed["_decisions"], baseline["_decisions"], strict=True)) if a != b
         )
         print(
-            f"FAILED: the indexed board decided differently from the full scan at decision {first}: {indexed['_decisions'][first]} vs {baseline['_decisions'][first]}",
+            f"FAILED: the indexed board decided differently from the full scan at decision {first}: "
+            f"{indexed['_decisions'][first]} vs {baseline['_decisions'][first]}",
             file=sys.stderr,
         )
         return 1
     print(
-        f"{'path':<10}{'decisions':>10}{'assigned':>10}{'seconds':>10}{'decisions/s':>13}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+        f"{'path':<10}{'decisions':>10}{'assigned':>10}{'seconds':>10}{'decisions/s':>13}"
+        f"{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
     )
     for result in (indexed, baseline):
         print(
-            f"{result['kind']:<10}{result['decisions']:>10}{result['assigned']:>10}{result['seconds']:>10.2f}{result['decisions_per_s']:>13.0f}{result['p50_ms']:>9.3f}{result['p99_ms']:>9.3f}{result['max_ms']:>9.3f}"
+            f"{result['kind']:<10}{result['decisions']:>10}{result['assigned']:>10}{result['seconds']:>10.2f}"
+            f"{result['decisions_per_s']:>13.0f}{result['p50_ms']:>9.3f}{result['p99_ms']:>9.3f}{result['max_ms']:>9.3f}"
         )
     ratio = indexed["decisions_per_s"] / baseline["decisions_per_s"]
     print(
-        f"ratio indexed/baseline = {ratio:.1f} ({indexed['decisions_per_s']:.0f} / {baseline['decisions_per_s']:.0f} decisions/s); the same {indexed['decisions']} decisions in both runs"
+        f"ratio indexed/baseline = {ratio:.1f} ({indexed['decisions_per_s']:.0f} / "
+        f"{baseline['decisions_per_s']:.0f} decisions/s); the same {indexed['decisions']} decisions in both runs"
     )
     args.results_dir.mkdir(parents=True, exist_ok=True)
     summary = {

@@ -69,11 +69,11 @@ class World:
         from raccordo.accounts.domain.roles import Role
         from raccordo.platform.store.db import unit_of_work
         from raccordo.realtime.services import presence
-        from raccordo.routing.services import routing, routing_pass
+        from raccordo.routing.services import routing_pass, transfers
 
         owner = Actor(self.org.tenant_id, self.org.users["owner"], Role.OWNER)
         with unit_of_work(self.rt.sessions) as session:
-            routing.transfer(session, owner, self.conversation_id, queue_id=self.second_queue_id)
+            transfers.transfer(session, owner, self.conversation_id, queue_id=self.second_queue_id)
             presence.connect(
                 session, owner, f"iso-{uuid.uuid4().hex}", "test-node"
             )  # online with a live connection row

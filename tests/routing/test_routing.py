@@ -297,7 +297,7 @@ def test_first_response_overflow_and_relaxation(client, rt, org):
 
 
 def test_preferred_agent_gets_the_returning_customer(client, rt, org):
-    support, _ = _setup(client, org, offer_timeout=None, capacity=5, preferred=120)
+    _support, _ = _setup(client, org, offer_timeout=None, capacity=5, preferred=120)
     admin = org.headers("admin")
     _ok(client.put(f"/api/v1/users/{org.users['supervisor']}/routing", json={"skills": {"italiano": 5}}, headers=admin))
     inbox = create_api_inbox(client, org.headers())

@@ -7,7 +7,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from raccordo.routing.domain.routing import STRATEGIES, AgentState, QueuePolicy, RelaxStep, RoutingBoard, WaitingItem
+from raccordo.routing.domain.board import RoutingBoard
+from raccordo.routing.domain.routing import STRATEGIES, AgentState, QueuePolicy, RelaxStep, WaitingItem
 
 CHANNELS = ("chat", "email", "voice")
 SKILLS = ("it", "en", "billing", "vip")
@@ -42,7 +43,7 @@ steps_strategy = st.lists(
 policies_strategy = st.fixed_dictionaries(
     {
         q: st.builds(
-            lambda strategy, relax: QueuePolicy(q, strategy, relax=relax, decline_cooldown_seconds=100.0),
+            lambda strategy, relax, q=q: QueuePolicy(q, strategy, relax=relax, decline_cooldown_seconds=100.0),
             st.sampled_from(STRATEGIES),
             st.lists(
                 st.builds(RelaxStep, st.integers(0, 300).map(float), st.none() | st.integers(1, 3)), max_size=2

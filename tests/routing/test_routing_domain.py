@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from raccordo.platform.errors import InvalidInput
+from raccordo.routing.domain.board import RoutingBoard
 from raccordo.routing.domain.routing import (
     STRATEGIES,
     AgentState,
     QueuePolicy,
     RelaxStep,
-    RoutingBoard,
     WaitingItem,
     effective_priority,
     eligible,
@@ -176,7 +176,9 @@ items_strategy = st.lists(
 policies_strategy = st.fixed_dictionaries(
     {
         q: st.builds(
-            lambda strategy, ageing, cap, relax, preferred: QueuePolicy(q, strategy, ageing, cap, relax, preferred),
+            lambda strategy, ageing, cap, relax, preferred, q=q: QueuePolicy(
+                q, strategy, ageing, cap, relax, preferred
+            ),
             st.sampled_from(STRATEGIES),
             st.floats(0, 3),
             st.floats(0, 5),

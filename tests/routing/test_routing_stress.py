@@ -2,7 +2,7 @@
 
 The spec: "A stress test with several worker processes on PostgreSQL routing at once keeps
 every invariant (checked from the database afterwards)." Here WORKERS processes run
-routing passes (``services.routing.route_due`` in their loop, woken through Redis by every
+routing passes (``services.routing_pass.route_due`` in their loop, woken through Redis by every
 commit of this process and of each other) while threads of this process drive the tenant
 for LOAD_SECONDS: customers write on three API inboxes and an email inbox (new
 conversations and follow-ups), agents accept, decline or ignore offers, resolve, set
@@ -99,7 +99,8 @@ from raccordo.routing.domain.routing import (
 )
 from raccordo.routing.models import QueueItem, RoutingEvent, RoutingQueue, RoutingRequest, RoutingState
 from raccordo.routing.services import admin as routing_admin
-from raccordo.routing.services import routing, routing_pass
+from raccordo.routing.services import offers as routing_offers
+from raccordo.routing.services import routing_pass, transfers
 from tests.helpers import customer_message
 from tests.support.databases import BACKENDS, create_postgres_database, drop_postgres_database
 from tests.support.orgs import make_org
@@ -453,7 +454,8 @@ def check_snapshot(snap: Snapshot, tenant: Tenant) -> list[str]:
                 or conversation.assignee_id is not None
             ):
                 problems.append(
-                    f"{where} offered to {item.offered_user_id} but assigned to {item.assigned_user_id}, conversation assignee {conversation.assignee_id}"
+                    f"{where} offered to {item.offered_user_id} but assigned to {item.assigned_user_id}, conversation "
+                    f"assignee {conversation.assignee_id}"
                 )
             if item.offer_expires_at is None:
                 problems.append(f"{where} offered with no expiry")
@@ -464,21 +466,24 @@ def check_snapshot(snap: Snapshot, tenant: Tenant) -> list[str]:
                 or conversation.assignee_id is not None
             ):
                 problems.append(
-                    f"{where} waiting but offered to {item.offered_user_id}, assigned to {item.assigned_user_id}, conversation assignee {conversation.assignee_id}"
+                    f"{where} waiting but offered to {item.offered_user_id}, assigned to {item.assigned_user_id}, "
+                    f"conversation assignee {conversation.assignee_id}"
                 )
         elif item.status == "assigned":
             if item.offered_user_id is not None or (
                 conversation.status in LOADING and conversation.assignee_id != item.assigned_user_id
             ):
                 problems.append(
-                    f"{where} assigned to {item.assigned_user_id}, offered to {item.offered_user_id}, conversation assignee {conversation.assignee_id}"
+                    f"{where} assigned to {item.assigned_user_id}, offered to {item.offered_user_id}, conversation "
+                    f"assignee {conversation.assignee_id}"
                 )
     for user_id, spec in tenant.specs.items():
         mine = load.get(user_id, Counter())
         for channel in CHANNELS:
             if mine[channel] > spec.capacity[channel]:
                 problems.append(
-                    f"agent {user_id} holds {mine[channel]} {channel} conversations (assigned + offered), capacity {spec.capacity[channel]}"
+                    f"agent {user_id} holds {mine[channel]} {channel} conversations (assigned + offered), capacity "
+                    f"{spec.capacity[channel]}"
                 )
         total = sum(mine.values())
         for channel in spec.exclusive:
@@ -502,7 +507,8 @@ def check_snapshot(snap: Snapshot, tenant: Tenant) -> list[str]:
             for agent in snap.agents.values():
                 if eligible(agent, waiting, policy, now, reserved):
                     problems.append(
-                        f"settled at {snap.now.isoformat()}: item {item.id} (conversation {item.conversation_id}, queue {item.queue_id}, {item.channel}) waits "
+                        f"settled at {snap.now.isoformat()}: item {item.id} (conversation {item.conversation_id}, "
+                        f"queue {item.queue_id}, {item.channel}) waits "
                         f"while agent {agent.id} is online with room and eligible (load {dict(agent.load)})"
                     )
     return problems
@@ -532,7 +538,8 @@ def replay(events: list[Any]) -> tuple[list[Step], list[str]]:
 
     def bad(event: Any, why: str) -> None:
         problems.append(
-            f"conversation {event.conversation_id}: event {event.id} {event.kind} (user {event.user_id}) {why}; was {status} by {holder}"
+            f"conversation {event.conversation_id}: event {event.id} {event.kind} (user {event.user_id}) {why}; was "
+            f"{status} by {holder}"
         )
 
     for event in events:
@@ -579,7 +586,8 @@ def replay(events: list[Any]) -> tuple[list[Step], list[str]]:
 
 
 def check_history(rt: Runtime, tenant: Tenant) -> tuple[list[str], Counter[str], int]:
-    """Invariants 3 and 4; returns the problems, the event kinds, and how many (decision, waiting item) pairs were compared."""
+    """Invariants 3 and 4; returns the problems, the event kinds, and how many (decision, waiting item)
+    pairs were compared."""
     with unit_of_work(rt.sessions) as session:
         events = list(
             session.execute(
@@ -638,7 +646,8 @@ def check_history(rt: Runtime, tenant: Tenant) -> tuple[list[str], Counter[str],
             )
             if (final.status, final.holder, final.queue_id) != (item.status, holder, item.queue_id):
                 problems.append(
-                    f"conversation {conversation_id}: the history ends {final.status}/{final.holder}/queue {final.queue_id}, the row is {item.status}/{holder}/queue {item.queue_id}"
+                    f"conversation {conversation_id}: the history ends {final.status}/{final.holder}/queue "
+                    f"{final.queue_id}, the row is {item.status}/{holder}/queue {item.queue_id}"
                 )
 
     # 4. priority: a decision never passes over a higher effective priority the agent could take.
@@ -699,7 +708,8 @@ def check_history(rt: Runtime, tenant: Tenant) -> tuple[list[str], Counter[str],
             high_priority = effective_priority(high_item, policy, t.timestamp())
             if high_priority > low_priority + 1e-6:
                 problems.append(
-                    f"at {t.isoformat()} conversation {conversation_id} (effective priority {low_priority:.2f}) went to agent {agent} while conversation "
+                    f"at {t.isoformat()} conversation {conversation_id} (effective priority {low_priority:.2f}) went "
+                    f"to agent {agent} while conversation "
                     f"{other_id} of the same queue waited with {high_priority:.2f} and the agent could take it"
                 )
     return problems, kinds, pairs
@@ -792,8 +802,10 @@ class Load:
         message_id = f"m-{uuid.uuid4().hex}"
         if kind == "email":
             body = (
-                f"From: Cliente <{address}>\r\nTo: posta@raccordo.example.com\r\nSubject: Fattura\r\nMessage-ID: <{message_id}@example.com>\r\n"
-                f"Date: {email.utils.formatdate()}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBuongiorno, ho una domanda sulla fattura.\r\n"
+                f"From: Cliente <{address}>\r\nTo: posta@raccordo.example.com\r\nSubject: Fattura\r\n"
+                f"Message-ID: <{message_id}@example.com>\r\n"
+                f"Date: {email.utils.formatdate()}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+                "Buongiorno, ho una domanda sulla fattura.\r\n"
             ).encode()
             outcome = process_raw(
                 self.rt,
@@ -829,7 +841,9 @@ class Load:
                 self.attempt("away", lambda: self.set_presence(actor, "away"))
                 away_until = time.monotonic() + rng.uniform(0.5, 2.0)
             with unit_of_work(self.rt.sessions) as session:
-                offers = [(item.conversation_id, item.offer_expires_at) for item in routing.my_offers(session, actor)]
+                offers = [
+                    (item.conversation_id, item.offer_expires_at) for item in routing_offers.my_offers(session, actor)
+                ]
             for conversation_id, expires_at in offers:
                 if (conversation_id, expires_at) in ignored:
                     continue
@@ -862,7 +876,7 @@ class Load:
                     self.attempt(
                         "transfer to queue",
                         lambda cid=conversation_id, q=target: self.own(
-                            actor, cid, lambda s: routing.transfer(s, actor, cid, queue_id=q, note=None)
+                            actor, cid, lambda s: transfers.transfer(s, actor, cid, queue_id=q, note=None)
                         ),
                     )
                 elif roll < 0.16:
@@ -880,11 +894,11 @@ class Load:
 
     def accept(self, actor: Actor, conversation_id: int) -> None:
         with unit_of_work(self.rt.sessions) as session:
-            routing.accept_offer(session, actor, conversation_id)
+            routing_offers.accept_offer(session, actor, conversation_id)
 
     def decline(self, actor: Actor, conversation_id: int) -> None:
         with unit_of_work(self.rt.sessions) as session:
-            routing.decline_offer(session, actor, conversation_id, "occupato")
+            routing_offers.decline_offer(session, actor, conversation_id, "occupato")
 
     def own(self, actor: Actor, conversation_id: int, change: Callable[[Session], Any]) -> None:
         """``change`` only while the conversation is still the agent's (locked first, as the services do)."""
@@ -918,18 +932,15 @@ class Load:
                     target = self.tenant.queue_ids[rng.choice(list(QUEUES))]
                     self.attempt(
                         "supervisor transfer",
-                        lambda: self.queued(
-                            conversation_id,
-                            lambda s: routing.transfer(
-                                s, actor, conversation_id, queue_id=target, note="Da gestire qui"
-                            ),
+                        lambda cid=conversation_id, q=target: self.queued(
+                            cid, lambda s: transfers.transfer(s, actor, cid, queue_id=q, note="Da gestire qui")
                         ),
                     )
                 else:
                     self.attempt(
                         "supervisor close",
-                        lambda: self.queued(
-                            conversation_id, lambda s: update_conversation(s, actor, conversation_id, status="resolved")
+                        lambda cid=conversation_id: self.queued(
+                            cid, lambda s: update_conversation(s, actor, cid, status="resolved")
                         ),
                     )
             time.sleep(rng.uniform(0.3, 0.7))
@@ -1032,9 +1043,10 @@ def test_worker_processes_routing_at_once_keep_every_invariant(tmp_path: Path) -
     assert load is not None
     logs = workers.logs()
     summary = (
-        f"{WORKERS} workers, {time.monotonic() - started:.1f} s; snapshots {snapshots} ({settled_during_load} settled during the load, {settled_after} after); "
-        f"actions {dict(sorted(load.counts.items()))}; routing events {dict(sorted(kinds.items()))}; items {dict(statuses)}; "
-        f"priority pairs compared {pairs}"
+        f"{WORKERS} workers, {time.monotonic() - started:.1f} s; snapshots {snapshots} "
+        f"({settled_during_load} settled during the load, {settled_after} after); "
+        f"actions {dict(sorted(load.counts.items()))}; routing events {dict(sorted(kinds.items()))}; "
+        f"items {dict(statuses)}; priority pairs compared {pairs}"
     )
     print(summary)
     problems = (

@@ -157,7 +157,7 @@ def test_breach_raises_priority_and_notifies_then_reply_next_response_pause_and_
 
 
 def test_warning_then_met_in_time_and_reassign_on_breach(client, rt, org):
-    inbox, email, conversation = _start(
+    inbox, _email, conversation = _start(
         client, org, first_response_seconds=2, warn_before_seconds=1, actions={"reassign": True}
     )
     _ok(

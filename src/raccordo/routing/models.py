@@ -1,4 +1,5 @@
-"""Tables of routing: skills, capacities, queues and members, rules, queue items, routing events, requests and state, SLA policies and clocks."""
+"""Tables of routing: skills, capacities, queues and members, rules, queue items, routing events,
+requests and state, SLA policies and clocks."""
 
 from __future__ import annotations
 

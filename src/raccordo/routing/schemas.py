@@ -1,4 +1,5 @@
-"""API shapes of routing: skills, queues and members, agents' routing settings, rules, offers, transfers, routing events, SLA policies and clocks."""
+"""API shapes of routing: skills, queues and members, agents' routing settings, rules, offers,
+transfers, routing events, SLA policies and clocks."""
 
 from __future__ import annotations
 
@@ -212,7 +213,9 @@ class SlaPolicyIn(BaseModel):
     conditions: list[dict[str, Any]] = Field(
         default_factory=list,
         max_length=50,
-        description='Same format as routing rules; e.g. [{"field": "priority", "op": "in", "value": ["high", "urgent"]}]',
+        description=(
+            'Same format as routing rules; e.g. [{"field": "priority", "op": "in", "value": ["high", "urgent"]}]'
+        ),
     )
     first_response_seconds: int | None = Field(default=None, ge=1, le=90 * 86400)
     next_response_seconds: int | None = Field(default=None, ge=1, le=90 * 86400)

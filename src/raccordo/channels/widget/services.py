@@ -48,7 +48,7 @@ from raccordo.record.domain.messages import DeliveryStatus, Direction, TimelineK
 from raccordo.record.models import Contact, ContactIdentity, Conversation, Message
 from raccordo.record.services.identity import IdentityInput, live_contact, resolve_contact, suggest_merge
 from raccordo.record.services.records import add_timeline, get_owned
-from raccordo.routing.domain.routing import rule_matches
+from raccordo.routing.domain.rules import rule_matches
 from raccordo.routing.models import RoutingQueue, RoutingRule
 from raccordo.routing.services import routing_pass
 

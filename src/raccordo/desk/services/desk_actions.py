@@ -21,7 +21,7 @@ from raccordo.record.models import Conversation, MergeSuggestion
 from raccordo.record.services import conversation_use_cases, conversations, identity
 from raccordo.record.services.identity import live_contact
 from raccordo.record.services.records import get_owned
-from raccordo.routing.services import routing
+from raccordo.routing.services import transfers
 
 Sessions = sessionmaker[Session]
 
@@ -108,7 +108,7 @@ def transfer(
         raise InvalidInput("ui.transfer.choose", field="target")
     with unit_of_work(sessions) as session:
         conversations.require_can_act(session, actor, conversation_id)
-        routing.transfer(
+        transfers.transfer(
             session, actor, conversation_id, note=note, files=files, max_attachment_bytes=max_attachment_bytes, **target
         )
 

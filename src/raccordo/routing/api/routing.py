@@ -1,6 +1,7 @@
 """Routing: skills, queues, agents' routing profiles, rules, offers, transfers, the live queue view.
-The configuration handlers call one ``routing.services.configure`` use case each (it owns its unit
-of work); offers, transfers and SLA clocks still open theirs here, until routing's domain events land."""
+Each handler parses, calls one use case that owns its unit of work (``routing.services.configure``
+for the configuration, ``routing.services.conversation_routing`` for one conversation's offers,
+transfer, routing events and SLA clocks) and shapes its plain data into the response."""
 
 from __future__ import annotations
 
@@ -8,14 +9,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from raccordo.accounts.api.deps import ActorDep, runtime, transaction
+from raccordo.accounts.api.deps import ActorDep, runtime
 from raccordo.accounts.domain.actor import Actor
 from raccordo.platform.web.schemas import PathId
 from raccordo.record.schemas import ConversationOut
-from raccordo.record.services import conversations
 from raccordo.routing import schemas
-from raccordo.routing.services import admin as routing_admin
-from raccordo.routing.services import configure, routing, sla
+from raccordo.routing.services import configure, conversation_routing
 
 router = APIRouter(prefix="/api/v1", tags=["routing"])
 
@@ -127,22 +126,19 @@ def delete_rule(rule_id: PathId, request: Request, actor: Actor = ActorDep) -> R
     "/routing/offers", response_model=list[schemas.OfferOut], description="The offers waiting for the caller's answer."
 )
 def my_offers(request: Request, actor: Actor = ActorDep) -> list[schemas.OfferOut]:
-    with transaction(request) as session:
-        return [schemas.OfferOut.model_validate(o) for o in routing.my_offers(session, actor)]
+    return [schemas.OfferOut.model_validate(o) for o in conversation_routing.my_offers(_sessions(request), actor)]
 
 
 @router.post("/conversations/{conversation_id}/offer/accept", response_model=ConversationOut)
 def accept_offer(conversation_id: PathId, request: Request, actor: Actor = ActorDep) -> ConversationOut:
-    with transaction(request) as session:
-        return ConversationOut.model_validate(routing.accept_offer(session, actor, conversation_id))
+    return ConversationOut.model_validate(conversation_routing.accept_offer(_sessions(request), actor, conversation_id))
 
 
 @router.post("/conversations/{conversation_id}/offer/decline", status_code=204)
 def decline_offer(
     conversation_id: PathId, body: schemas.DeclineIn, request: Request, actor: Actor = ActorDep
 ) -> Response:
-    with transaction(request) as session:
-        routing.decline_offer(session, actor, conversation_id, body.reason)
+    conversation_routing.decline_offer(_sessions(request), actor, conversation_id, body.reason)
     return Response(status_code=204)
 
 
@@ -151,30 +147,26 @@ def transfer(
     conversation_id: PathId, body: schemas.TransferIn, request: Request, actor: Actor = ActorDep
 ) -> ConversationOut:
     rt = runtime(request)
-    with transaction(request) as session:
-        conversations.require_can_act(session, actor, conversation_id)
-        conversation = routing.transfer(
-            session,
-            actor,
-            conversation_id,
-            user_id=body.user_id,
-            team_id=body.team_id,
-            queue_id=body.queue_id,
-            note=body.note,
-            files=rt.files,
-            max_attachment_bytes=rt.settings.max_attachment_bytes,
-        )
-        out = ConversationOut.model_validate(conversation)
-    return out
+    conversation = conversation_routing.transfer(
+        rt.sessions,
+        rt.files,
+        actor,
+        conversation_id,
+        user_id=body.user_id,
+        team_id=body.team_id,
+        queue_id=body.queue_id,
+        note=body.note,
+        max_attachment_bytes=rt.settings.max_attachment_bytes,
+    )
+    return ConversationOut.model_validate(conversation)
 
 
 @router.get("/conversations/{conversation_id}/routing-events", response_model=list[schemas.RoutingEventOut])
 def routing_events(conversation_id: PathId, request: Request, actor: Actor = ActorDep) -> list[schemas.RoutingEventOut]:
-    with transaction(request) as session:
-        return [
-            schemas.RoutingEventOut.model_validate(e)
-            for e in routing_admin.conversation_routing_events(session, actor, conversation_id)
-        ]
+    return [
+        schemas.RoutingEventOut.model_validate(e)
+        for e in conversation_routing.routing_events(_sessions(request), actor, conversation_id)
+    ]
 
 
 @router.get(
@@ -213,5 +205,7 @@ def delete_sla_policy(policy_id: PathId, request: Request, actor: Actor = ActorD
 
 @router.get("/conversations/{conversation_id}/sla", response_model=list[schemas.SlaClockOut], tags=["sla"])
 def conversation_sla(conversation_id: PathId, request: Request, actor: Actor = ActorDep) -> list[schemas.SlaClockOut]:
-    with transaction(request) as session:
-        return [schemas.SlaClockOut.model_validate(c) for c in sla.conversation_clocks(session, actor, conversation_id)]
+    return [
+        schemas.SlaClockOut.model_validate(c)
+        for c in conversation_routing.sla_clocks(_sessions(request), actor, conversation_id)
+    ]

@@ -21,14 +21,14 @@ from raccordo.platform.hours import parse_business_hours
 from raccordo.platform.store.models import fold_name
 from raccordo.realtime.models import AgentPresence
 from raccordo.record.services.records import audit, get_owned
-from raccordo.routing.domain.routing import RelaxStep, validate_conditions, validate_levels, validate_policy
+from raccordo.routing.domain.routing import RelaxStep, validate_levels, validate_policy
+from raccordo.routing.domain.rules import validate_conditions
 from raccordo.routing.domain.vocabularies import OutOfHoursAction, RoutingStrategy
 from raccordo.routing.models import (
     AgentCapacity,
     AgentSkill,
     QueueItem,
     QueueMember,
-    RoutingEvent,
     RoutingQueue,
     RoutingRule,
     Skill,
@@ -175,7 +175,7 @@ def set_agent_profile(
         if exclusive is not None:
             profile.exclusive = sorted(set(exclusive))
     if queue_ids is not None:
-        for index, queue_id in enumerate(queue_ids):
+        for queue_id in queue_ids:
             get_owned(session, RoutingQueue, actor.tenant_id, queue_id)
         session.execute(
             delete(QueueMember).where(QueueMember.user_id == user_id, QueueMember.tenant_id == actor.tenant_id)
@@ -390,7 +390,7 @@ def delete_rule(session: Session, actor: Actor, rule_id: int) -> None:
     session.delete(rule)
 
 
-# --- live view and history -----------------------------------------------------------------------
+# --- live view ---------------------------------------------------------------------------------
 
 
 def live(session: Session, actor: Actor, now: datetime | None = None) -> dict[str, Any]:
@@ -445,17 +445,3 @@ def live(session: Session, actor: Actor, now: datetime | None = None) -> dict[st
             }
         )
     return {"at": now.isoformat(), "queues": queues}
-
-
-def conversation_routing_events(session: Session, actor: Actor, conversation_id: int) -> list[RoutingEvent]:
-    from raccordo.record.models import Conversation
-
-    actor.require(Permission.READ)
-    get_owned(session, Conversation, actor.tenant_id, conversation_id)
-    return list(
-        session.scalars(
-            select(RoutingEvent)
-            .where(RoutingEvent.conversation_id == conversation_id, RoutingEvent.tenant_id == actor.tenant_id)
-            .order_by(RoutingEvent.id)
-        )
-    )

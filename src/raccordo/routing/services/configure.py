@@ -35,6 +35,13 @@ def _queues(session: Session, actor: Actor) -> list[Any]:
     return [plain(q) for q in admin.list_queues(session, actor)]
 
 
+def _edited(session: Session, actor: Actor, model: Any, row_id: int, fields: tuple[str, ...]) -> Data:
+    """The row an edit page shows (``row``) and its stored values of ``fields``, which the form
+    starts from (``stored``); 404 for a row of another tenant."""
+    row = get_owned(session, model, actor.tenant_id, row_id)
+    return {"row": plain(row), "stored": {name: getattr(row, name) for name in fields}}
+
+
 # --- skills ----------------------------------------------------------------------------------------
 
 
@@ -73,11 +80,8 @@ def queues_view(sessions: Sessions, actor: Actor, queue_id: int | None = None) -
             "member_counts": {q.id: counts.get(q.id, 0) for q in queues},
         }
         if queue_id is not None:
-            queue = get_owned(session, RoutingQueue, actor.tenant_id, queue_id)
-            data["row"] = plain(queue)
-            data["stored"] = {name: getattr(queue, name) for name in admin.QUEUE_FIELDS} | {
-                "members": admin.queue_members(session, actor.tenant_id, queue_id)
-            }
+            data |= _edited(session, actor, RoutingQueue, queue_id, admin.QUEUE_FIELDS)
+            data["stored"]["members"] = admin.queue_members(session, actor.tenant_id, queue_id)
         return data
 
 
@@ -207,9 +211,7 @@ def rules_view(sessions: Sessions, actor: Actor, rule_id: int | None = None) -> 
             "skills": _skills(session, actor),
         }
         if rule_id is not None:
-            rule = get_owned(session, RoutingRule, actor.tenant_id, rule_id)
-            data["row"] = plain(rule)
-            data["stored"] = {name: getattr(rule, name) for name in admin.RULE_FIELDS}
+            data |= _edited(session, actor, RoutingRule, rule_id, admin.RULE_FIELDS)
         return data
 
 
@@ -240,9 +242,7 @@ def sla_view(sessions: Sessions, actor: Actor, policy_id: int | None = None) -> 
     with unit_of_work(sessions) as session:
         data: Data = {"policies": [plain(p) for p in sla.list_policies(session, actor)]}
         if policy_id is not None:
-            policy = get_owned(session, SlaPolicy, actor.tenant_id, policy_id)
-            data["row"] = plain(policy)
-            data["stored"] = {name: getattr(policy, name) for name in sla.POLICY_FIELDS}
+            data |= _edited(session, actor, SlaPolicy, policy_id, sla.POLICY_FIELDS)
         return data
 
 

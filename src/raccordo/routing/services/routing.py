@@ -1,4 +1,6 @@
-"""Routing (ACD): put conversations into queues, offer or assign them to agents, record what happened.
+"""Routing (ACD): put conversations into queues, assign them to agents, record what happened.
+The routing pass that decides is ``routing_pass.py``; an agent's answer to an offer is
+``offers.py``; a person handing a conversation on is ``transfers.py``.
 
 How it holds across processes:
 
@@ -8,7 +10,7 @@ How it holds across processes:
 - A routing pass (``dispatch``) runs for one tenant at a time: it locks the tenant's
   ``routing_state`` row (``FOR UPDATE SKIP LOCKED`` on PostgreSQL: a second worker skips
   the tenant instead of waiting; SQLite serializes writers), locks the waiting and offered
-  items, reads agents' presence and load, asks ``domain.routing.RoutingBoard`` for the
+  items, reads agents' presence and load, asks ``domain.board.RoutingBoard`` for the
   decisions and writes them, all in one transaction. So no conversation is offered to two
   agents and no agent exceeds capacity, whatever the number of processes.
 - Time-based changes (offer timeouts, skill relaxation, overflow, preferred-agent holds,
@@ -30,23 +32,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from raccordo.accounts.domain.actor import Actor, system_actor
-from raccordo.accounts.domain.roles import Permission, can
-from raccordo.accounts.models import Team, User
+from raccordo.accounts.domain.actor import system_actor
 from raccordo.platform.domain_events import record as record_event
-from raccordo.platform.errors import Conflict, Forbidden, InvalidInput, RaccordoError
+from raccordo.platform.errors import RaccordoError
 from raccordo.platform.events import emit, emit_conversation
 from raccordo.platform.hours import parse_business_hours
 from raccordo.platform.i18n import translate
 from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.record.domain.messages import TimelineKind
 from raccordo.record.models import Contact, Conversation, ConversationLabel
-from raccordo.record.services.records import add_timeline, audit, get_owned
-from raccordo.record.services.reply import add_note, send_reply
+from raccordo.record.services.records import add_timeline
+from raccordo.record.services.reply import send_reply
 from raccordo.routing.domain.events import ConversationAssigned
-from raccordo.routing.domain.routing import (
-    rule_matches,
-)
+from raccordo.routing.domain.rules import rule_matches
 from raccordo.routing.models import (
     QueueItem,
     RoutingEvent,
@@ -111,7 +109,7 @@ _UNKNOWN: Any = object()
 
 
 def conversation_facts(session: Session, conversation: Conversation, queue_id: int | None = _UNKNOWN) -> dict[str, Any]:
-    """What routing rules and SLA policies match on (``domain.routing.rule_matches``); pass
+    """What routing rules and SLA policies match on (``domain.rules.rule_matches``); pass
     ``queue_id`` when the conversation's queue item is already loaded."""
     contact = session.get(Contact, conversation.contact_id)
     if queue_id is _UNKNOWN:
@@ -299,13 +297,13 @@ def _out_of_hours(
             with session.begin_nested():
                 sent = send_reply(
                     session,
-                    None,
+                    None,  # type: ignore[arg-type]  # a notice without attachments never uses the file store
                     system_actor(conversation.tenant_id),
                     conversation.id,
                     text=text,
                     max_attachment_bytes=0,
                     automatic=True,
-                ).id  # type: ignore[arg-type]
+                ).id
         except RaccordoError as exc:
             log.info("out-of-hours notice not sent on conversation %s: %s", conversation.id, exc.key)
     if action == "callback":
@@ -414,10 +412,12 @@ def after_presence_change(session: Session, tenant_id: int, status: str) -> None
         request_routing(session, tenant_id, "agent_online")
 
 
-# --- offers --------------------------------------------------------------------------------------
+# --- assignment ----------------------------------------------------------------------------------
 
 
 def _assign(session: Session, item: QueueItem, conversation: Conversation, user_id: int, now: datetime) -> None:
+    """Give the conversation to ``user_id`` as routing does (a direct assignment of the routing pass, or
+    an accepted offer): the item assigned, the timeline, ``conversation.updated`` and ``ConversationAssigned``."""
     previous = conversation.assignee_id
     conversation.assignee_id = user_id
     conversation.updated_at = now
@@ -441,171 +441,3 @@ def _assign(session: Session, item: QueueItem, conversation: Conversation, user_
     record_event(
         session, ConversationAssigned(conversation.tenant_id, conversation.id, user_id, previous, item.queue_id, now)
     )
-
-
-def _my_offer(session: Session, actor: Actor, conversation_id: int) -> tuple[Conversation, QueueItem]:
-    """The conversation and its item, locked, while it is offered to the actor; 409 otherwise."""
-    actor.require(Permission.WORK)
-    conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id, lock=True)
-    item = _item_for(session, conversation.id)
-    if item is None or item.status != OFFERED or item.offered_user_id != actor.user_id:
-        raise Conflict("routing.offer_gone")
-    return conversation, item
-
-
-def accept_offer(session: Session, actor: Actor, conversation_id: int, now: datetime | None = None) -> Conversation:
-    now = now or datetime.now(UTC)
-    conversation, item = _my_offer(session, actor, conversation_id)
-    if item.offer_expires_at is not None and item.offer_expires_at <= now:
-        raise Conflict("routing.offer_expired")
-    record(
-        session,
-        actor.tenant_id,
-        conversation.id,
-        "accepted",
-        queue_id=item.queue_id,
-        user_id=actor.user_id,
-        at=now,
-        waited_seconds=round((now - item.enqueued_at).total_seconds(), 3),
-    )
-    _assign(session, item, conversation, actor.user_id, now)  # type: ignore[arg-type]
-    return conversation
-
-
-def decline_offer(
-    session: Session, actor: Actor, conversation_id: int, reason: str | None = None, now: datetime | None = None
-) -> None:
-    now = now or datetime.now(UTC)
-    conversation, item = _my_offer(session, actor, conversation_id)
-    record(
-        session,
-        actor.tenant_id,
-        conversation.id,
-        "declined",
-        queue_id=item.queue_id,
-        user_id=actor.user_id,
-        at=now,
-        reason=(reason or "")[:200],
-    )
-    item.declined = {**(item.declined or {}), str(actor.user_id): now.isoformat()}
-    item.status, item.offered_user_id, item.offer_expires_at, item.updated_at = WAITING, None, None, now
-    emit(
-        session,
-        actor.tenant_id,
-        "routing.offer_withdrawn",
-        {"conversation_id": conversation.id, "reason": "declined"},
-        conversation_id=conversation.id,
-        user_id=actor.user_id,
-    )
-    request_routing(session, actor.tenant_id, "declined")
-
-
-def my_offers(session: Session, actor: Actor) -> list[QueueItem]:
-    return list(
-        session.scalars(
-            select(QueueItem)
-            .where(
-                QueueItem.tenant_id == actor.tenant_id,
-                QueueItem.status == OFFERED,
-                QueueItem.offered_user_id == actor.user_id,
-            )
-            .order_by(QueueItem.offer_expires_at)
-        )
-    )
-
-
-# --- transfer ------------------------------------------------------------------------------------
-
-
-def transfer(
-    session: Session,
-    actor: Actor,
-    conversation_id: int,
-    *,
-    user_id: int | None = None,
-    team_id: int | None = None,
-    queue_id: int | None = None,
-    note: str | None = None,
-    files: Any = None,
-    max_attachment_bytes: int = 0,
-) -> Conversation:
-    """Hand a conversation to an agent, a team or a queue, with an optional internal note."""
-    actor.require(Permission.WORK)
-    if sum(target is not None for target in (user_id, team_id, queue_id)) != 1:
-        raise InvalidInput("routing.transfer_one_target", field="user_id")
-    now = datetime.now(UTC)
-    conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id, lock=True)
-    if conversation.assignee_id not in (None, actor.user_id) and not can(actor.role, Permission.ASSIGN_OTHERS):
-        raise Forbidden("routing.transfer_forbidden")
-    previous = conversation.assignee_id
-    item = _item_for(session, conversation.id)
-    target: dict[str, Any]
-    if user_id is not None:
-        user = get_owned(session, User, actor.tenant_id, user_id)
-        if not user.active:
-            raise InvalidInput("routing.transfer_user_inactive", field="user_id")
-        conversation.assignee_id = user_id
-        if item is not None and item.status in (*ACTIVE, ASSIGNED):
-            item.status, item.assigned_user_id, item.offered_user_id, item.offer_expires_at, item.updated_at = (
-                ASSIGNED,
-                user_id,
-                None,
-                None,
-                now,
-            )
-        target = {"user_id": user_id}
-    elif team_id is not None:
-        get_owned(session, Team, actor.tenant_id, team_id)
-        conversation.team_id, conversation.assignee_id = team_id, None
-        target = {"team_id": team_id}
-    else:
-        queue = get_owned(session, RoutingQueue, actor.tenant_id, queue_id)  # type: ignore[arg-type]
-        if not queue.active:
-            raise InvalidInput("routing.queue_inactive", field="queue_id")
-        conversation.assignee_id = None
-        base = item if item is not None else None
-        _place(
-            session,
-            conversation,
-            queue,
-            priority=base.priority if base else 0,
-            skills=base.required_skills if base else {},
-            rule_id=base.rule_id if base else None,
-            now=now,
-        )
-        target = {"queue_id": queue.id}
-    if conversation.status != ConversationStatus.OPEN.value and (team_id is not None or queue_id is not None):
-        conversation.status = ConversationStatus.OPEN.value
-    conversation.updated_at = now
-    record(
-        session,
-        actor.tenant_id,
-        conversation.id,
-        "transferred",
-        queue_id=target.get("queue_id", item.queue_id if item else None),
-        user_id=actor.user_id,
-        at=now,
-        from_user_id=previous,
-        **{f"to_{key}": value for key, value in target.items()},
-    )
-    data = {"from": previous, **target, "note": bool(note)}
-    add_timeline(
-        session,
-        actor.tenant_id,
-        conversation.contact_id,
-        TimelineKind.TRANSFERRED,
-        conversation_id=conversation.id,
-        actor_type=actor.actor_type,
-        actor_id=actor.user_id,
-        data=data,
-    )
-    audit(session, actor, "conversation.transferred", "conversation", conversation.id, data)
-    if note and note.strip():
-        add_note(session, files, actor, conversation.id, text=note, max_attachment_bytes=max_attachment_bytes)
-    session.flush()
-    if team_id is not None:
-        after_inbound(session, conversation, now)  # the team's conversation follows the routing rules again
-    if previous is not None or queue_id is not None:
-        request_routing(session, actor.tenant_id, "transferred")
-    emit_conversation(session, conversation, "conversation.updated", previous_user_id=previous)
-    return conversation

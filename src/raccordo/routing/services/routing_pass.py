@@ -1,7 +1,8 @@
 """The routing pass: for one tenant at a time, under the tenant's routing lock, expire offers,
 overflow, load the agents (presence, skills, capacity, load) and let the pure ``RoutingBoard`` plan
 offers and assignments; then apply them and schedule the next time-based change. The worker runs
-``route_due``; queueing, offers and transfers are in ``routing.py``."""
+``route_due``; queueing is in ``routing.py``, answers to offers in ``offers.py``, transfers in
+``transfers.py``."""
 
 from __future__ import annotations
 
@@ -21,11 +22,11 @@ from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 from raccordo.realtime.models import AgentPresence
 from raccordo.record.models import Conversation
+from raccordo.routing.domain.board import RoutingBoard
 from raccordo.routing.domain.routing import (
     AgentState,
     QueuePolicy,
     RelaxStep,
-    RoutingBoard,
     WaitingItem,
     next_relaxation,
 )
@@ -95,7 +96,8 @@ def default_capacity() -> tuple[dict[str, int], frozenset[str]]:
 
 
 def agent_loads(session: Session, tenant_id: int, user_id: int | None = None) -> dict[int, dict[str, int]]:
-    """Agents' current load by channel: open and pending conversations assigned to them plus offers awaiting an answer."""
+    """Agents' current load by channel: open and pending conversations assigned to them plus offers
+    awaiting an answer."""
     assigned = select(Conversation.assignee_id, Conversation.last_channel, func.count()).where(
         Conversation.tenant_id == tenant_id,
         Conversation.assignee_id.is_not(None),
@@ -111,10 +113,12 @@ def agent_loads(session: Session, tenant_id: int, user_id: int | None = None) ->
     for agent_id, channel, count in session.execute(
         assigned.group_by(Conversation.assignee_id, Conversation.last_channel)
     ):
-        load.setdefault(agent_id, {})[channel or ""] = count
+        if agent_id is not None:  # the query keeps assigned rows; the column itself is nullable
+            load.setdefault(agent_id, {})[channel or ""] = count
     for agent_id, channel, count in session.execute(offered.group_by(QueueItem.offered_user_id, QueueItem.channel)):
-        bucket = load.setdefault(agent_id, {})
-        bucket[channel] = bucket.get(channel, 0) + count
+        if agent_id is not None:  # an offered item names its agent; the column itself is nullable
+            bucket = load.setdefault(agent_id, {})
+            bucket[channel] = bucket.get(channel, 0) + count
     return load
 
 
@@ -266,9 +270,11 @@ def dispatch(rt: Runtime, tenant_id: int, now: datetime | None = None) -> PassRe
                 wake_times.append(item.offer_expires_at)
 
         open_queues = set()
-        for queue in queues.values():
-            if queue.active and (not queue.business_hours or parse_business_hours(queue.business_hours).is_open(now)):
-                open_queues.add(queue.id)
+        for candidate in queues.values():
+            if candidate.active and (
+                not candidate.business_hours or parse_business_hours(candidate.business_hours).is_open(now)
+            ):
+                open_queues.add(candidate.id)
         for item in items:
             queue = queues.get(item.queue_id)
             if (

@@ -34,7 +34,7 @@ from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.record.models import Conversation
 from raccordo.record.services.records import audit, get_owned
 from raccordo.routing.domain.events import SlaBreached
-from raccordo.routing.domain.routing import rule_matches, validate_conditions
+from raccordo.routing.domain.rules import rule_matches, validate_conditions
 from raccordo.routing.models import SlaClock, SlaPolicy
 from raccordo.routing.services import routing
 
@@ -370,15 +370,3 @@ def delete_policy(session: Session, actor: Actor, policy_id: int) -> None:
     policy = get_owned(session, SlaPolicy, actor.tenant_id, policy_id)
     audit(session, actor, "sla_policy.deleted", "sla_policy", policy.id, {"name": policy.name})
     session.delete(policy)
-
-
-def conversation_clocks(session: Session, actor: Actor, conversation_id: int) -> list[SlaClock]:
-    actor.require(Permission.READ)
-    get_owned(session, Conversation, actor.tenant_id, conversation_id)
-    return list(
-        session.scalars(
-            select(SlaClock)
-            .where(SlaClock.conversation_id == conversation_id, SlaClock.tenant_id == actor.tenant_id)
-            .order_by(SlaClock.id)
-        )
-    )
