@@ -30,9 +30,9 @@ def describe(violations: list[dict[str, Any]]) -> str:
     for violation in violations:
         lines.append(f"- [{violation['impact']}] {violation['id']}: {violation['help']} ({violation['helpUrl']})")
         for node in violation["nodes"][:8]:
-            lines.append(
-                f"    {' '.join(node['target']) if isinstance(node['target'], list) else node['target']}: {node.get('failureSummary', '').splitlines()[-1].strip() if node.get('failureSummary') else ''}"
-            )
+            target = " ".join(node["target"]) if isinstance(node["target"], list) else node["target"]
+            summary = node.get("failureSummary")
+            lines.append(f"    {target}: {summary.splitlines()[-1].strip() if summary else ''}")
             lines.append(f"      {node['html'][:160]}")
         if len(violation["nodes"]) > 8:
             lines.append(f"    … and {len(violation['nodes']) - 8} more")

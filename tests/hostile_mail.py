@@ -10,7 +10,8 @@ def _headers(
     subject: str = "Hostile", sender: str = "Mario Rossi <mario.rossi@customer.example>", extra: str = ""
 ) -> bytes:
     return (
-        f"From: {sender}\r\nTo: support@acme.example\r\nSubject: {subject}\r\nMessage-ID: <hostile-{abs(hash(subject)) % 10**9}@customer.example>\r\n"
+        f"From: {sender}\r\nTo: support@acme.example\r\nSubject: {subject}\r\n"
+        f"Message-ID: <hostile-{abs(hash(subject)) % 10**9}@customer.example>\r\n"
         f"Date: Tue, 02 Dec 2025 10:00:00 +0100\r\nMIME-Version: 1.0\r\n{extra}"
     ).encode("utf-8", "surrogateescape")
 
@@ -54,7 +55,10 @@ def many_attachments(count: int = 3000) -> bytes:
     parts = [b"--sep\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nVedi allegati.\r\n"]
     for index in range(count):
         parts.append(
-            f'--sep\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="f{index}.bin"\r\n\r\nx{index}\r\n'.encode()
+            (
+                "--sep\r\nContent-Type: application/octet-stream\r\n"
+                f'Content-Disposition: attachment; filename="f{index}.bin"\r\n\r\nx{index}\r\n'
+            ).encode()
         )
     return (
         _headers("Many", extra='Content-Type: multipart/mixed; boundary="sep"\r\n')
@@ -77,7 +81,8 @@ def attachment(size: int, filename: str = "grande.pdf", text: str = "Il testo si
         _headers(f"Allegato {size}", extra='Content-Type: multipart/mixed; boundary="sep"\r\n')
         + b"\r\n--sep\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
         + text.encode()
-        + f'\r\n--sep\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="{filename}"\r\n\r\n'.encode()
+        + b"\r\n--sep\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
+        + f'Content-Disposition: attachment; filename="{filename}"\r\n\r\n'.encode()
         + data
         + b"\r\n--sep--\r\n"
     )

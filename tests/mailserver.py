@@ -281,7 +281,6 @@ def vacation_reply(from_addr: str, to_addr: str, raw: bytes) -> bytes:
 
 def dsn(original_sender: str, failed_rcpt: str, raw: bytes) -> bytes:
     """An RFC 3464 delivery status notification for ``raw``, as Postfix writes them."""
-    message_id, subject = _original_headers(raw)
     boundary = "dsn-" + uuid.uuid4().hex
     headers = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
     _, sender = parseaddr(original_sender)
@@ -291,13 +290,18 @@ def dsn(original_sender: str, failed_rcpt: str, raw: bytes) -> bytes:
         f"Message-ID: <{uuid.uuid4().hex}@mx.example>\r\nMIME-Version: 1.0\r\n"
         f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"\r\n\r\n'
         f"--{boundary}\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
-        f"This is the mail system at host mx.example.\r\n\r\nI'm sorry to have to inform you that your message could not\r\n"
-        f"be delivered to one or more recipients.\r\n\r\n<{failed_rcpt}>: host mx.customer.example said: 550 5.1.1 <{failed_rcpt}>: "
+        "This is the mail system at host mx.example.\r\n\r\n"
+        "I'm sorry to have to inform you that your message could not\r\n"
+        "be delivered to one or more recipients.\r\n\r\n"
+        f"<{failed_rcpt}>: host mx.customer.example said: 550 5.1.1 <{failed_rcpt}>: "
         f"Recipient address rejected: User unknown in virtual mailbox table\r\n\r\n"
         f"--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n"
         f"Reporting-MTA: dns; mx.example\r\nArrival-Date: Tue, 25 Nov 2025 10:00:00 +0100 (CET)\r\n\r\n"
-        f"Final-Recipient: rfc822; {failed_rcpt}\r\nOriginal-Recipient: rfc822;{failed_rcpt}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
-        f"Remote-MTA: dns; mx.customer.example\r\nDiagnostic-Code: smtp; 550 5.1.1 <{failed_rcpt}>: Recipient address rejected: User unknown in virtual mailbox table\r\n\r\n"
+        f"Final-Recipient: rfc822; {failed_rcpt}\r\nOriginal-Recipient: rfc822;{failed_rcpt}\r\n"
+        "Action: failed\r\nStatus: 5.1.1\r\n"
+        "Remote-MTA: dns; mx.customer.example\r\n"
+        f"Diagnostic-Code: smtp; 550 5.1.1 <{failed_rcpt}>: "
+        "Recipient address rejected: User unknown in virtual mailbox table\r\n\r\n"
         f"--{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n{headers}\r\n\r\n--{boundary}--\r\n"
     ).encode()
 
