@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -17,11 +17,12 @@ from argon2 import PasswordHasher
 from sqlalchemy import select, text
 from starlette.testclient import TestClient
 
-from raccordo.accounts.domain.actor import system_actor
 from raccordo.accounts.models import LoginSession, User
-from raccordo.accounts.services import accounts
+from raccordo.accounts.services import tokens
 from raccordo.bootstrap.http import create_app
 from raccordo.platform.store.db import unit_of_work
+from tests.support.logins import add_agent, fail_logins
+from tests.support.orgs import post_user
 
 PROBLEM = "application/problem+json"
 SESSION = "raccordo_session"
@@ -40,6 +41,11 @@ def fresh_client(rt, address: str | None = None) -> Iterator[TestClient]:
 
 def login(c: TestClient, email: str, password: str = "correct horse battery", **extra):
     return c.post("/api/v1/auth/login", json={"email": email, "password": password, **extra})
+
+
+def attempts(c: TestClient) -> Callable[[str, str], int]:
+    """This client's API logins as their status codes (for ``fail_logins``)."""
+    return lambda email, password: login(c, email, password).status_code
 
 
 def _problem(response, status: int) -> dict:
@@ -150,7 +156,7 @@ def test_expired_session_is_401(rt, org):
         assert c.get("/api/v1/auth/me").status_code == 200
         with unit_of_work(rt.sessions) as session:
             row = session.scalars(
-                select(LoginSession).where(LoginSession.token_hash == accounts.token_digest(c.cookies.get(SESSION)))
+                select(LoginSession).where(LoginSession.token_hash == tokens.token_digest(c.cookies.get(SESSION)))
             ).one()
             row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
         body = _problem(c.get("/api/v1/auth/me"), 401)
@@ -187,8 +193,7 @@ def test_wrong_password_and_unknown_email_get_the_same_401(rt, org):
 def test_login_is_rate_limited_per_email(rt, org):
     allowed = rt.settings.login_max_failures
     with fresh_client(rt) as c:
-        for _ in range(allowed):
-            assert login(c, org.email("admin"), "wrong password!").status_code == 401
+        fail_logins(attempts(c), allowed, org.email("admin"))
         # Locked: even the right password is refused, with a Retry-After that a client can use.
         locked = login(c, org.email("admin"))
         body = _problem(locked, 429)
@@ -217,20 +222,17 @@ def test_login_is_rate_limited_per_email(rt, org):
 def test_a_successful_login_clears_the_email_failures(rt, org):
     allowed = rt.settings.login_max_failures
     with fresh_client(rt) as c:
-        for _ in range(allowed - 1):
-            assert login(c, org.email("supervisor"), "wrong password!").status_code == 401
+        fail_logins(attempts(c), allowed - 1, org.email("supervisor"))
         assert login(c, org.email("supervisor")).status_code == 200
-        for _ in range(allowed - 1):
-            assert login(c, org.email("supervisor"), "wrong password!").status_code == 401
+        fail_logins(attempts(c), allowed - 1, org.email("supervisor"))
         assert login(c, org.email("supervisor")).status_code == 200
 
 
 def test_login_is_rate_limited_per_client_address(rt, org):
     per_address = rt.settings.login_max_failures * 4
     with fresh_client(rt) as c:
-        for index in range(per_address):
-            # A different email each time, so only the address limit can trigger.
-            assert login(c, f"guess-{index}-{uuid.uuid4().hex[:6]}@example.com", "wrong password!").status_code == 401
+        # A different email each time, so only the address limit can trigger.
+        fail_logins(attempts(c), per_address)
         blocked = login(c, org.email("owner"))
         _problem(blocked, 429)
         assert int(blocked.headers["Retry-After"]) > 0
@@ -241,17 +243,8 @@ def test_login_is_rate_limited_per_client_address(rt, org):
 
 def test_login_needs_the_organization_when_the_password_opens_several(rt, org, other_org):
     email = f"shared-{uuid.uuid4().hex[:6]}@example.com"
-    with unit_of_work(rt.sessions) as session:
-        for o in (org, other_org):
-            accounts.create_user(
-                session,
-                system_actor(o.tenant_id),
-                email=email,
-                name="Shared",
-                role="agent",
-                password="one password for both",
-                language="en",
-            )
+    for o in (org, other_org):
+        add_agent(rt, o.tenant_id, email, "one password for both")
     with fresh_client(rt) as c:
         body = _problem(login(c, email, "one password for both"), 422)
         assert body["errors"][0]["field"] == "tenant"
@@ -264,17 +257,8 @@ def test_login_needs_the_organization_when_the_password_opens_several(rt, org, o
 
 def test_login_with_an_email_in_several_organizations_opens_the_one_the_password_matches(rt, org, other_org):
     email = f"shared-{uuid.uuid4().hex[:6]}@example.com"
-    with unit_of_work(rt.sessions) as session:
-        for o in (org, other_org):
-            accounts.create_user(
-                session,
-                system_actor(o.tenant_id),
-                email=email,
-                name="Shared",
-                role="agent",
-                password=f"password of {o.slug}",
-                language="en",
-            )
+    for o in (org, other_org):
+        add_agent(rt, o.tenant_id, email, f"password of {o.slug}")
     with fresh_client(rt) as c:
         assert login(c, email, f"password of {org.slug}").status_code == 200
         assert c.get("/api/v1/auth/me").json()["tenant"]["slug"] == org.slug
@@ -388,15 +372,8 @@ def test_login_accepts_the_email_as_the_user_writes_it(rt, org, client):
     """Bug: users are stored with the normalized email (IDNA domain) but login compares the raw text,
     so a user whose address has an accented domain cannot log in with the address they know."""
     local = f"lucia-{uuid.uuid4().hex[:6]}"
-    created = client.post(
-        "/api/v1/users",
-        json={
-            "email": f"{local.title()}@Perché.it",
-            "name": "Lucia",
-            "role": "agent",
-            "password": "una password lunga",
-        },
-        headers=org.headers("admin"),
+    created = post_user(
+        client, org.headers("admin"), f"{local.title()}@Perché.it", "Lucia", "agent", "una password lunga"
     )
     assert created.status_code == 201, created.text
     assert created.json()["email"] == f"{local}@xn--perch-fsa.it"

@@ -18,10 +18,8 @@ import pytest
 from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 
-from raccordo.accounts.domain.actor import system_actor
-from raccordo.accounts.services import accounts
 from raccordo.platform.errors import TooManyRequests, Unauthorized
-from raccordo.platform.store.db import unit_of_work
+from tests.support.logins import add_agent, fail_logins, log_in_directly
 
 EN = {"Accept-Language": "en"}
 
@@ -61,6 +59,11 @@ def page_login(c: TestClient, email: str, password: str, tenant: str | None = No
 DOORS: dict[str, Callable[..., Answer]] = {"api": api_login, "page": page_login}
 
 
+def statuses(door: Callable[..., Answer], c: TestClient, **extra: str) -> Callable[[str, str], int]:
+    """This browser's logins through ``door`` as their statuses (for ``fail_logins``)."""
+    return lambda email, password: door(c, email, password, **extra).status
+
+
 @pytest.fixture(params=sorted(DOORS))
 def door(request: pytest.FixtureRequest) -> Callable[..., Answer]:
     return DOORS[request.param]
@@ -84,8 +87,7 @@ def at(client) -> Callable[[], TestClient]:
 def test_an_attackers_failures_lock_the_attackers_address_not_the_owner(rt, org, at, door):
     limit = rt.settings.login_max_failures
     attacker, owner = at(), at()
-    for _ in range(limit):
-        assert door(attacker, org.email("owner"), "a wrong guess!").status == 401
+    fail_logins(statuses(door, attacker), limit, org.email("owner"))
     locked = door(attacker, org.email("owner"), org.password)
     assert locked.status == 429 and locked.retry_after and int(locked.retry_after) > 0
     # The owner, typing the right password from their own desk, is not locked out by it.
@@ -95,35 +97,16 @@ def test_an_attackers_failures_lock_the_attackers_address_not_the_owner(rt, org,
 def test_the_limit_is_per_organization(rt, org, other_org, at, door):
     """The same email in two organizations: guessing one account does not lock the other."""
     email = org.email("owner")
-    with unit_of_work(rt.sessions) as session:  # tenant B's admin creates a user with A's owner's email
-        accounts.create_user(
-            session,
-            system_actor(other_org.tenant_id),
-            email=email,
-            name="Copy",
-            role="agent",
-            password="password of the copy",
-            language="en",
-        )
+    add_agent(rt, other_org.tenant_id, email, "password of the copy", "Copy")  # tenant B's user with A's owner's email
     browser = at()
-    for _ in range(rt.settings.login_max_failures):
-        assert door(browser, email, "a wrong guess!", tenant=other_org.slug).status == 401
+    fail_logins(statuses(door, browser, tenant=other_org.slug), rt.settings.login_max_failures, email)
     assert door(browser, email, "password of the copy", tenant=other_org.slug).status == 429
     assert door(browser, email, org.password, tenant=org.slug).status == 200
 
 
 def test_an_email_in_two_organizations_is_not_revealed_before_a_correct_password(rt, org, other_org, at, door):
     email = org.email("owner")
-    with unit_of_work(rt.sessions) as session:
-        accounts.create_user(
-            session,
-            system_actor(other_org.tenant_id),
-            email=email,
-            name="Copy",
-            role="agent",
-            password="password of the copy",
-            language="en",
-        )
+    add_agent(rt, other_org.tenant_id, email, "password of the copy", "Copy")
     browser = at()
     unknown = door(browser, f"nobody-{uuid.uuid4().hex[:6]}@example.com", "a wrong guess!")
     in_two = door(browser, email, "a wrong guess!")
@@ -136,17 +119,8 @@ def test_an_email_in_two_organizations_is_not_revealed_before_a_correct_password
 
 def test_the_organization_is_asked_for_when_the_password_opens_two(rt, org, other_org, at, door):
     email = f"shared-{uuid.uuid4().hex[:6]}@example.com"
-    with unit_of_work(rt.sessions) as session:
-        for o in (org, other_org):
-            accounts.create_user(
-                session,
-                system_actor(o.tenant_id),
-                email=email,
-                name="Shared",
-                role="agent",
-                password="the same password",
-                language="en",
-            )
+    for o in (org, other_org):
+        add_agent(rt, o.tenant_id, email, "the same password")
     browser = at()
     asked = door(browser, email, "the same password")
     assert asked.status == 422 and "organization" in asked.message.lower()
@@ -168,8 +142,7 @@ def test_unknown_and_known_emails_are_limited_alike(rt, org, at, door):
 
 def test_an_address_trying_many_emails_is_limited(rt, org, at, door):
     browser = at()
-    for index in range(rt.settings.login_max_failures * 4):
-        assert door(browser, f"guess-{index}-{uuid.uuid4().hex[:6]}@example.com", "a wrong guess!").status == 401
+    fail_logins(statuses(door, browser), rt.settings.login_max_failures * 4)
     assert door(browser, org.email("owner"), org.password).status == 429
     assert door(at(), org.email("owner"), org.password).status == 200
 
@@ -180,41 +153,18 @@ def test_a_distributed_attack_locks_the_account_from_every_address(rt, org):
     can cause (docs/security.md)."""
     email, ceiling = org.email("supervisor"), 6
 
-    def attempt(address: str, password: str) -> None:
-        with unit_of_work(rt.sessions) as session:
-            accounts.login(
-                session,
-                email=email,
-                password=password,
-                tenant_slug=None,
-                client_address=address,
-                max_failures=5,
-                window_seconds=900,
-                session_hours=1,
-                account_max_failures=ceiling,
-            )
-
     for index in range(ceiling):
         with pytest.raises(Unauthorized):
-            attempt(f"bot-{index % 3}-{org.slug}", "a wrong guess!")
+            log_in_directly(rt, email, "a wrong guess!", f"bot-{index % 3}-{org.slug}", ceiling)
     with pytest.raises(TooManyRequests):
-        attempt(f"owner-desk-{org.slug}", org.password)
+        log_in_directly(rt, email, org.password, f"owner-desk-{org.slug}", ceiling)
 
 
 def test_every_answer_costs_one_argon2_check(rt, org, at, door, monkeypatch):
     """An unknown email, a user without a password, a wrong and a right password: each is one
     Argon2 verification, so the time of the answer does not tell which emails exist."""
-    with unit_of_work(rt.sessions) as session:
-        invited = accounts.create_user(
-            session,
-            system_actor(org.tenant_id),
-            email=f"invited-{uuid.uuid4().hex[:6]}@example.com",
-            name="Invited",
-            role="agent",
-            password=None,
-            language="en",
-        )
-        invited_email = invited.email
+    invited_email = f"invited-{uuid.uuid4().hex[:6]}@example.com"
+    add_agent(rt, org.tenant_id, invited_email, None, "Invited")
     calls: list[str] = []
     verify = PasswordHasher.verify
 

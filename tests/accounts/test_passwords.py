@@ -10,11 +10,11 @@ import pytest
 from argon2 import PasswordHasher, extract_parameters, profiles
 from sqlalchemy import select
 
-from raccordo.accounts.domain.actor import system_actor
 from raccordo.accounts.models import User
-from raccordo.accounts.services import accounts, passwords
+from raccordo.accounts.services import passwords
 from raccordo.platform.config import Settings
 from raccordo.platform.store.db import unit_of_work
+from tests.support.logins import add_agent, log_in_directly
 
 
 def test_production_parameters_are_the_argon2_defaults(monkeypatch):
@@ -66,29 +66,10 @@ def test_this_suite_runs_at_the_cheap_cost(rt, org):
 
 def test_a_production_server_rehashes_a_cheap_hash_at_login(rt, org):
     email = f"rehash-{uuid.uuid4().hex[:6]}@example.com"
-    with unit_of_work(rt.sessions) as session:
-        user_id = accounts.create_user(
-            session,
-            system_actor(org.tenant_id),
-            email=email,
-            name="Rehash",
-            role="agent",
-            password="a cheap password",
-            language="en",
-        ).id
+    user_id = add_agent(rt, org.tenant_id, email, "a cheap password", "Rehash")
     passwords.configure(Settings(password_hash="production"))
     try:
-        with unit_of_work(rt.sessions) as session:
-            accounts.login(
-                session,
-                email=email,
-                password="a cheap password",
-                tenant_slug=None,
-                client_address=f"rehash-{org.slug}",
-                max_failures=5,
-                window_seconds=900,
-                session_hours=1,
-            )
+        log_in_directly(rt, email, "a cheap password", f"rehash-{org.slug}")
         with unit_of_work(rt.sessions) as session:
             stored = session.get_one(User, user_id).password_hash
         assert extract_parameters(stored) == profiles.RFC_9106_LOW_MEMORY

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import ApiInbox, create_api_inbox, customer_message, post_inbound
-from tests.support.orgs import Org
+from tests.support.orgs import Org, post_user
 
 PROBLEM = "application/problem+json"
 ROLES = ("agent", "supervisor", "admin", "owner")
@@ -78,28 +78,14 @@ def _h(ctx: Ctx, role: str) -> dict[str, str]:
 
 ACTIONS: dict[str, Action] = {
     "create_user": Action(
-        lambda c, x, r: c.post(
-            "/api/v1/users",
-            json={
-                "email": f"new-{x.marker}@example.com",
-                "name": "Nuovo",
-                "role": "agent",
-                "password": "a long enough password",
-            },
-            headers=_h(x, r),
+        lambda c, x, r: post_user(
+            c, _h(x, r), f"new-{x.marker}@example.com", "Nuovo", "agent", "a long enough password"
         ),
         lambda c, x, r: f"new-{x.marker}@example.com" in [u["email"] for u in x.get(c, "/api/v1/users")],
     ),
     "create_owner": Action(
-        lambda c, x, r: c.post(
-            "/api/v1/users",
-            json={
-                "email": f"boss-{x.marker}@example.com",
-                "name": "Capo",
-                "role": "owner",
-                "password": "a long enough password",
-            },
-            headers=_h(x, r),
+        lambda c, x, r: post_user(
+            c, _h(x, r), f"boss-{x.marker}@example.com", "Capo", "owner", "a long enough password"
         ),
         lambda c, x, r: f"boss-{x.marker}@example.com" in [u["email"] for u in x.get(c, "/api/v1/users")],
     ),
@@ -253,16 +239,8 @@ ACTIONS: dict[str, Action] = {
 
 def _change_own_role(c, x, r):
     if r == "owner":
-        created = c.post(
-            "/api/v1/users",
-            json={
-                "email": f"co-owner-{x.marker}@{x.org.slug}.example.com",
-                "name": "Co-owner",
-                "role": "owner",
-                "password": "a long co-owner password",
-            },
-            headers=_h(x, "owner"),
-        )
+        email = f"co-owner-{x.marker}@{x.org.slug}.example.com"
+        created = post_user(c, _h(x, "owner"), email, "Co-owner", "owner", "a long co-owner password")
         assert created.status_code == 201, created.text
     return c.patch(
         f"/api/v1/users/{x.org.users[r]}", json={"role": "supervisor" if r == "agent" else "agent"}, headers=_h(x, r)
@@ -306,7 +284,8 @@ def test_matrix_covers_every_action():
 
 @pytest.mark.parametrize("action", list(MATRIX))
 def test_role_matrix(client, org, action):
-    """Each role in turn (on fresh rows of one organization): allowed means 2xx and done, denied means 403 and nothing done."""
+    """Each role in turn (on fresh rows of one organization): allowed means 2xx and done, denied
+    means 403 and nothing done."""
     step = ACTIONS[action]
     applied = step.applied or (lambda c, x, r: False)
     wrong = []
@@ -324,7 +303,8 @@ def test_role_matrix(client, org, action):
         else:
             if response.status_code != 403 or not response.headers["content-type"].startswith(PROBLEM):
                 wrong.append(
-                    f"{role} may not {action} but got {response.status_code} {response.headers['content-type']} {response.text[:200]}"
+                    f"{role} may not {action} but got {response.status_code}"
+                    f" {response.headers['content-type']} {response.text[:200]}"
                 )
             else:
                 body = response.json()
@@ -445,16 +425,8 @@ def test_last_owner_cannot_be_demoted_or_deactivated(client, org):
     owner = org.users["owner"]
     demote = client.patch(f"/api/v1/users/{owner}", json={"role": "admin"}, headers=org.headers("owner"))
     assert demote.status_code == 422 and demote.json()["errors"][0]["field"] == "role"
-    second = client.post(
-        "/api/v1/users",
-        json={
-            "email": f"owner2@{org.slug}.example.com",
-            "name": "Second Owner",
-            "role": "owner",
-            "password": "another long password",
-        },
-        headers=org.headers("owner"),
-    ).json()
+    email = f"owner2@{org.slug}.example.com"
+    second = post_user(client, org.headers("owner"), email, "Second Owner", "owner", "another long password").json()
     assert (
         client.patch(f"/api/v1/users/{owner}", json={"role": "admin"}, headers=org.headers("owner")).status_code == 200
     )

@@ -1,5 +1,5 @@
-"""One session and CSRF check for the API and the pages (``accounts.api.deps.authenticate``; the
-pages wrap it into ``Me``): the same session cookie is refused the same way on both paths when the
+"""One session and CSRF check for the API and the pages (``accounts.services.authentication``; the
+pages read it into ``Me``): the same session cookie is refused the same way on both paths when the
 CSRF token is missing or forged, and when the session has ended."""
 
 from __future__ import annotations
@@ -13,15 +13,17 @@ from starlette.testclient import TestClient
 
 from raccordo.accounts.api import deps
 from raccordo.accounts.models import LoginSession
-from raccordo.accounts.services import accounts
+from raccordo.accounts.services import authentication, tokens
+from raccordo.platform.errors import Forbidden, Unauthorized
 from raccordo.platform.store.db import unit_of_work
 
 FORGED = ["", "not-the-token", "tökén-non-ascii"]
 
 
 @pytest.fixture
-def browser(client, org) -> tuple[TestClient, str]:
-    """A browser logged in as the agent (API login: the pages share its session)."""
+def logged_in(client, org) -> tuple[TestClient, str]:
+    """A browser logged in as the agent (API login: the pages share its session). Not named
+    ``browser``: that name marks a Chromium test, which ``-m "not browser"`` leaves out."""
     c = TestClient(
         client.app,
         client=(f"auth-{uuid.uuid4().hex[:12]}", 50000),
@@ -49,8 +51,8 @@ def _page_post(c: TestClient, csrf: str | None, *, as_field: bool = False):
 
 
 @pytest.mark.parametrize("forged", [None, *FORGED])
-def test_both_paths_refuse_a_missing_or_forged_csrf_token(browser, forged):
-    c, _ = browser
+def test_both_paths_refuse_a_missing_or_forged_csrf_token(logged_in, forged):
+    c, _ = logged_in
     api = _api_post(c, forged)
     assert api.status_code == 403 and "CSRF token" in api.json()["detail"], api.text
     page = _page_post(c, forged)
@@ -64,15 +66,15 @@ def test_both_paths_refuse_a_missing_or_forged_csrf_token(browser, forged):
         assert field.status_code == 403 and "security token" in field.text
 
 
-def test_both_paths_accept_the_sessions_token(browser):
-    c, csrf = browser
+def test_both_paths_accept_the_sessions_token(logged_in):
+    c, csrf = logged_in
     assert _api_post(c, csrf).status_code == 201
     assert _page_post(c, csrf).status_code in (200, 204, 303)
     assert _page_post(c, csrf, as_field=True).status_code in (200, 204, 303)
 
 
-def test_another_sessions_token_is_forged(browser, client, org):
-    c, _ = browser
+def test_another_sessions_token_is_forged(logged_in, client, org):
+    c, _ = logged_in
     other = TestClient(client.app, client=(f"auth-{uuid.uuid4().hex[:12]}", 50000), follow_redirects=False)
     other_csrf = other.post("/api/v1/auth/login", json={"email": org.email("agent"), "password": org.password}).json()[
         "csrf_token"
@@ -81,12 +83,12 @@ def test_another_sessions_token_is_forged(browser, client, org):
     assert _page_post(c, other_csrf).status_code == 403
 
 
-def test_both_paths_refuse_an_ended_session(browser, rt, org):
-    c, csrf = browser
+def test_both_paths_refuse_an_ended_session(logged_in, rt, org):
+    c, csrf = logged_in
     with unit_of_work(rt.sessions) as session:
         session.execute(
             update(LoginSession)
-            .where(LoginSession.token_hash == accounts.token_digest(c.cookies.get(deps.SESSION_COOKIE)))
+            .where(LoginSession.token_hash == tokens.token_digest(c.cookies.get(deps.SESSION_COOKIE)))
             .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
         )
     for response in (c.get("/api/v1/auth/me"), _api_post(c, csrf)):
@@ -120,3 +122,33 @@ def test_pages_take_the_session_cookie_not_a_bearer_token(client, org):
     )
     assert c.get("/api/v1/auth/me", headers=org.headers("agent")).status_code == 200
     assert c.get("/inbox", headers=org.headers("agent")).status_code == 303
+
+
+def _credentials(**given) -> authentication.Credentials:
+    values = {"authorization": "", "session_token": None, "csrf_sent": "", "changes_state": False}
+    return authentication.Credentials(**(values | given), client_address="10.1.2.3")
+
+
+def test_the_check_is_a_use_case_that_answers_plain_data(logged_in, rt, org):
+    """Called without a request: a session cookie gives the login session's id and CSRF token, a
+    Bearer token neither; a page takes the session only, and reads the organization with it."""
+    c, csrf = logged_in
+    cookie = c.cookies.get(deps.SESSION_COOKIE)
+    by_cookie = authentication.authenticate(rt.sessions, _credentials(session_token=cookie))
+    assert by_cookie.actor.user_id == org.users["agent"] and by_cookie.actor.client_address == "10.1.2.3"
+    assert by_cookie.csrf_token == csrf and by_cookie.login_session_id is not None
+    assert (by_cookie.name, by_cookie.email) == ("Agent User", org.email("agent"))
+    bearer = authentication.authenticate(
+        rt.sessions, _credentials(authorization=org.headers("owner")["Authorization"], changes_state=True)
+    )
+    assert bearer.actor.user_id == org.users["owner"] and (bearer.login_session_id, bearer.csrf_token) == (None, None)
+    page = authentication.page_session(
+        rt.sessions, _credentials(session_token=cookie, csrf_sent=csrf, changes_state=True)
+    )
+    assert (page.login_session_id, page.tenant_name) == (by_cookie.login_session_id, f"Org {org.slug}")
+    with pytest.raises(Forbidden):
+        authentication.page_session(rt.sessions, _credentials(session_token=cookie, changes_state=True))
+    with pytest.raises(Unauthorized):
+        authentication.authenticate(rt.sessions, _credentials(authorization="Basic abc"))
+    with pytest.raises(Unauthorized):  # a page never signs in with a token
+        authentication.page_session(rt.sessions, _credentials(authorization=org.headers("owner")["Authorization"]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -31,6 +32,26 @@ def api(rt) -> Iterator[tuple[object, asgi.ASGIClient, dict[str, str]]]:
         yield schemathesis.openapi.from_asgi("/openapi.json", app), client, make_org(rt).headers("owner")
 
 
+def _check_operation(operation: Any, client: Any, headers: dict[str, str]) -> None:
+    """EXAMPLES generated requests to one operation, each answered as documented."""
+
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+        report_multiple_bugs=False,
+    )
+    def run(case) -> None:  # type: ignore[no-untyped-def]
+        # All checks but "schema-valid data is accepted": business rules (a known region, an
+        # existing id, a channel's own settings) reject much that the schema alone allows.
+        case.call_and_validate(session=client, headers=headers, excluded_checks=[positive_data_acceptance])
+
+    run()
+
+
 def test_every_operation_answers_as_documented(api):
     schema, client, owner = api
     failures: list[str] = []
@@ -38,24 +59,8 @@ def test_every_operation_answers_as_documented(api):
     for result in schema.get_all_operations():
         operation = result.ok()
         operations += 1
-        headers = {} if operation.path in WITHOUT_TOKEN else owner
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            derandomize=True,
-            database=None,
-            report_multiple_bugs=False,
-        )
-        def run(case) -> None:  # type: ignore[no-untyped-def]
-            # All checks but "schema-valid data is accepted": business rules (a known region, an
-            # existing id, a channel's own settings) reject much that the schema alone allows.
-            case.call_and_validate(session=client, headers=headers, excluded_checks=[positive_data_acceptance])
-
         try:
-            run()
+            _check_operation(operation, client, {} if operation.path in WITHOUT_TOKEN else owner)
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise

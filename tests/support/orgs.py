@@ -1,4 +1,5 @@
-"""A fresh tenant with one user per role (owner, admin, supervisor, agent), each with an API token."""
+"""A fresh tenant with one user per role (owner, admin, supervisor, agent), each with an API token;
+a user added through the API."""
 
 from __future__ import annotations
 
@@ -6,12 +7,18 @@ import itertools
 import uuid
 from dataclasses import dataclass
 
+from httpx import Response
+from starlette.testclient import TestClient
+
 from raccordo.accounts.domain.actor import system_actor
-from raccordo.accounts.services import accounts
+from raccordo.accounts.services.tenants import create_tenant
+from raccordo.accounts.services.tokens import create_token
+from raccordo.accounts.services.users import create_user
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 
 _counter = itertools.count()
+PASSWORD = "correct horse battery"
 
 
 @dataclass
@@ -22,7 +29,7 @@ class Org:
     slug: str
     users: dict[str, int]
     tokens: dict[str, str]
-    password: str = "correct horse battery"
+    password: str = PASSWORD
 
     def headers(self, role: str = "owner") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
@@ -36,19 +43,28 @@ def make_org(rt: Runtime) -> Org:
     users: dict[str, int] = {}
     tokens: dict[str, str] = {}
     with unit_of_work(rt.sessions) as session:
-        tenant = accounts.create_tenant(session, slug, f"Org {slug}")
+        tenant = create_tenant(session, slug, f"Org {slug}")
         system = system_actor(tenant.id)
         for role in ("owner", "admin", "supervisor", "agent"):
-            user = accounts.create_user(
+            user = create_user(
                 session,
                 system,
                 email=f"{role}@{slug}.example.com",
                 name=f"{role.title()} User",
                 role=role,
-                password="correct horse battery",
+                password=PASSWORD,
                 language="en",
             )
             users[role] = user.id
             actor = system.__class__(tenant.id, user.id, system.role.__class__(role))
-            tokens[role] = accounts.create_token(session, actor, "tests")[1]
+            tokens[role] = create_token(session, actor, "tests")[1]
         return Org(tenant.id, slug, users, tokens)
+
+
+def post_user(
+    client: TestClient, headers: dict[str, str], email: str, name: str, role: str = "agent", password: str = PASSWORD
+) -> Response:
+    """``POST /api/v1/users`` as the user of ``headers``: the answer, for the caller to check."""
+    return client.post(
+        "/api/v1/users", json={"email": email, "name": name, "role": role, "password": password}, headers=headers
+    )

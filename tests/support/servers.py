@@ -1,4 +1,5 @@
-"""A redis-server or nats-server of a test's own, on a free port, that the test can kill and restart."""
+"""Servers a test runs itself: a redis-server or nats-server on a free port that the test can kill
+and restart, and `raccordo serve` (its environment, its owner, started until it answers)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.mailserver import free_port
@@ -87,3 +91,34 @@ def create_owner(env: dict[str, str], slug: str, name: str, password: str, timeo
     command += ["--role", "owner", "--password", password]
     created = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
     assert created.returncode == 0, created.stderr
+
+
+def wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path, seconds: float = 60) -> None:
+    """Until the `raccordo serve` at ``base`` answers /healthz; fails with its log when it exits first
+    or does not answer within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            pytest.fail(f"raccordo serve exited with {process.returncode}: {log.read_text()}")
+        time.sleep(0.2)
+    pytest.fail(f"raccordo serve did not answer /healthz within {seconds} s: {log.read_text()}")
+
+
+@contextmanager
+def serving(env: dict[str, str], log: Path) -> Iterator[str]:
+    """`raccordo serve` with ``env`` (its output in ``log``), once it answers; its base URL. It is
+    stopped on leaving."""
+    base = f"http://127.0.0.1:{env['RACCORDO_PORT']}"
+    with log.open("w") as output:
+        process = subprocess.Popen([RACCORDO, "serve"], env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        wait_healthy(base, process, log)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

@@ -1,21 +1,17 @@
 """Request dependencies: the runtime, and the one authentication of the API and the pages (session
-cookie + CSRF token, or Bearer token); logging in and out."""
+cookie + CSRF token, or Bearer token; decided by ``accounts.services.authentication``); logging in
+and out, with the cookies that carry the login session."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor
-from raccordo.accounts.domain.roles import Role
-from raccordo.accounts.models import LoginSession, User
-from raccordo.accounts.services import accounts, profile
-from raccordo.platform.errors import Forbidden, Unauthorized
+from raccordo.accounts.services import authentication
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 
@@ -31,6 +27,8 @@ def runtime(request: Request) -> Runtime:
 
 @contextmanager
 def transaction(request: Request) -> Iterator[Session]:
+    """A unit of work for the API modules of desk, realtime, routing and the widget that still open
+    one themselves (while they move to use cases that open their own). Nothing in accounts uses it."""
     with unit_of_work(runtime(request).sessions) as session:
         yield session
 
@@ -45,61 +43,28 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-@dataclass(frozen=True)
-class Authenticated:
-    """Who sent a request: the user, and the login session when it came with the session cookie
-    (None for a Bearer token)."""
-
-    user: User
-    login_session: LoginSession | None
-
-    def actor(self, request: Request) -> Actor:
-        user = self.user
-        return Actor(
-            tenant_id=user.tenant_id,
-            user_id=user.id,
-            role=Role(user.role),
-            language=user.language,
-            client_address=client_address(request),
-        )
+def credentials(request: Request, *, csrf_sent: str, allow_bearer: bool = True) -> authentication.Credentials:
+    """What the request offers to say who sent it (``csrf_sent``: the ``X-CSRF-Token`` header, or
+    the pages' form field); a page passes ``allow_bearer=False`` (a page is for a browser)."""
+    return authentication.Credentials(
+        authorization=request.headers.get("authorization", "") if allow_bearer else "",
+        session_token=request.cookies.get(SESSION_COOKIE),
+        csrf_sent=csrf_sent,
+        changes_state=request.method not in _SAFE,
+        client_address=client_address(request),
+    )
 
 
-def authenticate(request: Request, session: Session, *, csrf_sent: str, allow_bearer: bool = True) -> Authenticated:
-    """The one session and CSRF check of the API and the pages (the pages wrap it into ``Me``).
-
-    A Bearer token (API only: a browser never sends one by itself, so it needs no CSRF token)
-    names its user. Otherwise the session cookie must name a live session (``auth.required``
-    without one, ``auth.session_expired`` when it ended), and every unsafe method must carry that
-    session's CSRF token (``csrf_sent``: the ``X-CSRF-Token`` header, or the pages' form field),
-    compared in constant time (``auth.csrf_failed``)."""
-    authorization = request.headers.get("authorization", "") if allow_bearer else ""
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise Unauthorized("auth.bad_scheme")
-        user = accounts.token_user(session, token.strip())
-        if user is None:
-            raise Unauthorized("auth.token_invalid")
-        found = Authenticated(user, None)
-    else:
-        cookie = request.cookies.get(SESSION_COOKIE)
-        if not cookie:
-            raise Unauthorized("auth.required")
-        row = accounts.session_user(session, cookie)
-        if row is None:
-            raise Unauthorized("auth.session_expired")
-        found = Authenticated(*row)
-        if request.method not in _SAFE and not (
-            csrf_sent and hmac.compare_digest(csrf_sent.encode(), found.login_session.csrf_token.encode())
-        ):  # type: ignore[union-attr]
-            raise Forbidden("auth.csrf_failed")
-    request.state.language = found.user.language
+def authenticate(request: Request, *, csrf_sent: str) -> authentication.SignedIn:
+    """The API's session and CSRF check (``authentication.authenticate``); the pages make the same
+    check in ``accounts.pages.session``. The answers follow the user's language from here on."""
+    found = authentication.authenticate(runtime(request).sessions, credentials(request, csrf_sent=csrf_sent))
+    request.state.language = found.actor.language
     return found
 
 
 def current_actor(request: Request) -> Actor:
-    with unit_of_work(runtime(request).sessions) as session:
-        return authenticate(request, session, csrf_sent=request.headers.get(CSRF_HEADER, "")).actor(request)
+    return authenticate(request, csrf_sent=request.headers.get(CSRF_HEADER, "")).actor
 
 
 ActorDep = Depends(current_actor)
@@ -108,10 +73,10 @@ ActorDep = Depends(current_actor)
 # --- opening and closing a login session (the API's and the login page's) --------------------------
 
 
-def log_in(request: Request, *, email: str, password: str, tenant: str | None) -> accounts.NewSession:
+def log_in(request: Request, *, email: str, password: str, tenant: str | None) -> authentication.Opened:
     """The one login of the API and the login page: the same limits, the same answers."""
     settings = runtime(request).settings
-    return profile.log_in(
+    return authentication.log_in(
         runtime(request).sessions,
         email=email,
         password=password,
@@ -124,7 +89,7 @@ def log_in(request: Request, *, email: str, password: str, tenant: str | None) -
     )
 
 
-def set_session_cookies(request: Request, response: Response, new: accounts.NewSession) -> None:
+def set_session_cookies(request: Request, response: Response, new: authentication.Opened) -> None:
     max_age = runtime(request).settings.session_hours * 3600
     response.set_cookie(
         SESSION_COOKIE,
@@ -149,6 +114,6 @@ def set_session_cookies(request: Request, response: Response, new: accounts.NewS
 def log_out(request: Request, response: Response) -> None:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        profile.log_out(runtime(request).sessions, token)
+        authentication.log_out(runtime(request).sessions, token)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")

@@ -103,7 +103,7 @@ def login_submit(request: Request, form: dict[str, Any] = FormDep) -> Response:
 
 @router.post("/logout")
 def logout(request: Request, me: Me = MeDep) -> Response:
-    response = RedirectResponse("/login", status_code=303)
+    response: Response = RedirectResponse("/login", status_code=303)
     if request.headers.get("hx-request"):
         response = Response(status_code=204, headers={"HX-Redirect": "/login"})
     log_out(request, response)

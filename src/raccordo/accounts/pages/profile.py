@@ -1,7 +1,7 @@
 """The signed-in user's own profile: name, language of the desktop, password.
 
 Every role has it (agents included): the language switch of the issue is per user, and the
-password change asks for the current password (``accounts.change_own_password``).
+password change asks for the current password (``accounts.services.users.change_own_password``).
 """
 
 from __future__ import annotations

@@ -1,21 +1,21 @@
-"""Who is logged in, for the pages: the API's session and CSRF check (``accounts.api.deps.authenticate``)
-read into ``Me`` (the actor and what the templates show)."""
+"""Who is logged in, for the pages: the API's session and CSRF check
+(``accounts.services.authentication``, which takes only the session cookie here) read into ``Me``
+(the actor and what the templates show)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from raccordo.accounts.api.deps import CSRF_HEADER, authenticate, runtime
+from raccordo.accounts.api.deps import CSRF_HEADER, credentials, runtime
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission, Role, can
-from raccordo.accounts.models import Tenant
+from raccordo.accounts.services import authentication
 from raccordo.platform.errors import Forbidden, Unauthorized
-from raccordo.platform.hours import DEFAULT_TIMEZONE, tenant_zone
-from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.hours import DEFAULT_TIMEZONE
 from raccordo.platform.web.forms import form_data
 from raccordo.platform.web.pages import CsrfFailed, LoginRequired
 
@@ -30,14 +30,16 @@ class Me:
     csrf: str
     tenant_name: str
     timezone: str = DEFAULT_TIMEZONE  # the organization's: every time on the desktop is shown in it
+    # The desktop's language, the user's. A field, not a property: the page kernel's ``PageUser``
+    # and ``AdminUser`` protocols declare it as an attribute.
+    lang: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lang = self.actor.language or "en"
 
     @property
     def role(self) -> Role:
         return self.actor.role
-
-    @property
-    def lang(self) -> str:
-        return self.actor.language or "en"
 
     @property
     def can_supervise(self) -> bool:
@@ -53,18 +55,11 @@ class Me:
 
 
 def _resolve_me(request: Request, csrf_sent: str) -> Me:
-    with unit_of_work(runtime(request).sessions) as session:
-        found = authenticate(request, session, csrf_sent=csrf_sent, allow_bearer=False)
-        tenant = session.get_one(Tenant, found.user.tenant_id)
-        assert found.login_session is not None  # pages take the cookie only
-        return Me(
-            found.actor(request),
-            found.user.name,
-            found.user.email,
-            found.login_session.csrf_token,
-            tenant.name,
-            tenant_zone(tenant.settings).key,
-        )
+    found = authentication.page_session(
+        runtime(request).sessions, credentials(request, csrf_sent=csrf_sent, allow_bearer=False)
+    )
+    request.state.language = found.actor.language
+    return Me(found.actor, found.name, found.email, found.csrf_token, found.tenant_name, found.timezone)
 
 
 def find_session(request: Request) -> Me | None:
@@ -76,7 +71,7 @@ def find_session(request: Request) -> Me | None:
 
 
 async def current_me(request: Request, form: dict[str, Any] = Depends(form_data)) -> Me:
-    """The API's authentication (``accounts.api.deps.authenticate``), read into ``Me``: no or an
+    """The API's authentication (``accounts.services.authentication``), read into ``Me``: no or an
     ended session redirects to the login page, a missing or wrong CSRF token (the header htmx
     sends, or the plain form's ``csrf_token`` field) answers the 403 page."""
     sent = request.headers.get(CSRF_HEADER) or str(form.get("csrf_token") or "")

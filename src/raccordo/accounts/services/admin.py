@@ -1,6 +1,6 @@
-"""The users, teams, tenant and audit-log use cases as the admin pages and the REST API call them: each opens, commits or rolls back
-its own unit of work, and the read models return plain data in a fixed number of queries (no
-query per listed row)."""
+"""The users, teams, tenant and audit-log use cases as the admin pages and the REST API call them:
+each opens, commits or rolls back its own unit of work, and the read models return plain data in
+a fixed number of queries (no query per listed row)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.accounts.models import Team, TeamMember, Tenant, User
-from raccordo.accounts.services import accounts
+from raccordo.accounts.services import teams as team_rules
+from raccordo.accounts.services import tenants as tenant_rules
+from raccordo.accounts.services import users as user_rules
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.rows import plain
 from raccordo.record.models import AuditEntry
@@ -46,7 +48,7 @@ def users_view(sessions: Sessions, actor: Actor, user_id: int | None = None) -> 
     """The users, the teams and who is in which; for an id, the user (``row``) and its form values
     (``stored``). Four queries whatever the number of users."""
     with unit_of_work(sessions) as session:
-        users = [plain(u) for u in accounts.list_users(session, actor)]
+        users = [plain(u) for u in user_rules.list_users(session, actor)]
         teams = [plain(t) for t in _teams(session, actor.tenant_id)]
         memberships = _memberships(session, actor.tenant_id)
         data: Data = {
@@ -81,13 +83,13 @@ def _set_user_teams(session: Session, actor: Actor, user_id: int, team_ids: list
     for team in _teams(session, actor.tenant_id):
         members = members_of.get(team.id, set())
         if (team.id in wanted) != (user_id in members):
-            accounts.set_team_members(session, actor, team.id, sorted(members ^ {user_id}))
+            team_rules.set_team_members(session, actor, team.id, sorted(members ^ {user_id}))
 
 
 def create_user(sessions: Sessions, actor: Actor, values: Data, password: str | None) -> int:
     """A new user in the teams ``values["team_ids"]`` names; its id."""
     with unit_of_work(sessions) as session:
-        user = accounts.create_user(
+        user = user_rules.create_user(
             session,
             actor,
             email=values["email"],
@@ -105,7 +107,7 @@ def update_user(sessions: Sessions, actor: Actor, user_id: int, values: Data, pa
     admin may save the page of a user whose role they could not grant)."""
     with unit_of_work(sessions) as session:
         current = get_owned(session, User, actor.tenant_id, user_id)
-        accounts.update_user(
+        user_rules.update_user(
             session,
             actor,
             user_id,
@@ -120,7 +122,7 @@ def update_user(sessions: Sessions, actor: Actor, user_id: int, values: Data, pa
 
 def set_user_active(sessions: Sessions, actor: Actor, user_id: int, active: bool) -> None:
     with unit_of_work(sessions) as session:
-        accounts.update_user(session, actor, user_id, active=active)
+        user_rules.update_user(session, actor, user_id, active=active)
 
 
 # --- teams -----------------------------------------------------------------------------------------
@@ -141,7 +143,7 @@ def teams_view(sessions: Sessions, actor: Actor, team_id: int | None = None) -> 
         data: Data = {
             "teams": [plain(t) for t in teams],
             "counts": counts,
-            "users": [plain(u) for u in accounts.list_users(session, actor) if u.active],
+            "users": [plain(u) for u in user_rules.list_users(session, actor) if u.active],
         }
         if team_id is not None:
             team = get_owned(session, Team, actor.tenant_id, team_id)
@@ -158,16 +160,17 @@ def save_team(sessions: Sessions, actor: Actor, team_id: int | None, values: Dat
     """Create the team or change it and its members; its id."""
     with unit_of_work(sessions) as session:
         if team_id is None:
-            return accounts.create_team(session, actor, values["name"], values["description"], values["member_ids"]).id
+            team = team_rules.create_team(session, actor, values["name"], values["description"], values["member_ids"])
+            return team.id
         get_owned(session, Team, actor.tenant_id, team_id)
-        accounts.update_team(session, actor, team_id, name=values["name"], description=values["description"])
-        accounts.set_team_members(session, actor, team_id, values["member_ids"])
+        team_rules.update_team(session, actor, team_id, name=values["name"], description=values["description"])
+        team_rules.set_team_members(session, actor, team_id, values["member_ids"])
         return team_id
 
 
 def delete_team(sessions: Sessions, actor: Actor, team_id: int) -> None:
     with unit_of_work(sessions) as session:
-        accounts.delete_team(session, actor, team_id)
+        team_rules.delete_team(session, actor, team_id)
 
 
 # --- the REST API's users and teams: plain rows -----------------------------------------------------
@@ -175,7 +178,7 @@ def delete_team(sessions: Sessions, actor: Actor, team_id: int) -> None:
 
 def list_users(sessions: Sessions, actor: Actor) -> list[Any]:
     with unit_of_work(sessions) as session:
-        return [plain(u) for u in accounts.list_users(session, actor)]
+        return [plain(u) for u in user_rules.list_users(session, actor)]
 
 
 def get_user(sessions: Sessions, actor: Actor, user_id: int) -> Any:
@@ -186,14 +189,14 @@ def get_user(sessions: Sessions, actor: Actor, user_id: int) -> Any:
 
 def add_user(sessions: Sessions, actor: Actor, **values: Any) -> Any:
     with unit_of_work(sessions) as session:
-        user = accounts.create_user(session, actor, **values)
+        user = user_rules.create_user(session, actor, **values)
         session.flush()
         return plain(user)
 
 
 def change_user(sessions: Sessions, actor: Actor, user_id: int, **changes: Any) -> Any:
     with unit_of_work(sessions) as session:
-        user = accounts.update_user(session, actor, user_id, **changes)
+        user = user_rules.update_user(session, actor, user_id, **changes)
         session.flush()
         return plain(user)
 
@@ -225,21 +228,21 @@ def get_team(sessions: Sessions, actor: Actor, team_id: int) -> Any:
 
 def add_team(sessions: Sessions, actor: Actor, name: str, description: str, member_ids: list[int]) -> Any:
     with unit_of_work(sessions) as session:
-        team = accounts.create_team(session, actor, name, description, member_ids)
+        team = team_rules.create_team(session, actor, name, description, member_ids)
         session.flush()
         return _team_rows(session, actor.tenant_id, [team])[0]
 
 
 def change_team(sessions: Sessions, actor: Actor, team_id: int, *, name: str | None, description: str | None) -> Any:
     with unit_of_work(sessions) as session:
-        team = accounts.update_team(session, actor, team_id, name=name, description=description)
+        team = team_rules.update_team(session, actor, team_id, name=name, description=description)
         session.flush()
         return _team_rows(session, actor.tenant_id, [team])[0]
 
 
 def set_team_members(sessions: Sessions, actor: Actor, team_id: int, user_ids: list[int]) -> Any:
     with unit_of_work(sessions) as session:
-        team = accounts.set_team_members(session, actor, team_id, user_ids)
+        team = team_rules.set_team_members(session, actor, team_id, user_ids)
         return _team_rows(session, actor.tenant_id, [team])[0]
 
 
@@ -253,7 +256,7 @@ def get_tenant(sessions: Sessions, actor: Actor) -> Any:
 
 def update_tenant(sessions: Sessions, actor: Actor, **changes: Any) -> Any:
     with unit_of_work(sessions) as session:
-        tenant = accounts.update_tenant(session, actor, **changes)
+        tenant = tenant_rules.update_tenant(session, actor, **changes)
         session.flush()
         return plain(tenant)
 

@@ -8,6 +8,8 @@ next login (``needs_rehash``)."""
 
 from __future__ import annotations
 
+import contextlib
+
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -26,7 +28,8 @@ def hasher_for(settings: Settings) -> PasswordHasher:
     if memory < 8 * params.parallelism:
         # Argon2 needs 8 KiB per lane; refuse at start rather than at the first login.
         raise ValueError(
-            f"RACCORDO_PASSWORD_HASH_MEMORY_KIB must be at least {8 * params.parallelism} with the {settings.password_hash} profile"
+            f"RACCORDO_PASSWORD_HASH_MEMORY_KIB must be at least {8 * params.parallelism}"
+            f" with the {settings.password_hash} profile"
         )
     return PasswordHasher(
         time_cost=settings.password_hash_time_cost or params.time_cost,
@@ -68,10 +71,8 @@ def verify_password(stored: str | None, password: str) -> bool:
     if not stored:
         if _dummy_hash is None:
             _dummy_hash = _current().hash("a dummy password nobody has")
-        try:
+        with contextlib.suppress(VerificationError, InvalidHashError):
             _current().verify(_dummy_hash, password)
-        except (VerificationError, InvalidHashError):
-            pass
         return False
     try:
         return _current().verify(stored, password)
