@@ -95,7 +95,8 @@ def test_one_app_webhook_serves_several_phone_numbers(client, rt, org, other_org
         first["id"]: (org.tenant_id, "per il primo"),
         second["id"]: (other_org.tenant_id, "per il secondo"),
     }
-    # A third inbox of the same number with another (wrong) app secret is refused and counted; the others still get theirs.
+    # A third inbox of the same number with another (wrong) app secret is refused and counted; the others
+    # still get theirs.
     third = whatsapp_inbox(client, org, number=first["settings"]["phone_number_id"], app_secret="wrong")
     again = message(first["settings"]["phone_number_id"], "text", {"body": "ancora"}, wamid="wamid.app3")
     body, headers = signed(secret, again)
