@@ -245,7 +245,7 @@ def purge_raw(
     default: bool = typer.Option(False, "--default", help="With --tenant: use RACCORDO_RAW_RETENTION_DAYS again."),
 ) -> None:
     """Delete processed raw inbound payloads past the retention (RACCORDO_RAW_RETENTION_DAYS, or the organization's)."""
-    from raccordo.channels.services import inbound
+    from raccordo.channels.services import raw_retention
     from raccordo.platform.store.db import unit_of_work
     from raccordo.record.services.import_contacts import tenant_by_slug
 
@@ -257,11 +257,11 @@ def purge_raw(
             raise typer.Exit(2)
         with _clear_errors(), unit_of_work(rt.sessions) as session:
             row = tenant_by_slug(session, tenant)
-            inbound.set_raw_retention(session, row.id, None if default else days)
+            raw_retention.set_raw_retention(session, row.id, None if default else days)
         kept = "per RACCORDO_RAW_RETENTION_DAYS" if default else f"{days} days" if days else "forever"
         console.print(f"{tenant}: raw payloads kept {kept}")
         return
-    counts = inbound.purge_raw(rt)
+    counts = raw_retention.purge_raw(rt)
     console.print(f"deleted {counts['raw_inbound']} raw payloads and {counts['inbound_rejections']} rejection records")
 
 

@@ -56,7 +56,7 @@ BUILTIN_HANDLER_MODULES = (
     "raccordo.record.services.snooze",
     "raccordo.routing.services.sla",
     "raccordo.desk.services.agenda",
-    "raccordo.channels.services.inbound",
+    "raccordo.channels.services.raw_retention",
     "raccordo.channels.services.inboxes",
 )
 
