@@ -6,7 +6,7 @@ import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
@@ -44,6 +44,7 @@ from raccordo.platform.web import errors
 from raccordo.platform.web.metrics import Metrics, RequestMetrics
 from raccordo.platform.web.middleware import BodySizeLimit
 from raccordo.platform.web.pages import error_page
+from raccordo.platform.web.schemas import refuse_nul
 from raccordo.realtime.api import presence, ws
 from raccordo.realtime.hub import Hub
 from raccordo.record.api import contacts, conversations, messages
@@ -74,7 +75,13 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
         await hub.stop()
 
     app = FastAPI(
-        title="Raccordo", version=__version__, lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json"
+        title="Raccordo",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        # Before any other check of any route: no text with U+0000 reaches a use case.
+        dependencies=[Depends(refuse_nul)],
     )
     app.state.runtime = rt
     app.state.hub = hub

@@ -25,6 +25,7 @@ from raccordo.platform.errors import Forbidden, NotFound, Unauthorized
 from raccordo.platform.i18n import LANGUAGES, translate
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.web.schemas import NUL, shown_field
 from raccordo.record.domain.identities import normalize_identity
 from raccordo.record.models import Contact, ContactIdentity
 from raccordo.record.services.identity import IdentityInput, live_contact, resolve_contact
@@ -82,6 +83,8 @@ class Visitor:
 
 
 def widget_inbox(session: Session, identifier: str) -> Inbox:
+    if NUL in identifier:  # names no inbox; PostgreSQL could not even compare it (the socket's query)
+        raise NotFound("inbox.unknown_identifier", identifier=shown_field(identifier))
     inbox = session.scalars(select(Inbox).where(Inbox.identifier == identifier, Inbox.active.is_(True))).one_or_none()
     if inbox is None or inbox.channel != widget.KIND:
         raise NotFound("inbox.unknown_identifier", identifier=identifier)

@@ -77,6 +77,8 @@ class PageRoute(APIRoute):
                 return error_page(request, 403, translate("ui.error.csrf", page_language(request)))
             except RaccordoError as exc:
                 params = dict(exc.params)
+                if exc.field is not None:  # the field a message names ("{field}")
+                    params.setdefault("field", exc.field)
                 if "kind" in params and exc.key == "error.not_found_id":
                     params["kind"] = translate(f"noun.{params['kind']}", page_language(request))
                 response = error_page(request, exc.status, translate(exc.key, page_language(request), **params))
