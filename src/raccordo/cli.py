@@ -8,17 +8,21 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from raccordo.platform.config import Settings, get_settings
 
+if TYPE_CHECKING:  # imported when a command runs: `raccordo --help` stays quick
+    from raccordo.platform.runtime import Runtime
+
 app = typer.Typer(help="Raccordo omnichannel contact center.", no_args_is_help=True, add_completion=False)
 console = Console(stderr=True)
 
 
-def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
+def _runtime(settings: Settings) -> Runtime:
     """The runtime, with the schema brought to head first when RACCORDO_AUTO_MIGRATE allows."""
     from raccordo.bootstrap.install import install
     from raccordo.platform.runtime import Runtime
@@ -93,7 +97,8 @@ def serve(host: str | None = typer.Option(None), port: int | None = typer.Option
 
 @app.command()
 def worker() -> None:
-    """Run the worker (outbound sends, timers, inbound recovery) as its own process, without HTTP, until SIGTERM or SIGINT."""
+    """Run the worker (outbound sends, timers, inbound recovery) as its own process, without HTTP,
+    until SIGTERM or SIGINT."""
     import asyncio
     import signal
 

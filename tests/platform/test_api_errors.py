@@ -239,7 +239,8 @@ def test_oversized_body_with_content_length_is_413(small, org):
 
 
 def test_oversized_body_without_content_length_is_413(small, org):
-    """Bug: a streamed (chunked) body over the limit answers 400 "There was an error parsing the body" on JSON endpoints."""
+    """Bug: a streamed (chunked) body over the limit answers 400 "There was an error parsing the body"
+    on JSON endpoints."""
     _, c = small
     response = c.post(
         "/api/v1/contacts", content=_chunks(LIMIT * 4), headers={**org.headers(), "Content-Type": "application/json"}
@@ -406,7 +407,8 @@ def listing(client, rt) -> Listing:
     )
     again = client.get("/api/v1/conversations", params={"limit": 1}, headers=owner).json()["items"][0]
     assert again["id"] not in created
-    # A reply moves an old conversation to the top (its assignee, the supervisor, answers: agents answer only their own).
+    # A reply moves an old conversation to the top (its assignee, the supervisor, answers: agents
+    # answer only their own).
     assert (
         client.post(
             f"/api/v1/conversations/{created[5]}/reply", json={"text": "Eccomi"}, headers=supervisor
@@ -554,7 +556,7 @@ def test_pagination_is_stable_with_equal_activity_times_and_new_arrivals(client,
     tied = first_order[1:11]
     with unit_of_work(rt.sessions) as session:
         session.execute(update(Conversation).where(Conversation.id.in_(tied)).values(last_activity_at=same))
-    expected = [first_order[0], first_order[11]] + sorted(tied, reverse=True)
+    expected = [first_order[0], first_order[11], *sorted(tied, reverse=True)]
     seen, sizes = _page_through(client, org, 4)
     assert seen == expected and sizes == [4, 4, 4]
     # A conversation arriving while a client pages lands on top; the pages already under way are unaffected.

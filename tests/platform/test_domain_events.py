@@ -198,7 +198,7 @@ def test_reply_status_and_assignment_events_and_routing_reacting_to_them(client,
     )
 
     updated = [e for e in recorded if isinstance(e, ConversationUpdated)]
-    assert [(e.previous_assignee_id, e.assignee_id, e.user_id) for e in updated][0] == (None, me, me)
+    assert next((e.previous_assignee_id, e.assignee_id, e.user_id) for e in updated) == (None, me, me)
     replies = [e for e in recorded if isinstance(e, ReplySent)]
     assert [e.first_response for e in replies] == [True, False], "only the first answer is the first response"
     status = [e for e in recorded if isinstance(e, ConversationStatusChanged)]

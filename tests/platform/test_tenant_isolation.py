@@ -766,9 +766,13 @@ def test_lists_never_return_another_tenants_rows(client, worlds):
 
 
 def test_channel_webhook_ignores_tenant_credentials(client, worlds):
-    """The inbound webhook is addressed by inbox identifier and HMAC: a tenant's token cannot post into another tenant's inbox."""
+    """The inbound webhook is addressed by inbox identifier and HMAC: a tenant's token cannot post
+    into another tenant's inbox."""
     mine, theirs = worlds
-    body = b'{"message_id": "intruder-1", "contact": {"identities": [{"kind": "email", "value": "intruder@example.com"}]}, "text": "hi"}'
+    body = (
+        b'{"message_id": "intruder-1", "contact": {"identities": [{"kind": "email", "value": "intruder@example.com"}]},'
+        b' "text": "hi"}'
+    )
     response = client.post(
         theirs.inbox.url, content=body, headers={**mine.org.headers(), "Content-Type": "application/json"}
     )

@@ -91,9 +91,8 @@ def _wait(
         if condition():
             return
         if process is not None and process.poll() is not None:
-            pytest.fail(
-                f"the worker exited with {process.returncode} while waiting for {what}:\n{log.read_text() if log else ''}"
-            )
+            output = log.read_text() if log else ""
+            pytest.fail(f"the worker exited with {process.returncode} while waiting for {what}:\n{output}")
         time.sleep(0.01)
     pytest.fail(f"timed out after {timeout} s waiting for {what}:\n{log.read_text() if log else ''}")
 

@@ -66,8 +66,8 @@ class ChannelRejected(RaccordoError):
     status = 400
     key = "channel.rejected"
 
-    def __init__(self, key: str, *, status: int = 400, **params: object) -> None:
-        super().__init__(key, **params)
+    def __init__(self, key: str, *, status: int = 400, field: str | None = None, **params: object) -> None:
+        super().__init__(key, field=field, **params)
         self.status = status
 
 

@@ -178,6 +178,7 @@ def schedule(
     """A pending job of ``kind`` due at ``due_at``; with ``dedupe_key``, the one row for that key."""
     due_at = _aware(due_at)
     payload = dict(payload or {})
+    job: Job | None
     if dedupe_key is None:
         job = Job(kind=kind, due_at=due_at, payload=payload, tenant_id=tenant_id, status=PENDING, attempts=0, result={})
         session.add(job)

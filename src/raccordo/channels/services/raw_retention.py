@@ -9,9 +9,9 @@ the ``inbound.purge_raw`` job (every 6 hours, kept scheduled by the workers) and
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, Delete, delete, select
 from sqlalchemy.orm import Session
 
 from raccordo.accounts.models import Tenant
@@ -33,6 +33,11 @@ def retention_days(tenant_settings: dict[str, Any] | None, default: int) -> int:
     return int(value) if isinstance(value, int) and value >= 0 else default
 
 
+def _deleted(session: Session, statement: Delete) -> int:
+    """How many rows a DELETE removed (a DELETE's result is a cursor result, which counts them)."""
+    return cast(CursorResult[Any], session.execute(statement)).rowcount or 0
+
+
 def purge_raw_in(session: Session, default_days: int, now: datetime | None = None) -> dict[str, int]:
     """Delete processed/ignored raw payloads and rejection rows past each tenant's retention."""
     now = now or datetime.now(UTC)
@@ -42,23 +47,19 @@ def purge_raw_in(session: Session, default_days: int, now: datetime | None = Non
         if days <= 0:
             continue
         cutoff = now - timedelta(days=days)
-        counts["raw_inbound"] += (
-            session.execute(
-                delete(RawInbound).where(
-                    RawInbound.tenant_id == tenant_id,
-                    RawInbound.status.in_(_PURGED_STATUSES),
-                    RawInbound.processed_at < cutoff,
-                )
-            ).rowcount
-            or 0
+        counts["raw_inbound"] += _deleted(
+            session,
+            delete(RawInbound).where(
+                RawInbound.tenant_id == tenant_id,
+                RawInbound.status.in_(_PURGED_STATUSES),
+                RawInbound.processed_at < cutoff,
+            ),
         )
-        counts["inbound_rejections"] += (
-            session.execute(
-                delete(InboundRejection).where(
-                    InboundRejection.tenant_id == tenant_id, InboundRejection.received_at < cutoff
-                )
-            ).rowcount
-            or 0
+        counts["inbound_rejections"] += _deleted(
+            session,
+            delete(InboundRejection).where(
+                InboundRejection.tenant_id == tenant_id, InboundRejection.received_at < cutoff
+            ),
         )
     return counts
 

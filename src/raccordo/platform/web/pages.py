@@ -32,11 +32,16 @@ class CsrfFailed(Exception):
 
 
 class PageUser(Protocol):
-    """What a page template needs of the logged-in user (``accounts`` provides it)."""
+    """What a page template needs of the logged-in user (``accounts`` provides it); read only."""
 
-    lang: str
-    csrf: str
-    timezone: str
+    @property
+    def lang(self) -> str: ...
+
+    @property
+    def csrf(self) -> str: ...
+
+    @property
+    def timezone(self) -> str: ...
 
 
 def page_language(request: Request) -> str:

@@ -158,7 +158,8 @@ def upgrade() -> None:
         # A stored tsvector, not an expression index: a plan that does not use the GIN index
         # (a tenant's few rows, rechecks) then reads the vector instead of parsing the body again.
         op.execute(
-            "ALTER TABLE search_entries ADD COLUMN tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, body)) STORED"
+            "ALTER TABLE search_entries ADD COLUMN tsv tsvector"
+            " GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, body)) STORED"
         )
         op.execute("CREATE INDEX ix_search_entries_fts ON search_entries USING gin (tsv)")
         # Contacts are a small part of the entries: their own index keeps contact search from
@@ -168,7 +169,8 @@ def upgrade() -> None:
         )
     else:
         op.execute(
-            "CREATE VIRTUAL TABLE search_fts USING fts5(body, content='search_entries', content_rowid='id', tokenize='unicode61')"
+            "CREATE VIRTUAL TABLE search_fts"
+            " USING fts5(body, content='search_entries', content_rowid='id', tokenize='unicode61')"
         )
         for statement in _FTS_TRIGGERS:
             op.execute(statement)
