@@ -49,7 +49,7 @@ async def form_data(request: Request) -> PostedForm:
     form = await request.form()
     for key in form:
         values = form.getlist(key)
-        dict.__setitem__(data, key, values if len(values) > 1 or key.endswith("[]") else values[0])
+        data[key] = values if len(values) > 1 or key.endswith("[]") else values[0]
     return data
 
 
@@ -65,17 +65,16 @@ def form_id(value: Any) -> int | None:
 
 def field_errors(exc: RaccordoError, lang: str) -> dict[str, str]:
     """A service error as {form field: translated message}; nested fields (``relax.0``) go to their base field."""
-    params = dict(exc.params)
-    if "kind" in params and exc.key == "error.not_found_id":
-        params["kind"] = translate(f"noun.{params['kind']}", lang)
-    message = translate(exc.key, lang, **params)
     field = (exc.field or "_form").split(".")[0]
-    return {field: message}
+    return {field: error_message(exc, lang)}
 
 
 def error_message(exc: RaccordoError, lang: str) -> str:
-    """A service error translated for a page (the kind of a missing row named in the reader's language)."""
+    """A service error translated for a page (the kind of a missing row named in the reader's
+    language, the field it names as ``{field}``)."""
     params = dict(exc.params)
+    if exc.field is not None:
+        params.setdefault("field", exc.field)
     if "kind" in params and exc.key == "error.not_found_id":
         params["kind"] = translate(f"noun.{params['kind']}", lang)
     return translate(exc.key, lang, **params)
