@@ -8,17 +8,21 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from raccordo.platform.config import Settings, get_settings
 
+if TYPE_CHECKING:  # imported when a command runs: `raccordo --help` stays quick
+    from raccordo.platform.runtime import Runtime
+
 app = typer.Typer(help="Raccordo omnichannel contact center.", no_args_is_help=True, add_completion=False)
 console = Console(stderr=True)
 
 
-def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
+def _runtime(settings: Settings) -> Runtime:
     """The runtime, with the schema brought to head first when RACCORDO_AUTO_MIGRATE allows."""
     from raccordo.bootstrap.install import install
     from raccordo.platform.runtime import Runtime
@@ -104,7 +108,8 @@ def sandbox(
 
 @app.command()
 def worker() -> None:
-    """Run the worker (outbound sends, timers, inbound recovery) as its own process, without HTTP, until SIGTERM or SIGINT."""
+    """Run the worker (outbound sends, timers, inbound recovery) as its own process, without HTTP,
+    until SIGTERM or SIGINT."""
     import asyncio
     import signal
 
@@ -256,7 +261,7 @@ def purge_raw(
     default: bool = typer.Option(False, "--default", help="With --tenant: use RACCORDO_RAW_RETENTION_DAYS again."),
 ) -> None:
     """Delete processed raw inbound payloads past the retention (RACCORDO_RAW_RETENTION_DAYS, or the organization's)."""
-    from raccordo.channels.services import inbound
+    from raccordo.channels.services import raw_retention
     from raccordo.platform.store.db import unit_of_work
     from raccordo.record.services.import_contacts import tenant_by_slug
 
@@ -268,11 +273,11 @@ def purge_raw(
             raise typer.Exit(2)
         with _clear_errors(), unit_of_work(rt.sessions) as session:
             row = tenant_by_slug(session, tenant)
-            inbound.set_raw_retention(session, row.id, None if default else days)
+            raw_retention.set_raw_retention(session, row.id, None if default else days)
         kept = "per RACCORDO_RAW_RETENTION_DAYS" if default else f"{days} days" if days else "forever"
         console.print(f"{tenant}: raw payloads kept {kept}")
         return
-    counts = inbound.purge_raw(rt)
+    counts = raw_retention.purge_raw(rt)
     console.print(f"deleted {counts['raw_inbound']} raw payloads and {counts['inbound_rejections']} rejection records")
 
 

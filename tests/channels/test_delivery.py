@@ -1,4 +1,5 @@
-"""The outbox: retries with backoff, permanent failures shown to the agent, leases recovered, crash recovery of inbound."""
+"""The outbox: retries with backoff, permanent failures shown to the agent, leases recovered, crash
+recovery of inbound."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def test_client_error_is_permanent_and_shown(client, rt, org, callback):
 
 
 def test_unreachable_callback_retries_with_backoff(client, rt, org):
-    conversation, reply = _conversation_with_reply(client, org, "http://127.0.0.1:9/unreachable", "d-down")
+    _, reply = _conversation_with_reply(client, org, "http://127.0.0.1:9/unreachable", "d-down")
     run_once(rt)
     with unit_of_work(rt.sessions) as session:
         item = session.query(OutboxItem).filter_by(message_id=reply["id"]).one()

@@ -15,7 +15,7 @@ from raccordo.accounts.models import Tenant
 from raccordo.channels import signing
 from raccordo.channels.domain.request import InboundRequest
 from raccordo.channels.models import InboundRejection, RawInbound
-from raccordo.channels.services import inbound
+from raccordo.channels.services import inbound, raw_retention
 from raccordo.platform import jobs
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Job
@@ -138,21 +138,21 @@ def test_processed_payloads_are_purged_after_the_retention_by_the_worker_job(cli
     ids = _aged_payloads(client, rt, org, "ret")
     keeps = _aged_payloads(client, rt, other_org, "keep")
     with unit_of_work(rt.sessions) as session:
-        inbound.set_raw_retention(session, other_org.tenant_id, 0)  # this organization keeps everything
-    inbound.ensure_purge_job(rt)
-    inbound.ensure_purge_job(rt)
+        raw_retention.set_raw_retention(session, other_org.tenant_id, 0)  # this organization keeps everything
+    raw_retention.ensure_purge_job(rt)
+    raw_retention.ensure_purge_job(rt)
     with unit_of_work(rt.sessions) as session:
-        job = session.scalars(select(Job).where(Job.dedupe_key == inbound.PURGE_JOB)).one()
+        job = session.scalars(select(Job).where(Job.dedupe_key == raw_retention.PURGE_JOB)).one()
         session.execute(update(Job).where(Job.id == job.id).values(due_at=datetime.now(UTC) - timedelta(seconds=1)))
-    assert jobs.run_due(rt, kinds=[inbound.PURGE_JOB]) == 1
+    assert jobs.run_due(rt, kinds=[raw_retention.PURGE_JOB]) == 1
     assert _left(rt, ids) == {"recent", "failed"}, "only processed payloads past the retention go"
     assert _left(rt, keeps) == {"old", "recent", "failed"}
     with unit_of_work(rt.sessions) as session:
-        job = session.scalars(select(Job).where(Job.dedupe_key == inbound.PURGE_JOB)).one()
+        job = session.scalars(select(Job).where(Job.dedupe_key == raw_retention.PURGE_JOB)).one()
         assert job.status == "pending" and job.due_at > datetime.now(UTC) + timedelta(hours=5), "it runs again later"
         assert job.result["raw_inbound"] >= 1
         assert session.get_one(Tenant, other_org.tenant_id).settings["raw_retention_days"] == 0
-        inbound.set_raw_retention(session, other_org.tenant_id, None)
+        raw_retention.set_raw_retention(session, other_org.tenant_id, None)
         assert "raw_retention_days" not in session.get_one(Tenant, other_org.tenant_id).settings
 
 

@@ -156,9 +156,11 @@ def test_socket_refuses_bad_origin_and_token(live):
     identifier = widget_inbox(client, org)["identifier"]
     token = open_session(client, identifier).json()["visitor_token"]
     for origin, candidate in (("https://evil.example.com", token), (ORIGIN, token[:-2] + "00"), (ORIGIN, "")):
-        with pytest.raises(WebSocketDisconnect) as refused:
-            with visitor_socket(client, identifier, candidate, origin=origin) as ws:
-                ws.receive_json()
+        with (
+            pytest.raises(WebSocketDisconnect) as refused,
+            visitor_socket(client, identifier, candidate, origin=origin) as ws,
+        ):
+            ws.receive_json()
         assert refused.value.code == 1008
 
 
@@ -581,9 +583,10 @@ def test_a_reply_sent_by_another_process_reaches_the_visitor_over_the_bus(databa
     (rt_a, client_a), (rt_b, client_b) = apps
     try:
         with client_a, client_b:
-            if not client_a.get("/readyz").json()["bus"] == "ok":
+            if client_a.get("/readyz").json()["bus"] != "ok":
                 pytest.fail(
-                    f"Redis at {REDIS_URL} is not reachable: start it with redis-server --daemonize yes (or set RACCORDO_TEST_REDIS_URL)",
+                    f"Redis at {REDIS_URL} is not reachable: start it with redis-server --daemonize yes"
+                    " (or set RACCORDO_TEST_REDIS_URL)",
                     pytrace=False,
                 )
             org = make_org(rt_a)

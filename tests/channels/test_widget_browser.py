@@ -37,7 +37,10 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-gpu",
 ]
-INSTALL_HINT = "install Debian's Chromium: apt-get install chromium (or run scripts/ensure-browser as root); never 'playwright install'"
+INSTALL_HINT = (
+    "install Debian's Chromium: apt-get install chromium (or run scripts/ensure-browser as root);"
+    " never 'playwright install'"
+)
 RACCORDO = str(Path(sys.executable).parent / "raccordo")
 
 
@@ -111,7 +114,8 @@ class HostSite:
     def page(self, path: str, base: str, identifier: str, settings: dict[str, Any] | None = None) -> str:
         before = f"<script>window.raccordoSettings = {json.dumps(settings)};</script>" if settings else ""
         self.pages[path] = (
-            "<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
+            "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width'>"
             "<title>Negozio</title><style>button{background:red!important} *{font-size:40px}</style></head>"
             f"<body><h1>Il nostro negozio</h1><a href='/altro'>Altro</a>{before}"
             f"<script src='{base}/widget/widget.js' data-inbox='{identifier}' async></script></body></html>"
@@ -167,7 +171,7 @@ class AgentSocket:
             except TimeoutError:
                 self.ws.send(json.dumps({"type": "ping"}))
                 continue
-            except Exception:  # closed
+            except Exception:  # noqa: BLE001 - closed, whichever way: the reader stops
                 return
             self.events.append(frame)
 

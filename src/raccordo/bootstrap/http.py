@@ -5,8 +5,9 @@ from __future__ import annotations
 import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
@@ -44,6 +45,7 @@ from raccordo.platform.web import errors
 from raccordo.platform.web.metrics import Metrics, RequestMetrics
 from raccordo.platform.web.middleware import BodySizeLimit
 from raccordo.platform.web.pages import error_page
+from raccordo.platform.web.schemas import refuse_nul
 from raccordo.realtime.api import presence, ws
 from raccordo.realtime.hub import Hub
 from raccordo.record.api import contacts, conversations, messages
@@ -74,7 +76,13 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
         await hub.stop()
 
     app = FastAPI(
-        title="Raccordo", version=__version__, lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json"
+        title="Raccordo",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        # Before any other check of any route: no text with U+0000 reaches a use case.
+        dependencies=[Depends(refuse_nul)],
     )
     app.state.runtime = rt
     app.state.hub = hub
@@ -128,7 +136,7 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
         try:
             with rt.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever fails, the database is not ready: say what failed
             return type(exc).__name__
         return "ok"
 
@@ -162,7 +170,7 @@ def create_app(rt: Runtime, *, run_delivery: bool | None = None) -> FastAPI:
         body = await run_in_threadpool(metrics.render)
         return Response(body, media_type="text/plain; version=0.0.4")
 
-    def openapi() -> dict:  # type: ignore[type-arg]
+    def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = errors.document_errors(FastAPI.openapi(app))
         return app.openapi_schema

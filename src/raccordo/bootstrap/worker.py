@@ -191,7 +191,7 @@ class WorkerLoop:
             self.wake()
 
     def _run(self) -> None:
-        from raccordo.channels.services.inbound import ensure_purge_job
+        from raccordo.channels.services.raw_retention import ensure_purge_job
 
         try:
             ensure_purge_job(self.rt)  # the retention of raw payloads runs as a job

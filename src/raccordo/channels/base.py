@@ -11,17 +11,23 @@ what an agent may send. ``docs/architecture.md`` ("Adding a channel") walks thro
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from raccordo.channels.domain.composer import ComposerRules
 from raccordo.channels.domain.request import InboundRequest, WebhookResponse
 from raccordo.channels.domain.settings_form import SettingsForm
 from raccordo.channels.registry import channel_kinds, get_channel, register, unregister
 from raccordo.platform.errors import RaccordoError
+from raccordo.platform.web.schemas import TEXT_NUL, nul_field
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -46,7 +52,9 @@ __all__ = [
     "Poller",
     "WebhookResponse",
     "channel_kinds",
+    "decode_attachment",
     "get_channel",
+    "parse_payload",
     "register",
     "unregister",
 ]
@@ -58,9 +66,39 @@ class ChannelRejected(RaccordoError):
     status = 400
     key = "channel.rejected"
 
-    def __init__(self, key: str, *, status: int = 400, **params: object) -> None:
-        super().__init__(key, **params)
+    def __init__(self, key: str, *, status: int = 400, field: str | None = None, **params: object) -> None:
+        super().__init__(key, field=field, **params)
         self.status = status
+
+
+Payload = TypeVar("Payload", bound=BaseModel)
+
+
+def parse_payload(model: type[Payload], body: bytes) -> Payload:
+    """A channel's JSON payload read into its model. Refused with a 422 naming the field: a payload
+    the model does not accept, and text holding U+0000 (PostgreSQL cannot store it), keys included."""
+    # JSON spells the character \u0000: a body without that sequence needs no second look.
+    if b"\\u0000" in body:
+        try:
+            where = nul_field(json.loads(body))
+        except ValueError:
+            where = None  # not JSON: the model says so below
+        if where is not None:
+            raise ChannelRejected(TEXT_NUL, status=422, field=where)
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ChannelRejected("channel.payload_invalid", status=422, field=where, reason=first["msg"]) from None
+
+
+def decode_attachment(data_base64: str, field: str) -> bytes:
+    """An attachment's content sent as base64 in a JSON payload; 422 naming ``field`` when it is not base64."""
+    try:
+        return base64.b64decode(data_base64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ChannelRejected("channel.attachment_base64", status=422, field=field) from None
 
 
 class DeliveryError(Exception):

@@ -41,7 +41,10 @@ class Settings(BaseSettings):
     )
     trusted_proxies: str = Field(
         default="",
-        description="Comma-separated addresses (or *) of reverse proxies whose X-Forwarded-Proto and X-Forwarded-For are believed: HTTPS there makes cookies Secure, and login limits count the real client.",
+        description=(
+            "Comma-separated addresses (or *) of reverse proxies whose X-Forwarded-Proto and X-Forwarded-For are "
+            "believed: HTTPS there makes cookies Secure, and login limits count the real client."
+        ),
     )
     metrics_token: str = Field(
         default="", description="When set, /metrics answers only to `Authorization: Bearer <token>`."
@@ -80,7 +83,9 @@ class Settings(BaseSettings):
     delivery_max_attempts: int = 8
     delivery_lease_seconds: float = Field(
         default=120.0,
-        description="A worker that claimed a send and died frees it after this long; the retry reuses the idempotency key.",
+        description=(
+            "A worker that claimed a send and died frees it after this long; the retry reuses the idempotency key."
+        ),
     )
     inbound_lease_seconds: float = Field(
         default=120.0,
@@ -116,7 +121,9 @@ class Settings(BaseSettings):
     )
     embedded_worker: bool = Field(
         default=True,
-        description="`serve` also runs the worker (outbox, timers); false when `raccordo worker` processes run separately.",
+        description=(
+            "`serve` also runs the worker (outbox, timers); false when `raccordo worker` processes run separately."
+        ),
     )
     worker_poll_seconds: float = Field(
         default=1.0, description="How often a worker looks for due work when no wake-up arrives."
@@ -130,7 +137,10 @@ class Settings(BaseSettings):
     ws_heartbeat_seconds: float = Field(default=20.0, description="Interval of server heartbeats on WebSockets.")
     ws_compression: bool = Field(
         default=True,
-        description="permessage-deflate on WebSockets: less bandwidth, more server CPU per socket (see docs/configuration.md); turn off on a LAN or when the proxy compresses.",
+        description=(
+            "permessage-deflate on WebSockets: less bandwidth, more server CPU per socket (see "
+            "docs/configuration.md); turn off on a LAN or when the proxy compresses."
+        ),
     )
     email_polling: bool = Field(
         default=True,
@@ -144,7 +154,10 @@ class Settings(BaseSettings):
     )
     email_lease_seconds: float = Field(
         default=90.0,
-        description="A worker polling a mailbox holds it this long, renewed while it works; another worker takes over after a crash.",
+        description=(
+            "A worker polling a mailbox holds it this long, renewed while it works; another worker takes over after a "
+            "crash."
+        ),
     )
     email_scan_seconds: float = Field(
         default=30.0,
@@ -154,7 +167,9 @@ class Settings(BaseSettings):
     email_timeout_seconds: float = Field(default=30.0, description="Network timeout of one IMAP or SMTP step.")
     smtp_receiver_port: int = Field(
         default=0,
-        description="Port of the SMTP receiver for forwarded mail (aiosmtpd) in `serve`/`raccordo worker`; 0 turns it off.",
+        description=(
+            "Port of the SMTP receiver for forwarded mail (aiosmtpd) in `serve`/`raccordo worker`; 0 turns it off."
+        ),
     )
     smtp_receiver_host: str = Field(
         default="127.0.0.1", description="Address the SMTP receiver listens on (0.0.0.0 for every interface)."

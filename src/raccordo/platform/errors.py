@@ -47,6 +47,6 @@ class TooManyRequests(RaccordoError):
     status = 429
     key = "error.rate_limited"
 
-    def __init__(self, key: str | None = None, *, retry_after: int, **params: object) -> None:
-        super().__init__(key, retry_after=retry_after, **params)
+    def __init__(self, key: str | None = None, *, retry_after: int, field: str | None = None, **params: object) -> None:
+        super().__init__(key, field=field, retry_after=retry_after, **params)
         self.retry_after = retry_after

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import insert, text
+from sqlalchemy import Table, insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from raccordo.platform.store.models import Event, utcnow
@@ -28,7 +28,7 @@ _COMMITTED = "raccordo.committed_events"
 _MARKS = "raccordo.pending_event_marks"  # savepoint -> how many events were pending when it began
 # High half of the advisory lock key: "RACC"; the low half is the tenant id.
 _LOCK_NAMESPACE = 0x52414343 << 32
-_EVENTS = Event.__table__
+_EVENTS = cast(Table, Event.__table__)
 
 _INSERT_ONE = insert(_EVENTS).returning(_EVENTS.c.id)
 _INSERT_MANY = insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True)

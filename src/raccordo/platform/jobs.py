@@ -56,7 +56,7 @@ BUILTIN_HANDLER_MODULES = (
     "raccordo.record.services.snooze",
     "raccordo.routing.services.sla",
     "raccordo.desk.services.agenda_due",
-    "raccordo.channels.services.inbound",
+    "raccordo.channels.services.raw_retention",
     "raccordo.channels.services.inboxes",
 )
 
@@ -178,6 +178,7 @@ def schedule(
     """A pending job of ``kind`` due at ``due_at``; with ``dedupe_key``, the one row for that key."""
     due_at = _aware(due_at)
     payload = dict(payload or {})
+    job: Job | None
     if dedupe_key is None:
         job = Job(kind=kind, due_at=due_at, payload=payload, tenant_id=tenant_id, status=PENDING, attempts=0, result={})
         session.add(job)

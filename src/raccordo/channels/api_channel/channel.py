@@ -8,7 +8,6 @@ inbox's ``hmac_secret`` (see ``signing``). Outbound: a signed JSON POST to the i
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from raccordo.channels import signing
 from raccordo.channels.base import (
@@ -33,6 +32,8 @@ from raccordo.channels.base import (
     InboxConfig,
     OutboundAttachment,
     OutboundMessage,
+    decode_attachment,
+    parse_payload,
 )
 from raccordo.channels.domain.composer import ComposerRules
 from raccordo.channels.domain.settings_form import FieldKind, Label, SettingsField, SettingsForm
@@ -125,20 +126,10 @@ class ApiChannel(Channel):
         problem = signing.verify(inbox.secrets.get("hmac_secret", ""), body, request.headers)
         if problem:
             raise ChannelRejected(problem, status=401)
-        try:
-            payload = InboundPayload.model_validate_json(body)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "body"
-            raise ChannelRejected("channel.payload_invalid", status=422, field=where, reason=first["msg"]) from None
+        payload = parse_payload(InboundPayload, body)
         attachments = []
         for index, item in enumerate(payload.attachments):
-            try:
-                data = base64.b64decode(item.data_base64, validate=True)
-            except (binascii.Error, ValueError):
-                raise ChannelRejected(
-                    "channel.attachment_base64", status=422, field=f"attachments.{index}.data_base64"
-                ) from None
+            data = decode_attachment(item.data_base64, f"attachments.{index}.data_base64")
             attachments.append(InboundAttachment(item.filename, item.content_type, data))
         return [
             InboundEvent(

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from raccordo.accounts.models import User
 from raccordo.channels.base import DeliveryError, InboundIdentity, OutboundAttachment, OutboundMessage, get_channel
@@ -85,29 +86,31 @@ def release(rt: Runtime, outbox_ids: list[int]) -> None:
         )
 
 
-def _locked(session, outbox_id: int) -> OutboxItem | None:  # type: ignore[no-untyped-def]
+def _locked(session: Session, outbox_id: int) -> OutboxItem | None:
     query = select(OutboxItem).where(OutboxItem.id == outbox_id).execution_options(populate_existing=True)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     return session.scalars(query).one_or_none()
 
 
-def _outbound(session, item: OutboxItem, files: FileStore) -> OutboundMessage:  # type: ignore[no-untyped-def]
-    message = session.get(Message, item.message_id)
+def _outbound(session: Session, item: OutboxItem, files: FileStore) -> OutboundMessage:
+    message = session.get_one(Message, item.message_id)
     conversation = session.get_one(Conversation, message.conversation_id)
-    contact = session.get(Contact, conversation.contact_id)
+    contact = session.get_one(Contact, conversation.contact_id)
     # Earlier messages of the conversation on this inbox, for channels that thread replies (email References).
-    earlier = session.execute(
-        select(Message.provider_message_id, Message.direction)
-        .where(
-            Message.conversation_id == conversation.id,
-            Message.inbox_id == item.inbox_id,
-            Message.id < message.id,
-            Message.provider_message_id.is_not(None),
-        )
-        .order_by(Message.id.desc())
-        .limit(30)
-    ).all()
+    earlier = list(
+        session.execute(
+            select(Message.provider_message_id, Message.direction)
+            .where(
+                Message.conversation_id == conversation.id,
+                Message.inbox_id == item.inbox_id,
+                Message.id < message.id,
+                Message.provider_message_id.is_not(None),
+            )
+            .order_by(Message.id.desc())
+            .limit(30)
+        ).all()
+    )
     earlier.reverse()
     last_inbound = next((pid for pid, direction in reversed(earlier) if direction == "inbound"), None)
     recipient = message.content_attributes.get("recipient")
@@ -132,7 +135,7 @@ def _outbound(session, item: OutboxItem, files: FileStore) -> OutboundMessage:  
             "identities": [{"kind": k, "value": v} for k, v in identities],
         },
         subject=conversation.subject,
-        thread=tuple(pid for pid, _ in earlier),
+        thread=tuple(pid for pid, _ in earlier if pid is not None),  # (none is: the query asks for ids)
         in_reply_to=last_inbound,
     )
 
@@ -219,12 +222,12 @@ def _record_failure(rt: Runtime, outbox_id: int, error: str, permanent: bool) ->
             return "missing"
         if item.status != "sending":  # sent by another worker meanwhile: that outcome stands
             return item.status
-        message = session.get(Message, item.message_id)
+        message = session.get_one(Message, item.message_id)
         item.last_error, item.claimed_until = error[:4000], None
-        if permanent or item.attempts >= rt.settings.delivery_max_attempts:  # type: ignore[union-attr]
-            item.status = "failed"  # type: ignore[union-attr]
-            message.delivery_status, message.delivery_error = DeliveryStatus.FAILED.value, error[:4000]  # type: ignore[union-attr]
-            conversation = session.get(Conversation, message.conversation_id)  # type: ignore[union-attr]
+        if permanent or item.attempts >= rt.settings.delivery_max_attempts:
+            item.status = "failed"
+            message.delivery_status, message.delivery_error = DeliveryStatus.FAILED.value, error[:4000]
+            conversation = session.get_one(Conversation, message.conversation_id)
             add_timeline(
                 session,
                 item.tenant_id,
@@ -232,11 +235,11 @@ def _record_failure(rt: Runtime, outbox_id: int, error: str, permanent: bool) ->
                 TimelineKind.DELIVERY_FAILED,
                 conversation_id=conversation.id,
                 data={"message_id": message.id, "error": error[:500]},
-            )  # type: ignore[union-attr]
+            )
             emit_message(session, message, conversation, "message.updated")
             return "failed"
-        item.status, item.due_at = "pending", datetime.now(UTC) + backoff(item.attempts)  # type: ignore[union-attr]
-        message.delivery_error = error[:4000]  # type: ignore[union-attr]
+        item.status, item.due_at = "pending", datetime.now(UTC) + backoff(item.attempts)
+        message.delivery_error = error[:4000]
         return "retrying"
 
 

@@ -19,9 +19,7 @@ A raw row carries a lease (``claimed_until``) while a process works on it: the r
 stored it, or the worker sweep (``reprocess_pending``) that took it after a crash; the sweep
 never takes a row whose lease is running, so a payload is never processed twice at once.
 
-Retention: processed and ignored raw payloads (and rejection rows) older than
-``RACCORDO_RAW_RETENTION_DAYS`` (a tenant may set its own, ``set_raw_retention``) are
-deleted by the daily ``inbound.purge_raw`` job and by ``raccordo purge-raw``.
+How long processed payloads are kept is ``raw_retention``'s business.
 """
 
 from __future__ import annotations
@@ -30,9 +28,8 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -48,11 +45,9 @@ from raccordo.channels.base import (
     get_channel,
 )
 from raccordo.channels.models import InboundRejection, Inbox, RawInbound
-from raccordo.platform import jobs
-from raccordo.platform.errors import InvalidInput, NotFound, RaccordoError, TooManyRequests
+from raccordo.platform.errors import NotFound, RaccordoError, TooManyRequests
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.platform.store.models import Job
 from raccordo.record.services.ingest import IngestIgnored, apply_delivery_report, ingest_event
 
 log = logging.getLogger(__name__)
@@ -231,8 +226,9 @@ def process_raw(
                             updated = apply_delivery_report(session, inbox, event)
                             outcome.message_ids.extend(updated)
                             if not updated:
+                                unknown = ", ".join(event.provider_message_ids)[:300] or "-"
                                 ignored.append(
-                                    f"delivery report for unknown message(s) {', '.join(event.provider_message_ids)[:300] or '-'}: {event.reason[:300]}"
+                                    f"delivery report for unknown message(s) {unknown}: {event.reason[:300]}"
                                 )
                             continue
                         # A redelivered message is rare: the first attempt leaves the duplicate check to
@@ -247,7 +243,8 @@ def process_raw(
                         )
                         outcome.message_ids.append(result.message.id)
                         outcome.duplicates += result.duplicate
-                    # "ignored": nothing to store (an auto-reply to nobody, a bounce of an unknown message); the reason stays.
+                    # "ignored": nothing to store (an auto-reply to nobody, a bounce of an unknown
+                    # message); the reason stays.
                     status = "ignored" if ignored and not outcome.message_ids else "processed"
                     # One UPDATE, no read of the row back (attempts counted in SQL).
                     session.execute(
@@ -336,7 +333,7 @@ def receive(
                 if exc.status in (401, 403):
                     rejected = exc
                 # Otherwise authenticated but malformed: stored, failed by process_raw, kept for inspection.
-            except Exception:  # a bug in the parser: the payload is stored and its row keeps the error
+            except Exception:  # noqa: BLE001 - a bug in the parser: the payload is stored, its row keeps the error
                 log.warning("inbox %s: parsing a payload failed; stored with its error", inbox_id, exc_info=True)
         if rejected is None:
             raw = _raw_row(tenant_id, inbox_id, request, inbound_lease(rt))
@@ -442,79 +439,6 @@ def reprocess_pending(
         try:
             process_raw(rt, raw_id)
             done += 1
-        except Exception:  # recorded on the row by process_raw; go on with the others
+        except Exception:  # noqa: BLE001 - recorded on the row by process_raw; go on with the others
             continue
     return done
-
-
-# --- retention ----------------------------------------------------------------------------------
-
-PURGE_JOB = "inbound.purge_raw"
-PURGE_EVERY = timedelta(hours=6)
-_PURGED_STATUSES = ("processed", "ignored")
-
-
-def retention_days(tenant_settings: dict[str, Any] | None, default: int) -> int:
-    """Days a tenant keeps processed raw payloads: its own setting, else the global default; 0 keeps them."""
-    value = (tenant_settings or {}).get("raw_retention_days")
-    return int(value) if isinstance(value, int) and value >= 0 else default
-
-
-def purge_raw_in(session: Session, default_days: int, now: datetime | None = None) -> dict[str, int]:
-    """Delete processed/ignored raw payloads and rejection rows past each tenant's retention."""
-    now = now or datetime.now(UTC)
-    counts = {"raw_inbound": 0, "inbound_rejections": 0}
-    for tenant_id, tenant_settings in session.execute(select(Tenant.id, Tenant.settings)).all():
-        days = retention_days(tenant_settings, default_days)
-        if days <= 0:
-            continue
-        cutoff = now - timedelta(days=days)
-        counts["raw_inbound"] += (
-            session.execute(
-                delete(RawInbound).where(
-                    RawInbound.tenant_id == tenant_id,
-                    RawInbound.status.in_(_PURGED_STATUSES),
-                    RawInbound.processed_at < cutoff,
-                )
-            ).rowcount
-            or 0
-        )
-        counts["inbound_rejections"] += (
-            session.execute(
-                delete(InboundRejection).where(
-                    InboundRejection.tenant_id == tenant_id, InboundRejection.received_at < cutoff
-                )
-            ).rowcount
-            or 0
-        )
-    return counts
-
-
-def purge_raw(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
-    """``purge_raw_in`` in its own transaction (``raccordo purge-raw``)."""
-    with unit_of_work(rt.sessions) as session:
-        return purge_raw_in(session, rt.settings.raw_retention_days, now)
-
-
-def set_raw_retention(session: Session, tenant_id: int, days: int | None) -> None:
-    """A tenant's own retention in days (0 keeps everything), or ``None`` for the global default."""
-    if days is not None and days < 0:
-        raise InvalidInput("inbound.retention_days_invalid", field="days")
-    tenant = session.get_one(Tenant, tenant_id)
-    settings = {k: v for k, v in (tenant.settings or {}).items() if k != "raw_retention_days"}
-    tenant.settings = settings if days is None else {**settings, "raw_retention_days": days}
-
-
-@jobs.job_handler(PURGE_JOB)
-def _purge_job(ctx: jobs.JobContext) -> dict[str, Any]:
-    counts = purge_raw_in(ctx.session, ctx.rt.settings.raw_retention_days, ctx.now)
-    ctx.run_again_at(ctx.now + PURGE_EVERY)
-    return counts
-
-
-def ensure_purge_job(rt: Runtime) -> None:
-    """Keep one pending retention job (workers call it when they start)."""
-    with unit_of_work(rt.sessions) as session:
-        status = session.scalar(select(Job.status).where(Job.dedupe_key == PURGE_JOB))
-        if status not in (jobs.PENDING, jobs.RUNNING):
-            jobs.schedule(session, PURGE_JOB, datetime.now(UTC), dedupe_key=PURGE_JOB)

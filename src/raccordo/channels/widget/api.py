@@ -37,10 +37,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from raccordo.accounts.api.deps import ActorDep, client_address, runtime, transaction
+from raccordo.accounts.api.deps import ActorDep, client_address, runtime
 from raccordo.accounts.domain.actor import Actor
 from raccordo.channels.base import ChannelRejected
-from raccordo.channels.widget import services as service
+from raccordo.channels.widget import sessions, visitor_messages, visitor_view
 from raccordo.channels.widget import visitor as widget
 from raccordo.channels.widget.hub import VisitorClient, WidgetHub
 from raccordo.platform.errors import RaccordoError, TooManyRequests
@@ -116,7 +116,7 @@ async def open_session(identifier: str, body: WidgetSessionIn, request: Request)
         raise TooManyRequests("widget.rate_limited", retry_after=wait)
     user = body.user
     return await run_in_threadpool(
-        lambda: service.open_session(
+        lambda: sessions.open_session(
             rt,
             identifier,
             request.headers.get("origin"),
@@ -136,14 +136,14 @@ async def visitor_attachment(identifier: str, attachment_id: PathId, request: Re
     rt = runtime(request)
     language = request_language(request)
     visitor = await run_in_threadpool(
-        service.authenticate,
+        sessions.authenticate,
         rt,
         identifier,
         request.headers.get("origin"),
         request.headers.get(VISITOR_HEADER),
         language,
     )
-    path, filename, content_type = await run_in_threadpool(service.attachment_for, rt, visitor, attachment_id)
+    path, filename, content_type = await run_in_threadpool(visitor_view.attachment_for, rt, visitor, attachment_id)
     inline = content_type in SAFE_INLINE
     response = FileResponse(
         path,
@@ -159,14 +159,7 @@ async def visitor_attachment(identifier: str, attachment_id: PathId, request: Re
 @router.post("/api/v1/conversations/{conversation_id}/seen", tags=["conversations"], status_code=200)
 def conversation_seen(conversation_id: PathId, request: Request, actor: Actor = ActorDep) -> dict[str, Any]:
     """The agent read the conversation: the web widget shows the customer "seen"."""
-    with transaction(request) as session:
-        conversation = service.agent_seen(session, actor, conversation_id)
-        return {
-            "conversation_id": conversation.id,
-            "agent_last_seen_at": conversation.agent_last_seen_at.isoformat()
-            if conversation.agent_last_seen_at
-            else None,
-        }
+    return visitor_view.agent_seen(runtime(request).sessions, actor, conversation_id)
 
 
 # --- the visitor's socket ------------------------------------------------------------------------
@@ -195,7 +188,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
     protocol = next((p for p in protocols if p.startswith(TOKEN_PROTOCOL)), None)
     try:
         visitor = await run_in_threadpool(
-            service.authenticate,
+            sessions.authenticate,
             rt,
             websocket.query_params.get("inbox", ""),
             websocket.headers.get("origin"),
@@ -235,7 +228,7 @@ async def _typing(hub: WidgetHub, client: VisitorClient, state: bool) -> None:
     client.typing = state
     conversation_id = client.view.conversation_ids[-1] if client.view.conversation_ids else None
     if conversation_id is None:
-        conversation_id = await run_in_threadpool(service.conversation_of, hub.rt, client.visitor)
+        conversation_id = await run_in_threadpool(visitor_view.conversation_of, hub.rt, client.visitor)
     if conversation_id is not None:
         await hub.hub.bus.publish(
             {
@@ -289,25 +282,27 @@ async def _receive_loop(hub: WidgetHub, client: VisitorClient, websocket: WebSoc
                     isinstance(up_to, int) and not isinstance(up_to, bool) and 0 < up_to <= MAX_ID
                 ):  # a bigger one overflows the column
                     await run_in_threadpool(
-                        service.mark_outbound, hub.rt, visitor, None, up_to, DeliveryStatus.READ.value
+                        visitor_view.mark_outbound, hub.rt, visitor, None, up_to, DeliveryStatus.READ.value
                     )
             elif kind == "details":
-                values = {
-                    k: data.get(k) if isinstance(data.get(k), str) and data.get(k).strip() else None
-                    for k in ("name", "email", "phone")
-                }
+                values = {k: _filled(data.get(k)) for k in ("name", "email", "phone")}
                 wait = hub.limits.hit(
                     f"widget:v:{visitor.inbox_id}:{visitor.visitor_id}",
                     int(visitor.config.settings.get("visitor_messages_per_minute", 20)),
                 )
                 if wait:
                     raise TooManyRequests("widget.rate_limited", retry_after=wait)
-                client.offer(await run_in_threadpool(lambda: service.leave_details(hub.rt, visitor, **values)))
+                client.offer(await run_in_threadpool(visitor_messages.leave_details, hub.rt, visitor, **values))
                 await hub.refresh(client)
             else:
                 client.offer(_error(ChannelRejected("widget.frame_unknown"), language))
         except RaccordoError as exc:
             client.offer(_error(exc, language, data.get("client_id")))
+
+
+def _filled(value: Any) -> str | None:
+    """A frame's text field, or None when it is missing, not a string or blank."""
+    return value if isinstance(value, str) and value.strip() else None
 
 
 async def _message(
@@ -326,7 +321,7 @@ async def _message(
         if wait:
             raise TooManyRequests("widget.rate_limited", retry_after=wait)
     outcome = await run_in_threadpool(
-        lambda: service.receive_message(hub.rt, visitor, data, user_agent=user_agent, client_address=address)
+        lambda: visitor_messages.receive_message(hub.rt, visitor, data, user_agent=user_agent, client_address=address)
     )
     client.offer(
         {
@@ -368,7 +363,8 @@ class WidgetCors:
             (b"access-control-expose-headers", b"content-disposition, retry-after"),
         ]
         if scope["method"] == "OPTIONS" and b"access-control-request-method" in headers:
-            preflight = cors + [
+            preflight = [
+                *cors,
                 (b"access-control-allow-methods", b"GET, POST"),
                 (b"access-control-allow-headers", b"content-type, x-raccordo-visitor"),
                 (b"access-control-max-age", b"600"),

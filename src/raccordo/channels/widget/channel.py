@@ -16,13 +16,9 @@ Chatwoot's ``identifier_hash``), which makes a verified ``external`` identity.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
-
-from pydantic import ValidationError
 
 from raccordo.channels.base import (
     Capabilities,
@@ -37,6 +33,8 @@ from raccordo.channels.base import (
     InboundRequest,
     InboxConfig,
     OutboundMessage,
+    decode_attachment,
+    parse_payload,
 )
 from raccordo.channels.domain.composer import ComposerRules
 from raccordo.channels.domain.settings_form import FieldKind, Label, SettingsField, SettingsForm
@@ -127,12 +125,7 @@ class WidgetChannel(Channel):
         return f'<script src="{public_url}/widget/widget.js" data-inbox="{inbox.identifier}" async></script>'
 
     def parse_inbound(self, inbox: InboxConfig, request: InboundRequest) -> list[InboundEvent | DeliveryReport]:
-        try:
-            payload = VisitorPayload.model_validate_json(request.body)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "body"
-            raise ChannelRejected("channel.payload_invalid", status=422, field=where, reason=first["msg"]) from None
+        payload = parse_payload(VisitorPayload, request.body)
         limit, allowed = attachment_limits(inbox.settings)
         attachments = []
         for index, item in enumerate(payload.attachments):
@@ -145,12 +138,7 @@ class WidgetChannel(Channel):
                     content_type=item.content_type,
                     allowed=", ".join(allowed),
                 )
-            try:
-                data = base64.b64decode(item.data_base64, validate=True)
-            except (binascii.Error, ValueError):
-                raise ChannelRejected(
-                    "channel.attachment_base64", status=422, field=f"attachments.{index}.data_base64"
-                ) from None
+            data = decode_attachment(item.data_base64, f"attachments.{index}.data_base64")
             if len(data) > limit:
                 raise ChannelRejected(
                     "widget.attachment_too_large",

@@ -22,8 +22,9 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket
 
-from raccordo.channels.models import Inbox
-from raccordo.channels.widget import services as service
+from raccordo.channels.widget.availability import inbox_availability
+from raccordo.channels.widget.sessions import Visitor
+from raccordo.channels.widget.visitor_view import View, mark_outbound, updates
 from raccordo.platform.ratelimit import RateLimits
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Event
@@ -40,9 +41,9 @@ AVAILABILITY_KINDS = frozenset({"presence.changed"})
 @dataclass(eq=False)
 class VisitorClient:
     websocket: WebSocket
-    visitor: service.Visitor
+    visitor: Visitor
     queue: asyncio.Queue[dict[str, Any]]
-    view: service.View = field(default_factory=service.View)
+    view: View = field(default_factory=View)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     availability: dict[str, Any] | None = None
     typing: bool = False
@@ -93,9 +94,9 @@ class WidgetHub:
         self.clients.setdefault(tenant_id, set()).add(client)
         if self._housekeeping is None or self._housekeeping.done():
             self._housekeeping = asyncio.create_task(self._periodic())
-        client.availability = await run_in_threadpool(self._availability, client.visitor.inbox_id)
+        client.availability = await run_in_threadpool(inbox_availability, self.rt, client.visitor.inbox_id)
         async with client.lock:
-            frames, fresh = await run_in_threadpool(service.updates, self.rt, client.visitor, client.view, history=True)
+            frames, fresh = await run_in_threadpool(updates, self.rt, client.visitor, client.view, history=True)
         client.offer(
             {
                 "type": "hello",
@@ -120,16 +121,14 @@ class WidgetHub:
         if client.closed:
             return
         async with client.lock:
-            frames, fresh = await run_in_threadpool(service.updates, self.rt, client.visitor, client.view)
+            frames, fresh = await run_in_threadpool(updates, self.rt, client.visitor, client.view)
         for frame in frames:
             client.offer(frame)
         await self._delivered(client, fresh)
 
     async def _delivered(self, client: VisitorClient, fresh: list[int]) -> None:
         if fresh:
-            await run_in_threadpool(
-                service.mark_outbound, self.rt, client.visitor, fresh, None, DeliveryStatus.DELIVERED.value
-            )
+            await run_in_threadpool(mark_outbound, self.rt, client.visitor, fresh, None, DeliveryStatus.DELIVERED.value)
 
     # --- bus ---------------------------------------------------------------------------------
 
@@ -202,16 +201,12 @@ class WidgetHub:
 
     # --- availability ------------------------------------------------------------------------
 
-    def _availability(self, inbox_id: int) -> dict[str, Any]:
-        with unit_of_work(self.rt.sessions) as session:
-            return service.availability(session, session.get_one(Inbox, inbox_id))
-
     async def refresh_availability(self, tenant_id: int) -> None:
         by_inbox: dict[int, dict[str, Any]] = {}
         for client in list(self.clients.get(tenant_id, ())):
             inbox_id = client.visitor.inbox_id
             if inbox_id not in by_inbox:
-                by_inbox[inbox_id] = await run_in_threadpool(self._availability, inbox_id)
+                by_inbox[inbox_id] = await run_in_threadpool(inbox_availability, self.rt, inbox_id)
             if by_inbox[inbox_id] != client.availability:
                 client.availability = by_inbox[inbox_id]
                 client.offer({"type": "availability", "availability": client.availability})

@@ -40,7 +40,7 @@ class Bus(ABC):
             await self._handler(message)
         try:
             await self._publish_remote(message)
-        except Exception as exc:  # the broker is away: local clients were served, others catch up later
+        except Exception as exc:  # noqa: BLE001 - the broker is away: local clients were served, others catch up later
             log.warning("bus publish failed (%s): %s", type(exc).__name__, exc)
 
     def publish_threadsafe(self, message: dict[str, Any]) -> None:

@@ -36,7 +36,7 @@ def catalog(language: str) -> dict[str, str]:
 def pick_language(accept_language: str | None, preferred: str | None = None) -> str:
     """The user's own setting wins, then the first supported Accept-Language entry."""
     if preferred in LANGUAGES:
-        return preferred  # type: ignore[return-value]
+        return preferred
     for part in (accept_language or "").split(","):
         tag = part.split(";", 1)[0].strip().lower()[:2]
         if tag in LANGUAGES:

@@ -10,6 +10,7 @@ transactions therefore queue first come, first served on a ``FairLock`` before
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -57,7 +58,7 @@ class FairLock:
                 self._held = False
 
 
-def _raw(connection):  # type: ignore[no-untyped-def]
+def _raw(connection):
     """The driver's connection behind a pool wrapper (or itself)."""
     return getattr(connection, "dbapi_connection", None) or connection
 
@@ -70,16 +71,14 @@ def make_engine(url: str) -> Engine:
             # Created owner-only (0600); SQLite gives its -wal and -shm files the same mode. Only a
             # missing file is created: closing any descriptor of an open SQLite file drops the
             # process's POSIX locks on it, which SQLite reports later as "disk I/O error".
-            try:
+            with contextlib.suppress(FileExistsError):
                 os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-            except FileExistsError:
-                pass
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS})
         writers = FairLock()
         holders: set[int] = set()  # the sqlite3 connections whose transaction holds ``writers``
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn, _record):
             # pysqlite's own transaction handling is bypassed so BEGIN IMMEDIATE takes the
             # write lock up front: concurrent writers queue on busy_timeout instead of failing.
             dbapi_conn.isolation_level = None
@@ -91,7 +90,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
+        def _sqlite_begin(conn):
             if not writers.acquire(timeout=SQLITE_BUSY_SECONDS):
                 raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
             holders.add(id(_raw(conn.connection)))
@@ -101,7 +100,7 @@ def make_engine(url: str) -> Engine:
                 _release(conn.connection)
                 raise
 
-        def _release(connection):  # type: ignore[no-untyped-def]
+        def _release(connection):
             key = id(_raw(connection))
             if key in holders:
                 holders.discard(key)
@@ -112,13 +111,13 @@ def make_engine(url: str) -> Engine:
         dialect = engine.dialect
         do_commit, do_rollback = dialect.do_commit, dialect.do_rollback
 
-        def _commit(dbapi_conn):  # type: ignore[no-untyped-def]
+        def _commit(dbapi_conn):
             try:
                 do_commit(dbapi_conn)
             finally:
                 _release(dbapi_conn)
 
-        def _rollback(dbapi_conn):  # type: ignore[no-untyped-def]
+        def _rollback(dbapi_conn):
             try:
                 do_rollback(dbapi_conn)
             finally:

@@ -110,7 +110,7 @@ class AdminResource:
     def save(self, request: Request, me: AdminUser, form: Values, row_id: int | None) -> Response:
         self.guard(me)
         reader = FormReader(form, me.lang)
-        values = self.read(reader) if self.read else dict(form)
+        values = self.read(reader) if self.read else dict(reader.form)
         status = 422
         try:
             reader.done()
@@ -135,7 +135,7 @@ class AdminResource:
                 return saved_id
             return saved_redirect(self.after_save(saved_id) if self.after_save else f"{self.path}/{saved_id}")
         if self.keep_typed:
-            self.keep_typed(values, errors, form)
+            self.keep_typed(values, errors, reader.form)  # as posted: a NUL is on the form as an error
         return self.render(request, me, row_id, values, errors, status)
 
     def remove(self, request: Request, me: AdminUser, row_id: int) -> Response:

@@ -153,7 +153,7 @@ def install(app: FastAPI, html_page: Callable[[Request, int, str], Response] | N
             )
         first = errors[0] if errors else {"field": "body", "message": "", "type": None}
         if first["type"] == "json_invalid":
-            detail = first["message"]
+            detail = str(first["message"])
         else:
             detail = translate("error.field_invalid", language, field=first["field"], reason=first["message"])
         return problem(request, 422, detail, errors=errors)

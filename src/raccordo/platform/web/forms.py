@@ -1,6 +1,11 @@
 """The page kernel's form handling, shared by every capability's admin and desk pages: the posted
 form as a dict, a reader that types its values and collects translated errors by field, and a
-service error placed next to the field it names."""
+service error placed next to the field it names.
+
+No posted text reaches a use case with U+0000 in it (PostgreSQL cannot store it): reading such a
+field from the posted form (``PostedForm``) is refused with a 422 naming it (an error page, or for
+htmx the fragment aimed at the page's error region), and a ``FormReader`` shows it as an error on
+the form next to the field."""
 
 from __future__ import annotations
 
@@ -10,20 +15,38 @@ from typing import Any
 from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from raccordo.platform.errors import RaccordoError
+from raccordo.platform.errors import InvalidInput, RaccordoError
 from raccordo.platform.hours import DAYS
 from raccordo.platform.i18n import translate
-from raccordo.platform.web.schemas import MAX_ID
+from raccordo.platform.web.schemas import MAX_ID, TEXT_NUL, nul_field, shown_field
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-async def form_data(request: Request) -> dict[str, Any]:
-    """The posted form as a dict (lists for repeated names); empty for GET."""
+class PostedForm(dict[str, Any]):
+    """The posted form (lists for repeated names). Reading a field whose text holds U+0000 (``get``
+    or ``[]``) raises ``InvalidInput`` naming it, so no page hands such text to a use case; a
+    ``FormReader`` takes the values as posted and shows that error on the form instead."""
+
+    def __getitem__(self, name: str) -> Any:
+        value = super().__getitem__(name)
+        if nul_field(name) or nul_field(value):
+            raise InvalidInput(TEXT_NUL, field=shown_field(name))
+        return value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+
+async def form_data(request: Request) -> PostedForm:
+    """The posted form; empty for GET."""
+    data = PostedForm()
     if request.method in SAFE_METHODS:
-        return {}
+        return data
     form = await request.form()
-    data: dict[str, Any] = {}
     for key in form:
         values = form.getlist(key)
         data[key] = values if len(values) > 1 or key.endswith("[]") else values[0]
@@ -42,17 +65,16 @@ def form_id(value: Any) -> int | None:
 
 def field_errors(exc: RaccordoError, lang: str) -> dict[str, str]:
     """A service error as {form field: translated message}; nested fields (``relax.0``) go to their base field."""
-    params = dict(exc.params)
-    if "kind" in params and exc.key == "error.not_found_id":
-        params["kind"] = translate(f"noun.{params['kind']}", lang)
-    message = translate(exc.key, lang, **params)
     field = (exc.field or "_form").split(".")[0]
-    return {field: message}
+    return {field: error_message(exc, lang)}
 
 
 def error_message(exc: RaccordoError, lang: str) -> str:
-    """A service error translated for a page (the kind of a missing row named in the reader's language)."""
+    """A service error translated for a page (the kind of a missing row named in the reader's
+    language, the field it names as ``{field}``)."""
     params = dict(exc.params)
+    if exc.field is not None:
+        params.setdefault("field", exc.field)
     if "kind" in params and exc.key == "error.not_found_id":
         params["kind"] = translate(f"noun.{params['kind']}", lang)
     return translate(exc.key, lang, **params)
@@ -73,7 +95,16 @@ class FormReader:
     """Reads typed values from a posted form, collecting translated errors by field."""
 
     def __init__(self, form: dict[str, Any], lang: str) -> None:
-        self.form, self.lang, self.errors = form, lang, {}
+        # The values as posted (``items()`` reads past PostedForm's refusal): a NUL becomes an error here.
+        self.form: dict[str, Any] = dict(form.items())
+        self.lang = lang
+        self.errors: dict[str, str] = {}
+        for name, value in self.form.items():
+            if nul_field(name) or nul_field(value):
+                # Next to the field, and atop the form too: a hidden field has no place of its own.
+                shown = shown_field(name)
+                self.errors[shown] = translate("ui.error.text_nul", lang)
+                self.errors.setdefault("_form", translate(TEXT_NUL, lang, field=shown))
 
     def text(self, name: str, required: bool = False) -> str | None:
         value = str(self.form.get(name) or "").strip()

@@ -20,6 +20,7 @@ from markupsafe import escape
 
 from raccordo.platform.errors import RaccordoError, TooManyRequests
 from raccordo.platform.i18n import pick_language, translate
+from raccordo.platform.web.forms import error_message
 from raccordo.platform.web.templating import render
 
 
@@ -32,13 +33,14 @@ class CsrfFailed(Exception):
 
 
 class PageUser(Protocol):
-    """What a page template needs of the logged-in user (``accounts`` provides it). Read-only
-    members: ``accounts.pages.session.Me`` derives ``lang`` from the actor (a property)."""
+    """What a page template needs of the logged-in user (``accounts`` provides it); read only."""
 
     @property
     def lang(self) -> str: ...
+
     @property
     def csrf(self) -> str: ...
+
     @property
     def timezone(self) -> str: ...
 
@@ -80,10 +82,7 @@ class PageRoute(APIRoute):
             except CsrfFailed:
                 return error_page(request, 403, translate("ui.error.csrf", page_language(request)))
             except RaccordoError as exc:
-                params = dict(exc.params)
-                if "kind" in params and exc.key == "error.not_found_id":
-                    params["kind"] = translate(f"noun.{params['kind']}", page_language(request))
-                response = error_page(request, exc.status, translate(exc.key, page_language(request), **params))
+                response = error_page(request, exc.status, error_message(exc, page_language(request)))
                 if isinstance(exc, TooManyRequests):
                     response.headers["Retry-After"] = str(exc.retry_after)
                 return response

@@ -94,7 +94,8 @@ def render(
 
 @pass_context
 def _label(context: Any, prefix: str, value: object) -> str:
-    """``t(prefix.value)`` for an enumerated value (channel, status, event kind), or the value itself when not in the catalog."""
+    """``t(prefix.value)`` for an enumerated value (channel, status, event kind), or the value itself
+    when not in the catalog."""
     if value is None or value == "":
         return ""
     key = f"{prefix}.{value}"
