@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -259,7 +260,11 @@ def refresh_suggestions(
         )
     candidate_ids: set[int] = set()
     if lookups:  # one round trip for all of them
-        candidate_ids.update(session.scalars(union(*(lookup.subquery().select() for lookup in lookups))))
+        # Given ``identities`` (a contact created just now), every pending identity row is this
+        # contact's: flushed, it would only find the contact itself, which is left out below. So the
+        # look-up need not flush them; they go with the caller's next flush (ingest: the conversation's).
+        with session.no_autoflush if identities is not None else nullcontext():
+            candidate_ids.update(session.scalars(union(*(lookup.subquery().select() for lookup in lookups))))
     candidate_ids.discard(contact.id)
     if not candidate_ids:
         return []
