@@ -117,7 +117,7 @@ def resolve_contact(
     """Find or create the contact these identities belong to and attach the new ones.
 
     ``timeline``: a caller that writes timeline rows of its own (ingest) collects these with them
-    and writes them all in one statement; without it they are written here before returning.
+    and writes them all in one statement; without it they are added to the session as ORM objects.
     ``lock``: the look-up itself locks the contacts it finds (PostgreSQL ``FOR NO KEY UPDATE``, in
     id order; SQLite serializes writers already), saving the caller a statement of its own;
     ``Resolution.locked`` says whether the contact returned is one of them (not, when it was
@@ -194,7 +194,9 @@ def resolve_contact(
         if equivalent_owner is not None or not created:
             linked.append((kind, value))
     if own_timeline:
-        timeline.write(session)
+        # Other callers (contact forms, imports, the widget, the demo's history clock) get ORM rows,
+        # flushed with the identities, as before; ingest writes its batch itself.
+        timeline.add_objects(session)
     # (No flush of the new identities here: the look-ups below, or the caller's next flush, send
     # them; a concurrent claim of the same identity fails there on the unique index just the same.)
     for other in conflicting:

@@ -106,7 +106,7 @@ def ingest_event(
     postgresql = session.get_bind().dialect.name == "postgresql"
     # Every timeline event of this message (the contact's, the conversation's, the message's)
     # goes out in one INSERT once the rows they point to are flushed.
-    timeline = TimelineRows()
+    timeline = TimelineRows(at=now)
     resolution = resolve_contact(
         session,
         tenant.id,

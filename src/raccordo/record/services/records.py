@@ -70,8 +70,12 @@ class TimelineRows:
     For hot paths (ingest): the events are append-only and nothing reads them back in the same
     transaction, so they need no ORM object and no flush of their own. Every row references rows
     that must already be in the database (flushed) when ``write`` runs.
+
+    ``at`` dates the rows added without a time of their own (ingest: the message's time, which the
+    demo sets to its simulated past); without either, a row is dated when it is written.
     """
 
+    at: datetime | None = None
     rows: list[dict[str, Any]] = field(default_factory=list)
 
     def add(
@@ -96,15 +100,26 @@ class TimelineRows:
                 "actor_type": actor_type,
                 "actor_id": actor_id,
                 "data": data or {},
-                "created_at": at or utcnow(),
+                "created_at": at or self.at,
             }
         )
 
     def write(self, session: Session) -> None:
         """Insert the rows added so far (in order, so their ids follow it) and forget them."""
         if self.rows:
-            session.execute(_INSERT_TIMELINE, self.rows)
+            now = utcnow()
+            session.execute(_INSERT_TIMELINE, [{**row, "created_at": row["created_at"] or now} for row in self.rows])
             self.rows = []
+
+    def add_objects(self, session: Session) -> None:
+        """Add the rows as ORM objects instead (flushed with the rest; an undated one takes the
+        column default, or what a session hook stamps on new objects: the demo's history clock)."""
+        for row in self.rows:
+            event = TimelineEvent(**{k: v for k, v in row.items() if k != "created_at"})
+            if row["created_at"] is not None:
+                event.created_at = row["created_at"]
+            session.add(event)
+        self.rows = []
 
 
 def add_conversation_timeline(
