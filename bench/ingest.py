@@ -53,7 +53,10 @@ DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BENCH_TABLE = "bench_baseline_rows"
 BASELINE_PATH = "/bench/baseline"
 SECRET_KEY = "raccordo-bench-secret-key-not-for-production"
-START_POSTGRES = "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start (or set RACCORDO_BENCH_POSTGRES_URL)"
+START_POSTGRES = (
+    "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+    " (or set RACCORDO_BENCH_POSTGRES_URL)"
+)
 
 FIRST_NAMES = [
     "Mario",
@@ -360,7 +363,6 @@ class Server:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         cmd = [
             sys.executable,
             str(Path(__file__).resolve()),
@@ -371,7 +373,9 @@ class Server:
             "--server-max-seconds",
             str(int(max_seconds)),
         ]
-        self.process = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=str(ROOT))
+        # The child writes to its own copy of the descriptor: the bench's copy closes once it has started.
+        with open(log_path, "wb") as log:
+            self.process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT))
 
     def log_tail(self, chars: int = 3000) -> str:
         try:
@@ -405,7 +409,6 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=15)
-        self._log.close()
 
 
 # --------------------------------------------------------------------------- client
@@ -629,7 +632,8 @@ def verify(
         problems.append(f"{facts['messages_in_db']} inbound messages stored for {sent} sent")
     if facts["distinct_message_ids_returned"] != sent or duplicates:
         problems.append(
-            f"{facts['distinct_message_ids_returned']} distinct message ids and {duplicates} duplicates answered for {sent} distinct messages sent"
+            f"{facts['distinct_message_ids_returned']} distinct message ids and {duplicates} duplicates"
+            f" answered for {sent} distinct messages sent"
         )
     if facts["raw_inbound_in_db"] != sent or facts["raw_inbound_processed"] != sent:
         problems.append(
@@ -759,7 +763,9 @@ def run_backend(backend: str, args: argparse.Namespace, data_root: Path) -> dict
                 "python": platform.python_version(),
                 "platform": platform.platform(),
                 "cpu_count": os.cpu_count(),
-                "server": "uvicorn (asyncio, h11 unless uvloop/httptools are installed), 1 worker process, access log off",
+                "server": (
+                    "uvicorn (asyncio, h11 unless uvloop/httptools are installed), 1 worker process, access log off"
+                ),
                 "client": "httpx.AsyncClient in the bench process, same machine",
             },
         }
@@ -784,24 +790,31 @@ def print_backend(result: dict[str, Any]) -> None:
     o, b = result["ingest"], result["baseline"]
     opts = result["options"]
     print(
-        f"\n== {result['backend']} ({result['environment']['database']}) — {opts['messages']} messages per path (+{opts['warmup']} warm-up), concurrency {opts['concurrency']}, {opts['rounds']} rounds"
+        f"\n== {result['backend']} ({result['environment']['database']}) — {opts['messages']} messages per path"
+        f" (+{opts['warmup']} warm-up), concurrency {opts['concurrency']}, {opts['rounds']} rounds"
     )
     print(
-        f"{'path':<10} {'requests':>8} {'seconds':>8} {'msgs/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'server CPU ms/msg':>18}"
+        f"{'path':<10} {'requests':>8} {'seconds':>8} {'msgs/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'server CPU ms/msg':>18}"
     )
     for name, row in (("ingest", o), ("baseline", b)):
         cpu = f"{row['server_cpu_ms_per_msg']:.2f}" if row["server_cpu_ms_per_msg"] is not None else "n/a"
         print(
-            f"{name:<10} {row['requests']:>8} {row['seconds']:>8.2f} {row['msgs_per_s']:>9.1f} {row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f} {cpu:>18}"
+            f"{name:<10} {row['requests']:>8} {row['seconds']:>8.2f} {row['msgs_per_s']:>9.1f}"
+            f" {row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f} {cpu:>18}"
         )
     print(
-        f"{result['backend']}: ratio ours/baseline = {result['ratio']:.3f} (ingest {o['msgs_per_s']:.1f} msgs/s / baseline {b['msgs_per_s']:.1f} msgs/s)"
+        f"{result['backend']}: ratio ours/baseline = {result['ratio']:.3f}"
+        f" (ingest {o['msgs_per_s']:.1f} msgs/s / baseline {b['msgs_per_s']:.1f} msgs/s)"
     )
     v, w = result["verification"], result["workload"]
     print(
-        f"verified: {v['messages_in_db']} inbound messages and {v['raw_inbound_processed']} processed raw payloads stored for {v['ingest_sent']} sent; "
-        f"{v['contacts_in_db']} contacts for {w['new_contacts']} distinct customers; {v['conversations_in_db']} conversations; "
-        f"{v['channel_switch_events']} channel switches; {v['baseline_rows_in_db']} baseline rows for {v['baseline_sent']} sent"
+        f"verified: {v['messages_in_db']} inbound messages and {v['raw_inbound_processed']} processed raw payloads"
+        f" stored for {v['ingest_sent']} sent; "
+        f"{v['contacts_in_db']} contacts for {w['new_contacts']} distinct customers;"
+        f" {v['conversations_in_db']} conversations; "
+        f"{v['channel_switch_events']} channel switches;"
+        f" {v['baseline_rows_in_db']} baseline rows for {v['baseline_sent']} sent"
     )
 
 
@@ -813,7 +826,8 @@ def print_summary(results: list[dict[str, Any]]) -> None:
     for r in results:
         o, b = r["ingest"], r["baseline"]
         print(
-            f"{r['backend']:<11} {o['msgs_per_s']:>9.1f} {o['p50_ms']:>7.1f} {o['p99_ms']:>7.1f} {b['msgs_per_s']:>11.1f} {b['p50_ms']:>7.1f} {b['p99_ms']:>7.1f} {r['ratio']:>7.3f}"
+            f"{r['backend']:<11} {o['msgs_per_s']:>9.1f} {o['p50_ms']:>7.1f} {o['p99_ms']:>7.1f}"
+            f" {b['msgs_per_s']:>11.1f} {b['p50_ms']:>7.1f} {b['p99_ms']:>7.1f} {r['ratio']:>7.3f}"
         )
 
 
@@ -822,7 +836,10 @@ def print_summary(results: list[dict[str, Any]]) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Messages per second through the whole API-channel ingest path, against a bare one-row insert on the same database."
+        description=(
+            "Messages per second through the whole API-channel ingest path,"
+            " against a bare one-row insert on the same database."
+        )
     )
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--messages", type=int, default=2000, help="measured messages per path (default 2000)")
@@ -856,7 +873,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--data-dir",
         type=Path,
         default=None,
-        help="keep each backend's files here: DIR/sqlite/raccordo.db, DIR/<backend>/server.log (default: a temporary directory, removed)",
+        help=(
+            "keep each backend's files here: DIR/sqlite/raccordo.db, DIR/<backend>/server.log"
+            " (default: a temporary directory, removed)"
+        ),
     )
     parser.add_argument("--serve-child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)

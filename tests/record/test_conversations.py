@@ -105,7 +105,7 @@ def test_notes_are_internal_and_replies_follow_channel_rules(client, org):
 
 
 def test_reply_on_another_inbox_of_the_customer(client, org):
-    inbox, conversation = _start(client, org, "c-multi", email="multi@example.com")
+    _inbox, conversation = _start(client, org, "c-multi", email="multi@example.com")
     other = create_api_inbox(client, org.headers(), name="Second")
     response = client.post(
         f"/api/v1/conversations/{conversation['id']}/reply",

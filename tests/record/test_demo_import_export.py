@@ -382,7 +382,8 @@ def test_import_unknown_tenant_is_a_clear_error(rt: Runtime, tmp_path: Path) -> 
 
 
 def _populate(rt: Runtime, org: Org, tmp_path: Path, prefix: str) -> str:
-    """Contacts (two likely duplicates), a conversation with a reply, a note and an attachment; returns the API inbox secret."""
+    """Contacts (two likely duplicates), a conversation with a reply, a note and an attachment;
+    returns the API inbox secret."""
     import_csv(
         rt,
         org.slug,

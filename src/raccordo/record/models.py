@@ -1,4 +1,5 @@
-"""Tables of the central record: contacts and their identities, merge suggestions, conversations, labels, messages, attachments, the timeline and the audit log."""
+"""Tables of the central record: contacts and their identities, merge suggestions, conversations,
+labels, messages, attachments, the timeline and the audit log."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""API shapes of the record: contacts, identities, merges, the timeline, conversations, messages, attachments, replies and notes."""
+"""API shapes of the record: contacts, identities, merges, the timeline, conversations, messages,
+attachments, replies and notes."""
 
 from __future__ import annotations
 
@@ -125,7 +126,10 @@ class ConversationPatch(BaseModel):
         default=None,
         min_length=1,
         max_length=64,
-        description="The outcome, one of /wrap-up-codes; required on resolve when a queue the conversation went through says so.",
+        description=(
+            "The outcome, one of /wrap-up-codes; required on resolve when a queue the conversation "
+            "went through says so."
+        ),
     )
 
 

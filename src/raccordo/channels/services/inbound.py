@@ -29,7 +29,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import bindparam, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -48,6 +48,7 @@ from raccordo.channels.models import InboundRejection, Inbox, RawInbound
 from raccordo.platform.errors import NotFound, RaccordoError, TooManyRequests
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
+from raccordo.platform.store.models import Base
 from raccordo.record.services.ingest import IngestIgnored, apply_delivery_report, ingest_event
 
 log = logging.getLogger(__name__)
@@ -102,18 +103,27 @@ def _storable(request: InboundRequest) -> InboundRequest:
     return InboundRequest(request.method, request.url, _kept(request.headers), request.body, request.query)
 
 
-def _raw_row(tenant_id: int, inbox_id: int, request: InboundRequest, lease: timedelta) -> RawInbound:
-    return RawInbound(
-        tenant_id=tenant_id,
-        inbox_id=inbox_id,
-        method=request.method[:8],
-        url=request.url[:4000],
-        query=[list(pair) for pair in request.query],
-        headers=request.headers,
-        body=request.body,
-        status="pending",
-        claimed_until=datetime.now(UTC) + lease,
-    )
+# A plain INSERT ... RETURNING id on the table (compiled once, cached): the raw row is never read
+# back in the storing transaction, so it needs no ORM object and no flush.
+_RAW = Base.metadata.tables[RawInbound.__tablename__]
+_INSERT_RAW = insert(_RAW).returning(_RAW.c.id)
+
+
+def _insert_raw(session: Session, tenant_id: int, inbox_id: int, request: InboundRequest, lease: timedelta) -> int:
+    now = datetime.now(UTC)
+    row = {
+        "tenant_id": tenant_id,
+        "inbox_id": inbox_id,
+        "received_at": now,
+        "method": request.method[:8],
+        "url": request.url[:4000],
+        "query": [list(pair) for pair in request.query],
+        "headers": request.headers,
+        "body": request.body,
+        "status": "pending",
+        "claimed_until": now + lease,
+    }
+    return int(session.execute(_INSERT_RAW, row).scalar_one())
 
 
 def _stored_request(raw: RawInbound) -> InboundRequest:
@@ -126,13 +136,30 @@ def _active_inbox(session: Session, identifier: str, channel: str | None) -> Inb
     return _active_inbox_and_tenant(session, identifier, channel)[0]
 
 
+# Statements every message runs, built once.
+_INBOX_AND_TENANT = (
+    select(Inbox, Tenant)
+    .join(Tenant, Tenant.id == Inbox.tenant_id)
+    .where(Inbox.identifier == bindparam("identifier"), Inbox.active.is_(True))
+)
+# One UPDATE, no read of the row back (attempts counted in SQL).
+_RECORD_OUTCOME = (
+    update(_RAW)
+    .where(_RAW.c.id == bindparam("raw_id"))
+    .values(
+        status=bindparam("new_status", type_=_RAW.c.status.type),
+        error=bindparam("new_error", type_=_RAW.c.error.type),
+        message_ids=bindparam("new_message_ids", type_=_RAW.c.message_ids.type),
+        processed_at=bindparam("now", type_=_RAW.c.processed_at.type),
+        attempts=_RAW.c.attempts + 1,
+        claimed_until=None,
+    )
+)
+
+
 def _active_inbox_and_tenant(session: Session, identifier: str, channel: str | None) -> tuple[Inbox, Tenant]:
     """The active inbox and its tenant, in one statement (ingest needs the tenant's region and continuity)."""
-    row = session.execute(
-        select(Inbox, Tenant)
-        .join(Tenant, Tenant.id == Inbox.tenant_id)
-        .where(Inbox.identifier == identifier, Inbox.active.is_(True))
-    ).one_or_none()
+    row = session.execute(_INBOX_AND_TENANT, {"identifier": identifier}).one_or_none()
     if row is None or (channel is not None and row[0].channel != channel):
         raise NotFound("inbox.unknown_identifier", identifier=identifier)
     return row[0], row[1]
@@ -149,27 +176,29 @@ def store_raw(rt: Runtime, identifier: str, request: InboundRequest, channel: st
     request = _storable(request)
     with unit_of_work(rt.sessions) as session:
         inbox, tenant = _active_inbox_and_tenant(session, identifier, channel)
-        raw = _raw_row(inbox.tenant_id, inbox.id, request, inbound_lease(rt))
-        session.add(raw)
-        session.flush()
-        return StoredPayload(raw.id, inbox.channel, inbox_config(rt, inbox), request, inbox, tenant)
+        raw_id = _insert_raw(session, inbox.tenant_id, inbox.id, request, inbound_lease(rt))
+        return StoredPayload(raw_id, inbox.channel, inbox_config(rt, inbox), request, inbox, tenant)
 
 
 def store_raw_many(
     rt: Runtime, identifier: str, requests: list[InboundRequest], channel: str | None = None
 ) -> list[StoredPayload]:
     """``store_raw`` for several requests of one inbox (a poller's fetched batch) in one transaction:
-    one inbox look-up, one insert round trip and one durable commit for the batch, not one per message."""
+    one inbox look-up and one durable commit for the batch, not one per message."""
     storable = [_storable(request) for request in requests]
     with unit_of_work(rt.sessions) as session:
         inbox, tenant = _active_inbox_and_tenant(session, identifier, channel)
         lease, config = inbound_lease(rt), inbox_config(rt, inbox)
-        rows = [_raw_row(inbox.tenant_id, inbox.id, request, lease) for request in storable]
-        session.add_all(rows)
-        session.flush()
         return [
-            StoredPayload(raw.id, inbox.channel, config, request, inbox, tenant)
-            for raw, request in zip(rows, storable, strict=True)
+            StoredPayload(
+                _insert_raw(session, inbox.tenant_id, inbox.id, request, lease),
+                inbox.channel,
+                config,
+                request,
+                inbox,
+                tenant,
+            )
+            for request in storable
         ]
 
 
@@ -246,19 +275,15 @@ def process_raw(
                     # "ignored": nothing to store (an auto-reply to nobody, a bounce of an unknown
                     # message); the reason stays.
                     status = "ignored" if ignored and not outcome.message_ids else "processed"
-                    # One UPDATE, no read of the row back (attempts counted in SQL).
                     session.execute(
-                        update(RawInbound)
-                        .where(RawInbound.id == raw_id)
-                        .values(
-                            status=status,
-                            error="; ".join(ignored)[:4000] or None,
-                            message_ids=outcome.message_ids,
-                            processed_at=datetime.now(UTC),
-                            attempts=RawInbound.attempts + 1,
-                            claimed_until=None,
-                        ),
-                        execution_options={"synchronize_session": False},
+                        _RECORD_OUTCOME,
+                        {
+                            "raw_id": raw_id,
+                            "new_status": status,
+                            "new_error": "; ".join(ignored)[:4000] or None,
+                            "new_message_ids": outcome.message_ids,
+                            "now": datetime.now(UTC),
+                        },
                     )
                     outcome.ignored = ignored
                 return outcome
@@ -336,10 +361,8 @@ def receive(
             except Exception:  # noqa: BLE001 - a bug in the parser: the payload is stored, its row keeps the error
                 log.warning("inbox %s: parsing a payload failed; stored with its error", inbox_id, exc_info=True)
         if rejected is None:
-            raw = _raw_row(tenant_id, inbox_id, request, inbound_lease(rt))
-            session.add(raw)
-            session.flush()
-            stored = StoredPayload(raw.id, inbox.channel, config, request, inbox, tenant)
+            raw_id = _insert_raw(session, tenant_id, inbox_id, request, inbound_lease(rt))
+            stored = StoredPayload(raw_id, inbox.channel, config, request, inbox, tenant)
     if rejected is not None:
         _reject(rt, tenant_id, inbox_id, request.body, rejected.key, remote)
         raise rejected

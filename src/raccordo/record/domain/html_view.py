@@ -17,8 +17,10 @@ from collections.abc import Callable
 
 # A grey picture placeholder; no quote or ampersand in it, so it is the same escaped or not.
 BLOCKED_IMAGE = (
-    "data:image/svg+xml,%3Csvg xmlns=%27http://www.w3.org/2000/svg%27 width=%2724%27 height=%2724%27 viewBox=%270 0 24 24%27%3E"
-    "%3Crect width=%2724%27 height=%2724%27 fill=%27%23eee%27/%3E%3Cpath d=%27M4 18l5-6 4 4 3-3 4 5z%27 fill=%27%23bbb%27/%3E%3C/svg%3E"
+    "data:image/svg+xml,%3Csvg xmlns=%27http://www.w3.org/2000/svg%27"
+    " width=%2724%27 height=%2724%27 viewBox=%270 0 24 24%27%3E"
+    "%3Crect width=%2724%27 height=%2724%27 fill=%27%23eee%27/%3E"
+    "%3Cpath d=%27M4 18l5-6 4 4 3-3 4 5z%27 fill=%27%23bbb%27/%3E%3C/svg%3E"
 )
 _IMG = re.compile(r"<img\b[^>]*>", re.I)
 _SRC = re.compile(r'\ssrc="([^"]*)"', re.I)
@@ -63,8 +65,10 @@ def document(body_html: str, *, language: str = "en") -> str:
     return (
         f'<!DOCTYPE html><html lang="{html_lib.escape(language)}"><head><meta charset="utf-8">'
         '<meta name="referrer" content="no-referrer"><base target="_blank">'
-        "<style>body{font-family:system-ui,sans-serif;font-size:14px;line-height:1.45;margin:8px;color:#222;word-wrap:break-word}"
-        "img{max-width:100%;height:auto}blockquote{margin:0 0 0 .8em;padding-left:.8em;border-left:2px solid #ccc;color:#555}"
+        "<style>body{font-family:system-ui,sans-serif;font-size:14px;line-height:1.45;margin:8px;color:#222;"
+        "word-wrap:break-word}"
+        "img{max-width:100%;height:auto}"
+        "blockquote{margin:0 0 0 .8em;padding-left:.8em;border-left:2px solid #ccc;color:#555}"
         "table{border-collapse:collapse;max-width:100%}</style></head>"
         f"<body>{body_html}</body></html>"
     )

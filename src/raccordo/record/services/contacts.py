@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from raccordo.accounts.domain.actor import Actor
@@ -157,7 +157,7 @@ def search_contacts(
             except InvalidInput:
                 continue
         folded = fold_name(q)
-        conditions = [
+        conditions: list[ColumnElement[bool]] = [
             Contact.id.in_(
                 select(ContactIdentity.contact_id).where(
                     ContactIdentity.tenant_id == actor.tenant_id, ContactIdentity.value.in_(identity_values)

@@ -88,7 +88,7 @@ def send_reply(
             files,
             actor,
             conversation_id,
-            text=text,
+            text=text or "",  # no text: the reply's text is its HTML's (reply.send_reply)
             html=html,
             inbox_id=inbox_id,
             attachments=attachments,

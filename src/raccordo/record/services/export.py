@@ -55,7 +55,7 @@ class _Source:
 
 
 def _table(model: Any) -> Table:
-    return model.__table__  # type: ignore[no-any-return]
+    return model.__table__
 
 
 SOURCES = (
@@ -85,11 +85,11 @@ def _sqlite_reader(engine: Engine) -> Engine:
     reader = create_engine(engine.url, poolclass=NullPool, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(reader, "connect")
-    def _driver_transactions_off(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+    def _driver_transactions_off(dbapi_conn, _record):
         dbapi_conn.isolation_level = None
 
     @event.listens_for(reader, "begin")
-    def _deferred_begin(conn):  # type: ignore[no-untyped-def]
+    def _deferred_begin(conn):
         conn.exec_driver_sql("BEGIN")
 
     return reader

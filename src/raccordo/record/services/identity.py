@@ -11,11 +11,12 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select, tuple_, union, update
+from sqlalchemy import CursorResult, Result, bindparam, or_, select, tuple_, union, update
 from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor
@@ -38,7 +39,7 @@ from raccordo.record.domain.identities import (
 )
 from raccordo.record.domain.messages import TimelineKind
 from raccordo.record.models import Contact, ContactIdentity, Conversation, MergeSuggestion, TimelineEvent
-from raccordo.record.services.records import add_timeline, audit, get_owned
+from raccordo.record.services.records import TimelineRows, add_timeline, audit, get_owned
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class Resolution:
     contact: Contact
     created: bool
     linked: list[tuple[str, str]]
+    # The contact's row was locked by the look-up (``resolve_contact(lock=True)``).
+    locked: bool = False
 
 
 def normalized(identities: list[IdentityInput], region: str) -> list[tuple[str, str, bool]]:
@@ -85,6 +88,19 @@ def _find(session: Session, tenant_id: int, kind: str, value: str) -> ContactIde
     ).one_or_none()
 
 
+# The identities' look-up, built once (every message runs it): the pairs are one expanding parameter.
+_LOOKUP = (
+    select(ContactIdentity.kind, ContactIdentity.value, Contact)
+    .join(Contact, Contact.id == ContactIdentity.contact_id)
+    .where(
+        ContactIdentity.tenant_id == bindparam("tenant_id"),
+        tuple_(ContactIdentity.kind, ContactIdentity.value).in_(bindparam("wanted", expanding=True)),
+    )
+)
+# In id order, so two messages claiming the same contacts wait for each other instead of deadlocking.
+_LOOKUP_LOCKED = _LOOKUP.order_by(Contact.id).with_for_update(key_share=True, of=Contact)
+
+
 def resolve_contact(
     session: Session,
     tenant_id: int,
@@ -95,8 +111,19 @@ def resolve_contact(
     language: str | None = None,
     actor_type: str = "contact",
     actor_id: int | None = None,
+    timeline: TimelineRows | None = None,
+    lock: bool = False,
 ) -> Resolution:
-    """Find or create the contact these identities belong to and attach the new ones."""
+    """Find or create the contact these identities belong to and attach the new ones.
+
+    ``timeline``: a caller that writes timeline rows of its own (ingest) collects these with them
+    and writes them all in one statement; without it they are added to the session as ORM objects.
+    ``lock``: the look-up itself locks the contacts it finds (PostgreSQL ``FOR NO KEY UPDATE``, in
+    id order; SQLite serializes writers already), saving the caller a statement of its own;
+    ``Resolution.locked`` says whether the contact returned is one of them (not, when it was
+    created, or reached by following a merge)."""
+    own_timeline = timeline is None
+    timeline = TimelineRows() if timeline is None else timeline
     items = normalized(identities, region)
     if not items:
         raise InvalidInput("identity.none_given", field="identities")
@@ -109,12 +136,7 @@ def resolve_contact(
     wanted = set(equivalents) | {pair for pairs in equivalents.values() for pair in pairs}
     # (The rows are kept: the session's identity map holds objects weakly, and ``live_contact`` below reads them.)
     rows = session.execute(
-        select(ContactIdentity.kind, ContactIdentity.value, Contact)
-        .join(Contact, Contact.id == ContactIdentity.contact_id)
-        .where(
-            ContactIdentity.tenant_id == tenant_id,
-            tuple_(ContactIdentity.kind, ContactIdentity.value).in_(sorted(wanted)),
-        )
+        _LOOKUP_LOCKED if lock else _LOOKUP, {"tenant_id": tenant_id, "wanted": sorted(wanted)}
     ).all()
     known: dict[tuple[str, str], int] = {(kind, value): contact.id for kind, value, contact in rows}
     owners = {(kind, value): known[(kind, value)] for kind, value, _ in items if (kind, value) in known}
@@ -129,13 +151,11 @@ def resolve_contact(
     if chosen_id is None:
         chosen_id = next((via_equivalence[(k, v)] for k, v, _ in items if (k, v) in via_equivalence), None)
     created = chosen_id is None
-    if created:
+    if chosen_id is None:
         contact = Contact(tenant_id=tenant_id, name=name, name_key=fold_name(name), language=language)
         session.add(contact)
         session.flush()
-        add_timeline(
-            session, tenant_id, contact.id, TimelineKind.CONTACT_CREATED, actor_type=actor_type, actor_id=actor_id
-        )
+        timeline.add(tenant_id, contact.id, TimelineKind.CONTACT_CREATED, actor_type=actor_type, actor_id=actor_id)
     else:
         contact = live_contact(session, tenant_id, chosen_id)
         if name and not contact.name:
@@ -163,8 +183,7 @@ def resolve_contact(
         if target == contact.id:
             attached.append((kind, value))
         kind_of_event = TimelineKind.IDENTITY_LINKED if equivalent_owner is not None else TimelineKind.IDENTITY_ADDED
-        add_timeline(
-            session,
+        timeline.add(
             tenant_id,
             target,
             kind_of_event,
@@ -174,7 +193,12 @@ def resolve_contact(
         )
         if equivalent_owner is not None or not created:
             linked.append((kind, value))
-    session.flush()
+    if own_timeline:
+        # Other callers (contact forms, imports, the widget, the demo's history clock) get ORM rows,
+        # flushed with the identities, as before; ingest writes its batch itself.
+        timeline.add_objects(session)
+    # (No flush of the new identities here: the look-ups below, or the caller's next flush, send
+    # them; a concurrent claim of the same identity fails there on the unique index just the same.)
     for other in conflicting:
         # One message claims identities of two contacts: strong evidence, but a person decides.
         suggest_merge(
@@ -187,7 +211,7 @@ def resolve_contact(
     if created or linked:
         # A contact created just now has exactly the identities attached here: no need to read them back.
         refresh_suggestions(session, tenant_id, contact, identities=attached if created else None)
-    return Resolution(contact, created, linked)
+    return Resolution(contact, created, linked, locked=lock and any(c.id == contact.id for _, _, c in rows))
 
 
 def _profile(session: Session, contact: Contact) -> ContactProfile:
@@ -238,16 +262,32 @@ def refresh_suggestions(
         )
     candidate_ids: set[int] = set()
     if lookups:  # one round trip for all of them
-        candidate_ids.update(session.scalars(union(*(lookup.subquery().select() for lookup in lookups))))
+        # Given ``identities`` (a contact created just now), every pending identity row is this
+        # contact's: flushed, it would only find the contact itself, which is left out below. So the
+        # look-up need not flush them; they go with the caller's next flush (ingest: the conversation's).
+        with session.no_autoflush if identities is not None else nullcontext():
+            candidate_ids.update(session.scalars(union(*(lookup.subquery().select() for lookup in lookups))))
     candidate_ids.discard(contact.id)
     if not candidate_ids:
         return []
-    candidates = session.scalars(
-        select(Contact).where(Contact.id.in_(sorted(candidate_ids)[:100]), Contact.merged_into_id.is_(None))
+    candidates = list(
+        session.scalars(
+            select(Contact).where(Contact.id.in_(sorted(candidate_ids)[:100]), Contact.merged_into_id.is_(None))
+        )
     )
+    # The candidates' identities in one query, not one per candidate.
+    their_identities: dict[int, set[tuple[str, str]]] = {candidate.id: set() for candidate in candidates}
+    if candidates:
+        for contact_id, kind, value in session.execute(
+            select(ContactIdentity.contact_id, ContactIdentity.kind, ContactIdentity.value).where(
+                ContactIdentity.tenant_id == tenant_id, ContactIdentity.contact_id.in_(list(their_identities))
+            )
+        ):
+            their_identities[contact_id].add((kind, value))
     made = []
     for candidate in candidates:
-        reasons = duplicate_reasons(me, _profile(session, candidate))
+        profile = ContactProfile(candidate.id, candidate.name, frozenset(their_identities[candidate.id]))
+        reasons = duplicate_reasons(me, profile)
         if duplicate_score(reasons) >= SUGGESTION_THRESHOLD:
             made.append(suggest_merge(session, tenant_id, contact.id, candidate.id, reasons))
     return made
@@ -318,6 +358,12 @@ def _merge_consent(survivor: dict[str, Any], merged: dict[str, Any]) -> dict[str
     return result
 
 
+def _rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE matched (``Session.execute`` is typed as returning any result; an
+    UPDATE's is a cursor result)."""
+    return cast(CursorResult[Any], result).rowcount
+
+
 def merge_contacts(session: Session, actor: Actor, survivor_id: int, merged_id: int) -> Contact:
     actor.require(Permission.MERGE_CONTACTS)
     survivor = get_owned(session, Contact, actor.tenant_id, survivor_id, lock=True)
@@ -328,21 +374,27 @@ def merge_contacts(session: Session, actor: Actor, survivor_id: int, merged_id: 
         if contact.merged_into_id is not None:
             raise Conflict("merge.already_merged", id=contact.id, into=contact.merged_into_id)
     tenant = actor.tenant_id
-    moved_identities = session.execute(
-        update(ContactIdentity)
-        .where(ContactIdentity.tenant_id == tenant, ContactIdentity.contact_id == merged.id)
-        .values(contact_id=survivor.id)
-    ).rowcount
-    moved_conversations = session.execute(
-        update(Conversation)
-        .where(Conversation.tenant_id == tenant, Conversation.contact_id == merged.id)
-        .values(contact_id=survivor.id)
-    ).rowcount
-    moved_events = session.execute(
-        update(TimelineEvent)
-        .where(TimelineEvent.tenant_id == tenant, TimelineEvent.contact_id == merged.id)
-        .values(contact_id=survivor.id)
-    ).rowcount
+    moved_identities = _rowcount(
+        session.execute(
+            update(ContactIdentity)
+            .where(ContactIdentity.tenant_id == tenant, ContactIdentity.contact_id == merged.id)
+            .values(contact_id=survivor.id)
+        )
+    )
+    moved_conversations = _rowcount(
+        session.execute(
+            update(Conversation)
+            .where(Conversation.tenant_id == tenant, Conversation.contact_id == merged.id)
+            .values(contact_id=survivor.id)
+        )
+    )
+    moved_events = _rowcount(
+        session.execute(
+            update(TimelineEvent)
+            .where(TimelineEvent.tenant_id == tenant, TimelineEvent.contact_id == merged.id)
+            .values(contact_id=survivor.id)
+        )
+    )
     # Earlier merges into the merged contact now resolve straight to the survivor.
     session.execute(
         update(Contact)

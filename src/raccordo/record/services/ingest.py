@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from raccordo.accounts.models import Tenant
@@ -30,7 +30,7 @@ from raccordo.record.domain.events import MessageReceived
 from raccordo.record.domain.messages import DeliveryStatus, Direction, SenderType, TimelineKind
 from raccordo.record.models import Attachment, Contact, Conversation, Message
 from raccordo.record.services.identity import IdentityInput, resolve_contact
-from raccordo.record.services.records import add_timeline
+from raccordo.record.services.records import TimelineRows, add_timeline
 
 
 class IngestIgnored(Exception):
@@ -52,6 +52,19 @@ def continuity_policy(tenant: Tenant) -> ContinuityPolicy:
         across_channels=bool(settings.get("across_channels", True)),
         reopen_window=timedelta(hours=float(settings.get("reopen_window_hours", 168))),
     )
+
+
+# The contact's conversations a message may continue, built once (every returning customer's message runs it).
+_OPEN_CONVERSATIONS = (
+    select(Conversation)
+    .where(
+        Conversation.tenant_id == bindparam("tenant_id"),
+        Conversation.contact_id == bindparam("contact_id"),
+        Conversation.status != ConversationStatus.CLOSED.value,
+    )
+    .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
+    .limit(20)
+)
 
 
 def ingest_event(
@@ -90,6 +103,10 @@ def ingest_event(
             )
     tenant = session.get(Tenant, inbox.tenant_id)
     assert tenant is not None
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    # Every timeline event of this message (the contact's, the conversation's, the message's)
+    # goes out in one INSERT once the rows they point to are flushed.
+    timeline = TimelineRows(at=now)
     resolution = resolve_contact(
         session,
         tenant.id,
@@ -97,29 +114,21 @@ def ingest_event(
         region=tenant.default_region,
         name=event.contact_name,
         language=event.contact_language,
+        timeline=timeline,
+        lock=postgresql,
     )
     contact = resolution.contact
     # Serialize messages of one contact (PostgreSQL row lock; SQLite serializes writers already,
     # so it needs no statement), so two concurrent first messages cannot open two conversations.
-    # FOR NO KEY UPDATE: rows that merely reference the contact (a routing pass's timeline entries) need not wait.
-    if not resolution.created and session.get_bind().dialect.name == "postgresql":
+    # FOR NO KEY UPDATE: rows that merely reference the contact (a routing pass's timeline entries)
+    # need not wait. The identity look-up took it already, unless it followed a merge.
+    if postgresql and not resolution.created and not resolution.locked:
         session.execute(select(Contact.id).where(Contact.id == contact.id).with_for_update(key_share=True))
     # A contact created just now has no conversation yet, to continue or to thread into.
     candidates = (
         []
         if resolution.created
-        else list(
-            session.scalars(
-                select(Conversation)
-                .where(
-                    Conversation.tenant_id == tenant.id,
-                    Conversation.contact_id == contact.id,
-                    Conversation.status != ConversationStatus.CLOSED.value,
-                )
-                .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
-                .limit(20)
-            ).all()
-        )
+        else list(session.scalars(_OPEN_CONVERSATIONS, {"tenant_id": tenant.id, "contact_id": contact.id}).all())
     )
     threaded_id = (
         None if resolution.created else _threaded_conversation(session, tenant.id, contact.id, inbox.id, event)
@@ -158,8 +167,7 @@ def ingest_event(
         )
         session.add(conversation)
         session.flush()
-        add_timeline(
-            session,
+        timeline.add(
             tenant.id,
             contact.id,
             TimelineKind.CONVERSATION_CREATED,
@@ -172,8 +180,7 @@ def ingest_event(
     else:
         conversation = next(c for c in candidates if c.id == decision.conversation_id)
         if decision.reopen:
-            add_timeline(
-                session,
+            timeline.add(
                 tenant.id,
                 contact.id,
                 TimelineKind.CONVERSATION_REOPENED,
@@ -184,8 +191,7 @@ def ingest_event(
             )
             conversation.resolved_at = None
         if conversation.last_inbox_id != inbox.id:
-            add_timeline(
-                session,
+            timeline.add(
                 tenant.id,
                 contact.id,
                 TimelineKind.CHANNEL_SWITCH,
@@ -208,6 +214,10 @@ def ingest_event(
             conversation.snoozed_until = None
         conversation.last_channel, conversation.last_inbox_id = inbox.channel, inbox.id
         conversation.subject = conversation.subject or event.subject
+        # Before the message's flush, so the conversation gets one UPDATE with all of it.
+        conversation.last_activity_at = now
+        if not automated:
+            conversation.last_customer_message_at = now
     html = sanitize_html(event.html)
     text = event.text or (html_to_text(html) if html else "")
     message = Message(
@@ -245,11 +255,7 @@ def ingest_event(
                 content_id=attachment.content_id[:300] if attachment.content_id else None,
             )
         )
-    conversation.last_activity_at = now
-    if not automated:
-        conversation.last_customer_message_at = now
-    add_timeline(
-        session,
+    timeline.add(
         tenant.id,
         contact.id,
         TimelineKind.MESSAGE,
@@ -259,7 +265,7 @@ def ingest_event(
         at=now,
         data={"message_id": message.id, "direction": "inbound", "channel": inbox.channel},
     )
-    session.flush()
+    timeline.write(session)
     emit_conversation(session, conversation, "conversation.created" if created else "conversation.updated")
     emit_message(session, message, conversation)
     # Routing queues an open, unassigned conversation; SLA starts or resumes its clocks (bootstrap.subscriptions).
@@ -284,7 +290,8 @@ def ingest_event(
 def _threaded_conversation(
     session: Session, tenant_id: int, contact_id: int, inbox_id: int, event: InboundEvent
 ) -> int | None:
-    """The contact's conversation this message answers: by the provider ids it refers to, else the channel's verified hint."""
+    """The contact's conversation this message answers: by the provider ids it refers to, else the
+    channel's verified hint."""
     if event.in_reply_to:
         rows = session.execute(
             select(Message.provider_message_id, Message.conversation_id).where(
