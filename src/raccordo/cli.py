@@ -133,31 +133,67 @@ def worker() -> None:
         rt.close()
 
 
+def _start_demo_sandbox(port: int):  # type: ignore[no-untyped-def]
+    """The provider sandbox in a thread of the demo's process (stopped with it), on PORT or, when
+    PORT is taken, on a free one: the demo moves its inbox to wherever the sandbox runs."""
+    from raccordo.sandbox import server as sandbox_server
+
+    try:
+        return sandbox_server.start(port)
+    except RuntimeError:
+        if not port:
+            raise
+        console.print(f"[yellow]port {port} is taken: the provider sandbox runs on a free port[/yellow]")
+        return sandbox_server.start(0)
+
+
 @app.command()
 def demo(
     host: str | None = typer.Option(None),
     port: int | None = typer.Option(None),
     no_serve: bool = typer.Option(False, "--no-serve", help="Load the demo data and exit."),
     seed: int = typer.Option(7, help="Random seed: the same seed gives the same data."),
+    no_sandbox: bool = typer.Option(
+        False, "--no-sandbox", help="Do not start the provider sandbox (WhatsApp replies then fail)."
+    ),
+    sandbox_port: int = typer.Option(8900, help="Port of the provider sandbox the demo starts (0: a free one)."),
 ) -> None:
-    """Create the database, load a demo tenant (Italian and English) and serve it."""
+    """Create the database, load a demo tenant (Italian and English) and serve it, with the provider
+    sandbox standing in for WhatsApp so its inbox is live."""
     from raccordo.demo import seed as demo_data
+    from raccordo.demo.sandbox_link import DEFAULT_SANDBOX_URL, connect_sandbox
     from raccordo.platform.store import migrate as migrations
 
     settings = _server_settings(host, port)
     migrations.upgrade(settings.resolved_database_url)
     rt = _runtime(settings)
-    logins = demo_data.load_demo(rt, seed=seed)
-    rt.close()
+    # Only a served demo needs the sandbox: ``--no-serve`` (the tests) stays a quick load.
+    sandbox = None if no_serve or no_sandbox else _start_demo_sandbox(sandbox_port)
+    try:
+        logins = demo_data.load_demo(rt, seed=seed, sandbox_url=sandbox.url if sandbox else DEFAULT_SANDBOX_URL)
+        link = connect_sandbox(rt, logins.tenant_slug, sandbox.url) if sandbox else None
+    except BaseException:
+        if sandbox:
+            sandbox.stop()
+        raise
+    finally:
+        rt.close()
     url = settings.resolved_public_url
     print(f"\nRaccordo demo on {url}  (API docs: {url}/docs)\n")
     print(f"Organization: {logins.tenant_slug}")
     for role, email, password in logins.users:
         print(f"  {role:<11} {email:<32} password: {password}")
+    if link:
+        print(f"\nWhatsApp is live through the provider sandbox on {link.sandbox_url}")
+        print(f"  customer phone: {link.phone_page}?lang=it  (business number {', '.join(link.phone_numbers)})")
     print()
     sys.stdout.flush()
     if not no_serve:
-        _serve(settings)
+        try:
+            _serve(settings)
+        finally:
+            if sandbox:
+                sandbox.stop()
 
 
 @app.command()

@@ -119,6 +119,12 @@ def demo(tmp_path_factory) -> Iterator[Demo]:
         ):
             logins[email] = role
         assert list(logins.values()).count("agent") == 8, printed
+        # The command started the provider sandbox and told it the WhatsApp inbox's number: its customer
+        # phone page (printed with the logins) offers that number.
+        phone = re.search(r"customer phone: (\S+)\s+\(business number (\d+)\)", printed)
+        assert phone, printed
+        page = httpx.get(phone.group(1), timeout=10)
+        assert page.status_code == 200 and phone.group(2) in page.text, page.text
         owner = next(email for email, role in logins.items() if role == "owner")
         with httpx.Client(base_url=base) as http:
             login = http.post("/api/v1/auth/login", json={"email": owner, "password": DEMO_PASSWORD})

@@ -49,6 +49,11 @@ def test_the_content_files_describe_the_promised_organization() -> None:
     [
         ("topics", lambda raw: raw["delivery"].update(team="Magazzino"), "topics.delivery: unknown team 'Magazzino'"),
         ("organization", lambda raw: raw["channels"]["email"].update(history_only=True), "either settings"),
+        (
+            "organization",
+            lambda raw: raw["channels"]["sms"].update(generated_secrets=["access_token"]),
+            "organization.channels.sms: generated_secrets need settings",
+        ),
         ("phrases", lambda raw: raw["thanks"].pop("en"), "phrases.thanks: needs exactly the languages it, en"),
         ("setup", lambda raw: raw["rules"][0].update(queue="Nessuna"), "unknown queue 'Nessuna'"),
         ("people", lambda raw: raw.pop("cities"), "missing or malformed 'cities'"),

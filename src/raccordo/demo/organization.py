@@ -47,7 +47,7 @@ class Org:
 
 
 def _fill(value: Any, **values: str) -> Any:
-    """Inbox settings from the data, with ``{slug}`` and ``{public_url}`` filled in."""
+    """Inbox settings from the data, with ``{slug}``, ``{public_url}`` and ``{sandbox_url}`` filled in."""
     if isinstance(value, str):
         return value.format_map(values)
     if isinstance(value, list):
@@ -57,7 +57,10 @@ def _fill(value: Any, **values: str) -> Any:
     return value
 
 
-def create_organization(session: Session, rt: Runtime, content: Content, slug: str, password: str) -> Org:
+def create_organization(
+    session: Session, rt: Runtime, content: Content, slug: str, password: str, sandbox_url: str
+) -> Org:
+    """``sandbox_url``: the provider sandbox the live messaging inboxes (WhatsApp) point at."""
     organization = content.organization
     tenant = accounts.create_tenant(
         session, slug, organization.tenant_name, region=organization.region, language=organization.language
@@ -86,7 +89,7 @@ def create_organization(session: Session, rt: Runtime, content: Content, slug: s
     public_url = rt.settings.resolved_public_url
     for channel, spec in organization.channels.items():
         if spec.settings is not None:
-            settings = _fill(spec.settings, slug=slug, public_url=public_url)
+            settings = _fill(spec.settings, slug=slug, public_url=public_url, sandbox_url=sandbox_url.rstrip("/"))
             org.inboxes[channel] = create_inbox(
                 session,
                 rt.secretbox,
@@ -94,7 +97,7 @@ def create_organization(session: Session, rt: Runtime, content: Content, slug: s
                 name=spec.inbox,
                 channel=channel,
                 settings=settings,
-                secrets_={},
+                secrets_={name: secrets.token_urlsafe(24) for name in spec.generated_secrets},
                 business_hours=None,
             )[0]
             continue

@@ -11,6 +11,8 @@ SLA policies, answer templates, wrap-up codes, a guided script and scheduled cal
   gives the same people, texts and timings (only the opaque inbox identifiers and the wall-clock
   ``now`` differ between runs).
 - ``demo/organization.py`` and ``demo/writer.py`` apply the plan through the services.
+- The WhatsApp inbox is live: created by the inbox service against the provider sandbox, which
+  ``demo/sandbox_link.py`` tells its number, secrets and webhook URL each time the demo starts.
 - The load is one transaction: either the whole demo exists or nothing does, so "the tenant slug
   exists" is a reliable sign that the demo is already loaded.
 
@@ -29,6 +31,7 @@ from raccordo.accounts.services import accounts
 from raccordo.demo.content import load_content
 from raccordo.demo.domain.planner import HISTORY_DAYS, plan_demo
 from raccordo.demo.organization import create_agenda, create_desk_content, create_organization, create_routing
+from raccordo.demo.sandbox_link import DEFAULT_SANDBOX_URL
 from raccordo.demo.writer import HistoryClock, HistoryWriter, write_contacts
 from raccordo.platform.errors import NotFound
 from raccordo.platform.runtime import Runtime
@@ -53,10 +56,19 @@ def demo_logins(slug: str, emails: set[str] | None = None) -> DemoLogins:
     )
 
 
-def load_demo(rt: Runtime, seed: int = 7, *, slug: str = DEMO_SLUG, now: datetime | None = None) -> DemoLogins:
+def load_demo(
+    rt: Runtime,
+    seed: int = 7,
+    *,
+    slug: str = DEMO_SLUG,
+    now: datetime | None = None,
+    sandbox_url: str = DEFAULT_SANDBOX_URL,
+) -> DemoLogins:
     """Create the demo tenant (once) and return its logins; if ``slug`` exists, load nothing.
 
-    ``now`` is where the history ends (the wall clock unless given)."""
+    ``now`` is where the history ends (the wall clock unless given); ``sandbox_url`` is the provider
+    sandbox the WhatsApp inbox is created against (``sandbox_link.connect_sandbox`` moves it to
+    another address later). Loading sends nothing: the history's replies are written as sent rows."""
     now = now or datetime.now(UTC)
     with unit_of_work(rt.sessions) as session:
         try:
@@ -68,7 +80,7 @@ def load_demo(rt: Runtime, seed: int = 7, *, slug: str = DEMO_SLUG, now: datetim
         content = load_content()
         plan = plan_demo(content, seed, now)
         clock = HistoryClock(session, now - timedelta(days=HISTORY_DAYS + 400))
-        org = create_organization(session, rt, content, slug, DEMO_PASSWORD)
+        org = create_organization(session, rt, content, slug, DEMO_PASSWORD, sandbox_url)
         write_contacts(session, org, plan.contacts, clock)
         conversations = HistoryWriter(session, rt, org, clock, plan).run()
         create_routing(session, org)

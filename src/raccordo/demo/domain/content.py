@@ -49,6 +49,9 @@ class Channel:
     subject: bool  # messages carry the conversation's subject
     also_identifies: tuple[str, ...]  # identity kinds sent along when the contact has them (a pre-chat form)
     settings: dict[str, Any] | None  # inbox settings for the inbox service; None: a history-only inbox
+    # Secrets the inbox needs, made up at load time (random, never in the data): e.g. the access token
+    # and app secret the provider sandbox is told to accept for the demo's WhatsApp number.
+    generated_secrets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,8 @@ def _organization(raw: dict[str, Any]) -> Organization:
             raise ContentError(
                 f"organization.channels.{name}: either settings (created by the inbox service) or history_only"
             )
+        if channel.get("generated_secrets") and "settings" not in channel:
+            raise ContentError(f"organization.channels.{name}: generated_secrets need settings")
         if "{stem}" not in channel["message_id"]:
             raise ContentError(f"organization.channels.{name}: message_id needs a {{stem}}")
         channels[name] = Channel(
@@ -193,6 +198,7 @@ def _organization(raw: dict[str, Any]) -> Organization:
             bool(channel.get("subject")),
             tuple(channel.get("also_identifies", ())),
             channel.get("settings"),
+            tuple(channel.get("generated_secrets", ())),
         )
     tenant = raw["tenant"]
     return Organization(tenant["name"], tenant["region"], tenant["language"], teams, staff, channels)

@@ -1,0 +1,95 @@
+"""The demo's live messaging: its WhatsApp inbox connected to the provider sandbox.
+
+The demo's WhatsApp inbox is a real one (created by the inbox service with settings pointing at the
+sandbox's Graph API and a random access token and app secret). The sandbox keeps its numbers in
+memory, so each time the demo starts it is told again, over its control API
+(``POST /_sandbox/whatsapp/numbers``), which number to play, the token and app secret to accept, and
+the inbox's webhook URL to call. If the sandbox runs on another address than the one the inbox was
+created with (another ``--sandbox-port``), the inbox's Graph API base URL is moved there first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from raccordo.accounts.domain.actor import system_actor
+from raccordo.channels.services.inboxes import list_inboxes, reveal_secrets, update_inbox, webhook_url
+from raccordo.platform.runtime import Runtime
+from raccordo.platform.store.db import unit_of_work
+from raccordo.record.services.import_contacts import tenant_by_slug
+
+# Where ``raccordo sandbox`` listens by default: the address a demo loaded without a running sandbox
+# (``raccordo demo --no-serve``, the tests) points its WhatsApp inbox at.
+DEFAULT_SANDBOX_URL = "http://127.0.0.1:8900"
+GRAPH_VERSION = "v21.0"
+# What the sandbox reports by itself after each accepted send: ``delivered`` a second later, as a
+# phone that is on; ``read`` comes when the customer reads the answer on the customer phone page.
+AUTO_STATUSES = ("delivered",)
+
+
+@dataclass(frozen=True)
+class SandboxLink:
+    sandbox_url: str
+    phone_numbers: tuple[str, ...]  # the phone number ids the sandbox now plays
+
+    @property
+    def phone_page(self) -> str:
+        """The sandbox's customer phone page, where one writes as a customer and reads the answers."""
+        return f"{self.sandbox_url}/_sandbox/whatsapp/phone"
+
+
+def graph_base_url(sandbox_url: str) -> str:
+    return f"{sandbox_url.rstrip('/')}/{GRAPH_VERSION}"
+
+
+def connect_sandbox(
+    rt: Runtime,
+    slug: str,
+    sandbox_url: str,
+    *,
+    public_url: str | None = None,
+    status_delay: float = 1.0,
+    timeout: float = 10.0,
+) -> SandboxLink:
+    """Point the tenant's WhatsApp inboxes at the sandbox and register their numbers with it; the
+    webhooks go to ``public_url`` (the configured public URL unless given)."""
+    sandbox_url = sandbox_url.rstrip("/")
+    public_url = public_url or rt.settings.resolved_public_url
+    registrations: list[dict[str, Any]] = []
+    with unit_of_work(rt.sessions) as session:
+        actor = system_actor(tenant_by_slug(session, slug).id)
+        for inbox in list_inboxes(session, actor):
+            if inbox.channel != "whatsapp" or not inbox.active:
+                continue
+            if inbox.settings.get("graph_base_url") != graph_base_url(sandbox_url):
+                update_inbox(
+                    session,
+                    rt.secretbox,
+                    actor,
+                    inbox.id,
+                    name=None,
+                    settings={**inbox.settings, "graph_base_url": graph_base_url(sandbox_url)},
+                    secrets_=None,
+                    business_hours=None,
+                    active=None,
+                )
+            secrets = reveal_secrets(session, rt.secretbox, actor, inbox.id)
+            registrations.append(
+                {
+                    "phone_number_id": inbox.settings["phone_number_id"],
+                    "waba_id": inbox.settings["waba_id"],
+                    "access_token": secrets["access_token"],
+                    "app_secret": secrets["app_secret"],
+                    "webhook_url": webhook_url(public_url, inbox.channel, inbox.identifier),
+                    "auto_statuses": list(AUTO_STATUSES),
+                    "status_delay": status_delay,
+                }
+            )
+    # After the commit: the sandbox is told only about settings that are saved.
+    for registration in registrations:
+        answer = httpx.post(f"{sandbox_url}/_sandbox/whatsapp/numbers", json=registration, timeout=timeout)
+        answer.raise_for_status()
+    return SandboxLink(sandbox_url, tuple(r["phone_number_id"] for r in registrations))
