@@ -1,4 +1,5 @@
-"""The ``raccordo`` command: serve, sandbox, worker, migrate, demo, createuser, import-contacts, export, reprocess, purge-raw."""
+"""The ``raccordo`` command: serve, sandbox, worker, migrate, demo, createuser, import-contacts, export,
+reprocess, purge-raw."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from raccordo.platform.config import Settings, get_settings
 
 if TYPE_CHECKING:  # imported when a command runs: `raccordo --help` stays quick
     from raccordo.platform.runtime import Runtime
+    from raccordo.sandbox.server import Running
 
 app = typer.Typer(help="Raccordo omnichannel contact center.", no_args_is_help=True, add_completion=False)
 console = Console(stderr=True)
@@ -133,7 +135,7 @@ def worker() -> None:
         rt.close()
 
 
-def _start_demo_sandbox(port: int):  # type: ignore[no-untyped-def]
+def _start_demo_sandbox(port: int) -> Running:
     """The provider sandbox in a thread of the demo's process (stopped with it), on PORT or, when
     PORT is taken, on a free one: the demo moves its inbox to wherever the sandbox runs."""
     from raccordo.sandbox import server as sandbox_server
