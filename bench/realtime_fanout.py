@@ -242,7 +242,8 @@ def event_json(
 
 
 class Committer(threading.Thread):
-    """Commits the scheduled events through the services' event hooks, in schedule order, and wakes the servers over the bus."""
+    """Commits the scheduled events through the services' event hooks, in schedule order, and wakes
+    the servers over the bus."""
 
     def __init__(self, rt: Any, bus_url: str, subject: str) -> None:
         super().__init__(daemon=True)
@@ -516,21 +517,28 @@ def problems(results: dict[str, Any]) -> list[str]:
 
 def print_fanout(results: dict[str, Any], sockets: int, users: int) -> None:
     print(
-        f"fan-out: {sockets} agent sockets ({users} agents), events committed by the bench and announced on a Redis bus; one serve process, no embedded worker"
+        f"fan-out: {sockets} agent sockets ({users} agents), events committed by the bench and announced "
+        "on a Redis bus; one serve process, no embedded worker"
     )
     print(
-        "latency from the scheduled time to the last socket that must have the event; 'commit p99': from the commit instead (the source's own lag left out)"
+        "latency from the scheduled time to the last socket that must have the event; "
+        "'commit p99': from the commit instead (the source's own lag left out)"
     )
     print(
-        f"{'scenario':<9} {'server':<9} {'msgs/s':>6} {'reach':>6} {'p50 ms':>8} {'p99 ms':>8} {'commit p99':>10} {'frames/s':>9} {'CPU %':>6} {'frames/CPU s':>13} {'deliv/CPU s':>12} {'client CPU %':>12}  complete"
+        f"{'scenario':<9} {'server':<9} {'msgs/s':>6} {'reach':>6} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'commit p99':>10} {'frames/s':>9} {'CPU %':>6} {'frames/CPU s':>13} {'deliv/CPU s':>12} "
+        f"{'client CPU %':>12}  complete"
     )
     for tag in ("assigned", "list"):
         for server, scenarios in results.items():
             row = scenarios[tag]
             reach = "/".join(str(x) for x in row["sockets_per_message"])
             print(
-                f"{tag:<9} {server:<9} {row['rate']:>6g} {reach:>6} {_f(row['p50_ms']):>8} {_f(row['p99_ms']):>8} {_f(row['after_commit_p99_ms']):>10} {_f(row['frames_per_s'], '.0f'):>9} {_f(row['server_cpu_percent']):>6} "
-                f"{_f(row['frames_per_cpu_s'], '.0f'):>13} {_f(row['deliveries_per_cpu_s'], '.0f'):>12} {_f(row['client_cpu_percent']):>12}  {row['complete']}/{row['messages']}"
+                f"{tag:<9} {server:<9} {row['rate']:>6g} {reach:>6} {_f(row['p50_ms']):>8} {_f(row['p99_ms']):>8} "
+                f"{_f(row['after_commit_p99_ms']):>10} {_f(row['frames_per_s'], '.0f'):>9} "
+                f"{_f(row['server_cpu_percent']):>6} {_f(row['frames_per_cpu_s'], '.0f'):>13} "
+                f"{_f(row['deliveries_per_cpu_s'], '.0f'):>12} {_f(row['client_cpu_percent']):>12}  "
+                f"{row['complete']}/{row['messages']}"
             )
     raw = results.get("raw")
     for server in (s for s in results if s != "raw"):
@@ -538,13 +546,15 @@ def print_fanout(results: dict[str, Any], sockets: int, users: int) -> None:
             mine, base = results[server][tag], raw[tag] if raw else None
             if base and mine["deliveries_per_cpu_s"] and base["deliveries_per_cpu_s"]:
                 print(
-                    f"ratio {server}/raw deliveries per server CPU second, {tag}: {mine['deliveries_per_cpu_s'] / base['deliveries_per_cpu_s']:.2f}"
+                    f"ratio {server}/raw deliveries per server CPU second, {tag}: "
+                    f"{mine['deliveries_per_cpu_s'] / base['deliveries_per_cpu_s']:.2f}"
                 )
     for server, scenarios in results.items():
         for tag in ("assigned", "list"):
             if server != "raccordo" and scenarios[tag]["missing"]:
                 print(
-                    f"note: {server} {tag} did not keep up: {scenarios[tag]['missing']} deliveries still missing after --drain-timeout"
+                    f"note: {server} {tag} did not keep up: {scenarios[tag]['missing']} deliveries "
+                    "still missing after --drain-timeout"
                 )
     print("goals: assigned p99 < 50 ms at 100 msgs/s; list p99 < 250 ms at 20 msgs/s (1,000 sockets)")
 
