@@ -21,7 +21,7 @@ import contextlib
 import uuid
 from urllib.parse import urlparse
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket
 from starlette.concurrency import run_in_threadpool
 
 from raccordo.accounts.api.deps import SESSION_COOKIE
@@ -32,6 +32,7 @@ from raccordo.realtime.frames import DIRECT, PREPARED, PreparedFrame
 from raccordo.realtime.hub import CLOSE_SLOW, Client, Hub
 from raccordo.realtime.services import connection_use_cases as connections
 from raccordo.realtime.services.connection_use_cases import Credentials
+from raccordo.realtime.sockets import serve_until_closed
 
 router = APIRouter()
 TOKEN_PROTOCOL = "raccordo.token."
@@ -90,14 +91,12 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     )
     sender = start_sender(client, settings.ws_heartbeat_seconds)
     try:
-        await _receive_loop(hub, client, actor, settings.ws_heartbeat_seconds * 3 + 10)
-    except (WebSocketDisconnect, RuntimeError):
-        pass
+        await serve_until_closed(
+            _receive_loop(hub, client, actor, settings.ws_heartbeat_seconds * 3 + 10),
+            sender,
+            lambda: hub.unregister(client),
+        )
     finally:
-        hub.unregister(client)
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await sender
         await run_in_threadpool(connections.close_connection, sessions, connection_id)
 
 
