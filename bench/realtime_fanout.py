@@ -35,6 +35,7 @@ import json
 import math
 import os
 import queue
+import random
 import re
 import threading
 import time
@@ -45,6 +46,8 @@ from ingest import BenchError, percentile
 
 MARK_RE = re.compile(r'"rt":"([0-9a-f]+):(\w+):(\d+)"')
 SETTLE_QUIET = 1.0
+PING = '{"type":"ping"}'  # as realtime.py's sockets (and a browser tab) send it
+PING_EVERY = 15.0  # seconds; the server drops a socket silent for 3 heartbeats + 10 s (70 s by default)
 
 
 # --------------------------------------------------------------------------- the raw baseline server
@@ -120,6 +123,7 @@ class Reader:
         self.scenarios: dict[str, Scenario] = {}
         self.frames = 0
         self.event_frames = 0
+        self.closed: list[str] = []  # sockets the server closed: "<socket> <code> <reason>"
 
     def on_frame(self, sock: int, raw: str, now: float) -> None:
         self.frames += 1
@@ -155,10 +159,21 @@ async def open_sockets(
 
     async def read(index: int, ws: Any) -> None:
         clock = time.perf_counter
-        with contextlib.suppress(ConnectionClosed):
+        try:
             async for raw in ws:
                 if isinstance(raw, str):
                     reader.on_frame(index, raw, clock())
+        except ConnectionClosed as closed:
+            if closed.rcvd is not None and closed.rcvd.code != 1000:  # the server closed it (1000: our own close)
+                reader.closed.append(f"{index} {closed.rcvd.code} {closed.rcvd.reason}")
+
+    async def ping(ws: Any) -> None:
+        # The app-level ping a browser tab sends: the server drops a socket silent for 70 s.
+        await asyncio.sleep(random.uniform(0, PING_EVERY))
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await ws.send(PING)
+                await asyncio.sleep(PING_EVERY)
 
     async def one(index: int) -> None:
         async with semaphore:
@@ -175,7 +190,7 @@ async def open_sockets(
             hello = json.loads(await asyncio.wait_for(ws.recv(), 30))
             if hello.get("type") != "hello":
                 raise BenchError(f"socket {index}: expected hello, got {str(hello)[:200]}")
-            sockets[index] = (ws, asyncio.create_task(read(index, ws)))
+            sockets[index] = (ws, asyncio.create_task(read(index, ws)), asyncio.create_task(ping(ws)))
 
     await asyncio.gather(*(one(i) for i in range(count)))
     return sockets
@@ -185,12 +200,14 @@ async def close_sockets(sockets: list[Any]) -> None:
     async def one(pair: Any) -> None:
         if pair is None:
             return
-        ws, task = pair
+        ws, task, pinging = pair
+        pinging.cancel()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(ws.close(), 10)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        for one_task in (task, pinging):
+            one_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await one_task
 
     await asyncio.gather(*(one(p) for p in sockets))
 
@@ -379,6 +396,8 @@ async def drive(
     deliveries = sum(scenario.count)
     frames = reader.frames - frames_before
     return {
+        "sockets_closed_by_server": len(reader.closed),
+        "first_close": reader.closed[0] if reader.closed else None,
         "messages": scenario.n,
         "rate": rate,
         "sockets_per_message": sorted(set(scenario.expected)),
@@ -512,6 +531,8 @@ def problems(results: dict[str, Any]) -> list[str]:
             ):
                 if row[key]:
                     found.append(f"{server} {tag}: {row[key]} {key} deliveries")
+            if server == "raccordo" and row.get("sockets_closed_by_server"):
+                found.append(f"{server} {tag}: the server closed sockets (first: {row['first_close']})")
     return found
 
 
