@@ -110,6 +110,9 @@ def raise_nofile() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+PROFILE_ENV = "RACCORDO_BENCH_PROFILE"  # a child writes its cProfile statistics to this file when it stops
+
+
 def child_main(kind: str, port: int, parent_pid: int, max_seconds: float) -> None:
     """A child process: the real ``raccordo serve`` (or ``raccordo worker``) command, with a watchdog."""
 
@@ -130,7 +133,20 @@ def child_main(kind: str, port: int, parent_pid: int, max_seconds: float) -> Non
     from raccordo.cli import app
 
     argv = ["serve", "--host", "127.0.0.1", "--port", str(port)] if kind == "serve" else ["worker"]
-    app(argv, prog_name="raccordo")
+    profile = os.environ.get(PROFILE_ENV)
+    if not profile:
+        app(argv, prog_name="raccordo")
+        return
+    import cProfile
+
+    # --profile-dir: where the server's time goes (cProfile slows it down: read the shares, not the latencies).
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        app(argv, prog_name="raccordo")
+    finally:
+        profiler.disable()
+        profiler.dump_stats(profile)
 
 
 class Child:
@@ -143,7 +159,6 @@ class Child:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
         self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         cmd = [
             sys.executable,
             str(Path(__file__).resolve()),
@@ -156,7 +171,8 @@ class Child:
             "--child-max-seconds",
             str(int(max_seconds)),
         ]
-        self.process = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=str(ROOT))
+        with open(log_path, "wb") as log:  # the child writes to its own copy of the descriptor
+            self.process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT))
 
     def log_tail(self, chars: int = 2000) -> str:
         try:
@@ -199,8 +215,6 @@ class Child:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=15)
-        if not self._log.closed:
-            self._log.close()
 
 
 def reachable(url: str, default_port: int) -> bool:
@@ -288,7 +302,8 @@ def subscriber(setup: Setup, agent: int) -> Any:
 
 
 def check_rule(setup: Setup) -> None:
-    """Every socket must see each measured message: the rule has to show an unassigned conversation's message to every agent."""
+    """Every socket must see each measured message: the rule has to show an unassigned
+    conversation's message to every agent."""
     from raccordo.realtime.domain.visibility import visible
 
     event = {
@@ -304,7 +319,8 @@ def check_rule(setup: Setup) -> None:
     for position in range(len(setup.agents)):
         if not visible(event, subscriber(setup, position)):
             raise BenchError(
-                "domain/realtime.visible no longer shows a message in an unassigned conversation to every agent; choose other subscribers in the bench"
+                "domain/realtime.visible no longer shows a message in an unassigned conversation to every agent; "
+                "choose other subscribers in the bench"
             )
 
 
@@ -545,7 +561,8 @@ def dropped(sockets: list[Sock]) -> list[Sock]:
 
 
 async def settle(sockets: list[Sock], deadline: float) -> float:
-    """Wait until no socket received an event frame for SETTLE_QUIET s (the presence burst of the connections is over)."""
+    """Wait until no socket received an event frame for SETTLE_QUIET s (the presence burst of the
+    connections is over)."""
     started = time.perf_counter()
     limit = min(deadline, time.monotonic() + SETTLE_LIMIT)
     last_total, last_change = -1, time.monotonic()
@@ -708,7 +725,8 @@ async def closed_loop(
     delivery_timeout: float,
     children: dict[str, Child],
 ) -> None:
-    """``concurrency`` workers: post a message (to the targets in turn), wait until it reached every socket, post the next."""
+    """``concurrency`` workers: post a message (to the targets in turn), wait until it reached every
+    socket, post the next."""
     pending = iter(range(phase.n))  # shared: each message is posted once
 
     async def worker() -> None:
@@ -732,7 +750,8 @@ async def closed_loop(
                 why = f"; {describe_dropped(phase.sockets)}" if lost else ""
                 must = phase.expected[index]
                 raise BenchError(
-                    f"{phase.tag} message {index} reached {phase.count[index]} of {'?' if must is None else must} sockets within {delivery_timeout:.0f}s{why}"
+                    f"{phase.tag} message {index} reached {phase.count[index]} of {'?' if must is None else must} "
+                    f"sockets within {delivery_timeout:.0f}s{why}"
                 ) from None
 
     cpu_before = cpu_snapshot(children)
@@ -881,7 +900,8 @@ def verify(rt: Any, setup: Setup, tracker: Tracker, phases: list[Phase]) -> dict
         problems.append(f"{stored} inbound messages stored for {sent} posted")
     if len(events) != sent or unknown_events or sent != len(seen):
         problems.append(
-            f"{len(events)} message.created events stored for {sent} posted ({unknown_events} unknown, {sent - len(seen)} posted without one)"
+            f"{len(events)} message.created events stored for {sent} posted ({unknown_events} unknown, "
+            f"{sent - len(seen)} posted without one)"
         )
     if id_mismatches:
         problems.append(f"{id_mismatches} events carry another message id than the POST answered")
@@ -931,6 +951,9 @@ class Run:
         self.setup: Setup | None = None
 
     def start(self, name: str, kind: str, env: dict[str, str]) -> Child:
+        if self.args.profile_dir is not None and kind != "raw":
+            self.args.profile_dir.mkdir(parents=True, exist_ok=True)
+            env = {**env, PROFILE_ENV: str(self.args.profile_dir.resolve() / f"{name}.prof")}
         child = Child(name, kind, env, self.data_dir / f"{name}.log", self.args.time_limit + 60)
         self.children.append(child)
         return child
@@ -1162,7 +1185,8 @@ def run_bench(args: argparse.Namespace, data_root: Path) -> dict[str, Any]:
     nofile = raise_nofile()
     if nofile < args.sockets * 2 + 200:
         raise BenchError(
-            f"the open-file limit is {nofile}; {args.sockets} sockets need about {args.sockets * 2 + 200} (raise it with ulimit -n)"
+            f"the open-file limit is {nofile}; {args.sockets} sockets need about {args.sockets * 2 + 200} "
+            "(raise it with ulimit -n)"
         )
     if args.part in ("scale", "both", "fanout") and not reachable(args.bus_url, 6379 if args.bus == "redis" else 4222):
         raise BenchError(f"{args.bus} at {args.bus_url} is not reachable; {HOW_TO_START[args.bus]}")
@@ -1274,39 +1298,52 @@ def print_result(result: dict[str, Any]) -> None:
         ):
             row = lat[key]
             print(
-                f"{label:<34} {fmt(row['p50_ms']):>8} {fmt(row['p99_ms']):>8} {fmt(row['mean_ms']):>8} {fmt(row['max_ms']):>8}"
+                f"{label:<34} {fmt(row['p50_ms']):>8} {fmt(row['p99_ms']):>8} "
+                f"{fmt(row['mean_ms']):>8} {fmt(row['max_ms']):>8}"
             )
         cpu = lat["cpu_percent"]
         print(
-            f"{lat['complete_messages']}/{lat['messages']} messages reached every socket; {fmt(lat['frames_per_s'], '.0f')} frames/s received; "
-            f"CPU % of one core: serve {fmt(cpu.get('serve'))}, client {fmt(cpu.get('client'))}; machine busy {fmt(cpu.get('machine'))}% of {os.cpu_count()} cores; "
+            f"{lat['complete_messages']}/{lat['messages']} messages reached every socket; "
+            f"{fmt(lat['frames_per_s'], '.0f')} frames/s received; "
+            f"CPU % of one core: serve {fmt(cpu.get('serve'))}, client {fmt(cpu.get('client'))}; "
+            f"machine busy {fmt(cpu.get('machine'))}% of {os.cpu_count()} cores; "
             f"send lag p99 {fmt(lat['send_lag_p99_ms'])} ms"
         )
         print(
-            f"latency p50/p99 first socket = {fmt(lat['first_socket']['p50_ms'])}/{fmt(lat['first_socket']['p99_ms'])} ms, all sockets = {fmt(lat['all_sockets']['p50_ms'])}/{fmt(lat['all_sockets']['p99_ms'])} ms"
+            f"latency p50/p99 first socket = {fmt(lat['first_socket']['p50_ms'])}/"
+            f"{fmt(lat['first_socket']['p99_ms'])} ms, all sockets = {fmt(lat['all_sockets']['p50_ms'])}/"
+            f"{fmt(lat['all_sockets']['p99_ms'])} ms"
         )
     scale = result.get("scale_out")
     if scale:
         print(
-            f"\nscale-out: {scale['bus']} bus, 1 worker process, {scale['sockets']} sockets, closed loop with {scale['concurrency']} in flight, "
-            f"{scale['messages_per_round']} messages per round (+{scale['warmup']} warm-up per layout), rounds {' '.join(scale['order'])}"
+            f"\nscale-out: {scale['bus']} bus, 1 worker process, {scale['sockets']} sockets, "
+            f"closed loop with {scale['concurrency']} in flight, "
+            f"{scale['messages_per_round']} messages per round (+{scale['warmup']} warm-up per layout), "
+            f"rounds {' '.join(scale['order'])}"
         )
         print(
-            f"{'config':<7} {'serves':>6} {'msgs':>6} {'seconds':>8} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'frames/s':>9} {'machine':>8}  CPU % of one core: serve a / serve b / worker / client"
+            f"{'config':<7} {'serves':>6} {'msgs':>6} {'seconds':>8} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+            f"{'frames/s':>9} {'machine':>8}  CPU % of one core: serve a / serve b / worker / client"
         )
         for name in ("one", "two"):
             row = scale[name]
             cpu = row["cpu_percent"]
             print(
-                f"{name:<7} {row['serve_processes']:>6} {row['messages']:>6} {row['seconds']:>8.2f} {row['msgs_per_s']:>8.1f} {fmt(row['all_sockets_p50_ms']):>8} "
-                f"{fmt(row['all_sockets_p99_ms']):>8} {fmt(row['frames_per_s'], '.0f'):>9} {fmt(cpu.get('machine')) + '%':>8}  {fmt(cpu.get('serve_a'))} / {fmt(cpu.get('serve_b'))} / {fmt(cpu.get('worker'))} / {fmt(cpu.get('client'))}"
+                f"{name:<7} {row['serve_processes']:>6} {row['messages']:>6} {row['seconds']:>8.2f} "
+                f"{row['msgs_per_s']:>8.1f} {fmt(row['all_sockets_p50_ms']):>8} "
+                f"{fmt(row['all_sockets_p99_ms']):>8} {fmt(row['frames_per_s'], '.0f'):>9} "
+                f"{fmt(cpu.get('machine')) + '%':>8}  {fmt(cpu.get('serve_a'))} / {fmt(cpu.get('serve_b'))} / "
+                f"{fmt(cpu.get('worker'))} / {fmt(cpu.get('client'))}"
             )
         print(
-            f"scale-out factor two/one = {scale['factor']:.2f} (two {scale['two']['msgs_per_s']:.1f} msgs/s / one {scale['one']['msgs_per_s']:.1f} msgs/s)"
+            f"scale-out factor two/one = {scale['factor']:.2f} (two {scale['two']['msgs_per_s']:.1f} msgs/s / "
+            f"one {scale['one']['msgs_per_s']:.1f} msgs/s)"
         )
         if result["backend"] == "sqlite":
             print(
-                "note: on SQLite both processes share one database file and its single writer; the documented scale-out runs on PostgreSQL"
+                "note: on SQLite both processes share one database file and its single writer; "
+                "the documented scale-out runs on PostgreSQL"
             )
     if result.get("fanout"):
         from realtime_fanout import print_fanout
@@ -1320,9 +1357,11 @@ def print_result(result: dict[str, Any]) -> None:
         return
     v = result["verification"]
     print(
-        f"verified: {v['inbound_messages_in_db']} inbound messages and {v['message_created_events_in_db']} message.created events stored for {v['messages_posted']} posted; "
-        f"deliveries {v['received_deliveries']}/{v['expected_deliveries']} expected, {v['missing_deliveries']} missing, "
-        f"{v['duplicate_deliveries']} duplicate, {v['unexpected_deliveries']} unexpected, {v['out_of_order_events']} out of order"
+        f"verified: {v['inbound_messages_in_db']} inbound messages and {v['message_created_events_in_db']} "
+        f"message.created events stored for {v['messages_posted']} posted; "
+        f"deliveries {v['received_deliveries']}/{v['expected_deliveries']} expected, "
+        f"{v['missing_deliveries']} missing, {v['duplicate_deliveries']} duplicate, "
+        f"{v['unexpected_deliveries']} unexpected, {v['out_of_order_events']} out of order"
     )
 
 
@@ -1331,7 +1370,8 @@ def print_result(result: dict[str, Any]) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Inbound API message to agent WebSocket latency on one serve process, and the scale-out factor of two processes over one."
+        description="Inbound API message to agent WebSocket latency on one serve process, "
+        "and the scale-out factor of two processes over one."
     )
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="postgresql")
     parser.add_argument(
@@ -1352,7 +1392,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--warmup",
         type=int,
         default=None,
-        help="messages sent first and not measured, per part and per socket layout (default: 10%% of --messages, 5..50)",
+        help="messages sent first and not measured, per part and per socket layout "
+        "(default: 10%% of --messages, 5..50)",
     )
     parser.add_argument(
         "--scale-messages", type=int, default=150, help="scale-out part: measured messages per round (default 150)"
@@ -1434,6 +1475,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         default=None,
         help="keep the SQLite database and the process logs here (default: a temporary directory, removed)",
+    )
+    parser.add_argument(
+        "--profile-dir",
+        type=Path,
+        default=None,
+        help="run each server process under cProfile and write <name>.prof here when it stops (slows them down)",
     )
     parser.add_argument("--child", choices=("serve", "worker", "raw"), default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child-port", type=int, default=0, help=argparse.SUPPRESS)

@@ -35,6 +35,7 @@ import json
 import math
 import os
 import queue
+import random
 import re
 import threading
 import time
@@ -45,6 +46,8 @@ from ingest import BenchError, percentile
 
 MARK_RE = re.compile(r'"rt":"([0-9a-f]+):(\w+):(\d+)"')
 SETTLE_QUIET = 1.0
+PING = '{"type":"ping"}'  # as realtime.py's sockets (and a browser tab) send it
+PING_EVERY = 15.0  # seconds; the server drops a socket silent for 3 heartbeats + 10 s (70 s by default)
 
 
 # --------------------------------------------------------------------------- the raw baseline server
@@ -120,6 +123,7 @@ class Reader:
         self.scenarios: dict[str, Scenario] = {}
         self.frames = 0
         self.event_frames = 0
+        self.closed: list[str] = []  # sockets the server closed: "<socket> <code> <reason>"
 
     def on_frame(self, sock: int, raw: str, now: float) -> None:
         self.frames += 1
@@ -155,10 +159,21 @@ async def open_sockets(
 
     async def read(index: int, ws: Any) -> None:
         clock = time.perf_counter
-        with contextlib.suppress(ConnectionClosed):
+        try:
             async for raw in ws:
                 if isinstance(raw, str):
                     reader.on_frame(index, raw, clock())
+        except ConnectionClosed as closed:
+            if closed.rcvd is not None and closed.rcvd.code != 1000:  # the server closed it (1000: our own close)
+                reader.closed.append(f"{index} {closed.rcvd.code} {closed.rcvd.reason}")
+
+    async def ping(ws: Any) -> None:
+        # The app-level ping a browser tab sends: the server drops a socket silent for 70 s.
+        await asyncio.sleep(random.uniform(0, PING_EVERY))
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await ws.send(PING)
+                await asyncio.sleep(PING_EVERY)
 
     async def one(index: int) -> None:
         async with semaphore:
@@ -175,7 +190,7 @@ async def open_sockets(
             hello = json.loads(await asyncio.wait_for(ws.recv(), 30))
             if hello.get("type") != "hello":
                 raise BenchError(f"socket {index}: expected hello, got {str(hello)[:200]}")
-            sockets[index] = (ws, asyncio.create_task(read(index, ws)))
+            sockets[index] = (ws, asyncio.create_task(read(index, ws)), asyncio.create_task(ping(ws)))
 
     await asyncio.gather(*(one(i) for i in range(count)))
     return sockets
@@ -185,12 +200,14 @@ async def close_sockets(sockets: list[Any]) -> None:
     async def one(pair: Any) -> None:
         if pair is None:
             return
-        ws, task = pair
+        ws, task, pinging = pair
+        pinging.cancel()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(ws.close(), 10)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        for one_task in (task, pinging):
+            one_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await one_task
 
     await asyncio.gather(*(one(p) for p in sockets))
 
@@ -242,7 +259,8 @@ def event_json(
 
 
 class Committer(threading.Thread):
-    """Commits the scheduled events through the services' event hooks, in schedule order, and wakes the servers over the bus."""
+    """Commits the scheduled events through the services' event hooks, in schedule order, and wakes
+    the servers over the bus."""
 
     def __init__(self, rt: Any, bus_url: str, subject: str) -> None:
         super().__init__(daemon=True)
@@ -378,6 +396,8 @@ async def drive(
     deliveries = sum(scenario.count)
     frames = reader.frames - frames_before
     return {
+        "sockets_closed_by_server": len(reader.closed),
+        "first_close": reader.closed[0] if reader.closed else None,
         "messages": scenario.n,
         "rate": rate,
         "sockets_per_message": sorted(set(scenario.expected)),
@@ -511,26 +531,35 @@ def problems(results: dict[str, Any]) -> list[str]:
             ):
                 if row[key]:
                     found.append(f"{server} {tag}: {row[key]} {key} deliveries")
+            if server == "raccordo" and row.get("sockets_closed_by_server"):
+                found.append(f"{server} {tag}: the server closed sockets (first: {row['first_close']})")
     return found
 
 
 def print_fanout(results: dict[str, Any], sockets: int, users: int) -> None:
     print(
-        f"fan-out: {sockets} agent sockets ({users} agents), events committed by the bench and announced on a Redis bus; one serve process, no embedded worker"
+        f"fan-out: {sockets} agent sockets ({users} agents), events committed by the bench and announced "
+        "on a Redis bus; one serve process, no embedded worker"
     )
     print(
-        "latency from the scheduled time to the last socket that must have the event; 'commit p99': from the commit instead (the source's own lag left out)"
+        "latency from the scheduled time to the last socket that must have the event; "
+        "'commit p99': from the commit instead (the source's own lag left out)"
     )
     print(
-        f"{'scenario':<9} {'server':<9} {'msgs/s':>6} {'reach':>6} {'p50 ms':>8} {'p99 ms':>8} {'commit p99':>10} {'frames/s':>9} {'CPU %':>6} {'frames/CPU s':>13} {'deliv/CPU s':>12} {'client CPU %':>12}  complete"
+        f"{'scenario':<9} {'server':<9} {'msgs/s':>6} {'reach':>6} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'commit p99':>10} {'frames/s':>9} {'CPU %':>6} {'frames/CPU s':>13} {'deliv/CPU s':>12} "
+        f"{'client CPU %':>12}  complete"
     )
     for tag in ("assigned", "list"):
         for server, scenarios in results.items():
             row = scenarios[tag]
             reach = "/".join(str(x) for x in row["sockets_per_message"])
             print(
-                f"{tag:<9} {server:<9} {row['rate']:>6g} {reach:>6} {_f(row['p50_ms']):>8} {_f(row['p99_ms']):>8} {_f(row['after_commit_p99_ms']):>10} {_f(row['frames_per_s'], '.0f'):>9} {_f(row['server_cpu_percent']):>6} "
-                f"{_f(row['frames_per_cpu_s'], '.0f'):>13} {_f(row['deliveries_per_cpu_s'], '.0f'):>12} {_f(row['client_cpu_percent']):>12}  {row['complete']}/{row['messages']}"
+                f"{tag:<9} {server:<9} {row['rate']:>6g} {reach:>6} {_f(row['p50_ms']):>8} {_f(row['p99_ms']):>8} "
+                f"{_f(row['after_commit_p99_ms']):>10} {_f(row['frames_per_s'], '.0f'):>9} "
+                f"{_f(row['server_cpu_percent']):>6} {_f(row['frames_per_cpu_s'], '.0f'):>13} "
+                f"{_f(row['deliveries_per_cpu_s'], '.0f'):>12} {_f(row['client_cpu_percent']):>12}  "
+                f"{row['complete']}/{row['messages']}"
             )
     raw = results.get("raw")
     for server in (s for s in results if s != "raw"):
@@ -538,13 +567,15 @@ def print_fanout(results: dict[str, Any], sockets: int, users: int) -> None:
             mine, base = results[server][tag], raw[tag] if raw else None
             if base and mine["deliveries_per_cpu_s"] and base["deliveries_per_cpu_s"]:
                 print(
-                    f"ratio {server}/raw deliveries per server CPU second, {tag}: {mine['deliveries_per_cpu_s'] / base['deliveries_per_cpu_s']:.2f}"
+                    f"ratio {server}/raw deliveries per server CPU second, {tag}: "
+                    f"{mine['deliveries_per_cpu_s'] / base['deliveries_per_cpu_s']:.2f}"
                 )
     for server, scenarios in results.items():
         for tag in ("assigned", "list"):
             if server != "raccordo" and scenarios[tag]["missing"]:
                 print(
-                    f"note: {server} {tag} did not keep up: {scenarios[tag]['missing']} deliveries still missing after --drain-timeout"
+                    f"note: {server} {tag} did not keep up: {scenarios[tag]['missing']} deliveries "
+                    "still missing after --drain-timeout"
                 )
     print("goals: assigned p99 < 50 ms at 100 msgs/s; list p99 < 250 ms at 20 msgs/s (1,000 sockets)")
 

@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect
 
 from raccordo.accounts.domain.roles import Role
 from raccordo.realtime.domain.visibility import Subscriber, visible
-from raccordo.realtime.frames import PREPARED, BroadcastWebSocketProtocol, PreparedFrame
+from raccordo.realtime.frames import DIRECT, PREPARED, BroadcastWebSocketProtocol, PreparedFrame
 from raccordo.realtime.hub import Client, Hub
 
 KINDS = (
@@ -155,3 +155,76 @@ def test_prepared_frames_decode_on_real_sockets(compression):
     assert bool(extensions) == (compression is not None)
     if compression:  # the server compresses each message afresh, so one compressed frame suits every socket
         assert extensions[0].remote_no_context_takeover
+
+
+async def _direct_app(scope, receive, send):  # frames written straight to the transport between ordinary sends
+    assert scope["type"] == "websocket"
+    await receive()
+    await send({"type": "websocket.accept"})
+    write = scope["extensions"][DIRECT]
+    shared = PreparedFrame(json.dumps({"n": 1, "text": "é" * 200}))
+    await send({"type": "websocket.send", "text": '{"n": 0}'})
+    written = [write(shared)]
+    await send({"type": "websocket.send", "text": json.dumps({"n": 2, "text": "é" * 200})})
+    written.append(write(PreparedFrame(json.dumps({"n": 3, "text": "x" * 70000}))))
+    written.append(write(shared))
+    await send({"type": "websocket.send", "text": json.dumps({"n": 4, "written": written})})
+    await receive()
+
+
+@pytest.mark.parametrize("compression", ["deflate", None])
+def test_direct_writes_decode_in_order_on_real_sockets(compression):
+    port = _free_port()
+    config = uvicorn.Config(
+        _direct_app,
+        host="127.0.0.1",
+        port=port,
+        ws=BroadcastWebSocketProtocol,
+        ws_per_message_deflate=compression is not None,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+        async def read() -> list[dict]:
+            async with connect(f"ws://127.0.0.1:{port}/", compression=compression, max_size=None) as ws:
+                return [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(6)]
+
+        frames = asyncio.run(read())
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert [f["n"] for f in frames] == [0, 1, 2, 3, 1, 4]
+    assert frames[1]["text"] == frames[2]["text"] == "é" * 200 and len(frames[3]["text"]) == 70000
+    assert frames[5]["written"] == [True, True, True]  # an open, writable socket takes the direct path
+
+
+def test_a_client_writes_directly_only_when_nothing_is_queued_or_being_sent():
+    written: list[PreparedFrame] = []
+    accept = [True]
+
+    def write(frame: PreparedFrame) -> bool:
+        if accept[0]:
+            written.append(frame)
+        return accept[0]
+
+    client = Client(None, Subscriber(1, 1, Role.AGENT), "c", asyncio.Queue(maxsize=3), direct=write)  # type: ignore[arg-type]
+    first, second, third, fourth = (PreparedFrame(json.dumps({"n": n})) for n in range(4))
+    client.offer_frame(1, first)
+    assert written == [first] and client.queue.empty() and client.last_sent_id == 1
+    client.offer({"type": "pong"})  # something queued: later frames wait behind it, in order
+    client.offer_frame(2, second)
+    assert written == [first] and client.queue.qsize() == 2
+    client.queue.get_nowait(), client.queue.get_nowait()
+    client.sending = True  # the sender holds a message it has not finished writing
+    client.offer_frame(3, third)
+    assert written == [first] and client.queue.get_nowait() is third
+    client.sending = False
+    accept[0] = False  # the transport is paused (flow control): the frame goes through the queue
+    client.offer_frame(4, fourth)
+    assert client.queue.get_nowait() is fourth and client.last_sent_id == 4

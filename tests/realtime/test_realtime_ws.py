@@ -1,4 +1,5 @@
-"""/ws end to end in one process: events live and resumed, tenant scoping, typing and viewers, presence, slow clients."""
+"""/ws end to end in one process: events live and resumed, tenant scoping, typing and viewers,
+presence, slow clients."""
 
 from __future__ import annotations
 
@@ -216,9 +217,11 @@ def test_refused_connections(live):
     assert refused.value.code == 1008
     login = client.post("/api/v1/auth/login", json={"email": org.email("agent"), "password": org.password})
     assert login.status_code == 200
-    with pytest.raises(WebSocketDisconnect) as foreign:
-        with client.websocket_connect("/ws", headers={"origin": "https://evil.example.com"}):
-            pass
+    with (
+        pytest.raises(WebSocketDisconnect) as foreign,
+        client.websocket_connect("/ws", headers={"origin": "https://evil.example.com"}),
+    ):
+        pass
     assert foreign.value.code == 1008
     with client.websocket_connect("/ws", headers={"origin": "http://testserver"}) as ws:
         assert _until(ws, lambda m: m["type"] == "hello")["user_id"] == org.users["agent"]

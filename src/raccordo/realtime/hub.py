@@ -68,6 +68,10 @@ class Client:
     queue: asyncio.Queue[dict[str, Any] | str | PreparedFrame]  # str, PreparedFrame: already serialized by the hub
     last_sent_id: int = 0
     batch: bool = False  # live events as one "events" frame per pump (the client asked for it)
+    # Writes a prepared frame to the socket at once, or answers False (``frames.DIRECT``; None: the
+    # server offers no such hook). Used only while nothing is queued or being sent, so order holds.
+    direct: Callable[[PreparedFrame], bool] | None = None
+    sending: bool = False  # the sender took a message off the queue and has not finished writing it
     closed: bool = False
     overflowed: bool = False
     # Set by the connection: closes the socket from outside the sender, which may be blocked on a stuck peer.
@@ -84,15 +88,18 @@ class Client:
                 return
             self.last_sent_id = event_id
         try:
-            self.queue.put_nowait(text if text is not None else message)  # type: ignore[arg-type]
+            self.queue.put_nowait(text if text is not None else message)
         except asyncio.QueueFull:
             self._overflow()
 
     def offer_frame(self, last_id: int, frame: PreparedFrame) -> None:
-        """Queue a frame the hub prepared for many clients, holding events up to ``last_id``."""
+        """Send a frame the hub prepared for many clients, holding events up to ``last_id``:
+        written at once when the socket is idle, else queued behind what it is sending."""
         if self.closed:
             return
         self.last_sent_id = last_id
+        if self.direct is not None and not self.sending and self.queue.empty() and self.direct(frame):
+            return
         try:
             self.queue.put_nowait(frame)
         except asyncio.QueueFull:
@@ -132,7 +139,7 @@ class EventReader:
                 try:
                     rows = self._connection.execute(statement).all()
                     self._connection.commit()  # ends the read (on SQLite, frees the writer lock; PostgreSQL: no-op)
-                    return rows
+                    return list(rows)
                 except BaseException as exc:
                     self.close_locked()
                     if attempt == 2 or not (isinstance(exc, DBAPIError) and exc.connection_invalidated):

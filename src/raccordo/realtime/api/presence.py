@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from raccordo.accounts.api.deps import ActorDep, transaction
+from raccordo.accounts.api.deps import ActorDep, runtime
 from raccordo.accounts.domain.actor import Actor
-from raccordo.accounts.domain.roles import Permission
-from raccordo.realtime.services import presence
+from raccordo.realtime.services import presence_use_cases
 
 router = APIRouter(prefix="/api/v1", tags=["presence"])
 
@@ -33,33 +32,19 @@ class PresenceOut(BaseModel):
     updated_at: datetime | None
 
 
+def _sessions(request: Request) -> Any:
+    return runtime(request).sessions
+
+
 @router.get("/presence", response_model=list[PresenceOut])
 def list_presence(request: Request, actor: Actor = ActorDep) -> list[PresenceOut]:
-    actor.require(Permission.READ)
-    with transaction(request) as session:
-        return [
-            PresenceOut(
-                user_id=u.id,
-                name=u.name,
-                status=p.status if p else "offline",
-                reason=p.reason if p else None,
-                connections=n,
-                updated_at=p.updated_at if p else None,
-            )
-            for u, p, n in presence.list_presence(session, actor.tenant_id)
-        ]
+    return [
+        PresenceOut.model_validate(view, from_attributes=True)
+        for view in presence_use_cases.list_presence(_sessions(request), actor)
+    ]
 
 
 @router.put("/presence/me", response_model=PresenceOut)
 def set_my_presence(body: PresenceIn, request: Request, actor: Actor = ActorDep) -> PresenceOut:
-    with transaction(request) as session:
-        row = presence.set_status(session, actor, body.status, body.reason)
-        me = next(item for item in presence.list_presence(session, actor.tenant_id) if item[0].id == actor.user_id)
-        return PresenceOut(
-            user_id=actor.user_id,
-            name=me[0].name,
-            status=row.status,
-            reason=row.reason,
-            connections=me[2],
-            updated_at=row.updated_at,
-        )  # type: ignore[arg-type]
+    view = presence_use_cases.set_my_presence(_sessions(request), actor, body.status, body.reason)
+    return PresenceOut.model_validate(view, from_attributes=True)

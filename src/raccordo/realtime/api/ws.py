@@ -19,67 +19,52 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from typing import Any
 from urllib.parse import urlparse
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket
 from starlette.concurrency import run_in_threadpool
 
 from raccordo.accounts.api.deps import SESSION_COOKIE
 from raccordo.accounts.domain.actor import Actor
-from raccordo.accounts.domain.roles import Role
-from raccordo.accounts.services import accounts
-from raccordo.accounts.services.accounts import user_team_ids
-from raccordo.desk.services import inbox
 from raccordo.platform.errors import RaccordoError
-from raccordo.platform.store.db import unit_of_work
 from raccordo.realtime.domain.visibility import Subscriber
-from raccordo.realtime.frames import PREPARED, PreparedFrame
+from raccordo.realtime.frames import DIRECT, PREPARED, PreparedFrame
 from raccordo.realtime.hub import CLOSE_SLOW, Client, Hub
-from raccordo.realtime.services import presence
+from raccordo.realtime.services import connection_use_cases as connections
+from raccordo.realtime.services.connection_use_cases import Credentials
+from raccordo.realtime.sockets import serve_until_closed
 
 router = APIRouter()
 TOKEN_PROTOCOL = "raccordo.token."
 MAX_SUBSCRIPTIONS = 500
 
 
-def _authenticate(hub: Hub, websocket: WebSocket) -> tuple[Actor, frozenset[int], str | None] | str:
-    """The actor, their teams and the subprotocol to accept; or why the connection is refused."""
+def _credentials(hub: Hub, websocket: WebSocket) -> tuple[Credentials, str | None]:
+    """What the opening request presented, and the token subprotocol to accept (if it carried one)."""
     protocols = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
     token_protocol = next((p for p in protocols if p.startswith(TOKEN_PROTOCOL)), None)
     authorization = websocket.headers.get("authorization", "")
-    with unit_of_work(hub.rt.sessions) as session:
-        if token_protocol or authorization:
-            token = token_protocol[len(TOKEN_PROTOCOL) :] if token_protocol else authorization.partition(" ")[2].strip()
-            user = accounts.token_user(session, token)
-            if user is None:
-                return "invalid or revoked token"
-        else:
-            cookie = websocket.cookies.get(SESSION_COOKIE)
-            found = accounts.session_user(session, cookie) if cookie else None
-            if found is None:
-                return "log in first"
-            origin = websocket.headers.get("origin")
-            host = websocket.headers.get("host", "")
-            allowed = {host, urlparse(hub.rt.settings.resolved_public_url).netloc}
-            if origin and urlparse(origin).netloc not in allowed:
-                # Browsers send cookies cross-site on WebSockets: refuse other sites' pages.
-                return "origin not allowed"
-            user = found[0]
-        actor = Actor(user.tenant_id, user.id, Role(user.role), user.language)
-        teams = frozenset(user_team_ids(session, user.tenant_id, user.id))
-    return actor, teams, token_protocol
+    token: str | None = None
+    if token_protocol:
+        token = token_protocol[len(TOKEN_PROTOCOL) :]
+    elif authorization:
+        token = authorization.partition(" ")[2].strip()
+    allowed = frozenset({websocket.headers.get("host", ""), urlparse(hub.rt.settings.resolved_public_url).netloc})
+    credentials = Credentials(token, websocket.cookies.get(SESSION_COOKIE), websocket.headers.get("origin"), allowed)
+    return credentials, token_protocol
 
 
 @router.websocket("/ws")
 async def websocket_endpoint(websocket: WebSocket) -> None:
     hub: Hub = websocket.app.state.hub
     settings = hub.rt.settings
-    authenticated = await run_in_threadpool(_authenticate, hub, websocket)
-    if isinstance(authenticated, str):
-        await websocket.close(code=1008, reason=authenticated)
+    sessions = hub.rt.sessions
+    credentials, subprotocol = _credentials(hub, websocket)
+    agent = await run_in_threadpool(connections.authenticate, sessions, credentials)
+    if isinstance(agent, str):
+        await websocket.close(code=1008, reason=agent)
         return
-    actor, teams, subprotocol = authenticated
+    actor = agent.actor
     resume: int | None = None
     raw_resume = websocket.query_params.get("last_event_id")
     if raw_resume is not None:
@@ -92,12 +77,13 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     connection_id = uuid.uuid4().hex
     client = Client(
         websocket,
-        Subscriber(actor.tenant_id, actor.user_id, actor.role, teams),
+        Subscriber(actor.tenant_id, agent.user_id, actor.role, agent.team_ids),
         connection_id,
         asyncio.Queue(maxsize=settings.ws_queue_size),
         batch=batch,
-    )  # type: ignore[arg-type]
-    await run_in_threadpool(_in_transaction, hub, presence.connect, actor, connection_id, hub.bus.node_id)
+        direct=websocket.scope.get("extensions", {}).get(DIRECT),
+    )
+    await run_in_threadpool(connections.open_connection, sessions, actor, connection_id, hub.bus.node_id)
     await hub.register(
         client,
         resume,
@@ -105,20 +91,13 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     )
     sender = start_sender(client, settings.ws_heartbeat_seconds)
     try:
-        await _receive_loop(hub, client, actor, settings.ws_heartbeat_seconds * 3 + 10)
-    except (WebSocketDisconnect, RuntimeError):
-        pass
+        await serve_until_closed(
+            _receive_loop(hub, client, actor, settings.ws_heartbeat_seconds * 3 + 10),
+            sender,
+            lambda: hub.unregister(client),
+        )
     finally:
-        hub.unregister(client)
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await sender
-        await run_in_threadpool(_in_transaction, hub, presence.disconnect, connection_id)
-
-
-def _in_transaction(hub: Hub, function: Any, *args: Any) -> Any:
-    with unit_of_work(hub.rt.sessions) as session:
-        return function(session, *args)
+        await run_in_threadpool(connections.close_connection, sessions, connection_id)
 
 
 _closing: set[asyncio.Future[None]] = set()  # strong references until the closes finish
@@ -154,12 +133,16 @@ async def _send_loop(client: Client, heartbeat: float) -> None:
                 message = {"type": "heartbeat", "last_event_id": client.last_sent_id}
         else:
             message = queue.get_nowait()
-        if isinstance(message, PreparedFrame):  # built once for every socket that gets it
-            await websocket.send({"type": "websocket.send", "text": message.text, PREPARED: message})
-        elif isinstance(message, str):  # already serialized by the hub
-            await websocket.send_text(message)
-        else:
-            await websocket.send_json(message)
+        client.sending = True  # the hub queues behind this message instead of writing past it
+        try:
+            if isinstance(message, PreparedFrame):  # built once for every socket that gets it
+                await websocket.send({"type": "websocket.send", "text": message.text, PREPARED: message})
+            elif isinstance(message, str):  # already serialized by the hub
+                await websocket.send_text(message)
+            else:
+                await websocket.send_json(message)
+        finally:
+            client.sending = False
 
 
 async def _receive_loop(hub: Hub, client: Client, actor: Actor, idle_limit: float) -> None:
@@ -190,7 +173,7 @@ async def _receive_loop(hub: Hub, client: Client, actor: Actor, idle_limit: floa
                 continue
             # Only what the agent may see: a subscription is no way around the listing rule.
             client.subscriber.conversation_ids = await run_in_threadpool(
-                _in_transaction, hub, inbox.visible_ids, actor, ids
+                connections.visible_conversations, hub.rt.sessions, actor, ids
             )
         elif kind in ("typing", "viewing"):
             conversation_id = data.get("conversation_id")
@@ -198,7 +181,7 @@ async def _receive_loop(hub: Hub, client: Client, actor: Actor, idle_limit: floa
                 client.offer({"type": "error", "message": f"{kind} needs an integer conversation_id"})
                 continue
             if conversation_id not in client.subscriber.conversation_ids and not await run_in_threadpool(
-                _in_transaction, hub, inbox.visible_ids, actor, [conversation_id]
+                connections.visible_conversations, hub.rt.sessions, actor, [conversation_id]
             ):
                 client.offer({"type": "error", "message": f"{kind}: no such conversation among those you can see"})
                 continue
@@ -214,9 +197,14 @@ async def _receive_loop(hub: Hub, client: Client, actor: Actor, idle_limit: floa
             if kind == "viewing" and data.get("state", True):
                 client.subscriber.conversation_ids.add(conversation_id)
         elif kind == "presence":
+            status, reason = data.get("status"), data.get("reason")
             try:
                 await run_in_threadpool(
-                    _in_transaction, hub, presence.set_status, actor, data.get("status"), data.get("reason")
+                    connections.set_presence,
+                    hub.rt.sessions,
+                    actor,
+                    status if isinstance(status, str) else "",  # anything else is an unknown status
+                    reason if isinstance(reason, str) else None,
                 )
             except RaccordoError as exc:
                 client.offer({"type": "error", "field": exc.field, "message": exc.key})

@@ -45,6 +45,13 @@ def _presence(session: Session, tenant_id: int, user_id: int) -> AgentPresence:
     ).one()
 
 
+def _user_id(actor: Actor) -> int:
+    """Presence is a person's: the system actor has none (a caller's mistake, not a user's input)."""
+    if actor.user_id is None:
+        raise ValueError("presence belongs to a user, not to the system actor")
+    return actor.user_id
+
+
 def _change(session: Session, row: AgentPresence, status: str, reason: str | None) -> None:
     if (row.status, row.reason) == (status, reason):
         return
@@ -62,8 +69,8 @@ def _change(session: Session, row: AgentPresence, status: str, reason: str | Non
 
 def connect(session: Session, actor: Actor, connection_id: str, node: str) -> AgentPresence:
     """A new tab: recorded; an offline agent comes online (an away agent stays away)."""
-    session.add(AgentConnection(id=connection_id, tenant_id=actor.tenant_id, user_id=actor.user_id, node=node))
-    row = _presence(session, actor.tenant_id, actor.user_id)  # type: ignore[arg-type]
+    session.add(AgentConnection(id=connection_id, tenant_id=actor.tenant_id, user_id=_user_id(actor), node=node))
+    row = _presence(session, actor.tenant_id, _user_id(actor))
     if row.status == "offline":
         _change(session, row, "online", None)
     return row
@@ -88,7 +95,7 @@ def set_status(session: Session, actor: Actor, status: str, reason: str | None) 
         raise InvalidInput("presence.status_unknown", field="status", value=status)
     if reason is not None and len(reason) > 64:
         raise InvalidInput("presence.reason_too_long", field="reason")
-    row = _presence(session, actor.tenant_id, actor.user_id)  # type: ignore[arg-type]
+    row = _presence(session, actor.tenant_id, _user_id(actor))
     _change(session, row, status, reason if status == "away" else None)
     return row
 
