@@ -28,7 +28,10 @@ BACKENDS = [b.strip() for b in os.environ.get("RACCORDO_TEST_DATABASES", "sqlite
 POSTGRES_URL = os.environ.get("RACCORDO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("RACCORDO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 START = {
-    "postgresql": "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start (or set RACCORDO_TEST_POSTGRES_URL)",
+    "postgresql": (
+        "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+        " (or set RACCORDO_TEST_POSTGRES_URL)"
+    ),
     "redis": "start it with: redis-server --daemonize yes (or set RACCORDO_TEST_REDIS_URL)",
 }
 

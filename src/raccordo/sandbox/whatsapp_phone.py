@@ -65,7 +65,10 @@ async function refresh() {{
     const row = document.createElement("p");
     row.className = item.from;
     row.textContent = `${{texts[item.from]}}: ${{item.text}} `;
-    if (item.status) {{ const s = document.createElement("span"); s.className = "status"; s.textContent = item.status; row.append(s); }}
+    if (item.status) {{
+      const s = document.createElement("span");
+      s.className = "status"; s.textContent = item.status; row.append(s);
+    }}
     chat.append(row);
   }}
 }}
@@ -79,7 +82,8 @@ $("write").addEventListener("submit", (event) => {{
        {{type: "text", text: $("text").value, name: $("name").value}});
   $("text").value = "";
 }});
-$("read").addEventListener("click", () => post(`/_sandbox/whatsapp/numbers/${{$("number").value}}/phone/${{$("customer").value}}/read`, {{}}));
+$("read").addEventListener("click", () =>
+  post(`/_sandbox/whatsapp/numbers/${{$("number").value}}/phone/${{$("customer").value}}/read`, {{}}));
 setInterval(refresh, 1500);
 </script></body></html>"""
 
@@ -100,7 +104,8 @@ def phone_page(lang: str = "it") -> HTMLResponse:
     else:
         body = (
             f'<label>{html.escape(t["number"])} <select id="number">{numbers}</select></label>'
-            f'<label>{html.escape(t["customer"])} <input id="customer" value="393471234567" inputmode="numeric"></label>'
+            f"<label>{html.escape(t['customer'])}"
+            ' <input id="customer" value="393471234567" inputmode="numeric"></label>'
             f'<label>{html.escape(t["name"])} <input id="name" value="Giulia Bianchi"></label>'
             '<div id="chat" aria-live="polite"></div>'
             f'<form id="write"><label>{html.escape(t["message"])} <input id="text" required></label>'

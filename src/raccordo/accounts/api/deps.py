@@ -4,16 +4,11 @@ and out, with the cookies that carry the login session."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from fastapi import Depends, Request, Response
-from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.services import authentication
 from raccordo.platform.runtime import Runtime
-from raccordo.platform.store.db import unit_of_work
 
 SESSION_COOKIE = "raccordo_session"
 CSRF_COOKIE = "raccordo_csrf"
@@ -23,14 +18,6 @@ _SAFE = {"GET", "HEAD", "OPTIONS"}
 
 def runtime(request: Request) -> Runtime:
     return request.app.state.runtime
-
-
-@contextmanager
-def transaction(request: Request) -> Iterator[Session]:
-    """A unit of work for the API modules of desk, realtime, routing and the widget that still open
-    one themselves (while they move to use cases that open their own). Nothing in accounts uses it."""
-    with unit_of_work(runtime(request).sessions) as session:
-        yield session
 
 
 def cookie_secure(request: Request) -> bool:
