@@ -23,7 +23,6 @@ client_id, field}, ``pong``, ``heartbeat``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gzip
 import hashlib
 import json
@@ -31,7 +30,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -47,6 +46,7 @@ from raccordo.platform.errors import RaccordoError, TooManyRequests
 from raccordo.platform.i18n import pick_language, translate
 from raccordo.platform.web.errors import message_params, request_language
 from raccordo.platform.web.schemas import MAX_ID, PathId
+from raccordo.realtime.sockets import serve_until_closed
 from raccordo.record.domain.messages import DeliveryStatus
 
 router = APIRouter()
@@ -201,18 +201,14 @@ async def visitor_socket(websocket: WebSocket) -> None:
     await websocket.accept(subprotocol=protocol)
     client = VisitorClient(websocket, visitor, asyncio.Queue(maxsize=rt.settings.ws_queue_size))
     sender = asyncio.create_task(_send_loop(client, rt.settings.ws_heartbeat_seconds))
-    try:
+
+    async def run() -> None:
         await hub.register(client)
         await _receive_loop(hub, client, websocket, rt.settings.ws_heartbeat_seconds * 3 + 10)
-    except (WebSocketDisconnect, RuntimeError):
-        pass
-    finally:
-        hub.unregister(client)
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await sender
-        if client.typing:
-            await _typing(hub, client, False)
+
+    await serve_until_closed(run(), sender, lambda: hub.unregister(client))
+    if client.typing:
+        await _typing(hub, client, False)
 
 
 async def _send_loop(client: VisitorClient, heartbeat: float) -> None:
