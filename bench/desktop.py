@@ -38,10 +38,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
+from bench._support import (  # noqa: E402 - after the path
+    DEFAULT_POSTGRES_URL,
+    BenchError,
+    Database,
+    create_postgres_database,
+    percentile,
+)
 from bench.desktop_workload import add_conversations  # noqa: E402 - after the path
-from bench.ingest import BenchError, Database, create_postgres_database, percentile  # noqa: E402 - after the path
 
-DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BAR_MS = 100.0
 
 

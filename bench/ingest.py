@@ -28,16 +28,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import platform
 import random
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -49,79 +45,24 @@ from typing import Any
 from fastapi import Request
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-BENCH_TABLE = "bench_baseline_rows"
-BASELINE_PATH = "/bench/baseline"
-SECRET_KEY = "raccordo-bench-secret-key-not-for-production"
-START_POSTGRES = (
-    "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
-    " (or set RACCORDO_BENCH_POSTGRES_URL)"
+sys.path.insert(0, str(ROOT))
+
+from bench._support import (  # noqa: E402 - importable once the repository root is on the path
+    DEFAULT_POSTGRES_URL,
+    FIRST_NAMES,
+    LAST_NAMES,
+    SECRET_KEY,
+    BenchError,
+    ChildProcess,
+    child_env,
+    create_database,
+    free_port,
+    percentile,
+    start_watchdog,
 )
 
-FIRST_NAMES = [
-    "Mario",
-    "Giulia",
-    "Luca",
-    "Francesca",
-    "Marco",
-    "Chiara",
-    "Alessandro",
-    "Sara",
-    "Andrea",
-    "Martina",
-    "Giovanni",
-    "Elena",
-    "Matteo",
-    "Valentina",
-    "Davide",
-    "Anna",
-    "Paolo",
-    "Laura",
-    "Stefano",
-    "Federica",
-    "John",
-    "Emily",
-    "James",
-    "Olivia",
-    "Lorenzo",
-    "Beatrice",
-    "Simone",
-    "Alice",
-    "Nicolò",
-    "Ilaria",
-]
-LAST_NAMES = [
-    "Rossi",
-    "Russo",
-    "Ferrari",
-    "Esposito",
-    "Bianchi",
-    "Romano",
-    "Colombo",
-    "Ricci",
-    "Marino",
-    "Greco",
-    "Bruno",
-    "Gallo",
-    "Conti",
-    "De Luca",
-    "Mancini",
-    "Costa",
-    "Giordano",
-    "Rizzo",
-    "Lombardi",
-    "Moretti",
-    "Smith",
-    "Brown",
-    "Taylor",
-    "Wilson",
-    "Fontana",
-    "Caruso",
-    "Ferri",
-    "Galli",
-    "Martini",
-    "Leone",
-]
+BENCH_TABLE = "bench_baseline_rows"
+BASELINE_PATH = "/bench/baseline"
 TEXTS = [
     "Buongiorno, il mio ordine non è ancora arrivato.",
     "Salve, vorrei modificare l'indirizzo di consegna.",
@@ -133,10 +74,6 @@ TEXTS = [
     "Vi scrivo anche qui perché non ho ricevuto risposta.",
 ]
 SUBJECTS = ["Ordine in ritardo", "Fattura", "Reso", "Account", None, None, None]
-
-
-class BenchError(Exception):
-    """A failure the bench reports and exits non-zero for."""
 
 
 # --------------------------------------------------------------------------- workload
@@ -328,14 +265,7 @@ def serve_child(port: int, parent_pid: int, max_seconds: float) -> None:
     from raccordo.platform.config import Settings
     from raccordo.platform.runtime import Runtime
 
-    def watchdog() -> None:
-        # Never outlive the bench: stop when the parent is gone or the time budget is spent.
-        deadline = time.monotonic() + max_seconds
-        while time.monotonic() < deadline and os.getppid() == parent_pid:
-            time.sleep(0.5)
-        os._exit(3)
-
-    threading.Thread(target=watchdog, daemon=True).start()
+    start_watchdog(parent_pid, max_seconds)
     rt = Runtime.build(Settings())  # RACCORDO_* from the environment the bench set
     app = create_app(rt)
     add_baseline_route(app, rt)
@@ -343,29 +273,13 @@ def serve_child(port: int, parent_pid: int, max_seconds: float) -> None:
     rt.close()
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class Server(ChildProcess):
+    """The application (with the baseline route) under uvicorn in a child process: this script, ``--serve-child``."""
 
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process (Linux /proc), or None where unavailable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-class Server:
     def __init__(self, env: dict[str, str], log_path: Path, max_seconds: float) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        cmd = [
-            sys.executable,
-            str(Path(__file__).resolve()),
+        args = [
             "--serve-child",
             str(self.port),
             "--parent-pid",
@@ -373,15 +287,7 @@ class Server:
             "--server-max-seconds",
             str(int(max_seconds)),
         ]
-        # The child writes to its own copy of the descriptor: the bench's copy closes once it has started.
-        with open(log_path, "wb") as log:
-            self.process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT))
-
-    def log_tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
+        super().__init__(Path(__file__).resolve(), args, env, log_path)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         import httpx
@@ -398,18 +304,6 @@ class Server:
             time.sleep(0.1)
         raise BenchError(f"the server was not ready on {self.base_url} within {timeout:.0f}s")
 
-    def cpu(self) -> float | None:
-        return cpu_seconds(self.process.pid)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()  # uvicorn shuts down gracefully on SIGTERM
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
-
 
 # --------------------------------------------------------------------------- client
 
@@ -422,14 +316,6 @@ class PhaseResult:
     latencies: list[float]
     server_cpu_seconds: float | None
     responses: list[dict[str, Any]] = field(default_factory=list)
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile (p in 0..100)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))]
 
 
 async def run_phase(
@@ -496,51 +382,6 @@ def summarize(phases: list[PhaseResult]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- one backend
-
-
-@dataclass
-class Database:
-    backend: str
-    url: str
-    drop: Any  # callable or None
-
-
-def create_database(backend: str, data_dir: Path, postgres_url: str) -> Database:
-    if backend == "sqlite":
-        path = data_dir / "raccordo.db"
-        if path.exists():
-            # Counts are checked against what this run sent: an old database would break them.
-            raise BenchError(f"{path} already exists; give --data-dir an empty directory")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return Database(backend, f"sqlite:///{path}", None)
-    return create_postgres_database(postgres_url)
-
-
-def create_postgres_database(postgres_url: str) -> Database:
-    """A fresh ``raccordo_bench_<random>`` database on the server of ``postgres_url``, dropped by ``drop()``."""
-    from sqlalchemy import create_engine, text
-
-    name = f"raccordo_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure here means "no usable server"
-        raise BenchError(
-            f"PostgreSQL at {postgres_url} is not usable ({type(exc).__name__}: {exc}); {START_POSTGRES}"
-        ) from None
-    finally:
-        admin.dispose()
-
-    def drop() -> None:
-        engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        finally:
-            engine.dispose()
-
-    return Database("postgresql", postgres_url.rsplit("/", 1)[0] + f"/{name}", drop)
 
 
 def setup_tenant(rt: Any, run_id: str) -> tuple[int, str]:
@@ -674,14 +515,7 @@ def run_backend(backend: str, args: argparse.Namespace, data_root: Path) -> dict
         metadata.create_all(rt.engine)
         versions = server_versions(rt)
 
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RACCORDO_")}
-        env.update(
-            RACCORDO_DATA_DIR=str(data_dir),
-            RACCORDO_DATABASE_URL=database.url,
-            RACCORDO_SECRET_KEY=SECRET_KEY,
-            RACCORDO_LOG_LEVEL="WARNING",
-        )
-        server = Server(env, data_dir / "server.log", max_seconds=args.time_limit + 60)
+        server = Server(child_env(data_dir, database.url), data_dir / "server.log", max_seconds=args.time_limit + 60)
         server.wait_ready()
 
         warmup = args.warmup if args.warmup is not None else min(200, max(10, args.messages // 10))
