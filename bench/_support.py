@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -142,6 +143,15 @@ def create_postgres_database(postgres_url: str) -> Database:
             engine.dispose()
 
     return Database("postgresql", postgres_url.rsplit("/", 1)[0] + f"/{name}", drop)
+
+
+def server_versions(rt: Any) -> dict[str, str]:
+    from sqlalchemy import text
+
+    with rt.engine.connect() as connection:
+        if rt.engine.dialect.name == "sqlite":
+            return {"database": f"SQLite {connection.execute(text('select sqlite_version()')).scalar_one()}"}
+        return {"database": str(connection.execute(text("select version()")).scalar_one()).split(" on ")[0]}
 
 
 def free_port() -> int:

@@ -15,8 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench._support import SECRET_KEY, BenchError, create_database
-from bench.ingest import server_versions
+from bench._support import SECRET_KEY, BenchError, create_database, server_versions
 from bench.realtime_load import closed_loop, open_loop
 from bench.realtime_processes import PROFILE_ENV, Child, child_env, raise_nofile, reachable
 from bench.realtime_report import cpu_percent, latency_figures, ms
