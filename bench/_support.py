@@ -145,6 +145,42 @@ def create_postgres_database(postgres_url: str) -> Database:
     return Database("postgresql", postgres_url.rsplit("/", 1)[0] + f"/{name}", drop)
 
 
+def create_tenant_with_owner(session: Any, run_id: str) -> tuple[Any, Any, str]:
+    """A ``bench-<run_id>`` tenant and its owner with an API token, through the services: (tenant, owner, token)."""
+    from raccordo.accounts.domain.actor import Actor, system_actor
+    from raccordo.accounts.domain.roles import Role
+    from raccordo.accounts.services import accounts
+
+    tenant = accounts.create_tenant(session, f"bench-{run_id}", "Bench S.p.A.")
+    owner = accounts.create_user(
+        session,
+        system_actor(tenant.id),
+        email=f"owner@bench-{run_id}.example.com",
+        name="Bench Owner",
+        role="owner",
+        password=None,
+        language="en",
+    )
+    _, token = accounts.create_token(session, Actor(tenant.id, owner.id, Role.OWNER), "bench")
+    return tenant, owner, token
+
+
+def add_run_options(parser: Any, *, time_limit_help: str, results_file: str) -> None:
+    """--time-limit, --postgres-url and --results-dir, as the ingest and realtime benches take them."""
+    parser.add_argument("--time-limit", type=float, default=900.0, help=time_limit_help)
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("RACCORDO_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        help="admin URL; the bench creates and drops its own database (env RACCORDO_BENCH_POSTGRES_URL)",
+    )
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=ROOT / "bench" / "results",
+        help=f"where {results_file} goes (default bench/results)",
+    )
+
+
 def server_versions(rt: Any) -> dict[str, str]:
     from sqlalchemy import text
 

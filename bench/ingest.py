@@ -44,11 +44,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._support import (  # noqa: E402 - importable once the repository root is on the path
-    DEFAULT_POSTGRES_URL,
     SECRET_KEY,
     BenchError,
+    add_run_options,
     child_env,
     create_database,
+    create_tenant_with_owner,
     server_versions,
 )
 from bench.ingest_client import PhaseResult, run_phase, summarize  # noqa: E402
@@ -60,23 +61,10 @@ from bench.ingest_workload import Workload, build_workload  # noqa: E402
 
 def setup_tenant(rt: Any, run_id: str) -> tuple[int, str]:
     """A tenant with an owner user and API token, created through the services."""
-    from raccordo.accounts.domain.actor import Actor, system_actor
-    from raccordo.accounts.domain.roles import Role
-    from raccordo.accounts.services import accounts
     from raccordo.platform.store.db import unit_of_work
 
     with unit_of_work(rt.sessions) as session:
-        tenant = accounts.create_tenant(session, f"bench-{run_id}", "Bench S.p.A.")
-        user = accounts.create_user(
-            session,
-            system_actor(tenant.id),
-            email=f"owner@bench-{run_id}.example.com",
-            name="Bench Owner",
-            role="owner",
-            password=None,
-            language="en",
-        )
-        _, token = accounts.create_token(session, Actor(tenant.id, user.id, Role.OWNER), "bench")
+        tenant, _, token = create_tenant_with_owner(session, run_id)
         return tenant.id, token
 
 
@@ -351,22 +339,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--rounds", type=int, default=4, help="alternating measured rounds per path (default 4)")
     parser.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
-    parser.add_argument(
-        "--time-limit",
-        type=float,
-        default=900.0,
-        help="seconds one backend may take before the bench gives up (default 900)",
-    )
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("RACCORDO_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
-        help="admin URL; the bench creates and drops its own database (env RACCORDO_BENCH_POSTGRES_URL)",
-    )
-    parser.add_argument(
-        "--results-dir",
-        type=Path,
-        default=ROOT / "bench" / "results",
-        help="where ingest-<backend>.json goes (default bench/results)",
+    add_run_options(
+        parser,
+        time_limit_help="seconds one backend may take before the bench gives up (default 900)",
+        results_file="ingest-<backend>.json",
     )
     parser.add_argument(
         "--data-dir",

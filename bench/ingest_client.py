@@ -8,11 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench._support import (
-    BenchError,
-    ChildProcess,
-    percentile,
-)
+from bench._support import BenchError, ChildProcess, percentile
 
 
 @dataclass

@@ -12,13 +12,7 @@ from typing import Any
 # At module level: FastAPI resolves the baseline handler's (string) annotations in these globals.
 from fastapi import Request
 
-from bench._support import (
-    ROOT,
-    BenchError,
-    ChildProcess,
-    free_port,
-    start_watchdog,
-)
+from bench._support import ROOT, BenchError, ChildProcess, free_port, start_watchdog
 
 BENCH_TABLE = "bench_baseline_rows"
 BASELINE_PATH = "/bench/baseline"

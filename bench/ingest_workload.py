@@ -8,10 +8,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from bench._support import (
-    FIRST_NAMES,
-    LAST_NAMES,
-)
+from bench._support import FIRST_NAMES, LAST_NAMES
 
 TEXTS = [
     "Buongiorno, il mio ordine non è ancora arrivato.",

@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # Importable once the repository root is on the path (the script runs as python bench/realtime.py).
-from bench._support import DEFAULT_POSTGRES_URL, BenchError  # noqa: E402
+from bench._support import BenchError, add_run_options  # noqa: E402
 from bench.realtime_processes import child_main  # noqa: E402
 from bench.realtime_report import print_result  # noqa: E402
 from bench.realtime_run import run_bench  # noqa: E402
@@ -154,22 +154,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=30.0,
         help="seconds a message may take to reach every socket before it counts as missing (default 30)",
     )
-    parser.add_argument(
-        "--time-limit",
-        type=float,
-        default=900.0,
-        help="seconds the whole run may take before the bench gives up (default 900)",
-    )
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("RACCORDO_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
-        help="admin URL; the bench creates and drops its own database (env RACCORDO_BENCH_POSTGRES_URL)",
-    )
-    parser.add_argument(
-        "--results-dir",
-        type=Path,
-        default=ROOT / "bench" / "results",
-        help="where realtime-<backend>.json goes (default bench/results)",
+    add_run_options(
+        parser,
+        time_limit_help="seconds the whole run may take before the bench gives up (default 900)",
+        results_file="realtime-<backend>.json",
     )
     parser.add_argument(
         "--data-dir",

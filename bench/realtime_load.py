@@ -10,9 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._support import (
-    BenchError,
-)
+from bench._support import BenchError
 from bench.realtime_processes import Child
 from bench.realtime_setup import Setup, message_body
 from bench.realtime_sockets import Phase, describe_dropped, dropped, gather_or_cancel

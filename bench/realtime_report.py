@@ -6,9 +6,7 @@ import math
 import os
 from typing import Any
 
-from bench._support import (
-    percentile,
-)
+from bench._support import percentile
 from bench.realtime_sockets import Phase
 
 

@@ -162,6 +162,20 @@ class Run:
         rounds: list[dict[str, Any]] = []
         samples: dict[str, list[float]] = {"one": [], "two": []}  # fan-out completion times, seconds
         current: str | None = None
+
+        async def measure(client: Any, phase: Phase, targets: list[Child]) -> None:
+            await closed_loop(
+                client,
+                phase,
+                args.concurrency,
+                targets,
+                setup,
+                self.run_id,
+                self.deadline,
+                args.drain_timeout,
+                children,
+            )
+
         try:
             limits = httpx.Limits(
                 max_connections=max(8, 2 * args.concurrency), max_keepalive_connections=max(8, 2 * args.concurrency)
@@ -179,30 +193,9 @@ class Run:
                         await settle(sockets, self.deadline)
                         current = config
                         if args.warmup:
-                            warm = self.new_phase(f"w{number}", args.warmup, sockets)
-                            await closed_loop(
-                                client,
-                                warm,
-                                args.concurrency,
-                                targets,
-                                setup,
-                                self.run_id,
-                                self.deadline,
-                                args.drain_timeout,
-                                children,
-                            )
+                            await measure(client, self.new_phase(f"w{number}", args.warmup, sockets), targets)
                     phase = self.new_phase(f"s{number}", args.scale_messages, sockets)
-                    await closed_loop(
-                        client,
-                        phase,
-                        args.concurrency,
-                        targets,
-                        setup,
-                        self.run_id,
-                        self.deadline,
-                        args.drain_timeout,
-                        children,
-                    )
+                    await measure(client, phase, targets)
                     self.check_sockets(sockets)
                     seconds = phase.ended - phase.began
                     fanout = [e - s for e, s in zip(phase.last, phase.scheduled, strict=True)]

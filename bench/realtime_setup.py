@@ -7,9 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from bench._support import (
-    BenchError,
-)
+from bench._support import BenchError, create_tenant_with_owner
 
 MARK = "[rt:"  # the message text ends with [rt:<run>:<phase>:<index>]
 
@@ -34,18 +32,8 @@ def setup_tenant(rt: Any, run_id: str, users: int) -> Setup:
     from raccordo.platform.store.db import unit_of_work
 
     with unit_of_work(rt.sessions) as session:
-        tenant = accounts.create_tenant(session, f"bench-{run_id}", "Bench S.p.A.")
+        tenant, owner, owner_token = create_tenant_with_owner(session, run_id)
         system = system_actor(tenant.id)
-        owner = accounts.create_user(
-            session,
-            system,
-            email=f"owner@bench-{run_id}.example.com",
-            name="Bench Owner",
-            role="owner",
-            password=None,
-            language="en",
-        )
-        _, owner_token = accounts.create_token(session, Actor(tenant.id, owner.id, Role.OWNER), "bench")
         agents = []
         for index in range(users):
             user = accounts.create_user(

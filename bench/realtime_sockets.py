@@ -10,9 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bench._support import (
-    BenchError,
-)
+from bench._support import BenchError
 from bench.realtime_processes import Child
 from bench.realtime_setup import MARK, Setup, subscriber
 
