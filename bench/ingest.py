@@ -28,550 +28,44 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import platform
-import random
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-# At module level: FastAPI resolves the baseline handler's (string) annotations in these globals.
-from fastapi import Request
-
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-BENCH_TABLE = "bench_baseline_rows"
-BASELINE_PATH = "/bench/baseline"
-SECRET_KEY = "raccordo-bench-secret-key-not-for-production"
-START_POSTGRES = (
-    "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
-    " (or set RACCORDO_BENCH_POSTGRES_URL)"
+sys.path.insert(0, str(ROOT))
+
+from bench._support import (  # noqa: E402 - importable once the repository root is on the path
+    SECRET_KEY,
+    BenchError,
+    add_run_options,
+    child_env,
+    create_database,
+    create_tenant_with_owner,
+    server_versions,
 )
-
-FIRST_NAMES = [
-    "Mario",
-    "Giulia",
-    "Luca",
-    "Francesca",
-    "Marco",
-    "Chiara",
-    "Alessandro",
-    "Sara",
-    "Andrea",
-    "Martina",
-    "Giovanni",
-    "Elena",
-    "Matteo",
-    "Valentina",
-    "Davide",
-    "Anna",
-    "Paolo",
-    "Laura",
-    "Stefano",
-    "Federica",
-    "John",
-    "Emily",
-    "James",
-    "Olivia",
-    "Lorenzo",
-    "Beatrice",
-    "Simone",
-    "Alice",
-    "Nicolò",
-    "Ilaria",
-]
-LAST_NAMES = [
-    "Rossi",
-    "Russo",
-    "Ferrari",
-    "Esposito",
-    "Bianchi",
-    "Romano",
-    "Colombo",
-    "Ricci",
-    "Marino",
-    "Greco",
-    "Bruno",
-    "Gallo",
-    "Conti",
-    "De Luca",
-    "Mancini",
-    "Costa",
-    "Giordano",
-    "Rizzo",
-    "Lombardi",
-    "Moretti",
-    "Smith",
-    "Brown",
-    "Taylor",
-    "Wilson",
-    "Fontana",
-    "Caruso",
-    "Ferri",
-    "Galli",
-    "Martini",
-    "Leone",
-]
-TEXTS = [
-    "Buongiorno, il mio ordine non è ancora arrivato.",
-    "Salve, vorrei modificare l'indirizzo di consegna.",
-    "Grazie per la risposta, ma il problema persiste.",
-    "Hello, I was charged twice for the same invoice.",
-    "Can I change my plan before the next billing cycle?",
-    "Ho ricevuto un prodotto danneggiato, come posso fare il reso?",
-    "Any update on my ticket? I wrote yesterday by email.",
-    "Vi scrivo anche qui perché non ho ricevuto risposta.",
-]
-SUBJECTS = ["Ordine in ritardo", "Fattura", "Reso", "Account", None, None, None]
-
-
-class BenchError(Exception):
-    """A failure the bench reports and exits non-zero for."""
-
-
-# --------------------------------------------------------------------------- workload
-
-
-@dataclass
-class PlannedContact:
-    index: int
-    name: str
-    language: str
-    email: str | None
-    phone: str | None  # national digits after +39, e.g. "3471000001"
-    external: str | None
-    whatsapp: bool = False
-    last_inbox: int = 0
-    # Message index at which the email became known: a later message uses it alone only
-    # once that message has (normally) been stored, as a real customer would.
-    email_known_at: int = 0
-
-
-@dataclass
-class Workload:
-    """Signed-message bodies in send order, and what the database must hold afterwards."""
-
-    bodies: list[tuple[int, bytes]]  # (inbox index 0|1, JSON body)
-    new_contacts: int
-    returning: int
-    cross_channel: int
-    auto_links: int
-    added_identities: int
-    variant_formats: int
-
-
-def build_workload(total: int, concurrency: int, seed: int, run_id: str) -> Workload:
-    """A deterministic mix: ~35% new contacts, the rest returning ones, some on the other inbox.
-
-    A returning message only picks a contact introduced at least 2×concurrency messages
-    earlier, so its first message has (normally) been stored; the service must handle the
-    rare overlap anyway (unique identities, row lock, retries).
-    """
-    rng = random.Random(seed)
-    contacts: list[PlannedContact] = []
-    introduced_at: list[int] = []
-    bodies: list[tuple[int, bytes]] = []
-    stats = {"new": 0, "returning": 0, "cross": 0, "auto": 0, "added": 0, "variant": 0}
-    gap = 2 * concurrency
-    for i in range(total):
-        eligible = sum(1 for at in introduced_at if at <= i - gap)
-        identities: list[dict[str, Any]]
-        if eligible == 0 or rng.random() < 0.35:
-            n = len(contacts)
-            shape = rng.random()
-            local = f"{FIRST_NAMES[n % len(FIRST_NAMES)]}.{LAST_NAMES[(n * 7) % len(LAST_NAMES)]}".lower().replace(
-                " ", ""
-            )
-            email = f"{local}.{run_id}.{n}@example.com" if shape < 0.40 or shape >= 0.60 else None
-            phone = f"347{1_000_000 + n:07d}" if 0.40 <= shape < 0.80 else None
-            external = f"crm-{run_id}-{n}" if shape >= 0.85 else None
-            contact = PlannedContact(
-                n,
-                f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
-                rng.choice(["it", "it", "en"]),
-                email,
-                phone,
-                external,
-                last_inbox=0 if rng.random() < 0.85 else 1,
-            )
-            contact.email_known_at = i
-            contacts.append(contact)
-            introduced_at.append(i)
-            identities = []
-            if email:
-                identities.append({"kind": "email", "value": email})
-            if phone:
-                identities.append({"kind": "phone", "value": f"+39{phone}"})
-            if external:
-                identities.append({"kind": "external", "value": external})
-            inbox = contact.last_inbox
-            stats["new"] += 1
-        else:
-            # introduced_at is increasing, so the first `eligible` contacts are the eligible ones.
-            contact = contacts[rng.randrange(eligible)]
-            stats["returning"] += 1
-            roll = rng.random()
-            if roll < 0.05 and contact.phone and not contact.whatsapp:
-                # The same number on WhatsApp: provably the same person, links automatically.
-                identities = [{"kind": "whatsapp", "value": f"39{contact.phone}"}]
-                contact.whatsapp = True
-                stats["auto"] += 1
-            elif roll < 0.08 and contact.email is None:
-                # A known phone-only customer now also gives an email address.
-                contact.email = f"added.{run_id}.{contact.index}@example.com"
-                contact.email_known_at = i
-                identities = (
-                    [{"kind": "phone", "value": f"+39{contact.phone}"}, {"kind": "email", "value": contact.email}]
-                    if contact.phone
-                    else [{"kind": "external", "value": contact.external}, {"kind": "email", "value": contact.email}]
-                )
-                stats["added"] += 1
-            else:
-                known: list[dict[str, Any]] = []
-                if contact.email and contact.email_known_at <= i - gap:
-                    # Written differently each time: normalization must find the same identity.
-                    variant = contact.email.upper() if rng.random() < 0.3 else contact.email
-                    stats["variant"] += variant != contact.email
-                    known.append({"kind": "email", "value": variant})
-                if contact.phone:
-                    national = rng.random() < 0.3
-                    stats["variant"] += national
-                    known.append(
-                        {
-                            "kind": "phone",
-                            "value": f"{contact.phone[:3]} {contact.phone[3:]}" if national else f"+39{contact.phone}",
-                        }
-                    )
-                if contact.whatsapp:
-                    known.append({"kind": "whatsapp", "value": f"39{contact.phone}"})
-                if contact.external:
-                    known.append({"kind": "external", "value": contact.external})
-                identities = [rng.choice(known)]
-            inbox = contact.last_inbox
-            if rng.random() < 0.06:
-                inbox = 1 - inbox
-                stats["cross"] += 1
-            contact.last_inbox = inbox
-        payload: dict[str, Any] = {
-            "message_id": f"bench-{run_id}-{i}",
-            "contact": {"name": contact.name, "language": contact.language, "identities": identities},
-            "text": f"{rng.choice(TEXTS)} (#{i})",
-        }
-        subject = rng.choice(SUBJECTS)
-        if subject:
-            payload["subject"] = subject
-        if rng.random() < 0.1:
-            payload["attributes"] = {"order_id": f"ORD-{rng.randrange(10**6):06d}"}
-        bodies.append((inbox, json.dumps(payload, separators=(",", ":")).encode()))
-    return Workload(
-        bodies, stats["new"], stats["returning"], stats["cross"], stats["auto"], stats["added"], stats["variant"]
-    )
-
-
-# --------------------------------------------------------------------------- server (child process)
-
-
-def baseline_table(metadata: Any) -> Any:
-    from sqlalchemy import Column, DateTime, Integer, LargeBinary, Table
-
-    return Table(
-        BENCH_TABLE,
-        metadata,
-        Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("received_at", DateTime(timezone=True), nullable=False),
-        Column("body", LargeBinary, nullable=False),
-    )
-
-
-def add_baseline_route(app: Any, rt: Any) -> None:
-    """The bare baseline on the same app: read the body, insert one row in one transaction, answer JSON.
-
-    Same shape as the channel route (async handler, the database work in the thread pool,
-    the app's own session factory and engine), none of the ingest work.
-    """
-    from sqlalchemy import MetaData, insert
-    from starlette.concurrency import run_in_threadpool
-
-    from raccordo.platform.store.db import unit_of_work
-
-    table = baseline_table(MetaData())
-
-    def insert_row(body: bytes) -> int:
-        with unit_of_work(rt.sessions) as session:
-            return int(
-                session.execute(
-                    insert(table).values(received_at=datetime.now(UTC), body=body).returning(table.c.id)
-                ).scalar_one()
-            )
-
-    @app.post(BASELINE_PATH, include_in_schema=False)
-    async def baseline(request: Request) -> dict[str, int]:
-        body = await request.body()
-        return {"id": await run_in_threadpool(insert_row, body)}
-
-
-def serve_child(port: int, parent_pid: int, max_seconds: float) -> None:
-    """Entry point of the server process: the real app plus the baseline route, under uvicorn."""
-    import uvicorn
-
-    from raccordo.bootstrap.http import create_app
-    from raccordo.platform.config import Settings
-    from raccordo.platform.runtime import Runtime
-
-    def watchdog() -> None:
-        # Never outlive the bench: stop when the parent is gone or the time budget is spent.
-        deadline = time.monotonic() + max_seconds
-        while time.monotonic() < deadline and os.getppid() == parent_pid:
-            time.sleep(0.5)
-        os._exit(3)
-
-    threading.Thread(target=watchdog, daemon=True).start()
-    rt = Runtime.build(Settings())  # RACCORDO_* from the environment the bench set
-    app = create_app(rt)
-    add_baseline_route(app, rt)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    rt.close()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process (Linux /proc), or None where unavailable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-class Server:
-    def __init__(self, env: dict[str, str], log_path: Path, max_seconds: float) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        cmd = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--serve-child",
-            str(self.port),
-            "--parent-pid",
-            str(os.getpid()),
-            "--server-max-seconds",
-            str(int(max_seconds)),
-        ]
-        # The child writes to its own copy of the descriptor: the bench's copy closes once it has started.
-        with open(log_path, "wb") as log:
-            self.process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT))
-
-    def log_tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BenchError(f"the server exited with {self.process.returncode} before it was ready")
-            try:
-                if httpx.get(f"{self.base_url}/readyz", timeout=2.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise BenchError(f"the server was not ready on {self.base_url} within {timeout:.0f}s")
-
-    def cpu(self) -> float | None:
-        return cpu_seconds(self.process.pid)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()  # uvicorn shuts down gracefully on SIGTERM
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
-
-
-# --------------------------------------------------------------------------- client
-
-
-@dataclass
-class PhaseResult:
-    path: str
-    requests: int
-    seconds: float
-    latencies: list[float]
-    server_cpu_seconds: float | None
-    responses: list[dict[str, Any]] = field(default_factory=list)
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile (p in 0..100)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))]
-
-
-async def run_phase(
-    client: Any,
-    path: str,
-    requests: list[tuple[str, bytes, str]],
-    concurrency: int,
-    deadline: float,
-    server: Server,
-) -> PhaseResult:
-    """Send every (url path, body, HMAC secret) request with at most `concurrency` in flight (closed loop)."""
-    from raccordo.channels import signing
-
-    latencies = [0.0] * len(requests)
-    responses: list[dict[str, Any]] = [{} for _ in requests]
-    pending = iter(range(len(requests)))
-
-    async def worker() -> None:
-        for index in pending:  # shared iterator: each request is sent exactly once
-            if time.monotonic() > deadline:
-                raise BenchError(f"time limit reached during the {path} phase (see --time-limit)")
-            url, body, secret = requests[index]
-            headers = {"Content-Type": "application/json", **signing.sign(secret, body)}
-            started = time.perf_counter()
-            response = await client.post(url, content=body, headers=headers)
-            latencies[index] = time.perf_counter() - started
-            if response.status_code != 200:
-                raise BenchError(f"{path} request {index} answered HTTP {response.status_code}: {response.text[:500]}")
-            responses[index] = response.json()
-
-    cpu_before = server.cpu()
-    started = time.perf_counter()
-    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
-    try:
-        await asyncio.gather(*workers)
-    finally:
-        for task in workers:
-            task.cancel()
-    elapsed = time.perf_counter() - started
-    cpu_after = server.cpu()
-    cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
-    return PhaseResult(path, len(requests), elapsed, latencies, cpu, responses)
-
-
-def summarize(phases: list[PhaseResult]) -> dict[str, Any]:
-    requests = sum(p.requests for p in phases)
-    seconds = sum(p.seconds for p in phases)
-    latencies = [x for p in phases for x in p.latencies]
-    cpu = [p.server_cpu_seconds for p in phases]
-    server_cpu = sum(c for c in cpu if c is not None) if all(c is not None for c in cpu) else None
-    return {
-        "requests": requests,
-        "seconds": round(seconds, 4),
-        "msgs_per_s": round(requests / seconds, 2) if seconds else None,
-        "p50_ms": round(percentile(latencies, 50) * 1000, 3),
-        "p99_ms": round(percentile(latencies, 99) * 1000, 3),
-        "mean_ms": round(sum(latencies) / len(latencies) * 1000, 3) if latencies else None,
-        "max_ms": round(max(latencies) * 1000, 3) if latencies else None,
-        "server_cpu_ms_per_msg": round(server_cpu / requests * 1000, 3)
-        if server_cpu is not None and requests
-        else None,
-        "rounds_msgs_per_s": [round(p.requests / p.seconds, 2) for p in phases if p.seconds],
-    }
-
+from bench.ingest_client import PhaseResult, run_phase, summarize  # noqa: E402
+from bench.ingest_server import BASELINE_PATH, Server, baseline_table, serve_child  # noqa: E402
+from bench.ingest_workload import Workload, build_workload  # noqa: E402
 
 # --------------------------------------------------------------------------- one backend
 
 
-@dataclass
-class Database:
-    backend: str
-    url: str
-    drop: Any  # callable or None
-
-
-def create_database(backend: str, data_dir: Path, postgres_url: str) -> Database:
-    if backend == "sqlite":
-        path = data_dir / "raccordo.db"
-        if path.exists():
-            # Counts are checked against what this run sent: an old database would break them.
-            raise BenchError(f"{path} already exists; give --data-dir an empty directory")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return Database(backend, f"sqlite:///{path}", None)
-    return create_postgres_database(postgres_url)
-
-
-def create_postgres_database(postgres_url: str) -> Database:
-    """A fresh ``raccordo_bench_<random>`` database on the server of ``postgres_url``, dropped by ``drop()``."""
-    from sqlalchemy import create_engine, text
-
-    name = f"raccordo_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure here means "no usable server"
-        raise BenchError(
-            f"PostgreSQL at {postgres_url} is not usable ({type(exc).__name__}: {exc}); {START_POSTGRES}"
-        ) from None
-    finally:
-        admin.dispose()
-
-    def drop() -> None:
-        engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        finally:
-            engine.dispose()
-
-    return Database("postgresql", postgres_url.rsplit("/", 1)[0] + f"/{name}", drop)
-
-
 def setup_tenant(rt: Any, run_id: str) -> tuple[int, str]:
     """A tenant with an owner user and API token, created through the services."""
-    from raccordo.accounts.domain.actor import Actor, system_actor
-    from raccordo.accounts.domain.roles import Role
-    from raccordo.accounts.services import accounts
     from raccordo.platform.store.db import unit_of_work
 
     with unit_of_work(rt.sessions) as session:
-        tenant = accounts.create_tenant(session, f"bench-{run_id}", "Bench S.p.A.")
-        user = accounts.create_user(
-            session,
-            system_actor(tenant.id),
-            email=f"owner@bench-{run_id}.example.com",
-            name="Bench Owner",
-            role="owner",
-            password=None,
-            language="en",
-        )
-        _, token = accounts.create_token(session, Actor(tenant.id, user.id, Role.OWNER), "bench")
+        tenant, _, token = create_tenant_with_owner(session, run_id)
         return tenant.id, token
-
-
-def server_versions(rt: Any) -> dict[str, str]:
-    from sqlalchemy import text
-
-    with rt.engine.connect() as connection:
-        if rt.engine.dialect.name == "sqlite":
-            return {"database": f"SQLite {connection.execute(text('select sqlite_version()')).scalar_one()}"}
-        return {"database": str(connection.execute(text("select version()")).scalar_one()).split(" on ")[0]}
 
 
 def verify(
@@ -674,14 +168,7 @@ def run_backend(backend: str, args: argparse.Namespace, data_root: Path) -> dict
         metadata.create_all(rt.engine)
         versions = server_versions(rt)
 
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RACCORDO_")}
-        env.update(
-            RACCORDO_DATA_DIR=str(data_dir),
-            RACCORDO_DATABASE_URL=database.url,
-            RACCORDO_SECRET_KEY=SECRET_KEY,
-            RACCORDO_LOG_LEVEL="WARNING",
-        )
-        server = Server(env, data_dir / "server.log", max_seconds=args.time_limit + 60)
+        server = Server(child_env(data_dir, database.url), data_dir / "server.log", max_seconds=args.time_limit + 60)
         server.wait_ready()
 
         warmup = args.warmup if args.warmup is not None else min(200, max(10, args.messages // 10))
@@ -852,22 +339,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--rounds", type=int, default=4, help="alternating measured rounds per path (default 4)")
     parser.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
-    parser.add_argument(
-        "--time-limit",
-        type=float,
-        default=900.0,
-        help="seconds one backend may take before the bench gives up (default 900)",
-    )
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("RACCORDO_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
-        help="admin URL; the bench creates and drops its own database (env RACCORDO_BENCH_POSTGRES_URL)",
-    )
-    parser.add_argument(
-        "--results-dir",
-        type=Path,
-        default=ROOT / "bench" / "results",
-        help="where ingest-<backend>.json goes (default bench/results)",
+    add_run_options(
+        parser,
+        time_limit_help="seconds one backend may take before the bench gives up (default 900)",
+        results_file="ingest-<backend>.json",
     )
     parser.add_argument(
         "--data-dir",

@@ -35,194 +35,15 @@ import json
 import math
 import os
 import queue
-import random
-import re
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from ingest import BenchError, percentile
-
-MARK_RE = re.compile(r'"rt":"([0-9a-f]+):(\w+):(\d+)"')
-SETTLE_QUIET = 1.0
-PING = '{"type":"ping"}'  # as realtime.py's sockets (and a browser tab) send it
-PING_EVERY = 15.0  # seconds; the server drops a socket silent for 3 heartbeats + 10 s (70 s by default)
-
-
-# --------------------------------------------------------------------------- the raw baseline server
-
-
-async def raw_server(port: int, compression: bool) -> None:
-    """A bare websockets server: ``/control`` lines "<user|*> <text>" are broadcast as they are."""
-    from websockets.asyncio.server import broadcast, serve
-    from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
-
-    by_user: dict[str, set[Any]] = {}
-    everyone: set[Any] = set()
-
-    async def handler(ws: Any) -> None:
-        path = ws.request.path
-        if path.startswith("/control"):
-            async for text in ws:
-                target, _, frame = text.partition(" ")
-                broadcast(everyone if target == "*" else by_user.get(target, ()), frame)
-            return
-        user = path.partition("user=")[2].partition("&")[0]
-        by_user.setdefault(user, set()).add(ws)
-        everyone.add(ws)
-        try:
-            await ws.send(json.dumps({"type": "hello", "user_id": int(user), "last_event_id": 0}))
-            async for text in ws:
-                if '"ping"' in text:
-                    await ws.send('{"type":"pong"}')
-        finally:
-            everyone.discard(ws)
-            by_user[user].discard(ws)
-
-    extensions = (
-        [
-            ServerPerMessageDeflateFactory(
-                server_max_window_bits=12, client_max_window_bits=12, compress_settings={"memLevel": 5}
-            )
-        ]
-        if compression
-        else []
-    )
-    async with serve(
-        handler, "127.0.0.1", port, compression=None, extensions=extensions, ping_interval=None, max_queue=64
-    ):
-        await asyncio.Future()
-
-
-# --------------------------------------------------------------------------- sockets and tracking
-
-
-class Scenario:
-    def __init__(self, tag: str, n: int, recipients: list[list[int]]) -> None:
-        self.tag = tag
-        self.n = n
-        self.recipients = recipients  # per message: the socket indexes that must get it
-        self.expected = [len(r) for r in recipients]
-        self.count = [0] * n
-        nan = float("nan")
-        self.scheduled = [nan] * n
-        self.last = [nan] * n
-        self.committed = [nan] * n  # when the event source had it committed (raw: sent to the server)
-        self.got: dict[int, bytearray] = {}  # socket -> per message: times received
-        self.duplicates = self.unexpected = 0
-        self.must = [set(r) for r in recipients]
-
-    def complete(self) -> int:
-        return sum(1 for c, e in zip(self.count, self.expected, strict=True) if c >= e)
-
-
-class Reader:
-    def __init__(self, run_id: str) -> None:
-        self.run_id = run_id
-        self.scenarios: dict[str, Scenario] = {}
-        self.frames = 0
-        self.event_frames = 0
-        self.closed: list[str] = []  # sockets the server closed: "<socket> <code> <reason>"
-
-    def on_frame(self, sock: int, raw: str, now: float) -> None:
-        self.frames += 1
-        if '"rt":"' not in raw:
-            return
-        self.event_frames += 1
-        for match in MARK_RE.finditer(raw):
-            run, tag, index = match.group(1), match.group(2), int(match.group(3))
-            scenario = self.scenarios.get(tag) if run == self.run_id else None
-            if scenario is None or index >= scenario.n:
-                continue
-            row = scenario.got.setdefault(sock, bytearray(scenario.n))
-            if row[index]:
-                scenario.duplicates += 1
-                continue
-            row[index] = 1
-            if sock not in scenario.must[index]:
-                scenario.unexpected += 1
-                continue
-            scenario.count[index] += 1
-            if scenario.count[index] == scenario.expected[index]:
-                scenario.last[index] = now
-
-
-async def open_sockets(
-    url_of: Any, count: int, users: int, compression: str | None, reader: Reader, headers_of: Any
-) -> list[Any]:
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed
-
-    semaphore = asyncio.Semaphore(16)
-    sockets: list[Any] = [None] * count
-
-    async def read(index: int, ws: Any) -> None:
-        clock = time.perf_counter
-        try:
-            async for raw in ws:
-                if isinstance(raw, str):
-                    reader.on_frame(index, raw, clock())
-        except ConnectionClosed as closed:
-            if closed.rcvd is not None and closed.rcvd.code != 1000:  # the server closed it (1000: our own close)
-                reader.closed.append(f"{index} {closed.rcvd.code} {closed.rcvd.reason}")
-
-    async def ping(ws: Any) -> None:
-        # The app-level ping a browser tab sends: the server drops a socket silent for 70 s.
-        await asyncio.sleep(random.uniform(0, PING_EVERY))
-        with contextlib.suppress(ConnectionClosed):
-            while True:
-                await ws.send(PING)
-                await asyncio.sleep(PING_EVERY)
-
-    async def one(index: int) -> None:
-        async with semaphore:
-            ws = await connect(
-                url_of(index % users),
-                additional_headers=headers_of(index % users),
-                compression=compression,
-                proxy=None,
-                open_timeout=30,
-                ping_interval=None,
-                close_timeout=5,
-                max_queue=4096,
-            )
-            hello = json.loads(await asyncio.wait_for(ws.recv(), 30))
-            if hello.get("type") != "hello":
-                raise BenchError(f"socket {index}: expected hello, got {str(hello)[:200]}")
-            sockets[index] = (ws, asyncio.create_task(read(index, ws)), asyncio.create_task(ping(ws)))
-
-    await asyncio.gather(*(one(i) for i in range(count)))
-    return sockets
-
-
-async def close_sockets(sockets: list[Any]) -> None:
-    async def one(pair: Any) -> None:
-        if pair is None:
-            return
-        ws, task, pinging = pair
-        pinging.cancel()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(ws.close(), 10)
-        for one_task in (task, pinging):
-            one_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await one_task
-
-    await asyncio.gather(*(one(p) for p in sockets))
-
-
-async def settle(reader: Reader, limit: float = 60.0) -> None:
-    """Until no frame arrived for SETTLE_QUIET s: the presence events of the connections are out."""
-    end = time.monotonic() + limit
-    last, changed = -1, time.monotonic()
-    while time.monotonic() < end:
-        if reader.frames != last:
-            last, changed = reader.frames, time.monotonic()
-        elif time.monotonic() - changed >= SETTLE_QUIET:
-            return
-        await asyncio.sleep(0.1)
-
+from bench._support import BenchError, cpu_seconds, percentile
+from bench.realtime_fanout_sockets import Reader, Scenario, close_sockets, open_sockets, settle
+from bench.realtime_processes import child_env
+from bench.realtime_report import fmt
 
 # --------------------------------------------------------------------------- event sources
 
@@ -316,12 +137,6 @@ class Committer(threading.Thread):
 # --------------------------------------------------------------------------- one target, both scenarios
 
 
-def _cpu(pid: int) -> float | None:
-    from ingest import cpu_seconds
-
-    return cpu_seconds(pid)
-
-
 async def run_target(name: str, target: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     """Connect the sockets to one server, run both scenarios on it, close."""
     args, setup, run_id = ctx["args"], ctx["setup"], ctx["run_id"]
@@ -358,7 +173,7 @@ async def drive(
 ) -> dict[str, Any]:
     setup, run_id = ctx["setup"], ctx["run_id"]
     pid = target["pid"]
-    cpu_before, frames_before, client_before = _cpu(pid), reader.frames, time.process_time()
+    cpu_before, frames_before, client_before = cpu_seconds(pid), reader.frames, time.process_time()
     start = time.perf_counter() + 0.05
     send = target["send"]
     next_id = ctx.setdefault("raw_ids", [10**9])
@@ -386,7 +201,7 @@ async def drive(
     done = [x for x in scenario.last if not math.isnan(x)]
     ended = max(done) if done else time.perf_counter()
     seconds = max(1e-6, ended - start)
-    cpu_after, client_cpu = _cpu(pid), time.process_time() - client_before
+    cpu_after, client_cpu = cpu_seconds(pid), time.process_time() - client_before
     cpu = (cpu_after - cpu_before) if cpu_after is not None and cpu_before is not None else None
     latencies = [e - s for e, s in zip(scenario.last, scenario.scheduled, strict=True) if not math.isnan(e)]
     after_commit = [
@@ -429,7 +244,6 @@ async def drive(
 
 async def fanout(ctx: dict[str, Any]) -> dict[str, Any]:
     args, setup, run = ctx["args"], ctx["setup"], ctx["run"]
-    from realtime import child_env
 
     subject = f"raccordo.bench.{ctx['run_id']}"
     results: dict[str, Any] = {}
@@ -555,10 +369,10 @@ def print_fanout(results: dict[str, Any], sockets: int, users: int) -> None:
             row = scenarios[tag]
             reach = "/".join(str(x) for x in row["sockets_per_message"])
             print(
-                f"{tag:<9} {server:<9} {row['rate']:>6g} {reach:>6} {_f(row['p50_ms']):>8} {_f(row['p99_ms']):>8} "
-                f"{_f(row['after_commit_p99_ms']):>10} {_f(row['frames_per_s'], '.0f'):>9} "
-                f"{_f(row['server_cpu_percent']):>6} {_f(row['frames_per_cpu_s'], '.0f'):>13} "
-                f"{_f(row['deliveries_per_cpu_s'], '.0f'):>12} {_f(row['client_cpu_percent']):>12}  "
+                f"{tag:<9} {server:<9} {row['rate']:>6g} {reach:>6} {fmt(row['p50_ms']):>8} {fmt(row['p99_ms']):>8} "
+                f"{fmt(row['after_commit_p99_ms']):>10} {fmt(row['frames_per_s'], '.0f'):>9} "
+                f"{fmt(row['server_cpu_percent']):>6} {fmt(row['frames_per_cpu_s'], '.0f'):>13} "
+                f"{fmt(row['deliveries_per_cpu_s'], '.0f'):>12} {fmt(row['client_cpu_percent']):>12}  "
                 f"{row['complete']}/{row['messages']}"
             )
     raw = results.get("raw")
@@ -578,7 +392,3 @@ def print_fanout(results: dict[str, Any], sockets: int, users: int) -> None:
                     "still missing after --drain-timeout"
                 )
     print("goals: assigned p99 < 50 ms at 100 msgs/s; list p99 < 250 ms at 20 msgs/s (1,000 sockets)")
-
-
-def _f(value: Any, spec: str = ".1f") -> str:
-    return "n/a" if value is None else format(value, spec)
