@@ -18,14 +18,7 @@ from raccordo.platform.store.db import unit_of_work
 from raccordo.record.models import ContactIdentity, Message
 from tests.support.agent_presence import online
 from tests.support.orgs import Org, make_org
-from tests.support.widget import (
-    ORIGIN,
-    deliver,
-    open_session,
-    until,
-    visitor_socket,
-    widget_inbox,
-)
+from tests.support.widget import ORIGIN, deliver, open_session, until, visitor_socket, widget_inbox
 
 # --- settings, script, sessions ------------------------------------------------------------------
 

@@ -20,16 +20,7 @@ from raccordo.platform.bus import MemoryBus, make_bus
 from raccordo.platform.bus.base import SUBJECT
 from raccordo.platform.bus.nats import NatsBus
 from raccordo.platform.bus.redis import RedisBus
-from tests.support.buses import (
-    KINDS,
-    Node,
-    event,
-    nodes,
-    run,
-    settle,
-    shared_url,
-    wait_until,
-)
+from tests.support.buses import KINDS, Node, event, nodes, run, settle, shared_url, wait_until
 
 # --- choosing an implementation ---------------------------------------------------------
 

@@ -20,17 +20,7 @@ from typing import Any
 import pytest
 
 from raccordo.platform.bus import make_bus
-from tests.support.buses import (
-    KINDS,
-    Node,
-    event,
-    new_bus,
-    nodes,
-    run,
-    settle,
-    shared_url,
-    wait_until,
-)
+from tests.support.buses import KINDS, Node, event, new_bus, nodes, run, settle, shared_url, wait_until
 from tests.support.servers import PrivateServer
 
 

@@ -15,8 +15,6 @@ from tests.support.tenant_worlds import PROBLEM, World, assert_problem
 
 # Query parameters named *_id that are pagination positions, not references to rows.
 PAGINATION_PARAMS = {"after_id", "before_id"}
-
-
 # Addressed by the inbox's unguessable identifier and authenticated by its HMAC secret, not by
 # a tenant's credentials (the GET is the provider's handshake, checked by the channel); covered by
 # test_channel_webhook_ignores_tenant_credentials below and tests/channels/test_channel_contract.py.
@@ -31,8 +29,6 @@ NOT_TENANT_ID_ENDPOINTS = {
 # Bodies are valid and reference only the caller's own rows, so the path id is the only foreign one.
 
 Body = Callable[[World], Any]
-
-
 ENDPOINTS: dict[tuple[str, str], Body] = {
     ("GET", "/api/v1/users/{user_id}"): lambda w: None,
     ("PATCH", "/api/v1/users/{user_id}"): lambda w: {"name": "Renamed User"},
@@ -121,7 +117,6 @@ ENDPOINTS: dict[tuple[str, str], Body] = {
     ("DELETE", "/api/v1/scripts/{script_id}"): lambda w: None,
 }
 
-
 # Query parameters that reference rows: (path, parameter) -> what a foreign id gives.
 QUERY_IDS: dict[tuple[str, str], str] = {
     ("/api/v1/conversations", "assignee_id"): "empty",
@@ -132,7 +127,6 @@ QUERY_IDS: dict[tuple[str, str], str] = {
     ("/api/v1/contacts/merge-suggestions", "contact_id"): "404",
     ("/api/v1/conversations/{conversation_id}/templates", "inbox_id"): "404",
 }
-
 
 # Request body fields that reference rows: (method, path, field). Each is exercised in
 # test_foreign_ids_in_bodies_are_404_and_change_nothing.

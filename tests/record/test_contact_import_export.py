@@ -24,11 +24,7 @@ from raccordo.demo import seed as demo
 from raccordo.platform.errors import NotFound
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.record.models import (
-    AuditEntry,
-    Contact,
-    ContactIdentity,
-)
+from raccordo.record.models import AuditEntry, Contact, ContactIdentity
 from raccordo.record.services.export import export_tenant
 from raccordo.record.services.import_contacts import import_csv
 from raccordo.record.services.ingest import ingest_event

@@ -60,32 +60,17 @@ from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.migrate import upgrade
 from raccordo.routing.models import QueueItem
 from tests.support.databases import BACKENDS, create_postgres_database, drop_postgres_database
-from tests.support.routing_invariants import (
-    check_history,
-    check_snapshot,
-    routing_event_kinds,
-    take_snapshot,
-)
-from tests.support.routing_load import (
-    Load,
-    setup_tenant,
-)
+from tests.support.routing_invariants import check_history, check_snapshot, routing_event_kinds, take_snapshot
+from tests.support.routing_load import Load, setup_tenant
 from tests.support.routing_workers import REDIS_URL, SECRET, BusThread, Workers
 
 START_REDIS = "start it with: redis-server --daemonize yes (or set RACCORDO_TEST_REDIS_URL)"
 
-
 WORKERS = 3
-
-
 LOAD_SECONDS = 20.0
-
-
 # On a busy machine agents react late and offers expire before anyone accepts or declines: the load
 # then goes on (up to this long in all) until every routing event kind below has happened.
 MAX_LOAD_SECONDS = 60.0
-
-
 EXERCISED_KINDS = (
     "offered",
     "accepted",
@@ -96,17 +81,9 @@ EXERCISED_KINDS = (
     "transferred",
     "overflowed",
 )
-
-
 SETTLE_SECONDS = 15.0  # at most, after the load, to find settled snapshots
-
-
 SETTLED_CHECKS_AFTER_LOAD = 3
-
-
 SNAPSHOT_EVERY = 0.25
-
-
 MAX_VIOLATIONS = 25
 
 

@@ -25,20 +25,12 @@ from raccordo.platform.bus.redis import RedisBus
 from tests.support.servers import reachable
 
 REDIS_URL = os.environ.get("RACCORDO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
 NATS_URL = os.environ.get("RACCORDO_TEST_NATS_URL", "nats://127.0.0.1:4222")
-
-
 HOW_TO_START = {
     "redis": "start it with: redis-server --daemonize yes (or set RACCORDO_TEST_REDIS_URL)",
     "nats": "start it with: nats-server -a 127.0.0.1 -p 4222 & (or set RACCORDO_TEST_NATS_URL)",
 }
-
-
 BUS_CLASSES: dict[str, type[RedisBus] | type[NatsBus]] = {"redis": RedisBus, "nats": NatsBus}
-
-
 KINDS = ["redis", "nats"]
 
 

@@ -12,8 +12,6 @@ from raccordo.record.models import Conversation, Message
 from tests.mailserver import Dovecot
 
 VACATION = "in.ferie@customer.example"
-
-
 BOUNCING = "nessuno@customer.example"
 
 

@@ -33,15 +33,9 @@ from raccordo.routing.domain.routing import (
 )
 from raccordo.routing.models import QueueItem, RoutingEvent, RoutingQueue, RoutingRequest, RoutingState
 from raccordo.routing.services import routing_pass
-from tests.support.routing_load import (
-    LOADING,
-    QUEUES,
-    Tenant,
-)
+from tests.support.routing_load import LOADING, QUEUES, Tenant
 
 ENTRY_MARGIN = 2.0  # seconds (see 4. in the docstring)
-
-
 CHANNELS = ("api", "email")
 
 

@@ -48,13 +48,8 @@ from tests.helpers import customer_message
 from tests.support.orgs import make_org
 
 OFFER_TIMEOUT = 2  # seconds
-
-
 COOLDOWN = 3  # seconds an agent is skipped after declining or letting an offer expire
-
-
 MAX_ACTIONS = 5000  # per driving thread, whatever the time
-
 
 LOADING = ("open", "pending")
 
@@ -76,7 +71,6 @@ AGENTS: dict[str, AgentSpec] = {
     "a5": AgentSpec({"italiano": 1}, {"api": 2, "email": 0}, [], ["Supporto", "Vendite"]),
     "a6": AgentSpec({"italiano": 4, "fatture": 1}, {"api": 1, "email": 1}, ["api"], ["Supporto", "Vendite", "Posta"]),
 }
-
 
 QUEUES: dict[str, dict[str, Any]] = {
     # Offers with a short timeout; ageing (1 point a second, at most 6) lets an old standard

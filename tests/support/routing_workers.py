@@ -19,11 +19,7 @@ import pytest
 from raccordo.platform.bus import make_bus
 
 RACCORDO = str(Path(sys.executable).parent / "raccordo")
-
-
 SECRET = "routing-stress-secret-key"
-
-
 REDIS_URL = os.environ.get("RACCORDO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 

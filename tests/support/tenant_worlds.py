@@ -14,8 +14,6 @@ from tests.helpers import ApiInbox, create_api_inbox, post_inbound
 from tests.support.orgs import Org
 
 PROBLEM = "application/problem+json"
-
-
 SHARED_NAME = "Giulia Bianchi"
 
 
