@@ -3,15 +3,14 @@
 A customer's mail becomes a conversation (polled by the worker's mail service, with IDLE),
 the agent's reply reaches the customer's mailbox with correct threading headers, and the
 customer's answer joins the same conversation. Also: forwarding over SMTP, an auto-reply
-that neither reopens nor gets answered, a bounce that marks the reply failed, the settings
-check naming DNS/connect/TLS/login/folder failures, a failing message not blocking the
-others, messages marked seen only after they are stored, one poller per mailbox.
+that neither reopens nor gets answered, a bounce that marks the reply failed, a failing
+message not blocking the others, messages marked seen only after they are stored, one
+poller per mailbox.
 """
 
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Iterator
 from email import message_from_bytes
 
 import pytest
@@ -24,113 +23,10 @@ from raccordo.platform.config import Settings
 from raccordo.platform.errors import NotFound
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
-from raccordo.record.models import Contact, Conversation, Message, TimelineEvent
-from tests.mailserver import Dovecot, TestMTA, free_port
+from raccordo.record.models import Contact, Conversation, TimelineEvent
+from tests.mailserver import free_port
+from tests.support.email_channel import BOUNCING, VACATION, conversation, messages_of
 from tests.support.mail import CUSTOMER, SUPPORT, customer_mail, wait_for
-
-VACATION = "in.ferie@customer.example"
-BOUNCING = "nessuno@customer.example"
-
-
-@pytest.fixture(scope="module")
-def dovecot() -> Iterator[Dovecot]:
-    try:
-        server = Dovecot(tls=True)
-        for user in ("support", "customer", "vacation"):
-            server.add_user(user, f"pw-{user}")
-        server.start()
-    except RuntimeError as exc:
-        pytest.fail(f"cannot start Dovecot for the email tests: {exc}", pytrace=False)
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def mta(dovecot: Dovecot) -> Iterator[TestMTA]:
-    server = TestMTA(
-        dovecot,
-        {SUPPORT: "support", CUSTOMER: "customer", VACATION: "vacation"},
-        vacation={VACATION},
-        bounce={BOUNCING},
-    ).start()
-    yield server
-    server.stop()
-
-
-def _clear(dovecot: Dovecot, user: str) -> None:
-    client = dovecot.imap(user)
-    try:
-        _, data = client.select("INBOX")
-        if int(data[0]) > 0:
-            client.store("1:*", "+FLAGS", "(\\Deleted)")
-            client.expunge()
-    finally:
-        client.logout()
-
-
-@pytest.fixture
-def inbox(client, org, dovecot, mta) -> Iterator[dict]:
-    """An email inbox on the support mailbox; the mailbox starts empty and the inbox is deactivated after."""
-    for user in ("support", "customer", "vacation"):
-        _clear(dovecot, user)
-    settings = {
-        "address": SUPPORT,
-        "from_name": "Acme Assistenza",
-        "imap_host": "127.0.0.1",
-        "imap_port": dovecot.port,
-        "imap_security": "none",
-        "imap_username": "support",
-        "smtp_host": "127.0.0.1",
-        "smtp_port": mta.port,
-        "smtp_security": "none",
-    }
-    response = client.post(
-        "/api/v1/inboxes",
-        json={
-            "name": "Assistenza",
-            "channel": "email",
-            "settings": settings,
-            "secrets": {"imap_password": "pw-support"},
-        },
-        headers=org.headers(),
-    )
-    assert response.status_code == 201, response.text
-    body = response.json()
-    assert "imap_password" not in body["settings"] and "thread_secret" in body["secret_names"]
-    yield body
-    client.patch(f"/api/v1/inboxes/{body['id']}", json={"active": False}, headers=org.headers())
-
-
-def messages_of(rt: Runtime, inbox_id: int) -> list[Message]:
-    with unit_of_work(rt.sessions) as session:
-        rows = list(session.scalars(select(Message).where(Message.inbox_id == inbox_id).order_by(Message.id)))
-        session.expunge_all()
-        return rows
-
-
-def conversation(rt: Runtime, conversation_id: int) -> Conversation:
-    with unit_of_work(rt.sessions) as session:
-        row = session.get_one(Conversation, conversation_id)
-        session.expunge(row)
-        return row
-
-
-@pytest.fixture
-def mail_rt(rt: Runtime) -> Iterator[Runtime]:
-    """A second runtime on the same database, as a worker process would have, with short mail timings."""
-    settings = Settings(
-        **{
-            **rt.settings.model_dump(),
-            "email_idle_seconds": 3.0,
-            "email_poll_seconds": 0.5,
-            "email_lease_seconds": 6.0,
-            "email_scan_seconds": 0.3,
-            "email_timeout_seconds": 5.0,
-        }
-    )
-    runtime = Runtime.build(settings)
-    yield runtime
-    runtime.close()
 
 
 def test_round_trip_customer_agent_customer(client, rt, mail_rt, org, inbox, dovecot, mta):
@@ -420,104 +316,3 @@ def test_one_worker_polls_a_mailbox_at_a_time(rt, inbox):
     release_lease(rt, polled.id, "worker-b")
     assert acquire_lease(rt, polled, "worker-a")
     release_lease(rt, polled.id, "worker-a")
-
-
-@pytest.mark.parametrize(
-    ("change", "step", "field", "words"),
-    [
-        ({"imap_host": "no-such-host.invalid"}, "imap.dns", "settings.imap_host", "DNS"),
-        ({"imap_port": "closed"}, "imap.connect", "settings.imap_port", "connect"),
-        ({"imap_security": "tls"}, "imap.tls", "settings.imap_security", "TLS"),
-        (
-            {"imap_security": "starttls", "imap_host": "localhost"},
-            "imap.tls",
-            "settings.imap_security",
-            "certificate verify failed",
-        ),
-        ({"secrets": {"imap_password": "wrong"}}, "imap.login", "settings.imap_username", "Login"),
-        ({"imap_folder": "Archivio/Inesistente"}, "imap.folder", "settings.imap_folder", "folder"),
-        ({"smtp_username": "support"}, "smtp.login", "settings.smtp_username", "Login"),
-    ],
-)
-def test_settings_check_says_precisely_what_failed(client, org, inbox, dovecot, change, step, field, words):
-    settings = {k: v for k, v in inbox["settings"].items()}
-    secrets = {"imap_password": "pw-support"}
-    for key, value in change.items():
-        if key == "secrets":
-            secrets = value
-        elif value == "closed":
-            settings[key] = free_port()
-        else:
-            settings[key] = value
-    response = client.post(
-        "/api/v1/inboxes/check",
-        json={"channel": "email", "settings": settings, "secrets": secrets},
-        headers=org.headers(),
-    )
-    assert response.status_code == 422, response.text
-    body = response.json()
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert [e["step"] for e in body["errors"]] == [step] and body["errors"][0]["field"] == field
-    assert words in body["errors"][0]["message"] and words in body["detail"]
-
-
-def test_settings_check_of_a_working_inbox_and_starttls(client, org, inbox, dovecot):
-    saved = client.post(f"/api/v1/inboxes/{inbox['id']}/check", headers=org.headers())
-    assert saved.status_code == 200, saved.text
-    assert saved.json() == {
-        "ok": True,
-        "checks": [
-            {"step": "imap", "ok": True, "field": None, "message": None},
-            {"step": "smtp", "ok": True, "field": None, "message": None},
-        ],
-    }
-    starttls = client.post(
-        f"/api/v1/inboxes/{inbox['id']}/check",
-        json={"settings": {**inbox["settings"], "imap_security": "starttls", "imap_verify_tls": False}},
-        headers=org.headers(),
-    )
-    assert starttls.status_code == 200, starttls.text
-    implicit = client.post(
-        f"/api/v1/inboxes/{inbox['id']}/check",
-        json={
-            "settings": {
-                **inbox["settings"],
-                "imap_security": "tls",
-                "imap_port": dovecot.tls_port,
-                "imap_verify_tls": False,
-            }
-        },
-        headers=org.headers(),
-    )
-    assert implicit.status_code == 200, implicit.text
-    assert client.post(f"/api/v1/inboxes/{inbox['id']}/check", headers=org.headers("agent")).status_code == 403
-
-
-def test_settings_are_validated_field_by_field(client, org):
-    cases = [
-        ({"address": "not-an-address"}, {}, "settings.address"),
-        ({"address": SUPPORT, "imap_security": "ssl"}, {}, "settings.imap_security"),
-        ({"address": SUPPORT, "imap_port": 70000}, {}, "settings.imap_port"),
-        ({"address": SUPPORT, "imap_host": "imap.example.com"}, {}, "secrets.imap_password"),
-        ({"address": SUPPORT, "colour": "blue"}, {}, "settings"),
-    ]
-    for settings, secrets, field in cases:
-        response = client.post(
-            "/api/v1/inboxes",
-            json={"name": "x", "channel": "email", "settings": settings, "secrets": secrets},
-            headers=org.headers(),
-        )
-        assert response.status_code == 422 and response.json()["errors"][0]["field"] == field, (settings, response.text)
-
-
-def test_mail_service_runs_inside_the_worker(rt):
-    from raccordo.bootstrap.worker import WorkerLoop
-
-    loop = WorkerLoop(rt)
-    mail = loop.pollers["email"]  # found through the registry: the email channel declares a poller
-    loop.start()
-    try:
-        assert mail.running
-    finally:
-        loop.stop()
-    assert not mail.running
