@@ -15,8 +15,9 @@ Each decision (choose an agent or none, then take its capacity) is timed on its 
 bench prints decisions per second, p50/p99/max latency and the ratio indexed/baseline,
 and fails if the two runs did not make exactly the same decisions. Everything is in one
 process and deterministic for a seed; nothing touches the network or a database (the
-database part of a routing pass is measured by tests/routing/test_routing_stress.py's workload,
-not here). Run ``python bench/routing.py --help``; bench/README.md explains the output.
+database part of a routing pass is measured by tests/routing/test_routing_stress.py, with the load
+of tests/support/routing_load.py, not here). Run ``python bench/routing.py --help``; bench/README.md
+explains the output.
 """
 
 from __future__ import annotations

@@ -212,7 +212,7 @@ def test_demo_logins_work(rt: Runtime, loaded: DemoRun) -> None:
 
 def test_demo_history_inboxes_refuse_replies_clearly(rt: Runtime, loaded: DemoRun) -> None:
     with rt.sessions() as session:
-        # A conversation whose channel has no module yet (WhatsApp, Telegram, ... until their issues land).
+        # A conversation whose channel has no module yet (SMS, Telegram, Messenger ... until their issues land).
         conversation = next(
             (
                 c
