@@ -6,21 +6,18 @@ then ``read`` come back through the webhook. Both databases."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Role
 from raccordo.accounts.models import User
 from raccordo.accounts.services import accounts
-from raccordo.bootstrap.http import create_app
 from raccordo.channels.models import Inbox, OutboxItem
 from raccordo.demo import seed as demo
 from raccordo.demo.sandbox_link import DEFAULT_SANDBOX_URL, SandboxLink, connect_sandbox, graph_base_url
@@ -30,6 +27,7 @@ from raccordo.record.models import ContactIdentity, Conversation, Message
 from raccordo.record.services.import_contacts import tenant_by_slug
 from raccordo.sandbox import server
 from tests.support.mail import wait_for
+from tests.support.servers import serving_in_thread
 
 
 @dataclass
@@ -55,14 +53,8 @@ def sandbox() -> Iterator[server.Running]:
 @pytest.fixture(scope="module")
 def app_url(rt: Runtime) -> Iterator[str]:
     """The app as ``raccordo demo`` serves it: over HTTP, with its worker delivering the outbox."""
-    port = server.free_port()
-    app_server = uvicorn.Server(uvicorn.Config(create_app(rt, run_delivery=True), port=port, log_level="warning"))
-    thread = threading.Thread(target=app_server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: app_server.started, what="the app to start")
-    yield f"http://127.0.0.1:{port}"
-    app_server.should_exit = True
-    thread.join(10)
+    with serving_in_thread(rt, run_delivery=True) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -122,3 +123,28 @@ def serving(env: dict[str, str], log: Path) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+@contextmanager
+def serving_in_thread(rt: Any, *, run_delivery: bool) -> Iterator[str]:
+    """The product's HTTP app for ``rt`` on a free loopback port, in a thread of this process (a provider
+    sandbox calls its webhooks over the network); ``run_delivery`` runs its outbox worker too."""
+    import threading
+
+    import uvicorn
+
+    from raccordo.bootstrap.http import create_app
+    from tests.support.mail import wait_for
+
+    port = free_port()
+    app_server = uvicorn.Server(
+        uvicorn.Config(create_app(rt, run_delivery=run_delivery), port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=app_server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: app_server.started, what="the app to start")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        app_server.should_exit = True
+        thread.join(10)
