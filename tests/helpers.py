@@ -67,6 +67,7 @@ class CallbackServer:
 
     status: int = 200
     received: list[dict[str, Any]] = field(default_factory=list)
+    extra_headers: dict[str, str] = field(default_factory=dict)  # sent with every answer (Retry-After)
 
     def __post_init__(self) -> None:
         outer = self
@@ -80,6 +81,8 @@ class CallbackServer:
                 self.send_response(outer.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
+                for name, value in outer.extra_headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(payload)
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 
 from raccordo.channels.domain.request import InboundRequest
+from raccordo.channels.domain.retry import retry_after_seconds
 from raccordo.channels.models import OutboxItem, RawInbound
 from raccordo.channels.services.delivery import claim_due, deliver, run_once
 from raccordo.channels.services.inbound import reprocess_pending, store_raw
@@ -106,3 +107,23 @@ def test_pending_raw_payload_is_processed_after_a_crash(client, rt, org):
         raw = session.get(RawInbound, raw_id)
         assert raw.status == "processed" and len(raw.message_ids) == 1
     assert client.get("/api/v1/contacts", params={"q": "crash@example.com"}, headers=org.headers()).json()
+
+
+def test_rate_limited_send_waits_the_providers_retry_after(client, rt, org, callback):
+    callback.status, callback.extra_headers = 429, {"Retry-After": "600"}
+    _, reply = _conversation_with_reply(client, org, callback.url, "d-429")
+    before = datetime.now(UTC)
+    run_once(rt)
+    with unit_of_work(rt.sessions) as session:
+        item = session.query(OutboxItem).filter_by(message_id=reply["id"]).one()
+        assert item.status == "pending" and item.attempts == 1
+        # The outbox's own first backoff is 5 s; the provider asked for ten minutes.
+        assert item.due_at - before >= timedelta(seconds=600)
+
+
+def test_retry_after_reads_seconds_and_http_dates():
+    now = datetime(2026, 12, 8, 12, 0, tzinfo=UTC)
+    assert retry_after_seconds("120", now) == 120.0
+    assert retry_after_seconds("Tue, 08 Dec 2026 12:01:30 GMT", now) == 90.0
+    assert retry_after_seconds("Tue, 08 Dec 2026 11:00:00 GMT", now) == 0.0
+    assert retry_after_seconds("soon", now) is None and retry_after_seconds(None, now) is None

@@ -102,11 +102,28 @@ def decode_attachment(data_base64: str, field: str) -> bytes:
 
 
 class DeliveryError(Exception):
-    """Outbound send failed. ``permanent`` errors are not retried."""
+    """Outbound send failed. ``permanent`` errors are not retried.
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    ``retry_after`` (seconds) is the provider's own wait (a 429's ``Retry-After``, a throughput
+    code): the outbox waits at least that long before the next attempt. ``reason`` is an i18n key
+    (with ``params``) explaining the failure to an agent in their language; the plain ``message``
+    stays the technical text for logs and the outbox row.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        reason: str | None = None,
+        params: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.retry_after = retry_after
+        self.reason = reason
+        self.params = dict(params or {})
 
 
 @dataclass(frozen=True)
@@ -206,6 +223,10 @@ class OutboundMessage:
     # Provider ids of earlier messages of the conversation on this inbox, oldest first, and the customer's last one.
     thread: tuple[str, ...] = ()
     in_reply_to: str | None = None
+    # What the message carries besides text, as the composer or an API caller set it in the message's
+    # ``content_attributes`` (for example ``{"template": {...}}``, ``{"interactive": {...}}``,
+    # ``{"messaging_tag": "HUMAN_AGENT"}``); each channel reads the names it documents.
+    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from raccordo.channels.base import (
     parse_payload,
 )
 from raccordo.channels.domain.composer import ComposerRules
+from raccordo.channels.domain.retry import retry_after_seconds
 from raccordo.channels.domain.settings_form import FieldKind, Label, SettingsField, SettingsForm
 from raccordo.platform.errors import InvalidInput
 
@@ -182,7 +183,9 @@ class ApiChannel(Channel):
             # 4xx other than 408/429 means the integrator refused it: retrying will not help.
             permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 429)
             raise DeliveryError(
-                f"callback answered HTTP {response.status_code}: {response.text[:200]}", permanent=permanent
+                f"callback answered HTTP {response.status_code}: {response.text[:200]}",
+                permanent=permanent,
+                retry_after=retry_after_seconds(response.headers.get("retry-after")),
             )
         try:
             provider_id = response.json().get("id")

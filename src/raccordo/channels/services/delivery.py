@@ -137,7 +137,12 @@ def _outbound(session: Session, item: OutboxItem, files: FileStore) -> OutboundM
         subject=conversation.subject,
         thread=tuple(pid for pid, _ in earlier if pid is not None),  # (none is: the query asks for ids)
         in_reply_to=last_inbound,
+        attributes={k: v for k, v in message.content_attributes.items() if k not in _INTERNAL_ATTRIBUTES},
     )
+
+
+# Attributes the platform itself keeps on a message; a channel gets the rest (templates, interactive, tags).
+_INTERNAL_ATTRIBUTES = frozenset({"recipient", "provider_id_duplicate", "delivery_reason"})
 
 
 def deliver(rt: Runtime, outbox_id: int) -> str:
@@ -164,7 +169,7 @@ def deliver(rt: Runtime, outbox_id: int) -> str:
             raise DeliveryError(f"channel {inbox.channel} is not installed", permanent=True)  # type: ignore[union-attr]
         provider_id = channel.send(config, outbound)
     except DeliveryError as exc:
-        return _record_failure(rt, outbox_id, str(exc), exc.permanent)
+        return _record_failure(rt, outbox_id, str(exc), exc.permanent, failure=exc)
     except Exception as exc:  # a bug in a channel must not stop the worker; the row keeps the error
         log.exception("outbox %s: unexpected error", outbox_id)
         return _record_failure(rt, outbox_id, f"{type(exc).__name__}: {exc}", False)
@@ -215,7 +220,9 @@ def _record_sent(rt: Runtime, outbox_id: int, provider_id: str, *, keep_id: bool
     return "sent"
 
 
-def _record_failure(rt: Runtime, outbox_id: int, error: str, permanent: bool) -> str:
+def _record_failure(
+    rt: Runtime, outbox_id: int, error: str, permanent: bool, *, failure: DeliveryError | None = None
+) -> str:
     with unit_of_work(rt.sessions) as session:
         item = _locked(session, outbox_id)
         if item is None:
@@ -224,6 +231,12 @@ def _record_failure(rt: Runtime, outbox_id: int, error: str, permanent: bool) ->
             return item.status
         message = session.get_one(Message, item.message_id)
         item.last_error, item.claimed_until = error[:4000], None
+        if failure is not None and failure.reason:
+            # The agent-facing explanation (an i18n key and its values), rendered in the agent's language.
+            message.content_attributes = {
+                **message.content_attributes,
+                "delivery_reason": {"key": failure.reason, "params": failure.params},
+            }
         if permanent or item.attempts >= rt.settings.delivery_max_attempts:
             item.status = "failed"
             message.delivery_status, message.delivery_error = DeliveryStatus.FAILED.value, error[:4000]
@@ -238,7 +251,10 @@ def _record_failure(rt: Runtime, outbox_id: int, error: str, permanent: bool) ->
             )
             emit_message(session, message, conversation, "message.updated")
             return "failed"
-        item.status, item.due_at = "pending", datetime.now(UTC) + backoff(item.attempts)
+        wait = backoff(item.attempts)
+        if failure is not None and failure.retry_after is not None:
+            wait = max(wait, timedelta(seconds=min(failure.retry_after, 86400)))
+        item.status, item.due_at = "pending", datetime.now(UTC) + wait
         message.delivery_error = error[:4000]
         return "retrying"
 
