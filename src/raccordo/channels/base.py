@@ -176,6 +176,10 @@ class InboundEvent:
     automated: str | None = None
     # Channel details kept on the message (``content_attributes``), e.g. email headers and the quoted part.
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The customer edited an earlier message (Telegram's ``edited_message``): ``provider_message_id``
+    # is that message's id, whose text becomes this event's; its earlier text stays in its edit history.
+    # ``edit_id`` tells a provider's retry of one edit from a later edit, recorded once.
+    edit_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from raccordo.record.domain.conversations import (
 from raccordo.record.domain.events import MessageReceived
 from raccordo.record.domain.messages import DeliveryStatus, Direction, SenderType, TimelineKind
 from raccordo.record.models import Attachment, Contact, Conversation, Message
+from raccordo.record.services.edits import apply_edit
 from raccordo.record.services.identity import IdentityInput, resolve_contact
 from raccordo.record.services.records import TimelineRows, add_timeline
 
@@ -82,6 +83,12 @@ def ingest_event(
     ``(inbox_id, provider_message_id)`` index, everything is rolled back, and the retry (with the
     look-up) returns the message stored the first time."""
     now = now or datetime.now(UTC)
+    if event.edit_id is not None:
+        edited = apply_edit(session, inbox, event, now)
+        if edited is not None:
+            return IngestResult(edited[0], edited[1], duplicate=edited[2])
+        # The message edited is not stored (written before the inbox existed): kept as a message.
+        check_duplicate = True
     existing = (
         session.scalars(
             select(Message).where(
