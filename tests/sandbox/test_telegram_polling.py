@@ -66,3 +66,27 @@ def test_the_poller_receives_stores_first_and_does_not_duplicate_after_a_restart
     assert raws == 3  # every served update stored raw, the duplicate included; two messages
     assert httpx.get(control).json()["queued"] == 0 or poll_once(rt, inbox["id"], 0) == 0
     assert _texts(rt, inbox["id"]) == ["Primo messaggio", "Secondo messaggio"]
+
+
+def test_the_customer_phone_page_lists_bots_and_shows_the_chat(sandbox):
+    token = new_token()
+    bot_id = httpx.post(
+        f"{sandbox.url}/_sandbox/telegram/bots", json={"token": token, "username": "pagina_bot"}
+    ).json()["id"]
+    page = httpx.get(f"{sandbox.url}/_sandbox/telegram/phone", params={"lang": "en"})
+    assert page.status_code == 200 and "@pagina_bot" in page.text and "Customer phone (Telegram sandbox)" in page.text
+    assert "Telefono del cliente" in httpx.get(f"{sandbox.url}/_sandbox/telegram/phone").text
+    assert "/_sandbox/telegram/phone" in httpx.get(f"{sandbox.url}/_sandbox/whatsapp/phone").text
+    httpx.post(f"{sandbox.url}/_sandbox/telegram/bots/{bot_id}/users/5551/messages", json={"text": "ciao"})
+    answer = httpx.post(f"{sandbox.url}/bot{token}/sendMessage", json={"chat_id": 5551, "text": "Salve!"})
+    assert answer.json()["ok"] is True
+    chat = httpx.get(f"{sandbox.url}/_sandbox/telegram/phone/{bot_id}/5551").json()["messages"]
+    assert [(m["from"], m["text"]) for m in chat] == [("customer", "ciao"), ("agent", "Salve!")]
+    # The Bot API's own refusals: a wrong token, a chat that never wrote.
+    assert httpx.get(f"{sandbox.url}/bot{token}x/getMe").json() == {
+        "ok": False,
+        "error_code": 401,
+        "description": "Unauthorized",
+    }
+    missing = httpx.post(f"{sandbox.url}/bot{token}/sendMessage", json={"chat_id": 999, "text": "x"})
+    assert missing.status_code == 400 and missing.json()["description"] == "Bad Request: chat not found"
