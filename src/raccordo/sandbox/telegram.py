@@ -158,7 +158,8 @@ def customer_writes(bot_id: int, user_id: int, data: dict[str, Any] = _BODY) -> 
 @ROUTER.post("/_sandbox/telegram/bots/{bot_id}/control")
 def control(bot_id: int, data: dict[str, Any] = _BODY) -> Response:
     """``fail_next``: ``[{"error_code", "description", "retry_after"}]`` for the next sends; ``blocked``:
-    user ids who blocked the bot; ``unblocked``: user ids who started it again."""
+    user ids who blocked the bot; ``unblocked``: user ids who started it again; ``started``:
+    ``[{"id", "first_name"}]``, customers who started the bot before (the bot may write to them)."""
     try:
         bot = SANDBOX.bot_by_id(bot_id)
     except BotApiError as exc:
@@ -170,6 +171,9 @@ def control(bot_id: int, data: dict[str, Any] = _BODY) -> Response:
             retry_after = item.get("retry_after")
             description = str(item.get("description") or f"{default}{f' {retry_after}' if retry_after else ''}")
             bot.fail_next.append(BotApiError(code, description, int(retry_after) if retry_after else None))
+        for user in data.get("started") or []:  # customers who pressed Start earlier (a demo's history)
+            started = customer.user_object(int(user["id"]), str(user.get("first_name") or "Cliente"))
+            bot.users.setdefault(started["id"], started)
         bot.blocked.update(int(u) for u in data.get("blocked") or [])
         bot.blocked.difference_update(int(u) for u in data.get("unblocked") or [])
     return JSONResponse({"ok": True})
