@@ -174,3 +174,29 @@ def test_rate_limits_wait_retry_after_and_a_blocked_bot_fails_for_good(client, r
     failed = _message(rt, id=refused)
     assert failed.delivery_status == "failed" and "403" in (failed.delivery_error or "")
     assert failed.content_attributes["delivery_reason"]["key"] == "telegram.error.blocked"
+
+
+def test_check_settings_names_the_failing_step(client, rt, org, sandbox):
+    token = new_token()
+    control = _bot(sandbox, token)
+    inbox = telegram_inbox(client, org, base_url=sandbox.url, token=token)
+
+    def check(**body) -> list[dict]:
+        answer = client.post(f"/api/v1/inboxes/{inbox['id']}/check", headers=org.headers(), json=body)
+        return answer.json()["checks"]
+
+    # Saved but the webhook job has not run: the token works, no webhook is set.
+    steps = check()
+    assert [(s["step"], s["ok"]) for s in steps] == [("reach", True), ("token", True), ("webhook", False)]
+    assert steps[2]["field"] == "settings.mode" and "BotFather" not in (steps[2]["message"] or "x")
+    assert jobs.run_due(rt, kinds=["channels.provision"]) >= 1
+    assert all(s["ok"] for s in check())
+    # Polling with a webhook set: Telegram would refuse getUpdates.
+    polling = check(settings={"mode": "polling", "api_base_url": sandbox.url})
+    assert polling[-1]["step"] == "webhook" and not polling[-1]["ok"]
+    wrong = check(secrets={"bot_token": new_token()})
+    assert [(s["step"], s["ok"]) for s in wrong] == [("reach", True), ("token", False)]
+    assert wrong[1]["field"] == "secrets.bot_token" and "BotFather" in wrong[1]["message"]
+    away = check(settings={"mode": "webhook", "api_base_url": "http://127.0.0.1:9"})
+    assert [(s["step"], s["ok"]) for s in away] == [("reach", False)]
+    assert httpx.get(control).json()["calls"].count("getMe") >= 3

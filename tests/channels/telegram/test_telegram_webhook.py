@@ -7,10 +7,11 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from raccordo.channels.models import InboundRejection, RawInbound
+from raccordo.channels.telegram.channel import TelegramChannel
 from raccordo.platform.store.db import unit_of_work
 from raccordo.record.models import ContactIdentity, Message
 from tests.channels.telegram.helpers import telegram_inbox
-from tests.channels.telegram.payloads import CHAT, SAMPLES, message_update
+from tests.channels.telegram.payloads import CHAT, SAMPLES, message_update, new_token
 
 
 def _post(client, inbox: dict, update: dict, secret: str | None = None):
@@ -30,7 +31,7 @@ def _counts(rt, inbox_id: int) -> tuple[int, int]:
 def test_the_secret_token_decides_and_a_retried_update_is_one_message(client, rt, org):
     inbox = telegram_inbox(client, org)
     assert set(inbox["secrets"]) == {"bot_token", "webhook_secret"}
-    assert inbox["settings"]["api_base_url"] == "https://api.telegram.org" and inbox["settings"]["mode"] == "webhook"
+    assert inbox["settings"]["mode"] == "webhook" and inbox["settings"]["language"] == "it"
     update = message_update(500, 1, SAMPLES["text"])
     assert _post(client, inbox, update, secret="not-the-secret").status_code == 401
     missing = client.post(f"/api/v1/channels/telegram/{inbox['identifier']}/messages", json=update)
@@ -84,7 +85,11 @@ def test_sharing_ones_contact_links_the_phone_number_to_the_contact(client, rt, 
         assert ("phone", "+393471234567") in kinds and ("telegram", str(CHAT["id"])) in kinds
 
 
-def test_the_settings_form_refuses_a_malformed_token(client, org):
+def test_the_settings_form_refuses_a_malformed_token_and_defaults_to_telegrams_api(client, org):
+    settings, secrets = TelegramChannel().validate_settings({}, {"bot_token": new_token()})
+    assert settings["api_base_url"] == "https://api.telegram.org" and settings["mode"] == "webhook"
+    assert secrets["webhook_secret"]  # generated: Telegram only allows A-Z, a-z, 0-9, _ and -
+    assert all(c.isalnum() or c in "_-" for c in secrets["webhook_secret"])
     response = client.post(
         "/api/v1/inboxes",
         headers=org.headers(),
