@@ -97,3 +97,16 @@ def test_the_settings_form_refuses_a_malformed_token_and_defaults_to_telegrams_a
     )
     assert response.status_code in (400, 422)
     assert "bot_token" in response.text
+
+
+def test_the_inbox_page_shows_the_webhook_url(fresh, client, org, rt):
+    from tests.support.pages import login
+
+    inbox = telegram_inbox(client, org)
+    browser = fresh()
+    login(browser, org, "admin")
+    page = browser.get(f"/admin/inboxes/{inbox['id']}")
+    assert page.status_code == 200
+    expected = f"{rt.settings.resolved_public_url}/api/v1/channels/telegram/{inbox['identifier']}/messages"
+    assert f'value="{expected}"' in page.text
+    assert inbox["secrets"]["bot_token"] not in page.text and inbox["secrets"]["webhook_secret"] not in page.text

@@ -24,6 +24,7 @@ from raccordo.accounts.pages.session import Me, MeDep
 from raccordo.channels.base import Channel, Feature, InboxConfig, channel_kinds, get_channel
 from raccordo.channels.domain.settings_form import FieldKind, Label, SettingsField, SettingsForm, drop_path, write_path
 from raccordo.channels.services import inbox_admin
+from raccordo.channels.services.inboxes import webhook_url
 from raccordo.platform.errors import Forbidden, InvalidInput, NotFound, RaccordoError
 from raccordo.platform.hours import DAYS
 from raccordo.platform.i18n import translate
@@ -160,6 +161,12 @@ def _inbox_page(
     if inbox is not None and implementation is not None:
         config = InboxConfig(inbox.id, inbox.identifier, dict(inbox.settings or {}), {})
         snippet = implementation.embed_snippet(config, str(request.base_url).rstrip("/"))
+    # Where the provider posts: a provisioning channel registers it on save, others have it pasted at the provider.
+    webhook = (
+        webhook_url(runtime(request).settings.resolved_public_url, inbox.channel, inbox.identifier)
+        if inbox is not None and implementation is not None and implementation.supports(Feature.WEBHOOK)
+        else ""
+    )
     return render(
         request,
         "admin/setup_inboxes.html",
@@ -178,6 +185,7 @@ def _inbox_page(
             shown_secrets=shown_secrets or {},
             checks=checks,
             snippet=snippet or "",
+            webhook=webhook,
             can_check=implementation is not None and implementation.supports(Feature.CONNECTION_CHECK),
             saved=request.query_params.get("saved"),
         ),
