@@ -13,6 +13,8 @@ SLA policies, answer templates, wrap-up codes, a guided script and scheduled cal
 - ``demo/organization.py`` and ``demo/writer.py`` apply the plan through the services.
 - The WhatsApp inbox is live: created by the inbox service against the provider sandbox, which
   ``demo/sandbox_link.py`` tells its number, secrets and webhook URL each time the demo starts.
+- The Telegram inbox is loaded as history only and made live at each start by ``demo/live_telegram.py``
+  (polling the sandbox's Bot API).
 - The load is one transaction: either the whole demo exists or nothing does, so "the tenant slug
   exists" is a reliable sign that the demo is already loaded.
 

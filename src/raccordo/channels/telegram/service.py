@@ -118,12 +118,15 @@ class TelegramService:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop the service, then its pollers (a poller inside a long poll ends when Telegram answers:
+        at most ``poll_timeout`` seconds; its thread is a daemon, so waiting longer is not needed)."""
         self._stop.set()
-        for _poller, stop in self._pollers.values():
-            stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
-        for poller, _stop in self._pollers.values():
+        pollers = list(self._pollers.values())
+        for _poller, stop in pollers:
+            stop.set()
+        for poller, _stop in pollers:
             poller.thread.join(timeout)
 
     @property
