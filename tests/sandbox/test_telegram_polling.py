@@ -66,6 +66,10 @@ def test_the_poller_receives_stores_first_and_does_not_duplicate_after_a_restart
     assert raws == 3  # every served update stored raw, the duplicate included; two messages
     assert httpx.get(control).json()["queued"] == 0 or poll_once(rt, inbox["id"], 0) == 0
     assert _texts(rt, inbox["id"]) == ["Primo messaggio", "Secondo messaggio"]
+    # (Deactivated: a worker of a later test must not poll a sandbox that is gone.)
+    assert (
+        client.patch(f"/api/v1/inboxes/{inbox['id']}", json={"active": False}, headers=org.headers()).status_code == 200
+    )
 
 
 def test_the_customer_phone_page_lists_bots_and_shows_the_chat(sandbox):
