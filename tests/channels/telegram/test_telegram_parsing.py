@@ -155,3 +155,13 @@ def test_inline_keyboards_and_markdown_escaping():
     with pytest.raises(outbound.OutboundInvalid):
         outbound.inline_keyboard({"telegram": {"inline_keyboard": [[{"text": "x", "callback_data": "y" * 65}]]}})
     assert outbound.escape_markdown_v2("1.5 * (a_b)!") == "1\\.5 \\* \\(a\\_b\\)\\!"
+
+
+def test_an_inbox_without_a_bot_token_fails_for_good_without_calling_telegram():
+    from raccordo.channels.base import InboundIdentity, OutboundMessage
+
+    message = OutboundMessage("k", 1, 1, InboundIdentity("telegram", "42"), "ciao", None, [], None, {})
+    empty = InboxConfig(2, "tg2", {"api_base_url": "http://127.0.0.1:9"}, {})
+    with pytest.raises(DeliveryError) as failed:
+        TelegramChannel().send(empty, message)
+    assert failed.value.permanent and failed.value.reason == "telegram.error.token"

@@ -195,6 +195,9 @@ class TelegramChannel(Channel):
     def send(self, inbox: InboxConfig, message: OutboundMessage) -> str:
         if message.recipient is None:
             raise DeliveryError("no Telegram user to send to", permanent=True, reason="telegram.error.no_chat")
+        if not inbox.secrets.get("bot_token"):
+            # An inbox with no bot yet (the demo's history-only row): nothing to call Telegram with.
+            raise DeliveryError("the inbox has no bot token", permanent=True, reason="telegram.error.token")
         chat_id = message.recipient.value
         bot = bot_for(inbox)
         try:
