@@ -94,3 +94,21 @@ def test_the_customer_phone_page_lists_bots_and_shows_the_chat(sandbox):
     }
     missing = httpx.post(f"{sandbox.url}/bot{token}/sendMessage", json={"chat_id": 999, "text": "x"})
     assert missing.status_code == 400 and missing.json()["description"] == "Bad Request: chat not found"
+
+
+def test_the_bot_token_never_reaches_the_logs(sandbox, caplog):
+    import logging
+
+    from raccordo.channels.telegram.botapi import BotApi, BotApiFailure
+
+    token = new_token()
+    httpx.post(f"{sandbox.url}/_sandbox/telegram/bots", json={"token": token})
+    bot = BotApi(sandbox.url, token)
+    with caplog.at_level(logging.INFO, logger="httpx"):
+        assert bot.get_me()["is_bot"] is True
+        try:
+            bot.get_file("unknown")
+        except BotApiFailure as exc:
+            assert token not in str(exc)
+    assert "getMe" in caplog.text and "bot<token>" in caplog.text  # httpx logged the call, without the token
+    assert token not in caplog.text and token.split(":")[1] not in caplog.text

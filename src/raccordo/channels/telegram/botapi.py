@@ -13,12 +13,31 @@ exception texts name the URL, so only the exception's type is kept).
 from __future__ import annotations
 
 import json
+import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 DEFAULT_BASE_URL = "https://api.telegram.org"
+# httpx logs every request's URL at INFO ("HTTP Request: POST https://api.telegram.org/bot<token>/..."),
+# and the Bot API puts the token in the path: the filter below writes it out of those records.
+_TOKEN_IN_PATH = re.compile(r"/(file/)?bot[^/\s]+/")
+
+
+def hide_token(text: str) -> str:
+    return _TOKEN_IN_PATH.sub(lambda m: f"/{m.group(1) or ''}bot<token>/", text)
+
+
+class _HideBotToken(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any("/bot" in str(a) for a in record.args):
+            record.args = tuple(hide_token(str(a)) if "/bot" in str(a) else a for a in record.args)
+        return True
+
+
+logging.getLogger("httpx").addFilter(_HideBotToken())
 
 
 class BotApiFailure(Exception):
