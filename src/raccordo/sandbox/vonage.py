@@ -29,6 +29,8 @@ from fastapi.responses import JSONResponse
 from raccordo.sandbox.sms_state import E164, SANDBOX, SmsAccount, deliver, later
 
 ROUTER = APIRouter(tags=["vonage sandbox"])
+# Vonage's own ``channel`` field (sms, mms, whatsapp, viber...): the sandbox plays its SMS part only.
+VONAGE_SMS = "sms"
 _BODY = Body(default_factory=dict)
 
 
@@ -167,7 +169,7 @@ async def send_message(request: Request, authorization: str | None = Header(defa
     invalid = []
     if not isinstance(payload, dict):
         payload = {}
-    if payload.get("channel") != "sms":
+    if payload.get("channel") != VONAGE_SMS:
         invalid.append({"name": "channel", "reason": "must be sms"})
     if payload.get("message_type") != "text":
         invalid.append({"name": "message_type", "reason": "must be text"})
