@@ -163,6 +163,7 @@ def demo(
     """Create the database, load a demo tenant (Italian and English) and serve it, with the provider
     sandbox standing in for WhatsApp so its inbox is live."""
     from raccordo.demo import seed as demo_data
+    from raccordo.demo.live_sms import connect_sms_sandbox
     from raccordo.demo.sandbox_link import DEFAULT_SANDBOX_URL, connect_sandbox
     from raccordo.platform.store import migrate as migrations
 
@@ -174,6 +175,7 @@ def demo(
     try:
         logins = demo_data.load_demo(rt, seed=seed, sandbox_url=sandbox.url if sandbox else DEFAULT_SANDBOX_URL)
         link = connect_sandbox(rt, logins.tenant_slug, sandbox.url) if sandbox else None
+        sms_link = connect_sms_sandbox(rt, logins.tenant_slug, sandbox.url) if sandbox else None
     except BaseException:
         if sandbox:
             sandbox.stop()
@@ -188,6 +190,10 @@ def demo(
     if link:
         print(f"\nWhatsApp is live through the provider sandbox on {link.sandbox_url}")
         print(f"  customer phone: {link.phone_page}?lang=it  (business number {', '.join(link.phone_numbers)})")
+    if sms_link:
+        print(
+            f"SMS is live through the sandbox's Twilio: {sms_link.phone_page}  (number {', '.join(sms_link.numbers)})"
+        )
     print()
     sys.stdout.flush()
     if not no_serve:

@@ -201,6 +201,7 @@ async def create_message(sid: str, request: Request, authorization: str | None =
         "body": body,
         "status": "queued",
         "callback": form.get("StatusCallback"),
+        "at": time.time(),
     }
     account.sent.append(record)
     callback = form.get("StatusCallback")

@@ -187,12 +187,14 @@ async def send_message(request: Request, authorization: str | None = Header(defa
         status = account.fail_next.pop(0)
         return _problem(status, f"Sandbox error {status}", f"The sandbox answers {status} as asked.")
     message_uuid = str(uuid.uuid4())
-    account.sent.append({"uuid": message_uuid, "to": to, "from": payload.get("from"), "text": payload["text"]})
+    record = {"uuid": message_uuid, "to": to, "from": payload.get("from"), "text": payload["text"], "at": time.time()}
+    account.sent.append(record)
     if account.status_url and account.auto_statuses:
         failing = to in account.unreachable
         states = [s if s != "delivered" or not failing else "rejected" for s in account.auto_statuses]
 
         def report(state: str) -> None:
+            record["status"] = state
             status = {
                 "message_uuid": message_uuid,
                 "to": to,
