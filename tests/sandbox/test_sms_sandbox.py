@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import httpx
 from sqlalchemy import select
 
-from raccordo.channels.models import OutboxItem
+from raccordo.channels.models import InboundRejection, OutboxItem, RawInbound
 from raccordo.channels.sms import media
 from raccordo.platform.store.db import unit_of_work
 from raccordo.record.models import Attachment, Contact, Conversation, Message
@@ -215,3 +215,8 @@ def test_twilio_connection_check_names_the_failing_step(client, org, sandbox, se
     assert wrong.status_code == 422
     failing = [c for c in wrong.json()["checks"] if not c["ok"]]
     assert failing[0]["step"] == "credentials" and failing[0]["field"] == "secrets.twilio_auth_token"
+    # Refused requests are counted (reason, size, hash), never stored.
+    with unit_of_work(rt.sessions) as session:
+        reasons = session.scalars(select(InboundRejection.reason).where(InboundRejection.inbox_id == inbox["id"])).all()
+        stored = session.scalars(select(RawInbound.id).where(RawInbound.inbox_id == inbox["id"])).all()
+    assert reasons == ["sms.twilio.signature_mismatch"] * 4 and stored == []

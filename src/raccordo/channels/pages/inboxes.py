@@ -24,6 +24,7 @@ from raccordo.accounts.pages.session import Me, MeDep
 from raccordo.channels.base import Channel, Feature, InboxConfig, channel_kinds, get_channel
 from raccordo.channels.domain.settings_form import FieldKind, Label, SettingsField, SettingsForm, drop_path, write_path
 from raccordo.channels.services import inbox_admin
+from raccordo.channels.services.inboxes import webhook_url
 from raccordo.platform.errors import Forbidden, InvalidInput, NotFound, RaccordoError
 from raccordo.platform.hours import DAYS
 from raccordo.platform.i18n import translate
@@ -160,6 +161,10 @@ def _inbox_page(
     if inbox is not None and implementation is not None:
         config = InboxConfig(inbox.id, inbox.identifier, dict(inbox.settings or {}), {})
         snippet = implementation.embed_snippet(config, str(request.base_url).rstrip("/"))
+    # Where the provider must post (pasted at Twilio, Vonage, Meta...): the public address's webhook route.
+    hook = ""
+    if inbox is not None and implementation is not None and implementation.supports(Feature.WEBHOOK):
+        hook = webhook_url(runtime(request).settings.resolved_public_url, inbox.channel, inbox.identifier)
     return render(
         request,
         "admin/setup_inboxes.html",
@@ -178,6 +183,7 @@ def _inbox_page(
             shown_secrets=shown_secrets or {},
             checks=checks,
             snippet=snippet or "",
+            webhook=hook,
             can_check=implementation is not None and implementation.supports(Feature.CONNECTION_CHECK),
             saved=request.query_params.get("saved"),
         ),
