@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import httpx
 from sqlalchemy import select
+from twilio.request_validator import RequestValidator
 
 from raccordo.channels.models import InboundRejection, OutboxItem, RawInbound
 from raccordo.channels.sms import media
@@ -198,6 +199,11 @@ def test_the_sandbox_retries_a_twilio_webhook_refused_for_its_signature(client, 
     )
     answer = httpx.post(f"{control}/customers/{_number()}/messages", json={"text": "ciao"}, timeout=30)
     assert [d["status"] for d in answer.json()["deliveries"]] == [401] * 4
+    # Refused requests are counted (reason, size, hash), never stored.
+    with unit_of_work(rt.sessions) as session:
+        reasons = session.scalars(select(InboundRejection.reason).where(InboundRejection.inbox_id == inbox["id"])).all()
+        stored = session.scalars(select(RawInbound.id).where(RawInbound.inbox_id == inbox["id"])).all()
+    assert reasons == ["sms.twilio.signature_mismatch"] * 4 and stored == []
 
 
 def test_twilio_connection_check_names_the_failing_step(client, org, sandbox, served):
@@ -215,8 +221,27 @@ def test_twilio_connection_check_names_the_failing_step(client, org, sandbox, se
     assert wrong.status_code == 422
     failing = [c for c in wrong.json()["checks"] if not c["ok"]]
     assert failing[0]["step"] == "credentials" and failing[0]["field"] == "secrets.twilio_auth_token"
-    # Refused requests are counted (reason, size, hash), never stored.
-    with unit_of_work(rt.sessions) as session:
-        reasons = session.scalars(select(InboundRejection.reason).where(InboundRejection.inbox_id == inbox["id"])).all()
-        stored = session.scalars(select(RawInbound.id).where(RawInbound.inbox_id == inbox["id"])).all()
-    assert reasons == ["sms.twilio.signature_mismatch"] * 4 and stored == []
+
+
+def test_mms_media_outside_the_twilio_api_is_not_fetched_with_the_credentials(client, rt, org, sandbox, served):
+    inbox, _control = twilio_setup(client, org, sandbox, served)
+    token = client.post(f"/api/v1/inboxes/{inbox['id']}/reveal-secrets", headers=org.headers()).json()
+    url = f"{served}/api/v1/channels/sms/{inbox['identifier']}/messages"
+    params = {
+        "MessageSid": "MM" + uuid.uuid4().hex,
+        "AccountSid": inbox["settings"]["twilio_account_sid"],
+        "From": _number(),
+        "To": inbox["settings"]["sender"],
+        "Body": "foto",
+        "NumMedia": "1",
+        "MediaUrl0": "https://elsewhere.example/steal",
+        "MediaContentType0": "image/png",
+    }
+    signature = RequestValidator(token["twilio_auth_token"]).compute_signature(url, params)
+    answer = httpx.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    stored = _message(rt, provider_message_id=params["MessageSid"])
+    assert media.download_pending(rt) == 0
+    after = _message(rt, id=stored.id)
+    assert after.content_attributes[media.MEDIA_PENDING] is False
+    assert after.content_attributes["sms"]["media"][0]["status"] == "failed"

@@ -27,11 +27,14 @@ def fold(word: str) -> str:
     return "".join(ch for ch in decomposed if ch.isalnum()).upper()
 
 
+def _own(settings: dict[str, object], name: str) -> set[str]:
+    words = settings.get(name)
+    return {fold(str(w)) for w in words if fold(str(w))} if isinstance(words, list) else set()
+
+
 def keyword_lists(settings: dict[str, object]) -> tuple[frozenset[str], frozenset[str]]:
     """The built-in lists plus the inbox's own (``opt_out_keywords`` / ``opt_in_keywords``, one per line)."""
-    extra_out = {fold(str(w)) for w in settings.get("opt_out_keywords") or [] if fold(str(w))}  # type: ignore[attr-defined]
-    extra_in = {fold(str(w)) for w in settings.get("opt_in_keywords") or [] if fold(str(w))}  # type: ignore[attr-defined]
-    return OPT_OUT | extra_out, OPT_IN | extra_in
+    return OPT_OUT | _own(settings, "opt_out_keywords"), OPT_IN | _own(settings, "opt_in_keywords")
 
 
 def classify(text: str, settings: dict[str, object]) -> tuple[str, str] | None:

@@ -67,7 +67,11 @@ def download_message(rt: Runtime, message_id: int, now: datetime) -> int:
         media = [dict(item) for item in (message.content_attributes.get(DETAILS) or {}).get("media") or []]
     outcomes: dict[int, tuple[bytes, str] | str] = {}
     for index, item in enumerate(media):
-        if _due(item, now):
+        if _due(item, now) and not str(item.get("url", "")).startswith(twilio.base_url(config) + "/"):
+            # The account's credentials go only to the Twilio API the inbox is set up with.
+            item["attempts"] = len(BACKOFF)
+            outcomes[index] = "not a Twilio API address"
+        elif _due(item, now):
             try:
                 outcomes[index] = twilio.download(config, str(item["url"]))
             except httpx.HTTPError as exc:

@@ -62,7 +62,8 @@ def verify(inbox: InboxConfig, request: InboundRequest) -> None:
     if not secret:
         raise ChannelRejected("sms.vonage.signature_mismatch", status=401)
     try:
-        claims = jwt.decode(given[7:].strip(), secret, algorithms=["HS256"], options={"require": ["iat"]})
+        # A minute of leeway: Vonage's clock and ours may differ a little (an ``iat`` "in the future").
+        claims = jwt.decode(given[7:].strip(), secret, algorithms=["HS256"], options={"require": ["iat"]}, leeway=60)
     except jwt.PyJWTError:
         raise ChannelRejected("sms.vonage.signature_mismatch", status=401) from None
     expected = hashlib.sha256(request.body).hexdigest()
