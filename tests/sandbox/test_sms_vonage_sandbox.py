@@ -123,3 +123,26 @@ def test_a_reply_over_the_inbox_maximum_of_segments_is_refused(client, rt, org, 
         ).status_code
         == 201
     )
+
+
+def test_vonage_connection_check_names_the_failing_step(client, org, sandbox, served):
+    inbox, _control = vonage_setup(client, org, sandbox, served)
+    ok = client.post(f"/api/v1/inboxes/{inbox['id']}/check", headers=org.headers(), json={})
+    assert ok.status_code == 200, ok.text
+    assert [(c["step"], c["ok"]) for c in ok.json()["checks"]] == [
+        ("reach", True),
+        ("credentials", True),
+        ("signature", True),
+    ]
+    wrong = client.post(
+        f"/api/v1/inboxes/{inbox['id']}/check", headers=org.headers(), json={"secrets": {"vonage_api_secret": "wrong"}}
+    )
+    assert wrong.status_code == 422
+    failing = [c for c in wrong.json()["checks"] if not c["ok"]]
+    assert failing[0]["step"] == "credentials" and failing[0]["field"] == "secrets.vonage_api_secret"
+    unreachable = client.post(
+        f"/api/v1/inboxes/{inbox['id']}/check",
+        headers=org.headers(),
+        json={"settings": {**inbox["settings"], "vonage_api_base_url": "http://127.0.0.1:9"}},
+    )
+    assert [c["step"] for c in unreachable.json()["checks"] if not c["ok"]] == ["reach"]
