@@ -161,8 +161,9 @@ def demo(
     sandbox_port: int = typer.Option(8900, help="Port of the provider sandbox the demo starts (0: a free one)."),
 ) -> None:
     """Create the database, load a demo tenant (Italian and English) and serve it, with the provider
-    sandbox standing in for WhatsApp so its inbox is live."""
+    sandbox standing in for the messaging providers so their inboxes are live."""
     from raccordo.demo import seed as demo_data
+    from raccordo.demo.live_sms import connect_sms_sandbox
     from raccordo.demo.live_telegram import connect_telegram
     from raccordo.demo.sandbox_link import DEFAULT_SANDBOX_URL, connect_sandbox
     from raccordo.platform.store import migrate as migrations
@@ -176,6 +177,7 @@ def demo(
         logins = demo_data.load_demo(rt, seed=seed, sandbox_url=sandbox.url if sandbox else DEFAULT_SANDBOX_URL)
         link = connect_sandbox(rt, logins.tenant_slug, sandbox.url) if sandbox else None
         telegram = connect_telegram(rt, logins.tenant_slug, sandbox.url) if sandbox else None
+        sms_link = connect_sms_sandbox(rt, logins.tenant_slug, sandbox.url) if sandbox else None
     except BaseException:
         if sandbox:
             sandbox.stop()
@@ -192,6 +194,10 @@ def demo(
         print(f"  customer phone: {link.phone_page}?lang=it  (business number {', '.join(link.phone_numbers)})")
     if telegram and telegram.bot_id is not None:
         print(f"Telegram is live (polling the sandbox): customer phone {telegram.phone_page}?lang=it")
+    if sms_link:
+        print(
+            f"SMS is live through the sandbox's Twilio: {sms_link.phone_page}  (number {', '.join(sms_link.numbers)})"
+        )
     print()
     sys.stdout.flush()
     if not no_serve:

@@ -51,7 +51,10 @@ def test_the_content_files_describe_the_promised_organization() -> None:
         ("organization", lambda raw: raw["channels"]["email"].update(history_only=True), "either settings"),
         (
             "organization",
-            lambda raw: raw["channels"]["sms"].update(generated_secrets=["access_token"]),
+            lambda raw: raw["channels"]["sms"].update(
+                history_only=True, generated_secrets=["access_token"], settings=None
+            )
+            or raw["channels"]["sms"].pop("settings"),
             "organization.channels.sms: generated_secrets need settings",
         ),
         ("phrases", lambda raw: raw["thanks"].pop("en"), "phrases.thanks: needs exactly the languages it, en"),

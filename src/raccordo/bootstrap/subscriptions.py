@@ -15,6 +15,7 @@ and the test fixtures.
 
 from __future__ import annotations
 
+from raccordo.channels.base import channel_kinds, get_channel
 from raccordo.desk import search_index
 from raccordo.platform import domain_events
 from raccordo.platform.domain_events import IN_TRANSACTION
@@ -43,3 +44,9 @@ def register() -> None:
     # transaction, whichever service made it (imports, merges, the widget, the demo), so it watches
     # the session's changes instead of a list of events.
     domain_events.extend_sessions(search_index.install)
+    # Channels' own reactions (an SMS opt-out keyword recorded as consent), after the wiring above.
+    for kind in channel_kinds():
+        channel = get_channel(kind)
+        if channel is not None:
+            for event_type, handler in channel.subscriptions():
+                subscribe(event_type, handler, IN_TRANSACTION)

@@ -285,6 +285,10 @@ class Channel:
     composer: ClassVar[ComposerRules] = ComposerRules()
     # The inbox settings form (fields, labels, secrets, defaults) the admin page renders and reads.
     settings_form: ClassVar[SettingsForm] = SettingsForm()
+    # Request headers the platform drops from stored requests by default (``authorization``) that
+    # carry this channel's signature (Vonage signs webhooks with a JWT in Authorization): kept with
+    # the raw row so a stored request verifies again.
+    kept_headers: ClassVar[frozenset[str]] = frozenset()
 
     def supports(self, feature: Feature) -> bool:
         return feature in self.features
@@ -337,6 +341,12 @@ class Channel:
 
     def unprovision(self, inbox: InboxConfig) -> None:
         """``Feature.PROVISIONING``: remove the webhook from the provider (after an inbox is deactivated)."""
+
+    def subscriptions(self) -> list[tuple[type, Callable[..., None]]]:
+        """Domain events the channel reacts to in the recording transaction, as ``(event type,
+        handler(session, event))`` (an SMS "STOP" recorded as the contact's consent); wired by
+        ``bootstrap.subscriptions`` for every installed channel."""
+        return []
 
     # --- background and HTTP ----------------------------------------------------------------------
 

@@ -37,6 +37,8 @@ class ComposerRules:
     reply_window_seconds: int | None = None
     # Characters per SMS segment are counted in the composer when set (GSM-7 160 / UCS-2 70).
     sms_segments: bool = False
+    # At most this many SMS segments per message (an SMS inbox's setting: each segment is billed).
+    max_sms_segments: int | None = None
     # Outside the window the provider still accepts its pre-approved message templates (WhatsApp):
     # the refusal says so instead of sending the agent to another channel.
     templates_outside_window: bool = False
@@ -81,11 +83,22 @@ def window_open(rules: ComposerRules, last_inbound_at: datetime | None, now: dat
     return closes is not None and now < closes
 
 
+GSM7 = "gsm7"
+UCS2 = "ucs2"
+
+
+def sms_encoding(text: str) -> str:
+    """``gsm7`` when every character is in the GSM 03.38 basic or extension table, else ``ucs2``
+    (one emoji or a character such as ``ł`` makes the whole message UCS-2)."""
+    return GSM7 if all(ch in _GSM7 or ch in _GSM7_EXTENDED for ch in text) else UCS2
+
+
 def sms_segments(text: str) -> int:
-    """SMS parts needed for ``text``: 160/153 GSM-7 characters per part, or 70/67 UCS-2 ones."""
+    """SMS parts needed for ``text``: 160/153 GSM-7 characters per part, or 70/67 UCS-2 ones
+    (a multi-part message gives 7 or 3 characters of each part to the concatenation header)."""
     if not text:
         return 0
-    if all(ch in _GSM7 or ch in _GSM7_EXTENDED for ch in text):
+    if sms_encoding(text) == GSM7:
         units = sum(2 if ch in _GSM7_EXTENDED else 1 for ch in text)
         return 1 if units <= 160 else -(-units // 153)
     units = sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)  # UTF-16 code units
@@ -119,6 +132,17 @@ def check_reply(
         )
     if rules.max_length is not None and len(text) > rules.max_length:
         raise InvalidInput("composer.too_long", field="text", channel=channel, limit=rules.max_length, length=len(text))
+    if rules.sms_segments and rules.max_sms_segments is not None:
+        parts = sms_segments(text.replace("\r\n", "\n"))
+        if parts > rules.max_sms_segments:
+            raise InvalidInput(
+                "composer.too_many_segments",
+                field="text",
+                channel=channel,
+                limit=rules.max_sms_segments,
+                segments=parts,
+                encoding="GSM-7" if sms_encoding(text) == GSM7 else "Unicode (UCS-2)",
+            )
     if files and not rules.attachments:
         raise InvalidInput("composer.attachments_not_allowed", field="attachments", channel=channel)
     if rules.max_attachments is not None and len(files) > rules.max_attachments:

@@ -133,6 +133,8 @@ def _outbound(session: Session, item: OutboxItem, files: FileStore) -> OutboundM
             "id": contact.id,
             "name": contact.name,
             "identities": [{"kind": k, "value": v} for k, v in identities],
+            # The contact's consent decisions by purpose, so a channel can refuse a marketing send.
+            "consent": dict(contact.consent or {}),
         },
         subject=conversation.subject,
         thread=tuple(pid for pid, _ in earlier if pid is not None),  # (none is: the query asks for ids)

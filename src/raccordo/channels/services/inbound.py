@@ -92,15 +92,17 @@ class StoredPayload:
     tenant: Tenant | None = None
 
 
-def _kept(headers: dict[str, str]) -> dict[str, str]:
+def _kept(headers: dict[str, str], also: frozenset[str] = frozenset()) -> dict[str, str]:
     kept = {k.lower(): v for k, v in headers.items() if k.lower() in _KEPT_HEADERS or k.lower().startswith("x-")}
     kept.pop("authorization", None)
+    # A channel whose signature travels in a header dropped by default (``Channel.kept_headers``).
+    kept.update({k.lower(): v for k, v in headers.items() if k.lower() in also})
     return kept
 
 
-def _storable(request: InboundRequest) -> InboundRequest:
+def _storable(request: InboundRequest, also: frozenset[str] = frozenset()) -> InboundRequest:
     """The request as it is stored and verified: only the headers worth keeping."""
-    return InboundRequest(request.method, request.url, _kept(request.headers), request.body, request.query)
+    return InboundRequest(request.method, request.url, _kept(request.headers, also), request.body, request.query)
 
 
 # A plain INSERT ... RETURNING id on the table (compiled once, cached): the raw row is never read
@@ -344,12 +346,13 @@ def receive(
     implementation = get_channel(channel) if channel is not None else None
     if implementation is not None and not implementation.supports(Feature.WEBHOOK):
         raise ChannelRejected("channel.no_inbound", status=405)
-    request = _storable(request)
+    received = request
     events: list[InboundEvent | DeliveryReport] | None = None
     rejected: ChannelRejected | None = None
     with unit_of_work(rt.sessions) as session:  # one transaction: the inbox, the check, the raw row
         inbox, tenant = _active_inbox_and_tenant(session, identifier, channel)
         config, implementation = inbox_config(rt, inbox), get_channel(inbox.channel)
+        request = _storable(received, implementation.kept_headers if implementation is not None else frozenset())
         tenant_id, inbox_id = inbox.tenant_id, inbox.id
         if implementation is not None:
             try:

@@ -44,15 +44,15 @@
   // GSM 03.38: characters of the extension table count twice; anything else makes the SMS UCS-2.
   var GSM = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
   var GSM_EXT = "^{}\\[~]|€\f";
-  function segments(text) {
-    if (!text) return 0;
+  function sms(text) {
+    if (!text) return { gsm: true, count: 0 };
     var units = 0, gsm = true;
     Array.from(text).forEach(function (ch) {
       if (GSM.indexOf(ch) !== -1) units += 1; else if (GSM_EXT.indexOf(ch) !== -1) units += 2; else gsm = false;
     });
-    if (gsm) return units <= 160 ? 1 : Math.ceil(units / 153);
+    if (gsm) return { gsm: true, count: units <= 160 ? 1 : Math.ceil(units / 153) };
     units = text.length;  // UTF-16 code units
-    return units <= 70 ? 1 : Math.ceil(units / 67);
+    return { gsm: false, count: units <= 70 ? 1 : Math.ceil(units / 67) };
   }
 
   function typeAllowed(type, allowed) {
@@ -83,11 +83,15 @@
     var count = length(textarea.value);
     var counter = el("composer-counter");
     var tooLong = !note && r.max_length && count > r.max_length;
+    var tooManyParts = !note && r.sms_segments && r.max_sms_segments && sms(textarea.value.replace(/\r\n/g, "\n")).count > r.max_sms_segments;
     if (counter) {
       var text = !note && r.max_length ? tr("counter", { count: count, limit: r.max_length }) : tr("counter-free", { count: count });
-      if (!note && r.sms_segments) text += " · " + tr("segments", { count: segments(textarea.value.replace(/\r\n/g, "\n")) });
+      var parts = sms(textarea.value.replace(/\r\n/g, "\n"));
+      // The encoding shown with the count: one emoji or non-GSM letter turns the whole SMS into UCS-2.
+      if (!note && r.sms_segments) text += " · " + tr(parts.gsm ? "sms-gsm7" : "sms-ucs2", { count: parts.count });
       counter.textContent = text;
-      counter.classList.toggle("over", !!tooLong);
+      counter.setAttribute("data-sms-encoding", !note && r.sms_segments ? (parts.gsm ? "gsm7" : "ucs2") : "");
+      counter.classList.toggle("over", !!tooLong || !!tooManyParts);
     }
     var banner = el("composer-window");
     var windowClosed = !note && r.reply_window_seconds && !r.window_open;
@@ -109,7 +113,7 @@
     var error = el("attach-error");
     if (error) { error.hidden = !problems.length; error.textContent = problems.join(" "); }
     var send = f.querySelector("button[data-action=reply]"), why = el("send-reason");
-    var sendReason = windowClosed ? tr("send-window") : tooLong ? tr("send-too-long", { limit: r.max_length }) : problems.length ? tr("send-files") : "";
+    var sendReason = windowClosed ? tr("send-window") : tooLong ? tr("send-too-long", { limit: r.max_length }) : tooManyParts ? tr("send-too-many-sms", { limit: r.max_sms_segments }) : problems.length ? tr("send-files") : "";
     if (send) { send.disabled = !!sendReason; send.classList.toggle("primary", !note); }
     var noteButton = f.querySelector("button[data-action=note]");
     if (noteButton) noteButton.classList.toggle("primary", note);
