@@ -26,7 +26,6 @@ from raccordo.sandbox.messenger_state import Page
 
 RETRIES = 4
 RETRY_DELAYS = (0.1, 0.3, 0.9, 2.7)
-OBJECTS = {"messenger": "page", "instagram": "instagram"}
 
 
 def sign(app_secret: str, body: bytes) -> str:
@@ -38,7 +37,11 @@ def now_ms() -> int:
 
 
 def envelope(page: Page, events: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"object": OBJECTS[page.kind], "entry": [{"id": page.account_id, "time": now_ms(), "messaging": events}]}
+    # Meta names the webhook's object after what it concerns: a Facebook page, or an Instagram account.
+    return {
+        "object": "instagram" if page.kind == "instagram" else "page",
+        "entry": [{"id": page.account_id, "time": now_ms(), "messaging": events}],
+    }
 
 
 def new_mid() -> str:
