@@ -4,6 +4,9 @@ events in any order (by mid and by watermark), and the reply window with the HUM
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +17,7 @@ from raccordo.platform.store.db import unit_of_work
 from raccordo.record.models import ContactIdentity, Message
 from tests.channels.messenger.helpers import account, meta_inbox, new_id
 from tests.channels.messenger.payloads import PSID, envelope, event, signed
+from tests.support.pages import login
 
 
 def _counts(rt, inbox_id: int) -> tuple[int, int]:
@@ -167,12 +171,21 @@ def test_delivery_and_read_events_apply_in_any_order_by_mid_and_by_watermark(cli
 
 
 @pytest.mark.parametrize("human_agent", [False, True])
-def test_the_reply_window_is_24_hours_or_7_days_with_human_agent(client, rt, org, human_agent):
+def test_the_reply_window_is_24_hours_or_7_days_with_human_agent(client, rt, org, fresh, human_agent):
     inbox = meta_inbox(client, org, human_agent=human_agent)
     (message_id,) = _post(client, inbox, _text(inbox, f"m_window_{human_agent}", "ciao")).json()["message_ids"]
     with unit_of_work(rt.sessions) as session:
         conversation_id = session.get_one(Message, message_id).conversation_id
     reply = f"/api/v1/conversations/{conversation_id}/reply"
+    # The composer is told which window applies: with the tag, 7 days with the standard 24 hours inside.
+    browser = fresh()
+    login(browser, org, "agent")
+    page = browser.get(f"/conversations/{conversation_id}").text
+    option = re.search(rf'<option value="{inbox["id"]}"[^>]*data-rules="([^"]+)"', page).group(1)
+    shown = json.loads(html.unescape(option))
+    assert shown["window_open"] is True and shown["reply_window_seconds"] == (168 if human_agent else 24) * 3600
+    assert shown["standard_window_seconds"] == (24 * 3600 if human_agent else None)
+    assert 'data-t-window-open-standard="' in page
 
     def age(hours: float) -> None:
         with unit_of_work(rt.sessions) as session:

@@ -83,7 +83,11 @@ class MetaMessagingChannel(Channel):
     def composer_rules(self, settings: dict[str, Any]) -> ComposerRules:
         """The 7-day window of the HUMAN_AGENT tag where the page may use it, else the standard 24 hours."""
         if human_agent_allowed(settings):
-            return replace(self.composer, reply_window_seconds=HUMAN_AGENT_WINDOW_SECONDS)
+            return replace(
+                self.composer,
+                reply_window_seconds=HUMAN_AGENT_WINDOW_SECONDS,
+                standard_window_seconds=WINDOW_SECONDS,
+            )
         return self.composer
 
     # --- inbound ----------------------------------------------------------------------------------
