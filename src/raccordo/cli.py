@@ -163,6 +163,7 @@ def demo(
     """Create the database, load a demo tenant (Italian and English) and serve it, with the provider
     sandbox standing in for WhatsApp so its inbox is live."""
     from raccordo.demo import seed as demo_data
+    from raccordo.demo.live_meta import connect_meta_sandbox
     from raccordo.demo.sandbox_link import DEFAULT_SANDBOX_URL, connect_sandbox
     from raccordo.platform.store import migrate as migrations
 
@@ -174,6 +175,7 @@ def demo(
     try:
         logins = demo_data.load_demo(rt, seed=seed, sandbox_url=sandbox.url if sandbox else DEFAULT_SANDBOX_URL)
         link = connect_sandbox(rt, logins.tenant_slug, sandbox.url) if sandbox else None
+        meta_link = connect_meta_sandbox(rt, logins.tenant_slug, sandbox.url) if sandbox else None
     except BaseException:
         if sandbox:
             sandbox.stop()
@@ -188,6 +190,8 @@ def demo(
     if link:
         print(f"\nWhatsApp is live through the provider sandbox on {link.sandbox_url}")
         print(f"  customer phone: {link.phone_page}?lang=it  (business number {', '.join(link.phone_numbers)})")
+    if meta_link and meta_link.pages:
+        print(f"Messenger is live too: {meta_link.customer_page}?lang=it  (page {', '.join(meta_link.pages)})")
     print()
     sys.stdout.flush()
     if not no_serve:
