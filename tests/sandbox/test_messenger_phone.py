@@ -40,6 +40,9 @@ def test_the_customer_page_writes_shows_answers_and_reads_them(client, rt, org, 
     for lang, title in (("it", "Cliente su Messenger e Instagram"), ("en", "Customer on Messenger and Instagram")):
         shown = httpx.get(f"{sandbox.url}/_sandbox/meta/phone", params={"lang": lang}).text
         assert title in shown and f'<option value="{page_id}">Instagram: Bottega Rossi' in shown
+    # Linked from the WhatsApp customer phone, and back.
+    assert "/_sandbox/meta/phone?lang=en" in httpx.get(f"{sandbox.url}/_sandbox/whatsapp/phone?lang=en").text
+    assert "/_sandbox/whatsapp/phone?lang=en" in shown
 
     psid = str(uuid.uuid4().int % 10**16)
     written = httpx.post(f"{sandbox.url}/_sandbox/meta/pages/{page_id}/customers/{psid}/events", json={"text": "Ciao!"})

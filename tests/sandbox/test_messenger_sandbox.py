@@ -21,6 +21,7 @@ from raccordo.channels.models import OutboxItem
 from raccordo.platform.store.db import unit_of_work
 from raccordo.record.models import Attachment, Message
 from tests.channels.messenger.helpers import account, meta_inbox
+from tests.channels.messenger.payloads import envelope, event, signed
 from tests.support.mail import wait_for
 from tests.support.widget import deliver
 
@@ -220,3 +221,21 @@ def test_the_connection_check_names_the_failing_step(client, rt, org, sandbox, s
         config.id, config.identifier, {**config.settings, "graph_base_url": "http://127.0.0.1:9/v21.0"}, config.secrets
     )
     assert [(r.step, r.ok, r.setting) for r in channel.check(nowhere)] == [("reach", False, "settings.graph_base_url")]
+
+
+def test_a_file_meta_no_longer_serves_is_given_up_with_a_note(client, rt, org, sandbox, served):
+    inbox, control = _setup(client, org, sandbox, served)
+    psid, page = _psid(), inbox["settings"]["page_id"]
+    _customer(control, psid, text="Le mando la foto")
+    gone = {"type": "image", "payload": {"url": f"{sandbox.url}/_sandbox/meta/media/expired"}}
+    payload = envelope("messenger", page, event(page, psid, message={"mid": f"m_gone_{psid}", "attachments": [gone]}))
+    body, headers = signed(inbox["secrets"]["app_secret"], payload)
+    posted = client.post(f"/api/v1/channels/messenger/{inbox['identifier']}/messages", content=body, headers=headers)
+    assert posted.status_code == 200, posted.text
+    message = _message(rt, provider_message_id=f"m_gone_{psid}")
+    media.download_pending(rt, "messenger")
+    after = _message(rt, id=message.id)
+    assert after.content_attributes[MEDIA_PENDING] is False
+    assert after.content_attributes["meta"]["media"][0]["status"] == "failed"
+    note = _message(rt, conversation_id=message.conversation_id, direction="system")
+    assert "non è stato possibile scaricare il file" in note.text and "404" in note.text

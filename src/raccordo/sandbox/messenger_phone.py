@@ -49,7 +49,7 @@ _PAGE = """<!doctype html>
 <style>body{{font-family:sans-serif;max-width:34rem;margin:1rem auto}}label{{display:block;margin:.4rem 0}}
 #chat{{border:1px solid #ccc;min-height:12rem;padding:.5rem;margin:.5rem 0}}.agent{{text-align:right}}
 .status{{color:#666;font-size:.8em}}</style></head><body>
-<h1>{title}</h1>{body}
+<h1>{title}</h1><p><a href="/_sandbox/whatsapp/phone?lang={lang}">WhatsApp</a></p>{body}
 <script>
 const texts = {texts};
 const $ = (id) => document.getElementById(id);

@@ -199,3 +199,22 @@ def test_the_reply_window_is_24_hours_or_7_days_with_human_agent(client, rt, org
     refused = client.post(reply, headers=org.headers(), json={"text": "dopo una settimana", "inbox_id": inbox["id"]})
     assert refused.status_code == 422 and "template" not in refused.text.lower()
     assert ("168" if human_agent else "24") in refused.text
+
+
+def test_page_and_account_ids_must_be_numeric(client, org):
+    for kind, settings, field in (
+        ("messenger", {"page_id": "BottegaDigitale"}, "settings.page_id"),
+        ("instagram", {"page_id": new_id(), "account_id": "@bottega"}, "settings.account_id"),
+    ):
+        answer = client.post(
+            "/api/v1/inboxes",
+            headers=org.headers(),
+            json={
+                "name": kind,
+                "channel": kind,
+                "settings": settings,
+                "secrets": {"access_token": "t", "app_secret": "s"},
+            },
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"][0]["field"] == field and "digits" in answer.text

@@ -45,6 +45,7 @@ from raccordo.channels.messenger.config import account_id, graph_for, human_agen
 from raccordo.channels.messenger.graph import Graph, SendFailure
 from raccordo.channels.messenger.media import MediaService
 from raccordo.channels.messenger.routes import router_for
+from raccordo.platform.errors import InvalidInput
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -89,6 +90,17 @@ class MetaMessagingChannel(Channel):
                 standard_window_seconds=WINDOW_SECONDS,
             )
         return self.composer
+
+    def validate_settings(
+        self, settings: dict[str, Any], secrets: dict[str, str]
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """The form's checks, then Meta's ids: numeric, as webhook entries and the Graph API name them."""
+        settings, secrets = self.settings_form.validate(settings, secrets)
+        for name in ("page_id", "account_id"):
+            value = settings.get(name)
+            if value is not None and not str(value).isdigit():
+                raise InvalidInput("meta.id_not_numeric", field=f"settings.{name}", value=str(value)[:100])
+        return settings, secrets
 
     # --- inbound ----------------------------------------------------------------------------------
 
