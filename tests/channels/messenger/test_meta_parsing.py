@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import pytest
 
-from raccordo.channels.base import ChannelRejected, DeliveryReport, InboundEvent, InboundRequest, InboxConfig
+from raccordo.channels.base import (
+    ChannelRejected,
+    DeliveryError,
+    DeliveryReport,
+    InboundEvent,
+    InboundIdentity,
+    InboundRequest,
+    InboxConfig,
+    OutboundMessage,
+)
 from raccordo.channels.instagram.channel import InstagramChannel
 from raccordo.channels.messenger import errors, outbound
 from raccordo.channels.messenger.channel import MessengerChannel
-from raccordo.channels.messenger.inbound import MEDIA_PENDING
+from raccordo.channels.messenger.inbound import MEDIA_PENDING, recipient_for
 from tests.channels.messenger.payloads import (
     IGSID,
     INSTAGRAM_SAMPLES,
@@ -184,3 +193,25 @@ def test_the_human_agent_setting_extends_the_composer_window_to_seven_days():
     assert channel.composer_rules({}).reply_window_seconds == 24 * 3600
     assert channel.composer_rules({"human_agent": True}).reply_window_seconds == 7 * 24 * 3600
     assert InstagramChannel().composer_rules({"human_agent": False}).max_length == 1000
+
+
+def test_a_reply_goes_to_the_customers_id_on_this_page():
+    other = [{"kind": "messenger", "value": f"999:{PSID}"}, {"kind": "messenger", "value": f"{PAGE}:777"}]
+    assert recipient_for("messenger", PAGE, f"{PAGE}:{PSID}", []) == PSID
+    assert recipient_for("messenger", PAGE, PSID, []) == PSID  # a bare id (imported) is taken as this page's
+    # A contact merged from two pages: the identity of this page, whichever the reply service picked.
+    assert recipient_for("messenger", PAGE, f"999:{PSID}", other) == "777"
+    assert recipient_for("messenger", PAGE, f"999:{PSID}", other[:1]) is None
+    assert recipient_for("instagram", IG_ACCOUNT, None, [{"kind": "messenger", "value": PSID}]) is None
+
+
+@pytest.mark.parametrize(
+    ("identities", "reason"),
+    [([{"kind": "messenger", "value": f"999:{PSID}"}], "meta.error.other_page"), ([], "meta.error.no_recipient")],
+)
+def test_no_id_on_this_page_fails_for_good_with_a_reason(identities, reason):
+    recipient = InboundIdentity(**identities[0]) if identities else None
+    message = OutboundMessage("k", 1, 1, recipient, "ciao", None, [], None, {"identities": identities})
+    with pytest.raises(DeliveryError) as failed:
+        MessengerChannel().send(MESSENGER, message)
+    assert failed.value.permanent and failed.value.reason == reason

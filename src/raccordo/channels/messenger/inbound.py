@@ -42,6 +42,18 @@ def scoped_id(identity: str) -> tuple[str, str]:
     return page, scoped
 
 
+def recipient_for(kind: str, account_id: str, recipient: str | None, identities: list[dict[str, Any]]) -> str | None:
+    """The PSID/IGSID to answer on this page: the reply's recipient when it is this page's (or a bare id),
+    else another identity of the contact on this page (a contact merged from two pages has one per page)."""
+    candidates = [recipient] if recipient else []
+    candidates += [str(i.get("value")) for i in identities if i.get("kind") == kind and i.get("value")]
+    for value in candidates:
+        page, scoped = scoped_id(value)
+        if page in ("", account_id) and scoped:
+            return scoped
+    return None
+
+
 def account_ids(data: Any, kind: str) -> set[str]:
     """Every page/account id a webhook body names (to find the inboxes of an app-level webhook)."""
     if not isinstance(data, dict) or data.get("object") != OBJECTS[kind]:

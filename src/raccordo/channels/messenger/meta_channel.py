@@ -131,16 +131,15 @@ class MetaMessagingChannel(Channel):
     # --- outbound ---------------------------------------------------------------------------------
 
     def send(self, inbox: InboxConfig, message: OutboundMessage) -> str:
-        if message.recipient is None or message.recipient.kind != self.kind:
+        given = message.recipient.value if message.recipient and message.recipient.kind == self.kind else None
+        psid = inbound.recipient_for(self.kind, account_id(inbox), given, message.contact.get("identities") or [])
+        if psid is None:
+            # Page-scoped ids are meaningless to another page: Meta would answer "no matching user".
+            if given or any(i.get("kind") == self.kind for i in message.contact.get("identities") or []):
+                raise DeliveryError(
+                    "the customer's id belongs to another page", permanent=True, reason="meta.error.other_page"
+                )
             raise DeliveryError(f"no {self.kind} id to send to", permanent=True, reason="meta.error.no_recipient")
-        scope, psid = inbound.scoped_id(message.recipient.value)
-        if scope and scope != account_id(inbox):
-            # A page-scoped id is meaningless to another page: Meta would answer "no matching user".
-            raise DeliveryError(
-                f"the customer's id belongs to page {scope}, not this inbox's",
-                permanent=True,
-                reason="meta.error.other_page",
-            )
         graph, page = graph_for(inbox), page_id(inbox)
         tag = outbound.HUMAN_AGENT if message.attributes.get("messaging_tag") == outbound.HUMAN_AGENT else None
         try:
