@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
+from starlette.testclient import TestClient
 
 from raccordo.channels.models import InboundRejection, RawInbound
 from raccordo.platform.store.db import unit_of_work
@@ -218,3 +219,27 @@ def test_page_and_account_ids_must_be_numeric(client, org):
         )
         assert answer.status_code == 422, answer.text
         assert answer.json()["errors"][0]["field"] == field and "digits" in answer.text
+
+
+def test_an_admin_creates_an_instagram_inbox_from_its_form(client, rt, org):
+    browser = TestClient(client.app, raise_server_exceptions=False, follow_redirects=False)
+    csrf = login(browser, org, "admin")
+    page = browser.get("/admin/inboxes?channel=instagram")
+    assert page.status_code == 200 and "HUMAN_AGENT" in page.text and 'name="account_id"' in page.text
+    form = {
+        "csrf_token": csrf,
+        "channel": "instagram",
+        "name": "Instagram negozio",
+        "account_id": "bottega.digitale",
+        "page_id": new_id(),
+        "human_agent": "1",
+        "access_token": "EAAG-typed-token",
+        "app_secret": "typed-app-secret",
+    }
+    refused = browser.post("/admin/inboxes", data=form)
+    assert refused.status_code == 422 and 'id="account_id-error"' in refused.text
+    created = browser.post("/admin/inboxes", data=form | {"account_id": new_id()})
+    assert created.status_code == 201, created.text
+    assert 'class="shown-secret"' in created.text  # the verify token, shown once
+    assert "EAAG-typed-token" not in created.text and "typed-app-secret" not in created.text
+    assert "/api/v1/channels/instagram/" in created.text  # the webhook URL to paste

@@ -24,6 +24,7 @@ from raccordo.accounts.pages.session import Me, MeDep
 from raccordo.channels.base import Channel, Feature, InboxConfig, channel_kinds, get_channel
 from raccordo.channels.domain.settings_form import FieldKind, Label, SettingsField, SettingsForm, drop_path, write_path
 from raccordo.channels.services import inbox_admin
+from raccordo.channels.services.inboxes import webhook_url
 from raccordo.platform.errors import Forbidden, InvalidInput, NotFound, RaccordoError
 from raccordo.platform.hours import DAYS
 from raccordo.platform.i18n import translate
@@ -156,10 +157,12 @@ def _inbox_page(
         {"name": "", "active": True, "hours": None, **_form_values({}, form)} if form is not None else {}
     )
     implementation = get_channel(channel) if channel else None
-    snippet = None
+    snippet, webhook = None, ""
     if inbox is not None and implementation is not None:
         config = InboxConfig(inbox.id, inbox.identifier, dict(inbox.settings or {}), {})
         snippet = implementation.embed_snippet(config, str(request.base_url).rstrip("/"))
+        if implementation.supports(Feature.WEBHOOK):  # the URL to paste at the provider
+            webhook = webhook_url(runtime(request).settings.resolved_public_url, inbox.channel, inbox.identifier)
     return render(
         request,
         "admin/setup_inboxes.html",
@@ -178,6 +181,7 @@ def _inbox_page(
             shown_secrets=shown_secrets or {},
             checks=checks,
             snippet=snippet or "",
+            webhook=webhook,
             can_check=implementation is not None and implementation.supports(Feature.CONNECTION_CHECK),
             saved=request.query_params.get("saved"),
         ),
