@@ -26,7 +26,7 @@ class MessengerChannel(MetaMessagingChannel):
         attachments=True,
         max_attachments=1,
         max_attachment_bytes=25 * 1024 * 1024,
-        attachment_types=("image/*", "video/*", "audio/*", "application/pdf", "application/*", "text/plain"),
+        attachment_types=("image/*", "video/*", "audio/*", "application/*", "text/plain"),
         reply_window_seconds=WINDOW_SECONDS,
     )
     settings_form = MESSENGER_FORM
