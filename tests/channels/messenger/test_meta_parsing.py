@@ -19,6 +19,8 @@ from raccordo.channels.instagram.channel import InstagramChannel
 from raccordo.channels.messenger import errors, outbound
 from raccordo.channels.messenger.channel import MessengerChannel
 from raccordo.channels.messenger.inbound import MEDIA_PENDING, recipient_for
+from raccordo.platform.errors import InvalidInput
+from raccordo.record.domain.identities import normalize_identity
 from tests.channels.messenger.payloads import (
     IGSID,
     INSTAGRAM_SAMPLES,
@@ -215,3 +217,11 @@ def test_no_id_on_this_page_fails_for_good_with_a_reason(identities, reason):
     with pytest.raises(DeliveryError) as failed:
         MessengerChannel().send(MESSENGER, message)
     assert failed.value.permanent and failed.value.reason == reason
+
+
+def test_page_scoped_identities_are_valid_messenger_and_instagram_values():
+    assert normalize_identity("messenger", f" {PAGE}:{PSID} ") == ("messenger", f"{PAGE}:{PSID}")
+    assert normalize_identity("instagram", IGSID) == ("instagram", IGSID)  # a bare id, as imported records have
+    for kind, value in (("messenger", "page:123"), ("instagram", f"{PAGE}:{PSID}:1"), ("telegram", "1:2")):
+        with pytest.raises(InvalidInput):
+            normalize_identity(kind, value)
