@@ -126,6 +126,13 @@ def test_round_trip_customer_to_agent_and_back_with_statuses(client, rt, org, sa
     _customer(control, psid, type="deleted", message_id=mid)
     deleted = _message(rt, provider_message_id=f"{mid}:deleted")
     assert deleted.content_attributes["meta"]["type"] == "deleted"
+    with unit_of_work(rt.sessions) as session:
+        reactions = [
+            m.content_attributes["meta"]["reaction"]
+            for m in session.scalars(select(Message).where(Message.conversation_id == first.conversation_id))
+            if (m.content_attributes.get("meta") or {}).get("type") == "reaction"
+        ]
+    assert reactions == [{"mid": accepted["mid"], "action": "react", "emoji": "👍"}]
 
 
 def test_a_file_goes_through_the_attachment_upload(client, rt, org, sandbox, served):
