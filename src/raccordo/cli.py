@@ -163,6 +163,7 @@ def demo(
     """Create the database, load a demo tenant (Italian and English) and serve it, with the provider
     sandbox standing in for the messaging providers so their inboxes are live."""
     from raccordo.demo import seed as demo_data
+    from raccordo.demo.live_meta import connect_meta_sandbox
     from raccordo.demo.live_sms import connect_sms_sandbox
     from raccordo.demo.live_telegram import connect_telegram
     from raccordo.demo.sandbox_link import DEFAULT_SANDBOX_URL, connect_sandbox
@@ -178,6 +179,7 @@ def demo(
         link = connect_sandbox(rt, logins.tenant_slug, sandbox.url) if sandbox else None
         telegram = connect_telegram(rt, logins.tenant_slug, sandbox.url) if sandbox else None
         sms_link = connect_sms_sandbox(rt, logins.tenant_slug, sandbox.url) if sandbox else None
+        meta_link = connect_meta_sandbox(rt, logins.tenant_slug, sandbox.url) if sandbox else None
     except BaseException:
         if sandbox:
             sandbox.stop()
@@ -198,6 +200,8 @@ def demo(
         print(
             f"SMS is live through the sandbox's Twilio: {sms_link.phone_page}  (number {', '.join(sms_link.numbers)})"
         )
+    if meta_link and meta_link.pages:
+        print(f"Messenger is live too: {meta_link.customer_page}?lang=it  (page {', '.join(meta_link.pages)})")
     print()
     sys.stdout.flush()
     if not no_serve:

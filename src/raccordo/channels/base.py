@@ -192,6 +192,10 @@ class DeliveryReport:
     status: str  # failed, or (status callbacks) delivered / read
     reason: str
     report_id: str
+    # Providers that report by time instead of by id (Messenger's delivery and read ``watermark``):
+    # every outbound message of this inbox to ``recipient`` sent at or before ``watermark`` is covered.
+    watermark: datetime | None = None
+    recipient: InboundIdentity | None = None
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ _PAGE = """<!doctype html>
 <style>body{{font-family:sans-serif;max-width:34rem;margin:1rem auto}}label{{display:block;margin:.4rem 0}}
 #chat{{border:1px solid #ccc;min-height:12rem;padding:.5rem;margin:.5rem 0}}.agent{{text-align:right}}
 .status{{color:#666;font-size:.8em}}</style></head><body>
-<h1>{title}</h1><p><a href="/_sandbox/telegram/phone?lang={lang}">Telegram</a></p>{body}
+<h1>{title}</h1><p><a href="/_sandbox/telegram/phone?lang={lang}">Telegram</a> · <a href="/_sandbox/sms/phone?lang={lang}">SMS</a> · <a href="/_sandbox/meta/phone?lang={lang}">Messenger / Instagram</a></p>{body}
 <script>
 const texts = {texts};
 const $ = (id) => document.getElementById(id);

@@ -35,6 +35,9 @@ class ComposerRules:
     attachment_types: tuple[str, ...] = ()
     # Free-form replies only this long after the customer's last message on the inbox (WhatsApp, Messenger: 24 h).
     reply_window_seconds: int | None = None
+    # When an inbox's window is extended for agents' replies (Messenger's HUMAN_AGENT tag: 7 days), the
+    # provider's standard window inside it: the composer then says which window applies and until when.
+    standard_window_seconds: int | None = None
     # Characters per SMS segment are counted in the composer when set (GSM-7 160 / UCS-2 70).
     sms_segments: bool = False
     # At most this many SMS segments per message (an SMS inbox's setting: each segment is billed).

@@ -157,7 +157,7 @@ def _inbox_page(
         {"name": "", "active": True, "hours": None, **_form_values({}, form)} if form is not None else {}
     )
     implementation = get_channel(channel) if channel else None
-    snippet = None
+    snippet, webhook = None, ""
     if inbox is not None and implementation is not None:
         config = InboxConfig(inbox.id, inbox.identifier, dict(inbox.settings or {}), {})
         snippet = implementation.embed_snippet(config, str(request.base_url).rstrip("/"))

@@ -16,6 +16,9 @@ CONTACT_COUNT = 200
 DUPLICATE_PAIRS = 8
 HISTORY_DAYS = 90
 CONSENT_PURPOSES = ("marketing_email", "marketing_whatsapp", "profiling")
+# The demo's Messenger page (``data/organization.json``): PSIDs are page-scoped, so the demo's
+# Messenger identities are ``<page id>:<PSID>`` as the channel writes them.
+MESSENGER_PAGE_ID = "300000000000001"
 
 
 class Ids:
@@ -94,7 +97,7 @@ def _identities(rng: random.Random, ids: Ids, name: str) -> tuple[dict[str, str]
     if rng.random() < 0.15:
         identities[IdentityKind.TELEGRAM] = ids.digits(rng.choice((9, 10)))
     if rng.random() < 0.3:
-        identities[IdentityKind.MESSENGER] = ids.digits(16)
+        identities[IdentityKind.MESSENGER] = f"{MESSENGER_PAGE_ID}:{ids.digits(16)}"
     if rng.random() < 0.4:
         identities[IdentityKind.WEB_VISITOR] = ids.token("wv_", 16)
     if rng.random() < 0.45 or not identities:
@@ -120,7 +123,7 @@ def _duplicate_of(
         first, *rest = original.name.split()
         name = f"{' '.join(rest).upper()} {first}"
         kind = rng.choice((IdentityKind.MESSENGER, IdentityKind.TELEGRAM))
-        identities[kind] = ids.digits(16 if kind == IdentityKind.MESSENGER else 10)
+        identities[kind] = f"{MESSENGER_PAGE_ID}:{ids.digits(16)}" if kind == IdentityKind.MESSENGER else ids.digits(10)
     if rng.random() < 0.5:
         identities[IdentityKind.WEB_VISITOR] = ids.token("wv_", 16)
     return ContactPlan(

@@ -73,6 +73,15 @@
     return problems;
   }
 
+  // An extended window (an agent's tag after the provider's standard one): say which applies now and until when.
+  function windowOpenText(r) {
+    var extra = r.standard_window_seconds && r.window_closes_at ? r.reply_window_seconds - r.standard_window_seconds : 0;
+    if (extra <= 0) return tr("window-open", { when: when(r.window_closes_at), channel: r.channel });
+    var standardEnd = new Date(Date.parse(r.window_closes_at) - extra * 1000);
+    if (Date.now() < standardEnd.getTime()) return tr("window-open-standard", { standard: when(standardEnd.toISOString()), when: when(r.window_closes_at) });
+    return tr("window-open-extended", { when: when(r.window_closes_at) });
+  }
+
   // --- the rules shown: counter, window banner, attach button, send button ---------------------
   function update() {
     var f = form(), textarea = el("reply-text");
@@ -99,7 +108,7 @@
       banner.hidden = note || !r.reply_window_seconds;
       banner.classList.toggle("closed", !!windowClosed);
       if (windowClosed) banner.textContent = r.window_closes_at ? tr("window-closed", { when: when(r.window_closes_at), channel: r.channel }) : tr("window-never", { channel: r.channel });
-      else if (r.reply_window_seconds) banner.textContent = tr("window-open", { when: when(r.window_closes_at), channel: r.channel });
+      else if (r.reply_window_seconds) banner.textContent = windowOpenText(r);
     }
     var attach = el("composer-attach"), reason = el("attach-reason");
     var noFiles = !note && r.attachments === false;

@@ -37,6 +37,9 @@ PHONE_NUMBER_KINDS = frozenset({IdentityKind.PHONE, IdentityKind.WHATSAPP})
 _EMAIL_LOCAL = re.compile(r"^[^\s@\"(),:;<>\[\]\\]+$")
 _NUMERIC_ID = re.compile(r"^[0-9]{1,32}$")
 _OPAQUE_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,200}$")
+# Messenger PSIDs and Instagram IGSIDs are scoped to one page/account: the channels store them as
+# "<page or account id>:<scoped id>", so the same person on two pages stays two identities.
+_PAGE_SCOPED_ID = re.compile(r"^[0-9]{1,32}(:[0-9]{1,32})?$")
 
 
 def normalize_email(value: str) -> str:
@@ -86,7 +89,11 @@ def normalize_identity(kind: IdentityKind | str, value: str, default_region: str
     if kind in PHONE_NUMBER_KINDS:
         return kind, normalize_phone(value, default_region)
     value = value.strip()
-    if kind in (IdentityKind.TELEGRAM, IdentityKind.MESSENGER, IdentityKind.INSTAGRAM):
+    if kind in (IdentityKind.MESSENGER, IdentityKind.INSTAGRAM):
+        if not _PAGE_SCOPED_ID.match(value):
+            raise InvalidInput("identity.numeric_id_invalid", kind=kind.value, value=value)
+        return kind, value
+    if kind == IdentityKind.TELEGRAM:
         if not _NUMERIC_ID.match(value):
             raise InvalidInput("identity.numeric_id_invalid", kind=kind.value, value=value)
         return kind, value

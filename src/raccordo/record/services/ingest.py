@@ -28,7 +28,7 @@ from raccordo.record.domain.conversations import (
 )
 from raccordo.record.domain.events import MessageReceived
 from raccordo.record.domain.messages import DeliveryStatus, Direction, SenderType, TimelineKind
-from raccordo.record.models import Attachment, Contact, Conversation, Message
+from raccordo.record.models import Attachment, Contact, ContactIdentity, Conversation, Message
 from raccordo.record.services.edits import apply_edit
 from raccordo.record.services.identity import IdentityInput, resolve_contact
 from raccordo.record.services.records import TimelineRows, add_timeline
@@ -332,6 +332,29 @@ def _is_contacts(session: Session, tenant_id: int, contact_id: int, conversation
 _PROGRESS = {DeliveryStatus.SENT.value: 0, DeliveryStatus.DELIVERED.value: 1, DeliveryStatus.READ.value: 2}
 
 
+def _up_to_watermark(session: Session, inbox: Inbox, report: DeliveryReport, seen: set[int]) -> list[Message]:
+    """Outbound messages of the inbox to the report's recipient, sent (accepted by the provider) by its watermark."""
+    assert report.recipient is not None and report.watermark is not None
+    contacts = select(ContactIdentity.contact_id).where(
+        ContactIdentity.tenant_id == inbox.tenant_id,
+        ContactIdentity.kind == report.recipient.kind,
+        ContactIdentity.value == report.recipient.value,
+    )
+    found = session.scalars(
+        select(Message)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Message.inbox_id == inbox.id,
+            Message.direction == Direction.OUTBOUND.value,
+            Message.provider_message_id.is_not(None),
+            Message.created_at <= report.watermark,
+            Message.delivery_status.in_([DeliveryStatus.SENT.value, DeliveryStatus.DELIVERED.value]),
+            Conversation.contact_id.in_(contacts),
+        )
+    )
+    return [m for m in found if m.id not in seen]
+
+
 def apply_delivery_report(session: Session, inbox: Inbox, report: DeliveryReport) -> list[int]:
     """Apply what a provider reports on outbound messages (a bounce or a failed status: failed; a
     status callback: delivered or read); returns their ids (already updated ones too)."""
@@ -344,6 +367,8 @@ def apply_delivery_report(session: Session, inbox: Inbox, report: DeliveryReport
             )
         )
     )
+    if report.watermark is not None and report.recipient is not None:
+        messages += _up_to_watermark(session, inbox, report, {m.id for m in messages})
     if report.status in (DeliveryStatus.DELIVERED.value, DeliveryStatus.READ.value):
         for message in messages:
             if _PROGRESS.get(message.delivery_status, 3) < _PROGRESS[report.status]:

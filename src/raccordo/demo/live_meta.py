@@ -1,0 +1,92 @@
+"""The demo's live Messenger: its inbox connected to the provider sandbox's Messenger Platform.
+
+The demo's Messenger inbox is a real one (created by the inbox service with its Graph API base URL at
+the sandbox and a random page token and app secret). The sandbox keeps its pages in memory, so each
+time the demo starts it is told again, over its control API (``POST /_sandbox/meta/pages``), which
+page to play, the token and app secret to accept, and the inbox's webhook URL; if the sandbox runs
+elsewhere than where the inbox was created, the inbox's Graph API base URL is moved there first.
+Instagram inboxes of the tenant, if any, are connected the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from raccordo.accounts.domain.actor import system_actor
+from raccordo.channels.services.inboxes import list_inboxes, reveal_secrets, update_inbox, webhook_url
+from raccordo.platform.runtime import Runtime
+from raccordo.platform.store.db import unit_of_work
+from raccordo.record.services.import_contacts import tenant_by_slug
+
+GRAPH_PATH = "messenger/v21.0"
+META_KINDS = ("messenger", "instagram")
+# The customer's app reports delivery by itself; ``read`` comes when the customer page reads the answers.
+AUTO_STATUSES = ("delivered",)
+
+
+@dataclass(frozen=True)
+class MetaLink:
+    sandbox_url: str
+    pages: tuple[str, ...]  # the page ids the sandbox now plays
+
+    @property
+    def customer_page(self) -> str:
+        return f"{self.sandbox_url}/_sandbox/meta/phone"
+
+
+def graph_base_url(sandbox_url: str) -> str:
+    return f"{sandbox_url.rstrip('/')}/{GRAPH_PATH}"
+
+
+def connect_meta_sandbox(
+    rt: Runtime,
+    slug: str,
+    sandbox_url: str,
+    *,
+    public_url: str | None = None,
+    status_delay: float = 1.0,
+    timeout: float = 10.0,
+) -> MetaLink:
+    """Point the tenant's Messenger and Instagram inboxes at the sandbox and register their pages with it."""
+    sandbox_url = sandbox_url.rstrip("/")
+    public_url = public_url or rt.settings.resolved_public_url
+    registrations: list[dict[str, Any]] = []
+    with unit_of_work(rt.sessions) as session:
+        actor = system_actor(tenant_by_slug(session, slug).id)
+        for inbox in list_inboxes(session, actor):
+            if inbox.channel not in META_KINDS or not inbox.active or not inbox.settings.get("page_id"):
+                continue
+            if inbox.settings.get("graph_base_url") != graph_base_url(sandbox_url):
+                update_inbox(
+                    session,
+                    rt.secretbox,
+                    actor,
+                    inbox.id,
+                    name=None,
+                    settings={**inbox.settings, "graph_base_url": graph_base_url(sandbox_url)},
+                    secrets_=None,
+                    business_hours=None,
+                    active=None,
+                )
+            secrets = reveal_secrets(session, rt.secretbox, actor, inbox.id)
+            registrations.append(
+                {
+                    "kind": inbox.channel,
+                    "page_id": inbox.settings["page_id"],
+                    "account_id": inbox.settings.get("account_id") or inbox.settings["page_id"],
+                    "access_token": secrets["access_token"],
+                    "app_secret": secrets["app_secret"],
+                    "webhook_url": webhook_url(public_url, inbox.channel, inbox.identifier),
+                    "name": inbox.name,
+                    "auto_statuses": list(AUTO_STATUSES),
+                    "status_delay": status_delay,
+                }
+            )
+    # After the commit: the sandbox is told only about settings that are saved.
+    for registration in registrations:
+        answer = httpx.post(f"{sandbox_url}/_sandbox/meta/pages", json=registration, timeout=timeout)
+        answer.raise_for_status()
+    return MetaLink(sandbox_url, tuple(r["page_id"] for r in registrations))
