@@ -18,10 +18,11 @@ from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission, can
 from raccordo.accounts.models import Team
 from raccordo.accounts.services import accounts
-from raccordo.channels.base import get_channel
+from raccordo.channels.domain.reach import first_reachable
 from raccordo.channels.models import Inbox
 from raccordo.channels.services import inboxes
-from raccordo.desk.services import composer, customer_panel, inbox, search, side_panel_apps, wrapup
+from raccordo.channels.services import reach as reach_service
+from raccordo.desk.services import composer, customer_panel, delivery_alerts, inbox, search, side_panel_apps, wrapup
 from raccordo.platform.errors import NotFound
 from raccordo.platform.secretbox import SecretBox
 from raccordo.platform.store.db import unit_of_work
@@ -168,10 +169,12 @@ def _conversation(session: Session, actor: Actor, lists: _Lists, conversation_id
     agents = [u for u in lists.users if u.active and u.id != actor.user_id]
     teams = list(session.scalars(select(Team).where(Team.tenant_id == actor.tenant_id).order_by(Team.name)))
     every_code = wrapup.list_codes(session, actor)
-    # Only inboxes whose channel has a module can send: history-only ones (the demo's WhatsApp)
-    # would fail with channel.not_installed.
-    replyable = [i for i in lists.inboxes if i.active and get_channel(i.channel) is not None]
+    # Every inbox, the ones that will reach the customer first; the others say why not (channels/domain/reach.py).
     identities = list(contact.identities)
+    reach = reach_service.ranked_routes(session, conversation, lists.inboxes, kinds={i.kind for i in identities})
+    by_id = {i.id: i for i in lists.inboxes}
+    replyable = [by_id[r.inbox_id] for r in reach if r.available]
+    default = first_reachable(reach, templates=True)
     return {
         "conversation": conversation,
         "contact": contact,
@@ -183,23 +186,12 @@ def _conversation(session: Session, actor: Actor, lists: _Lists, conversation_id
         "wrap_up_labels": {c.code: c.label for c in every_code},
         "wrap_up_required": wrapup.requiring_queue(session, conversation, lists.went_through(conversation.id))
         is not None,
+        "reach": reach,
         "reply_inboxes": replyable,
-        "default_reply_inbox_id": _default_reply_inbox(conversation, identities, replyable),
+        "default_reply_inbox_id": default.inbox_id if default is not None else None,
         "inbox_names": {i.id: i.name for i in lists.inboxes},
         "statuses": STATUSES,
     }
-
-
-def _default_reply_inbox(conversation: Conversation, identities: list[Any], replyable: list[Inbox]) -> int | None:
-    """The customer's last inbox when it can send, else the first one that can reach the contact."""
-    if any(i.id == conversation.last_inbox_id for i in replyable):
-        return conversation.last_inbox_id
-    kinds = {identity.kind for identity in identities}
-    for candidate in replyable:
-        channel = get_channel(candidate.channel)
-        if channel is not None and kinds & set(channel.reply_identity_kinds):
-            return candidate.id
-    return replyable[0].id if replyable else None
 
 
 def _messages(session: Session, actor: Actor, conversation: Conversation) -> list[Message]:
@@ -254,6 +246,7 @@ def conversation_page_view(
         lists = _Lists(session, actor)
         context = _conversation(session, actor, lists, conversation_id)
         context["messages"] = _messages(session, actor, context["conversation"])
+        context["delivery_alerts"] = delivery_alerts.alerts(session, context["conversation"], context["reach"])
         context |= _customer(session, actor, context["contact"])
         context |= _inbox_list(session, actor, lists, filters, None, conversation_id)
         context |= _side_panel(session, box, actor, lists, conversation_id, page_origin)
