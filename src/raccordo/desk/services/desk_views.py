@@ -188,6 +188,8 @@ def _conversation(session: Session, actor: Actor, lists: _Lists, conversation_id
         is not None,
         "reach": reach,
         "reply_inboxes": replyable,
+        # Every inbox that can send, reachable or not: the composer shows each option's rules and window.
+        "ruled_inboxes": [by_id[r.inbox_id] for r in reach if r.route.active and r.route.delivers],
         "default_reply_inbox_id": default.inbox_id if default is not None else None,
         "inbox_names": {i.id: i.name for i in lists.inboxes},
         "statuses": STATUSES,
@@ -204,7 +206,7 @@ def _messages(session: Session, actor: Actor, conversation: Conversation) -> lis
 
 def _composer(session: Session, actor: Actor, context: Data, max_attachment_bytes: int) -> Data:
     """``inbox_rules``: {inbox id: JSON of its rules and message window} for the composer's inbox select."""
-    rows = composer.inbox_rules(session, actor, context["conversation"], context["reply_inboxes"], max_attachment_bytes)
+    rows = composer.inbox_rules(session, actor, context["conversation"], context["ruled_inboxes"], max_attachment_bytes)
     return {"inbox_rules": {row.inbox.id: json.dumps(row.as_data(), separators=(",", ":")) for row in rows}}
 
 
