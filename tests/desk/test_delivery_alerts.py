@@ -129,7 +129,7 @@ def test_the_banner_offers_the_next_channel_that_reaches_the_customer(client, rt
     login(browser, org, "agent")
     banner = browser.get(f"/conversations/{conversation_id}/delivery-alerts").text
     assert f'data-action="send-elsewhere" data-inbox-id="{other.id}" data-text="Arriva domani"' in banner
-    assert "Send on API · App assistenza" in banner
+    assert "Send on API · App assistenza" in banner and f'data-message-id="{message_id}"' in banner
     assert failing.id != other.id
 
 
