@@ -67,7 +67,7 @@ def record_consent(
 
 
 @router.post(
-    "/messages/{message_id}/retry",
+    "/messages/{reply_id}/retry",
     response_model=schemas.MessageOut,
     responses={
         403: {"description": "The role may not answer, or the conversation is another agent's."},
@@ -79,5 +79,5 @@ def record_consent(
         " send already queued or in flight is left as it is (200 with the message)."
     ),
 )
-def retry_delivery(message_id: PathId, request: Request, actor: Actor = ActorDep) -> schemas.MessageOut:
-    return delivery_alerts.retry(runtime(request).sessions, actor, message_id, schemas.MessageOut.model_validate)
+def retry_delivery(reply_id: PathId, request: Request, actor: Actor = ActorDep) -> schemas.MessageOut:
+    return delivery_alerts.retry(runtime(request).sessions, actor, reply_id, schemas.MessageOut.model_validate)
