@@ -22,25 +22,43 @@ def _granted(consent: dict[str, object] | None, purpose: str) -> bool:
     return isinstance(decision, dict) and bool(decision.get("granted"))
 
 
-def reply_routes(session: Session, conversation: Conversation, inboxes: list[Inbox] | None = None) -> list[ReplyRoute]:
-    """Every inbox of the conversation's tenant (or the ``inboxes`` given, already read) as the ranking sees it."""
+def last_inbound_by_inbox(messages: list[Message]) -> dict[int, datetime]:
+    """The customer's last message per inbox, from the whole thread a caller has already read."""
+    last: dict[int, datetime] = {}
+    for message in messages:
+        if message.direction == Direction.INBOUND.value and message.inbox_id is not None:
+            at = last.get(message.inbox_id)
+            last[message.inbox_id] = message.created_at if at is None else max(at, message.created_at)
+    return last
+
+
+def reply_routes(
+    session: Session,
+    conversation: Conversation,
+    inboxes: list[Inbox] | None = None,
+    last_inbound: dict[int, datetime] | None = None,
+) -> list[ReplyRoute]:
+    """Every inbox of the conversation's tenant (or the ``inboxes`` given, already read) as the ranking
+    sees it; ``last_inbound`` (the customer's last message per inbox) is read here unless given."""
     tenant_id = conversation.tenant_id
     if inboxes is None:
         inboxes = list(session.scalars(select(Inbox).where(Inbox.tenant_id == tenant_id).order_by(Inbox.id)))
     contact = session.get(Contact, conversation.contact_id)
-    last_by_inbox = {
-        inbox_id: at
-        for inbox_id, at in session.execute(
-            select(Message.inbox_id, func.max(Message.created_at))
-            .where(
-                Message.tenant_id == tenant_id,
-                Message.conversation_id == conversation.id,
-                Message.direction == Direction.INBOUND.value,
-                Message.inbox_id.is_not(None),
+    last_by_inbox = last_inbound
+    if last_by_inbox is None:
+        last_by_inbox = {
+            inbox_id: at
+            for inbox_id, at in session.execute(
+                select(Message.inbox_id, func.max(Message.created_at))
+                .where(
+                    Message.tenant_id == tenant_id,
+                    Message.conversation_id == conversation.id,
+                    Message.direction == Direction.INBOUND.value,
+                    Message.inbox_id.is_not(None),
+                )
+                .group_by(Message.inbox_id)
             )
-            .group_by(Message.inbox_id)
-        )
-    }
+        }
     routes = []
     for inbox in inboxes:
         channel = get_channel(inbox.channel)
@@ -80,12 +98,14 @@ def ranked_routes(
     inboxes: list[Inbox] | None = None,
     *,
     kinds: set[str] | None = None,
+    last_inbound: dict[int, datetime] | None = None,
     now: datetime | None = None,
 ) -> list[Reach]:
     """Every inbox of the tenant for a reply in ``conversation``, the ones that will reach the customer
-    first. ``inboxes`` and the contact's identity ``kinds`` are read here unless the caller has them."""
+    first. ``inboxes``, the contact's identity ``kinds`` and the customer's ``last_inbound`` message per
+    inbox are read here unless the caller has them."""
     return rank_reply_routes(
-        reply_routes(session, conversation, inboxes),
+        reply_routes(session, conversation, inboxes, last_inbound),
         identity_kinds(session, conversation) if kinds is None else kinds,
         last_inbox_id=conversation.last_inbox_id,
         now=now or datetime.now(UTC),

@@ -52,24 +52,40 @@ def _alternative(ranked: list[Reach], inbox_id: int | None) -> Reach | None:
     return next((r for r in others if r.availability is Availability.FREE), others[0] if others else None)
 
 
-def alerts(session: Session, conversation: Conversation, ranked: list[Reach] | None = None) -> list[DeliveryAlert]:
-    """The conversation's replies that failed or are retrying after an error, newest first."""
-    rows = list(
-        session.scalars(
-            select(Message)
-            .where(
-                Message.tenant_id == conversation.tenant_id,
-                Message.conversation_id == conversation.id,
-                Message.direction == Direction.OUTBOUND.value,
-                or_(
-                    Message.delivery_status == DeliveryStatus.FAILED.value,
-                    (Message.delivery_status == DeliveryStatus.QUEUED.value) & Message.delivery_error.is_not(None),
-                ),
-            )
-            .order_by(Message.id.desc())
-            .limit(ALERTS_SHOWN)
-        )
+def _failing(message: Message) -> bool:
+    return message.direction == Direction.OUTBOUND.value and (
+        message.delivery_status == DeliveryStatus.FAILED.value
+        or (message.delivery_status == DeliveryStatus.QUEUED.value and message.delivery_error is not None)
     )
+
+
+def alerts(
+    session: Session,
+    conversation: Conversation,
+    ranked: list[Reach] | None = None,
+    messages: list[Message] | None = None,
+) -> list[DeliveryAlert]:
+    """The conversation's replies that failed or are retrying after an error, newest first (from the
+    thread's ``messages`` when the caller has read them, else one query)."""
+    if messages is not None:
+        rows = [m for m in reversed(messages) if _failing(m)][:ALERTS_SHOWN]
+    else:
+        rows = list(
+            session.scalars(
+                select(Message)
+                .where(
+                    Message.tenant_id == conversation.tenant_id,
+                    Message.conversation_id == conversation.id,
+                    Message.direction == Direction.OUTBOUND.value,
+                    or_(
+                        Message.delivery_status == DeliveryStatus.FAILED.value,
+                        (Message.delivery_status == DeliveryStatus.QUEUED.value) & Message.delivery_error.is_not(None),
+                    ),
+                )
+                .order_by(Message.id.desc())
+                .limit(ALERTS_SHOWN)
+            )
+        )
     if not rows:
         return []
     if ranked is None:

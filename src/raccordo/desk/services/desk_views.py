@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +19,7 @@ from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission, can
 from raccordo.accounts.models import Team
 from raccordo.accounts.services import accounts
+from raccordo.channels.domain.composer import window_closes_at, window_open
 from raccordo.channels.domain.reach import first_reachable
 from raccordo.channels.models import Inbox
 from raccordo.channels.services import inboxes
@@ -169,12 +171,7 @@ def _conversation(session: Session, actor: Actor, lists: _Lists, conversation_id
     agents = [u for u in lists.users if u.active and u.id != actor.user_id]
     teams = list(session.scalars(select(Team).where(Team.tenant_id == actor.tenant_id).order_by(Team.name)))
     every_code = wrapup.list_codes(session, actor)
-    # Every inbox, the ones that will reach the customer first; the others say why not (channels/domain/reach.py).
     identities = list(contact.identities)
-    reach = reach_service.ranked_routes(session, conversation, lists.inboxes, kinds={i.kind for i in identities})
-    by_id = {i.id: i for i in lists.inboxes}
-    replyable = [by_id[r.inbox_id] for r in reach if r.available]
-    default = first_reachable(reach, templates=True)
     return {
         "conversation": conversation,
         "contact": contact,
@@ -186,11 +183,6 @@ def _conversation(session: Session, actor: Actor, lists: _Lists, conversation_id
         "wrap_up_labels": {c.code: c.label for c in every_code},
         "wrap_up_required": wrapup.requiring_queue(session, conversation, lists.went_through(conversation.id))
         is not None,
-        "reach": reach,
-        "reply_inboxes": replyable,
-        # Every inbox that can send, reachable or not: the composer shows each option's rules and window.
-        "ruled_inboxes": [by_id[r.inbox_id] for r in reach if r.route.active and r.route.delivers],
-        "default_reply_inbox_id": default.inbox_id if default is not None else None,
         "inbox_names": {i.id: i.name for i in lists.inboxes},
         "statuses": STATUSES,
     }
@@ -204,10 +196,36 @@ def _messages(session: Session, actor: Actor, conversation: Conversation) -> lis
     return list(session.scalars(query.order_by(Message.id).limit(THREAD_LIMIT)))
 
 
-def _composer(session: Session, actor: Actor, context: Data, max_attachment_bytes: int) -> Data:
-    """``inbox_rules``: {inbox id: JSON of its rules and message window} for the composer's inbox select."""
-    rows = composer.inbox_rules(session, actor, context["conversation"], context["ruled_inboxes"], max_attachment_bytes)
-    return {"inbox_rules": {row.inbox.id: json.dumps(row.as_data(), separators=(",", ":")) for row in rows}}
+def _composer(session: Session, actor: Actor, lists: _Lists, context: Data, max_attachment_bytes: int) -> Data:
+    """The composer's *Answer on*: every inbox, the ones that reach the customer first and the others with
+    why not (``channels/domain/reach.py``), the default (the first that reaches them), and ``inbox_rules``:
+    {inbox id: JSON of its rules and message window} for each inbox that can send, reachable or not."""
+    actor.require(Permission.READ)
+    kinds = {identity.kind for identity in context["identities"]}
+    thread = context.get("messages")
+    # The whole thread already read (the page) tells the customer's last message per inbox: no query.
+    last = reach_service.last_inbound_by_inbox(thread) if thread is not None and len(thread) < THREAD_LIMIT else None
+    reach = reach_service.ranked_routes(session, context["conversation"], lists.inboxes, kinds=kinds, last_inbound=last)
+    by_id = {i.id: i for i in lists.inboxes}
+    now = datetime.now(UTC)
+    rules = {}
+    for option in reach:
+        route = option.route
+        if route.active and route.delivers:
+            row = composer.InboxRules(
+                by_id[option.inbox_id],
+                route.rules.limited(max_attachment_bytes),
+                window_open(route.rules, route.last_inbound_at, now),
+                window_closes_at(route.rules, route.last_inbound_at),
+            )
+            rules[option.inbox_id] = json.dumps(row.as_data(), separators=(",", ":"))
+    default = first_reachable(reach, templates=True)
+    return {
+        "reach": reach,
+        "reply_inboxes": [by_id[option.inbox_id] for option in reach if option.available],
+        "default_reply_inbox_id": default.inbox_id if default is not None else None,
+        "inbox_rules": rules,
+    }
 
 
 def _customer(session: Session, actor: Actor, contact: Contact) -> Data:
@@ -248,11 +266,13 @@ def conversation_page_view(
         lists = _Lists(session, actor)
         context = _conversation(session, actor, lists, conversation_id)
         context["messages"] = _messages(session, actor, context["conversation"])
-        context["delivery_alerts"] = delivery_alerts.alerts(session, context["conversation"], context["reach"])
         context |= _customer(session, actor, context["contact"])
         context |= _inbox_list(session, actor, lists, filters, None, conversation_id)
         context |= _side_panel(session, box, actor, lists, conversation_id, page_origin)
-        context |= _composer(session, actor, context, max_attachment_bytes)
+        context |= _composer(session, actor, lists, context, max_attachment_bytes)
+        context["delivery_alerts"] = delivery_alerts.alerts(
+            session, context["conversation"], context["reach"], context["messages"]
+        )
         return context | lists.frame()
 
 
@@ -270,8 +290,9 @@ def thread_view(sessions: Sessions, actor: Actor, conversation_id: int) -> Data:
 
 def composer_view(sessions: Sessions, actor: Actor, conversation_id: int, max_attachment_bytes: int) -> Data:
     with unit_of_work(sessions) as session:
-        context = _conversation(session, actor, _Lists(session, actor), conversation_id)
-        return context | _composer(session, actor, context, max_attachment_bytes)
+        lists = _Lists(session, actor)
+        context = _conversation(session, actor, lists, conversation_id)
+        return context | _composer(session, actor, lists, context, max_attachment_bytes)
 
 
 def customer_view(sessions: Sessions, actor: Actor, conversation_id: int) -> Data:
