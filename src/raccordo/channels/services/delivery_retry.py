@@ -48,6 +48,7 @@ def requeue(session: Session, actor: Actor, message: Message, conversation: Conv
     if message.direction != Direction.OUTBOUND.value:
         raise Conflict("delivery.retry_not_outbound", field="message_id")
     item = outbox_item(session, message, lock=True)
+    session.refresh(message)  # as it is now that its send is ours: the worker may have just recorded it
     if item is None:
         raise NotFound("delivery.retry_no_send", field="message_id")
     if item.status == "sent" or message.delivery_status in (
@@ -73,7 +74,9 @@ def requeue(session: Session, actor: Actor, message: Message, conversation: Conv
 
 
 def retry_message(session: Session, actor: Actor, message_id: int) -> tuple[Message, Conversation]:
-    """The tenant's message and its conversation, for the caller's access check before ``requeue``."""
-    message = get_owned(session, Message, actor.tenant_id, message_id, lock=True)
+    """The tenant's message and its conversation, for the caller's access check before ``requeue``. Not
+    locked here: ``requeue`` locks the outbox row first, then writes the message, in the order the
+    outbox worker does (the other order could deadlock with it on PostgreSQL)."""
+    message = get_owned(session, Message, actor.tenant_id, message_id)
     conversation = get_owned(session, Conversation, actor.tenant_id, message.conversation_id)
     return message, conversation
