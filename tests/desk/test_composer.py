@@ -238,6 +238,9 @@ def test_message_window_length_and_files_are_enforced_per_inbox(client, rt, org,
     page = browser.get(f"/conversations/{conversation_id}").text
     option = re.search(rf'<option value="{inbox["id"]}"[^>]*data-rules="([^"]+)"', page).group(1)
     assert json.loads(option.replace("&#34;", '"'))["window_open"] is False
+    # ... and the composer offers it no more, saying why (channels/domain/reach.py).
+    offered = re.search(rf'<option value="{inbox["id"]}"[^>]*>([^<]+)</option>', page)
+    assert " disabled " in offered.group(0) and "The 1-hour window closed at" in offered.group(1)
     # A conversation the customer started elsewhere: no window was ever opened on this inbox.
     api_inbox = create_api_inbox(client, headers)
     post_inbound(

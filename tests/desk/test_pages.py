@@ -359,8 +359,8 @@ def test_inbox_filters_by_priority_and_label(fresh, org, client):
 
 
 def test_the_composer_offers_only_inboxes_that_can_send_and_picks_one_that_reaches_the_customer(fresh, org, client, rt):
-    """A history-only inbox (a channel without a module: data imported from a retired system) is not offered;
-    when it was the customer's last, the default is an inbox that can reach them."""
+    """A history-only inbox (a channel without a module: data imported from a retired system) is not offered
+    (listed disabled, with why); when it was the customer's last, the default is an inbox that can reach them."""
     import secrets as _secrets
 
     from raccordo.channels.models import Inbox
@@ -379,9 +379,15 @@ def test_the_composer_offers_only_inboxes_that_can_send_and_picks_one_that_reach
         session.add(history)
         session.flush()
         session.get(ConversationRow, conversation_id).last_inbox_id = history.id
+        # An API inbox delivers through its callback URL (without one it is never offered).
+        session.get(Inbox, api_inbox).settings = {"callback_url": "http://127.0.0.1:9/hook"}
     browser = fresh()
     login(browser, org, "agent")
     page = browser.get(f"/conversations/{conversation_id}").text
-    options = re.findall(r'<option value="(\d+)"( selected)?[^>]*data-rules', page)
-    assert options and str(history.id) not in {value for value, _ in options}
-    assert [value for value, chosen in options if chosen] == [str(api_inbox)], options
+    options = re.findall(r'<option value="(\d+)"( selected)?( disabled)?[^>]*data-rules', page)
+    offered = [(value, chosen) for value, chosen, disabled in options if not disabled]
+    assert offered and str(history.id) not in {value for value, _ in offered}
+    assert [value for value, chosen in offered if chosen] == [str(api_inbox)], options
+    # It is listed, disabled, with the reason (channels/domain/reach.py).
+    shown = re.search(rf'<option value="{history.id}" disabled[^>]*>([^<]+)</option>', page)
+    assert shown and "has no way to send" in shown.group(1)

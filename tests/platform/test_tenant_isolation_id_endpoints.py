@@ -51,6 +51,7 @@ ENDPOINTS: dict[tuple[str, str], Body] = {
     ("GET", "/api/v1/conversations/{conversation_id}/timeline"): lambda w: None,
     ("POST", "/api/v1/conversations/{conversation_id}/reply"): lambda w: {"text": "Risposta", "inbox_id": w.inbox.id},
     ("POST", "/api/v1/conversations/{conversation_id}/notes"): lambda w: {"text": "Nota interna"},
+    ("POST", "/api/v1/messages/{reply_id}/retry"): lambda w: None,
     ("GET", "/api/v1/attachments/{attachment_id}"): lambda w: None,
     ("GET", "/api/v1/queues/{queue_id}"): lambda w: None,
     ("PATCH", "/api/v1/queues/{queue_id}"): lambda w: {"ageing_per_minute": 1.5},

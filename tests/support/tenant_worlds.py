@@ -47,6 +47,7 @@ class World:
     script_id: int = 0
     run_id: int = 0
     agenda_item_id: int = 0
+    reply_id: int = 0  # an agent's reply, queued (the inbox has no callback: it can fail, never be sent)
 
     def offer_to_owner(self) -> None:
         """Put the world's conversation in the second queue and route it: an offer to the owner."""
@@ -85,6 +86,7 @@ class World:
             "suggestion_id": self.suggestion_id,
             "contact_id": self.contact_id,
             "conversation_id": self.conversation_id,
+            "reply_id": self.reply_id,
             "attachment_id": self.attachment_id,
             "token_id": self.spare_token_id,
             "queue_id": self.queue_id,
@@ -212,6 +214,12 @@ def build_world(client, org: Org, shared_email: str) -> World:
         headers=headers,
     )
     assert callback.status_code == 201, callback.text
+    reply = client.post(
+        f"/api/v1/conversations/{conversation['id']}/reply",
+        json={"text": "Eccomi", "inbox_id": inbox.id},
+        headers=headers,
+    )
+    assert reply.status_code == 201, reply.text
     return World(
         org=org,
         inbox=inbox,
@@ -239,6 +247,7 @@ def build_world(client, org: Org, shared_email: str) -> World:
         run_id=run.json()["id"],
         agenda_item_id=callback.json()["id"],
         app_id=app.json()["id"],
+        reply_id=reply.json()["id"],
     )
 
 

@@ -370,6 +370,11 @@ class Channel:
 
     # --- outbound ---------------------------------------------------------------------------------
 
+    def can_deliver(self, settings: dict[str, Any]) -> bool:
+        """Whether an inbox with these settings has a way to send at all (an API inbox without a callback
+        URL, an email inbox without SMTP have none): the composer never offers such an inbox."""
+        return True
+
     def send(self, inbox: InboxConfig, message: OutboundMessage) -> str:
         """Deliver and return the provider's message id; raise DeliveryError."""
         raise DeliveryError(f"channel {self.kind} cannot send", permanent=True)

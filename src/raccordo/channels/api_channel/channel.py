@@ -147,6 +147,9 @@ class ApiChannel(Channel):
             )
         ]
 
+    def can_deliver(self, settings: dict[str, Any]) -> bool:
+        return bool(settings.get("callback_url"))
+
     def send(self, inbox: InboxConfig, message: OutboundMessage) -> str:
         url = inbox.settings.get("callback_url")
         if not url:

@@ -334,6 +334,9 @@ class EmailChannel(Channel):
             )
         return email, message_id
 
+    def can_deliver(self, settings: dict[str, Any]) -> bool:
+        return bool(settings.get("smtp_host"))
+
     def send(self, inbox: InboxConfig, message: OutboundMessage) -> str:
         if message.recipient is None or message.recipient.kind != "email":
             raise DeliveryError("no email address to send the reply to", permanent=True)

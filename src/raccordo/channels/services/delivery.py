@@ -258,6 +258,8 @@ def _record_failure(
             wait = max(wait, timedelta(seconds=min(failure.retry_after, 86400)))
         item.status, item.due_at = "pending", datetime.now(UTC) + wait
         message.delivery_error = error[:4000]
+        # The desk shows a reply that is retrying after an error (its banner offers "retry now").
+        emit_message(session, message, session.get_one(Conversation, message.conversation_id), "message.updated")
         return "retrying"
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from raccordo.accounts.api.deps import ActorDep, runtime
 from raccordo.accounts.domain.actor import Actor
-from raccordo.desk.services import composer_use_cases, customer_panel
+from raccordo.desk.services import composer_use_cases, customer_panel, delivery_alerts
 from raccordo.desk.services.customer_panel import CONSENT_PURPOSES
 from raccordo.platform.web.schemas import PathId
 from raccordo.record import schemas
@@ -64,3 +64,20 @@ def record_consent(
         note=body.note,
     )
     return schemas.ContactOut.model_validate(contact)
+
+
+@router.post(
+    "/messages/{reply_id}/retry",
+    response_model=schemas.MessageOut,
+    responses={
+        403: {"description": "The role may not answer, or the conversation is another agent's."},
+        404: {"description": "No such message in the organization, or not visible to the caller."},
+        409: {"description": "The message was already delivered, or is not a reply."},
+    },
+    description=(
+        "Queue a reply whose delivery failed again, now, with the same idempotency key. Idempotent: a"
+        " send already queued or in flight is left as it is (200 with the message)."
+    ),
+)
+def retry_delivery(reply_id: PathId, request: Request, actor: Actor = ActorDep) -> schemas.MessageOut:
+    return delivery_alerts.retry(runtime(request).sessions, actor, reply_id, schemas.MessageOut.model_validate)

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from raccordo.accounts.api.deps import runtime
 from raccordo.accounts.domain.roles import Permission
 from raccordo.accounts.pages.session import Me, MeDep
-from raccordo.desk.services import desk_actions, desk_views
+from raccordo.desk.services import delivery_alerts, desk_actions, desk_views
 from raccordo.platform.errors import Forbidden, NotFound, RaccordoError
 from raccordo.platform.web.forms import FormDep, field_errors
 from raccordo.platform.web.pages import PageRoute, base_context
@@ -96,3 +96,31 @@ def post_dismiss(conversation_id: int, suggestion_id: int, request: Request, me:
             request, me, conversation_id, {"merge": next(iter(field_errors(exc, me.lang).values()))}, status=422
         )
     return _panel(request, me, conversation_id)
+
+
+# --- failed deliveries at the top of the conversation ---------------------------------------------
+
+
+def _alerts(
+    request: Request, me: Me, conversation_id: int, error: str | None = None, *, changed: bool = False
+) -> Response:
+    context = delivery_alerts.alerts_view(runtime(request).sessions, me.actor, conversation_id)
+    headers = {"HX-Trigger": "raccordo:thread"} if changed else {}
+    return render(request, "_delivery_alerts.html", base_context(me, alerts_error=error, **context), headers=headers)
+
+
+@router.get("/conversations/{conversation_id}/delivery-alerts")
+def delivery_alerts_fragment(conversation_id: int, request: Request, me: Me = MeDep) -> Response:
+    return _alerts(request, me, conversation_id)
+
+
+@router.post("/conversations/{conversation_id}/messages/{message_id}/retry")
+def post_retry_delivery(conversation_id: int, message_id: int, request: Request, me: Me = MeDep) -> Response:
+    """Queue the failed reply again; the banner answers at once (now "retrying") and goes when it is sent."""
+    try:
+        delivery_alerts.retry(runtime(request).sessions, me.actor, message_id, lambda message: message.id)
+    except (NotFound, Forbidden):
+        raise
+    except RaccordoError as exc:  # delivered meanwhile, say: the banner, current, says why nothing was done
+        return _alerts(request, me, conversation_id, next(iter(field_errors(exc, me.lang).values())))
+    return _alerts(request, me, conversation_id, changed=True)

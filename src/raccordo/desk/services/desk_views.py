@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,10 +19,12 @@ from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission, can
 from raccordo.accounts.models import Team
 from raccordo.accounts.services import accounts
-from raccordo.channels.base import get_channel
+from raccordo.channels.domain.composer import window_closes_at, window_open
+from raccordo.channels.domain.reach import first_reachable
 from raccordo.channels.models import Inbox
 from raccordo.channels.services import inboxes
-from raccordo.desk.services import composer, customer_panel, inbox, search, side_panel_apps, wrapup
+from raccordo.channels.services import reach as reach_service
+from raccordo.desk.services import composer, customer_panel, delivery_alerts, inbox, search, side_panel_apps, wrapup
 from raccordo.platform.errors import NotFound
 from raccordo.platform.secretbox import SecretBox
 from raccordo.platform.store.db import unit_of_work
@@ -168,9 +171,6 @@ def _conversation(session: Session, actor: Actor, lists: _Lists, conversation_id
     agents = [u for u in lists.users if u.active and u.id != actor.user_id]
     teams = list(session.scalars(select(Team).where(Team.tenant_id == actor.tenant_id).order_by(Team.name)))
     every_code = wrapup.list_codes(session, actor)
-    # Only inboxes whose channel has a module can send: history-only ones (the demo's WhatsApp)
-    # would fail with channel.not_installed.
-    replyable = [i for i in lists.inboxes if i.active and get_channel(i.channel) is not None]
     identities = list(contact.identities)
     return {
         "conversation": conversation,
@@ -183,23 +183,9 @@ def _conversation(session: Session, actor: Actor, lists: _Lists, conversation_id
         "wrap_up_labels": {c.code: c.label for c in every_code},
         "wrap_up_required": wrapup.requiring_queue(session, conversation, lists.went_through(conversation.id))
         is not None,
-        "reply_inboxes": replyable,
-        "default_reply_inbox_id": _default_reply_inbox(conversation, identities, replyable),
         "inbox_names": {i.id: i.name for i in lists.inboxes},
         "statuses": STATUSES,
     }
-
-
-def _default_reply_inbox(conversation: Conversation, identities: list[Any], replyable: list[Inbox]) -> int | None:
-    """The customer's last inbox when it can send, else the first one that can reach the contact."""
-    if any(i.id == conversation.last_inbox_id for i in replyable):
-        return conversation.last_inbox_id
-    kinds = {identity.kind for identity in identities}
-    for candidate in replyable:
-        channel = get_channel(candidate.channel)
-        if channel is not None and kinds & set(channel.reply_identity_kinds):
-            return candidate.id
-    return replyable[0].id if replyable else None
 
 
 def _messages(session: Session, actor: Actor, conversation: Conversation) -> list[Message]:
@@ -210,10 +196,36 @@ def _messages(session: Session, actor: Actor, conversation: Conversation) -> lis
     return list(session.scalars(query.order_by(Message.id).limit(THREAD_LIMIT)))
 
 
-def _composer(session: Session, actor: Actor, context: Data, max_attachment_bytes: int) -> Data:
-    """``inbox_rules``: {inbox id: JSON of its rules and message window} for the composer's inbox select."""
-    rows = composer.inbox_rules(session, actor, context["conversation"], context["reply_inboxes"], max_attachment_bytes)
-    return {"inbox_rules": {row.inbox.id: json.dumps(row.as_data(), separators=(",", ":")) for row in rows}}
+def _composer(session: Session, actor: Actor, lists: _Lists, context: Data, max_attachment_bytes: int) -> Data:
+    """The composer's *Answer on*: every inbox, the ones that reach the customer first and the others with
+    why not (``channels/domain/reach.py``), the default (the first that reaches them), and ``inbox_rules``:
+    {inbox id: JSON of its rules and message window} for each inbox that can send, reachable or not."""
+    actor.require(Permission.READ)
+    kinds = {identity.kind for identity in context["identities"]}
+    thread = context.get("messages")
+    # The whole thread already read (the page) tells the customer's last message per inbox: no query.
+    last = reach_service.last_inbound_by_inbox(thread) if thread is not None and len(thread) < THREAD_LIMIT else None
+    reach = reach_service.ranked_routes(session, context["conversation"], lists.inboxes, kinds=kinds, last_inbound=last)
+    by_id = {i.id: i for i in lists.inboxes}
+    now = datetime.now(UTC)
+    rules = {}
+    for option in reach:
+        route = option.route
+        if route.active and route.delivers:
+            row = composer.InboxRules(
+                by_id[option.inbox_id],
+                route.rules.limited(max_attachment_bytes),
+                window_open(route.rules, route.last_inbound_at, now),
+                window_closes_at(route.rules, route.last_inbound_at),
+            )
+            rules[option.inbox_id] = json.dumps(row.as_data(), separators=(",", ":"))
+    default = first_reachable(reach, templates=True)
+    return {
+        "reach": reach,
+        "reply_inboxes": [by_id[option.inbox_id] for option in reach if option.available],
+        "default_reply_inbox_id": default.inbox_id if default is not None else None,
+        "inbox_rules": rules,
+    }
 
 
 def _customer(session: Session, actor: Actor, contact: Contact) -> Data:
@@ -257,7 +269,10 @@ def conversation_page_view(
         context |= _customer(session, actor, context["contact"])
         context |= _inbox_list(session, actor, lists, filters, None, conversation_id)
         context |= _side_panel(session, box, actor, lists, conversation_id, page_origin)
-        context |= _composer(session, actor, context, max_attachment_bytes)
+        context |= _composer(session, actor, lists, context, max_attachment_bytes)
+        context["delivery_alerts"] = delivery_alerts.alerts(
+            session, context["conversation"], context["reach"], context["messages"]
+        )
         return context | lists.frame()
 
 
@@ -275,8 +290,9 @@ def thread_view(sessions: Sessions, actor: Actor, conversation_id: int) -> Data:
 
 def composer_view(sessions: Sessions, actor: Actor, conversation_id: int, max_attachment_bytes: int) -> Data:
     with unit_of_work(sessions) as session:
-        context = _conversation(session, actor, _Lists(session, actor), conversation_id)
-        return context | _composer(session, actor, context, max_attachment_bytes)
+        lists = _Lists(session, actor)
+        context = _conversation(session, actor, lists, conversation_id)
+        return context | _composer(session, actor, lists, context, max_attachment_bytes)
 
 
 def customer_view(sessions: Sessions, actor: Actor, conversation_id: int) -> Data:

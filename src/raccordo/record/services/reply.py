@@ -13,7 +13,9 @@ from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.accounts.models import User
 from raccordo.channels.base import get_channel
+from raccordo.channels.domain.reach import first_reachable
 from raccordo.channels.models import Inbox, OutboxItem
+from raccordo.channels.services.reach import ranked_routes
 from raccordo.desk.domain.mentions import find_mentions
 from raccordo.desk.services import composer
 from raccordo.desk.services import inbox as inbox_access
@@ -71,6 +73,14 @@ def reply_recipient(
     return None
 
 
+def _default_inbox_id(session: Session, conversation: Conversation) -> int | None:
+    """The composer's choice: the first inbox a free-form reply reaches the customer on. With none, the
+    customer's last inbox, as before: the reply is refused there with the precise reason (window,
+    identity), or stored and its failed delivery shown to the agent, never dropped."""
+    best = first_reachable(ranked_routes(session, conversation))
+    return best.inbox_id if best is not None else conversation.last_inbox_id
+
+
 def send_reply(
     session: Session,
     files: FileStore,
@@ -84,7 +94,8 @@ def send_reply(
     max_attachment_bytes: int,
     automatic: bool = False,
 ) -> Message:
-    """Store an outbound message on the chosen inbox (default: the customer's last) and queue it for delivery.
+    """Store an outbound message on the chosen inbox (default: the first that reaches the customer, as the
+    composer ranks them: ``channels/services/reach.py``) and queue it for delivery.
 
     ``automatic`` (an out-of-hours notice, say) is not an answer: it does not count as the
     first response, for routing or for the SLA clocks."""
@@ -94,7 +105,7 @@ def send_reply(
     inbox_access.require_can_act(session, actor, conversation)
     if conversation.status == ConversationStatus.CLOSED.value:
         raise InvalidInput("reply.conversation_closed", field="conversation_id")
-    chosen_inbox_id = inbox_id if inbox_id is not None else conversation.last_inbox_id
+    chosen_inbox_id = inbox_id if inbox_id is not None else _default_inbox_id(session, conversation)
     if chosen_inbox_id is None:
         raise InvalidInput("reply.inbox_required", field="inbox_id")
     inbox = get_owned(session, Inbox, actor.tenant_id, chosen_inbox_id)
