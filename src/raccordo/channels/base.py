@@ -26,7 +26,7 @@ from raccordo.channels.domain.composer import ComposerRules
 from raccordo.channels.domain.request import InboundRequest, WebhookResponse
 from raccordo.channels.domain.settings_form import SettingsForm
 from raccordo.channels.registry import channel_kinds, get_channel, register, unregister
-from raccordo.platform.errors import RaccordoError
+from raccordo.platform.errors import InvalidInput, RaccordoError
 from raccordo.platform.web.schemas import TEXT_NUL, nul_field
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ __all__ = [
     "OutboundAttachment",
     "OutboundMessage",
     "Poller",
+    "PreparedContent",
     "WebhookResponse",
     "channel_kinds",
     "decode_attachment",
@@ -185,9 +186,15 @@ class DeliveryReport:
     these from ``parse_inbound`` for the status requests that reach the one webhook route."""
 
     provider_message_ids: tuple[str, ...]
-    status: str  # failed, or (status callbacks) delivered / read
+    status: str  # failed, or (status callbacks) sent / delivered / read
     reason: str
     report_id: str
+    # The agent-facing explanation of a failure as an i18n key and its values (rendered in the agent's
+    # language, as ``DeliveryError.reason``); ``reason`` stays the stored technical text.
+    reason_key: str | None = None
+    params: dict[str, str] | None = None
+    # When the provider says it happened (status callbacks carry it); None: when it was received.
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -227,6 +234,22 @@ class OutboundMessage:
     # ``content_attributes`` (for example ``{"template": {...}}``, ``{"interactive": {...}}``,
     # ``{"messaging_tag": "HUMAN_AGENT"}``); each channel reads the names it documents.
     attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PreparedContent:
+    """An agent's structured content (a template, interactive buttons) checked by its channel.
+
+    ``text`` is what the customer will read (a template's body with its variables filled in), stored as
+    the message's text so the timeline shows it; ``attributes`` replace the given ones in the message's
+    ``content_attributes``; ``outside_window`` lets it go out when the channel's message window is
+    closed (an approved template); ``consent_purpose`` names the consent the contact must have granted
+    (a marketing template)."""
+
+    text: str
+    attributes: dict[str, Any]
+    outside_window: bool = False
+    consent_purpose: str | None = None
 
 
 @dataclass(frozen=True)
@@ -301,6 +324,17 @@ class Channel:
     def check(self, inbox: InboxConfig) -> list[CheckResult]:
         """``Feature.CONNECTION_CHECK``: try the settings against the provider; one result per step, in order."""
         return []
+
+    def prepare_content(
+        self, settings: dict[str, Any], attributes: dict[str, Any], contact: dict[str, Any]
+    ) -> PreparedContent | None:
+        """Check the structured content an agent sends (``content_attributes`` of the reply, e.g.
+        ``{"template": {...}}``) against the inbox's ``settings``; ``contact`` is ``{"name", "first_name",
+        "consent"}``. Raise ``InvalidInput`` naming the field; None when the attributes hold nothing this
+        channel sends (the reply is plain text). By default a channel sends no structured content."""
+        if attributes:
+            raise InvalidInput("reply.content_unsupported", field="content_attributes", channel=self.kind)
+        return None
 
     # --- inbound ----------------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 from raccordo.record.domain.messages import DeliveryStatus, TimelineKind
 from raccordo.record.models import Contact, ContactIdentity, Conversation, Message
+from raccordo.record.services.delivery_reports import apply_held_reports
 from raccordo.record.services.records import add_timeline
 
 log = logging.getLogger(__name__)
@@ -216,6 +217,9 @@ def _record_sent(rt: Runtime, outbox_id: int, provider_id: str, *, keep_id: bool
             message.content_attributes = {**message.content_attributes, "provider_id_duplicate": provider_id}
         else:
             message.provider_message_id = provider_id
+            session.flush()
+            # Statuses the provider reported before we knew this id (its webhook raced its answer).
+            apply_held_reports(session, message)
         emit_message(session, message, session.get_one(Conversation, message.conversation_id), "message.updated")
     return "sent"
 

@@ -10,7 +10,7 @@ bearer token; the token is never logged or put in an error message.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -18,6 +18,14 @@ import httpx
 from raccordo.channels.whatsapp import errors
 
 DEFAULT_BASE_URL = "https://graph.facebook.com/v21.0"
+
+
+def _seconds(header: str | None) -> float | None:
+    """A ``Retry-After`` in seconds (the HTTP-date form is not used by Meta and is ignored)."""
+    try:
+        return max(0.0, float(header)) if header else None
+    except ValueError:
+        return None
 
 
 class GraphFailure(Exception):
@@ -52,7 +60,9 @@ class Graph:
                 body = response.json()
             except ValueError:
                 body = None
-            raise GraphFailure(errors.from_body(body, response.status_code), what)
+            error = errors.from_body(body, response.status_code)
+            wait = _seconds(response.headers.get("retry-after"))
+            raise GraphFailure(replace(error, retry_after_header=wait) if wait is not None else error, what)
         return response
 
     def _json(self, what: str, method: str, path: str, **kwargs: Any) -> dict[str, Any]:

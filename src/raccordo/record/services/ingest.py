@@ -29,6 +29,7 @@ from raccordo.record.domain.conversations import (
 from raccordo.record.domain.events import MessageReceived
 from raccordo.record.domain.messages import DeliveryStatus, Direction, SenderType, TimelineKind
 from raccordo.record.models import Attachment, Contact, Conversation, Message
+from raccordo.record.services.delivery_reports import apply_delivery_report
 from raccordo.record.services.identity import IdentityInput, resolve_contact
 from raccordo.record.services.records import TimelineRows, add_timeline
 
@@ -319,46 +320,3 @@ def _is_contacts(session: Session, tenant_id: int, contact_id: int, conversation
         )
         is not None
     )
-
-
-# A status callback only moves a message forward (a late "delivered" never hides "read" or "failed").
-_PROGRESS = {DeliveryStatus.SENT.value: 0, DeliveryStatus.DELIVERED.value: 1, DeliveryStatus.READ.value: 2}
-
-
-def apply_delivery_report(session: Session, inbox: Inbox, report: DeliveryReport) -> list[int]:
-    """Apply what a provider reports on outbound messages (a bounce or a failed status: failed; a
-    status callback: delivered or read); returns their ids (already updated ones too)."""
-    messages = list(
-        session.scalars(
-            select(Message).where(
-                Message.inbox_id == inbox.id,
-                Message.direction == Direction.OUTBOUND.value,
-                Message.provider_message_id.in_(list(report.provider_message_ids)),
-            )
-        )
-    )
-    if report.status in (DeliveryStatus.DELIVERED.value, DeliveryStatus.READ.value):
-        for message in messages:
-            if _PROGRESS.get(message.delivery_status, 3) < _PROGRESS[report.status]:
-                message.delivery_status = report.status
-                session.flush()
-                emit_message(
-                    session, message, session.get_one(Conversation, message.conversation_id), "message.updated"
-                )
-        return [m.id for m in messages]
-    for message in messages:
-        if message.delivery_status == DeliveryStatus.FAILED.value:
-            continue  # the same report twice, or a second bounce: the first reason stands
-        message.delivery_status, message.delivery_error = DeliveryStatus.FAILED.value, report.reason[:4000]
-        conversation = session.get_one(Conversation, message.conversation_id)
-        add_timeline(
-            session,
-            message.tenant_id,
-            conversation.contact_id,
-            TimelineKind.DELIVERY_FAILED,
-            conversation_id=conversation.id,
-            data={"message_id": message.id, "error": report.reason[:500], "report": report.report_id[:200]},
-        )
-        session.flush()
-        emit_message(session, message, conversation, "message.updated")
-    return [m.id for m in messages]
