@@ -47,6 +47,7 @@ __all__ = [
     "InboundIdentity",
     "InboundRequest",
     "InboxConfig",
+    "MessageTemplate",
     "OutboundAttachment",
     "OutboundMessage",
     "Poller",
@@ -253,6 +254,25 @@ class PreparedContent:
 
 
 @dataclass(frozen=True)
+class MessageTemplate:
+    """A provider-approved message template an agent may send (the composer's template picker).
+
+    ``prefill`` holds a value per variable the channel filled from the contact and conversation ("" for
+    the agent to write), ``hints`` the template's example per variable; ``attributes`` is the reply's
+    ``content_attributes`` for it, the picker adding the values as ``attributes["template"]["variables"]``.
+    ``unavailable`` is an i18n key saying why it cannot be sent to this contact (no marketing consent)."""
+
+    name: str
+    language: str
+    category: str
+    body: str
+    prefill: tuple[str, ...]
+    hints: tuple[str, ...]
+    attributes: dict[str, Any]
+    unavailable: str | None = None
+
+
+@dataclass(frozen=True)
 class InboxConfig:
     id: int
     identifier: str
@@ -335,6 +355,15 @@ class Channel:
         if attributes:
             raise InvalidInput("reply.content_unsupported", field="content_attributes", channel=self.kind)
         return None
+
+    def message_templates(self, settings: dict[str, Any], contact: dict[str, Any]) -> list[MessageTemplate]:
+        """The templates an agent may pick for this inbox (``ComposerRules.templates_outside_window``),
+        for ``contact`` as ``prepare_content`` gets it (plus ``conversation_id``)."""
+        return []
+
+    def admin_pages(self, inbox_id: int) -> list[tuple[str, str]]:
+        """Extra admin pages of one inbox, as (i18n key of the link, path): the inbox page links them."""
+        return []
 
     # --- inbound ----------------------------------------------------------------------------------
 

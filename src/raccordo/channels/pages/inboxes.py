@@ -178,6 +178,7 @@ def _inbox_page(
             shown_secrets=shown_secrets or {},
             checks=checks,
             snippet=snippet or "",
+            extra_pages=implementation.admin_pages(inbox.id) if inbox is not None and implementation else [],
             can_check=implementation is not None and implementation.supports(Feature.CONNECTION_CHECK),
             saved=request.query_params.get("saved"),
         ),

@@ -32,13 +32,14 @@ from raccordo.channels.base import (
     InboundEvent,
     InboundRequest,
     InboxConfig,
+    MessageTemplate,
     OutboundMessage,
     PreparedContent,
     WebhookResponse,
 )
 from raccordo.channels.domain.composer import ComposerRules
 from raccordo.channels.domain.settings_form import Choice, FieldKind, Label, SettingsField, SettingsForm
-from raccordo.channels.whatsapp import content, inbound, outbound, templates
+from raccordo.channels.whatsapp import content, inbound, outbound, template_pages, templates
 from raccordo.channels.whatsapp.background import WhatsAppService
 from raccordo.channels.whatsapp.check import run_check
 from raccordo.channels.whatsapp.config import graph_for, language_of
@@ -256,6 +257,12 @@ class WhatsAppChannel(Channel):
     ) -> PreparedContent | None:
         return content.prepare(settings, attributes, contact)
 
+    def message_templates(self, settings: dict[str, Any], contact: dict[str, Any]) -> list[MessageTemplate]:
+        return content.pickable(settings, contact)
+
+    def admin_pages(self, inbox_id: int) -> list[tuple[str, str]]:
+        return [("whatsapp.templates.link", f"/admin/inboxes/{inbox_id}/whatsapp-templates")]
+
     # --- connection check, background, HTTP -------------------------------------------------------
 
     def check(self, inbox: InboxConfig) -> list[CheckResult]:
@@ -266,6 +273,7 @@ class WhatsAppChannel(Channel):
 
     def install_http(self, app: FastAPI, hub: Any) -> Callable[[], Awaitable[None]] | None:
         app.include_router(router)
+        app.include_router(template_pages.router)
         return None
 
 

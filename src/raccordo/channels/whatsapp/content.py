@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from raccordo.channels.base import PreparedContent
+from raccordo.channels.base import MessageTemplate, PreparedContent
 from raccordo.channels.whatsapp import outbound
 from raccordo.platform.errors import InvalidInput
 
@@ -75,7 +75,7 @@ def _template(settings: dict[str, Any], given: object, contact: dict[str, Any]) 
     variables = [str(v).strip() for v in raw]
     template = find_template(settings, name, language)
     if template is None:
-        raise InvalidInput("whatsapp.template_unknown", field=f"{where}.name", name=name, language=language)
+        raise InvalidInput("whatsapp.template_unknown", field=f"{where}.name", name=name, code=language)
     if template.get("status") != "approved":
         raise InvalidInput(
             "whatsapp.template_not_approved", field=f"{where}.name", name=name, status=template.get("status") or "?"
@@ -152,6 +152,53 @@ def _interactive(given: object) -> PreparedContent:
         stored["button"] = button
     listed = "\n".join(f"• {o.title}" for o in options)
     return PreparedContent(text=f"{body}\n\n{listed}", attributes={"interactive": stored})
+
+
+# Examples that say a variable is the customer's first name (the admin writes one per variable).
+_FIRST_NAME_EXAMPLES = ("nome", "first name", "first_name", "name", "nome cliente", "customer name", "giulia", "mario")
+_REFERENCE_MARKERS = ("#", "pratica", "richiesta", "ticket", "request", "case", "conversation", "conversazione")
+
+
+def prefill(examples: list[str], count: int, contact: dict[str, Any]) -> tuple[str, ...]:
+    """Values for a template's variables from the contact and the conversation, where the example says
+    what the variable is: a first name, or the conversation's reference (``#<id>``); "" for the agent."""
+    values = []
+    for index in range(count):
+        example = (examples[index] if index < len(examples) else "").strip().lower()
+        if example and any(example == word or example.startswith(word + " ") for word in _FIRST_NAME_EXAMPLES):
+            values.append(str(contact.get("first_name") or ""))
+        elif example and contact.get("conversation_id") and any(m in example for m in _REFERENCE_MARKERS):
+            values.append(f"#{contact['conversation_id']}")
+        else:
+            values.append("")
+    return tuple(values)
+
+
+def pickable(settings: dict[str, Any], contact: dict[str, Any]) -> list[MessageTemplate]:
+    """The inbox's approved templates for the composer's picker; a marketing one says why it is unavailable."""
+    rows = []
+    for template in settings.get("templates") or []:
+        if template.get("status") != "approved":
+            continue
+        count = int(template.get("variables") or 0)
+        examples = [str(e) for e in template.get("examples") or []]
+        marketing = template.get("category") == "marketing"
+        rows.append(
+            MessageTemplate(
+                name=str(template.get("name")),
+                language=str(template.get("language")),
+                category=str(template.get("category") or ""),
+                body=str(template.get("body") or ""),
+                prefill=prefill(examples, count, contact),
+                hints=tuple(examples[i] if i < len(examples) else "" for i in range(count)),
+                attributes={"template": {"name": template.get("name"), "language": template.get("language")}},
+                unavailable="whatsapp.template_marketing_consent"
+                if marketing and not has_marketing_consent(contact)
+                else None,
+            )
+        )
+    rows.sort(key=lambda t: (t.unavailable is not None, t.name, t.language))
+    return rows
 
 
 def payload_for(to: str, attributes: dict[str, Any]) -> dict[str, Any] | None:

@@ -4,7 +4,8 @@ Endpoints (Meta's Cloud API reference, https://developers.facebook.com/docs/what
 ``POST /{phone-number-id}/messages`` (send), ``POST /{phone-number-id}/media`` (upload, multipart),
 ``GET /{media-id}`` (a short-lived download URL) then ``GET <url>`` with the same bearer token,
 ``GET /{phone-number-id}`` (the number's details: the connection check) and
-``GET /{waba-id}/message_templates`` (template sync). Every call carries the access token as a
+``GET /{waba-id}/message_templates`` (template sync) and ``POST /{waba-id}/message_templates`` (a
+new template submitted for review). Every call carries the access token as a
 bearer token; the token is never logged or put in an error message.
 """
 
@@ -107,6 +108,10 @@ class Graph:
 
     def phone_number(self, phone_number_id: str) -> dict[str, Any]:
         return self._json("phone_number", "GET", phone_number_id)
+
+    def create_template(self, waba_id: str, template: dict[str, Any]) -> dict[str, Any]:
+        """Submit a template for review (``POST /{waba-id}/message_templates``); Meta answers its id and status."""
+        return self._json("create_template", "POST", f"{waba_id}/message_templates", json=template)
 
     def templates(self, waba_id: str) -> list[dict[str, Any]]:
         """Every message template of the account (following Meta's cursor pages)."""

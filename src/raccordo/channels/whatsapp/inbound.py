@@ -169,7 +169,7 @@ def _message(message: dict[str, Any], name: str | None, language: str) -> Inboun
 def _status(status: dict[str, Any], language: str) -> DeliveryReport | None:
     """``sent``, ``delivered``, ``read`` and ``failed`` of one of our messages. They may arrive in any
     order, repeated, and before the outbox recorded the send: the record keeps the furthest state and
-    holds reports for an id it does not know yet (``record/services/ingest.apply_delivery_report``)."""
+    holds reports for an id it does not know yet (``record/services/delivery_reports.py``)."""
     state, message_id = status.get("status"), status.get("id")
     if not message_id or state not in ("sent", "delivered", "read", "failed"):
         return None

@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from raccordo.accounts.models import Tenant
-from raccordo.channels.base import DeliveryReport, InboundEvent
+from raccordo.channels.base import InboundEvent
 from raccordo.channels.models import Inbox
 from raccordo.platform.domain_events import record
 from raccordo.platform.errors import InvalidInput
@@ -29,9 +29,8 @@ from raccordo.record.domain.conversations import (
 from raccordo.record.domain.events import MessageReceived
 from raccordo.record.domain.messages import DeliveryStatus, Direction, SenderType, TimelineKind
 from raccordo.record.models import Attachment, Contact, Conversation, Message
-from raccordo.record.services.delivery_reports import apply_delivery_report
 from raccordo.record.services.identity import IdentityInput, resolve_contact
-from raccordo.record.services.records import TimelineRows, add_timeline
+from raccordo.record.services.records import TimelineRows
 
 
 class IngestIgnored(Exception):
