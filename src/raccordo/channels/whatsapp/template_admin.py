@@ -2,7 +2,7 @@
 
 Each opens its own unit of work and checks the acting user may manage inboxes; an inbox of another
 tenant, or of another channel, is not found. Meta's refusal of a submission or a sync is an
-``InvalidInput`` carrying Meta's explanation in the admin's language.
+``InvalidInput`` carrying Meta's explanation in the admin's language (``language``).
 """
 
 from __future__ import annotations
@@ -49,25 +49,21 @@ def templates_view(rt: Runtime, actor: Actor, inbox_id: int) -> TemplatesView:
     return TemplatesView(inbox_id, name, rows, config.settings.get("templates_synced_at"))
 
 
-def sync_now(rt: Runtime, actor: Actor, inbox_id: int) -> list[dict[str, Any]]:
-    config, _name = _owned(rt, actor, inbox_id)
+def sync_now(rt: Runtime, actor: Actor, inbox_id: int, language: str) -> list[dict[str, Any]]:
+    _owned(rt, actor, inbox_id)
     try:
         return templates.sync_templates(rt, inbox_id)
     except GraphFailure as exc:
-        raise InvalidInput("whatsapp.authoring.sync_failed", reason=exc.error.explain(_language(config))) from None
+        raise InvalidInput("whatsapp.authoring.sync_failed", reason=exc.error.explain(language)) from None
 
 
-def submit(rt: Runtime, actor: Actor, inbox_id: int, draft: authoring.TemplateDraft) -> None:
+def submit(rt: Runtime, actor: Actor, inbox_id: int, draft: authoring.TemplateDraft, language: str) -> None:
     """Check the draft, submit it to Meta (it starts PENDING) and sync the inbox's list to show it."""
     config, _name = _owned(rt, actor, inbox_id)
     payload = authoring.build(draft)
     try:
         graph_for(config).create_template(str(config.settings.get("waba_id", "")), payload)
     except GraphFailure as exc:
-        raise InvalidInput("whatsapp.authoring.refused", reason=exc.error.explain(_language(config))) from None
+        raise InvalidInput("whatsapp.authoring.refused", reason=exc.error.explain(language)) from None
     with contextlib.suppress(GraphFailure):  # submitted: if this read fails, the background sync shows it later
         templates.sync_templates(rt, inbox_id)
-
-
-def _language(config: Any) -> str:
-    return "en" if config.settings.get("language") == "en" else "it"

@@ -98,7 +98,7 @@ async def submit_template(inbox_id: int, request: Request, me: Me = MeDep, form:
     draft, values = _draft(reader)
     try:
         reader.done()
-        await run_in_threadpool(template_admin.submit, runtime(request), me.actor, inbox_id, draft)
+        await run_in_threadpool(template_admin.submit, runtime(request), me.actor, inbox_id, draft, me.lang)
     except FormErrors as exc:
         return _page(request, me, inbox_id, values, exc.errors, 422)
     except (NotFound, Forbidden):
@@ -113,7 +113,7 @@ async def submit_template(inbox_id: int, request: Request, me: Me = MeDep, form:
 async def sync_templates(inbox_id: int, request: Request, me: Me = MeDep, form: dict[str, Any] = FormDep) -> Response:
     me.require(Permission.MANAGE_INBOXES)
     try:
-        await run_in_threadpool(template_admin.sync_now, runtime(request), me.actor, inbox_id)
+        await run_in_threadpool(template_admin.sync_now, runtime(request), me.actor, inbox_id, me.lang)
     except (NotFound, Forbidden):
         raise
     except RaccordoError as exc:
