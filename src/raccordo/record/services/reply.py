@@ -72,15 +72,26 @@ def reply_recipient(
     return None
 
 
+def contact_facts(session: Session, conversation: Conversation) -> dict[str, Any]:
+    """What a channel may read of the contact to check or prefill structured content (a template's
+    variables, the consent a marketing template needs)."""
+    contact = session.get_one(Contact, conversation.contact_id)
+    name = (contact.name or "").strip()
+    return {
+        "name": name,
+        "first_name": name.split()[0] if name else "",
+        "consent": dict(contact.consent or {}),
+        "conversation_id": conversation.id,
+    }
+
+
 def _prepared(
     session: Session, channel: Channel, inbox: Inbox, conversation: Conversation, attributes: dict[str, Any]
 ) -> PreparedContent | None:
     """The channel's check of structured content, and the consent it asks for (a marketing template)."""
     if not attributes:
         return None
-    contact = session.get_one(Contact, conversation.contact_id)
-    name = (contact.name or "").strip()
-    facts = {"name": name, "first_name": name.split()[0] if name else "", "consent": dict(contact.consent or {})}
+    facts = contact_facts(session, conversation)
     prepared = channel.prepare_content(inbox.settings or {}, attributes, facts)
     if prepared is not None and prepared.consent_purpose:
         decision = facts["consent"].get(prepared.consent_purpose)
@@ -130,6 +141,8 @@ def send_reply(
     body = prepared.text if prepared else text or (html_to_text(clean_html) if clean_html else "")
     if not body.strip() and not attachments:
         raise InvalidInput("reply.empty", field="text")
+    if prepared is not None and attachments:
+        raise InvalidInput("reply.content_with_files", field="attachments")
     # The channel's composer rules (length, attachments, message window), declared in its module.
     composer.enforce(
         session,
