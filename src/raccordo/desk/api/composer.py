@@ -11,7 +11,6 @@ from raccordo.accounts.api.deps import ActorDep, runtime
 from raccordo.accounts.domain.actor import Actor
 from raccordo.desk.services import composer_use_cases, customer_panel
 from raccordo.desk.services.customer_panel import CONSENT_PURPOSES
-from raccordo.platform.errors import InvalidInput
 from raccordo.platform.i18n import translate
 from raccordo.platform.web.errors import request_language
 from raccordo.platform.web.schemas import PathId, QueryId
@@ -65,13 +64,12 @@ class ChannelTemplateOut(BaseModel):
 @router.get(
     "/conversations/{conversation_id}/channel-templates",
     response_model=list[ChannelTemplateOut],
-    description="The provider-approved templates of an inbox (a WhatsApp number's), for the composer's picker.",
+    description="The provider-approved templates of an inbox (a WhatsApp number's; default: the customer's last"
+    " inbox), for the composer's picker.",
 )
 def channel_templates(
-    conversation_id: PathId, inbox_id: QueryId, request: Request, actor: Actor = ActorDep
+    conversation_id: PathId, request: Request, inbox_id: QueryId = None, actor: Actor = ActorDep
 ) -> list[ChannelTemplateOut]:
-    if inbox_id is None:
-        raise InvalidInput("reply.inbox_required", field="inbox_id")
     rows = composer_use_cases.channel_templates(runtime(request).sessions, actor, conversation_id, inbox_id)
     language = request_language(request)
     return [

@@ -49,14 +49,20 @@ def record_consent(
         return plain(contact, identities=[plain(identity) for identity in contact.identities])
 
 
-def channel_templates(sessions: Sessions, actor: Actor, conversation_id: int, inbox_id: int) -> list[MessageTemplate]:
-    """The provider templates an agent may send on ``inbox_id`` in this conversation (the composer's
-    template picker), each prefilled from the contact and saying why it is unavailable, if it is."""
+def channel_templates(
+    sessions: Sessions, actor: Actor, conversation_id: int, inbox_id: int | None
+) -> list[MessageTemplate]:
+    """The provider templates an agent may send on ``inbox_id`` (default: the customer's last inbox) in
+    this conversation (the composer's template picker), each prefilled from the contact and saying why
+    it is unavailable, if it is."""
     actor.require(Permission.WORK)
     with unit_of_work(sessions) as session:
         conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id)
         if not inbox_access.can_see(session, actor, conversation):
             raise NotFound("error.not_found_id", kind="conversations", id=conversation_id)
+        inbox_id = inbox_id if inbox_id is not None else conversation.last_inbox_id
+        if inbox_id is None:
+            return []
         inbox = get_owned(session, Inbox, actor.tenant_id, inbox_id)
         channel = get_channel(inbox.channel)
         if channel is None or not channel.composer.templates_outside_window:
