@@ -194,8 +194,6 @@ class DeliveryReport:
     # language, as ``DeliveryError.reason``); ``reason`` stays the stored technical text.
     reason_key: str | None = None
     params: dict[str, str] | None = None
-    # When the provider says it happened (status callbacks carry it); None: when it was received.
-    at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 from raccordo.record.domain.messages import DeliveryStatus, TimelineKind
 from raccordo.record.models import Contact, ContactIdentity, Conversation, Message
-from raccordo.record.services.delivery_reports import apply_held_reports
+from raccordo.record.services.delivery_reports import apply_held_reports, lock_provider_id
 from raccordo.record.services.records import add_timeline
 
 log = logging.getLogger(__name__)
@@ -192,6 +192,9 @@ def _record_sent(rt: Runtime, outbox_id: int, provider_id: str, *, keep_id: bool
         if item.status == "sent":  # another worker's attempt (same key) was recorded first
             return "sent"
         message = session.get_one(Message, item.message_id)
+        if keep_id and message.inbox_id is not None:
+            # A status for this id racing us waits for our commit, or we see its held report.
+            lock_provider_id(session, message.inbox_id, provider_id)
         taken = (
             not keep_id
             or session.scalar(

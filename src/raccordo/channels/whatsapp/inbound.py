@@ -174,10 +174,9 @@ def _status(status: dict[str, Any], language: str) -> DeliveryReport | None:
     if not message_id or state not in ("sent", "delivered", "read", "failed"):
         return None
     report_id = f"{message_id}:{state}:{status.get('timestamp', '')}"
-    at = _sent_at(status.get("timestamp"))
     if state == "failed":
         problems = [errors.from_status(e) for e in status.get("errors") or []] or [errors.GraphError(None)]
         reason = "; ".join(p.explain(language) for p in problems)
         key, params = problems[0].reason()
-        return DeliveryReport((str(message_id),), "failed", reason, report_id, reason_key=key, params=params, at=at)
-    return DeliveryReport((str(message_id),), str(state), "", report_id, at=at)
+        return DeliveryReport((str(message_id),), "failed", reason, report_id, reason_key=key, params=params)
+    return DeliveryReport((str(message_id),), str(state), "", report_id)

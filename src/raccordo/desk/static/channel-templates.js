@@ -47,6 +47,9 @@
     var text = f.querySelector(".picker");
     if (text) text.hidden = using;
     if (!using) { hidden.value = ""; f.removeAttribute("data-template-ready"); return; }
+    // The window banner (composer.js) sends the agent to another channel; here a template reaches the customer.
+    var banner = el("composer-window");
+    if (banner && !el("channel-templates-why").hidden) banner.hidden = true;
     var template = chosen(), vals = values();
     var problem = !template ? tr("choose-first") : template.unavailable ? template.unavailable
       : vals.some(function (v) { return !v; }) ? tr("fill-all") : "";

@@ -6,14 +6,18 @@ never hides "read" or "failed". A report can also arrive before the outbox has r
 provider's id for the send (the provider's status webhook raced its own answer to our call): it
 is held (``HeldDeliveryReport``) and applied when the send is recorded (``apply_held_reports``,
 called by the outbox in the same transaction). Held reports nobody claims are dropped after
-``HOLD_FOR``.
+``HOLD_FOR``. On PostgreSQL the two transactions could each miss the other's uncommitted row (the
+report finds no message, the send finds no held report): both take the same transaction-scoped
+advisory lock for the provider id first (``lock_provider_id``), so the second one sees the first's
+commit. SQLite runs one writer at a time.
 """
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from raccordo.channels.base import DeliveryReport
@@ -33,11 +37,24 @@ _PROGRESS = {
     DeliveryStatus.READ.value: 2,
 }
 _FORWARD = (DeliveryStatus.SENT.value, DeliveryStatus.DELIVERED.value, DeliveryStatus.READ.value)
+# The first key of the advisory locks taken here (the second is the provider id's checksum).
+_LOCK_SPACE = 7301
+
+
+def lock_provider_id(session: Session, inbox_id: int, provider_id: str) -> None:
+    """Serialize a report and the recording of a send for one provider id (PostgreSQL; a no-op on SQLite)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    checksum = zlib.crc32(f"{inbox_id}:{provider_id}".encode())
+    key = checksum - 2**32 if checksum >= 2**31 else checksum  # int4, as pg_advisory_xact_lock(int, int) takes
+    session.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": _LOCK_SPACE, "key": key})
 
 
 def apply_delivery_report(session: Session, inbox: Inbox, report: DeliveryReport) -> list[int]:
     """Apply what a provider reports on outbound messages; returns their ids (already updated ones too).
     A report naming no message we know is held for the send that will record that id."""
+    for provider_id in sorted(set(report.provider_message_ids)):  # one order: two reports never deadlock
+        lock_provider_id(session, inbox.id, provider_id)
     messages = list(
         session.scalars(
             select(Message).where(
