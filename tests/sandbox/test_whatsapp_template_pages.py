@@ -56,6 +56,9 @@ def test_an_admin_submits_a_template_and_sees_its_review(client, rt, org, sandbo
     again = admin.post(path, data=form)  # the same name and language: Meta refuses it, the page says why
     assert again.status_code == 422 and "Meta refused the template" in again.text
 
+    review = httpx.get(f"{sandbox.url}/_sandbox/whatsapp/templates", params={"lang": "en"}).text
+    assert "conferma_appuntamento" in review and "PENDING" in review and "Approve" in review
+    assert "/_sandbox/whatsapp/templates?lang=en" in httpx.get(f"{sandbox.url}/_sandbox/whatsapp/phone?lang=en").text
     reviewed = httpx.post(f"{control}/templates/conferma_appuntamento/it", json={"status": "APPROVED"})
     assert reviewed.status_code == 200
     assert "Pending review" in _row(admin.get(path).text, "conferma_appuntamento")  # not synced yet

@@ -7,18 +7,20 @@ answers ``{"id", "status": "PENDING", "category"}``; Meta's own checks are playe
 each body variable (``example.body_text``), header and footer of at most 60 characters, at most
 10 buttons (quick reply, URL, phone number), no second template of that name in that language
 (subcode 2388024). Meta then reviews it; here a control endpoint does
-(``POST /_sandbox/whatsapp/numbers/{phone-number-id}/templates/{name}/{language}``), and the
-template sync shows the new status.
+(``POST /_sandbox/whatsapp/numbers/{phone-number-id}/templates/{name}/{language}``), or a person on
+the review page (``/_sandbox/whatsapp/templates?lang=it|en``, linked from the customer phone page),
+and the template sync shows the new status.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from typing import Any
 
 from fastapi import APIRouter, Body, Header, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from raccordo.sandbox.whatsapp_state import SANDBOX, SandboxError
 
@@ -154,3 +156,72 @@ async def create_template(
     except SandboxError as exc:
         return _answer(exc)
     return JSONResponse({"id": _template_id(name, language), "status": "PENDING", "category": category})
+
+
+REVIEW_TEXTS = {
+    "en": {
+        "title": "Template review (WhatsApp sandbox)",
+        "number": "Number",
+        "name": "Template",
+        "category": "Category",
+        "status": "Status",
+        "body": "Body",
+        "approve": "Approve",
+        "reject": "Reject",
+    },
+    "it": {
+        "title": "Revisione dei modelli (sandbox WhatsApp)",
+        "number": "Numero",
+        "name": "Modello",
+        "category": "Categoria",
+        "status": "Stato",
+        "body": "Testo",
+        "approve": "Approva",
+        "reject": "Rifiuta",
+    },
+}
+_REVIEW_SCRIPT = """<script>
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button[data-status]");
+  if (!button) return;
+  const row = button.closest("tr");
+  const path = `/_sandbox/whatsapp/numbers/${row.dataset.number}/templates/${row.dataset.name}/${row.dataset.language}`;
+  await fetch(path, {method: "POST", headers: {"Content-Type": "application/json"},
+                     body: JSON.stringify({status: button.dataset.status})});
+  location.reload();
+});
+</script>"""
+
+
+@ROUTER.get("/_sandbox/whatsapp/templates", response_class=HTMLResponse)
+def review_page(lang: str = "it") -> HTMLResponse:
+    """Meta's review, played by a person: every number's templates with their status, approve or reject."""
+    t = REVIEW_TEXTS[lang if lang in REVIEW_TEXTS else "it"]
+    rows = []
+    for number in SANDBOX.numbers.values():
+        for template in number.templates:
+            body = next((c.get("text", "") for c in template["components"] if c.get("type") == "BODY"), "")
+            cells = (number.phone_number_id, template["name"], template["category"], template["status"], body)
+            data = " ".join(
+                f'data-{key}="{html.escape(str(value))}"'
+                for key, value in (
+                    ("number", number.phone_number_id),
+                    ("name", template["name"]),
+                    ("language", template["language"]),
+                )
+            )
+            buttons = "".join(
+                f'<button type="button" data-status="{status}">{html.escape(t[label])}</button>'
+                for status, label in (("APPROVED", "approve"), ("REJECTED", "reject"))
+            )
+            rows.append(
+                f"<tr {data}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + f"<td>{buttons}</td></tr>"
+            )
+    head = "".join(f"<th>{html.escape(t[k])}</th>" for k in ("number", "name", "category", "status", "body"))
+    page = (
+        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>{html.escape(t["title"])}</title>'
+        "<style>body{font-family:sans-serif;margin:1rem}td,th{border-bottom:1px solid #ddd;padding:.3rem}</style>"
+        f"</head><body><h1>{html.escape(t['title'])}</h1><table><thead><tr>{head}<th></th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>{_REVIEW_SCRIPT}</body></html>"
+    )
+    return HTMLResponse(page)
