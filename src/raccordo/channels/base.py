@@ -26,7 +26,7 @@ from raccordo.channels.domain.composer import ComposerRules
 from raccordo.channels.domain.request import InboundRequest, WebhookResponse
 from raccordo.channels.domain.settings_form import SettingsForm
 from raccordo.channels.registry import channel_kinds, get_channel, register, unregister
-from raccordo.platform.errors import RaccordoError
+from raccordo.platform.errors import InvalidInput, RaccordoError
 from raccordo.platform.web.schemas import TEXT_NUL, nul_field
 
 if TYPE_CHECKING:
@@ -47,9 +47,11 @@ __all__ = [
     "InboundIdentity",
     "InboundRequest",
     "InboxConfig",
+    "MessageTemplate",
     "OutboundAttachment",
     "OutboundMessage",
     "Poller",
+    "PreparedContent",
     "WebhookResponse",
     "channel_kinds",
     "decode_attachment",
@@ -189,13 +191,17 @@ class DeliveryReport:
     these from ``parse_inbound`` for the status requests that reach the one webhook route."""
 
     provider_message_ids: tuple[str, ...]
-    status: str  # failed, or (status callbacks) delivered / read
+    status: str  # failed, or (status callbacks) sent / delivered / read
     reason: str
     report_id: str
     # Providers that report by time instead of by id (Messenger's delivery and read ``watermark``):
     # every outbound message of this inbox to ``recipient`` sent at or before ``watermark`` is covered.
     watermark: datetime | None = None
     recipient: InboundIdentity | None = None
+    # The agent-facing explanation of a failure as an i18n key and its values (rendered in the agent's
+    # language, as ``DeliveryError.reason``); ``reason`` stays the stored technical text.
+    reason_key: str | None = None
+    params: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +241,41 @@ class OutboundMessage:
     # ``content_attributes`` (for example ``{"template": {...}}``, ``{"interactive": {...}}``,
     # ``{"messaging_tag": "HUMAN_AGENT"}``); each channel reads the names it documents.
     attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PreparedContent:
+    """An agent's structured content (a template, interactive buttons) checked by its channel.
+
+    ``text`` is what the customer will read (a template's body with its variables filled in), stored as
+    the message's text so the timeline shows it; ``attributes`` replace the given ones in the message's
+    ``content_attributes``; ``outside_window`` lets it go out when the channel's message window is
+    closed (an approved template); ``consent_purpose`` names the consent the contact must have granted
+    (a marketing template)."""
+
+    text: str
+    attributes: dict[str, Any]
+    outside_window: bool = False
+    consent_purpose: str | None = None
+
+
+@dataclass(frozen=True)
+class MessageTemplate:
+    """A provider-approved message template an agent may send (the composer's template picker).
+
+    ``prefill`` holds a value per variable the channel filled from the contact and conversation ("" for
+    the agent to write), ``hints`` the template's example per variable; ``attributes`` is the reply's
+    ``content_attributes`` for it, the picker adding the values as ``attributes["template"]["variables"]``.
+    ``unavailable`` is an i18n key saying why it cannot be sent to this contact (no marketing consent)."""
+
+    name: str
+    language: str
+    category: str
+    body: str
+    prefill: tuple[str, ...]
+    hints: tuple[str, ...]
+    attributes: dict[str, Any]
+    unavailable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -312,6 +353,26 @@ class Channel:
 
     def check(self, inbox: InboxConfig) -> list[CheckResult]:
         """``Feature.CONNECTION_CHECK``: try the settings against the provider; one result per step, in order."""
+        return []
+
+    def prepare_content(
+        self, settings: dict[str, Any], attributes: dict[str, Any], contact: dict[str, Any]
+    ) -> PreparedContent | None:
+        """Check the structured content an agent sends (``content_attributes`` of the reply, e.g.
+        ``{"template": {...}}``) against the inbox's ``settings``; ``contact`` is ``{"name", "first_name",
+        "consent"}``. Raise ``InvalidInput`` naming the field; None when the attributes hold nothing this
+        channel sends (the reply is plain text). By default a channel sends no structured content."""
+        if attributes:
+            raise InvalidInput("reply.content_unsupported", field="content_attributes", channel=self.kind)
+        return None
+
+    def message_templates(self, settings: dict[str, Any], contact: dict[str, Any]) -> list[MessageTemplate]:
+        """The templates an agent may pick for this inbox (``ComposerRules.templates_outside_window``),
+        for ``contact`` as ``prepare_content`` gets it (plus ``conversation_id``)."""
+        return []
+
+    def admin_pages(self, inbox_id: int) -> list[tuple[str, str]]:
+        """Extra admin pages of one inbox, as (i18n key of the link, path): the inbox page links them."""
         return []
 
     # --- inbound ----------------------------------------------------------------------------------

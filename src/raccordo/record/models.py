@@ -132,6 +132,25 @@ class Message(Base):
     attachments: Mapped[list[Attachment]] = relationship(lazy="selectin", order_by="Attachment.id", viewonly=True)
 
 
+class HeldDeliveryReport(Base):
+    """A provider's status for an outbound message whose provider id is not recorded yet (the status
+    webhook raced the outbox's answer from the provider): applied when the send is recorded
+    (``record/services/ingest.apply_held_reports``), dropped after a day."""
+
+    __tablename__ = "held_delivery_reports"
+    __table_args__ = (Index("ix_held_delivery_reports_lookup", "inbox_id", "provider_message_id"),)
+    id: Mapped[int] = id_column()
+    tenant_id: Mapped[int] = tenant_column()
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"))
+    provider_message_id: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    reason_key: Mapped[str | None] = mapped_column(String(200))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    report_id: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class Attachment(Base):
     __tablename__ = "attachments"
     id: Mapped[int] = id_column()

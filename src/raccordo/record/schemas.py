@@ -174,6 +174,12 @@ class ReplyIn(BaseModel):
     html: str | None = Field(default=None, max_length=1_000_000)
     inbox_id: Id | None = Field(default=None, description="Inbox (channel) to answer on; default: the customer's last.")
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)
+    content_attributes: dict[str, Any] | None = Field(
+        default=None,
+        description="Structured content the inbox's channel sends instead of free text, e.g. a WhatsApp "
+        '`{"template": {"name", "language", "variables"}}` or `{"interactive": {...}}` '
+        "(docs/channels/whatsapp.md); the stored text is what the customer reads.",
+    )
 
 
 class NoteIn(BaseModel):

@@ -16,6 +16,7 @@ next sends, age a customer's window, read what was sent.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import re
@@ -54,7 +55,7 @@ def _version(version: str) -> None:
 def register_number(data: dict[str, Any] = _BODY) -> dict[str, Any]:
     """A business number: ``phone_number_id``, ``waba_id``, ``access_token``, ``app_secret``, ``webhook_url``;
     optionally ``auto_statuses`` (e.g. ``["sent", "delivered", "read"]``), ``status_delay``, ``out_of_order``,
-    ``rate_per_second``."""
+    ``statuses_first`` (the statuses reach the webhook before the send is answered), ``rate_per_second``."""
     number = Number(
         phone_number_id=str(data["phone_number_id"]),
         waba_id=str(data["waba_id"]),
@@ -66,6 +67,7 @@ def register_number(data: dict[str, Any] = _BODY) -> dict[str, Any]:
         auto_statuses=[str(state) for state in data.get("auto_statuses") or []],
         status_delay=float(data.get("status_delay", 1.0)),
         out_of_order=bool(data.get("out_of_order")),
+        statuses_first=bool(data.get("statuses_first")),
     )
     with SANDBOX.lock:
         SANDBOX.numbers[number.phone_number_id] = number
@@ -178,7 +180,9 @@ async def send_message(
             number.sent.append({"id": wamid, "to": to, "payload": payload, "at": time.time()})
     except SandboxError as exc:
         return _error(exc)
-    if number.auto_statuses:
+    if number.auto_statuses and number.statuses_first:
+        await asyncio.to_thread(customer.report_now, number, wamid)
+    elif number.auto_statuses:
         customer.report_later(number, wamid)
     return JSONResponse(
         {

@@ -142,6 +142,13 @@ def statuses(number: Number, message_id: str, states: list[str], error_code: int
     return payloads
 
 
+def report_now(number: Number, message_id: str) -> None:
+    """The number's automatic statuses for a send, delivered at once, in the order configured."""
+    states = list(reversed(number.auto_statuses)) if number.out_of_order else list(number.auto_statuses)
+    for payload in statuses(number, message_id, states):
+        deliver(number, payload)
+
+
 def report_later(number: Number, message_id: str) -> None:
     """The number's automatic statuses for an accepted send, after its delay, in a thread of their own."""
     states = list(reversed(number.auto_statuses)) if number.out_of_order else list(number.auto_statuses)

@@ -31,6 +31,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "none": "No business number is registered: POST /_sandbox/whatsapp/numbers first.",
         "you": "Customer",
         "agent": "Agent",
+        "review": "Review the business's message templates",
     },
     "it": {
         "title": "Telefono del cliente (sandbox WhatsApp)",
@@ -43,6 +44,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "none": "Nessun numero aziendale registrato: prima POST /_sandbox/whatsapp/numbers.",
         "you": "Cliente",
         "agent": "Operatore",
+        "review": "Esamina i modelli di messaggio dell'azienda",
     },
 }
 
@@ -51,7 +53,9 @@ _PAGE = """<!doctype html>
 <style>body{{font-family:sans-serif;max-width:34rem;margin:1rem auto}}label{{display:block;margin:.4rem 0}}
 #chat{{border:1px solid #ccc;min-height:12rem;padding:.5rem;margin:.5rem 0}}.agent{{text-align:right}}
 .status{{color:#666;font-size:.8em}}</style></head><body>
-<h1>{title}</h1><p><a href="/_sandbox/telegram/phone?lang={lang}">Telegram</a> · <a href="/_sandbox/sms/phone?lang={lang}">SMS</a> · <a href="/_sandbox/meta/phone?lang={lang}">Messenger / Instagram</a></p>{body}
+<h1>{title}</h1><p><a href="/_sandbox/whatsapp/templates?lang={lang}">{review}</a>
+· <a href="/_sandbox/telegram/phone?lang={lang}">Telegram</a> · <a href="/_sandbox/sms/phone?lang={lang}">SMS</a>
+· <a href="/_sandbox/meta/phone?lang={lang}">Messenger / Instagram</a></p>{body}
 <script>
 const texts = {texts};
 const $ = (id) => document.getElementById(id);
@@ -113,7 +117,9 @@ def phone_page(lang: str = "it") -> HTMLResponse:
             f'<button id="read" type="button">{html.escape(t["read"])}</button>'
         )
     texts = json.dumps({"customer": t["you"], "agent": t["agent"]})
-    return HTMLResponse(_PAGE.format(lang=lang, title=html.escape(t["title"]), body=body, texts=texts))
+    return HTMLResponse(
+        _PAGE.format(lang=lang, title=html.escape(t["title"]), body=body, texts=texts, review=html.escape(t["review"]))
+    )
 
 
 def _conversation(phone_number_id: str, wa_id: str) -> list[dict[str, Any]]:

@@ -97,6 +97,9 @@ class Number:
     auto_statuses: list[str] = field(default_factory=list)
     status_delay: float = 1.0
     out_of_order: bool = False
+    # The statuses are delivered before the send is answered (Meta's webhook can beat its own HTTP
+    # answer): the product must hold a status for a wamid it has not recorded yet.
+    statuses_first: bool = False
     # Webhook deliveries made for this number: (status code or error, attempt) for inspection.
     deliveries: list[dict[str, Any]] = field(default_factory=list)
 

@@ -72,12 +72,13 @@ def test_unsupported_and_unknown_types_are_shown_never_dropped():
     assert "poll_vote" in newer.text
 
 
-def test_statuses_delivered_read_failed_and_sent_changes_nothing():
+def test_statuses_sent_delivered_read_failed_with_the_reason_key():
     def parse(payload):
         (value,) = inbound.changes_for(payload, NUMBER)
         return inbound.parse_value(value, "en")
 
-    assert parse(status(NUMBER, "wamid.A", "sent")) == []
+    (sent,) = parse(status(NUMBER, "wamid.A", "sent"))
+    assert sent.status == "sent" and sent.reason_key is None
     (delivered,) = parse(status(NUMBER, "wamid.A", "delivered"))
     assert isinstance(delivered, DeliveryReport) and delivered.status == "delivered"
     assert delivered.provider_message_ids == ("wamid.A",)
@@ -86,6 +87,12 @@ def test_statuses_delivered_read_failed_and_sent_changes_nothing():
     failure = [{"code": 131047, "title": "Re-engagement message", "error_data": {"details": "..."}}]
     (failed,) = parse(status(NUMBER, "wamid.A", "failed", failure))
     assert failed.status == "failed" and "24 hours" in failed.reason and "131047" in failed.reason
+    assert failed.reason_key == "whatsapp.error.131047" and failed.params == {
+        "code": "131047",
+        "title": "Re-engagement message",
+    }
+    (unknown,) = parse(status(NUMBER, "wamid.A", "failed", [{"code": 999999, "title": "Brand new"}]))
+    assert unknown.reason_key == "whatsapp.error.unknown" and unknown.params["title"] == "Brand new"
 
 
 def test_only_the_inboxs_own_phone_number_is_kept():
@@ -104,4 +111,16 @@ def test_error_codes_are_retryable_or_permanent_and_explained_in_both_languages(
         errors.GraphError(999999, "Something new")
         .explain("en")
         .startswith("WhatsApp refused the message: Something new")
+    )
+
+
+def test_rate_limits_wait_before_the_next_attempt():
+    assert errors.GraphError(130429).retry_after == 5.0
+    assert errors.GraphError(131056).retry_after == 60.0 and errors.GraphError(80007).retry_after == 60.0
+    assert errors.GraphError(None, http_status=429).retry_after == 30.0
+    assert errors.GraphError(None, http_status=429, retry_after_header=7.0).retry_after == 7.0
+    assert errors.GraphError(131026).retry_after is None
+    assert errors.GraphError(131026).reason() == (
+        "whatsapp.error.131026",
+        {"code": "131026", "title": "?"},
     )

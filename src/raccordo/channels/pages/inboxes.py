@@ -186,6 +186,7 @@ def _inbox_page(
             checks=checks,
             snippet=snippet or "",
             webhook=webhook,
+            extra_pages=implementation.admin_pages(inbox.id) if inbox is not None and implementation else [],
             can_check=implementation is not None and implementation.supports(Feature.CONNECTION_CHECK),
             saved=request.query_params.get("saved"),
         ),

@@ -36,6 +36,7 @@ from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 from raccordo.record.domain.messages import DeliveryStatus, TimelineKind
 from raccordo.record.models import Contact, ContactIdentity, Conversation, Message
+from raccordo.record.services.delivery_reports import apply_held_reports, lock_provider_id
 from raccordo.record.services.records import add_timeline
 
 log = logging.getLogger(__name__)
@@ -193,6 +194,9 @@ def _record_sent(rt: Runtime, outbox_id: int, provider_id: str, *, keep_id: bool
         if item.status == "sent":  # another worker's attempt (same key) was recorded first
             return "sent"
         message = session.get_one(Message, item.message_id)
+        if keep_id and message.inbox_id is not None:
+            # A status for this id racing us waits for our commit, or we see its held report.
+            lock_provider_id(session, message.inbox_id, provider_id)
         taken = (
             not keep_id
             or session.scalar(
@@ -218,6 +222,9 @@ def _record_sent(rt: Runtime, outbox_id: int, provider_id: str, *, keep_id: bool
             message.content_attributes = {**message.content_attributes, "provider_id_duplicate": provider_id}
         else:
             message.provider_message_id = provider_id
+            session.flush()
+            # Statuses the provider reported before we knew this id (its webhook raced its answer).
+            apply_held_reports(session, message)
         emit_message(session, message, session.get_one(Conversation, message.conversation_id), "message.updated")
     return "sent"
 

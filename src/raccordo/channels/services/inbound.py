@@ -49,7 +49,8 @@ from raccordo.platform.errors import NotFound, RaccordoError, TooManyRequests
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 from raccordo.platform.store.models import Base
-from raccordo.record.services.ingest import IngestIgnored, apply_delivery_report, ingest_event
+from raccordo.record.services.delivery_reports import apply_delivery_report
+from raccordo.record.services.ingest import IngestIgnored, ingest_event
 
 log = logging.getLogger(__name__)
 

@@ -32,12 +32,14 @@ from raccordo.channels.base import (
     InboundEvent,
     InboundRequest,
     InboxConfig,
+    MessageTemplate,
     OutboundMessage,
+    PreparedContent,
     WebhookResponse,
 )
 from raccordo.channels.domain.composer import ComposerRules
 from raccordo.channels.domain.settings_form import Choice, FieldKind, Label, SettingsField, SettingsForm
-from raccordo.channels.whatsapp import inbound, outbound, templates
+from raccordo.channels.whatsapp import content, inbound, outbound, template_pages, templates
 from raccordo.channels.whatsapp.background import WhatsAppService
 from raccordo.channels.whatsapp.check import run_check
 from raccordo.channels.whatsapp.config import graph_for, language_of
@@ -133,6 +135,18 @@ def signature(app_secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def _delivery_error(exc: GraphFailure, language: str) -> DeliveryError:
+    """A refused send: the technical text, whether to retry and after how long, and the agent's reason key."""
+    key, params = exc.error.reason()
+    return DeliveryError(
+        exc.error.explain(language),
+        permanent=not exc.error.retryable,
+        retry_after=exc.error.retry_after,
+        reason=key,
+        params=params,
+    )
+
+
 class WhatsAppChannel(Channel):
     kind = KIND
     capabilities = Capabilities(text=True, html=False, default_capacity=4)
@@ -206,7 +220,10 @@ class WhatsAppChannel(Channel):
         phone_number_id = str(inbox.settings.get("phone_number_id", ""))
         graph = graph_for(inbox)
         try:
-            if message.attachments:
+            structured = content.payload_for(to, message.attributes)
+            if structured is not None:
+                payload = structured
+            elif message.attachments:
                 payload = self._media_payload(graph, phone_number_id, to, message)
             else:
                 payload = outbound.text(to, message.text)
@@ -214,7 +231,7 @@ class WhatsAppChannel(Channel):
         except outbound.OutboundInvalid as exc:
             raise DeliveryError(str(exc), permanent=True) from None
         except GraphFailure as exc:
-            raise DeliveryError(exc.error.explain(language_of(inbox)), permanent=not exc.error.retryable) from None
+            raise _delivery_error(exc, language_of(inbox)) from None
 
     def _media_payload(self, graph: Graph, phone_number_id: str, to: str, message: OutboundMessage) -> dict[str, Any]:
         attachment = message.attachments[0]
@@ -233,7 +250,18 @@ class WhatsAppChannel(Channel):
         try:
             return graph_for(inbox).send(str(inbox.settings.get("phone_number_id", "")), payload)
         except GraphFailure as exc:
-            raise DeliveryError(exc.error.explain(language_of(inbox)), permanent=not exc.error.retryable) from None
+            raise _delivery_error(exc, language_of(inbox)) from None
+
+    def prepare_content(
+        self, settings: dict[str, Any], attributes: dict[str, Any], contact: dict[str, Any]
+    ) -> PreparedContent | None:
+        return content.prepare(settings, attributes, contact)
+
+    def message_templates(self, settings: dict[str, Any], contact: dict[str, Any]) -> list[MessageTemplate]:
+        return content.pickable(settings, contact)
+
+    def admin_pages(self, inbox_id: int) -> list[tuple[str, str]]:
+        return [("whatsapp.templates.link", f"/admin/inboxes/{inbox_id}/whatsapp-templates")]
 
     # --- connection check, background, HTTP -------------------------------------------------------
 
@@ -245,6 +273,7 @@ class WhatsAppChannel(Channel):
 
     def install_http(self, app: FastAPI, hub: Any) -> Callable[[], Awaitable[None]] | None:
         app.include_router(router)
+        app.include_router(template_pages.router)
         return None
 
 

@@ -21,6 +21,11 @@ TRANSIENT = frozenset({1, 2, 131000, 131016, 133004})
 # The customer-service window is closed: only a template can reach the customer now.
 REENGAGEMENT = 131047
 INVALID_RECIPIENT = 131026
+# How long to wait before sending again after a rate limit, when Meta gives no Retry-After: a
+# throughput limit (130429) clears within seconds; a limit per customer (131056) or per account
+# (80007, 4) takes about a minute (Meta's throughput and rate-limit guides).
+RATE_LIMIT_WAIT = {130429: 5.0, 131056: 60.0, 80007: 60.0, 4: 60.0, 131048: 300.0}
+HTTP_TOO_MANY = 429
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,8 @@ class GraphError:
     title: str = ""
     details: str = ""
     http_status: int | None = None
+    # The answer's ``Retry-After`` header, in seconds, when it had one.
+    retry_after_header: float | None = None
 
     @property
     def retryable(self) -> bool:
@@ -40,6 +47,27 @@ class GraphError:
             # No Graph error body: a 429, a 5xx or a proxy's answer; 4xx otherwise means the request is wrong.
             return self.http_status is None or self.http_status == 429 or self.http_status >= 500
         return False
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds to wait before the next attempt when this is a rate limit; None otherwise."""
+        if self.retry_after_header is not None:
+            return self.retry_after_header
+        if self.code in RATE_LIMIT_WAIT:
+            return RATE_LIMIT_WAIT[self.code]
+        if self.http_status == HTTP_TOO_MANY:
+            return 30.0
+        return None
+
+    def reason(self) -> tuple[str, dict[str, str]]:
+        """The agent-facing explanation as an i18n key and its values (``whatsapp.error.<code>``, or
+        ``whatsapp.error.unknown`` with Meta's title), for the desk to render in the agent's language."""
+        code = self.code if self.code is not None else self.http_status
+        params = {"code": str(code) if code is not None else "", "title": self.title or self.details or "?"}
+        key = f"whatsapp.error.{self.code}"
+        if self.code is not None and key in catalog("en"):
+            return key, params
+        return "whatsapp.error.unknown", params
 
     def explain(self, language: str) -> str:
         """An explanation an agent understands, in ``language``, ending with the code to look up."""

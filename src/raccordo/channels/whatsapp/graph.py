@@ -4,13 +4,14 @@ Endpoints (Meta's Cloud API reference, https://developers.facebook.com/docs/what
 ``POST /{phone-number-id}/messages`` (send), ``POST /{phone-number-id}/media`` (upload, multipart),
 ``GET /{media-id}`` (a short-lived download URL) then ``GET <url>`` with the same bearer token,
 ``GET /{phone-number-id}`` (the number's details: the connection check) and
-``GET /{waba-id}/message_templates`` (template sync). Every call carries the access token as a
+``GET /{waba-id}/message_templates`` (template sync) and ``POST /{waba-id}/message_templates`` (a
+new template submitted for review). Every call carries the access token as a
 bearer token; the token is never logged or put in an error message.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -18,6 +19,14 @@ import httpx
 from raccordo.channels.whatsapp import errors
 
 DEFAULT_BASE_URL = "https://graph.facebook.com/v21.0"
+
+
+def _seconds(header: str | None) -> float | None:
+    """A ``Retry-After`` in seconds (the HTTP-date form is not used by Meta and is ignored)."""
+    try:
+        return max(0.0, float(header)) if header else None
+    except ValueError:
+        return None
 
 
 class GraphFailure(Exception):
@@ -52,7 +61,9 @@ class Graph:
                 body = response.json()
             except ValueError:
                 body = None
-            raise GraphFailure(errors.from_body(body, response.status_code), what)
+            error = errors.from_body(body, response.status_code)
+            wait = _seconds(response.headers.get("retry-after"))
+            raise GraphFailure(replace(error, retry_after_header=wait) if wait is not None else error, what)
         return response
 
     def _json(self, what: str, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -97,6 +108,10 @@ class Graph:
 
     def phone_number(self, phone_number_id: str) -> dict[str, Any]:
         return self._json("phone_number", "GET", phone_number_id)
+
+    def create_template(self, waba_id: str, template: dict[str, Any]) -> dict[str, Any]:
+        """Submit a template for review (``POST /{waba-id}/message_templates``); Meta answers its id and status."""
+        return self._json("create_template", "POST", f"{waba_id}/message_templates", json=template)
 
     def templates(self, waba_id: str) -> list[dict[str, Any]]:
         """Every message template of the account (following Meta's cursor pages)."""

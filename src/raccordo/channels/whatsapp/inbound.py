@@ -167,14 +167,16 @@ def _message(message: dict[str, Any], name: str | None, language: str) -> Inboun
 
 
 def _status(status: dict[str, Any], language: str) -> DeliveryReport | None:
-    """``delivered``, ``read`` and ``failed`` update our message; ``sent`` is what the outbox already
-    recorded when the send was accepted, so it changes nothing."""
+    """``sent``, ``delivered``, ``read`` and ``failed`` of one of our messages. They may arrive in any
+    order, repeated, and before the outbox recorded the send: the record keeps the furthest state and
+    holds reports for an id it does not know yet (``record/services/delivery_reports.py``)."""
     state, message_id = status.get("status"), status.get("id")
-    if not message_id or state not in ("delivered", "read", "failed"):
+    if not message_id or state not in ("sent", "delivered", "read", "failed"):
         return None
     report_id = f"{message_id}:{state}:{status.get('timestamp', '')}"
     if state == "failed":
         problems = [errors.from_status(e) for e in status.get("errors") or []] or [errors.GraphError(None)]
         reason = "; ".join(p.explain(language) for p in problems)
-        return DeliveryReport((str(message_id),), "failed", reason, report_id)
+        key, params = problems[0].reason()
+        return DeliveryReport((str(message_id),), "failed", reason, report_id, reason_key=key, params=params)
     return DeliveryReport((str(message_id),), str(state), "", report_id)

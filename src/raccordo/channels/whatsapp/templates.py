@@ -28,9 +28,20 @@ _VARIABLE = re.compile(r"\{\{(\d+)\}\}")
 
 
 def normalized(template: dict[str, Any]) -> dict[str, Any]:
-    """One template as the product keeps it: lower-case status and category, the body and its variable count."""
-    components = template.get("components") or []
-    body = next((str(c.get("text") or "") for c in components if str(c.get("type")).upper() == "BODY"), "")
+    """One template as the product keeps it: lower-case status and category, the body and its variable
+    count, the body's examples (the picker's hints), header, footer and buttons."""
+    components = [c for c in template.get("components") or [] if isinstance(c, dict)]
+
+    def part(kind: str) -> dict[str, Any]:
+        return next((c for c in components if str(c.get("type")).upper() == kind), {})
+
+    body = str(part("BODY").get("text") or "")
+    examples = ((part("BODY").get("example") or {}).get("body_text") or [[]])[0]
+    buttons = [
+        {"type": str(b.get("type") or "").lower(), "text": str(b.get("text") or "")}
+        for b in part("BUTTONS").get("buttons") or []
+        if isinstance(b, dict)
+    ]
     return {
         "name": str(template.get("name") or ""),
         "language": str(template.get("language") or ""),
@@ -38,6 +49,11 @@ def normalized(template: dict[str, Any]) -> dict[str, Any]:
         "category": str(template.get("category") or "").lower(),
         "body": body,
         "variables": len(set(_VARIABLE.findall(body))),
+        "examples": [str(e) for e in examples] if isinstance(examples, list) else [],
+        "header": str(part("HEADER").get("text") or ""),
+        "footer": str(part("FOOTER").get("text") or ""),
+        "buttons": buttons,
+        "rejected_reason": str(template.get("rejected_reason") or ""),
     }
 
 

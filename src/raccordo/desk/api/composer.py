@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,7 +11,9 @@ from raccordo.accounts.api.deps import ActorDep, runtime
 from raccordo.accounts.domain.actor import Actor
 from raccordo.desk.services import composer_use_cases, customer_panel, delivery_alerts
 from raccordo.desk.services.customer_panel import CONSENT_PURPOSES
-from raccordo.platform.web.schemas import PathId
+from raccordo.platform.i18n import translate
+from raccordo.platform.web.errors import request_language
+from raccordo.platform.web.schemas import PathId, QueryId
 from raccordo.record import schemas
 
 router = APIRouter(prefix="/api/v1", tags=["composer"])
@@ -44,6 +46,45 @@ class ConsentIn(BaseModel):
 def people(request: Request, actor: Actor = ActorDep) -> list[PersonOut]:
     users = composer_use_cases.people(runtime(request).sessions, actor)
     return [PersonOut(id=u.id, name=u.name, handle=u.handle, insert=u.insert) for u in users]
+
+
+class ChannelTemplateOut(BaseModel):
+    name: str
+    language: str
+    category: str
+    body: str = Field(description="The text with {{1}}, {{2}}... where the variables go.")
+    prefill: list[str] = Field(description="A value per variable filled from the contact and conversation, or empty.")
+    hints: list[str] = Field(description="The template's example per variable.")
+    attributes: dict[str, Any] = Field(
+        description="The reply's content_attributes for this template; add the values as template.variables."
+    )
+    unavailable: str | None = Field(description="Why it cannot be sent to this contact, in the reader's language.")
+
+
+@router.get(
+    "/conversations/{conversation_id}/channel-templates",
+    response_model=list[ChannelTemplateOut],
+    description="The provider-approved templates of an inbox (a WhatsApp number's; default: the customer's last"
+    " inbox), for the composer's picker.",
+)
+def channel_templates(
+    conversation_id: PathId, request: Request, inbox_id: QueryId = None, actor: Actor = ActorDep
+) -> list[ChannelTemplateOut]:
+    rows = composer_use_cases.channel_templates(runtime(request).sessions, actor, conversation_id, inbox_id)
+    language = request_language(request)
+    return [
+        ChannelTemplateOut(
+            name=row.name,
+            language=row.language,
+            category=row.category,
+            body=row.body,
+            prefill=list(row.prefill),
+            hints=list(row.hints),
+            attributes=row.attributes,
+            unavailable=translate(row.unavailable, language, name=row.name) if row.unavailable else None,
+        )
+        for row in rows
+    ]
 
 
 @router.post(

@@ -4,10 +4,12 @@ is read by ``desk.services.desk_views``."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.datastructures import UploadFile
 
+from raccordo.platform.errors import InvalidInput
 from raccordo.record.services.reply import UploadedFile
 
 
@@ -27,3 +29,18 @@ def form_uploads(form: dict[str, Any], name: str = "attachments") -> list[Upload
                 )
             )
     return uploads
+
+
+def form_content_attributes(form: dict[str, Any]) -> dict[str, Any] | None:
+    """The structured content the composer's template picker posts (``content_attributes``, a JSON
+    object such as ``{"template": {"name", "language", "variables"}}``); None when the field is empty."""
+    raw = str(form.get("content_attributes") or "").strip()
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise InvalidInput("reply.content_invalid", field="content_attributes") from None
+    if not isinstance(value, dict):
+        raise InvalidInput("reply.content_invalid", field="content_attributes")
+    return value

@@ -188,6 +188,7 @@ def _post_message(request: Request, me: Me, conversation_id: int, form: dict[str
             inbox_id=inbox_id,
             attachments=composer_view.form_uploads(form),
             max_attachment_bytes=rt.settings.max_attachment_bytes,
+            content_attributes=composer_view.form_content_attributes(form) if mode == "reply" else None,
         )
     except (NotFound, Forbidden):
         raise

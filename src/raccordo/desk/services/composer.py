@@ -4,7 +4,7 @@ colleagues a note can mention."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,10 +44,15 @@ def enforce(
     text: str,
     uploads: list[Any],
     max_attachment_bytes: int,
+    *,
+    outside_window: bool = False,
 ) -> None:
     """Raise ``InvalidInput`` (``composer.*``) when the reply breaks the inbox's rules; ``uploads``
-    are ``reply.UploadedFile``."""
+    are ``reply.UploadedFile``. ``outside_window``: content the channel lets out when its message
+    window is closed (an approved WhatsApp template)."""
     rules = rules_for(channel, inbox, max_attachment_bytes)
+    if outside_window:
+        rules = replace(rules, reply_window_seconds=None, max_length=None)
     last = last_inbound_at(session, conversation.id, inbox.id) if rules.reply_window_seconds is not None else None
     files = [OutgoingFile(u.filename, u.content_type, len(u.data)) for u in uploads]
     check_reply(rules, channel=inbox.channel, text=text, files=files, last_inbound_at=last, now=datetime.now(UTC))

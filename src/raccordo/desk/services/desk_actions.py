@@ -37,6 +37,7 @@ def post_message(
     inbox_id: int | None,
     attachments: list[Any],
     max_attachment_bytes: int,
+    content_attributes: dict[str, Any] | None = None,
 ) -> None:
     """The composer's send: a reply to the customer on ``inbox_id`` (None: the customer's last
     inbox), or an internal ``note`` (teammates may annotate; others' conversations are not found).
@@ -65,6 +66,7 @@ def post_message(
             attachments=attachments,
             max_attachment_bytes=max_attachment_bytes,
             shape=_nothing,
+            content_attributes=content_attributes,
         )
 
 

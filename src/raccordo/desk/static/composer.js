@@ -121,6 +121,8 @@
     var problems = fileProblems(r);
     var error = el("attach-error");
     if (error) { error.hidden = !problems.length; error.textContent = problems.join(" "); }
+    // A provider template in use (channel-templates.js, its hook) decides the send button itself.
+    if (f.hasAttribute("data-template-ready")) return;
     var send = f.querySelector("button[data-action=reply]"), why = el("send-reason");
     var sendReason = windowClosed ? tr("send-window") : tooLong ? tr("send-too-long", { limit: r.max_length }) : tooManyParts ? tr("send-too-many-sms", { limit: r.max_sms_segments }) : problems.length ? tr("send-files") : "";
     if (send) { send.disabled = !!sendReason; send.classList.toggle("primary", !note); }

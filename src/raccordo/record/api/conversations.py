@@ -136,6 +136,7 @@ def send_reply(
         attachments=_uploads(body.attachments),
         max_attachment_bytes=rt.settings.max_attachment_bytes,
         shape=schemas.MessageOut.model_validate,
+        content_attributes=body.content_attributes,
     )
 
 

@@ -81,6 +81,7 @@ def send_reply(
     attachments: list[reply.UploadedFile],
     max_attachment_bytes: int,
     shape: Shape[T],
+    content_attributes: dict[str, Any] | None = None,
 ) -> T:
     with unit_of_work(sessions) as session:
         message = reply.send_reply(
@@ -93,6 +94,7 @@ def send_reply(
             inbox_id=inbox_id,
             attachments=attachments,
             max_attachment_bytes=max_attachment_bytes,
+            content_attributes=content_attributes,
         )
         session.refresh(message, ["attachments"])
         out = shape(message)

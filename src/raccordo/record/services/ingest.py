@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from raccordo.accounts.models import Tenant
-from raccordo.channels.base import DeliveryReport, InboundEvent
+from raccordo.channels.base import InboundEvent
 from raccordo.channels.models import Inbox
 from raccordo.platform.domain_events import record
 from raccordo.platform.errors import InvalidInput
@@ -28,10 +28,10 @@ from raccordo.record.domain.conversations import (
 )
 from raccordo.record.domain.events import MessageReceived
 from raccordo.record.domain.messages import DeliveryStatus, Direction, SenderType, TimelineKind
-from raccordo.record.models import Attachment, Contact, ContactIdentity, Conversation, Message
+from raccordo.record.models import Attachment, Contact, Conversation, Message
 from raccordo.record.services.edits import apply_edit
 from raccordo.record.services.identity import IdentityInput, resolve_contact
-from raccordo.record.services.records import TimelineRows, add_timeline
+from raccordo.record.services.records import TimelineRows
 
 
 class IngestIgnored(Exception):
@@ -326,71 +326,3 @@ def _is_contacts(session: Session, tenant_id: int, contact_id: int, conversation
         )
         is not None
     )
-
-
-# A status callback only moves a message forward (a late "delivered" never hides "read" or "failed").
-_PROGRESS = {DeliveryStatus.SENT.value: 0, DeliveryStatus.DELIVERED.value: 1, DeliveryStatus.READ.value: 2}
-
-
-def _up_to_watermark(session: Session, inbox: Inbox, report: DeliveryReport, seen: set[int]) -> list[Message]:
-    """Outbound messages of the inbox to the report's recipient, sent (accepted by the provider) by its watermark."""
-    assert report.recipient is not None and report.watermark is not None
-    contacts = select(ContactIdentity.contact_id).where(
-        ContactIdentity.tenant_id == inbox.tenant_id,
-        ContactIdentity.kind == report.recipient.kind,
-        ContactIdentity.value == report.recipient.value,
-    )
-    found = session.scalars(
-        select(Message)
-        .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(
-            Message.inbox_id == inbox.id,
-            Message.direction == Direction.OUTBOUND.value,
-            Message.provider_message_id.is_not(None),
-            Message.created_at <= report.watermark,
-            Message.delivery_status.in_([DeliveryStatus.SENT.value, DeliveryStatus.DELIVERED.value]),
-            Conversation.contact_id.in_(contacts),
-        )
-    )
-    return [m for m in found if m.id not in seen]
-
-
-def apply_delivery_report(session: Session, inbox: Inbox, report: DeliveryReport) -> list[int]:
-    """Apply what a provider reports on outbound messages (a bounce or a failed status: failed; a
-    status callback: delivered or read); returns their ids (already updated ones too)."""
-    messages = list(
-        session.scalars(
-            select(Message).where(
-                Message.inbox_id == inbox.id,
-                Message.direction == Direction.OUTBOUND.value,
-                Message.provider_message_id.in_(list(report.provider_message_ids)),
-            )
-        )
-    )
-    if report.watermark is not None and report.recipient is not None:
-        messages += _up_to_watermark(session, inbox, report, {m.id for m in messages})
-    if report.status in (DeliveryStatus.DELIVERED.value, DeliveryStatus.READ.value):
-        for message in messages:
-            if _PROGRESS.get(message.delivery_status, 3) < _PROGRESS[report.status]:
-                message.delivery_status = report.status
-                session.flush()
-                emit_message(
-                    session, message, session.get_one(Conversation, message.conversation_id), "message.updated"
-                )
-        return [m.id for m in messages]
-    for message in messages:
-        if message.delivery_status == DeliveryStatus.FAILED.value:
-            continue  # the same report twice, or a second bounce: the first reason stands
-        message.delivery_status, message.delivery_error = DeliveryStatus.FAILED.value, report.reason[:4000]
-        conversation = session.get_one(Conversation, message.conversation_id)
-        add_timeline(
-            session,
-            message.tenant_id,
-            conversation.contact_id,
-            TimelineKind.DELIVERY_FAILED,
-            conversation_id=conversation.id,
-            data={"message_id": message.id, "error": report.reason[:500], "report": report.report_id[:200]},
-        )
-        session.flush()
-        emit_message(session, message, conversation, "message.updated")
-    return [m.id for m in messages]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
 from raccordo.accounts.models import User
-from raccordo.channels.base import get_channel
+from raccordo.channels.base import Channel, PreparedContent, get_channel
 from raccordo.channels.domain.reach import first_reachable
 from raccordo.channels.models import Inbox, OutboxItem
 from raccordo.channels.services.reach import ranked_routes
@@ -27,7 +28,7 @@ from raccordo.record.domain.content import html_to_text, sanitize_html
 from raccordo.record.domain.conversations import ConversationStatus
 from raccordo.record.domain.events import ReplySent
 from raccordo.record.domain.messages import DeliveryStatus, Direction, SenderType, TimelineKind
-from raccordo.record.models import Attachment, ContactIdentity, Conversation, Message
+from raccordo.record.models import Attachment, Contact, ContactIdentity, Conversation, Message
 from raccordo.record.services.records import add_timeline, get_owned
 
 
@@ -81,6 +82,34 @@ def _default_inbox_id(session: Session, conversation: Conversation) -> int | Non
     return best.inbox_id if best is not None else conversation.last_inbox_id
 
 
+def contact_facts(session: Session, conversation: Conversation) -> dict[str, Any]:
+    """What a channel may read of the contact to check or prefill structured content (a template's
+    variables, the consent a marketing template needs)."""
+    contact = session.get_one(Contact, conversation.contact_id)
+    name = (contact.name or "").strip()
+    return {
+        "name": name,
+        "first_name": name.split()[0] if name else "",
+        "consent": dict(contact.consent or {}),
+        "conversation_id": conversation.id,
+    }
+
+
+def _prepared(
+    session: Session, channel: Channel, inbox: Inbox, conversation: Conversation, attributes: dict[str, Any]
+) -> PreparedContent | None:
+    """The channel's check of structured content, and the consent it asks for (a marketing template)."""
+    if not attributes:
+        return None
+    facts = contact_facts(session, conversation)
+    prepared = channel.prepare_content(inbox.settings or {}, attributes, facts)
+    if prepared is not None and prepared.consent_purpose:
+        decision = facts["consent"].get(prepared.consent_purpose)
+        if not (isinstance(decision, dict) and decision.get("granted")):
+            raise InvalidInput("reply.consent_required", field="content_attributes", purpose=prepared.consent_purpose)
+    return prepared
+
+
 def send_reply(
     session: Session,
     files: FileStore,
@@ -93,12 +122,15 @@ def send_reply(
     attachments: list[UploadedFile] | None = None,
     max_attachment_bytes: int,
     automatic: bool = False,
+    content_attributes: dict[str, Any] | None = None,
 ) -> Message:
     """Store an outbound message on the chosen inbox (default: the first that reaches the customer, as the
     composer ranks them: ``channels/services/reach.py``) and queue it for delivery.
 
     ``automatic`` (an out-of-hours notice, say) is not an answer: it does not count as the
-    first response, for routing or for the SLA clocks."""
+    first response, for routing or for the SLA clocks. ``content_attributes`` is structured content
+    the channel sends (a WhatsApp template, interactive buttons): the channel checks it
+    (``Channel.prepare_content``) and gives the text the customer will read, which is stored."""
     actor.require(Permission.WORK)
     attachments = attachments or []
     conversation = get_owned(session, Conversation, actor.tenant_id, conversation_id, lock=True)
@@ -115,12 +147,24 @@ def send_reply(
     if channel is None:
         raise InvalidInput("channel.not_installed", field="inbox_id", channel=inbox.channel)
     caps = channel.capabilities
-    clean_html = sanitize_html(html) if caps.html else None
-    body = text or (html_to_text(clean_html) if clean_html else "")
+    prepared = _prepared(session, channel, inbox, conversation, content_attributes or {})
+    clean_html = sanitize_html(html) if caps.html and prepared is None else None
+    body = prepared.text if prepared else text or (html_to_text(clean_html) if clean_html else "")
     if not body.strip() and not attachments:
         raise InvalidInput("reply.empty", field="text")
+    if prepared is not None and attachments:
+        raise InvalidInput("reply.content_with_files", field="attachments")
     # The channel's composer rules (length, attachments, message window), declared in its module.
-    composer.enforce(session, conversation, inbox, channel, body, attachments, max_attachment_bytes)
+    composer.enforce(
+        session,
+        conversation,
+        inbox,
+        channel,
+        body,
+        attachments,
+        max_attachment_bytes,
+        outside_window=prepared is not None and prepared.outside_window,
+    )
     recipient = reply_recipient(session, actor.tenant_id, conversation.contact_id, channel.reply_identity_kinds)
     if recipient is None:
         raise InvalidInput("reply.no_recipient", field="inbox_id", channel=inbox.channel)
@@ -136,6 +180,7 @@ def send_reply(
         text=body,
         html=clean_html,
         content_attributes={
+            **(prepared.attributes if prepared else {}),
             "recipient": {"kind": recipient.kind, "value": recipient.value},
             **({"automatic": True} if automatic else {}),
         },
