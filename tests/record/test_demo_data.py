@@ -14,7 +14,7 @@ from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Role
 from raccordo.accounts.models import Team, User
 from raccordo.accounts.services import accounts
-from raccordo.channels.base import InboundEvent, InboundIdentity, get_channel
+from raccordo.channels.base import InboundEvent, InboundIdentity, get_channel, register, unregister
 from raccordo.channels.models import Inbox, OutboxItem
 from raccordo.demo import seed as demo
 from raccordo.demo.content import load_content
@@ -210,36 +210,36 @@ def test_demo_logins_work(rt: Runtime, loaded: DemoRun) -> None:
         assert new.user.role == role == "agent"
 
 
-def test_demo_history_inboxes_refuse_replies_clearly(rt: Runtime, loaded: DemoRun) -> None:
+def test_a_reply_on_a_channel_that_is_not_installed_is_refused_clearly(rt: Runtime, loaded: DemoRun) -> None:
+    """A conversation whose inbox's channel module is gone (a plug-in uninstalled after its messages
+    arrived) is refused with a precise error, not queued to fail later."""
     with rt.sessions() as session:
-        # A conversation whose channel has no module yet (Telegram, Messenger ... until their issues land).
-        conversation = next(
-            (
-                c
-                for c, channel in session.execute(
-                    select(Conversation, Inbox.channel)
-                    .join(Inbox, Inbox.id == Conversation.last_inbox_id)
-                    .where(Conversation.tenant_id == loaded.tenant_id, Conversation.status != "closed")
-                )
-                if get_channel(channel) is None
-            ),
-            None,
-        )
-        assert conversation is not None, (
-            "the demo has no conversation on a channel without a module: drop this test when every channel has one"
-        )
-        owner = session.scalars(select(User).where(User.tenant_id == loaded.tenant_id, User.role == "owner")).one()
-        with pytest.raises(InvalidInput) as error:
-            send_reply(
-                session,
-                rt.files,
-                Actor(loaded.tenant_id, owner.id, Role.OWNER),
-                conversation.id,
-                text="Ciao",
-                max_attachment_bytes=1000,
+        conversation, channel = session.execute(
+            select(Conversation, Inbox.channel)
+            .join(Inbox, Inbox.id == Conversation.last_inbox_id)
+            .where(
+                Conversation.tenant_id == loaded.tenant_id, Conversation.status != "closed", Inbox.channel == "telegram"
             )
-        assert error.value.key == "channel.not_installed"
-        session.rollback()
+            .limit(1)
+        ).one()
+        installed = type(get_channel(channel))
+        unregister(channel)
+        try:
+            owner = session.scalars(select(User).where(User.tenant_id == loaded.tenant_id, User.role == "owner")).one()
+            with pytest.raises(InvalidInput) as error:
+                send_reply(
+                    session,
+                    rt.files,
+                    Actor(loaded.tenant_id, owner.id, Role.OWNER),
+                    conversation.id,
+                    text="Ciao",
+                    inbox_id=conversation.last_inbox_id,  # asked for by name: the default skips it
+                    max_attachment_bytes=1000,
+                )
+            assert error.value.key == "channel.not_installed"
+        finally:
+            register(installed)
+            session.rollback()
 
 
 def test_demo_plan_is_deterministic() -> None:
