@@ -72,7 +72,7 @@ def setup_tenant(rt: Any, run_id: str) -> tuple[int, str]:
         return tenant.id, token
 
 
-def create_inbox(client: Any, token: str, kind: str, run_id: str) -> tuple[int, BenchInbox]:
+def create_inbox(client: Any, token: str, kind: str, run_id: str, slot: int, channels: int) -> tuple[int, BenchInbox]:
     """The channel's inbox, created over the REST API as an admin would: (inbox id, what the builder needs)."""
     settings, secrets = CASES[kind].settings(run_id)
     response = client.post(
@@ -84,7 +84,8 @@ def create_inbox(client: Any, token: str, kind: str, run_id: str) -> tuple[int, 
         raise BenchError(f"creating the {kind} inbox answered HTTP {response.status_code}: {response.text[:500]}")
     body = response.json()
     shown = {**secrets, **body.get("secrets", {})}
-    return int(body["id"]), BenchInbox(kind, body["identifier"], run_id, str(client.base_url), settings, shown)
+    inbox = BenchInbox(kind, body["identifier"], run_id, str(client.base_url), settings, shown, slot, channels)
+    return int(body["id"]), inbox
 
 
 def round_bounds(start: int, count: int, rounds: int) -> list[range]:
@@ -116,8 +117,8 @@ def run_backend(backend: str, channels: list[str], args: argparse.Namespace, dat
         inbox_ids: dict[str, int] = {}
         inboxes: dict[str, BenchInbox] = {}
         with httpx.Client(base_url=server.base_url, timeout=30.0) as setup_client:
-            for kind in channels:
-                inbox_ids[kind], inboxes[kind] = create_inbox(setup_client, token, kind, run_id)
+            for slot, kind in enumerate(channels):
+                inbox_ids[kind], inboxes[kind] = create_inbox(setup_client, token, kind, run_id, slot, len(channels))
 
         warmup = args.warmup if args.warmup is not None else min(200, max(10, args.messages // 10))
         rounds = max(1, min(args.rounds, args.messages))

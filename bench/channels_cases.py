@@ -18,6 +18,9 @@ the channel's own verification code), and what must be in the database once it i
 - ``InboundCall.message_id``: the provider message id the stored message must carry;
 - ``InboundCall.identity``: the customer's (kind, normalized value), as the record stores it.
 
+Use ``name_of(inbox, n)`` and ``text_of(n)`` for the customer's name and message, so every
+channel's contacts and messages look alike.
+
 ``inbox`` (``BenchInbox``) is the inbox the bench created over the REST API with
 ``ChannelCase.settings(run_id)``: its identifier, webhook path, the settings and secrets given,
 plus the secrets the server generated and showed once (the API channel's ``hmac_secret``).
@@ -34,10 +37,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bench._support import FIRST_NAMES, LAST_NAMES
 from raccordo.channels import signing
 
 TEXTS = [
@@ -46,7 +51,6 @@ TEXTS = [
     "Hello, I was charged twice for the same invoice.",
     "Ho ricevuto un prodotto danneggiato, come posso fare il reso?",
 ]
-NAMES = ["Giulia Rossi", "Marco Bianchi", "Emily Taylor", "Luca Esposito", "Chiara Romano"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,8 @@ class BenchInbox:
     base_url: str
     settings: dict[str, Any]
     secrets: dict[str, str]  # what the bench gave, plus what the server generated and showed once
+    slot: int = 0  # this channel's place among the run's channels
+    channels: int = 1  # how many channels the run measures
 
     @property
     def webhook_path(self) -> str:
@@ -93,8 +99,19 @@ def text_of(n: int) -> str:
     return f"{TEXTS[n % len(TEXTS)]} (#{n})"
 
 
-def name_of(n: int) -> str:
-    return NAMES[n % len(NAMES)]
+# "Giulia M. Rossi": 30 x 26 x 30 = 23,400 distinct names.
+INITIALS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def name_of(inbox: BenchInbox, n: int) -> str:
+    """Customer n's name on this inbox, distinct from every other customer's of the run (up to 23,400 of them).
+
+    Same-named contacts make merge suggestions, whose cost grows with how many share the name: with
+    names that repeat, a channel measured after another would pay for the other's customers. Distinct
+    names make every channel do the same work; the ingest bench measures names that repeat."""
+    i = (n * inbox.channels + inbox.slot) % (len(FIRST_NAMES) * len(INITIALS) * len(LAST_NAMES))
+    first, rest = FIRST_NAMES[i % len(FIRST_NAMES)], i // len(FIRST_NAMES)
+    return f"{first} {INITIALS[rest % len(INITIALS)]}. {LAST_NAMES[rest // len(INITIALS)]}"
 
 
 def _compact(payload: Any) -> bytes:
@@ -115,7 +132,7 @@ def api_request(inbox: BenchInbox, n: int) -> InboundCall:
     body = _compact(
         {
             "message_id": message_id,
-            "contact": {"name": name_of(n), "identities": [{"kind": "phone", "value": number}]},
+            "contact": {"name": name_of(inbox, n), "identities": [{"kind": "phone", "value": number}]},
             "text": text_of(n),
         }
     )
@@ -156,12 +173,12 @@ def whatsapp_request(inbox: BenchInbox, n: int) -> InboundCall:
                                     "display_phone_number": "15550783881",
                                     "phone_number_id": inbox.settings["phone_number_id"],
                                 },
-                                "contacts": [{"profile": {"name": name_of(n)}, "wa_id": wa_id}],
+                                "contacts": [{"profile": {"name": name_of(inbox, n)}, "wa_id": wa_id}],
                                 "messages": [
                                     {
                                         "from": wa_id,
                                         "id": wamid,
-                                        "timestamp": "1749416383",
+                                        "timestamp": str(int(time.time())),
                                         "type": "text",
                                         "text": {"body": text_of(n)},
                                     }
