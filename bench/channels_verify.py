@@ -89,7 +89,7 @@ def verify(
     calls: dict[str, list[InboundCall]],
     phases: dict[str, list[PhaseResult]],
 ) -> dict[str, Any]:
-    """Every channel's facts and the tenant's contact count; raises BenchError when anything differs from what was sent."""
+    """Every channel's facts and the tenant's contact count; BenchError when anything differs from what was sent."""
     from sqlalchemy import func, select
 
     from raccordo.channels.models import RawInbound
