@@ -8,10 +8,10 @@ For each backend (SQLite, PostgreSQL) the bench:
 2. starts the real application under uvicorn in a child process on 127.0.0.1 and a free port
    (the ingest bench's server, ``bench/ingest_server.py``);
 3. creates one inbox per channel over the REST API (``channels_cases.py``: the API channel, the
-   baseline, and WhatsApp), then POSTs each channel's signed webhook requests to its inbox's
-   webhook URL with httpx (asyncio, N requests in flight): one message per request, each from a
-   new customer, so every channel does the same database work and the difference is the
-   channel's own verification and parsing;
+   baseline, and WhatsApp, through the inbox's URL and the app-level URL), then POSTs each
+   channel's signed webhook requests to its webhook URL with httpx (asyncio, N requests in
+   flight): one message per request, each from a new customer, so every channel does the same
+   database work and the difference is the channel's own verification and parsing;
 4. warms every channel up, then measures them in rounds, the order rotated each round so drift
    (database growth, other load) hits all, and reports msgs/s, p50/p99 latency, server CPU per
    message and each channel's ratio to the API channel (the issue asks for >= 0.8);
@@ -72,19 +72,20 @@ def setup_tenant(rt: Any, run_id: str) -> tuple[int, str]:
         return tenant.id, token
 
 
-def create_inbox(client: Any, token: str, kind: str, run_id: str, slot: int, channels: int) -> tuple[int, BenchInbox]:
-    """The channel's inbox, created over the REST API as an admin would: (inbox id, what the builder needs)."""
-    settings, secrets = CASES[kind].settings(run_id)
+def create_inbox(client: Any, token: str, name: str, run_id: str, slot: int, channels: int) -> tuple[int, BenchInbox]:
+    """Case ``name``'s inbox, created over the REST API as an admin would: (inbox id, what the builder needs)."""
+    case = CASES[name]
+    settings, secrets = case.settings(run_id)
     response = client.post(
         "/api/v1/inboxes",
-        json={"name": f"Bench {kind}", "channel": kind, "settings": settings, "secrets": secrets},
+        json={"name": f"Bench {name}", "channel": case.kind, "settings": settings, "secrets": secrets},
         headers={"Authorization": f"Bearer {token}"},
     )
     if response.status_code != 201:
-        raise BenchError(f"creating the {kind} inbox answered HTTP {response.status_code}: {response.text[:500]}")
+        raise BenchError(f"creating the {name} inbox answered HTTP {response.status_code}: {response.text[:500]}")
     body = response.json()
     shown = {**secrets, **body.get("secrets", {})}
-    inbox = BenchInbox(kind, body["identifier"], run_id, str(client.base_url), settings, shown, slot, channels)
+    inbox = BenchInbox(case.kind, body["identifier"], run_id, str(client.base_url), settings, shown, slot, channels)
     return int(body["id"]), inbox
 
 
@@ -196,14 +197,14 @@ def print_backend(result: dict[str, Any]) -> None:
         f" (+{opts['warmup']} warm-up), concurrency {opts['concurrency']}, {opts['rounds']} rounds"
     )
     print(
-        f"{'channel':<10} {'requests':>8} {'seconds':>8} {'msgs/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
+        f"{'channel':<13} {'requests':>8} {'seconds':>8} {'msgs/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
         f" {'server CPU ms/msg':>18} {f'ratio to {BASELINE}':>13}"
     )
     for name, row in result["channels"].items():
         cpu = f"{row['server_cpu_ms_per_msg']:.2f}" if row["server_cpu_ms_per_msg"] is not None else "n/a"
         ratio = f"{row['ratio']:.3f}" if row["ratio"] is not None else "n/a"
         print(
-            f"{name:<10} {row['requests']:>8} {row['seconds']:>8.2f} {row['msgs_per_s']:>9.1f}"
+            f"{name:<13} {row['requests']:>8} {row['seconds']:>8.2f} {row['msgs_per_s']:>9.1f}"
             f" {row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f} {cpu:>18} {ratio:>13}"
         )
     for name, row in result["channels"].items():

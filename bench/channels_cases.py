@@ -27,7 +27,7 @@ plus the secrets the server generated and showed once (the API channel's ``hmac_
 The URL a URL-signing provider signs (Twilio) is ``inbox.base_url + inbox.webhook_path``.
 
 Phone numbers: use ``mobile(prefix, n)`` with a mobile prefix no other case uses (the API
-channel has 347, WhatsApp 348), so no customer links across channels.
+channel has 347, WhatsApp 348 and 349), so no customer links across channels.
 
 The request is built just before it is sent, so a timestamped signature is fresh.
 """
@@ -84,7 +84,7 @@ class InboundCall:
 
 @dataclass(frozen=True)
 class ChannelCase:
-    kind: str
+    kind: str  # the channel's kind (its inbox's "channel"); CASES names the case
     # run id -> (settings, secrets) of the inbox, as POST /api/v1/inboxes takes them.
     settings: Callable[[str], tuple[dict[str, Any], dict[str, str]]]
     request: Callable[[BenchInbox, int], InboundCall]
@@ -147,18 +147,18 @@ WHATSAPP_GRAPH = "http://127.0.0.1:9/v21.0"
 WHATSAPP_WABA = "102290129340398"
 
 
-def whatsapp_settings(run_id: str) -> tuple[dict[str, Any], dict[str, str]]:
-    phone_number_id = str(int(hashlib.sha256(run_id.encode()).hexdigest(), 16) % 10**15).rjust(15, "1")
+def whatsapp_settings(run_id: str, number: str = "") -> tuple[dict[str, Any], dict[str, str]]:
+    phone_number_id = str(int(hashlib.sha256(f"{run_id}{number}".encode()).hexdigest(), 16) % 10**15).rjust(15, "1")
     settings = {"phone_number_id": phone_number_id, "waba_id": WHATSAPP_WABA, "graph_base_url": WHATSAPP_GRAPH}
-    return settings, {"access_token": f"EAAG-bench-{run_id}", "app_secret": f"bench-app-secret-{run_id}"}
+    return settings, {"access_token": f"EAAG-bench-{run_id}", "app_secret": f"bench-app-secret-{run_id}{number}"}
 
 
-def whatsapp_request(inbox: BenchInbox, n: int) -> InboundCall:
+def whatsapp_call(inbox: BenchInbox, n: int, prefix: str, path: str) -> InboundCall:
     """Meta's ``messages`` webhook with one text message (the reference's text sample), signed with
-    ``X-Hub-Signature-256`` (HMAC-SHA256 of the raw body with the app secret)."""
-    number = mobile("348", n)
+    ``X-Hub-Signature-256`` (HMAC-SHA256 of the raw body with the app secret), from ``mobile(prefix, n)``."""
+    number = mobile(prefix, n)
     wa_id = number.lstrip("+")
-    wamid = f"wamid.bench{inbox.run_id}{n:08d}"
+    wamid = f"wamid.bench{inbox.run_id}{prefix}{n:08d}"
     body = _compact(
         {
             "object": "whatsapp_business_account",
@@ -193,7 +193,22 @@ def whatsapp_request(inbox: BenchInbox, n: int) -> InboundCall:
     )
     digest = hmac.new(inbox.secrets["app_secret"].encode(), body, hashlib.sha256).hexdigest()
     headers = {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={digest}"}
-    return InboundCall(inbox.webhook_path, body, headers, wamid, ("whatsapp", number))
+    return InboundCall(path, body, headers, wamid, ("whatsapp", number))
+
+
+def whatsapp_request(inbox: BenchInbox, n: int) -> InboundCall:
+    """To the inbox's own webhook URL (one phone number)."""
+    return whatsapp_call(inbox, n, "348", inbox.webhook_path)
+
+
+def whatsapp_app_settings(run_id: str) -> tuple[dict[str, Any], dict[str, str]]:
+    return whatsapp_settings(run_id, "app")
+
+
+def whatsapp_app_request(inbox: BenchInbox, n: int) -> InboundCall:
+    """To the app-level URL Meta calls for every phone number of an app (``channels/whatsapp/app_webhook.py``),
+    which finds the inbox by the body's ``phone_number_id``."""
+    return whatsapp_call(inbox, n, "349", "/api/v1/channels/whatsapp/webhook")
 
 
 # The baseline first; the others in the order they were added.
@@ -201,4 +216,5 @@ BASELINE = "api"
 CASES: dict[str, ChannelCase] = {
     "api": ChannelCase("api", api_settings, api_request),
     "whatsapp": ChannelCase("whatsapp", whatsapp_settings, whatsapp_request),
+    "whatsapp-app": ChannelCase("whatsapp", whatsapp_app_settings, whatsapp_app_request),
 }

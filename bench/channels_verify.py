@@ -14,6 +14,11 @@ from bench.channels_cases import InboundCall
 from bench.ingest_client import PhaseResult
 
 
+def accepted(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """The webhook answer's outcomes: the channel route's JSON is one, the WhatsApp app URL's lists one per inbox."""
+    return list(answer["inboxes"]) if "inboxes" in answer else [answer]
+
+
 def verify_channel(
     connection: Any, tenant_id: int, inbox_id: int, calls: list[InboundCall], phases: list[PhaseResult]
 ) -> tuple[dict[str, Any], list[str]]:
@@ -43,14 +48,15 @@ def verify_channel(
             )
         ).tuples()
     )
-    returned = {mid for p in phases for r in p.responses for mid in r.get("message_ids", [])}
+    outcomes = [o for p in phases for r in p.responses for o in accepted(r)]
+    returned = {mid for o in outcomes for mid in o.get("message_ids", [])}
     facts = {
         "sent": sent,
         "messages_in_db": count(select(func.count()).select_from(Message).where(*inbound)),
         "provider_ids_missing": len(expected_ids - stored_ids),
         "provider_ids_unexpected": len(stored_ids - expected_ids),
         "distinct_message_ids_returned": len(returned),
-        "duplicates_reported": sum(int(r.get("duplicates", 0)) for p in phases for r in p.responses),
+        "duplicates_reported": sum(int(o.get("duplicates", 0)) for o in outcomes),
         "raw_inbound_in_db": sum(int(n) for n in statuses.values()),
         "raw_inbound_by_status": {str(k): int(v) for k, v in statuses.items()},
         "contacts_of_inbox": count(

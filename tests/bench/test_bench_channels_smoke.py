@@ -78,10 +78,10 @@ def test_bench_channels_smoke(tmp_path: Path) -> None:
         # An independent count from the database file the bench left behind: per channel, one message per request.
         with sqlite3.connect(tmp_path / "data" / "sqlite" / "raccordo.db") as connection:
             rows = connection.execute(
-                "SELECT i.channel, count(*), count(DISTINCT m.provider_message_id), count(DISTINCT c.contact_id)"
+                "SELECT i.name, count(*), count(DISTINCT m.provider_message_id), count(DISTINCT c.contact_id)"
                 " FROM messages m JOIN inboxes i ON i.id = m.inbox_id JOIN conversations c ON c.id = m.conversation_id"
-                " WHERE m.direction = 'inbound' GROUP BY i.channel"
+                " WHERE m.direction = 'inbound' GROUP BY i.name"
             ).fetchall()
             pending = connection.execute("SELECT count(*) FROM raw_inbound WHERE status != 'processed'").fetchone()[0]
-        assert sorted(rows) == sorted((channel, sent, sent, sent) for channel in channels)
+        assert sorted(rows) == sorted((f"Bench {channel}", sent, sent, sent) for channel in channels)
         assert pending == 0
