@@ -38,6 +38,28 @@ def _inboxes(rt: Runtime) -> list[tuple[str, str, dict[str, str]]]:
         ]
 
 
+def _identifiers(rt: Runtime, numbers: set[str]) -> list[str]:
+    """The identifiers of the active WhatsApp inboxes of these phone number ids, filtered in the database.
+
+    No secret is opened here (each inbox's own receive verifies the signature with its app
+    secret): reading and decrypting every WhatsApp inbox of the installation on every webhook cost
+    ~43 µs of CPU per inbox per request (22 ms with 500 inboxes, bench/channels.py)."""
+    if not numbers:
+        return []
+    with unit_of_work(rt.sessions) as session:
+        return list(
+            session.scalars(
+                select(Inbox.identifier)
+                .where(
+                    Inbox.channel == KIND,
+                    Inbox.active.is_(True),
+                    Inbox.settings["phone_number_id"].as_string().in_(sorted(numbers)),
+                )
+                .order_by(Inbox.id)
+            )
+        )
+
+
 def handshake(rt: Runtime, request: InboundRequest) -> WebhookResponse:
     """Meta's GET verification of the app URL: the verify token must be one of a WhatsApp inbox's."""
     token = request.query_value("hub.verify_token") or ""
@@ -56,7 +78,7 @@ def receive(rt: Runtime, request: InboundRequest, remote: str | None) -> list[In
         numbers = inbound.phone_number_ids(json.loads(request.body))
     except (ValueError, UnicodeDecodeError):
         raise ChannelRejected("channel.payload_invalid", status=422, field="body", reason="not JSON") from None
-    targets = [identifier for identifier, number, _ in _inboxes(rt) if number in numbers]
+    targets = _identifiers(rt, numbers)
     if not targets:
         raise NotFound("whatsapp.no_inbox", numbers=", ".join(sorted(numbers)) or "-")
     outcomes: list[InboundOutcome] = []
