@@ -15,8 +15,10 @@ and the test fixtures.
 
 from __future__ import annotations
 
+from raccordo.accounts.models import Tenant
+from raccordo.channels.models import Inbox
 from raccordo.desk import search_index
-from raccordo.platform import domain_events
+from raccordo.platform import config_cache, domain_events
 from raccordo.platform.domain_events import IN_TRANSACTION
 from raccordo.record.domain.events import (
     ConversationStatusChanged,
@@ -24,6 +26,7 @@ from raccordo.record.domain.events import (
     MessageReceived,
     ReplySent,
 )
+from raccordo.routing.models import RoutingQueue, RoutingRule, SlaPolicy
 from raccordo.routing.services import subscribers as routing_and_sla
 
 
@@ -43,3 +46,6 @@ def register() -> None:
     # transaction, whichever service made it (imports, merges, the widget, the demo), so it watches
     # the session's changes instead of a list of events.
     domain_events.extend_sessions(search_index.install)
+    # What every message reads and only an administrator changes, cached per process and tenant:
+    # a write of one of these rows (any writer) changes the tenant's configuration version.
+    config_cache.watch(Tenant, Inbox, RoutingRule, RoutingQueue, SlaPolicy)

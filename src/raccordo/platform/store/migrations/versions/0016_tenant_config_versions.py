@@ -1,0 +1,41 @@
+"""a version per tenant for the configuration cache
+
+Revision ID: 0016
+Revises: 0015
+Create Date: 2026-12-08 01:00:00.000000
+
+``platform.config_cache`` keeps routing rules, SLA policies, inboxes and tenants in memory per
+process; a write of one of them sets a new random version for its tenant here, in the same
+transaction, and other processes read it again within ``RACCORDO_CONFIG_CACHE_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0016"
+down_revision = "0015"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "tenant_config_versions",
+        sa.Column(
+            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=False, nullable=False
+        ),
+        sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_tenant_config_versions_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("tenant_id", name=op.f("pk_tenant_config_versions")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("tenant_config_versions")
