@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, insert, select, text, update
+from sqlalchemy import Connection, Engine, Table, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from raccordo.desk.domain.search import index_body
@@ -37,7 +37,7 @@ def settle_in_transaction(session: Session, message_ids: list[int]) -> None:
     session.execute(update(_MESSAGES).where(_MESSAGES.c.id.in_(message_ids), _PENDING_ROW).values(search_pending=None))
 
 
-def index_pending(session: Session, message_ids: Iterable[int]) -> int:
+def index_pending(session: Session | Connection, message_ids: Iterable[int]) -> int:
     """Write the entries of these messages that are still pending; returns how many were written.
     Safe to run twice or concurrently: each row is claimed (its flag cleared) by one transaction."""
     ids = sorted(set(message_ids))
@@ -81,7 +81,7 @@ class Backlog:
     transaction per batch. Committing threads wait (bounded) for their own ids."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self.sessions = sessions
+        self.engine: Engine = sessions.kw["bind"]
         self.ready = threading.Condition()
         self.queued: list[int] = []
         self.added = 0  # ids ever queued
@@ -107,10 +107,11 @@ class Backlog:
                 batch, self.queued = self.queued, []
                 upto = self.added
             try:
-                with unit_of_work(self.sessions) as session:
-                    if session.get_bind().dialect.name == "postgresql":
-                        session.execute(_ASYNC_COMMIT)
-                    index_pending(session, batch)
+                # A plain connection, not a session: none of the session hooks has anything to do here.
+                with self.engine.begin() as connection:
+                    if connection.dialect.name == "postgresql":
+                        connection.execute(_ASYNC_COMMIT)
+                    index_pending(connection, batch)
             except Exception:  # noqa: BLE001 - the flags stay set: the worker's sweep writes them later
                 log.warning("writing %d search entries failed; left to the sweep", len(batch), exc_info=True)
             with self.ready:
