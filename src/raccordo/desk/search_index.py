@@ -146,6 +146,8 @@ def install(factory: sessionmaker[Session]) -> None:
     backlog = Backlog(factory)
 
     def after_commit(session: Session) -> None:
+        if session.in_nested_transaction():
+            return  # a savepoint released (SQLAlchemy calls this hook then too): the real commit comes later
         deferred = session.info.pop(_DEFERRED, None)
         if deferred:
             backlog.index_and_wait(deferred)

@@ -171,6 +171,8 @@ def _after_flush(session: Session, _context: Any) -> None:
 
 
 def _before_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released (SQLAlchemy calls the commit hooks then too): the real commit bumps
     session.flush()
     changed = session.info.get(_CHANGED)
     if not changed:
@@ -185,6 +187,8 @@ def _before_commit(session: Session) -> None:
 
 
 def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return
     changed = session.info.pop(_CHANGED, None)
     if changed:
         invalidate(str(session.get_bind().engine.url), changed)
