@@ -15,6 +15,7 @@ from raccordo.channels.domain.request import InboundRequest
 from raccordo.channels.models import RawInbound
 from raccordo.channels.services.inbound import store_raw_many
 from raccordo.channels.services.inbound_batch import process_raw_many
+from raccordo.desk.models import SearchEntry
 from raccordo.platform.errors import RaccordoError
 from raccordo.platform.store.db import unit_of_work
 from raccordo.record.models import Message
@@ -81,6 +82,16 @@ def test_a_batch_stores_the_good_payloads_and_records_each_failure_on_its_row(cl
             session.scalars(select(Message.id).where(Message.inbox_id == inbox.id))
         )
         assert rows[stored[1].raw_id].message_ids == results[1].message_ids
+        # The messages' search entries were written after the batch's commit (not at a savepoint's
+        # release, while the batch still held SQLite's write lock): none is left to the sweep.
+        pending = session.scalars(
+            select(Message.id).where(Message.inbox_id == inbox.id, Message.search_pending.is_(True))
+        ).all()
+        assert pending == []
+        indexed = session.scalar(
+            select(func.count()).select_from(SearchEntry).where(SearchEntry.message_id.in_(results[0].message_ids))
+        )
+        assert indexed == 1
 
 
 def test_processing_a_batch_again_stores_nothing_twice(client, rt, org):

@@ -5,6 +5,7 @@ from the transaction that made it; SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 
@@ -138,3 +139,30 @@ def test_cached_rows_are_detached_and_survive_a_rollback(rt, org):
 
 def _queue(tenant_id):
     return RoutingQueue(tenant_id=tenant_id, name=f"Coda {uuid.uuid4().hex[:6]}")
+
+
+def test_a_change_made_in_a_savepoint_is_published_by_the_real_commit(rt, org):
+    with unit_of_work(rt.sessions) as session:
+        assert routing.active_rules(session, org.tenant_id) == []  # cached: no rules
+    before = _version(rt, org.tenant_id)
+    seen_inside: list[str] = []
+    with unit_of_work(rt.sessions) as session:
+        with session.begin_nested():  # released: SQLAlchemy runs the commit hooks for it too
+            session.add(queue := _queue(org.tenant_id))
+            session.flush()
+            session.add(RoutingRule(tenant_id=org.tenant_id, name="Tutto", queue_id=queue.id))
+        # Another thread of this process, between the release and the real commit, caches the old
+        # rules (PostgreSQL: on SQLite it would wait for this transaction's write lock).
+        if rt.engine.dialect.name == "postgresql":
+            reader = threading.Thread(target=lambda: seen_inside.extend(_rule_names(rt, org.tenant_id)))
+            reader.start()
+            reader.join(30)
+            assert not reader.is_alive()
+    assert seen_inside == []
+    assert _version(rt, org.tenant_id) != before
+    assert _rule_names(rt, org.tenant_id) == ["Tutto"], "the real commit drops what was cached meanwhile"
+
+
+def _rule_names(rt, tenant_id):
+    with unit_of_work(rt.sessions) as session:
+        return [r.name for r in routing.active_rules(session, tenant_id)]
