@@ -76,14 +76,14 @@ def test_a_long_poll_keeps_its_lease(client, rt, org, dovecot, monkeypatch):
     inbox = _inbox(client, org, imap_port=dovecot.port)
     dovecot.append("support", customer_mail("Lento", "Un messaggio lento.").as_bytes())
     release, started = threading.Event(), threading.Event()
-    real_process = email_poller.process_raw
+    real_process = email_poller.process_raw_many
 
-    def slow_process(runtime, payload):  # a message that takes longer than the lease to process
+    def slow_process(runtime, payloads):  # a batch that takes longer than the lease to process
         started.set()
         release.wait(60)
-        return real_process(runtime, payload)
+        return real_process(runtime, payloads)
 
-    monkeypatch.setattr(email_poller, "process_raw", slow_process)
+    monkeypatch.setattr(email_poller, "process_raw_many", slow_process)
     runtime = _runtime(rt, email_lease_seconds=1.5)
     service = MailService(runtime, owner="worker-a")
     service.start()

@@ -15,9 +15,11 @@ and the test fixtures.
 
 from __future__ import annotations
 
+from raccordo.accounts.models import Tenant
 from raccordo.channels.base import channel_kinds, get_channel
+from raccordo.channels.models import Inbox
 from raccordo.desk import search_index
-from raccordo.platform import domain_events
+from raccordo.platform import config_cache, domain_events
 from raccordo.platform.domain_events import IN_TRANSACTION
 from raccordo.record.domain.events import (
     ConversationStatusChanged,
@@ -25,6 +27,7 @@ from raccordo.record.domain.events import (
     MessageReceived,
     ReplySent,
 )
+from raccordo.routing.models import RoutingQueue, RoutingRule, SlaPolicy
 from raccordo.routing.services import subscribers as routing_and_sla
 
 
@@ -50,3 +53,6 @@ def register() -> None:
         if channel is not None:
             for event_type, handler in channel.subscriptions():
                 subscribe(event_type, handler, IN_TRANSACTION)
+    # What every message reads and only an administrator changes, cached per process and tenant:
+    # a write of one of these rows (any writer) changes the tenant's configuration version.
+    config_cache.watch(Tenant, Inbox, RoutingRule, RoutingQueue, SlaPolicy)

@@ -30,6 +30,7 @@ from raccordo.bootstrap.install import install
 from raccordo.channels.base import Feature, Poller
 from raccordo.channels.registry import channels
 from raccordo.channels.services import delivery
+from raccordo.desk import search_backlog
 from raccordo.platform import jobs
 from raccordo.platform.bus import Bus
 from raccordo.platform.events import Publisher, wakeups
@@ -106,6 +107,8 @@ def run_once(rt: Runtime, *, reprocess: bool = True, stopping: Callable[[], bool
         result.routed = _step("routing", failed, routing_pass.route_due, rt)
     if reprocess and not stopping():
         result.reprocessed = _step("reprocess", failed, reprocess_pending, rt)
+    if not stopping():  # search entries a crash left unwritten after their message's commit
+        _step("search", failed, search_backlog.sweep, rt.sessions)
     if failed:  # the loop backs off (the database may be away) after running what it could
         raise PassFailed(", ".join(failed))
     return result

@@ -8,6 +8,14 @@ messages, conversations and contacts changed, ``before_commit`` rewrites their e
 transaction. Bulk ``UPDATE`` statements bypass the ORM; the one that matters (a merge moving
 identities) also sets ``merged_into_id`` on the merged contact, which reindexes the survivor.
 
+An ingested message (``Message.search_pending``) is the exception: its entry is written after
+its commit, so the ingest transaction (and SQLite's write lock) does not carry it. The committing
+thread hands its ids to the factory's backlog thread, which writes the entries of everything
+queued in one transaction (batches form under concurrency) and clears the flags in the same
+statement that claims them; the committing thread waits for its own ids (bounded), so a search
+right after the answer finds the message. A crash in between leaves the flags set: the worker's
+``sweep`` writes those entries (claiming is idempotent, so both may run at once).
+
 The full-text index itself is the database's: on PostgreSQL a GIN index on the generated column
 ``tsv = to_tsvector('simple', body)``; on SQLite the FTS5 table ``search_fts`` over ``search_entries``
 (external content, synced by SQL triggers). Both are created by migration 0012.
@@ -25,9 +33,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from raccordo.desk.domain.search import SearchQuery, index_body, phone_forms
 from raccordo.desk.models import SearchEntry
+from raccordo.desk.search_backlog import Backlog, settle_in_transaction
 from raccordo.record.models import Contact, ContactIdentity, Conversation, Message
 
 _PENDING = "search_pending"
+_DEFERRED = "search_deferred"  # session.info: ids of new messages whose entry is written after commit
 _NOT_INDEXED_KINDS = frozenset({"web_visitor"})  # random tokens, nothing a person would type
 _FTS = table("search_fts", column("rowid"))
 
@@ -78,7 +88,10 @@ def _after_flush(session: Session, _context: Any) -> None:
     pending: Pending = session.info.setdefault(_PENDING, Pending())
     for obj in session.new:
         if isinstance(obj, Message):
-            pending.new_messages[obj.id] = (obj.tenant_id, obj.conversation_id, obj.text)
+            if obj.search_pending:
+                session.info.setdefault(_DEFERRED, set()).add(obj.id)
+            else:
+                pending.new_messages[obj.id] = (obj.tenant_id, obj.conversation_id, obj.text)
         elif isinstance(obj, Conversation):
             pending.new_subjects[obj.id] = (obj.tenant_id, obj.subject)
         elif isinstance(obj, Contact):
@@ -117,6 +130,7 @@ def _forget(session: Session, previous_transaction: Any) -> None:
     # harmless: ``reindex`` reads what the database holds.
     if previous_transaction.parent is None:
         session.info.pop(_PENDING, None)
+        session.info.pop(_DEFERRED, None)
         return
     # A savepoint rolled back: rows inserted inside it may be gone, so what was noted as new is
     # read back from the database instead (``reindex`` finds nothing for a row that is gone).
@@ -129,8 +143,18 @@ def install(factory: sessionmaker[Session]) -> None:
     """Attach the hooks to every session of ``factory``."""
     from sqlalchemy import event
 
+    backlog = Backlog(factory)
+
+    def after_commit(session: Session) -> None:
+        if session.in_nested_transaction():
+            return  # a savepoint released (SQLAlchemy calls this hook then too): the real commit comes later
+        deferred = session.info.pop(_DEFERRED, None)
+        if deferred:
+            backlog.index_and_wait(deferred)
+
     event.listen(factory, "after_flush", _after_flush)
     event.listen(factory, "before_commit", _before_commit)
+    event.listen(factory, "after_commit", after_commit)
     event.listen(factory, "after_soft_rollback", _forget)
 
 
@@ -198,6 +222,7 @@ def reindex(session: Session, pending: Pending) -> None:
         fresh_rows = [{**_NO_TARGET, **row} for row in fresh]
         session.execute(insert(SearchEntry), fresh_rows, execution_options={"render_nulls": True})
     for ids in _chunks(pending.messages):
+        settle_in_transaction(session, ids)  # written here: the backlog must not add a second entry
         session.execute(delete(SearchEntry).where(SearchEntry.message_id.in_(ids)))
         rows = [
             {"tenant_id": tenant, "kind": "message", "conversation_id": conversation, "message_id": mid, "body": body}

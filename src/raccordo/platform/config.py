@@ -94,6 +94,16 @@ class Settings(BaseSettings):
             "after a crash the worker reprocesses it once the lease has expired."
         ),
     )
+    config_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description=(
+            "How long a process uses its cached routing rules, SLA policies, inboxes and tenant settings "
+            "before checking the tenant's configuration version again: a change made by another process "
+            "is seen within this many seconds (0: checked on every use). The process that makes a change "
+            "sees it at once."
+        ),
+    )
     inbound_rejections_per_minute: int = Field(
         default=30,
         ge=0,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from raccordo.platform import domain_events, events
+from raccordo.platform import config_cache, domain_events, events
 from raccordo.platform.config import Settings
 from raccordo.platform.events import Publisher
 from raccordo.platform.files import FileStore
@@ -36,6 +36,8 @@ class Runtime:
             files=FileStore(settings.attachments_dir),
         )
         events.install(runtime.sessions, lambda: runtime.publisher)
+        config_cache.configure(str(engine.url), settings.config_cache_seconds)
+        config_cache.install(runtime.sessions)
         domain_events.install(runtime.sessions)
         return runtime
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from raccordo.platform.store.models import Base, BigId, id_column, tenant_column, utcnow
@@ -113,6 +113,13 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("inbox_id", "provider_message_id", name="uq_message_provider_id"),
         Index("ix_messages_conversation", "conversation_id", "id"),
+        # The messages whose search entry is still to write (``desk.search_index``: after commit).
+        Index(
+            "ix_messages_search_pending",
+            "id",
+            postgresql_where=text("search_pending"),
+            sqlite_where=text("search_pending"),
+        ),
     )
     id: Mapped[int] = id_column()
     tenant_id: Mapped[int] = tenant_column()
@@ -129,6 +136,9 @@ class Message(Base):
     delivery_status: Mapped[str] = mapped_column(String(16))
     delivery_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # True: its search entry is written after the commit (ingest), by the process that stored it or
+    # else by the worker's sweep; NULL once written (or for messages indexed in their own transaction).
+    search_pending: Mapped[bool | None] = mapped_column(Boolean)
     attachments: Mapped[list[Attachment]] = relationship(lazy="selectin", order_by="Attachment.id", viewonly=True)
 
 

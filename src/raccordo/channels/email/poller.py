@@ -36,7 +36,8 @@ from raccordo.channels.base import InboundRequest, InboxConfig
 from raccordo.channels.email import KIND
 from raccordo.channels.email.mailbox import MAX_ATTACHMENT_HEADER, ImapMailbox, MailboxError, imap_account
 from raccordo.channels.models import Inbox, MailboxLease
-from raccordo.channels.services.inbound import inbox_config, process_raw, store_raw_many
+from raccordo.channels.services.inbound import inbox_config, store_raw_many
+from raccordo.channels.services.inbound_batch import process_raw_many
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 
@@ -178,7 +179,7 @@ async def _fetch_store_process(
 def _store_and_process(
     rt: Runtime, inbox: PolledInbox, folder: str, messages: list[tuple[int, bytes]], result: PollResult, done: list[int]
 ) -> None:
-    """Store the batch raw (one committed transaction), then process each message alone; ``done`` gets
+    """Store the batch raw (one committed transaction), then process it (one more); ``done`` gets
     the UIDs that may be marked seen."""
     if not messages:
         return
@@ -197,12 +198,12 @@ def _store_and_process(
     done.extend(uid for uid, _ in messages)
     result.fetched += len(stored)
     result.raw_ids.extend(payload.raw_id for payload in stored)
-    for payload in stored:
-        try:
-            process_raw(rt, payload)
-            result.processed += 1
-        except Exception:  # noqa: BLE001 - recorded on the raw row; the next message goes on
+    # One transaction for the batch, one savepoint per message (a failure is recorded on its raw row).
+    for outcome in process_raw_many(rt, stored):
+        if isinstance(outcome, Exception):
             result.failed += 1
+        else:
+            result.processed += 1
 
 
 def poll_once(rt: Runtime, inbox_id: int) -> PollResult:

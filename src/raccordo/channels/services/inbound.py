@@ -45,6 +45,7 @@ from raccordo.channels.base import (
     get_channel,
 )
 from raccordo.channels.models import InboundRejection, Inbox, RawInbound
+from raccordo.platform import config_cache
 from raccordo.platform.errors import NotFound, RaccordoError, TooManyRequests
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
@@ -161,11 +162,26 @@ _RECORD_OUTCOME = (
 
 
 def _active_inbox_and_tenant(session: Session, identifier: str, channel: str | None) -> tuple[Inbox, Tenant]:
-    """The active inbox and its tenant, in one statement (ingest needs the tenant's region and continuity)."""
-    row = session.execute(_INBOX_AND_TENANT, {"identifier": identifier}).one_or_none()
+    """The active inbox and its tenant (ingest needs the tenant's region and continuity): from the
+    per-process configuration cache once the inbox's tenant is known (``platform.config_cache``
+    says how soon a change is seen), else in one statement. The cached rows are detached and
+    read-only: processing merges them into its own session."""
+    key = ("channels.inbox", identifier)
+    tenant_id = config_cache.owner(session, key)
+    if tenant_id is None:
+        row = _load_inbox_and_tenant(session, identifier)
+        if row is not None:
+            config_cache.remember_owner(session, key, row[0].tenant_id)
+    else:
+        row = config_cache.cached(session, tenant_id, key, lambda s: _load_inbox_and_tenant(s, identifier))
     if row is None or (channel is not None and row[0].channel != channel):
         raise NotFound("inbox.unknown_identifier", identifier=identifier)
-    return row[0], row[1]
+    return row
+
+
+def _load_inbox_and_tenant(session: Session, identifier: str) -> tuple[Inbox, Tenant] | None:
+    row = session.execute(_INBOX_AND_TENANT, {"identifier": identifier}).one_or_none()
+    return None if row is None else (row[0], row[1])
 
 
 def inbound_lease(rt: Runtime) -> timedelta:

@@ -100,6 +100,17 @@ class Event(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class TenantConfigVersion(Base):
+    """The version of a tenant's cached configuration (``platform.config_cache``): a new random value
+    at every change, so a cache can never take an old configuration for the current one."""
+
+    __tablename__ = "tenant_config_versions"
+    tenant_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
 class Job(Base):
     """A durable timer or background task: runs at ``due_at``, claimed by one worker with a lease."""
 

@@ -284,17 +284,49 @@ def refresh_suggestions(
             )
         ):
             their_identities[contact_id].add((kind, value))
+    # A contact created just now (``identities`` given) has no stored suggestion yet: only those
+    # this transaction added (a claim of two contacts' identities) can exist, and they are in the session.
+    pending = (
+        {
+            (s.contact_a_id, s.contact_b_id)
+            for s in (*session.new, *session.identity_map.values())
+            if isinstance(s, MergeSuggestion)
+        }
+        if identities is not None
+        else None
+    )
     made = []
     for candidate in candidates:
         profile = ContactProfile(candidate.id, candidate.name, frozenset(their_identities[candidate.id]))
         reasons = duplicate_reasons(me, profile)
         if duplicate_score(reasons) >= SUGGESTION_THRESHOLD:
-            made.append(suggest_merge(session, tenant_id, contact.id, candidate.id, reasons))
+            pair = (min(contact.id, candidate.id), max(contact.id, candidate.id))
+            absent = pending is not None and pair not in pending
+            made.append(suggest_merge(session, tenant_id, contact.id, candidate.id, reasons, known_absent=absent))
     return made
 
 
-def suggest_merge(session: Session, tenant_id: int, a: int, b: int, reasons: list[DuplicateReason]) -> MergeSuggestion:
+def suggest_merge(
+    session: Session,
+    tenant_id: int,
+    a: int,
+    b: int,
+    reasons: list[DuplicateReason],
+    *,
+    known_absent: bool = False,
+) -> MergeSuggestion:
+    """Record (or strengthen) the suggestion that ``a`` and ``b`` are one person. ``known_absent``:
+    the caller knows no suggestion of the pair exists (a contact created in this transaction), so
+    it is neither looked up nor flushed at once (it goes with the caller's next flush)."""
     low, high = min(a, b), max(a, b)
+    codes = sorted({r.code for r in reasons})
+    score = duplicate_score(reasons)
+    if known_absent:
+        suggestion = MergeSuggestion(
+            tenant_id=tenant_id, contact_a_id=low, contact_b_id=high, reasons=codes, score=score, status="open"
+        )
+        session.add(suggestion)
+        return suggestion
     existing = session.scalars(
         select(MergeSuggestion).where(
             MergeSuggestion.tenant_id == tenant_id,
@@ -302,8 +334,6 @@ def suggest_merge(session: Session, tenant_id: int, a: int, b: int, reasons: lis
             MergeSuggestion.contact_b_id == high,
         )
     ).one_or_none()
-    codes = sorted({r.code for r in reasons})
-    score = duplicate_score(reasons)
     if existing is None:
         existing = MergeSuggestion(
             tenant_id=tenant_id, contact_a_id=low, contact_b_id=high, reasons=codes, score=score, status="open"

@@ -245,6 +245,7 @@ def ingest_event(
         provider_message_id=event.provider_message_id,
         delivery_status=DeliveryStatus.RECEIVED.value,
         created_at=now,
+        search_pending=True,  # its search entry is written after the commit (desk.search_index)
     )
     session.add(message)
     session.flush()

@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import system_actor
+from raccordo.platform import config_cache
 from raccordo.platform.domain_events import record as record_event
 from raccordo.platform.errors import RaccordoError
 from raccordo.platform.events import emit, emit_conversation
@@ -179,6 +180,12 @@ def _place(
 
 
 def active_rules(session: Session, tenant_id: int) -> list[RoutingRule]:
+    """The tenant's active rules in order, from the per-process configuration cache (read-only
+    detached rows: ``platform.config_cache`` says how soon a change is seen)."""
+    return config_cache.cached(session, tenant_id, "routing.active_rules", lambda s: _load_active_rules(s, tenant_id))
+
+
+def _load_active_rules(session: Session, tenant_id: int) -> list[RoutingRule]:
     return list(
         session.scalars(
             select(RoutingRule)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Permission
-from raccordo.platform import jobs
+from raccordo.platform import config_cache, jobs
 from raccordo.platform.domain_events import record as record_event
 from raccordo.platform.errors import InvalidInput
 from raccordo.platform.events import emit, emit_conversation
@@ -61,14 +61,21 @@ def _clocks(session: Session, conversation_id: int, statuses: tuple[str, ...]) -
     )
 
 
-def policy_for(session: Session, conversation: Conversation) -> SlaPolicy | None:
-    policies = list(
+def _active_policies(session: Session, tenant_id: int) -> list[SlaPolicy]:
+    return list(
         session.scalars(
             select(SlaPolicy)
-            .where(SlaPolicy.tenant_id == conversation.tenant_id, SlaPolicy.active.is_(True))
+            .where(SlaPolicy.tenant_id == tenant_id, SlaPolicy.active.is_(True))
             .order_by(SlaPolicy.position, SlaPolicy.id)
         )
     )
+
+
+def policy_for(session: Session, conversation: Conversation) -> SlaPolicy | None:
+    """The first active policy whose conditions hold; the policies come from the per-process
+    configuration cache (read-only detached rows: ``platform.config_cache``)."""
+    tenant_id = conversation.tenant_id
+    policies = config_cache.cached(session, tenant_id, "sla.active_policies", lambda s: _active_policies(s, tenant_id))
     if not policies:  # a tenant without SLA policies: no facts to gather
         return None
     facts = routing.conversation_facts(session, conversation)
