@@ -6,8 +6,6 @@ Both databases."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -19,7 +17,6 @@ from raccordo.accounts.domain.roles import Role
 from raccordo.accounts.models import User
 from raccordo.accounts.services import accounts
 from raccordo.channels.models import Inbox, OutboxItem
-from raccordo.demo import seed as demo
 from raccordo.demo.live_meta import MetaLink, connect_meta_sandbox, graph_base_url
 from raccordo.demo.sandbox_link import DEFAULT_SANDBOX_URL
 from raccordo.platform.runtime import Runtime
@@ -27,8 +24,8 @@ from raccordo.platform.store.db import unit_of_work
 from raccordo.record.models import ContactIdentity, Conversation, Message
 from raccordo.record.services.import_contacts import tenant_by_slug
 from raccordo.sandbox import server
+from tests.demo.conftest import DemoRun
 from tests.support.mail import wait_for
-from tests.support.servers import serving_in_thread
 
 
 @dataclass
@@ -45,22 +42,8 @@ class LiveDemo:
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[server.Running]:
-    running = server.start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def app_url(rt: Runtime) -> Iterator[str]:
-    with serving_in_thread(rt, run_delivery=True) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def live(rt: Runtime, sandbox: server.Running, app_url: str) -> LiveDemo:
-    slug = f"demo-{uuid.uuid4().hex[:8]}"
-    demo.load_demo(rt, slug=slug)
+def live(rt: Runtime, loaded: DemoRun, sandbox: server.Running, app_url: str) -> LiveDemo:
+    slug = loaded.logins.tenant_slug
     with unit_of_work(rt.sessions) as session:
         tenant_id = tenant_by_slug(session, slug).id
         inbox = session.scalars(select(Inbox).where(Inbox.tenant_id == tenant_id, Inbox.channel == "messenger")).one()

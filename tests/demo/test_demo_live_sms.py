@@ -6,10 +6,8 @@ come back: delivered. Both databases."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from raccordo.accounts.domain.actor import Actor
@@ -17,28 +15,14 @@ from raccordo.accounts.domain.roles import Role
 from raccordo.accounts.models import User
 from raccordo.accounts.services import accounts
 from raccordo.channels.models import Inbox
-from raccordo.demo import seed as demo
 from raccordo.demo.live_sms import connect_sms_sandbox
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 from raccordo.record.models import Message
 from raccordo.record.services.import_contacts import tenant_by_slug
 from raccordo.sandbox import server
+from tests.demo.conftest import DemoRun
 from tests.support.mail import wait_for
-from tests.support.servers import serving_in_thread
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[server.Running]:
-    running = server.start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def app_url(rt: Runtime) -> Iterator[str]:
-    with serving_in_thread(rt, run_delivery=True) as url:
-        yield url
 
 
 def _message(rt: Runtime, **where: object) -> Message | None:
@@ -49,9 +33,10 @@ def _message(rt: Runtime, **where: object) -> Message | None:
         return found
 
 
-def test_a_demo_customer_texts_and_the_agents_reply_is_delivered(rt: Runtime, sandbox, app_url: str) -> None:
-    slug = f"demo-{uuid.uuid4().hex[:8]}"
-    demo.load_demo(rt, slug=slug)
+def test_a_demo_customer_texts_and_the_agents_reply_is_delivered(
+    rt: Runtime, loaded: DemoRun, sandbox: server.Running, app_url: str
+) -> None:
+    slug = loaded.logins.tenant_slug
     link = connect_sms_sandbox(rt, slug, sandbox.url, public_url=app_url, status_delay=0.2)
     with unit_of_work(rt.sessions) as session:
         tenant_id = tenant_by_slug(session, slug).id

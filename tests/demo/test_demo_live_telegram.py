@@ -5,11 +5,7 @@ them. Both databases."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from raccordo.accounts.domain.actor import Actor
@@ -17,7 +13,6 @@ from raccordo.accounts.domain.roles import Role
 from raccordo.accounts.models import User
 from raccordo.channels.models import Inbox
 from raccordo.channels.telegram.service import poll_once
-from raccordo.demo import seed as demo
 from raccordo.demo.live_telegram import connect_telegram
 from raccordo.platform import jobs
 from raccordo.platform.runtime import Runtime
@@ -26,21 +21,14 @@ from raccordo.record.models import ContactIdentity, Conversation, Message
 from raccordo.record.services import reply as reply_service
 from raccordo.record.services.import_contacts import tenant_by_slug
 from raccordo.sandbox import server
+from tests.demo.conftest import DemoRun
 from tests.support.widget import deliver
 
-pytestmark = pytest.mark.slow  # the demo's load
 
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[server.Running]:
-    running = server.start()
-    yield running
-    running.stop()
-
-
-def test_a_demo_telegram_customer_writes_and_the_agents_reply_reaches_them(rt: Runtime, sandbox) -> None:
-    slug = f"demo-{uuid.uuid4().hex[:8]}"
-    demo.load_demo(rt, slug=slug)
+def test_a_demo_telegram_customer_writes_and_the_agents_reply_reaches_them(
+    rt: Runtime, loaded: DemoRun, sandbox: server.Running
+) -> None:
+    slug = loaded.logins.tenant_slug
     link = connect_telegram(rt, slug, sandbox.url)
     assert link.bot_id is not None
     assert connect_telegram(rt, slug, sandbox.url).bot_id == link.bot_id  # a second start keeps the token

@@ -14,6 +14,7 @@ from raccordo.platform.store.db import unit_of_work
 from tests.mailserver import free_port
 from tests.support.form_errors import field_error
 from tests.support.pages import login, set_language
+from tests.support.statements import counting_client, request_statements
 
 # --- inboxes ---------------------------------------------------------------------------------------
 
@@ -261,27 +262,18 @@ def test_teams_create_rename_members_delete(fresh, org, rt, client):
     assert blank.status_code == 422 and blank.json()["errors"][0]["field"] == "name"
 
 
-def test_users_and_teams_lists_run_no_query_per_row(fresh, org, rt, client):
+def test_users_and_teams_lists_run_no_query_per_row(org, rt, client):
     """The admin lists and the API's teams list read the teams' members in one query, whatever
     the number of teams and users."""
-    from sqlalchemy import event
-
-    browser = fresh()
+    browser, api = counting_client(client.app), counting_client(client.app)
     login(browser, org, "admin")
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-        statements.append(statement)
 
     def queries(path: str, **kwargs) -> int:  # type: ignore[no-untyped-def]
-        (client.get(path, **kwargs) if kwargs else browser.get(path))  # once before: a token's first use is recorded
-        statements.clear()
-        event.listen(rt.engine, "before_cursor_execute", count)
-        try:
-            answer = client.get(path, **kwargs) if kwargs else browser.get(path)
+        (api.get(path, **kwargs) if kwargs else browser.get(path))  # once before: a token's first use is recorded
+        with request_statements(rt.engine) as statements:
+            answer = api.get(path, **kwargs) if kwargs else browser.get(path)
             assert answer.status_code == 200, answer.text
-        finally:
-            event.remove(rt.engine, "before_cursor_execute", count)
+        assert statements, f"no statement of {path} was counted"
         return len(statements)
 
     members = [org.users["agent"], org.users["supervisor"]]

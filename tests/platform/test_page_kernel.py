@@ -7,11 +7,7 @@ from __future__ import annotations
 
 import typing
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-
-from sqlalchemy import event
 
 from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Role
@@ -32,6 +28,7 @@ from raccordo.routing.pages.admin import OUT_OF_HOURS, SLA_ACTIONS, STRATEGIES
 from raccordo.routing.services import admin as routing_admin
 from raccordo.routing.services import sla
 from tests.support.pages import a_conversation, login
+from tests.support.statements import counting_client, request_statements
 
 # The conversation page ran 27 statements of its own before its read model (31 with the login
 # session's), measured with this test's data less the side-panel apps, and more with every inbox;
@@ -52,25 +49,12 @@ ADMIN_LISTS = (
 )
 
 
-@contextmanager
-def statements(engine) -> Iterator[list[str]]:
-    """Every SQL statement the engine runs inside the block."""
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 def counted(browser, rt, path: str) -> int:
-    with statements(rt.engine) as seen:
+    """The statements of one page load (``browser`` is a ``counting_client``), not the app's background ones."""
+    with request_statements(rt.engine) as seen:
         response = browser.get(path)
     assert response.status_code == 200, (path, response.text[:300])
+    assert seen, f"no statement of {path} was counted"  # the page reads the database: the count reaches it
     return len(seen)
 
 
@@ -134,8 +118,8 @@ def add_rows(rt, org, n: int) -> None:
             )
 
 
-def test_admin_lists_run_the_same_statements_for_more_rows(fresh, org, rt):
-    browser = fresh()
+def test_admin_lists_run_the_same_statements_for_more_rows(client, org, rt):
+    browser = counting_client(client.app)
     login(browser, org, "admin")
     add_rows(rt, org, 1)
     few = {path: counted(browser, rt, path) for path in ADMIN_LISTS}
@@ -144,14 +128,14 @@ def test_admin_lists_run_the_same_statements_for_more_rows(fresh, org, rt):
     assert many == few
 
 
-def test_conversation_page_runs_a_bounded_number_of_statements(fresh, org, client, rt):
+def test_conversation_page_runs_a_bounded_number_of_statements(org, client, rt):
     conversation_id, _ = a_conversation(client, org)
     for _ in range(3):
         a_conversation(client, org, "Ancora")
     add_rows(rt, org, 2)
-    browser = fresh()
+    browser = counting_client(client.app)
     login(browser, org, "admin")
-    with statements(rt.engine) as seen:
+    with request_statements(rt.engine) as seen:
         assert browser.get("/").status_code == 303  # the login session's own statements, and nothing else
     session_cost = len(seen)
     count = counted(browser, rt, f"/conversations/{conversation_id}")
