@@ -90,6 +90,22 @@ def create_inbox(client: Any, token: str, name: str, run_id: str, slot: int, cha
     return int(body["id"]), inbox
 
 
+def provisioning_jobs(rt: Any, tenant_id: int) -> list[dict[str, Any]]:
+    """The webhook registrations the inboxes scheduled (Telegram's setWebhook), to the closed port: each
+    try is a refused connection, so they fail; listed to show how many tries ran beside the measurement."""
+    from sqlalchemy import select
+
+    from raccordo.platform.store.models import Job
+
+    with rt.engine.connect() as connection:
+        rows = connection.execute(
+            select(Job.status, Job.attempts, Job.last_error).where(
+                Job.tenant_id == tenant_id, Job.kind == "channels.provision"
+            )
+        ).all()
+    return [{"status": s, "attempts": a, "last_error": (e or "")[:200]} for s, a, e in rows]
+
+
 def round_bounds(start: int, count: int, rounds: int) -> list[range]:
     return [range(start + count * r // rounds, start + count * (r + 1) // rounds) for r in range(rounds)]
 
@@ -148,7 +164,9 @@ def run_backend(backend: str, channels: list[str], args: argparse.Namespace, dat
 
         asyncio.run(measure())
         server.stop()
-        facts = verify(rt, tenant_id, inbox_ids, calls, {k: [warm[k], *measured[k]] for k in channels})
+        phases = {k: [warm[k], *measured[k]] for k in channels}
+        facts = verify(rt, tenant_id, inbox_ids, calls, phases, {k: CASES[k].answers_ids for k in channels})
+        facts["provisioning"] = provisioning_jobs(rt, tenant_id)
         figures = {kind: summarize(measured[kind]) for kind in channels}
         base = figures[BASELINE]["msgs_per_s"] if BASELINE in figures else None
         for name, row in figures.items():
@@ -235,6 +253,8 @@ def print_backend(result: dict[str, Any]) -> None:
         f"verified: {per_channel}; {t['contacts_in_db']} contacts in the tenant for {t['sent']} sent;"
         f" {t['raw_inbound_pending']} raw payloads pending"
     )
+    for job in v.get("provisioning", []):
+        print(f"provisioning job (setWebhook to a closed port): {job['status']} after {job['attempts']} tries")
 
 
 def print_summary(results: list[dict[str, Any]]) -> None:
