@@ -8,7 +8,8 @@ For each backend (SQLite, PostgreSQL) the bench:
 2. starts the real application under uvicorn in a child process on 127.0.0.1 and a free port
    (the ingest bench's server, ``bench/ingest_server.py``);
 3. creates one inbox per channel over the REST API (``channels_cases.py``: the API channel, the
-   baseline, and WhatsApp, through the inbox's URL and the app-level URL), then POSTs each
+   baseline; WhatsApp, through the inbox's URL and the app-level URL; SMS through Twilio and
+   Vonage; Telegram in webhook mode; Messenger; Instagram), then POSTs each
    channel's signed webhook requests to its webhook URL with httpx (asyncio, N requests in
    flight): one message per request, each from a new customer, so every channel does the same
    database work and the difference is the channel's own verification and parsing;
