@@ -8,7 +8,8 @@ For each backend (SQLite, PostgreSQL) the bench:
 2. starts the real application under uvicorn in a child process on 127.0.0.1 and a free port
    (the ingest bench's server, ``bench/ingest_server.py``);
 3. creates one inbox per channel over the REST API (``channels_cases.py``: the API channel, the
-   baseline, and WhatsApp, through the inbox's URL and the app-level URL), then POSTs each
+   baseline; WhatsApp, through the inbox's URL and the app-level URL; SMS through Twilio and
+   Vonage; Telegram in webhook mode; Messenger; Instagram), then POSTs each
    channel's signed webhook requests to its webhook URL with httpx (asyncio, N requests in
    flight): one message per request, each from a new customer, so every channel does the same
    database work and the difference is the channel's own verification and parsing;
@@ -90,6 +91,22 @@ def create_inbox(client: Any, token: str, name: str, run_id: str, slot: int, cha
     return int(body["id"]), inbox
 
 
+def provisioning_jobs(rt: Any, tenant_id: int) -> list[dict[str, Any]]:
+    """The webhook registrations the inboxes scheduled (Telegram's setWebhook), to the closed port: each
+    try is a refused connection, so they fail; listed to show how many tries ran beside the measurement."""
+    from sqlalchemy import select
+
+    from raccordo.platform.store.models import Job
+
+    with rt.engine.connect() as connection:
+        rows = connection.execute(
+            select(Job.status, Job.attempts, Job.last_error).where(
+                Job.tenant_id == tenant_id, Job.kind == "channels.provision"
+            )
+        ).all()
+    return [{"status": s, "attempts": a, "last_error": (e or "")[:200]} for s, a, e in rows]
+
+
 def round_bounds(start: int, count: int, rounds: int) -> list[range]:
     return [range(start + count * r // rounds, start + count * (r + 1) // rounds) for r in range(rounds)]
 
@@ -148,7 +165,9 @@ def run_backend(backend: str, channels: list[str], args: argparse.Namespace, dat
 
         asyncio.run(measure())
         server.stop()
-        facts = verify(rt, tenant_id, inbox_ids, calls, {k: [warm[k], *measured[k]] for k in channels})
+        phases = {k: [warm[k], *measured[k]] for k in channels}
+        facts = verify(rt, tenant_id, inbox_ids, calls, phases, {k: CASES[k].answers_ids for k in channels})
+        facts["provisioning"] = provisioning_jobs(rt, tenant_id)
         figures = {kind: summarize(measured[kind]) for kind in channels}
         base = figures[BASELINE]["msgs_per_s"] if BASELINE in figures else None
         for name, row in figures.items():
@@ -235,6 +254,8 @@ def print_backend(result: dict[str, Any]) -> None:
         f"verified: {per_channel}; {t['contacts_in_db']} contacts in the tenant for {t['sent']} sent;"
         f" {t['raw_inbound_pending']} raw payloads pending"
     )
+    for job in v.get("provisioning", []):
+        print(f"provisioning job (setWebhook to a closed port): {job['status']} after {job['attempts']} tries")
 
 
 def print_summary(results: list[dict[str, Any]]) -> None:

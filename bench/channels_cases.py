@@ -27,20 +27,28 @@ plus the secrets the server generated and showed once (the API channel's ``hmac_
 The URL a URL-signing provider signs (Twilio) is ``inbox.base_url + inbox.webhook_path``.
 
 Phone numbers: use ``mobile(prefix, n)`` with a mobile prefix no other case uses (the API
-channel has 347, WhatsApp 348 and 349), so no customer links across channels.
+channel has 347, WhatsApp 348 and 349, SMS Twilio 320, SMS Vonage 324), so no customer links
+across channels. Provider URLs in the settings point at ``CLOSED``, a closed port on 127.0.0.1: an
+inbound text needs no provider call, and any call (Telegram's ``setWebhook`` when its inbox is
+created) is refused at once, never leaving the machine.
 
 The request is built just before it is sent, so a timestamped signature is fresh.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
+
+import jwt
 
 from bench._support import FIRST_NAMES, LAST_NAMES
 from raccordo.channels import signing
@@ -88,6 +96,9 @@ class ChannelCase:
     # run id -> (settings, secrets) of the inbox, as POST /api/v1/inboxes takes them.
     settings: Callable[[str], tuple[dict[str, Any], dict[str, str]]]
     request: Callable[[BenchInbox, int], InboundCall]
+    # False when the channel answers in the provider's own format (Twilio's TwiML, Telegram's empty
+    # object) instead of the stored message ids: the database check is then the only one.
+    answers_ids: bool = True
 
 
 def mobile(prefix: str, n: int) -> str:
@@ -211,10 +222,189 @@ def whatsapp_app_request(inbox: BenchInbox, n: int) -> InboundCall:
     return whatsapp_call(inbox, n, "349", "/api/v1/channels/whatsapp/webhook")
 
 
+# --------------------------------------------------------------------------- SMS (Twilio, Vonage)
+
+# The discard port: refused at once on 127.0.0.1 (nothing listens there).
+CLOSED = "http://127.0.0.1:9"
+SMS_SENDER = "+390200000000"
+
+
+def _run_number(run_id: str, salt: str, digits: int) -> str:
+    """A numeric id of ``digits`` digits, the same for a run and salt (Meta's page ids, Twilio's SIDs)."""
+    value = int(hashlib.sha256(f"{run_id}{salt}".encode()).hexdigest(), 16) % 10**digits
+    return str(value).rjust(digits, "1")
+
+
+def sms_twilio_settings(run_id: str) -> tuple[dict[str, Any], dict[str, str]]:
+    settings = {
+        "provider": "twilio",
+        "sender": SMS_SENDER,
+        "twilio_account_sid": "AC" + hashlib.md5(run_id.encode()).hexdigest(),
+        "twilio_api_base_url": CLOSED,
+    }
+    return settings, {"twilio_auth_token": hashlib.md5(f"token{run_id}".encode()).hexdigest()}
+
+
+def sms_twilio_request(inbox: BenchInbox, n: int) -> InboundCall:
+    """Twilio's inbound SMS (the documented form parameters), signed with ``X-Twilio-Signature``: base64
+    of the HMAC-SHA1, with the auth token, of the URL Twilio posts to followed by each parameter's name
+    and value in name order."""
+    number = mobile("320", n)
+    sid = f"SM{inbox.run_id}{n:024d}"
+    params = {
+        "ToCountry": "IT",
+        "SmsMessageSid": sid,
+        "NumMedia": "0",
+        "SmsSid": sid,
+        "SmsStatus": "received",
+        "Body": text_of(n),
+        "FromCountry": "IT",
+        "To": SMS_SENDER,
+        "NumSegments": "1",
+        "MessageSid": sid,
+        "AccountSid": inbox.settings["twilio_account_sid"],
+        "From": number,
+        "ApiVersion": "2010-04-01",
+    }
+    signed = inbox.base_url.rstrip("/") + inbox.webhook_path + "".join(k + params[k] for k in sorted(params))
+    digest = hmac.new(inbox.secrets["twilio_auth_token"].encode(), signed.encode(), hashlib.sha1).digest()
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Twilio-Signature": base64.b64encode(digest).decode(),
+    }
+    return InboundCall(inbox.webhook_path, urlencode(params).encode(), headers, sid, ("phone", number))
+
+
+def sms_vonage_settings(run_id: str) -> tuple[dict[str, Any], dict[str, str]]:
+    settings = {
+        "provider": "vonage",
+        "sender": SMS_SENDER,
+        "vonage_api_key": run_id,
+        "vonage_api_base_url": CLOSED,
+    }
+    return settings, {
+        "vonage_api_secret": f"s{run_id}",
+        "vonage_signature_secret": f"bench-vonage-signature-secret-{run_id}",
+    }
+
+
+def sms_vonage_request(inbox: BenchInbox, n: int) -> InboundCall:
+    """Vonage's Messages API inbound SMS, signed with a bearer JWT (HS256 with the signature secret) whose
+    ``payload_hash`` is the body's SHA-256; numbers are digits without ``+``."""
+    number = mobile("324", n)
+    message_uuid = str(uuid.UUID(int=(int(inbox.run_id, 16) << 64) + n))
+    body = _compact(
+        {
+            "channel": "sms",
+            "message_uuid": message_uuid,
+            "to": SMS_SENDER.lstrip("+"),
+            "from": number.lstrip("+"),
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "text": text_of(n),
+            "sms": {"num_messages": "1", "count_total": "1"},
+            "usage": {"price": "0.0057", "currency": "EUR"},
+            "message_type": "text",
+        }
+    )
+    claims = {
+        "iat": int(time.time()),
+        "jti": str(uuid.uuid4()),
+        "iss": "Vonage",
+        "payload_hash": hashlib.sha256(body).hexdigest(),
+    }
+    token = jwt.encode(claims, inbox.secrets["vonage_signature_secret"], algorithm="HS256")
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    return InboundCall(inbox.webhook_path, body, headers, message_uuid, ("phone", number))
+
+
+# --------------------------------------------------------------------------- Telegram (webhook mode)
+
+
+def telegram_settings(run_id: str) -> tuple[dict[str, Any], dict[str, str]]:
+    # Creating the inbox schedules setWebhook (PROVISIONING), refused by the closed port: the job fails
+    # and retries (5 s, 20 s, 80 s, ...), each try a refused connection; the bench reports its state.
+    settings = {"mode": "webhook", "api_base_url": CLOSED}
+    return settings, {"bot_token": f"{_run_number(run_id, 'bot', 10)}:AAH-bench-{run_id}-token-0123456789"}
+
+
+def telegram_request(inbox: BenchInbox, n: int) -> InboundCall:
+    """A Bot API ``Update`` with a private chat's text message, as Telegram pushes it to a webhook set with
+    a ``secret_token``: the secret comes back in ``X-Telegram-Bot-Api-Secret-Token``."""
+    user_id = 6_000_000_000 + n
+    first, last = name_of(inbox, n).split(" ", 1)
+    user = {"id": user_id, "is_bot": False, "first_name": first, "last_name": last, "language_code": "it"}
+    body = _compact(
+        {
+            "update_id": 700_000_000 + n,
+            "message": {
+                "message_id": n + 1,
+                "from": user,
+                "chat": {"id": user_id, "first_name": first, "last_name": last, "type": "private"},
+                "date": int(time.time()),
+                "text": text_of(n),
+            },
+        }
+    )
+    headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": inbox.secrets["webhook_secret"]}
+    return InboundCall(inbox.webhook_path, body, headers, f"{user_id}:{n + 1}", ("telegram", str(user_id)))
+
+
+# --------------------------------------------------------------------------- Messenger and Instagram Direct
+
+
+def _meta_settings(run_id: str, id_field: str) -> tuple[dict[str, Any], dict[str, str]]:
+    settings = {id_field: _run_number(run_id, id_field, 15), "graph_base_url": f"{CLOSED}/v21.0"}
+    return settings, {"access_token": f"EAAG-bench-{run_id}", "app_secret": f"bench-{id_field}-secret-{run_id}"}
+
+
+def messenger_settings(run_id: str) -> tuple[dict[str, Any], dict[str, str]]:
+    return _meta_settings(run_id, "page_id")
+
+
+def instagram_settings(run_id: str) -> tuple[dict[str, Any], dict[str, str]]:
+    settings, secrets = _meta_settings(run_id, "account_id")
+    return {**settings, "page_id": _run_number(run_id, "ig-page", 15)}, secrets  # the page it sends through
+
+
+def meta_call(inbox: BenchInbox, n: int, account: str, sender: str) -> InboundCall:
+    """The Messenger Platform's ``messages`` webhook with one text message from ``sender`` (a page- or
+    account-scoped id), signed with ``X-Hub-Signature-256`` (HMAC-SHA256 of the raw body, app secret)."""
+    now = int(time.time() * 1000)
+    mid = f"m_bench{inbox.run_id}{inbox.kind}{n:08d}"
+    event = {
+        "sender": {"id": sender},
+        "recipient": {"id": account},
+        "timestamp": now,
+        "message": {"mid": mid, "text": text_of(n)},
+    }
+    body = _compact(
+        {
+            "object": "page" if inbox.kind == "messenger" else "instagram",
+            "entry": [{"id": account, "time": now, "messaging": [event]}],
+        }
+    )
+    digest = hmac.new(inbox.secrets["app_secret"].encode(), body, hashlib.sha256).hexdigest()
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={digest}"}
+    return InboundCall(inbox.webhook_path, body, headers, mid, (inbox.kind, f"{account}:{sender}"))
+
+
+def messenger_request(inbox: BenchInbox, n: int) -> InboundCall:
+    return meta_call(inbox, n, inbox.settings["page_id"], str(24_000_000_000_000_000 + n))
+
+
+def instagram_request(inbox: BenchInbox, n: int) -> InboundCall:
+    return meta_call(inbox, n, inbox.settings["account_id"], str(17_000_000_000_000_000 + n))
+
+
 # The baseline first; the others in the order they were added.
 BASELINE = "api"
 CASES: dict[str, ChannelCase] = {
     "api": ChannelCase("api", api_settings, api_request),
     "whatsapp": ChannelCase("whatsapp", whatsapp_settings, whatsapp_request),
     "whatsapp-app": ChannelCase("whatsapp", whatsapp_app_settings, whatsapp_app_request),
+    "sms-twilio": ChannelCase("sms", sms_twilio_settings, sms_twilio_request, answers_ids=False),
+    "sms-vonage": ChannelCase("sms", sms_vonage_settings, sms_vonage_request),
+    "telegram": ChannelCase("telegram", telegram_settings, telegram_request, answers_ids=False),
+    "messenger": ChannelCase("messenger", messenger_settings, messenger_request),
+    "instagram": ChannelCase("instagram", instagram_settings, instagram_request),
 }

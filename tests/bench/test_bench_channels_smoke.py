@@ -23,7 +23,10 @@ pytestmark = [pytest.mark.bench, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench" / "channels.py"
-MESSAGES, WARMUP, CONCURRENCY = 60, 6, 4
+MESSAGES, WARMUP, CONCURRENCY = 40, 4, 4
+# Every channel of the bench (each answer format: JSON ids, Twilio's TwiML, Telegram's empty object).
+CHANNELS = ("api", "whatsapp", "whatsapp-app", "sms-twilio", "sms-vonage", "telegram", "messenger", "instagram")
+OWN_ANSWER = {"sms-twilio", "telegram"}  # answer in the provider's format, without the stored ids
 
 
 def test_bench_channels_smoke(tmp_path: Path) -> None:
@@ -45,13 +48,13 @@ def test_bench_channels_smoke(tmp_path: Path) -> None:
         "--rounds",
         "2",
         "--time-limit",
-        "180",
+        "240",
         "--results-dir",
         str(tmp_path / "results"),
         "--data-dir",
         str(tmp_path / "data"),
     ]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=280)
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=560)
     assert done.returncode == 0, f"bench exited {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
 
     expected = ["sqlite", "postgresql"] if backend == "both" else [backend]
@@ -59,20 +62,24 @@ def test_bench_channels_smoke(tmp_path: Path) -> None:
     for name in expected:
         result = json.loads((tmp_path / "results" / f"channels-{name}.json").read_text())
         channels = result["options"]["channels"]
-        assert channels[0] == "api" and "whatsapp" in channels and list(result["channels"]) == channels
+        assert tuple(channels) == CHANNELS and list(result["channels"]) == channels
         for channel, figures in result["channels"].items():
             assert figures["requests"] == MESSAGES
             assert figures["msgs_per_s"] > 0 and figures["ratio"] > 0
             if channel != "api":
                 assert re.search(rf"^{name}: {channel} ratio to api = \d+\.\d+ ", done.stdout, re.MULTILINE)
             facts = result["verification"][channel]
-            assert facts["sent"] == facts["messages_in_db"] == facts["distinct_message_ids_returned"] == sent
+            assert facts["sent"] == facts["messages_in_db"] == sent
+            assert facts["distinct_message_ids_returned"] == (None if channel in OWN_ANSWER else sent)
             assert facts["raw_inbound_by_status"] == {"processed": sent}
             assert facts["contacts_of_inbox"] == sent
             assert facts["provider_ids_missing"] == facts["identities_missing"] == 0
         tenant = result["verification"]["tenant"]
         assert tenant["contacts_in_db"] == tenant["sent"] == sent * len(channels)
         assert tenant["raw_inbound_pending"] == 0
+        # Telegram's setWebhook went to the closed port: tried, refused, never done.
+        (provisioning,) = result["verification"]["provisioning"]
+        assert provisioning["status"] != "done" and provisioning["attempts"] >= 1
 
     if "sqlite" in expected:
         # An independent count from the database file the bench left behind: per channel, one message per request.
