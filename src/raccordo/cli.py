@@ -200,8 +200,12 @@ def demo(
         print(
             f"SMS is live through the sandbox's Twilio: {sms_link.phone_page}  (number {', '.join(sms_link.numbers)})"
         )
-    if meta_link and meta_link.pages:
-        print(f"Messenger is live too: {meta_link.customer_page}?lang=it  (page {', '.join(meta_link.pages)})")
+    if meta_link and meta_link.of_kind("messenger"):
+        pages = ", ".join(meta_link.of_kind("messenger"))
+        print(f"Messenger is live too: {meta_link.customer_page}?lang=it  (page {pages})")
+    if meta_link and meta_link.of_kind("instagram"):
+        accounts = ", ".join(meta_link.of_kind("instagram"))
+        print(f"Instagram is live too: {meta_link.customer_page}?lang=it  (account {accounts})")
     print()
     sys.stdout.flush()
     if not no_serve:

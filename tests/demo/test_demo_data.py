@@ -72,9 +72,9 @@ def test_demo_loads_the_promised_organization(rt: Runtime, loaded: DemoRun) -> N
         assert count_rows(session, Contact, tid) == 200
         assert count_rows(session, Conversation, tid) == 500
         channels = set(session.scalars(select(Inbox.channel).where(Inbox.tenant_id == tid)))
-        assert {"api", "email", "whatsapp", "sms", "widget", "telegram", "messenger"} <= channels
+        assert {"api", "email", "whatsapp", "sms", "widget", "telegram", "messenger", "instagram"} <= channels
         kinds = set(session.scalars(select(ContactIdentity.kind).where(ContactIdentity.tenant_id == tid)))
-        assert {"email", "phone", "whatsapp", "telegram", "messenger", "web_visitor", "external"} <= kinds
+        assert {"email", "phone", "whatsapp", "telegram", "messenger", "instagram", "web_visitor", "external"} <= kinds
         assert (
             count_rows(
                 session, ContactIdentity, tid, ContactIdentity.kind == "phone", ContactIdentity.value.like("+393%")

@@ -125,6 +125,12 @@ def demo(tmp_path_factory) -> Iterator[Demo]:
         assert phone, printed
         page = httpx.get(phone.group(1), timeout=10)
         assert page.status_code == 200 and phone.group(2) in page.text, page.text
+        # Messenger and Instagram too: one customer page for both, each line naming its page or account.
+        for channel, what in (("Messenger", "page"), ("Instagram", "account")):
+            line = re.search(rf"{channel} is live too: (\S+)\s+\({what} (\d+)\)", printed)
+            assert line, printed
+            meta = httpx.get(line.group(1), timeout=10)
+            assert meta.status_code == 200 and line.group(2) in meta.text, meta.text
         owner = next(email for email, role in logins.items() if role == "owner")
         with httpx.Client(base_url=base) as http:
             login = http.post("/api/v1/auth/login", json={"email": owner, "password": DEMO_PASSWORD})

@@ -1,7 +1,8 @@
 """The demo's Messenger inbox is live: wired as ``raccordo demo`` wires it (the demo loaded, the provider
 sandbox on a free port told the page, its secrets and the webhook URL, the app served with its worker), a
 demo customer writes through the sandbox with their page-scoped id and lands on their own contact, an
-agent's reply is delivered by the worker to the sandbox's Send API, and delivered then read come back.
+agent's reply is delivered by the worker to the sandbox's Send API, and delivered then read come back;
+the demo's Instagram account is live the same way.
 Both databases."""
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from raccordo.accounts.domain.actor import Actor
 from raccordo.accounts.domain.roles import Role
 from raccordo.accounts.models import User
 from raccordo.accounts.services import accounts
+from raccordo.channels.domain.reach import Availability
 from raccordo.channels.models import Inbox, OutboxItem
+from raccordo.channels.services.reach import ranked_routes
 from raccordo.demo.live_meta import MetaLink, connect_meta_sandbox, graph_base_url
 from raccordo.demo.sandbox_link import DEFAULT_SANDBOX_URL
 from raccordo.platform.runtime import Runtime
@@ -38,7 +41,10 @@ class LiveDemo:
 
     @property
     def control(self) -> str:
-        return f"{self.link.sandbox_url}/_sandbox/meta/pages/{self.link.pages[0]}"
+        return self.control_of(self.inbox)
+
+    def control_of(self, inbox: Inbox) -> str:
+        return f"{self.link.sandbox_url}/_sandbox/meta/pages/{inbox.settings['page_id']}"
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +80,7 @@ def _token(rt: Runtime, tenant_id: int, role: str) -> str:
 def test_the_demo_messenger_inbox_is_a_real_inbox_on_the_sandbox(rt: Runtime, live: LiveDemo) -> None:
     assert live.outbox_after_load == 0
     assert live.inbox.settings["graph_base_url"] == graph_base_url(live.link.sandbox_url)
-    assert live.link.pages == (live.inbox.settings["page_id"],)
+    assert live.link.of_kind("messenger") == (live.inbox.settings["page_id"],)
     assert httpx.get(f"{live.control}/sent").json()["data"] == []
     page = httpx.get(live.link.customer_page, params={"lang": "en"})
     assert page.status_code == 200 and live.inbox.settings["page_id"] in page.text
@@ -131,4 +137,66 @@ def test_a_demo_customer_writes_on_messenger_and_the_reply_is_delivered_then_rea
         lambda: (m := _message(rt, id=reply_id)) is not None and m.delivery_status == "read",
         timeout=30,
         what="the read event",
+    )
+
+
+def test_the_demo_instagram_inbox_is_live_and_its_customer_is_answered_by_default(rt: Runtime, live: LiveDemo) -> None:
+    """The demo's Instagram account is played by the sandbox too; a demo customer who writes there is
+    answered there by default (the reach ranking puts the inbox they wrote on first) and the reply goes
+    out to the sandbox's Send API with their Instagram-scoped id."""
+    with unit_of_work(rt.sessions) as session:
+        inbox = session.scalars(
+            select(Inbox).where(Inbox.tenant_id == live.tenant_id, Inbox.channel == "instagram")
+        ).one()
+        session.expunge(inbox)
+        history = session.scalar(select(func.count()).select_from(Message).where(Message.inbox_id == inbox.id))
+        identity = session.scalars(
+            select(ContactIdentity)
+            .where(ContactIdentity.tenant_id == live.tenant_id, ContactIdentity.kind == "instagram")
+            .order_by(ContactIdentity.id)
+            .limit(1)
+        ).one()
+        session.expunge(identity)
+    account = inbox.settings["account_id"]
+    assert inbox.settings["graph_base_url"] == graph_base_url(live.link.sandbox_url)
+    assert live.link.of_kind("instagram") == (account,) and history and history > 2
+    page = httpx.get(live.link.customer_page, params={"lang": "it"})
+    assert page.status_code == 200 and account in page.text and live.inbox.settings["page_id"] in page.text
+
+    scoped_account, igsid = identity.value.split(":")
+    assert scoped_account == account  # the demo's ids are scoped by its Instagram account
+    written = httpx.post(
+        f"{live.control_of(inbox)}/customers/{igsid}/events", json={"text": "Ciao, è disponibile?"}, timeout=60
+    )
+    assert written.status_code == 200, written.text
+    inbound = _message(rt, provider_message_id=written.json()["mid"])
+    assert inbound is not None and inbound.inbox_id == inbox.id
+    with unit_of_work(rt.sessions) as session:
+        conversation = session.get_one(Conversation, inbound.conversation_id)
+        assert conversation.contact_id == identity.contact_id
+        ranked = ranked_routes(session, conversation)
+    assert ranked[0].inbox_id == inbox.id and ranked[0].availability is Availability.FREE
+
+    answer = httpx.post(
+        f"{live.app_url}/api/v1/conversations/{inbound.conversation_id}/reply",
+        headers={"Authorization": f"Bearer {_token(rt, live.tenant_id, 'admin')}"},
+        json={"text": "Sì, in tutte le taglie."},
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    sent = wait_for(
+        lambda: [
+            s
+            for s in httpx.get(f"{live.control_of(inbox)}/sent").json()["data"]
+            if s["psid"] == igsid and s["payload"]["message"].get("text") == "Sì, in tutte le taglie."
+        ],
+        timeout=30,
+        what="the worker to deliver the Instagram reply to the sandbox",
+    )
+    assert len(sent) == 1
+    reply_id = answer.json()["id"]
+    wait_for(
+        lambda: (m := _message(rt, id=reply_id)) is not None and m.delivery_status == "delivered",
+        timeout=30,
+        what="the Instagram delivery event",
     )

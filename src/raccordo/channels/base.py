@@ -431,9 +431,16 @@ class Channel:
 
     # --- outbound ---------------------------------------------------------------------------------
 
-    def can_deliver(self, settings: dict[str, Any]) -> bool:
+    def can_deliver(self, settings: dict[str, Any], secret_names: frozenset[str] = frozenset()) -> bool:
         """Whether an inbox with these settings has a way to send at all (an API inbox without a callback
-        URL, an email inbox without SMTP have none): the composer never offers such an inbox."""
+        URL, an email inbox without SMTP, a bot without its token have none): the composer never offers
+        such an inbox. ``secret_names`` are the inbox's secrets that are set, never their values."""
+        return True
+
+    def can_address(self, settings: dict[str, Any], identity_value: str) -> bool:
+        """Whether a reply from an inbox with these settings can go to the contact's identity
+        ``identity_value`` (one of ``reply_identity_kinds``). Page-scoped ids (Messenger's PSID) reach the
+        customer only from the page they wrote to; most identities (a number, an address) reach from any."""
         return True
 
     def send(self, inbox: InboxConfig, message: OutboundMessage) -> str:

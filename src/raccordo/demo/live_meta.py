@@ -5,7 +5,8 @@ the sandbox and a random page token and app secret). The sandbox keeps its pages
 time the demo starts it is told again, over its control API (``POST /_sandbox/meta/pages``), which
 page to play, the token and app secret to accept, and the inbox's webhook URL; if the sandbox runs
 elsewhere than where the inbox was created, the inbox's Graph API base URL is moved there first.
-Instagram inboxes of the tenant, if any, are connected the same way.
+The demo's Instagram inbox (an Instagram professional account with its own linked page) is connected
+the same way, so both show on the sandbox's customer page.
 """
 
 from __future__ import annotations
@@ -31,10 +32,18 @@ AUTO_STATUSES = ("delivered",)
 class MetaLink:
     sandbox_url: str
     pages: tuple[str, ...]  # the page ids the sandbox now plays
+    # Per page, the channel (messenger, instagram) and the id webhooks and identities name (the page,
+    # or the Instagram account).
+    kinds: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
 
     @property
     def customer_page(self) -> str:
         return f"{self.sandbox_url}/_sandbox/meta/phone"
+
+    def of_kind(self, kind: str) -> tuple[str, ...]:
+        """The ids (page, or Instagram account) the sandbox plays for ``kind``."""
+        return tuple(account for k, account in zip(self.kinds, self.accounts, strict=True) if k == kind)
 
 
 def graph_base_url(sandbox_url: str) -> str:
@@ -89,4 +98,9 @@ def connect_meta_sandbox(
     for registration in registrations:
         answer = httpx.post(f"{sandbox_url}/_sandbox/meta/pages", json=registration, timeout=timeout)
         answer.raise_for_status()
-    return MetaLink(sandbox_url, tuple(r["page_id"] for r in registrations))
+    return MetaLink(
+        sandbox_url,
+        tuple(r["page_id"] for r in registrations),
+        tuple(r["kind"] for r in registrations),
+        tuple(r["account_id"] for r in registrations),
+    )

@@ -13,13 +13,15 @@ SLA policies, answer templates, wrap-up codes, a guided script and scheduled cal
 - ``demo/organization.py`` and ``demo/writer.py`` apply the plan through the services.
 - The WhatsApp inbox is live: created by the inbox service against the provider sandbox, which
   ``demo/sandbox_link.py`` tells its number, secrets and webhook URL each time the demo starts.
+- The Messenger and Instagram inboxes are live the same way (``demo/live_meta.py``): a Facebook page and
+  an Instagram professional account the sandbox plays, with the customers' page-scoped ids.
 - The Telegram inbox is loaded as history only and made live at each start by ``demo/live_telegram.py``
   (polling the sandbox's Bot API).
 - The load is one transaction: either the whole demo exists or nothing does, so "the tenant slug
   exists" is a reliable sign that the demo is already loaded.
 
 The email addresses use reserved ``example`` domains, but the Italian mobile numbers and the
-Telegram and Messenger ids are random and may belong to real people: never connect the demo
+Telegram, Messenger and Instagram ids are random and may belong to real people: never connect the demo
 tenant's inboxes to real providers.
 """
 

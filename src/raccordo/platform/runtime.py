@@ -11,7 +11,7 @@ from raccordo.platform import config_cache, domain_events, events
 from raccordo.platform.config import Settings
 from raccordo.platform.events import Publisher
 from raccordo.platform.files import FileStore
-from raccordo.platform.secretbox import SecretBox
+from raccordo.platform.secretbox import SecretBox, attach_to_sessions
 from raccordo.platform.store.db import make_engine, make_session_factory
 
 
@@ -35,6 +35,7 @@ class Runtime:
             secretbox=SecretBox(settings.resolved_secret_key()),
             files=FileStore(settings.attachments_dir),
         )
+        attach_to_sessions(runtime.sessions, runtime.secretbox)
         events.install(runtime.sessions, lambda: runtime.publisher)
         config_cache.configure(str(engine.url), settings.config_cache_seconds)
         config_cache.install(runtime.sessions)

@@ -7,6 +7,11 @@ import hashlib
 import json
 
 from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy.orm import Session, sessionmaker
+
+# Where every session of a runtime finds the runtime's box (``Runtime.build`` puts it there), so a use
+# case that holds only a session can tell which secrets an inbox has (``secret_names``).
+_SESSION_KEY = "raccordo.secretbox"
 
 
 class SecretBox:
@@ -27,3 +32,17 @@ class SecretBox:
             raise RuntimeError(
                 "inbox secrets cannot be decrypted: RACCORDO_SECRET_KEY differs from the one that encrypted them"
             ) from None
+
+
+def attach_to_sessions(sessions: sessionmaker[Session], box: SecretBox) -> None:
+    """Give every session ``sessions`` makes the runtime's box (read by ``secret_names``)."""
+    sessions.configure(info={**(sessions.kw.get("info") or {}), _SESSION_KEY: box})
+
+
+def secret_names(session: Session, sealed: str | None) -> frozenset[str]:
+    """The names of the secrets sealed in ``sealed`` (an inbox's), never their values; none when the
+    session has no box (it was not made by a runtime's factory) or nothing is sealed."""
+    box = session.info.get(_SESSION_KEY)
+    if not sealed or not isinstance(box, SecretBox):
+        return frozenset()
+    return frozenset(name for name, value in box.open(sealed).items() if value)

@@ -147,7 +147,7 @@ class ApiChannel(Channel):
             )
         ]
 
-    def can_deliver(self, settings: dict[str, Any]) -> bool:
+    def can_deliver(self, settings: dict[str, Any], secret_names: frozenset[str] = frozenset()) -> bool:
         return bool(settings.get("callback_url"))
 
     def send(self, inbox: InboxConfig, message: OutboundMessage) -> str:

@@ -9,7 +9,8 @@ service uses the same first choice when no inbox is named. The order:
 2. template only: a message window closed (or never opened) on a channel whose provider still accepts
    its approved templates (WhatsApp);
 3. unavailable, each with the first reason found: inbox inactive, nothing to deliver with (channel not
-   installed, settings without a way to send), no identity of a kind the channel can write to, window
+   installed, settings or secrets without a way to send), no identity of a kind the channel can write
+   to, identities only another inbox can write to (a page-scoped Messenger id of another page), window
    closed without templates.
 """
 
@@ -44,6 +45,9 @@ class ReplyRoute:
     rules: ComposerRules
     # The customer's last message of the conversation on this inbox (what opens a message window).
     last_inbound_at: datetime | None = None
+    # Identity kinds the contact has but none of whose values this inbox can write to (``Channel.can_address``:
+    # Messenger and Instagram ids are scoped to the page the customer wrote to).
+    unaddressable_kinds: frozenset[str] = frozenset()
     # The contact granted marketing consent for this channel (marketing templates need it).
     marketing_consent: bool = False
 
@@ -91,7 +95,7 @@ def _hours(rules: ComposerRules) -> str:
 def assess(route: ReplyRoute, identity_kinds: Iterable[str], *, last_inbox_id: int | None, now: datetime) -> Reach:
     """One inbox: free, template only or unavailable, with the first reason found."""
     last = route.inbox_id == last_inbox_id
-    kinds = set(identity_kinds)
+    kinds = set(identity_kinds) - route.unaddressable_kinds
     identity_kind = next((kind for kind in route.reply_identity_kinds if kind in kinds), None)
 
     def unavailable(key: str, **params: str) -> Reach:
@@ -101,6 +105,8 @@ def assess(route: ReplyRoute, identity_kinds: Iterable[str], *, last_inbox_id: i
         return unavailable("reach.inactive", name=route.name)
     if not route.delivers:
         return unavailable("reach.no_delivery", name=route.name)
+    if identity_kind is None and route.unaddressable_kinds & set(route.reply_identity_kinds):
+        return unavailable("reach.other_account", name=route.name)
     if identity_kind is None:
         return unavailable("reach.no_identity", kinds=", ".join(route.reply_identity_kinds) or "-")
     rules = route.rules

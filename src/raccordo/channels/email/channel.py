@@ -334,7 +334,7 @@ class EmailChannel(Channel):
             )
         return email, message_id
 
-    def can_deliver(self, settings: dict[str, Any]) -> bool:
+    def can_deliver(self, settings: dict[str, Any], secret_names: frozenset[str] = frozenset()) -> bool:
         return bool(settings.get("smtp_host"))
 
     def send(self, inbox: InboxConfig, message: OutboundMessage) -> str:

@@ -17,7 +17,12 @@ def page_id(inbox: InboxConfig) -> str:
 
 def account_id(inbox: InboxConfig) -> str:
     """The id webhook entries and customer identities are scoped by: the page, or the Instagram account."""
-    return str(inbox.settings.get("account_id") or inbox.settings.get("page_id") or "")
+    return account_id_of(inbox.settings)
+
+
+def account_id_of(settings: dict[str, object]) -> str:
+    """``account_id`` from an inbox's settings alone."""
+    return str(settings.get("account_id") or settings.get("page_id") or "")
 
 
 def language_of(inbox: InboxConfig) -> str:

@@ -41,7 +41,14 @@ from raccordo.channels.base import (
 from raccordo.channels.domain.composer import ComposerRules
 from raccordo.channels.messenger import inbound, outbound
 from raccordo.channels.messenger.check import run_check
-from raccordo.channels.messenger.config import account_id, graph_for, human_agent_allowed, language_of, page_id
+from raccordo.channels.messenger.config import (
+    account_id,
+    account_id_of,
+    graph_for,
+    human_agent_allowed,
+    language_of,
+    page_id,
+)
 from raccordo.channels.messenger.graph import Graph, SendFailure
 from raccordo.channels.messenger.media import MediaService
 from raccordo.channels.messenger.routes import router_for
@@ -129,6 +136,15 @@ class MetaMessagingChannel(Channel):
         return inbound.parse(data, self.kind, account_id(inbox), language_of(inbox))
 
     # --- outbound ---------------------------------------------------------------------------------
+
+    def can_deliver(self, settings: dict[str, Any], secret_names: frozenset[str] = frozenset()) -> bool:
+        # The Send API is called for the page with the page's access token.
+        return bool(settings.get("page_id")) and "access_token" in secret_names
+
+    def can_address(self, settings: dict[str, Any], identity_value: str) -> bool:
+        # A PSID/IGSID is scoped to the page (account) the customer wrote to: another page cannot use it.
+        page, scoped = inbound.scoped_id(identity_value)
+        return bool(scoped) and page in ("", account_id_of(settings))
 
     def send(self, inbox: InboxConfig, message: OutboundMessage) -> str:
         given = message.recipient.value if message.recipient and message.recipient.kind == self.kind else None

@@ -31,7 +31,7 @@ from raccordo.channels.sms import twilio, vonage
 from raccordo.channels.sms.background import SmsService
 from raccordo.channels.sms.config import provider_of
 from raccordo.channels.sms.consent import PURPOSE, apply_keyword
-from raccordo.channels.sms.settings import SETTINGS_FORM, check_settings
+from raccordo.channels.sms.settings import SETTINGS_FORM, check_settings, sms_credentials_set
 from raccordo.platform.i18n import translate
 from raccordo.record.domain.events import MessageReceived
 
@@ -84,6 +84,9 @@ class SmsChannel(Channel):
         return None
 
     # --- outbound ---------------------------------------------------------------------------------
+
+    def can_deliver(self, settings: dict[str, Any], secret_names: frozenset[str] = frozenset()) -> bool:
+        return sms_credentials_set(settings, secret_names)
 
     def send(self, inbox: InboxConfig, message: OutboundMessage) -> str:
         language = "en" if inbox.settings.get("language") == "en" else "it"

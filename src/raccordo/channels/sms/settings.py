@@ -160,3 +160,14 @@ def check_settings(validated: tuple[dict[str, Any], dict[str, str]]) -> tuple[di
         else:
             _require(settings, secrets, ("vonage_private_key",))
     return settings, secrets
+
+
+def sms_credentials_set(settings: dict[str, Any], secret_names: frozenset[str]) -> bool:
+    """Whether the inbox's provider has what it sends with (``secret_names``: the secrets set, no values):
+    Twilio the account SID and auth token, Vonage an application and its private key or the API key and
+    secret (``vonage.authorization``)."""
+    if settings.get("provider") != "vonage":  # as ``config.provider_of``: Twilio unless Vonage
+        return bool(settings.get("twilio_account_sid")) and "twilio_auth_token" in secret_names
+    if settings.get("vonage_application_id") and "vonage_private_key" in secret_names:
+        return True
+    return bool(settings.get("vonage_api_key")) and "vonage_api_secret" in secret_names

@@ -192,6 +192,10 @@ class TelegramChannel(Channel):
 
     # --- outbound ---------------------------------------------------------------------------------
 
+    def can_deliver(self, settings: dict[str, Any], secret_names: frozenset[str] = frozenset()) -> bool:
+        # Every Bot API call carries the bot's token.
+        return "bot_token" in secret_names
+
     def send(self, inbox: InboxConfig, message: OutboundMessage) -> str:
         if message.recipient is None:
             raise DeliveryError("no Telegram user to send to", permanent=True, reason="telegram.error.no_chat")

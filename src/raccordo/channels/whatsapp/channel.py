@@ -213,6 +213,10 @@ class WhatsAppChannel(Channel):
 
     # --- outbound ---------------------------------------------------------------------------------
 
+    def can_deliver(self, settings: dict[str, Any], secret_names: frozenset[str] = frozenset()) -> bool:
+        # The Cloud API sends from the phone number's id with the access token.
+        return bool(settings.get("phone_number_id")) and "access_token" in secret_names
+
     def send(self, inbox: InboxConfig, message: OutboundMessage) -> str:
         if message.recipient is None:
             raise DeliveryError("no WhatsApp number to send to", permanent=True)

@@ -19,6 +19,8 @@ CONSENT_PURPOSES = ("marketing_email", "marketing_whatsapp", "profiling")
 # The demo's Messenger page (``data/organization.json``): PSIDs are page-scoped, so the demo's
 # Messenger identities are ``<page id>:<PSID>`` as the channel writes them.
 MESSENGER_PAGE_ID = "300000000000001"
+# The demo's Instagram professional account (its own linked page): IGSIDs are scoped the same way.
+INSTAGRAM_ACCOUNT_ID = "17841400000000001"
 
 
 class Ids:
@@ -98,6 +100,8 @@ def _identities(rng: random.Random, ids: Ids, name: str) -> tuple[dict[str, str]
         identities[IdentityKind.TELEGRAM] = ids.digits(rng.choice((9, 10)))
     if rng.random() < 0.3:
         identities[IdentityKind.MESSENGER] = f"{MESSENGER_PAGE_ID}:{ids.digits(16)}"
+    if rng.random() < 0.12:
+        identities[IdentityKind.INSTAGRAM] = f"{INSTAGRAM_ACCOUNT_ID}:{ids.digits(16)}"
     if rng.random() < 0.4:
         identities[IdentityKind.WEB_VISITOR] = ids.token("wv_", 16)
     if rng.random() < 0.45 or not identities:

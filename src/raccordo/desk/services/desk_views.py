@@ -201,11 +201,13 @@ def _composer(session: Session, actor: Actor, lists: _Lists, context: Data, max_
     why not (``channels/domain/reach.py``), the default (the first that reaches them), and ``inbox_rules``:
     {inbox id: JSON of its rules and message window} for each inbox that can send, reachable or not."""
     actor.require(Permission.READ)
-    kinds = {identity.kind for identity in context["identities"]}
+    identities = [(identity.kind, identity.value) for identity in context["identities"]]
     thread = context.get("messages")
     # The whole thread already read (the page) tells the customer's last message per inbox: no query.
     last = reach_service.last_inbound_by_inbox(thread) if thread is not None and len(thread) < THREAD_LIMIT else None
-    reach = reach_service.ranked_routes(session, context["conversation"], lists.inboxes, kinds=kinds, last_inbound=last)
+    reach = reach_service.ranked_routes(
+        session, context["conversation"], lists.inboxes, identities=identities, last_inbound=last
+    )
     by_id = {i.id: i for i in lists.inboxes}
     now = datetime.now(UTC)
     rules = {}
