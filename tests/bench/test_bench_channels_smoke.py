@@ -77,9 +77,10 @@ def test_bench_channels_smoke(tmp_path: Path) -> None:
         tenant = result["verification"]["tenant"]
         assert tenant["contacts_in_db"] == tenant["sent"] == sent * len(channels)
         assert tenant["raw_inbound_pending"] == 0
-        # Telegram's setWebhook went to the closed port: tried, refused, never done.
+        # Telegram's setWebhook goes to a closed port: never done (whether the worker got to a first
+        # try within the run depends on the machine's load, so it is not asserted).
         (provisioning,) = result["verification"]["provisioning"]
-        assert provisioning["status"] != "done" and provisioning["attempts"] >= 1
+        assert provisioning["status"] != "done"
 
     if "sqlite" in expected:
         # An independent count from the database file the bench left behind: per channel, one message per request.
