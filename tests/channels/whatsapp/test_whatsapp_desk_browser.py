@@ -102,6 +102,11 @@ def test_an_agent_answers_on_whatsapp_sees_read_and_sends_a_template_outside_the
     httpx.post(f"{control}/control", json={"window_age": {wa_id: 25 * 3600}})
     owner.reload()
     owner.wait_for_selector("body[data-ws=open]", timeout=10000)
+    # WhatsApp is now template-only: an inbox that still takes free text (the desk's API inbox) ranks first
+    # (channels/domain/reach.py); the agent answers on WhatsApp and the composer switches to its templates.
+    whatsapp = owner.locator(f"#reply-inbox option[value='{inbox['id']}']")
+    assert whatsapp.get_attribute("data-availability") == "template_only" and whatsapp.is_enabled()
+    owner.select_option("#reply-inbox", str(inbox["id"]))
     picker = owner.locator("#channel-templates")
     picker.wait_for(state="visible", timeout=10000)
     assert (
