@@ -14,14 +14,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from raccordo.channels.messenger.config import graph_for, language_of
 from raccordo.channels.messenger.graph import SendFailure
 from raccordo.channels.messenger.inbound import MEDIA_PENDING
-from raccordo.channels.services import media_downloads
-from raccordo.channels.services.media_downloads import Fetched, MediaSource
+from raccordo.channels.services.media_downloads import Fetched, MediaDownloads, count_failure, failure_notes
 from raccordo.platform.i18n import translate
 from raccordo.platform.runtime import Runtime
 
@@ -30,21 +29,31 @@ log = logging.getLogger(__name__)
 BACKOFF = (10, 60, 300, 1800)
 
 
-def _fetcher(rt: Runtime, config: Any) -> Callable[[dict[str, Any]], Fetched | SendFailure]:
-    graph = graph_for(config)
+class MetaMedia(MediaDownloads):
+    """Attachments as CDN URLs, for Messenger or Instagram (``kind``): both keep them under ``meta``."""
 
-    def fetch(item: dict[str, Any]) -> Fetched | SendFailure:
-        try:
-            return graph.download(str(item["url"]), rt.settings.max_attachment_bytes)
-        except SendFailure as exc:
-            return exc
+    details, pending_flag, failures = "meta", MEDIA_PENDING, (SendFailure,)
 
-    return fetch
+    def __init__(self, kind: str) -> None:
+        self.channel = kind
 
+    def fetcher(self, rt: Runtime, config: Any) -> Callable[[dict[str, Any]], Fetched]:
+        graph = graph_for(config)
+        return lambda item: graph.download(str(item["url"]), rt.settings.max_attachment_bytes)
 
-def _describe(message_id: int, index: int, item: dict[str, Any], fetched: Fetched) -> tuple[str, str]:
-    content_type = fetched[1]
-    return _filename(item, index, content_type), content_type[:200]
+    def language(self, config: Any) -> str:
+        return language_of(config)
+
+    def describe(self, message_id: int, index: int, item: dict[str, Any], fetched: Fetched) -> tuple[str, str]:
+        return _filename(item, index, fetched[1]), fetched[1][:200]
+
+    def failed(self, item: dict[str, Any], failure: SendFailure, language: str, now: datetime) -> list[str]:
+        """Count the attempt and schedule the next; the notes to write (first failure, final failure)."""
+        reason = failure.error.describe()
+        gone = failure.error.http_status in (403, 404, 410, 413)
+        attempt = count_failure(item, reason, BACKOFF, now, give_up=gone)
+        kind = translate(f"meta.inbound.{item.get('kind', 'file')}", language)
+        return failure_notes("meta", attempt, language, kind=kind, reason=reason)
 
 
 def _filename(item: dict[str, Any], index: int, content_type: str) -> str:
@@ -57,46 +66,18 @@ def _filename(item: dict[str, Any], index: int, content_type: str) -> str:
     return f"{item.get('kind', 'file')}-{index + 1}{extension}"
 
 
-def _failed(item: dict[str, Any], failure: SendFailure, language: str, now: datetime) -> list[str]:
-    """Count the attempt and schedule the next; the notes to write (first failure, final failure)."""
-    attempts = int(item.get("attempts") or 0) + 1
-    reason = failure.error.describe()
-    item.update(attempts=attempts, error=reason)
-    kind = translate(f"meta.inbound.{item.get('kind', 'file')}", language)
-    gone = failure.error.http_status in (403, 404, 410, 413)
-    if gone or attempts > len(BACKOFF):
-        item.update(status="failed", next_at=None)
-        return [translate("meta.media.failed", language, kind=kind, reason=reason)]
-    item["next_at"] = (now + timedelta(seconds=BACKOFF[attempts - 1])).isoformat()
-    return [translate("meta.media.retrying", language, kind=kind, reason=reason)] if attempts == 1 else []
-
-
-def source(kind: str) -> MediaSource:
-    """The download pass's parts for one Meta channel (Messenger or Instagram: the same ``meta`` details)."""
-    return MediaSource(
-        channel=kind,
-        details="meta",
-        pending_flag=MEDIA_PENDING,
-        note_of="meta_media_of",
-        fetcher=_fetcher,
-        language=language_of,
-        failed=_failed,
-        describe=_describe,
-    )
-
-
 def pending_messages(rt: Runtime, kind: str, limit: int = 20) -> list[int]:
-    return media_downloads.pending_messages(rt, source(kind), limit)
+    return MetaMedia(kind).pending_messages(rt, limit)
 
 
 def download_pending(rt: Runtime, kind: str, now: datetime | None = None) -> int:
     """One pass: download every due file of the channel's messages; returns how many were stored."""
-    return media_downloads.download_pending(rt, source(kind), now)
+    return MetaMedia(kind).download_pending(rt, now)
 
 
 def download_message(rt: Runtime, message_id: int, now: datetime) -> int:
-    # The message's channel is read from the row; the parts do not depend on it past the query.
-    return media_downloads.download_message(rt, source("messenger"), message_id, now)
+    # Which of the two channels only narrows the query of pending messages; one message is the same for both.
+    return MetaMedia("messenger").download_message(rt, message_id, now)
 
 
 class MediaService:

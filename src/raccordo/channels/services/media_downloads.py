@@ -3,7 +3,7 @@
 A channel's webhook names its files (a media id, a ``file_id``, a CDN or API URL) and the message
 is stored at once with them listed in ``content_attributes.<details>.media`` and a pending flag;
 fetching them is a call to a third party that must not happen while the webhook is answered. The
-channel's background service runs ``download_pending`` with a ``MediaSource``: the channel's own
+channel's background service runs ``download_pending`` of its ``MediaDownloads``: the channel's own
 parts (how to fetch one file from its provider, how to name the attachment, what a failure means
 and which notes it writes) stay in the channel's package; finding the due files, storing them as
 attachments, keeping the list and the flag current and writing the notes as system messages is
@@ -12,9 +12,9 @@ done here, the same for all.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -22,31 +22,53 @@ from sqlalchemy import select
 from raccordo.channels.models import Inbox
 from raccordo.channels.services.inbound import inbox_config
 from raccordo.platform.events import emit_message
+from raccordo.platform.i18n import translate
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 from raccordo.record.domain.messages import DeliveryStatus, Direction, SenderType
 from raccordo.record.models import Attachment, Conversation, Message
 
 # What a channel's fetch answers for one file: its bytes and what the provider says of it (the
-# content type, or Telegram's file path), or the channel's own failure (an exception, a reason).
+# content type, or Telegram's file path).
 Fetched = tuple[bytes, str]
 
 
-@dataclass(frozen=True)
-class MediaSource:
-    """One channel's parts of the download pass."""
+class MediaDownloads(ABC):
+    """One channel's download pass: the shared loop here, the channel's own parts in its subclass.
+
+    A failure note points back to its message with ``<details>_media_of``.
+    """
 
     channel: str  # ``Message.channel`` of the messages to look at
     details: str  # the key of ``content_attributes`` whose ``media`` lists the files
     pending_flag: str  # the ``content_attributes`` flag set while a file is to download
-    note_of: str  # the key a failure note's ``content_attributes`` points back to the message with
-    # (rt, inbox config) -> fetch one due media item: ``Fetched`` or the channel's failure
-    fetcher: Callable[[Runtime, Any], Callable[[dict[str, Any]], Fetched | object]]
-    language: Callable[[Any], str]  # the inbox config's language, for the notes
-    # (item, failure, language, now) -> count the attempt, schedule or give up; the notes to write
-    failed: Callable[[dict[str, Any], Any, str, datetime], list[str]]
-    # (message id, index, item, fetched) -> the attachment's filename and content type
-    describe: Callable[[int, int, dict[str, Any], Fetched], tuple[str, str]]
+    failures: tuple[type[Exception], ...]  # what the channel's fetch raises when a file could not be had
+
+    @abstractmethod
+    def fetcher(self, rt: Runtime, config: Any) -> Callable[[dict[str, Any]], Fetched]:
+        """How to fetch one due media item with the inbox's config (raises one of ``failures``)."""
+
+    @abstractmethod
+    def language(self, config: Any) -> str:
+        """The inbox's language, for the notes."""
+
+    @abstractmethod
+    def failed(self, item: dict[str, Any], failure: Any, language: str, now: datetime) -> list[str]:
+        """Count the attempt on the item, schedule the next or give up; the notes to write."""
+
+    @abstractmethod
+    def describe(self, message_id: int, index: int, item: dict[str, Any], fetched: Fetched) -> tuple[str, str]:
+        """The stored attachment's filename and content type."""
+
+    def pending_messages(self, rt: Runtime, limit: int = 20) -> list[int]:
+        return pending_messages(rt, self, limit)
+
+    def download_pending(self, rt: Runtime, now: datetime | None = None) -> int:
+        """One pass: download every due file; returns how many were stored."""
+        return download_pending(rt, self, now)
+
+    def download_message(self, rt: Runtime, message_id: int, now: datetime) -> int:
+        return download_message(rt, self, message_id, now)
 
 
 def due(item: dict[str, Any], now: datetime) -> bool:
@@ -55,7 +77,31 @@ def due(item: dict[str, Any], now: datetime) -> bool:
     )
 
 
-def pending_messages(rt: Runtime, source: MediaSource, limit: int = 20) -> list[int]:
+def count_failure(
+    item: dict[str, Any], reason: str, backoff: Sequence[int], now: datetime, give_up: bool = False
+) -> int | None:
+    """Count a failed attempt on the item and schedule the next after ``backoff``.
+
+    The item is given up (``None``) when ``give_up`` (the failure will not get better) or the
+    backoff has run out; otherwise the attempt's number, so the channel can write its first note.
+    """
+    attempts = int(item.get("attempts") or 0) + 1
+    item.update(attempts=attempts, error=reason)
+    if give_up or attempts > len(backoff):
+        item.update(status="failed", next_at=None)
+        return None
+    item["next_at"] = (now + timedelta(seconds=backoff[attempts - 1])).isoformat()
+    return attempts
+
+
+def failure_notes(prefix: str, attempt: int | None, language: str, **values: str) -> list[str]:
+    """The notes after ``count_failure``: ``<prefix>.media.failed`` when given up, ``.retrying`` on the first."""
+    if attempt is None:
+        return [translate(f"{prefix}.media.failed", language, **values)]
+    return [translate(f"{prefix}.media.retrying", language, **values)] if attempt == 1 else []
+
+
+def pending_messages(rt: Runtime, source: MediaDownloads, limit: int = 20) -> list[int]:
     """Inbound messages of the channel whose files are still to download, oldest first."""
     with unit_of_work(rt.sessions) as session:
         return list(
@@ -72,14 +118,20 @@ def pending_messages(rt: Runtime, source: MediaSource, limit: int = 20) -> list[
         )
 
 
-def download_message(rt: Runtime, source: MediaSource, message_id: int, now: datetime) -> int:
+def download_message(rt: Runtime, source: MediaDownloads, message_id: int, now: datetime) -> int:
     """Fetch the message's due files (outside any transaction), then record them; returns how many were stored."""
     with unit_of_work(rt.sessions) as session:
         message = session.get_one(Message, message_id)
         config = inbox_config(rt, session.get_one(Inbox, message.inbox_id))
         media = [dict(item) for item in (message.content_attributes.get(source.details) or {}).get("media") or []]
     fetch = source.fetcher(rt, config)
-    outcomes = {index: fetch(item) for index, item in enumerate(media) if due(item, now)}
+    outcomes: dict[int, Fetched | Exception] = {}
+    for index, item in enumerate(media):
+        if due(item, now):
+            try:
+                outcomes[index] = fetch(item)
+            except source.failures as exc:
+                outcomes[index] = exc
     if not outcomes:
         return 0
     language, stored = source.language(config), 0
@@ -98,11 +150,11 @@ def download_message(rt: Runtime, source: MediaSource, message_id: int, now: dat
                 Attachment(
                     tenant_id=message.tenant_id,
                     message_id=message.id,
-                    filename=filename,
-                    content_type=content_type,
                     size=len(outcome[0]),
                     sha256=digest,
                     storage_path=relative,
+                    filename=filename,
+                    content_type=content_type,
                 )
             )
             item.update(status="stored", error=None, next_at=None)
@@ -122,7 +174,7 @@ def download_message(rt: Runtime, source: MediaSource, message_id: int, now: dat
                     inbox_id=message.inbox_id,
                     sender_type=SenderType.SYSTEM.value,
                     text=text,
-                    content_attributes={source.note_of: message.id},
+                    content_attributes={f"{source.details}_media_of": message.id},
                     delivery_status=DeliveryStatus.NOT_APPLICABLE.value,
                     created_at=now,
                 )
@@ -132,7 +184,7 @@ def download_message(rt: Runtime, source: MediaSource, message_id: int, now: dat
     return stored
 
 
-def download_pending(rt: Runtime, source: MediaSource, now: datetime | None = None) -> int:
+def download_pending(rt: Runtime, source: MediaDownloads, now: datetime | None = None) -> int:
     """One pass over the channel's messages with files to fetch; returns how many files were stored."""
     return sum(
         download_message(rt, source, message_id, now or datetime.now(UTC))

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import mimetypes
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from raccordo.channels.services import media_downloads
-from raccordo.channels.services.media_downloads import Fetched, MediaSource
+from raccordo.channels.services.media_downloads import Fetched, MediaDownloads, count_failure, failure_notes
 from raccordo.channels.telegram.botapi import BotApiFailure
 from raccordo.channels.telegram.config import bot_for, language_of
 from raccordo.channels.telegram.updates import MEDIA_PENDING
@@ -38,56 +37,34 @@ def _fetch(rt: Runtime, config: Any, file_id: str) -> tuple[bytes, str]:
     return bot.download(path), path
 
 
-def _fetcher(rt: Runtime, config: Any) -> Callable[[dict[str, Any]], Fetched | BotApiFailure]:
-    def fetch(item: dict[str, Any]) -> Fetched | BotApiFailure:
-        try:
-            return _fetch(rt, config, str(item["file_id"]))
-        except BotApiFailure as exc:
-            return exc
+class TelegramMedia(MediaDownloads):
+    """Files named by ``file_id``: ``getFile`` answers the path; what is fetched is (bytes, path)."""
 
-    return fetch
+    channel = details = "telegram"
+    pending_flag, failures = MEDIA_PENDING, (BotApiFailure,)
 
+    def fetcher(self, rt: Runtime, config: Any) -> Callable[[dict[str, Any]], Fetched]:
+        return lambda item: _fetch(rt, config, str(item["file_id"]))
 
-def _describe(message_id: int, index: int, item: dict[str, Any], fetched: Fetched) -> tuple[str, str]:
-    path = fetched[1]
-    extension = mimetypes.guess_extension(str(item.get("mime_type") or "")) or ""
-    filename = item.get("filename") or path.rsplit("/", 1)[-1] or f"telegram-{item['kind']}{extension}"
-    return str(filename)[:300], str(item.get("mime_type") or "application/octet-stream")[:200]
+    def language(self, config: Any) -> str:
+        return language_of(config)
 
+    def describe(self, message_id: int, index: int, item: dict[str, Any], fetched: Fetched) -> tuple[str, str]:
+        extension = mimetypes.guess_extension(str(item.get("mime_type") or "")) or ""
+        filename = item.get("filename") or fetched[1].rsplit("/", 1)[-1] or f"telegram-{item['kind']}{extension}"
+        return str(filename)[:300], str(item.get("mime_type") or "application/octet-stream")[:200]
 
-def _failed(item: dict[str, Any], failure: BotApiFailure, language: str, now: datetime) -> list[str]:
-    attempts = int(item.get("attempts") or 0) + 1
-    reason = f"{failure.error_code or '-'} {failure.description}".strip()
-    item.update(attempts=attempts, error=reason)
-    kind = translate(f"telegram.inbound.{item.get('kind', 'document')}", language, filename=item.get("filename") or "")
-    # A 400 (file too big for bots, file id unknown) will not get better.
-    if failure.error_code == 400 or attempts > len(BACKOFF):
-        item.update(status="failed", next_at=None)
-        return [translate("telegram.media.failed", language, kind=kind, reason=reason)]
-    item["next_at"] = (now + timedelta(seconds=BACKOFF[attempts - 1])).isoformat()
-    return [translate("telegram.media.retrying", language, kind=kind, reason=reason)] if attempts == 1 else []
+    def failed(self, item: dict[str, Any], failure: BotApiFailure, language: str, now: datetime) -> list[str]:
+        reason = f"{failure.error_code or '-'} {failure.description}".strip()
+        # A 400 (file too big for bots, file id unknown) will not get better.
+        attempt = count_failure(item, reason, BACKOFF, now, give_up=failure.error_code == 400)
+        kind = translate(
+            f"telegram.inbound.{item.get('kind', 'document')}", language, filename=item.get("filename") or ""
+        )
+        return failure_notes("telegram", attempt, language, kind=kind, reason=reason)
 
 
-SOURCE = MediaSource(
-    channel="telegram",
-    details="telegram",
-    pending_flag=MEDIA_PENDING,
-    note_of="telegram_media_of",
-    fetcher=_fetcher,
-    language=language_of,
-    failed=_failed,
-    describe=_describe,
-)
-
-
-def pending_messages(rt: Runtime, limit: int = 20) -> list[int]:
-    return media_downloads.pending_messages(rt, SOURCE, limit)
-
-
-def download_pending(rt: Runtime, now: datetime | None = None) -> int:
-    """One pass: download every due file; returns how many were stored."""
-    return media_downloads.download_pending(rt, SOURCE, now)
-
-
-def download_message(rt: Runtime, message_id: int, now: datetime) -> int:
-    return media_downloads.download_message(rt, SOURCE, message_id, now)
+MEDIA = TelegramMedia()
+pending_messages = MEDIA.pending_messages
+download_pending = MEDIA.download_pending
+download_message = MEDIA.download_message

@@ -15,11 +15,10 @@ conversation, in the inbox's language, so the agent knows a file is missing and 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from raccordo.channels.services import media_downloads
-from raccordo.channels.services.media_downloads import Fetched, MediaSource
+from raccordo.channels.services.media_downloads import Fetched, MediaDownloads, count_failure, failure_notes
 from raccordo.channels.whatsapp.config import graph_for, language_of
 from raccordo.channels.whatsapp.graph import GraphFailure
 from raccordo.channels.whatsapp.inbound import MEDIA_PENDING
@@ -31,57 +30,35 @@ PENDING_FLAG = MEDIA_PENDING
 BACKOFF = (10, 60, 300, 1800, 7200)
 
 
-def _fetcher(rt: Runtime, config: Any) -> Callable[[dict[str, Any]], Fetched | GraphFailure]:
-    graph = graph_for(config)
+class WhatsAppMedia(MediaDownloads):
+    """Media named by id: ``GET /{media-id}`` answers the URL, fetched with the same token."""
 
-    def fetch(item: dict[str, Any]) -> Fetched | GraphFailure:
-        try:
-            return graph.download(str(item["id"]))
-        except GraphFailure as exc:
-            return exc
+    channel = details = "whatsapp"
+    pending_flag, failures = PENDING_FLAG, (GraphFailure,)
 
-    return fetch
+    def fetcher(self, rt: Runtime, config: Any) -> Callable[[dict[str, Any]], Fetched]:
+        graph = graph_for(config)
+        return lambda item: graph.download(str(item["id"]))
 
+    def language(self, config: Any) -> str:
+        return language_of(config)
 
-def _describe(message_id: int, index: int, item: dict[str, Any], fetched: Fetched) -> tuple[str, str]:
-    filename = str(item.get("filename") or f"whatsapp-{item['kind']}-{item['id']}")[:300]
-    return filename, str(item.get("mime_type") or fetched[1])[:200]
+    def describe(self, message_id: int, index: int, item: dict[str, Any], fetched: Fetched) -> tuple[str, str]:
+        filename = str(item.get("filename") or f"whatsapp-{item['kind']}-{item['id']}")[:300]
+        return filename, str(item.get("mime_type") or fetched[1])[:200]
 
-
-def _failed(item: dict[str, Any], failure: GraphFailure, language: str, now: datetime) -> list[str]:
-    """Count the attempt and schedule the next; the notes to write (first failure, final failure)."""
-    attempts = int(item.get("attempts") or 0) + 1
-    reason = failure.error.explain(language)
-    item.update(attempts=attempts, error=reason)
-    kind = translate(f"whatsapp.inbound.{item.get('kind', 'document')}", language, filename=item.get("filename") or "")
-    if (not failure.error.retryable and failure.error.http_status in (400, 404)) or attempts > len(BACKOFF):
-        item.update(status="failed", next_at=None)
-        return [translate("whatsapp.media.failed", language, kind=kind, reason=reason)]
-    item["next_at"] = (now + timedelta(seconds=BACKOFF[attempts - 1])).isoformat()
-    return [translate("whatsapp.media.retrying", language, kind=kind, reason=reason)] if attempts == 1 else []
+    def failed(self, item: dict[str, Any], failure: GraphFailure, language: str, now: datetime) -> list[str]:
+        """Count the attempt and schedule the next; the notes to write (first failure, final failure)."""
+        kind = translate(
+            f"whatsapp.inbound.{item.get('kind', 'document')}", language, filename=item.get("filename") or ""
+        )
+        reason = failure.error.explain(language)
+        gone = not failure.error.retryable and failure.error.http_status in (400, 404)
+        attempt = count_failure(item, reason, BACKOFF, now, give_up=gone)
+        return failure_notes("whatsapp", attempt, language, kind=kind, reason=reason)
 
 
-SOURCE = MediaSource(
-    channel="whatsapp",
-    details="whatsapp",
-    pending_flag=PENDING_FLAG,
-    note_of="whatsapp_media_of",
-    fetcher=_fetcher,
-    language=language_of,
-    failed=_failed,
-    describe=_describe,
-)
-
-
-def pending_messages(rt: Runtime, limit: int = 20) -> list[int]:
-    """Inbound WhatsApp messages whose media is still to download, oldest first."""
-    return media_downloads.pending_messages(rt, SOURCE, limit)
-
-
-def download_pending(rt: Runtime, now: datetime | None = None) -> int:
-    """One pass: download every due file; returns how many were stored."""
-    return media_downloads.download_pending(rt, SOURCE, now)
-
-
-def download_message(rt: Runtime, message_id: int, now: datetime) -> int:
-    return media_downloads.download_message(rt, SOURCE, message_id, now)
+MEDIA = WhatsAppMedia()
+pending_messages = MEDIA.pending_messages
+download_pending = MEDIA.download_pending
+download_message = MEDIA.download_message
