@@ -14,133 +14,51 @@ conversation, in the inbox's language, so the agent knows a file is missing and 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
-from raccordo.channels.models import Inbox
-from raccordo.channels.services.inbound import inbox_config
+from raccordo.channels.services.media_downloads import Fetched, MediaDownloads, count_failure, failure_notes
 from raccordo.channels.whatsapp.config import graph_for, language_of
 from raccordo.channels.whatsapp.graph import GraphFailure
 from raccordo.channels.whatsapp.inbound import MEDIA_PENDING
-from raccordo.platform.events import emit_message
 from raccordo.platform.i18n import translate
 from raccordo.platform.runtime import Runtime
-from raccordo.platform.store.db import unit_of_work
-from raccordo.record.domain.messages import DeliveryStatus, Direction, SenderType
-from raccordo.record.models import Attachment, Conversation, Message
 
 PENDING_FLAG = MEDIA_PENDING
 # Seconds before each retry; after the last one the file is given up (Meta keeps media about 30 days).
 BACKOFF = (10, 60, 300, 1800, 7200)
 
 
-def _due(item: dict[str, Any], now: datetime) -> bool:
-    return item.get("status") == "pending" and (
-        not item.get("next_at") or datetime.fromisoformat(item["next_at"]) <= now
-    )
+class WhatsAppMedia(MediaDownloads):
+    """Media named by id: ``GET /{media-id}`` answers the URL, fetched with the same token."""
 
+    channel = details = "whatsapp"
+    pending_flag, failures = PENDING_FLAG, (GraphFailure,)
 
-def pending_messages(rt: Runtime, limit: int = 20) -> list[int]:
-    """Inbound WhatsApp messages whose media is still to download, oldest first."""
-    with unit_of_work(rt.sessions) as session:
-        return list(
-            session.scalars(
-                select(Message.id)
-                .where(
-                    Message.channel == "whatsapp",
-                    Message.direction == Direction.INBOUND.value,
-                    Message.content_attributes[PENDING_FLAG].as_boolean().is_(True),
-                )
-                .order_by(Message.id)
-                .limit(limit)
-            )
+    def fetcher(self, rt: Runtime, config: Any) -> Callable[[dict[str, Any]], Fetched]:
+        graph = graph_for(config)
+        return lambda item: graph.download(str(item["id"]))
+
+    def language(self, config: Any) -> str:
+        return language_of(config)
+
+    def describe(self, message_id: int, index: int, item: dict[str, Any], fetched: Fetched) -> tuple[str, str]:
+        filename = str(item.get("filename") or f"whatsapp-{item['kind']}-{item['id']}")[:300]
+        return filename, str(item.get("mime_type") or fetched[1])[:200]
+
+    def failed(self, item: dict[str, Any], failure: GraphFailure, language: str, now: datetime) -> list[str]:
+        """Count the attempt and schedule the next; the notes to write (first failure, final failure)."""
+        kind = translate(
+            f"whatsapp.inbound.{item.get('kind', 'document')}", language, filename=item.get("filename") or ""
         )
+        reason = failure.error.explain(language)
+        gone = not failure.error.retryable and failure.error.http_status in (400, 404)
+        attempt = count_failure(item, reason, BACKOFF, now, give_up=gone)
+        return failure_notes("whatsapp", attempt, language, kind=kind, reason=reason)
 
 
-def download_pending(rt: Runtime, now: datetime | None = None) -> int:
-    """One pass: download every due file; returns how many were stored."""
-    stored = 0
-    for message_id in pending_messages(rt):
-        stored += download_message(rt, message_id, now or datetime.now(UTC))
-    return stored
-
-
-def download_message(rt: Runtime, message_id: int, now: datetime) -> int:
-    with unit_of_work(rt.sessions) as session:
-        message = session.get_one(Message, message_id)
-        inbox = session.get_one(Inbox, message.inbox_id)
-        config = inbox_config(rt, inbox)
-        media = [dict(item) for item in (message.content_attributes.get("whatsapp") or {}).get("media") or []]
-    graph, language = graph_for(config), language_of(config)
-    outcomes: dict[int, tuple[bytes, str] | GraphFailure] = {}
-    for index, item in enumerate(media):
-        if _due(item, now):
-            try:
-                outcomes[index] = graph.download(str(item["id"]))
-            except GraphFailure as exc:
-                outcomes[index] = exc
-    if not outcomes:
-        return 0
-    stored = 0
-    with unit_of_work(rt.sessions) as session:
-        message = session.get_one(Message, message_id, with_for_update=rt.engine.dialect.name == "postgresql")
-        conversation = session.get_one(Conversation, message.conversation_id)
-        notes: list[str] = []
-        for index, outcome in outcomes.items():
-            item = media[index]
-            if isinstance(outcome, GraphFailure):
-                notes.extend(_failed(item, outcome, language, now))
-                continue
-            data, content_type = outcome
-            relative, digest = rt.files.put(message.tenant_id, data)
-            session.add(
-                Attachment(
-                    tenant_id=message.tenant_id,
-                    message_id=message.id,
-                    filename=str(item.get("filename") or f"whatsapp-{item['kind']}-{item['id']}")[:300],
-                    content_type=str(item.get("mime_type") or content_type)[:200],
-                    size=len(data),
-                    sha256=digest,
-                    storage_path=relative,
-                )
-            )
-            item.update(status="stored", error=None, next_at=None)
-            stored += 1
-        details = dict(message.content_attributes.get("whatsapp") or {})
-        details["media"] = media
-        attributes = {**message.content_attributes, "whatsapp": details}
-        attributes[PENDING_FLAG] = any(item.get("status") == "pending" for item in media)
-        message.content_attributes = attributes
-        for text in notes:
-            session.add(
-                Message(
-                    tenant_id=message.tenant_id,
-                    conversation_id=conversation.id,
-                    direction=Direction.SYSTEM.value,
-                    channel=message.channel,
-                    inbox_id=message.inbox_id,
-                    sender_type=SenderType.SYSTEM.value,
-                    text=text,
-                    content_attributes={"whatsapp_media_of": message.id},
-                    delivery_status=DeliveryStatus.NOT_APPLICABLE.value,
-                    created_at=now,
-                )
-            )
-        session.flush()
-        emit_message(session, message, conversation, "message.updated")
-    return stored
-
-
-def _failed(item: dict[str, Any], failure: GraphFailure, language: str, now: datetime) -> list[str]:
-    """Count the attempt and schedule the next; the notes to write (first failure, final failure)."""
-    attempts = int(item.get("attempts") or 0) + 1
-    reason = failure.error.explain(language)
-    item.update(attempts=attempts, error=reason)
-    kind = translate(f"whatsapp.inbound.{item.get('kind', 'document')}", language, filename=item.get("filename") or "")
-    if (not failure.error.retryable and failure.error.http_status in (400, 404)) or attempts > len(BACKOFF):
-        item.update(status="failed", next_at=None)
-        return [translate("whatsapp.media.failed", language, kind=kind, reason=reason)]
-    item["next_at"] = (now + timedelta(seconds=BACKOFF[attempts - 1])).isoformat()
-    return [translate("whatsapp.media.retrying", language, kind=kind, reason=reason)] if attempts == 1 else []
+MEDIA = WhatsAppMedia()
+pending_messages = MEDIA.pending_messages
+download_pending = MEDIA.download_pending
+download_message = MEDIA.download_message
