@@ -12,15 +12,9 @@ the same way, so both show on the sandbox's customer page.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import httpx
-
-from raccordo.accounts.domain.actor import system_actor
-from raccordo.channels.services.inboxes import list_inboxes, reveal_secrets, update_inbox, webhook_url
+from raccordo.demo.sandbox_inboxes import register_inboxes
 from raccordo.platform.runtime import Runtime
-from raccordo.platform.store.db import unit_of_work
-from raccordo.record.services.import_contacts import tenant_by_slug
 
 GRAPH_PATH = "messenger/v21.0"
 META_KINDS = ("messenger", "instagram")
@@ -61,43 +55,28 @@ def connect_meta_sandbox(
 ) -> MetaLink:
     """Point the tenant's Messenger and Instagram inboxes at the sandbox and register their pages with it."""
     sandbox_url = sandbox_url.rstrip("/")
-    public_url = public_url or rt.settings.resolved_public_url
-    registrations: list[dict[str, Any]] = []
-    with unit_of_work(rt.sessions) as session:
-        actor = system_actor(tenant_by_slug(session, slug).id)
-        for inbox in list_inboxes(session, actor):
-            if inbox.channel not in META_KINDS or not inbox.active or not inbox.settings.get("page_id"):
-                continue
-            if inbox.settings.get("graph_base_url") != graph_base_url(sandbox_url):
-                update_inbox(
-                    session,
-                    rt.secretbox,
-                    actor,
-                    inbox.id,
-                    name=None,
-                    settings={**inbox.settings, "graph_base_url": graph_base_url(sandbox_url)},
-                    secrets_=None,
-                    business_hours=None,
-                    active=None,
-                )
-            secrets = reveal_secrets(session, rt.secretbox, actor, inbox.id)
-            registrations.append(
-                {
-                    "kind": inbox.channel,
-                    "page_id": inbox.settings["page_id"],
-                    "account_id": inbox.settings.get("account_id") or inbox.settings["page_id"],
-                    "access_token": secrets["access_token"],
-                    "app_secret": secrets["app_secret"],
-                    "webhook_url": webhook_url(public_url, inbox.channel, inbox.identifier),
-                    "name": inbox.name,
-                    "auto_statuses": list(AUTO_STATUSES),
-                    "status_delay": status_delay,
-                }
-            )
-    # After the commit: the sandbox is told only about settings that are saved.
-    for registration in registrations:
-        answer = httpx.post(f"{sandbox_url}/_sandbox/meta/pages", json=registration, timeout=timeout)
-        answer.raise_for_status()
+    base_url = graph_base_url(sandbox_url)
+    registrations = register_inboxes(
+        rt,
+        slug,
+        sandbox_url,
+        "/_sandbox/meta/pages",
+        chosen=lambda inbox: inbox.channel in META_KINDS and bool(inbox.settings.get("page_id")),
+        settings=lambda inbox, hook: {**inbox.settings, "graph_base_url": base_url},
+        registration=lambda inbox, secrets, hook: {
+            "kind": inbox.channel,
+            "page_id": inbox.settings["page_id"],
+            "account_id": inbox.settings.get("account_id") or inbox.settings["page_id"],
+            "access_token": secrets["access_token"],
+            "app_secret": secrets["app_secret"],
+            "webhook_url": hook,
+            "name": inbox.name,
+            "auto_statuses": list(AUTO_STATUSES),
+            "status_delay": status_delay,
+        },
+        public_url=public_url,
+        timeout=timeout,
+    )
     return MetaLink(
         sandbox_url,
         tuple(r["page_id"] for r in registrations),

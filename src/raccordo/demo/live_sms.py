@@ -10,15 +10,9 @@ status callback URL and API base URL are moved to the addresses of this start fi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import httpx
-
-from raccordo.accounts.domain.actor import system_actor
-from raccordo.channels.services.inboxes import list_inboxes, reveal_secrets, update_inbox, webhook_url
+from raccordo.demo.sandbox_inboxes import register_inboxes
 from raccordo.platform.runtime import Runtime
-from raccordo.platform.store.db import unit_of_work
-from raccordo.record.services.import_contacts import tenant_by_slug
 
 KIND = "sms"
 # What the sandbox reports by itself after each accepted send: sent, then delivered a moment later.
@@ -47,40 +41,26 @@ def connect_sms_sandbox(
 ) -> SmsLink:
     """Point the tenant's Twilio SMS inboxes at the sandbox and register their accounts with it."""
     sandbox_url = sandbox_url.rstrip("/")
-    public_url = public_url or rt.settings.resolved_public_url
-    registrations: list[dict[str, Any]] = []
-    with unit_of_work(rt.sessions) as session:
-        actor = system_actor(tenant_by_slug(session, slug).id)
-        for inbox in list_inboxes(session, actor):
-            if inbox.channel != KIND or not inbox.active or inbox.settings.get("provider") != "twilio":
-                continue
-            hook = webhook_url(public_url, inbox.channel, inbox.identifier)
-            wanted = {**inbox.settings, "twilio_api_base_url": sandbox_url, "status_callback_url": hook}
-            if wanted != inbox.settings:
-                update_inbox(
-                    session,
-                    rt.secretbox,
-                    actor,
-                    inbox.id,
-                    name=None,
-                    settings=wanted,
-                    secrets_=None,
-                    business_hours=None,
-                    active=None,
-                )
-            secrets = reveal_secrets(session, rt.secretbox, actor, inbox.id)
-            registrations.append(
-                {
-                    "account_sid": inbox.settings["twilio_account_sid"],
-                    "auth_token": secrets["twilio_auth_token"],
-                    "numbers": [inbox.settings["sender"]],
-                    "webhook_url": hook,
-                    "auto_statuses": list(AUTO_STATUSES),
-                    "status_delay": status_delay,
-                }
-            )
-    # After the commit: the sandbox is told only about settings that are saved.
-    for registration in registrations:
-        answer = httpx.post(f"{sandbox_url}/_sandbox/twilio/accounts", json=registration, timeout=timeout)
-        answer.raise_for_status()
+    registrations = register_inboxes(
+        rt,
+        slug,
+        sandbox_url,
+        "/_sandbox/twilio/accounts",
+        chosen=lambda inbox: inbox.channel == KIND and inbox.settings.get("provider") == "twilio",
+        settings=lambda inbox, hook: {
+            **inbox.settings,
+            "twilio_api_base_url": sandbox_url,
+            "status_callback_url": hook,
+        },
+        registration=lambda inbox, secrets, hook: {
+            "account_sid": inbox.settings["twilio_account_sid"],
+            "auth_token": secrets["twilio_auth_token"],
+            "numbers": [inbox.settings["sender"]],
+            "webhook_url": hook,
+            "auto_statuses": list(AUTO_STATUSES),
+            "status_delay": status_delay,
+        },
+        public_url=public_url,
+        timeout=timeout,
+    )
     return SmsLink(sandbox_url, tuple(n for r in registrations for n in r["numbers"]))

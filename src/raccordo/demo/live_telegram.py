@@ -19,7 +19,8 @@ import httpx
 from sqlalchemy import select
 
 from raccordo.accounts.domain.actor import system_actor
-from raccordo.channels.services.inboxes import list_inboxes, reveal_secrets, update_inbox
+from raccordo.channels.services.inboxes import list_inboxes, reveal_secrets
+from raccordo.demo.sandbox_inboxes import save_settings
 from raccordo.platform.runtime import Runtime
 from raccordo.platform.store.db import unit_of_work
 from raccordo.record.models import Contact, ContactIdentity
@@ -54,18 +55,8 @@ def connect_telegram(rt: Runtime, slug: str, sandbox_url: str, *, timeout: float
         token = reveal_secrets(session, rt.secretbox, actor, inbox.id).get("bot_token") or _token()
         wanted = {**inbox.settings, "mode": "polling", "api_base_url": sandbox_url}
         wanted.setdefault("language", "it")
-        if wanted != inbox.settings or not inbox.settings:
-            update_inbox(
-                session,
-                rt.secretbox,
-                actor,
-                inbox.id,
-                name=None,
-                settings=wanted,
-                secrets_={"bot_token": token},
-                business_hours=None,
-                active=None,
-            )
+        # ``wanted`` always holds the mode, so it differs from an inbox loaded without settings.
+        save_settings(session, rt, actor, inbox, wanted, secrets_={"bot_token": token})
         customers: list[dict[str, Any]] = [
             {"id": int(value), "first_name": (name or "Cliente").split(" ")[0]}
             for value, name in session.execute(

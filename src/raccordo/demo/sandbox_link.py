@@ -11,15 +11,9 @@ created with (another ``--sandbox-port``), the inbox's Graph API base URL is mov
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import httpx
-
-from raccordo.accounts.domain.actor import system_actor
-from raccordo.channels.services.inboxes import list_inboxes, reveal_secrets, update_inbox, webhook_url
+from raccordo.demo.sandbox_inboxes import register_inboxes
 from raccordo.platform.runtime import Runtime
-from raccordo.platform.store.db import unit_of_work
-from raccordo.record.services.import_contacts import tenant_by_slug
 
 # Where ``raccordo sandbox`` listens by default: the address a demo loaded without a running sandbox
 # (``raccordo demo --no-serve``, the tests) points its WhatsApp inbox at.
@@ -57,39 +51,24 @@ def connect_sandbox(
     """Point the tenant's WhatsApp inboxes at the sandbox and register their numbers with it; the
     webhooks go to ``public_url`` (the configured public URL unless given)."""
     sandbox_url = sandbox_url.rstrip("/")
-    public_url = public_url or rt.settings.resolved_public_url
-    registrations: list[dict[str, Any]] = []
-    with unit_of_work(rt.sessions) as session:
-        actor = system_actor(tenant_by_slug(session, slug).id)
-        for inbox in list_inboxes(session, actor):
-            if inbox.channel != "whatsapp" or not inbox.active:
-                continue
-            if inbox.settings.get("graph_base_url") != graph_base_url(sandbox_url):
-                update_inbox(
-                    session,
-                    rt.secretbox,
-                    actor,
-                    inbox.id,
-                    name=None,
-                    settings={**inbox.settings, "graph_base_url": graph_base_url(sandbox_url)},
-                    secrets_=None,
-                    business_hours=None,
-                    active=None,
-                )
-            secrets = reveal_secrets(session, rt.secretbox, actor, inbox.id)
-            registrations.append(
-                {
-                    "phone_number_id": inbox.settings["phone_number_id"],
-                    "waba_id": inbox.settings["waba_id"],
-                    "access_token": secrets["access_token"],
-                    "app_secret": secrets["app_secret"],
-                    "webhook_url": webhook_url(public_url, inbox.channel, inbox.identifier),
-                    "auto_statuses": list(AUTO_STATUSES),
-                    "status_delay": status_delay,
-                }
-            )
-    # After the commit: the sandbox is told only about settings that are saved.
-    for registration in registrations:
-        answer = httpx.post(f"{sandbox_url}/_sandbox/whatsapp/numbers", json=registration, timeout=timeout)
-        answer.raise_for_status()
+    base_url = graph_base_url(sandbox_url)
+    registrations = register_inboxes(
+        rt,
+        slug,
+        sandbox_url,
+        "/_sandbox/whatsapp/numbers",
+        chosen=lambda inbox: inbox.channel == "whatsapp",
+        settings=lambda inbox, hook: {**inbox.settings, "graph_base_url": base_url},
+        registration=lambda inbox, secrets, hook: {
+            "phone_number_id": inbox.settings["phone_number_id"],
+            "waba_id": inbox.settings["waba_id"],
+            "access_token": secrets["access_token"],
+            "app_secret": secrets["app_secret"],
+            "webhook_url": hook,
+            "auto_statuses": list(AUTO_STATUSES),
+            "status_delay": status_delay,
+        },
+        public_url=public_url,
+        timeout=timeout,
+    )
     return SandboxLink(sandbox_url, tuple(r["phone_number_id"] for r in registrations))

@@ -7,29 +7,18 @@ and Instagram messaging (story mentions, story replies, ``is_deleted``, ``read.m
 https://developers.facebook.com/docs/instagram-platform/webhooks/examples/). Signed with
 ``X-Hub-Signature-256`` like every Graph webhook
 (https://developers.facebook.com/docs/graph-api/webhooks/getting-started#validate-payloads);
-a delivery not answered 2xx is retried ``RETRIES`` times, quickly, so tests see the retry.
+a delivery not answered 2xx is retried ``meta_webhook.RETRIES`` times, quickly, so tests see the retry.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import threading
 import time
 import uuid
 from typing import Any
 
-import httpx
-
 from raccordo.sandbox.messenger_state import Page
-
-RETRIES = 4
-RETRY_DELAYS = (0.1, 0.3, 0.9, 2.7)
-
-
-def sign(app_secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+from raccordo.sandbox.meta_webhook import post_signed
 
 
 def now_ms() -> int:
@@ -50,24 +39,7 @@ def new_mid() -> str:
 
 def deliver(page: Page, payload: dict[str, Any], *, duplicate: bool = False) -> list[dict[str, Any]]:
     """POST the payload to the page's webhook, signed; retried on non-2xx; sent twice when ``duplicate``."""
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "X-Hub-Signature-256": sign(page.app_secret, body),
-        "User-Agent": "facebookexternalua",
-    }
-    attempts: list[dict[str, Any]] = []
-    for copy in range(2 if duplicate else 1):
-        for attempt in range(RETRIES + 1):
-            try:
-                status: int | str = httpx.post(page.webhook_url, content=body, headers=headers, timeout=15).status_code
-            except httpx.HTTPError as exc:
-                status = type(exc).__name__
-            attempts.append({"copy": copy, "attempt": attempt, "status": status})
-            if isinstance(status, int) and 200 <= status < 300:
-                break
-            if attempt < RETRIES:
-                time.sleep(RETRY_DELAYS[attempt])
+    attempts = post_signed(page.webhook_url, page.app_secret, payload, duplicate=duplicate)
     page.deliveries.extend(attempts)
     return attempts
 

@@ -8,13 +8,13 @@ below; it drives the control API of ``messenger.py``.
 from __future__ import annotations
 
 import html
-import json
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from raccordo.sandbox import messenger_customer as customer
+from raccordo.sandbox import phone_shell
 from raccordo.sandbox.messenger_state import SANDBOX, SandboxError
 
 ROUTER = APIRouter(tags=["messenger sandbox"])
@@ -44,51 +44,18 @@ TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
-_PAGE = """<!doctype html>
-<html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:sans-serif;max-width:34rem;margin:1rem auto}}label{{display:block;margin:.4rem 0}}
-#chat{{border:1px solid #ccc;min-height:12rem;padding:.5rem;margin:.5rem 0}}.agent{{text-align:right}}
-.status{{color:#666;font-size:.8em}}</style></head><body>
-<h1>{title}</h1><p><a href="/_sandbox/whatsapp/phone?lang={lang}">WhatsApp</a></p>{body}
-<script>
-const texts = {texts};
-const $ = (id) => document.getElementById(id);
-async function refresh() {{
-  const page = $("page").value, psid = $("customer").value;
-  if (!page || !psid) return;
-  const answer = await fetch(`/_sandbox/meta/pages/${{page}}/phone/${{psid}}`);
-  const data = await answer.json();
-  const chat = $("chat"); chat.replaceChildren();
-  for (const item of data.messages) {{
-    const row = document.createElement("p");
-    row.className = item.from;
-    row.textContent = `${{texts[item.from]}}: ${{item.text}} `;
-    if (item.status) {{
-      const s = document.createElement("span");
-      s.className = "status"; s.textContent = item.status; row.append(s);
-    }}
-    chat.append(row);
-  }}
-}}
-async function post(path, body) {{
-  await fetch(path, {{method: "POST", headers: {{"Content-Type": "application/json"}}, body: JSON.stringify(body)}});
-  await refresh();
-}}
-$("write").addEventListener("submit", (event) => {{
-  event.preventDefault();
-  post(`/_sandbox/meta/pages/${{$("page").value}}/customers/${{$("customer").value}}/events`,
-       {{type: "text", text: $("text").value}});
-  $("text").value = "";
-}});
-$("read").addEventListener("click", () =>
-  post(`/_sandbox/meta/pages/${{$("page").value}}/phone/${{$("customer").value}}/read`, {{}}));
-setInterval(refresh, 1500);
-</script></body></html>"""
+_LINKS = '<p><a href="/_sandbox/whatsapp/phone?lang={lang}">WhatsApp</a></p>'
+
+# What the customer's message posts: the sandbox's control API fields.
+_SENT = '{type: "text", text: $("text").value}'
+_SCRIPT = phone_shell.write_and_read_script(
+    path="/_sandbox/meta/pages", account="page", customer="psid", send="events", body=_SENT
+)
 
 
 @ROUTER.get("/_sandbox/meta/phone", response_class=HTMLResponse)
 def phone_page(lang: str = "it") -> HTMLResponse:
-    lang = lang if lang in TEXTS else "it"
+    lang = phone_shell.language(lang, TEXTS)
     t = TEXTS[lang]
     pages = "".join(
         f'<option value="{html.escape(p.page_id)}">{html.escape(p.kind.title())}: {html.escape(p.name)} '
@@ -109,8 +76,14 @@ def phone_page(lang: str = "it") -> HTMLResponse:
             f"<button>{html.escape(t['send'])}</button></form>"
             f'<button id="read" type="button">{html.escape(t["read"])}</button>'
         )
-    texts = json.dumps({"customer": t["you"], "agent": t["agent"]})
-    return HTMLResponse(_PAGE.format(lang=lang, title=html.escape(t["title"]), body=body, texts=texts))
+    return phone_shell.page(
+        lang=lang,
+        title=t["title"],
+        links=_LINKS.format(lang=lang),
+        body=body,
+        chat_texts={"customer": t["you"], "agent": t["agent"]},
+        script=_SCRIPT,
+    )
 
 
 def _written(event: dict[str, Any]) -> str:

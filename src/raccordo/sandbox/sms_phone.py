@@ -8,12 +8,12 @@ English below; it drives the control APIs of ``twilio.py`` and ``vonage.py``.
 from __future__ import annotations
 
 import html
-import json
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from raccordo.sandbox import phone_shell
 from raccordo.sandbox.sms_state import SANDBOX
 
 ROUTER = APIRouter(tags=["sms sandbox"])
@@ -41,50 +41,31 @@ TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
-_PAGE = """<!doctype html>
-<html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:sans-serif;max-width:34rem;margin:1rem auto}}label{{display:block;margin:.4rem 0}}
-#chat{{border:1px solid #ccc;min-height:12rem;padding:.5rem;margin:.5rem 0}}.agent{{text-align:right}}
-.status{{color:#666;font-size:.8em}}</style></head><body>
-<h1>{title}</h1>{body}
-<script>
-const texts = {texts};
-const $ = (id) => document.getElementById(id);
-async function refresh() {{
-  const account = $("account").value, number = $("customer").value;
-  if (!account || !number) return;
-  const answer = await fetch(`/_sandbox/sms/phone/${{account}}/${{encodeURIComponent(number)}}`);
-  const data = await answer.json();
-  const chat = $("chat"); chat.replaceChildren();
-  for (const item of data.messages) {{
-    const row = document.createElement("p");
-    row.className = item.from;
-    row.textContent = `${{texts[item.from]}}: ${{item.text}} `;
-    if (item.status) {{
-      const s = document.createElement("span");
-      s.className = "status"; s.textContent = item.status; row.append(s);
-    }}
-    chat.append(row);
-  }}
-}}
-$("write").addEventListener("submit", async (event) => {{
+_SCRIPT = (
+    phone_shell.status_chat_refresh(
+        account="account",
+        customer="number",
+        conversation_url="/_sandbox/sms/phone/${account}/${encodeURIComponent(number)}",
+    )
+    + """$("write").addEventListener("submit", async (event) => {
   event.preventDefault();
   const [provider, id] = $("account").value.split("/");
   const customer = encodeURIComponent($("customer").value);
-  await fetch(`/_sandbox/${{provider}}/accounts/${{id}}/customers/${{customer}}/messages`, {{
-    method: "POST", headers: {{"Content-Type": "application/json"}},
-    body: JSON.stringify({{text: $("text").value}}),
-  }});
+  await fetch(`/_sandbox/${provider}/accounts/${id}/customers/${customer}/messages`, {
+    method: "POST", headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({text: $("text").value}),
+  });
   $("text").value = "";
   await refresh();
-}});
+});
 setInterval(refresh, 1500);
-</script></body></html>"""
+"""
+)
 
 
 @ROUTER.get("/_sandbox/sms/phone", response_class=HTMLResponse)
 def phone_page(lang: str = "it") -> HTMLResponse:
-    lang = lang if lang in TEXTS else "it"
+    lang = phone_shell.language(lang, TEXTS)
     t = TEXTS[lang]
     accounts = "".join(
         f'<option value="{html.escape(a.provider)}/{html.escape(a.account_id)}">'
@@ -102,8 +83,13 @@ def phone_page(lang: str = "it") -> HTMLResponse:
             f'<form id="write"><label>{html.escape(t["message"])} <input id="text" required></label>'
             f"<button>{html.escape(t['send'])}</button></form>"
         )
-    texts = json.dumps({"customer": t["customer_says"], "agent": t["agent"]})
-    return HTMLResponse(_PAGE.format(lang=lang, title=html.escape(t["title"]), body=body, texts=texts))
+    return phone_shell.page(
+        lang=lang,
+        title=t["title"],
+        body=body,
+        chat_texts={"customer": t["customer_says"], "agent": t["agent"]},
+        script=_SCRIPT,
+    )
 
 
 @ROUTER.get("/_sandbox/sms/phone/{provider}/{account_id}/{number}")

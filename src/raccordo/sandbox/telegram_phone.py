@@ -8,12 +8,12 @@ English below; it drives the control API of ``telegram.py``. Linked from the Wha
 from __future__ import annotations
 
 import html
-import json
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from raccordo.sandbox import phone_shell
 from raccordo.sandbox.telegram_state import SANDBOX, BotApiError
 
 ROUTER = APIRouter(tags=["telegram sandbox"])
@@ -51,60 +51,53 @@ TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
-_PAGE = """<!doctype html>
-<html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:sans-serif;max-width:34rem;margin:1rem auto}}label{{display:block;margin:.4rem 0}}
-#chat{{border:1px solid #ccc;min-height:12rem;padding:.5rem;margin:.5rem 0}}.agent{{text-align:right}}
-.buttons button{{margin:.2rem}}</style></head><body>
-<h1>{title}</h1>{body}
-<script>
-const texts = {texts};
-const $ = (id) => document.getElementById(id);
-let last = null;
-const base = () => `/_sandbox/telegram/bots/${{$("bot").value}}`;
-async function post(body) {{
-  const answer = await fetch(`${{base()}}/users/${{$("user").value}}/messages`, {{method: "POST",
-    headers: {{"Content-Type": "application/json"}}, body: JSON.stringify({{first_name: $("name").value, ...body}})}});
+_STYLE = ".buttons button{margin:.2rem}"
+
+_SCRIPT = """let last = null;
+const base = () => `/_sandbox/telegram/bots/${$("bot").value}`;
+async function post(body) {
+  const answer = await fetch(`${base()}/users/${$("user").value}/messages`, {method: "POST",
+    headers: {"Content-Type": "application/json"}, body: JSON.stringify({first_name: $("name").value, ...body})});
   const data = await answer.json();
   if (data.message_id && body.type !== "edit" && body.type !== "callback") last = data.message_id;
   await refresh();
-}}
-async function refresh() {{
+}
+async function refresh() {
   if (!$("bot").value || !$("user").value) return;
-  const answer = await fetch(`/_sandbox/telegram/phone/${{$("bot").value}}/${{$("user").value}}`);
+  const answer = await fetch(`/_sandbox/telegram/phone/${$("bot").value}/${$("user").value}`);
   const data = await answer.json();
   const chat = $("chat"); chat.replaceChildren();
-  for (const item of data.messages) {{
+  for (const item of data.messages) {
     const row = document.createElement("p");
     row.className = item.from;
-    row.textContent = `${{texts[item.from]}}: ${{item.text}}`;
-    if (item.buttons && item.buttons.length) {{
+    row.textContent = `${texts[item.from]}: ${item.text}`;
+    if (item.buttons && item.buttons.length) {
       const box = document.createElement("div"); box.className = "buttons";
-      for (const button of item.buttons) {{
+      for (const button of item.buttons) {
         const b = document.createElement("button"); b.type = "button"; b.textContent = button.text;
-        b.addEventListener("click", () => post({{type: "callback", message_id: item.message_id, data: button.data}}));
+        b.addEventListener("click", () => post({type: "callback", message_id: item.message_id, data: button.data}));
         box.append(b);
-      }}
+      }
       row.append(box);
-    }}
+    }
     chat.append(row);
-  }}
-}}
-$("write").addEventListener("submit", (event) => {{
-  event.preventDefault(); post({{type: "text", text: $("text").value}}); $("text").value = "";
-}});
-$("edit").addEventListener("click", () => {{
-  if (last) post({{type: "edit", message_id: last, text: $("text").value}});
-}});
-$("contact").addEventListener("click", () => post({{type: "contact", phone_number: $("phone").value, own: true}}));
-$("location").addEventListener("click", () => post({{type: "location", latitude: 45.4642, longitude: 9.19}}));
+  }
+}
+$("write").addEventListener("submit", (event) => {
+  event.preventDefault(); post({type: "text", text: $("text").value}); $("text").value = "";
+});
+$("edit").addEventListener("click", () => {
+  if (last) post({type: "edit", message_id: last, text: $("text").value});
+});
+$("contact").addEventListener("click", () => post({type: "contact", phone_number: $("phone").value, own: true}));
+$("location").addEventListener("click", () => post({type: "location", latitude: 45.4642, longitude: 9.19}));
 setInterval(refresh, 1500);
-</script></body></html>"""
+"""
 
 
 @ROUTER.get("/_sandbox/telegram/phone", response_class=HTMLResponse)
 def phone_page(lang: str = "it") -> HTMLResponse:
-    lang = lang if lang in TEXTS else "it"
+    lang = phone_shell.language(lang, TEXTS)
     t = {key: html.escape(value) for key, value in TEXTS[lang].items()}
     bots = "".join(
         f'<option value="{bot.id}">@{html.escape(bot.username)} ({bot.id})</option>' for bot in SANDBOX.bots.values()
@@ -126,8 +119,14 @@ def phone_page(lang: str = "it") -> HTMLResponse:
             f'<label>{t["name"]} <input id="name" value="Giulia"></label>'
             f'<div id="chat" aria-live="polite"></div>{controls}'
         )
-    texts = json.dumps({"customer": TEXTS[lang]["you"], "agent": TEXTS[lang]["agent"]})
-    return HTMLResponse(_PAGE.format(lang=lang, title=t["title"], body=body, texts=texts))
+    return phone_shell.page(
+        lang=lang,
+        title=TEXTS[lang]["title"],
+        body=body,
+        chat_texts={"customer": TEXTS[lang]["you"], "agent": TEXTS[lang]["agent"]},
+        script=_SCRIPT,
+        style=_STYLE,
+    )
 
 
 def _buttons(markup: Any) -> list[dict[str, str]]:

@@ -6,29 +6,18 @@ and its status reference (``.../reference/messages/status``); the signature is M
 ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body with the app secret>``
 (https://developers.facebook.com/docs/graph-api/webhooks/getting-started#validate-payloads).
 Meta retries a delivery that is not answered 2xx, with decreasing frequency for up to 7 days; the
-sandbox retries ``RETRIES`` times, quickly, so tests see the retry without waiting.
+sandbox retries ``meta_webhook.RETRIES`` times, quickly, so tests see the retry without waiting.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import threading
 import time
 import uuid
 from typing import Any
 
-import httpx
-
+from raccordo.sandbox.meta_webhook import post_signed
 from raccordo.sandbox.whatsapp_state import Number
-
-RETRIES = 4
-RETRY_DELAYS = (0.1, 0.3, 0.9, 2.7)
-
-
-def sign(app_secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def envelope(number: Number, value: dict[str, Any]) -> dict[str, Any]:
@@ -57,26 +46,7 @@ def envelope(number: Number, value: dict[str, Any]) -> dict[str, Any]:
 
 def deliver(number: Number, payload: dict[str, Any], *, duplicate: bool = False) -> list[dict[str, Any]]:
     """POST the payload to the number's webhook, signed; retried on non-2xx; sent twice when ``duplicate``."""
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "X-Hub-Signature-256": sign(number.app_secret, body),
-        "User-Agent": "facebookexternalua",
-    }
-    attempts: list[dict[str, Any]] = []
-    for copy in range(2 if duplicate else 1):
-        for attempt in range(RETRIES + 1):
-            try:
-                status: int | str = httpx.post(
-                    number.webhook_url, content=body, headers=headers, timeout=15
-                ).status_code
-            except httpx.HTTPError as exc:
-                status = type(exc).__name__
-            attempts.append({"copy": copy, "attempt": attempt, "status": status})
-            if isinstance(status, int) and 200 <= status < 300:
-                break
-            if attempt < RETRIES:
-                time.sleep(RETRY_DELAYS[attempt])
+    attempts = post_signed(number.webhook_url, number.app_secret, payload, duplicate=duplicate)
     number.deliveries.extend(attempts)
     return attempts
 
